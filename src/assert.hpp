@@ -1,0 +1,23 @@
+#pragma once
+// Assertions that stay on in release builds (NDEBUG removes `assert`). Use PAYCORE_ASSERT for
+// cheap invariants whose violation means the state can no longer be trusted: the process stops
+// rather than answer from a corrupt state. PAYCORE_DEBUG_ASSERT is for checks too costly for
+// the hot path; it is compiled in when PAYCORE_INVARIANTS is set (debug and sanitizer presets).
+
+namespace paycore::detail {
+[[noreturn]] void assert_failed(const char* expr, const char* file, int line) noexcept;
+}
+
+#define PAYCORE_ASSERT(expr)                                                        \
+  do {                                                                              \
+    if (!(expr)) [[unlikely]]                                                       \
+      ::paycore::detail::assert_failed(#expr, __FILE__, __LINE__);                  \
+  } while (0)
+
+#if defined(PAYCORE_INVARIANTS)
+#define PAYCORE_DEBUG_ASSERT(expr) PAYCORE_ASSERT(expr)
+#else
+#define PAYCORE_DEBUG_ASSERT(expr) \
+  do {                             \
+  } while (0)
+#endif

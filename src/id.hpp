@@ -1,0 +1,67 @@
+#pragma once
+// Identifiers (account_id, merchant_id, order_id, request_id, channel_txn_id, channel names):
+// 1-64 characters of [A-Za-z0-9_.:-] (API.md "Conventions"), validated once at the edge.
+// `Id` is the fixed-size, trivially copyable form carried inside commands and results.
+
+#include <array>
+#include <cstdint>
+#include <cstring>
+#include <string_view>
+#include <type_traits>
+
+namespace paycore {
+
+inline constexpr std::size_t id_bytes_max = 64;
+
+constexpr bool id_char_is_valid(char c) {
+  return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
+         c == '_' || c == '.' || c == ':' || c == '-';
+}
+
+constexpr bool id_is_valid(std::string_view text) {
+  if (text.empty() || text.size() > id_bytes_max) return false;
+  for (char c : text) {
+    if (!id_char_is_valid(c)) return false;
+  }
+  return true;
+}
+
+// An id stored inline: `size` bytes of `bytes` are meaningful, the rest are zero (so that two
+// equal ids are equal byte for byte, and commands encode deterministically). size 0 = absent.
+struct Id {
+  std::array<char, id_bytes_max> bytes{};
+  std::uint8_t size = 0;
+
+  // Copies `text` if it is a valid id; returns false (leaving *out empty) otherwise.
+  [[nodiscard]] static bool from(std::string_view text, Id* out) {
+    *out = Id{};
+    if (!id_is_valid(text)) return false;
+    std::memcpy(out->bytes.data(), text.data(), text.size());
+    out->size = static_cast<std::uint8_t>(text.size());
+    return true;
+  }
+  // For trusted literals and tests: asserts validity by returning an empty id if invalid.
+  static Id of(std::string_view text) {
+    Id id;
+    (void)from(text, &id);
+    return id;
+  }
+
+  bool empty() const { return size == 0; }
+  std::string_view view() const { return {bytes.data(), size}; }
+  // Fully checks the invariant: a valid id (or empty) with zero padding.
+  bool well_formed() const {
+    if (size > id_bytes_max) return false;
+    if (size != 0 && !id_is_valid(view())) return false;
+    for (std::size_t i = size; i < id_bytes_max; ++i) {
+      if (bytes[i] != 0) return false;
+    }
+    return true;
+  }
+  friend bool operator==(const Id& a, const Id& b) { return a.view() == b.view(); }
+};
+
+static_assert(std::is_trivially_copyable_v<Id>);
+static_assert(sizeof(Id) == id_bytes_max + 1);
+
+}  // namespace paycore
