@@ -1,0 +1,118 @@
+#pragma once
+// HTTP/1.1 request parser that parses in place (picohttpparser style): the parsed request is a
+// set of string_views into the caller's connection buffer, valid until that buffer is changed.
+// Given the bytes received so far, `parse` says complete (with the bytes consumed, so that a
+// pipelined request that follows can be parsed next), need more, or error with a specific
+// reason and the status code to answer with. Nothing is allocated per request.
+//
+// Strictness is deliberate (no request smuggling): every line ends in CRLF; a bare CR or LF,
+// obs-fold, a space before the colon, an invalid header name, a duplicate or malformed
+// Content-Length, Content-Length together with Transfer-Encoding, or a version other than
+// HTTP/1.0 or HTTP/1.1 is 400. A body without Content-Length (Transfer-Encoding) is 411.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace paycore::net {
+
+inline constexpr std::size_t http_headers_count_max = 64;
+
+struct HttpLimits {
+  // Request line + header lines + the empty line that ends them.
+  std::size_t header_bytes_max = 16 * 1024;
+  // The request line alone (method, target, version, CRLF).
+  std::size_t request_line_bytes_max = 8 * 1024;
+  std::uint64_t body_bytes_max = 1024 * 1024;
+  // At most http_headers_count_max; more is 431.
+  std::size_t headers_count_max = http_headers_count_max;
+  // Empty lines (CRLF) tolerated before a request line (RFC 9112 2.2), e.g. after a body.
+  std::size_t leading_empty_lines_max = 4;
+};
+
+struct HttpHeader {
+  std::string_view name;   // as sent; compare case-insensitively
+  std::string_view value;  // leading and trailing spaces/tabs removed
+};
+
+enum class HttpMethod : std::uint8_t { other, get, head, post, put, patch, delete_, options };
+
+struct HttpRequest {
+  std::string_view method;  // as sent, e.g. "POST"
+  HttpMethod method_kind = HttpMethod::other;
+  std::string_view target;  // path and query as sent: what request signatures cover
+  std::string_view path;    // target before '?'
+  std::string_view query;   // target after '?', without it; empty if none
+  int version_minor = 1;    // HTTP/1.<version_minor>
+  std::array<HttpHeader, http_headers_count_max> headers{};
+  std::size_t headers_count = 0;
+  std::uint64_t content_length = 0;
+  std::string_view body;
+  bool keep_alive = true;
+
+  // First header with this name (case-insensitive), if any.
+  std::optional<std::string_view> header(std::string_view name) const;
+  // How many headers have this name (case-insensitive).
+  std::size_t header_occurrences(std::string_view name) const;
+};
+
+enum class HttpParseStatus : std::uint8_t { complete, need_more, error };
+
+enum class HttpError : std::uint8_t {
+  none,
+  bad_request,        // 400
+  length_required,    // 411
+  body_too_large,     // 413
+  headers_too_large,  // 431
+};
+
+struct HttpParseResult {
+  HttpParseStatus status = HttpParseStatus::need_more;
+  HttpError error = HttpError::none;
+  // complete: bytes of the buffer this request occupies (leading empty lines, header, body).
+  std::size_t consumed_bytes = 0;
+  // error: a short static description for logs ("bare LF in header section", ...).
+  std::string_view reason;
+};
+
+// 400, 411, 413, 431; 0 for HttpError::none.
+int http_error_status(HttpError error);
+// "bad_request", "length_required", "body_too_large", "headers_too_large".
+std::string_view http_error_code(HttpError error);
+
+// ASCII case-insensitive equality.
+bool ascii_iequals(std::string_view a, std::string_view b);
+
+// A per-connection parser. It remembers how far it has already searched for the end of the
+// header section, so bytes arriving one at a time cost O(n) in total, not O(n^2). Call
+// `reset()` (or construct a new one) after each complete request or error.
+class HttpRequestParser {
+ public:
+  explicit HttpRequestParser(const HttpLimits& limits) : limits_(limits) {}
+
+  // `buffer` starts where the request starts and holds everything received so far; pass the
+  // same `out` on every call until the request completes. On complete, `*out` views into
+  // `buffer`. While the body is still arriving the header section is not parsed again.
+  [[nodiscard]] HttpParseResult parse(std::string_view buffer, HttpRequest* out);
+  void reset() {
+    scanned_bytes_ = 0;
+    header_end_ = 0;
+    buffer_data_ = nullptr;
+  }
+
+ private:
+  HttpParseResult finish_body(std::string_view buffer, std::size_t header_end, HttpRequest* out);
+
+  HttpLimits limits_;
+  std::size_t scanned_bytes_ = 0;  // header bytes already checked for bare LF / end
+  std::size_t header_end_ = 0;     // non-zero once the header section has been parsed
+  const char* buffer_data_ = nullptr;  // where the buffer was: if it moved, start over
+};
+
+// Stateless convenience: parses `buffer` from the start.
+[[nodiscard]] HttpParseResult parse_http_request(std::string_view buffer, const HttpLimits& limits,
+                                                 HttpRequest* out);
+
+}  // namespace paycore::net
