@@ -1,0 +1,42 @@
+#pragma once
+// The state machine: `apply(state, command) -> result`. Deterministic: it reads no clock, no
+// randomness and no I/O; every input is in the command (timestamps included), so replaying the
+// log rebuilds the same state byte for byte (DESIGN.md rule 2). Each handler validates
+// everything first, then mutates; after the first write nothing can fail (rule 3).
+
+#include <cstdint>
+
+#include "command.hpp"
+#include "result.hpp"
+#include "state.hpp"
+
+namespace paycore {
+
+Result apply(State& state, const Command& command);
+
+// Limits from the configuration (DESIGN.md rule 6). They are checked by `admit` for live
+// commands before `apply`, and not during replay: the log holds only admitted commands, and a
+// restart with lower limits must not rewrite history.
+struct Limits {
+  Amount amount_max = amount_max_default;
+  std::uint32_t accounts_max = 10'000'000;
+  std::uint32_t payments_max = 100'000'000;
+  std::uint32_t refunds_max = 100'000'000;
+  std::uint32_t idempotency_max = 200'000'000;
+  std::uint32_t anomalies_max = 10'000'000;
+};
+
+struct Admission {
+  ResultCode code = ResultCode::ok;
+  Field field = Field::none;
+};
+Admission admit(const State& state, const Limits& limits, const Command& command);
+
+// The status a reader sees at `now_us`: a PENDING payment past its lifetime reads CANCELLED
+// even before the tick that records the expiry has run.
+PaymentStatus effective_status(const State& state, const PaymentRow& payment, std::int64_t now_us);
+
+AccountView account_view(const State& state, std::uint32_t account_row);
+PaymentView payment_view(const State& state, std::uint32_t payment_row, std::int64_t now_us);
+
+}  // namespace paycore

@@ -1,0 +1,189 @@
+#include "command.hpp"
+
+#include <cstring>
+
+#include <xxhash.h>
+
+#include "assert.hpp"
+
+namespace paycore {
+
+std::string_view to_string(CommandKind kind) {
+  switch (kind) {
+    case CommandKind::open_account: return "open_account";
+    case CommandKind::deposit: return "deposit";
+    case CommandKind::create_payment: return "create_payment";
+    case CommandKind::cancel_payment: return "cancel_payment";
+    case CommandKind::ship_payment: return "ship_payment";
+    case CommandKind::complete_payment: return "complete_payment";
+    case CommandKind::refund_payment: return "refund_payment";
+    case CommandKind::notify: return "notify";
+    case CommandKind::tick: return "tick";
+    case CommandKind::add_channel: return "add_channel";
+    case CommandKind::get_account: return "get_account";
+    case CommandKind::get_payment: return "get_payment";
+  }
+  return "unknown";
+}
+
+std::string_view to_string(DecodeError error) {
+  switch (error) {
+    case DecodeError::ok: return "ok";
+    case DecodeError::truncated: return "truncated command";
+    case DecodeError::unknown_version: return "unknown command encoding version";
+    case DecodeError::unknown_kind: return "unknown command kind";
+    case DecodeError::bad_enum: return "enumeration value out of range";
+    case DecodeError::bad_currency: return "unknown currency";
+    case DecodeError::bad_id: return "invalid identifier";
+    case DecodeError::trailing_bytes: return "trailing bytes after command";
+  }
+  return "unknown decode error";
+}
+
+namespace {
+
+class Writer {
+ public:
+  explicit Writer(std::span<std::byte> out) : out_(out) {}
+  void u8(std::uint8_t v) { put(&v, 1); }
+  template <class T>
+  void le(T v) {
+    static_assert(std::is_integral_v<T>);
+    auto u = static_cast<std::make_unsigned_t<T>>(v);
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      u8(static_cast<std::uint8_t>(u & 0xff));
+      u = static_cast<std::make_unsigned_t<T>>(u >> 8);
+    }
+  }
+  void id(const Id& v) {
+    u8(v.size);
+    put(v.bytes.data(), v.size);
+  }
+  void put(const void* data, std::size_t size) {
+    PAYCORE_ASSERT(used_ + size <= out_.size());
+    std::memcpy(out_.data() + used_, data, size);
+    used_ += size;
+  }
+  std::size_t used() const { return used_; }
+
+ private:
+  std::span<std::byte> out_;
+  std::size_t used_ = 0;
+};
+
+class Reader {
+ public:
+  explicit Reader(std::span<const std::byte> in) : in_(in) {}
+  bool u8(std::uint8_t* v) { return get(v, 1); }
+  template <class T>
+  bool le(T* v) {
+    std::make_unsigned_t<T> u = 0;
+    if (in_.size() - used_ < sizeof(T)) return false;
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      u = static_cast<std::make_unsigned_t<T>>(
+          u | (static_cast<std::make_unsigned_t<T>>(in_[used_ + i]) << (8 * i)));
+    }
+    used_ += sizeof(T);
+    *v = static_cast<T>(u);
+    return true;
+  }
+  // Ids: absent (length 0) or valid.
+  DecodeError id(Id* v) {
+    std::uint8_t size = 0;
+    if (!u8(&size)) return DecodeError::truncated;
+    if (size > id_bytes_max) return DecodeError::bad_id;
+    if (in_.size() - used_ < size) return DecodeError::truncated;
+    const std::string_view text(reinterpret_cast<const char*>(in_.data() + used_), size);
+    used_ += size;
+    if (size == 0) {
+      *v = Id{};
+      return DecodeError::ok;
+    }
+    return Id::from(text, v) ? DecodeError::ok : DecodeError::bad_id;
+  }
+  bool get(void* data, std::size_t size) {
+    if (in_.size() - used_ < size) return false;
+    std::memcpy(data, in_.data() + used_, size);
+    used_ += size;
+    return true;
+  }
+  bool at_end() const { return used_ == in_.size(); }
+
+ private:
+  std::span<const std::byte> in_;
+  std::size_t used_ = 0;
+};
+
+}  // namespace
+
+std::size_t encode_command(const Command& command, std::span<std::byte> out) {
+  PAYCORE_ASSERT(out.size() >= command_encoded_bytes_max);
+  PAYCORE_ASSERT(command_kind_is_valid(static_cast<std::uint8_t>(command.kind)));
+  Writer w(out);
+  w.u8(command_encoding_version);
+  w.u8(static_cast<std::uint8_t>(command.kind));
+  w.u8(static_cast<std::uint8_t>(command.account_kind));
+  w.u8(static_cast<std::uint8_t>(command.notify_status));
+  w.u8(command.flags);
+  char code[3] = {0, 0, 0};
+  if (command.currency.valid()) std::memcpy(code, currency_code(command.currency).data(), 3);
+  w.put(code, 3);
+  w.le(command.expire_max);
+  w.le(command.timestamp_us);
+  w.le(command.amount);
+  w.le(command.time_us);
+  PAYCORE_DEBUG_ASSERT(w.used() == command_encoded_fixed_bytes);
+  for (const Id* id : {&command.principal, &command.request_id, &command.account, &command.order_id,
+                       &command.channel, &command.channel_txn_id}) {
+    w.id(*id);
+  }
+  return w.used();
+}
+
+DecodeError decode_command(std::span<const std::byte> in, Command* out) {
+  *out = Command{};
+  Reader r(in);
+  std::uint8_t version = 0, kind = 0, account_kind = 0, notify_status = 0;
+  if (!r.u8(&version)) return DecodeError::truncated;
+  if (version != command_encoding_version) return DecodeError::unknown_version;
+  if (!r.u8(&kind) || !r.u8(&account_kind) || !r.u8(&notify_status) || !r.u8(&out->flags)) {
+    return DecodeError::truncated;
+  }
+  if (!command_kind_is_valid(kind)) return DecodeError::unknown_kind;
+  if (account_kind != 0 && !account_kind_is_valid(account_kind)) return DecodeError::bad_enum;
+  if (notify_status != 0 && !notify_status_is_valid(notify_status)) return DecodeError::bad_enum;
+  if (out->flags & ~command_flag_operator) return DecodeError::bad_enum;
+  out->kind = static_cast<CommandKind>(kind);
+  out->account_kind = static_cast<AccountKind>(account_kind);
+  out->notify_status = static_cast<NotifyStatus>(notify_status);
+  char code[3];
+  if (!r.get(code, 3)) return DecodeError::truncated;
+  if (code[0] != 0 || code[1] != 0 || code[2] != 0) {
+    const auto currency = currency_from_code(std::string_view(code, 3));
+    if (!currency) return DecodeError::bad_currency;
+    out->currency = *currency;
+  }
+  if (!r.le(&out->expire_max) || !r.le(&out->timestamp_us) || !r.le(&out->amount) ||
+      !r.le(&out->time_us)) {
+    return DecodeError::truncated;
+  }
+  for (Id* id : {&out->principal, &out->request_id, &out->account, &out->order_id, &out->channel,
+                 &out->channel_txn_id}) {
+    if (const DecodeError e = r.id(id); e != DecodeError::ok) return e;
+  }
+  return r.at_end() ? DecodeError::ok : DecodeError::trailing_bytes;
+}
+
+std::uint64_t command_fingerprint(const Command& command) {
+  // Canonical form: the encoding with the fields that are not the client's choice zeroed.
+  Command canonical = command;
+  canonical.timestamp_us = 0;
+  canonical.flags = 0;
+  canonical.expire_max = 0;
+  canonical.request_id = Id{};
+  std::byte buffer[command_encoded_bytes_max];
+  const std::size_t size = encode_command(canonical, buffer);
+  return XXH3_64bits(buffer, size);
+}
+
+}  // namespace paycore

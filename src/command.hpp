@@ -1,0 +1,112 @@
+#pragma once
+// Commands: the fixed-size, trivially copyable input of the state machine, one kind per
+// operation of API.md. The edge (net/) builds them from validated requests; the core stamps
+// `timestamp_us`; the log stores them in the versioned binary encoding below, so that replay
+// feeds `apply` exactly what it saw the first time (DESIGN.md rule 2).
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string_view>
+#include <type_traits>
+
+#include "id.hpp"
+#include "model.hpp"
+#include "money.hpp"
+
+namespace paycore {
+
+enum class CommandKind : std::uint8_t {
+  open_account = 1,      // operator: account, currency, account_kind
+  deposit = 2,           // operator: account, amount, currency
+  create_payment = 3,    // merchant: order_id, amount, currency, channel, account (= payer)
+  cancel_payment = 4,    // merchant: order_id
+  ship_payment = 5,      // merchant: order_id
+  complete_payment = 6,  // merchant: order_id
+  refund_payment = 7,    // merchant: order_id, amount
+  notify = 8,            // channel: channel, channel_txn_id, principal (= merchant_id),
+                         //          order_id, amount, currency, notify_status, time_us (paid_at)
+  tick = 9,              // engine: time_us (= pending lifetime), expire_max
+  add_channel = 10,      // engine: channel
+  get_account = 11,      // merchant or operator: account
+  get_payment = 12,      // merchant: order_id
+};
+inline constexpr std::uint8_t command_kind_max = 12;
+
+constexpr bool command_kind_is_valid(std::uint8_t v) { return v >= 1 && v <= command_kind_max; }
+constexpr bool command_is_read(CommandKind kind) {
+  return kind == CommandKind::get_account || kind == CommandKind::get_payment;
+}
+// Commands that carry a request_id and are idempotent on it (API.md "Idempotency").
+constexpr bool command_is_idempotent(CommandKind kind) {
+  return kind >= CommandKind::open_account && kind <= CommandKind::refund_payment;
+}
+std::string_view to_string(CommandKind kind);
+
+inline constexpr std::uint8_t command_flag_operator = 1;  // principal authenticated as operator
+
+struct Command {
+  CommandKind kind{};
+  AccountKind account_kind{};    // open_account
+  NotifyStatus notify_status{};  // notify
+  std::uint8_t flags = 0;        // command_flag_*
+  Currency currency{};
+  std::uint32_t expire_max = 0;  // tick: at most this many expirations per tick
+  std::int64_t timestamp_us = 0; // stamped by the core: strictly increasing
+  Amount amount = 0;
+  std::int64_t time_us = 0;      // notify: paid_at; tick: pending lifetime
+  Id principal;                  // merchant or operator; notify: the body's merchant_id
+  Id request_id;
+  Id account;                    // account_id; create_payment: payer_account_id
+  Id order_id;
+  Id channel;
+  Id channel_txn_id;
+
+  bool is_operator() const { return (flags & command_flag_operator) != 0; }
+};
+static_assert(std::is_trivially_copyable_v<Command>);
+static_assert(sizeof(Command) <= 448, "commands travel through rings by value");
+
+// ---- Binary encoding (the payload of a log record) ----------------------------------------
+//
+//   offset size  field
+//        0    1  encoding version (command_encoding_version)
+//        1    1  kind
+//        2    1  account_kind (0 = none)
+//        3    1  notify_status (0 = none)
+//        4    1  flags
+//        5    3  currency, ISO 4217 letters ("\0\0\0" = none): never the in-memory index
+//        8    4  expire_max        (little-endian, as are all integers)
+//       12    8  timestamp_us
+//       20    8  amount
+//       28    8  time_us
+//       36    .  six ids in the order principal, request_id, account, order_id, channel,
+//                channel_txn_id, each as u8 length + that many bytes
+//
+// Decoding checks every field (a fuzzer feeds it arbitrary bytes): unknown version or kind,
+// enum values out of range, unknown currency, invalid id characters, trailing bytes.
+inline constexpr std::uint8_t command_encoding_version = 1;
+inline constexpr std::size_t command_encoded_fixed_bytes = 36;
+inline constexpr std::size_t command_encoded_bytes_max = command_encoded_fixed_bytes + 6 * (1 + id_bytes_max);
+
+// Writes the encoding into `out` (at least command_encoded_bytes_max bytes); returns its size.
+std::size_t encode_command(const Command& command, std::span<std::byte> out);
+
+enum class DecodeError : std::uint8_t {
+  ok = 0,
+  truncated,
+  unknown_version,
+  unknown_kind,
+  bad_enum,
+  bad_currency,
+  bad_id,
+  trailing_bytes,
+};
+std::string_view to_string(DecodeError error);
+[[nodiscard]] DecodeError decode_command(std::span<const std::byte> in, Command* out);
+
+// The request fingerprint of API.md's idempotency: a hash of the command's meaning (kind and
+// the fields the client chose), not of its timestamp or transport.
+std::uint64_t command_fingerprint(const Command& command);
+
+}  // namespace paycore

@@ -1,0 +1,114 @@
+#pragma once
+// Results: what `apply` answers, fixed-size and trivially copyable so that they travel back to
+// the I/O threads through rings. A result carries a copy of the resource it concerns (never a
+// pointer into the state, which only the core thread may touch).
+
+#include <cstdint>
+#include <string_view>
+#include <type_traits>
+
+#include "command.hpp"
+#include "id.hpp"
+#include "model.hpp"
+#include "money.hpp"
+
+namespace paycore {
+
+// One code per outcome; the refusals match API.md's error codes one for one, plus the
+// engine's own (`unavailable`, `busy`, `capacity_exhausted`).
+enum class ResultCode : std::uint8_t {
+  ok = 0,
+  // 400: validation failures (never kept for idempotency)
+  invalid_field,
+  missing_field,
+  invalid_amount,
+  unknown_channel,
+  // 402
+  insufficient_funds,
+  // 404
+  not_found,
+  account_not_found,
+  payment_not_found,
+  // 409
+  account_exists,
+  duplicate_order,
+  invalid_state,
+  // 422
+  currency_mismatch,
+  idempotency_key_reused,
+  refund_exceeds_payment,
+  // 503 / 507: the engine's refusals (never kept)
+  unavailable,
+  busy,
+  capacity_exhausted,
+};
+inline constexpr std::uint8_t result_code_max = static_cast<std::uint8_t>(ResultCode::capacity_exhausted);
+
+std::string_view to_string(ResultCode code);  // the API's snake_case error code ("ok" for ok)
+int http_status(ResultCode code, CommandKind kind);
+// Whether an idempotent command's outcome is recorded under its request_id: success and the
+// business refusals; not validation failures (400) nor the engine's refusals (API.md).
+bool result_is_kept(ResultCode code);
+
+// The field at fault, for API.md's `"field"` in errors.
+enum class Field : std::uint8_t {
+  none = 0,
+  request_id,
+  account_id,
+  kind,
+  currency,
+  amount,
+  order_id,
+  channel,
+  payer_account_id,
+  merchant_id,
+  channel_txn_id,
+  status,
+  paid_at,
+};
+std::string_view to_string(Field field);
+
+enum class NotifyOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
+
+struct AccountView {
+  Id account_id;
+  AccountKind kind{};
+  Currency currency{};
+  Amount balance = 0;
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+};
+
+struct PaymentView {
+  Id merchant_id;
+  Id order_id;
+  Id request_id;
+  Id channel;
+  Id payer_account_id;  // empty: null
+  Id channel_txn_id;    // empty: null
+  Amount amount = 0;
+  Amount refunded_amount = 0;
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+  Currency currency{};
+  PaymentStatus status{};
+};
+
+enum class ResourceKind : std::uint8_t { none = 0, account, payment };
+
+struct Result {
+  ResultCode code = ResultCode::ok;
+  CommandKind kind{};
+  ResourceKind resource = ResourceKind::none;
+  Field field = Field::none;
+  NotifyOutcome notify = NotifyOutcome::none;
+  AnomalyReason anomaly{};      // when notify == anomaly
+  bool replayed = false;        // an idempotent replay: `Idempotent-Replayed: true`
+  bool mutated = false;         // the state changed: the command must be logged
+  std::uint32_t expired_count = 0;  // tick
+  AccountView account;          // resource == account
+  PaymentView payment;          // resource == payment
+};
+static_assert(std::is_trivially_copyable_v<Result>);
+
+}  // namespace paycore

@@ -1,0 +1,226 @@
+#include "state.hpp"
+
+#include <xxhash.h>
+
+#include "assert.hpp"
+
+namespace paycore {
+
+std::uint64_t hash_key(std::uint64_t scope, std::string_view id) {
+  return XXH3_64bits_withSeed(id.data(), id.size(), scope * 0x9E3779B97F4A7C15ull + 1);
+}
+
+namespace {
+// Distinct scopes for the single-keyed indexes, far from any row index.
+constexpr std::uint64_t scope_accounts = 0xA11C0000'00000001ull;
+constexpr std::uint64_t scope_principals = 0xA11C0000'00000002ull;
+}  // namespace
+
+State::State(const StateConfig& config)
+    : account_index_(config.accounts_expected),
+      payment_index_(config.payments_expected),
+      idempotency_index_(config.payments_expected),
+      principal_index_(64),
+      channel_txn_index_(1024),
+      system_balances_(currency_table_size(), 0) {
+  channels.push_back(strings_.add(channel_name_balance));
+}
+
+std::uint64_t State::hash_account(std::uint32_t row) const {
+  return hash_key(scope_accounts, str(accounts[row].id));
+}
+std::uint64_t State::hash_payment(std::uint32_t row) const {
+  return hash_key(payments[row].merchant, str(payments[row].order_id));
+}
+std::uint64_t State::hash_idempotency(std::uint32_t row) const {
+  return hash_key(idempotency[row].principal, str(idempotency[row].request_id));
+}
+std::uint64_t State::hash_principal(std::uint32_t row) const {
+  return hash_key(scope_principals, str(principals[row]));
+}
+std::uint64_t State::hash_channel_txn(std::uint32_t target) const {
+  if (target & channel_txn_anomaly_bit) {
+    const AnomalyRow& a = anomalies[target & ~channel_txn_anomaly_bit];
+    return hash_key(a.channel, str(a.channel_txn_id));
+  }
+  const PaymentRow& p = payments[target];
+  return hash_key(p.channel, str(p.channel_txn_id));
+}
+
+std::uint32_t State::find_account(std::string_view id) const {
+  std::uint32_t row = row_none;
+  account_index_.find(
+      hash_key(scope_accounts, id), [&](std::uint32_t r) { return str(accounts[r].id) == id; },
+      &row);
+  return row;
+}
+
+std::uint32_t State::find_payment(std::uint32_t merchant, std::string_view order_id) const {
+  std::uint32_t row = row_none;
+  payment_index_.find(
+      hash_key(merchant, order_id),
+      [&](std::uint32_t r) {
+        return payments[r].merchant == merchant && str(payments[r].order_id) == order_id;
+      },
+      &row);
+  return row;
+}
+
+std::uint32_t State::find_idempotency(std::uint32_t principal, std::string_view request_id) const {
+  std::uint32_t row = row_none;
+  idempotency_index_.find(
+      hash_key(principal, request_id),
+      [&](std::uint32_t r) {
+        return idempotency[r].principal == principal && str(idempotency[r].request_id) == request_id;
+      },
+      &row);
+  return row;
+}
+
+std::uint32_t State::find_principal(std::string_view id) const {
+  std::uint32_t row = row_none;
+  principal_index_.find(
+      hash_key(scope_principals, id), [&](std::uint32_t r) { return str(principals[r]) == id; },
+      &row);
+  return row;
+}
+
+std::uint32_t State::find_channel(std::string_view name) const {
+  for (std::uint32_t i = 0; i < channels.size(); ++i) {
+    if (str(channels[i]) == name) return i;
+  }
+  return row_none;
+}
+
+std::uint32_t State::find_channel_txn(std::uint32_t channel, std::string_view txn_id) const {
+  std::uint32_t target = row_none;
+  channel_txn_index_.find(
+      hash_key(channel, txn_id),
+      [&](std::uint32_t t) {
+        if (t & channel_txn_anomaly_bit) {
+          const AnomalyRow& a = anomalies[t & ~channel_txn_anomaly_bit];
+          return a.channel == channel && str(a.channel_txn_id) == txn_id;
+        }
+        return payments[t].channel == channel && str(payments[t].channel_txn_id) == txn_id;
+      },
+      &target);
+  return target;
+}
+
+std::uint32_t State::add_account(const AccountRow& row) {
+  const std::uint32_t index = accounts.push_back(row);
+  account_index_.insert(hash_account(index), index,
+                        [this](std::uint32_t r) { return hash_account(r); });
+  return index;
+}
+
+std::uint32_t State::add_payment(const PaymentRow& row) {
+  PAYCORE_ASSERT(row.merchant < accounts.size());
+  const std::uint32_t index = payments.push_back(row);
+  payment_index_.insert(hash_payment(index), index,
+                        [this](std::uint32_t r) { return hash_payment(r); });
+  return index;
+}
+
+std::uint32_t State::add_refund(std::uint32_t payment, const RefundRow& row) {
+  PaymentRow& p = payments[payment];
+  const std::uint32_t index = refunds.push_back(row);
+  refunds[index].next = row_none;
+  if (p.last_refund == row_none) {
+    p.first_refund = index;
+  } else {
+    refunds[p.last_refund].next = index;
+  }
+  p.last_refund = index;
+  return index;
+}
+
+std::uint32_t State::add_idempotency(const IdempotencyRow& row) {
+  PAYCORE_ASSERT(row.principal < principals.size());
+  const std::uint32_t index = idempotency.push_back(row);
+  idempotency_index_.insert(hash_idempotency(index), index,
+                            [this](std::uint32_t r) { return hash_idempotency(r); });
+  return index;
+}
+
+std::uint32_t State::add_principal(std::string_view id) {
+  const std::uint32_t index = principals.push_back(strings_.add(id));
+  principal_index_.insert(hash_principal(index), index,
+                          [this](std::uint32_t r) { return hash_principal(r); });
+  return index;
+}
+
+std::uint32_t State::add_channel(std::string_view name) {
+  PAYCORE_ASSERT(channels.size() < channels_max);
+  PAYCORE_ASSERT(find_channel(name) == row_none);
+  channels.push_back(strings_.add(name));
+  system_balances_.resize(channels.size() * currency_table_size(), 0);
+  return static_cast<std::uint32_t>(channels.size() - 1);
+}
+
+void State::add_channel_txn(std::uint32_t target) {
+  channel_txn_index_.insert(hash_channel_txn(target), target,
+                            [this](std::uint32_t t) { return hash_channel_txn(t); });
+}
+
+std::uint32_t State::add_anomaly(const AnomalyRow& row) {
+  const std::uint32_t index = anomalies.push_back(row);
+  PAYCORE_ASSERT(index < channel_txn_anomaly_bit);
+  return index;
+}
+
+std::size_t State::system_slot(std::uint32_t channel, Currency currency) const {
+  PAYCORE_ASSERT(channel < channels.size());
+  PAYCORE_ASSERT(currency.valid() && currency.index < currency_table_size());
+  return std::size_t{channel} * currency_table_size() + currency.index;
+}
+
+Amount& State::external_balance(Currency currency) { return system_balances_[system_slot(0, currency)]; }
+Amount State::external_balance(Currency currency) const {
+  return system_balances_[system_slot(0, currency)];
+}
+Amount& State::channel_balance(std::uint32_t channel, Currency currency) {
+  PAYCORE_ASSERT(channel != 0);
+  return system_balances_[system_slot(channel, currency)];
+}
+Amount State::channel_balance(std::uint32_t channel, Currency currency) const {
+  PAYCORE_ASSERT(channel != 0);
+  return system_balances_[system_slot(channel, currency)];
+}
+
+Amount State::balance_sum_slow(Currency currency) const {
+  // Wrapping arithmetic: the sum of int64 balances that individually never overflowed is
+  // still exact modulo 2^64, and zero is what we check.
+  std::uint64_t sum = 0;
+  for (std::uint32_t i = 0; i < accounts.size(); ++i) {
+    if (accounts[i].currency == currency) sum += static_cast<std::uint64_t>(accounts[i].balance);
+  }
+  for (std::uint32_t c = 0; c < channels.size(); ++c) {
+    sum += static_cast<std::uint64_t>(system_balances_[system_slot(c, currency)]);
+  }
+  return static_cast<Amount>(sum);
+}
+
+bool State::balances_sum_to_zero_slow() const {
+  std::vector<std::uint64_t> sums(currency_table_size(), 0);
+  for (std::uint32_t i = 0; i < accounts.size(); ++i) {
+    sums[accounts[i].currency.index] += static_cast<std::uint64_t>(accounts[i].balance);
+  }
+  for (std::size_t slot = 0; slot < system_balances_.size(); ++slot) {
+    sums[slot % currency_table_size()] += static_cast<std::uint64_t>(system_balances_[slot]);
+  }
+  for (std::uint64_t sum : sums) {
+    if (sum != 0) return false;
+  }
+  return true;
+}
+
+std::size_t State::memory_bytes() const {
+  return accounts.memory_bytes() + payments.memory_bytes() + refunds.memory_bytes() +
+         idempotency.memory_bytes() + pending_queue.memory_bytes() + anomalies.memory_bytes() + principals.memory_bytes() +
+         strings_.memory_bytes() + account_index_.memory_bytes() + payment_index_.memory_bytes() +
+         idempotency_index_.memory_bytes() + principal_index_.memory_bytes() +
+         channel_txn_index_.memory_bytes() + system_balances_.size() * sizeof(Amount);
+}
+
+}  // namespace paycore

@@ -1,0 +1,172 @@
+#pragma once
+// The state: every account, payment, refund, idempotency record and notification anomaly, in
+// memory. Only the core thread touches it (DESIGN.md rule 1); only `apply` (apply.cpp) and the
+// snapshot loader change it. Rows live in chunked tables in insertion order (the order in
+// which they are serialized), strings in an arena, and the lookups in incrementally growing
+// hash indexes, so that no insert ever pauses the core for a large copy or rehash.
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "chunked.hpp"
+#include "command.hpp"
+#include "hash_index.hpp"
+#include "model.hpp"
+#include "money.hpp"
+
+namespace paycore {
+
+inline constexpr std::uint32_t row_none = UINT32_MAX;
+
+struct AccountRow {
+  StrRef id = 0;
+  Amount balance = 0;
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+  Currency currency{};
+  AccountKind kind{};
+};
+
+struct PaymentRow {
+  StrRef order_id = 0;
+  StrRef request_id = 0;
+  StrRef channel_txn_id = 0;  // 0: none yet
+  Amount amount = 0;
+  Amount refunded_amount = 0;
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+  std::uint32_t merchant = row_none;  // account row of the merchant
+  std::uint32_t payer = row_none;     // account row of the payer (balance channel only)
+  std::uint32_t first_refund = row_none;
+  std::uint32_t last_refund = row_none;
+  Currency currency{};
+  std::uint8_t channel = 0;  // channel row; 0 = balance
+  PaymentStatus status{};
+};
+
+struct RefundRow {
+  StrRef request_id = 0;
+  Amount amount = 0;
+  std::int64_t created_at_us = 0;
+  std::uint32_t next = row_none;  // the payment's next refund
+};
+
+// An idempotency record: (principal, request_id) -> outcome + request fingerprint.
+struct IdempotencyRow {
+  StrRef request_id = 0;
+  std::uint64_t fingerprint = 0;
+  std::uint32_t principal = row_none;  // principal row
+  std::uint32_t resource = row_none;   // account or payment row, per the command kind
+  CommandKind kind{};
+  std::uint8_t code = 0;               // ResultCode
+};
+
+// A channel notification that could not be applied (API.md "Channel notifications").
+struct AnomalyRow {
+  StrRef channel_txn_id = 0;
+  StrRef merchant_id = 0;
+  StrRef order_id = 0;
+  Amount amount = 0;
+  std::int64_t paid_at_us = 0;
+  std::int64_t received_at_us = 0;
+  Currency currency{};
+  std::uint8_t channel = 0;
+  NotifyStatus status{};
+  AnomalyReason reason{};
+};
+
+// Channel transaction ids seen: (channel, channel_txn_id) -> payment row, or anomaly row with
+// the top bit set. Repeated notifications find their first outcome here.
+inline constexpr std::uint32_t channel_txn_anomaly_bit = 0x8000'0000u;
+
+struct StateConfig {
+  // Expected sizes: the indexes start at these capacities (they still grow past them).
+  std::uint64_t accounts_expected = 1024;
+  std::uint64_t payments_expected = 4096;
+};
+
+inline constexpr std::size_t channels_max = 64;  // including "balance" at row 0
+inline constexpr std::int64_t pending_lifetime_default_us = 15LL * 60 * 1'000'000;
+
+class State {
+ public:
+  explicit State(const StateConfig& config = {});
+  State(const State&) = delete;
+  State& operator=(const State&) = delete;
+
+  // ---- Lookups (no mutation). Return row_none when absent.
+  std::uint32_t find_account(std::string_view id) const;
+  std::uint32_t find_payment(std::uint32_t merchant, std::string_view order_id) const;
+  std::uint32_t find_idempotency(std::uint32_t principal, std::string_view request_id) const;
+  std::uint32_t find_principal(std::string_view id) const;
+  std::uint32_t find_channel(std::string_view name) const;  // 0 for "balance"
+  std::uint32_t find_channel_txn(std::uint32_t channel, std::string_view txn_id) const;
+
+  // ---- Inserts (the caller, apply, has checked that the key is absent).
+  std::uint32_t add_account(const AccountRow& row);
+  std::uint32_t add_payment(const PaymentRow& row);
+  std::uint32_t add_refund(std::uint32_t payment, const RefundRow& row);
+  std::uint32_t add_idempotency(const IdempotencyRow& row);
+  std::uint32_t add_principal(std::string_view id);
+  std::uint32_t add_channel(std::string_view name);
+  // `target`'s row already holds its channel and channel_txn_id.
+  void add_channel_txn(std::uint32_t target);
+  std::uint32_t add_anomaly(const AnomalyRow& row);
+  StrRef intern(std::string_view text) { return strings_.add(text); }
+
+  // ---- Money. Every movement goes through here: one debit, one credit, same currency.
+  // System balances (`external`, `channel:{name}`) are per currency and may go negative.
+  Amount& external_balance(Currency currency);
+  Amount& channel_balance(std::uint32_t channel, Currency currency);
+  Amount external_balance(Currency currency) const;
+  Amount channel_balance(std::uint32_t channel, Currency currency) const;
+  // Sum over every account and system balance of `currency`: O(accounts). Zero, always.
+  Amount balance_sum_slow(Currency currency) const;
+  // Checks the double-entry invariant for every currency; O(accounts).
+  bool balances_sum_to_zero_slow() const;
+
+  std::string_view str(StrRef ref) const { return strings_.get(ref); }
+
+  // ---- Tables (read access for apply, snapshots and tests).
+  ChunkedVector<AccountRow> accounts;
+  ChunkedVector<PaymentRow> payments;
+  ChunkedVector<RefundRow> refunds;
+  ChunkedVector<IdempotencyRow> idempotency;
+  ChunkedVector<AnomalyRow> anomalies;
+  ChunkedVector<StrRef> principals;
+  // Payments through external channels in creation order: candidates for expiry.
+  ChunkedVector<std::uint32_t> pending_queue;
+  std::vector<StrRef> channels;  // row 0 is "balance"
+
+  // Expiry of PENDING payments (API.md): pending_queue entries below the cursor are settled.
+  std::uint32_t expiry_cursor = 0;
+  std::int64_t pending_lifetime_us = pending_lifetime_default_us;
+  // The newest command timestamp applied: the engine never stamps a smaller one.
+  std::int64_t last_timestamp_us = 0;
+
+  std::size_t memory_bytes() const;
+
+ private:
+  std::uint64_t hash_account(std::uint32_t row) const;
+  std::uint64_t hash_payment(std::uint32_t row) const;
+  std::uint64_t hash_idempotency(std::uint32_t row) const;
+  std::uint64_t hash_principal(std::uint32_t row) const;
+  std::uint64_t hash_channel_txn(std::uint32_t target) const;
+  std::size_t system_slot(std::uint32_t channel, Currency currency) const;
+
+  StringArena strings_;
+  HashIndex account_index_;
+  HashIndex payment_index_;
+  HashIndex idempotency_index_;
+  HashIndex principal_index_;
+  HashIndex channel_txn_index_;
+  // system_balances_[channel * currencies + currency]; channel row 0 holds `external`.
+  std::vector<Amount> system_balances_;
+};
+
+// Keyed hashes: the scope (a row index) seeds the hash of the id, so that the same order_id
+// under two merchants lands in different places.
+std::uint64_t hash_key(std::uint64_t scope, std::string_view id);
+
+}  // namespace paycore
