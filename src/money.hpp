@@ -37,10 +37,16 @@ constexpr bool amount_is_valid(Amount amount, Amount amount_max) {
 
 // Overflow-checked arithmetic; false (and *out untouched) on overflow.
 [[nodiscard]] inline bool checked_add(Amount a, Amount b, Amount* out) {
-  return !__builtin_add_overflow(a, b, out);
+  Amount sum = 0;
+  if (__builtin_add_overflow(a, b, &sum)) return false;
+  *out = sum;
+  return true;
 }
 [[nodiscard]] inline bool checked_sub(Amount a, Amount b, Amount* out) {
-  return !__builtin_sub_overflow(a, b, out);
+  Amount difference = 0;
+  if (__builtin_sub_overflow(a, b, &difference)) return false;
+  *out = difference;
+  return true;
 }
 
 // Parses a decimal major-unit string ("12.34", "-0.5", "100") into minor units of `currency`

@@ -1,0 +1,118 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <vector>
+
+#include "commands.hpp"
+
+namespace paycore::testing {
+namespace {
+
+std::vector<std::byte> encode(const Command& c) {
+  std::vector<std::byte> out(command_encoded_bytes_max);
+  out.resize(encode_command(c, out));
+  return out;
+}
+
+TEST(CommandCodec, RoundTripsEveryField) {
+  Command c = notify("alipay", "t-1", "m_001", "o-1001", 1234, NotifyStatus::failed, "BHD");
+  c.timestamp_us = 1'795'670'354'123'456;
+  c.time_us = -5;
+  c.flags = command_flag_operator;
+  c.expire_max = 77;
+  c.request_id = Id::of("r.1:x");
+  c.account = Id::of("acct");
+  c.account_kind = AccountKind::merchant;
+  const auto bytes = encode(c);
+  Command back;
+  ASSERT_EQ(decode_command(bytes, &back), DecodeError::ok);
+  EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
+}
+
+TEST(CommandCodec, EncodingIsCompactForTypicalPayments) {
+  EXPECT_LT(encode(pay("m_001", "req-000001", "order-000001", 100, "cust-0001")).size(), 100u);
+}
+
+TEST(CommandCodec, EveryPrefixIsTruncated) {
+  const auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    Command back;
+    EXPECT_EQ(decode_command(std::span(bytes.data(), n), &back), DecodeError::truncated) << n;
+  }
+}
+
+TEST(CommandCodec, UnknownVersionIsRefused) {
+  auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  bytes[0] = std::byte{2};
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::unknown_version);
+}
+
+TEST(CommandCodec, UnknownKindIsRefused) {
+  auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  bytes[1] = std::byte{99};
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::unknown_kind);
+}
+
+TEST(CommandCodec, EnumOutOfRangeIsRefused) {
+  auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  bytes[2] = std::byte{7};
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_enum);
+}
+
+TEST(CommandCodec, UnknownCurrencyIsRefused) {
+  auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  bytes[5] = std::byte{'Q'};
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_currency);
+}
+
+TEST(CommandCodec, InvalidIdCharacterIsRefused) {
+  auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  bytes[command_encoded_fixed_bytes + 1] = std::byte{' '};  // first byte of the principal
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_id);
+}
+
+TEST(CommandCodec, OverlongIdIsRefused) {
+  auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  bytes[command_encoded_fixed_bytes] = std::byte{65};
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_id);
+}
+
+TEST(CommandCodec, TrailingBytesAreRefused) {
+  auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
+  bytes.push_back(std::byte{0});
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::trailing_bytes);
+}
+
+TEST(CommandFingerprint, IgnoresTimestampAndRequestIdButNotTheBody) {
+  Command a = pay("m1", "r1", "o1", 5, "a1");
+  Command b = a;
+  b.timestamp_us = 99;
+  b.request_id = Id::of("other");
+  EXPECT_EQ(command_fingerprint(a), command_fingerprint(b));
+  b.amount = 6;
+  EXPECT_NE(command_fingerprint(a), command_fingerprint(b));
+}
+
+TEST(Ids, ValidationFollowsTheApi) {
+  EXPECT_TRUE(id_is_valid("A-z_0.9:x"));
+  EXPECT_TRUE(id_is_valid(std::string(64, 'a')));
+  EXPECT_FALSE(id_is_valid(std::string(65, 'a')));
+  EXPECT_FALSE(id_is_valid(""));
+  using namespace std::string_view_literals;
+  for (std::string_view bad : {"a b"sv, "a/b"sv, "é"sv, "a\nb"sv, "a\0b"sv, "a+b"sv, "a#b"sv}) {
+    EXPECT_FALSE(id_is_valid(bad)) << bad;
+  }
+  Id id;
+  EXPECT_FALSE(Id::from("bad id", &id));
+  EXPECT_TRUE(id.empty());
+}
+
+}  // namespace
+}  // namespace paycore::testing
