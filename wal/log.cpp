@@ -1,0 +1,419 @@
+#include "wal/log.hpp"
+
+#include <fcntl.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <bit>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <filesystem>
+
+#include "src/assert.hpp"
+#include "wal/format.hpp"
+#include "wal/reader.hpp"
+#include "wal/writer.hpp"
+
+namespace paycore::wal {
+namespace {
+
+using detail::Batch;
+using detail::io_status;
+
+constexpr std::uint32_t kBatchBytesMin = 4096;
+constexpr std::uint64_t kSegmentBytesMin = 4096;
+
+Status errno_status(const char* what, const std::string& path) {
+  const int e = errno;
+  return Status(e == ENOSPC ? StatusCode::kNoSpace : StatusCode::kIoError,
+                std::string(what) + " " + path + ": " + std::strerror(e));
+}
+
+Status check_options(const Options& o) {
+  if (o.dir.empty()) return Status(StatusCode::kInvalidArgument, "wal: empty directory name");
+  if (o.batch_bytes_max < kBatchBytesMin || o.batch_bytes_max % format::kRecordAlignBytes != 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "wal: batch_bytes_max must be a multiple of 8 and at least 4096");
+  }
+  if (o.segment_bytes < kSegmentBytesMin || o.segment_bytes % format::kRecordAlignBytes != 0) {
+    return Status(StatusCode::kInvalidArgument,
+                  "wal: segment_bytes must be a multiple of 8 and at least 4096");
+  }
+  if (o.first_lsn_if_empty == 0) {
+    return Status(StatusCode::kInvalidArgument, "wal: first_lsn_if_empty must be >= 1");
+  }
+  return Status::ok();
+}
+
+// Writes all of buf at offset (a short pwrite is followed by another for the rest).
+Status pwrite_all(int fd, const std::byte* buf, std::size_t n, std::uint64_t offset,
+                  const std::string& path) {
+  std::size_t done = 0;
+  while (done < n) {
+    const ssize_t w = ::pwrite(fd, buf + done, n - done, static_cast<off_t>(offset + done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return io_status(w < 0 ? errno : EIO, "pwrite", path, offset + done);
+    done += static_cast<std::size_t>(w);
+  }
+  return Status::ok();
+}
+
+std::size_t log2_bucket(std::uint64_t v) {
+  return std::min<std::size_t>(static_cast<std::size_t>(std::bit_width(v)), kHistogramBuckets - 1);
+}
+
+}  // namespace
+
+Log::Log(const Options& options) : options_(options) {
+  record_bytes_max_ = static_cast<std::size_t>(std::min<std::uint64_t>(
+      options.batch_bytes_max, options.segment_bytes - format::kSegmentHeaderBytes));
+  for (auto* batch : {&fill_, &flight_}) {
+    *batch = std::make_unique<Batch>();
+    (*batch)->storage = std::make_unique_for_overwrite<std::byte[]>(options.batch_bytes_max);
+    (*batch)->data = (*batch)->storage.get();
+  }
+}
+
+Log::~Log() {
+  if (writer_ && writer_->busy()) reap(true);
+  writer_.reset();  // joins the fallback thread / tears down the ring before fds close
+  if (active_fd_ >= 0) ::close(active_fd_);
+  if (dir_fd_ >= 0) ::close(dir_fd_);
+  if (event_fd_ >= 0) ::close(event_fd_);
+}
+
+Status Log::open(const Options& options, std::unique_ptr<Log>* out, RecoveryReport* report) {
+  PAYCORE_ASSERT(out != nullptr && report != nullptr);
+  *report = RecoveryReport{};
+  Status s = check_options(options);
+  if (!s.is_ok()) return s;
+  std::error_code ec;
+  std::filesystem::create_directories(options.dir, ec);
+  if (ec) return Status(StatusCode::kIoError, "wal: create directory " + options.dir + ": " + ec.message());
+
+  std::unique_ptr<Log> log(new Log(options));
+  log->dir_fd_ = ::open(options.dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (log->dir_fd_ < 0) return errno_status("wal: open directory", options.dir);
+  log->event_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  if (log->event_fd_ < 0) return errno_status("wal: eventfd for", options.dir);
+  s = log->recover(report);
+  if (!s.is_ok()) return s;
+  s = log->start_writer();
+  if (!s.is_ok()) return s;
+  PAYCORE_ASSERT(log->durable_lsn_ + 1 == log->next_lsn_);
+  *out = std::move(log);
+  return Status::ok();
+}
+
+Status Log::recover(RecoveryReport* report) {
+  detail::ScanResult scan;
+  Status s = detail::scan_log(options_.dir, nullptr, &scan);
+  if (!s.is_ok()) return s;
+  for (const std::string& tmp : scan.temp_paths) {
+    // A segment whose creation did not finish (it is renamed into place only once complete).
+    if (::unlink(tmp.c_str()) != 0) return errno_status("wal: unlink", tmp);
+    ++report->temp_files_removed;
+  }
+  if (scan.segments.empty()) {
+    report->fresh = true;
+    next_lsn_ = options_.first_lsn_if_empty;
+    durable_lsn_ = next_lsn_ - 1;
+    prev_checksum_ = 0;
+    return create_segment(next_lsn_, prev_checksum_);
+  }
+  const std::string& last_path = scan.segments.back().path;
+  active_fd_ = ::open(last_path.c_str(), O_RDWR | O_CLOEXEC);
+  if (active_fd_ < 0) return errno_status("wal: open", last_path);
+  if (scan.torn) {
+    PAYCORE_ASSERT(scan.torn_end >= scan.torn_offset && scan.torn_offset == scan.tail_offset);
+    const std::vector<std::byte> zeros(scan.torn_end - scan.torn_offset, std::byte{0});
+    s = pwrite_all(active_fd_, zeros.data(), zeros.size(), scan.torn_offset, last_path);
+    if (s.is_ok() && ::fdatasync(active_fd_) != 0) s = io_status(errno, "fdatasync", last_path, 0);
+    if (!s.is_ok()) return s;
+    report->torn_tail_truncated = true;
+    report->torn_file = last_path;
+    report->torn_offset = scan.torn_offset;
+    report->torn_bytes = zeros.size();
+    report->torn_reason = scan.torn_reason;
+    std::fprintf(stderr,
+                 "paycore wal: torn write at the end of %s: zeroed %zu bytes from offset %llu "
+                 "(%s); the log ends at LSN %llu\n",
+                 last_path.c_str(), zeros.size(),
+                 static_cast<unsigned long long>(scan.torn_offset), scan.torn_reason.c_str(),
+                 static_cast<unsigned long long>(scan.next_lsn - 1));
+  }
+  segments_.reserve(scan.segments.size());
+  for (const auto& seg : scan.segments) segments_.push_back({seg.first_lsn, seg.path});
+  active_bytes_ = scan.last_file_bytes;
+  tail_offset_ = scan.tail_offset;
+  next_lsn_ = scan.next_lsn;
+  durable_lsn_ = next_lsn_ - 1;
+  prev_checksum_ = scan.last_checksum;
+  report->segments_count = scan.segments.size();
+  report->records_count = scan.records_count;
+  report->first_lsn = scan.first_lsn;
+  report->last_lsn = scan.last_lsn;
+  return Status::ok();
+}
+
+Status Log::start_writer() {
+  std::string why = "forced by options";
+  if (!options_.force_fallback) {
+    Status s = detail::make_uring_writer(event_fd_, options_.faults, &writer_);
+    if (s.is_ok()) {
+      std::fprintf(stderr, "paycore wal: %s: write path io_uring (linked write + fdatasync)\n",
+                   options_.dir.c_str());
+      return Status::ok();
+    }
+    why = "io_uring unavailable: " + s.message();
+  }
+  writer_ = detail::make_thread_writer(event_fd_, options_.faults);
+  std::fprintf(stderr, "paycore wal: %s: write path pwrite + fdatasync thread (%s)\n",
+               options_.dir.c_str(), why.c_str());
+  return Status::ok();
+}
+
+Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum) {
+  const std::string path = detail::join_path(options_.dir, detail::segment_file_name(first_lsn));
+  const std::string tmp = path + ".tmp";
+  const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return errno_status("wal: create", tmp);
+  auto fail = [&](Status s) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  };
+  const FaultAction falloc =
+      options_.faults != nullptr ? options_.faults->next(FaultOp::kFallocate) : FaultAction{};
+  int rc = 0;
+  if (falloc.error != 0) {
+    errno = falloc.error;
+    rc = -1;
+  } else {
+    rc = ::fallocate(fd, 0, 0, static_cast<off_t>(options_.segment_bytes));
+    // Filesystems without fallocate still give a file of the right size that reads as zeros.
+    if (rc != 0 && errno == EOPNOTSUPP) rc = ::ftruncate(fd, static_cast<off_t>(options_.segment_bytes));
+  }
+  if (rc != 0) return fail(errno_status("wal: fallocate", tmp));
+
+  std::byte header[format::kSegmentHeaderBytes];
+  format::SegmentHeader h;
+  h.first_lsn = first_lsn;
+  h.prev_checksum = prev_checksum;
+  format::encode_segment_header(header, h);
+  Status s = pwrite_all(fd, header, sizeof header, 0, tmp);
+  if (!s.is_ok()) return fail(s);
+  ++stats_.fsyncs_count;
+  const int fsync_fault =
+      options_.faults != nullptr ? options_.faults->next(FaultOp::kFsync).error : 0;
+  if (fsync_fault != 0 || ::fdatasync(fd) != 0) {
+    s = io_status(fsync_fault != 0 ? fsync_fault : errno, "fdatasync", tmp, 0);
+    enter_read_only(s);
+    return fail(s);
+  }
+  // Renamed into place only when complete, so a segment with its real name always has a valid
+  // header; the directory fsync makes the new name durable.
+  if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno_status("wal: rename", tmp));
+  ++stats_.fsyncs_count;
+  if (::fsync(dir_fd_) != 0) {
+    s = errno_status("wal: fsync directory", options_.dir);
+    enter_read_only(s);
+    ::close(fd);
+    return s;
+  }
+  if (active_fd_ >= 0) ::close(active_fd_);
+  active_fd_ = fd;
+  active_bytes_ = options_.segment_bytes;
+  tail_offset_ = format::kSegmentHeaderBytes;
+  segments_.push_back({first_lsn, path});
+  ++stats_.segments_created_count;
+  return Status::ok();
+}
+
+Status Log::rotate() {
+  PAYCORE_ASSERT(fill_->bytes == 0);
+  // The previous segment must be complete on disk before the next one exists: then a torn
+  // write can only ever be at the end of the last segment, which is what recovery assumes.
+  if (writer_->busy()) reap(true);
+  if (read_only()) return Status(StatusCode::kReadOnly, failure_.message());
+  return create_segment(next_lsn_, prev_checksum_);
+}
+
+Status Log::append(std::uint16_t type, std::span<const std::byte> payload,
+                   std::uint64_t* lsn_out) {
+  if (read_only()) [[unlikely]] return Status::read_only();
+  const std::size_t need = format::record_bytes(payload.size());
+  if (payload.size() > record_bytes_max_ || need > record_bytes_max_) [[unlikely]] {
+    return Status(StatusCode::kInvalidArgument,
+                  "wal: record of " + std::to_string(payload.size()) +
+                      " payload bytes exceeds the limit of " +
+                      std::to_string(record_bytes_max_ - format::kRecordHeaderBytes));
+  }
+  if (fill_->bytes + need > options_.batch_bytes_max) return Status::full();
+  if (tail_offset_ + need > active_bytes_) {
+    if (fill_->bytes > 0) return Status::full();  // a batch never spans two segments
+    Status s = rotate();
+    if (!s.is_ok()) return s;
+    PAYCORE_ASSERT(tail_offset_ + need <= active_bytes_);
+  }
+  Batch& b = *fill_;
+  if (b.bytes == 0) {
+    b.fd = active_fd_;
+    b.file_offset = tail_offset_;
+    b.first_lsn = next_lsn_;
+    b.records = 0;
+    b.path = segments_.back().path;
+  }
+  PAYCORE_DEBUG_ASSERT(b.file_offset + b.bytes == tail_offset_);
+  prev_checksum_ = format::encode_record(b.data + b.bytes, next_lsn_, type, prev_checksum_, payload);
+  b.bytes += static_cast<std::uint32_t>(need);
+  b.records += 1;
+  b.last_lsn = next_lsn_;
+  tail_offset_ += need;
+  ++stats_.appends_count;
+  stats_.append_payload_bytes += payload.size();
+  *lsn_out = next_lsn_++;
+  return Status::ok();
+}
+
+Status Log::submit() {
+  if (read_only()) return Status(StatusCode::kReadOnly, failure_.message());
+  if (fill_->bytes == 0) return Status::ok();
+  if (writer_->busy()) {
+    reap(true);
+    if (read_only()) return Status(StatusCode::kReadOnly, failure_.message());
+  }
+  std::swap(fill_, flight_);
+  flight_->submitted_at = std::chrono::steady_clock::now();
+  Status s = writer_->start(*flight_);
+  if (!s.is_ok()) {
+    enter_read_only(s);
+    return s;
+  }
+  fill_->bytes = 0;
+  fill_->records = 0;
+  return Status::ok();
+}
+
+std::uint64_t Log::reap(bool block) {
+  if (!writer_->busy()) return durable_lsn_;
+  Status result;
+  if (block) {
+    writer_->wait(&result);
+  } else if (!writer_->poll(&result)) {
+    return durable_lsn_;
+  }
+  // Nothing else is in flight now, so no completion signal can be lost by draining here.
+  std::uint64_t count = 0;
+  [[maybe_unused]] const ssize_t n = ::read(event_fd_, &count, sizeof count);
+  complete_batch(result);
+  return durable_lsn_;
+}
+
+std::uint64_t Log::poll() { return reap(false); }
+std::uint64_t Log::wait() { return reap(true); }
+
+void Log::complete_batch(const Status& result) {
+  if (!result.is_ok()) {
+    enter_read_only(result);
+    return;
+  }
+  const Batch& b = *flight_;
+  PAYCORE_ASSERT(b.first_lsn == durable_lsn_ + 1 && b.last_lsn >= b.first_lsn);
+  durable_lsn_ = b.last_lsn;
+  ++stats_.batches_count;
+  stats_.write_bytes += b.bytes;
+  stats_.batch_records_max = std::max<std::uint64_t>(stats_.batch_records_max, b.records);
+  ++stats_.batch_records_log2[log2_bucket(b.records)];
+  const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
+      std::chrono::steady_clock::now() - b.submitted_at);
+  ++stats_.sync_latency_us_log2[log2_bucket(static_cast<std::uint64_t>(us.count()))];
+}
+
+void Log::enter_read_only(const Status& cause) {
+  if (read_only()) return;
+  failure_ = cause.is_ok() ? Status(StatusCode::kIoError, "unknown failure") : cause;
+  std::fprintf(stderr, "paycore wal: %s: storage fault, the log is read-only from now on: %s\n",
+               options_.dir.c_str(), failure_.to_string().c_str());
+}
+
+std::uint64_t Log::first_lsn() const {
+  return segments_.empty() ? next_lsn_ : segments_.front().first_lsn;
+}
+bool Log::using_io_uring() const { return writer_->io_uring(); }
+bool Log::batch_in_flight() const { return writer_->busy(); }
+std::size_t Log::batch_pending_bytes() const { return fill_->bytes; }
+
+Status Log::replay(std::uint64_t from_lsn, ReplayFn fn) {
+  from_lsn = std::max<std::uint64_t>(from_lsn, 1);
+  const std::uint64_t limit = durable_lsn_;
+  if (from_lsn > limit) return Status::ok();
+  if (segments_.empty() || from_lsn < segments_.front().first_lsn) {
+    return Status(StatusCode::kNotFound, "wal: records before LSN " +
+                                             std::to_string(first_lsn()) + " were removed");
+  }
+  // The last segment whose first LSN is <= from_lsn holds it.
+  auto it = std::upper_bound(segments_.begin(), segments_.end(), from_lsn,
+                             [](std::uint64_t lsn, const Segment& s) { return lsn < s.first_lsn; });
+  std::size_t index = static_cast<std::size_t>(it - segments_.begin()) - 1;
+  auto visit_fn = [&](const detail::SegmentFile&, const detail::RecordView& r) {
+    if (r.header.lsn >= from_lsn) fn(r.header.lsn, r.header.type, r.payload);
+    return true;
+  };
+  detail::RecordVisitor visit(visit_fn);
+  std::uint64_t next = segments_[index].first_lsn;
+  for (; index < segments_.size() && next <= limit; ++index) {
+    const detail::SegmentFile seg{segments_[index].first_lsn, segments_[index].path};
+    detail::MappedFile file;
+    Status s = file.open(seg.path);
+    if (!s.is_ok()) return s;
+    format::SegmentHeader header;
+    s = detail::check_segment_header(seg, file, &header);
+    if (!s.is_ok()) return s;
+    if (header.first_lsn != next) {
+      return Status(StatusCode::kMissingSegment, "wal: expected " + seg.path + " to start at LSN " + std::to_string(next));
+    }
+    detail::SegmentScan scan;
+    s = detail::scan_records(seg, file, header, limit, &visit, &scan);
+    if (!s.is_ok()) return s;
+    next = scan.next_lsn;
+    const bool more_segments = index + 1 < segments_.size();
+    if (next <= limit && !more_segments) {
+      return Status(StatusCode::kCorruption,
+                    seg.path + " offset " + std::to_string(scan.end_offset) +
+                        ": durable LSN " + std::to_string(next) + " is not readable (" +
+                        (scan.bad_reason.empty() ? "end of data" : scan.bad_reason) + ")");
+    }
+  }
+  return Status::ok();
+}
+
+Status Log::remove_segments_below(std::uint64_t lsn) {
+  std::size_t removable = 0;
+  // Segment i holds LSNs [first_i, first_{i+1}); never remove the last (active) one.
+  while (removable + 1 < segments_.size() && segments_[removable + 1].first_lsn <= lsn) {
+    ++removable;
+  }
+  for (std::size_t i = 0; i < removable; ++i) {
+    if (::unlink(segments_[i].path.c_str()) != 0 && errno != ENOENT) {
+      Status s = errno_status("wal: unlink", segments_[i].path);
+      segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(i));
+      return s;
+    }
+  }
+  segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(removable));
+  if (removable > 0 && ::fsync(dir_fd_) != 0) return errno_status("wal: fsync directory", options_.dir);
+  return Status::ok();
+}
+
+Stats Log::stats() const {
+  Stats s = stats_;
+  const detail::WriterCounters c = writer_->counters();
+  s.fsyncs_count += c.fsyncs_count;
+  s.short_writes_count = c.short_writes_count;
+  return s;
+}
+
+}  // namespace paycore::wal

@@ -1,0 +1,162 @@
+#pragma once
+// paycore::wal::Log — a write-ahead log of byte records with group commit.
+//
+// One thread (the engine's core thread) owns a Log and calls everything except completion_fd()
+// waiting, which may happen in its epoll. Usage:
+//
+//   append(...) xN          fill the open batch; each record gets the next LSN
+//   submit()                one write + fdatasync for the whole batch; returns at once on io_uring
+//   append(...) xN          the next batch fills while the previous one is being written
+//   poll() / wait()         the durable LSN advances when a batch's fdatasync completes
+//
+// A failed write or fdatasync makes the log read-only for the rest of the process's life
+// (DESIGN.md rule 7): the fsync is never retried, append/submit return kReadOnly, replay still
+// works, and a restart recovers from what is on disk.
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "wal/fault.hpp"
+#include "wal/function_ref.hpp"
+#include "wal/status.hpp"
+
+namespace paycore::wal {
+
+struct Options {
+  std::string dir;
+  std::uint64_t segment_bytes = 64ULL << 20;  // size each segment file is preallocated to
+  std::uint32_t batch_bytes_max = 4U << 20;   // size of each of the two batch buffers
+  // LSN of the first record when the directory holds no segment: after a snapshot at LSN s
+  // whose log segments were all removed, pass s + 1 so that LSNs keep increasing.
+  std::uint64_t first_lsn_if_empty = 1;
+  bool force_fallback = false;        // use the pwrite+fdatasync thread even if io_uring works
+  FaultInjector* faults = nullptr;    // tests only
+};
+
+struct RecoveryReport {
+  std::uint64_t segments_count = 0;
+  std::uint64_t records_count = 0;
+  std::uint64_t first_lsn = 0;  // first record on disk; 0 when there is none
+  std::uint64_t last_lsn = 0;   // last valid record on disk; 0 when there is none
+  bool fresh = false;           // no segment was found: a new log was started
+  bool torn_tail_truncated = false;
+  std::string torn_file;             // the file whose tail was zeroed
+  std::uint64_t torn_offset = 0;     // byte offset of the first dropped byte
+  std::uint64_t torn_bytes = 0;      // bytes zeroed
+  std::string torn_reason;
+  std::uint32_t temp_files_removed = 0;  // half-created segments (*.log.tmp) from a crash
+};
+
+inline constexpr std::size_t kHistogramBuckets = 24;
+
+struct Stats {
+  std::uint64_t appends_count = 0;
+  std::uint64_t append_payload_bytes = 0;
+  std::uint64_t batches_count = 0;      // batches made durable
+  std::uint64_t write_bytes = 0;        // bytes written by those batches
+  std::uint64_t fsyncs_count = 0;       // fdatasync calls / SQEs issued, segment creation included
+  std::uint64_t short_writes_count = 0;
+  std::uint64_t segments_created_count = 0;
+  std::uint64_t batch_records_max = 0;
+  // Bucket i counts batches whose submit-to-durable time was < 2^i microseconds (the last
+  // bucket takes the rest). On io_uring the time includes any delay before poll() saw it.
+  std::array<std::uint64_t, kHistogramBuckets> sync_latency_us_log2{};
+  // Bucket i counts batches of < 2^i records (the last bucket takes the rest).
+  std::array<std::uint64_t, kHistogramBuckets> batch_records_log2{};
+};
+
+// Called once per record by replay(), in LSN order. The payload view is valid during the call only.
+using ReplayFn = FunctionRef<void(std::uint64_t lsn, std::uint16_t type,
+                                  std::span<const std::byte> payload)>;
+
+namespace detail {
+class Writer;
+struct Batch;
+}  // namespace detail
+
+class Log {
+ public:
+  // Opens or creates `options.dir`, runs recovery (truncating a torn tail, refusing corruption)
+  // and positions the writer after the last valid record. Prints one line to stderr naming the
+  // write path in use, and one more if a torn tail was truncated.
+  static Status open(const Options& options, std::unique_ptr<Log>* out, RecoveryReport* report);
+
+  Log(const Log&) = delete;
+  Log& operator=(const Log&) = delete;
+  ~Log();  // waits for the batch in flight; does not submit a batch still being filled
+
+  // Calls fn for every durable record with LSN >= from_lsn, in order. kNotFound if from_lsn is
+  // below the first record still on disk (its segment was removed), kCorruption on bad bytes.
+  Status replay(std::uint64_t from_lsn, ReplayFn fn);
+
+  // Copies one record into the batch being filled and returns its LSN in *lsn_out.
+  // kFull: no room in the batch buffer (or the segment): submit(), then append again.
+  // kReadOnly after a storage fault; kInvalidArgument if the record could never fit;
+  // kNoSpace if a new segment could not be preallocated (the log stays writable).
+  Status append(std::uint16_t type, std::span<const std::byte> payload, std::uint64_t* lsn_out);
+
+  // Hands the filled batch to the writer: one write + one fdatasync. Returns without waiting on
+  // the io_uring path; if a batch is already in flight it first waits for that one.
+  Status submit();
+
+  // Reaps a completed batch without blocking; returns the durable LSN.
+  std::uint64_t poll();
+  // Blocks until the batch in flight (if any) completes; returns the durable LSN.
+  std::uint64_t wait();
+
+  // Readable when a batch completes (poll() drains it). Level-triggered in epoll.
+  int completion_fd() const { return event_fd_; }
+
+  std::uint64_t durable_lsn() const { return durable_lsn_; }
+  std::uint64_t next_lsn() const { return next_lsn_; }
+  std::uint64_t first_lsn() const;  // first record still on disk (or next_lsn() when none)
+  bool read_only() const { return !failure_.is_ok(); }
+  const Status& failure() const { return failure_; }  // the fault that made it read-only
+  bool using_io_uring() const;
+  bool batch_in_flight() const;
+  std::size_t batch_pending_bytes() const;  // bytes appended but not yet submitted
+
+  // Deletes the segment files whose records all have LSN < lsn. Never the segment being written.
+  Status remove_segments_below(std::uint64_t lsn);
+
+  Stats stats() const;
+
+ private:
+  struct Segment {
+    std::uint64_t first_lsn = 0;
+    std::string path;
+  };
+
+  explicit Log(const Options& options);
+  Status recover(RecoveryReport* report);
+  Status start_writer();
+  Status create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum);
+  Status rotate();
+  void complete_batch(const Status& result);
+  void enter_read_only(const Status& cause);
+  std::uint64_t reap(bool block);
+
+  Options options_;
+  int dir_fd_ = -1;
+  int event_fd_ = -1;
+  int active_fd_ = -1;              // the segment being appended to
+  std::uint64_t active_bytes_ = 0;  // its file size
+  std::uint64_t tail_offset_ = 0;   // where the next record goes in it
+  std::vector<Segment> segments_;   // in LSN order; the last one is active
+  std::uint64_t next_lsn_ = 1;
+  std::uint64_t durable_lsn_ = 0;
+  std::uint64_t prev_checksum_ = 0;
+  std::size_t record_bytes_max_ = 0;
+  Status failure_;
+  std::unique_ptr<detail::Batch> fill_;
+  std::unique_ptr<detail::Batch> flight_;
+  std::unique_ptr<detail::Writer> writer_;
+  Stats stats_;
+};
+
+}  // namespace paycore::wal

@@ -1,0 +1,322 @@
+#include "wal/reader.hpp"
+
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cinttypes>
+#include <cstdio>
+#include <cstring>
+
+#include "src/assert.hpp"
+
+namespace paycore::wal::detail {
+namespace {
+
+using format::kRecordHeaderBytes;
+using format::kSegmentHeaderBytes;
+
+constexpr std::string_view kLogSuffix = ".log";
+constexpr std::string_view kTempSuffix = ".log.tmp";
+
+Status errno_status(const char* what, const std::string& path) {
+  const int e = errno;
+  return Status(e == ENOENT ? StatusCode::kNotFound : StatusCode::kIoError,
+                std::string(what) + " " + path + ": " + std::strerror(e));
+}
+
+Status corruption(const std::string& path, std::uint64_t offset, const std::string& reason) {
+  return Status(StatusCode::kCorruption,
+                path + " offset " + std::to_string(offset) + ": " + reason);
+}
+
+// Parses "<20 digits><suffix>"; false for anything else.
+bool parse_name(std::string_view name, std::string_view suffix, std::uint64_t* lsn) {
+  if (name.size() != format::kFileNameDigits + suffix.size()) return false;
+  if (name.substr(format::kFileNameDigits) != suffix) return false;
+  std::uint64_t v = 0;
+  for (std::size_t i = 0; i < format::kFileNameDigits; ++i) {
+    const char c = name[i];
+    if (c < '0' || c > '9') return false;
+    const auto digit = static_cast<std::uint64_t>(c - '0');
+    if (v > (UINT64_MAX - digit) / 10) return false;
+    v = v * 10 + digit;
+  }
+  *lsn = v;
+  return true;
+}
+
+}  // namespace
+
+std::string segment_file_name(std::uint64_t first_lsn) {
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%020" PRIu64 ".log", first_lsn);
+  return buf;
+}
+
+std::string join_path(const std::string& dir, const std::string& name) {
+  if (!dir.empty() && dir.back() == '/') return dir + name;
+  return dir + "/" + name;
+}
+
+Status list_segments(const std::string& dir, std::vector<SegmentFile>* segments,
+                     std::vector<std::string>* temp_paths) {
+  segments->clear();
+  if (temp_paths != nullptr) temp_paths->clear();
+  DIR* d = ::opendir(dir.c_str());
+  if (d == nullptr) return errno_status("opendir", dir);
+  while (const dirent* e = ::readdir(d)) {
+    const std::string_view name(e->d_name);
+    std::uint64_t lsn = 0;
+    if (parse_name(name, kLogSuffix, &lsn)) {
+      segments->push_back({lsn, join_path(dir, std::string(name))});
+    } else if (temp_paths != nullptr && parse_name(name, kTempSuffix, &lsn)) {
+      temp_paths->push_back(join_path(dir, std::string(name)));
+    }
+  }
+  ::closedir(d);
+  std::sort(segments->begin(), segments->end(),
+            [](const SegmentFile& a, const SegmentFile& b) { return a.first_lsn < b.first_lsn; });
+  return Status::ok();
+}
+
+MappedFile::~MappedFile() {
+  if (data_ != nullptr) ::munmap(data_, size_);
+}
+
+Status MappedFile::open(const std::string& path) {
+  PAYCORE_ASSERT(data_ == nullptr);
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open", path);
+  struct stat st {};
+  if (::fstat(fd, &st) != 0) {
+    Status s = errno_status("fstat", path);
+    ::close(fd);
+    return s;
+  }
+  size_ = static_cast<std::size_t>(st.st_size);
+  if (size_ == 0) {
+    ::close(fd);
+    return Status::ok();
+  }
+  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+  Status s = p == MAP_FAILED ? errno_status("mmap", path) : Status::ok();
+  ::close(fd);
+  if (!s.is_ok()) {
+    size_ = 0;
+    return s;
+  }
+  data_ = static_cast<std::byte*>(p);
+  ::madvise(p, size_, MADV_SEQUENTIAL);  // advice only: failure changes nothing
+  return Status::ok();
+}
+
+Status check_segment_header(const SegmentFile& segment, const MappedFile& file,
+                            format::SegmentHeader* header) {
+  if (file.size() < kSegmentHeaderBytes) {
+    return corruption(segment.path, 0, "file of " + std::to_string(file.size()) +
+                                           " bytes is too short for a segment header");
+  }
+  if (!format::segment_header_valid(file.data())) {
+    return corruption(segment.path, 0, "bad segment header (magic, version or checksum)");
+  }
+  *header = format::decode_segment_header(file.data());
+  if (header->first_lsn != segment.first_lsn) {
+    return corruption(segment.path, format::kSegFirstLsnOffset,
+                      "header says first LSN " + std::to_string(header->first_lsn) +
+                          " but the file name says " + std::to_string(segment.first_lsn));
+  }
+  return Status::ok();
+}
+
+Status scan_records(const SegmentFile& segment, const MappedFile& file,
+                    const format::SegmentHeader& header, std::uint64_t to_lsn,
+                    RecordVisitor* visit, SegmentScan* out) {
+  const std::byte* data = file.data();
+  const std::size_t size = file.size();
+  std::uint64_t off = kSegmentHeaderBytes;
+  std::uint64_t lsn = header.first_lsn;
+  std::uint64_t prev = header.prev_checksum;
+  std::uint64_t count = 0;
+  ScanStop stop = ScanStop::kEnd;
+  std::string reason;
+  for (;;) {
+    const std::size_t left = size - off;
+    if (left < kRecordHeaderBytes) {
+      if (!format::all_zero(data + off, left)) {
+        stop = ScanStop::kBad;
+        reason = "incomplete record header at the end of the file";
+      }
+      break;
+    }
+    const std::byte* rec = data + off;
+    const format::RecordHeader h = format::decode_record_header(rec);
+    if (h.checksum == 0 && h.lsn == 0 && format::all_zero(rec, kRecordHeaderBytes)) break;
+    if (h.length > left - kRecordHeaderBytes) {
+      stop = ScanStop::kBad;
+      reason = "record length " + std::to_string(h.length) + " runs past the end of the file";
+      break;
+    }
+    if (format::compute_record_checksum(rec, h.length) != h.checksum) {
+      stop = ScanStop::kBad;
+      reason = "record checksum mismatch";
+      break;
+    }
+    // From here the record is intact as written, so any disagreement is damage, not a tear.
+    if (h.lsn != lsn) {
+      return corruption(segment.path, off, "expected LSN " + std::to_string(lsn) + ", found " +
+                                               std::to_string(h.lsn));
+    }
+    if (h.prev_checksum != prev) {
+      return corruption(segment.path, off, "broken hash chain at LSN " + std::to_string(lsn) +
+                                               ": prev_checksum does not match the record before");
+    }
+    const std::size_t total = format::record_bytes(h.length);
+    const std::size_t body_end = kRecordHeaderBytes + h.length;
+    if (h.reserved != 0 || total > left || !format::all_zero(rec + body_end, total - body_end)) {
+      return corruption(segment.path, off, "non-zero reserved or padding bytes");
+    }
+    if (lsn > to_lsn) {
+      stop = ScanStop::kLimit;
+      break;
+    }
+    if (visit != nullptr) {
+      const RecordView view{off, h, {rec + kRecordHeaderBytes, h.length}};
+      if (!(*visit)(segment, view)) {
+        stop = ScanStop::kVisitor;
+        // The visited record counts as read: the caller resumes after it.
+        ++count;
+        prev = h.checksum;
+        ++lsn;
+        off += total;
+        break;
+      }
+    }
+    ++count;
+    prev = h.checksum;
+    ++lsn;
+    off += total;
+  }
+  out->records_count = count;
+  out->next_lsn = lsn;
+  out->last_checksum = prev;
+  out->end_offset = off;
+  out->stop = stop;
+  out->bad_reason = std::move(reason);
+  return Status::ok();
+}
+
+std::uint64_t find_valid_record(const MappedFile& file, std::uint64_t from) {
+  const std::byte* data = file.data();
+  const std::size_t size = file.size();
+  for (std::uint64_t off = format::align_up(from); off + kRecordHeaderBytes <= size;
+       off += format::kRecordAlignBytes) {
+    const format::RecordHeader h = format::decode_record_header(data + off);
+    if (h.lsn == 0 || h.reserved != 0 || h.length > size - off - kRecordHeaderBytes) continue;
+    if (format::compute_record_checksum(data + off, h.length) == h.checksum) return off;
+  }
+  return 0;
+}
+
+std::uint64_t nonzero_end(const MappedFile& file, std::uint64_t from) {
+  const std::byte* data = file.data();
+  std::uint64_t end = from;
+  constexpr std::size_t kBlock = 4096;
+  for (std::uint64_t off = from; off < file.size(); off += kBlock) {
+    const std::size_t n = std::min<std::size_t>(kBlock, file.size() - off);
+    if (format::all_zero(data + off, n)) continue;
+    for (std::size_t i = n; i > 0; --i) {
+      if (data[off + i - 1] != std::byte{0}) {
+        end = off + i;
+        break;
+      }
+    }
+  }
+  return std::min<std::uint64_t>(format::align_up(end), file.size());
+}
+
+namespace {
+
+// A bad record, or stray bytes after the last record, in the last segment: a torn write if no
+// valid record follows it, otherwise corruption.
+Status classify_tail(const SegmentFile& segment, const MappedFile& file, std::uint64_t offset,
+                     const std::string& reason, ScanResult* out) {
+  const std::uint64_t next_valid = find_valid_record(file, offset + format::kRecordAlignBytes);
+  if (next_valid != 0) {
+    const format::RecordHeader h = format::decode_record_header(file.data() + next_valid);
+    return corruption(segment.path, offset,
+                      reason + ", and a valid record (LSN " + std::to_string(h.lsn) +
+                          ") follows at offset " + std::to_string(next_valid));
+  }
+  out->torn = true;
+  out->torn_offset = offset;
+  out->torn_end = std::max(nonzero_end(file, offset), offset);
+  out->torn_reason = reason;
+  return Status::ok();
+}
+
+}  // namespace
+
+Status scan_log(const std::string& dir, RecordVisitor* visit, ScanResult* out) {
+  *out = ScanResult{};
+  Status s = list_segments(dir, &out->segments, &out->temp_paths);
+  if (!s.is_ok()) return s;
+  const std::size_t count = out->segments.size();
+  for (std::size_t i = 0; i < count; ++i) {
+    const SegmentFile& seg = out->segments[i];
+    const bool last = i + 1 == count;
+    MappedFile file;
+    s = file.open(seg.path);
+    if (!s.is_ok()) return s;
+    format::SegmentHeader header;
+    s = check_segment_header(seg, file, &header);
+    if (!s.is_ok()) return s;
+    if (i > 0 && header.first_lsn > out->next_lsn) {
+      return Status(StatusCode::kMissingSegment,
+                    "missing segment " + segment_file_name(out->next_lsn) + ": " +
+                        out->segments[i - 1].path + " ends before LSN " +
+                        std::to_string(out->next_lsn) + " but the next file is " + seg.path);
+    }
+    if (i > 0 && header.first_lsn < out->next_lsn) {
+      return corruption(seg.path, format::kSegFirstLsnOffset,
+                        "segment starts at LSN " + std::to_string(header.first_lsn) +
+                            ", overlapping the previous segment, which ends at LSN " +
+                            std::to_string(out->next_lsn - 1));
+    }
+    if (i > 0 && header.prev_checksum != out->last_checksum) {
+      return corruption(seg.path, format::kSegPrevChecksumOffset,
+                        "broken hash chain: segment header's prev_checksum does not match the "
+                        "last record of " + out->segments[i - 1].path);
+    }
+    SegmentScan scan;
+    s = scan_records(seg, file, header, UINT64_MAX, visit, &scan);
+    if (!s.is_ok()) return s;
+    if (scan.records_count > 0 && out->first_lsn == 0) out->first_lsn = header.first_lsn;
+    out->records_count += scan.records_count;
+    out->next_lsn = scan.next_lsn;
+    out->last_checksum = scan.last_checksum;
+    if (scan.records_count > 0) out->last_lsn = scan.next_lsn - 1;
+    if (scan.stop == ScanStop::kVisitor) return Status::ok();
+    if (scan.stop == ScanStop::kBad && !last) {
+      return corruption(seg.path, scan.end_offset,
+                        scan.bad_reason + " (not in the last segment, so not a torn write)");
+    }
+    if (last) {
+      out->tail_offset = scan.end_offset;
+      out->last_file_bytes = file.size();
+      if (scan.stop == ScanStop::kBad) {
+        s = classify_tail(seg, file, scan.end_offset, scan.bad_reason, out);
+      } else if (nonzero_end(file, scan.end_offset) > scan.end_offset) {
+        s = classify_tail(seg, file, scan.end_offset, "non-zero bytes after the last record", out);
+      }
+      if (!s.is_ok()) return s;
+    }
+  }
+  return Status::ok();
+}
+
+}  // namespace paycore::wal::detail
