@@ -13,14 +13,10 @@
 #include <string>
 
 #include "commands.hpp"
+#include "random_commands.hpp"
 
 namespace paycore::testing {
 namespace {
-
-std::uint64_t env_or(const char* name, std::uint64_t fallback) {
-  const char* v = std::getenv(name);
-  return v ? std::strtoull(v, nullptr, 10) : fallback;
-}
 
 // ---- The reference ---------------------------------------------------------------------------
 
@@ -211,48 +207,6 @@ struct Reference {
         return {ResultCode::invalid_field};
     }
   }
-};
-
-// ---- The generator ---------------------------------------------------------------------------
-
-class Generator {
- public:
-  explicit Generator(std::uint64_t seed) : rng_(seed) {}
-
-  Command next() {
-    const auto kind = pick(100);
-    if (kind < 5) return open_account(req(), account(), pick(8) == 0 ? "USD" : "CNY",
-                                      pick(5) == 0 ? AccountKind::merchant : AccountKind::customer);
-    if (kind < 15) return deposit(req(), account(), amount() * 10, pick(10) == 0 ? "USD" : "CNY");
-    if (kind < 40) return pay(merchant(), req(), order(), amount(), account(), pick(20) == 0 ? "USD" : "CNY");
-    if (kind < 52) return pay_external(merchant(), req(), order(), amount(), channel());
-    if (kind < 57) return order_command(CommandKind::cancel_payment, merchant(), req(), order());
-    if (kind < 63) return order_command(CommandKind::ship_payment, merchant(), req(), order());
-    if (kind < 67) return order_command(CommandKind::complete_payment, merchant(), req(), order());
-    if (kind < 77) return refund(merchant(), req(), order(), amount() / 2);
-    if (kind < 90) {
-      return notify(channel(), "t" + std::to_string(pick(400)), merchant(), order(),
-                    pick(10) == 0 ? amount() : pick_amount_hint(), pick(4) == 0 ? NotifyStatus::failed : NotifyStatus::success,
-                    pick(30) == 0 ? "USD" : "CNY");
-    }
-    if (kind < 92) return tick(pending_lifetime_default_us, UINT32_MAX);
-    if (kind < 96) return get_account(pick(2) ? "operator" : merchant(), account(), pick(2) == 0);
-    return get_payment(merchant(), order());
-  }
-
-  std::int64_t step_us() { return static_cast<std::int64_t>(pick(120)) * 1'000'000 + 1; }
-
- private:
-  std::uint64_t pick(std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng_); }
-  std::string req() { return "r" + std::to_string(pick(3000)); }
-  std::string account() { return pick(10) == 0 ? "m" + std::to_string(pick(4)) : "a" + std::to_string(pick(30)); }
-  std::string merchant() { return "m" + std::to_string(pick(4)); }
-  std::string order() { return "o" + std::to_string(pick(600)); }
-  std::string channel() { return pick(2) ? "alipay" : "wechat"; }
-  Amount amount() { return static_cast<Amount>(pick(3)) * 50 + 50 - static_cast<Amount>(pick(2)); }
-  Amount pick_amount_hint() { return static_cast<Amount>(pick(3)) * 50 + 50; }
-
-  std::mt19937_64 rng_;
 };
 
 TEST(Model, StateMachineAgreesWithReference) {

@@ -1,0 +1,650 @@
+#include "snapshot.hpp"
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
+#include <cstring>
+#include <string_view>
+
+#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack: no malloc while writing
+#include <xxhash.h>
+
+#include "assert.hpp"
+#include "result.hpp"
+#include "snapshot_format.hpp"
+
+namespace paycore {
+
+bool FdSink::write(const std::byte* data, std::size_t size) {
+  while (size > 0) {
+    if (used_ == buffer_.size() && !flush()) return false;
+    const std::size_t n = std::min(size, buffer_.size() - used_);
+    std::memcpy(buffer_.data() + used_, data, n);
+    used_ += n;
+    data += n;
+    size -= n;
+  }
+  return true;
+}
+
+bool FdSink::flush() {
+  std::size_t done = 0;
+  while (done < used_) {
+    const ssize_t n = ::write(fd_, buffer_.data() + done, used_ - done);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      errno_ = errno;
+      return false;
+    }
+    done += static_cast<std::size_t>(n);
+  }
+  used_ = 0;
+  return true;
+}
+
+namespace {
+
+// ---- Writing ---------------------------------------------------------------------------------
+
+class Encoder {
+ public:
+  explicit Encoder(ByteSink& sink) : sink_(sink) { XXH3_128bits_reset(&hash_); }
+
+  void bytes(const void* data, std::size_t size) {
+    if (!ok_) return;
+    XXH3_128bits_update(&hash_, data, size);
+    ok_ = sink_.write(static_cast<const std::byte*>(data), size);
+  }
+  template <class T>
+  void le(T value) {
+    unsigned char out[sizeof(T)];
+    auto u = static_cast<std::make_unsigned_t<T>>(value);
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      out[i] = static_cast<unsigned char>(u & 0xff);
+      u = static_cast<std::make_unsigned_t<T>>(u >> 8);
+    }
+    bytes(out, sizeof(T));
+  }
+  void u8(std::uint8_t v) { bytes(&v, 1); }
+  void str(std::string_view s) {
+    PAYCORE_ASSERT(s.size() <= 255);
+    u8(static_cast<std::uint8_t>(s.size()));
+    bytes(s.data(), s.size());
+  }
+  void ccy(Currency c) {
+    const std::string_view code = currency_code(c);
+    PAYCORE_ASSERT(code.size() == 3);
+    bytes(code.data(), 3);
+  }
+  void section(std::uint32_t tag, std::uint64_t rows) {
+    le(tag);
+    le(std::uint32_t{0});
+    le(rows);
+  }
+  void trailer() {
+    const XXH128_hash_t digest = XXH3_128bits_digest(&hash_);
+    bytes(snapshot::trailer_magic, 8);
+    le(digest.low64);
+    le(digest.high64);
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  ByteSink& sink_;
+  XXH3_state_t hash_;
+  bool ok_ = true;
+};
+
+std::uint32_t count_system_balances(const State& s) {
+  std::uint32_t n = 0;
+  for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
+    for (std::uint16_t k = 1; k < currency_table_size(); ++k) {
+      const Currency ccy{k};
+      if ((c == 0 ? s.external_balance(ccy) : s.channel_balance(c, ccy)) != 0) ++n;
+    }
+  }
+  return n;
+}
+
+std::uint32_t refunds_of(const State& s, const PaymentRow& p) {
+  std::uint32_t n = 0;
+  for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) ++n;
+  return n;
+}
+
+void write_header(Encoder& e, const State& s, std::uint64_t lsn, std::int64_t created_at_us) {
+  unsigned char header[snapshot::header_bytes] = {};
+  std::size_t at = 0;
+  const auto put = [&](auto value) {
+    auto u = static_cast<std::make_unsigned_t<decltype(value)>>(value);
+    for (std::size_t i = 0; i < sizeof(value); ++i) {
+      header[at++] = static_cast<unsigned char>(u & 0xff);
+      u = static_cast<decltype(u)>(u >> 8);
+    }
+  };
+  std::memcpy(header, snapshot::magic, 8);
+  at = 8;
+  put(snapshot::format_version);
+  put(static_cast<std::uint32_t>(snapshot::header_bytes));
+  put(lsn);
+  put(created_at_us);
+  put(s.last_timestamp_us);
+  put(s.pending_lifetime_us);
+  put(s.expiry_cursor);
+  put(static_cast<std::uint32_t>(s.channels.size()));
+  put(s.accounts.size());
+  put(s.payments.size());
+  put(s.refunds.size());
+  put(s.idempotency.size());
+  put(s.anomalies.size());
+  put(s.principals.size());
+  put(s.pending_queue.size());
+  put(count_system_balances(s));
+  PAYCORE_ASSERT(at == 88);
+  at = snapshot::header_checksum_offset;
+  put(static_cast<std::uint64_t>(XXH3_64bits(header, snapshot::header_checksum_offset)));
+  e.bytes(header, sizeof(header));
+}
+
+void write_sections(Encoder& e, const State& s) {
+  e.section(snapshot::tag_channels, s.channels.size());
+  for (StrRef name : s.channels) e.str(s.str(name));
+
+  e.section(snapshot::tag_system, count_system_balances(s));
+  for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
+    for (std::uint16_t k = 1; k < currency_table_size(); ++k) {
+      const Currency ccy{k};
+      const Amount balance = c == 0 ? s.external_balance(ccy) : s.channel_balance(c, ccy);
+      if (balance == 0) continue;
+      e.le(c);
+      e.ccy(ccy);
+      e.le(balance);
+    }
+  }
+
+  e.section(snapshot::tag_principals, s.principals.size());
+  for (std::uint32_t i = 0; i < s.principals.size(); ++i) e.str(s.str(s.principals[i]));
+
+  e.section(snapshot::tag_accounts, s.accounts.size());
+  for (std::uint32_t i = 0; i < s.accounts.size(); ++i) {
+    const AccountRow& a = s.accounts[i];
+    e.str(s.str(a.id));
+    e.u8(static_cast<std::uint8_t>(a.kind));
+    e.ccy(a.currency);
+    e.le(a.balance);
+    e.le(a.created_at_us);
+    e.le(a.updated_at_us);
+  }
+
+  e.section(snapshot::tag_payments, s.payments.size());
+  for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
+    const PaymentRow& p = s.payments[i];
+    e.le(p.merchant);
+    e.str(s.str(p.order_id));
+    e.str(s.str(p.request_id));
+    e.u8(p.channel);
+    e.le(p.payer);
+    e.le(p.amount);
+    e.le(p.refunded_amount);
+    e.ccy(p.currency);
+    e.u8(static_cast<std::uint8_t>(p.status));
+    e.str(s.str(p.channel_txn_id));
+    e.le(p.created_at_us);
+    e.le(p.updated_at_us);
+    e.le(refunds_of(s, p));
+    for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
+      e.str(s.str(s.refunds[r].request_id));
+      e.le(s.refunds[r].amount);
+      e.le(s.refunds[r].created_at_us);
+    }
+  }
+
+  e.section(snapshot::tag_idempotency, s.idempotency.size());
+  for (std::uint32_t i = 0; i < s.idempotency.size(); ++i) {
+    const IdempotencyRow& r = s.idempotency[i];
+    e.le(r.principal);
+    e.str(s.str(r.request_id));
+    e.u8(static_cast<std::uint8_t>(r.kind));
+    e.u8(r.code);
+    e.le(r.fingerprint);
+    e.le(r.resource);
+  }
+
+  e.section(snapshot::tag_anomalies, s.anomalies.size());
+  for (std::uint32_t i = 0; i < s.anomalies.size(); ++i) {
+    const AnomalyRow& a = s.anomalies[i];
+    e.u8(a.channel);
+    e.str(s.str(a.channel_txn_id));
+    e.str(s.str(a.merchant_id));
+    e.str(s.str(a.order_id));
+    e.le(a.amount);
+    e.ccy(a.currency);
+    e.u8(static_cast<std::uint8_t>(a.status));
+    e.u8(static_cast<std::uint8_t>(a.reason));
+    e.le(a.paid_at_us);
+    e.le(a.received_at_us);
+  }
+
+  e.section(snapshot::tag_pending, s.pending_queue.size());
+  for (std::uint32_t i = 0; i < s.pending_queue.size(); ++i) e.le(s.pending_queue[i]);
+}
+
+}  // namespace
+
+bool write_snapshot(const State& s, std::uint64_t lsn, std::int64_t created_at_us, ByteSink& sink) {
+  Encoder e(sink);
+  write_header(e, s, lsn, created_at_us);
+  write_sections(e, s);
+  e.trailer();
+  return e.ok();
+}
+
+std::string serialize_snapshot(const State& s, std::uint64_t lsn, std::int64_t created_at_us) {
+  StringSink sink;
+  PAYCORE_ASSERT(write_snapshot(s, lsn, created_at_us, sink));
+  return std::move(sink.bytes);
+}
+
+// ---- Reading ---------------------------------------------------------------------------------
+
+namespace {
+
+class Decoder {
+ public:
+  Decoder(std::span<const std::byte> in, std::string* error) : in_(in), error_(error) {}
+
+  bool fail(std::string_view what) {
+    if (ok_) {
+      *error_ = std::string(what) + " at offset " + std::to_string(at_);
+      ok_ = false;
+    }
+    return false;
+  }
+  bool ok() const { return ok_; }
+  std::size_t offset() const { return at_; }
+
+  bool raw(void* out, std::size_t size) {
+    if (!ok_) return false;
+    if (in_.size() - at_ < size) return fail("unexpected end of snapshot");
+    std::memcpy(out, in_.data() + at_, size);
+    at_ += size;
+    return true;
+  }
+  template <class T>
+  T le() {
+    unsigned char b[sizeof(T)] = {};
+    raw(b, sizeof(T));
+    std::make_unsigned_t<T> u = 0;
+    for (std::size_t i = 0; i < sizeof(T); ++i) {
+      u = static_cast<std::make_unsigned_t<T>>(u | static_cast<std::make_unsigned_t<T>>(b[i]) << (8 * i));
+    }
+    return static_cast<T>(u);
+  }
+  std::uint8_t u8() { return le<std::uint8_t>(); }
+  // An id (or, when allowed, an empty string).
+  std::string_view id(bool may_be_empty = false) {
+    const std::uint8_t size = u8();
+    if (!ok_) return {};
+    if (in_.size() - at_ < size) {
+      fail("unexpected end of snapshot");
+      return {};
+    }
+    const std::string_view text(reinterpret_cast<const char*>(in_.data() + at_), size);
+    if (!(size == 0 && may_be_empty) && !id_is_valid(text)) {
+      fail("invalid identifier");
+      return {};
+    }
+    at_ += size;
+    return text;
+  }
+  Currency ccy() {
+    char code[3] = {};
+    raw(code, 3);
+    if (!ok_) return {};
+    const auto c = currency_from_code(std::string_view(code, 3));
+    if (!c) {
+      fail("unknown currency");
+      return {};
+    }
+    return *c;
+  }
+  bool section(std::uint32_t expected_tag, std::uint64_t expected_rows) {
+    const auto t = le<std::uint32_t>();
+    const auto zero = le<std::uint32_t>();
+    const auto rows = le<std::uint64_t>();
+    if (!ok_) return false;
+    if (t != expected_tag) return fail("unexpected section tag");
+    if (zero != 0) return fail("non-zero reserved field in section header");
+    if (rows != expected_rows) return fail("section row count differs from header");
+    return true;
+  }
+
+ private:
+  std::span<const std::byte> in_;
+  std::string* error_;
+  std::size_t at_ = 0;
+  bool ok_ = true;
+};
+
+bool parse_header(Decoder& d, SnapshotInfo* info, std::uint32_t* expiry_cursor) {
+  char m[8];
+  if (!d.raw(m, 8)) return false;
+  if (std::memcmp(m, snapshot::magic, 8) != 0) return d.fail("not a paycore snapshot (bad magic)");
+  info->format_version = d.le<std::uint32_t>();
+  if (d.ok() && info->format_version != snapshot::format_version) {
+    return d.fail("unsupported snapshot format version " + std::to_string(info->format_version));
+  }
+  if (d.le<std::uint32_t>() != snapshot::header_bytes && d.ok()) return d.fail("bad header size");
+  info->lsn = d.le<std::uint64_t>();
+  info->created_at_us = d.le<std::int64_t>();
+  info->last_timestamp_us = d.le<std::int64_t>();
+  info->pending_lifetime_us = d.le<std::int64_t>();
+  *expiry_cursor = d.le<std::uint32_t>();
+  info->channels = d.le<std::uint32_t>();
+  info->accounts = d.le<std::uint32_t>();
+  info->payments = d.le<std::uint32_t>();
+  info->refunds = d.le<std::uint32_t>();
+  info->idempotency = d.le<std::uint32_t>();
+  info->anomalies = d.le<std::uint32_t>();
+  info->principals = d.le<std::uint32_t>();
+  info->pending = d.le<std::uint32_t>();
+  info->system_balances = d.le<std::uint32_t>();
+  char reserved[32];
+  d.raw(reserved, sizeof(reserved));
+  d.le<std::uint64_t>();  // header checksum: verified by check_snapshot
+  if (!d.ok()) return false;
+  if (info->channels == 0 || info->channels > channels_max) return d.fail("bad channel count");
+  if (info->pending_lifetime_us <= 0) return d.fail("bad pending lifetime");
+  if (*expiry_cursor > info->pending) return d.fail("expiry cursor past the pending queue");
+  return true;
+}
+
+bool parse_channels(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_channels, info.channels)) return false;
+  for (std::uint32_t i = 0; i < info.channels; ++i) {
+    const std::string_view name = d.id();
+    if (!d.ok()) return false;
+    if (i == 0) {
+      if (name != channel_name_balance) return d.fail("channel row 0 must be \"balance\"");
+      continue;
+    }
+    if (s->find_channel(name) != row_none) return d.fail("duplicate channel");
+    s->add_channel(name);
+  }
+  return true;
+}
+
+bool parse_system(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_system, info.system_balances)) return false;
+  for (std::uint32_t i = 0; i < info.system_balances; ++i) {
+    const auto channel = d.le<std::uint32_t>();
+    const Currency ccy = d.ccy();
+    const auto balance = d.le<std::int64_t>();
+    if (!d.ok()) return false;
+    if (channel >= s->channels.size()) return d.fail("system balance of an unknown channel");
+    Amount& slot = channel == 0 ? s->external_balance(ccy) : s->channel_balance(channel, ccy);
+    if (slot != 0) return d.fail("duplicate system balance");
+    slot = balance;
+  }
+  return true;
+}
+
+bool parse_principals(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_principals, info.principals)) return false;
+  for (std::uint32_t i = 0; i < info.principals; ++i) {
+    const std::string_view id = d.id();
+    if (!d.ok()) return false;
+    if (s->find_principal(id) != row_none) return d.fail("duplicate principal");
+    s->add_principal(id);
+  }
+  return true;
+}
+
+bool parse_accounts(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_accounts, info.accounts)) return false;
+  for (std::uint32_t i = 0; i < info.accounts; ++i) {
+    const std::string_view id = d.id();
+    AccountRow a;
+    const std::uint8_t kind = d.u8();
+    a.currency = d.ccy();
+    a.balance = d.le<std::int64_t>();
+    a.created_at_us = d.le<std::int64_t>();
+    a.updated_at_us = d.le<std::int64_t>();
+    if (!d.ok()) return false;
+    if (!account_kind_is_valid(kind)) return d.fail("bad account kind");
+    if (s->find_account(id) != row_none) return d.fail("duplicate account");
+    a.kind = static_cast<AccountKind>(kind);
+    a.id = s->intern(id);
+    s->add_account(a);
+  }
+  return true;
+}
+
+bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
+  PaymentRow p;
+  p.merchant = d.le<std::uint32_t>();
+  const std::string_view order = d.id();
+  const std::string_view request = d.id();
+  p.channel = d.u8();
+  p.payer = d.le<std::uint32_t>();
+  p.amount = d.le<std::int64_t>();
+  p.refunded_amount = d.le<std::int64_t>();
+  p.currency = d.ccy();
+  const std::uint8_t status = d.u8();
+  const std::string_view txn = d.id(true);
+  p.created_at_us = d.le<std::int64_t>();
+  p.updated_at_us = d.le<std::int64_t>();
+  const auto refund_count = d.le<std::uint32_t>();
+  if (!d.ok()) return false;
+  if (p.merchant >= s->accounts.size()) return d.fail("payment of an unknown merchant account");
+  if (p.channel >= s->channels.size()) return d.fail("payment through an unknown channel");
+  if ((p.channel == 0) != (p.payer != snapshot::row_none_on_disk)) return d.fail("payer does not fit the channel");
+  if (p.payer != snapshot::row_none_on_disk && p.payer >= s->accounts.size()) return d.fail("payment from an unknown payer");
+  if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount) return d.fail("bad payment amounts");
+  if (!payment_status_is_valid(status)) return d.fail("bad payment status");
+  if (s->find_payment(p.merchant, order) != row_none) return d.fail("duplicate payment");
+  if (refund_count > info.refunds - s->refunds.size()) return d.fail("more refunds than the header counts");
+  p.status = static_cast<PaymentStatus>(status);
+  p.order_id = s->intern(order);
+  p.request_id = s->intern(request);
+  if (!txn.empty()) p.channel_txn_id = s->intern(txn);
+  const std::uint32_t row = s->add_payment(p);
+  Amount refunded = 0;
+  for (std::uint32_t k = 0; k < refund_count; ++k) {
+    RefundRow r;
+    const std::string_view refund_request = d.id();
+    r.amount = d.le<std::int64_t>();
+    r.created_at_us = d.le<std::int64_t>();
+    if (!d.ok()) return false;
+    if (r.amount <= 0 || !checked_add(refunded, r.amount, &refunded)) return d.fail("bad refund amount");
+    r.request_id = s->intern(refund_request);
+    s->add_refund(row, r);
+  }
+  if (refunded != p.refunded_amount) return d.fail("refunds do not add up to the refunded amount");
+  if (p.channel_txn_id != 0) {
+    if (s->find_channel_txn(p.channel, txn) != row_none) return d.fail("duplicate channel transaction");
+    s->add_channel_txn(row);
+  }
+  return true;
+}
+
+bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_idempotency, info.idempotency)) return false;
+  for (std::uint32_t i = 0; i < info.idempotency; ++i) {
+    IdempotencyRow r;
+    r.principal = d.le<std::uint32_t>();
+    const std::string_view request = d.id();
+    const std::uint8_t kind = d.u8();
+    r.code = d.u8();
+    r.fingerprint = d.le<std::uint64_t>();
+    r.resource = d.le<std::uint32_t>();
+    if (!d.ok()) return false;
+    if (r.principal >= s->principals.size()) return d.fail("idempotency record of an unknown principal");
+    if (!command_kind_is_valid(kind) || !command_is_idempotent(static_cast<CommandKind>(kind))) {
+      return d.fail("bad idempotency command kind");
+    }
+    if (r.code > result_code_max || !result_is_kept(static_cast<ResultCode>(r.code))) {
+      return d.fail("bad idempotency result code");
+    }
+    r.kind = static_cast<CommandKind>(kind);
+    const bool ok = r.code == static_cast<std::uint8_t>(ResultCode::ok);
+    const bool on_account = r.kind == CommandKind::open_account || r.kind == CommandKind::deposit;
+    const std::uint32_t rows = on_account ? s->accounts.size() : s->payments.size();
+    if (ok ? r.resource >= rows : r.resource != snapshot::row_none_on_disk) {
+      return d.fail("idempotency record refers to no row");
+    }
+    if (s->find_idempotency(r.principal, request) != row_none) return d.fail("duplicate idempotency record");
+    // Share the payment's copy of its request_id, as apply does.
+    if (ok && r.kind == CommandKind::create_payment && s->str(s->payments[r.resource].request_id) == request) {
+      r.request_id = s->payments[r.resource].request_id;
+    } else {
+      r.request_id = s->intern(request);
+    }
+    s->add_idempotency(r);
+  }
+  return true;
+}
+
+bool parse_anomalies(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_anomalies, info.anomalies)) return false;
+  for (std::uint32_t i = 0; i < info.anomalies; ++i) {
+    AnomalyRow a;
+    a.channel = d.u8();
+    const std::string_view txn = d.id();
+    const std::string_view merchant = d.id();
+    const std::string_view order = d.id();
+    a.amount = d.le<std::int64_t>();
+    a.currency = d.ccy();
+    const std::uint8_t status = d.u8();
+    const std::uint8_t reason = d.u8();
+    a.paid_at_us = d.le<std::int64_t>();
+    a.received_at_us = d.le<std::int64_t>();
+    if (!d.ok()) return false;
+    if (a.channel == 0 || a.channel >= s->channels.size()) return d.fail("anomaly of an unknown channel");
+    if (!notify_status_is_valid(status) || !anomaly_reason_is_valid(reason)) return d.fail("bad anomaly enum");
+    if (s->find_channel_txn(a.channel, txn) != row_none) return d.fail("duplicate channel transaction");
+    a.status = static_cast<NotifyStatus>(status);
+    a.reason = static_cast<AnomalyReason>(reason);
+    a.channel_txn_id = s->intern(txn);
+    a.merchant_id = s->intern(merchant);
+    a.order_id = s->intern(order);
+    const std::uint32_t row = s->add_anomaly(a);
+    s->add_channel_txn(row | channel_txn_anomaly_bit);
+  }
+  return true;
+}
+
+bool parse_pending(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_pending, info.pending)) return false;
+  std::uint32_t previous = 0;
+  for (std::uint32_t i = 0; i < info.pending; ++i) {
+    const auto row = d.le<std::uint32_t>();
+    if (!d.ok()) return false;
+    if (row >= s->payments.size() || s->payments[row].channel == 0) return d.fail("bad pending queue entry");
+    if (i > 0 && row <= previous) return d.fail("pending queue out of order");
+    previous = row;
+    s->pending_queue.push_back(row);
+  }
+  return true;
+}
+
+bool parse_payments(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (!d.section(snapshot::tag_payments, info.payments)) return false;
+  for (std::uint32_t i = 0; i < info.payments; ++i) {
+    if (!parse_payment(d, info, s)) return false;
+  }
+  if (s->refunds.size() != info.refunds) return d.fail("refund count differs from header");
+  return true;
+}
+
+}  // namespace
+
+bool check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info, std::string* error) {
+  *info = SnapshotInfo{};
+  if (bytes.size() < snapshot::header_bytes + snapshot::trailer_bytes) {
+    *error = "snapshot truncated: " + std::to_string(bytes.size()) + " bytes";
+    return false;
+  }
+  std::uint64_t stored = 0;
+  for (std::size_t i = 0; i < 8; ++i) {
+    stored |= static_cast<std::uint64_t>(bytes[snapshot::header_checksum_offset + i]) << (8 * i);
+  }
+  if (std::memcmp(bytes.data(), snapshot::magic, 8) != 0) {
+    *error = "not a paycore snapshot (bad magic) at offset 0";
+    return false;
+  }
+  if (XXH3_64bits(bytes.data(), snapshot::header_checksum_offset) != stored) {
+    *error = "header checksum mismatch at offset " + std::to_string(snapshot::header_checksum_offset);
+    return false;
+  }
+  const std::size_t trailer_at = bytes.size() - snapshot::trailer_bytes;
+  if (std::memcmp(bytes.data() + trailer_at, snapshot::trailer_magic, 8) != 0) {
+    *error = "snapshot truncated or damaged: no trailer at offset " + std::to_string(trailer_at);
+    return false;
+  }
+  const XXH128_hash_t digest = XXH3_128bits(bytes.data(), trailer_at);
+  Decoder trailer(bytes.subspan(trailer_at + 8), error);
+  info->checksum_low = trailer.le<std::uint64_t>();
+  info->checksum_high = trailer.le<std::uint64_t>();
+  if (digest.low64 != info->checksum_low || digest.high64 != info->checksum_high) {
+    *error = "content checksum mismatch (trailer at offset " + std::to_string(trailer_at) + ")";
+    return false;
+  }
+  Decoder header(bytes.first(snapshot::header_bytes), error);
+  std::uint32_t cursor = 0;
+  return parse_header(header, info, &cursor);
+}
+
+bool load_snapshot(std::span<const std::byte> bytes, State* s, SnapshotInfo* info, std::string* error) {
+  if (!check_snapshot(bytes, info, error)) return false;
+  Decoder d(bytes.first(bytes.size() - snapshot::trailer_bytes), error);
+  std::uint32_t cursor = 0;
+  if (!parse_header(d, info, &cursor)) return false;
+  if (!parse_channels(d, *info, s) || !parse_system(d, *info, s) || !parse_principals(d, *info, s) ||
+      !parse_accounts(d, *info, s) || !parse_payments(d, *info, s) ||
+      !parse_idempotency(d, *info, s) || !parse_anomalies(d, *info, s) || !parse_pending(d, *info, s)) {
+    return false;
+  }
+  if (d.offset() != bytes.size() - snapshot::trailer_bytes) return d.fail("bytes after the last section");
+  s->pending_lifetime_us = info->pending_lifetime_us;
+  s->last_timestamp_us = info->last_timestamp_us;
+  s->expiry_cursor = cursor;
+  if (!s->balances_sum_to_zero_slow()) return d.fail("balances do not sum to zero");
+  return true;
+}
+
+bool read_file(const std::string& path, std::string* bytes, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = path + ": " + std::strerror(errno);
+    return false;
+  }
+  bytes->clear();
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    bytes->append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+bool load_snapshot_file(const std::string& path, State* state, SnapshotInfo* info, std::string* error) {
+  std::string bytes;
+  if (!read_file(path, &bytes, error)) return false;
+  if (!load_snapshot(std::as_bytes(std::span(bytes)), state, info, error)) {
+    *error = path + ": " + *error;
+    return false;
+  }
+  return true;
+}
+
+}  // namespace paycore

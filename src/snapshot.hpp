@@ -1,0 +1,78 @@
+#pragma once
+// Writing and reading snapshot files (layout: snapshot_format.hpp). Writing allocates nothing
+// (it may run in a forked child of a multi-threaded process, where malloc is not safe);
+// reading trusts nothing: every count, reference, enum and id is checked, and an error names
+// the byte offset where the file went wrong.
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "state.hpp"
+
+namespace paycore {
+
+// Where serialized bytes go.
+class ByteSink {
+ public:
+  virtual ~ByteSink() = default;
+  [[nodiscard]] virtual bool write(const std::byte* data, std::size_t size) = 0;
+};
+
+class StringSink final : public ByteSink {
+ public:
+  bool write(const std::byte* data, std::size_t size) override {
+    bytes.append(reinterpret_cast<const char*>(data), size);
+    return true;
+  }
+  std::string bytes;
+};
+
+// Buffers writes in a caller-owned buffer and writes it to a file descriptor when full.
+class FdSink final : public ByteSink {
+ public:
+  FdSink(int fd, std::span<std::byte> buffer) : fd_(fd), buffer_(buffer) {}
+  bool write(const std::byte* data, std::size_t size) override;
+  [[nodiscard]] bool flush();
+  int error() const { return errno_; }  // the errno of the failed write, if any
+
+ private:
+  int fd_;
+  std::span<std::byte> buffer_;
+  std::size_t used_ = 0;
+  int errno_ = 0;
+};
+
+struct SnapshotInfo {
+  std::uint32_t format_version = 0;
+  std::uint64_t lsn = 0;
+  std::int64_t created_at_us = 0;
+  std::int64_t last_timestamp_us = 0;
+  std::int64_t pending_lifetime_us = 0;
+  std::uint32_t channels = 0, accounts = 0, payments = 0, refunds = 0, idempotency = 0,
+                anomalies = 0, principals = 0, pending = 0, system_balances = 0;
+  std::uint64_t checksum_low = 0, checksum_high = 0;  // the trailer's xxHash3-128
+};
+
+// Serializes `state` as the snapshot at `lsn`. The bytes depend only on the state, `lsn` and
+// `created_at_us`: two states built by the same commands serialize identically.
+[[nodiscard]] bool write_snapshot(const State& state, std::uint64_t lsn, std::int64_t created_at_us,
+                                  ByteSink& sink);
+std::string serialize_snapshot(const State& state, std::uint64_t lsn, std::int64_t created_at_us);
+
+// Parses a whole snapshot into `*state` (which must be freshly constructed). On failure returns
+// false with a message naming the offset; `*state` is then unusable.
+[[nodiscard]] bool load_snapshot(std::span<const std::byte> bytes, State* state, SnapshotInfo* info,
+                                 std::string* error);
+// Checks the header and trailer checksum only (fast): for `snapshot inspect` and for choosing
+// the newest valid snapshot at recovery.
+[[nodiscard]] bool check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info,
+                                  std::string* error);
+
+// Files. Reading names the file in the error.
+[[nodiscard]] bool read_file(const std::string& path, std::string* bytes, std::string* error);
+[[nodiscard]] bool load_snapshot_file(const std::string& path, State* state, SnapshotInfo* info,
+                                      std::string* error);
+
+}  // namespace paycore
