@@ -1,0 +1,94 @@
+#include "recon/local.hpp"
+
+#include <array>
+#include <cstring>
+#include <limits>
+
+#include "src/assert.hpp"
+
+namespace paycore::recon {
+namespace {
+
+constexpr std::array<std::string_view, 7> status_names = {
+    "PENDING", "PAID", "SHIPPED", "COMPLETED", "CANCELLED", "FAILED", "REFUNDED"};
+static_assert(status_names.size() == static_cast<std::size_t>(PaymentStatus::refunded) + 1);
+
+}  // namespace
+
+std::string_view payment_status_name(PaymentStatus status) {
+  const auto index = static_cast<std::size_t>(status);
+  PAYCORE_ASSERT(index < status_names.size());
+  return status_names[index];
+}
+
+std::optional<PaymentStatus> payment_status_from_name(std::string_view name) {
+  for (std::size_t i = 0; i < status_names.size(); ++i) {
+    if (status_names[i] == name) return static_cast<PaymentStatus>(i);
+  }
+  return std::nullopt;
+}
+
+std::string_view StringArena::keep(std::string_view text) {
+  if (text.empty()) return {};
+  if (text.size() > chunk_bytes) {  // oversized: a chunk of its own, the current one stays open
+    auto big = std::make_unique<char[]>(text.size());
+    std::memcpy(big.get(), text.data(), text.size());
+    const std::string_view kept(big.get(), text.size());
+    chunks_.insert(chunks_.end() - (chunks_.empty() ? 0 : 1), std::move(big));
+    bytes_used_ += text.size();
+    return kept;
+  }
+  if (chunk_bytes - chunk_used_ < text.size()) {
+    chunks_.push_back(std::make_unique<char[]>(chunk_bytes));
+    chunk_used_ = 0;
+  }
+  char* at = chunks_.back().get() + chunk_used_;
+  std::memcpy(at, text.data(), text.size());
+  chunk_used_ += text.size();
+  bytes_used_ += text.size();
+  return {at, text.size()};
+}
+
+std::string_view LocalData::intern(std::string_view text) {
+  if (auto it = interned_.find(text); it != interned_.end()) return *it;
+  const std::string_view kept = arena_.keep(text);
+  interned_.insert(kept);
+  return kept;
+}
+
+void LocalData::reserve(std::size_t payments_count, std::size_t refunds_count) {
+  payments_.reserve(payments_count);
+  refunds_.reserve(refunds_count);
+}
+
+std::uint32_t LocalData::add_payment(const LocalPayment& payment,
+                                     std::span<const LocalRefund> refunds) {
+  PAYCORE_ASSERT(payments_.size() < std::numeric_limits<std::uint32_t>::max());
+  PAYCORE_ASSERT(refunds_.size() + refunds.size() < std::numeric_limits<std::uint32_t>::max());
+  LocalPayment kept = payment;
+  kept.merchant_id = intern(payment.merchant_id);
+  kept.channel = intern(payment.channel);
+  kept.order_id = arena_.keep(payment.order_id);
+  kept.request_id = arena_.keep(payment.request_id);
+  kept.channel_txn_id = arena_.keep(payment.channel_txn_id);
+  kept.refund_first = static_cast<std::uint32_t>(refunds_.size());
+  kept.refund_count = static_cast<std::uint32_t>(refunds.size());
+  for (const LocalRefund& refund : refunds) {
+    refunds_.push_back({arena_.keep(refund.request_id), refund.amount, refund.at_us});
+  }
+  payments_.push_back(kept);
+  return static_cast<std::uint32_t>(payments_.size() - 1);
+}
+
+void LocalData::add_anomaly(const LocalAnomaly& anomaly) {
+  LocalAnomaly kept = anomaly;
+  kept.channel = intern(anomaly.channel);
+  kept.channel_txn_id = arena_.keep(anomaly.channel_txn_id);
+  kept.merchant_id = intern(anomaly.merchant_id);
+  kept.order_id = arena_.keep(anomaly.order_id);
+  kept.status = intern(anomaly.status);
+  kept.reason = intern(anomaly.reason);
+  anomalies_.push_back(kept);
+}
+
+}  // namespace paycore::recon

@@ -1,0 +1,548 @@
+#include "recon/match.hpp"
+
+#include <xxhash.h>
+
+#include <algorithm>
+#include <bit>
+#include <limits>
+#include <unordered_map>
+#include <unordered_set>
+
+#include "src/assert.hpp"
+
+namespace paycore::recon {
+namespace {
+
+constexpr std::int64_t us_per_second = 1'000'000;
+
+std::uint64_t key_hash(std::string_view scope, std::string_view id) {
+  return XXH3_64bits_withSeed(id.data(), id.size(), XXH3_64bits(scope.data(), scope.size()));
+}
+
+// Open addressing over indexes into a table the caller owns; a slot holds the upper 32 bits of
+// the key's hash (a cheap first comparison) and index + 1 (0 = empty). Sized once: load <= 0.7.
+class KeyIndex {
+ public:
+  explicit KeyIndex(std::size_t count) {
+    const std::size_t wanted = std::max<std::size_t>(16, count + count / 2 + 1);
+    slots_.assign(std::bit_ceil(wanted), 0);
+    mask_ = slots_.size() - 1;
+  }
+
+  template <typename Equal>
+  std::optional<std::uint32_t> find(std::uint64_t hash, const Equal& equal) const {
+    const auto tag = static_cast<std::uint32_t>(hash >> 32);
+    for (std::size_t at = hash & mask_;; at = (at + 1) & mask_) {
+      const std::uint64_t slot = slots_[at];
+      if (slot == 0) return std::nullopt;
+      const auto index = static_cast<std::uint32_t>(slot) - 1;
+      if (static_cast<std::uint32_t>(slot >> 32) == tag && equal(index)) return index;
+    }
+  }
+
+  void insert(std::uint64_t hash, std::uint32_t index) {
+    PAYCORE_ASSERT(index < std::numeric_limits<std::uint32_t>::max());
+    std::size_t at = hash & mask_;
+    while (slots_[at] != 0) at = (at + 1) & mask_;
+    slots_[at] = (hash >> 32 << 32) | (std::uint64_t{index} + 1);
+  }
+
+ private:
+  std::vector<std::uint64_t> slots_;
+  std::size_t mask_ = 0;
+};
+
+std::string_view local_not_paid_reason(PaymentStatus status) {
+  switch (status) {
+    case PaymentStatus::pending: return "local_pending";
+    case PaymentStatus::cancelled: return "local_cancelled";
+    default: return "local_failed";
+  }
+}
+
+}  // namespace
+
+std::string_view finding_class_name(FindingClass finding_class) {
+  switch (finding_class) {
+    case FindingClass::matched: return "matched";
+    case FindingClass::missing_local: return "missing_local";
+    case FindingClass::local_not_paid: return "local_not_paid";
+    case FindingClass::missing_channel: return "missing_channel";
+    case FindingClass::amount_mismatch: return "amount_mismatch";
+    case FindingClass::currency_mismatch: return "currency_mismatch";
+    case FindingClass::status_mismatch: return "status_mismatch";
+    case FindingClass::duplicate_channel_row: return "duplicate_channel_row";
+    case FindingClass::within_cutoff: return "within_cutoff";
+    case FindingClass::local_anomaly: return "local_anomaly";
+  }
+  return "?";
+}
+
+std::string_view record_kind_name(RecordKind kind) {
+  switch (kind) {
+    case RecordKind::payment: return "payment";
+    case RecordKind::refund: return "refund";
+    case RecordKind::anomaly: return "anomaly";
+  }
+  return "?";
+}
+
+Totals::Totals() {
+  for (ClassTotals& c : classes) {
+    c.local_amount.assign(currency_table_size(), 0);
+    c.channel_amount.assign(currency_table_size(), 0);
+  }
+}
+
+void Totals::add(FindingClass c, Currency local_currency, Amount local_amount,
+                 Currency channel_currency, Amount channel_amount) {
+  ClassTotals& totals = classes[static_cast<std::size_t>(c)];
+  ++totals.count;
+  PAYCORE_ASSERT(local_currency.index < totals.local_amount.size());
+  PAYCORE_ASSERT(channel_currency.index < totals.channel_amount.size());
+  totals.local_amount[local_currency.index] += local_amount;
+  totals.channel_amount[channel_currency.index] += channel_amount;
+}
+
+std::uint64_t MatchResult::problems_count() const {
+  std::uint64_t count = 0;
+  for (std::size_t c = 0; c < finding_class_count; ++c) {
+    if (finding_class_is_problem(static_cast<FindingClass>(c))) count += totals.classes[c].count;
+  }
+  return count;
+}
+
+class Reconciler::Impl final : public RowSink {
+  friend class Reconciler;
+
+ public:
+  Impl(const LocalData& local, MatchOptions options)
+      : local_(local),
+        options_(std::move(options)),
+        payment_index_(local.payments().size()),
+        refund_index_(local.refunds().size()),
+        payment_seen_(local.payments().size(), 0),
+        refund_seen_(local.refunds().size(), 0),
+        refund_parent_(local.refunds().size(), no_parent),
+        anomaly_linked_(local.anomalies().size(), false) {
+    PAYCORE_ASSERT(options_.tolerance_seconds >= 0);
+    for (const std::string& channel : options_.channels) cover(channel);
+    index_local();
+  }
+
+  void begin_statement(std::string_view path) { file_ = std::string(path); }
+
+  void row(const StatementRow& row) override {
+    ++result_.statement_rows_count;
+    if (row.channel != last_covered_) cover(row.channel);
+    max_time_us_ = std::max(max_time_us_, row.time_us);
+    if (row.type == RowType::payment) {
+      payment_row(row);
+    } else {
+      refund_row(row);
+    }
+  }
+
+  void malformed(MalformedRow malformed) override {
+    ++result_.malformed_count;
+    if (result_.malformed.size() < malformed_listed_max) result_.malformed.push_back(std::move(malformed));
+  }
+
+  MatchResult finish() {
+    if (options_.cutoff_us) {
+      result_.cutoff_us = *options_.cutoff_us;
+    } else {
+      result_.cutoff_from_statement = true;
+      result_.cutoff_us = max_time_us_ == std::numeric_limits<std::int64_t>::min()
+                              ? std::numeric_limits<std::int64_t>::max()
+                              : max_time_us_ + 1;
+    }
+    sweep_payments();
+    sweep_refunds();
+    sweep_anomalies();
+    return std::move(result_);
+  }
+
+ private:
+  void index_local() {
+    const auto payments = local_.payments();
+    for (std::uint32_t i = 0; i < payments.size(); ++i) {
+      const LocalPayment& payment = payments[i];
+      const std::uint64_t hash = key_hash(payment.merchant_id, payment.order_id);
+      if (find_payment(hash, payment.merchant_id, payment.order_id)) {
+        Finding finding = local_payment_finding(FindingClass::status_mismatch,
+                                                "local_duplicate_order", payment);
+        add(std::move(finding));
+        continue;
+      }
+      payment_index_.insert(hash, i);
+      for (std::uint32_t r = payment.refund_first; r < payment.refund_first + payment.refund_count; ++r) {
+        refund_parent_[r] = i;
+        const std::string_view request_id = local_.refunds()[r].request_id;
+        refund_index_.insert(key_hash(payment.merchant_id, request_id), r);
+      }
+    }
+    const auto anomalies = local_.anomalies();
+    for (std::uint32_t a = 0; a < anomalies.size(); ++a) {
+      anomalies_by_key_.emplace(txn_key(anomalies[a].channel, anomalies[a].channel_txn_id), a);
+      anomalies_by_key_.emplace(order_key(anomalies[a].merchant_id, anomalies[a].order_id), a);
+    }
+  }
+
+  static std::string txn_key(std::string_view channel, std::string_view txn) {
+    return "t\x1f" + std::string(channel) + "\x1f" + std::string(txn);
+  }
+  static std::string order_key(std::string_view merchant, std::string_view order) {
+    return "o\x1f" + std::string(merchant) + "\x1f" + std::string(order);
+  }
+
+  std::optional<std::uint32_t> find_payment(std::uint64_t hash, std::string_view merchant,
+                                            std::string_view order) const {
+    const auto payments = local_.payments();
+    return payment_index_.find(hash, [&](std::uint32_t i) {
+      return payments[i].order_id == order && payments[i].merchant_id == merchant;
+    });
+  }
+
+  std::optional<std::uint32_t> find_refund(std::string_view merchant, std::string_view request_id) const {
+    const auto refunds = local_.refunds();
+    const auto payments = local_.payments();
+    return refund_index_.find(key_hash(merchant, request_id), [&](std::uint32_t r) {
+      return refunds[r].request_id == request_id &&
+             payments[refund_parent_[r]].merchant_id == merchant;
+    });
+  }
+
+  void cover(std::string_view channel) {
+    if (channel.empty()) return;
+    last_covered_ = std::string(channel);
+    if (std::find(covered_.begin(), covered_.end(), channel) == covered_.end()) {
+      covered_.emplace_back(channel);
+    }
+  }
+  bool covered(std::string_view channel) const {
+    return std::find(covered_.begin(), covered_.end(), channel) != covered_.end();
+  }
+
+  // Links the first unexplained anomaly about this transaction or order to the finding.
+  void link_anomaly(Finding* finding, std::string_view txn) {
+    if (anomalies_by_key_.empty()) return;
+    for (const std::string& key : {txn_key(finding->channel, txn),
+                                   order_key(finding->merchant_id, finding->order_id)}) {
+      auto [begin, end] = anomalies_by_key_.equal_range(key);
+      for (auto it = begin; it != end; ++it) {
+        if (anomaly_linked_[it->second]) continue;
+        anomaly_linked_[it->second] = true;
+        finding->anomaly_reason = std::string(local_.anomalies()[it->second].reason);
+        return;
+      }
+    }
+  }
+
+  Totals& channel_totals(std::string_view channel) {
+    if (last_totals_ < result_.by_channel.size() && result_.by_channel[last_totals_].channel == channel) {
+      return result_.by_channel[last_totals_].totals;
+    }
+    for (std::size_t i = 0; i < result_.by_channel.size(); ++i) {
+      if (result_.by_channel[i].channel == channel) {
+        last_totals_ = i;
+        return result_.by_channel[i].totals;
+      }
+    }
+    result_.by_channel.push_back({std::string(channel), Totals{}});
+    last_totals_ = result_.by_channel.size() - 1;
+    return result_.by_channel.back().totals;
+  }
+
+  void count(FindingClass c, std::string_view channel, Currency local_currency, Amount local_amount,
+             Currency channel_currency, Amount channel_amount) {
+    result_.totals.add(c, local_currency, local_amount, channel_currency, channel_amount);
+    channel_totals(channel).add(c, local_currency, local_amount, channel_currency, channel_amount);
+  }
+
+  void add(Finding finding) {
+    count(finding.finding_class, finding.channel,
+          finding.has_local ? finding.local_currency : Currency{},
+          finding.has_local ? finding.local_amount : 0,
+          finding.has_channel ? finding.channel_currency : Currency{},
+          finding.has_channel ? finding.channel_amount : 0);
+    result_.findings.push_back(std::move(finding));
+  }
+
+  Finding channel_finding(FindingClass c, std::string_view reason, const StatementRow& row) const {
+    Finding f;
+    f.finding_class = c;
+    f.reason = reason;
+    f.kind = row.type == RowType::payment ? RecordKind::payment : RecordKind::refund;
+    f.channel = std::string(row.channel);
+    f.merchant_id = std::string(row.merchant_id);
+    f.order_id = std::string(row.order_id);
+    f.refund_id = std::string(row.refund_id);
+    f.has_channel = true;
+    f.statement_file = file_;
+    f.statement_line = row.line;
+    f.channel_txn_id = std::string(row.channel_txn_id);
+    f.channel_status = row.status;
+    f.channel_amount = row.amount;
+    f.channel_currency = row.currency;
+    f.channel_time_us = row.time_us;
+    return f;
+  }
+
+  static void set_local_payment(Finding* f, const LocalPayment& payment) {
+    f->has_local = true;
+    f->local_status = std::string(payment_status_name(payment.status));
+    f->local_amount = payment.amount;
+    f->local_currency = payment.currency;
+    f->local_channel_txn_id = std::string(payment.channel_txn_id);
+    f->local_time_us = payment.created_at_us;
+  }
+
+  static void set_local_refund(Finding* f, const LocalPayment& payment, const LocalRefund& refund) {
+    f->has_local = true;
+    f->local_status = "REFUND";
+    f->local_amount = refund.amount;
+    f->local_currency = payment.currency;
+    f->local_channel_txn_id = std::string(payment.channel_txn_id);
+    f->local_time_us = refund.at_us;
+  }
+
+  static Finding local_payment_finding(FindingClass c, std::string_view reason,
+                                       const LocalPayment& payment) {
+    Finding f;
+    f.finding_class = c;
+    f.reason = reason;
+    f.kind = RecordKind::payment;
+    f.channel = std::string(payment.channel);
+    f.merchant_id = std::string(payment.merchant_id);
+    f.order_id = std::string(payment.order_id);
+    set_local_payment(&f, payment);
+    return f;
+  }
+
+  // A row no local record explains: 长款, or a repeat of such a row.
+  void unknown_row(const StatementRow& row, std::string_view reason) {
+    if (row.status != ChannelStatus::success) {
+      ++result_.channel_rows_ignored_count;  // no money moved and we know nothing of it
+      return;
+    }
+    std::string key = (row.type == RowType::payment ? "p\x1f" : "r\x1f") +
+                      std::string(row.merchant_id) + "\x1f" +
+                      std::string(row.type == RowType::payment ? row.order_id : row.refund_id);
+    const bool repeated = !unknown_seen_.insert(std::move(key)).second;
+    Finding f = channel_finding(repeated ? FindingClass::duplicate_channel_row
+                                         : FindingClass::missing_local,
+                                repeated ? "repeated_row_of_unknown_record" : reason, row);
+    link_anomaly(&f, row.channel_txn_id);
+    add(std::move(f));
+  }
+
+  void payment_row(const StatementRow& row) {
+    const auto index = find_payment(key_hash(row.merchant_id, row.order_id), row.merchant_id,
+                                    row.order_id);
+    if (!index) {
+      unknown_row(row, "no_local_payment");
+      return;
+    }
+    const LocalPayment& payment = local_.payments()[*index];
+    std::uint8_t& seen = payment_seen_[*index];
+    const bool repeated = seen != 0;
+    seen = 1;
+    const auto [c, reason] = repeated ? std::pair{FindingClass::duplicate_channel_row,
+                                                  row.channel_txn_id == payment.channel_txn_id
+                                                      ? std::string_view("repeated_row")
+                                                      : std::string_view("second_channel_transaction")}
+                                      : classify_payment(row, payment);
+    if (c == FindingClass::matched) {
+      count(c, row.channel, payment.currency, payment.amount, row.currency, row.amount);
+      return;
+    }
+    Finding f = channel_finding(c, reason, row);
+    set_local_payment(&f, payment);
+    f.repairable = !repeated && payment.status == PaymentStatus::pending &&
+                   payment.channel == row.channel &&
+                   (c == FindingClass::local_not_paid || reason == "local_pending_channel_failed");
+    link_anomaly(&f, row.channel_txn_id);
+    add(std::move(f));
+  }
+
+  static std::pair<FindingClass, std::string_view> classify_payment(const StatementRow& row,
+                                                                    const LocalPayment& payment) {
+    if (payment.channel != row.channel) {
+      return {FindingClass::status_mismatch, payment.channel == balance_channel
+                                                 ? "balance_payment_on_statement"
+                                                 : "paid_through_another_channel"};
+    }
+    const bool local_paid = payment_status_is_paid(payment.status);
+    if (row.status != ChannelStatus::success) {
+      if (local_paid) return {FindingClass::status_mismatch, "channel_says_not_paid"};
+      if (payment.status == PaymentStatus::pending && row.status != ChannelStatus::processing) {
+        return {FindingClass::status_mismatch, "local_pending_channel_failed"};
+      }
+      return {FindingClass::matched, ""};  // neither side has the money
+    }
+    if (row.currency != payment.currency) return {FindingClass::currency_mismatch, "currency_differs"};
+    if (row.amount != payment.amount) return {FindingClass::amount_mismatch, "amount_differs"};
+    if (!local_paid) return {FindingClass::local_not_paid, local_not_paid_reason(payment.status)};
+    if (!payment.channel_txn_id.empty() && payment.channel_txn_id != row.channel_txn_id) {
+      return {FindingClass::status_mismatch, "channel_txn_id_differs"};
+    }
+    return {FindingClass::matched, ""};
+  }
+
+  void refund_row(const StatementRow& row) {
+    const auto index = find_refund(row.merchant_id, row.refund_id);
+    if (!index) {
+      const bool order_known =
+          find_payment(key_hash(row.merchant_id, row.order_id), row.merchant_id, row.order_id)
+              .has_value();
+      unknown_row(row, order_known ? "no_local_refund" : "no_local_payment_for_refund");
+      return;
+    }
+    const LocalRefund& refund = local_.refunds()[*index];
+    const LocalPayment& payment = local_.payments()[refund_parent_[*index]];
+    std::uint8_t& seen = refund_seen_[*index];
+    const bool repeated = seen != 0;
+    seen = 1;
+    FindingClass c = FindingClass::matched;
+    std::string_view reason;
+    if (repeated) {
+      c = FindingClass::duplicate_channel_row, reason = "repeated_refund_row";
+    } else if (payment.order_id != row.order_id || payment.channel != row.channel) {
+      c = FindingClass::status_mismatch, reason = "refund_of_another_order";
+    } else if (row.status != ChannelStatus::success) {
+      c = FindingClass::status_mismatch, reason = "channel_refund_not_successful";
+    } else if (row.currency != payment.currency) {
+      c = FindingClass::currency_mismatch, reason = "currency_differs";
+    } else if (row.amount != refund.amount) {
+      c = FindingClass::amount_mismatch, reason = "refund_amount_differs";
+    }
+    if (c == FindingClass::matched) {
+      count(c, row.channel, payment.currency, refund.amount, row.currency, row.amount);
+      return;
+    }
+    Finding f = channel_finding(c, reason, row);
+    set_local_refund(&f, payment, refund);
+    add(std::move(f));
+  }
+
+  // Where a one-sided local record at `time_us` stands against the statements' period.
+  enum class Due { not_expected, not_yet, within_cutoff, due };
+  Due due(std::int64_t time_us) const {
+    if (options_.window_start_us && time_us < *options_.window_start_us) return Due::not_expected;
+    if (time_us >= result_.cutoff_us) return Due::not_yet;
+    const std::int64_t tolerance_us = options_.tolerance_seconds * us_per_second;
+    if (time_us >= result_.cutoff_us - tolerance_us) return Due::within_cutoff;
+    return Due::due;
+  }
+
+  bool expected_on_statement(const LocalPayment& payment) const {
+    return payment.channel != balance_channel && covered(payment.channel);
+  }
+
+  void sweep_payments() {
+    const auto payments = local_.payments();
+    for (std::uint32_t i = 0; i < payments.size(); ++i) {
+      const LocalPayment& payment = payments[i];
+      check_refund_sum(payment);
+      if (payment_seen_[i] != 0 || !payment_status_is_paid(payment.status) ||
+          !expected_on_statement(payment)) {
+        continue;  // unpaid and absent from the statement: both sides agree
+      }
+      switch (due(payment.created_at_us)) {
+        case Due::not_expected: break;
+        case Due::not_yet: ++result_.local_not_due_count; break;
+        case Due::within_cutoff:
+          add(local_payment_finding(FindingClass::within_cutoff, "no_channel_row_near_cutoff", payment));
+          break;
+        case Due::due:
+          add(local_payment_finding(FindingClass::missing_channel, "no_channel_row", payment));
+          break;
+      }
+    }
+  }
+
+  // A local inconsistency the channel cannot see: refunds that do not add up.
+  void check_refund_sum(const LocalPayment& payment) {
+    Amount sum = 0;
+    for (const LocalRefund& refund : local_.refunds_of(payment)) sum += refund.amount;
+    if (sum == payment.refunded_amount) return;
+    Finding f = local_payment_finding(FindingClass::amount_mismatch, "local_refunds_sum_differs", payment);
+    f.local_amount = payment.refunded_amount;
+    add(std::move(f));
+  }
+
+  void sweep_refunds() {
+    const auto refunds = local_.refunds();
+    for (std::uint32_t r = 0; r < refunds.size(); ++r) {
+      if (refund_parent_[r] == no_parent) continue;  // of a duplicated order, reported as such
+      const LocalPayment& payment = local_.payments()[refund_parent_[r]];
+      if (refund_seen_[r] != 0 || !expected_on_statement(payment)) continue;
+      const Due where = due(refunds[r].at_us);
+      if (where == Due::not_yet) ++result_.local_not_due_count;
+      if (where != Due::within_cutoff && where != Due::due) continue;
+      Finding f = local_payment_finding(
+          where == Due::due ? FindingClass::missing_channel : FindingClass::within_cutoff,
+          where == Due::due ? "no_channel_refund_row" : "no_channel_refund_row_near_cutoff", payment);
+      f.kind = RecordKind::refund;
+      f.refund_id = std::string(refunds[r].request_id);
+      set_local_refund(&f, payment, refunds[r]);
+      add(std::move(f));
+    }
+  }
+
+  void sweep_anomalies() {
+    const auto anomalies = local_.anomalies();
+    for (std::size_t a = 0; a < anomalies.size(); ++a) {
+      const LocalAnomaly& anomaly = anomalies[a];
+      if (anomaly_linked_[a] || !covered(anomaly.channel)) continue;
+      const Due where = due(anomaly.paid_at_us);
+      if (where == Due::not_expected || where == Due::not_yet) continue;
+      Finding f;
+      f.finding_class = FindingClass::local_anomaly;
+      f.reason = "anomaly_not_on_statement";
+      f.kind = RecordKind::anomaly;
+      f.channel = std::string(anomaly.channel);
+      f.merchant_id = std::string(anomaly.merchant_id);
+      f.order_id = std::string(anomaly.order_id);
+      f.has_local = true;
+      f.local_status = std::string(anomaly.status);
+      f.local_amount = anomaly.amount;
+      f.local_currency = anomaly.currency;
+      f.local_channel_txn_id = std::string(anomaly.channel_txn_id);
+      f.local_time_us = anomaly.paid_at_us;
+      f.anomaly_reason = std::string(anomaly.reason);
+      add(std::move(f));
+    }
+  }
+
+  static constexpr std::uint32_t no_parent = std::numeric_limits<std::uint32_t>::max();
+
+  const LocalData& local_;
+  const MatchOptions options_;
+  KeyIndex payment_index_;
+  KeyIndex refund_index_;
+  std::vector<std::uint8_t> payment_seen_;
+  std::vector<std::uint8_t> refund_seen_;
+  std::vector<std::uint32_t> refund_parent_;
+  std::vector<bool> anomaly_linked_;
+  std::unordered_multimap<std::string, std::uint32_t> anomalies_by_key_;
+  std::unordered_set<std::string> unknown_seen_;
+  std::vector<std::string> covered_;
+  std::string last_covered_;
+  std::string file_;
+  std::size_t last_totals_ = 0;
+  std::int64_t max_time_us_ = std::numeric_limits<std::int64_t>::min();
+  MatchResult result_;
+};
+
+Reconciler::Reconciler(const LocalData& local, MatchOptions options)
+    : impl_(std::make_unique<Impl>(local, std::move(options))) {}
+Reconciler::~Reconciler() = default;
+
+void Reconciler::begin_statement(std::string_view path) { impl_->begin_statement(path); }
+void Reconciler::cover_channel(std::string_view channel) { impl_->cover(channel); }
+RowSink& Reconciler::sink() { return *impl_; }
+MatchResult Reconciler::finish() { return impl_->finish(); }
+
+}  // namespace paycore::recon

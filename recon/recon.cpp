@@ -1,0 +1,61 @@
+#include "recon/recon.hpp"
+
+#include "recon/match.hpp"
+#include "src/assert.hpp"
+
+namespace paycore::recon {
+
+std::optional<ReconReport> reconcile(const ReconOptions& options, const LocalData& local,
+                                     std::string* error) {
+  if (options.statements.empty()) {
+    *error = "no statement file";
+    return std::nullopt;
+  }
+  if (options.tolerance_seconds < 0 || options.tolerance_seconds > 366 * 86400) {
+    *error = "tolerance must be 0 to 366 days in seconds";
+    return std::nullopt;
+  }
+  MatchOptions match_options;
+  match_options.cutoff_us = options.cutoff_us;
+  match_options.window_start_us = options.window_start_us;
+  match_options.tolerance_seconds = options.tolerance_seconds;
+  Reconciler reconciler(local, std::move(match_options));
+  ReconReport report;
+  for (const StatementSource& source : options.statements) {
+    reconciler.begin_statement(source.path);
+    StatementSummary summary{source.path, {}};
+    if (auto failure = read_statement(source, reconciler.sink(), &summary.stats)) {
+      *error = *failure;
+      return std::nullopt;
+    }
+    reconciler.cover_channel(summary.stats.channel);
+    report.statements.push_back(std::move(summary));
+  }
+  report.match = reconciler.finish();
+  report.tolerance_seconds = options.tolerance_seconds;
+  report.window_start_us = options.window_start_us;
+  const bool clean = report.match.problems_count() == 0 && report.match.malformed_count == 0;
+  report.exit_status = clean ? exit_matched : exit_findings;
+  return report;
+}
+
+int run_recon(const ReconOptions& options, const LocalData& local, std::ostream& out,
+              std::ostream& err) {
+  std::string error;
+  const auto report = reconcile(options, local, &error);
+  if (!report) {
+    err << "paycore recon: " << error << "\n";
+    return exit_error;
+  }
+  if (!options.out_dir.empty()) {
+    if (auto failure = write_report_files(*report, options.out_dir)) {
+      err << "paycore recon: " << *failure << "\n";
+      return exit_error;
+    }
+  }
+  print_table(*report, out);
+  PAYCORE_ASSERT(report->exit_status == exit_matched || report->exit_status == exit_findings);
+  return report->exit_status;
+}
+
+}  // namespace paycore::recon

@@ -1,0 +1,97 @@
+#pragma once
+// Channel statement files, read row by row (never held whole in memory):
+//  - csv:    our own format (API.md "Channel statement file"), amounts in minor units;
+//  - alipay: Alipay's trade business detail bill (支付宝 业务明细), GBK, 25 columns, yuan;
+//  - wechat: WeChat Pay's trade bill of type ALL, backtick-prefixed fields, 27 columns, yuan.
+// docs/recon.md describes each layout and which columns are used.
+//
+// Every data row either reaches RowSink::row as a validated StatementRow or RowSink::malformed
+// with its file, line number and reason; nothing is skipped silently.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+
+#include "src/money.hpp"
+
+namespace paycore::recon {
+
+enum class StatementFormat : std::uint8_t { auto_detect, csv, alipay, wechat };
+std::string_view statement_format_name(StatementFormat format);
+std::optional<StatementFormat> statement_format_from_name(std::string_view name);  // "auto", ...
+
+enum class RowType : std::uint8_t { payment, refund };
+
+// The channel's word on a transaction, normalised over the three formats.
+enum class ChannelStatus : std::uint8_t {
+  success,     // paid / refunded
+  failed,      // the channel refused it
+  closed,      // closed or revoked (WeChat REVOKED) without money moving
+  processing,  // a refund not finished yet
+};
+std::string_view channel_status_name(ChannelStatus status);  // "SUCCESS", ...
+
+// Views are valid only during the RowSink::row call.
+struct StatementRow {
+  std::string_view channel;
+  std::string_view channel_txn_id;
+  std::string_view merchant_id;
+  std::string_view order_id;
+  std::string_view refund_id;  // empty for a payment
+  RowType type = RowType::payment;
+  Amount amount = 0;  // > 0, minor units; a refund's amount is positive too
+  Currency currency;
+  ChannelStatus status = ChannelStatus::success;
+  std::int64_t time_us = 0;
+  std::uint64_t line = 0;
+};
+
+struct MalformedRow {
+  std::string file;
+  std::uint64_t line = 0;
+  std::string reason;
+};
+
+class RowSink {
+ public:
+  virtual ~RowSink() = default;
+  virtual void row(const StatementRow& row) = 0;
+  virtual void malformed(MalformedRow malformed) = 0;
+};
+
+struct StatementSource {
+  std::string path;
+  StatementFormat format = StatementFormat::auto_detect;
+  // The channel the file is for. Our CSV names it on every row (a row for another channel
+  // than this one, when set, is malformed); the Alipay and WeChat bills default to
+  // "alipay" and "wechat".
+  std::string channel;
+  // The paycore merchant the bill belongs to. Required for Alipay and WeChat bills: they are
+  // per channel account and do not carry our merchant_id.
+  std::string merchant_id;
+};
+
+struct StatementStats {
+  StatementFormat format = StatementFormat::auto_detect;  // as detected
+  std::string channel;          // the declared or default channel ("" for a csv without one)
+  std::uint64_t rows_count = 0;       // data rows handed to the sink, valid or not
+  std::uint64_t malformed_count = 0;
+  std::uint64_t lines_count = 0;
+};
+
+// Reads the whole statement into the sink. An error (unreadable file, unknown or undetectable
+// format, missing header, missing merchant for a channel bill) returns a message: the job
+// then stops with exit status 2. Malformed rows are not errors.
+[[nodiscard]] std::optional<std::string> read_statement(const StatementSource& source,
+                                                        RowSink& sink, StatementStats* stats);
+// The same over bytes in memory (`source.path` only names them in messages).
+[[nodiscard]] std::optional<std::string> read_statement_bytes(std::string_view bytes,
+                                                              const StatementSource& source,
+                                                              RowSink& sink,
+                                                              StatementStats* stats);
+
+// csv | alipay | wechat from the first bytes of a file; nullopt when none fits.
+std::optional<StatementFormat> detect_statement_format(std::string_view head);
+
+}  // namespace paycore::recon

@@ -1,0 +1,292 @@
+// The three statement importers: our CSV, Alipay's 业务明细 (GBK) and WeChat Pay's ALL bill.
+
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "recon/statement.hpp"
+#include "recon/text.hpp"
+#include "test_util.hpp"
+
+namespace paycore::recon {
+namespace {
+
+using test::at;
+using test::CollectingSink;
+
+std::string read_fixture(const char* name) {
+  std::ifstream in(std::string(RECON_TEST_DATA_DIR) + "/" + name, std::ios::binary);
+  EXPECT_TRUE(in.good()) << name;
+  std::ostringstream text;
+  text << in.rdbuf();
+  return text.str();
+}
+
+struct Read {
+  CollectingSink sink;
+  StatementStats stats;
+  std::optional<std::string> error;
+};
+
+Read read(std::string_view bytes, StatementFormat format, std::string merchant = "",
+          std::string channel = "") {
+  Read r;
+  const StatementSource source{"bill", format, std::move(channel), std::move(merchant)};
+  r.error = read_statement_bytes(bytes, source, r.sink, &r.stats);
+  return r;
+}
+
+TEST(ReconStatementCsv, RowsParseWithMinorUnitsAndTimes) {
+  const std::string text = std::string(test::csv_header) +
+      "alipay,2026112600001,m_001,o-1001,PAYMENT,,1234,CNY,SUCCESS,2026-11-26T08:00:01Z\r\n"
+      "alipay,2026112600002,m_001,o-1001,REFUND,r-77,234,CNY,SUCCESS,2026-11-26T09:10:00Z\r\n";
+  const Read r = read(text, StatementFormat::csv);
+  ASSERT_FALSE(r.error) << *r.error;
+  ASSERT_EQ(r.sink.rows.size(), 2u);
+  EXPECT_TRUE(r.sink.malformed_rows.empty());
+  EXPECT_EQ(r.sink.rows[0].order, "o-1001");
+  EXPECT_EQ(r.sink.rows[0].amount, 1234);
+  EXPECT_EQ(r.sink.rows[0].type, RowType::payment);
+  EXPECT_EQ(r.sink.rows[0].time_us, at("2026-11-26T08:00:01Z"));
+  EXPECT_EQ(r.sink.rows[0].line, 2u);
+  EXPECT_EQ(r.sink.rows[1].type, RowType::refund);
+  EXPECT_EQ(r.sink.rows[1].refund_id, "r-77");
+  EXPECT_EQ(r.sink.rows[1].line, 3u);
+  EXPECT_EQ(r.stats.rows_count, 2u);
+}
+
+TEST(ReconStatementCsv, ColumnsMayComeInAnyOrder) {
+  const std::string text =
+      "time,status,currency,amount,refund_id,type,order_id,merchant_id,channel_txn_id,channel\n"
+      "2026-11-26T08:00:01Z,SUCCESS,JPY,1500,,PAYMENT,o-1,m_1,T1,card\n";
+  const Read r = read(text, StatementFormat::csv);
+  ASSERT_FALSE(r.error) << *r.error;
+  ASSERT_EQ(r.sink.rows.size(), 1u);
+  EXPECT_EQ(r.sink.rows[0].currency, "JPY");
+  EXPECT_EQ(r.sink.rows[0].amount, 1500);
+  EXPECT_EQ(r.sink.rows[0].channel, "card");
+}
+
+TEST(ReconStatementCsv, MalformedRowsAreReportedWithLineNumbers) {
+  const std::string text = std::string(test::csv_header) +
+      "alipay,T1,m_1,o-1,PAYMENT,,12.34,CNY,SUCCESS,2026-11-26T08:00:01Z\n"   // line 2
+      "alipay,T2,m_1,o-2,PAYMENT,,-5,CNY,SUCCESS,2026-11-26T08:00:01Z\n"      // 3
+      "alipay,T3,m_1,o-3,CHARGE,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n"        // 4
+      "alipay,T4,m_1,o-4,REFUND,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n"        // 5
+      "alipay,T5,m_1,o-5,PAYMENT,,5,XXX,SUCCESS,2026-11-26T08:00:01Z\n"       // 6
+      "alipay,T6,m_1,o-6,PAYMENT,,5,CNY,SUCCESS,2026-11-26 08:00:01\n"        // 7
+      "alipay,T7,m_1,o-7,PAYMENT,,5,CNY,SUCCESS\n"                            // 8
+      "alipay,T8,m 1,o-8,PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n"       // 9
+      "\n"                                                                     // 10: blank
+      "alipay,T9,m_1,o-9,PAYMENT,,5,CNY,DONE,2026-11-26T08:00:01Z\n"          // 11
+      "alipay,T10,m_1,o-10,PAYMENT,,0,CNY,SUCCESS,2026-11-26T08:00:01Z\n"     // 12
+      "alipay,T11,m_1,o-11,PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n";    // 13: good
+  const Read r = read(text, StatementFormat::csv);
+  ASSERT_FALSE(r.error) << *r.error;
+  ASSERT_EQ(r.sink.rows.size(), 1u);
+  EXPECT_EQ(r.sink.rows[0].line, 13u);
+  const std::vector<std::pair<std::uint64_t, std::string>> expected = {
+      {2, "minor units"}, {3, "minor units"}, {4, "neither PAYMENT nor REFUND"},
+      {5, "refund_id"},   {6, "ISO 4217"},    {7, "RFC 3339"},
+      {8, "9 fields"},    {9, "merchant_id"}, {11, "status"},
+      {12, "out of range"}};
+  ASSERT_EQ(r.sink.malformed_rows.size(), expected.size());
+  for (std::size_t i = 0; i < expected.size(); ++i) {
+    EXPECT_EQ(r.sink.malformed_rows[i].file, "bill");
+    EXPECT_EQ(r.sink.malformed_rows[i].line, expected[i].first) << i;
+    EXPECT_NE(r.sink.malformed_rows[i].reason.find(expected[i].second), std::string::npos)
+        << r.sink.malformed_rows[i].reason;
+  }
+  EXPECT_EQ(r.stats.malformed_count, expected.size());
+  EXPECT_EQ(r.stats.rows_count, expected.size() + 1);
+}
+
+TEST(ReconStatementCsv, RowForAnotherChannelThanDeclaredIsMalformed) {
+  const std::string text = std::string(test::csv_header) +
+      "wechat,T1,m_1,o-1,PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n";
+  const Read r = read(text, StatementFormat::csv, "", "alipay");
+  ASSERT_FALSE(r.error);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("'wechat'"), std::string::npos);
+}
+
+TEST(ReconStatementCsv, MissingHeaderColumnIsAnError) {
+  const Read r = read("channel,channel_txn_id,merchant_id,order_id,type,amount,currency,status,time\n",
+                      StatementFormat::csv);
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->find("refund_id"), std::string::npos);
+  EXPECT_TRUE(read("", StatementFormat::csv).error.has_value());
+}
+
+TEST(ReconStatementAlipay, FixtureInGbkImports) {
+  const std::string bytes = read_fixture("alipay_trade_detail.csv");
+  ASSERT_FALSE(is_ascii(bytes));  // really GBK, not UTF-8
+  const Read r = read(bytes, StatementFormat::alipay, "m_001");
+  ASSERT_FALSE(r.error) << *r.error;
+  ASSERT_EQ(r.sink.rows.size(), 3u);
+  EXPECT_EQ(r.stats.channel, "alipay");
+  EXPECT_EQ(r.sink.rows[0].channel, "alipay");
+  EXPECT_EQ(r.sink.rows[0].merchant, "m_001");
+  EXPECT_EQ(r.sink.rows[0].txn, "2026112622001400001");  // the '\t' padding is gone
+  EXPECT_EQ(r.sink.rows[0].order, "o-1001");
+  EXPECT_EQ(r.sink.rows[0].amount, 1234);
+  EXPECT_EQ(r.sink.rows[0].currency, "CNY");
+  EXPECT_EQ(r.sink.rows[0].time_us, at("2026-11-26T08:00:05Z"));  // 完成时间, Beijing time
+  EXPECT_EQ(r.sink.rows[1].amount, 10000);
+  EXPECT_EQ(r.sink.rows[2].type, RowType::refund);
+  EXPECT_EQ(r.sink.rows[2].refund_id, "r-77");
+  EXPECT_EQ(r.sink.rows[2].amount, 234);  // written -2.34: a refund loses its sign
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_EQ(r.sink.malformed_rows[0].line, 9u);  // 5.001 yuan
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("at most 2 decimals"), std::string::npos)
+      << r.sink.malformed_rows[0].reason;
+}
+
+std::string alipay_bill_gbk(const std::vector<std::string>& rows) {
+  std::string utf8 =
+      "#支付宝业务明细查询\n#账号：[20880000000000000156]\n"
+      "#-----------------------------------------业务明细列表----------------------------------------\n"
+      "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,"
+      "对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,"
+      "券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\n";
+  for (const std::string& row : rows) utf8 += row + "\n";
+  utf8 += "#-----------------------------------------业务明细列表结束------------------------------------\n"
+          "#交易合计：1笔\n#导出时间：[2026年11月27日 09:12:45]\n";
+  std::string gbk;
+  EXPECT_TRUE(utf8_to_gbk(utf8, &gbk));
+  return gbk;
+}
+
+std::string alipay_row(const std::string& type, const std::string& amount,
+                       const std::string& refund_no = "", const std::string& order = "o-1") {
+  return "20261126220014000099\t," + order + "\t," + type +
+         ",商品,2026-11-26 10:00:00,2026-11-26 10:00:30,,,,,buy***@example.com," + amount + "," +
+         amount + ",0.00,0.00,0.00,0.00,0.00,,0.00,0.00," + refund_no + ",-0.01,0.00,";
+}
+
+TEST(ReconStatementAlipay, BillWrittenWithIconvImportsAndChecksEveryRow) {
+  const std::string gbk = alipay_bill_gbk({
+      alipay_row("交易", "0.29"),             // line 5
+      alipay_row("退款", "-0.10", "r-1\t"),  // 6
+      alipay_row("退款", "-0.10"),            // 7: no 请求号
+      alipay_row("转账", "1.00"),             // 8: unknown 业务类型
+      alipay_row("交易", "-1.00"),            // 9: negative payment
+      alipay_row("交易", "1.00") + ",extra",  // 10: 26 fields
+  });
+  const Read r = read(gbk, StatementFormat::alipay, "m_9", "alipay_hk");
+  ASSERT_FALSE(r.error) << *r.error;
+  ASSERT_EQ(r.sink.rows.size(), 2u);
+  EXPECT_EQ(r.sink.rows[0].amount, 29);
+  EXPECT_EQ(r.sink.rows[0].channel, "alipay_hk");
+  EXPECT_EQ(r.sink.rows[1].amount, 10);
+  EXPECT_EQ(r.sink.rows[1].refund_id, "r-1");
+  ASSERT_EQ(r.sink.malformed_rows.size(), 4u);
+  EXPECT_EQ(r.sink.malformed_rows[0].line, 7u);
+  EXPECT_EQ(r.sink.malformed_rows[1].line, 8u);
+  EXPECT_EQ(r.sink.malformed_rows[2].line, 9u);
+  EXPECT_EQ(r.sink.malformed_rows[3].line, 10u);
+  EXPECT_NE(r.sink.malformed_rows[3].reason.find("26 fields"), std::string::npos);
+}
+
+TEST(ReconStatementAlipay, BillNeedsTheMerchantItBelongsTo) {
+  const Read r = read(alipay_bill_gbk({alipay_row("交易", "1.00")}), StatementFormat::alipay);
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->find("merchant"), std::string::npos);
+}
+
+TEST(ReconStatementAlipay, UtfEightHeaderIsNotTakenForAnAlipayBill) {
+  std::string utf8 = "支付宝交易号,商户订单号\n";
+  const Read r = read(utf8, StatementFormat::alipay, "m_1");
+  EXPECT_TRUE(r.error.has_value());
+}
+
+TEST(ReconStatementWechat, FixtureImports) {
+  const Read r = read(read_fixture("wechat_all.csv"), StatementFormat::wechat, "m_002");
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_TRUE(r.sink.malformed_rows.empty()) << r.sink.malformed_rows[0].reason;
+  ASSERT_EQ(r.sink.rows.size(), 3u);
+  EXPECT_EQ(r.sink.rows[0].channel, "wechat");
+  EXPECT_EQ(r.sink.rows[0].txn, "4200000001202611260000000001");  // backtick gone
+  EXPECT_EQ(r.sink.rows[0].order, "o-2001");
+  EXPECT_EQ(r.sink.rows[0].amount, 1234);
+  EXPECT_EQ(r.sink.rows[0].status, ChannelStatus::success);
+  EXPECT_EQ(r.sink.rows[0].time_us, at("2026-11-26T08:00:05Z"));
+  EXPECT_EQ(r.sink.rows[1].type, RowType::refund);
+  EXPECT_EQ(r.sink.rows[1].refund_id, "r-88");
+  EXPECT_EQ(r.sink.rows[1].amount, 234);
+  EXPECT_EQ(r.sink.rows[2].status, ChannelStatus::closed);  // REVOKED
+  EXPECT_EQ(r.sink.rows[2].amount, 500);
+}
+
+TEST(ReconStatementWechat, SummaryCountDisagreeingWithRowsIsReported) {
+  std::string bill = read_fixture("wechat_all.csv");
+  const std::size_t at_summary = bill.rfind("`3,");
+  ASSERT_NE(at_summary, std::string::npos);
+  bill.replace(at_summary, 3, "`4,");
+  const Read r = read(bill, StatementFormat::wechat, "m_002");
+  ASSERT_FALSE(r.error);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_EQ(r.sink.malformed_rows[0].line, 6u);
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("summary says 4 rows, the bill has 3"),
+            std::string::npos);
+}
+
+TEST(ReconStatementWechat, TruncatedBillWithoutSummaryIsReported) {
+  std::string bill = read_fixture("wechat_all.csv");
+  bill.resize(bill.find("总交易单数"));
+  const Read r = read(bill, StatementFormat::wechat, "m_002");
+  ASSERT_FALSE(r.error);
+  EXPECT_EQ(r.sink.rows.size(), 3u);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("truncated"), std::string::npos);
+}
+
+TEST(ReconStatementWechat, MoreDecimalsThanTheCurrencyIsMalformed) {
+  std::string bill = read_fixture("wechat_all.csv");
+  const std::size_t amount = bill.find("`12.34,`0.00,`\r\n");  // the first row's 订单金额
+  ASSERT_NE(amount, std::string::npos);
+  bill.replace(amount, 6, "`12.345");
+  const Read r = read(bill, StatementFormat::wechat, "m_002");
+  ASSERT_FALSE(r.error);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_EQ(r.sink.malformed_rows[0].line, 2u);
+  EXPECT_EQ(r.sink.rows.size(), 2u);
+}
+
+TEST(ReconStatement, FormatIsDetectedFromContent) {
+  EXPECT_EQ(detect_statement_format(std::string(test::csv_header)), StatementFormat::csv);
+  EXPECT_EQ(detect_statement_format(read_fixture("alipay_trade_detail.csv")), StatementFormat::alipay);
+  EXPECT_EQ(detect_statement_format(read_fixture("wechat_all.csv")), StatementFormat::wechat);
+  EXPECT_FALSE(detect_statement_format("id,amount\n1,2\n").has_value());
+  // auto reads each file with the format it detects
+  const Read r = read(read_fixture("alipay_trade_detail.csv"), StatementFormat::auto_detect, "m_1");
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.stats.format, StatementFormat::alipay);
+  EXPECT_EQ(r.sink.rows.size(), 3u);
+}
+
+TEST(ReconStatement, FileIsReadInBlocksAcrossLineBoundaries) {
+  // Bigger than one 1 MiB read block, so that lines straddle blocks.
+  std::string text(test::csv_header);
+  constexpr int rows_count = 30'000;
+  for (int i = 0; i < rows_count; ++i) {
+    text += "alipay,T" + std::to_string(i) + ",m_1,o-" + std::to_string(i) +
+            ",PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n";
+  }
+  ASSERT_GT(text.size(), std::size_t{1} << 20);
+  const std::string path = ::testing::TempDir() + "/recon_block_test.csv";
+  std::ofstream(path, std::ios::binary) << text;
+  CollectingSink sink;
+  StatementStats stats;
+  const auto error = read_statement({path, StatementFormat::auto_detect, "", ""}, sink, &stats);
+  ASSERT_FALSE(error) << *error;
+  ASSERT_EQ(sink.rows.size(), static_cast<std::size_t>(rows_count));
+  EXPECT_TRUE(sink.malformed_rows.empty());
+  EXPECT_EQ(sink.rows.back().order, "o-" + std::to_string(rows_count - 1));
+  EXPECT_EQ(sink.rows.back().line, static_cast<std::uint64_t>(rows_count + 1));
+  EXPECT_TRUE(read_statement({path + ".missing", StatementFormat::csv, "", ""}, sink, &stats));
+}
+
+}  // namespace
+}  // namespace paycore::recon

@@ -1,0 +1,95 @@
+#pragma once
+// Shared helpers for the recon tests: local records and CSV statements in a few lines.
+
+#include <gtest/gtest.h>
+
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "recon/local.hpp"
+#include "recon/match.hpp"
+#include "recon/statement.hpp"
+#include "recon/text.hpp"
+
+namespace paycore::recon::test {
+
+inline std::int64_t at(std::string_view rfc3339) {
+  const auto time = parse_rfc3339_us(rfc3339);
+  EXPECT_TRUE(time.has_value()) << rfc3339;
+  return time.value_or(0);
+}
+
+inline Currency currency(std::string_view code) { return *currency_from_code(code); }
+
+inline LocalPayment payment(std::string_view merchant, std::string_view order,
+                            std::string_view channel, Amount amount, std::string_view txn,
+                            PaymentStatus status = PaymentStatus::paid,
+                            std::string_view created = "2026-11-26T08:00:00Z") {
+  LocalPayment p;
+  p.merchant_id = merchant;
+  p.order_id = order;
+  p.request_id = "rq";  // plays no part in matching
+  p.channel = channel;
+  p.channel_txn_id = txn;
+  p.amount = amount;
+  p.currency = currency("CNY");
+  p.status = status;
+  p.created_at_us = at(created);
+  p.updated_at_us = p.created_at_us;
+  return p;
+}
+
+inline constexpr std::string_view csv_header =
+    "channel,channel_txn_id,merchant_id,order_id,type,refund_id,amount,currency,status,time\n";
+
+// Collects what a statement reader hands over.
+struct CollectingSink final : RowSink {
+  struct Row {
+    std::string channel, txn, merchant, order, refund_id;
+    RowType type;
+    Amount amount;
+    std::string currency;
+    ChannelStatus status;
+    std::int64_t time_us;
+    std::uint64_t line;
+  };
+  std::vector<Row> rows;
+  std::vector<MalformedRow> malformed_rows;
+
+  void row(const StatementRow& r) override {
+    rows.push_back({std::string(r.channel), std::string(r.channel_txn_id), std::string(r.merchant_id),
+                    std::string(r.order_id), std::string(r.refund_id), r.type, r.amount,
+                    std::string(currency_code(r.currency)), r.status, r.time_us, r.line});
+  }
+  void malformed(MalformedRow m) override { malformed_rows.push_back(std::move(m)); }
+};
+
+// Matches `local` against CSV statements given as text (header added).
+inline MatchResult match_csv(const LocalData& local, const std::vector<std::string>& statements,
+                             MatchOptions options = {}) {
+  Reconciler reconciler(local, std::move(options));
+  for (std::size_t i = 0; i < statements.size(); ++i) {
+    const std::string name = "statement" + std::to_string(i + 1) + ".csv";
+    const std::string text = std::string(csv_header) + statements[i];
+    reconciler.begin_statement(name);
+    StatementStats stats;
+    StatementSource source{name, StatementFormat::csv, "", ""};
+    const auto error = read_statement_bytes(text, source, reconciler.sink(), &stats);
+    EXPECT_FALSE(error.has_value()) << *error;
+  }
+  return reconciler.finish();
+}
+
+inline std::uint64_t count(const MatchResult& result, FindingClass c) {
+  return result.totals.classes[static_cast<std::size_t>(c)].count;
+}
+
+inline const Finding* first(const MatchResult& result, FindingClass c) {
+  for (const Finding& f : result.findings) {
+    if (f.finding_class == c) return &f;
+  }
+  return nullptr;
+}
+
+}  // namespace paycore::recon::test
