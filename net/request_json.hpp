@@ -1,0 +1,178 @@
+#pragma once
+// JSON decoding of every request body of API.md into plain structs of validated values:
+// ids as paycore::Id, amounts as int64 minor units, currencies as paycore::Currency.
+//
+// Rules (API.md "Conventions"):
+// - the body must be one JSON object (anything else, or malformed JSON, or nesting deeper than
+//   the limit: `invalid_json`); unknown fields are ignored;
+// - a required field that is absent or null: `missing_field`; a field of the wrong type, a
+//   malformed id (1-64 of [A-Za-z0-9_.:-]), an unknown currency or enum value, or a key that
+//   appears twice (simdjson keeps both; we refuse to guess which one counts): `invalid_field`;
+// - an amount must be a JSON integer 1..amount_max: fractional (1.0), exponent (1e3), string,
+//   negative, zero, over the maximum or over int64: `invalid_amount`.
+// Every error names the field at fault.
+//
+// The simdjson 3.0.1 DOM API is used: it validates the whole document (so a malformed value in
+// an ignored field is still invalid_json), enforces a nesting limit without recursion in our
+// code, and types numbers (int64 / uint64 / double) so fractions and exponents are told apart
+// from integers. One JsonDecoder per thread, reused: its parser's buffers and its padded copy
+// buffer are allocated once. A decoded struct owns its values (no views into the body).
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string_view>
+#include <vector>
+
+#include "src/id.hpp"
+#include "src/money.hpp"
+
+namespace simdjson::dom {
+class parser;
+}
+
+namespace paycore::net {
+
+enum class DecodeErrorCode : std::uint8_t { invalid_json, missing_field, invalid_field, invalid_amount };
+
+// "invalid_json", "missing_field", "invalid_field", "invalid_amount" (all 400).
+std::string_view decode_error_code(DecodeErrorCode code);
+
+struct DecodeError {
+  DecodeErrorCode code = DecodeErrorCode::invalid_json;
+  std::string_view field;    // static text; empty when no single field is at fault
+  std::string_view message;  // static text
+  std::int32_t item_index = -1;  // batch: the payments[] item at fault, else -1
+};
+
+using DecodeResult = std::optional<DecodeError>;  // nullopt: decoded
+
+struct DecodeLimits {
+  Amount amount_max = amount_max_default;
+  std::size_t batch_items_max = 1000;
+  std::size_t depth_max = 16;
+  std::size_t body_bytes_max = 1024 * 1024;
+};
+
+enum class AccountKind : std::uint8_t { customer, merchant };
+enum class NotificationStatus : std::uint8_t { success, failed };
+
+// POST /v1/accounts
+struct OpenAccountRequest {
+  Id request_id;
+  Id account_id;
+  Currency currency;
+  AccountKind kind = AccountKind::customer;
+};
+
+// POST /v1/accounts/{account_id}/deposits
+struct DepositRequest {
+  Id request_id;
+  Amount amount = 0;
+  Currency currency;
+};
+
+// POST /v1/payments (and each item of /v1/payments/batch)
+struct CreatePaymentRequest {
+  Id request_id;
+  Id order_id;
+  Amount amount = 0;
+  Currency currency;
+  Id channel;           // "balance" or an external channel's name (checked by the caller)
+  Id payer_account_id;  // required for "balance"; must be absent or null otherwise (empty)
+};
+
+// POST /v1/payments/{order_id}/cancel | ship | complete
+struct RequestIdOnly {
+  Id request_id;
+};
+
+// POST /v1/payments/{order_id}/refunds
+struct RefundRequest {
+  Id request_id;
+  Amount amount = 0;
+};
+
+// POST /v1/notify/{channel}
+struct NotificationRequest {
+  Id channel_txn_id;
+  Id merchant_id;
+  Id order_id;
+  Amount amount = 0;
+  Currency currency;
+  NotificationStatus status = NotificationStatus::failed;
+  std::int64_t paid_at_us = 0;  // RFC 3339 "paid_at": required for SUCCESS, optional for FAILED
+  bool has_paid_at = false;
+};
+
+// One item of POST /v1/payments/batch: either decoded or refused on its own (the other items
+// still go ahead; the response carries a 400 error for this one).
+struct BatchItem {
+  CreatePaymentRequest request;
+  DecodeResult error;
+};
+
+class JsonDecoder {
+ public:
+  explicit JsonDecoder(const DecodeLimits& limits = {});
+  ~JsonDecoder();
+  JsonDecoder(const JsonDecoder&) = delete;
+  JsonDecoder& operator=(const JsonDecoder&) = delete;
+
+  [[nodiscard]] DecodeResult decode(std::string_view body, OpenAccountRequest* out);
+  [[nodiscard]] DecodeResult decode(std::string_view body, DepositRequest* out);
+  [[nodiscard]] DecodeResult decode(std::string_view body, CreatePaymentRequest* out);
+  [[nodiscard]] DecodeResult decode(std::string_view body, RequestIdOnly* out);
+  [[nodiscard]] DecodeResult decode(std::string_view body, RefundRequest* out);
+  [[nodiscard]] DecodeResult decode(std::string_view body, NotificationRequest* out);
+  // `{"payments": [...]}`, 1..batch_items_max items. `out` is cleared and refilled (its
+  // capacity is kept between calls). An error here refuses the whole batch; errors of single
+  // items are in their BatchItem.
+  [[nodiscard]] DecodeResult decode_batch(std::string_view body, std::vector<BatchItem>* out);
+
+  const DecodeLimits& limits() const { return limits_; }
+
+ private:
+  struct Document;
+  DecodeResult parse(std::string_view body, Document* document);
+  // parse(), but a refused integer amount beyond 64 bits is invalid_amount, not invalid_json.
+  DecodeResult parse_with_amount(std::string_view body, Document* document, bool batch = false);
+
+  DecodeLimits limits_;
+  std::unique_ptr<simdjson::dom::parser> parser_;
+  std::unique_ptr<char[]> padded_;  // body_bytes_max + SIMDJSON_PADDING
+};
+
+// The decoder of the calling thread, made on first use with default limits.
+JsonDecoder& thread_json_decoder();
+
+// ---- X-Request-Id ----
+
+inline constexpr std::size_t request_id_bytes_max = 128;
+
+struct RequestId {
+  char bytes[request_id_bytes_max] = {};
+  std::uint8_t size = 0;
+  std::string_view view() const { return {bytes, size}; }
+};
+
+// A client's X-Request-Id is echoed when it is 1-128 characters of visible ASCII other than
+// '"' and '\\' (safe in a header, a log line and JSON); otherwise (absent or unsafe) one is
+// generated. Generated ids are "<16 hex, random per generator>-<16 hex counter>"; one
+// generator per thread.
+bool request_id_is_acceptable(std::string_view text);
+
+class RequestIdGenerator {
+ public:
+  RequestIdGenerator();  // seeds its prefix from RAND_bytes
+  RequestId next();
+  // The id to use for a request whose X-Request-Id header is `header` (nullopt if absent).
+  RequestId for_request(std::optional<std::string_view> header);
+
+ private:
+  char prefix_[16] = {};
+  std::uint64_t counter_ = 0;
+};
+
+}  // namespace paycore::net
