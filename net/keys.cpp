@@ -55,7 +55,14 @@ KeysLoadResult failure(std::string_view origin, std::string message) {
   return result;
 }
 
-std::string quote(std::string_view text) { return "\"" + std::string(text) + "\""; }
+std::string quote(std::string_view text) {
+  std::string quoted;
+  quoted.reserve(text.size() + 2);
+  quoted.push_back('"');
+  quoted.append(text);
+  quoted.push_back('"');
+  return quoted;
+}
 
 // The names of an object's members must be unique; DOM keeps duplicates, so check here.
 bool find_duplicate(object members, std::string* duplicate) {
