@@ -166,7 +166,7 @@ Result open_account(State& s, const Command& c) {
   }
 
   AccountRow row;
-  row.id = s.intern(c.account.view());
+  row.id = c.account;
   row.currency = c.currency;
   row.kind = c.account_kind;
   row.created_at_us = row.updated_at_us = c.timestamp_us;
@@ -300,7 +300,7 @@ Result create_payment(State& s, const Command& c) {
   // Point of no return.
   if (plan.merchant == row_none) {
     AccountRow merchant;
-    merchant.id = s.intern(c.principal.view());
+    merchant.id = c.principal;
     merchant.currency = c.currency;
     merchant.kind = AccountKind::merchant;
     merchant.created_at_us = merchant.updated_at_us = c.timestamp_us;
@@ -622,7 +622,7 @@ PaymentStatus effective_status(const State& s, const PaymentRow& p, std::int64_t
 AccountView account_view(const State& s, std::uint32_t account_row) {
   const AccountRow& row = s.accounts[account_row];
   AccountView v;
-  PAYCORE_ASSERT(Id::from(s.str(row.id), &v.account_id));
+  v.account_id = row.id;
   v.kind = row.kind;
   v.currency = row.currency;
   v.balance = row.balance;
@@ -634,11 +634,11 @@ AccountView account_view(const State& s, std::uint32_t account_row) {
 PaymentView payment_view(const State& s, std::uint32_t payment_row, std::int64_t now_us) {
   const PaymentRow& row = s.payments[payment_row];
   PaymentView v;
-  PAYCORE_ASSERT(Id::from(s.str(s.accounts[row.merchant].id), &v.merchant_id));
+  v.merchant_id = s.accounts[row.merchant].id;
   PAYCORE_ASSERT(Id::from(s.str(row.order_id), &v.order_id));
   PAYCORE_ASSERT(Id::from(s.str(row.request_id), &v.request_id));
   PAYCORE_ASSERT(Id::from(s.str(s.channels[row.channel]), &v.channel));
-  if (row.payer != row_none) PAYCORE_ASSERT(Id::from(s.str(s.accounts[row.payer].id), &v.payer_account_id));
+  if (row.payer != row_none) v.payer_account_id = s.accounts[row.payer].id;
   if (row.channel_txn_id != 0) PAYCORE_ASSERT(Id::from(s.str(row.channel_txn_id), &v.channel_txn_id));
   v.amount = row.amount;
   v.refunded_amount = row.refunded_amount;

@@ -169,7 +169,7 @@ void write_sections(Encoder& e, const State& s) {
   e.section(snapshot::tag_accounts, s.accounts.size());
   for (std::uint32_t i = 0; i < s.accounts.size(); ++i) {
     const AccountRow& a = s.accounts[i];
-    e.str(s.str(a.id));
+    e.str(a.id.view());
     e.u8(static_cast<std::uint8_t>(a.kind));
     e.ccy(a.currency);
     e.le(a.balance);
@@ -415,7 +415,7 @@ bool parse_accounts(Decoder& d, const SnapshotInfo& info, State* s) {
     if (!account_kind_is_valid(kind)) return d.fail("bad account kind");
     if (s->find_account(id) != row_none) return d.fail("duplicate account");
     a.kind = static_cast<AccountKind>(kind);
-    a.id = s->intern(id);
+    PAYCORE_ASSERT(Id::from(id, &a.id));
     s->add_account(a);
   }
   return true;

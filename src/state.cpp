@@ -27,7 +27,7 @@ State::State(const StateConfig& config)
 }
 
 std::uint64_t State::hash_account(std::uint32_t row) const {
-  return hash_key(scope_accounts, str(accounts[row].id));
+  return hash_key(scope_accounts, accounts[row].id.view());
 }
 std::uint64_t State::hash_payment(std::uint32_t row) const {
   return hash_key(payments[row].merchant, str(payments[row].order_id));
@@ -50,7 +50,7 @@ std::uint64_t State::hash_channel_txn(std::uint32_t target) const {
 std::uint32_t State::find_account(std::string_view id) const {
   std::uint32_t row = row_none;
   account_index_.find(
-      hash_key(scope_accounts, id), [&](std::uint32_t r) { return str(accounts[r].id) == id; },
+      hash_key(scope_accounts, id), [&](std::uint32_t r) { return accounts[r].id.view() == id; },
       &row);
   return row;
 }
@@ -109,16 +109,14 @@ std::uint32_t State::find_channel_txn(std::uint32_t channel, std::string_view tx
 
 std::uint32_t State::add_account(const AccountRow& row) {
   const std::uint32_t index = accounts.push_back(row);
-  account_index_.insert(hash_account(index), index,
-                        [this](std::uint32_t r) { return hash_account(r); });
+  account_index_.insert(hash_account(index), index);
   return index;
 }
 
 std::uint32_t State::add_payment(const PaymentRow& row) {
   PAYCORE_ASSERT(row.merchant < accounts.size());
   const std::uint32_t index = payments.push_back(row);
-  payment_index_.insert(hash_payment(index), index,
-                        [this](std::uint32_t r) { return hash_payment(r); });
+  payment_index_.insert(hash_payment(index), index);
   return index;
 }
 
@@ -138,15 +136,13 @@ std::uint32_t State::add_refund(std::uint32_t payment, const RefundRow& row) {
 std::uint32_t State::add_idempotency(const IdempotencyRow& row) {
   PAYCORE_ASSERT(row.principal < principals.size());
   const std::uint32_t index = idempotency.push_back(row);
-  idempotency_index_.insert(hash_idempotency(index), index,
-                            [this](std::uint32_t r) { return hash_idempotency(r); });
+  idempotency_index_.insert(hash_idempotency(index), index);
   return index;
 }
 
 std::uint32_t State::add_principal(std::string_view id) {
   const std::uint32_t index = principals.push_back(strings_.add(id));
-  principal_index_.insert(hash_principal(index), index,
-                          [this](std::uint32_t r) { return hash_principal(r); });
+  principal_index_.insert(hash_principal(index), index);
   return index;
 }
 
@@ -159,8 +155,7 @@ std::uint32_t State::add_channel(std::string_view name) {
 }
 
 void State::add_channel_txn(std::uint32_t target) {
-  channel_txn_index_.insert(hash_channel_txn(target), target,
-                            [this](std::uint32_t t) { return hash_channel_txn(t); });
+  channel_txn_index_.insert(hash_channel_txn(target), target);
 }
 
 std::uint32_t State::add_anomaly(const AnomalyRow& row) {

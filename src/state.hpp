@@ -19,8 +19,9 @@ namespace paycore {
 
 inline constexpr std::uint32_t row_none = UINT32_MAX;
 
+// The id is inline: an account lookup compares and reads one row, not a row and a string.
 struct AccountRow {
-  StrRef id = 0;
+  Id id;
   Amount balance = 0;
   std::int64_t created_at_us = 0;
   std::int64_t updated_at_us = 0;

@@ -15,7 +15,7 @@ TEST(HashIndex, FindsEverythingAcrossManyGrowths) {
   const auto hash_of = [&](std::uint32_t v) { return hash_key(1, keys[v]); };
   for (std::uint32_t i = 0; i < 200'000; ++i) {
     keys.push_back("key-" + std::to_string(i));
-    index.insert(hash_of(i), i, hash_of);
+    index.insert(hash_of(i), i);
     // Every key inserted so far stays findable while migrations run.
     if (i % 997 == 0) {
       for (std::uint32_t j = 0; j <= i; j += 101) {
@@ -34,8 +34,7 @@ TEST(HashIndex, CollidingHashesNeverMergeTwoKeys) {
   // Every key gets the same hash: only the caller's comparison tells them apart.
   std::vector<std::string> keys = {"a", "b", "c", "d"};
   HashIndex index(4);
-  const auto same = [](std::uint32_t) { return std::uint64_t{42}; };
-  for (std::uint32_t i = 0; i < keys.size(); ++i) index.insert(42, i, same);
+  for (std::uint32_t i = 0; i < keys.size(); ++i) index.insert(42, i);
   for (std::uint32_t i = 0; i < keys.size(); ++i) {
     std::uint32_t found = UINT32_MAX;
     ASSERT_TRUE(index.find(42, [&](std::uint32_t v) { return keys[v] == keys[i]; }, &found));
@@ -52,12 +51,12 @@ TEST(HashIndex, GrowthIsIncremental) {
   std::vector<std::size_t> sizes = {index.memory_bytes()};
   for (std::uint32_t i = 0; i < 10'000; ++i) {
     keys.push_back(std::to_string(i));
-    index.insert(hash_of(i), i, hash_of);
+    index.insert(hash_of(i), i);
     if (index.memory_bytes() != sizes.back()) sizes.push_back(index.memory_bytes());
   }
   ASSERT_GE(sizes.size(), 5u);
   for (std::size_t i = 0; i + 2 < sizes.size(); i += 2) {
-    EXPECT_EQ(sizes[i + 1], sizes[i] * 3) << i;
+    EXPECT_EQ(sizes[i + 1], sizes[i] * 3) << i;  // old and new table side by side
     EXPECT_EQ(sizes[i + 2], sizes[i] * 2) << i;
   }
 }
@@ -68,7 +67,7 @@ TEST(State, StringsWithSameHashPrefixStayDistinct) {
   row.currency = *currency_from_code("CNY");
   row.kind = AccountKind::customer;
   for (int i = 0; i < 1000; ++i) {
-    row.id = s.intern("acct-" + std::to_string(i));
+    row.id = Id::of("acct-" + std::to_string(i));
     s.add_account(row);
   }
   for (int i = 0; i < 1000; ++i) {
