@@ -165,8 +165,7 @@ class UringWriter final : public Writer {
         ++counters_.short_writes_count;
         Status s = submit_chain();
         if (!s.is_ok()) return finish(std::move(s), result);
-        if (!block) return false;
-        continue;
+        continue;  // not blocking: the inner loop drains the eventfd and returns false
       }
       if (fsync_res_ < 0) return finish(io_status(-fsync_res_, "fdatasync", batch_->path, at), result);
       return finish(Status::ok(), result);
