@@ -131,6 +131,47 @@ TEST(WalRecovery, TornHeaderAtTailIsTruncated) {
   EXPECT_EQ(log->next_lsn(), 5u);
 }
 
+TEST(WalRecovery, StrayBytesAfterLastRecordAreTorn) {
+  TempDir tmp;
+  {
+    auto log = open_log(small_options(tmp));
+    write_records(*log, 8);
+  }
+  // A crash left a few pages of a batch whose first page never arrived: zeros where record 9's
+  // header should be, then bytes that are not a valid record.
+  const std::string seg = segment_path(tmp.log_dir(), 1);
+  const std::vector<std::byte> junk(300, std::byte{0x77});
+  write_at(seg, record_offset(9) + 4096, junk);
+  RecoveryReport report;
+  auto log = open_log(small_options(tmp), &report);
+  ASSERT_TRUE(log);
+  EXPECT_TRUE(report.torn_tail_truncated);
+  EXPECT_EQ(report.torn_offset, record_offset(9));
+  EXPECT_GE(report.torn_bytes, 4096u + 300u);
+  const auto after = read_at(seg, record_offset(9) + 4096, junk.size());
+  EXPECT_TRUE(format::all_zero(after.data(), after.size()));
+  EXPECT_EQ(log->next_lsn(), 9u);
+}
+
+TEST(WalRecovery, ValidRecordAfterZeroedGapIsCorruption) {
+  TempDir tmp;
+  {
+    auto log = open_log(small_options(tmp));
+    write_records(*log, 12);
+  }
+  // Record 10 is wiped but 11 and 12 are intact: not a torn tail, so refuse to guess.
+  const std::string seg = segment_path(tmp.log_dir(), 1);
+  const std::vector<std::byte> zeros(record_offset(11) - record_offset(10), std::byte{0});
+  write_at(seg, record_offset(10), zeros);
+  std::unique_ptr<Log> log;
+  RecoveryReport report;
+  const Status s = Log::open(small_options(tmp), &log, &report);
+  EXPECT_EQ(s.code(), StatusCode::kCorruption) << s.to_string();
+  EXPECT_NE(s.message().find("offset " + std::to_string(record_offset(10))), std::string::npos)
+      << s.message();
+  EXPECT_NE(s.message().find("LSN 11"), std::string::npos) << s.message();
+}
+
 TEST(WalRecovery, CorruptMiddleRecordStopsRecovery) {
   TempDir tmp;
   {
@@ -326,6 +367,11 @@ TEST(WalRecovery, RemoveSegmentsBelowKeepsLaterRecords) {
   ASSERT_TRUE(again);
   EXPECT_EQ(report.last_lsn, 3000u);
   EXPECT_EQ(report.first_lsn, again->first_lsn());
+  // The segment being written is never removed, whatever the LSN.
+  ASSERT_TRUE(again->remove_segments_below(UINT64_MAX).is_ok());
+  EXPECT_EQ(count_files(), 1);
+  write_records(*again, 5);
+  EXPECT_EQ(again->durable_lsn(), 3005u);
 }
 
 TEST(WalRecovery, BatchFullAndOversizedRecordAreReported) {
