@@ -4,6 +4,7 @@
 #include <cstring>
 #include <limits>
 
+#include "recon/memory.hpp"
 #include "src/assert.hpp"
 
 namespace paycore::recon {
@@ -28,10 +29,13 @@ std::optional<PaymentStatus> payment_status_from_name(std::string_view name) {
   return std::nullopt;
 }
 
+void StringArena::FreeChunk::operator()(char* p) const { std::free(p); }
+
 std::string_view StringArena::keep(std::string_view text) {
   if (text.empty()) return {};
   if (text.size() > chunk_bytes) {  // oversized: a chunk of its own, the current one stays open
-    auto big = std::make_unique<char[]>(text.size());
+    std::unique_ptr<char[], FreeChunk> big(static_cast<char*>(std::malloc(text.size())));
+    if (!big) throw std::bad_alloc();
     std::memcpy(big.get(), text.data(), text.size());
     const std::string_view kept(big.get(), text.size());
     chunks_.insert(chunks_.end() - (chunks_.empty() ? 0 : 1), std::move(big));
@@ -39,7 +43,7 @@ std::string_view StringArena::keep(std::string_view text) {
     return kept;
   }
   if (chunk_bytes - chunk_used_ < text.size()) {
-    chunks_.push_back(std::make_unique<char[]>(chunk_bytes));
+    chunks_.emplace_back(allocate_huge<char>(chunk_bytes).release());
     chunk_used_ = 0;
   }
   char* at = chunks_.back().get() + chunk_used_;
@@ -59,6 +63,8 @@ std::string_view LocalData::intern(std::string_view text) {
 void LocalData::reserve(std::size_t payments_count, std::size_t refunds_count) {
   payments_.reserve(payments_count);
   refunds_.reserve(refunds_count);
+  advise_huge_pages(payments_.data(), payments_.capacity() * sizeof(LocalPayment));
+  advise_huge_pages(refunds_.data(), refunds_.capacity() * sizeof(LocalRefund));
 }
 
 std::uint32_t LocalData::add_payment(const LocalPayment& payment,

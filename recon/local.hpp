@@ -84,8 +84,11 @@ class StringArena {
   std::size_t bytes_used() const { return bytes_used_; }
 
  private:
-  static constexpr std::size_t chunk_bytes = std::size_t{1} << 20;
-  std::vector<std::unique_ptr<char[]>> chunks_;
+  static constexpr std::size_t chunk_bytes = std::size_t{2} << 20;  // one huge page
+  struct FreeChunk {
+    void operator()(char* p) const;
+  };
+  std::vector<std::unique_ptr<char[], FreeChunk>> chunks_;
   std::size_t chunk_used_ = chunk_bytes;  // forces a first chunk
   std::size_t bytes_used_ = 0;
 };

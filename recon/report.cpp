@@ -78,15 +78,23 @@ std::string time_text(bool present, std::int64_t time_us) {
 }  // namespace
 
 std::string format_amount(AmountSum amount, Currency currency) {
-  const int exponent = currency_exponent(currency);
+  const auto exponent = static_cast<std::size_t>(currency_exponent(currency));
   const bool negative = amount < 0;
   std::string digits = sum_to_string(negative ? -amount : amount);
+  if (digits.size() <= exponent) digits.insert(0, exponent + 1 - digits.size(), '0');
+  // Built by appends: GCC 12 at -O3 reports a false -Wrestrict on insert() and + chains here.
+  const std::string_view all = digits;
+  std::string text;
+  text.reserve(digits.size() + 6);
+  if (negative) text += '-';
+  text += all.substr(0, all.size() - exponent);
   if (exponent > 0) {
-    const auto width = static_cast<std::size_t>(exponent);
-    if (digits.size() <= width) digits.insert(0, width + 1 - digits.size(), '0');
-    digits.insert(digits.size() - width, ".");
+    text += '.';
+    text += all.substr(all.size() - exponent);
   }
-  return (negative ? "-" : "") + digits + " " + std::string(currency_code(currency));
+  text += ' ';
+  text += currency_code(currency);
+  return text;
 }
 
 std::string repair_id(const Finding& f) {

@@ -58,14 +58,13 @@ TEST(ReconMatch, ChannelPaymentUnknownLocallyIsMissingLocal) {
   LocalData local;
   const MatchResult r = match_csv(local, {row_o1});
   ASSERT_EQ(count(r, FindingClass::missing_local), 1u);
-  const Finding* f = first(r, FindingClass::missing_local);
-  ASSERT_NE(f, nullptr);
-  EXPECT_EQ(f->reason, "no_local_payment");
-  EXPECT_FALSE(f->has_local);
-  EXPECT_EQ(f->channel_amount, 1234);
-  EXPECT_EQ(f->statement_file, "statement1.csv");
-  EXPECT_EQ(f->statement_line, 2u);
-  EXPECT_FALSE(f->repairable);
+  const Finding& f = first(r, FindingClass::missing_local);
+  EXPECT_EQ(f.reason, "no_local_payment");
+  EXPECT_FALSE(f.has_local);
+  EXPECT_EQ(f.channel_amount, 1234);
+  EXPECT_EQ(f.statement_file, "statement1.csv");
+  EXPECT_EQ(f.statement_line, 2u);
+  EXPECT_FALSE(f.repairable);
 }
 
 TEST(ReconMatch, PendingPaidOnChannelIsLocalNotPaidAndRepairable) {
@@ -73,10 +72,10 @@ TEST(ReconMatch, PendingPaidOnChannelIsLocalNotPaidAndRepairable) {
   local.add_payment(payment("m_1", "o-1", "alipay", 1234, "", PaymentStatus::pending));
   const MatchResult r = match_csv(local, {row_o1});
   ASSERT_EQ(count(r, FindingClass::local_not_paid), 1u);
-  const Finding* f = first(r, FindingClass::local_not_paid);
-  EXPECT_EQ(f->reason, "local_pending");
-  EXPECT_TRUE(f->repairable);
-  EXPECT_EQ(f->local_status, "PENDING");
+  const Finding& f = first(r, FindingClass::local_not_paid);
+  EXPECT_EQ(f.reason, "local_pending");
+  EXPECT_TRUE(f.repairable);
+  EXPECT_EQ(f.local_status, "PENDING");
 }
 
 TEST(ReconMatch, CancelledOrFailedPaidOnChannelNeedsAPerson) {
@@ -98,11 +97,11 @@ TEST(ReconMatch, PaidLocallyAbsentOnChannelIsMissingChannel) {
   local.add_payment(payment("m_1", "o-2", "alipay", 99, "T2"));
   const MatchResult r = match_csv(local, {row_o1}, cutoff("2026-11-27T00:00:00Z"));
   ASSERT_EQ(count(r, FindingClass::missing_channel), 1u);
-  const Finding* f = first(r, FindingClass::missing_channel);
-  EXPECT_EQ(f->order_id, "o-2");
-  EXPECT_EQ(f->reason, "no_channel_row");
-  EXPECT_FALSE(f->has_channel);
-  EXPECT_EQ(f->local_amount, 99);
+  const Finding& f = first(r, FindingClass::missing_channel);
+  EXPECT_EQ(f.order_id, "o-2");
+  EXPECT_EQ(f.reason, "no_channel_row");
+  EXPECT_FALSE(f.has_channel);
+  EXPECT_EQ(f.local_amount, 99);
 }
 
 TEST(ReconMatch, UnpaidLocallyAbsentOnChannelIsNoFinding) {
@@ -120,9 +119,9 @@ TEST(ReconMatch, DifferentAmountIsAmountMismatch) {
   local.add_payment(payment("m_1", "o-1", "alipay", 1235, "T1"));
   const MatchResult r = match_csv(local, {row_o1});
   ASSERT_EQ(count(r, FindingClass::amount_mismatch), 1u);
-  const Finding* f = first(r, FindingClass::amount_mismatch);
-  EXPECT_EQ(f->local_amount, 1235);
-  EXPECT_EQ(f->channel_amount, 1234);
+  const Finding& f = first(r, FindingClass::amount_mismatch);
+  EXPECT_EQ(f.local_amount, 1235);
+  EXPECT_EQ(f.channel_amount, 1234);
 }
 
 TEST(ReconMatch, DifferentCurrencyIsCurrencyMismatchEvenWithEqualAmounts) {
@@ -140,7 +139,7 @@ TEST(ReconMatch, ChannelFailedButPaidLocallyIsStatusMismatch) {
   const MatchResult r =
       match_csv(local, {"alipay,T1,m_1,o-1,PAYMENT,,1234,CNY,FAILED,2026-11-26T08:00:05Z\n"});
   ASSERT_EQ(count(r, FindingClass::status_mismatch), 1u);
-  EXPECT_EQ(first(r, FindingClass::status_mismatch)->reason, "channel_says_not_paid");
+  EXPECT_EQ(first(r, FindingClass::status_mismatch).reason, "channel_says_not_paid");
   EXPECT_EQ(count(r, FindingClass::missing_channel), 0u);  // the row was seen
 }
 
@@ -153,7 +152,7 @@ TEST(ReconMatch, ChannelFailedOnPendingIsRepairableStatusMismatch) {
               "alipay,T2,m_1,o-2,PAYMENT,,1234,CNY,FAILED,2026-11-26T08:00:05Z\n"});
   ASSERT_EQ(count(r, FindingClass::status_mismatch), 1u);
   EXPECT_EQ(count(r, FindingClass::matched), 1u);  // cancelled here, failed there: agreed
-  EXPECT_TRUE(first(r, FindingClass::status_mismatch)->repairable);
+  EXPECT_TRUE(first(r, FindingClass::status_mismatch).repairable);
 }
 
 TEST(ReconMatch, DifferentChannelTransactionIsStatusMismatch) {
@@ -161,7 +160,7 @@ TEST(ReconMatch, DifferentChannelTransactionIsStatusMismatch) {
   local.add_payment(payment("m_1", "o-1", "alipay", 1234, "T9"));
   const MatchResult r = match_csv(local, {row_o1});
   ASSERT_EQ(count(r, FindingClass::status_mismatch), 1u);
-  EXPECT_EQ(first(r, FindingClass::status_mismatch)->reason, "channel_txn_id_differs");
+  EXPECT_EQ(first(r, FindingClass::status_mismatch).reason, "channel_txn_id_differs");
 }
 
 TEST(ReconMatch, BalancePaymentOnAStatementIsStatusMismatch) {
@@ -169,7 +168,7 @@ TEST(ReconMatch, BalancePaymentOnAStatementIsStatusMismatch) {
   local.add_payment(payment("m_1", "o-1", "balance", 1234, ""));
   const MatchResult r = match_csv(local, {row_o1});
   ASSERT_EQ(count(r, FindingClass::status_mismatch), 1u);
-  EXPECT_EQ(first(r, FindingClass::status_mismatch)->reason, "balance_payment_on_statement");
+  EXPECT_EQ(first(r, FindingClass::status_mismatch).reason, "balance_payment_on_statement");
 }
 
 TEST(ReconMatch, RepeatedRowIsDuplicateChannelRow) {
@@ -209,7 +208,7 @@ TEST(ReconMatch, LocalRecordNearCutoffIsWithinCutoff) {
   const MatchResult r = match_csv(local, {row_o1}, cutoff("2026-11-27T00:00:00Z", 900));
   ASSERT_EQ(count(r, FindingClass::within_cutoff), 1u);
   EXPECT_EQ(count(r, FindingClass::missing_channel), 0u);
-  EXPECT_EQ(first(r, FindingClass::within_cutoff)->order_id, "o-2");
+  EXPECT_EQ(first(r, FindingClass::within_cutoff).order_id, "o-2");
   EXPECT_EQ(r.problems_count(), 0u);  // not a mismatch: the next file should have it
 
   // With a shorter tolerance the same record is overdue.
@@ -264,7 +263,7 @@ TEST(ReconMatch, BalanceAndUncoveredChannelsAreNotExpected) {
   with_wechat.channels = {"wechat"};  // a wechat statement without rows
   const MatchResult covered = match_csv(local, {row_o1}, with_wechat);
   ASSERT_EQ(count(covered, FindingClass::missing_channel), 1u);
-  EXPECT_EQ(first(covered, FindingClass::missing_channel)->channel, "wechat");
+  EXPECT_EQ(first(covered, FindingClass::missing_channel).channel, "wechat");
 }
 
 TEST(ReconMatch, SeveralChannelsAreTotalledApart) {
@@ -315,10 +314,10 @@ TEST_F(ReconRefunds, LocalRefundWithoutChannelRowIsMissingChannel) {
   const MatchResult r = match_csv(local, {std::string(row_o1) + refund1},
                                   cutoff("2026-11-27T00:00:00Z"));
   ASSERT_EQ(count(r, FindingClass::missing_channel), 1u);
-  const Finding* f = first(r, FindingClass::missing_channel);
-  EXPECT_EQ(f->kind, RecordKind::refund);
-  EXPECT_EQ(f->refund_id, "r-2");
-  EXPECT_EQ(f->local_amount, 100);
+  const Finding& f = first(r, FindingClass::missing_channel);
+  EXPECT_EQ(f.kind, RecordKind::refund);
+  EXPECT_EQ(f.refund_id, "r-2");
+  EXPECT_EQ(f.local_amount, 100);
 }
 
 TEST_F(ReconRefunds, ChannelRefundUnknownLocallyIsMissingLocal) {
@@ -338,14 +337,14 @@ TEST_F(ReconRefunds, RefundAmountDifferenceIsAmountMismatch) {
               "alipay,R2,m_1,o-1,REFUND,r-2,101,CNY,SUCCESS,2026-11-26T10:00:00Z\n"},
       cutoff("2026-11-27T00:00:00Z"));
   ASSERT_EQ(count(r, FindingClass::amount_mismatch), 1u);
-  EXPECT_EQ(first(r, FindingClass::amount_mismatch)->reason, "refund_amount_differs");
+  EXPECT_EQ(first(r, FindingClass::amount_mismatch).reason, "refund_amount_differs");
 }
 
 TEST_F(ReconRefunds, RepeatedRefundRowIsDuplicate) {
   const MatchResult r = match_csv(local, {std::string(row_o1) + refund1 + refund2 + refund2},
                                   cutoff("2026-11-27T00:00:00Z"));
   ASSERT_EQ(count(r, FindingClass::duplicate_channel_row), 1u);
-  EXPECT_EQ(first(r, FindingClass::duplicate_channel_row)->reason, "repeated_refund_row");
+  EXPECT_EQ(first(r, FindingClass::duplicate_channel_row).reason, "repeated_refund_row");
 }
 
 TEST_F(ReconRefunds, RefundStillProcessingOnChannelIsStatusMismatch) {
@@ -354,7 +353,7 @@ TEST_F(ReconRefunds, RefundStillProcessingOnChannelIsStatusMismatch) {
               "alipay,R2,m_1,o-1,REFUND,r-2,100,CNY,PROCESSING,2026-11-26T10:00:00Z\n"},
       cutoff("2026-11-27T00:00:00Z"));
   ASSERT_EQ(count(r, FindingClass::status_mismatch), 1u);
-  EXPECT_EQ(first(r, FindingClass::status_mismatch)->reason, "channel_refund_not_successful");
+  EXPECT_EQ(first(r, FindingClass::status_mismatch).reason, "channel_refund_not_successful");
 }
 
 TEST(ReconMatch, LocalRefundsNotAddingUpAreFound) {
@@ -367,7 +366,7 @@ TEST(ReconMatch, LocalRefundsNotAddingUpAreFound) {
       local, {std::string(row_o1) +
               "alipay,R1,m_1,o-1,REFUND,r-1,200,CNY,SUCCESS,2026-11-26T09:00:00Z\n"});
   ASSERT_EQ(count(r, FindingClass::amount_mismatch), 1u);
-  EXPECT_EQ(first(r, FindingClass::amount_mismatch)->reason, "local_refunds_sum_differs");
+  EXPECT_EQ(first(r, FindingClass::amount_mismatch).reason, "local_refunds_sum_differs");
 }
 
 LocalAnomaly anomaly(std::string_view order, std::string_view txn, std::string_view reason) {
@@ -389,7 +388,7 @@ TEST(ReconMatch, AnomalyExplainsTheRowItIsAbout) {
   local.add_anomaly(anomaly("o-1", "T1", "unknown_order"));
   const MatchResult r = match_csv(local, {row_o1}, cutoff("2026-11-27T00:00:00Z"));
   ASSERT_EQ(count(r, FindingClass::missing_local), 1u);
-  EXPECT_EQ(first(r, FindingClass::missing_local)->anomaly_reason, "unknown_order");
+  EXPECT_EQ(first(r, FindingClass::missing_local).anomaly_reason, "unknown_order");
   EXPECT_EQ(count(r, FindingClass::local_anomaly), 0u);  // explained, not reported twice
 }
 
@@ -399,10 +398,10 @@ TEST(ReconMatch, AnomalyNoRowExplainsIsReported) {
   local.add_anomaly(anomaly("o-77", "T77", "amount_mismatch"));
   const MatchResult r = match_csv(local, {row_o1}, cutoff("2026-11-27T00:00:00Z"));
   ASSERT_EQ(count(r, FindingClass::local_anomaly), 1u);
-  const Finding* f = first(r, FindingClass::local_anomaly);
-  EXPECT_EQ(f->kind, RecordKind::anomaly);
-  EXPECT_EQ(f->anomaly_reason, "amount_mismatch");
-  EXPECT_EQ(f->order_id, "o-77");
+  const Finding& f = first(r, FindingClass::local_anomaly);
+  EXPECT_EQ(f.kind, RecordKind::anomaly);
+  EXPECT_EQ(f.anomaly_reason, "amount_mismatch");
+  EXPECT_EQ(f.order_id, "o-77");
 }
 
 TEST(ReconMatch, GeneratedDiscrepanciesAreAllFound) {

@@ -85,11 +85,14 @@ inline std::uint64_t count(const MatchResult& result, FindingClass c) {
   return result.totals.classes[static_cast<std::size_t>(c)].count;
 }
 
-inline const Finding* first(const MatchResult& result, FindingClass c) {
+// The first finding of class `c`; a failure (and an empty finding) when there is none.
+inline const Finding& first(const MatchResult& result, FindingClass c) {
   for (const Finding& f : result.findings) {
-    if (f.finding_class == c) return &f;
+    if (f.finding_class == c) return f;
   }
-  return nullptr;
+  ADD_FAILURE() << "no finding of class " << finding_class_name(c);
+  static const Finding none;
+  return none;
 }
 
 }  // namespace paycore::recon::test
