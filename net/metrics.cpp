@@ -1,0 +1,220 @@
+#include "net/metrics.hpp"
+
+#include <charconv>
+
+namespace paycore::net {
+
+std::size_t metric_status_index(int status) {
+  for (std::size_t i = 0; i < std::size(metric_statuses); ++i) {
+    if (metric_statuses[i] == status) return i;
+  }
+  return std::size(metric_statuses);
+}
+
+void ServerMetrics::record(Route route, int status, std::uint64_t latency_us) {
+  bump(requests[static_cast<std::size_t>(route)][metric_status_index(status)]);
+  std::size_t bucket = 0;
+  while (bucket < std::size(latency_bounds_us) && latency_us > latency_bounds_us[bucket]) ++bucket;
+  bump(latency_buckets[bucket]);
+  bump(latency_sum_us, latency_us);
+}
+
+namespace {
+
+class Exposition {
+ public:
+  explicit Exposition(OutBuffer& out) : out_(out) {}
+
+  void header(std::string_view name, std::string_view type, std::string_view help) {
+    text("# HELP ");
+    text(name);
+    text(" ");
+    text(help);
+    text("\n# TYPE ");
+    text(name);
+    text(" ");
+    text(type);
+    text("\n");
+  }
+  void text(std::string_view s) { ok_ = ok_ && out_.append(s); }
+  void number(std::uint64_t value) {
+    char digits[24];
+    const auto [end, error] = std::to_chars(digits, digits + sizeof(digits), value);
+    (void)error;
+    text(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  }
+  void signed_number(std::int64_t value) {
+    char digits[24];
+    const auto [end, error] = std::to_chars(digits, digits + sizeof(digits), value);
+    (void)error;
+    text(std::string_view(digits, static_cast<std::size_t>(end - digits)));
+  }
+  void sample(std::string_view name, std::uint64_t value) {
+    text(name);
+    text(" ");
+    number(value);
+    text("\n");
+  }
+  void gauge(std::string_view name, std::string_view help, std::uint64_t value) {
+    header(name, "gauge", help);
+    sample(name, value);
+  }
+  void counter(std::string_view name, std::string_view help, std::uint64_t value) {
+    header(name, "counter", help);
+    sample(name, value);
+  }
+  // Buckets from log2 counts: bucket i holds values < 2^i.
+  void log2_histogram(std::string_view name, std::string_view help,
+                      const std::atomic<std::uint64_t> (&buckets)[EngineMetrics::histogram_buckets]) {
+    header(name, "histogram", help);
+    std::uint64_t cumulative = 0;
+    for (std::size_t i = 0; i < EngineMetrics::histogram_buckets; ++i) {
+      cumulative += buckets[i].load(std::memory_order_relaxed);
+      text(name);
+      text("_bucket{le=\"");
+      number(std::uint64_t{1} << i);
+      text("\"} ");
+      number(cumulative);
+      text("\n");
+    }
+    text(name);
+    text("_bucket{le=\"+Inf\"} ");
+    number(cumulative);
+    text("\n");
+    text(name);
+    text("_count ");
+    number(cumulative);
+    text("\n");
+  }
+  bool ok() const { return ok_; }
+
+ private:
+  OutBuffer& out_;
+  bool ok_ = true;
+};
+
+std::uint64_t load(const std::atomic<std::uint64_t>& a) { return a.load(std::memory_order_relaxed); }
+
+void write_requests(Exposition& e, std::span<const ServerMetrics* const> threads) {
+  e.header("paycore_http_requests_total", "counter", "HTTP requests answered, by route and status.");
+  for (std::size_t r = 0; r < routes_count; ++r) {
+    for (std::size_t s = 0; s < metric_statuses_count; ++s) {
+      std::uint64_t total = 0;
+      for (const ServerMetrics* t : threads) total += load(t->requests[r][s]);
+      if (total == 0) continue;
+      e.text("paycore_http_requests_total{route=\"");
+      e.text(route_name(static_cast<Route>(r)));
+      e.text("\",status=\"");
+      if (s < std::size(metric_statuses)) {
+        e.number(static_cast<std::uint64_t>(metric_statuses[s]));
+      } else {
+        e.text("other");
+      }
+      e.text("\"} ");
+      e.number(total);
+      e.text("\n");
+    }
+  }
+  e.header("paycore_http_request_duration_seconds", "histogram",
+           "Time from a request's last byte to its response being queued for sending.");
+  std::uint64_t cumulative = 0;
+  std::uint64_t sum_us = 0;
+  for (std::size_t b = 0; b < latency_buckets_count; ++b) {
+    for (const ServerMetrics* t : threads) cumulative += load(t->latency_buckets[b]);
+    e.text("paycore_http_request_duration_seconds_bucket{le=\"");
+    if (b < std::size(latency_bounds_us)) {
+      // Microseconds as decimal seconds without floating point: 250 -> 0.000250.
+      const std::uint64_t us = latency_bounds_us[b];
+      e.number(us / 1'000'000);
+      e.text(".");
+      char frac[7];
+      std::uint64_t rest = us % 1'000'000;
+      for (int i = 5; i >= 0; --i) {
+        frac[i] = static_cast<char>('0' + rest % 10);
+        rest /= 10;
+      }
+      frac[6] = 0;
+      e.text(std::string_view(frac, 6));
+    } else {
+      e.text("+Inf");
+    }
+    e.text("\"} ");
+    e.number(cumulative);
+    e.text("\n");
+  }
+  for (const ServerMetrics* t : threads) sum_us += load(t->latency_sum_us);
+  e.text("paycore_http_request_duration_seconds_sum ");
+  e.number(sum_us / 1'000'000);
+  e.text(".");
+  char frac[6];
+  std::uint64_t rest = sum_us % 1'000'000;
+  for (int i = 5; i >= 0; --i) {
+    frac[i] = static_cast<char>('0' + rest % 10);
+    rest /= 10;
+  }
+  e.text(std::string_view(frac, 6));
+  e.text("\n");
+  e.sample("paycore_http_request_duration_seconds_count", cumulative);
+}
+
+std::uint64_t sum_of(std::span<const ServerMetrics* const> threads,
+                     std::atomic<std::uint64_t> ServerMetrics::*member) {
+  std::uint64_t total = 0;
+  for (const ServerMetrics* t : threads) total += load(t->*member);
+  return total;
+}
+
+}  // namespace
+
+bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads,
+                   const EngineMetrics& engine, const ServerGauges& gauges, std::int64_t now_us) {
+  Exposition e(out);
+  write_requests(e, threads);
+  e.gauge("paycore_http_connections_open", "Client connections open now.", gauges.connections_open);
+  e.gauge("paycore_io_threads", "I/O threads serving HTTP.", gauges.io_threads);
+  e.counter("paycore_http_connections_accepted_total", "Connections accepted.",
+            sum_of(threads, &ServerMetrics::connections_accepted));
+  e.counter("paycore_http_connections_refused_total", "Connections refused over the limit (503).",
+            sum_of(threads, &ServerMetrics::connections_refused));
+  e.counter("paycore_http_connections_timed_out_total", "Connections closed by a timeout.",
+            sum_of(threads, &ServerMetrics::connections_timed_out));
+  e.counter("paycore_http_protocol_errors_total", "Malformed, oversized or smuggling requests.",
+            sum_of(threads, &ServerMetrics::protocol_errors));
+
+  e.counter("paycore_commands_applied_total", "Commands applied by the core.", load(engine.commands_applied));
+  e.counter("paycore_wal_appends_total", "Commands appended to the write-ahead log.",
+            load(engine.commands_logged));
+  e.counter("paycore_wal_batches_total", "Group-commit batches written.", load(engine.wal_batches));
+  e.counter("paycore_wal_fsyncs_total", "fdatasync calls completed.", load(engine.wal_fsyncs));
+  e.counter("paycore_wal_bytes_total", "Bytes written to the log.", load(engine.wal_bytes));
+  e.log2_histogram("paycore_wal_fsync_duration_microseconds",
+                   "fdatasync latency in microseconds (power-of-two buckets).",
+                   engine.fsync_latency_us_log2);
+  e.log2_histogram("paycore_wal_batch_records", "Records per group-commit batch (power-of-two buckets).",
+                   engine.batch_records_log2);
+  e.counter("paycore_engine_busy_refusals_total", "Requests refused because a ring was full.",
+            load(engine.busy_refusals));
+  e.counter("paycore_engine_turns_total", "Turns of the core loop.", load(engine.turns));
+  e.gauge("paycore_engine_queue_depth", "Requests waiting in the engine's rings.", load(engine.queue_depth));
+  e.gauge("paycore_engine_awaiting_release", "Results applied and waiting for durability.",
+          load(engine.awaiting_release));
+  e.gauge("paycore_wal_durable_lsn", "Highest durable log sequence number.", load(engine.durable_lsn));
+  e.gauge("paycore_accounts", "Accounts in the state.", load(engine.accounts));
+  e.gauge("paycore_payments", "Payments in the state.", load(engine.payments));
+  e.gauge("paycore_snapshot_lsn", "Log position of the last snapshot.", load(engine.snapshot_lsn));
+  const std::int64_t snapshot_at_us = engine.snapshot_at_us.load(std::memory_order_relaxed);
+  e.header("paycore_snapshot_age_seconds", "gauge", "Seconds since the last snapshot (-1: none yet).");
+  e.text("paycore_snapshot_age_seconds ");
+  e.signed_number(snapshot_at_us > 0 ? (now_us - snapshot_at_us) / 1'000'000 : -1);
+  e.text("\n");
+  e.counter("paycore_snapshots_written_total", "Snapshots written.", load(engine.snapshots_written));
+  e.gauge("paycore_snapshot_pause_microseconds_max", "Longest core pause to start a snapshot.",
+          load(engine.snapshot_pause_us_max));
+  e.gauge("paycore_ready", "1 once recovered and the log accepts writes.",
+          engine.ready.load(std::memory_order_relaxed) ? 1 : 0);
+  e.gauge("paycore_read_only", "1 after a storage fault: writes refused until restart.",
+          engine.read_only.load(std::memory_order_relaxed) ? 1 : 0);
+  return e.ok();
+}
+
+}  // namespace paycore::net

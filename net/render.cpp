@@ -1,0 +1,104 @@
+#include "net/render.hpp"
+
+#include "src/money.hpp"
+
+namespace paycore::net {
+
+void write_account_json(JsonWriter& json, const AccountView& account) {
+  json.begin_object()
+      .field("account_id", account.account_id.view())
+      .field("kind", to_string(account.kind))
+      .field("currency", currency_code(account.currency))
+      .field("balance", account.balance)
+      .key("created_at").timestamp_us(account.created_at_us)
+      .key("updated_at").timestamp_us(account.updated_at_us)
+      .end_object();
+}
+
+namespace {
+void id_or_null(JsonWriter& json, std::string_view name, const Id& id) {
+  if (id.empty()) {
+    json.field_null(name);
+  } else {
+    json.field(name, id.view());
+  }
+}
+}  // namespace
+
+void write_payment_json(JsonWriter& json, const PaymentView& payment) {
+  json.begin_object()
+      .field("merchant_id", payment.merchant_id.view())
+      .field("order_id", payment.order_id.view())
+      .field("request_id", payment.request_id.view())
+      .field("channel", payment.channel.view());
+  id_or_null(json, "payer_account_id", payment.payer_account_id);
+  json.field("amount", payment.amount)
+      .field("currency", currency_code(payment.currency))
+      .field("status", to_string(payment.status))
+      .field("refunded_amount", payment.refunded_amount);
+  id_or_null(json, "channel_txn_id", payment.channel_txn_id);
+  json.key("created_at").timestamp_us(payment.created_at_us)
+      .key("updated_at").timestamp_us(payment.updated_at_us)
+      .end_object();
+}
+
+void write_error_object(JsonWriter& json, std::string_view code, std::string_view message,
+                        std::string_view field) {
+  json.begin_object().field("code", code).field("message", message);
+  if (!field.empty()) json.field("field", field);
+  json.end_object();
+}
+
+std::string_view result_message(ResultCode code) {
+  switch (code) {
+    case ResultCode::ok: return "ok";
+    case ResultCode::invalid_field: return "a field is not valid";
+    case ResultCode::missing_field: return "a required field is missing";
+    case ResultCode::invalid_amount: return "the amount is not a valid amount";
+    case ResultCode::unknown_channel: return "no such payment channel";
+    case ResultCode::insufficient_funds: return "the account's balance is not enough";
+    case ResultCode::not_found: return "no such resource";
+    case ResultCode::account_not_found: return "no such account";
+    case ResultCode::payment_not_found: return "no such payment";
+    case ResultCode::account_exists: return "the account exists already";
+    case ResultCode::duplicate_order: return "the order exists already under another request_id";
+    case ResultCode::invalid_state: return "the payment's status does not allow this";
+    case ResultCode::currency_mismatch: return "the currency does not match the account's";
+    case ResultCode::idempotency_key_reused:
+      return "this request_id was used for a different request";
+    case ResultCode::refund_exceeds_payment: return "the refund exceeds the refundable rest";
+    case ResultCode::unavailable: return "the log does not accept writes";
+    case ResultCode::busy: return "the server is busy; retry";
+    case ResultCode::capacity_exhausted: return "a configured capacity is exhausted";
+  }
+  return "error";
+}
+
+int result_status(const Result& result) { return http_status(result.code, result.kind); }
+
+bool write_result_body(OutBuffer& body, Route route, const Result& result) {
+  JsonWriter json(body);
+  if (result.code != ResultCode::ok) {
+    json.begin_object().key("error");
+    write_error_object(json, to_string(result.code), result_message(result.code),
+                       to_string(result.field));
+    json.end_object();
+    return json.complete();
+  }
+  if (route == Route::notify) {
+    json.begin_object().field("code", "SUCCESS").end_object();
+  } else if (result.resource == ResourceKind::account) {
+    write_account_json(json, result.account);
+  } else if (result.resource == ResourceKind::payment) {
+    write_payment_json(json, result.payment);
+  } else {
+    json.begin_object().end_object();
+  }
+  return json.complete();
+}
+
+bool write_local_error_body(OutBuffer& body, const LocalError& error) {
+  return write_error_body(body, error.code, error.message, error.field);
+}
+
+}  // namespace paycore::net

@@ -1,0 +1,119 @@
+#pragma once
+// The HTTP/1.1 server: N I/O threads, each an epoll loop over its connections, the shared
+// listening socket (EPOLLEXCLUSIVE: one thread wakes per connection) and its engine result
+// eventfd. I/O thread i is the engine's producer i: it parses requests in place, verifies
+// signatures, builds Commands and submits them; results come back through the engine's ring
+// and are written to their connection in request order (pipelining).
+//
+// A request in flight is a Slot of its connection; the engine token names the connection
+// index, its generation and the slot (and the item of a batch):
+//
+//   bits 63..44 connection index (20) | 43..20 generation (24) | 19..12 slot (8) | 11..0 item (12)
+//
+// A connection closed with answers outstanding bumps its generation, so a late answer for the
+// old connection (or for a new one that reuses the index) is recognised and dropped.
+//
+// Why epoll and not io_uring here: requests are small and answered from memory, so the cost is
+// in syscalls per request; epoll with one read and one write per wake-up (batching pipelined
+// requests and answers) keeps it at two, io_uring multishot recv would save the epoll_wait but
+// needs provided-buffer rings and a different ownership model per connection. Measured on this
+// machine (see docs/operations.md) the server is bounded by fsync and the core, not epoll.
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/auth.hpp"
+#include "net/http_parser.hpp"
+#include "net/keys.hpp"
+#include "net/metrics.hpp"
+#include "src/engine.hpp"
+
+namespace paycore::net {
+
+struct ServerConfig {
+  std::string host = "127.0.0.1";
+  std::uint16_t port = 8080;  // 0: any free port (see Server::port())
+  std::uint32_t io_threads = 1;
+  HttpLimits http;
+  std::uint32_t connections_max = 10'000;
+  std::int64_t header_timeout_ms = 10'000;  // a started request must arrive whole in this time
+  std::int64_t idle_timeout_ms = 60'000;    // a connection with nothing in flight
+  std::int64_t shutdown_grace_ms = 5'000;   // finishing in-flight requests at stop
+  std::uint32_t pipeline_depth = 32;        // requests in flight per connection (<= 256)
+  std::size_t out_bytes_max = 16u << 20;    // per connection; unsent answers beyond 1 MiB pause reading
+  std::uint32_t listen_backlog = 1024;
+  std::int64_t auth_window_s = auth_window_s_default;
+  std::size_t nonce_entries_max = std::size_t{1} << 22;
+  std::uint32_t batch_items_max = 1000;
+  Amount amount_max = amount_max_default;
+  bool access_log = false;  // one log line per request (otherwise only 5xx and protocol errors)
+};
+
+class IoThread;
+
+class Server {
+ public:
+  // Binds and listens; the I/O threads start serving at start(). Engine producers
+  // 0..io_threads-1 belong to the server.
+  static std::unique_ptr<Server> create(const ServerConfig& config, Engine& engine,
+                                        KeysHolder& keys, std::string* error);
+  ~Server();
+
+  std::uint16_t port() const { return port_; }  // the bound port
+  const std::string& host() const { return config_.host; }
+
+  void start();
+  // Stops accepting, stops reading new requests, answers those in flight (up to the grace
+  // period), closes every connection and joins the threads. The engine keeps running.
+  void stop();
+  // Call after KeysHolder::set: I/O threads pick the new keys up before their next request.
+  void keys_changed() { keys_version_.fetch_add(1, std::memory_order_release); }
+
+  const ServerConfig& config() const { return config_; }
+
+ private:
+  friend class IoThread;
+  Server(const ServerConfig& config, Engine& engine, KeysHolder& keys);
+
+  ServerConfig config_;
+  Engine& engine_;
+  KeysHolder& keys_;
+  std::atomic<std::uint64_t> keys_version_{0};
+  NonceCache nonces_;
+  int listen_fd_ = -1;
+  std::uint16_t port_ = 0;
+  std::atomic<std::uint32_t> connections_open_{0};
+  std::atomic<bool> stopping_{false};
+  std::vector<std::unique_ptr<IoThread>> threads_;
+  std::vector<const ServerMetrics*> metrics_;
+};
+
+// Token layout (exposed for tests).
+struct Token {
+  std::uint32_t connection = 0;
+  std::uint32_t generation = 0;
+  std::uint32_t slot = 0;
+  std::uint32_t item = 0;
+};
+inline constexpr std::uint32_t token_connection_bits = 20;
+inline constexpr std::uint32_t token_generation_bits = 24;
+inline constexpr std::uint32_t token_slot_bits = 8;
+inline constexpr std::uint32_t token_item_bits = 12;
+static_assert(token_connection_bits + token_generation_bits + token_slot_bits + token_item_bits == 64);
+
+constexpr std::uint64_t token_pack(const Token& t) {
+  return (std::uint64_t{t.connection} << 44) |
+         (std::uint64_t{t.generation & ((1u << token_generation_bits) - 1)} << 20) |
+         (std::uint64_t{t.slot} << 12) | std::uint64_t{t.item};
+}
+constexpr Token token_unpack(std::uint64_t v) {
+  return Token{static_cast<std::uint32_t>(v >> 44),
+               static_cast<std::uint32_t>((v >> 20) & ((1u << token_generation_bits) - 1)),
+               static_cast<std::uint32_t>((v >> 12) & 0xff), static_cast<std::uint32_t>(v & 0xfff)};
+}
+
+}  // namespace paycore::net
