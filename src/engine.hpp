@@ -1,0 +1,148 @@
+#pragma once
+// The engine: the core thread that owns the state (DESIGN.md rule 1), fed by one bounded SPSC
+// ring per producer thread (the I/O threads, an admin thread), answering through one ring back
+// to each producer. Each turn it takes a batch of commands, stamps each with a strictly
+// increasing timestamp, applies it, appends the changes to the write-ahead log, submits the
+// batch (one write + fdatasync), and releases each result only once the durable LSN covers
+// what the command changed or observed (rule 4). Snapshots are written by a forked child.
+//
+// Producer p (one thread per p) uses:  submit(p, request) -> false when the ring is full
+// ("busy": answer 503); take(p, out) for released results; result_fd(p), an eventfd that becomes
+// readable when results are waiting (level: read it to rearm).
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "apply.hpp"
+#include "command.hpp"
+#include "result.hpp"
+#include "ring.hpp"
+#include "state.hpp"
+#include "wal/fault.hpp"
+
+namespace paycore {
+
+struct EngineConfig {
+  std::string data_dir = "paycore-data";
+  std::uint32_t producers = 1;
+  std::uint32_t ring_capacity = 8192;  // requests per producer ring (and results back)
+  std::uint32_t batch_max = 8192;      // commands taken per turn of the core loop
+  Limits limits;
+  StateConfig state;
+  std::vector<std::string> channels;   // external channels: registered in the state at start
+  std::int64_t pending_lifetime_us = pending_lifetime_default_us;
+  std::int64_t tick_interval_us = 100'000;
+  std::uint32_t tick_expire_max = 4096;
+  std::uint64_t snapshot_every_records = 10'000'000;  // 0: never by count
+  std::int64_t snapshot_every_us = 3600LL * 1'000'000;  // 0: never by time
+  std::uint32_t snapshots_keep = 3;
+  bool snapshot_at_shutdown = true;
+  std::uint64_t wal_segment_bytes = 256ULL << 20;
+  std::uint32_t wal_batch_bytes_max = 8U << 20;
+  bool wal_force_fallback = false;
+  wal::FaultInjector* wal_faults = nullptr;  // tests only
+  std::uint32_t idle_spins = 200;            // turns without work before the core sleeps
+  // Wall clock in microseconds; tests may substitute one. Timestamps never go backwards even
+  // if this does.
+  std::int64_t (*clock_us)() = nullptr;
+};
+
+enum class RequestOp : std::uint8_t {
+  command = 1,   // apply `command`
+  snapshot = 2,  // write a snapshot now; answered when it is on disk
+};
+
+struct Request {
+  Command command;
+  std::uint64_t token = 0;  // the producer's own tag, returned with the response
+  RequestOp op = RequestOp::command;
+};
+
+struct Response {
+  Result result;
+  std::uint64_t token = 0;
+  std::uint64_t lsn = 0;    // the LSN that had to be durable before release
+  RequestOp op = RequestOp::command;
+  // op == snapshot
+  bool snapshot_ok = false;
+  std::uint64_t snapshot_lsn = 0;
+  std::uint32_t snapshot_accounts = 0;
+  std::uint32_t snapshot_payments = 0;
+};
+
+// Figures for /metrics, published by the core thread (relaxed atomics: read from any thread).
+struct EngineMetrics {
+  std::atomic<std::uint64_t> commands_applied{0};
+  std::atomic<std::uint64_t> commands_logged{0};
+  std::atomic<std::uint64_t> busy_refusals{0};
+  std::atomic<std::uint64_t> turns{0};
+  std::atomic<std::uint64_t> durable_lsn{0};
+  std::atomic<std::uint64_t> accounts{0};
+  std::atomic<std::uint64_t> payments{0};
+  std::atomic<std::uint64_t> queue_depth{0};        // requests waiting in the rings
+  std::atomic<std::uint64_t> awaiting_release{0};   // applied, waiting for durability
+  std::atomic<std::uint64_t> snapshot_lsn{0};
+  std::atomic<std::int64_t> snapshot_at_us{0};
+  std::atomic<std::uint64_t> snapshots_written{0};
+  std::atomic<std::uint64_t> snapshot_pause_us_max{0};  // longest core pause to start one
+  std::atomic<std::uint64_t> wal_batches{0};
+  std::atomic<std::uint64_t> wal_fsyncs{0};
+  std::atomic<std::uint64_t> wal_bytes{0};
+  static constexpr std::size_t histogram_buckets = 24;  // bucket i: < 2^i (us or records)
+  std::atomic<std::uint64_t> fsync_latency_us_log2[histogram_buckets]{};
+  std::atomic<std::uint64_t> batch_records_log2[histogram_buckets]{};
+  std::atomic<bool> ready{false};     // recovered and the log accepts writes
+  std::atomic<bool> read_only{false}; // a storage fault: writes refused until restart
+};
+
+class Engine {
+ public:
+  // Recovers the state from the newest valid snapshot plus the log after it, registers the
+  // configured channels, and returns an engine ready to start(). On failure (corruption, a
+  // missing segment...) returns false with a message naming the file and offset.
+  static bool open(const EngineConfig& config, std::unique_ptr<Engine>* out, std::string* error);
+  ~Engine();
+
+  void start();  // runs the core loop on its own thread
+  // Clean shutdown: takes what is already in the rings, makes it durable, releases every
+  // result, writes a final snapshot (if configured), and joins the core thread.
+  void stop();
+
+  // Producer side; `producer` < config.producers, each index used by one thread only.
+  [[nodiscard]] bool submit(std::uint32_t producer, const Request& request);
+  std::size_t take(std::uint32_t producer, std::span<Response> out);
+  int result_fd(std::uint32_t producer) const;
+
+  const EngineMetrics& metrics() const { return metrics_; }
+  const EngineConfig& config() const { return config_; }
+  std::string snapshots_dir() const;
+  std::string wal_dir() const;
+
+  // For tests and tools, from the thread that owns the engine when it is not started.
+  const State& state_for_tests() const { return *state_; }
+
+  struct Core;  // the core thread's private part (engine.cpp)
+
+ private:
+  explicit Engine(const EngineConfig& config);
+  bool register_channels(std::string* error);
+
+  EngineConfig config_;
+  std::unique_ptr<State> state_;
+  std::unique_ptr<Core> core_;
+  std::vector<std::unique_ptr<SpscRing<Request>>> in_;
+  std::vector<std::unique_ptr<SpscRing<Response>>> out_;
+  std::vector<int> result_fds_;
+  int wake_fd_ = -1;  // producers wake a sleeping core
+  std::atomic<bool> core_sleeping_{false};
+  std::atomic<bool> stop_requested_{false};
+  std::thread thread_;
+  EngineMetrics metrics_;
+};
+
+}  // namespace paycore

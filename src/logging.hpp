@@ -1,0 +1,25 @@
+#pragma once
+// Structured log lines: one JSON object per line on stderr, e.g.
+//   {"ts":"2026-11-26T05:19:14.123456Z","level":"info","msg":"listening on 127.0.0.1:8080"}
+// Cold path only (start-up, faults, snapshots): formatting allocates.
+
+#include <initializer_list>
+#include <string>
+#include <string_view>
+#include <utility>
+
+namespace paycore {
+
+enum class LogLevel { info, warn, error };
+
+// Extra fields are written as JSON strings after "msg".
+void log_line(LogLevel level, std::string_view message,
+              std::initializer_list<std::pair<std::string_view, std::string_view>> fields = {});
+
+// Minimal JSON string escaping for log fields and tools.
+std::string json_escape(std::string_view text);
+// RFC 3339 UTC with microseconds: 2026-11-26T05:19:14.123456Z
+std::string format_time_us(std::int64_t unix_us);
+std::int64_t wall_clock_us();
+
+}  // namespace paycore
