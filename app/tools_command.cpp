@@ -1,0 +1,56 @@
+// `paycore wal verify|dump DIR` and `paycore snapshot inspect|export FILE`: offline tools that
+// read a data directory without starting the server.
+#include <cinttypes>
+#include <cstdio>
+#include <iostream>
+#include <string>
+
+#include "app/commands.hpp"
+#include "src/command.hpp"
+#include "src/engine_records.hpp"
+#include "src/logging.hpp"
+#include "src/snapshot.hpp"
+#include "src/snapshot_export.hpp"
+#include "wal/tools.hpp"
+
+namespace paycore::app {
+namespace {
+
+// A log record's payload as JSON: the decoded command (or an error naming why it is not one).
+std::string format_record(std::uint16_t type, std::span<const std::byte> payload) {
+  if (type != record_type_command) return {};
+  Command c;
+  const DecodeError e = decode_command(payload, &c);
+  if (e != DecodeError::ok) return "{\"decode_error\":\"" + std::string(to_string(e)) + "\"}";
+  return command_to_json(c);
+}
+
+}  // namespace
+
+void add_wal_command(CLI::App& app) {
+  auto* wal = app.add_subcommand("wal", "Read a write-ahead log directory");
+  wal->require_subcommand(1);
+  static std::string dir;
+  auto* verify = wal->add_subcommand("verify", "Check every record; exit 0, or non-zero with the first problem");
+  verify->add_option("DIR", dir, "the log directory (DATA_DIR/wal)")->required();
+  verify->callback([] { exit_status() = wal::wal_verify(dir, std::cout); });
+  auto* dump = wal->add_subcommand("dump", "Print one JSON object per record");
+  dump->add_option("DIR", dir, "the log directory (DATA_DIR/wal)")->required();
+  dump->callback([] { exit_status() = wal::wal_dump(dir, std::cout, format_record); });
+}
+
+void add_snapshot_command(CLI::App& app) {
+  auto* snap = app.add_subcommand("snapshot", "Read a snapshot file");
+  snap->require_subcommand(1);
+  static std::string file;
+  static std::string format = "jsonl";
+  auto* inspect = snap->add_subcommand("inspect", "Header, counts and checksum verdict");
+  inspect->add_option("FILE", file, "a snapshot file (DATA_DIR/snapshots/<lsn>.snap)")->required();
+  inspect->callback([] { exit_status() = inspect_snapshot(file, std::cout); });
+  auto* exp = snap->add_subcommand("export", "Accounts, payments, refunds and anomalies as CSV or JSON Lines");
+  exp->add_option("FILE", file, "a snapshot file")->required();
+  exp->add_option("--format", format, "csv or jsonl")->check(CLI::IsMember({"csv", "jsonl"}));
+  exp->callback([] { exit_status() = export_snapshot(file, format, std::cout); });
+}
+
+}  // namespace paycore::app

@@ -1,0 +1,21 @@
+#pragma once
+// `paycore snapshot inspect|export`: a snapshot file for people and other tools. The export
+// columns are documented in docs/snapshot-format.md.
+
+#include <ostream>
+#include <string>
+
+#include "command.hpp"
+
+namespace paycore {
+
+// Header, counts and the checksum verdict. Returns 0 when the file is whole, 1 otherwise.
+int inspect_snapshot(const std::string& path, std::ostream& out);
+// Accounts, payments, refunds and anomalies as CSV (four sections, each with a header row, a
+// first column naming the record type) or JSON Lines (one object per record with a "type").
+// Returns 0, or 2 when the file cannot be read (message on stderr).
+int export_snapshot(const std::string& path, const std::string& format, std::ostream& out);
+// A command as one JSON object (for `paycore wal dump`).
+std::string command_to_json(const Command& command);
+
+}  // namespace paycore
