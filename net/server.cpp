@@ -312,10 +312,7 @@ void IoThread::accept_connections() {
                       (free_connections_.empty() && connections_.size() >= connections_per_thread_max);
     if (over) {
       server_.connections_open_.fetch_sub(1, std::memory_order_relaxed);
-      static constexpr std::string_view refusal =
-          "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\n"
-          "Content-Length: 82\r\nConnection: close\r\n\r\n"
-          "{\"error\":{\"code\":\"unavailable\",\"message\":\"too many connections; retry later\"}}";
+      const std::string& refusal = server_.refusal_;
       [[maybe_unused]] const ssize_t sent =
           ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
@@ -910,6 +907,17 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, Engine& engin
                             ? reinterpret_cast<sockaddr_in6*>(&bound)->sin6_port
                             : reinterpret_cast<sockaddr_in*>(&bound)->sin_port);
   server->listen_fd_ = fd;
+  {
+    OutBuffer body(256);
+    OutBuffer whole(1024);
+    ResponseHead head;
+    head.status = 503;
+    head.keep_alive = false;
+    const bool made = write_error_body(body, "unavailable", "too many connections; retry later") &&
+                      write_response(whole, head, body.view());
+    PAYCORE_ASSERT(made);
+    server->refusal_.assign(whole.view());
+  }
   for (std::uint32_t i = 0; i < config.io_threads; ++i) {
     auto thread = std::make_unique<IoThread>(*server, i);
     if (!thread->init(error)) return nullptr;

@@ -87,6 +87,7 @@ class Server {
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<std::uint32_t> connections_open_{0};
+  std::string refusal_;  // the whole 503 response for connections over the limit
   std::atomic<bool> stopping_{false};
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::vector<const ServerMetrics*> metrics_;

@@ -1,0 +1,457 @@
+// `paycore serve [--listen HOST:PORT] [--data-dir DIR] [--keys FILE] [--config FILE]`
+// (API.md "Running it"). Every other setting comes, in increasing precedence, from its default,
+// the TOML config file (top-level keys named as in the table below), the environment
+// (PAYCORE_<NAME>, upper case) and the command line (--name-with-dashes).
+//
+// Start-up: settings -> keys (created for development if missing) -> Engine::open (recovery)
+// -> engine start -> bind -> I/O threads -> one line "listening on HOST:PORT".
+// Signals: SIGTERM/SIGINT stop accepting, answer what is in flight, stop the engine (flush and
+// final snapshot) and exit 0; SIGHUP reloads the keys file and registers new channels.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cstdio>
+#include <cstdlib>
+#include <ctime>
+#include <filesystem>
+#include <map>
+#include <optional>
+#include <set>
+#include <string>
+#include <toml++/toml.h>
+#include <vector>
+
+#include "app/commands.hpp"
+#include "net/auth.hpp"
+#include "net/keys.hpp"
+#include "net/server.hpp"
+#include "src/engine.hpp"
+#include "src/logging.hpp"
+
+namespace paycore::app {
+namespace {
+
+enum class SettingType { text, integer, flag };
+
+struct Setting {
+  const char* name;  // TOML key; PAYCORE_<NAME>; --name-with-dashes
+  SettingType type;
+  std::string value;  // default, then overridden
+  const char* help;
+};
+
+std::vector<Setting> default_settings() {
+  return {
+      {"listen", SettingType::text, "127.0.0.1:8080", "HOST:PORT to listen on (port 0: any free port)"},
+      {"data_dir", SettingType::text, "./paycore-data", "data directory (log, snapshots)"},
+      {"keys", SettingType::text, "", "keys file (default DATA_DIR/keys.json, created if missing)"},
+      {"io_threads", SettingType::integer, "1", "I/O threads serving HTTP"},
+      {"connections_max", SettingType::integer, "10000", "open connections; more are answered 503 and closed"},
+      {"header_bytes_max", SettingType::integer, "16384", "request line + headers; more is 431"},
+      {"body_bytes_max", SettingType::integer, "1048576", "request body; more is 413"},
+      {"header_timeout_ms", SettingType::integer, "10000", "a started request must arrive within this"},
+      {"idle_timeout_ms", SettingType::integer, "60000", "idle connections are closed after this"},
+      {"shutdown_grace_ms", SettingType::integer, "5000", "time to answer in-flight requests at stop"},
+      {"pipeline_depth", SettingType::integer, "32", "requests in flight per connection (1-256)"},
+      {"auth_window_s", SettingType::integer, "300", "accepted clock skew of X-Timestamp, seconds"},
+      {"nonce_entries_max", SettingType::integer, "4194304", "nonces remembered at most"},
+      {"batch_items_max", SettingType::integer, "1000", "payments per POST /v1/payments/batch"},
+      {"pending_lifetime_s", SettingType::integer, "900", "PENDING payments older than this are cancelled"},
+      {"snapshot_every_records", SettingType::integer, "10000000", "snapshot after this many log records (0: never)"},
+      {"snapshot_every_s", SettingType::integer, "3600", "snapshot after this many seconds (0: never)"},
+      {"snapshots_keep", SettingType::integer, "3", "snapshots kept"},
+      {"ring_capacity", SettingType::integer, "8192", "requests queued per I/O thread (power of two)"},
+      {"batch_max", SettingType::integer, "8192", "commands per turn of the core"},
+      {"wal_segment_bytes", SettingType::integer, "268435456", "log segment size"},
+      {"accounts_max", SettingType::integer, "10000000", "accounts at most"},
+      {"payments_max", SettingType::integer, "100000000", "payments at most"},
+      {"amount_max", SettingType::integer, "1000000000000000", "largest amount in minor units"},
+      {"wal_fallback", SettingType::flag, "false", "write the log with pwrite+fdatasync, not io_uring"},
+      {"access_log", SettingType::flag, "false", "log every request (otherwise 5xx and malformed only)"},
+  };
+}
+
+std::string dashed(const char* name) {
+  std::string text = std::string("--") + name;
+  std::replace(text.begin(), text.end(), '_', '-');
+  return text;
+}
+
+std::string env_name(const char* name) {
+  std::string text = std::string("PAYCORE_") + name;
+  std::transform(text.begin(), text.end(), text.begin(), [](unsigned char c) { return std::toupper(c); });
+  return text;
+}
+
+bool parse_flag(const std::string& text, bool* out) {
+  if (text == "true" || text == "1" || text == "yes" || text == "on") {
+    *out = true;
+    return true;
+  }
+  if (text == "false" || text == "0" || text == "no" || text == "off") {
+    *out = false;
+    return true;
+  }
+  return false;
+}
+
+class Settings {
+ public:
+  Settings() : all_(default_settings()) {}
+
+  std::vector<Setting>& all() { return all_; }
+  Setting& find(std::string_view name) {
+    for (Setting& s : all_) {
+      if (name == s.name) return s;
+    }
+    std::fprintf(stderr, "internal: no setting %.*s\n", static_cast<int>(name.size()), name.data());
+    std::abort();
+  }
+  const std::string& text(std::string_view name) { return find(name).value; }
+  std::int64_t integer(std::string_view name) {
+    const std::string& v = find(name).value;
+    std::int64_t out = 0;
+    std::from_chars(v.data(), v.data() + v.size(), out);
+    return out;
+  }
+  bool flag(std::string_view name) {
+    bool out = false;
+    (void)parse_flag(find(name).value, &out);
+    return out;
+  }
+
+  // Checks and stores `value` for `setting`; the error names `origin`.
+  bool set(Setting& setting, const std::string& value, const std::string& origin, std::string* error) {
+    if (setting.type == SettingType::integer) {
+      std::int64_t parsed = 0;
+      const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
+      if (ec != std::errc{} || end != value.data() + value.size() || parsed < 0) {
+        *error = origin + ": " + setting.name + " must be a non-negative integer, not '" + value + "'";
+        return false;
+      }
+    } else if (setting.type == SettingType::flag) {
+      bool parsed = false;
+      if (!parse_flag(value, &parsed)) {
+        *error = origin + ": " + setting.name + " must be true or false, not '" + value + "'";
+        return false;
+      }
+    }
+    setting.value = value;
+    return true;
+  }
+
+  bool apply_toml(const std::string& path, std::string* error) {
+    toml::table table;
+    try {
+      table = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+      *error = path + ": " + std::string(e.description());
+      return false;
+    }
+    for (const auto& [key, node] : table) {
+      const std::string name(key.str());
+      Setting* setting = nullptr;
+      for (Setting& s : all_) {
+        if (name == s.name) setting = &s;
+      }
+      if (setting == nullptr) {
+        *error = path + ": unknown setting '" + name + "'";
+        return false;
+      }
+      std::string value;
+      if (auto s = node.value<std::string>(); s && node.is_string()) {
+        value = *s;
+      } else if (auto i = node.value<std::int64_t>(); i && node.is_integer()) {
+        value = std::to_string(*i);
+      } else if (auto b = node.value<bool>(); b && node.is_boolean()) {
+        value = *b ? "true" : "false";
+      } else {
+        *error = path + ": " + name + " has an unsupported type";
+        return false;
+      }
+      if (!set(*setting, value, path, error)) return false;
+    }
+    return true;
+  }
+
+  bool apply_environment(std::string* error) {
+    for (Setting& s : all_) {
+      const std::string name = env_name(s.name);
+      if (const char* value = std::getenv(name.c_str())) {
+        if (!set(s, value, name, error)) return false;
+      }
+    }
+    return true;
+  }
+
+ private:
+  std::vector<Setting> all_;
+};
+
+struct Listen {
+  std::string host;
+  std::uint16_t port = 0;
+};
+
+bool parse_listen(const std::string& text, Listen* out) {
+  const std::size_t colon = text.rfind(':');
+  if (colon == std::string::npos) return false;
+  std::string host = text.substr(0, colon);
+  if (host.size() >= 2 && host.front() == '[' && host.back() == ']') host = host.substr(1, host.size() - 2);
+  const std::string port = text.substr(colon + 1);
+  unsigned value = 0;
+  const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
+  if (ec != std::errc{} || end != port.data() + port.size() || value > 65535 || port.empty()) return false;
+  out->host = host.empty() ? "0.0.0.0" : host;
+  out->port = static_cast<std::uint16_t>(value);
+  return true;
+}
+
+std::string format_endpoint(const std::string& host, std::uint16_t port) {
+  const bool v6 = host.find(':') != std::string::npos;
+  return (v6 ? "[" + host + "]" : host) + ":" + std::to_string(port);
+}
+
+bool file_exists(const std::string& path) {
+  struct stat status {};
+  return ::stat(path.c_str(), &status) == 0;
+}
+
+// The development keys file, made once; returns the private key paths to print.
+bool ensure_keys(const std::string& keys_path, std::vector<std::string>* private_keys, std::string* error) {
+  const std::filesystem::path keys(keys_path);
+  const std::string private_dir =
+      (keys.has_parent_path() ? keys.parent_path() : std::filesystem::path(".")) / "private";
+  if (!file_exists(keys_path)) {
+    std::error_code ec;
+    if (keys.has_parent_path()) std::filesystem::create_directories(keys.parent_path(), ec);
+    const net::KeysInitResult init = net::keys_init(keys_path, private_dir);
+    if (!init.ok()) {
+      *error = init.error;
+      return false;
+    }
+    log_line(LogLevel::info, "created a development keys file", {{"keys", keys_path}, {"private_keys", private_dir}});
+  }
+  for (std::string_view channel : net::dev_channel_names) {
+    const std::string path = private_dir + "/" + std::string(channel) + ".private.pem";
+    if (file_exists(path)) private_keys->push_back(path);
+  }
+  return true;
+}
+
+void print_welcome(const std::string& endpoint, const std::string& data_dir, const std::string& keys_path,
+                   const std::vector<std::string>& private_keys, const net::Keys& keys) {
+  std::printf("paycore serve\n  data dir:  %s\n  keys file: %s\n", data_dir.c_str(), keys_path.c_str());
+  for (const std::string& path : private_keys) std::printf("  channel private key (for test notifications): %s\n", path.c_str());
+  std::printf("  metrics:   curl http://%s/metrics\n", endpoint.c_str());
+  const net::Principal& op = keys.operator_principal();
+  const std::string timestamp = std::to_string(std::time(nullptr));
+  const std::string nonce = "welcome" + timestamp;
+  const std::string path = "/v1/accounts/external";
+  const net::HexSignature signature =
+      net::sign_request(op.secret, net::SignedFields{"GET", path, timestamp, nonce, ""});
+  std::printf(
+      "  a signed request (valid for %llds, once):\n"
+      "    curl -s http://%s%s -H 'X-Merchant-Id: %.*s' -H 'X-Timestamp: %s' -H 'X-Nonce: %s' "
+      "-H 'X-Signature: %.*s'\n"
+      "  signing by hand: printf 'GET\\n%s\\n%%s\\n%%s\\n' \"$TS\" \"$NONCE\" | "
+      "openssl dgst -sha256 -hmac \"$SECRET\" (see docs/api.md)\n",
+      static_cast<long long>(net::auth_window_s_default), endpoint.c_str(), path.c_str(),
+      static_cast<int>(op.id.view().size()), op.id.view().data(), timestamp.c_str(), nonce.c_str(),
+      static_cast<int>(signature.view().size()), signature.view().data(), path.c_str());
+  std::fflush(stdout);
+}
+
+std::vector<std::string> channel_names(const net::Keys& keys) {
+  std::vector<std::string> names;
+  for (const net::ChannelKey& channel : keys.channels()) names.emplace_back(channel.name.view());
+  return names;
+}
+
+// SIGHUP: a new keys file; channels it adds are registered through the admin producer.
+void reload_keys(const std::string& keys_path, net::KeysHolder& holder, net::Server& server,
+                 Engine& engine, std::uint32_t admin_producer) {
+  const net::KeysLoadResult loaded = net::keys_load(keys_path);
+  if (!loaded.ok()) {
+    log_line(LogLevel::warn, "keys reload refused; keeping the current keys", {{"error", loaded.error}});
+    return;
+  }
+  const std::vector<std::string> old_names = channel_names(*holder.get());
+  const std::set<std::string> known(old_names.begin(), old_names.end());
+  holder.set(loaded.keys);
+  server.keys_changed();
+  for (const std::string& name : channel_names(*loaded.keys)) {
+    if (known.contains(name)) continue;
+    Request request;
+    request.command.kind = CommandKind::add_channel;
+    request.command.channel = Id::of(name);
+    if (!engine.submit(admin_producer, request)) {
+      log_line(LogLevel::warn, "could not register a new channel (engine busy)", {{"channel", name}});
+    } else {
+      log_line(LogLevel::info, "registering a new channel", {{"channel", name}});
+    }
+  }
+  log_line(LogLevel::info, "keys reloaded", {{"keys", keys_path}});
+}
+
+int serve(Settings& settings) {
+  Listen listen;
+  if (!parse_listen(settings.text("listen"), &listen)) {
+    std::fprintf(stderr, "paycore serve: --listen wants HOST:PORT, not '%s'\n", settings.text("listen").c_str());
+    return 2;
+  }
+  const std::string data_dir = settings.text("data_dir");
+  const std::string keys_path = settings.text("keys").empty() ? data_dir + "/keys.json" : settings.text("keys");
+  const std::int64_t io_threads = settings.integer("io_threads");
+  const std::int64_t ring_capacity = settings.integer("ring_capacity");
+  if (io_threads < 1 || io_threads > 64) {
+    std::fprintf(stderr, "paycore serve: io_threads must be 1..64\n");
+    return 2;
+  }
+  if (ring_capacity < 2 || (ring_capacity & (ring_capacity - 1)) != 0) {
+    std::fprintf(stderr, "paycore serve: ring_capacity must be a power of two\n");
+    return 2;
+  }
+
+  // Signals are taken synchronously by the main thread; every thread made from here on
+  // inherits the mask.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGTERM);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  signal(SIGPIPE, SIG_IGN);
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  std::string error;
+  std::vector<std::string> private_keys;
+  if (!ensure_keys(keys_path, &private_keys, &error)) {
+    log_line(LogLevel::error, "keys: " + error);
+    return 1;
+  }
+  const net::KeysLoadResult loaded = net::keys_load(keys_path);
+  if (!loaded.ok()) {
+    log_line(LogLevel::error, "keys: " + loaded.error);
+    return 1;
+  }
+  net::KeysHolder keys(loaded.keys);
+
+  EngineConfig engine_config;
+  engine_config.data_dir = data_dir;
+  engine_config.producers = static_cast<std::uint32_t>(io_threads) + 1;  // + the admin producer
+  engine_config.ring_capacity = static_cast<std::uint32_t>(ring_capacity);
+  engine_config.batch_max = static_cast<std::uint32_t>(settings.integer("batch_max"));
+  engine_config.channels = channel_names(*loaded.keys);
+  engine_config.limits.amount_max = settings.integer("amount_max");
+  engine_config.limits.accounts_max = static_cast<std::uint32_t>(settings.integer("accounts_max"));
+  engine_config.limits.payments_max = static_cast<std::uint32_t>(settings.integer("payments_max"));
+  engine_config.pending_lifetime_us = settings.integer("pending_lifetime_s") * 1'000'000;
+  engine_config.snapshot_every_records = static_cast<std::uint64_t>(settings.integer("snapshot_every_records"));
+  engine_config.snapshot_every_us = settings.integer("snapshot_every_s") * 1'000'000;
+  engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
+  engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
+  engine_config.wal_force_fallback = settings.flag("wal_fallback");
+
+  std::unique_ptr<Engine> engine;
+  if (!Engine::open(engine_config, &engine, &error)) {
+    log_line(LogLevel::error, "cannot open the data directory: " + error, {{"data_dir", data_dir}});
+    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    return 1;
+  }
+  engine->start();
+
+  net::ServerConfig server_config;
+  server_config.host = listen.host;
+  server_config.port = listen.port;
+  server_config.io_threads = static_cast<std::uint32_t>(io_threads);
+  server_config.http.header_bytes_max = static_cast<std::size_t>(settings.integer("header_bytes_max"));
+  server_config.http.request_line_bytes_max =
+      std::min(server_config.http.request_line_bytes_max, server_config.http.header_bytes_max);
+  server_config.http.body_bytes_max = static_cast<std::uint64_t>(settings.integer("body_bytes_max"));
+  server_config.connections_max = static_cast<std::uint32_t>(settings.integer("connections_max"));
+  server_config.header_timeout_ms = settings.integer("header_timeout_ms");
+  server_config.idle_timeout_ms = settings.integer("idle_timeout_ms");
+  server_config.shutdown_grace_ms = settings.integer("shutdown_grace_ms");
+  server_config.pipeline_depth = static_cast<std::uint32_t>(settings.integer("pipeline_depth"));
+  server_config.auth_window_s = settings.integer("auth_window_s");
+  server_config.nonce_entries_max = static_cast<std::size_t>(settings.integer("nonce_entries_max"));
+  server_config.batch_items_max = static_cast<std::uint32_t>(settings.integer("batch_items_max"));
+  server_config.amount_max = settings.integer("amount_max");
+  server_config.access_log = settings.flag("access_log");
+
+  std::unique_ptr<net::Server> server = net::Server::create(server_config, *engine, keys, &error);
+  if (!server) {
+    log_line(LogLevel::error, error);
+    engine->stop();
+    return 1;
+  }
+  server->start();
+  const std::string endpoint = format_endpoint(listen.host, server->port());
+  print_welcome(endpoint, data_dir, keys_path, private_keys, *loaded.keys);
+  log_line(LogLevel::info, "listening on " + endpoint,
+           {{"data_dir", data_dir}, {"keys", keys_path}, {"wal_dir", engine->wal_dir()},
+            {"snapshots_dir", engine->snapshots_dir()}});
+
+  const std::uint32_t admin_producer = static_cast<std::uint32_t>(io_threads);
+  std::vector<Response> admin_responses(64);
+  while (true) {
+    const timespec wait{0, 200'000'000};
+    const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+    while (engine->take(admin_producer, admin_responses) > 0) {
+    }
+    if (signal_number == SIGHUP) {
+      reload_keys(keys_path, keys, *server, *engine, admin_producer);
+    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
+      log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
+      break;
+    }
+  }
+  server->stop();
+  engine->stop();
+  log_line(LogLevel::info, "stopped");
+  return 0;
+}
+
+}  // namespace
+
+void add_serve_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("serve", "Run the payment server (HTTP/1.1 API of API.md)");
+  static Settings settings;
+  static std::string config_path;
+  static std::map<std::string, std::string> given;
+  static std::map<std::string, bool> given_flags;
+  cmd->add_option("--config", config_path, "TOML file with any of the settings below");
+  for (Setting& s : settings.all()) {
+    const std::string name = s.name;
+    const std::string help = std::string(s.help) + " [env " + env_name(s.name) + ", default " +
+                             (s.value.empty() ? "see above" : s.value) + "]";
+    if (s.type == SettingType::flag) {
+      cmd->add_flag_function(dashed(s.name), [name](std::int64_t count) { given_flags[name] = count > 0; }, help);
+    } else {
+      cmd->add_option_function<std::string>(dashed(s.name), [name](const std::string& v) { given[name] = v; }, help);
+    }
+  }
+  cmd->callback([] {
+    std::string error;
+    bool ok = config_path.empty() || settings.apply_toml(config_path, &error);
+    ok = ok && settings.apply_environment(&error);
+    for (const auto& [name, value] : given) {
+      if (ok) ok = settings.set(settings.find(name), value, dashed(name.c_str()), &error);
+    }
+    for (const auto& [name, value] : given_flags) {
+      if (ok) ok = settings.set(settings.find(name), value ? "true" : "false", dashed(name.c_str()), &error);
+    }
+    if (!ok) {
+      std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+      exit_status() = 2;
+      return;
+    }
+    exit_status() = serve(settings);
+  });
+}
+
+}  // namespace paycore::app

@@ -1,0 +1,149 @@
+#pragma once
+// Test helpers for the integration suites: run the real `paycore serve` binary on a free port
+// and talk to it over real sockets, signing requests as merchants, the operator and channels.
+
+#include <sys/types.h>
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "net/keys.hpp"
+
+namespace paycore::it {
+
+std::string make_temp_dir(const std::string& prefix);
+void remove_tree(const std::string& dir);
+std::string read_file(const std::string& path);
+
+// A `paycore serve` child process. Its stderr is read by a thread (so the pipe never fills)
+// and kept; the listening line gives the port.
+class ServerProcess {
+ public:
+  ServerProcess() = default;
+  ~ServerProcess();
+  ServerProcess(const ServerProcess&) = delete;
+  ServerProcess& operator=(const ServerProcess&) = delete;
+
+  // Starts `paycore serve --listen 127.0.0.1:0 --data-dir DIR [--keys FILE] extra...` and
+  // waits (up to 30 s) for "listening on". False (with the log) if it did not come up.
+  bool start(const std::string& data_dir, const std::string& keys_path,
+             const std::vector<std::string>& extra_args = {});
+  // Sends `signal` and waits for the exit; returns the exit status (128+n for a signal).
+  int stop(int signal_number);
+  void kill_hard() { (void)stop(9); }
+  bool running() const { return pid_ > 0; }
+  pid_t pid() const { return pid_; }
+
+  std::uint16_t port() const { return port_; }
+  std::string log() const;
+
+ private:
+  void read_stderr(int fd);
+
+  pid_t pid_ = -1;
+  std::uint16_t port_ = 0;
+  std::thread reader_;
+  mutable std::mutex mutex_;
+  std::string log_;
+  std::atomic<bool> listening_{false};
+};
+
+struct HttpResponse {
+  int status = 0;
+  std::map<std::string, std::string> headers;  // names lower-cased
+  std::string body;
+  bool closed = false;  // the server closed the connection after this response (or instead)
+  std::string header(const std::string& name) const {
+    auto it = headers.find(name);
+    return it == headers.end() ? std::string{} : it->second;
+  }
+};
+
+// One TCP connection.
+class Connection {
+ public:
+  explicit Connection(std::uint16_t port);
+  ~Connection();
+  Connection(const Connection&) = delete;
+  Connection& operator=(const Connection&) = delete;
+
+  bool ok() const { return fd_ >= 0; }
+  bool send_all(const std::string& bytes);
+  // Reads one response (Content-Length framed). status 0 if the connection closed first or
+  // nothing came within `timeout_ms`.
+  HttpResponse read_response(int timeout_ms = 10'000);
+  // True if the server closes the connection (EOF) within `timeout_ms`.
+  bool wait_closed(int timeout_ms);
+  void close();
+
+ private:
+  bool fill(int timeout_ms);
+  int fd_ = -1;
+  std::string buffer_;
+};
+
+// Who signs: a merchant or the operator (HMAC), built from the keys file.
+struct Signer {
+  std::string id;
+  std::string secret;
+};
+
+class Client {
+ public:
+  Client(std::uint16_t port, std::shared_ptr<const net::Keys> keys);
+
+  Signer operator_signer() const;
+  Signer merchant(const std::string& id) const;
+
+  // The raw request text with signature headers.
+  static std::string signed_request(const Signer& who, const std::string& method,
+                                    const std::string& target, const std::string& body,
+                                    std::int64_t timestamp = 0, const std::string& nonce = {},
+                                    const std::string& extra_headers = {});
+  static std::string fresh_nonce();
+
+  HttpResponse call(const Signer& who, const std::string& method, const std::string& target,
+                    const std::string& body = {});
+  HttpResponse get(const std::string& target);  // unsigned
+  HttpResponse raw(const std::string& request);  // on a fresh connection
+
+  std::uint16_t port() const { return port_; }
+  const net::Keys& keys() const { return *keys_; }
+
+ private:
+  std::uint16_t port_;
+  std::shared_ptr<const net::Keys> keys_;
+  std::unique_ptr<Connection> connection_;
+};
+
+// A channel notification request, RSA-signed with the private key PEM.
+std::string notification_request(const std::string& channel, const std::string& private_key_pem,
+                                 const std::string& body, bool corrupt_signature = false);
+
+// Small JSON field readers for assertions (simdjson underneath). Missing: nullopt.
+std::optional<std::int64_t> json_int(const std::string& json, const std::string& pointer);
+std::optional<std::string> json_string(const std::string& json, const std::string& pointer);
+bool json_is_null(const std::string& json, const std::string& pointer);
+std::size_t json_array_size(const std::string& json, const std::string& pointer);
+
+// A server shared by a test suite: data dir and keys in a temp dir, removed at the end.
+struct Fixture {
+  std::string dir;
+  std::string data_dir;
+  std::string keys_path;
+  std::shared_ptr<const net::Keys> keys;
+  std::unique_ptr<ServerProcess> server;
+  bool start(const std::vector<std::string>& extra_args = {});
+  bool restart(const std::vector<std::string>& extra_args = {});
+  void destroy();
+  std::string private_key(const std::string& channel) const;
+};
+
+}  // namespace paycore::it

@@ -1,0 +1,212 @@
+// Unit tests of the server's pure parts: route matching, command building, rendering, metrics
+// exposition and the engine token layout.
+#include <gtest/gtest.h>
+
+#include "net/metrics.hpp"
+#include "net/render.hpp"
+#include "net/routes.hpp"
+#include "net/server.hpp"
+
+namespace paycore::net {
+namespace {
+
+TEST(Routes, EveryRouteOfTheApiMatches) {
+  struct Case {
+    HttpMethod method;
+    std::string_view path;
+    Route route;
+    std::string_view param;
+  } cases[] = {
+      {HttpMethod::get, "/healthz", Route::healthz, ""},
+      {HttpMethod::get, "/readyz", Route::readyz, ""},
+      {HttpMethod::get, "/metrics", Route::metrics, ""},
+      {HttpMethod::post, "/v1/accounts", Route::account_open, ""},
+      {HttpMethod::get, "/v1/accounts/acc-1", Route::account_get, "acc-1"},
+      {HttpMethod::post, "/v1/accounts/acc-1/deposits", Route::account_deposit, "acc-1"},
+      {HttpMethod::post, "/v1/payments", Route::payment_create, ""},
+      {HttpMethod::post, "/v1/payments/batch", Route::payment_batch, ""},
+      {HttpMethod::get, "/v1/payments/o-1", Route::payment_get, "o-1"},
+      {HttpMethod::post, "/v1/payments/o-1/cancel", Route::payment_cancel, "o-1"},
+      {HttpMethod::post, "/v1/payments/o-1/ship", Route::payment_ship, "o-1"},
+      {HttpMethod::post, "/v1/payments/o-1/complete", Route::payment_complete, "o-1"},
+      {HttpMethod::post, "/v1/payments/o-1/refunds", Route::payment_refund, "o-1"},
+      {HttpMethod::post, "/v1/notify/alipay", Route::notify, "alipay"},
+      {HttpMethod::post, "/v1/admin/snapshot", Route::admin_snapshot, ""},
+  };
+  for (const Case& c : cases) {
+    const RouteMatch match = match_route(c.method, c.path);
+    EXPECT_EQ(match.status, MatchStatus::ok) << c.path;
+    EXPECT_EQ(match.route, c.route) << c.path;
+    EXPECT_EQ(match.param, c.param) << c.path;
+  }
+}
+
+TEST(Routes, UnknownPathsAreNotFound) {
+  for (std::string_view path : {"/", "/v1", "/v1/", "/v2/payments", "/v1/accounts/", "/v1/accounts/a/",
+                                "/v1/accounts//deposits", "/v1/payments/o/refund", "/v1/notify/",
+                                "/v1/notify/a/b", "/v1/admin", "/healthz/", "/v1/payments/o/cancel/x"}) {
+    EXPECT_EQ(match_route(HttpMethod::post, path).status, MatchStatus::not_found) << path;
+    EXPECT_EQ(match_route(HttpMethod::get, path).status, MatchStatus::not_found) << path;
+  }
+}
+
+TEST(Routes, WrongMethodIsMethodNotAllowedWithAllow) {
+  RouteMatch match = match_route(HttpMethod::get, "/v1/payments");
+  EXPECT_EQ(match.status, MatchStatus::method_not_allowed);
+  EXPECT_EQ(match.allow, "POST");
+  match = match_route(HttpMethod::post, "/healthz");
+  EXPECT_EQ(match.status, MatchStatus::method_not_allowed);
+  EXPECT_EQ(match.allow, "GET");
+  match = match_route(HttpMethod::delete_, "/v1/payments/o-1");
+  EXPECT_EQ(match.status, MatchStatus::method_not_allowed);
+  EXPECT_EQ(match.allow, "GET");
+}
+
+Principal make_principal(PrincipalKind kind, std::string_view id) {
+  Principal p;
+  p.kind = kind;
+  p.id = Id::of(id);
+  return p;
+}
+
+TEST(Routes, OperatorRoutesAreNotFoundForMerchants) {
+  const Principal merchant = make_principal(PrincipalKind::merchant, "m_001");
+  const Principal op = make_principal(PrincipalKind::operator_, "operator");
+  EXPECT_FALSE(principal_may_call(merchant, Route::account_open));
+  EXPECT_FALSE(principal_may_call(merchant, Route::account_deposit));
+  EXPECT_FALSE(principal_may_call(merchant, Route::admin_snapshot));
+  EXPECT_TRUE(principal_may_call(merchant, Route::account_get));
+  EXPECT_TRUE(principal_may_call(op, Route::account_get));
+  EXPECT_FALSE(principal_may_call(op, Route::payment_create));
+}
+
+TEST(Routes, BuildsCommandsWithPrincipalAndOperatorFlag) {
+  JsonDecoder decoder;
+  const Principal merchant = make_principal(PrincipalKind::merchant, "m_001");
+  const Principal op = make_principal(PrincipalKind::operator_, "operator");
+  Command command;
+  auto error = build_command(match_route(HttpMethod::get, "/v1/accounts/m_001"), merchant, "", decoder, &command);
+  ASSERT_FALSE(error);
+  EXPECT_EQ(command.kind, CommandKind::get_account);
+  EXPECT_FALSE(command.is_operator());
+  EXPECT_EQ(command.account.view(), "m_001");
+  error = build_command(match_route(HttpMethod::get, "/v1/accounts/m_001"), op, "", decoder, &command);
+  ASSERT_FALSE(error);
+  EXPECT_TRUE(command.is_operator());
+
+  error = build_command(match_route(HttpMethod::post, "/v1/payments"), merchant,
+                        R"({"request_id":"r1","order_id":"o1","amount":100,"currency":"CNY","channel":"balance","payer_account_id":"c1"})",
+                        decoder, &command);
+  ASSERT_FALSE(error);
+  EXPECT_EQ(command.kind, CommandKind::create_payment);
+  EXPECT_EQ(command.principal.view(), "m_001");
+  EXPECT_EQ(command.account.view(), "c1");
+  EXPECT_EQ(command.amount, 100);
+
+  error = build_command(match_route(HttpMethod::post, "/v1/payments/o1/refunds"), merchant,
+                        R"({"request_id":"r2","amount":1.5})", decoder, &command);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->status, 400);
+  EXPECT_EQ(error->code, "invalid_amount");
+  EXPECT_EQ(error->field, "amount");
+
+  error = build_command(match_route(HttpMethod::get, "/v1/payments/bad%20id"), merchant, "", decoder, &command);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, "invalid_field");
+  EXPECT_EQ(error->field, "order_id");
+}
+
+TEST(Routes, NotificationCommandCarriesTheBody) {
+  JsonDecoder decoder;
+  Command command;
+  auto error = build_notify_command(
+      "alipay",
+      R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o1","amount":5,"currency":"CNY","status":"SUCCESS","paid_at":"2026-11-26T05:19:14Z"})",
+      decoder, &command);
+  ASSERT_FALSE(error);
+  EXPECT_EQ(command.kind, CommandKind::notify);
+  EXPECT_EQ(command.channel.view(), "alipay");
+  EXPECT_EQ(command.principal.view(), "m_001");
+  EXPECT_EQ(command.notify_status, NotifyStatus::success);
+  EXPECT_GT(command.time_us, 0);
+  error = build_notify_command("alipay", "{not json", decoder, &command);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, "invalid_json");
+}
+
+TEST(Render, PaymentJsonHasEveryFieldAndNulls) {
+  OutBuffer out(1 << 16);
+  JsonWriter json(out);
+  PaymentView p;
+  p.merchant_id = Id::of("m_001");
+  p.order_id = Id::of("o1");
+  p.request_id = Id::of("r1");
+  p.channel = Id::of("alipay");
+  p.amount = 1234;
+  p.currency = *currency_from_code("CNY");
+  p.status = PaymentStatus::pending;
+  p.created_at_us = 1'795'670'354'123'456;
+  p.updated_at_us = p.created_at_us;
+  write_payment_json(json, p);
+  ASSERT_TRUE(json.complete());
+  EXPECT_EQ(out.view(),
+            R"({"merchant_id":"m_001","order_id":"o1","request_id":"r1","channel":"alipay","payer_account_id":null,)"
+            R"("amount":1234,"currency":"CNY","status":"PENDING","refunded_amount":0,"channel_txn_id":null,)"
+            R"("created_at":"2026-11-26T05:19:14.123456Z","updated_at":"2026-11-26T05:19:14.123456Z"})");
+}
+
+TEST(Render, ErrorResultsCarryCodeAndField) {
+  OutBuffer out(1 << 16);
+  Result r;
+  r.code = ResultCode::insufficient_funds;
+  r.kind = CommandKind::create_payment;
+  r.field = Field::amount;
+  ASSERT_TRUE(write_result_body(out, Route::payment_create, r));
+  EXPECT_EQ(result_status(r), 402);
+  EXPECT_NE(out.view().find(R"("code":"insufficient_funds")"), std::string_view::npos);
+  EXPECT_NE(out.view().find(R"("field":"amount")"), std::string_view::npos);
+}
+
+TEST(Render, NotificationSuccessIsCodeSuccess) {
+  OutBuffer out(1 << 16);
+  Result r;
+  r.kind = CommandKind::notify;
+  r.notify = NotifyOutcome::anomaly;
+  ASSERT_TRUE(write_result_body(out, Route::notify, r));
+  EXPECT_EQ(out.view(), R"({"code":"SUCCESS"})");
+}
+
+TEST(Metrics, ExpositionCountsRequestsByRouteAndStatus) {
+  ServerMetrics a;
+  ServerMetrics b;
+  a.record(Route::payment_create, 201, 120);
+  b.record(Route::payment_create, 201, 3000);
+  b.record(Route::unmatched, 404, 10);
+  EngineMetrics engine;
+  engine.fsync_latency_us_log2[10].store(3);
+  const ServerMetrics* threads[] = {&a, &b};
+  OutBuffer out(1 << 20);
+  ASSERT_TRUE(write_metrics(out, threads, engine, ServerGauges{}, 0));
+  const std::string_view text = out.view();
+  EXPECT_NE(text.find("paycore_http_requests_total{route=\"payment_create\",status=\"201\"} 2\n"), std::string_view::npos);
+  EXPECT_NE(text.find("paycore_http_requests_total{route=\"other\",status=\"404\"} 1\n"), std::string_view::npos);
+  EXPECT_NE(text.find("paycore_http_request_duration_seconds_count 3\n"), std::string_view::npos);
+  EXPECT_NE(text.find("paycore_http_request_duration_seconds_bucket{le=\"0.000250\"} 2\n"), std::string_view::npos);
+  EXPECT_NE(text.find("paycore_wal_fsync_duration_microseconds_bucket{le=\"1024\"} 3\n"), std::string_view::npos);
+  EXPECT_NE(text.find("paycore_snapshot_age_seconds -1\n"), std::string_view::npos);
+}
+
+TEST(Token, RoundTripsEveryField) {
+  const Token t{(1u << 20) - 1, (1u << 24) - 1, 255, 4095};
+  const Token back = token_unpack(token_pack(t));
+  EXPECT_EQ(back.connection, t.connection);
+  EXPECT_EQ(back.generation, t.generation);
+  EXPECT_EQ(back.slot, t.slot);
+  EXPECT_EQ(back.item, t.item);
+  const Token u = token_unpack(token_pack(Token{7, 1u << 24, 3, 9}));  // generation wraps
+  EXPECT_EQ(u.generation, 0u);
+  EXPECT_EQ(u.connection, 7u);
+}
+
+}  // namespace
+}  // namespace paycore::net
