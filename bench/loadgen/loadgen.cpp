@@ -100,18 +100,28 @@ std::string prepare(const Options& options, Prepared* out) {
     }
   }
   if (w.mix.weight(Op::notify) > 0) {
-    std::string dir = options.channel_key_dir;
-    if (dir.empty()) {
+    // `paycore keys` and `paycore serve` put private keys in <keys dir>/private/; keys_init
+    // callers may put them next to the keys file. Look in both unless told where.
+    std::vector<std::string> dirs;
+    if (!options.channel_key_dir.empty()) {
+      dirs.push_back(options.channel_key_dir);
+    } else {
       const std::size_t slash = options.keys_path.rfind('/');
-      dir = slash == std::string::npos ? "." : options.keys_path.substr(0, slash);
+      const std::string keys_dir = slash == std::string::npos ? "." : options.keys_path.substr(0, slash);
+      dirs = {keys_dir, keys_dir + "/private"};
     }
-    const std::string path = dir + "/" + w.channel + ".private.pem";
-    bool read_ok = false;
-    const std::string pem = read_file(path, &read_ok);
-    w.channel_private_key = read_ok ? net::pem_private_key(pem) : nullptr;
+    std::string tried;
+    for (const std::string& dir : dirs) {
+      const std::string path = dir + "/" + w.channel + ".private.pem";
+      bool read_ok = false;
+      const std::string pem = read_file(path, &read_ok);
+      w.channel_private_key = read_ok ? net::pem_private_key(pem) : nullptr;
+      if (w.channel_private_key != nullptr) break;
+      tried += (tried.empty() ? "" : " or ") + path;
+    }
     if (w.channel_private_key == nullptr) {
-      return "notify needs the channel's private key: cannot read " + path +
-             " (paycore keys init writes it; or --channel-key-dir)";
+      return "notify needs the channel's private key: cannot read " + tried +
+             " (paycore keys writes it; or --channel-key-dir)";
     }
   }
   out->payers = std::make_unique<ZipfSampler>(options.payers, options.skew);
