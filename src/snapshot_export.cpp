@@ -10,7 +10,15 @@
 namespace paycore {
 namespace {
 
-std::string q(std::string_view s) { return "\"" + json_escape(s) + "\""; }
+// Built by appending: GCC 12 at -O3 reports a false -Wrestrict on chains of string operator+.
+std::string q(std::string_view s) {
+  std::string out;
+  out.reserve(s.size() + 2);
+  out += '"';
+  out += json_escape(s);
+  out += '"';
+  return out;
+}
 std::string n(std::int64_t v) { return std::to_string(v); }
 
 // CSV fields here are ids, codes and numbers: none holds a comma or a quote (ids are
@@ -142,9 +150,17 @@ int export_snapshot(const std::string& path, const std::string& format, std::ost
 }
 
 std::string command_to_json(const Command& c) {
-  std::string s = "{\"kind\":" + q(to_string(c.kind)) + ",\"timestamp\":" + q(format_time_us(c.timestamp_us));
-  const auto id = [&](const char* name, const Id& v) {
-    if (!v.empty()) s += std::string(",\"") + name + "\":" + q(v.view());
+  std::string s = "{\"kind\":";
+  const auto field = [&](std::string_view name, const std::string& json_value) {
+    s += ",\"";
+    s += name;
+    s += "\":";
+    s += json_value;
+  };
+  s += q(to_string(c.kind));
+  field("timestamp", q(format_time_us(c.timestamp_us)));
+  const auto id = [&](std::string_view name, const Id& v) {
+    if (!v.empty()) field(name, q(v.view()));
   };
   id("principal", c.principal);
   id("request_id", c.request_id);
@@ -152,17 +168,20 @@ std::string command_to_json(const Command& c) {
   id("order_id", c.order_id);
   id("channel", c.channel);
   id("channel_txn_id", c.channel_txn_id);
-  if (c.amount != 0) s += ",\"amount\":" + n(c.amount);
-  if (c.currency.valid()) s += ",\"currency\":" + q(currency_code(c.currency));
-  if (c.kind == CommandKind::open_account) s += ",\"account_kind\":" + q(to_string(c.account_kind));
+  if (c.amount != 0) field("amount", n(c.amount));
+  if (c.currency.valid()) field("currency", q(currency_code(c.currency)));
+  if (c.kind == CommandKind::open_account) field("account_kind", q(to_string(c.account_kind)));
   if (c.kind == CommandKind::notify) {
-    s += ",\"status\":" + q(to_string(c.notify_status)) + ",\"paid_at\":" + q(format_time_us(c.time_us));
+    field("status", q(to_string(c.notify_status)));
+    field("paid_at", q(format_time_us(c.time_us)));
   }
   if (c.kind == CommandKind::tick) {
-    s += ",\"pending_lifetime_us\":" + n(c.time_us) + ",\"expire_max\":" + n(c.expire_max);
+    field("pending_lifetime_us", n(c.time_us));
+    field("expire_max", n(c.expire_max));
   }
-  if (c.is_operator()) s += ",\"operator\":true";
-  return s + "}";
+  if (c.is_operator()) field("operator", "true");
+  s += '}';
+  return s;
 }
 
 }  // namespace paycore
