@@ -249,7 +249,7 @@ void print_welcome(const std::string& endpoint, const std::string& data_dir, con
   const net::Principal& op = keys.operator_principal();
   const std::string timestamp = std::to_string(std::time(nullptr));
   const std::string nonce = "welcome" + timestamp;
-  const std::string path = "/v1/accounts/external";
+  const std::string path = "/v1/accounts/" + std::string(net::dev_merchant_ids[0]);
   const net::HexSignature signature =
       net::sign_request(op.secret, net::SignedFields{"GET", path, timestamp, nonce, ""});
   std::printf(

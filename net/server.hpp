@@ -13,11 +13,12 @@
 // A connection closed with answers outstanding bumps its generation, so a late answer for the
 // old connection (or for a new one that reuses the index) is recognised and dropped.
 //
-// Why epoll and not io_uring here: requests are small and answered from memory, so the cost is
-// in syscalls per request; epoll with one read and one write per wake-up (batching pipelined
-// requests and answers) keeps it at two, io_uring multishot recv would save the epoll_wait but
-// needs provided-buffer rings and a different ownership model per connection. Measured on this
-// machine (see docs/operations.md) the server is bounded by fsync and the core, not epoll.
+// Why epoll and not io_uring: requests are small and answered from memory, so the cost per
+// request is syscalls; with level-triggered epoll one recv and one send per wake-up carry every
+// pipelined request and answer of a connection. io_uring multishot recv could save the
+// epoll_wait but needs provided-buffer rings and another buffer-ownership model; it was not
+// built, so no comparison was measured. What was measured (docs/operations.md): with 64
+// connections payments are bounded by fsync latency times the requests in flight.
 
 #include <atomic>
 #include <cstdint>
