@@ -872,6 +872,10 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, Engine& engin
     *error = "pipeline depth must be 1..256";
     return nullptr;
   }
+  if (config.batch_items_max == 0 || config.batch_items_max > (1u << token_item_bits)) {
+    *error = "batch_items_max must be 1..4096 (the item's bits in an engine token)";
+    return nullptr;
+  }
   if (engine.config().producers < config.io_threads) {
     *error = "the engine has fewer producers than I/O threads";
     return nullptr;
