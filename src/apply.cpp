@@ -576,6 +576,21 @@ Result apply(State& s, const Command& c) {
   return r;
 }
 
+void prefetch(const State& s, const Command& c) {
+  if (!command_is_idempotent(c.kind)) return;
+  if (c.principal.size > id_bytes_max || c.request_id.size > id_bytes_max || c.account.size > id_bytes_max ||
+      c.order_id.size > id_bytes_max) {
+    return;  // apply will refuse it
+  }
+  const std::uint32_t principal = s.find_principal(c.principal.view());  // a few, cached
+  if (principal != row_none) s.prefetch_idempotency(principal, c.request_id.view());
+  if (!c.account.empty()) s.prefetch_account(c.account.view());
+  if (!c.order_id.empty()) {
+    const std::uint32_t merchant = s.find_account(c.principal.view());  // a few, cached
+    if (merchant != row_none) s.prefetch_payment(merchant, c.order_id.view());
+  }
+}
+
 Admission admit(const State& s, const Limits& limits, const Command& c) {
   const auto full = [](Field field) { return Admission{ResultCode::capacity_exhausted, field}; };
   switch (c.kind) {
@@ -635,11 +650,11 @@ PaymentView payment_view(const State& s, std::uint32_t payment_row, std::int64_t
   const PaymentRow& row = s.payments[payment_row];
   PaymentView v;
   v.merchant_id = s.accounts[row.merchant].id;
-  PAYCORE_ASSERT(Id::from(s.str(row.order_id), &v.order_id));
-  PAYCORE_ASSERT(Id::from(s.str(row.request_id), &v.request_id));
-  PAYCORE_ASSERT(Id::from(s.str(s.channels[row.channel]), &v.channel));
+  v.order_id = Id::trusted(s.str(row.order_id));
+  v.request_id = Id::trusted(s.str(row.request_id));
+  v.channel = Id::trusted(s.str(s.channels[row.channel]));
   if (row.payer != row_none) v.payer_account_id = s.accounts[row.payer].id;
-  if (row.channel_txn_id != 0) PAYCORE_ASSERT(Id::from(s.str(row.channel_txn_id), &v.channel_txn_id));
+  if (row.channel_txn_id != 0) v.channel_txn_id = Id::trusted(s.str(row.channel_txn_id));
   v.amount = row.amount;
   v.refunded_amount = row.refunded_amount;
   v.currency = row.currency;

@@ -46,6 +46,12 @@ class HashIndex {
     ++count_;
   }
 
+  // Starts loading the slot where `hash` would be found (the new table during a migration).
+  void prefetch(std::uint64_t hash) const {
+    hash = stored_hash(hash);
+    __builtin_prefetch(&current_.slots[hash & (current_.slots_count - 1)]);
+  }
+
   std::size_t memory_bytes() const {
     return (current_.slots_count + old_.slots_count) * sizeof(Slot);
   }

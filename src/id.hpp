@@ -9,6 +9,8 @@
 #include <string_view>
 #include <type_traits>
 
+#include "assert.hpp"
+
 namespace paycore {
 
 inline constexpr std::size_t id_bytes_max = 64;
@@ -18,12 +20,21 @@ constexpr bool id_char_is_valid(char c) {
          c == '_' || c == '.' || c == ':' || c == '-';
 }
 
+namespace detail {
+struct IdCharTable {
+  bool valid[256] = {};
+  constexpr IdCharTable() {
+    for (int c = 0; c < 256; ++c) valid[c] = id_char_is_valid(static_cast<char>(c));
+  }
+};
+inline constexpr IdCharTable id_char_table{};
+}  // namespace detail
+
 constexpr bool id_is_valid(std::string_view text) {
   if (text.empty() || text.size() > id_bytes_max) return false;
-  for (char c : text) {
-    if (!id_char_is_valid(c)) return false;
-  }
-  return true;
+  bool ok = true;
+  for (char c : text) ok &= detail::id_char_table.valid[static_cast<unsigned char>(c)];
+  return ok;
 }
 
 // An id stored inline: `size` bytes of `bytes` are meaningful, the rest are zero (so that two
@@ -40,7 +51,15 @@ struct Id {
     out->size = static_cast<std::uint8_t>(text.size());
     return true;
   }
-  // For trusted literals and tests: asserts validity by returning an empty id if invalid.
+  // Copies an id that was validated when it entered the state (no per-character check).
+  static Id trusted(std::string_view text) {
+    Id id;
+    PAYCORE_DEBUG_ASSERT(text.size() <= id_bytes_max);
+    std::memcpy(id.bytes.data(), text.data(), text.size());
+    id.size = static_cast<std::uint8_t>(text.size());
+    return id;
+  }
+  // For trusted literals and tests: an empty id if `text` is not a valid id.
   static Id of(std::string_view text) {
     Id id;
     (void)from(text, &id);

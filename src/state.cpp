@@ -107,6 +107,16 @@ std::uint32_t State::find_channel_txn(std::uint32_t channel, std::string_view tx
   return target;
 }
 
+void State::prefetch_account(std::string_view id) const {
+  account_index_.prefetch(hash_key(scope_accounts, id));
+}
+void State::prefetch_payment(std::uint32_t merchant, std::string_view order_id) const {
+  payment_index_.prefetch(hash_key(merchant, order_id));
+}
+void State::prefetch_idempotency(std::uint32_t principal, std::string_view request_id) const {
+  idempotency_index_.prefetch(hash_key(principal, request_id));
+}
+
 std::uint32_t State::add_account(const AccountRow& row) {
   const std::uint32_t index = accounts.push_back(row);
   account_index_.insert(hash_account(index), index);

@@ -104,6 +104,11 @@ class State {
   std::uint32_t find_channel(std::string_view name) const;  // 0 for "balance"
   std::uint32_t find_channel_txn(std::uint32_t channel, std::string_view txn_id) const;
 
+  // Prefetch of the index slots a command will probe (a hint: no effect on results).
+  void prefetch_account(std::string_view id) const;
+  void prefetch_payment(std::uint32_t merchant, std::string_view order_id) const;
+  void prefetch_idempotency(std::uint32_t principal, std::string_view request_id) const;
+
   // ---- Inserts (the caller, apply, has checked that the key is absent).
   std::uint32_t add_account(const AccountRow& row);
   std::uint32_t add_payment(const PaymentRow& row);
