@@ -1,0 +1,326 @@
+#include "recon/repair_apply.hpp"
+
+#include <simdjson.h>
+
+#include <cstdio>
+#include <ctime>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <optional>
+#include <random>
+#include <sstream>
+#include <vector>
+
+#include "net/auth.hpp"
+#include "net/keys.hpp"
+#include "recon/http_client.hpp"
+#include "src/assert.hpp"
+#include "src/id.hpp"
+
+namespace paycore::recon {
+namespace {
+
+constexpr std::size_t repairs_count_max = 10'000'000;  // a file is checked whole before acting
+constexpr std::size_t line_bytes_max = 64 * 1024;
+
+// One line of repairs.jsonl, checked.
+struct Repair {
+  std::uint64_t line = 0;
+  std::string repair_id, finding, reason, channel, merchant_id, order_id;
+  bool needs_person = true;
+  // A notification (needs_person false):
+  std::string path, nonce, body, status;  // status: SUCCESS | FAILED
+};
+
+std::optional<std::string> get_string(simdjson::dom::element doc, const char* key, std::string* out) {
+  std::string_view value;
+  if (doc[key].get_string().get(value) != simdjson::SUCCESS) return std::string("no string \"") + key + "\"";
+  *out = std::string(value);
+  return std::nullopt;
+}
+
+// Checks one line; an error names what is wrong (the caller adds file and line).
+std::optional<std::string> parse_repair(simdjson::dom::parser& parser, const std::string& line, Repair* r) {
+  simdjson::dom::element doc;
+  const simdjson::padded_string padded(line);
+  if (parser.parse(padded).get(doc) != simdjson::SUCCESS || !doc.is_object()) return "not a JSON object";
+  for (auto [key, field] : {std::pair{"repair_id", &r->repair_id}, std::pair{"finding", &r->finding},
+                            std::pair{"reason", &r->reason}, std::pair{"channel", &r->channel},
+                            std::pair{"merchant_id", &r->merchant_id}, std::pair{"order_id", &r->order_id}}) {
+    if (auto error = get_string(doc, key, field)) return error;
+  }
+  if (doc["needs_person"].get_bool().get(r->needs_person) != simdjson::SUCCESS) return "no boolean \"needs_person\"";
+  if (r->needs_person) return std::nullopt;
+
+  std::string method;
+  if (auto error = get_string(doc, "method", &method)) return error;
+  if (auto error = get_string(doc, "path", &r->path)) return error;
+  if (method != "POST" || r->path != "/v1/notify/" + r->channel || !id_is_valid(r->channel)) {
+    return "a repair that is not POST /v1/notify/{its channel}: " + method + " " + r->path;
+  }
+  std::string_view nonce;
+  if (doc["headers"]["X-Channel-Nonce"].get_string().get(nonce) != simdjson::SUCCESS ||
+      !net::nonce_is_valid(nonce)) {
+    return "no valid headers.X-Channel-Nonce";
+  }
+  r->nonce = std::string(nonce);
+  simdjson::dom::object body;
+  if (doc["body"].get_object().get(body) != simdjson::SUCCESS) return "no \"body\" object";
+  std::string_view status;
+  if (body["status"].get_string().get(status) != simdjson::SUCCESS || (status != "SUCCESS" && status != "FAILED")) {
+    return "body.status is not SUCCESS or FAILED";
+  }
+  r->status = std::string(status);
+  // Sent exactly as written in the file (compact): the signature covers these bytes.
+  r->body = simdjson::minify(body);
+  return std::nullopt;
+}
+
+bool read_repairs(const std::string& path, std::vector<Repair>* repairs, std::ostream& err) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    err << "paycore recon apply: cannot read " << path << "\n";
+    return false;
+  }
+  simdjson::dom::parser parser;
+  std::string line;
+  std::uint64_t line_number = 0;
+  while (std::getline(in, line)) {
+    ++line_number;
+    if (line.empty()) continue;
+    Repair repair;
+    repair.line = line_number;
+    std::optional<std::string> error;
+    if (line.size() > line_bytes_max) error = "line longer than 64 KiB";
+    else if (repairs->size() >= repairs_count_max) error = "more than 10M repairs";
+    else error = parse_repair(parser, line, &repair);
+    if (error) {
+      err << "paycore recon apply: " << path << ":" << line_number << ": " << *error << "\n";
+      return false;
+    }
+    repairs->push_back(std::move(repair));
+  }
+  if (in.bad()) {
+    err << "paycore recon apply: " << path << ": read error\n";
+    return false;
+  }
+  return true;
+}
+
+using PrivateKeys = std::map<std::string, std::shared_ptr<EVP_PKEY>, std::less<>>;
+
+bool load_channel_keys(const std::vector<Repair>& repairs, const std::string& dir, PrivateKeys* keys,
+                       std::ostream& err) {
+  for (const Repair& r : repairs) {
+    if (r.needs_person || keys->contains(r.channel)) continue;
+    const std::string path = dir + "/" + r.channel + ".private.pem";
+    std::ifstream in(path, std::ios::binary);
+    std::stringstream pem;
+    pem << in.rdbuf();
+    std::shared_ptr<EVP_PKEY> key = in ? net::pem_private_key(pem.str()) : nullptr;
+    if (!key) {
+      err << "paycore recon apply: no private key for channel " << r.channel << " (" << path
+          << ": missing or not a PEM private key)\n";
+      return false;
+    }
+    keys->emplace(r.channel, std::move(key));
+  }
+  return true;
+}
+
+enum class Outcome : std::uint8_t { applied, already, not_applied, sent, failed };
+
+struct Totals {
+  std::uint64_t by_outcome[5] = {};
+  std::uint64_t needs_person = 0;
+};
+
+class Applier {
+ public:
+  Applier(HttpClient& client, const net::Keys& keys, const PrivateKeys& channel_keys)
+      : client_(client), keys_(keys), channel_keys_(channel_keys), random_(std::random_device{}()) {}
+
+  // Makes one repair; false on an I/O failure (the server is gone: stop).
+  bool apply(const Repair& r, Outcome* outcome, std::string* detail, std::string* error) {
+    const net::Principal* merchant = keys_.find_principal(r.merchant_id);
+    if (merchant != nullptr && merchant->kind != net::PrincipalKind::merchant) merchant = nullptr;
+    std::string before, after;
+    if (merchant != nullptr && !read_status(*merchant, r.order_id, &before, error)) return false;
+    HttpResult answer;
+    if (!notify(r, &answer, error)) return false;
+    if (answer.status != 200 || answer.body.find("SUCCESS") == std::string::npos) {
+      *outcome = Outcome::failed;
+      *detail = "answered " + std::to_string(answer.status) + " " + answer.body;
+      return true;
+    }
+    if (merchant == nullptr) {
+      *outcome = Outcome::sent;
+      *detail = "200 (merchant " + r.merchant_id + " is not in the keys file: not read back)";
+      return true;
+    }
+    if (!read_status(*merchant, r.order_id, &after, error)) return false;
+    classify(r, before, after, outcome, detail);
+    return true;
+  }
+
+ private:
+  static bool settled_as_wanted(const Repair& r, const std::string& status) {
+    if (r.status == "FAILED") return status == "FAILED";
+    return status == "PAID" || status == "SHIPPED" || status == "COMPLETED" || status == "REFUNDED";
+  }
+
+  static void classify(const Repair& r, const std::string& before, const std::string& after, Outcome* outcome,
+                       std::string* detail) {
+    if (before == "PENDING" && settled_as_wanted(r, after)) {
+      *outcome = Outcome::applied;
+      *detail = "PENDING -> " + after;
+    } else if (settled_as_wanted(r, before) && after == before) {
+      *outcome = Outcome::already;
+      *detail = after + " already (the notification was a repeat)";
+    } else {
+      *outcome = Outcome::not_applied;
+      *detail = (before.empty() ? std::string("no such payment") : "payment " + before + " -> " + after) +
+                ": the server kept the notification as an anomaly; needs a person";
+    }
+  }
+
+  bool notify(const Repair& r, HttpResult* answer, std::string* error) {
+    const std::string timestamp = std::to_string(std::time(nullptr));
+    const std::string signature =
+        net::sign_notification(channel_keys_.find(r.channel)->second.get(), timestamp, r.nonce, r.body);
+    if (signature.empty()) {
+      *error = "signing with the " + r.channel + " key failed";
+      return false;
+    }
+    return client_.request("POST", r.path,
+                           {{"Content-Type", "application/json"},
+                            {"X-Channel-Timestamp", timestamp},
+                            {"X-Channel-Nonce", r.nonce},
+                            {"X-Channel-Signature", signature}},
+                           r.body, answer, error);
+  }
+
+  // The payment's status as its merchant reads it; "" when it does not exist (404).
+  bool read_status(const net::Principal& merchant, const std::string& order_id, std::string* status,
+                   std::string* error) {
+    const std::string target = "/v1/payments/" + order_id;
+    const std::string timestamp = std::to_string(std::time(nullptr));
+    char nonce[40];
+    std::snprintf(nonce, sizeof nonce, "ra%016llx%llu", static_cast<unsigned long long>(random_()),
+                  static_cast<unsigned long long>(++nonces_));
+    const net::HexSignature signature =
+        net::sign_request(merchant.secret, net::SignedFields{"GET", target, timestamp, nonce, ""});
+    HttpResult answer;
+    if (!client_.request("GET", target,
+                         {{"X-Merchant-Id", std::string(merchant.id.view())},
+                          {"X-Timestamp", timestamp},
+                          {"X-Nonce", nonce},
+                          {"X-Signature", std::string(signature.view())}},
+                         "", &answer, error)) {
+      return false;
+    }
+    status->clear();
+    if (answer.status == 404) return true;
+    simdjson::dom::element doc;
+    std::string_view value;
+    const simdjson::padded_string padded(answer.body);
+    if (answer.status != 200 || parser_.parse(padded).get(doc) != simdjson::SUCCESS ||
+        doc["status"].get_string().get(value) != simdjson::SUCCESS) {
+      *error = "GET " + target + " answered " + std::to_string(answer.status) + " " + answer.body;
+      return false;
+    }
+    *status = std::string(value);
+    return true;
+  }
+
+  HttpClient& client_;
+  const net::Keys& keys_;
+  const PrivateKeys& channel_keys_;
+  std::mt19937_64 random_;
+  std::uint64_t nonces_ = 0;
+  simdjson::dom::parser parser_;
+};
+
+const char* outcome_name(Outcome outcome) {
+  switch (outcome) {
+    case Outcome::applied: return "applied     ";
+    case Outcome::already: return "in place    ";
+    case Outcome::not_applied: return "not applied ";
+    case Outcome::sent: return "sent        ";
+    case Outcome::failed: return "failed      ";
+  }
+  return "?";
+}
+
+void print_repair(std::ostream& out, const char* what, const Repair& r, const std::string& detail) {
+  out << what << r.repair_id << " " << r.finding << "/" << r.reason << " " << r.channel << " " << r.merchant_id
+      << "/" << r.order_id;
+  if (!r.needs_person) out << " " << r.status;
+  if (!detail.empty()) out << ": " << detail;
+  out << "\n";
+}
+
+void print_totals(std::ostream& out, std::size_t repairs_count, const Totals& t) {
+  const auto n = [&](Outcome o) { return t.by_outcome[static_cast<int>(o)]; };
+  out << "repairs: " << repairs_count << "; notifications: applied " << n(Outcome::applied)
+      << ", already in place " << n(Outcome::already) << ", not applied " << n(Outcome::not_applied)
+      << ", sent (not read back) " << n(Outcome::sent) << ", failed " << n(Outcome::failed)
+      << "; skipped, needs a person: " << t.needs_person << "\n";
+}
+
+}  // namespace
+
+int apply_repairs(const ApplyOptions& options, std::ostream& out, std::ostream& err) {
+  std::string error;
+  const std::optional<HttpEndpoint> endpoint = parse_http_url(options.server_url, &error);
+  if (!endpoint) {
+    err << "paycore recon apply: --server " << options.server_url << ": " << error << "\n";
+    return 2;
+  }
+  const net::KeysLoadResult keys = net::keys_load(options.keys_path);
+  if (!keys.ok()) {
+    err << "paycore recon apply: " << keys.error << "\n";
+    return 2;
+  }
+  std::vector<Repair> repairs;
+  if (!read_repairs(options.repairs_path, &repairs, err)) return 2;
+  const std::filesystem::path keys_file(options.keys_path);
+  const std::string key_dir = !options.channel_keys_dir.empty() ? options.channel_keys_dir
+                              : keys_file.has_parent_path() ? (keys_file.parent_path() / "private").string()
+                                                            : std::string("private");
+  PrivateKeys channel_keys;
+  if (!load_channel_keys(repairs, key_dir, &channel_keys, err)) return 2;
+
+  HttpClient client(*endpoint, options.timeout_ms);
+  Applier applier(client, *keys.keys, channel_keys);
+  Totals totals;
+  for (const Repair& r : repairs) {
+    if (r.needs_person) {
+      ++totals.needs_person;
+      print_repair(out, "needs person ", r, "");
+      continue;
+    }
+    if (options.dry_run) {
+      print_repair(out, "would send  ", r, "POST " + r.path + " " + r.body);
+      continue;
+    }
+    Outcome outcome = Outcome::failed;
+    std::string detail;
+    if (!applier.apply(r, &outcome, &detail, &error)) {
+      print_totals(out, repairs.size(), totals);
+      err << "paycore recon apply: " << options.server_url << ": " << error << " (at " << options.repairs_path
+          << ":" << r.line << "; the repairs before it were made, running the file again is safe)\n";
+      return 2;
+    }
+    ++totals.by_outcome[static_cast<int>(outcome)];
+    print_repair(out, outcome_name(outcome), r, detail);
+  }
+  print_totals(out, repairs.size(), totals);
+  const bool all_in_place = totals.by_outcome[static_cast<int>(Outcome::not_applied)] == 0 &&
+                            totals.by_outcome[static_cast<int>(Outcome::failed)] == 0;
+  return all_in_place ? 0 : 1;
+}
+
+}  // namespace paycore::recon

@@ -1,0 +1,122 @@
+#include "recon/snapshot_loader.hpp"
+
+#include <algorithm>
+#include <span>
+#include <vector>
+
+#include "src/apply.hpp"
+#include "src/assert.hpp"
+
+namespace paycore::recon {
+namespace {
+
+// The two enumerations name the same statuses; the core's values are on disk (1..7), the
+// job's are dense from 0.
+PaymentStatus from_core(paycore::PaymentStatus status) {
+  switch (status) {
+    case paycore::PaymentStatus::pending: return PaymentStatus::pending;
+    case paycore::PaymentStatus::paid: return PaymentStatus::paid;
+    case paycore::PaymentStatus::shipped: return PaymentStatus::shipped;
+    case paycore::PaymentStatus::completed: return PaymentStatus::completed;
+    case paycore::PaymentStatus::cancelled: return PaymentStatus::cancelled;
+    case paycore::PaymentStatus::failed: return PaymentStatus::failed;
+    case paycore::PaymentStatus::refunded: return PaymentStatus::refunded;
+  }
+  PAYCORE_ASSERT(false && "payment status out of range (the snapshot reader checks it)");
+  return PaymentStatus::pending;
+}
+
+LocalPayment local_payment(const State& s, const PaymentRow& p, std::int64_t as_of_us) {
+  LocalPayment local;
+  local.merchant_id = s.accounts[p.merchant].id.view();
+  local.order_id = s.str(p.order_id);
+  local.request_id = s.str(p.request_id);
+  local.channel = s.str(s.channels[p.channel]);
+  local.channel_txn_id = s.str(p.channel_txn_id);
+  local.amount = p.amount;
+  local.refunded_amount = p.refunded_amount;
+  local.created_at_us = p.created_at_us;
+  local.updated_at_us = p.updated_at_us;
+  local.currency = p.currency;
+  local.status = local_status_of(s, p, as_of_us);
+  return local;
+}
+
+LocalAnomaly local_anomaly(const State& s, const AnomalyRow& a) {
+  LocalAnomaly local;
+  local.channel = s.str(s.channels[a.channel]);
+  local.channel_txn_id = s.str(a.channel_txn_id);
+  local.merchant_id = s.str(a.merchant_id);
+  local.order_id = s.str(a.order_id);
+  local.amount = a.amount;
+  local.currency = a.currency;
+  local.status = to_string(a.status);
+  local.paid_at_us = a.paid_at_us;
+  local.reason = to_string(a.reason);
+  return local;
+}
+
+// "FILE: FILE: what" -> "FILE: what": load_snapshot_file names the file, and so does recon_main.
+std::string without_path_prefix(const std::string& path, std::string error) {
+  const std::string prefix = path + ": ";
+  if (error.starts_with(prefix)) error.erase(0, prefix.size());
+  return error;
+}
+
+}  // namespace
+
+PaymentStatus local_status_of(const State& state, const PaymentRow& payment, std::int64_t as_of_us) {
+  return from_core(effective_status(state, payment, as_of_us));
+}
+
+LocalData local_data_from_state(const State& s, std::int64_t as_of_us) {
+  LocalData local;
+  local.reserve(s.payments.size(), s.refunds.size());
+  std::vector<LocalRefund> refunds;  // one payment's, reused
+  for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
+    const PaymentRow& p = s.payments[i];
+    refunds.clear();
+    Amount refunds_sum = 0;
+    for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
+      const RefundRow& refund = s.refunds[r];
+      refunds.push_back({s.str(refund.request_id), refund.amount, refund.created_at_us});
+      refunds_sum += refund.amount;
+      PAYCORE_ASSERT(refunds.size() <= s.refunds.size());  // the list ends (no cycle)
+    }
+    // The reader checked it; the job's local_refunds_sum_differs would report it otherwise.
+    PAYCORE_ASSERT(refunds_sum == p.refunded_amount);
+    local.add_payment(local_payment(s, p, as_of_us), refunds);
+  }
+  for (std::uint32_t i = 0; i < s.anomalies.size(); ++i) local.add_anomaly(local_anomaly(s, s.anomalies[i]));
+  PAYCORE_ASSERT(local.payments().size() == s.payments.size());
+  PAYCORE_ASSERT(local.refunds().size() == s.refunds.size());
+  return local;
+}
+
+std::int64_t snapshot_as_of_us(const SnapshotInfo& info) {
+  return std::max(info.created_at_us, info.last_timestamp_us);
+}
+
+std::optional<LocalData> load_local_data(const std::string& path, std::string* error,
+                                         SnapshotInfo* info_out) {
+  std::string bytes;
+  if (!read_file(path, &bytes, error)) {
+    *error = without_path_prefix(path, *error);
+    return std::nullopt;
+  }
+  const std::span<const std::byte> view = std::as_bytes(std::span(bytes));
+  SnapshotInfo info;
+  if (!check_snapshot(view, &info, error)) return std::nullopt;
+  // The header's counts size the indexes, so loading never grows them.
+  StateConfig config;
+  config.accounts_expected = std::max<std::uint64_t>(info.accounts, 1024);
+  config.payments_expected = std::max<std::uint64_t>(info.payments, 4096);
+  auto state = std::make_unique<State>(config);
+  if (!load_snapshot(view, state.get(), &info, error)) return std::nullopt;
+  bytes = std::string();  // the State holds everything now
+  PAYCORE_ASSERT(state->payments.size() == info.payments && state->anomalies.size() == info.anomalies);
+  if (info_out != nullptr) *info_out = info;
+  return local_data_from_state(*state, snapshot_as_of_us(info));
+}
+
+}  // namespace paycore::recon

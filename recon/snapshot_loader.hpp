@@ -1,0 +1,35 @@
+#pragma once
+// The snapshot file (src/snapshot.hpp) as the reconciliation job sees it: a State is loaded and
+// validated by the core's own reader, then copied into a LocalData (payments with their channel
+// name, status and refunds; kept notification anomalies with their reason). The State is freed
+// before the job runs, so the peak is the file's bytes plus the State plus the LocalData.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "recon/local.hpp"
+#include "src/snapshot.hpp"
+#include "src/state.hpp"
+
+namespace paycore::recon {
+
+// The status a reader of the state sees at `as_of_us` (src/apply.hpp effective_status: a
+// PENDING payment past its lifetime reads CANCELLED), in the recon enumeration.
+PaymentStatus local_status_of(const State& state, const PaymentRow& payment, std::int64_t as_of_us);
+
+// Copies `state` into a LocalData (reserve first, then one add_payment per payment row in
+// insertion order with its refunds in the order they were made, then the anomalies).
+LocalData local_data_from_state(const State& state, std::int64_t as_of_us);
+
+// The moment a snapshot describes: the later of its creation time and its newest command.
+// PENDING payments are judged at this moment (a live server would answer CANCELLED for an
+// expired one, and a replayed notification could no longer settle it).
+std::int64_t snapshot_as_of_us(const SnapshotInfo& info);
+
+// Reads, checks and converts a snapshot file. nullopt and *error ("FILE: what, at offset N")
+// when it cannot be read or is damaged. *info (if given) gets the header.
+std::optional<LocalData> load_local_data(const std::string& path, std::string* error,
+                                         SnapshotInfo* info = nullptr);
+
+}  // namespace paycore::recon
