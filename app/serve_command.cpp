@@ -10,6 +10,8 @@
 #include <signal.h>
 #include <sys/stat.h>
 
+#include <cerrno>
+
 #include <algorithm>
 #include <charconv>
 #include <cstdio>
@@ -29,6 +31,7 @@
 #include "net/server.hpp"
 #include "src/engine.hpp"
 #include "src/logging.hpp"
+#include "wal/fault.hpp"
 
 namespace paycore::app {
 namespace {
@@ -296,7 +299,70 @@ void reload_keys(const std::string& keys_path, net::KeysHolder& holder, net::Ser
   log_line(LogLevel::info, "keys reloaded", {{"keys", keys_path}});
 }
 
-int serve(Settings& settings) {
+// --wal-fault (hidden, tests only; docs/reliability.md): "OP:ERRNO[:after=N]" with OP one of
+// write, fsync, fallocate and ERRNO one of EIO, ENOSPC, EROFS, EDQUOT or a number. Arms the
+// log's FaultInjector (wal/fault.hpp) to fail that kind of operation once, after N operations
+// of that kind counted from process start (recovery's included). Several are comma-separated
+// or given as repeated options. Never set by default, in no config file, no environment.
+bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* faults, std::string* error) {
+  for (const std::string& list : specs) {
+    std::size_t at = 0;
+    while (at <= list.size()) {
+      const std::size_t comma = std::min(list.find(',', at), list.size());
+      const std::string spec = list.substr(at, comma - at);
+      at = comma + 1;
+      const std::size_t c1 = spec.find(':');
+      const std::size_t c2 = c1 == std::string::npos ? std::string::npos : spec.find(':', c1 + 1);
+      const std::string op = spec.substr(0, c1);
+      const std::string err =
+          c1 == std::string::npos ? "" : spec.substr(c1 + 1, c2 == std::string::npos ? c2 : c2 - c1 - 1);
+      const std::string rest = c2 == std::string::npos ? "" : spec.substr(c2 + 1);
+      wal::FaultOp kind{};
+      if (op == "write") {
+        kind = wal::FaultOp::kWrite;
+      } else if (op == "fsync") {
+        kind = wal::FaultOp::kFsync;
+      } else if (op == "fallocate") {
+        kind = wal::FaultOp::kFallocate;
+      } else {
+        *error = "--wal-fault '" + spec + "': operation must be write, fsync or fallocate";
+        return false;
+      }
+      int errno_value = 0;
+      if (err == "EIO") {
+        errno_value = EIO;
+      } else if (err == "ENOSPC") {
+        errno_value = ENOSPC;
+      } else if (err == "EROFS") {
+        errno_value = EROFS;
+      } else if (err == "EDQUOT") {
+        errno_value = EDQUOT;
+      } else {
+        const auto [end, ec] = std::from_chars(err.data(), err.data() + err.size(), errno_value);
+        if (ec != std::errc{} || end != err.data() + err.size() || errno_value <= 0) errno_value = 0;
+      }
+      if (errno_value == 0) {
+        *error = "--wal-fault '" + spec + "': errno must be EIO, ENOSPC, EROFS, EDQUOT or a positive number";
+        return false;
+      }
+      std::uint32_t skip = 0;
+      if (!rest.empty()) {
+        const bool prefixed = rest.rfind("after=", 0) == 0;
+        const char* first = rest.data() + (prefixed ? 6 : 0);
+        const auto [end, ec] = std::from_chars(first, rest.data() + rest.size(), skip);
+        if (!prefixed || ec != std::errc{} || end != rest.data() + rest.size()) {
+          *error = "--wal-fault '" + spec + "': the third part must be after=N";
+          return false;
+        }
+      }
+      faults->fail(kind, errno_value, skip);
+      log_line(LogLevel::warn, "TEST ONLY: a write-ahead log fault is armed", {{"fault", spec}});
+    }
+  }
+  return true;
+}
+
+int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   Listen listen;
   if (!parse_listen(settings.text("listen"), &listen)) {
     std::fprintf(stderr, "paycore serve: --listen wants HOST:PORT, not '%s'\n", settings.text("listen").c_str());
@@ -355,6 +421,15 @@ int serve(Settings& settings) {
   engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
   engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
   engine_config.wal_force_fallback = settings.flag("wal_fallback");
+  // Outlives the engine (declared before it); only ever armed by the hidden --wal-fault.
+  wal::FaultInjector wal_faults;
+  if (!wal_fault_specs.empty()) {
+    if (!arm_wal_faults(wal_fault_specs, &wal_faults, &error)) {
+      std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+      return 2;
+    }
+    engine_config.wal_faults = &wal_faults;
+  }
 
   std::unique_ptr<Engine> engine;
   if (!Engine::open(engine_config, &engine, &error)) {
@@ -424,7 +499,10 @@ void add_serve_command(CLI::App& app) {
   static std::string config_path;
   static std::map<std::string, std::string> given;
   static std::map<std::string, bool> given_flags;
+  static std::vector<std::string> wal_fault_specs;
   cmd->add_option("--config", config_path, "TOML file with any of the settings below");
+  // Test-only fault injection (docs/reliability.md); hidden from --help (empty group).
+  cmd->add_option("--wal-fault", wal_fault_specs, "TEST ONLY: OP:ERRNO[:after=N]")->group("");
   for (Setting& s : settings.all()) {
     const std::string name = s.name;
     const std::string help = std::string(s.help) + " [env " + env_name(s.name) + ", default " +
@@ -450,7 +528,7 @@ void add_serve_command(CLI::App& app) {
       exit_status() = 2;
       return;
     }
-    exit_status() = serve(settings);
+    exit_status() = serve(settings, wal_fault_specs);
   });
 }
 
