@@ -7,6 +7,7 @@
 //   paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]
 // Exit status 0 / 1 / 2 (DESIGN.md): bad arguments are 2 as well, so options are checked here
 // rather than by CLI11 (whose own parse errors have exit codes of their own).
+#include <algorithm>
 #include <charconv>
 #include <iostream>
 #include <memory>
@@ -57,11 +58,15 @@ void add_apply(CLI::App* recon_cmd) {
   auto options = std::make_shared<recon::ApplyOptions>();
   auto timeout = std::make_shared<std::string>("10000");
   cmd->add_option("REPAIRS", options->repairs_path, "repairs.jsonl written by paycore recon");
-  cmd->add_option("--server", options->server_url, "the paycore server: http://HOST:PORT");
-  cmd->add_option("--keys", options->keys_path, "keys file (merchant secrets are used to read payments back)");
+  cmd->add_option("--server", options->server_url, "the paycore server: http://HOST:PORT")
+      ->expected(0, 1);
+  cmd->add_option("--keys", options->keys_path, "keys file (merchant secrets are used to read payments back)")
+      ->expected(0, 1);
   cmd->add_option("--channel-keys", options->channel_keys_dir,
-                  "where <channel>.private.pem are (default: the keys file's directory/private)");
-  cmd->add_option("--timeout-ms", *timeout, "per request")->capture_default_str();
+                  "where <channel>.private.pem are (default: the keys file's directory/private)")
+      ->expected(0, 1);
+  cmd->add_option("--timeout-ms", *timeout, "per request")->capture_default_str()
+      ->expected(0, 1);
   cmd->add_flag("--dry-run", options->dry_run, "check the file and the keys, list what would be sent");
   cmd->allow_extras();
   cmd->callback([cmd, options, timeout] {
@@ -90,12 +95,17 @@ void add_gen(CLI::App* recon_cmd) {
     std::string payments, seed = "1", start, merchants = "4", out;
   };
   auto texts = std::make_shared<Texts>();
-  cmd->add_option("--payments", texts->payments, "payments to make (1 to 50,000,000)");
-  cmd->add_option("--out", texts->out, "output directory (created)");
-  cmd->add_option("--seed", texts->seed, "random seed")->capture_default_str();
-  cmd->add_option("--start", texts->start, "RFC 3339 start of the 24 h the statement covers (default 2026-11-26T00:00:00Z)");
+  cmd->add_option("--payments", texts->payments, "payments to make (1 to 50,000,000)")
+      ->expected(0, 1);
+  cmd->add_option("--out", texts->out, "output directory (created)")
+      ->expected(0, 1);
+  cmd->add_option("--seed", texts->seed, "random seed")->capture_default_str()
+      ->expected(0, 1);
+  cmd->add_option("--start", texts->start, "RFC 3339 start of the 24 h the statement covers (default 2026-11-26T00:00:00Z)")
+      ->expected(0, 1);
   cmd->add_option("--merchants", texts->merchants, "merchants m_001.. (the dev keys file has m_001..m_004)")
-      ->capture_default_str();
+      ->capture_default_str()
+      ->expected(0, 1);
   cmd->allow_extras();
   cmd->callback([cmd, texts] {
     exit_status() = exit_usage;
@@ -136,9 +146,11 @@ void add_recon_command(CLI::App& app) {
                "report.html (exit 0 all matched, 1 findings, 2 error)");
   auto args = std::make_shared<recon::ReconArgs>();
   auto tolerance = std::make_shared<std::string>("1800");
-  cmd->add_option("--snapshot", args->snapshot, "snapshot file (DATA_DIR/snapshots/<lsn>.snap)");
-  cmd->add_option("--statement", args->statements, "channel statement file (repeat for several)");
-  cmd->add_option("--out", args->out_dir, "report directory (created)");
+  cmd->add_option("--snapshot", args->snapshot, "snapshot file (DATA_DIR/snapshots/<lsn>.snap)")->expected(0, 1);
+  cmd->add_option("--statement", args->statements, "channel statement file (repeat for several)")
+      ->expected(0, 1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  cmd->add_option("--out", args->out_dir, "report directory (created)")->expected(0, 1);
   cmd->add_option("--statement-format", args->statement_format, "csv, alipay, wechat or auto")->capture_default_str();
   cmd->add_option("--statement-merchant", args->statement_merchant, "our merchant id for Alipay / WeChat bills");
   cmd->add_option("--statement-channel", args->statement_channel, "channel name, if not the format's own");
@@ -153,7 +165,10 @@ void add_recon_command(CLI::App& app) {
     if (!cmd->get_subcommands().empty()) return;  // apply or gen ran
     exit_status() = exit_usage;
     if (!no_extras(cmd, "paycore recon")) return;
-    if (args->snapshot.empty() || args->statements.empty() || args->out_dir.empty()) {
+    const bool statement_missing =
+        args->statements.empty() || std::any_of(args->statements.begin(), args->statements.end(),
+                                                [](const std::string& s) { return s.empty(); });
+    if (args->snapshot.empty() || statement_missing || args->out_dir.empty()) {
       std::cerr << "paycore recon: usage: paycore recon --snapshot FILE --statement FILE [--statement FILE...] "
                    "--out DIR (see paycore recon --help)\n";
       return;
