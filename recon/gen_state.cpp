@@ -135,8 +135,9 @@ class Planner {
 
 // Ids: fixed formats, so the statement pass rebuilds them from p.
 struct Ids {
-  char merchant[16], customer[16], order[24], request[24], refund[28], refund_unknown[28], txn[24],
-      refund_txn[28];
+  // Room for any uint64 (20 digits) in every format.
+  char merchant[24], customer[24], order[40], request[40], refund[40], refund_unknown[40], txn[40],
+      refund_txn[40];
   Ids(const Plan& plan, std::uint64_t p) {
     const auto n = static_cast<unsigned long long>(p);
     std::snprintf(merchant, sizeof merchant, "m_%03u", plan.merchant + 1);
@@ -180,7 +181,7 @@ class Builder {
       run(c, options_.start_us);
     }
     for (std::uint32_t i = 0; i < options_.customers_count; ++i) {
-      char id[16];
+      char id[24];
       std::snprintf(id, sizeof id, "c_%04u", i + 1);
       Command open = operator_command(CommandKind::open_account, std::string("open-") + id);
       open.account = Id::of(id);
