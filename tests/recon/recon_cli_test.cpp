@@ -336,5 +336,37 @@ TEST(ReconRoundTrip, RepairsThroughTheServerLeaveNothingRepairable) {
   EXPECT_EQ(count_lines(read_text(dir / "r2/repairs.jsonl"), "\"needs_person\": false"), 0u);
 }
 
+// Repairs made after the pending lifetime: the payments have expired on the server, so each
+// notification is kept there as an anomaly. apply says so per repair and exits 1.
+TEST(ReconRoundTrip, RepairsAfterThePendingLifetimeAreReportedNotApplied) {
+  TempDir dir;
+  const auto now_us = std::chrono::duration_cast<std::chrono::microseconds>(
+                          std::chrono::system_clock::now().time_since_epoch()).count();
+  const std::string start = format_rfc3339_us(now_us - 48LL * 3600 * 1'000'000);
+  ASSERT_EQ(paycore({"recon", "gen", "--payments", "2000", "--seed", "9", "--start", start, "--out",
+                     (dir / "g").string()}).status, 0);
+  const std::string expected = read_text(dir / "g/expected.json");
+  const std::uint64_t repairable = json_count(expected, "/repairable").value_or(0);
+  ASSERT_GT(repairable, 0u);
+  ASSERT_EQ(paycore({"recon", "--snapshot", (dir / "g/snapshot.snap").string(), "--statement",
+                     (dir / "g/statement.csv").string(), "--out", (dir / "r1").string(), "--cutoff",
+                     json_text(expected, "/cutoff")}).status, 1);
+  char name[32];
+  std::snprintf(name, sizeof name, "%020llu.snap",
+                static_cast<unsigned long long>(json_count(expected, "/snapshot_lsn").value_or(0)));
+  fs::create_directories(dir / "data/snapshots");
+  fs::copy_file(dir / "g/snapshot.snap", dir / "data/snapshots" / name);
+  ASSERT_EQ(paycore({"keys", "init", "--keys", (dir / "keys/keys.json").string()}).status, 0);
+  Server server(dir / "data", dir / "keys/keys.json", dir / "serve.log");
+  ASSERT_TRUE(server.up()) << server.log();
+  const Outcome apply = paycore({"recon", "apply", (dir / "r1/repairs.jsonl").string(), "--server", server.url(),
+                                 "--keys", (dir / "keys/keys.json").string()});
+  EXPECT_EQ(apply.status, 1) << apply.out << apply.err;
+  EXPECT_NE(apply.out.find("applied 0, already in place 0, not applied " + std::to_string(repairable) + ","),
+            std::string::npos)
+      << apply.out;
+  EXPECT_NE(apply.out.find("kept the notification as an anomaly"), std::string::npos) << apply.out;
+}
+
 }  // namespace
 }  // namespace paycore::recon
