@@ -591,6 +591,11 @@ void prefetch(const State& s, const Command& c) {
   }
 }
 
+void prefetch_rows(const State& s, const Command& c) {
+  if (c.kind != CommandKind::create_payment || c.account.empty() || c.account.size > id_bytes_max) return;
+  s.prefetch_account_row(c.account.view());
+}
+
 Admission admit(const State& s, const Limits& limits, const Command& c) {
   const auto full = [](Field field) { return Admission{ResultCode::capacity_exhausted, field}; };
   switch (c.kind) {

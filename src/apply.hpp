@@ -17,7 +17,14 @@ Result apply(State& state, const Command& command);
 // Starts loading the memory that applying `command` will touch first (its index slots). Call it
 // a few commands ahead when applying a batch: the loads of several commands then overlap
 // instead of each command waiting for its own cache misses. Changes nothing.
+// `prefetch_rows` is the second stage, issued later for the same command (its index slots are
+// cached by then): it starts loading the rows the lookups will compare.
 void prefetch(const State& state, const Command& command);
+void prefetch_rows(const State& state, const Command& command);
+
+// How far ahead of the command being applied each stage runs, in commands.
+inline constexpr std::size_t prefetch_slots_distance = 16;
+inline constexpr std::size_t prefetch_rows_distance = 8;
 
 // Limits from the configuration (DESIGN.md rule 6). They are checked by `admit` for live
 // commands before `apply`, and not during replay: the log holds only admitted commands, and a

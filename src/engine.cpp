@@ -95,9 +95,6 @@ bool rebuild_state(const EngineConfig& config, const std::string& snapshots_dir,
 
 // ---- The core thread's part ------------------------------------------------------------------
 
-// How many commands ahead of the one being applied the core prefetches index slots.
-constexpr std::size_t prefetch_distance = 8;
-
 struct Engine::Core {
   struct Pending {
     Response response;
@@ -160,7 +157,8 @@ struct Engine::Core {
       const std::uint32_t room = e.config_.ring_capacity - outstanding[p];
       const std::size_t n = e.in_[p]->pop(std::span(taken.data(), std::min(budget, room)));
       for (std::size_t k = 0; k < n; ++k) {
-        if (k + prefetch_distance < n) paycore::prefetch(state(), taken[k + prefetch_distance].command);
+        if (k + prefetch_slots_distance < n) paycore::prefetch(state(), taken[k + prefetch_slots_distance].command);
+        if (k + prefetch_rows_distance < n) prefetch_rows(state(), taken[k + prefetch_rows_distance].command);
         handle(p, taken[k], now);
       }
       budget -= static_cast<std::uint32_t>(n);

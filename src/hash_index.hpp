@@ -52,6 +52,22 @@ class HashIndex {
     __builtin_prefetch(&current_.slots[hash & (current_.slots_count - 1)]);
   }
 
+  // The first value stored under exactly `hash`, without the caller's comparison: a hint for
+  // prefetching the row a lookup will compare (full 64-bit hashes almost never collide).
+  bool peek(std::uint64_t hash, std::uint32_t* value_out) const {
+    hash = stored_hash(hash);
+    const std::uint64_t mask = current_.slots_count - 1;
+    for (std::uint64_t i = hash & mask, probes = 0; probes < 16; i = (i + 1) & mask, ++probes) {
+      const Slot& slot = current_.slots[i];
+      if (slot.hash == 0) return false;
+      if (slot.hash == hash) {
+        *value_out = slot.value;
+        return true;
+      }
+    }
+    return false;
+  }
+
   std::size_t memory_bytes() const {
     return (current_.slots_count + old_.slots_count) * sizeof(Slot);
   }

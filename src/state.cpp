@@ -110,6 +110,13 @@ std::uint32_t State::find_channel_txn(std::uint32_t channel, std::string_view tx
 void State::prefetch_account(std::string_view id) const {
   account_index_.prefetch(hash_key(scope_accounts, id));
 }
+void State::prefetch_account_row(std::string_view id) const {
+  std::uint32_t row = row_none;
+  if (account_index_.peek(hash_key(scope_accounts, id), &row) && row < accounts.size()) {
+    __builtin_prefetch(&accounts[row]);
+    __builtin_prefetch(reinterpret_cast<const char*>(&accounts[row]) + 64);
+  }
+}
 void State::prefetch_payment(std::uint32_t merchant, std::string_view order_id) const {
   payment_index_.prefetch(hash_key(merchant, order_id));
 }

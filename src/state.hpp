@@ -106,6 +106,8 @@ class State {
 
   // Prefetch of the index slots a command will probe (a hint: no effect on results).
   void prefetch_account(std::string_view id) const;
+  // Second stage, once the slot is cached: starts loading the account row itself.
+  void prefetch_account_row(std::string_view id) const;
   void prefetch_payment(std::uint32_t merchant, std::string_view order_id) const;
   void prefetch_idempotency(std::uint32_t principal, std::string_view request_id) const;
 

@@ -137,18 +137,19 @@ void BM_BalancePaymentUniform(benchmark::State& st) {
 }
 BENCHMARK(BM_BalancePaymentUniform)->MinTime(2.0);
 
-// As the engine applies a batch: index slots of command k + 8 are prefetched before command k.
+// As the engine applies a batch: index slots, then rows, are prefetched ahead of command k.
 void BM_BalancePaymentUniformBatched(benchmark::State& st) {
   World& w = world();
   std::mt19937_64 rng(3);
-  constexpr std::size_t batch = 256, distance = 8;
+  constexpr std::size_t batch = 256;
   std::vector<Command> commands(batch);
   for (auto _ : st) {
     st.PauseTiming();
     for (auto& c : commands) c = w.payment(rng() % w.accounts, 100);
     st.ResumeTiming();
     for (std::size_t k = 0; k < batch; ++k) {
-      if (k + distance < batch) prefetch(w.state, commands[k + distance]);
+      if (k + prefetch_slots_distance < batch) prefetch(w.state, commands[k + prefetch_slots_distance]);
+      if (k + prefetch_rows_distance < batch) prefetch_rows(w.state, commands[k + prefetch_rows_distance]);
       benchmark::DoNotOptimize(w.run(commands[k]));
     }
   }
