@@ -50,7 +50,7 @@ std::vector<Setting> default_settings() {
       {"listen", SettingType::text, "127.0.0.1:8080", "HOST:PORT to listen on (port 0: any free port)"},
       {"data_dir", SettingType::text, "./paycore-data", "data directory (log, snapshots)"},
       {"keys", SettingType::text, "", "keys file (default DATA_DIR/keys.json, created if missing)"},
-      {"io_threads", SettingType::integer, "1", "I/O threads serving HTTP"},
+      {"io_threads", SettingType::integer, "1", "I/O threads serving HTTP (0: one thread that also runs the core, run to completion)"},
       {"connections_max", SettingType::integer, "10000", "open connections; more are answered 503 and closed"},
       {"header_bytes_max", SettingType::integer, "16384", "request line + headers; more is 431"},
       {"body_bytes_max", SettingType::integer, "1048576", "request body; more is 413"},
@@ -372,10 +372,13 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   const std::string keys_path = settings.text("keys").empty() ? data_dir + "/keys.json" : settings.text("keys");
   const std::int64_t io_threads = settings.integer("io_threads");
   const std::int64_t ring_capacity = settings.integer("ring_capacity");
-  if (io_threads < 1 || io_threads > 64) {
-    std::fprintf(stderr, "paycore serve: io_threads must be 1..64\n");
+  if (io_threads < 0 || io_threads > 64) {
+    std::fprintf(stderr, "paycore serve: io_threads must be 0..64\n");
     return 2;
   }
+  // io_threads 0: run to completion (DESIGN.md rule 1): one thread reads, applies and answers.
+  const bool run_to_completion = io_threads == 0;
+  const auto threads = static_cast<std::uint32_t>(run_to_completion ? 1 : io_threads);
   if (ring_capacity < 2 || (ring_capacity & (ring_capacity - 1)) != 0) {
     std::fprintf(stderr, "paycore serve: ring_capacity must be a power of two\n");
     return 2;
@@ -408,7 +411,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
 
   EngineConfig engine_config;
   engine_config.data_dir = data_dir;
-  engine_config.producers = static_cast<std::uint32_t>(io_threads) + 1;  // + the admin producer
+  engine_config.producers = threads + 1;  // + the admin producer
   engine_config.ring_capacity = static_cast<std::uint32_t>(ring_capacity);
   engine_config.batch_max = static_cast<std::uint32_t>(settings.integer("batch_max"));
   engine_config.channels = channel_names(*loaded.keys);
@@ -437,12 +440,13 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
     return 1;
   }
-  engine->start();
+  if (!run_to_completion) engine->start();
 
   net::ServerConfig server_config;
   server_config.host = listen.host;
   server_config.port = listen.port;
-  server_config.io_threads = static_cast<std::uint32_t>(io_threads);
+  server_config.io_threads = threads;
+  server_config.drive_engine = run_to_completion;
   server_config.http.header_bytes_max = static_cast<std::size_t>(settings.integer("header_bytes_max"));
   server_config.http.request_line_bytes_max =
       std::min(server_config.http.request_line_bytes_max, server_config.http.header_bytes_max);
@@ -471,7 +475,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
            {{"data_dir", data_dir}, {"keys", keys_path}, {"wal_dir", engine->wal_dir()},
             {"snapshots_dir", engine->snapshots_dir()}});
 
-  const std::uint32_t admin_producer = static_cast<std::uint32_t>(io_threads);
+  const std::uint32_t admin_producer = threads;
   std::vector<Response> admin_responses(64);
   while (true) {
     const timespec wait{0, 200'000'000};

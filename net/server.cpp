@@ -38,6 +38,9 @@ std::int64_t wall_seconds() {
 constexpr std::uint64_t tag_listener = ~std::uint64_t{0};
 constexpr std::uint64_t tag_results = ~std::uint64_t{0} - 1;
 constexpr std::uint64_t tag_wake = ~std::uint64_t{0} - 2;
+constexpr std::uint64_t tag_engine = ~std::uint64_t{0} - 3;
+// Run to completion: at most this many core turns before the connections are served again.
+constexpr int drive_turns_max = 64;
 
 constexpr std::size_t in_initial_bytes = 4096;
 constexpr std::size_t out_initial_bytes = 4096;
@@ -159,6 +162,7 @@ class IoThread {
   bool submit(Connection& c, std::uint32_t slot_index, std::uint32_t item, const Command& command,
               RequestOp op = RequestOp::command);
   void take_responses();
+  void drive_engine();
   void on_response(const Response& response);
   bool render_ready(Connection& c);
   bool render_slot(Connection& c, Slot& slot);
@@ -228,7 +232,29 @@ bool IoThread::init(std::string* error) {
     *error = std::string("epoll_ctl(wake fd): ") + std::strerror(errno);
     return false;
   }
+  if (server_.config_.drive_engine) {
+    // The core's own epoll set (log completions, snapshot child): readable when it has work.
+    ev.data.u64 = tag_engine;
+    if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, server_.engine_.poll_fd(), &ev) != 0) {
+      *error = std::string("epoll_ctl(engine fd): ") + std::strerror(errno);
+      return false;
+    }
+  }
   return true;
+}
+
+// Run to completion: turns of the core until it has nothing left to do right now (bounded, so
+// that connections are served between bursts), then the answers it released.
+void IoThread::drive_engine() {
+  for (int turns = 0; turns < drive_turns_max && server_.engine_.turn(); ++turns) {
+  }
+  take_responses();
+  for (std::size_t i = 0; i < dirty_.size(); ++i) {
+    Connection& c = *connections_[dirty_[i]];
+    c.dirty = false;
+    if (c.fd >= 0) service(c);
+  }
+  dirty_.clear();
 }
 
 const Keys& IoThread::keys() {
@@ -243,7 +269,9 @@ const Keys& IoThread::keys() {
 void IoThread::run() {
   epoll_event events[epoll_events_max];
   while (true) {
-    const int n = ::epoll_wait(epoll_fd_, events, epoll_events_max, epoll_timeout_ms);
+    const bool drive = server_.config_.drive_engine;
+    const int timeout_ms = drive ? std::min(epoll_timeout_ms, server_.engine_.timeout_ms()) : epoll_timeout_ms;
+    const int n = ::epoll_wait(epoll_fd_, events, epoll_events_max, timeout_ms);
     if (n < 0 && errno != EINTR) {
       log_line(LogLevel::error, "epoll_wait failed", {{"error", std::strerror(errno)}});
       break;
@@ -256,6 +284,8 @@ void IoThread::run() {
         if (!shutting_down_) accept_connections();
       } else if (tag == tag_results) {
         results = true;
+      } else if (tag == tag_engine) {
+        // handled by drive_engine() below
       } else if (tag == tag_wake) {
         std::uint64_t value = 0;
         [[maybe_unused]] const ssize_t r = ::read(wake_fd_, &value, sizeof(value));
@@ -270,6 +300,7 @@ void IoThread::run() {
       if (c.fd >= 0) service(c);
     }
     dirty_.clear();
+    if (drive) drive_engine();
     if (server_.stopping_.load(std::memory_order_acquire) && !shutting_down_) begin_shutdown();
     if (now_ms() >= next_timeout_check_ms_) {
       check_timeouts();
@@ -868,6 +899,10 @@ Server::~Server() {
 std::unique_ptr<Server> Server::create(const ServerConfig& config, Engine& engine, KeysHolder& keys,
                                        std::string* error) {
   PAYCORE_ASSERT(config.io_threads >= 1);
+  if (config.drive_engine && config.io_threads != 1) {
+    *error = "running the engine on the I/O thread needs exactly one I/O thread";
+    return nullptr;
+  }
   if (config.pipeline_depth == 0 || config.pipeline_depth > (1u << token_slot_bits)) {
     *error = "pipeline depth must be 1..256";
     return nullptr;

@@ -39,6 +39,10 @@ struct ServerConfig {
   std::string host = "127.0.0.1";
   std::uint16_t port = 8080;  // 0: any free port (see Server::port())
   std::uint32_t io_threads = 1;
+  // Run to completion (`--io-threads 0`): one I/O thread also drives the engine's core
+  // (Engine::turn), so a request is parsed, applied and answered on one thread, as in Redis.
+  // The engine must not have been start()ed. io_threads must then be 1.
+  bool drive_engine = false;
   HttpLimits http;
   std::uint32_t connections_max = 10'000;
   std::int64_t header_timeout_ms = 10'000;  // a started request must arrive whole in this time

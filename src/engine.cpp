@@ -681,15 +681,35 @@ Engine::~Engine() {
 }
 
 void Engine::start() {
-  PAYCORE_ASSERT(!thread_.joinable());
+  PAYCORE_ASSERT(!thread_.joinable() && !driven_);
   thread_ = std::thread([this] { core_->run(); });
 }
 
 void Engine::stop() {
+  if (stopped_) return;
+  if (driven_) {
+    stopped_ = true;
+    core_->shutdown();
+    return;
+  }
   if (!thread_.joinable()) return;
+  stopped_ = true;
   stop_requested_.store(true, std::memory_order_release);
   write_eventfd(wake_fd_);
   thread_.join();
+}
+
+bool Engine::turn() {
+  PAYCORE_ASSERT(!thread_.joinable() && !stopped_);
+  driven_ = true;
+  return core_->turn();
+}
+
+int Engine::poll_fd() const { return core_->epoll_fd; }
+
+int Engine::timeout_ms() const {
+  const std::int64_t until_tick_us = core_->next_tick_us - core_->now_us();
+  return static_cast<int>(std::clamp<std::int64_t>(until_tick_us / 1000 + 1, 0, 1000));
 }
 
 bool Engine::submit(std::uint32_t producer, const Request& request) {

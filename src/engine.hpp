@@ -113,6 +113,15 @@ class Engine {
   // result, writes a final snapshot (if configured), and joins the core thread.
   void stop();
 
+  // Run to completion (`--io-threads 0`, DESIGN.md rule 1): instead of start(), one I/O thread
+  // drives the core itself and stays the only writer of state. It calls turn() after handing
+  // in requests, sleeps in its own epoll on poll_fd() (readable when the log completes a batch
+  // or a snapshot child exits) with a timeout of at most timeout_ms(), and stop() then shuts
+  // down in the calling thread.
+  bool turn();
+  int poll_fd() const;
+  int timeout_ms() const;
+
   // Producer side; `producer` < config.producers, each index used by one thread only.
   [[nodiscard]] bool submit(std::uint32_t producer, const Request& request);
   std::size_t take(std::uint32_t producer, std::span<Response> out);
@@ -141,6 +150,8 @@ class Engine {
   int wake_fd_ = -1;  // producers wake a sleeping core
   std::atomic<bool> core_sleeping_{false};
   std::atomic<bool> stop_requested_{false};
+  bool driven_ = false;   // turn() was called: no core thread, the caller drives
+  bool stopped_ = false;
   std::thread thread_;
   EngineMetrics metrics_;
 };

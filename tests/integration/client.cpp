@@ -17,6 +17,7 @@
 #include <filesystem>
 #include <fstream>
 #include <random>
+#include <cstdlib>
 #include <sstream>
 #include <stdexcept>
 
@@ -62,6 +63,12 @@ bool ServerProcess::start(const std::string& data_dir, const std::string& keys_p
   if (!keys_path.empty()) {
     args.push_back("--keys");
     args.push_back(keys_path);
+  }
+  // PAYCORE_IT_SERVE_ARGS (space-separated) runs a whole suite in another configuration, e.g.
+  // "--io-threads 0" for run to completion.
+  if (const char* more = std::getenv("PAYCORE_IT_SERVE_ARGS")) {
+    std::istringstream words(more);
+    for (std::string word; words >> word;) args.push_back(word);
   }
   args.insert(args.end(), extra_args.begin(), extra_args.end());
   std::vector<char*> argv;
