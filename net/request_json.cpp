@@ -4,6 +4,7 @@
 #include <simdjson.h>
 
 #include <array>
+#include <charconv>
 #include <cstring>
 
 #include "net/response.hpp"
@@ -142,12 +143,18 @@ DecodeResult decode_payment(object members_object, Amount amount_max, CreatePaym
 // an integer amount (the only number we read), that is invalid_amount, not invalid_json. Only
 // called on that error path, so it may be slow: walk the text again with On-Demand, which
 // hands us raw number tokens.
-bool all_digits(std::string_view text) {
-  if (text.empty()) return false;
-  for (char c : text) {
-    if (c < '0' || c > '9') return false;
+// A number token that no int64 (integers) or double (the rest) can hold: below INT64_MIN,
+// above UINT64_MAX, or an exponent like 1e400. Such an amount is out of range.
+bool number_out_of_range(std::string_view token) {
+  const std::string_view unsigned_part = token.starts_with('-') ? token.substr(1) : token;
+  if (unsigned_part.empty() || unsigned_part.front() < '0' || unsigned_part.front() > '9') return false;
+  const char* end = token.data() + token.size();
+  if (unsigned_part.find_first_not_of("0123456789") == std::string_view::npos) {
+    std::int64_t value = 0;
+    return std::from_chars(token.data(), end, value).ec == std::errc::result_out_of_range;
   }
-  return true;
+  double value = 0;
+  return std::from_chars(token.data(), end, value).ec == std::errc::result_out_of_range;
 }
 
 bool is_big_integer_amount(simdjson::ondemand::object members) {
@@ -162,7 +169,7 @@ bool is_big_integer_amount(simdjson::ondemand::object members) {
                               token.back() == '\r' || token.back() == '\t')) {
       token.remove_suffix(1);
     }
-    return all_digits(token) && token.size() > 18;
+    return number_out_of_range(token);
   }
   return false;
 }
@@ -240,7 +247,7 @@ DecodeResult JsonDecoder::parse_with_amount(std::string_view body, Document* doc
   if (!error || !document->number_error) return error;
   std::int32_t item_index = -1;
   if (find_big_integer_amount(padded_.get(), document->padded_bytes, batch, &item_index)) {
-    error = make_error(DecodeErrorCode::invalid_amount, "amount", "over the largest amount");
+    error = make_error(DecodeErrorCode::invalid_amount, "amount", "amount out of range");
     error->item_index = item_index;
   }
   return error;

@@ -245,6 +245,16 @@ TEST(RequestJson, AmountOverInt64IsInvalid) {
                DecodeErrorCode::invalid_amount, "amount");
 }
 
+TEST(RequestJson, AmountBelowInt64IsInvalid) {
+  expect_error(decode_payment(payment_with("-9223372036854775809")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("-99999999999999999999999999")), DecodeErrorCode::invalid_amount,
+               "amount");
+}
+
+TEST(RequestJson, AmountWithHugeExponentIsInvalid) {
+  expect_error(decode_payment(payment_with("1e400")), DecodeErrorCode::invalid_amount, "amount");
+}
+
 TEST(RequestJson, BigIntegerElsewhereIsInvalidJson) {
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o","amount":1,"currency":"CNY",
                                   "channel":"alipay","extra":99999999999999999999999})"),
