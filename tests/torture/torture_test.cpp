@@ -8,7 +8,8 @@
 //    its acknowledged refunds;
 //  - every account's balance is what the acknowledged history says, and all balances
 //    (payers, merchants, the system account `external`) sum to zero.
-// PAYCORE_TORTURE_CYCLES sets the number of kill/restart cycles (default 10; 200 under `slow`).
+// PAYCORE_TORTURE_CYCLES sets the number of kill/restart cycles (default 10; 200 under `slow`);
+// PAYCORE_TORTURE_IO_THREADS the server's --io-threads (default 2; 0 is run to completion).
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -218,7 +219,8 @@ TEST(Torture, SigkillCyclesKeepTheAcknowledgedHistoryExact) {
   const int cycles = static_cast<int>(env_int("PAYCORE_TORTURE_CYCLES", 10));
   ScopedFixture fixture;
   // A small segment size: rotation and preallocation are part of what gets killed.
-  const std::vector<std::string> args = {"--io-threads", "2", "--wal-segment-bytes", "1048576"};
+  const std::vector<std::string> args = {"--io-threads", std::to_string(env_int("PAYCORE_TORTURE_IO_THREADS", 2)),
+                                         "--wal-segment-bytes", "1048576"};
   ASSERT_TRUE(fixture.start(args)) << fixture.log();
   Ledger ledger;
   std::vector<std::string> payers;
@@ -302,10 +304,10 @@ TEST(Torture, SigkillCyclesKeepTheAcknowledgedHistoryExact) {
     if (::testing::Test::HasFailure()) break;
     ++survived;
   }
-  std::printf("torture: %d of %d SIGKILL cycles survived; %llu payments and %llu refunds acknowledged; "
+  std::printf("torture: --io-threads %s: %d of %d SIGKILL cycles survived; %llu payments and %llu refunds acknowledged; "
               "%llu in-flight requests retried (%llu had been applied before the kill: replayed); "
               "%llu replays of acknowledged requests checked\n",
-              survived, cycles, static_cast<unsigned long long>(ledger.payments_count_),
+              args[1].c_str(), survived, cycles, static_cast<unsigned long long>(ledger.payments_count_),
               static_cast<unsigned long long>(ledger.refunds_count_), static_cast<unsigned long long>(retried),
               static_cast<unsigned long long>(retried_replayed), static_cast<unsigned long long>(replay_checks));
   EXPECT_EQ(survived, cycles);
