@@ -199,13 +199,15 @@ HttpParseResult HttpRequestParser::parse(std::string_view buffer, HttpRequest* o
   if (start == size) return need_more();
 
   // Find the end of the header section: the first LF that ends an empty line. Every LF must
-  // follow a CR. The search resumes where the previous call stopped.
+  // follow a CR. The search resumes where the previous call stopped, and never looks past the
+  // header limit: the answer must not depend on how many bytes one read happened to bring.
   std::size_t header_end = 0;  // one past the final LF; 0 while not found
+  const std::size_t scan_end = std::min(size, start + limits_.header_bytes_max);
   std::size_t scan = scanned_bytes_ > start ? scanned_bytes_ : start;
-  while (scan < size) {
-    const void* found = std::memchr(data + scan, '\n', size - scan);
+  while (scan < scan_end) {
+    const void* found = std::memchr(data + scan, '\n', scan_end - scan);
     if (found == nullptr) {
-      scan = size;
+      scan = scan_end;
       break;
     }
     const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(found) - data);

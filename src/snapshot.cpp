@@ -352,6 +352,9 @@ bool parse_header(Decoder& d, SnapshotInfo* info, std::uint32_t* expiry_cursor) 
   info->system_balances = d.le<std::uint32_t>();
   char reserved[32];
   d.raw(reserved, sizeof(reserved));
+  for (char byte : reserved) {
+    if (byte != 0 && d.ok()) return d.fail("non-zero reserved header bytes");
+  }
   d.le<std::uint64_t>();  // header checksum: verified by check_snapshot
   if (!d.ok()) return false;
   if (info->channels == 0 || info->channels > channels_max) return d.fail("bad channel count");

@@ -107,7 +107,7 @@ void replay_known(std::string_view target, std::string_view prefix) {
 // has no end within header_bytes_max and a bare LF after it is answered 431 when the first
 // header_bytes_max bytes arrive on their own, but 400 ("bare LF") when more arrive in the same
 // read: the answer depends on TCP segmentation, and the scan reads past the limit.
-TEST(FuzzKnownBug, DISABLED_HttpErrorDependsOnSegmentation) {
+TEST(FuzzKnownBug, HttpErrorDependsOnSegmentation) {
   paycore::fuzz::set_strict_known_bugs(true);
   replay_known("http_request", "known-bug-error-depends-on-segmentation");
   paycore::fuzz::set_strict_known_bugs(false);
@@ -117,7 +117,7 @@ TEST(FuzzKnownBug, DISABLED_HttpErrorDependsOnSegmentation) {
 // snapshot_format.hpp says are zero, are read and ignored. A snapshot with non-zero reserved
 // bytes (and checksums to match) loads, and re-serializes to different bytes; a later format
 // that uses those bytes would be misread by this reader instead of refused.
-TEST(FuzzKnownBug, DISABLED_SnapshotReservedHeaderBytesNotChecked) {
+TEST(FuzzKnownBug, SnapshotReservedHeaderBytesNotChecked) {
   paycore::fuzz::set_strict_known_bugs(true);
   replay_known("snapshot", "known-bug-reserved-header-bytes");
   paycore::fuzz::set_strict_known_bugs(false);
