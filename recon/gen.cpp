@@ -141,8 +141,10 @@ void add_local(const Planned& plan, LocalData* local) {
   }
   LocalRefund refund;
   const bool refunded = plan.refund || plan.refund_missing_channel;
+  // LocalRefund holds views: the id must outlive add_payment, which copies it.
+  const std::string refund_request_id = plan.request_id + "-r";
   if (refunded) {
-    refund = {plan.request_id + "-r", refund_amount(plan), refund_at_us(plan)};
+    refund = {refund_request_id, refund_amount(plan), refund_at_us(plan)};
     payment.refunded_amount = refund.amount;
   }
   local->add_payment(payment, refunded ? std::span<const LocalRefund>(&refund, 1)
