@@ -68,17 +68,27 @@ bool load_newest_snapshot(const std::string& dir, const StateConfig& config,
                           std::vector<std::string>* skipped, std::string* error) {
   const std::vector<SnapshotFile> files = list_snapshots(dir);
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
-    auto candidate = std::make_unique<State>(config);
-    std::string why;
-    if (load_snapshot_file(it->path, candidate.get(), info, &why)) {
-      if (info->lsn != it->lsn) {
-        skipped->push_back(it->path + ": holds LSN " + std::to_string(info->lsn) + ", not the LSN of its name");
-        continue;
-      }
-      *state = std::move(candidate);
-      return true;
+    std::string bytes, why;
+    if (!read_file(it->path, &bytes, &why) ||
+        !check_snapshot(std::as_bytes(std::span(bytes)), info, &why)) {
+      skipped->push_back(why.starts_with(it->path) ? why : it->path + ": " + why);
+      continue;
     }
-    skipped->push_back(why);
+    if (info->lsn != it->lsn) {
+      skipped->push_back(it->path + ": holds LSN " + std::to_string(info->lsn) + ", not the LSN of its name");
+      continue;
+    }
+    // The header knows the counts: size the indexes once instead of growing them while loading.
+    StateConfig sized = config;
+    sized.accounts_expected = std::max<std::uint64_t>(config.accounts_expected, info->accounts);
+    sized.payments_expected = std::max<std::uint64_t>(config.payments_expected, info->idempotency);
+    auto candidate = std::make_unique<State>(sized);
+    if (!load_snapshot(std::as_bytes(std::span(bytes)), candidate.get(), info, &why)) {
+      skipped->push_back(it->path + ": " + why);
+      continue;
+    }
+    *state = std::move(candidate);
+    return true;
   }
   *info = SnapshotInfo{};
   *state = std::make_unique<State>(config);
