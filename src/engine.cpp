@@ -121,6 +121,7 @@ struct Engine::Core {
   std::vector<std::pair<std::uint32_t, std::uint64_t>> snapshot_waiters;  // producer, token
   std::vector<std::pair<std::uint32_t, std::uint64_t>> snapshot_in_flight;
   pid_t child = -1;
+  bool unpublished = false;  // the child's image is written, waiting for the log to be durable
   int child_fd = -1;
   std::uint64_t child_lsn = 0;
   std::string child_temp, child_final;
@@ -356,23 +357,18 @@ struct Engine::Core {
            (k.snapshot_every_us != 0 && now - last_snapshot_us >= k.snapshot_every_us);
   }
 
+  // The child writes the image of the state at state_lsn at once, even if the last records are
+  // still being written: the core does not wait for an fsync, so its pause is the fork alone.
+  // The file gets its final name only once the log is durable past its LSN (publish below), so
+  // a snapshot on disk never holds a change the log might lose.
   void maybe_snapshot(std::int64_t now) {
-    if (child >= 0 || !snapshot_due(now)) return;
+    if (child >= 0 || unpublished || !snapshot_due(now)) return;
     if (log->read_only()) {
       answer_snapshot_waiters(snapshot_waiters, false, 0);
       snapshot_requested = false;
       return;
     }
-    const std::int64_t started_us = now_us();
-    // The image must hold only durable changes: flush what is appended first.
-    submit_if_idle();
-    if (log->batch_pending_bytes() > 0 || log->batch_in_flight()) {
-      if (log->batch_pending_bytes() > 0) (void)log->submit();
-      log->wait();
-      reap();
-    }
-    const std::uint64_t lsn = log->durable_lsn();
-    PAYCORE_ASSERT(lsn == state_lsn || log->read_only());
+    const std::uint64_t lsn = state_lsn;
     snapshot_in_flight = std::move(snapshot_waiters);
     snapshot_waiters.clear();
     snapshot_requested = false;
@@ -385,11 +381,10 @@ struct Engine::Core {
     child_lsn = lsn;
     child_final = snapshot_path(e.snapshots_dir(), lsn);
     child_temp = child_final + ".tmp";
-    const std::string dir = e.snapshots_dir();
+    const std::int64_t started_us = now_us();
     const pid_t pid = ::fork();
     if (pid == 0) {
-      const int rc = write_snapshot_atomically(dir.c_str(), child_temp.c_str(), child_final.c_str(),
-                                               state(), lsn, wall_clock_us(), snapshot_buffer);
+      const int rc = write_snapshot_temp(child_temp.c_str(), state(), lsn, wall_clock_us(), snapshot_buffer);
       ::_exit(rc == 0 ? 0 : 1);
     }
     const auto pause_us = static_cast<std::uint64_t>(now_us() - started_us);
@@ -422,10 +417,29 @@ struct Engine::Core {
       ::close(child_fd);
       child_fd = -1;
     }
-    const bool ok = WIFEXITED(status) && WEXITSTATUS(status) == 0;
-    if (ok) on_snapshot_written(child_lsn);
-    else log_line(LogLevel::error, "snapshot: the writer failed", {{"path", child_final}});
-    answer_snapshot_waiters(snapshot_in_flight, ok, child_lsn);
+    if (WIFEXITED(status) && WEXITSTATUS(status) == 0) {
+      unpublished = true;
+      publish_if_durable();
+      return;
+    }
+    log_line(LogLevel::error, "snapshot: the writer failed", {{"path", child_temp}});
+    answer_snapshot_waiters(snapshot_in_flight, false, child_lsn);
+  }
+
+  void publish_if_durable() {
+    if (!unpublished) return;
+    if (log->durable_lsn() < child_lsn) {
+      if (!log->read_only()) return;  // not yet
+      ::unlink(child_temp.c_str());  // never will be: the log failed before reaching it
+      unpublished = false;
+      answer_snapshot_waiters(snapshot_in_flight, false, child_lsn);
+      return;
+    }
+    unpublished = false;
+    const int rc = publish_snapshot(e.snapshots_dir().c_str(), child_temp.c_str(), child_final.c_str());
+    if (rc == 0) on_snapshot_written(child_lsn);
+    else log_line(LogLevel::error, "snapshot: publishing failed", {{"path", child_final}, {"error", std::strerror(rc)}});
+    answer_snapshot_waiters(snapshot_in_flight, rc == 0, child_lsn);
   }
 
   void on_snapshot_written(std::uint64_t lsn) {
@@ -471,6 +485,7 @@ struct Engine::Core {
     worked |= maybe_tick(now);
     maybe_snapshot(now);
     reap_snapshot_child(false);
+    publish_if_durable();
     submit_if_idle();
     reap();
     worked |= release();
@@ -529,6 +544,7 @@ struct Engine::Core {
       }
     }
     reap_snapshot_child(true);
+    publish_if_durable();
     if (e.config_.snapshot_at_shutdown && !log->read_only() && log->durable_lsn() != snapshot_lsn) {
       const std::uint64_t lsn = log->durable_lsn();
       const std::string final_path = snapshot_path(e.snapshots_dir(), lsn);

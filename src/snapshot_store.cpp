@@ -47,9 +47,8 @@ int fsync_directory(const char* dir) {
   return rc;
 }
 
-int write_snapshot_atomically(const char* dir, const char* temp_path, const char* final_path,
-                              const State& state, std::uint64_t lsn, std::int64_t created_at_us,
-                              std::span<std::byte> buffer) {
+int write_snapshot_temp(const char* temp_path, const State& state, std::uint64_t lsn,
+                        std::int64_t created_at_us, std::span<std::byte> buffer) {
   const int fd = ::open(temp_path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno;
   FdSink sink(fd, buffer);
@@ -57,10 +56,24 @@ int write_snapshot_atomically(const char* dir, const char* temp_path, const char
   if (!write_snapshot(state, lsn, created_at_us, sink) || !sink.flush()) rc = sink.error() ? sink.error() : EIO;
   if (rc == 0 && ::fsync(fd) != 0) rc = errno;
   if (::close(fd) != 0 && rc == 0) rc = errno;
-  if (rc == 0 && ::rename(temp_path, final_path) != 0) rc = errno;
-  if (rc == 0) rc = fsync_directory(dir);
   if (rc != 0) ::unlink(temp_path);
   return rc;
+}
+
+int publish_snapshot(const char* dir, const char* temp_path, const char* final_path) {
+  if (::rename(temp_path, final_path) != 0) {
+    const int rc = errno;
+    ::unlink(temp_path);
+    return rc;
+  }
+  return fsync_directory(dir);
+}
+
+int write_snapshot_atomically(const char* dir, const char* temp_path, const char* final_path,
+                              const State& state, std::uint64_t lsn, std::int64_t created_at_us,
+                              std::span<std::byte> buffer) {
+  const int rc = write_snapshot_temp(temp_path, state, lsn, created_at_us, buffer);
+  return rc != 0 ? rc : publish_snapshot(dir, temp_path, final_path);
 }
 
 bool load_newest_snapshot(const std::string& dir, const StateConfig& config,

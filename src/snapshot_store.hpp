@@ -28,6 +28,13 @@ int write_snapshot_atomically(const char* dir, const char* temp_path, const char
                               const State& state, std::uint64_t lsn, std::int64_t created_at_us,
                               std::span<std::byte> buffer);
 
+// The two halves of the above, for a snapshot whose LSN is not yet durable when it is written:
+// the image goes to `temp_path` (fsynced; allocation-free, for a forked child), and is published
+// under its final name only once the log is durable past its LSN.
+int write_snapshot_temp(const char* temp_path, const State& state, std::uint64_t lsn,
+                        std::int64_t created_at_us, std::span<std::byte> buffer);
+int publish_snapshot(const char* dir, const char* temp_path, const char* final_path);
+
 // Loads the newest snapshot that is whole; a damaged one is reported through `skipped` (path:
 // reason) and the one before it is tried. No snapshot at all: *lsn = 0 and the state is fresh.
 bool load_newest_snapshot(const std::string& dir, const StateConfig& config,
