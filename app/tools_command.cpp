@@ -47,7 +47,7 @@ void add_snapshot_command(CLI::App& app) {
   auto* inspect = snap->add_subcommand("inspect", "Header, counts and checksum verdict");
   inspect->add_option("FILE", file, "a snapshot file (DATA_DIR/snapshots/<lsn>.snap)")->required();
   inspect->callback([] { exit_status() = inspect_snapshot(file, std::cout); });
-  auto* exp = snap->add_subcommand("export", "Accounts, payments, refunds and anomalies as CSV or JSON Lines");
+  auto* exp = snap->add_subcommand("export", "Accounts, system balances, payments, refunds and anomalies as CSV or JSON Lines");
   exp->add_option("FILE", file, "a snapshot file")->required();
   exp->add_option("--format", format, "csv or jsonl")->check(CLI::IsMember({"csv", "jsonl"}));
   exp->callback([] { exit_status() = export_snapshot(file, format, std::cout); });

@@ -21,6 +21,21 @@ std::string q(std::string_view s) {
 }
 std::string n(std::int64_t v) { return std::to_string(v); }
 
+// Calls fn(account_id, currency, balance) for every non-zero system balance: `external` and
+// `channel:{name}`, one per currency.
+template <class Fn>
+void for_each_system_balance(const State& s, Fn&& fn) {
+  for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
+    const std::string id = c == 0 ? std::string(system_account_external)
+                                  : std::string(system_account_channel_prefix) + std::string(s.str(s.channels[c]));
+    for (std::uint16_t k = 1; k < currency_table_size(); ++k) {
+      const Currency ccy{k};
+      const Amount balance = c == 0 ? s.external_balance(ccy) : s.channel_balance(c, ccy);
+      if (balance != 0) fn(id, ccy, balance);
+    }
+  }
+}
+
 // CSV fields here are ids, codes and numbers: none holds a comma or a quote (ids are
 // [A-Za-z0-9_.:-]), so no quoting is needed; the timestamp columns are RFC 3339.
 void export_csv(const State& s, std::ostream& out) {
@@ -30,6 +45,10 @@ void export_csv(const State& s, std::ostream& out) {
     out << "account," << a.id.view() << ',' << to_string(a.kind) << ',' << currency_code(a.currency) << ','
         << a.balance << ',' << format_time_us(a.created_at_us) << ',' << format_time_us(a.updated_at_us) << '\n';
   }
+  out << "record,account_id,currency,balance\n";
+  for_each_system_balance(s, [&](const std::string& id, Currency ccy, Amount balance) {
+    out << "system," << id << ',' << currency_code(ccy) << ',' << balance << '\n';
+  });
   out << "record,merchant_id,order_id,request_id,channel,payer_account_id,amount,currency,status,"
          "refunded_amount,channel_txn_id,created_at,updated_at\n";
   for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
@@ -68,6 +87,10 @@ void export_jsonl(const State& s, std::ostream& out) {
         << ",\"created_at\":" << q(format_time_us(a.created_at_us))
         << ",\"updated_at\":" << q(format_time_us(a.updated_at_us)) << "}\n";
   }
+  for_each_system_balance(s, [&](const std::string& id, Currency ccy, Amount balance) {
+    out << "{\"type\":\"system\",\"account_id\":" << q(id) << ",\"currency\":" << q(currency_code(ccy))
+        << ",\"balance\":" << balance << "}\n";
+  });
   for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
     out << "{\"type\":\"payment\",\"merchant_id\":" << q(s.accounts[p.merchant].id.view())

@@ -11,7 +11,7 @@ namespace paycore {
 
 // Header, counts and the checksum verdict. Returns 0 when the file is whole, 1 otherwise.
 int inspect_snapshot(const std::string& path, std::ostream& out);
-// Accounts, payments, refunds and anomalies as CSV (four sections, each with a header row, a
+// Accounts, system balances, payments, refunds and anomalies as CSV (five sections, each with a header row, a
 // first column naming the record type) or JSON Lines (one object per record with a "type").
 // Returns 0, or 2 when the file cannot be read (message on stderr).
 int export_snapshot(const std::string& path, const std::string& format, std::ostream& out);

@@ -4,9 +4,14 @@
 
 #include "random_commands.hpp"
 #include "src/snapshot.hpp"
+#include "src/snapshot_export.hpp"
 #include "src/snapshot_format.hpp"
 
+#include <unistd.h>
+
+#include <cstdlib>
 #include <cstring>
+#include <sstream>
 
 #include <xxhash.h>
 
@@ -136,6 +141,48 @@ TEST(Snapshot, InconsistentContentIsRefusedWithItsOffset) {
   std::string error;
   ASSERT_FALSE(load_snapshot(as_bytes(bytes), &scratch, &info, &error));
   EXPECT_NE(error.find("unknown merchant account at offset"), std::string::npos) << error;
+}
+
+}  // namespace
+}  // namespace paycore::testing
+
+namespace paycore::testing {
+namespace {
+
+// The export shows the system accounts, so that anyone can check the zero sum from outside.
+TEST(SnapshotExport, SystemBalancesAreExportedAndEverythingSumsToZero) {
+  Driver d;
+  d.run(add_channel("alipay"));
+  d.run(open_account("o1", "alice"));
+  d.run(deposit("o2", "alice", 1'000));
+  d.run(pay("m1", "r1", "o-1", 300, "alice"));
+  d.run(pay_external("m1", "r2", "o-2", 50, "alipay"));
+  d.run(notify("alipay", "t1", "m1", "o-2", 50, NotifyStatus::success));
+  char path[] = "/tmp/paycore-export-XXXXXX";
+  const int fd = ::mkstemp(path);
+  ASSERT_GE(fd, 0);
+  const std::string bytes = serialize_snapshot(d.state, 1, 0);
+  ASSERT_EQ(::write(fd, bytes.data(), bytes.size()), static_cast<ssize_t>(bytes.size()));
+  ::close(fd);
+  std::ostringstream csv, jsonl;
+  EXPECT_EQ(export_snapshot(path, "csv", csv), 0);
+  EXPECT_EQ(export_snapshot(path, "jsonl", jsonl), 0);
+  ::unlink(path);
+  EXPECT_NE(csv.str().find("system,external,CNY,-1000\n"), std::string::npos) << csv.str();
+  EXPECT_NE(csv.str().find("system,channel:alipay,CNY,-50\n"), std::string::npos);
+  EXPECT_NE(jsonl.str().find(R"({"type":"system","account_id":"external","currency":"CNY","balance":-1000})"),
+            std::string::npos);
+  // alice 700 + m1 350 - external 1000 - channel 50 = 0
+  std::int64_t sum = 0;
+  std::istringstream lines(csv.str());
+  for (std::string line; std::getline(lines, line);) {
+    if (line.starts_with("system,") || (line.starts_with("account,") && !line.starts_with("account,account_id"))) {
+      const auto first = line.find(',', line.find(',', line.find(',') + 1) + 1);  // after currency (system)
+      if (line.starts_with("system,")) sum += std::stoll(line.substr(first + 1));
+      else sum += std::stoll(line.substr(line.find(',', first + 1) + 1));  // account: after kind, currency
+    }
+  }
+  EXPECT_EQ(sum, 0);
 }
 
 }  // namespace
