@@ -93,10 +93,13 @@ struct ProducerResult {
   std::uint64_t done = 0;
   std::uint64_t errors = 0;
   std::vector<std::uint32_t> latencies_us;
+  std::uint32_t worst_us = 0;
+  double worst_sent_at_s = 0;  // when the slowest request was sent, from the start
 };
 
 // Keeps `window` payments in flight until the deadline, recording submit-to-release latency.
-void produce(Engine& e, std::uint32_t p, const Options& o, Clock::time_point deadline, ProducerResult* out) {
+void produce(Engine& e, std::uint32_t p, const Options& o, Clock::time_point start, Clock::time_point deadline,
+             ProducerResult* out) {
   std::mt19937_64 rng(p + 1);
   std::vector<Clock::time_point> sent(o.window);
   std::vector<std::uint32_t> free_slots;
@@ -116,8 +119,13 @@ void produce(Engine& e, std::uint32_t p, const Options& o, Clock::time_point dea
     const auto now = Clock::now();
     for (std::size_t i = 0; i < got; ++i) {
       const auto slot = static_cast<std::uint32_t>(responses[i].token);
-      out->latencies_us.push_back(static_cast<std::uint32_t>(
-          std::chrono::duration_cast<std::chrono::microseconds>(now - sent[slot]).count()));
+      const auto latency_us = static_cast<std::uint32_t>(
+          std::chrono::duration_cast<std::chrono::microseconds>(now - sent[slot]).count());
+      out->latencies_us.push_back(latency_us);
+      if (latency_us > out->worst_us) {
+        out->worst_us = latency_us;
+        out->worst_sent_at_s = std::chrono::duration<double>(sent[slot] - start).count();
+      }
       if (responses[i].result.code != ResultCode::ok) ++out->errors;
       ++out->done;
       free_slots.push_back(slot);
@@ -170,7 +178,7 @@ void throughput(const Options& o) {
   const auto start = Clock::now();
   const auto deadline = start + std::chrono::duration_cast<Clock::duration>(std::chrono::duration<double>(o.seconds));
   for (std::uint32_t p = 0; p < o.producers; ++p) {
-    threads.emplace_back(produce, std::ref(*e), p, std::cref(o), deadline, &results[p]);
+    threads.emplace_back(produce, std::ref(*e), p, std::cref(o), start, deadline, &results[p]);
   }
   for (auto& t : threads) t.join();
   const double elapsed = std::chrono::duration<double>(Clock::now() - start).count();
@@ -190,6 +198,9 @@ void throughput(const Options& o) {
               batches ? static_cast<double>(logged) / static_cast<double>(batches) : 0.0);
   std::printf("  latency submit->release us: p50=%.0f p90=%.0f p99=%.0f p99.9=%.0f max=%.0f\n", percentile(all, 0.5),
               percentile(all, 0.9), percentile(all, 0.99), percentile(all, 0.999), percentile(all, 1.0));
+  for (const auto& r : results) {
+    std::printf("  slowest: %u us, sent %.3f s after the start\n", r.worst_us, r.worst_sent_at_s);
+  }
   e->stop();
 }
 
