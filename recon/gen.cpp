@@ -3,6 +3,7 @@
 #include <cstdio>
 #include <numeric>
 
+#include "recon/statement.hpp"
 #include "recon/text.hpp"
 #include "src/assert.hpp"
 
@@ -151,42 +152,15 @@ void add_local(const Planned& plan, LocalData* local) {
                                         : std::span<const LocalRefund>());
 }
 
-struct RowWriter {
-  std::ostream& out;
-  std::string buffer;
-  std::uint64_t rows_count = 0;
+// One row of `plan` (a refund has a transaction of its own at the channel: txn "-r").
+void write_row(StatementCsvWriter* writer, const Planned& plan, bool refund, std::string_view refund_id,
+               Amount amount, std::string_view currency, std::string_view status, std::int64_t time_us) {
+  const std::string txn = refund ? plan.txn_id + "-r" : plan.txn_id;
+  writer->row(plan.channel, txn, plan.merchant_id, plan.order_id, refund, refund_id, amount, currency, status,
+              time_us);
+}
 
-  void row(const Planned& plan, bool refund, std::string_view refund_id, Amount amount,
-           std::string_view currency, std::string_view status, std::int64_t time_us) {
-    buffer += plan.channel;
-    buffer += ',';
-    buffer += plan.txn_id;
-    if (refund) buffer += "-r";  // a refund has a transaction of its own at the channel
-    buffer += ',';
-    buffer += plan.merchant_id;
-    buffer += ',';
-    buffer += plan.order_id;
-    buffer += refund ? ",REFUND," : ",PAYMENT,";
-    buffer += refund_id;
-    buffer += ',';
-    buffer += std::to_string(amount);
-    buffer += ',';
-    buffer += currency;
-    buffer += ',';
-    buffer += status;
-    buffer += ',';
-    buffer += format_rfc3339_us(time_us);
-    buffer += '\n';
-    ++rows_count;
-    if (buffer.size() > (std::size_t{1} << 20)) flush();
-  }
-  void flush() {
-    out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    buffer.clear();
-  }
-};
-
-void add_rows(const Planned& plan, RowWriter* writer) {
+void add_rows(const Planned& plan, StatementCsvWriter* writer) {
   if (plan.balance) return;
   const std::int64_t paid_at_us = plan.created_at_us + 5 * us_per_second;
   switch (plan.finding_class) {
@@ -195,30 +169,30 @@ void add_rows(const Planned& plan, RowWriter* writer) {
     case FindingClass::local_anomaly:
       return;
     case FindingClass::amount_mismatch:
-      writer->row(plan, false, "", plan.amount + 1, "CNY", "SUCCESS", paid_at_us);
+      write_row(writer, plan, false, "", plan.amount + 1, "CNY", "SUCCESS", paid_at_us);
       return;
     case FindingClass::currency_mismatch:
-      writer->row(plan, false, "", plan.amount, "USD", "SUCCESS", paid_at_us);
+      write_row(writer, plan, false, "", plan.amount, "USD", "SUCCESS", paid_at_us);
       return;
     case FindingClass::status_mismatch:
-      writer->row(plan, false, "", plan.amount, "CNY", "FAILED", paid_at_us);
+      write_row(writer, plan, false, "", plan.amount, "CNY", "FAILED", paid_at_us);
       return;
     case FindingClass::duplicate_channel_row:
-      writer->row(plan, false, "", plan.amount, "CNY", "SUCCESS", paid_at_us);
-      writer->row(plan, false, "", plan.amount, "CNY", "SUCCESS", paid_at_us);
+      write_row(writer, plan, false, "", plan.amount, "CNY", "SUCCESS", paid_at_us);
+      write_row(writer, plan, false, "", plan.amount, "CNY", "SUCCESS", paid_at_us);
       return;
     case FindingClass::matched:
     case FindingClass::missing_local:
     case FindingClass::local_not_paid:
-      writer->row(plan, false, "", plan.amount, "CNY", "SUCCESS", paid_at_us);
+      write_row(writer, plan, false, "", plan.amount, "CNY", "SUCCESS", paid_at_us);
       break;
   }
   if (plan.refund) {
-    writer->row(plan, true, plan.request_id + "-r", refund_amount(plan), "CNY", "SUCCESS",
+    write_row(writer, plan, true, plan.request_id + "-r", refund_amount(plan), "CNY", "SUCCESS",
                 refund_at_us(plan));
   }
   if (plan.refund_missing_local) {
-    writer->row(plan, true, plan.request_id + "-x", refund_amount(plan), "CNY", "SUCCESS",
+    write_row(writer, plan, true, plan.request_id + "-x", refund_amount(plan), "CNY", "SUCCESS",
                 refund_at_us(plan));
   }
 }
@@ -257,13 +231,12 @@ GenExpected generate(const GenOptions& options, LocalData* local, std::ostream& 
     add_local(plan, local);
     expect(plan, &expected);
   }
-  RowWriter writer{statement_csv, {}, 0};
-  writer.buffer = "channel,channel_txn_id,merchant_id,order_id,type,refund_id,amount,currency,status,time\n";
+  StatementCsvWriter writer(statement_csv);
   for (std::uint64_t q = 0; q < options.payments_count; ++q) {
     add_rows(planner.plan(permuted(q, options.payments_count)), &writer);
   }
   writer.flush();
-  expected.statement_rows_count = writer.rows_count;
+  expected.statement_rows_count = writer.rows_count();
   return expected;
 }
 

@@ -10,6 +10,7 @@
 #include <queue>
 #include <vector>
 
+#include "recon/statement.hpp"
 #include "recon/text.hpp"
 #include "src/apply.hpp"
 #include "src/assert.hpp"
@@ -322,50 +323,13 @@ class Builder {
 
 // ---- The statement pass --------------------------------------------------------------------
 
-struct RowWriter {
-  std::ostream& out;
-  const StateGenOptions& options;
-  std::string buffer;
-  std::uint64_t rows_count = 0;
-
-  void row(const Plan& plan, const char* txn, const Ids& ids, std::string_view type,
-           std::string_view refund_id, Amount amount, std::string_view currency,
-           std::string_view status, std::int64_t time_us) {
-    buffer += options.channels[plan.channel];
-    buffer += ',';
-    buffer += txn;
-    buffer += ',';
-    buffer += ids.merchant;
-    buffer += ',';
-    buffer += ids.order;
-    buffer += ',';
-    buffer += type;
-    buffer += ',';
-    buffer += refund_id;
-    buffer += ',';
-    buffer += std::to_string(amount);
-    buffer += ',';
-    buffer += currency;
-    buffer += ',';
-    buffer += status;
-    buffer += ',';
-    buffer += format_rfc3339_us(time_us);
-    buffer += '\n';
-    ++rows_count;
-    if (buffer.size() > (std::size_t{1} << 20)) flush();
-  }
-  void flush() {
-    out.write(buffer.data(), static_cast<std::streamsize>(buffer.size()));
-    buffer.clear();
-  }
-};
-
-void add_rows(const Plan& plan, std::uint64_t p, RowWriter* w) {
+void add_rows(const StateGenOptions& options, const Plan& plan, std::uint64_t p, StatementCsvWriter* w) {
   if (plan.balance) return;
   const Ids ids(plan, p);
   const std::int64_t paid_at_us = plan.created_at_us + notify_after_us;
   const auto payment = [&](Amount amount, std::string_view currency, std::string_view status) {
-    w->row(plan, ids.txn, ids, "PAYMENT", "", amount, currency, status, paid_at_us);
+    w->row(options.channels[plan.channel], ids.txn, ids.merchant, ids.order, false, "", amount, currency, status,
+           paid_at_us);
   };
   switch (plan.finding_class) {
     case FindingClass::missing_channel:
@@ -387,11 +351,12 @@ void add_rows(const Plan& plan, std::uint64_t p, RowWriter* w) {
   }
   const std::int64_t refund_at_us = plan.created_at_us + refund_after_us;
   if (plan.refund) {
-    w->row(plan, ids.refund_txn, ids, "REFUND", ids.refund, refund_amount(plan), "CNY", "SUCCESS", refund_at_us);
+    w->row(options.channels[plan.channel], ids.refund_txn, ids.merchant, ids.order, true, ids.refund,
+           refund_amount(plan), "CNY", "SUCCESS", refund_at_us);
   }
   if (plan.refund_missing_local) {
-    w->row(plan, ids.refund_txn, ids, "REFUND", ids.refund_unknown, refund_amount(plan), "CNY", "SUCCESS",
-           refund_at_us);
+    w->row(options.channels[plan.channel], ids.refund_txn, ids.merchant, ids.order, true, ids.refund_unknown,
+           refund_amount(plan), "CNY", "SUCCESS", refund_at_us);
   }
 }
 
@@ -449,16 +414,15 @@ StateGenExpected generate_state(const StateGenOptions& options, State* state, st
   expected.commands_count = builder.commands_count();
   expected.last_timestamp_us = builder.last_us();
 
-  RowWriter writer{statement_csv, options, {}, 0};
-  writer.buffer = "channel,channel_txn_id,merchant_id,order_id,type,refund_id,amount,currency,status,time\n";
+  StatementCsvWriter writer(statement_csv);
   for (std::uint64_t q = 0; q < options.payments_count; ++q) {
     const std::uint64_t p = permuted(q, options.payments_count);
     const Plan plan = planner.plan(p);
-    add_rows(plan, p, &writer);
+    add_rows(options, plan, p, &writer);
     expect(plan, &expected);
   }
   writer.flush();
-  expected.statement_rows_count = writer.rows_count;
+  expected.statement_rows_count = writer.rows_count();
   expected.counts_after_repairs = expected.counts;
   auto& after = expected.counts_after_repairs;
   after[static_cast<std::size_t>(FindingClass::matched)] += expected.repairable_count;

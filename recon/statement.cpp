@@ -34,6 +34,21 @@ struct Context {
     ++stats.malformed_count;
     sink.malformed({source.path, line, std::move(reason)});
   }
+
+  // One data row of any format: counted, parsed by `parse(text, &row, &reason)`, and handed
+  // to the sink or reported malformed with its line.
+  template <class Parse>
+  void deliver(std::string_view text, std::uint64_t line_number, Parse&& parse) {
+    ++stats.rows_count;
+    std::string reason;
+    StatementRow row;
+    if (!parse(text, &row, &reason)) {
+      malformed(line_number, std::move(reason));
+      return;
+    }
+    row.line = line_number;
+    sink.row(row);
+  }
 };
 
 // Checks one id field; on failure fills *reason.
@@ -109,15 +124,7 @@ class CsvParser {
   std::optional<std::string> line(std::string_view text, std::uint64_t line_number) {
     if (!header_seen_) return header(strip_bom(text));
     if (trim(text).empty()) return std::nullopt;
-    ++context_.stats.rows_count;
-    std::string reason;
-    StatementRow row;
-    if (!parse(text, &row, &reason)) {
-      context_.malformed(line_number, std::move(reason));
-      return std::nullopt;
-    }
-    row.line = line_number;
-    context_.sink.row(row);
+    context_.deliver(text, line_number, [this](auto... args) { return parse(args...); });
     return std::nullopt;
   }
 
@@ -310,15 +317,7 @@ class AlipayParser {
   }
 
   void row(std::string_view text, std::uint64_t line_number) {
-    ++context_.stats.rows_count;
-    std::string reason;
-    StatementRow row;
-    if (!parse(text, &row, &reason)) {
-      context_.malformed(line_number, std::move(reason));
-      return;
-    }
-    row.line = line_number;
-    context_.sink.row(row);
+    context_.deliver(text, line_number, [this](auto... args) { return parse(args...); });
   }
 
   bool parse(std::string_view text, StatementRow* row, std::string* reason) {
@@ -489,16 +488,8 @@ class WechatParser {
   }
 
   void row(std::string_view text, std::uint64_t line_number) {
-    ++context_.stats.rows_count;
     ++data_rows_;
-    std::string reason;
-    StatementRow row;
-    if (!parse(text, &row, &reason)) {
-      context_.malformed(line_number, std::move(reason));
-      return;
-    }
-    row.line = line_number;
-    context_.sink.row(row);
+    context_.deliver(text, line_number, [this](auto... args) { return parse(args...); });
   }
 
   bool parse(std::string_view text, StatementRow* row, std::string* reason) {
@@ -706,6 +697,38 @@ std::optional<std::string> read_statement(const StatementSource& source, RowSink
   }
   LineReader reader(file.get());
   return with_path(source, read_with(reader, format, source, sink, stats));
+}
+
+StatementCsvWriter::StatementCsvWriter(std::ostream& out)
+    : out_(out),
+      buffer_("channel,channel_txn_id,merchant_id,order_id,type,refund_id,amount,currency,status,time\n") {}
+
+void StatementCsvWriter::row(std::string_view channel, std::string_view channel_txn_id,
+                             std::string_view merchant_id, std::string_view order_id, bool refund,
+                             std::string_view refund_id, Amount amount, std::string_view currency,
+                             std::string_view status, std::int64_t time_us) {
+  for (std::string_view field : {channel, channel_txn_id, merchant_id, order_id}) {
+    buffer_ += field;
+    buffer_ += ',';
+  }
+  buffer_ += refund ? "REFUND," : "PAYMENT,";
+  buffer_ += refund_id;
+  buffer_ += ',';
+  buffer_ += std::to_string(amount);
+  buffer_ += ',';
+  buffer_ += currency;
+  buffer_ += ',';
+  buffer_ += status;
+  buffer_ += ',';
+  buffer_ += format_rfc3339_us(time_us);
+  buffer_ += '\n';
+  ++rows_count_;
+  if (buffer_.size() > (std::size_t{1} << 20)) flush();
+}
+
+void StatementCsvWriter::flush() {
+  out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
+  buffer_.clear();
 }
 
 }  // namespace paycore::recon

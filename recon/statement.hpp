@@ -10,6 +10,7 @@
 
 #include <cstdint>
 #include <optional>
+#include <ostream>
 #include <string>
 #include <string_view>
 
@@ -93,5 +94,22 @@ struct StatementStats {
 
 // csv | alipay | wechat from the first bytes of a file; nullopt when none fits.
 std::optional<StatementFormat> detect_statement_format(std::string_view head);
+
+// Writes our statement CSV (API.md "Channel statement file"): the header row first, then one
+// row per call, buffered; flush() at the end. The generators and tests use it.
+class StatementCsvWriter {
+ public:
+  explicit StatementCsvWriter(std::ostream& out);
+  void row(std::string_view channel, std::string_view channel_txn_id, std::string_view merchant_id,
+           std::string_view order_id, bool refund, std::string_view refund_id, Amount amount,
+           std::string_view currency, std::string_view status, std::int64_t time_us);
+  void flush();
+  std::uint64_t rows_count() const { return rows_count_; }
+
+ private:
+  std::ostream& out_;
+  std::string buffer_;
+  std::uint64_t rows_count_ = 0;
+};
 
 }  // namespace paycore::recon
