@@ -43,7 +43,7 @@ bool rebuild_state(const EngineConfig& config, const std::string& snapshots_dir,
                    std::uint64_t* replayed, std::string* error) {
   SnapshotInfo info;
   std::vector<std::string> skipped;
-  if (!load_newest_snapshot(snapshots_dir, config.state, state, &info, &skipped, error)) return false;
+  load_newest_snapshot(snapshots_dir, config.state, state, &info, &skipped);
   for (const std::string& why : skipped) {
     log_line(LogLevel::warn, "snapshot damaged, using the one before it", {{"reason", why}});
   }

@@ -76,9 +76,9 @@ int write_snapshot_atomically(const char* dir, const char* temp_path, const char
   return rc != 0 ? rc : publish_snapshot(dir, temp_path, final_path);
 }
 
-bool load_newest_snapshot(const std::string& dir, const StateConfig& config,
+void load_newest_snapshot(const std::string& dir, const StateConfig& config,
                           std::unique_ptr<State>* state, SnapshotInfo* info,
-                          std::vector<std::string>* skipped, std::string* error) {
+                          std::vector<std::string>* skipped) {
   const std::vector<SnapshotFile> files = list_snapshots(dir);
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
     std::string bytes, why;
@@ -101,12 +101,10 @@ bool load_newest_snapshot(const std::string& dir, const StateConfig& config,
       continue;
     }
     *state = std::move(candidate);
-    return true;
+    return;
   }
   *info = SnapshotInfo{};
   *state = std::make_unique<State>(config);
-  (void)error;
-  return true;
 }
 
 std::uint64_t retain_snapshots(const std::string& dir, std::uint32_t keep) {

@@ -36,10 +36,11 @@ int write_snapshot_temp(const char* temp_path, const State& state, std::uint64_t
 int publish_snapshot(const char* dir, const char* temp_path, const char* final_path);
 
 // Loads the newest snapshot that is whole; a damaged one is reported through `skipped` (path:
-// reason) and the one before it is tried. No snapshot at all: *lsn = 0 and the state is fresh.
-bool load_newest_snapshot(const std::string& dir, const StateConfig& config,
+// reason) and the one before it is tried. No whole snapshot at all: info->lsn = 0 and the
+// state is fresh (recovery then needs the log from LSN 1, which the caller checks).
+void load_newest_snapshot(const std::string& dir, const StateConfig& config,
                           std::unique_ptr<State>* state, SnapshotInfo* info,
-                          std::vector<std::string>* skipped, std::string* error);
+                          std::vector<std::string>* skipped);
 
 // Deletes all but the newest `keep` snapshots (and stray temporary files); returns the LSN of
 // the oldest one kept (0 if none).
