@@ -37,8 +37,28 @@ void write_payment_json(JsonWriter& json, const PaymentView& payment) {
       .field("status", to_string(payment.status))
       .field("refunded_amount", payment.refunded_amount);
   id_or_null(json, "channel_txn_id", payment.channel_txn_id);
+  id_or_null(json, "mandate_id", payment.mandate_id);
   json.key("created_at").timestamp_us(payment.created_at_us)
       .key("updated_at").timestamp_us(payment.updated_at_us)
+      .end_object();
+}
+
+void write_mandate_json(JsonWriter& json, const MandateView& mandate) {
+  json.begin_object()
+      .field("mandate_id", mandate.mandate_id.view())
+      .field("payer_account_id", mandate.payer_account_id.view())
+      .field("merchant_id", mandate.merchant_id.view())
+      .field("amount_max", mandate.amount_max)
+      .field("currency", currency_code(mandate.currency));
+  if (mandate.expires_at_us == 0) {
+    json.field_null("expires_at");
+  } else {
+    json.key("expires_at").timestamp_us(mandate.expires_at_us);
+  }
+  json.key("single_use").boolean(mandate.single_use)
+      .field("status", to_string(mandate.status))
+      .key("created_at").timestamp_us(mandate.created_at_us)
+      .key("updated_at").timestamp_us(mandate.updated_at_us)
       .end_object();
 }
 
@@ -70,6 +90,10 @@ std::string_view result_message(ResultCode code) {
     case ResultCode::unavailable: return "the log does not accept writes";
     case ResultCode::busy: return "the server is busy; retry";
     case ResultCode::capacity_exhausted: return "a configured capacity is exhausted";
+    case ResultCode::mandate_inactive: return "the payer's mandate for this merchant is revoked, expired or used";
+    case ResultCode::mandate_limit_exceeded: return "the amount is over the mandate's amount_max";
+    case ResultCode::invalid_payer: return "the payer is not a customer account";
+    case ResultCode::mandate_exists: return "a mandate with this mandate_id exists already";
   }
   return "error";
 }
@@ -91,6 +115,8 @@ bool write_result_body(OutBuffer& body, Route route, const Result& result) {
     write_account_json(json, result.account);
   } else if (result.resource == ResourceKind::payment) {
     write_payment_json(json, result.payment);
+  } else if (result.resource == ResourceKind::mandate) {
+    write_mandate_json(json, result.mandate);
   } else {
     json.begin_object().end_object();
   }

@@ -14,8 +14,11 @@ namespace paycore::net {
 // {"account_id","kind","currency","balance","created_at","updated_at"}
 void write_account_json(JsonWriter& json, const AccountView& account);
 // {"merchant_id","order_id","request_id","channel","payer_account_id","amount","currency",
-//  "status","refunded_amount","channel_txn_id","created_at","updated_at"}
+//  "status","refunded_amount","channel_txn_id","mandate_id","created_at","updated_at"}
 void write_payment_json(JsonWriter& json, const PaymentView& payment);
+// {"mandate_id","payer_account_id","merchant_id","amount_max","currency","expires_at" (null:
+//  never),"single_use","status","created_at","updated_at"} (API.md "Mandates")
+void write_mandate_json(JsonWriter& json, const MandateView& mandate);
 // {"code":...,"message":...[,"field":...]} (the inner object of an error body)
 void write_error_object(JsonWriter& json, std::string_view code, std::string_view message,
                         std::string_view field);

@@ -350,6 +350,34 @@ DecodeResult JsonDecoder::decode(std::string_view body, NotificationRequest* out
   return std::nullopt;
 }
 
+DecodeResult JsonDecoder::decode(std::string_view body, CreateMandateRequest* out) {
+  static constexpr std::array<std::string_view, 7> names = {
+      "request_id", "mandate_id", "payer_account_id", "merchant_id", "amount_max", "expires_at",
+      "single_use"};
+  Document document;
+  if (DecodeResult error = parse(body, &document)) return error;
+  Members<names.size()> members{names};
+  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  *out = CreateMandateRequest{};
+  if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
+  if (DecodeResult error = get_id(members, 1, &out->mandate_id)) return error;
+  if (DecodeResult error = get_id(members, 2, &out->payer_account_id)) return error;
+  if (DecodeResult error = get_id(members, 3, &out->merchant_id)) return error;
+  if (DecodeResult error = get_amount(members, 4, limits_.amount_max, &out->amount_max)) return error;
+  if (members.has(5)) {
+    std::string_view expires_at;
+    if (DecodeResult error = get_string(members, 5, &expires_at)) return error;
+    if (!parse_rfc3339_us(expires_at, &out->expires_at_us) || out->expires_at_us <= 0) {
+      return make_error(DecodeErrorCode::invalid_field, names[5],
+                        "must be an RFC 3339 timestamp such as 2026-12-31T00:00:00Z, or null");
+    }
+  }
+  if (members.has(6) && members.values[6].get_bool().get(out->single_use)) {
+    return make_error(DecodeErrorCode::invalid_field, names[6], "must be true or false");
+  }
+  return std::nullopt;
+}
+
 DecodeResult JsonDecoder::decode_batch(std::string_view body, std::vector<BatchItem>* out) {
   static constexpr std::array<std::string_view, 1> names = {"payments"};
   out->clear();

@@ -106,6 +106,20 @@ struct NotificationRequest {
   bool has_paid_at = false;
 };
 
+// POST /v1/mandates (API.md "Mandates"). `amount_max` follows the amount rules; `expires_at`
+// is an RFC 3339 time or absent/null (never expires); `single_use` a JSON boolean, default
+// false. An amount_max beyond 64 bits is invalid_json (only `amount` gets the big-integer
+// fallback).
+struct CreateMandateRequest {
+  Id request_id;
+  Id mandate_id;
+  Id payer_account_id;
+  Id merchant_id;
+  Amount amount_max = 0;
+  std::int64_t expires_at_us = 0;  // 0: never
+  bool single_use = false;
+};
+
 // One item of POST /v1/payments/batch: either decoded or refused on its own (the other items
 // still go ahead; the response carries a 400 error for this one).
 struct BatchItem {
@@ -126,6 +140,7 @@ class JsonDecoder {
   [[nodiscard]] DecodeResult decode(std::string_view body, RequestIdOnly* out);
   [[nodiscard]] DecodeResult decode(std::string_view body, RefundRequest* out);
   [[nodiscard]] DecodeResult decode(std::string_view body, NotificationRequest* out);
+  [[nodiscard]] DecodeResult decode(std::string_view body, CreateMandateRequest* out);
   // `{"payments": [...]}`, 1..batch_items_max items. `out` is cleared and refilled (its
   // capacity is kept between calls). An error here refuses the whole batch; errors of single
   // items are in their BatchItem.

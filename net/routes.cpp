@@ -59,6 +59,16 @@ RouteMatch match_payments(HttpMethod method, std::string_view rest, bool has_res
   return {};
 }
 
+// /v1/mandates[/{mandate_id}[/revoke]]
+RouteMatch match_mandates(HttpMethod method, std::string_view rest, bool has_rest) {
+  if (!has_rest) return matched(method, HttpMethod::post, Route::mandate_create);
+  const std::string_view id = next_segment(&rest);
+  if (id.empty()) return {};
+  if (rest.empty()) return matched(method, HttpMethod::get, Route::mandate_get, id);
+  if (rest == "revoke") return matched(method, HttpMethod::post, Route::mandate_revoke, id);
+  return {};
+}
+
 bool is_operator(const Principal& principal) { return principal.kind == PrincipalKind::operator_; }
 
 std::optional<LocalError> path_id(std::string_view text, std::string_view field, Id* out) {
@@ -110,6 +120,9 @@ std::string_view route_name(Route route) {
     case Route::payment_refund: return "payment_refund";
     case Route::notify: return "notify";
     case Route::admin_snapshot: return "admin_snapshot";
+    case Route::mandate_create: return "mandate_create";
+    case Route::mandate_get: return "mandate_get";
+    case Route::mandate_revoke: return "mandate_revoke";
   }
   return "other";
 }
@@ -122,8 +135,11 @@ RouteAccess route_access(Route route) {
     case Route::metrics: return RouteAccess::open;
     case Route::account_open:
     case Route::account_deposit:
-    case Route::admin_snapshot: return RouteAccess::operator_only;
-    case Route::account_get: return RouteAccess::merchant_or_operator;
+    case Route::admin_snapshot:
+    case Route::mandate_create:
+    case Route::mandate_revoke: return RouteAccess::operator_only;
+    case Route::account_get:
+    case Route::mandate_get: return RouteAccess::merchant_or_operator;
     case Route::notify: return RouteAccess::channel;
     default: return RouteAccess::merchant_only;
   }
@@ -141,6 +157,7 @@ RouteMatch match_route(HttpMethod method, std::string_view path) {
   const std::string_view collection = next_segment(&rest);
   if (collection == "accounts") return match_accounts(method, rest, has_rest);
   if (collection == "payments") return match_payments(method, rest, has_rest);
+  if (collection == "mandates") return match_mandates(method, rest, has_rest);
   if (!has_rest) return {};
   if (collection == "notify") {
     const std::string_view channel = next_segment(&rest);
@@ -216,6 +233,32 @@ std::optional<LocalError> build_command(const RouteMatch& match, const Principal
       CreatePaymentRequest request;
       if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
       *out = payment_command(principal, request);
+      return std::nullopt;
+    }
+    case Route::mandate_create: {
+      CreateMandateRequest request;
+      if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
+      *out = principal_command(CommandKind::create_mandate, principal);
+      out->request_id = request.request_id;
+      out->mandate_id = request.mandate_id;
+      out->account = request.payer_account_id;
+      out->merchant_id = request.merchant_id;
+      out->amount = request.amount_max;
+      out->time_us = request.expires_at_us;
+      if (request.single_use) out->flags |= command_flag_single_use;
+      return std::nullopt;
+    }
+    case Route::mandate_get: {
+      *out = principal_command(CommandKind::get_mandate, principal);
+      if (auto error = path_id(match.param, "mandate_id", &out->mandate_id)) return error;
+      return std::nullopt;
+    }
+    case Route::mandate_revoke: {
+      *out = principal_command(CommandKind::revoke_mandate, principal);
+      if (auto error = path_id(match.param, "mandate_id", &out->mandate_id)) return error;
+      RequestIdOnly request;
+      if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
+      out->request_id = request.request_id;
       return std::nullopt;
     }
     case Route::payment_get: {

@@ -15,6 +15,9 @@
 //   POST /v1/payments/{order_id}/refunds                   merchant
 //   POST /v1/notify/{channel}                              channel (RSA)
 //   POST /v1/admin/snapshot                                operator
+//   POST /v1/mandates                                      operator
+//   GET  /v1/mandates/{mandate_id}                         operator, or the mandate's merchant
+//   POST /v1/mandates/{mandate_id}/revoke                  operator
 
 #include <cstdint>
 #include <optional>
@@ -44,8 +47,11 @@ enum class Route : std::uint8_t {
   payment_refund,
   notify,
   admin_snapshot,
+  mandate_create,
+  mandate_get,
+  mandate_revoke,
 };
-inline constexpr std::size_t routes_count = static_cast<std::size_t>(Route::admin_snapshot) + 1;
+inline constexpr std::size_t routes_count = static_cast<std::size_t>(Route::mandate_revoke) + 1;
 
 // Metrics label: "healthz", "account_open", ...; "other" for unmatched.
 std::string_view route_name(Route route);
@@ -58,7 +64,7 @@ enum class MatchStatus : std::uint8_t { ok, not_found, method_not_allowed };
 struct RouteMatch {
   MatchStatus status = MatchStatus::not_found;
   Route route = Route::unmatched;
-  std::string_view param;        // {account_id}, {order_id} or {channel}, as sent
+  std::string_view param;        // {account_id}, {order_id}, {mandate_id} or {channel}, as sent
   std::string_view allow;        // for 405: the "Allow" header value ("GET", "POST")
 };
 

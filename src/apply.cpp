@@ -21,7 +21,7 @@ Result make_result(const Command& c, ResultCode code, Field field = Field::none)
 // caller (the edge validated them, but a bug or a crafted log must not reach the tables).
 bool ids_are_sane(const Command& c) {
   for (const Id* id : {&c.principal, &c.request_id, &c.account, &c.order_id, &c.channel,
-                       &c.channel_txn_id}) {
+                       &c.channel_txn_id, &c.mandate_id, &c.merchant_id}) {
     if (id->size > id_bytes_max) return false;
     if (id->size != 0 && !id_is_valid(id->view())) return false;
   }
@@ -67,8 +67,10 @@ struct IdempotencyCheck {
   std::uint32_t principal = row_none;  // row_none: the principal has no row yet
 };
 
+// A replay answers exactly what the first answer said: the same code and field, and the
+// resource's current representation.
 Result replay_outcome(const State& s, const Command& c, const IdempotencyRow& record) {
-  Result r = make_result(c, static_cast<ResultCode>(record.code));
+  Result r = make_result(c, static_cast<ResultCode>(record.code), static_cast<Field>(record.field));
   r.replayed = true;
   if (record.code != static_cast<std::uint8_t>(ResultCode::ok)) return r;
   switch (record.kind) {
@@ -76,6 +78,11 @@ Result replay_outcome(const State& s, const Command& c, const IdempotencyRow& re
     case CommandKind::deposit:
       r.resource = ResourceKind::account;
       r.account = account_view(s, record.resource);
+      break;
+    case CommandKind::create_mandate:
+    case CommandKind::revoke_mandate:
+      r.resource = ResourceKind::mandate;
+      r.mandate = mandate_view(s, record.resource, c.timestamp_us);
       break;
     default:
       r.resource = ResourceKind::payment;
@@ -104,7 +111,7 @@ IdempotencyCheck check_idempotency(const State& s, const Command& c) {
 // Records the outcome under (principal, request_id): the last write of every idempotent
 // command whose outcome is kept. `request_id` may already be interned (shared with the row).
 void record_outcome(State& s, const Command& c, std::uint32_t principal, ResultCode code,
-                    std::uint32_t resource, StrRef request_id = 0) {
+                    std::uint32_t resource, StrRef request_id = 0, Field field = Field::none) {
   PAYCORE_ASSERT(result_is_kept(code));
   if (principal == row_none) principal = s.add_principal(c.principal.view());
   IdempotencyRow row;
@@ -114,13 +121,14 @@ void record_outcome(State& s, const Command& c, std::uint32_t principal, ResultC
   row.resource = resource;
   row.kind = c.kind;
   row.code = static_cast<std::uint8_t>(code);
+  row.field = static_cast<std::uint8_t>(field);
   s.add_idempotency(row);
 }
 
 // A business refusal that is kept: the same request_id will get the same answer.
 Result keep_refusal(State& s, const Command& c, std::uint32_t principal, ResultCode code,
                     Field field) {
-  record_outcome(s, c, principal, code, row_none);
+  record_outcome(s, c, principal, code, row_none, 0, field);
   Result r = make_result(c, code, field);
   r.mutated = true;
   return r;
@@ -218,6 +226,106 @@ Result get_account(const State& s, const Command& c) {
   return with_account(make_result(c, ResultCode::ok), s, account);
 }
 
+// ---- Mandates (API.md "Mandates") ----------------------------------------------------------
+
+Result with_mandate(Result r, const State& s, std::uint32_t mandate, std::int64_t now_us) {
+  r.resource = ResourceKind::mandate;
+  r.mandate = mandate_view(s, mandate, now_us);
+  return r;
+}
+
+// Validation that needs no state: 400s, not kept.
+Result validate_create_mandate(const Command& c) {
+  if (Result v = validate_idempotent(c); v.code != ResultCode::ok) return v;
+  if (c.mandate_id.empty()) return make_result(c, ResultCode::missing_field, Field::mandate_id);
+  if (c.account.empty()) return make_result(c, ResultCode::missing_field, Field::payer_account_id);
+  if (c.merchant_id.empty()) return make_result(c, ResultCode::missing_field, Field::merchant_id);
+  if (c.amount <= 0) return make_result(c, ResultCode::invalid_amount, Field::amount_max);
+  if (c.time_us < 0) return make_result(c, ResultCode::invalid_field, Field::expires_at);
+  // A mandate that is expired when it is made is a client's mistake, not a business outcome.
+  if (c.time_us != 0 && c.time_us <= c.timestamp_us) {
+    return make_result(c, ResultCode::invalid_field, Field::expires_at);
+  }
+  return make_result(c, ResultCode::ok);
+}
+
+Result create_mandate(State& s, const Command& c) {
+  if (Result v = validate_create_mandate(c); v.code != ResultCode::ok) return v;
+  const IdempotencyCheck idem = check_idempotency(s, c);
+  if (idem.done) return idem.result;
+  if (s.find_mandate(c.mandate_id.view()) != row_none) {
+    return keep_refusal(s, c, idem.principal, ResultCode::mandate_exists, Field::mandate_id);
+  }
+  const std::uint32_t payer = s.find_account(c.account.view());
+  if (payer == row_none) {
+    return keep_refusal(s, c, idem.principal, ResultCode::account_not_found, Field::payer_account_id);
+  }
+  if (s.accounts[payer].kind != AccountKind::customer) {
+    return keep_refusal(s, c, idem.principal, ResultCode::invalid_payer, Field::payer_account_id);
+  }
+
+  // Point of no return. The merchant becomes a principal row if it never made a request; the
+  // operator's row is made first, so that the rows are numbered the same on replay.
+  std::uint32_t principal = idem.principal;
+  if (principal == row_none) principal = s.add_principal(c.principal.view());
+  std::uint32_t merchant = s.find_principal(c.merchant_id.view());
+  if (merchant == row_none) merchant = s.add_principal(c.merchant_id.view());
+  MandateRow row;
+  row.mandate_id = s.intern(c.mandate_id.view());
+  row.payer = payer;
+  row.merchant = merchant;
+  row.amount_max = c.amount;
+  row.expires_at_us = c.time_us;
+  row.created_at_us = row.updated_at_us = c.timestamp_us;
+  row.status = MandateStatus::active;
+  row.single_use = c.is_single_use();
+  std::uint32_t previous = row_none;
+  const std::uint32_t mandate = s.add_mandate(row, &previous);
+  // The newest mandate of a pair governs its payments; an older one still active is revoked.
+  if (previous != row_none && s.mandates[previous].status == MandateStatus::active) {
+    s.mandates[previous].status = MandateStatus::revoked;
+    s.mandates[previous].updated_at_us = c.timestamp_us;
+  }
+  record_outcome(s, c, principal, ResultCode::ok, mandate);
+  Result r = make_result(c, ResultCode::ok);
+  r.mutated = true;
+  return with_mandate(r, s, mandate, c.timestamp_us);
+}
+
+Result revoke_mandate(State& s, const Command& c) {
+  if (Result v = validate_idempotent(c); v.code != ResultCode::ok) return v;
+  if (c.mandate_id.empty()) return make_result(c, ResultCode::missing_field, Field::mandate_id);
+  const IdempotencyCheck idem = check_idempotency(s, c);
+  if (idem.done) return idem.result;
+  const std::uint32_t mandate = s.find_mandate(c.mandate_id.view());
+  if (mandate == row_none) {
+    return keep_refusal(s, c, idem.principal, ResultCode::not_found, Field::mandate_id);
+  }
+  MandateRow& row = s.mandates[mandate];
+  if (effective_mandate_status(row, c.timestamp_us) != MandateStatus::active) {
+    return keep_refusal(s, c, idem.principal, ResultCode::invalid_state, Field::none);
+  }
+
+  row.status = MandateStatus::revoked;
+  row.updated_at_us = c.timestamp_us;
+  record_outcome(s, c, idem.principal, ResultCode::ok, mandate);
+  Result r = make_result(c, ResultCode::ok);
+  r.mutated = true;
+  return with_mandate(r, s, mandate, c.timestamp_us);
+}
+
+// The operator reads any mandate, a merchant only its own: another's reads as absent.
+Result get_mandate(const State& s, const Command& c) {
+  if (!ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
+  if (c.mandate_id.empty()) return make_result(c, ResultCode::missing_field, Field::mandate_id);
+  const std::uint32_t mandate = s.find_mandate(c.mandate_id.view());
+  if (mandate == row_none) return make_result(c, ResultCode::not_found, Field::mandate_id);
+  if (!c.is_operator() && s.str(s.principals[s.mandates[mandate].merchant]) != c.principal.view()) {
+    return make_result(c, ResultCode::not_found, Field::mandate_id);
+  }
+  return with_mandate(make_result(c, ResultCode::ok), s, mandate, c.timestamp_us);
+}
+
 // ---- Payments ------------------------------------------------------------------------------
 
 struct PaymentPlan {
@@ -227,6 +335,7 @@ struct PaymentPlan {
   std::uint32_t channel = 0;
   std::uint32_t merchant = row_none;  // row_none: the merchant's account is opened with it
   std::uint32_t payer = row_none;
+  std::uint32_t mandate = row_none;
 };
 
 PaymentPlan refuse(ResultCode code, Field field, bool kept) {
@@ -248,9 +357,6 @@ PaymentPlan validate_create_payment(const State& s, const Command& c) {
   if (plan.channel == row_none) return refuse(ResultCode::unknown_channel, Field::channel, false);
   if (plan.channel == 0) {
     if (c.account.empty()) return refuse(ResultCode::missing_field, Field::payer_account_id, false);
-    if (c.account == c.principal) {
-      return refuse(ResultCode::invalid_field, Field::payer_account_id, false);
-    }
   } else if (!c.account.empty()) {
     return refuse(ResultCode::invalid_field, Field::payer_account_id, false);
   }
@@ -274,10 +380,24 @@ PaymentPlan plan_create_payment(const State& s, const Command& c, PaymentPlan pl
   }
   if (plan.channel != 0) return plan;  // external: PENDING, no money moves yet
 
+  // Who may debit the payer (API.md "Mandates"): a missing payer, a payer that is not a
+  // customer and a payer without a mandate for this merchant all read the same, so that a
+  // merchant learns nothing about accounts that are not its to debit.
   plan.payer = s.find_account(c.account.view());
   if (plan.payer == row_none) return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
   const AccountRow& payer = s.accounts[plan.payer];
+  if (payer.kind != AccountKind::customer) {
+    return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
+  }
+  const std::uint32_t merchant_principal = s.find_principal(c.principal.view());
+  plan.mandate = merchant_principal == row_none ? row_none : s.find_pair_mandate(plan.payer, merchant_principal);
+  if (plan.mandate == row_none) return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
+  const MandateRow& mandate = s.mandates[plan.mandate];
+  if (effective_mandate_status(mandate, c.timestamp_us) != MandateStatus::active) {
+    return refuse(ResultCode::mandate_inactive, Field::none, true);
+  }
   if (payer.currency != c.currency) return refuse(ResultCode::currency_mismatch, Field::currency, true);
+  if (c.amount > mandate.amount_max) return refuse(ResultCode::mandate_limit_exceeded, Field::amount, true);
   if (payer.balance < c.amount) return refuse(ResultCode::insufficient_funds, Field::amount, true);
   const Amount merchant_balance = plan.merchant == row_none ? 0 : s.accounts[plan.merchant].balance;
   if (!can_credit(merchant_balance, c.amount)) return refuse(ResultCode::invalid_amount, Field::amount, false);
@@ -313,6 +433,7 @@ Result create_payment(State& s, const Command& c) {
   row.created_at_us = row.updated_at_us = c.timestamp_us;
   row.merchant = plan.merchant;
   row.payer = plan.payer;
+  row.mandate = plan.mandate;
   row.currency = c.currency;
   row.channel = static_cast<std::uint8_t>(plan.channel);
   if (plan.channel == 0) {
@@ -321,6 +442,11 @@ Result create_payment(State& s, const Command& c) {
     AccountRow& payer = s.accounts[plan.payer];
     transfer(payer.balance, merchant.balance, c.amount);
     payer.updated_at_us = merchant.updated_at_us = c.timestamp_us;
+    MandateRow& mandate = s.mandates[plan.mandate];
+    if (mandate.single_use) {
+      mandate.status = MandateStatus::used;
+      mandate.updated_at_us = c.timestamp_us;
+    }
   } else {
     row.status = PaymentStatus::pending;
   }
@@ -559,6 +685,9 @@ Result dispatch(State& s, const Command& c) {
     case CommandKind::add_channel: return add_channel(s, c);
     case CommandKind::get_account: return get_account(s, c);
     case CommandKind::get_payment: return get_payment(s, c);
+    case CommandKind::create_mandate: return create_mandate(s, c);
+    case CommandKind::revoke_mandate: return revoke_mandate(s, c);
+    case CommandKind::get_mandate: return get_mandate(s, c);
   }
   return make_result(c, ResultCode::invalid_field);
 }
@@ -605,6 +734,9 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
     case CommandKind::notify:
       if (c.amount > limits.amount_max) return {ResultCode::invalid_amount, Field::amount};
       break;
+    case CommandKind::create_mandate:
+      if (c.amount > limits.amount_max) return {ResultCode::invalid_amount, Field::amount_max};
+      break;
     default:
       break;
   }
@@ -625,6 +757,10 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
       break;
     case CommandKind::notify:
       if (s.anomalies.size() >= limits.anomalies_max) return full(Field::channel_txn_id);
+      break;
+    case CommandKind::create_mandate:
+      if (s.mandates.size() >= limits.mandates_max) return full(Field::mandate_id);
+      if (s.principals.size() + 2 > limits.principals_max) return full(Field::merchant_id);
       break;
     default:
       break;
@@ -660,6 +796,7 @@ PaymentView payment_view(const State& s, std::uint32_t payment_row, std::int64_t
   v.channel = Id::trusted(s.str(s.channels[row.channel]));
   if (row.payer != row_none) v.payer_account_id = s.accounts[row.payer].id;
   if (row.channel_txn_id != 0) v.channel_txn_id = Id::trusted(s.str(row.channel_txn_id));
+  if (row.mandate != row_none) v.mandate_id = Id::trusted(s.str(s.mandates[row.mandate].mandate_id));
   v.amount = row.amount;
   v.refunded_amount = row.refunded_amount;
   v.currency = row.currency;
@@ -667,6 +804,34 @@ PaymentView payment_view(const State& s, std::uint32_t payment_row, std::int64_t
   v.status = effective_status(s, row, now_us);
   v.updated_at_us = v.status == row.status ? row.updated_at_us
                                            : row.created_at_us + s.pending_lifetime_us;
+  return v;
+}
+
+}  // namespace paycore
+
+namespace paycore {
+
+MandateStatus effective_mandate_status(const MandateRow& m, std::int64_t now_us) {
+  if (m.status == MandateStatus::active && m.expires_at_us != 0 && m.expires_at_us <= now_us) {
+    return MandateStatus::expired;
+  }
+  return m.status;
+}
+
+MandateView mandate_view(const State& s, std::uint32_t mandate_row, std::int64_t now_us) {
+  const MandateRow& row = s.mandates[mandate_row];
+  const AccountRow& payer = s.accounts[row.payer];
+  MandateView v;
+  v.mandate_id = Id::trusted(s.str(row.mandate_id));
+  v.payer_account_id = payer.id;
+  v.merchant_id = Id::trusted(s.str(s.principals[row.merchant]));
+  v.amount_max = row.amount_max;
+  v.expires_at_us = row.expires_at_us;
+  v.created_at_us = row.created_at_us;
+  v.currency = payer.currency;
+  v.single_use = row.single_use;
+  v.status = effective_mandate_status(row, now_us);
+  v.updated_at_us = v.status == row.status ? row.updated_at_us : row.expires_at_us;
   return v;
 }
 

@@ -36,6 +36,8 @@ struct Limits {
   std::uint32_t refunds_max = 100'000'000;
   std::uint32_t idempotency_max = 200'000'000;
   std::uint32_t anomalies_max = 10'000'000;
+  std::uint32_t mandates_max = 10'000'000;
+  std::uint32_t principals_max = 1'000'000;
 };
 
 struct Admission {
@@ -48,7 +50,11 @@ Admission admit(const State& state, const Limits& limits, const Command& command
 // even before the tick that records the expiry has run.
 PaymentStatus effective_status(const State& state, const PaymentRow& payment, std::int64_t now_us);
 
+// A mandate's status at `now_us`: an ACTIVE mandate past its expires_at reads EXPIRED.
+MandateStatus effective_mandate_status(const MandateRow& mandate, std::int64_t now_us);
+
 AccountView account_view(const State& state, std::uint32_t account_row);
+MandateView mandate_view(const State& state, std::uint32_t mandate_row, std::int64_t now_us);
 PaymentView payment_view(const State& state, std::uint32_t payment_row, std::int64_t now_us);
 
 }  // namespace paycore

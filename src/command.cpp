@@ -1,5 +1,6 @@
 #include "command.hpp"
 
+#include <array>
 #include <cstring>
 
 #include <xxhash.h>
@@ -22,6 +23,9 @@ std::string_view to_string(CommandKind kind) {
     case CommandKind::add_channel: return "add_channel";
     case CommandKind::get_account: return "get_account";
     case CommandKind::get_payment: return "get_payment";
+    case CommandKind::create_mandate: return "create_mandate";
+    case CommandKind::revoke_mandate: return "revoke_mandate";
+    case CommandKind::get_mandate: return "get_mandate";
   }
   return "unknown";
 }
@@ -116,11 +120,23 @@ class Reader {
 
 }  // namespace
 
-std::size_t encode_command(const Command& command, std::span<std::byte> out) {
+namespace {
+
+// The ids in their encoded order; the first command_ids_v1 are those of version 1.
+std::array<const Id*, command_ids> ids_of(const Command& c) {
+  return {&c.principal, &c.request_id, &c.account, &c.order_id, &c.channel, &c.channel_txn_id,
+          &c.mandate_id, &c.merchant_id};
+}
+std::array<Id*, command_ids> ids_of(Command& c) {
+  return {&c.principal, &c.request_id, &c.account, &c.order_id, &c.channel, &c.channel_txn_id,
+          &c.mandate_id, &c.merchant_id};
+}
+
+std::size_t encode_as(const Command& command, std::uint8_t version, std::span<std::byte> out) {
   PAYCORE_ASSERT(out.size() >= command_encoded_bytes_max);
   PAYCORE_ASSERT(command_kind_is_valid(static_cast<std::uint8_t>(command.kind)));
   Writer w(out);
-  w.u8(command_encoding_version);
+  w.u8(version);
   w.u8(static_cast<std::uint8_t>(command.kind));
   w.u8(static_cast<std::uint8_t>(command.account_kind));
   w.u8(static_cast<std::uint8_t>(command.notify_status));
@@ -133,11 +149,22 @@ std::size_t encode_command(const Command& command, std::span<std::byte> out) {
   w.le(command.amount);
   w.le(command.time_us);
   PAYCORE_DEBUG_ASSERT(w.used() == command_encoded_fixed_bytes);
-  for (const Id* id : {&command.principal, &command.request_id, &command.account, &command.order_id,
-                       &command.channel, &command.channel_txn_id}) {
-    w.id(*id);
-  }
+  const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
+  const auto all = ids_of(command);
+  for (std::size_t i = 0; i < ids; ++i) w.id(*all[i]);
   return w.used();
+}
+
+// Whether version 1 holds every field of the command (no mandate fields, no new flags).
+bool fits_v1(const Command& command) {
+  return command.mandate_id.empty() && command.merchant_id.empty() &&
+         (command.flags & ~command_flag_operator) == 0;
+}
+
+}  // namespace
+
+std::size_t encode_command(const Command& command, std::span<std::byte> out) {
+  return encode_as(command, command_encoding_version, out);
 }
 
 DecodeError decode_command(std::span<const std::byte> in, Command* out) {
@@ -145,14 +172,18 @@ DecodeError decode_command(std::span<const std::byte> in, Command* out) {
   Reader r(in);
   std::uint8_t version = 0, kind = 0, account_kind = 0, notify_status = 0;
   if (!r.u8(&version)) return DecodeError::truncated;
-  if (version != command_encoding_version) return DecodeError::unknown_version;
+  if (version != command_encoding_version && version != command_encoding_version_v1) {
+    return DecodeError::unknown_version;
+  }
   if (!r.u8(&kind) || !r.u8(&account_kind) || !r.u8(&notify_status) || !r.u8(&out->flags)) {
     return DecodeError::truncated;
   }
   if (!command_kind_is_valid(kind)) return DecodeError::unknown_kind;
   if (account_kind != 0 && !account_kind_is_valid(account_kind)) return DecodeError::bad_enum;
   if (notify_status != 0 && !notify_status_is_valid(notify_status)) return DecodeError::bad_enum;
-  if (out->flags & ~command_flag_operator) return DecodeError::bad_enum;
+  const std::uint8_t flags_known =
+      version == command_encoding_version_v1 ? command_flag_operator : command_flags_known;
+  if (out->flags & ~flags_known) return DecodeError::bad_enum;
   out->kind = static_cast<CommandKind>(kind);
   out->account_kind = static_cast<AccountKind>(account_kind);
   out->notify_status = static_cast<NotifyStatus>(notify_status);
@@ -167,9 +198,10 @@ DecodeError decode_command(std::span<const std::byte> in, Command* out) {
       !r.le(&out->time_us)) {
     return DecodeError::truncated;
   }
-  for (Id* id : {&out->principal, &out->request_id, &out->account, &out->order_id, &out->channel,
-                 &out->channel_txn_id}) {
-    if (const DecodeError e = r.id(id); e != DecodeError::ok) return e;
+  const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
+  const auto all = ids_of(*out);
+  for (std::size_t i = 0; i < ids; ++i) {
+    if (const DecodeError e = r.id(all[i]); e != DecodeError::ok) return e;
   }
   return r.at_end() ? DecodeError::ok : DecodeError::trailing_bytes;
 }
@@ -178,11 +210,12 @@ std::uint64_t command_fingerprint(const Command& command) {
   // Canonical form: the encoding with the fields that are not the client's choice zeroed.
   Command canonical = command;
   canonical.timestamp_us = 0;
-  canonical.flags = 0;
+  canonical.flags = static_cast<std::uint8_t>(command.flags & ~command_flag_operator);
   canonical.expire_max = 0;
   canonical.request_id = Id{};
   std::byte buffer[command_encoded_bytes_max];
-  const std::size_t size = encode_command(canonical, buffer);
+  const std::uint8_t version = fits_v1(canonical) ? command_encoding_version_v1 : command_encoding_version;
+  const std::size_t size = encode_as(canonical, version, buffer);
   return XXH3_64bits(buffer, size);
 }
 

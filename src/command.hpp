@@ -30,20 +30,29 @@ enum class CommandKind : std::uint8_t {
   add_channel = 10,      // engine: channel
   get_account = 11,      // merchant or operator: account
   get_payment = 12,      // merchant: order_id
+  create_mandate = 13,   // operator: mandate_id, account (= payer), merchant_id,
+                         //           amount (= amount_max), time_us (= expires_at, 0: never),
+                         //           flags: command_flag_single_use
+  revoke_mandate = 14,   // operator: mandate_id
+  get_mandate = 15,      // operator or the mandate's merchant: mandate_id
 };
-inline constexpr std::uint8_t command_kind_max = 12;
+inline constexpr std::uint8_t command_kind_max = 15;
 
 constexpr bool command_kind_is_valid(std::uint8_t v) { return v >= 1 && v <= command_kind_max; }
 constexpr bool command_is_read(CommandKind kind) {
-  return kind == CommandKind::get_account || kind == CommandKind::get_payment;
+  return kind == CommandKind::get_account || kind == CommandKind::get_payment ||
+         kind == CommandKind::get_mandate;
 }
 // Commands that carry a request_id and are idempotent on it (API.md "Idempotency").
 constexpr bool command_is_idempotent(CommandKind kind) {
-  return kind >= CommandKind::open_account && kind <= CommandKind::refund_payment;
+  return (kind >= CommandKind::open_account && kind <= CommandKind::refund_payment) ||
+         kind == CommandKind::create_mandate || kind == CommandKind::revoke_mandate;
 }
 std::string_view to_string(CommandKind kind);
 
-inline constexpr std::uint8_t command_flag_operator = 1;  // principal authenticated as operator
+inline constexpr std::uint8_t command_flag_operator = 1;     // principal authenticated as operator
+inline constexpr std::uint8_t command_flag_single_use = 2;   // create_mandate: "single_use": true
+inline constexpr std::uint8_t command_flags_known = command_flag_operator | command_flag_single_use;
 
 struct Command {
   CommandKind kind{};
@@ -61,11 +70,14 @@ struct Command {
   Id order_id;
   Id channel;
   Id channel_txn_id;
+  Id mandate_id;                 // mandate commands
+  Id merchant_id;                // create_mandate: the merchant the mandate authorizes
 
   bool is_operator() const { return (flags & command_flag_operator) != 0; }
+  bool is_single_use() const { return (flags & command_flag_single_use) != 0; }
 };
 static_assert(std::is_trivially_copyable_v<Command>);
-static_assert(sizeof(Command) <= 448, "commands travel through rings by value");
+static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
 
 // ---- Binary encoding (the payload of a log record) ----------------------------------------
 //
@@ -80,14 +92,21 @@ static_assert(sizeof(Command) <= 448, "commands travel through rings by value");
 //       12    8  timestamp_us
 //       20    8  amount
 //       28    8  time_us
-//       36    .  six ids in the order principal, request_id, account, order_id, channel,
-//                channel_txn_id, each as u8 length + that many bytes
+//       36    .  the ids in the order principal, request_id, account, order_id, channel,
+//                channel_txn_id, then (version 2) mandate_id, merchant_id; each as u8 length
+//                + that many bytes
 //
-// Decoding checks every field (a fuzzer feeds it arbitrary bytes): unknown version or kind,
-// enum values out of range, unknown currency, invalid id characters, trailing bytes.
-inline constexpr std::uint8_t command_encoding_version = 1;
+// Version 1 (logs written before mandates) has the first six ids only; it is still read, as
+// commands whose mandate_id and merchant_id are empty. Decoding checks every field (a fuzzer
+// feeds it arbitrary bytes): unknown version or kind, enum values out of range, unknown
+// currency, invalid id characters, trailing bytes.
+inline constexpr std::uint8_t command_encoding_version = 2;
+inline constexpr std::uint8_t command_encoding_version_v1 = 1;
 inline constexpr std::size_t command_encoded_fixed_bytes = 36;
-inline constexpr std::size_t command_encoded_bytes_max = command_encoded_fixed_bytes + 6 * (1 + id_bytes_max);
+inline constexpr std::size_t command_ids_v1 = 6;
+inline constexpr std::size_t command_ids = 8;
+inline constexpr std::size_t command_encoded_bytes_max =
+    command_encoded_fixed_bytes + command_ids * (1 + id_bytes_max);
 
 // Writes the encoding into `out` (at least command_encoded_bytes_max bytes); returns its size.
 std::size_t encode_command(const Command& command, std::span<std::byte> out);
@@ -106,7 +125,9 @@ std::string_view to_string(DecodeError error);
 [[nodiscard]] DecodeError decode_command(std::span<const std::byte> in, Command* out);
 
 // The request fingerprint of API.md's idempotency: a hash of the command's meaning (kind and
-// the fields the client chose), not of its timestamp or transport.
+// the fields the client chose), not of its timestamp or transport. It hashes the oldest
+// encoding that can hold the command, so that fingerprints kept in snapshots before mandates
+// existed still match the same request after an upgrade.
 std::uint64_t command_fingerprint(const Command& command);
 
 }  // namespace paycore

@@ -31,6 +31,16 @@ std::string_view to_string(NotifyStatus status) {
   return "UNKNOWN";
 }
 
+std::string_view to_string(MandateStatus status) {
+  switch (status) {
+    case MandateStatus::active: return "ACTIVE";
+    case MandateStatus::revoked: return "REVOKED";
+    case MandateStatus::expired: return "EXPIRED";
+    case MandateStatus::used: return "USED";
+  }
+  return "UNKNOWN";
+}
+
 std::string_view to_string(AnomalyReason reason) {
   switch (reason) {
     case AnomalyReason::unknown_order: return "unknown_order";

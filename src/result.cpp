@@ -22,6 +22,10 @@ std::string_view to_string(ResultCode code) {
     case ResultCode::unavailable: return "unavailable";
     case ResultCode::busy: return "unavailable";  // API.md knows one 503 code
     case ResultCode::capacity_exhausted: return "capacity_exhausted";
+    case ResultCode::mandate_inactive: return "mandate_inactive";
+    case ResultCode::mandate_limit_exceeded: return "mandate_limit_exceeded";
+    case ResultCode::invalid_payer: return "invalid_payer";
+    case ResultCode::mandate_exists: return "mandate_exists";
   }
   return "unknown";
 }
@@ -32,23 +36,28 @@ int http_status(ResultCode code, CommandKind kind) {
       switch (kind) {
         case CommandKind::open_account:
         case CommandKind::create_payment:
-        case CommandKind::refund_payment: return 201;
+        case CommandKind::refund_payment:
+        case CommandKind::create_mandate: return 201;
         default: return 200;
       }
     case ResultCode::invalid_field:
     case ResultCode::missing_field:
     case ResultCode::invalid_amount:
     case ResultCode::unknown_channel: return 400;
-    case ResultCode::insufficient_funds: return 402;
+    case ResultCode::insufficient_funds:
+    case ResultCode::mandate_limit_exceeded: return 402;
+    case ResultCode::mandate_inactive: return 403;
     case ResultCode::not_found:
     case ResultCode::account_not_found:
     case ResultCode::payment_not_found: return 404;
     case ResultCode::account_exists:
     case ResultCode::duplicate_order:
-    case ResultCode::invalid_state: return 409;
+    case ResultCode::invalid_state:
+    case ResultCode::mandate_exists: return 409;
     case ResultCode::currency_mismatch:
     case ResultCode::idempotency_key_reused:
-    case ResultCode::refund_exceeds_payment: return 422;
+    case ResultCode::refund_exceeds_payment:
+    case ResultCode::invalid_payer: return 422;
     case ResultCode::unavailable:
     case ResultCode::busy: return 503;
     case ResultCode::capacity_exhausted: return 507;
@@ -67,7 +76,11 @@ bool result_is_kept(ResultCode code) {
     case ResultCode::duplicate_order:
     case ResultCode::invalid_state:
     case ResultCode::currency_mismatch:
-    case ResultCode::refund_exceeds_payment: return true;
+    case ResultCode::refund_exceeds_payment:
+    case ResultCode::mandate_inactive:
+    case ResultCode::mandate_limit_exceeded:
+    case ResultCode::invalid_payer:
+    case ResultCode::mandate_exists: return true;
     default: return false;
   }
 }
@@ -87,6 +100,9 @@ std::string_view to_string(Field field) {
     case Field::channel_txn_id: return "channel_txn_id";
     case Field::status: return "status";
     case Field::paid_at: return "paid_at";
+    case Field::mandate_id: return "mandate_id";
+    case Field::amount_max: return "amount_max";
+    case Field::expires_at: return "expires_at";
   }
   return "";
 }

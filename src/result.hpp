@@ -15,7 +15,8 @@
 namespace paycore {
 
 // One code per outcome; the refusals match API.md's error codes one for one, plus the
-// engine's own (`unavailable`, `busy`, `capacity_exhausted`).
+// engine's own (`unavailable`, `busy`, `capacity_exhausted`). The values are stored in
+// idempotency records (snapshots): append new codes at the end, never renumber.
 enum class ResultCode : std::uint8_t {
   ok = 0,
   // 400: validation failures (never kept for idempotency)
@@ -41,8 +42,13 @@ enum class ResultCode : std::uint8_t {
   unavailable,
   busy,
   capacity_exhausted,
+  // Mandates (API.md "Mandates"), added with snapshot format 2
+  mandate_inactive,        // 403
+  mandate_limit_exceeded,  // 402
+  invalid_payer,           // 422
+  mandate_exists,          // 409
 };
-inline constexpr std::uint8_t result_code_max = static_cast<std::uint8_t>(ResultCode::capacity_exhausted);
+inline constexpr std::uint8_t result_code_max = static_cast<std::uint8_t>(ResultCode::mandate_exists);
 
 std::string_view to_string(ResultCode code);  // the API's snake_case error code ("ok" for ok)
 int http_status(ResultCode code, CommandKind kind);
@@ -50,7 +56,8 @@ int http_status(ResultCode code, CommandKind kind);
 // business refusals; not validation failures (400) nor the engine's refusals (API.md).
 bool result_is_kept(ResultCode code);
 
-// The field at fault, for API.md's `"field"` in errors.
+// The field at fault, for API.md's `"field"` in errors. Stored in idempotency records
+// (snapshot format 2): append, never renumber.
 enum class Field : std::uint8_t {
   none = 0,
   request_id,
@@ -65,7 +72,11 @@ enum class Field : std::uint8_t {
   channel_txn_id,
   status,
   paid_at,
+  mandate_id,
+  amount_max,
+  expires_at,
 };
+inline constexpr std::uint8_t field_max = static_cast<std::uint8_t>(Field::expires_at);
 std::string_view to_string(Field field);
 
 enum class NotifyOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
@@ -86,6 +97,7 @@ struct PaymentView {
   Id channel;
   Id payer_account_id;  // empty: null
   Id channel_txn_id;    // empty: null
+  Id mandate_id;        // empty: null (external channels)
   Amount amount = 0;
   Amount refunded_amount = 0;
   std::int64_t created_at_us = 0;
@@ -94,7 +106,20 @@ struct PaymentView {
   PaymentStatus status{};
 };
 
-enum class ResourceKind : std::uint8_t { none = 0, account, payment };
+struct MandateView {
+  Id mandate_id;
+  Id payer_account_id;
+  Id merchant_id;
+  Amount amount_max = 0;
+  std::int64_t expires_at_us = 0;  // 0: never (null)
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+  Currency currency{};             // the payer's: amount_max is in its minor units
+  MandateStatus status{};          // as read at the command's time (EXPIRED computed)
+  bool single_use = false;
+};
+
+enum class ResourceKind : std::uint8_t { none = 0, account, payment, mandate };
 
 struct Result {
   ResultCode code = ResultCode::ok;
@@ -108,6 +133,7 @@ struct Result {
   std::uint32_t expired_count = 0;  // tick
   AccountView account;          // resource == account
   PaymentView payment;          // resource == payment
+  MandateView mandate;          // resource == mandate
 };
 static_assert(std::is_trivially_copyable_v<Result>);
 

@@ -141,7 +141,8 @@ void write_header(Encoder& e, const State& s, std::uint64_t lsn, std::int64_t cr
   put(s.principals.size());
   put(s.pending_queue.size());
   put(count_system_balances(s));
-  PAYCORE_ASSERT(at == 88);
+  put(s.mandates.size());
+  PAYCORE_ASSERT(at == 92);
   at = snapshot::header_checksum_offset;
   put(static_cast<std::uint64_t>(XXH3_64bits(header, snapshot::header_checksum_offset)));
   e.bytes(header, sizeof(header));
@@ -177,6 +178,20 @@ void write_sections(Encoder& e, const State& s) {
     e.le(a.updated_at_us);
   }
 
+  e.section(snapshot::tag_mandates, s.mandates.size());
+  for (std::uint32_t i = 0; i < s.mandates.size(); ++i) {
+    const MandateRow& m = s.mandates[i];
+    e.str(s.str(m.mandate_id));
+    e.le(m.payer);
+    e.le(m.merchant);
+    e.le(m.amount_max);
+    e.le(m.expires_at_us);
+    e.u8(static_cast<std::uint8_t>(m.status));
+    e.u8(m.single_use ? 1 : 0);
+    e.le(m.created_at_us);
+    e.le(m.updated_at_us);
+  }
+
   e.section(snapshot::tag_payments, s.payments.size());
   for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
@@ -185,6 +200,7 @@ void write_sections(Encoder& e, const State& s) {
     e.str(s.str(p.request_id));
     e.u8(p.channel);
     e.le(p.payer);
+    e.le(p.mandate);
     e.le(p.amount);
     e.le(p.refunded_amount);
     e.ccy(p.currency);
@@ -207,6 +223,7 @@ void write_sections(Encoder& e, const State& s) {
     e.str(s.str(r.request_id));
     e.u8(static_cast<std::uint8_t>(r.kind));
     e.u8(r.code);
+    e.u8(r.field);
     e.le(r.fingerprint);
     e.le(r.resource);
   }
@@ -332,7 +349,8 @@ bool parse_header(Decoder& d, SnapshotInfo* info, std::uint32_t* expiry_cursor) 
   if (!d.raw(m, 8)) return false;
   if (std::memcmp(m, snapshot::magic, 8) != 0) return d.fail("not a paycore snapshot (bad magic)");
   info->format_version = d.le<std::uint32_t>();
-  if (d.ok() && info->format_version != snapshot::format_version) {
+  if (d.ok() && info->format_version != snapshot::format_version &&
+      info->format_version != snapshot::format_version_v1) {
     return d.fail("unsupported snapshot format version " + std::to_string(info->format_version));
   }
   if (d.le<std::uint32_t>() != snapshot::header_bytes && d.ok()) return d.fail("bad header size");
@@ -350,10 +368,13 @@ bool parse_header(Decoder& d, SnapshotInfo* info, std::uint32_t* expiry_cursor) 
   info->principals = d.le<std::uint32_t>();
   info->pending = d.le<std::uint32_t>();
   info->system_balances = d.le<std::uint32_t>();
+  // Version 1 had no mandates: its bytes 88..91 are part of the reserved (zero) area.
+  const bool v1 = info->format_version == snapshot::format_version_v1;
+  if (!v1) info->mandates = d.le<std::uint32_t>();
   char reserved[32];
-  d.raw(reserved, sizeof(reserved));
-  for (char byte : reserved) {
-    if (byte != 0 && d.ok()) return d.fail("non-zero reserved header bytes");
+  d.raw(reserved, v1 ? 32 : 28);
+  for (std::size_t i = 0; i < (v1 ? 32u : 28u); ++i) {
+    if (reserved[i] != 0 && d.ok()) return d.fail("non-zero reserved header bytes");
   }
   d.le<std::uint64_t>();  // header checksum: verified by check_snapshot
   if (!d.ok()) return false;
@@ -424,6 +445,47 @@ bool parse_accounts(Decoder& d, const SnapshotInfo& info, State* s) {
   return true;
 }
 
+// The table an idempotency record of `kind` refers to: its row count.
+std::uint32_t resource_rows(const State& s, CommandKind kind) {
+  switch (kind) {
+    case CommandKind::open_account:
+    case CommandKind::deposit: return s.accounts.size();
+    case CommandKind::create_mandate:
+    case CommandKind::revoke_mandate: return s.mandates.size();
+    default: return s.payments.size();
+  }
+}
+
+bool parse_mandates(Decoder& d, const SnapshotInfo& info, State* s) {
+  if (info.format_version == snapshot::format_version_v1) return true;  // none before v2
+  if (!d.section(snapshot::tag_mandates, info.mandates)) return false;
+  for (std::uint32_t i = 0; i < info.mandates; ++i) {
+    MandateRow m;
+    const std::string_view id = d.id();
+    m.payer = d.le<std::uint32_t>();
+    m.merchant = d.le<std::uint32_t>();
+    m.amount_max = d.le<std::int64_t>();
+    m.expires_at_us = d.le<std::int64_t>();
+    const std::uint8_t status = d.u8();
+    const std::uint8_t single_use = d.u8();
+    m.created_at_us = d.le<std::int64_t>();
+    m.updated_at_us = d.le<std::int64_t>();
+    if (!d.ok()) return false;
+    if (m.payer >= s->accounts.size()) return d.fail("mandate of an unknown payer");
+    if (s->accounts[m.payer].kind != AccountKind::customer) return d.fail("mandate's payer is not a customer");
+    if (m.merchant >= s->principals.size()) return d.fail("mandate of an unknown merchant");
+    if (m.amount_max <= 0 || m.expires_at_us < 0) return d.fail("bad mandate amount or expiry");
+    if (!mandate_status_is_stored(status) || single_use > 1) return d.fail("bad mandate enum");
+    if (s->find_mandate(id) != row_none) return d.fail("duplicate mandate");
+    m.status = static_cast<MandateStatus>(status);
+    m.single_use = single_use == 1;
+    m.mandate_id = s->intern(id);
+    std::uint32_t previous = row_none;
+    s->add_mandate(m, &previous);
+  }
+  return true;
+}
+
 bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   PaymentRow p;
   p.merchant = d.le<std::uint32_t>();
@@ -431,6 +493,7 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   const std::string_view request = d.id();
   p.channel = d.u8();
   p.payer = d.le<std::uint32_t>();
+  if (info.format_version != snapshot::format_version_v1) p.mandate = d.le<std::uint32_t>();
   p.amount = d.le<std::int64_t>();
   p.refunded_amount = d.le<std::int64_t>();
   p.currency = d.ccy();
@@ -444,6 +507,11 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   if (p.channel >= s->channels.size()) return d.fail("payment through an unknown channel");
   if ((p.channel == 0) != (p.payer != snapshot::row_none_on_disk)) return d.fail("payer does not fit the channel");
   if (p.payer != snapshot::row_none_on_disk && p.payer >= s->accounts.size()) return d.fail("payment from an unknown payer");
+  if (p.mandate != snapshot::row_none_on_disk) {
+    if (p.channel != 0) return d.fail("mandate on an external channel payment");
+    if (p.mandate >= s->mandates.size()) return d.fail("payment under an unknown mandate");
+    if (s->mandates[p.mandate].payer != p.payer) return d.fail("payment's mandate is of another payer");
+  }
   if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount) return d.fail("bad payment amounts");
   if (!payment_status_is_valid(status)) return d.fail("bad payment status");
   if (s->find_payment(p.merchant, order) != row_none) return d.fail("duplicate payment");
@@ -480,6 +548,7 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
     const std::string_view request = d.id();
     const std::uint8_t kind = d.u8();
     r.code = d.u8();
+    if (info.format_version != snapshot::format_version_v1) r.field = d.u8();
     r.fingerprint = d.le<std::uint64_t>();
     r.resource = d.le<std::uint32_t>();
     if (!d.ok()) return false;
@@ -490,10 +559,10 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
     if (r.code > result_code_max || !result_is_kept(static_cast<ResultCode>(r.code))) {
       return d.fail("bad idempotency result code");
     }
+    if (r.field > field_max) return d.fail("bad idempotency field");
     r.kind = static_cast<CommandKind>(kind);
     const bool ok = r.code == static_cast<std::uint8_t>(ResultCode::ok);
-    const bool on_account = r.kind == CommandKind::open_account || r.kind == CommandKind::deposit;
-    const std::uint32_t rows = on_account ? s->accounts.size() : s->payments.size();
+    const std::uint32_t rows = resource_rows(*s, r.kind);
     if (ok ? r.resource >= rows : r.resource != snapshot::row_none_on_disk) {
       return d.fail("idempotency record refers to no row");
     }
@@ -605,7 +674,7 @@ bool load_snapshot(std::span<const std::byte> bytes, State* s, SnapshotInfo* inf
   std::uint32_t cursor = 0;
   if (!parse_header(d, info, &cursor)) return false;
   if (!parse_channels(d, *info, s) || !parse_system(d, *info, s) || !parse_principals(d, *info, s) ||
-      !parse_accounts(d, *info, s) || !parse_payments(d, *info, s) ||
+      !parse_accounts(d, *info, s) || !parse_mandates(d, *info, s) || !parse_payments(d, *info, s) ||
       !parse_idempotency(d, *info, s) || !parse_anomalies(d, *info, s) || !parse_pending(d, *info, s)) {
     return false;
   }

@@ -51,7 +51,7 @@ struct SnapshotInfo {
   std::int64_t last_timestamp_us = 0;
   std::int64_t pending_lifetime_us = 0;
   std::uint32_t channels = 0, accounts = 0, payments = 0, refunds = 0, idempotency = 0,
-                anomalies = 0, principals = 0, pending = 0, system_balances = 0;
+                anomalies = 0, principals = 0, pending = 0, system_balances = 0, mandates = 0;
   std::uint64_t checksum_low = 0, checksum_high = 0;  // the trailer's xxHash3-128
 };
 

@@ -24,7 +24,8 @@
 //       76    4  principals count
 //       80    4  pending queue count
 //       84    4  system balances count (non-zero entries only)
-//       88   32  reserved, zero
+//       88    4  mandates count                                            (version 2)
+//       92   28  reserved, zero                   (version 1: 88..119 reserved, zero)
 //      120    8  xxHash3-64 of bytes 0..119
 //
 //   sections, in this order, each led by {u32 tag, u32 zero, u64 rows} (rows = the count above):
@@ -32,13 +33,21 @@
 //     SYSB  system:       u32 channel row (0 = external), ccy, i64 balance
 //     PRIN  principals:   str id
 //     ACCT  accounts:     str id, u8 kind, ccy, i64 balance, i64 created_at_us, i64 updated_at_us
+//     MAND  mandates (version 2), in creation order (which rebuilds each pair's chain):
+//                         str mandate_id, u32 payer account row, u32 merchant principal row,
+//                         i64 amount_max, i64 expires_at_us (0: never), u8 status (stored:
+//                         1 active, 2 revoked, 4 used), u8 single_use (0|1),
+//                         i64 created_at_us, i64 updated_at_us
 //     PAYM  payments:     u32 merchant account row, str order_id, str request_id, u8 channel row,
-//                         u32 payer account row (0xFFFFFFFF: none), i64 amount,
+//                         u32 payer account row (0xFFFFFFFF: none),
+//                         [version 2: u32 mandate row (0xFFFFFFFF: none)], i64 amount,
 //                         i64 refunded_amount, ccy, u8 status, str channel_txn_id (may be empty),
 //                         i64 created_at_us, i64 updated_at_us, u32 refunds count, then per
 //                         refund: str request_id, i64 amount, i64 created_at_us
 //     IDEM  idempotency:  u32 principal row, str request_id, u8 command kind, u8 result code,
-//                         u64 fingerprint, u32 resource row (0xFFFFFFFF: none)
+//                         [version 2: u8 field at fault (0: none)],
+//                         u64 fingerprint, u32 resource row (0xFFFFFFFF: none; an account,
+//                         payment or mandate row, per the command kind)
 //     ANOM  anomalies:    u8 channel row, str channel_txn_id, str merchant_id, str order_id,
 //                         i64 amount, ccy, u8 notify status, u8 reason, i64 paid_at_us,
 //                         i64 received_at_us
@@ -54,7 +63,8 @@ namespace paycore::snapshot {
 
 inline constexpr char magic[8] = {'P', 'A', 'Y', 'C', 'S', 'N', 'A', 'P'};
 inline constexpr char trailer_magic[8] = {'P', 'A', 'Y', 'C', 'E', 'N', 'D', '!'};
-inline constexpr std::uint32_t format_version = 1;
+inline constexpr std::uint32_t format_version = 2;     // written
+inline constexpr std::uint32_t format_version_v1 = 1;  // still read (before mandates)
 inline constexpr std::size_t header_bytes = 128;
 inline constexpr std::size_t header_checksum_offset = 120;
 inline constexpr std::size_t section_header_bytes = 16;
@@ -71,6 +81,7 @@ inline constexpr std::uint32_t tag_channels = tag('C', 'H', 'A', 'N');
 inline constexpr std::uint32_t tag_system = tag('S', 'Y', 'S', 'B');
 inline constexpr std::uint32_t tag_principals = tag('P', 'R', 'I', 'N');
 inline constexpr std::uint32_t tag_accounts = tag('A', 'C', 'C', 'T');
+inline constexpr std::uint32_t tag_mandates = tag('M', 'A', 'N', 'D');
 inline constexpr std::uint32_t tag_payments = tag('P', 'A', 'Y', 'M');
 inline constexpr std::uint32_t tag_idempotency = tag('I', 'D', 'E', 'M');
 inline constexpr std::uint32_t tag_anomalies = tag('A', 'N', 'O', 'M');

@@ -14,6 +14,12 @@ namespace {
 // Distinct scopes for the single-keyed indexes, far from any row index.
 constexpr std::uint64_t scope_accounts = 0xA11C0000'00000001ull;
 constexpr std::uint64_t scope_principals = 0xA11C0000'00000002ull;
+constexpr std::uint64_t scope_mandates = 0xA11C0000'00000003ull;
+
+// The pair key: the payer's row seeds the hash of the merchant's principal row.
+std::uint64_t hash_pair(std::uint32_t payer, std::uint32_t merchant) {
+  return hash_key(payer, std::string_view(reinterpret_cast<const char*>(&merchant), sizeof(merchant)));
+}
 }  // namespace
 
 State::State(const StateConfig& config)
@@ -22,6 +28,8 @@ State::State(const StateConfig& config)
       idempotency_index_(config.payments_expected),
       principal_index_(64),
       channel_txn_index_(1024),
+      mandate_index_(1024),
+      mandate_pair_index_(1024),
       system_balances_(currency_table_size(), 0) {
   channels.push_back(strings_.add(channel_name_balance));
 }
@@ -45,6 +53,54 @@ std::uint64_t State::hash_channel_txn(std::uint32_t target) const {
   }
   const PaymentRow& p = payments[target];
   return hash_key(p.channel, str(p.channel_txn_id));
+}
+
+std::uint64_t State::hash_mandate(std::uint32_t row) const {
+  return hash_key(scope_mandates, str(mandates[row].mandate_id));
+}
+std::uint64_t State::hash_mandate_pair(std::uint32_t row) const {
+  return hash_pair(mandates[row].payer, mandates[row].merchant);
+}
+
+std::uint32_t State::find_mandate(std::string_view mandate_id) const {
+  std::uint32_t row = row_none;
+  mandate_index_.find(
+      hash_key(scope_mandates, mandate_id),
+      [&](std::uint32_t r) { return str(mandates[r].mandate_id) == mandate_id; }, &row);
+  return row;
+}
+
+std::uint32_t State::find_pair_mandate(std::uint32_t payer, std::uint32_t merchant) const {
+  std::uint32_t first = row_none;
+  mandate_pair_index_.find(
+      hash_pair(payer, merchant),
+      [&](std::uint32_t r) { return mandates[r].payer == payer && mandates[r].merchant == merchant; },
+      &first);
+  if (first == row_none) return row_none;
+  PAYCORE_ASSERT(mandates[first].newest < mandates.size());
+  return mandates[first].newest;
+}
+
+std::uint32_t State::add_mandate(const MandateRow& row, std::uint32_t* previous) {
+  PAYCORE_ASSERT(row.payer < accounts.size());
+  PAYCORE_ASSERT(row.merchant < principals.size());
+  std::uint32_t first = row_none;
+  mandate_pair_index_.find(
+      hash_pair(row.payer, row.merchant),
+      [&](std::uint32_t r) { return mandates[r].payer == row.payer && mandates[r].merchant == row.merchant; },
+      &first);
+  const std::uint32_t index = mandates.push_back(row);
+  mandate_index_.insert(hash_mandate(index), index);
+  if (first == row_none) {
+    *previous = row_none;
+    mandates[index].newest = index;
+    mandate_pair_index_.insert(hash_mandate_pair(index), index);
+  } else {
+    *previous = mandates[first].newest;
+    mandates[index].newest = row_none;
+    mandates[first].newest = index;
+  }
+  return index;
 }
 
 std::uint32_t State::find_account(std::string_view id) const {
@@ -229,6 +285,7 @@ bool State::balances_sum_to_zero_slow() const {
 
 std::size_t State::memory_bytes() const {
   return accounts.memory_bytes() + payments.memory_bytes() + refunds.memory_bytes() +
+         mandates.memory_bytes() + mandate_index_.memory_bytes() + mandate_pair_index_.memory_bytes() +
          idempotency.memory_bytes() + pending_queue.memory_bytes() + anomalies.memory_bytes() + principals.memory_bytes() +
          strings_.memory_bytes() + account_index_.memory_bytes() + payment_index_.memory_bytes() +
          idempotency_index_.memory_bytes() + principal_index_.memory_bytes() +

@@ -1,6 +1,6 @@
 #pragma once
-// The state: every account, payment, refund, idempotency record and notification anomaly, in
-// memory. Only the core thread touches it (DESIGN.md rule 1); only `apply` (apply.cpp) and the
+// The state: every account, mandate, payment, refund, idempotency record and notification
+// anomaly, in memory. Only the core thread touches it (DESIGN.md rule 1); only `apply` (apply.cpp) and the
 // snapshot loader change it. Rows live in chunked tables in insertion order (the order in
 // which they are serialized), strings in an arena, and the lookups in incrementally growing
 // hash indexes, so that no insert ever pauses the core for a large copy or rehash.
@@ -39,6 +39,7 @@ struct PaymentRow {
   std::int64_t updated_at_us = 0;
   std::uint32_t merchant = row_none;  // account row of the merchant
   std::uint32_t payer = row_none;     // account row of the payer (balance channel only)
+  std::uint32_t mandate = row_none;   // mandate row that authorized it (balance channel only)
   std::uint32_t first_refund = row_none;
   std::uint32_t last_refund = row_none;
   Currency currency{};
@@ -61,6 +62,24 @@ struct IdempotencyRow {
   std::uint32_t resource = row_none;   // account or payment row, per the command kind
   CommandKind kind{};
   std::uint8_t code = 0;               // ResultCode
+  std::uint8_t field = 0;              // Field at fault of a kept refusal (replayed as is)
+};
+
+// A customer's consent that one merchant may debit its account (API.md "Mandates"). Mandates
+// of one (payer, merchant) pair form a chain in creation order: the pair index finds the
+// first, whose `newest` names the one that governs payments (creating a mandate for a pair
+// supersedes the previous one, which is revoked by the same command).
+struct MandateRow {
+  StrRef mandate_id = 0;
+  std::uint32_t payer = row_none;     // account row (a customer account)
+  std::uint32_t merchant = row_none;  // principal row of the merchant
+  std::uint32_t newest = row_none;    // first row of a pair only: the pair's newest mandate
+  Amount amount_max = 0;              // in the payer's currency, minor units
+  std::int64_t expires_at_us = 0;     // 0: never
+  std::int64_t created_at_us = 0;
+  std::int64_t updated_at_us = 0;
+  MandateStatus status{};             // active, revoked or used (expired is computed)
+  bool single_use = false;
 };
 
 // A channel notification that could not be applied (API.md "Channel notifications").
@@ -103,6 +122,10 @@ class State {
   std::uint32_t find_principal(std::string_view id) const;
   std::uint32_t find_channel(std::string_view name) const;  // 0 for "balance"
   std::uint32_t find_channel_txn(std::uint32_t channel, std::string_view txn_id) const;
+  std::uint32_t find_mandate(std::string_view mandate_id) const;
+  // The mandate that governs payments of `merchant` (a principal row) from `payer` (an account
+  // row): the newest of the pair, whatever its status.
+  std::uint32_t find_pair_mandate(std::uint32_t payer, std::uint32_t merchant) const;
 
   // Prefetch of the index slots a command will probe (a hint: no effect on results).
   void prefetch_account(std::string_view id) const;
@@ -121,6 +144,9 @@ class State {
   // `target`'s row already holds its channel and channel_txn_id.
   void add_channel_txn(std::uint32_t target);
   std::uint32_t add_anomaly(const AnomalyRow& row);
+  // Appends the mandate and makes it its pair's newest; returns the pair's previous newest
+  // (row_none if it is the pair's first).
+  std::uint32_t add_mandate(const MandateRow& row, std::uint32_t* previous);
   StrRef intern(std::string_view text) { return strings_.add(text); }
 
   // ---- Money. Every movement goes through here: one debit, one credit, same currency.
@@ -142,6 +168,7 @@ class State {
   ChunkedVector<RefundRow> refunds;
   ChunkedVector<IdempotencyRow> idempotency;
   ChunkedVector<AnomalyRow> anomalies;
+  ChunkedVector<MandateRow> mandates;
   ChunkedVector<StrRef> principals;
   // Payments through external channels in creation order: candidates for expiry.
   ChunkedVector<std::uint32_t> pending_queue;
@@ -161,6 +188,8 @@ class State {
   std::uint64_t hash_idempotency(std::uint32_t row) const;
   std::uint64_t hash_principal(std::uint32_t row) const;
   std::uint64_t hash_channel_txn(std::uint32_t target) const;
+  std::uint64_t hash_mandate(std::uint32_t row) const;
+  std::uint64_t hash_mandate_pair(std::uint32_t row) const;
   std::size_t system_slot(std::uint32_t channel, Currency currency) const;
 
   StringArena strings_;
@@ -169,6 +198,8 @@ class State {
   HashIndex idempotency_index_;
   HashIndex principal_index_;
   HashIndex channel_txn_index_;
+  HashIndex mandate_index_;       // mandate_id -> row
+  HashIndex mandate_pair_index_;  // (payer, merchant) -> the pair's first row
   // system_balances_[channel * currencies + currency]; channel row 0 holds `external`.
   std::vector<Amount> system_balances_;
 };
