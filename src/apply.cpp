@@ -282,7 +282,8 @@ Result create_mandate(State& s, const Command& c) {
   std::uint32_t previous = row_none;
   const std::uint32_t mandate = s.add_mandate(row, &previous);
   // The newest mandate of a pair governs its payments; an older one still active is revoked.
-  if (previous != row_none && s.mandates[previous].status == MandateStatus::active) {
+  if (previous != row_none &&
+      effective_mandate_status(s.mandates[previous], c.timestamp_us) == MandateStatus::active) {
     s.mandates[previous].status = MandateStatus::revoked;
     s.mandates[previous].updated_at_us = c.timestamp_us;
   }

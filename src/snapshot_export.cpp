@@ -77,6 +77,16 @@ void export_csv(const State& s, std::ostream& out) {
         << ',' << to_string(a.status) << ',' << to_string(a.reason) << ',' << format_time_us(a.paid_at_us) << ','
         << format_time_us(a.received_at_us) << '\n';
   }
+  out << "record,mandate_id,payer_account_id,merchant_id,amount_max,currency,expires_at,single_use,status,"
+         "created_at,updated_at\n";
+  for (std::uint32_t i = 0; i < s.mandates.size(); ++i) {
+    const MandateView m = mandate_view(s, i, s.last_timestamp_us);
+    out << "mandate," << m.mandate_id.view() << ',' << m.payer_account_id.view() << ',' << m.merchant_id.view()
+        << ',' << m.amount_max << ',' << currency_code(m.currency) << ','
+        << (m.expires_at_us == 0 ? std::string() : format_time_us(m.expires_at_us)) << ','
+        << (m.single_use ? "true" : "false") << ',' << to_string(m.status) << ','
+        << format_time_us(m.created_at_us) << ',' << format_time_us(m.updated_at_us) << '\n';
+  }
 }
 
 void export_jsonl(const State& s, std::ostream& out) {
@@ -99,7 +109,8 @@ void export_jsonl(const State& s, std::ostream& out) {
         << (p.payer == row_none ? "null" : q(s.accounts[p.payer].id.view())) << ",\"amount\":" << p.amount
         << ",\"currency\":" << q(currency_code(p.currency)) << ",\"status\":" << q(to_string(p.status))
         << ",\"refunded_amount\":" << p.refunded_amount << ",\"channel_txn_id\":"
-        << (p.channel_txn_id == 0 ? "null" : q(s.str(p.channel_txn_id)))
+        << (p.channel_txn_id == 0 ? "null" : q(s.str(p.channel_txn_id))) << ",\"mandate_id\":"
+        << (p.mandate == row_none ? "null" : q(s.str(s.mandates[p.mandate].mandate_id)))
         << ",\"created_at\":" << q(format_time_us(p.created_at_us))
         << ",\"updated_at\":" << q(format_time_us(p.updated_at_us)) << ",\"refunds\":[";
     bool first = true;
@@ -119,6 +130,17 @@ void export_jsonl(const State& s, std::ostream& out) {
         << ",\"currency\":" << q(currency_code(a.currency)) << ",\"status\":" << q(to_string(a.status))
         << ",\"reason\":" << q(to_string(a.reason)) << ",\"paid_at\":" << q(format_time_us(a.paid_at_us))
         << ",\"received_at\":" << q(format_time_us(a.received_at_us)) << "}\n";
+  }
+  // Statuses as read at the snapshot's newest command time (EXPIRED is computed, not stored).
+  for (std::uint32_t i = 0; i < s.mandates.size(); ++i) {
+    const MandateView m = mandate_view(s, i, s.last_timestamp_us);
+    out << "{\"type\":\"mandate\",\"mandate_id\":" << q(m.mandate_id.view())
+        << ",\"payer_account_id\":" << q(m.payer_account_id.view()) << ",\"merchant_id\":" << q(m.merchant_id.view())
+        << ",\"amount_max\":" << m.amount_max << ",\"currency\":" << q(currency_code(m.currency))
+        << ",\"expires_at\":" << (m.expires_at_us == 0 ? "null" : q(format_time_us(m.expires_at_us)))
+        << ",\"single_use\":" << (m.single_use ? "true" : "false") << ",\"status\":" << q(to_string(m.status))
+        << ",\"created_at\":" << q(format_time_us(m.created_at_us))
+        << ",\"updated_at\":" << q(format_time_us(m.updated_at_us)) << "}\n";
   }
 }
 
@@ -140,7 +162,8 @@ int inspect_snapshot(const std::string& path, std::ostream& out) {
         << "\npending_lifetime_s: " << info.pending_lifetime_us / 1'000'000 << "\nchannels: " << info.channels
         << "\naccounts: " << info.accounts << "\npayments: " << info.payments << "\nrefunds: " << info.refunds
         << "\nidempotency_records: " << info.idempotency << "\nanomalies: " << info.anomalies
-        << "\nprincipals: " << info.principals << "\npending_queue: " << info.pending << '\n';
+        << "\nprincipals: " << info.principals << "\npending_queue: " << info.pending
+        << "\nmandates: " << info.mandates << '\n';
   }
   if (!whole) {
     out << "checksum: BAD (" << error << ")\n";
@@ -191,12 +214,18 @@ std::string command_to_json(const Command& c) {
   id("order_id", c.order_id);
   id("channel", c.channel);
   id("channel_txn_id", c.channel_txn_id);
-  if (c.amount != 0) field("amount", n(c.amount));
+  id("mandate_id", c.mandate_id);
+  id("merchant_id", c.merchant_id);
+  if (c.amount != 0) field(c.kind == CommandKind::create_mandate ? "amount_max" : "amount", n(c.amount));
   if (c.currency.valid()) field("currency", q(currency_code(c.currency)));
   if (c.kind == CommandKind::open_account) field("account_kind", q(to_string(c.account_kind)));
   if (c.kind == CommandKind::notify) {
     field("status", q(to_string(c.notify_status)));
     field("paid_at", q(format_time_us(c.time_us)));
+  }
+  if (c.kind == CommandKind::create_mandate) {
+    field("expires_at", c.time_us == 0 ? "null" : q(format_time_us(c.time_us)));
+    field("single_use", c.is_single_use() ? "true" : "false");
   }
   if (c.kind == CommandKind::tick) {
     field("pending_lifetime_us", n(c.time_us));

@@ -3,6 +3,8 @@
 #include <cstring>
 #include <vector>
 
+#include <xxhash.h>
+
 #include "commands.hpp"
 
 namespace paycore::testing {
@@ -29,6 +31,56 @@ TEST(CommandCodec, RoundTripsEveryField) {
   EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
 }
 
+TEST(CommandCodec, MandateFieldsRoundTrip) {
+  Command c = create_mandate("r1", "md-1", "alice", "m_001", 500, 1'795'670'354'000'000, true);
+  c.timestamp_us = 1'795'670'000'000'000;
+  Command back;
+  ASSERT_EQ(decode_command(encode(c), &back), DecodeError::ok);
+  EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
+  EXPECT_TRUE(back.is_single_use());
+}
+
+// A version 1 encoding is a version 2 one without the two trailing ids (mandate_id and
+// merchant_id), which are then empty.
+std::vector<std::byte> as_version_1(std::vector<std::byte> v2) {
+  EXPECT_EQ(v2[v2.size() - 1], std::byte{0});
+  EXPECT_EQ(v2[v2.size() - 2], std::byte{0});
+  v2.resize(v2.size() - 2);
+  v2[0] = std::byte{command_encoding_version_v1};
+  return v2;
+}
+
+TEST(CommandCodec, Version1LogRecordsStillDecode) {
+  Command c = pay("m1", "r1", "o1", 5, "a1");
+  c.timestamp_us = 1'795'670'354'123'456;
+  Command back;
+  ASSERT_EQ(decode_command(as_version_1(encode(c)), &back), DecodeError::ok);
+  EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
+}
+
+TEST(CommandCodec, SingleUseFlagInVersion1IsRefused) {
+  auto bytes = as_version_1(encode(pay("m1", "r1", "o1", 5, "a1")));
+  bytes[4] = std::byte{command_flag_single_use};
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_enum);
+}
+
+// Fingerprints kept in snapshots written before mandates must still match the same request:
+// a command that version 1 can hold is fingerprinted over its version 1 bytes, as it was.
+TEST(CommandCodec, FingerprintOfAnOldCommandIsUnchanged) {
+  Command canonical = pay("m1", "", "o1", 5, "a1");
+  const auto v1 = as_version_1(encode(canonical));
+  EXPECT_EQ(command_fingerprint(pay("m1", "r1", "o1", 5, "a1")), XXH3_64bits(v1.data(), v1.size()));
+}
+
+TEST(CommandCodec, FingerprintCoversTheMandateFields) {
+  const Command a = create_mandate("r1", "md-1", "alice", "m1", 500);
+  EXPECT_NE(command_fingerprint(a), command_fingerprint(create_mandate("r1", "md-1", "alice", "m2", 500)));
+  EXPECT_NE(command_fingerprint(a), command_fingerprint(create_mandate("r1", "md-2", "alice", "m1", 500)));
+  EXPECT_NE(command_fingerprint(a), command_fingerprint(create_mandate("r1", "md-1", "alice", "m1", 500, 0, true)));
+  EXPECT_NE(command_fingerprint(a), command_fingerprint(create_mandate("r1", "md-1", "alice", "m1", 500, 7)));
+}
+
 TEST(CommandCodec, EncodingIsCompactForTypicalPayments) {
   EXPECT_LT(encode(pay("m_001", "req-000001", "order-000001", 100, "cust-0001")).size(), 100u);
 }
@@ -43,7 +95,7 @@ TEST(CommandCodec, EveryPrefixIsTruncated) {
 
 TEST(CommandCodec, UnknownVersionIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
-  bytes[0] = std::byte{2};
+  bytes[0] = std::byte{3};
   Command back;
   EXPECT_EQ(decode_command(bytes, &back), DecodeError::unknown_version);
 }

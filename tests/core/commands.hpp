@@ -129,6 +129,44 @@ inline Command get_payment(std::string_view merchant, std::string_view order) {
   return c;
 }
 
+// A mandate of `payer` for `merchant` (API.md "Mandates"), recorded by the operator.
+inline Command create_mandate(std::string_view request_id, std::string_view mandate_id,
+                              std::string_view payer, std::string_view merchant,
+                              Amount amount_max = 1'000'000'000, std::int64_t expires_at_us = 0,
+                              bool single_use = false) {
+  Command c;
+  c.kind = CommandKind::create_mandate;
+  c.flags = command_flag_operator | (single_use ? command_flag_single_use : 0);
+  c.principal = Id::of(op);
+  c.request_id = Id::of(request_id);
+  c.mandate_id = Id::of(mandate_id);
+  c.account = Id::of(payer);
+  c.merchant_id = Id::of(merchant);
+  c.amount = amount_max;
+  c.time_us = expires_at_us;
+  return c;
+}
+
+inline Command revoke_mandate(std::string_view request_id, std::string_view mandate_id) {
+  Command c;
+  c.kind = CommandKind::revoke_mandate;
+  c.flags = command_flag_operator;
+  c.principal = Id::of(op);
+  c.request_id = Id::of(request_id);
+  c.mandate_id = Id::of(mandate_id);
+  return c;
+}
+
+inline Command get_mandate(std::string_view principal, std::string_view mandate_id,
+                           bool as_operator = false) {
+  Command c;
+  c.kind = CommandKind::get_mandate;
+  c.principal = Id::of(principal);
+  c.mandate_id = Id::of(mandate_id);
+  c.flags = as_operator ? command_flag_operator : 0;
+  return c;
+}
+
 // Applies commands with timestamps 1 s apart (unless told otherwise), as the engine would.
 class Driver {
  public:

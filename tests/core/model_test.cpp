@@ -32,6 +32,13 @@ struct RefPayment {
   PaymentStatus status{};
   std::int64_t created_us = 0;
 };
+struct RefMandate {
+  std::string payer, merchant;
+  Amount amount_max = 0;
+  std::int64_t expires_us = 0;
+  MandateStatus status{};
+  bool single_use = false;
+};
 struct RefRecord {
   std::string body;  // the canonical request
   ResultCode code;
@@ -42,6 +49,8 @@ struct Reference {
   std::map<std::string, RefAccount> accounts;
   std::map<std::string, RefPayment> payments;  // "merchant/order"
   std::map<std::string, RefRecord> records;    // "principal/request_id"
+  std::map<std::string, RefMandate> mandates;  // mandate_id
+  std::map<std::string, std::string> newest;   // "payer/merchant" -> mandate_id
   std::set<std::string> txns;                  // "channel/txn"
   std::map<std::string, Amount> system;        // "external/CNY", "alipay/CNY"
   std::set<std::string> channels = {"alipay", "wechat"};
@@ -53,11 +62,18 @@ struct Reference {
     return p.status;
   }
 
+  MandateStatus mandate_at(const RefMandate& m, std::int64_t now) const {
+    if (m.status == MandateStatus::active && m.expires_us != 0 && m.expires_us <= now) return MandateStatus::expired;
+    return m.status;
+  }
+
   static std::string body(const Command& c) {
     return std::to_string(static_cast<int>(c.kind)) + "|" + std::string(c.account.view()) + "|" +
            std::string(c.order_id.view()) + "|" + std::to_string(c.amount) + "|" +
            std::string(currency_code(c.currency)) + "|" + std::string(c.channel.view()) + "|" +
-           std::to_string(static_cast<int>(c.account_kind));
+           std::to_string(static_cast<int>(c.account_kind)) + "|" + std::string(c.mandate_id.view()) +
+           "|" + std::string(c.merchant_id.view()) + "|" + std::to_string(c.time_us) + "|" +
+           std::to_string(c.is_single_use());
   }
 
   // Returns {code, replayed, resource key}.
@@ -80,7 +96,7 @@ struct Reference {
           c.channel.view() != "balance") {
         return {ResultCode::unknown_channel};
       }
-      if (c.kind == CommandKind::create_payment && c.channel.view() == "balance" && acct == p) {
+      if (c.kind == CommandKind::create_mandate && c.time_us != 0 && c.time_us <= c.timestamp_us) {
         return {ResultCode::invalid_field};
       }
       auto it = records.find(key);
@@ -118,10 +134,17 @@ struct Reference {
           if (payments.count(pkey)) return {ResultCode::duplicate_order};
           if (m->second.currency != ccy) return {ResultCode::currency_mismatch};
         }
+        RefMandate* mandate = nullptr;
         if (balance) {
           auto payer = accounts.find(acct);
           if (payer == accounts.end()) return {ResultCode::account_not_found};
+          if (payer->second.kind != AccountKind::customer) return {ResultCode::account_not_found};
+          auto pair = newest.find(acct + "/" + p);
+          if (pair == newest.end()) return {ResultCode::account_not_found};
+          mandate = &mandates[pair->second];
+          if (mandate_at(*mandate, c.timestamp_us) != MandateStatus::active) return {ResultCode::mandate_inactive};
           if (payer->second.currency != ccy) return {ResultCode::currency_mismatch};
+          if (c.amount > mandate->amount_max) return {ResultCode::mandate_limit_exceeded};
           if (payer->second.balance < c.amount) return {ResultCode::insufficient_funds};
         }
         if (m == accounts.end()) accounts[p] = {ccy, AccountKind::merchant, 0};
@@ -130,6 +153,7 @@ struct Reference {
         if (balance) {
           accounts[acct].balance -= c.amount;
           accounts[p].balance += c.amount;
+          if (mandate->single_use) mandate->status = MandateStatus::used;
         }
         payments[pkey] = pay;
         return {ResultCode::ok, false, pkey};
@@ -204,6 +228,33 @@ struct Reference {
       case CommandKind::get_payment:
         if (!payments.count(pkey)) return {ResultCode::payment_not_found};
         return {ResultCode::ok, false, pkey};
+      case CommandKind::create_mandate: {
+        const std::string id(c.mandate_id.view()), merchant(c.merchant_id.view());
+        if (mandates.count(id)) return {ResultCode::mandate_exists};
+        auto payer = accounts.find(acct);
+        if (payer == accounts.end()) return {ResultCode::account_not_found};
+        if (payer->second.kind != AccountKind::customer) return {ResultCode::invalid_payer};
+        auto pair = newest.find(acct + "/" + merchant);
+        if (pair != newest.end()) {
+          RefMandate& previous = mandates[pair->second];
+          if (mandate_at(previous, c.timestamp_us) == MandateStatus::active) previous.status = MandateStatus::revoked;
+        }
+        mandates[id] = {acct, merchant, c.amount, c.time_us, MandateStatus::active, c.is_single_use()};
+        newest[acct + "/" + merchant] = id;
+        return {ResultCode::ok, false, id};
+      }
+      case CommandKind::revoke_mandate: {
+        auto it = mandates.find(std::string(c.mandate_id.view()));
+        if (it == mandates.end()) return {ResultCode::not_found};
+        if (mandate_at(it->second, c.timestamp_us) != MandateStatus::active) return {ResultCode::invalid_state};
+        it->second.status = MandateStatus::revoked;
+        return {ResultCode::ok, false, it->first};
+      }
+      case CommandKind::get_mandate: {
+        auto it = mandates.find(std::string(c.mandate_id.view()));
+        if (it == mandates.end() || (!c.is_operator() && it->second.merchant != p)) return {ResultCode::not_found};
+        return {ResultCode::ok, false, it->first};
+      }
       default:
         return {ResultCode::invalid_field};
     }
@@ -222,7 +273,7 @@ TEST(Model, StateMachineAgreesWithReference) {
   ASSERT_TRUE(d.run(add_channel("alipay")).mutated);
   ASSERT_TRUE(d.run(add_channel("wechat")).mutated);
   Reference ref;
-  Generator gen(seed);
+  Generator gen(seed, d.now_us());
   std::map<ResultCode, std::uint64_t> seen;
   for (std::uint64_t i = 0; i < count; ++i) {
     const Command c = gen.next();
@@ -251,6 +302,13 @@ TEST(Model, StateMachineAgreesWithReference) {
       ASSERT_EQ(got.payment.status, ref.status_at(p, stamped.timestamp_us)) << "command " << i << " seed " << seed;
       ASSERT_EQ(got.payment.refunded_amount, p.refunded) << "command " << i;
       ASSERT_EQ(got.payment.amount, p.amount) << "command " << i;
+    }
+    if (got.code == ResultCode::ok && got.resource == ResourceKind::mandate) {
+      const auto found = ref.mandates.find(want.resource);
+      ASSERT_NE(found, ref.mandates.end()) << "command " << i << " seed " << seed;
+      ASSERT_EQ(got.mandate.status, ref.mandate_at(found->second, stamped.timestamp_us))
+          << "command " << i << " seed " << seed;
+      ASSERT_EQ(got.mandate.payer_account_id.view(), found->second.payer) << "command " << i;
     }
     if (got.code == ResultCode::ok && got.resource == ResourceKind::account) {
       const auto found = ref.accounts.find(want.resource);
@@ -281,7 +339,9 @@ TEST(Model, StateMachineAgreesWithReference) {
                           ResultCode::invalid_state, ResultCode::refund_exceeds_payment,
                           ResultCode::idempotency_key_reused, ResultCode::account_not_found,
                           ResultCode::payment_not_found, ResultCode::currency_mismatch,
-                          ResultCode::account_exists}) {
+                          ResultCode::account_exists, ResultCode::mandate_inactive,
+                          ResultCode::mandate_limit_exceeded, ResultCode::mandate_exists,
+                          ResultCode::invalid_payer, ResultCode::not_found}) {
     EXPECT_GT(seen[code], 0u) << to_string(code);
   }
 }

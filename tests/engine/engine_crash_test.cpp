@@ -34,6 +34,7 @@ Command payment(std::uint64_t round, std::uint64_t i) {
   // Idempotent set-up: the same request ids on every restart replay instead of re-executing.
   run(*e, open_account("setup-1", "alice"));
   run(*e, deposit("setup-2", "alice", 1'000'000'000));
+  run(*e, create_mandate("setup-3", "md-alice-m1", "alice", "m1"));
   std::uint64_t next = 0, in_flight = 0;
   Response responses[64];
   for (;;) {

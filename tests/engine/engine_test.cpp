@@ -22,6 +22,7 @@ class EngineTest : public ::testing::TestWithParam<bool> {
   void populate(Engine& e, int payments) {
     ASSERT_EQ(run(e, open_account("o1", "alice")).code, ResultCode::ok);
     ASSERT_EQ(run(e, deposit("o2", "alice", 1'000'000)).code, ResultCode::ok);
+    ASSERT_EQ(run(e, create_mandate("o3", "md-alice-m1", "alice", "m1")).code, ResultCode::ok);
     for (int i = 0; i < payments; ++i) {
       const std::string n = std::to_string(i);
       ASSERT_EQ(run(e, pay("m1", "r" + n, "o" + n, 10, "alice")).code, ResultCode::ok);

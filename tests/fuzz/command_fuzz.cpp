@@ -1,7 +1,9 @@
 // Command decoding from log record payloads. Input: the payload bytes.
 // Properties: no crash, no sanitizer report; a payload that decodes re-encodes to exactly the
-// same bytes (the encoding is canonical: replay and the idempotency fingerprint depend on it),
-// holds only well-formed ids, and its fingerprint does not depend on the timestamp.
+// same bytes (the encoding is canonical: replay and the idempotency fingerprint depend on it)
+// — a version 1 payload to the same bytes as version 2, that is with version byte 2 and two
+// empty ids appended — holds only well-formed ids, and its fingerprint does not depend on
+// the timestamp.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -19,13 +21,22 @@ PAYCORE_FUZZ_TARGET(command) {
 
   FUZZ_CHECK(command, command_kind_is_valid(static_cast<std::uint8_t>(command.kind)));
   for (const Id* id : {&command.principal, &command.request_id, &command.account,
-                       &command.order_id, &command.channel, &command.channel_txn_id}) {
+                       &command.order_id, &command.channel, &command.channel_txn_id,
+                       &command.mandate_id, &command.merchant_id}) {
     FUZZ_CHECK(command, id->well_formed());
   }
   std::array<std::byte, command_encoded_bytes_max> encoded{};
   const std::size_t encoded_bytes = encode_command(command, encoded);
-  FUZZ_CHECK(command, encoded_bytes == size);
-  FUZZ_CHECK(command, std::memcmp(encoded.data(), data, size) == 0);
+  if (data[0] == command_encoding_version_v1) {
+    FUZZ_CHECK(command, command.mandate_id.empty() && command.merchant_id.empty());
+    FUZZ_CHECK(command, encoded_bytes == size + 2);
+    FUZZ_CHECK(command, encoded[0] == std::byte{command_encoding_version});
+    FUZZ_CHECK(command, std::memcmp(encoded.data() + 1, data + 1, size - 1) == 0);
+    FUZZ_CHECK(command, encoded[size] == std::byte{0} && encoded[size + 1] == std::byte{0});
+  } else {
+    FUZZ_CHECK(command, encoded_bytes == size);
+    FUZZ_CHECK(command, std::memcmp(encoded.data(), data, size) == 0);
+  }
 
   Command again;
   FUZZ_CHECK(command, decode_command(std::span(encoded.data(), encoded_bytes), &again) == DecodeError::ok);

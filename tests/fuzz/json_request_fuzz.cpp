@@ -1,5 +1,5 @@
-// JSON decoding of request bodies. Input: byte 0 picks the decoder (the six request kinds and
-// the batch), the rest is the body.
+// JSON decoding of request bodies. Input: byte 0 picks the decoder (the seven request kinds
+// and the batch: byte 0 % 8, 6 = batch, 7 = mandate), the rest is the body.
 // Properties: no crash, no sanitizer report, no exception; a decoded request holds only
 // well-formed ids, valid currencies and amounts in 1..amount_max; an error names a code and a
 // message (and, in a batch, an item index inside the batch).
@@ -73,7 +73,7 @@ void decode_batch(std::string_view body) {
 PAYCORE_FUZZ_TARGET(json_request) {
   if (size == 0) return 0;
   const std::string_view body = paycore::fuzz::as_text(data + 1, size - 1);
-  switch (data[0] % 7) {
+  switch (data[0] % 8) {
     case 0:
       decode_one<OpenAccountRequest>(body, [](const OpenAccountRequest& r) {
         FUZZ_CHECK(json_request, id_ok(r.request_id) && id_ok(r.account_id) && r.currency.valid());
@@ -102,6 +102,13 @@ PAYCORE_FUZZ_TARGET(json_request) {
         FUZZ_CHECK(json_request, id_ok(r.channel_txn_id) && id_ok(r.merchant_id) && id_ok(r.order_id));
         FUZZ_CHECK(json_request, amount_ok(r.amount) && r.currency.valid());
         FUZZ_CHECK(json_request, r.status != NotificationStatus::success || r.has_paid_at);
+      });
+      break;
+    case 7:
+      decode_one<CreateMandateRequest>(body, [](const CreateMandateRequest& r) {
+        FUZZ_CHECK(json_request, id_ok(r.request_id) && id_ok(r.mandate_id));
+        FUZZ_CHECK(json_request, id_ok(r.payer_account_id) && id_ok(r.merchant_id));
+        FUZZ_CHECK(json_request, amount_ok(r.amount_max) && r.expires_at_us >= 0);
       });
       break;
     default:

@@ -102,6 +102,8 @@ void json_seeds() {
              R"({"channel_txn_id":"2026112600001","merchant_id":"m_001","order_id":"o-1001","amount":1234,"currency":"CNY","status":"SUCCESS","paid_at":"2026-11-26T08:00:01Z"})");
   write_seed("json_request", "notify-failed", 5,
              R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o-1","amount":1,"currency":"CNY","status":"FAILED"})");
+  write_seed("json_request", "mandate", 7,
+             R"({"request_id":"r-12","mandate_id":"md-1","payer_account_id":"c_1","merchant_id":"m_001","amount_max":50000,"expires_at":"2026-12-31T00:00:00Z","single_use":true})");
   write_seed("json_request", "batch", 6,
              std::string(R"({"payments":[)") + std::string(payment_body) +
                  R"(,{"request_id":"r-3","order_id":"o-3","amount":1.5,"currency":"CNY","channel":"wechat"}]})");
@@ -120,6 +122,7 @@ std::vector<Command> sample_commands() {
       open_account("r-1", "c_1", "CNY"),
       open_account("r-2", "m_001", "CNY", AccountKind::merchant),
       deposit("r-3", "c_1", 100'000),
+      create_mandate("r-10", "md-1", "c_1", "m_001", 50'000, 1'795'700'000'000'000, true),
       pay("m_001", "r-4", "o-1", 1234, "c_1"),
       pay_external("m_001", "r-5", "o-2", 500, "alipay"),
       order_command(CommandKind::cancel_payment, "m_001", "r-6", "o-2"),
@@ -131,6 +134,8 @@ std::vector<Command> sample_commands() {
       add_channel("alipay"),
       get_account("operator", "c_1", true),
       get_payment("m_001", "o-1"),
+      revoke_mandate("r-11", "md-1"),
+      get_mandate("m_001", "md-1"),
   };
   std::int64_t now_us = 1'795'651'200'000'000;
   for (Command& c : commands) c.timestamp_us = (now_us += 1'000'000);
