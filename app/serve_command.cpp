@@ -70,6 +70,7 @@ std::vector<Setting> default_settings() {
       {"wal_segment_bytes", SettingType::integer, "268435456", "log segment size"},
       {"accounts_max", SettingType::integer, "10000000", "accounts at most"},
       {"payments_max", SettingType::integer, "100000000", "payments at most"},
+      {"mandates_max", SettingType::integer, "10000000", "mandates at most"},
       {"amount_max", SettingType::integer, "1000000000000000", "largest amount in minor units"},
       {"wal_fallback", SettingType::flag, "false", "write the log with pwrite+fdatasync, not io_uring"},
       {"access_log", SettingType::flag, "false", "log every request (otherwise 5xx and malformed only)"},
@@ -418,6 +419,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   engine_config.limits.amount_max = settings.integer("amount_max");
   engine_config.limits.accounts_max = static_cast<std::uint32_t>(settings.integer("accounts_max"));
   engine_config.limits.payments_max = static_cast<std::uint32_t>(settings.integer("payments_max"));
+  engine_config.limits.mandates_max = static_cast<std::uint32_t>(settings.integer("mandates_max"));
   engine_config.pending_lifetime_us = settings.integer("pending_lifetime_s") * 1'000'000;
   engine_config.snapshot_every_records = static_cast<std::uint64_t>(settings.integer("snapshot_every_records"));
   engine_config.snapshot_every_us = settings.integer("snapshot_every_s") * 1'000'000;
