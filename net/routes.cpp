@@ -244,7 +244,7 @@ std::optional<LocalError> build_command(const RouteMatch& match, const Principal
       out->account = request.payer_account_id;
       out->merchant_id = request.merchant_id;
       out->amount = request.amount_max;
-      out->time_us = request.expires_at_us;
+      out->expires_at_us = request.expires_at_us;
       if (request.single_use) out->flags |= command_flag_single_use;
       return std::nullopt;
     }

@@ -241,9 +241,9 @@ Result validate_create_mandate(const Command& c) {
   if (c.account.empty()) return make_result(c, ResultCode::missing_field, Field::payer_account_id);
   if (c.merchant_id.empty()) return make_result(c, ResultCode::missing_field, Field::merchant_id);
   if (c.amount <= 0) return make_result(c, ResultCode::invalid_amount, Field::amount_max);
-  if (c.time_us < 0) return make_result(c, ResultCode::invalid_field, Field::expires_at);
+  if (c.expires_at_us < 0) return make_result(c, ResultCode::invalid_field, Field::expires_at);
   // A mandate that is expired when it is made is a client's mistake, not a business outcome.
-  if (c.time_us != 0 && c.time_us <= c.timestamp_us) {
+  if (c.expires_at_us != 0 && c.expires_at_us <= c.timestamp_us) {
     return make_result(c, ResultCode::invalid_field, Field::expires_at);
   }
   return make_result(c, ResultCode::ok);
@@ -275,7 +275,7 @@ Result create_mandate(State& s, const Command& c) {
   row.payer = payer;
   row.merchant = merchant;
   row.amount_max = c.amount;
-  row.expires_at_us = c.time_us;
+  row.expires_at_us = c.expires_at_us;
   row.created_at_us = row.updated_at_us = c.timestamp_us;
   row.status = MandateStatus::active;
   row.single_use = c.is_single_use();

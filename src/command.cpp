@@ -152,12 +152,13 @@ std::size_t encode_as(const Command& command, std::uint8_t version, std::span<st
   const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
   const auto all = ids_of(command);
   for (std::size_t i = 0; i < ids; ++i) w.id(*all[i]);
+  if (version != command_encoding_version_v1) w.le(command.expires_at_us);
   return w.used();
 }
 
 // Whether version 1 holds every field of the command (no mandate fields, no new flags).
 bool fits_v1(const Command& command) {
-  return command.mandate_id.empty() && command.merchant_id.empty() &&
+  return command.mandate_id.empty() && command.merchant_id.empty() && command.expires_at_us == 0 &&
          (command.flags & ~command_flag_operator) == 0;
 }
 
@@ -203,6 +204,7 @@ DecodeError decode_command(std::span<const std::byte> in, Command* out) {
   for (std::size_t i = 0; i < ids; ++i) {
     if (const DecodeError e = r.id(all[i]); e != DecodeError::ok) return e;
   }
+  if (version != command_encoding_version_v1 && !r.le(&out->expires_at_us)) return DecodeError::truncated;
   return r.at_end() ? DecodeError::ok : DecodeError::trailing_bytes;
 }
 

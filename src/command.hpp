@@ -31,8 +31,7 @@ enum class CommandKind : std::uint8_t {
   get_account = 11,      // merchant or operator: account
   get_payment = 12,      // merchant: order_id
   create_mandate = 13,   // operator: mandate_id, account (= payer), merchant_id,
-                         //           amount (= amount_max), time_us (= expires_at, 0: never),
-                         //           flags: command_flag_single_use
+                         //           amount (= amount_max), expires_at_us, flags: single_use
   revoke_mandate = 14,   // operator: mandate_id
   get_mandate = 15,      // operator or the mandate's merchant: mandate_id
 };
@@ -64,6 +63,7 @@ struct Command {
   std::int64_t timestamp_us = 0; // stamped by the core: strictly increasing
   Amount amount = 0;
   std::int64_t time_us = 0;      // notify: paid_at; tick: pending lifetime
+  std::int64_t expires_at_us = 0;  // create_mandate: when it expires (0: never)
   Id principal;                  // merchant or operator; notify: the body's merchant_id
   Id request_id;
   Id account;                    // account_id; create_payment: payer_account_id
@@ -95,6 +95,7 @@ static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
 //       36    .  the ids in the order principal, request_id, account, order_id, channel,
 //                channel_txn_id, then (version 2) mandate_id, merchant_id; each as u8 length
 //                + that many bytes
+//        .    8  (version 2) expires_at_us
 //
 // Version 1 (logs written before mandates) has the first six ids only; it is still read, as
 // commands whose mandate_id and merchant_id are empty. Decoding checks every field (a fuzzer
@@ -106,7 +107,7 @@ inline constexpr std::size_t command_encoded_fixed_bytes = 36;
 inline constexpr std::size_t command_ids_v1 = 6;
 inline constexpr std::size_t command_ids = 8;
 inline constexpr std::size_t command_encoded_bytes_max =
-    command_encoded_fixed_bytes + command_ids * (1 + id_bytes_max);
+    command_encoded_fixed_bytes + command_ids * (1 + id_bytes_max) + sizeof(std::int64_t);
 
 // Writes the encoding into `out` (at least command_encoded_bytes_max bytes); returns its size.
 std::size_t encode_command(const Command& command, std::span<std::byte> out);

@@ -224,7 +224,7 @@ std::string command_to_json(const Command& c) {
     field("paid_at", q(format_time_us(c.time_us)));
   }
   if (c.kind == CommandKind::create_mandate) {
-    field("expires_at", c.time_us == 0 ? "null" : q(format_time_us(c.time_us)));
+    field("expires_at", c.expires_at_us == 0 ? "null" : q(format_time_us(c.expires_at_us)));
     field("single_use", c.is_single_use() ? "true" : "false");
   }
   if (c.kind == CommandKind::tick) {

@@ -41,11 +41,10 @@ TEST(CommandCodec, MandateFieldsRoundTrip) {
 }
 
 // A version 1 encoding is a version 2 one without the two trailing ids (mandate_id and
-// merchant_id), which are then empty.
+// merchant_id) and expires_at_us, which are then empty and zero.
 std::vector<std::byte> as_version_1(std::vector<std::byte> v2) {
-  EXPECT_EQ(v2[v2.size() - 1], std::byte{0});
-  EXPECT_EQ(v2[v2.size() - 2], std::byte{0});
-  v2.resize(v2.size() - 2);
+  for (std::size_t i = v2.size() - 10; i < v2.size(); ++i) EXPECT_EQ(v2[i], std::byte{0});
+  v2.resize(v2.size() - 10);
   v2[0] = std::byte{command_encoding_version_v1};
   return v2;
 }

@@ -143,7 +143,7 @@ inline Command create_mandate(std::string_view request_id, std::string_view mand
   c.account = Id::of(payer);
   c.merchant_id = Id::of(merchant);
   c.amount = amount_max;
-  c.time_us = expires_at_us;
+  c.expires_at_us = expires_at_us;
   return c;
 }
 

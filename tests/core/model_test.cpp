@@ -72,7 +72,7 @@ struct Reference {
            std::string(c.order_id.view()) + "|" + std::to_string(c.amount) + "|" +
            std::string(currency_code(c.currency)) + "|" + std::string(c.channel.view()) + "|" +
            std::to_string(static_cast<int>(c.account_kind)) + "|" + std::string(c.mandate_id.view()) +
-           "|" + std::string(c.merchant_id.view()) + "|" + std::to_string(c.time_us) + "|" +
+           "|" + std::string(c.merchant_id.view()) + "|" + std::to_string(c.expires_at_us) + "|" +
            std::to_string(c.is_single_use());
   }
 
@@ -96,7 +96,7 @@ struct Reference {
           c.channel.view() != "balance") {
         return {ResultCode::unknown_channel};
       }
-      if (c.kind == CommandKind::create_mandate && c.time_us != 0 && c.time_us <= c.timestamp_us) {
+      if (c.kind == CommandKind::create_mandate && c.expires_at_us != 0 && c.expires_at_us <= c.timestamp_us) {
         return {ResultCode::invalid_field};
       }
       auto it = records.find(key);
@@ -239,7 +239,7 @@ struct Reference {
           RefMandate& previous = mandates[pair->second];
           if (mandate_at(previous, c.timestamp_us) == MandateStatus::active) previous.status = MandateStatus::revoked;
         }
-        mandates[id] = {acct, merchant, c.amount, c.time_us, MandateStatus::active, c.is_single_use()};
+        mandates[id] = {acct, merchant, c.amount, c.expires_at_us, MandateStatus::active, c.is_single_use()};
         newest[acct + "/" + merchant] = id;
         return {ResultCode::ok, false, id};
       }
