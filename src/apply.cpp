@@ -53,10 +53,18 @@ bool can_debit(Amount balance, Amount amount) {
 }
 
 // One movement: debit one balance, credit another. Both were checked by the caller.
+// The money moves outside the assertions: an assertion only checks (STYLE: an assertion never
+// does the work).
 void transfer(Amount& debit, Amount& credit, Amount amount) {
   PAYCORE_ASSERT(amount > 0);
-  PAYCORE_ASSERT(checked_sub(debit, amount, &debit));
-  PAYCORE_ASSERT(checked_add(credit, amount, &credit));
+  Amount debited = 0;
+  Amount credited = 0;
+  const bool debit_fits = checked_sub(debit, amount, &debited);
+  const bool credit_fits = checked_add(credit, amount, &credited);
+  PAYCORE_ASSERT(debit_fits);
+  PAYCORE_ASSERT(credit_fits);
+  debit = debited;
+  credit = credited;
 }
 
 // ---- Idempotency ---------------------------------------------------------------------------

@@ -271,7 +271,8 @@ struct Engine::Core {
     std::uint64_t base = 0, replayed = 0;
     std::string error;
     std::unique_ptr<State> fresh;
-    PAYCORE_ASSERT(rebuild_state(e.config_, e.snapshots_dir(), *log, &fresh, &base, &replayed, &error));
+    const bool rebuilt = rebuild_state(e.config_, e.snapshots_dir(), *log, &fresh, &base, &replayed, &error);
+    PAYCORE_ASSERT(rebuilt);  // what recovery read at start-up is still on disk
     e.state_ = std::move(fresh);
     state_lsn = durable;
     for (std::size_t i = 0; i < pending_count; ++i) {
@@ -328,7 +329,8 @@ struct Engine::Core {
     while (pending_count > 0) {
       Pending& front = pending[pending_head];
       if (front.response.lsn > durable) break;
-      PAYCORE_ASSERT(e.out_[front.producer]->try_push(front.response));
+      const bool pushed = e.out_[front.producer]->try_push(front.response);
+      PAYCORE_ASSERT(pushed);  // outstanding[] never exceeds the ring's capacity
       --outstanding[front.producer];
       notify[front.producer] = true;
       pending_head = (pending_head + 1) % pending.size();
@@ -468,7 +470,8 @@ struct Engine::Core {
       r.snapshot_accounts = state().accounts.size();
       r.snapshot_payments = state().payments.size();
       r.result.code = ok ? ResultCode::ok : ResultCode::unavailable;
-      PAYCORE_ASSERT(e.out_[p]->try_push(r));
+      const bool pushed = e.out_[p]->try_push(r);
+      PAYCORE_ASSERT(pushed);
       --outstanding[p];
       notify[p] = true;
     }

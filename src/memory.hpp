@@ -22,7 +22,9 @@ inline void* allocate_zeroed(std::size_t bytes) {
 }
 
 inline void free_zeroed(void* p, std::size_t bytes) {
-  if (p != nullptr) PAYCORE_ASSERT(::munmap(p, bytes) == 0);
+  if (p == nullptr) return;
+  const int unmapped = ::munmap(p, bytes);
+  PAYCORE_ASSERT(unmapped == 0);
 }
 
 }  // namespace paycore

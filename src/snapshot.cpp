@@ -259,7 +259,8 @@ bool write_snapshot(const State& s, std::uint64_t lsn, std::int64_t created_at_u
 
 std::string serialize_snapshot(const State& s, std::uint64_t lsn, std::int64_t created_at_us) {
   StringSink sink;
-  PAYCORE_ASSERT(write_snapshot(s, lsn, created_at_us, sink));
+  const bool written = write_snapshot(s, lsn, created_at_us, sink);
+  PAYCORE_ASSERT(written);  // a string sink cannot fail
   return std::move(sink.bytes);
 }
 
@@ -439,7 +440,8 @@ bool parse_accounts(Decoder& d, const SnapshotInfo& info, State* s) {
     if (!account_kind_is_valid(kind)) return d.fail("bad account kind");
     if (s->find_account(id) != row_none) return d.fail("duplicate account");
     a.kind = static_cast<AccountKind>(kind);
-    PAYCORE_ASSERT(Id::from(id, &a.id));
+    const bool id_copied = Id::from(id, &a.id);
+    PAYCORE_ASSERT(id_copied);  // d.id() validated it
     s->add_account(a);
   }
   return true;
