@@ -1,7 +1,7 @@
 #pragma once
 // The state machine: `apply(state, command) -> result`. Deterministic: it reads no clock, no
 // randomness and no I/O; every input is in the command (timestamps included), so replaying the
-// log rebuilds the same state byte for byte (DESIGN.md rule 2). Each handler validates
+// log rebuilds the same state byte for byte (docs/design.md rule 2). Each handler validates
 // everything first, then mutates; after the first write nothing can fail (rule 3).
 
 #include <cstdint>
@@ -26,7 +26,7 @@ void prefetch_rows(const State& state, const Command& command);
 inline constexpr std::size_t prefetch_slots_distance = 16;
 inline constexpr std::size_t prefetch_rows_distance = 8;
 
-// Limits from the configuration (DESIGN.md rule 6). They are checked by `admit` for live
+// Limits from the configuration (docs/design.md rule 6). They are checked by `admit` for live
 // commands before `apply`, and not during replay: the log holds only admitted commands, and a
 // restart with lower limits must not rewrite history.
 struct Limits {

@@ -1,6 +1,6 @@
 #pragma once
 // Storage that grows without ever moving what it holds: fixed-size chunks allocated one at a
-// time. Growing costs one chunk allocation, never a copy of millions of entries (DESIGN.md
+// time. Growing costs one chunk allocation, never a copy of millions of entries (docs/design.md
 // rule 6: no stop-the-world pause when a table grows).
 
 #include <cstdint>

@@ -2,7 +2,7 @@
 // Commands: the fixed-size, trivially copyable input of the state machine, one kind per
 // operation of API.md. The edge (net/) builds them from validated requests; the core stamps
 // `timestamp_us`; the log stores them in the versioned binary encoding below, so that replay
-// feeds `apply` exactly what it saw the first time (DESIGN.md rule 2).
+// feeds `apply` exactly what it saw the first time (docs/design.md rule 2).
 
 #include <cstddef>
 #include <cstdint>

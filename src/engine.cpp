@@ -37,7 +37,7 @@ void write_eventfd(int fd) {
 }
 
 // Rebuilds a state from disk: the newest whole snapshot plus every durable log record after it,
-// through the same apply function (DESIGN.md "recovery").
+// through the same apply function (docs/design.md "recovery").
 bool rebuild_state(const EngineConfig& config, const std::string& snapshots_dir, wal::Log& log,
                    std::unique_ptr<State>* state, std::uint64_t* snapshot_lsn,
                    std::uint64_t* replayed, std::string* error) {
@@ -130,7 +130,7 @@ struct Engine::Core {
   int epoll_fd = -1;
   std::uint64_t durable_seen = 0;
   // The newest log record whose change the state holds: what a command that changed nothing
-  // observed, and so what must be durable before its answer leaves (DESIGN.md rule 4).
+  // observed, and so what must be durable before its answer leaves (docs/design.md rule 4).
   std::uint64_t state_lsn = 0;
 
   explicit Core(Engine& engine) : e(engine) {}
@@ -243,7 +243,7 @@ struct Engine::Core {
     return false;
   }
 
-  // ---- Storage faults (DESIGN.md rule 7)
+  // ---- Storage faults (docs/design.md rule 7)
 
   void on_storage_fault(const wal::Status& status) {
     const bool full = status.code() == wal::StatusCode::kNoSpace && !log->read_only();

@@ -1,5 +1,5 @@
 #pragma once
-// The engine: the core thread that owns the state (DESIGN.md rule 1), fed by one bounded SPSC
+// The engine: the core thread that owns the state (docs/design.md rule 1), fed by one bounded SPSC
 // ring per producer thread (the I/O threads, an admin thread), answering through one ring back
 // to each producer. Each turn it takes a batch of commands, stamps each with a strictly
 // increasing timestamp, applies it, appends the changes to the write-ahead log, submits the
@@ -113,7 +113,7 @@ class Engine {
   // result, writes a final snapshot (if configured), and joins the core thread.
   void stop();
 
-  // Run to completion (`--io-threads 0`, DESIGN.md rule 1): instead of start(), one I/O thread
+  // Run to completion (`--io-threads 0`, docs/design.md rule 1): instead of start(), one I/O thread
   // drives the core itself and stays the only writer of state. It calls turn() after handing
   // in requests, sleeps in its own epoll on poll_fd() (readable when the log completes a batch
   // or a snapshot child exits) with a timeout of at most timeout_ms(), and stop() then shuts

@@ -1,5 +1,5 @@
 #pragma once
-// A bounded lock-free single-producer/single-consumer ring (DESIGN.md rule 1: threads meet only
+// A bounded lock-free single-producer/single-consumer ring (docs/design.md rule 1: threads meet only
 // here). Capacity is a power of two fixed at construction. The producer owns `tail_`, the
 // consumer owns `head_`; each keeps a cached copy of the other's index so that it touches the
 // shared cache line only when the cached value says the ring looks full (or empty).

@@ -1,5 +1,5 @@
 #pragma once
-// The snapshot file: a consistent image of the state at an LSN (DESIGN.md "Snapshots"). It is
+// The snapshot file: a consistent image of the state at an LSN (docs/design.md "Snapshots"). It is
 // the input of recovery and of the reconciliation job, so its layout is fixed here, versioned,
 // and described for outside readers in docs/snapshot-format.md.
 //

@@ -1,6 +1,6 @@
 #pragma once
 // The state: every account, mandate, payment, refund, idempotency record and notification
-// anomaly, in memory. Only the core thread touches it (DESIGN.md rule 1); only `apply` (apply.cpp) and the
+// anomaly, in memory. Only the core thread touches it (docs/design.md rule 1); only `apply` (apply.cpp) and the
 // snapshot loader change it. Rows live in chunked tables in insertion order (the order in
 // which they are serialized), strings in an arena, and the lookups in incrementally growing
 // hash indexes, so that no insert ever pauses the core for a large copy or rehash.

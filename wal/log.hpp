@@ -10,7 +10,7 @@
 //   poll() / wait()         the durable LSN advances when a batch's fdatasync completes
 //
 // A failed write or fdatasync makes the log read-only for the rest of the process's life
-// (DESIGN.md rule 7): the fsync is never retried, append/submit return kReadOnly, replay still
+// (docs/design.md rule 7): the fsync is never retried, append/submit return kReadOnly, replay still
 // works, and a restart recovers from what is on disk.
 
 #include <array>

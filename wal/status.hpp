@@ -1,5 +1,5 @@
 #pragma once
-// Errors are values (STYLE.md 9): every fallible wal call returns a Status. The hot-path codes
+// Errors are values (docs/style.md): every fallible wal call returns a Status. The hot-path codes
 // (kOk, kFull, kReadOnly) carry no message, so returning them never allocates.
 
 #include <cstdint>

@@ -1,4 +1,4 @@
-// The fallback write path (DESIGN.md rule 8): pwrite + fdatasync on a thread of its own, for
+// The fallback write path (docs/design.md rule 8): pwrite + fdatasync on a thread of its own, for
 // kernels or sandboxes that refuse io_uring. The owner and the thread meet at one semaphore (go)
 // and one atomic state word (done); the eventfd tells a sleeping engine that a batch finished.
 
