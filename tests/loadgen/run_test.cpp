@@ -69,6 +69,25 @@ TEST(LoadgenRun, ClosedLoopMixRunsCleanAgainstAFakeServer) {
   EXPECT_EQ(exit_status_of(o, r), 0);
 }
 
+TEST(LoadgenRun, SecondSetupFindsTheMandatesMade) {
+  FakeBehaviour strict;
+  strict.require_mandates = true;
+  FakeServer server(keys(), strict);
+  Options o = options_for(server);
+  o.mix = "pay=9,batch=1";
+  o.requests = 200;
+  ASSERT_TRUE(run_loadgen(o).error.empty());
+  o.seed = 4321;  // another run id: fresh request ids, the same mandate ids
+  const Result second = run_loadgen(o);
+  ASSERT_TRUE(second.error.empty()) << second.error;
+  EXPECT_EQ(op(second.setup, Op::mandate, &OpStats::refused), 200u);  // 409 mandate_exists
+  EXPECT_EQ(second.setup.errors_total(), 0u);
+  const RunStats& s = second.steps[0].stats;
+  EXPECT_EQ(s.errors_total(), 0u);
+  EXPECT_EQ(s.violations_total(), 0u);
+  EXPECT_GT(op(s, Op::pay, &OpStats::ok), 0u);
+}
+
 TEST(LoadgenRun, RunIsBoundedByDuration) {
   FakeServer server(keys(), {});
   Options o = options_for(server);
