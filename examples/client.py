@@ -135,6 +135,17 @@ def main():
     show("read account (operator)", api.call(op, "GET", f"/v1/accounts/{payer}"))
     show("read own account (merchant)", api.call(merchant, "GET", f"/v1/accounts/{merchant}"))
 
+    # A merchant may debit a customer's balance only under the customer's mandate for it,
+    # which the operator records (API.md "Mandates"); without one the payment is 404.
+    mandate = f"md-{run}"
+    show("pay from balance without a mandate", api.call(merchant, "POST", "/v1/payments", {
+        "request_id": f"nomd-{run}", "order_id": f"nomd-{run}", "amount": 1, "currency": "CNY",
+        "channel": "balance", "payer_account_id": payer}))
+    show("create mandate", api.call(op, "POST", "/v1/mandates", {
+        "request_id": f"md-{run}", "mandate_id": mandate, "payer_account_id": payer,
+        "merchant_id": merchant, "amount_max": 50000, "expires_at": None, "single_use": False}))
+    show("read mandate (merchant)", api.call(merchant, "GET", f"/v1/mandates/{mandate}"))
+
     order = f"o-{run}"
     pay = {"request_id": f"pay-{run}", "order_id": order, "amount": 1234, "currency": "CNY",
            "channel": "balance", "payer_account_id": payer}
@@ -164,6 +175,9 @@ def main():
         {"request_id": f"b{i}-{run}", "order_id": f"b{i}-{run}", "amount": 100, "currency": "CNY",
          "channel": "balance", "payer_account_id": payer} for i in range(3)]}
     show("batch", api.call(merchant, "POST", "/v1/payments/batch", batch))
+    show("revoke mandate", api.call(op, "POST", f"/v1/mandates/{mandate}/revoke", {"request_id": f"rvk-{run}"}))
+    show("pay under a revoked mandate", api.call(merchant, "POST", "/v1/payments", dict(
+        pay, request_id=f"late-{run}", order_id=f"late-{run}", amount=1)))
     show("snapshot", api.call(op, "POST", "/v1/admin/snapshot"))
     show("unknown route", api.call(merchant, "GET", "/v1/nothing"))
     return 0

@@ -194,6 +194,7 @@ class Builder {
       deposit.amount = customer_deposit;
       deposit.currency = cny_;
       run(deposit, options_.start_us);
+      grant_mandates(id);
     }
   }
 
@@ -219,6 +220,21 @@ class Builder {
     c.principal = Id::of("operator");
     c.request_id = Id::of(request_id);
     return c;
+  }
+
+  // A mandate of `customer` for every merchant: balance payments need one (API.md "Mandates").
+  void grant_mandates(const char* customer) {
+    for (std::uint32_t m = 0; m < options_.merchants_count; ++m) {
+      char merchant[24], mandate[48];
+      std::snprintf(merchant, sizeof merchant, "m_%03u", m + 1);
+      std::snprintf(mandate, sizeof mandate, "md-%s-%s", customer, merchant);
+      Command c = operator_command(CommandKind::create_mandate, mandate);
+      c.mandate_id = Id::of(mandate);
+      c.account = Id::of(customer);
+      c.merchant_id = Id::of(merchant);
+      c.amount = customer_deposit;
+      run(c, options_.start_us);
+    }
   }
 
   void run(Command c, std::int64_t at_us) {

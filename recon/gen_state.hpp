@@ -1,8 +1,8 @@
 #pragma once
 // `paycore recon gen`: reconciliation input made THROUGH THE REAL STATE MACHINE. Commands
-// (add_channel, open_account, deposit, create_payment, notify, cancel, ship, complete, refund)
-// are applied to a State with strictly increasing timestamps, exactly as the engine would
-// apply them; the State is written with write_snapshot. A statement CSV (API.md format) is
+// (add_channel, open_account, deposit, create_mandate, create_payment, notify, cancel, ship,
+// complete, refund) are applied to a State with strictly increasing timestamps, exactly as the
+// engine would apply them; the State is written with write_snapshot. A statement CSV (API.md format) is
 // written beside it with discrepancies of every class injected at known rates, and the counts
 // the job must find (expected.json). Deterministic for a given seed and start.
 //

@@ -44,6 +44,8 @@ void set_id(Id& id, std::string_view prefix, std::uint64_t n) {
   id.size = static_cast<std::uint8_t>(end - id.bytes.data());
 }
 
+constexpr std::uint64_t merchants_count = 16;
+
 struct World {
   State state;
   std::int64_t now_us = 1'700'000'000'000'000;
@@ -51,8 +53,9 @@ struct World {
   std::uint64_t payments = 0;
   std::uint64_t next_order = 0;
   std::uint64_t next_request = 0;
-  double bytes_per_account = 0;
+  double bytes_per_account = 0;  // with its deposit and its one mandate
   double bytes_per_payment = 0;
+  std::vector<std::uint8_t> order_merchant;  // set-up orders: the merchant index of each
   std::vector<std::uint32_t> zipf;  // precomputed Zipf(1.0) payer draws
 
   Result run(Command& c) {
@@ -60,13 +63,15 @@ struct World {
     return apply(state, c);
   }
 
+  // A balance payment from `payer` to the merchant that holds its mandate (payer % 16: each
+  // customer has one mandate, API.md "Mandates").
   Command payment(std::uint64_t payer, Amount amount) {
     Command c;
     c.kind = CommandKind::create_payment;
     c.currency = *currency_from_code("CNY");
     c.channel = Id::of("balance");
     c.amount = amount;
-    set_id(c.principal, "m_", next_order % 16);
+    set_id(c.principal, "m_", payer % merchants_count);
     set_id(c.request_id, "req-", next_request++);
     set_id(c.order_id, "order-", next_order++);
     set_id(c.account, "cust-", payer);
@@ -95,13 +100,27 @@ World& world() {
       set_id(c.request_id, "dep-", i);
       c.amount = 1'000'000'000'000;
       PAYCORE_ASSERT(world->run(c).code == ResultCode::ok);
+      c = Command{};
+      c.kind = CommandKind::create_mandate;
+      c.flags = command_flag_operator;
+      c.principal = Id::of("operator");
+      set_id(c.account, "cust-", i);
+      set_id(c.request_id, "mandate-", i);
+      set_id(c.mandate_id, "mandate-", i);
+      set_id(c.merchant_id, "m_", i % merchants_count);
+      c.amount = amount_max_default;
+      const Result granted = world->run(c);
+      PAYCORE_ASSERT(granted.code == ResultCode::ok);
     }
     const std::size_t rss_accounts = resident_bytes();
     world->bytes_per_account = static_cast<double>(rss_accounts - rss_start) / static_cast<double>(world->accounts);
     std::mt19937_64 rng(1);
+    world->order_merchant.reserve(world->payments);
     for (std::uint64_t i = 0; i < world->payments; ++i) {
-      c = world->payment(rng() % world->accounts, 100);
+      const std::uint64_t payer = rng() % world->accounts;
+      c = world->payment(payer, 100);
       PAYCORE_ASSERT(world->run(c).code == ResultCode::ok);
+      world->order_merchant.push_back(static_cast<std::uint8_t>(payer % merchants_count));
     }
     world->bytes_per_payment = static_cast<double>(resident_bytes() - rss_accounts) / static_cast<double>(world->payments);
     // Zipf(s = 1) over the accounts by inverse transform on the harmonic CDF (approximation
@@ -195,7 +214,7 @@ void BM_Refund(benchmark::State& st) {
     Command c;
     c.kind = CommandKind::refund_payment;
     const std::uint64_t order = n % w.payments;
-    set_id(c.principal, "m_", order % 16);
+    set_id(c.principal, "m_", w.order_merchant[order]);
     set_id(c.order_id, "order-", order);
     set_id(c.request_id, "refund-", n++);
     c.amount = 1;

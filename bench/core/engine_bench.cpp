@@ -71,7 +71,9 @@ void call(Engine& e, std::uint32_t p, const Command& c) {
   }
 }
 
-void setup_accounts(Engine& e, std::uint32_t accounts) {
+// Opens `accounts` customers with a deposit each and, for each of the `producers` merchants
+// ("m_<p>"), a mandate that lets it debit them (API.md "Mandates").
+void setup_accounts(Engine& e, std::uint32_t accounts, std::uint32_t producers) {
   for (std::uint32_t i = 0; i < accounts; ++i) {
     Command c;
     c.kind = CommandKind::open_account;
@@ -86,6 +88,18 @@ void setup_accounts(Engine& e, std::uint32_t accounts) {
     set_id(c.request_id, "dep-", i);
     c.amount = 1'000'000'000'000;
     call(e, 0, c);
+    for (std::uint32_t p = 0; p < producers; ++p) {
+      Command m;
+      m.kind = CommandKind::create_mandate;
+      m.flags = command_flag_operator;
+      m.principal = Id::of("operator");
+      set_id(m.account, "c", i);
+      set_id(m.request_id, "mandate-" + std::to_string(p) + "-", i);
+      set_id(m.mandate_id, "mandate-" + std::to_string(p) + "-", i);
+      set_id(m.merchant_id, "m_", p);
+      m.amount = amount_max_default;
+      call(e, 0, m);
+    }
   }
 }
 
@@ -170,7 +184,7 @@ void throughput(const Options& o) {
   std::system(("rm -rf '" + o.dir + "'").c_str());
   auto e = open_or_die(config_for(o));
   e->start();
-  setup_accounts(*e, o.accounts);
+  setup_accounts(*e, o.accounts, o.producers);
   const std::uint64_t batches_before = e->metrics().wal_batches.load();
   const std::uint64_t logged_before = e->metrics().commands_logged.load();
   std::vector<ProducerResult> results(o.producers);
@@ -214,7 +228,7 @@ void snapshot_and_recovery(const Options& o) {
   config.state.payments_expected = o.snapshot_payments + o.tail_records;
   auto e = open_or_die(config);
   e->start();
-  setup_accounts(*e, o.accounts);
+  setup_accounts(*e, o.accounts, 1);
   auto fill = [&](std::uint64_t from, std::uint64_t count) {
     std::vector<Response> responses(4096);
     std::uint64_t sent = 0, done = 0;

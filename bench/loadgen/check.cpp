@@ -55,6 +55,14 @@ Check check_success(const Expect& expect, const HttpResponse& response, element 
       if (response.status != (expect.op == Op::open_account ? 201 : 200)) reason = "unexpected success status";
       break;
     }
+    case Op::mandate: {
+      std::string_view mandate_id;
+      std::string_view status;
+      if (root["mandate_id"].get(mandate_id) != simdjson::SUCCESS) reason = "mandate without mandate_id";
+      else if (root["status"].get(status) != simdjson::SUCCESS || status != "ACTIVE") reason = "new mandate not ACTIVE";
+      if (response.status != 201) reason = "unexpected success status";
+      break;
+    }
     case Op::pay:
     case Op::ext:
     case Op::get: {
@@ -146,6 +154,8 @@ Check check_success(const Expect& expect, const HttpResponse& response, element 
 bool is_refusal(Op op, int status, std::string_view code) {
   switch (op) {
     case Op::open_account: return status == 409 && code == "account_exists";
+    // The mandate ids are stable: a second set-up against the same server finds them made.
+    case Op::mandate: return status == 409 && code == "mandate_exists";
     case Op::pay: return status == 402 && code == "insufficient_funds";
     case Op::refund:
       return (status == 402 && code == "insufficient_funds") ||

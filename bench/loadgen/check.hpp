@@ -2,7 +2,8 @@
 // What each answer must look like (API.md), and the verdict on one that arrived:
 //   ok         the promised success (a 201 PAID payment with our amount, ...)
 //   refused    a documented refusal the workload can cause honestly (402 insufficient_funds,
-//              409 account_exists during set-up, 409 invalid_state for a refund, ...)
+//              409 account_exists or mandate_exists during set-up, 409 invalid_state for a
+//              refund, ...)
 //   error      any other 4xx (e.g. 401: our clock or keys are off), and transport failures
 //   violation  a broken promise: 5xx, a malformed response or body, a success carrying the
 //              wrong amount, order or status, a batch with the wrong number of results, a

@@ -211,11 +211,14 @@ Result run_loadgen(const Options& options, std::FILE* progress) {
   }
   if (options.setup) {
     if (progress != nullptr) {
-      std::fprintf(progress, "set-up: opening %llu payer accounts and depositing %lld each\n",
+      std::fprintf(progress,
+                   "set-up: opening %llu payer accounts, depositing %lld each and granting each a "
+                   "mandate for every merchant\n",
                    static_cast<unsigned long long>(options.payers),
                    static_cast<long long>(prepared.workload.deposit_amount));
     }
-    for (const auto phase : {Workload::Phase::open_accounts, Workload::Phase::deposits}) {
+    for (const auto phase : {Workload::Phase::open_accounts, Workload::Phase::deposits,
+                             Workload::Phase::mandates}) {
       for (Workload& w : workloads) w.set_phase(phase);
       result.setup.merge(run_threads(options, prepared, UINT64_MAX, setup_duration_ns, 0.0, workloads));
       result.error = setup_problem(result.setup);

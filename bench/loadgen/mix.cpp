@@ -7,7 +7,8 @@
 namespace paycore::loadgen {
 namespace {
 constexpr std::array<std::string_view, ops_count> op_names = {
-    "pay", "ext", "notify", "get", "refund", "batch", "open_account", "deposit"};
+    "pay", "ext", "notify", "get", "refund", "batch", "open_account", "deposit",
+    "mandate"};
 
 std::string_view trim(std::string_view text) {
   while (!text.empty() && text.front() == ' ') text.remove_prefix(1);

@@ -9,7 +9,9 @@
 //   get     GET /v1/payments/{order_id} of an order this run created
 //   refund  POST /v1/payments/{order_id}/refunds of a small amount of a paid order
 //   batch   POST /v1/payments/batch with --batch-size balance payments
-// open_account and deposit are the set-up requests; they are not allowed in a mix.
+// open_account, deposit and mandate (POST /v1/mandates: one per payer and merchant, so that
+// the merchants may debit the payers, API.md "Mandates") are the set-up requests; they are not
+// allowed in a mix.
 
 #include <array>
 #include <cstdint>
@@ -18,8 +20,8 @@
 
 namespace paycore::loadgen {
 
-enum class Op : std::uint8_t { pay, ext, notify, get, refund, batch, open_account, deposit };
-inline constexpr std::size_t ops_count = 8;
+enum class Op : std::uint8_t { pay, ext, notify, get, refund, batch, open_account, deposit, mandate };
+inline constexpr std::size_t ops_count = 9;
 inline constexpr std::size_t mix_ops_count = 6;  // the first six may appear in a mix
 
 std::string_view op_name(Op op);

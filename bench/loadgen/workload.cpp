@@ -7,6 +7,7 @@
 #include "net/auth.hpp"
 #include "net/response.hpp"
 #include "src/assert.hpp"
+#include "src/money.hpp"
 
 namespace paycore::loadgen {
 namespace {
@@ -53,6 +54,18 @@ void append_field(std::string& body, std::string_view name, std::int64_t value) 
 }  // namespace
 
 std::string payer_account_id(std::uint64_t index) { return "lg-payer-" + std::to_string(index); }
+
+std::string payer_mandate_id(std::uint64_t index, std::string_view merchant_id) {
+  // FNV-1a: stable across runs and builds, unlike std::hash.
+  std::uint64_t hash = 0xcbf29ce484222325ULL;
+  for (const char c : merchant_id) {
+    hash ^= static_cast<unsigned char>(c);
+    hash *= 0x100000001b3ULL;
+  }
+  std::string id = "lgm-" + std::to_string(index) + "-";
+  append_hex(id, hash, 16);
+  return id;
+}
 
 Workload::Workload(const WorkloadConfig& config, const ZipfSampler& payers, unsigned thread_index,
                    unsigned threads_count)
@@ -244,8 +257,32 @@ void Workload::build_notification(std::string& out, Expect& expect) {
   ++requests_built_;
 }
 
+void Workload::build_mandate(std::string& out, Expect& expect, std::uint64_t payer,
+                             const net::Principal& merchant) {
+  expect.op = Op::mandate;
+  body_.clear();
+  body_ += '{';
+  new_id(id_, 'r');
+  append_field(body_, "request_id", id_);
+  append_field(body_, "mandate_id", payer_mandate_id(payer, merchant.id.view()));
+  append_field(body_, "payer_account_id", payer_account_id(payer));
+  append_field(body_, "merchant_id", merchant.id.view());
+  append_field(body_, "amount_max", amount_max_default);
+  body_ += '}';
+  append_signed(out, "POST", "/v1/mandates", config_.keys->operator_principal());
+}
+
 bool Workload::build_setup(std::string& out, Expect& expect) {
   const net::Principal& op = config_.keys->operator_principal();
+  if (phase_ == Phase::mandates) {
+    // This thread's payers, each with every merchant in turn.
+    const std::uint64_t payer = (setup_cursor_ / merchants_.size()) * threads_count_ + thread_index_;
+    if (payer >= config_.payers_count) return false;
+    const net::Principal& merchant = *merchants_[setup_cursor_ % merchants_.size()];
+    ++setup_cursor_;
+    build_mandate(out, expect, payer, merchant);
+    return true;
+  }
   const std::uint64_t merchants_count = thread_index_ == 0 ? merchants_.size() : 0;
   // Merchants' accounts first (thread 0), then this thread's share of the payers.
   if (phase_ == Phase::open_accounts && setup_cursor_ < merchants_count) {

@@ -4,7 +4,10 @@
 // Every request carries a fresh nonce ("lg" + run id + thread + counter) and, when it
 // mutates, a fresh request_id; order ids are "o-<run>-<thread>-<n>", so two runs against
 // the same server never collide. Payer accounts are "lg-payer-<i>" (stable across runs:
-// a second set-up finds them open and tops them up). Each thread has its own Workload: no
+// a second set-up finds them open and tops them up), and each has a mandate for every
+// merchant of the keys file, "lgm-<i>-<hash of the merchant id>" (stable too: a second set-up
+// finds them made) with the largest amount_max the API allows, so that every balance payment
+// of any run is within it. Each thread has its own Workload: no
 // sharing, no locks; it remembers the orders it created (a bounded ring) so that reads and
 // refunds address real payments, and queues a notification after each `notify` payment.
 
@@ -43,13 +46,17 @@ inline constexpr std::size_t notifications_queued_max = 4096;
 inline constexpr std::uint32_t batch_size_max = 1000;
 
 std::string payer_account_id(std::uint64_t index);
+// The mandate that lets `merchant_id` debit payer `index`: at most 41 characters whatever the
+// merchant id's length (1..64), so it is always a valid id.
+std::string payer_mandate_id(std::uint64_t index, std::string_view merchant_id);
 
 class Workload {
  public:
-  enum class Phase : std::uint8_t { open_accounts, deposits, load };
+  enum class Phase : std::uint8_t { open_accounts, deposits, mandates, load };
 
   // Thread `thread_index` of `threads_count`; in the set-up phases it handles the payers
-  // whose index is congruent to it (and thread 0 the merchants' accounts).
+  // whose index is congruent to it (and thread 0 the merchants' accounts); in `mandates`,
+  // one request per payer and merchant.
   Workload(const WorkloadConfig& config, const ZipfSampler& payers, unsigned thread_index,
            unsigned threads_count);
 
@@ -78,6 +85,7 @@ class Workload {
   bool build_refund(std::string& out, Expect& expect);
   void build_notification(std::string& out, Expect& expect);
   bool build_setup(std::string& out, Expect& expect);
+  void build_mandate(std::string& out, Expect& expect, std::uint64_t payer, const net::Principal& merchant);
   void append_signed(std::string& out, std::string_view method, std::string_view path,
                      const net::Principal& principal);
   void new_id(std::string& out, char kind);

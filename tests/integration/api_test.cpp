@@ -53,11 +53,16 @@ class Api : public ::testing::Test {
       ASSERT_TRUE(r.status == 201 || r.status == 409) << r.body;
     }
   }
-  std::string customer_with(std::int64_t balance) {
+  // A customer account with `balance`, under a mandate for each of `merchants`.
+  std::string customer_with(std::int64_t balance, const std::vector<std::string>& merchants = {"m_001"}) {
     const std::string id = unique("cust");
     EXPECT_EQ(open_account(id).status, 201);
     if (balance > 0) {
       EXPECT_EQ(deposit(id, balance).status, 200);
+    }
+    for (const std::string& merchant : merchants) {
+      const HttpResponse r = grant_mandate(*client_, id, merchant);
+      EXPECT_EQ(r.status, 201) << r.body;
     }
     return id;
   }

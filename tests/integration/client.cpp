@@ -371,6 +371,26 @@ std::size_t json_array_size(const std::string& json, const std::string& pointer)
   return array.size();
 }
 
+// ---- Mandates ----
+
+std::string mandate_body(const std::string& request_id, const std::string& mandate_id,
+                         const std::string& payer, const std::string& merchant,
+                         std::int64_t amount_max, const std::string& expires_at, bool single_use) {
+  std::string body = R"({"request_id":")" + request_id + R"(","mandate_id":")" + mandate_id +
+                     R"(","payer_account_id":")" + payer + R"(","merchant_id":")" + merchant +
+                     R"(","amount_max":)" + std::to_string(amount_max);
+  if (!expires_at.empty()) body += R"(,"expires_at":")" + expires_at + '"';
+  if (single_use) body += R"(,"single_use":true)";
+  return body + "}";
+}
+
+HttpResponse grant_mandate(Client& client, const std::string& payer, const std::string& merchant,
+                           std::int64_t amount_max) {
+  const std::string pair = payer + "-" + merchant;
+  return client.call(client.operator_signer(), "POST", "/v1/mandates",
+                     mandate_body("rm-" + pair, "mandate-" + pair, payer, merchant, amount_max));
+}
+
 // ---- Fixture ----
 
 bool Fixture::start(const std::vector<std::string>& extra_args) {

@@ -89,6 +89,9 @@ class Connection {
   std::string buffer_;
 };
 
+// amount_max of the mandates that tests grant when the limit is not what they test.
+inline constexpr std::int64_t mandate_amount_max_default = 1'000'000'000'000'000;
+
 // Who signs: a merchant or the operator (HMAC), built from the keys file.
 struct Signer {
   std::string id;
@@ -122,6 +125,18 @@ class Client {
   std::shared_ptr<const net::Keys> keys_;
   std::unique_ptr<Connection> connection_;
 };
+
+// The body of POST /v1/mandates (API.md "Mandates"): `expires_at` is an RFC 3339 time, or
+// empty for a mandate that never expires (the member is left out).
+std::string mandate_body(const std::string& request_id, const std::string& mandate_id,
+                         const std::string& payer, const std::string& merchant,
+                         std::int64_t amount_max, const std::string& expires_at = {},
+                         bool single_use = false);
+// Records, as the operator, the mandate that lets `merchant` debit `payer`, and returns the
+// answer (201 with the mandate). The mandate_id and request_id are "mandate-<payer>-<merchant>"
+// and "rm-<payer>-<merchant>": granting the same pair twice replays the first answer.
+HttpResponse grant_mandate(Client& client, const std::string& payer, const std::string& merchant,
+                           std::int64_t amount_max = mandate_amount_max_default);
 
 // A channel notification request, RSA-signed with the private key PEM.
 std::string notification_request(const std::string& channel, const std::string& private_key_pem,

@@ -29,6 +29,7 @@ TEST(Crash, AcknowledgedPaymentsSurviveSigkill) {
   ASSERT_EQ(setup.call(op, "POST", "/v1/accounts", R"({"request_id":"a2","account_id":"payer","currency":"CNY","kind":"customer"})").status, 201);
   constexpr std::int64_t deposit = 1'000'000'000;
   ASSERT_EQ(setup.call(op, "POST", "/v1/accounts/payer/deposits", R"({"request_id":"d1","amount":1000000000,"currency":"CNY"})").status, 200);
+  ASSERT_EQ(grant_mandate(setup, "payer", "m_001").status, 201);
 
   constexpr int writers = 8;
   std::mutex mutex;

@@ -32,6 +32,9 @@ TEST(Routes, EveryRouteOfTheApiMatches) {
       {HttpMethod::post, "/v1/payments/o-1/refunds", Route::payment_refund, "o-1"},
       {HttpMethod::post, "/v1/notify/alipay", Route::notify, "alipay"},
       {HttpMethod::post, "/v1/admin/snapshot", Route::admin_snapshot, ""},
+      {HttpMethod::post, "/v1/mandates", Route::mandate_create, ""},
+      {HttpMethod::get, "/v1/mandates/md-1", Route::mandate_get, "md-1"},
+      {HttpMethod::post, "/v1/mandates/md-1/revoke", Route::mandate_revoke, "md-1"},
   };
   for (const Case& c : cases) {
     const RouteMatch match = match_route(c.method, c.path);
@@ -44,7 +47,8 @@ TEST(Routes, EveryRouteOfTheApiMatches) {
 TEST(Routes, UnknownPathsAreNotFound) {
   for (std::string_view path : {"/", "/v1", "/v1/", "/v2/payments", "/v1/accounts/", "/v1/accounts/a/",
                                 "/v1/accounts//deposits", "/v1/payments/o/refund", "/v1/notify/",
-                                "/v1/notify/a/b", "/v1/admin", "/healthz/", "/v1/payments/o/cancel/x"}) {
+                                "/v1/notify/a/b", "/v1/admin", "/healthz/", "/v1/payments/o/cancel/x",
+                                "/v1/mandates/", "/v1/mandates/md/cancel", "/v1/mandates/md/revoke/x"}) {
     EXPECT_EQ(match_route(HttpMethod::post, path).status, MatchStatus::not_found) << path;
     EXPECT_EQ(match_route(HttpMethod::get, path).status, MatchStatus::not_found) << path;
   }
@@ -75,6 +79,11 @@ TEST(Routes, OperatorRoutesAreNotFoundForMerchants) {
   EXPECT_FALSE(principal_may_call(merchant, Route::account_open));
   EXPECT_FALSE(principal_may_call(merchant, Route::account_deposit));
   EXPECT_FALSE(principal_may_call(merchant, Route::admin_snapshot));
+  EXPECT_FALSE(principal_may_call(merchant, Route::mandate_create));
+  EXPECT_FALSE(principal_may_call(merchant, Route::mandate_revoke));
+  EXPECT_TRUE(principal_may_call(merchant, Route::mandate_get));  // its own only: the core checks
+  EXPECT_TRUE(principal_may_call(op, Route::mandate_get));
+  EXPECT_TRUE(principal_may_call(op, Route::mandate_create));
   EXPECT_TRUE(principal_may_call(merchant, Route::account_get));
   EXPECT_TRUE(principal_may_call(op, Route::account_get));
   EXPECT_FALSE(principal_may_call(op, Route::payment_create));
@@ -114,6 +123,51 @@ TEST(Routes, BuildsCommandsWithPrincipalAndOperatorFlag) {
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, "invalid_field");
   EXPECT_EQ(error->field, "order_id");
+}
+
+TEST(Routes, MandateCommandsCarryTheBodyAndPath) {
+  JsonDecoder decoder;
+  const Principal op = make_principal(PrincipalKind::operator_, "operator");
+  Command command;
+  auto error = build_command(
+      match_route(HttpMethod::post, "/v1/mandates"), op,
+      R"({"request_id":"r1","mandate_id":"md-1","payer_account_id":"c1","merchant_id":"m_001","amount_max":500,"expires_at":"2026-12-31T00:00:00Z","single_use":true})",
+      decoder, &command);
+  ASSERT_FALSE(error);
+  EXPECT_EQ(command.kind, CommandKind::create_mandate);
+  EXPECT_TRUE(command.is_operator());
+  EXPECT_EQ(command.mandate_id.view(), "md-1");
+  EXPECT_EQ(command.account.view(), "c1");
+  EXPECT_EQ(command.merchant_id.view(), "m_001");
+  EXPECT_EQ(command.amount, 500);
+  EXPECT_EQ(command.time_us, 1'798'675'200'000'000);  // 2026-12-31T00:00:00Z
+  EXPECT_TRUE(command.is_single_use());
+
+  error = build_command(match_route(HttpMethod::post, "/v1/mandates"), op,
+                        R"({"request_id":"r1","mandate_id":"md-1","payer_account_id":"c1","merchant_id":"m_001","amount_max":500,"expires_at":null})",
+                        decoder, &command);
+  ASSERT_FALSE(error);
+  EXPECT_EQ(command.time_us, 0);  // null: never expires
+  EXPECT_FALSE(command.is_single_use());
+
+  error = build_command(match_route(HttpMethod::post, "/v1/mandates"), op,
+                        R"({"request_id":"r1","mandate_id":"md-1","payer_account_id":"c1","merchant_id":"m_001","amount_max":500,"expires_at":"tomorrow"})",
+                        decoder, &command);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, "invalid_field");
+  EXPECT_EQ(error->field, "expires_at");
+
+  error = build_command(match_route(HttpMethod::post, "/v1/mandates/md-1/revoke"), op, R"({"request_id":"r2"})",
+                        decoder, &command);
+  ASSERT_FALSE(error);
+  EXPECT_EQ(command.kind, CommandKind::revoke_mandate);
+  EXPECT_EQ(command.mandate_id.view(), "md-1");
+  EXPECT_EQ(command.request_id.view(), "r2");
+
+  error = build_command(match_route(HttpMethod::get, "/v1/mandates/bad%20id"), op, "", decoder, &command);
+  ASSERT_TRUE(error);
+  EXPECT_EQ(error->code, "invalid_field");
+  EXPECT_EQ(error->field, "mandate_id");
 }
 
 TEST(Routes, NotificationCommandCarriesTheBody) {

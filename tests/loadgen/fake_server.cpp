@@ -12,6 +12,8 @@
 #include <cstring>
 #include <ctime>
 #include <filesystem>
+#include <set>
+#include <utility>
 #include <vector>
 
 #include "net/auth.hpp"
@@ -86,6 +88,10 @@ struct FakeServer::Impl {
   int listen_fd = -1;
   net::NonceCache nonces;
   std::map<std::string, Payment> payments;  // by order_id
+  std::set<std::string> mandate_ids;
+  // (payer, merchant) pairs with a mandate: a balance payment without one is 404
+  // account_not_found, as paycore answers (API.md "Mandates").
+  std::set<std::pair<std::string, std::string>> mandates;
   mutable std::mutex routes_mutex;
   std::map<std::string, std::uint64_t> routes;
   bool stalled = false;
@@ -133,8 +139,18 @@ std::string FakeServer::Impl::handle(const net::HttpRequest& request, std::uint6
     return response(201, "{\"account_id\":\"" + std::string(json_string(body, "account_id")) + "\",\"balance\":0}");
   }
   if (route == "POST /v1/accounts/deposits") return response(200, "{\"account_id\":\"x\",\"balance\":1}");
+  if (route == "POST /v1/mandates") {
+    const std::string mandate_id(json_string(body, "mandate_id"));
+    if (!mandate_ids.insert(mandate_id).second) return response(409, error_body("mandate_exists"));
+    mandates.emplace(json_string(body, "payer_account_id"), json_string(body, "merchant_id"));
+    return response(201, "{\"mandate_id\":\"" + mandate_id + "\",\"status\":\"ACTIVE\"}");
+  }
   if (route == "POST /v1/payments") {
     Payment p{merchant, json_int(body, "amount"), 0, "", std::string(json_string(body, "channel"))};
+    if (behaviour.require_mandates && p.channel == "balance" &&
+        !mandates.contains({std::string(json_string(body, "payer_account_id")), merchant})) {
+      return response(404, error_body("account_not_found"));
+    }
     p.status = p.channel == "balance" ? "PAID" : "PENDING";
     const std::string order_id(json_string(body, "order_id"));
     payments[order_id] = p;
@@ -147,10 +163,16 @@ std::string FakeServer::Impl::handle(const net::HttpRequest& request, std::uint6
     while ((at = body.find("\"order_id\":\"", at)) != std::string_view::npos) {
       Payment p{merchant, json_int(body, "amount", at), 0, "PAID", "balance"};
       const std::string order_id(json_string(body, "order_id", at));
-      payments[order_id] = p;
       results += first ? "" : ",";
-      results += "{\"status\":201,\"payment\":" + payment_json(order_id, p, p.amount + skew) + "}";
       first = false;
+      if (behaviour.require_mandates &&
+          !mandates.contains({std::string(json_string(body, "payer_account_id", at)), merchant})) {
+        results += "{\"status\":404,\"error\":{\"code\":\"account_not_found\",\"message\":\"fake\"}}";
+        ++at;
+        continue;
+      }
+      payments[order_id] = p;
+      results += "{\"status\":201,\"payment\":" + payment_json(order_id, p, p.amount + skew) + "}";
       ++at;
     }
     return response(200, results + "]}");

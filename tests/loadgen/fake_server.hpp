@@ -24,6 +24,10 @@ struct FakeBehaviour {
   bool wrong_amount = false;           // payments come back with amount + 1
   int fail_every = 0;                  // every Nth request is answered 500
   bool garbage = false;                // answers are not HTTP
+  // A balance payment from a payer without a mandate (POST /v1/mandates) for the calling
+  // merchant is 404 account_not_found, as paycore answers; off: every payer may be debited
+  // (for the tests that skip the set-up).
+  bool require_mandates = false;
 };
 
 class FakeServer {

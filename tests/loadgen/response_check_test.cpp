@@ -189,6 +189,30 @@ TEST_F(CheckTest, RefundMustBeCountedInRefundedAmount) {
   EXPECT_EQ(check(e, 409, "{\"error\":{\"code\":\"invalid_state\",\"message\":\"x\"}}").verdict, Verdict::refused);
 }
 
+TEST_F(CheckTest, NewMandateMustBeCreatedAndActive) {
+  Expect e;
+  e.op = Op::mandate;
+  EXPECT_EQ(check(e, 201, "{\"mandate_id\":\"lgm-1-ab\",\"status\":\"ACTIVE\"}").verdict, Verdict::ok);
+  EXPECT_EQ(check(e, 201, "{\"mandate_id\":\"lgm-1-ab\",\"status\":\"REVOKED\"}").verdict, Verdict::violation);
+  EXPECT_EQ(check(e, 201, "{\"status\":\"ACTIVE\"}").verdict, Verdict::violation);
+  EXPECT_EQ(check(e, 200, "{\"mandate_id\":\"lgm-1-ab\",\"status\":\"ACTIVE\"}").verdict, Verdict::violation);
+}
+
+TEST_F(CheckTest, MandateMadeByAnEarlierSetupIsARefusal) {
+  Expect e;
+  e.op = Op::mandate;
+  EXPECT_EQ(check(e, 409, "{\"error\":{\"code\":\"mandate_exists\",\"message\":\"x\"}}").verdict, Verdict::refused);
+  EXPECT_EQ(check(e, 422, "{\"error\":{\"code\":\"invalid_payer\",\"message\":\"x\"}}").verdict, Verdict::error);
+}
+
+// Without a mandate the payer reads as absent (API.md "Mandates"): the set-up went wrong.
+TEST_F(CheckTest, BalancePaymentWithoutMandateIsAnError) {
+  EXPECT_EQ(check(pay(5), 404, "{\"error\":{\"code\":\"account_not_found\",\"message\":\"x\"}}").verdict,
+            Verdict::error);
+  EXPECT_EQ(check(pay(5), 403, "{\"error\":{\"code\":\"mandate_inactive\",\"message\":\"x\"}}").verdict,
+            Verdict::error);
+}
+
 TEST_F(CheckTest, NotificationAnswerMustBeSuccess) {
   Expect e = pay(5);
   e.op = Op::notify;

@@ -37,7 +37,9 @@ std::uint64_t op(const RunStats& s, Op which, std::uint64_t OpStats::*field) {
 }
 
 TEST(LoadgenRun, ClosedLoopMixRunsCleanAgainstAFakeServer) {
-  FakeServer server(keys(), {});
+  FakeBehaviour strict;
+  strict.require_mandates = true;
+  FakeServer server(keys(), strict);
   Options o = options_for(server);
   o.mix = "pay=60,ext=5,get=10,refund=10,notify=10,batch=5";
   o.requests = 2000;
@@ -55,13 +57,35 @@ TEST(LoadgenRun, ClosedLoopMixRunsCleanAgainstAFakeServer) {
     EXPECT_GT(op(s, each, &OpStats::ok), 0u) << op_name(each);
   }
   EXPECT_EQ(s.latency.count(), 2000u);
-  // Set-up: the four merchants' accounts and 50 payers, then 50 deposits.
+  // Set-up: the four merchants' accounts and 50 payers, then 50 deposits, then a mandate per
+  // payer and merchant (without them the fake server refuses every balance payment).
   EXPECT_EQ(op(r.setup, Op::open_account, &OpStats::ok), 54u);
   EXPECT_EQ(op(r.setup, Op::deposit, &OpStats::ok), 50u);
+  EXPECT_EQ(op(r.setup, Op::mandate, &OpStats::ok), 200u);
   const auto routes = server.routes();
   EXPECT_EQ(routes.at("POST /v1/accounts"), 54u);
   EXPECT_EQ(routes.at("POST /v1/accounts/deposits"), 50u);
+  EXPECT_EQ(routes.at("POST /v1/mandates"), 200u);
   EXPECT_EQ(exit_status_of(o, r), 0);
+}
+
+TEST(LoadgenRun, SecondSetupFindsTheMandatesMade) {
+  FakeBehaviour strict;
+  strict.require_mandates = true;
+  FakeServer server(keys(), strict);
+  Options o = options_for(server);
+  o.mix = "pay=9,batch=1";
+  o.requests = 200;
+  ASSERT_TRUE(run_loadgen(o).error.empty());
+  o.seed = 4321;  // another run id: fresh request ids, the same mandate ids
+  const Result second = run_loadgen(o);
+  ASSERT_TRUE(second.error.empty()) << second.error;
+  EXPECT_EQ(op(second.setup, Op::mandate, &OpStats::refused), 200u);  // 409 mandate_exists
+  EXPECT_EQ(second.setup.errors_total(), 0u);
+  const RunStats& s = second.steps[0].stats;
+  EXPECT_EQ(s.errors_total(), 0u);
+  EXPECT_EQ(s.violations_total(), 0u);
+  EXPECT_GT(op(s, Op::pay, &OpStats::ok), 0u);
 }
 
 TEST(LoadgenRun, RunIsBoundedByDuration) {

@@ -82,6 +82,17 @@ class Script {
     c.currency = cny();
     run(c, "2026-11-26T00:00:00Z");
   }
+  // The customer's consent that `merchant` may debit it (API.md "Mandates").
+  void mandate(std::string_view customer, std::string_view merchant) {
+    const std::string id = "md-" + std::string(customer) + "-" + std::string(merchant);
+    Command c = by("operator", CommandKind::create_mandate, id);
+    c.flags = command_flag_operator;
+    c.mandate_id = Id::of(id);
+    c.account = Id::of(customer);
+    c.merchant_id = Id::of(merchant);
+    c.amount = amount_max_default;
+    run(c, "2026-11-26T00:00:00Z");
+  }
   void pay(std::string_view merchant, std::string_view order, std::string_view channel, Amount amount,
            std::string_view time, std::string_view payer = {}) {
     Command c = by(merchant, CommandKind::create_payment, "rq-" + std::string(order));
@@ -133,6 +144,7 @@ void build_day(State& state) {
   s.channel("alipay");
   s.channel("wechat");
   s.customer("c_1", 1'000'000);
+  s.mandate("c_1", "m_001");
   s.pay("m_001", "o-bal", "balance", 500, "2026-11-26T08:00:00Z", "c_1");
   s.pay("m_001", "o-ali", "alipay", 1234, "2026-11-26T09:00:00Z");
   s.notify("alipay", "T-ali", "m_001", "o-ali", 1234, NotifyStatus::success, "2026-11-26T09:00:05Z");

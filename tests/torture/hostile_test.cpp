@@ -466,6 +466,7 @@ TEST_F(Hostile, WellBehavedClientIsServedWhileHostileClientsRun) {
     Client client(port(), fixture_->keys);
     ASSERT_EQ(client.call(client.operator_signer(), "POST", "/v1/accounts", account_body("m_003", "merchant")).status,
               201);
+    ASSERT_EQ(it::grant_mandate(client, "payer0", "m_003").status, 201);
   }
   Connection quiet_connection(port());
   const Measured quiet = well_behaved(quiet_connection, m, "quiet-");

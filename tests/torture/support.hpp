@@ -141,7 +141,8 @@ inline std::string refund_body(const std::string& request_id, std::int64_t amoun
 }
 
 // The four development merchants (net/keys.hpp) get their accounts; `payers` customers get
-// `deposit` each. False (with a gtest failure) if any step is refused.
+// `deposit` each and a mandate for each of `merchants` (API.md "Mandates": a balance payment
+// needs one). False (with a gtest failure) if any step is refused.
 inline bool open_accounts(Client& client, const std::vector<std::string>& merchants,
                           const std::vector<std::string>& payers, std::int64_t deposit) {
   const Signer op = client.operator_signer();
@@ -157,6 +158,11 @@ inline bool open_accounts(Client& client, const std::vector<std::string>& mercha
     r = client.call(op, "POST", "/v1/accounts/" + p + "/deposits", deposit_body("dep-" + p, deposit));
     EXPECT_EQ(r.status, 200) << r.body;
     if (r.status != 200) return false;
+    for (const std::string& m : merchants) {
+      r = it::grant_mandate(client, p, m);
+      EXPECT_EQ(r.status, 201) << r.body;
+      if (r.status != 201) return false;
+    }
   }
   return true;
 }
