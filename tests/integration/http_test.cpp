@@ -392,6 +392,30 @@ TEST_F(Http, PipelinedSignedRequestsBeyondPipelineDepthAreAllAnswered) {
   }
 }
 
+// Answers ready but not rendered because the output passed its high-water mark (1 MiB), then
+// the output drained in one send: no event comes for them. 40 batches of 1000 invalid items
+// (about 90 KB of answer each, none touching the engine) make 3.6 MB of answers.
+TEST_F(Http, PipelinedAnswersBeyondTheOutputHighWaterAreAllAnswered) {
+  std::string items;
+  for (int i = 0; i < 1000; ++i) items += i == 0 ? "{}" : ",{}";
+  const std::string body = R"({"payments":[)" + items + "]}";
+  for (int attempt = 0; attempt < 3; ++attempt) {
+    Connection c(port());
+    std::string burst;
+    for (int i = 0; i < 40; ++i) {
+      burst += Client::signed_request(m1(), "POST", "/v1/payments/batch", body, 0, {},
+                                      "X-Request-Id: big-" + std::to_string(i) + "\r\n");
+    }
+    ASSERT_TRUE(c.send_all(burst + healthz("after-big")));
+    for (int i = 0; i < 40; ++i) {
+      const HttpResponse r = c.read_response(3000);
+      ASSERT_EQ(r.header("x-request-id"), "big-" + std::to_string(i)) << "attempt " << attempt;
+      ASSERT_EQ(json_array_size(r.body, "/results"), 1000u);
+    }
+    EXPECT_EQ(c.read_response(3000).header("x-request-id"), "after-big");
+  }
+}
+
 // ---- 411, Host, absolute-form ----
 
 TEST_F(Http, PostWithoutContentLengthIs411) {
