@@ -56,6 +56,20 @@ TEST_F(ValidationOrder, AuthenticationWinsOverBody) {
   EXPECT_EQ(code(r), "unauthenticated");
 }
 
+TEST_F(ValidationOrder, AuthenticationWinsOverAuthorization) {
+  // A merchant (not allowed on operator routes: 404) whose signature does not verify: 401.
+  const HttpResponse r = client_->call(Signer{"m_001", "not-the-secret"}, "POST", "/v1/accounts", "{}");
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(code(r), "bad_signature");
+}
+
+TEST_F(ValidationOrder, AuthorizationWinsOverPathParameter) {
+  // The operator may not call merchant routes: 404, even with a malformed order_id in the path.
+  const HttpResponse r = client_->call(client_->operator_signer(), "POST",
+                                       "/v1/payments/" + std::string(65, 'o') + "/cancel", "{}");
+  EXPECT_EQ(r.status, 404);
+}
+
 TEST_F(ValidationOrder, AuthorizationWinsOverBody) {
   // The operator may not create payments: 404, whatever the body.
   const HttpResponse r = client_->call(client_->operator_signer(), "POST", "/v1/payments", "{");
@@ -102,6 +116,12 @@ TEST_F(ValidationOrder, CrossFieldRuleWinsOverBusinessAndIsNotKept) {
                                  R"("channel":"alipay","payer_account_id":"c_1"})";
   HttpResponse r = pay(with_payer);
   EXPECT_EQ(r.status, 400);
+  EXPECT_EQ(code(r), "invalid_field");
+  EXPECT_EQ(field(r), "payer_account_id");
+  // Cross-field before idempotency: vo-3's request_id with another body would be
+  // idempotency_key_reused, but the body breaks a cross-field rule first.
+  r = pay(R"({"request_id":"vo-3","order_id":"vo-3","amount":5,"currency":"CNY",)"
+          R"("channel":"alipay","payer_account_id":"c_1"})");
   EXPECT_EQ(code(r), "invalid_field");
   EXPECT_EQ(field(r), "payer_account_id");
   // A 400 is not kept under the request_id: the corrected request is executed.
