@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include "net/render.hpp"
 #include "net/request_json.hpp"
@@ -168,6 +169,7 @@ class IoThread {
   void expect_continue(Connection& c, std::size_t body_bytes_received);
   void send_continue_if_due(Connection& c);
   bool refuse_by_route(Slot& slot, const RouteMatch& match);
+  std::optional<LocalError> refusal_before_body(const RouteMatch& match, const HttpRequest& request);
   void refuse_malformed(Connection& c, const HttpParseResult& parsed);
   void handle_request(Connection& c, const HttpRequest& request);
   void handle_signed(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
@@ -555,18 +557,46 @@ void IoThread::expect_continue(Connection& c, std::size_t body_bytes_received) {
   // 400 Host) were refused by the parser and check_http_request already.
   const bool head = c.request.method_kind == HttpMethod::head;
   const RouteMatch match = match_route(head ? HttpMethod::get : c.request.method_kind, c.request.path);
-  if (match.status != MatchStatus::ok) {
-    std::uint32_t index = 0;
-    Slot& slot = push_slot(c, &index);
-    slot.request_id = request_ids_.for_request(c.request.header("X-Request-Id"));
-    slot.keep_alive = false;
-    slot.head = head;
-    refuse_by_route(slot, match);
-    c.closing = true;
-    c.continue_state = ContinueState::settled;
-    return;
+  std::optional<LocalError> refusal;
+  if (match.status == MatchStatus::ok) {
+    refusal = refusal_before_body(match, c.request);
+    if (!refusal) {
+      c.continue_state = ContinueState::due;
+      return;
+    }
   }
-  c.continue_state = ContinueState::due;
+  std::uint32_t index = 0;
+  Slot& slot = push_slot(c, &index);
+  slot.request_id = request_ids_.for_request(c.request.header("X-Request-Id"));
+  slot.keep_alive = false;
+  slot.head = head;
+  if (!refuse_by_route(slot, match)) finish_local(slot, *refusal);
+  c.closing = true;
+  c.continue_state = ContinueState::settled;
+}
+
+// For a matched route: the answer that the header section decides without the body, the same
+// one the whole request would get (handle_signed, handle_notify). The signature covers the
+// body, so only missing signature headers (401) and an unknown channel (404) qualify.
+std::optional<LocalError> IoThread::refusal_before_body(const RouteMatch& match,
+                                                        const HttpRequest& request) {
+  switch (route_access(match.route)) {
+    case RouteAccess::open:
+      return std::nullopt;
+    case RouteAccess::channel:
+      if (keys().find_channel(match.param) == nullptr) return local_error_not_found();
+      return std::nullopt;
+    default: {
+      const RequestCredentials credentials = request_credentials(request);
+      if (!credentials.principal_id.empty() && !credentials.timestamp.empty() &&
+          !credentials.nonce.empty() && !credentials.signature.empty()) {
+        return std::nullopt;
+      }
+      return LocalError{auth_status_http(AuthStatus::unauthenticated),
+                        auth_status_code(AuthStatus::unauthenticated),
+                        "the request's signature headers were refused", {}};
+    }
+  }
 }
 
 void IoThread::refuse_malformed(Connection& c, const HttpParseResult& parsed) {

@@ -26,8 +26,8 @@
 //
 // HTTP details (docs/api.md): `Expect: 100-continue` is answered with 100 once the header
 // section is in and no body byte is (after every earlier pipelined answer), or with the final
-// answer at once when the header section decides it (404/405 here; 400/411/413/431 by the
-// parser), the connection then closing; HEAD is routed and executed as GET and answered
+// answer at once when the header section decides it (404/405, and 401 for missing signature
+// headers, here; 400/411/413/431 by the parser), the connection then closing; HEAD is routed and executed as GET and answered
 // without the body.
 //
 // Why epoll and not io_uring: requests are small and answered from memory, so the cost per

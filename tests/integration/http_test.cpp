@@ -223,6 +223,24 @@ TEST_F(Http, ExpectContinueOnUnknownRouteIs404AtOnceAndCloses) {
   EXPECT_TRUE(c.wait_closed(2000));
 }
 
+TEST_F(Http, ExpectContinueWithoutSignatureIs401AtOnce) {
+  Connection c(port());
+  ASSERT_TRUE(c.send_all("POST /v1/payments HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                         "Content-Length: 2\r\n\r\n"));
+  const HttpResponse r = c.read_response(3000);
+  EXPECT_EQ(r.status, 401);
+  EXPECT_EQ(json_string(r.body, "/error/code"), "unauthenticated");
+  EXPECT_TRUE(c.wait_closed(2000));
+}
+
+TEST_F(Http, ExpectContinueToUnknownChannelIs404AtOnce) {
+  Connection c(port());
+  ASSERT_TRUE(c.send_all("POST /v1/notify/nochannel HTTP/1.1\r\nHost: t\r\nExpect: 100-continue\r\n"
+                         "Content-Length: 2\r\n\r\n"));
+  EXPECT_EQ(c.read_response(3000).status, 404);
+  EXPECT_TRUE(c.wait_closed(2000));
+}
+
 TEST_F(Http, ExpectContinueWithTheBodyAlreadySentGetsOnlyTheFinalAnswer) {
   Connection c(port());
   ASSERT_TRUE(c.send_all(Client::signed_request(m1(), "POST", "/v1/payments", payment_json("expect-2"), 0,
