@@ -73,6 +73,7 @@ bool split_absolute_form(std::string_view target, std::string_view* authority, s
   }
   if (rest[path_begin] == '?') return false;
   *origin = rest.substr(path_begin);
+  PAYCORE_ASSERT(origin->front() == '/');
   return true;
 }
 

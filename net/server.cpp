@@ -540,6 +540,7 @@ void IoThread::service(Connection& c) {
 void IoThread::send_continue_if_due(Connection& c) {
   // After every earlier answer, which are all in `out` once nothing is in flight.
   if (c.continue_state != ContinueState::due || c.count != 0 || c.closing) return;
+  PAYCORE_ASSERT(c.request.expect_continue && c.request.version_minor == 1);
   if (write_continue(c.out)) c.continue_state = ContinueState::sent;
 }
 
@@ -652,6 +653,8 @@ bool IoThread::parse_requests(Connection& c) {
       }
       return true;
     }
+    PAYCORE_ASSERT(parsed.consumed_bytes > 0);
+    PAYCORE_ASSERT(parsed.consumed_bytes <= buffer.size());
     handle_request(c, c.request);
     c.in_begin += parsed.consumed_bytes;
     c.parser.reset();
