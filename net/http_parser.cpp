@@ -38,7 +38,7 @@ constexpr bool is_target_char(char c) {
 }
 
 HttpParseResult error(HttpError error, std::string_view reason) {
-  return HttpParseResult{HttpParseStatus::error, error, 0, reason};
+  return HttpParseResult{HttpParseStatus::error, error, 0, 0, reason};
 }
 
 HttpParseResult need_more() { return HttpParseResult{}; }
@@ -54,6 +54,29 @@ HttpMethod method_kind(std::string_view method) {
   return HttpMethod::other;
 }
 
+// RFC 9112 3.2.2 absolute-form, "http[s]://authority[/path][?query]" (scheme case-insensitive):
+// sets *authority and *origin (the path and query, "/" when the URI has none). False for any
+// other scheme, an empty authority, userinfo ('@', RFC 9110 4.2.4) or a query without a path
+// (its origin-form "/?query" is not a substring of the buffer; nobody sends it).
+bool split_absolute_form(std::string_view target, std::string_view* authority, std::string_view* origin) {
+  std::size_t scheme_end = target.find("://");
+  if (scheme_end == std::string_view::npos) return false;
+  const std::string_view scheme = target.substr(0, scheme_end);
+  if (!ascii_iequals(scheme, "http") && !ascii_iequals(scheme, "https")) return false;
+  const std::string_view rest = target.substr(scheme_end + 3);
+  const std::size_t path_begin = rest.find_first_of("/?");
+  *authority = rest.substr(0, path_begin);
+  if (authority->empty() || authority->find('@') != std::string_view::npos) return false;
+  if (path_begin == std::string_view::npos) {
+    *origin = "/";
+    return true;
+  }
+  if (rest[path_begin] == '?') return false;
+  *origin = rest.substr(path_begin);
+  PAYCORE_ASSERT(origin->front() == '/');
+  return true;
+}
+
 // Parses "METHOD SP TARGET SP HTTP/1.x" (the line without its CRLF).
 bool parse_request_line(std::string_view line, HttpRequest* out) {
   std::size_t i = 0;
@@ -65,7 +88,9 @@ bool parse_request_line(std::string_view line, HttpRequest* out) {
   while (i < line.size() && is_target_char(line[i])) ++i;
   if (i == target_begin || i == line.size() || line[i] != ' ') return false;
   out->target = line.substr(target_begin, i - target_begin);
-  if (out->target.front() != '/') return false;  // origin-form only
+  if (out->target.front() != '/' && !split_absolute_form(out->target, &out->authority, &out->target)) {
+    return false;
+  }
   const std::string_view version = line.substr(i + 1);
   if (version.size() != 8 || version.substr(0, 7) != "HTTP/1.") return false;
   if (version[7] != '0' && version[7] != '1') return false;
@@ -249,6 +274,7 @@ HttpParseResult HttpRequestParser::parse(std::string_view buffer, HttpRequest* o
   bool transfer_encoding = false;
   bool keep_alive_option = false;
   bool close_option = false;
+  bool expect_continue = false;
   while (line_begin < section.size()) {
     line_end = section.find(crlf, line_begin);
     PAYCORE_ASSERT(line_end != std::string_view::npos);
@@ -269,6 +295,9 @@ HttpParseResult HttpRequestParser::parse(std::string_view buffer, HttpRequest* o
       if (!parse_content_length(header.value, &out->content_length)) {
         return error(HttpError::bad_request, "malformed Content-Length");
       }
+      out->has_content_length = true;
+    } else if (ascii_iequals(header.name, "expect")) {
+      expect_continue = expect_continue || ascii_iequals(header.value, "100-continue");
     } else if (ascii_iequals(header.name, "transfer-encoding")) {
       transfer_encoding = true;
     } else if (ascii_iequals(header.name, "connection")) {
@@ -288,6 +317,8 @@ HttpParseResult HttpRequestParser::parse(std::string_view buffer, HttpRequest* o
     return error(HttpError::body_too_large, "body too large");
   }
   out->keep_alive = !close_option && (out->version_minor == 1 || keep_alive_option);
+  // HTTP/1.0 clients do not understand 1xx answers (RFC 9110 10.1.1).
+  out->expect_continue = expect_continue && out->version_minor == 1;
   header_end_ = header_end;
   return finish_body(buffer, header_end, out);
 }
@@ -297,9 +328,27 @@ HttpParseResult HttpRequestParser::finish_body(std::string_view buffer, std::siz
   PAYCORE_ASSERT(header_end <= buffer.size());
   PAYCORE_ASSERT(out->content_length <= limits_.body_bytes_max);
   const std::size_t body_bytes = static_cast<std::size_t>(out->content_length);
-  if (buffer.size() - header_end < body_bytes) return need_more();
+  if (buffer.size() - header_end < body_bytes) {
+    HttpParseResult result = need_more();
+    result.header_bytes = header_end;
+    return result;
+  }
   out->body = buffer.substr(header_end, body_bytes);
-  return HttpParseResult{HttpParseStatus::complete, HttpError::none, header_end + body_bytes, {}};
+  return HttpParseResult{HttpParseStatus::complete, HttpError::none, header_end + body_bytes,
+                         header_end, {}};
+}
+
+HttpParseResult check_http_request(const HttpRequest& request) {
+  if (request.version_minor == 1 && request.header_occurrences("host") != 1) {
+    return error(HttpError::bad_request, "HTTP/1.1 request without exactly one Host header");
+  }
+  const bool carries_body = request.method_kind == HttpMethod::post ||
+                            request.method_kind == HttpMethod::put ||
+                            request.method_kind == HttpMethod::patch;
+  if (carries_body && !request.has_content_length) {
+    return error(HttpError::length_required, "request without Content-Length");
+  }
+  return HttpParseResult{HttpParseStatus::complete, HttpError::none, 0, 0, {}};
 }
 
 HttpParseResult parse_http_request(std::string_view buffer, const HttpLimits& limits,

@@ -9,6 +9,13 @@
 // obs-fold, a space before the colon, an invalid header name, a duplicate or malformed
 // Content-Length, Content-Length together with Transfer-Encoding, or a version other than
 // HTTP/1.0 or HTTP/1.1 is 400. A body without Content-Length (Transfer-Encoding) is 411.
+//
+// The request target is origin-form ("/path?query") or absolute-form
+// ("http://host/path?query", RFC 9112 3.2.2): for absolute-form, `target` is the origin-form
+// part that follows the authority (what routing and request signatures use), so both forms
+// of one request are the same request. The rules that depend on what the request means
+// rather than on how it is framed (Host, 411 for a POST without Content-Length) are
+// check_http_request's, called by the server once the header section is parsed.
 
 #include <array>
 #include <cstddef>
@@ -42,15 +49,22 @@ enum class HttpMethod : std::uint8_t { other, get, head, post, put, patch, delet
 struct HttpRequest {
   std::string_view method;  // as sent, e.g. "POST"
   HttpMethod method_kind = HttpMethod::other;
-  std::string_view target;  // path and query as sent: what request signatures cover
+  // Path and query (origin-form) as sent: what routing and request signatures cover. For an
+  // absolute-form target, the part after the authority ("/" if the URI has no path).
+  std::string_view target;
+  std::string_view authority;  // absolute-form only: "host[:port]" as sent; else empty
   std::string_view path;    // target before '?'
   std::string_view query;   // target after '?', without it; empty if none
   int version_minor = 1;    // HTTP/1.<version_minor>
   std::array<HttpHeader, http_headers_count_max> headers{};
   std::size_t headers_count = 0;
   std::uint64_t content_length = 0;
+  bool has_content_length = false;  // a Content-Length header was sent (0 is not "absent")
   std::string_view body;
   bool keep_alive = true;
+  // HTTP/1.1 with "Expect: 100-continue" (RFC 9110 10.1.1); never set for HTTP/1.0, which
+  // has no interim responses.
+  bool expect_continue = false;
 
   // First header with this name (case-insensitive), if any.
   std::optional<std::string_view> header(std::string_view name) const;
@@ -73,6 +87,12 @@ struct HttpParseResult {
   HttpError error = HttpError::none;
   // complete: bytes of the buffer this request occupies (leading empty lines, header, body).
   std::size_t consumed_bytes = 0;
+  // complete, and need_more once the header section has been parsed (then `*out` holds the
+  // request line and headers, its body still empty): the bytes before the body (leading
+  // empty lines and header section). 0 while the header section is incomplete. The caller
+  // sees from it that the body has not started (buffer size == header_bytes), e.g. to send
+  // 100 Continue.
+  std::size_t header_bytes = 0;
   // error: a short static description for logs ("bare LF in header section", ...).
   std::string_view reason;
 };
@@ -81,6 +101,15 @@ struct HttpParseResult {
 int http_error_status(HttpError error);
 // "bad_request", "length_required", "body_too_large", "headers_too_large".
 std::string_view http_error_code(HttpError error);
+
+// The checks on a parsed header section that the framing alone does not cover; `request` is a
+// complete request, or one whose header section parse() has reported (header_bytes != 0).
+// Returns status complete when it passes, else an error (reason static):
+//  - HTTP/1.1 without exactly one Host header: 400 (RFC 9112 3.2; more than one is refused
+//    by parse() already, for every version; HTTP/1.0 may omit Host);
+//  - POST, PUT or PATCH without Content-Length (and without Transfer-Encoding, which is 411
+//    in parse()): 411 length_required (API.md Conventions; RFC 9110 15.5.12).
+[[nodiscard]] HttpParseResult check_http_request(const HttpRequest& request);
 
 // ASCII case-insensitive equality.
 bool ascii_iequals(std::string_view a, std::string_view b);

@@ -62,6 +62,17 @@ DecodeResult collect(object members, Members<N>* out) {
   return std::nullopt;
 }
 
+// docs/api.md "Order of validation": the presence of every required field (names[0..count))
+// is checked before the format of any, so a body that lacks a field is missing_field
+// whatever else is wrong with it.
+template <std::size_t N>
+DecodeResult require(const Members<N>& members, std::size_t count) {
+  for (std::size_t i = 0; i < count; ++i) {
+    if (!members.has(i)) return make_error(DecodeErrorCode::missing_field, members.names[i], "required");
+  }
+  return std::nullopt;
+}
+
 template <std::size_t N>
 DecodeResult get_id(const Members<N>& members, std::size_t i, Id* out) {
   if (!members.has(i)) return make_error(DecodeErrorCode::missing_field, members.names[i], "required");
@@ -119,21 +130,25 @@ DecodeResult get_currency(const Members<N>& members, std::size_t i, Currency* ou
 constexpr std::array<std::string_view, 6> payment_fields = {
     "request_id", "order_id", "amount", "currency", "channel", "payer_account_id"};
 
+// Presence, then formats, then the one cross-field rule that needs no engine state (balance
+// needs a payer). Whether a channel exists, and a payer_account_id sent with an external
+// channel, are the engine's (src/apply.cpp validate_create_payment): an unknown channel is
+// unknown_channel even when it also carries a payer (docs/api.md "Order of validation").
 DecodeResult decode_payment(object members_object, Amount amount_max, CreatePaymentRequest* out) {
   Members<payment_fields.size()> members{payment_fields};
   if (DecodeResult error = collect(members_object, &members)) return error;
+  if (DecodeResult error = require(members, 5)) return error;
   *out = CreatePaymentRequest{};
   if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
   if (DecodeResult error = get_id(members, 1, &out->order_id)) return error;
   if (DecodeResult error = get_amount(members, 2, amount_max, &out->amount)) return error;
   if (DecodeResult error = get_currency(members, 3, &out->currency)) return error;
   if (DecodeResult error = get_id(members, 4, &out->channel)) return error;
-  const bool balance = out->channel.view() == "balance";
-  if (balance) {
+  if (members.has(5)) {
     if (DecodeResult error = get_id(members, 5, &out->payer_account_id)) return error;
-  } else if (members.has(5)) {
-    return make_error(DecodeErrorCode::invalid_field, payment_fields[5],
-                      "only for channel \"balance\"; an external channel has no payer account");
+  } else if (out->channel.view() == "balance") {
+    return make_error(DecodeErrorCode::missing_field, payment_fields[5],
+                      "required for channel \"balance\"");
   }
   PAYCORE_ASSERT(out->request_id.well_formed() && out->payer_account_id.well_formed());
   return std::nullopt;
@@ -260,6 +275,7 @@ DecodeResult JsonDecoder::decode(std::string_view body, OpenAccountRequest* out)
   if (DecodeResult error = parse(body, &document)) return error;
   Members<names.size()> members{names};
   if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (DecodeResult error = require(members, names.size())) return error;
   *out = OpenAccountRequest{};
   if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
   if (DecodeResult error = get_id(members, 1, &out->account_id)) return error;
@@ -282,6 +298,7 @@ DecodeResult JsonDecoder::decode(std::string_view body, DepositRequest* out) {
   if (DecodeResult error = parse_with_amount(body, &document)) return error;
   Members<names.size()> members{names};
   if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (DecodeResult error = require(members, names.size())) return error;
   *out = DepositRequest{};
   if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
   if (DecodeResult error = get_amount(members, 1, limits_.amount_max, &out->amount)) return error;
@@ -311,6 +328,7 @@ DecodeResult JsonDecoder::decode(std::string_view body, RefundRequest* out) {
   if (DecodeResult error = parse_with_amount(body, &document)) return error;
   Members<names.size()> members{names};
   if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (DecodeResult error = require(members, names.size())) return error;
   *out = RefundRequest{};
   if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
   return get_amount(members, 1, limits_.amount_max, &out->amount);
@@ -323,6 +341,8 @@ DecodeResult JsonDecoder::decode(std::string_view body, NotificationRequest* out
   if (DecodeResult error = parse_with_amount(body, &document)) return error;
   Members<names.size()> members{names};
   if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  // paid_at (names[6]) is required only with status SUCCESS: a cross-field rule, checked last.
+  if (DecodeResult error = require(members, 6)) return error;
   *out = NotificationRequest{};
   if (DecodeResult error = get_id(members, 0, &out->channel_txn_id)) return error;
   if (DecodeResult error = get_id(members, 1, &out->merchant_id)) return error;

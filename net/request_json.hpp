@@ -10,7 +10,11 @@
 //   appears twice (simdjson keeps both; we refuse to guess which one counts): `invalid_field`;
 // - an amount must be a JSON integer 1..amount_max: fractional (1.0), exponent (1e3), string,
 //   negative, zero, over the maximum or over int64: `invalid_amount`.
-// Every error names the field at fault.
+// Every error names the field at fault. Order (docs/api.md "Order of validation"): malformed
+// JSON or not an object, then a duplicate key, then every required field's presence, then
+// each field's format in the order of the struct below, then cross-field rules.
+// (One exception: an integer amount beyond 64 bits makes simdjson refuse the whole document,
+// so it is invalid_amount before any field is looked at.)
 //
 // The simdjson 3.0.1 DOM API is used: it validates the whole document (so a malformed value in
 // an ignored field is still invalid_json), enforces a nesting limit without recursion in our
@@ -80,7 +84,10 @@ struct CreatePaymentRequest {
   Amount amount = 0;
   Currency currency;
   Id channel;           // "balance" or an external channel's name (checked by the caller)
-  Id payer_account_id;  // required for "balance"; must be absent or null otherwise (empty)
+  // Required for "balance". Decoded (format checked) whenever present, whatever the channel:
+  // the engine refuses it with an external channel, after it has checked that the channel
+  // exists (unknown_channel is the more fundamental error). Empty when absent or null.
+  Id payer_account_id;
 };
 
 // POST /v1/payments/{order_id}/cancel | ship | complete

@@ -189,10 +189,12 @@ bool write_response(OutBuffer& out, const ResponseHead& head, std::string_view b
   for (std::string_view header : head.extra_headers) {
     if (ok) ok = out.append("\r\n") && out.append(header);
   }
-  ok = ok && out.append("\r\n\r\n") && out.append(body);
+  ok = ok && out.append("\r\n\r\n") && (head.omit_body || out.append(body));
   if (!ok) out.truncate(size_before);
   return ok;
 }
+
+bool write_continue(OutBuffer& out) { return out.append("HTTP/1.1 100 Continue\r\n\r\n"); }
 
 // ---- timestamps ----
 

@@ -62,11 +62,18 @@ struct ResponseHead {
   bool idempotent_replayed = false;  // Idempotent-Replayed: true
   // Further header lines, each "Name: value" without CRLF (e.g. "Allow: GET").
   std::span<const std::string_view> extra_headers{};
+  // The answer to HEAD (RFC 9110 9.3.2): the head is the one the body would get (its
+  // Content-Length included), the body itself is not sent.
+  bool omit_body = false;
 };
 
 // Appends a whole HTTP/1.1 response. False (buffer unchanged) if it does not fit or a header
 // value contains CR or LF.
 [[nodiscard]] bool write_response(OutBuffer& out, const ResponseHead& head, std::string_view body);
+
+// Appends the interim answer "HTTP/1.1 100 Continue" (RFC 9110 15.2.1, 10.1.1). False (buffer
+// unchanged) if it does not fit.
+[[nodiscard]] bool write_continue(OutBuffer& out);
 
 // Formats microseconds since the Unix epoch as "2026-11-26T05:19:14.123456Z" (27 bytes) into
 // `out`. False for instants outside years 0000..9999.

@@ -13,6 +13,7 @@
 #include <cerrno>
 #include <cstring>
 #include <ctime>
+#include <optional>
 
 #include "net/render.hpp"
 #include "net/request_json.hpp"
@@ -57,6 +58,13 @@ static_assert(responses_per_take > 0 && service_rounds_max > 0);
 
 enum class SlotKind : std::uint8_t { local_error, engine, batch, healthz, readyz, metrics, snapshot };
 enum class SlotState : std::uint8_t { free, waiting, ready };
+// The request being received asked for `Expect: 100-continue` (RFC 9110 10.1.1).
+enum class ContinueState : std::uint8_t {
+  none,     // not asked, or not yet looked at
+  due,      // send 100 Continue once every earlier answer is written (answers stay in order)
+  sent,     // sent; the body is on its way
+  settled,  // nothing to send: the body had already started, or a final answer went instead
+};
 
 struct BatchEntry {
   bool local = false;
@@ -70,6 +78,7 @@ struct Slot {
   SlotKind kind = SlotKind::local_error;
   Route route = Route::unmatched;
   bool keep_alive = true;
+  bool head = false;  // a HEAD request: answered as GET without the body
   std::int64_t start_us = 0;
   RequestId request_id;
   LocalError error;
@@ -102,7 +111,9 @@ struct Connection {
   bool closing = false;            // parse nothing more (error, Connection: close, shutdown)
   bool peer_closed = false;        // read returned 0
   bool close_after_flush = false;  // close once `out` is sent
+  ContinueState continue_state = ContinueState::none;  // of the request being received
   bool dirty = false;
+  bool pending = false;  // in IoThread::pending_: complete requests left behind by a budget
   std::uint32_t interest = 0;
 };
 
@@ -154,7 +165,12 @@ class IoThread {
   void on_event(std::uint32_t index, std::uint32_t events);
   void read_input(Connection& c);
   void service(Connection& c);
-  void parse_requests(Connection& c);
+  bool parse_requests(Connection& c);
+  void expect_continue(Connection& c, std::size_t body_bytes_received);
+  void send_continue_if_due(Connection& c);
+  bool refuse_by_route(Slot& slot, const RouteMatch& match);
+  std::optional<LocalError> refusal_before_body(const RouteMatch& match, const HttpRequest& request);
+  void refuse_malformed(Connection& c, const HttpParseResult& parsed);
   void handle_request(Connection& c, const HttpRequest& request);
   void handle_signed(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
   void handle_batch(Connection& c, Slot& slot, const Principal& principal, const HttpRequest& request);
@@ -162,7 +178,7 @@ class IoThread {
   bool submit(Connection& c, std::uint32_t slot_index, std::uint32_t item, const Command& command,
               RequestOp op = RequestOp::command);
   void take_responses();
-  void drive_engine();
+  bool drive_engine();
   void on_response(const Response& response);
   bool render_ready(Connection& c);
   bool render_slot(Connection& c, Slot& slot);
@@ -173,6 +189,8 @@ class IoThread {
   void check_timeouts();
   void begin_shutdown();
   void mark_dirty(Connection& c);
+  void mark_pending(Connection& c);
+  void service_dirty();
   Slot& push_slot(Connection& c, std::uint32_t* slot_index);
   void finish_local(Slot& slot, const LocalError& error) {
     slot.kind = SlotKind::local_error;
@@ -196,12 +214,17 @@ class IoThread {
   std::vector<std::unique_ptr<Connection>> connections_;
   std::vector<std::uint32_t> free_connections_;
   std::vector<std::uint32_t> dirty_;
+  // Connections that a per-wake budget (service rounds, pipeline depth) left with complete
+  // requests in their buffer and no event to come for them: served again on the next loop
+  // iteration, which then does not sleep in epoll_wait.
+  std::vector<std::uint32_t> pending_;
   std::uint32_t open_count_ = 0;
   std::shared_ptr<const Keys> keys_;
   std::uint64_t keys_version_ = ~std::uint64_t{0};
   std::int64_t now_us_ = 0;
   std::int64_t next_timeout_check_ms_ = 0;
   bool shutting_down_ = false;
+  std::uint64_t submitted_ = 0;  // requests handed to the engine (run to completion: more work)
   std::int64_t shutdown_deadline_ms_ = 0;
   std::string path_scratch_;
 };
@@ -244,11 +267,23 @@ bool IoThread::init(std::string* error) {
 }
 
 // Run to completion: turns of the core until it has nothing left to do right now (bounded, so
-// that connections are served between bursts), then the answers it released.
-void IoThread::drive_engine() {
-  for (int turns = 0; turns < drive_turns_max && server_.engine_.turn(); ++turns) {
+// that connections are served between bursts), then the answers it released. True when the
+// core may have work right now: it stopped at its turn budget, or serving the answers let
+// connections submit further requests. Nothing else wakes this thread for that work (the
+// engine's wake-up is for a core thread that sleeps), so the caller must not sleep.
+bool IoThread::drive_engine() {
+  bool busy = false;
+  for (int turns = 0; turns < drive_turns_max; ++turns) {
+    busy = server_.engine_.turn();
+    if (!busy) break;
   }
   take_responses();
+  const std::uint64_t submitted_before = submitted_;
+  service_dirty();
+  return busy || submitted_ != submitted_before;
+}
+
+void IoThread::service_dirty() {
   for (std::size_t i = 0; i < dirty_.size(); ++i) {
     Connection& c = *connections_[dirty_[i]];
     c.dirty = false;
@@ -268,9 +303,12 @@ const Keys& IoThread::keys() {
 
 void IoThread::run() {
   epoll_event events[epoll_events_max];
+  bool engine_busy = false;  // run to completion: the core has work right now
   while (true) {
     const bool drive = server_.config_.drive_engine;
-    const int timeout_ms = drive ? std::min(epoll_timeout_ms, server_.engine_.timeout_ms()) : epoll_timeout_ms;
+    int timeout_ms = drive ? std::min(epoll_timeout_ms, server_.engine_.timeout_ms()) : epoll_timeout_ms;
+    // Work left behind by a budget has no event to wake us: look for events, do not wait.
+    if (!pending_.empty() || engine_busy) timeout_ms = 0;
     const int n = ::epoll_wait(epoll_fd_, events, epoll_events_max, timeout_ms);
     if (n < 0 && errno != EINTR) {
       log_line(LogLevel::error, "epoll_wait failed", {{"error", std::strerror(errno)}});
@@ -294,13 +332,14 @@ void IoThread::run() {
       }
     }
     if (results) take_responses();
-    for (std::size_t i = 0; i < dirty_.size(); ++i) {
-      Connection& c = *connections_[dirty_[i]];
-      c.dirty = false;
-      if (c.fd >= 0) service(c);
+    for (const std::uint32_t index : pending_) {
+      Connection& c = *connections_[index];
+      c.pending = false;
+      if (c.fd >= 0) mark_dirty(c);
     }
-    dirty_.clear();
-    if (drive) drive_engine();
+    pending_.clear();
+    service_dirty();
+    engine_busy = drive && drive_engine();
     if (server_.stopping_.load(std::memory_order_acquire) && !shutting_down_) begin_shutdown();
     if (now_ms() >= next_timeout_check_ms_) {
       check_timeouts();
@@ -366,6 +405,7 @@ void IoThread::accept_connections() {
     c.last_active_ms = now_ms();
     c.request_started_ms = 0;
     c.closing = c.peer_closed = c.close_after_flush = false;
+    c.continue_state = ContinueState::none;
     c.interest = EPOLLIN;
     epoll_event ev{};
     ev.events = EPOLLIN;
@@ -386,6 +426,12 @@ void IoThread::mark_dirty(Connection& c) {
   if (c.dirty) return;
   c.dirty = true;
   dirty_.push_back(c.index);
+}
+
+void IoThread::mark_pending(Connection& c) {
+  if (c.pending) return;
+  c.pending = true;
+  pending_.push_back(c.index);
 }
 
 void IoThread::on_event(std::uint32_t index, std::uint32_t events) {
@@ -448,6 +494,7 @@ Slot& IoThread::push_slot(Connection& c, std::uint32_t* slot_index) {
   slot.kind = SlotKind::local_error;
   slot.route = Route::unmatched;
   slot.keep_alive = true;
+  slot.head = false;
   slot.start_us = now_us_;
   slot.allow = {};
   slot.pending = 0;
@@ -457,12 +504,14 @@ Slot& IoThread::push_slot(Connection& c, std::uint32_t* slot_index) {
 }
 
 void IoThread::service(Connection& c) {
+  bool starved = false;  // the last parse stopped for want of bytes, not for a budget
   for (std::size_t round = 0; round < service_rounds_max && c.fd >= 0; ++round) {
     const std::uint32_t count_before = c.count;
     const std::size_t begin_before = c.in_begin;
-    parse_requests(c);
+    starved = parse_requests(c);
     const bool rendered = render_ready(c);
     if (c.fd < 0) return;
+    send_continue_if_due(c);
     send_output(c);
     if (c.fd < 0) return;
     // Another round only if answering freed slots while complete requests may be waiting.
@@ -470,45 +519,150 @@ void IoThread::service(Connection& c) {
     if (!rendered || !more_input || (c.count == count_before && c.in_begin == begin_before)) break;
   }
   if (c.fd < 0) return;
+  // Requests still buffered after the peer's EOF are answered before the close.
+  const bool input_done = c.closing || c.in_begin == c.in_end;
   if (c.out.empty() && c.count == 0 &&
-      (c.close_after_flush || c.peer_closed || (c.closing && shutting_down_))) {
+      (c.close_after_flush || (c.peer_closed && input_done) || (c.closing && shutting_down_))) {
     close_connection(c);
     return;
   }
+  // The rounds budget can stop with complete requests buffered and free slots, and the output
+  // high-water mark with answers ready but not rendered while the output then drained: no
+  // event comes for either (the bytes were read already, nothing is left to send), so come
+  // back on the next iteration. Full slots wait for the engine's answers, a full output
+  // buffer for EPOLLOUT: both of those re-arm by themselves.
+  const bool parse_left = !starved && !c.closing && c.in_begin < c.in_end && c.count < c.slots.size();
+  const bool render_left = c.count > 0 && c.slots[c.head].state == SlotState::ready;
+  if ((parse_left || render_left) && c.out.size() < out_high_water_bytes) mark_pending(c);
   update_interest(c);
 }
 
-void IoThread::parse_requests(Connection& c) {
-  while (!c.closing && c.count < c.slots.size() && c.in_begin < c.in_end &&
-         c.out.size() < out_high_water_bytes) {
+void IoThread::send_continue_if_due(Connection& c) {
+  // After every earlier answer, which are all in `out` once nothing is in flight.
+  if (c.continue_state != ContinueState::due || c.count != 0 || c.closing) return;
+  PAYCORE_ASSERT(c.request.expect_continue && c.request.version_minor == 1);
+  if (write_continue(c.out)) c.continue_state = ContinueState::sent;
+}
+
+// RFC 9110 10.1.1. Called while the body of c.request (header section parsed) is incomplete.
+void IoThread::expect_continue(Connection& c, std::size_t body_bytes_received) {
+  if (c.continue_state != ContinueState::none || !c.request.expect_continue) return;
+  // The client did not wait (or sent the body with the header): 100 MAY be omitted.
+  if (body_bytes_received > 0) {
+    c.continue_state = ContinueState::settled;
+    return;
+  }
+  // A final answer decided from the header section goes instead of 100. The body is then
+  // never read, so the connection closes after the answer (RFC 9110 10.1.1: a server that
+  // answers before reading the content says whether it closes). Framing errors (411, 413,
+  // 400 Host) were refused by the parser and check_http_request already.
+  const bool head = c.request.method_kind == HttpMethod::head;
+  const RouteMatch match = match_route(head ? HttpMethod::get : c.request.method_kind, c.request.path);
+  std::optional<LocalError> refusal;
+  if (match.status == MatchStatus::ok) {
+    refusal = refusal_before_body(match, c.request);
+    if (!refusal) {
+      c.continue_state = ContinueState::due;
+      return;
+    }
+  }
+  std::uint32_t index = 0;
+  Slot& slot = push_slot(c, &index);
+  slot.request_id = request_ids_.for_request(c.request.header("X-Request-Id"));
+  slot.keep_alive = false;
+  slot.head = head;
+  if (!refuse_by_route(slot, match)) finish_local(slot, *refusal);
+  c.closing = true;
+  c.continue_state = ContinueState::settled;
+}
+
+// For a matched route: the answer that the header section decides without the body, the same
+// one the whole request would get (handle_signed, handle_notify). The signature covers the
+// body, so only missing signature headers (401) and an unknown channel (404) qualify.
+std::optional<LocalError> IoThread::refusal_before_body(const RouteMatch& match,
+                                                        const HttpRequest& request) {
+  switch (route_access(match.route)) {
+    case RouteAccess::open:
+      return std::nullopt;
+    case RouteAccess::channel:
+      if (keys().find_channel(match.param) == nullptr) return local_error_not_found();
+      return std::nullopt;
+    default: {
+      const RequestCredentials credentials = request_credentials(request);
+      if (!credentials.principal_id.empty() && !credentials.timestamp.empty() &&
+          !credentials.nonce.empty() && !credentials.signature.empty()) {
+        return std::nullopt;
+      }
+      return LocalError{auth_status_http(AuthStatus::unauthenticated),
+                        auth_status_code(AuthStatus::unauthenticated),
+                        "the request's signature headers were refused", {}};
+    }
+  }
+}
+
+void IoThread::refuse_malformed(Connection& c, const HttpParseResult& parsed) {
+  std::uint32_t index = 0;
+  Slot& slot = push_slot(c, &index);
+  slot.request_id = request_ids_.next();
+  slot.keep_alive = false;
+  finish_local(slot, LocalError{http_error_status(parsed.error), http_error_code(parsed.error),
+                                parsed.reason, {}});
+  c.closing = true;
+  ServerMetrics::bump(metrics.protocol_errors);
+  log_line(LogLevel::warn, "malformed request",
+           {{"request_id", slot.request_id.view()}, {"reason", parsed.reason},
+            {"status", http_error_code(parsed.error)}});
+}
+
+bool IoThread::refuse_by_route(Slot& slot, const RouteMatch& match) {
+  if (match.status == MatchStatus::not_found) {
+    finish_local(slot, local_error_not_found());
+    return true;
+  }
+  if (match.status == MatchStatus::method_not_allowed) {
+    // HEAD is served wherever GET is (RFC 9110 9.1: both are to be supported).
+    slot.allow = match.allow == "GET" ? std::string_view("GET, HEAD") : match.allow;
+    finish_local(slot, LocalError{405, "method_not_allowed", "this method is not allowed here", {}});
+    return true;
+  }
+  return false;
+}
+
+// Parses and dispatches the complete requests in the buffer while the pipeline depth and the
+// output high-water mark allow. True when it stopped for want of bytes (nothing buffered, a
+// partial request) or because the connection takes no more requests; false when a budget
+// stopped it, complete requests possibly still buffered (see service()).
+bool IoThread::parse_requests(Connection& c) {
+  while (c.count < c.slots.size() && c.out.size() < out_high_water_bytes) {
+    if (c.closing || c.in_begin == c.in_end) return true;
     const std::string_view buffer(c.in.get() + c.in_begin, c.in_end - c.in_begin);
-    const HttpParseResult parsed = c.parser.parse(buffer, &c.request);
+    HttpParseResult parsed = c.parser.parse(buffer, &c.request);
+    if (parsed.status != HttpParseStatus::error && parsed.header_bytes != 0) {
+      const HttpParseResult checked = check_http_request(c.request);
+      if (checked.status == HttpParseStatus::error) parsed = checked;
+    }
+    if (parsed.status == HttpParseStatus::error) {
+      refuse_malformed(c, parsed);
+      return true;
+    }
     if (parsed.status == HttpParseStatus::need_more) {
       if (c.peer_closed) {
         c.closing = true;  // a request cut short by the client: nothing to answer
+      } else if (parsed.header_bytes != 0) {
+        expect_continue(c, buffer.size() - parsed.header_bytes);
       }
-      return;
+      return true;
     }
-    if (parsed.status == HttpParseStatus::error) {
-      std::uint32_t index = 0;
-      Slot& slot = push_slot(c, &index);
-      slot.request_id = request_ids_.next();
-      slot.keep_alive = false;
-      finish_local(slot, LocalError{http_error_status(parsed.error), http_error_code(parsed.error),
-                                    parsed.reason, {}});
-      c.closing = true;
-      ServerMetrics::bump(metrics.protocol_errors);
-      log_line(LogLevel::warn, "malformed request",
-               {{"request_id", slot.request_id.view()}, {"reason", parsed.reason},
-                {"status", http_error_code(parsed.error)}});
-      return;
-    }
+    PAYCORE_ASSERT(parsed.consumed_bytes > 0);
+    PAYCORE_ASSERT(parsed.consumed_bytes <= buffer.size());
     handle_request(c, c.request);
     c.in_begin += parsed.consumed_bytes;
     c.parser.reset();
+    c.continue_state = ContinueState::none;
     c.request_started_ms = c.in_begin < c.in_end ? now_ms() : 0;
     if (!c.request.keep_alive) c.closing = true;
   }
+  return false;
 }
 
 void IoThread::handle_request(Connection& c, const HttpRequest& request) {
@@ -516,16 +670,10 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
   Slot& slot = push_slot(c, &index);
   slot.keep_alive = request.keep_alive;
   slot.request_id = request_ids_.for_request(request.header("X-Request-Id"));
-  const RouteMatch match = match_route(request.method_kind, request.path);
-  if (match.status == MatchStatus::not_found) {
-    finish_local(slot, local_error_not_found());
-    return;
-  }
-  if (match.status == MatchStatus::method_not_allowed) {
-    slot.allow = match.allow;
-    finish_local(slot, LocalError{405, "method_not_allowed", "this method is not allowed here", {}});
-    return;
-  }
+  // HEAD is routed (and authorised, and executed) as GET; only the body is left out.
+  slot.head = request.method_kind == HttpMethod::head;
+  const RouteMatch match = match_route(slot.head ? HttpMethod::get : request.method_kind, request.path);
+  if (refuse_by_route(slot, match)) return;
   slot.route = match.route;
   switch (match.route) {
     case Route::healthz: slot.kind = SlotKind::healthz; slot.state = SlotState::ready; return;
@@ -635,7 +783,9 @@ bool IoThread::submit(Connection& c, std::uint32_t slot_index, std::uint32_t ite
   request.command = command;
   request.op = op;
   request.token = token_pack(Token{c.index, c.generation, slot_index, item});
-  return server_.engine_.submit(producer_, request);
+  if (!server_.engine_.submit(producer_, request)) return false;
+  ++submitted_;
+  return true;
 }
 
 void IoThread::take_responses() {
@@ -721,6 +871,7 @@ bool IoThread::render_slot(Connection& c, Slot& slot) {
   ResponseHead head;
   head.request_id = slot.request_id.view();
   head.keep_alive = slot.keep_alive && !shutting_down_;
+  head.omit_body = slot.head;
   std::string_view allow_header[1];
   char allow_line[32];
   bool body_ok = true;
@@ -859,6 +1010,7 @@ void IoThread::close_connection(Connection& c) {
     c.in_capacity = 0;
   }
   c.parser.reset();
+  c.continue_state = ContinueState::none;
   c.out.clear();
   c.interest = 0;
   free_connections_.push_back(c.index);

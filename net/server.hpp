@@ -13,6 +13,23 @@
 // A connection closed with answers outstanding bumps its generation, so a late answer for the
 // old connection (or for a new one that reuses the index) is recognised and dropped.
 //
+// No work is left behind by a budget (API.md: every complete request in the buffer is
+// answered without waiting for more bytes). The per-wake limits either leave their work where
+// level-triggered epoll reports it again (epoll_events_max, accepts_per_wake_max,
+// reads_per_wake_max: the bytes stay in the socket), or drain until short (the result ring),
+// or are re-armed by an event that must come (pipeline_depth: the engine's answers; the
+// output high-water mark: EPOLLOUT). The two that have no event to come for them -- the
+// service rounds, and answers held back by the high-water mark when the output then drained
+// in one send -- put the connection on a pending list served on the next loop iteration, and
+// that iteration polls instead of sleeping. Run to completion likewise never sleeps while the
+// core stopped at its turn budget or has just been given requests.
+//
+// HTTP details (docs/api.md): `Expect: 100-continue` is answered with 100 once the header
+// section is in and no body byte is (after every earlier pipelined answer), or with the final
+// answer at once when the header section decides it (404/405, and 401 for missing signature
+// headers, here; 400/411/413/431 by the parser), the connection then closing; HEAD is routed and executed as GET and answered
+// without the body.
+//
 // Why epoll and not io_uring: requests are small and answered from memory, so the cost per
 // request is syscalls; with level-triggered epoll one recv and one send per wake-up carry every
 // pipelined request and answer of a connection. io_uring multishot recv could save the

@@ -82,6 +82,18 @@ void http_seeds() {
              "POST /v1/notify/alipay HTTP/1.1\r\nX-Channel-Timestamp: 1795651200\r\n"
              "X-Channel-Nonce: abcdefgh12345678\r\nX-Channel-Signature: bm90IGEgcmVhbCBzaWduYXR1cmU=\r\n"
              "Content-Length: 26\r\nConnection: close\r\n\r\n{\"channel_txn_id\":\"t-0001\"}");
+  // Expect: 100-continue: the header section alone (the server's 100 path), then whole.
+  std::string expect = signed_request("POST", "/v1/payments", payment_body);
+  expect.insert(expect.find("\r\n") + 2, "Expect: 100-continue\r\n");
+  write_seed("http_request", "expect-continue-header-only", 0x03, expect.substr(0, expect.find("\r\n\r\n") + 4));
+  write_seed("http_request", "expect-continue", 0x13, expect + get);
+  write_seed("http_request", "head", 0x05,
+             "HEAD /healthz HTTP/1.1\r\nHost: t\r\n\r\n" + signed_request("HEAD", "/v1/payments/o-1001", "") +
+                 "HEAD /v1/payments HTTP/1.1\r\nHost: t\r\n\r\n");
+  write_seed("http_request", "absolute-form", 0x09,
+             "GET http://127.0.0.1:8080/v1/payments/o-1001?merchant=m_001 HTTP/1.1\r\nHost: h\r\n\r\n"
+             "GET HTTPS://h HTTP/1.1\r\nHost: h\r\n\r\n"
+             "POST http://h/v1/payments HTTP/1.1\r\n\r\n");
   write_seed("http_request", "http10-chunked", 0x22,
              "GET /healthz HTTP/1.0\r\n\r\nPOST /v1/accounts HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"
              "5\r\nhello\r\n0\r\n\r\n");

@@ -128,14 +128,14 @@ TEST_F(Api, WrongMethodIsMethodNotAllowed) {
 }
 
 TEST_F(Api, RequestIdIsEchoedOrGenerated) {
-  const HttpResponse echoed = client_->raw("GET /healthz HTTP/1.1\r\nX-Request-Id: abc-123\r\n\r\n");
+  const HttpResponse echoed = client_->raw("GET /healthz HTTP/1.1\r\nHost: t\r\nX-Request-Id: abc-123\r\n\r\n");
   EXPECT_EQ(echoed.header("x-request-id"), "abc-123");
   const HttpResponse generated = client_->get("/healthz");
   EXPECT_FALSE(generated.header("x-request-id").empty());
 }
 
 TEST_F(Api, MissingSignatureIsUnauthenticated) {
-  const HttpResponse r = client_->raw("GET /v1/payments/x HTTP/1.1\r\n\r\n");
+  const HttpResponse r = client_->raw("GET /v1/payments/x HTTP/1.1\r\nHost: t\r\n\r\n");
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(json_string(r.body, "/error/code"), "unauthenticated");
 }
@@ -387,7 +387,7 @@ TEST_F(Api, NotificationSignatureAndBodyAreChecked) {
   // Signed by wechat's key but sent to alipay.
   r = client_->raw(notification_request("alipay", fixture_->private_key("wechat"), body));
   EXPECT_EQ(r.status, 401);
-  r = client_->raw("POST /v1/notify/alipay HTTP/1.1\r\nContent-Length: 2\r\n\r\n{}");
+  r = client_->raw("POST /v1/notify/alipay HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\n{}");
   EXPECT_EQ(r.status, 401);
   EXPECT_EQ(json_string(r.body, "/error/code"), "unauthenticated");
   r = notify("alipay", R"({"channel_txn_id":"t"})");

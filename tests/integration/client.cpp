@@ -189,7 +189,13 @@ bool Connection::fill(int timeout_ms) {
   return true;
 }
 
-HttpResponse Connection::read_response(int timeout_ms) {
+HttpResponse Connection::read_response(int timeout_ms) { return read_one(timeout_ms, true); }
+
+HttpResponse Connection::read_head_response(int timeout_ms) { return read_one(timeout_ms, false); }
+
+bool Connection::shutdown_write() { return fd_ >= 0 && ::shutdown(fd_, SHUT_WR) == 0; }
+
+HttpResponse Connection::read_one(int timeout_ms, bool has_body) {
   HttpResponse response;
   if (fd_ < 0) return response;
   std::size_t header_end = std::string::npos;
@@ -213,9 +219,11 @@ HttpResponse Connection::read_response(int timeout_ms) {
     while (value_at < line.size() && line[value_at] == ' ') ++value_at;
     response.headers[name] = line.substr(value_at);
   }
-  const std::size_t length = static_cast<std::size_t>(std::stoull(response.header("content-length").empty()
-                                                                      ? "0"
-                                                                      : response.header("content-length")));
+  const std::size_t length =
+      !has_body ? 0
+                : static_cast<std::size_t>(std::stoull(response.header("content-length").empty()
+                                                           ? "0"
+                                                           : response.header("content-length")));
   const std::size_t body_at = header_end + 4;
   while (buffer_.size() < body_at + length) {
     if (!fill(timeout_ms)) {

@@ -79,12 +79,18 @@ class Connection {
   // Reads one response (Content-Length framed). status 0 if the connection closed first or
   // nothing came within `timeout_ms`.
   HttpResponse read_response(int timeout_ms = 10'000);
+  // The answer to a HEAD request: its Content-Length describes a body that is not sent
+  // (RFC 9110 9.3.2), so none is read.
+  HttpResponse read_head_response(int timeout_ms = 10'000);
+  // Half-closes: the server sees EOF after what was sent.
+  bool shutdown_write();
   // True if the server closes the connection (EOF) within `timeout_ms`.
   bool wait_closed(int timeout_ms);
   void close();
 
  private:
   bool fill(int timeout_ms);
+  HttpResponse read_one(int timeout_ms, bool has_body);
   int fd_ = -1;
   std::string buffer_;
 };

@@ -305,8 +305,86 @@ TEST(HttpParser, Http2VersionIs400) {
 TEST(HttpParser, MalformedRequestLineIs400) {
   expect_error("GET  / HTTP/1.1\r\n\r\n", HttpError::bad_request);
   expect_error("GET / HTTP/1.1 \r\n\r\n", HttpError::bad_request);
-  expect_error("GET http://example.com/ HTTP/1.1\r\n\r\n", HttpError::bad_request);
   expect_error("GET /a#frag HTTP/1.1\r\n\r\n", HttpError::bad_request);
+}
+
+// RFC 9112 3.2.2: routing and the signature use the origin-form part.
+TEST(HttpParser, AbsoluteFormTargetIsItsOriginFormPart) {
+  HttpRequest request;
+  ASSERT_EQ(parse("GET http://example.com:8080/v1/payments/o-1?a=b HTTP/1.1\r\nHost: x\r\n\r\n",
+                  &request)
+                .status,
+            HttpParseStatus::complete);
+  EXPECT_EQ(request.target, "/v1/payments/o-1?a=b");
+  EXPECT_EQ(request.path, "/v1/payments/o-1");
+  EXPECT_EQ(request.query, "a=b");
+  EXPECT_EQ(request.authority, "example.com:8080");
+  ASSERT_EQ(parse("GET HTTPS://h HTTP/1.1\r\nHost: x\r\n\r\n", &request).status, HttpParseStatus::complete);
+  EXPECT_EQ(request.target, "/");
+  EXPECT_EQ(request.path, "/");
+  ASSERT_EQ(parse("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &request).status, HttpParseStatus::complete);
+  EXPECT_TRUE(request.authority.empty());
+}
+
+TEST(HttpParser, AbsoluteFormThatIsNotHttpIs400) {
+  expect_error("GET ftp://example.com/ HTTP/1.1\r\n\r\n", HttpError::bad_request);
+  expect_error("GET http:///v1/x HTTP/1.1\r\n\r\n", HttpError::bad_request);           // no host
+  expect_error("GET http://u:p@example.com/ HTTP/1.1\r\n\r\n", HttpError::bad_request);  // userinfo
+  expect_error("GET http://example.com?a=b HTTP/1.1\r\n\r\n", HttpError::bad_request);   // query, no path
+  expect_error("GET example.com/ HTTP/1.1\r\n\r\n", HttpError::bad_request);
+  expect_error("OPTIONS * HTTP/1.1\r\n\r\n", HttpError::bad_request);
+}
+
+TEST(HttpParser, ExpectContinueIsFlaggedForHttp11Only) {
+  HttpRequest request;
+  const std::string_view head = "POST /v1/payments HTTP/1.1\r\nHost: x\r\nExpect: 100-Continue\r\nContent-Length: 2\r\n\r\n";
+  const HttpParseResult result = parse(head, &request);
+  ASSERT_EQ(result.status, HttpParseStatus::need_more);
+  EXPECT_EQ(result.header_bytes, head.size());
+  EXPECT_TRUE(request.expect_continue);
+  EXPECT_EQ(request.path, "/v1/payments");
+  ASSERT_EQ(parse("POST / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 2\r\n\r\n{}", &request).status,
+            HttpParseStatus::complete);
+  EXPECT_FALSE(request.expect_continue);
+  ASSERT_EQ(parse("POST / HTTP/1.1\r\nHost: x\r\nExpect: something-else\r\nContent-Length: 2\r\n\r\n{}", &request).status,
+            HttpParseStatus::complete);
+  EXPECT_FALSE(request.expect_continue);
+}
+
+TEST(HttpParser, HeaderBytesAreZeroWhileTheHeaderIsIncomplete) {
+  HttpRequest request;
+  const HttpParseResult partial = parse(signed_post.substr(0, 20), &request);
+  EXPECT_EQ(partial.status, HttpParseStatus::need_more);
+  EXPECT_EQ(partial.header_bytes, 0u);
+  const HttpParseResult whole = parse(signed_post, &request);
+  ASSERT_EQ(whole.status, HttpParseStatus::complete);
+  EXPECT_EQ(whole.header_bytes, signed_post.size() - 13);
+}
+
+TEST(HttpRequestCheck, Http11WithoutHostIs400) {
+  HttpRequest request;
+  ASSERT_EQ(parse("GET /healthz HTTP/1.1\r\n\r\n", &request).status, HttpParseStatus::complete);
+  const HttpParseResult checked = check_http_request(request);
+  EXPECT_EQ(checked.status, HttpParseStatus::error);
+  EXPECT_EQ(checked.error, HttpError::bad_request);
+  ASSERT_EQ(parse("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &request).status, HttpParseStatus::complete);
+  EXPECT_EQ(check_http_request(request).status, HttpParseStatus::complete);
+  // HTTP/1.0 may omit it.
+  ASSERT_EQ(parse("GET /healthz HTTP/1.0\r\n\r\n", &request).status, HttpParseStatus::complete);
+  EXPECT_EQ(check_http_request(request).status, HttpParseStatus::complete);
+}
+
+TEST(HttpRequestCheck, PostWithoutContentLengthIs411) {
+  HttpRequest request;
+  ASSERT_EQ(parse("POST /v1/payments HTTP/1.1\r\nHost: x\r\n\r\n", &request).status, HttpParseStatus::complete);
+  const HttpParseResult checked = check_http_request(request);
+  EXPECT_EQ(checked.status, HttpParseStatus::error);
+  EXPECT_EQ(checked.error, HttpError::length_required);
+  ASSERT_EQ(parse("POST /v1/payments HTTP/1.1\r\nHost: x\r\nContent-Length: 0\r\n\r\n", &request).status,
+            HttpParseStatus::complete);
+  EXPECT_EQ(check_http_request(request).status, HttpParseStatus::complete);
+  ASSERT_EQ(parse("GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n", &request).status, HttpParseStatus::complete);
+  EXPECT_EQ(check_http_request(request).status, HttpParseStatus::complete);
 }
 
 TEST(HttpParser, OversizedRequestLineIs400) {

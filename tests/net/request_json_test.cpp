@@ -54,14 +54,63 @@ TEST(RequestJson, BalancePaymentNeedsPayer) {
                DecodeErrorCode::missing_field, "payer_account_id");
 }
 
-TEST(RequestJson, PayerWithExternalChannelIsInvalid) {
+// Whether a payer may come with the channel needs to know whether the channel exists, which
+// only the engine knows: it answers unknown_channel first, then invalid_field for the payer
+// (src/apply.cpp validate_create_payment). The decoder only checks the payer's format.
+TEST(RequestJson, PayerWithExternalChannelIsLeftToTheEngine) {
+  CreatePaymentRequest request;
+  ASSERT_FALSE(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":5,"currency":"CNY",
+                                  "channel":"alipay","payer_account_id":"c_42"})",
+                              &request)
+                   .has_value());
+  EXPECT_EQ(request.payer_account_id.view(), "c_42");
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":5,"currency":"CNY",
-                                  "channel":"alipay","payer_account_id":"c_42"})"),
+                                  "channel":"alipay","payer_account_id":"bad id"})"),
                DecodeErrorCode::invalid_field, "payer_account_id");
   // null counts as absent
   EXPECT_FALSE(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":5,"currency":"CNY",
                                   "channel":"alipay","payer_account_id":null})")
                    .has_value());
+}
+
+// ---- order of validation (docs/api.md): one test per step boundary ----
+
+TEST(RequestJsonOrder, InvalidJsonWinsOverMissingFields) {
+  expect_error(decode_payment(R"({"request_id":"r-1",)"), DecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment(R"(["request_id"])"), DecodeErrorCode::invalid_json, "");
+}
+
+TEST(RequestJsonOrder, DuplicateKeyWinsOverMissingField) {
+  expect_error(decode_payment(R"({"request_id":"r-1","request_id":"r-2"})"),
+               DecodeErrorCode::invalid_field, "request_id");
+}
+
+TEST(RequestJsonOrder, MissingFieldWinsOverMalformedField) {
+  // request_id malformed, amount fractional, currency unknown, order_id absent.
+  expect_error(decode_payment(R"({"request_id":"bad id","amount":1.5,"currency":"XXX","channel":"alipay"})"),
+               DecodeErrorCode::missing_field, "order_id");
+  DepositRequest deposit;
+  expect_error(thread_json_decoder().decode(R"({"request_id":"bad id","amount":0})", &deposit),
+               DecodeErrorCode::missing_field, "currency");
+}
+
+TEST(RequestJsonOrder, MalformedFieldWinsOverCrossFieldRule) {
+  // balance without a payer (a cross-field rule) and a zero amount (a field's format).
+  expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":0,"currency":"CNY","channel":"balance"})"),
+               DecodeErrorCode::invalid_amount, "amount");
+  // SUCCESS without paid_at (cross-field) and a malformed order_id.
+  NotificationRequest notification;
+  expect_error(thread_json_decoder().decode(
+                   R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o 1","amount":5,"currency":"CNY","status":"SUCCESS"})",
+                   &notification),
+               DecodeErrorCode::invalid_field, "order_id");
+}
+
+TEST(RequestJsonOrder, FieldsAreCheckedInDocumentedOrder) {
+  expect_error(decode_payment(R"({"request_id":"bad id","order_id":"o 1","amount":-1,"currency":"XXX","channel":"alipay"})"),
+               DecodeErrorCode::invalid_field, "request_id");
+  expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":-1,"currency":"XXX","channel":"a b"})"),
+               DecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, OpenAccountDecodes) {

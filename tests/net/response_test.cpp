@@ -78,6 +78,25 @@ TEST(Response, ReplayedAndCloseHeaders) {
   EXPECT_EQ(text.find("X-Request-Id"), std::string_view::npos);
 }
 
+TEST(Response, HeadAnswerHasTheLengthButNotTheBody) {
+  OutBuffer out(4096);
+  ResponseHead head;
+  head.omit_body = true;
+  ASSERT_TRUE(write_response(out, head, R"({"status":"ok"})"));
+  const std::string_view text = out.view();
+  EXPECT_NE(text.find("\r\nContent-Length: 15\r\n"), std::string_view::npos);
+  EXPECT_TRUE(text.ends_with("\r\n\r\n")) << text;
+}
+
+TEST(Response, ContinueIsOneInterimAnswer) {
+  OutBuffer out(4096);
+  ASSERT_TRUE(write_continue(out));
+  EXPECT_EQ(out.view(), "HTTP/1.1 100 Continue\r\n\r\n");
+  OutBuffer tiny(8);
+  EXPECT_FALSE(write_continue(tiny));
+  EXPECT_TRUE(tiny.empty());
+}
+
 TEST(Response, ExtraHeadersAreWritten) {
   OutBuffer out(4096);
   const std::string_view extra[] = {"Allow: GET, POST"};
