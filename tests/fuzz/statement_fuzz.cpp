@@ -46,7 +46,7 @@ PAYCORE_FUZZ_TARGET(statement) {
   StatementSource source;
   source.path = "fuzz-input";
   source.format = static_cast<StatementFormat>(data[0] % 4);
-  if (source.format != StatementFormat::csv || (data[0] & 4) != 0) source.merchant_id = "m_001";
+  if (source.format != StatementFormat::csv || (data[0] & 4) != 0) source.merchant_ids = {"m_001"};
   if (source.format == StatementFormat::csv && (data[0] & 8) != 0) source.channel = "alipay";
   CheckingSink sink;
   StatementStats stats;

@@ -41,7 +41,7 @@ class ReconJob : public ::testing::Test {
 
   ReconOptions options_for(std::vector<std::string> paths, const std::string& out = "out") {
     ReconOptions options;
-    for (std::string& path : paths) options.statements.push_back({std::move(path), StatementFormat::auto_detect, "", ""});
+    for (std::string& path : paths) options.statements.push_back({std::move(path), StatementFormat::auto_detect, "", {}});
     options.out_dir = dir / out;
     options.cutoff_us = at("2026-11-27T00:00:00Z");
     return options;
@@ -166,7 +166,7 @@ TEST_F(ReconJob, BothChannelBillsReconcileTogether) {
   local.add_payment(payment("m_001", "o-2002", "wechat", 500, "", PaymentStatus::cancelled));
   ReconOptions options = options_for({std::string(RECON_TEST_DATA_DIR) + "/alipay_trade_detail.csv",
                                       std::string(RECON_TEST_DATA_DIR) + "/wechat_all.csv"});
-  for (StatementSource& source : options.statements) source.merchant_id = "m_001";
+  for (StatementSource& source : options.statements) source.merchant_ids = {"m_001"};
   std::ostringstream out, err;
   EXPECT_EQ(run_recon(options, local, out, err), exit_findings) << err.str();  // 1 malformed row
   const std::string summary = slurp(dir / "out" / "summary.json");
@@ -190,7 +190,7 @@ std::optional<LocalData> load_two(const std::string& snapshot, std::string* erro
 TEST_F(ReconJob, ReconMainLoadsThroughTheCallback) {
   ReconArgs args;
   args.snapshot = "snap";
-  args.statements = {statement("s.csv", paid_row)};
+  args.statements = {{statement("s.csv", paid_row), "", "", {}}};
   args.out_dir = (dir / "main").string();
   args.cutoff = "2026-11-27T00:00:00Z";
   std::ostringstream out, err;
@@ -205,14 +205,14 @@ TEST_F(ReconJob, ReconMainLoadsThroughTheCallback) {
 TEST_F(ReconJob, ReconMainRejectsBadArguments) {
   ReconArgs args;
   args.snapshot = "snap";
-  args.statements = {statement("s.csv", paid_row)};
+  args.statements = {{statement("s.csv", paid_row), "", "", {}}};
   std::ostringstream out, err;
   args.cutoff = "yesterday";
   EXPECT_EQ(recon_main(args, load_two, out, err), exit_error);
   args.cutoff.clear();
-  args.statement_format = "xml";
+  args.statements[0].format = "xml";
   EXPECT_EQ(recon_main(args, load_two, out, err), exit_error);
-  args.statement_format = "alipay";  // an Alipay bill needs --statement-merchant
+  args.statements[0].format = "alipay";  // an Alipay bill needs --statement-merchant
   EXPECT_EQ(recon_main(args, load_two, out, err), exit_error);
   EXPECT_NE(err.str().find("merchant"), std::string::npos);
 }

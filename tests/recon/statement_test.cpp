@@ -32,7 +32,9 @@ struct Read {
 Read read(std::string_view bytes, StatementFormat format, std::string merchant = "",
           std::string channel = "") {
   Read r;
-  const StatementSource source{"bill", format, std::move(channel), std::move(merchant)};
+  std::vector<std::string> merchants;
+  if (!merchant.empty()) merchants.push_back(std::move(merchant));
+  const StatementSource source{"bill", format, std::move(channel), std::move(merchants)};
   r.error = read_statement_bytes(bytes, source, r.sink, &r.stats);
   return r;
 }
@@ -143,7 +145,14 @@ TEST(ReconStatementAlipay, FixtureInGbkImports) {
       << r.sink.malformed_rows[0].reason;
 }
 
-std::string alipay_bill_gbk(const std::vector<std::string>& rows) {
+std::size_t count_of(const std::vector<std::string>& rows, std::string_view needle) {
+  return static_cast<std::size_t>(std::count_if(rows.begin(), rows.end(), [&](const std::string& row) {
+    return row.find(needle) != std::string::npos;
+  }));
+}
+
+// An Alipay 业务明细 bill in UTF-8 as Alipay lays it out, its totals lines counting the rows.
+std::string alipay_bill_utf8(const std::vector<std::string>& rows) {
   std::string utf8 =
       "#支付宝业务明细查询\n#账号：[20880000000000000156]\n"
       "#-----------------------------------------业务明细列表----------------------------------------\n"
@@ -152,9 +161,16 @@ std::string alipay_bill_gbk(const std::vector<std::string>& rows) {
       "券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\n";
   for (const std::string& row : rows) utf8 += row + "\n";
   utf8 += "#-----------------------------------------业务明细列表结束------------------------------------\n"
-          "#交易合计：1笔\n#导出时间：[2026年11月27日 09:12:45]\n";
+          "#交易合计：" + std::to_string(count_of(rows, "\t,交易,")) + "笔，商家实收共0.00元，商家优惠共0.00元\n"
+          "#退款合计：" + std::to_string(count_of(rows, "\t,退款,")) + "笔，商家实收退款共0.00元，商家优惠退款共0.00元\n"
+          "#导出时间：[2026年11月27日 09:12:45]\n";
+  return utf8;
+}
+
+// The same as Alipay's download has it: GBK.
+std::string alipay_bill_gbk(const std::vector<std::string>& rows) {
   std::string gbk;
-  EXPECT_TRUE(utf8_to_gbk(utf8, &gbk));
+  EXPECT_TRUE(utf8_to_gbk(alipay_bill_utf8(rows), &gbk));
   return gbk;
 }
 
@@ -279,13 +295,13 @@ TEST(ReconStatement, FileIsReadInBlocksAcrossLineBoundaries) {
   std::ofstream(path, std::ios::binary) << text;
   CollectingSink sink;
   StatementStats stats;
-  const auto error = read_statement({path, StatementFormat::auto_detect, "", ""}, sink, &stats);
+  const auto error = read_statement({path, StatementFormat::auto_detect, "", {}}, sink, &stats);
   ASSERT_FALSE(error) << *error;
   ASSERT_EQ(sink.rows.size(), static_cast<std::size_t>(rows_count));
   EXPECT_TRUE(sink.malformed_rows.empty());
   EXPECT_EQ(sink.rows.back().order, "o-" + std::to_string(rows_count - 1));
   EXPECT_EQ(sink.rows.back().line, static_cast<std::uint64_t>(rows_count + 1));
-  EXPECT_TRUE(read_statement({path + ".missing", StatementFormat::csv, "", ""}, sink, &stats));
+  EXPECT_TRUE(read_statement({path + ".missing", StatementFormat::csv, "", {}}, sink, &stats));
 }
 
 }  // namespace

@@ -74,7 +74,7 @@ inline MatchResult match_csv(const LocalData& local, const std::vector<std::stri
     const std::string text = std::string(csv_header) + statements[i];
     reconciler.begin_statement(name);
     StatementStats stats;
-    StatementSource source{name, StatementFormat::csv, "", ""};
+    StatementSource source{name, StatementFormat::csv, "", {}};
     const auto error = read_statement_bytes(text, source, reconciler.sink(), &stats);
     EXPECT_FALSE(error.has_value()) << *error;
   }
