@@ -213,6 +213,15 @@ int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out
           << statement.path << ") must be csv, alipay, wechat or auto\n";
       return exit_error;
     }
+    // Checked here as well as by the reader, so that the mistake is told before a snapshot
+    // that may take seconds to load.
+    if (*format != StatementFormat::csv && *format != StatementFormat::auto_detect &&
+        statement.merchant_ids.size() > 1) {
+      err << "paycore recon: a " << statement_format_name(*format) << " bill (" << statement.path
+          << ") is one merchant account's: give it one --statement-merchant, not " << statement.merchant_ids.size()
+          << "\n";
+      return exit_error;
+    }
     options.statements.push_back({statement.path, *format, statement.channel, statement.merchant_ids});
   }
   if (!parse_time_arg(args.cutoff, "--cutoff", &options.cutoff_us, err) ||
