@@ -379,7 +379,7 @@ class AlipayParser {
       *reason = "bytes that are not UTF-8 in a bill whose earlier lines are UTF-8";
       return false;
     }
-    if (gb18030_to_utf8(text, &utf8_)) return true;
+    if (decoder_.decode(text, &utf8_)) return true;
     *reason = "bytes that are not GBK / GB18030 (the encoding of Alipay's download)";
     return false;
   }
@@ -490,6 +490,7 @@ class AlipayParser {
   std::uint64_t refund_rows_ = 0;
   Total trade_total_;
   Total refund_total_;
+  Gb18030Decoder decoder_;
   std::string utf8_;
   std::vector<std::string_view> fields_;
   std::string unescaped_;

@@ -284,6 +284,27 @@ bool utf8_to_gb18030(std::string_view utf8, std::string* gb18030) {
   return convert("GB18030", "UTF-8", utf8, gb18030);
 }
 
+Gb18030Decoder::Gb18030Decoder() : descriptor_(iconv_open("UTF-8", "GB18030")) {
+  PAYCORE_ASSERT(descriptor_ != reinterpret_cast<iconv_t>(-1));  // glibc always has GB18030
+}
+
+Gb18030Decoder::~Gb18030Decoder() { iconv_close(static_cast<iconv_t>(descriptor_)); }
+
+bool Gb18030Decoder::decode(std::string_view gb18030, std::string* utf8) {
+  const auto cd = static_cast<iconv_t>(descriptor_);
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // back to the initial state after a failure
+  // A GB18030 character of n bytes is at most 1.5n bytes of UTF-8 (1 -> 1, 2 -> 3, 4 -> 4).
+  utf8->resize(gb18030.size() * 2 + 4);
+  char* in_at = const_cast<char*>(gb18030.data());  // iconv's interface is not const-correct
+  std::size_t in_left = gb18030.size();
+  char* out_at = utf8->data();
+  std::size_t out_left = utf8->size();
+  const std::size_t result = iconv(cd, &in_at, &in_left, &out_at, &out_left);
+  if (result == static_cast<std::size_t>(-1) || in_left != 0) return false;
+  utf8->resize(utf8->size() - out_left);
+  return true;
+}
+
 bool is_utf8(std::string_view text) {
   const auto* at = reinterpret_cast<const unsigned char*>(text.data());
   const auto* const end = at + text.size();

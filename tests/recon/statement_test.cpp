@@ -180,10 +180,11 @@ TEST(ReconStatementAlipay, BillNeedsTheMerchantItBelongsTo) {
   EXPECT_NE(r.error->find("merchant"), std::string::npos);
 }
 
-TEST(ReconStatementAlipay, UtfEightHeaderIsNotTakenForAnAlipayBill) {
+TEST(ReconStatementAlipay, HeaderWithoutTheTwentyFiveColumnsIsRefused) {
   std::string utf8 = "支付宝交易号,商户订单号\n";
   const Read r = read(utf8, StatementFormat::alipay, "m_1");
-  EXPECT_TRUE(r.error.has_value());
+  ASSERT_TRUE(r.error.has_value());
+  EXPECT_NE(r.error->find("expected 25 columns"), std::string::npos) << *r.error;
 }
 
 // ---- Alipay: encodings, end marker, totals ------------------------------------------------
