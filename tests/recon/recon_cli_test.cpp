@@ -241,7 +241,9 @@ TEST(ReconCli, GenWithZeroPaymentsIsUsageErrorTwo) {
 // ---- Snapshots ------------------------------------------------------------------------------
 
 // Every kind of argument mistake of recon, recon apply and recon gen: exit status 2 and a
-// message of ours (CLI11's own parse errors exit 105-114 and say "Run with --help").
+// message of ours (CLI11's own parse errors exit 105-114 and say "Run with --help ..."), except
+// for a "--" right after `recon`, which CLI11 handles before recon sees a word: its message, but
+// exit status 2 all the same (app/main.cpp).
 TEST(ReconCli, EveryArgumentMistakeExitsTwo) {
   TempDir dir;
   std::ofstream(dir / "s.csv") << "channel,channel_txn_id,merchant_id,order_id,type,refund_id,amount,currency,status,time\n";
@@ -269,7 +271,7 @@ TEST(ReconCli, EveryArgumentMistakeExitsTwo) {
       {"recon: bad cutoff", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "--since", "today"}, "--since"},
       {"recon: extra positional", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "extra"}, "'extra'"},
       {"recon: a subcommand's name out of place", {"recon", "--snapshot", "a", "apply"}, "'apply'"},
-      {"recon: leading --", {"recon", "--", "x"}, ""},
+      {"recon: leading --", {"recon", "--", "x"}, "not expected: x"},
       {"recon: flag with a value", {"recon", "--help=yes"}, "takes no value"},
       {"recon: option twice", {"recon", "--snapshot", "a", "--snapshot", "b", "--statement", statement, "--out", out}, "given twice"},
       {"recon: ambiguous pairing", {"recon", "--snapshot", "a", "--statement-merchant", "m_001", "--statement", statement,
@@ -301,7 +303,9 @@ TEST(ReconCli, EveryArgumentMistakeExitsTwo) {
     EXPECT_EQ(r.status, 2) << c.kind << ": " << r.err;
     EXPECT_FALSE(r.err.empty()) << c.kind;
     EXPECT_NE(r.err.find(c.said), std::string::npos) << c.kind << ": " << r.err;
-    EXPECT_EQ(r.err.find("Run with --help for more information"), std::string::npos) << c.kind << ": " << r.err;
+    if (std::string_view(c.kind) != "recon: leading --") {
+      EXPECT_EQ(r.err.find("Run with --help"), std::string::npos) << c.kind << ": " << r.err;
+    }
   }
 }
 
