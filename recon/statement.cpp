@@ -307,6 +307,7 @@ class AlipayParser {
     if (!is_ascii(text)) {
       std::string reason;
       if (!decode(text, &reason)) {
+        if (state_ == State::before_header) ++undecodable_before_header_count_;
         if (state_ != State::rows) return std::nullopt;  // comment lines: nothing to read
         ++context_.stats.rows_count;
         context_.malformed(line_number, reason);
@@ -344,7 +345,13 @@ class AlipayParser {
 
   std::optional<std::string> finish() {
     if (state_ == State::before_header) {
-      return "no 业务明细 header row (is this the trade bill 业务明细 of the Alipay download?)";
+      std::string error = "no 业务明细 header row (is this the trade bill 业务明细 of the Alipay download?)";
+      if (undecodable_before_header_count_ > 0) {
+        error += "; " + std::to_string(undecodable_before_header_count_) + " line(s) were neither " +
+                 std::string(text_encoding_name(context_.stats.encoding)) +
+                 " nor ASCII: the bill is read as Alipay writes it (GBK) or as UTF-8";
+      }
+      return error;
     }
     // A bill cut short must not read as a short day.
     if (state_ == State::rows) {
@@ -352,8 +359,8 @@ class AlipayParser {
                                              "...) after the last row: the bill may be cut off");
       return std::nullopt;
     }
-    check_total(alipay_trade_total, trade_total_, trade_rows_, "交易");
-    check_total(alipay_refund_total, refund_total_, refund_rows_, "退款");
+    check_total(alipay_trade_total, trade_total_, trade_rows_count_, "交易");
+    check_total(alipay_refund_total, refund_total_, refund_rows_count_, "退款");
     return std::nullopt;
   }
 
@@ -396,12 +403,12 @@ class AlipayParser {
     }
   }
 
-  void check_total(std::string_view label, const Total& total, std::uint64_t rows, std::string_view type) {
+  void check_total(std::string_view label, const Total& total, std::uint64_t rows_count, std::string_view type) {
     if (total.line == 0) {
       context_.malformed(last_line_ + 1, "no " + std::string(label) + "：N笔 line after the detail list: the bill may be cut off");
-    } else if (total.count && *total.count != rows) {
+    } else if (total.count && *total.count != rows_count) {
       context_.malformed(total.line, std::string(label.substr(1)) + " says " + std::to_string(*total.count) + " " +
-                                         std::string(type) + " rows, the detail list has " + std::to_string(rows));
+                                         std::string(type) + " rows, the detail list has " + std::to_string(rows_count));
     }
   }
 
@@ -433,8 +440,8 @@ class AlipayParser {
     // and a row reported malformed is not also missing.
     if (fields_.size() > ali_business_type) {
       const std::string_view type = trim(fields_[ali_business_type]);
-      if (type == "交易") ++trade_rows_;
-      if (type == "退款") ++refund_rows_;
+      if (type == "交易") ++trade_rows_count_;
+      if (type == "退款") ++refund_rows_count_;
     }
     if (fields_.size() != alipay_columns_count) {
       *reason = std::to_string(fields_.size()) + " fields, expected " +
@@ -486,8 +493,9 @@ class AlipayParser {
   Currency cny_;
   State state_ = State::before_header;
   std::uint64_t last_line_ = 0;
-  std::uint64_t trade_rows_ = 0;
-  std::uint64_t refund_rows_ = 0;
+  std::uint64_t undecodable_before_header_count_ = 0;
+  std::uint64_t trade_rows_count_ = 0;
+  std::uint64_t refund_rows_count_ = 0;
   Total trade_total_;
   Total refund_total_;
   Gb18030Decoder decoder_;
@@ -762,6 +770,16 @@ std::optional<std::string> read_with(LineReader& reader, StatementFormat format,
   return "no format";
 }
 
+// A spreadsheet's "Unicode text" is UTF-16, which no channel writes: say so rather than fail
+// on its header (both readers take ASCII-compatible bytes only).
+std::optional<std::string> refuse_utf16(std::string_view head) {
+  if (head.starts_with("\xFF\xFE") || head.starts_with("\xFE\xFF")) {
+    return "the file is UTF-16 (a spreadsheet's \"Unicode text\"?): statements are read as GBK / GB18030 "
+           "(Alipay) or UTF-8; save it as CSV in one of those";
+  }
+  return std::nullopt;
+}
+
 std::optional<std::string> with_path(const StatementSource& source,
                                      std::optional<std::string> error) {
   if (!error) return error;
@@ -832,6 +850,7 @@ std::optional<StatementFormat> detect_statement_format(std::string_view head) {
 std::optional<std::string> read_statement_bytes(std::string_view bytes,
                                                 const StatementSource& source, RowSink& sink,
                                                 StatementStats* stats) {
+  if (auto error = refuse_utf16(bytes)) return with_path(source, error);
   StatementFormat format = source.format;
   if (format == StatementFormat::auto_detect) {
     const auto detected = detect_statement_format(bytes.substr(0, 64 * 1024));
@@ -848,13 +867,14 @@ std::optional<std::string> read_statement(const StatementSource& source, RowSink
                                                               &std::fclose);
   if (!file) return source.path + ": cannot open: " + std::strerror(errno);
   StatementFormat format = source.format;
+  std::string head(64 * 1024, '\0');
+  head.resize(std::fread(head.data(), 1, head.size(), file.get()));
+  std::rewind(file.get());
+  if (auto error = refuse_utf16(head)) return with_path(source, error);
   if (format == StatementFormat::auto_detect) {
-    std::string head(64 * 1024, '\0');
-    head.resize(std::fread(head.data(), 1, head.size(), file.get()));
     const auto detected = detect_statement_format(head);
     if (!detected) return source.path + ": cannot tell the statement format; use --statement-format";
     format = *detected;
-    std::rewind(file.get());
   }
   LineReader reader(file.get());
   return with_path(source, read_with(reader, format, source, sink, stats));

@@ -301,6 +301,26 @@ TEST(ReconStatementAlipay, BillOfNeitherGbkNorUtf8SaysWhatIsWrong) {
   EXPECT_NE(r.sink.malformed_rows[0].reason.find("GBK"), std::string::npos) << r.sink.malformed_rows[0].reason;
 }
 
+TEST(ReconStatementAlipay, BillSavedAsUtf16IsRefusedSayingSo) {
+  std::string utf16 = "\xFF\xFE";
+  for (const char c : std::string("#x\n")) {
+    utf16.push_back(c);
+    utf16.push_back('\0');
+  }
+  for (const StatementFormat format : {StatementFormat::auto_detect, StatementFormat::alipay}) {
+    const Read r = read(utf16, format, "m_1");
+    ASSERT_TRUE(r.error);
+    EXPECT_NE(r.error->find("bill: the file is UTF-16"), std::string::npos) << *r.error;
+  }
+}
+
+TEST(ReconStatementAlipay, HeaderNeverReadableSaysHowManyLinesWereNot) {
+  // Latin-1 text where the header should be: neither GBK nor UTF-8.
+  const Read r = read("#\xD6\xA7\xB8\xB6\n\xE9\xE9\xE9,\xFF\n", StatementFormat::alipay, "m_1");
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->find("1 line(s) were neither GB18030 nor ASCII"), std::string::npos) << *r.error;
+}
+
 TEST(ReconStatementAlipay, BillBelongsToOneMerchantOnly) {
   CollectingSink sink;
   StatementStats stats;
