@@ -32,10 +32,15 @@ struct Context {
   RowSink& sink;
   StatementStats& stats;
 
-  void note_channel(std::string_view channel) {
-    if (std::find(stats.channels.begin(), stats.channels.end(), channel) != stats.channels.end()) return;
-    // A limit on everything: a file naming more channels than this is not a channel's bill.
-    if (stats.channels.size() < statement_channels_max) stats.channels.emplace_back(channel);
+  // Lists a row's channel; false when it would be one too many (a limit on everything: the
+  // coverage of a run is scanned for every local record, and a file naming more channels than
+  // this is no channel's bill).
+  bool note_channel(std::string_view channel) {
+    if (!stats.channels.empty() && stats.channels.back() == channel) return true;
+    if (std::find(stats.channels.begin(), stats.channels.end(), channel) != stats.channels.end()) return true;
+    if (stats.channels.size() == statement_channels_max) return false;
+    stats.channels.emplace_back(channel);
+    return true;
   }
 
   void malformed(std::uint64_t line, std::string reason) {
@@ -55,7 +60,11 @@ struct Context {
       return;
     }
     row.line = line_number;
-    if (stats.channels.empty() || stats.channels.back() != row.channel) note_channel(row.channel);
+    if (!note_channel(row.channel)) {
+      malformed(line_number, "channel " + quote_for_message(row.channel) + ": more than " +
+                                 std::to_string(statement_channels_max) + " channels in one statement");
+      return;
+    }
     sink.row(row);
   }
 };

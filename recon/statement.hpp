@@ -81,14 +81,15 @@ struct StatementSource {
 enum class TextEncoding : std::uint8_t { ascii, gb18030, utf8 };
 std::string_view text_encoding_name(TextEncoding encoding);  // "GB18030", ...
 
-inline constexpr std::size_t statement_channels_max = 1000;
+// Channels one statement may name; a row of one more is malformed.
+inline constexpr std::size_t statement_channels_max = 100;
 
 struct StatementStats {
   StatementFormat format = StatementFormat::auto_detect;  // as detected
   TextEncoding encoding = TextEncoding::ascii;  // what the non-ASCII lines were read as
   std::string channel;          // the declared or default channel ("" for a csv without one)
   // The channels of the rows handed to the sink, in the order first seen (our csv may name
-  // several), at most statement_channels_max.
+  // several), at most statement_channels_max: a row of another channel past that is malformed.
   std::vector<std::string> channels;
   std::uint64_t rows_count = 0;       // data rows handed to the sink, valid or not
   std::uint64_t malformed_count = 0;

@@ -363,6 +363,21 @@ TEST(ReconStatementWechat, BillResavedInGbkIsRefusedSayingSo) {
 
 // ---- csv: merchants -----------------------------------------------------------------------
 
+TEST(ReconStatementCsv, RowOfOneChannelTooManyIsMalformed) {
+  std::string text(test::csv_header);
+  for (std::size_t i = 0; i <= statement_channels_max; ++i) {
+    text += "ch" + std::to_string(i) + ",T" + std::to_string(i) + ",m_1,o-" + std::to_string(i) +
+            ",PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n";
+  }
+  const Read r = read(text, StatementFormat::csv);
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.sink.rows.size(), statement_channels_max);
+  EXPECT_EQ(r.stats.channels.size(), statement_channels_max);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_EQ(r.sink.malformed_rows[0].line, statement_channels_max + 2);
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("channels in one statement"), std::string::npos);
+}
+
 TEST(ReconStatementCsv, RowOfAMerchantTheStatementIsNotForIsMalformed) {
   CollectingSink sink;
   StatementStats stats;
