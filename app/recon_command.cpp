@@ -1,16 +1,17 @@
 // `paycore recon`: the reconciliation job (DESIGN.md "Reconciliation", docs/recon.md) and its
 // two helpers:
-//   paycore recon --snapshot FILE --statement FILE [--statement FILE...] --out DIR
-//                 [--statement-format csv|alipay|wechat|auto] [--statement-merchant ID]
-//                 [--statement-channel NAME] [--cutoff TIME] [--since TIME] [--tolerance-seconds N]
+//   paycore recon --snapshot FILE --out DIR --statement FILE [per-statement options]...
+//                 [--cutoff TIME] [--since TIME] [--tolerance-seconds N]
 //   paycore recon apply REPAIRS.jsonl --server http://HOST:PORT --keys FILE [--channel-keys DIR]
 //   paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]
-// Exit status 0 / 1 / 2 (DESIGN.md): bad arguments are 2 as well, so options are checked here
-// rather than by CLI11 (whose own parse errors have exit codes of their own).
-#include <algorithm>
+// Exit status 0 / 1 / 2 (DESIGN.md): every argument mistake is 2. CLI11 only routes the words:
+// each of the three takes every word after its name unparsed (prefix_command, no options of
+// CLI11's, its help flag removed) and parses them with recon::split_args, because CLI11's own
+// parse errors exit with codes of their own (109, 114, ...).
 #include <charconv>
 #include <iostream>
 #include <memory>
+#include <span>
 #include <string>
 #include <vector>
 
@@ -26,157 +27,204 @@ namespace {
 
 constexpr int exit_usage = 2;
 
-// Unknown options and stray words are collected (allow_extras) and refused here with exit 2.
-bool no_extras(const CLI::App* cmd, const char* name) {
-  const std::vector<std::string> extras = cmd->remaining();
-  if (extras.empty()) return true;
-  std::cerr << name << ": unexpected argument '" << extras.front() << "' (see " << name << " --help)\n";
-  return false;
+constexpr std::string_view apply_usage =
+    "usage: paycore recon apply REPAIRS.jsonl --server http://HOST:PORT --keys FILE\n"
+    "                           [--channel-keys DIR] [--timeout-ms N] [--dry-run]\n"
+    "Makes the automatically repairable entries of repairs.jsonl through the HTTP API (signed\n"
+    "channel notifications); lists and skips the ones that need a person. --channel-keys defaults\n"
+    "to the keys file's directory/private; --timeout-ms (per request) to 10000.\n"
+    "Exit status: 0 every notification in place, 1 some not, 2 bad arguments, input, keys or server.\n";
+
+constexpr std::string_view gen_usage =
+    "usage: paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]\n"
+    "Builds reconciliation input through the state machine: DIR/snapshot.snap, DIR/statement.csv\n"
+    "with discrepancies of every class, DIR/expected.json. --payments 1 to 50,000,000; --seed\n"
+    "(default 1); --start RFC 3339 start of the 24 h the statement covers (default\n"
+    "2026-11-26T00:00:00Z); --merchants m_001.. (default 4, the dev keys file's m_001..m_004).\n"
+    "Exit status: 0 written, 2 bad arguments or a write error.\n";
+
+// Every word after the subcommand's name, in order, CLI11 having parsed none of them.
+CLI::App* words_command(CLI::App* parent, const std::string& name, const std::string& description) {
+  CLI::App* cmd = parent->add_subcommand(name, description);
+  cmd->prefix_command();
+  cmd->allow_extras();
+  cmd->set_help_flag();
+  return cmd;
 }
 
-template <typename T>
-bool parse_number(const std::string& text, const char* option, T min, T max, T* out) {
-  T value{};
-  const auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), value);
-  if (text.empty() || ec != std::errc{} || end != text.data() + text.size() || value < min || value > max) {
-    std::cerr << "paycore recon: " << option << " wants a whole number from " << min << " to " << max << ", not '"
-              << text << "'\n";
-    return false;
+// Usage errors: "paycore recon apply: MESSAGE", exit 2.
+void usage_error(std::string_view command, std::string_view message) {
+  std::cerr << command << ": " << message << "\n";
+  exit_status() = exit_usage;
+}
+
+constexpr recon::ArgSpec apply_specs[] = {{"--server"}, {"--keys"}, {"--channel-keys"},
+                                          {"--timeout-ms"}, {"--dry-run", false}, {"--help", false}};
+
+// The words of `paycore recon apply` into *options, or an error message.
+std::optional<std::string> parse_apply_args(std::span<const std::string> words, recon::ApplyOptions* options,
+                                            bool* help) {
+  std::vector<recon::ArgEvent> events;
+  if (auto error = recon::split_args(words, apply_specs, &events)) return error;
+  std::string timeout;
+  for (const recon::ArgEvent& event : events) {
+    if (event.name == "--help") {
+      *help = true;
+      return std::nullopt;
+    }
+    if (event.name == "--dry-run") {
+      options->dry_run = true;
+      continue;
+    }
+    std::string* field = event.name.empty()              ? &options->repairs_path
+                         : event.name == "--server"      ? &options->server_url
+                         : event.name == "--keys"        ? &options->keys_path
+                         : event.name == "--channel-keys" ? &options->channel_keys_dir
+                                                         : &timeout;
+    if (!field->empty()) {
+      return event.name.empty() ? "unexpected argument '" + event.value + "' (one REPAIRS.jsonl only)"
+                                : event.name + " is given twice";
+    }
+    *field = event.value;
   }
-  *out = value;
-  return true;
+  if (options->repairs_path.empty()) return "REPAIRS.jsonl is required";
+  if (options->server_url.empty()) return "--server http://HOST:PORT is required";
+  if (options->keys_path.empty()) return "--keys FILE is required";
+  if (!timeout.empty()) {
+    std::int64_t timeout_ms = 0;
+    if (auto error = recon::parse_int_arg(timeout, "--timeout-ms", 1, 3'600'000, &timeout_ms)) return error;
+    options->timeout_ms = static_cast<int>(timeout_ms);
+  }
+  return std::nullopt;
+}
+
+void add_apply(CLI::App* recon_cmd) {
+  CLI::App* cmd = words_command(recon_cmd, "apply",
+                                "Make the automatically repairable entries of repairs.jsonl through the HTTP API "
+                                "(signed channel notifications); list and skip the ones that need a person");
+  cmd->callback([cmd] {
+    constexpr std::string_view name = "paycore recon apply";
+    const std::vector<std::string> words = cmd->remaining();
+    recon::ApplyOptions options;
+    bool help = false;
+    if (auto error = parse_apply_args(words, &options, &help)) {
+      usage_error(name, *error + " (see paycore recon apply --help)");
+      return;
+    }
+    if (help) {
+      std::cout << apply_usage;
+      exit_status() = 0;
+      return;
+    }
+    exit_status() = recon::apply_repairs(options, std::cout, std::cerr);
+  });
+}
+
+constexpr recon::ArgSpec gen_specs[] = {{"--payments"}, {"--out"}, {"--seed"}, {"--start"}, {"--merchants"},
+                                        {"--help", false}};
+
+// The words of `paycore recon gen` into *options and *out_dir, or an error message.
+std::optional<std::string> parse_gen_args(std::span<const std::string> words, recon::StateGenOptions* options,
+                                          std::string* out_dir, bool* help) {
+  std::vector<recon::ArgEvent> events;
+  if (auto error = recon::split_args(words, gen_specs, &events)) return error;
+  std::string payments, seed, start, merchants;
+  for (const recon::ArgEvent& event : events) {
+    if (event.name.empty()) return "unexpected argument '" + event.value + "'";
+    if (event.name == "--help") {
+      *help = true;
+      return std::nullopt;
+    }
+    std::string* field = event.name == "--payments" ? &payments
+                         : event.name == "--out"    ? out_dir
+                         : event.name == "--seed"   ? &seed
+                         : event.name == "--start"  ? &start
+                                                    : &merchants;
+    if (!field->empty()) return event.name + " is given twice";
+    *field = event.value;
+  }
+  if (payments.empty()) return "--payments N is required";
+  if (out_dir->empty()) return "--out DIR is required";
+  std::int64_t value = 0;
+  if (auto error = recon::parse_int_arg(payments, "--payments", 1, 50'000'000, &value)) return error;
+  options->payments_count = static_cast<std::uint64_t>(value);
+  if (!seed.empty()) {
+    // The whole uint64 range: parsed apart from parse_int_arg's int64.
+    std::uint64_t seed_value = 0;
+    const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), seed_value);
+    if (ec != std::errc{} || end != seed.data() + seed.size()) {
+      return "--seed wants a whole number from 0 to 18446744073709551615, not " + recon::quote_for_message(seed);
+    }
+    options->seed = seed_value;
+  }
+  if (!merchants.empty()) {
+    if (auto error = recon::parse_int_arg(merchants, "--merchants", 1, 999, &value)) return error;
+    options->merchants_count = static_cast<std::uint32_t>(value);
+  }
+  if (!start.empty()) {
+    const auto start_us = recon::parse_rfc3339_us(start);
+    if (!start_us) return "--start " + recon::quote_for_message(start) + " is not an RFC 3339 time";
+    options->start_us = *start_us;
+  }
+  return std::nullopt;
+}
+
+void add_gen(CLI::App* recon_cmd) {
+  CLI::App* cmd = words_command(recon_cmd, "gen",
+                                "Build reconciliation input through the state machine: DIR/snapshot.snap, "
+                                "DIR/statement.csv with discrepancies of every class, DIR/expected.json");
+  cmd->callback([cmd] {
+    constexpr std::string_view name = "paycore recon gen";
+    const std::vector<std::string> words = cmd->remaining();
+    recon::StateGenOptions options;
+    std::string out_dir;
+    bool help = false;
+    if (auto error = parse_gen_args(words, &options, &out_dir, &help)) {
+      usage_error(name, *error + " (see paycore recon gen --help)");
+      return;
+    }
+    if (help) {
+      std::cout << gen_usage;
+      exit_status() = 0;
+      return;
+    }
+    recon::StateGenExpected expected;
+    if (auto error = recon::generate_state_files(options, out_dir, &expected)) {
+      usage_error(name, *error);
+      return;
+    }
+    std::cout << recon::expected_json(options, expected, out_dir);
+    exit_status() = 0;
+  });
 }
 
 std::optional<recon::LocalData> load_snapshot(const std::string& path, std::string* error) {
   return recon::load_local_data(path, error);
 }
 
-void add_apply(CLI::App* recon_cmd) {
-  auto* cmd = recon_cmd->add_subcommand(
-      "apply", "Make the automatically repairable entries of repairs.jsonl through the HTTP API (signed channel "
-               "notifications); list and skip the ones that need a person");
-  auto options = std::make_shared<recon::ApplyOptions>();
-  auto timeout = std::make_shared<std::string>("10000");
-  cmd->add_option("REPAIRS", options->repairs_path, "repairs.jsonl written by paycore recon");
-  cmd->add_option("--server", options->server_url, "the paycore server: http://HOST:PORT")
-      ->expected(0, 1);
-  cmd->add_option("--keys", options->keys_path, "keys file (merchant secrets are used to read payments back)")
-      ->expected(0, 1);
-  cmd->add_option("--channel-keys", options->channel_keys_dir,
-                  "where <channel>.private.pem are (default: the keys file's directory/private)")
-      ->expected(0, 1);
-  cmd->add_option("--timeout-ms", *timeout, "per request")->capture_default_str()
-      ->expected(0, 1);
-  cmd->add_flag("--dry-run", options->dry_run, "check the file and the keys, list what would be sent");
-  cmd->allow_extras();
-  cmd->callback([cmd, options, timeout] {
-    if (!no_extras(cmd, "paycore recon apply")) {
-      exit_status() = exit_usage;
-      return;
-    }
-    if (options->repairs_path.empty() || options->server_url.empty() || options->keys_path.empty()) {
-      std::cerr << "paycore recon apply: usage: paycore recon apply REPAIRS.jsonl --server http://HOST:PORT --keys FILE\n";
-      exit_status() = exit_usage;
-      return;
-    }
-    if (!parse_number(*timeout, "--timeout-ms", 1, 3'600'000, &options->timeout_ms)) {
-      exit_status() = exit_usage;
-      return;
-    }
-    exit_status() = recon::apply_repairs(*options, std::cout, std::cerr);
-  });
-}
-
-void add_gen(CLI::App* recon_cmd) {
-  auto* cmd = recon_cmd->add_subcommand(
-      "gen", "Build reconciliation input through the state machine: DIR/snapshot.snap, DIR/statement.csv with "
-             "discrepancies of every class, DIR/expected.json");
-  struct Texts {
-    std::string payments, seed = "1", start, merchants = "4", out;
-  };
-  auto texts = std::make_shared<Texts>();
-  cmd->add_option("--payments", texts->payments, "payments to make (1 to 50,000,000)")
-      ->expected(0, 1);
-  cmd->add_option("--out", texts->out, "output directory (created)")
-      ->expected(0, 1);
-  cmd->add_option("--seed", texts->seed, "random seed")->capture_default_str()
-      ->expected(0, 1);
-  cmd->add_option("--start", texts->start, "RFC 3339 start of the 24 h the statement covers (default 2026-11-26T00:00:00Z)")
-      ->expected(0, 1);
-  cmd->add_option("--merchants", texts->merchants, "merchants m_001.. (the dev keys file has m_001..m_004)")
-      ->capture_default_str()
-      ->expected(0, 1);
-  cmd->allow_extras();
-  cmd->callback([cmd, texts] {
-    exit_status() = exit_usage;
-    if (!no_extras(cmd, "paycore recon gen")) return;
-    if (texts->payments.empty() || texts->out.empty()) {
-      std::cerr << "paycore recon gen: usage: paycore recon gen --payments N --out DIR\n";
-      return;
-    }
-    recon::StateGenOptions options;
-    if (!parse_number<std::uint64_t>(texts->payments, "--payments", 1, 50'000'000, &options.payments_count) ||
-        !parse_number<std::uint64_t>(texts->seed, "--seed", 0, UINT64_MAX, &options.seed) ||
-        !parse_number<std::uint32_t>(texts->merchants, "--merchants", 1, 999, &options.merchants_count)) {
-      return;
-    }
-    if (!texts->start.empty()) {
-      const auto start = recon::parse_rfc3339_us(texts->start);
-      if (!start) {
-        std::cerr << "paycore recon gen: --start '" << texts->start << "' is not an RFC 3339 time\n";
-        return;
-      }
-      options.start_us = *start;
-    }
-    recon::StateGenExpected expected;
-    if (auto error = recon::generate_state_files(options, texts->out, &expected)) {
-      std::cerr << "paycore recon gen: " << *error << "\n";
-      return;
-    }
-    std::cout << recon::expected_json(options, expected, texts->out);
-    exit_status() = 0;
-  });
-}
-
 }  // namespace
 
 void add_recon_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand(
-      "recon", "Reconcile a snapshot with channel statements: summary.json, mismatches.csv, repairs.jsonl, "
-               "report.html (exit 0 all matched, 1 findings, 2 error)");
-  auto args = std::make_shared<recon::ReconArgs>();
-  auto tolerance = std::make_shared<std::string>("1800");
-  cmd->add_option("--snapshot", args->snapshot, "snapshot file (DATA_DIR/snapshots/<lsn>.snap)")->expected(0, 1);
-  cmd->add_option("--statement", args->statements, "channel statement file (repeat for several)")
-      ->expected(0, 1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
-  cmd->add_option("--out", args->out_dir, "report directory (created)")->expected(0, 1);
-  cmd->add_option("--statement-format", args->statement_format, "csv, alipay, wechat or auto")->capture_default_str();
-  cmd->add_option("--statement-merchant", args->statement_merchant, "our merchant id for Alipay / WeChat bills");
-  cmd->add_option("--statement-channel", args->statement_channel, "channel name, if not the format's own");
-  cmd->add_option("--cutoff", args->cutoff, "RFC 3339 cut-off (default: just after the latest row)");
-  cmd->add_option("--since", args->since, "RFC 3339: local records before it are not expected");
-  cmd->add_option("--tolerance-seconds", *tolerance, "one-sided records this close to the cut-off are within_cutoff")
-      ->capture_default_str();
+  CLI::App* cmd = words_command(&app, "recon",
+                                "Reconcile a snapshot with channel statements: summary.json, mismatches.csv, "
+                                "repairs.jsonl, report.html (exit 0 all matched, 1 findings, 2 error; "
+                                "paycore recon --help)");
   add_apply(cmd);
   add_gen(cmd);
-  cmd->allow_extras();
-  cmd->callback([cmd, args, tolerance] {
+  cmd->callback([cmd] {
     if (!cmd->get_subcommands().empty()) return;  // apply or gen ran
-    exit_status() = exit_usage;
-    if (!no_extras(cmd, "paycore recon")) return;
-    const bool statement_missing =
-        args->statements.empty() || std::any_of(args->statements.begin(), args->statements.end(),
-                                                [](const std::string& s) { return s.empty(); });
-    if (args->snapshot.empty() || statement_missing || args->out_dir.empty()) {
-      std::cerr << "paycore recon: usage: paycore recon --snapshot FILE --statement FILE [--statement FILE...] "
-                   "--out DIR (see paycore recon --help)\n";
+    const std::vector<std::string> words = cmd->remaining();
+    recon::ReconArgs args;
+    if (auto error = recon::parse_recon_args(words, &args)) {
+      usage_error("paycore recon", *error);
       return;
     }
-    if (!parse_number<std::int64_t>(*tolerance, "--tolerance-seconds", 0, 366LL * 86400, &args->tolerance_seconds)) {
+    if (args.help) {
+      std::cout << recon::recon_usage();
+      exit_status() = 0;
       return;
     }
-    exit_status() = recon::recon_main(*args, load_snapshot, std::cout, std::cerr);
+    exit_status() = recon::recon_main(args, load_snapshot, std::cout, std::cerr);
   });
 }
 

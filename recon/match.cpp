@@ -143,13 +143,15 @@ class Reconciler::Impl final : public RowSink {
         refund_parent_(local.refunds().size(), no_parent),
         anomaly_linked_(local.anomalies().size(), false) {
     PAYCORE_ASSERT(options_.tolerance_seconds >= 0);
-    for (const std::string& channel : options_.channels) cover(channel);
+    for (const std::string& channel : options_.channels) cover(channel, {});
     index_local();
   }
 
-  void begin_statement(std::string_view path) {
+  void begin_statement(std::string_view path, bool per_merchant) {
     drain();
     file_ = std::string(path);
+    per_merchant_ = per_merchant;
+    last_covered_.reset();
   }
 
   // Rows go through a short pipeline so that the random memory reads of the join overlap
@@ -159,7 +161,7 @@ class Reconciler::Impl final : public RowSink {
   // later the candidate's id bytes; `pipeline_depth` rows later it is matched, in order.
   void row(const StatementRow& row) override {
     ++result_.statement_rows_count;
-    if (row.channel != last_covered_) cover(row.channel);
+    cover_row(row);
     max_time_us_ = std::max(max_time_us_, row.time_us);
     if (pending_count_ == pipeline_depth) match_oldest();
     Pending& entry = ring_[(pending_first_ + pending_count_) % pipeline_depth];
@@ -194,6 +196,9 @@ class Reconciler::Impl final : public RowSink {
     sweep_payments();
     sweep_refunds();
     sweep_anomalies();
+    for (const Coverage& c : covered_) {
+      if (c.merchant_id.empty() || !channel_wholly_covered(c.channel)) result_.covered.push_back(c);
+    }
     return std::move(result_);
   }
 
@@ -321,15 +326,31 @@ class Reconciler::Impl final : public RowSink {
     return find_payment(hash, row.merchant_id, row.order_id);
   }
 
-  void cover(std::string_view channel) {
+  // Coverage is a short list (a few channels and merchant accounts per run): a scan is cheap.
+  void cover(std::string_view channel, std::string_view merchant_id) {
     if (channel.empty()) return;
-    last_covered_ = std::string(channel);
-    if (std::find(covered_.begin(), covered_.end(), channel) == covered_.end()) {
-      covered_.emplace_back(channel);
+    for (const Coverage& c : covered_) {
+      if (c.channel == channel && c.merchant_id == merchant_id) return;
     }
+    covered_.push_back({std::string(channel), std::string(merchant_id)});
   }
-  bool covered(std::string_view channel) const {
-    return std::find(covered_.begin(), covered_.end(), channel) != covered_.end();
+  // Rows of one statement nearly always share their pair: remember the last one.
+  void cover_row(const StatementRow& row) {
+    const std::string_view merchant = per_merchant_ ? row.merchant_id : std::string_view();
+    if (last_covered_ && last_covered_->channel == row.channel && last_covered_->merchant_id == merchant) return;
+    cover(row.channel, merchant);
+    last_covered_ = Coverage{std::string(row.channel), std::string(merchant)};
+  }
+  bool channel_wholly_covered(std::string_view channel) const {
+    return std::any_of(covered_.begin(), covered_.end(),
+                       [&](const Coverage& c) { return c.channel == channel && c.merchant_id.empty(); });
+  }
+  // A record of `merchant_id` (empty for an anomaly whose order nobody has: any statement of
+  // the channel may explain it) through `channel` is due on the statements.
+  bool covered(std::string_view channel, std::string_view merchant_id) const {
+    return std::any_of(covered_.begin(), covered_.end(), [&](const Coverage& c) {
+      return c.channel == channel && (c.merchant_id.empty() || merchant_id.empty() || c.merchant_id == merchant_id);
+    });
   }
 
   // Links the first unexplained anomaly about this transaction or order to the finding.
@@ -546,7 +567,7 @@ class Reconciler::Impl final : public RowSink {
   }
 
   bool expected_on_statement(const LocalPayment& payment) const {
-    return payment.channel != balance_channel && covered(payment.channel);
+    return payment.channel != balance_channel && covered(payment.channel, payment.merchant_id);
   }
 
   void sweep_payments() {
@@ -604,7 +625,7 @@ class Reconciler::Impl final : public RowSink {
     const auto anomalies = local_.anomalies();
     for (std::size_t a = 0; a < anomalies.size(); ++a) {
       const LocalAnomaly& anomaly = anomalies[a];
-      if (anomaly_linked_[a] || !covered(anomaly.channel)) continue;
+      if (anomaly_linked_[a] || !covered(anomaly.channel, anomaly.merchant_id)) continue;
       const Due where = due(anomaly.paid_at_us);
       if (where == Due::not_expected || where == Due::not_yet) continue;
       Finding f;
@@ -637,8 +658,9 @@ class Reconciler::Impl final : public RowSink {
   std::vector<bool> anomaly_linked_;
   std::unordered_multimap<std::string, std::uint32_t> anomalies_by_key_;
   std::unordered_set<std::string> unknown_seen_;
-  std::vector<std::string> covered_;
-  std::string last_covered_;
+  std::vector<Coverage> covered_;
+  std::optional<Coverage> last_covered_;
+  bool per_merchant_ = false;
   std::string file_;
   std::size_t last_totals_ = 0;
   std::int64_t max_time_us_ = std::numeric_limits<std::int64_t>::min();
@@ -652,8 +674,14 @@ Reconciler::Reconciler(const LocalData& local, MatchOptions options)
     : impl_(std::make_unique<Impl>(local, std::move(options))) {}
 Reconciler::~Reconciler() = default;
 
-void Reconciler::begin_statement(std::string_view path) { impl_->begin_statement(path); }
-void Reconciler::cover_channel(std::string_view channel) { impl_->cover(channel); }
+void Reconciler::begin_statement(std::string_view path, bool per_merchant) {
+  impl_->begin_statement(path, per_merchant);
+}
+void Reconciler::cover_channel(std::string_view channel) { impl_->cover(channel, {}); }
+void Reconciler::cover_merchant(std::string_view channel, std::string_view merchant_id) {
+  PAYCORE_ASSERT(!merchant_id.empty());
+  impl_->cover(channel, merchant_id);
+}
 RowSink& Reconciler::sink() { return *impl_; }
 MatchResult Reconciler::finish() { return impl_->finish(); }
 

@@ -92,6 +92,17 @@ struct ChannelTotals {
   Totals totals;
 };
 
+// What a statement is the channel's full word on: one merchant of a channel, or every merchant
+// of it (`merchant_id` empty). Only the local records of covered pairs are swept for
+// missing_channel / within_cutoff / local_anomaly: an Alipay or WeChat bill belongs to one
+// merchant account, and another merchant's payments are not missing from it (docs/recon.md
+// "Coverage").
+struct Coverage {
+  std::string channel;
+  std::string merchant_id;  // empty: every merchant of the channel
+  bool operator==(const Coverage&) const = default;
+};
+
 struct MatchOptions {
   // Statement cut-off: local records at or after it are not due yet; one-sided local records
   // in [cutoff - tolerance, cutoff) are within_cutoff. Without one, the latest statement time.
@@ -99,7 +110,8 @@ struct MatchOptions {
   // Local records before it are not expected on these statements (an earlier file had them).
   std::optional<std::int64_t> window_start_us;
   std::int64_t tolerance_seconds = 1800;
-  // Channels the statements cover even when they have no rows (e.g. an empty csv for "card").
+  // Channels the statements cover, every merchant, even when they have no rows (e.g. an empty
+  // csv for "card").
   std::vector<std::string> channels;
 };
 
@@ -116,6 +128,9 @@ struct MatchResult {
   std::uint64_t channel_rows_ignored_count = 0;  // non-success rows of unknown records
   std::int64_t cutoff_us = 0;
   bool cutoff_from_statement = false;
+  // What the statements covered, in the order first seen; a pair is left out when its whole
+  // channel is covered.
+  std::vector<Coverage> covered;
   std::uint64_t problems_count() const;
 };
 
@@ -126,11 +141,15 @@ class Reconciler {
   Reconciler(const Reconciler&) = delete;
   Reconciler& operator=(const Reconciler&) = delete;
 
-  // Before reading a statement: the rows that follow name this file in findings.
-  void begin_statement(std::string_view path);
-  // A statement for `channel` is reconciled: its paid local records are due on it. Every row's
-  // channel is covered anyway; this is for a file that may have no rows.
+  // Before reading a statement: the rows that follow name this file in findings. Each row
+  // covers its (channel, merchant) pair when `per_merchant` (a bill of merchant accounts: the
+  // Alipay and WeChat bills, a csv given --statement-merchant), else its whole channel.
+  void begin_statement(std::string_view path, bool per_merchant = false);
+  // A statement for every merchant of `channel` is reconciled: its paid local records are due
+  // on it. For a file that may have no rows.
   void cover_channel(std::string_view channel);
+  // The same for one merchant of the channel (a bill of that merchant's account).
+  void cover_merchant(std::string_view channel, std::string_view merchant_id);
   // The RowSink statements are read into.
   RowSink& sink();
   // The local sweep; call once, after the last statement.

@@ -1,9 +1,36 @@
 #include "recon/recon.hpp"
 
 #include "recon/match.hpp"
+
+#include <algorithm>
 #include "src/assert.hpp"
 
 namespace paycore::recon {
+
+namespace {
+
+// What one statement covers (docs/recon.md "Coverage"): its channels (declared, the format's
+// own, or named by its rows) for every merchant, or for each of its --statement-merchant ids
+// only, rows or none. A statement restricted to merchants that names no channel at all
+// covers nothing, which the operator cannot have meant: an error.
+std::optional<std::string> cover_statement(const StatementSource& source, const StatementStats& stats,
+                                           Reconciler& reconciler) {
+  std::vector<std::string> channels = stats.channels;
+  if (!stats.channel.empty() && std::find(channels.begin(), channels.end(), stats.channel) == channels.end()) {
+    channels.push_back(stats.channel);
+  }
+  if (channels.empty() && !source.merchant_ids.empty()) {
+    return source.path + ": no row names a channel, so the --statement-merchant " + source.merchant_ids.front() +
+           " cannot say what it covers: add --statement-channel NAME for this statement";
+  }
+  for (const std::string& channel : channels) {
+    if (source.merchant_ids.empty()) reconciler.cover_channel(channel);
+    for (const std::string& merchant : source.merchant_ids) reconciler.cover_merchant(channel, merchant);
+  }
+  return std::nullopt;
+}
+
+}  // namespace
 
 std::optional<ReconReport> reconcile(const ReconOptions& options, const LocalData& local,
                                      std::string* error) {
@@ -22,13 +49,16 @@ std::optional<ReconReport> reconcile(const ReconOptions& options, const LocalDat
   Reconciler reconciler(local, std::move(match_options));
   ReconReport report;
   for (const StatementSource& source : options.statements) {
-    reconciler.begin_statement(source.path);
-    StatementSummary summary{source.path, {}};
+    reconciler.begin_statement(source.path, !source.merchant_ids.empty());
+    StatementSummary summary{source.path, source.merchant_ids, {}};
     if (auto failure = read_statement(source, reconciler.sink(), &summary.stats)) {
       *error = *failure;
       return std::nullopt;
     }
-    reconciler.cover_channel(summary.stats.channel);
+    if (auto failure = cover_statement(source, summary.stats, reconciler)) {
+      *error = *failure;
+      return std::nullopt;
+    }
     report.statements.push_back(std::move(summary));
   }
   report.match = reconciler.finish();

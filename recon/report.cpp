@@ -32,6 +32,15 @@ std::string sum_to_string(AmountSum value) {
 }
 
 // {"CNY": 123, ...} over the non-zero entries.
+void append_json_strings(std::string* out, const std::vector<std::string>& texts) {
+  *out += '[';
+  for (std::size_t i = 0; i < texts.size(); ++i) {
+    if (i != 0) *out += ", ";
+    append_json_string(out, texts[i]);
+  }
+  *out += ']';
+}
+
 void append_sums_json(std::string* out, const std::vector<AmountSum>& sums) {
   *out += "{";
   bool first = true;
@@ -140,8 +149,22 @@ void write_summary_json(const ReconReport& report, std::ostream& out) {
     append_json_string(&json, statement_format_name(s.stats.format));
     json += ", \"channel\": ";
     append_json_string(&json, s.stats.channel);
+    json += ", \"merchants\": ";
+    append_json_strings(&json, s.merchant_ids);
+    json += ", \"encoding\": ";
+    append_json_string(&json, text_encoding_name(s.stats.encoding));
     json += ", \"rows\": " + std::to_string(s.stats.rows_count) +
             ", \"malformed\": " + std::to_string(s.stats.malformed_count) + "}";
+  }
+  json += "]";
+  // Only these pairs' local records were swept for what no statement had.
+  json += ",\n  \"covered\": [";
+  for (std::size_t i = 0; i < m.covered.size(); ++i) {
+    json += i == 0 ? "\n    {\"channel\": " : ",\n    {\"channel\": ";
+    append_json_string(&json, m.covered[i].channel);
+    json += ", \"merchant_id\": ";
+    append_json_string(&json, m.covered[i].merchant_id.empty() ? "*" : m.covered[i].merchant_id);
+    json += "}";
   }
   json += "]";
   json += ",\n  \"classes\": ";
@@ -288,6 +311,21 @@ void write_repairs_jsonl(const MatchResult& match, std::ostream& out) {
   }
 }
 
+namespace {
+
+// "alipay/m_001, card/* (every merchant)": the pairs whose local records were swept.
+std::string coverage_text(const MatchResult& m) {
+  if (m.covered.empty()) return "nothing (no row names a channel)";
+  std::string text;
+  for (const Coverage& c : m.covered) {
+    if (!text.empty()) text += ", ";
+    text += c.channel + "/" + (c.merchant_id.empty() ? std::string("* (every merchant)") : c.merchant_id);
+  }
+  return text;
+}
+
+}  // namespace
+
 void print_table(const ReconReport& report, std::ostream& out) {
   const MatchResult& m = report.match;
   char line[256];
@@ -312,6 +350,7 @@ void print_table(const ReconReport& report, std::ostream& out) {
   out << "statement rows " << m.statement_rows_count << ", cut-off "
       << (m.cutoff_us == INT64_MAX ? std::string("none") : format_rfc3339_us(m.cutoff_us))
       << ", exit status " << report.exit_status << "\n";
+  out << "covered (channel/merchant): " << coverage_text(m) << "\n";
 }
 
 void write_report_html(const ReconReport& report, std::ostream& out) {
@@ -327,7 +366,9 @@ void write_report_html(const ReconReport& report, std::ostream& out) {
   html += ", tolerance " + std::to_string(report.tolerance_seconds) + " s, statement rows " +
           std::to_string(m.statement_rows_count) + ", malformed rows " +
           std::to_string(m.malformed_count) + ", exit status " +
-          std::to_string(report.exit_status) + "</p>\n";
+          std::to_string(report.exit_status) + "</p>\n<p>covered (channel/merchant): ";
+  append_html_escaped(&html, coverage_text(m));
+  html += "</p>\n";
 
   // Bar chart: log scale, since matched is usually orders of magnitude above the rest.
   constexpr int bar_height = 22, label_width = 180, chart_width = 420;

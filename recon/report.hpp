@@ -21,6 +21,7 @@ namespace paycore::recon {
 
 struct StatementSummary {
   std::string path;
+  std::vector<std::string> merchant_ids;  // --statement-merchant; empty: every merchant
   StatementStats stats;
 };
 

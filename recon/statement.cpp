@@ -1,5 +1,6 @@
 #include "recon/statement.hpp"
 
+#include <algorithm>
 #include <array>
 #include <cerrno>
 #include <charconv>
@@ -7,6 +8,7 @@
 #include <cstring>
 #include <cstdio>
 #include <memory>
+#include <span>
 #include <vector>
 
 #include "recon/text.hpp"
@@ -30,6 +32,17 @@ struct Context {
   RowSink& sink;
   StatementStats& stats;
 
+  // Lists a row's channel; false when it would be one too many (a limit on everything: the
+  // coverage of a run is scanned for every local record, and a file naming more channels than
+  // this is no channel's bill).
+  bool note_channel(std::string_view channel) {
+    if (!stats.channels.empty() && stats.channels.back() == channel) return true;
+    if (std::find(stats.channels.begin(), stats.channels.end(), channel) != stats.channels.end()) return true;
+    if (stats.channels.size() == statement_channels_max) return false;
+    stats.channels.emplace_back(channel);
+    return true;
+  }
+
   void malformed(std::uint64_t line, std::string reason) {
     ++stats.malformed_count;
     sink.malformed({source.path, line, std::move(reason)});
@@ -47,6 +60,11 @@ struct Context {
       return;
     }
     row.line = line_number;
+    if (!note_channel(row.channel)) {
+      malformed(line_number, "channel " + quote_for_message(row.channel) + ": more than " +
+                                 std::to_string(statement_channels_max) + " channels in one statement");
+      return;
+    }
     sink.row(row);
   }
 };
@@ -181,6 +199,13 @@ class CsvParser {
                 quote_for_message(context_.source.channel);
       return false;
     }
+    const std::vector<std::string>& merchants = context_.source.merchant_ids;
+    if (!merchants.empty() && std::find(merchants.begin(), merchants.end(), row->merchant_id) == merchants.end()) {
+      *reason = "merchant_id " + quote_for_message(row->merchant_id) + " in a statement for " +
+                quote_for_message(merchants.front()) + (merchants.size() > 1 ? " and others" : "") +
+                " (--statement-merchant)";
+      return false;
+    }
     const std::string_view type = field(col_type);
     if (type == "PAYMENT") {
       row->type = RowType::payment;
@@ -228,10 +253,13 @@ class CsvParser {
 };
 
 // ---------------------------------------------------------------------------------------
-// Alipay 业务明细 (bill_type=trade), GBK:
+// Alipay 业务明细 (bill_type=trade), GBK as downloaded (read as GB18030, its superset, so that
+// four-byte characters in free text are no error), or UTF-8 when someone re-saved it:
 //   #支付宝业务明细查询 / #账号：[...] / #起始日期：[...] 终止日期：[...] / #----业务明细列表----
-//   header (25 columns), rows, #----业务明细列表结束----, #交易合计：... / #退款合计：... / #导出时间：[...]
-// Fields are often padded with '\t' so that spreadsheets keep long numbers as text.
+//   header (25 columns), rows, #----业务明细列表结束----, #交易合计：N笔，... / #退款合计：M笔，...
+//   / #导出时间：[...]
+// Fields are often padded with '\t' so that spreadsheets keep long numbers as text. The end
+// marker and the two totals lines are checked: a bill cut short says so.
 
 constexpr std::size_t alipay_columns_count = 25;
 enum AlipayColumn : std::size_t {
@@ -253,6 +281,24 @@ constexpr ExpectedHeader alipay_header[] = {
     {ali_finished, "完成时间"},            {ali_order_amount, "订单金额（元）"},
     {ali_refund_no, "退款批次号/请求号"},
 };
+constexpr std::string_view alipay_list_end = "业务明细列表结束";
+constexpr std::string_view alipay_trade_total = "#交易合计";   // #交易合计：3笔，商家实收共...
+constexpr std::string_view alipay_refund_total = "#退款合计";  // #退款合计：1笔，...
+
+// "：3笔，..." (or ":3笔") after a totals label -> 3.
+std::optional<std::uint64_t> alipay_total_count(std::string_view rest) {
+  for (const std::string_view colon : {std::string_view("："), std::string_view(":")}) {
+    if (rest.starts_with(colon)) rest.remove_prefix(colon.size());
+  }
+  rest = trim(rest);
+  std::uint64_t count = 0;
+  const auto [end, error] = std::from_chars(rest.data(), rest.data() + rest.size(), count);
+  if (error != std::errc{} || end == rest.data()) return std::nullopt;
+  if (!std::string_view(end, static_cast<std::size_t>(rest.data() + rest.size() - end)).starts_with("笔")) {
+    return std::nullopt;
+  }
+  return count;
+}
 
 class AlipayParser {
  public:
@@ -261,12 +307,19 @@ class AlipayParser {
   }
 
   std::optional<std::string> line(std::string_view raw, std::uint64_t line_number) {
+    last_line_ = line_number;
     std::string_view text = raw;
-    if (!is_ascii(raw)) {
-      if (!gbk_to_utf8(raw, &utf8_)) {
+    if (line_number == 1 && text.starts_with(utf8_bom)) {
+      text.remove_prefix(utf8_bom.size());  // only a re-save adds it; Alipay's GBK has none
+      context_.stats.encoding = TextEncoding::utf8;
+    }
+    if (!is_ascii(text)) {
+      std::string reason;
+      if (!decode(text, &reason)) {
+        if (state_ == State::before_header) ++undecodable_before_header_count_;
         if (state_ != State::rows) return std::nullopt;  // comment lines: nothing to read
         ++context_.stats.rows_count;
-        context_.malformed(line_number, "bytes that are not GBK");
+        context_.malformed(line_number, reason);
         return std::nullopt;
       }
       text = utf8_;
@@ -278,14 +331,20 @@ class AlipayParser {
         if (comment) return std::nullopt;
         return header(text);
       case State::rows:
-        if (comment) {
+        if (!comment) {
+          row(text, line_number);
+        } else if (text.find(alipay_list_end) != std::string_view::npos) {
           state_ = State::after_rows;
-          return std::nullopt;
+        } else {
+          context_.malformed(line_number, "a # line inside the detail list that is not its end marker (#..." +
+                                              std::string(alipay_list_end) + "...)");
         }
-        row(text, line_number);
         return std::nullopt;
       case State::after_rows:
-        if (comment) return std::nullopt;
+        if (comment) {
+          totals(text, line_number);
+          return std::nullopt;
+        }
         ++context_.stats.rows_count;
         context_.malformed(line_number, "a row after the end of the detail list");
         return std::nullopt;
@@ -294,12 +353,73 @@ class AlipayParser {
   }
 
   std::optional<std::string> finish() {
-    if (state_ == State::before_header) return "no 业务明细 header row";
+    if (state_ == State::before_header) {
+      std::string error = "no 业务明细 header row (is this the trade bill 业务明细 of the Alipay download?)";
+      if (undecodable_before_header_count_ > 0) {
+        error += "; " + std::to_string(undecodable_before_header_count_) + " line(s) were neither " +
+                 std::string(text_encoding_name(context_.stats.encoding)) +
+                 " nor ASCII: the bill is read as Alipay writes it (GBK) or as UTF-8";
+      }
+      return error;
+    }
+    // A bill cut short must not read as a short day.
+    if (state_ == State::rows) {
+      context_.malformed(last_line_ + 1, "no end marker (#..." + std::string(alipay_list_end) +
+                                             "...) after the last row: the bill may be cut off");
+      return std::nullopt;
+    }
+    check_total(alipay_trade_total, trade_total_, trade_rows_count_, "交易");
+    check_total(alipay_refund_total, refund_total_, refund_rows_count_, "退款");
     return std::nullopt;
   }
 
  private:
   enum class State { before_header, rows, after_rows };
+  struct Total {
+    std::optional<std::uint64_t> count;
+    std::uint64_t line = 0;
+  };
+
+  // Into utf8_. The encoding is decided once, by the first line that is not ASCII: Alipay
+  // writes GBK, whose Chinese text is never well-formed UTF-8, so a line that is UTF-8 means
+  // the file was re-saved as UTF-8 (with or without a BOM).
+  bool decode(std::string_view text, std::string* reason) {
+    if (context_.stats.encoding == TextEncoding::ascii) {
+      context_.stats.encoding = is_utf8(text) ? TextEncoding::utf8 : TextEncoding::gb18030;
+    }
+    if (context_.stats.encoding == TextEncoding::utf8) {
+      if (is_utf8(text)) {
+        utf8_.assign(text);
+        return true;
+      }
+      *reason = "bytes that are not UTF-8 in a bill whose earlier lines are UTF-8";
+      return false;
+    }
+    if (decoder_.decode(text, &utf8_)) return true;
+    *reason = "bytes that are not GBK / GB18030 (the encoding of Alipay's download)";
+    return false;
+  }
+
+  void totals(std::string_view text, std::uint64_t line_number) {
+    for (auto [label, total] : {std::pair{alipay_trade_total, &trade_total_},
+                                std::pair{alipay_refund_total, &refund_total_}}) {
+      if (!text.starts_with(label)) continue;
+      total->line = line_number;
+      total->count = alipay_total_count(text.substr(label.size()));
+      if (!total->count) {
+        context_.malformed(line_number, std::string(label.substr(1)) + " line without its count of rows (N笔)");
+      }
+    }
+  }
+
+  void check_total(std::string_view label, const Total& total, std::uint64_t rows_count, std::string_view type) {
+    if (total.line == 0) {
+      context_.malformed(last_line_ + 1, "no " + std::string(label) + "：N笔 line after the detail list: the bill may be cut off");
+    } else if (total.count && *total.count != rows_count) {
+      context_.malformed(total.line, std::string(label.substr(1)) + " says " + std::to_string(*total.count) + " " +
+                                         std::string(type) + " rows, the detail list has " + std::to_string(rows_count));
+    }
+  }
 
   std::optional<std::string> header(std::string_view text) {
     if (!split_csv_line(text, &fields_, &unescaped_) || fields_.size() != alipay_columns_count) {
@@ -325,6 +445,13 @@ class AlipayParser {
       *reason = "not valid CSV (unterminated quote)";
       return false;
     }
+    // Counted before anything else is checked: the totals lines count every row of each type,
+    // and a row reported malformed is not also missing.
+    if (fields_.size() > ali_business_type) {
+      const std::string_view type = trim(fields_[ali_business_type]);
+      if (type == "交易") ++trade_rows_count_;
+      if (type == "退款") ++refund_rows_count_;
+    }
     if (fields_.size() != alipay_columns_count) {
       *reason = std::to_string(fields_.size()) + " fields, expected " +
                 std::to_string(alipay_columns_count);
@@ -332,7 +459,7 @@ class AlipayParser {
     }
     for (std::string_view& field : fields_) field = trim(field);
     row->channel = context_.stats.channel;
-    row->merchant_id = context_.source.merchant_id;
+    row->merchant_id = context_.source.merchant_ids.front();
     row->channel_txn_id = fields_[ali_trade_no];
     row->order_id = fields_[ali_out_trade_no];
     if (!check_id(row->channel_txn_id, "支付宝交易号", reason) ||
@@ -374,6 +501,13 @@ class AlipayParser {
   Context& context_;
   Currency cny_;
   State state_ = State::before_header;
+  std::uint64_t last_line_ = 0;
+  std::uint64_t undecodable_before_header_count_ = 0;
+  std::uint64_t trade_rows_count_ = 0;
+  std::uint64_t refund_rows_count_ = 0;
+  Total trade_total_;
+  Total refund_total_;
+  Gb18030Decoder decoder_;
   std::string utf8_;
   std::vector<std::string_view> fields_;
   std::string unescaped_;
@@ -382,8 +516,12 @@ class AlipayParser {
 // ---------------------------------------------------------------------------------------
 // WeChat Pay trade bill, bill_type=ALL (UTF-8): a header row of 27 columns, rows whose every
 // field starts with '`', then a summary header (总交易单数,应结订单总金额,...) and one summary row.
+// Merchants whose bill format predates the coupon change keep the older ALL bill of 24
+// columns: the same first 24 names except 13 总金额 (the order amount) and 14 代金券或立减优惠金额,
+// and no 订单金额 / 申请退款金额; its summary is 总交易单数,总交易额,... Both are read.
 
 constexpr std::size_t wechat_columns_count = 27;
+constexpr std::size_t wechat_legacy_columns_count = 24;
 enum WechatColumn : std::size_t {
   wx_time = 0,             // 交易时间
   wx_transaction_id = 5,   // 微信订单号
@@ -403,6 +541,13 @@ constexpr ExpectedHeader wechat_header[] = {
     {wx_currency, "货币种类"},       {wx_out_refund_no, "商户退款单号"},
     {wx_refund_status, "退款状态"},  {wx_order_amount, "订单金额"},
     {wx_refund_applied, "申请退款金额"},
+};
+constexpr ExpectedHeader wechat_legacy_header[] = {
+    {wx_time, "交易时间"},           {wx_transaction_id, "微信订单号"},
+    {wx_out_trade_no, "商户订单号"}, {wx_trade_state, "交易状态"},
+    {wx_currency, "货币种类"},       {wx_settlement, "总金额"},
+    {wx_out_refund_no, "商户退款单号"}, {wx_refund_amount, "退款金额"},
+    {wx_refund_status, "退款状态"},
 };
 constexpr std::string_view wechat_summary_first = "总交易单数";
 
@@ -455,14 +600,24 @@ class WechatParser {
   enum class State { before_header, rows, summary_values, done };
 
   std::optional<std::string> header(std::string_view text) {
-    if (!split_csv_line(text, &fields_, &unescaped_) || fields_.size() != wechat_columns_count) {
-      return "not a WeChat Pay ALL bill header: expected " + std::to_string(wechat_columns_count) +
-             " columns";
+    if (!is_utf8(text)) {
+      return "the header row is not UTF-8: WeChat Pay bills are UTF-8 (was it re-saved in another "
+             "encoding, e.g. GBK by a spreadsheet?)";
     }
-    for (const ExpectedHeader& expected : wechat_header) {
+    if (!split_csv_line(text, &fields_, &unescaped_)) return "not a WeChat Pay ALL bill header: not valid CSV";
+    columns_count_ = fields_.size();
+    if (columns_count_ != wechat_columns_count && columns_count_ != wechat_legacy_columns_count) {
+      return "not a WeChat Pay ALL bill header: " + std::to_string(columns_count_) + " columns, expected " +
+             std::to_string(wechat_columns_count) + " (or " + std::to_string(wechat_legacy_columns_count) +
+             " of the older ALL bill); the SUCCESS and REFUND bills are not read, download bill_type=ALL";
+    }
+    const bool legacy = columns_count_ == wechat_legacy_columns_count;
+    context_.stats.encoding = TextEncoding::utf8;
+    using Names = std::span<const ExpectedHeader>;
+    for (const ExpectedHeader& expected : legacy ? Names(wechat_legacy_header) : Names(wechat_header)) {
       if (trim(fields_[expected.column]) != expected.name) {
-        return "not a WeChat Pay ALL bill header: column " + std::to_string(expected.column + 1) +
-               " is not " + std::string(expected.name);
+        return std::string("not a WeChat Pay ALL bill header") + (legacy ? " (the older 24-column form)" : "") +
+               ": column " + std::to_string(expected.column + 1) + " is not " + std::string(expected.name);
       }
     }
     state_ = State::rows;
@@ -497,14 +652,14 @@ class WechatParser {
       *reason = "not valid CSV (unterminated quote)";
       return false;
     }
-    if (fields_.size() != wechat_columns_count) {
-      *reason = std::to_string(fields_.size()) + " fields, expected " +
-                std::to_string(wechat_columns_count);
+    if (fields_.size() != columns_count_) {
+      *reason = std::to_string(fields_.size()) + " fields, the header has " + std::to_string(columns_count_);
       return false;
     }
+    const bool legacy = columns_count_ == wechat_legacy_columns_count;
     for (std::string_view& field : fields_) field = strip_backtick(field);
     row->channel = context_.stats.channel;
-    row->merchant_id = context_.source.merchant_id;
+    row->merchant_id = context_.source.merchant_ids.front();
     row->channel_txn_id = fields_[wx_transaction_id];
     row->order_id = fields_[wx_out_trade_no];
     if (!check_id(row->channel_txn_id, "微信订单号", reason) ||
@@ -530,8 +685,8 @@ class WechatParser {
                     : refund_status == "PROCESSING" ? ChannelStatus::processing
                                                     : ChannelStatus::failed;
       // What the merchant asked for is what paycore records as the refund's amount.
-      amount_text = fields_[wx_refund_applied].empty() ? fields_[wx_refund_amount]
-                                                       : fields_[wx_refund_applied];
+      amount_text = legacy || fields_[wx_refund_applied].empty() ? fields_[wx_refund_amount]
+                                                                 : fields_[wx_refund_applied];
     } else {
       row->type = RowType::payment;
       if (state == "SUCCESS") {
@@ -544,8 +699,9 @@ class WechatParser {
         *reason = "交易状态 " + quote_for_message(state) + " is not a known trade state";
         return false;
       }
-      amount_text = fields_[wx_order_amount].empty() ? fields_[wx_settlement]
-                                                     : fields_[wx_order_amount];
+      // The older bill's 总金额 (column 13) is the order amount.
+      amount_text = legacy || fields_[wx_order_amount].empty() ? fields_[wx_settlement]
+                                                               : fields_[wx_order_amount];
     }
     bool negative = false;
     if (!parse_major_units(amount_text, row->currency, &row->amount, &negative, reason)) {
@@ -566,6 +722,7 @@ class WechatParser {
 
   Context& context_;
   State state_ = State::before_header;
+  std::size_t columns_count_ = 0;
   std::uint64_t data_rows_ = 0;
   std::uint64_t last_line_ = 0;
   std::vector<std::string_view> fields_;
@@ -594,11 +751,19 @@ std::optional<std::string> read_with(LineReader& reader, StatementFormat format,
   *stats = StatementStats{};
   stats->format = format;
   stats->channel = source.channel;
+  for (const std::string& merchant : source.merchant_ids) {
+    if (!id_is_valid(merchant)) return "merchant_id " + quote_for_message(merchant) + " is not a valid id";
+  }
   if (format != StatementFormat::csv) {
     if (stats->channel.empty()) stats->channel = format == StatementFormat::alipay ? "alipay" : "wechat";
-    if (!id_is_valid(source.merchant_id)) {
+    if (source.merchant_ids.empty()) {
       return "a " + std::string(statement_format_name(format)) +
              " bill needs the paycore merchant_id it belongs to (--statement-merchant)";
+    }
+    if (source.merchant_ids.size() > 1) {
+      return "a " + std::string(statement_format_name(format)) +
+             " bill is one merchant account's: give it one --statement-merchant, not " +
+             std::to_string(source.merchant_ids.size());
     }
   }
   if (!stats->channel.empty() && !id_is_valid(stats->channel)) {
@@ -612,6 +777,16 @@ std::optional<std::string> read_with(LineReader& reader, StatementFormat format,
     case StatementFormat::auto_detect: break;
   }
   return "no format";
+}
+
+// A spreadsheet's "Unicode text" is UTF-16, which no channel writes: say so rather than fail
+// on its header (both readers take ASCII-compatible bytes only).
+std::optional<std::string> refuse_utf16(std::string_view head) {
+  if (head.starts_with("\xFF\xFE") || head.starts_with("\xFE\xFF")) {
+    return "the file is UTF-16 (a spreadsheet's \"Unicode text\"?): statements are read as GBK / GB18030 "
+           "(Alipay) or UTF-8; save it as CSV in one of those";
+  }
+  return std::nullopt;
 }
 
 std::optional<std::string> with_path(const StatementSource& source,
@@ -640,6 +815,15 @@ std::optional<StatementFormat> statement_format_from_name(std::string_view name)
   return std::nullopt;
 }
 
+std::string_view text_encoding_name(TextEncoding encoding) {
+  switch (encoding) {
+    case TextEncoding::ascii: return "ASCII";
+    case TextEncoding::gb18030: return "GB18030";
+    case TextEncoding::utf8: return "UTF-8";
+  }
+  return "?";
+}
+
 std::string_view channel_status_name(ChannelStatus status) {
   switch (status) {
     case ChannelStatus::success: return "SUCCESS";
@@ -659,11 +843,15 @@ std::optional<StatementFormat> detect_statement_format(std::string_view head) {
   }
   if (first_line.starts_with("交易时间,")) return StatementFormat::wechat;
   if (first_line.starts_with("#")) {
+    // The first comment line names the bill: #支付宝业务明细查询, in GBK as downloaded or in
+    // UTF-8 after a re-save.
     std::string utf8;
-    // The first comment line names the bill: #支付宝业务明细查询 (in GBK).
-    if (gbk_to_utf8(first_line, &utf8) && utf8.find("支付宝") != std::string::npos) {
-      return StatementFormat::alipay;
+    if (is_utf8(first_line)) {
+      utf8.assign(first_line);
+    } else if (!gb18030_to_utf8(first_line, &utf8)) {
+      return std::nullopt;
     }
+    if (utf8.find("支付宝") != std::string::npos) return StatementFormat::alipay;
   }
   return std::nullopt;
 }
@@ -671,6 +859,7 @@ std::optional<StatementFormat> detect_statement_format(std::string_view head) {
 std::optional<std::string> read_statement_bytes(std::string_view bytes,
                                                 const StatementSource& source, RowSink& sink,
                                                 StatementStats* stats) {
+  if (auto error = refuse_utf16(bytes)) return with_path(source, error);
   StatementFormat format = source.format;
   if (format == StatementFormat::auto_detect) {
     const auto detected = detect_statement_format(bytes.substr(0, 64 * 1024));
@@ -687,13 +876,14 @@ std::optional<std::string> read_statement(const StatementSource& source, RowSink
                                                               &std::fclose);
   if (!file) return source.path + ": cannot open: " + std::strerror(errno);
   StatementFormat format = source.format;
+  std::string head(64 * 1024, '\0');
+  head.resize(std::fread(head.data(), 1, head.size(), file.get()));
+  std::rewind(file.get());
+  if (auto error = refuse_utf16(head)) return with_path(source, error);
   if (format == StatementFormat::auto_detect) {
-    std::string head(64 * 1024, '\0');
-    head.resize(std::fread(head.data(), 1, head.size(), file.get()));
     const auto detected = detect_statement_format(head);
     if (!detected) return source.path + ": cannot tell the statement format; use --statement-format";
     format = *detected;
-    std::rewind(file.get());
   }
   LineReader reader(file.get());
   return with_path(source, read_with(reader, format, source, sink, stats));

@@ -13,6 +13,7 @@
 #include <ostream>
 #include <string>
 #include <string_view>
+#include <vector>
 
 #include "src/money.hpp"
 
@@ -68,14 +69,28 @@ struct StatementSource {
   // than this one, when set, is malformed); the Alipay and WeChat bills default to
   // "alipay" and "wechat".
   std::string channel;
-  // The paycore merchant the bill belongs to. Required for Alipay and WeChat bills: they are
-  // per channel account and do not carry our merchant_id.
-  std::string merchant_id;
+  // The paycore merchants the statement is for (--statement-merchant). An Alipay or WeChat
+  // bill belongs to exactly one (it is per merchant account and does not carry our
+  // merchant_id). For our csv, optional: without it the file covers every merchant of each
+  // channel it names; with it, only these merchants, and a row of another is malformed.
+  std::vector<std::string> merchant_ids;
 };
+
+// How the bytes of a channel bill were decoded (Alipay: GB18030, the GBK superset its
+// download is in, or UTF-8 when someone re-saved it; WeChat: UTF-8).
+enum class TextEncoding : std::uint8_t { ascii, gb18030, utf8 };
+std::string_view text_encoding_name(TextEncoding encoding);  // "GB18030", ...
+
+// Channels one statement may name; a row of one more is malformed.
+inline constexpr std::size_t statement_channels_max = 100;
 
 struct StatementStats {
   StatementFormat format = StatementFormat::auto_detect;  // as detected
+  TextEncoding encoding = TextEncoding::ascii;  // what the non-ASCII lines were read as
   std::string channel;          // the declared or default channel ("" for a csv without one)
+  // The channels of the rows handed to the sink, in the order first seen (our csv may name
+  // several), at most statement_channels_max: a row of another channel past that is malformed.
+  std::vector<std::string> channels;
   std::uint64_t rows_count = 0;       // data rows handed to the sink, valid or not
   std::uint64_t malformed_count = 0;
   std::uint64_t lines_count = 0;

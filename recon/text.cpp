@@ -259,7 +259,7 @@ namespace {
 bool convert(const char* to, const char* from, std::string_view in, std::string* out) {
   out->clear();
   iconv_t cd = iconv_open(to, from);
-  PAYCORE_ASSERT(cd != reinterpret_cast<iconv_t>(-1));  // glibc always has GBK
+  PAYCORE_ASSERT(cd != reinterpret_cast<iconv_t>(-1));  // glibc always has GBK and GB18030
   // UTF-8 takes at most 3 bytes for a 2-byte GBK character; GBK never more than UTF-8.
   out->resize(in.size() * 2 + 4);
   char* in_at = const_cast<char*>(in.data());  // iconv's interface is not const-correct
@@ -277,6 +277,68 @@ bool convert(const char* to, const char* from, std::string_view in, std::string*
 
 bool gbk_to_utf8(std::string_view gbk, std::string* utf8) { return convert("UTF-8", "GBK", gbk, utf8); }
 bool utf8_to_gbk(std::string_view utf8, std::string* gbk) { return convert("GBK", "UTF-8", utf8, gbk); }
+bool gb18030_to_utf8(std::string_view gb18030, std::string* utf8) {
+  return convert("UTF-8", "GB18030", gb18030, utf8);
+}
+bool utf8_to_gb18030(std::string_view utf8, std::string* gb18030) {
+  return convert("GB18030", "UTF-8", utf8, gb18030);
+}
+
+Gb18030Decoder::Gb18030Decoder() : descriptor_(iconv_open("UTF-8", "GB18030")) {
+  PAYCORE_ASSERT(descriptor_ != reinterpret_cast<iconv_t>(-1));  // glibc always has GB18030
+}
+
+Gb18030Decoder::~Gb18030Decoder() { iconv_close(static_cast<iconv_t>(descriptor_)); }
+
+bool Gb18030Decoder::decode(std::string_view gb18030, std::string* utf8) {
+  const auto cd = static_cast<iconv_t>(descriptor_);
+  iconv(cd, nullptr, nullptr, nullptr, nullptr);  // back to the initial state after a failure
+  // A GB18030 character of n bytes is at most 1.5n bytes of UTF-8 (1 -> 1, 2 -> 3, 4 -> 4).
+  utf8->resize(gb18030.size() * 2 + 4);
+  char* in_at = const_cast<char*>(gb18030.data());  // iconv's interface is not const-correct
+  std::size_t in_left = gb18030.size();
+  char* out_at = utf8->data();
+  std::size_t out_left = utf8->size();
+  const std::size_t result = iconv(cd, &in_at, &in_left, &out_at, &out_left);
+  if (result == static_cast<std::size_t>(-1) || in_left != 0) return false;
+  utf8->resize(utf8->size() - out_left);
+  return true;
+}
+
+bool is_utf8(std::string_view text) {
+  const auto* at = reinterpret_cast<const unsigned char*>(text.data());
+  const auto* const end = at + text.size();
+  while (at < end) {
+    const unsigned char lead = *at;
+    if (lead < 0x80) {
+      ++at;
+      continue;
+    }
+    // RFC 3629 section 4: the lead byte gives the length and the range of the second byte
+    // (which excludes overlong forms, surrogates and code points above U+10FFFF).
+    std::size_t length = 0;
+    unsigned char low = 0x80, high = 0xBF;
+    if (lead >= 0xC2 && lead <= 0xDF) {
+      length = 2;
+    } else if (lead >= 0xE0 && lead <= 0xEF) {
+      length = 3;
+      if (lead == 0xE0) low = 0xA0;
+      if (lead == 0xED) high = 0x9F;
+    } else if (lead >= 0xF0 && lead <= 0xF4) {
+      length = 4;
+      if (lead == 0xF0) low = 0x90;
+      if (lead == 0xF4) high = 0x8F;
+    } else {
+      return false;
+    }
+    if (static_cast<std::size_t>(end - at) < length || at[1] < low || at[1] > high) return false;
+    for (std::size_t i = 2; i < length; ++i) {
+      if (at[i] < 0x80 || at[i] > 0xBF) return false;
+    }
+    at += length;
+  }
+  return true;
+}
 
 bool is_ascii(std::string_view text) {
   for (const char c : text) {

@@ -38,6 +38,27 @@ void append_html_escaped(std::string* out, std::string_view text);
 [[nodiscard]] bool gbk_to_utf8(std::string_view gbk, std::string* utf8);
 // UTF-8 -> GBK (tests and the generator write Alipay bills with it).
 [[nodiscard]] bool utf8_to_gbk(std::string_view utf8, std::string* gbk);
+// GB18030 (GB 18030-2005: GBK plus four-byte sequences for every other code point, e.g. emoji
+// or CJK Extension B) <-> UTF-8; false on bytes that are not GB18030 / UTF-8.
+[[nodiscard]] bool gb18030_to_utf8(std::string_view gb18030, std::string* utf8);
+[[nodiscard]] bool utf8_to_gb18030(std::string_view utf8, std::string* gb18030);
+// GB18030 -> UTF-8 through one iconv descriptor opened once: the Alipay reader converts every
+// line that is not ASCII (nearly all of its rows), and opening a descriptor per line costs more
+// than converting the line.
+class Gb18030Decoder {
+ public:
+  Gb18030Decoder();
+  ~Gb18030Decoder();
+  Gb18030Decoder(const Gb18030Decoder&) = delete;
+  Gb18030Decoder& operator=(const Gb18030Decoder&) = delete;
+  // False on bytes that are not GB18030 (*utf8 then holds nothing useful).
+  [[nodiscard]] bool decode(std::string_view gb18030, std::string* utf8);
+
+ private:
+  void* descriptor_;  // iconv_t
+};
+// Well-formed UTF-8 (RFC 3629: no overlong forms, surrogates or code points past U+10FFFF).
+bool is_utf8(std::string_view text);
 
 bool is_ascii(std::string_view text);
 

@@ -90,9 +90,9 @@ int main(int argc, char** argv) {
   const double index_s = seconds_since(start);
   start = Clock::now();
   ReconReport result;
-  result.statements.push_back({statement.string(), {}});
+  result.statements.push_back({statement.string(), {}, {}});
   reconciler.begin_statement(statement.string());
-  if (auto failure = read_statement({statement.string(), StatementFormat::csv, "", ""},
+  if (auto failure = read_statement({statement.string(), StatementFormat::csv, "", {}},
                                     reconciler.sink(), &result.statements.back().stats)) {
     std::fprintf(stderr, "recon_bench: %s\n", failure->c_str());
     return 2;

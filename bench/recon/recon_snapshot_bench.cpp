@@ -102,7 +102,7 @@ int main(int argc, char** argv) {
               static_cast<double>(local->payments().size()) / load_s / 1e6);
 
   recon::ReconOptions options;
-  options.statements.push_back({(dir / "statement.csv").string(), recon::StatementFormat::csv, "", ""});
+  options.statements.push_back({(dir / "statement.csv").string(), recon::StatementFormat::csv, "", {}});
   options.cutoff_us = gen.cutoff_us();
   options.tolerance_seconds = gen.tolerance_seconds;
   start = Clock::now();

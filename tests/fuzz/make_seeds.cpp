@@ -21,6 +21,7 @@
 #include "net/auth.hpp"
 #include "random_commands.hpp"
 #include "recon/gen.hpp"
+#include "recon/text.hpp"
 #include "src/command.hpp"
 #include "src/engine_records.hpp"
 #include "src/snapshot.hpp"
@@ -270,6 +271,24 @@ void statement_seeds(const fs::path& recon_data) {
   write_seed("statement", "alipay-auto", 4, alipay);
   write_seed("statement", "wechat", 3, wechat);
   write_seed("statement", "wechat-auto", 4, wechat);
+  // The csv read for two merchants: rows of m_003 are malformed.
+  write_seed("statement", "csv-two-merchants", 1 | 16, csv.str());
+  // Alipay re-saved as UTF-8 (encoding detection), with four-byte GB18030 characters, cut off.
+  const std::string alipay_utf8_bom = read_all(recon_data / "alipay_trade_detail_utf8_bom.csv");
+  write_seed("statement", "alipay-utf8-bom", 2, alipay_utf8_bom);
+  write_seed("statement", "alipay-utf8-auto", 0, alipay_utf8_bom.substr(3));
+  std::string utf8 = alipay_utf8_bom.substr(3);
+  for (std::size_t at = utf8.find("测试商品"); at != std::string::npos; at = utf8.find("测试商品", at + 1)) {
+    utf8.replace(at, std::string_view("测试商品").size(), "测试\xF0\xA0\x80\x80\xF0\x9F\x98\x80");
+  }
+  std::string gb18030;
+  if (recon::utf8_to_gb18030(utf8, &gb18030)) write_seed("statement", "alipay-gb18030-four-byte", 0, gb18030);
+  const std::size_t end_marker = alipay_utf8_bom.find("#-----------------------------------------业务明细列表结束");
+  write_seed("statement", "alipay-cut-before-end-marker", 2, alipay_utf8_bom.substr(0, end_marker));
+  write_seed("statement", "alipay-cut-before-totals", 2, alipay_utf8_bom.substr(0, alipay_utf8_bom.find("#交易合计")));
+  const std::string wechat_legacy = read_all(recon_data / "wechat_all_legacy.csv");
+  write_seed("statement", "wechat-legacy", 3, wechat_legacy);
+  write_seed("statement", "wechat-legacy-auto", 0, wechat_legacy);
 }
 
 }  // namespace

@@ -418,7 +418,7 @@ TEST(ReconMatch, GeneratedDiscrepanciesAreAllFound) {
   reconciler.begin_statement("generated.csv");
   StatementStats stats;
   const std::string text = csv.str();
-  ASSERT_FALSE(read_statement_bytes(text, {"generated.csv", StatementFormat::csv, "", ""},
+  ASSERT_FALSE(read_statement_bytes(text, {"generated.csv", StatementFormat::csv, "", {}},
                                     reconciler.sink(), &stats));
   const MatchResult r = reconciler.finish();
   EXPECT_EQ(r.malformed_count, 0u);

@@ -240,6 +240,123 @@ TEST(ReconCli, GenWithZeroPaymentsIsUsageErrorTwo) {
 
 // ---- Snapshots ------------------------------------------------------------------------------
 
+// Every kind of argument mistake of recon, recon apply and recon gen: exit status 2 and a
+// message of ours (CLI11's own parse errors exit 105-114 and say "Run with --help ..."), except
+// for a "--" right after `recon`, which CLI11 handles before recon sees a word: its message, but
+// exit status 2 all the same (app/main.cpp).
+TEST(ReconCli, EveryArgumentMistakeExitsTwo) {
+  TempDir dir;
+  std::ofstream(dir / "s.csv") << "channel,channel_txn_id,merchant_id,order_id,type,refund_id,amount,currency,status,time\n";
+  std::ofstream(dir / "r.jsonl") << "";
+  const std::string statement = (dir / "s.csv").string(), out = (dir / "out").string();
+  const std::string repairs = (dir / "r.jsonl").string(), missing = (dir / "missing").string();
+  struct Case {
+    const char* kind;
+    std::vector<std::string> args;
+    const char* said;  // in the message
+  };
+  const std::vector<Case> cases = {
+      {"recon: unknown option", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "--bogus"}, "--bogus"},
+      {"recon: unknown short option", {"recon", "-x"}, "'-x'"},
+      {"recon: missing value at the end", {"recon", "--statement", statement, "--out", out, "--snapshot"}, "--snapshot needs a value"},
+      {"recon: missing value before an option", {"recon", "--snapshot", "--statement", statement, "--out", out}, "--snapshot needs a value"},
+      {"recon: empty --x=", {"recon", "--snapshot=", "--statement", statement, "--out", out}, "--snapshot needs a value"},
+      {"recon: missing --snapshot", {"recon", "--statement", statement, "--out", out}, "--snapshot FILE is required"},
+      {"recon: missing --statement", {"recon", "--snapshot", "a", "--out", out}, "--statement FILE is required"},
+      {"recon: missing --out", {"recon", "--snapshot", "a", "--statement", statement}, "--out DIR is required"},
+      {"recon: unreadable statement", {"recon", "--snapshot", "a", "--statement", missing, "--out", out}, "cannot open statement"},
+      {"recon: unreadable snapshot", {"recon", "--snapshot", missing, "--statement", statement, "--out", out}, "cannot load"},
+      {"recon: bad tolerance", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "--tolerance-seconds", "ten"}, "--tolerance-seconds"},
+      {"recon: bad format", {"recon", "--snapshot", "a", "--statement", statement, "--statement-format", "xls", "--out", out}, "--statement-format"},
+      {"recon: bad cutoff", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "--since", "today"}, "--since"},
+      {"recon: extra positional", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "extra"}, "'extra'"},
+      {"recon: a subcommand's name out of place", {"recon", "--snapshot", "a", "apply"}, "'apply'"},
+      {"recon: leading --", {"recon", "--", "x"}, "not expected: x"},
+      {"recon: flag with a value", {"recon", "--help=yes"}, "takes no value"},
+      {"recon: option twice", {"recon", "--snapshot", "a", "--snapshot", "b", "--statement", statement, "--out", out}, "given twice"},
+      {"recon: ambiguous pairing", {"recon", "--snapshot", "a", "--statement-merchant", "m_001", "--statement", statement,
+                                    "--statement-merchant", "m_002", "--out", out}, "ambiguous"},
+      {"recon: a bill with two merchants", {"recon", "--snapshot", "a", "--statement", (dir / "bill").string(),
+                                            "--statement-format", "alipay", "--statement-merchant", "m_1",
+                                            "--statement-merchant", "m_2", "--out", out}, "one --statement-merchant"},
+      {"apply: unknown option", {"recon", "apply", repairs, "--server", "http://127.0.0.1:1", "--keys", "k", "--bogus"}, "--bogus"},
+      {"apply: missing value", {"recon", "apply", repairs, "--keys", "k.json", "--server"}, "--server needs a value"},
+      {"apply: missing REPAIRS", {"recon", "apply", "--server", "http://127.0.0.1:1", "--keys", "k"}, "REPAIRS.jsonl is required"},
+      {"apply: missing --keys", {"recon", "apply", repairs, "--server", "http://127.0.0.1:1"}, "--keys FILE is required"},
+      {"apply: extra positional", {"recon", "apply", repairs, "more.jsonl", "--server", "http://127.0.0.1:1", "--keys", "k"}, "'more.jsonl'"},
+      {"apply: bad timeout", {"recon", "apply", repairs, "--server", "http://127.0.0.1:1", "--keys", "k", "--timeout-ms", "0"}, "--timeout-ms"},
+      {"apply: flag with a value", {"recon", "apply", repairs, "--server", "http://127.0.0.1:1", "--keys", "k", "--dry-run=1"}, "takes no value"},
+      {"apply: unreadable keys", {"recon", "apply", repairs, "--server", "http://127.0.0.1:1", "--keys", missing}, ""},
+      {"apply: leading --", {"recon", "apply", "--", "x"}, ""},
+      {"gen: unknown option", {"recon", "gen", "--payments", "5", "--out", out, "--bogus"}, "--bogus"},
+      {"gen: missing value", {"recon", "gen", "--out", out, "--payments"}, "--payments needs a value"},
+      {"gen: missing --payments", {"recon", "gen", "--out", out}, "--payments N is required"},
+      {"gen: extra positional", {"recon", "gen", "--payments", "5", "--out", out, "x"}, "'x'"},
+      {"gen: bad payments", {"recon", "gen", "--payments", "ten", "--out", out}, "--payments"},
+      {"gen: bad seed", {"recon", "gen", "--payments", "5", "--seed", "-1", "--out", out}, "--seed"},
+      {"gen: bad start", {"recon", "gen", "--payments", "5", "--start", "soon", "--out", out}, "--start"},
+      {"gen: unwritable out", {"recon", "gen", "--payments", "5", "--out", (dir / "s.csv" / "sub").string()}, ""},
+  };
+  std::ofstream(dir / "bill") << "#x\n";
+  for (const Case& c : cases) {
+    const Outcome r = paycore(c.args);
+    EXPECT_EQ(r.status, 2) << c.kind << ": " << r.err;
+    EXPECT_FALSE(r.err.empty()) << c.kind;
+    EXPECT_NE(r.err.find(c.said), std::string::npos) << c.kind << ": " << r.err;
+    if (std::string_view(c.kind) != "recon: leading --") {
+      EXPECT_EQ(r.err.find("Run with --help"), std::string::npos) << c.kind << ": " << r.err;
+    }
+  }
+}
+
+TEST(ReconCli, HelpExitsZeroWithTheUsage) {
+  for (const std::vector<std::string>& args : {std::vector<std::string>{"recon", "--help"}, {"recon", "-h"},
+                                               {"recon", "--snapshot", "a", "--help"}}) {
+    const Outcome r = paycore(args);
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find("--statement-merchant"), std::string::npos) << r.out;
+  }
+  for (const char* sub : {"apply", "gen"}) {
+    const Outcome r = paycore({"recon", sub, "--help"});
+    EXPECT_EQ(r.status, 0) << r.err;
+    EXPECT_NE(r.out.find(std::string("usage: paycore recon ") + sub), std::string::npos) << r.out;
+  }
+}
+
+// Two merchants' Alipay bills in one run, each paired with its --statement-merchant: only
+// those two merchants' alipay payments are expected; both bills being empty, each of theirs is
+// missing_channel and nobody else's is.
+TEST(ReconCli, TwoMerchantsBillsInOneRunCoverExactlyTheirPairs) {
+  TempDir dir;
+  const Outcome gen = paycore({"recon", "gen", "--payments", "400", "--seed", "3", "--out", (dir / "g").string()});
+  ASSERT_EQ(gen.status, 0) << gen.err;
+  const std::string bill_utf8 =
+      "#支付宝业务明细查询\n#-----业务明细列表-----\n"
+      "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,"
+      "对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,"
+      "券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\n"
+      "#-----业务明细列表结束-----\n#交易合计：0笔\n#退款合计：0笔\n";
+  std::string bill;
+  ASSERT_TRUE(utf8_to_gbk(bill_utf8, &bill));
+  std::ofstream(dir / "m_001.csv", std::ios::binary) << bill;
+  std::ofstream(dir / "m_002.csv", std::ios::binary) << "\xEF\xBB\xBF" << bill_utf8;  // a UTF-8 re-save
+  const Outcome r = paycore({"recon", "--snapshot", (dir / "g/snapshot.snap").string(), "--out", (dir / "out").string(),
+                             "--statement", (dir / "m_001.csv").string(), "--statement-merchant", "m_001",
+                             "--statement", (dir / "m_002.csv").string(), "--statement-merchant", "m_002",
+                             "--cutoff", "2026-11-27T00:00:00Z"});
+  EXPECT_EQ(r.status, 1) << r.err;
+  EXPECT_NE(r.out.find("covered (channel/merchant): alipay/m_001, alipay/m_002\n"), std::string::npos) << r.out;
+  const std::string mismatches = read_text(dir / "out/mismatches.csv");
+  EXPECT_GT(count_lines(mismatches, "missing_channel,no_channel_row,payment,alipay,m_001,"), 0u) << mismatches;
+  EXPECT_GT(count_lines(mismatches, "missing_channel,no_channel_row,payment,alipay,m_002,"), 0u) << mismatches;
+  for (const char* other : {",alipay,m_003,", ",alipay,m_004,", ",wechat,", ",card,"}) {
+    EXPECT_EQ(count_lines(mismatches, std::string("missing_channel,no_channel_row,payment") + other), 0u) << other;
+  }
+  const std::string summary = read_text(dir / "out/summary.json");
+  EXPECT_NE(summary.find("\"encoding\": \"UTF-8\""), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"encoding\": \"GB18030\""), std::string::npos) << summary;
+}
+
 TEST(ReconCli, DamagedSnapshotExitsTwoNamingFileAndOffset) {
   TempDir dir;
   ASSERT_EQ(paycore({"recon", "gen", "--payments", "500", "--out", (dir / "g").string()}).status, 0);

@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
@@ -41,7 +42,7 @@ class ReconJob : public ::testing::Test {
 
   ReconOptions options_for(std::vector<std::string> paths, const std::string& out = "out") {
     ReconOptions options;
-    for (std::string& path : paths) options.statements.push_back({std::move(path), StatementFormat::auto_detect, "", ""});
+    for (std::string& path : paths) options.statements.push_back({std::move(path), StatementFormat::auto_detect, "", {}});
     options.out_dir = dir / out;
     options.cutoff_us = at("2026-11-27T00:00:00Z");
     return options;
@@ -166,7 +167,7 @@ TEST_F(ReconJob, BothChannelBillsReconcileTogether) {
   local.add_payment(payment("m_001", "o-2002", "wechat", 500, "", PaymentStatus::cancelled));
   ReconOptions options = options_for({std::string(RECON_TEST_DATA_DIR) + "/alipay_trade_detail.csv",
                                       std::string(RECON_TEST_DATA_DIR) + "/wechat_all.csv"});
-  for (StatementSource& source : options.statements) source.merchant_id = "m_001";
+  for (StatementSource& source : options.statements) source.merchant_ids = {"m_001"};
   std::ostringstream out, err;
   EXPECT_EQ(run_recon(options, local, out, err), exit_findings) << err.str();  // 1 malformed row
   const std::string summary = slurp(dir / "out" / "summary.json");
@@ -175,6 +176,116 @@ TEST_F(ReconJob, BothChannelBillsReconcileTogether) {
   EXPECT_NE(summary.find("\"problems\": 0"), std::string::npos);
   EXPECT_NE(summary.find("\"format\": \"alipay\""), std::string::npos);
   EXPECT_NE(summary.find("\"format\": \"wechat\""), std::string::npos);
+}
+
+// ---- Coverage: which (channel, merchant) pairs a run sweeps ---------------------------------
+
+class ReconCoverage : public ReconJob {
+ protected:
+  // An Alipay bill (GBK, as downloaded) with one 交易 row per order: ORDER:AMOUNT_YUAN.
+  std::string alipay_bill(const std::string& name, const std::vector<std::pair<std::string, std::string>>& orders) {
+    std::vector<std::string> rows;
+    for (const auto& [order, yuan] : orders) {
+      rows.push_back(test::alipay_row("交易", yuan, "", order, "2026112622" + order.substr(2) + "0000000001"));
+    }
+    const std::filesystem::path path = dir / name;
+    std::ofstream(path, std::ios::binary) << test::alipay_bill_gbk(rows);
+    return path.string();
+  }
+  StatementSource source(std::string path, StatementFormat format, std::vector<std::string> merchants,
+                         std::string channel = "") {
+    return {std::move(path), format, std::move(channel), std::move(merchants)};
+  }
+  ReconOptions options_with(std::vector<StatementSource> statements) {
+    ReconOptions options = options_for({});
+    options.statements = std::move(statements);
+    return options;
+  }
+  // Three paid payments (o-1 m_001 alipay, o-2 m_002 alipay, o-3 m_001 wechat) on 2026-11-26.
+  static LocalData three_payments() {
+    LocalData local;
+    local.add_payment(payment("m_001", "o-1", "alipay", 29, ""));
+    local.add_payment(payment("m_002", "o-2", "alipay", 100, ""));
+    local.add_payment(payment("m_001", "o-3", "wechat", 500, ""));
+    return local;
+  }
+};
+
+TEST_F(ReconCoverage, OtherMerchantsPaymentsAreNotMissingFromOneMerchantsBill) {
+  const LocalData local = three_payments();
+  const std::string bill = alipay_bill("m_001.csv", {{"o-1", "0.29"}});
+  std::ostringstream out, err;
+  EXPECT_EQ(run_recon(options_with({source(bill, StatementFormat::auto_detect, {"m_001"})}), local, out, err),
+            exit_matched)
+      << err.str() << out.str();
+  const std::string summary = slurp(dir / "out" / "summary.json");
+  EXPECT_NE(summary.find("\"missing_channel\": {\"count\": 0"), std::string::npos) << summary;
+  EXPECT_NE(summary.find("\"covered\": [\n    {\"channel\": \"alipay\", \"merchant_id\": \"m_001\"}]"),
+            std::string::npos)
+      << summary;
+  EXPECT_NE(summary.find("\"merchants\": [\"m_001\"], \"encoding\": \"GB18030\""), std::string::npos) << summary;
+  EXPECT_NE(out.str().find("covered (channel/merchant): alipay/m_001\n"), std::string::npos) << out.str();
+  EXPECT_NE(slurp(dir / "out" / "report.html").find("covered (channel/merchant): alipay/m_001"), std::string::npos);
+}
+
+TEST_F(ReconCoverage, TwoMerchantsBillsInOneRunEachExpectTheirOwnPayments) {
+  const LocalData local = three_payments();
+  const std::string bill_1 = alipay_bill("m_001.csv", {{"o-1", "0.29"}});
+  const std::string bill_2 = alipay_bill("m_002.csv", {});  // o-2 is missing from m_002's bill
+  std::ostringstream out, err;
+  EXPECT_EQ(run_recon(options_with({source(bill_1, StatementFormat::alipay, {"m_001"}),
+                                    source(bill_2, StatementFormat::alipay, {"m_002"})}),
+                      local, out, err),
+            exit_findings)
+      << err.str();
+  const std::string mismatches = slurp(dir / "out" / "mismatches.csv");
+  EXPECT_NE(mismatches.find("missing_channel,no_channel_row,payment,alipay,m_002,o-2"), std::string::npos)
+      << mismatches;
+  EXPECT_EQ(std::count(mismatches.begin(), mismatches.end(), '\n'), 2) << mismatches;  // header + 1
+  EXPECT_NE(out.str().find("covered (channel/merchant): alipay/m_001, alipay/m_002\n"), std::string::npos)
+      << out.str();
+}
+
+TEST_F(ReconCoverage, CsvWithoutStatementMerchantCoversEveryMerchantOfItsChannels) {
+  const LocalData local = three_payments();
+  const std::string csv = statement("all.csv", "alipay,T1,m_001,o-1,PAYMENT,,29,CNY,SUCCESS,2026-11-26T08:00:05Z\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(run_recon(options_with({source(csv, StatementFormat::csv, {})}), local, out, err), exit_findings);
+  const std::string mismatches = slurp(dir / "out" / "mismatches.csv");
+  EXPECT_NE(mismatches.find("missing_channel,no_channel_row,payment,alipay,m_002,o-2"), std::string::npos)
+      << mismatches;
+  EXPECT_NE(out.str().find("covered (channel/merchant): alipay/* (every merchant)\n"), std::string::npos)
+      << out.str();
+}
+
+TEST_F(ReconCoverage, CsvStatementMerchantWithoutRowsStillExpectsItsPayments) {
+  LocalData local = three_payments();
+  local.add_payment(payment("m_003", "o-4", "alipay", 700, ""));  // not this statement's merchant
+  const std::string csv = statement("m1m2.csv", "alipay,T1,m_001,o-1,PAYMENT,,29,CNY,SUCCESS,2026-11-26T08:00:05Z\n");
+  std::ostringstream out, err;
+  EXPECT_EQ(run_recon(options_with({source(csv, StatementFormat::csv, {"m_001", "m_002"})}), local, out, err),
+            exit_findings);
+  const std::string mismatches = slurp(dir / "out" / "mismatches.csv");
+  EXPECT_NE(mismatches.find("missing_channel,no_channel_row,payment,alipay,m_002,o-2"), std::string::npos)
+      << mismatches;
+  EXPECT_EQ(mismatches.find("m_003"), std::string::npos) << mismatches;
+  EXPECT_NE(out.str().find("covered (channel/merchant): alipay/m_001, alipay/m_002\n"), std::string::npos)
+      << out.str();
+}
+
+TEST_F(ReconCoverage, CsvForMerchantsThatNamesNoChannelIsAnError) {
+  const LocalData local = three_payments();
+  const std::string csv = statement("empty.csv", "");
+  std::ostringstream out, err;
+  EXPECT_EQ(run_recon(options_with({source(csv, StatementFormat::csv, {"m_001"})}), local, out, err), exit_error);
+  EXPECT_NE(err.str().find("--statement-channel"), std::string::npos) << err.str();
+  // Named, the channel is covered for that merchant: its payment is missing.
+  std::ostringstream out2, err2;
+  EXPECT_EQ(run_recon(options_with({source(csv, StatementFormat::csv, {"m_001"}, "wechat")}), local, out2, err2),
+            exit_findings);
+  const std::string mismatches = slurp(dir / "out" / "mismatches.csv");
+  EXPECT_NE(mismatches.find("missing_channel,no_channel_row,payment,wechat,m_001,o-3"), std::string::npos)
+      << mismatches;
 }
 
 std::optional<LocalData> load_two(const std::string& snapshot, std::string* error) {
@@ -190,7 +301,7 @@ std::optional<LocalData> load_two(const std::string& snapshot, std::string* erro
 TEST_F(ReconJob, ReconMainLoadsThroughTheCallback) {
   ReconArgs args;
   args.snapshot = "snap";
-  args.statements = {statement("s.csv", paid_row)};
+  args.statements = {{statement("s.csv", paid_row), "", "", {}}};
   args.out_dir = (dir / "main").string();
   args.cutoff = "2026-11-27T00:00:00Z";
   std::ostringstream out, err;
@@ -205,14 +316,14 @@ TEST_F(ReconJob, ReconMainLoadsThroughTheCallback) {
 TEST_F(ReconJob, ReconMainRejectsBadArguments) {
   ReconArgs args;
   args.snapshot = "snap";
-  args.statements = {statement("s.csv", paid_row)};
+  args.statements = {{statement("s.csv", paid_row), "", "", {}}};
   std::ostringstream out, err;
   args.cutoff = "yesterday";
   EXPECT_EQ(recon_main(args, load_two, out, err), exit_error);
   args.cutoff.clear();
-  args.statement_format = "xml";
+  args.statements[0].format = "xml";
   EXPECT_EQ(recon_main(args, load_two, out, err), exit_error);
-  args.statement_format = "alipay";  // an Alipay bill needs --statement-merchant
+  args.statements[0].format = "alipay";  // an Alipay bill needs --statement-merchant
   EXPECT_EQ(recon_main(args, load_two, out, err), exit_error);
   EXPECT_NE(err.str().find("merchant"), std::string::npos);
 }

@@ -273,7 +273,7 @@ Generated generate(std::uint64_t payments, std::uint64_t seed, const std::filesy
 ReconReport reconcile_state(const Generated& g, const State& state, const std::filesystem::path& statement) {
   const LocalData local = local_data_from_state(state, state.last_timestamp_us);
   ReconOptions options;
-  options.statements.push_back({statement.string(), StatementFormat::csv, "", ""});
+  options.statements.push_back({statement.string(), StatementFormat::csv, "", {}});
   options.cutoff_us = g.options.cutoff_us();
   options.tolerance_seconds = g.options.tolerance_seconds;
   std::string error;

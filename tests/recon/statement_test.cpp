@@ -2,6 +2,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -32,7 +33,9 @@ struct Read {
 Read read(std::string_view bytes, StatementFormat format, std::string merchant = "",
           std::string channel = "") {
   Read r;
-  const StatementSource source{"bill", format, std::move(channel), std::move(merchant)};
+  std::vector<std::string> merchants;
+  if (!merchant.empty()) merchants.push_back(std::move(merchant));
+  const StatementSource source{"bill", format, std::move(channel), std::move(merchants)};
   r.error = read_statement_bytes(bytes, source, r.sink, &r.stats);
   return r;
 }
@@ -143,27 +146,9 @@ TEST(ReconStatementAlipay, FixtureInGbkImports) {
       << r.sink.malformed_rows[0].reason;
 }
 
-std::string alipay_bill_gbk(const std::vector<std::string>& rows) {
-  std::string utf8 =
-      "#支付宝业务明细查询\n#账号：[20880000000000000156]\n"
-      "#-----------------------------------------业务明细列表----------------------------------------\n"
-      "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,"
-      "对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,"
-      "券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\n";
-  for (const std::string& row : rows) utf8 += row + "\n";
-  utf8 += "#-----------------------------------------业务明细列表结束------------------------------------\n"
-          "#交易合计：1笔\n#导出时间：[2026年11月27日 09:12:45]\n";
-  std::string gbk;
-  EXPECT_TRUE(utf8_to_gbk(utf8, &gbk));
-  return gbk;
-}
-
-std::string alipay_row(const std::string& type, const std::string& amount,
-                       const std::string& refund_no = "", const std::string& order = "o-1") {
-  return "20261126220014000099\t," + order + "\t," + type +
-         ",商品,2026-11-26 10:00:00,2026-11-26 10:00:30,,,,,buy***@example.com," + amount + "," +
-         amount + ",0.00,0.00,0.00,0.00,0.00,,0.00,0.00," + refund_no + ",-0.01,0.00,";
-}
+using test::alipay_bill_gbk;
+using test::alipay_bill_utf8;
+using test::alipay_row;
 
 TEST(ReconStatementAlipay, BillWrittenWithIconvImportsAndChecksEveryRow) {
   const std::string gbk = alipay_bill_gbk({
@@ -195,10 +180,217 @@ TEST(ReconStatementAlipay, BillNeedsTheMerchantItBelongsTo) {
   EXPECT_NE(r.error->find("merchant"), std::string::npos);
 }
 
-TEST(ReconStatementAlipay, UtfEightHeaderIsNotTakenForAnAlipayBill) {
+TEST(ReconStatementAlipay, HeaderWithoutTheTwentyFiveColumnsIsRefused) {
   std::string utf8 = "支付宝交易号,商户订单号\n";
   const Read r = read(utf8, StatementFormat::alipay, "m_1");
-  EXPECT_TRUE(r.error.has_value());
+  ASSERT_TRUE(r.error.has_value());
+  EXPECT_NE(r.error->find("expected 25 columns"), std::string::npos) << *r.error;
+}
+
+// ---- Alipay: encodings, end marker, totals ------------------------------------------------
+
+// What a reader saw, comparable across two reads of the same bill.
+std::string rows_text(const Read& r) {
+  std::string text;
+  for (const CollectingSink::Row& row : r.sink.rows) {
+    text += row.channel + "|" + row.txn + "|" + row.merchant + "|" + row.order + "|" + row.refund_id + "|" +
+            std::to_string(row.amount) + "|" + row.currency + "|" + std::to_string(row.time_us) + "|" +
+            std::to_string(row.line) + "\n";
+  }
+  for (const MalformedRow& m : r.sink.malformed_rows) text += std::to_string(m.line) + ": " + m.reason + "\n";
+  return text;
+}
+
+TEST(ReconStatementAlipay, BillResavedAsUtf8WithBomReadsAsTheGbkOriginal) {
+  const Read gbk = read(read_fixture("alipay_trade_detail.csv"), StatementFormat::alipay, "m_1");
+  const Read utf8 = read(read_fixture("alipay_trade_detail_utf8_bom.csv"), StatementFormat::alipay, "m_1");
+  ASSERT_FALSE(gbk.error) << *gbk.error;
+  ASSERT_FALSE(utf8.error) << *utf8.error;
+  EXPECT_EQ(gbk.stats.encoding, TextEncoding::gb18030);
+  EXPECT_EQ(utf8.stats.encoding, TextEncoding::utf8);
+  EXPECT_EQ(gbk.sink.rows.size(), 3u);
+  EXPECT_EQ(rows_text(utf8), rows_text(gbk));
+  // auto finds it too
+  EXPECT_EQ(detect_statement_format(read_fixture("alipay_trade_detail_utf8_bom.csv")), StatementFormat::alipay);
+}
+
+TEST(ReconStatementAlipay, BillResavedAsUtf8WithoutBomReadsAsTheGbkOriginal) {
+  std::string bill = read_fixture("alipay_trade_detail_utf8_bom.csv");
+  ASSERT_TRUE(bill.starts_with("\xEF\xBB\xBF"));
+  bill.erase(0, 3);
+  const Read gbk = read(read_fixture("alipay_trade_detail.csv"), StatementFormat::alipay, "m_1");
+  const Read utf8 = read(bill, StatementFormat::auto_detect, "m_1");
+  ASSERT_FALSE(utf8.error) << *utf8.error;
+  EXPECT_EQ(utf8.stats.format, StatementFormat::alipay);
+  EXPECT_EQ(utf8.stats.encoding, TextEncoding::utf8);
+  EXPECT_EQ(rows_text(utf8), rows_text(gbk));
+}
+
+TEST(ReconStatementAlipay, Gb18030FourByteCharactersInFreeTextAreNotAnError) {
+  // U+20000 (CJK Extension B) and U+1F600 (an emoji) take four bytes in GB18030; GBK has neither.
+  std::string row = alipay_row("交易", "0.29");
+  const std::size_t name = row.find("商品");
+  ASSERT_NE(name, std::string::npos);
+  row.replace(name, std::string_view("商品").size(), "商品\xF0\xA0\x80\x80\xF0\x9F\x98\x80");
+  std::string gb18030;
+  ASSERT_TRUE(utf8_to_gb18030(alipay_bill_utf8({row}), &gb18030));
+  std::string gbk;
+  ASSERT_FALSE(utf8_to_gbk(alipay_bill_utf8({row}), &gbk));  // really beyond GBK
+  const Read r = read(gb18030, StatementFormat::auto_detect, "m_1");
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.stats.format, StatementFormat::alipay);
+  EXPECT_TRUE(r.sink.malformed_rows.empty()) << r.sink.malformed_rows[0].reason;
+  ASSERT_EQ(r.sink.rows.size(), 1u);
+  EXPECT_EQ(r.sink.rows[0].amount, 29);
+}
+
+TEST(ReconStatementAlipay, BillCutOffBeforeItsEndMarkerIsReportedWithFileAndLine) {
+  std::string bill = read_fixture("alipay_trade_detail.csv");
+  std::string end_marker;
+  ASSERT_TRUE(utf8_to_gbk("#-----------------------------------------业务明细列表结束", &end_marker));
+  const std::size_t at = bill.find(end_marker);
+  ASSERT_NE(at, std::string::npos);
+  bill.resize(at);  // lines 1-9: comments, header, four rows
+  const Read r = read(bill, StatementFormat::alipay, "m_1");
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.sink.rows.size(), 3u);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 2u);  // the 5.001 row, and the cut
+  EXPECT_EQ(r.sink.malformed_rows[1].file, "bill");
+  EXPECT_EQ(r.sink.malformed_rows[1].line, 10u);
+  EXPECT_NE(r.sink.malformed_rows[1].reason.find("cut off"), std::string::npos) << r.sink.malformed_rows[1].reason;
+}
+
+TEST(ReconStatementAlipay, BillCutOffBeforeItsTotalsIsReported) {
+  std::string bill = read_fixture("alipay_trade_detail.csv");
+  std::string totals;
+  ASSERT_TRUE(utf8_to_gbk("#交易合计", &totals));
+  bill.resize(bill.find(totals));
+  const Read r = read(bill, StatementFormat::alipay, "m_1");
+  ASSERT_FALSE(r.error) << *r.error;
+  ASSERT_EQ(r.sink.malformed_rows.size(), 3u);  // 5.001, no 交易合计, no 退款合计
+  EXPECT_NE(r.sink.malformed_rows[1].reason.find("#交易合计"), std::string::npos) << r.sink.malformed_rows[1].reason;
+  EXPECT_NE(r.sink.malformed_rows[2].reason.find("#退款合计"), std::string::npos) << r.sink.malformed_rows[2].reason;
+}
+
+TEST(ReconStatementAlipay, TotalsDisagreeingWithTheRowsAreReported) {
+  std::string utf8 = alipay_bill_utf8({alipay_row("交易", "0.29"), alipay_row("交易", "1.00", "", "o-2")});
+  const std::size_t at = utf8.find("#交易合计：2笔");
+  ASSERT_NE(at, std::string::npos);
+  utf8.replace(at, std::string_view("#交易合计：2笔").size(), "#交易合计：3笔");
+  std::string gbk;
+  ASSERT_TRUE(utf8_to_gbk(utf8, &gbk));
+  const Read r = read(gbk, StatementFormat::alipay, "m_1");
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.sink.rows.size(), 2u);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_EQ(r.sink.malformed_rows[0].line, 8u);  // the 交易合计 line
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("says 3 交易 rows, the detail list has 2"), std::string::npos)
+      << r.sink.malformed_rows[0].reason;
+}
+
+TEST(ReconStatementAlipay, BillOfNeitherGbkNorUtf8SaysWhatIsWrong) {
+  // Latin-1 bytes (0xE9 0x20) are neither: the row says so instead of an unrelated header error.
+  std::string bill = read_fixture("alipay_trade_detail.csv");
+  const std::size_t at = bill.find("buy***");
+  ASSERT_NE(at, std::string::npos);
+  bill.replace(at, 3, "\xE9 y");
+  const Read r = read(bill, StatementFormat::alipay, "m_1");
+  ASSERT_FALSE(r.error) << *r.error;
+  ASSERT_FALSE(r.sink.malformed_rows.empty());
+  EXPECT_EQ(r.sink.malformed_rows[0].line, 6u);
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("GBK"), std::string::npos) << r.sink.malformed_rows[0].reason;
+}
+
+TEST(ReconStatementAlipay, BillSavedAsUtf16IsRefusedSayingSo) {
+  std::string utf16 = "\xFF\xFE";
+  for (const char c : std::string("#x\n")) {
+    utf16.push_back(c);
+    utf16.push_back('\0');
+  }
+  for (const StatementFormat format : {StatementFormat::auto_detect, StatementFormat::alipay}) {
+    const Read r = read(utf16, format, "m_1");
+    ASSERT_TRUE(r.error);
+    EXPECT_NE(r.error->find("bill: the file is UTF-16"), std::string::npos) << *r.error;
+  }
+}
+
+TEST(ReconStatementAlipay, HeaderNeverReadableSaysHowManyLinesWereNot) {
+  // Latin-1 text where the header should be: neither GBK nor UTF-8.
+  const Read r = read("#\xD6\xA7\xB8\xB6\n\xE9\xE9\xE9,\xFF\n", StatementFormat::alipay, "m_1");
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->find("1 line(s) were neither GB18030 nor ASCII"), std::string::npos) << *r.error;
+}
+
+TEST(ReconStatementAlipay, BillBelongsToOneMerchantOnly) {
+  CollectingSink sink;
+  StatementStats stats;
+  const StatementSource source{"bill", StatementFormat::alipay, "", {"m_1", "m_2"}};
+  const auto error = read_statement_bytes(read_fixture("alipay_trade_detail.csv"), source, sink, &stats);
+  ASSERT_TRUE(error);
+  EXPECT_NE(error->find("one --statement-merchant"), std::string::npos) << *error;
+}
+
+// ---- WeChat -----------------------------------------------------------------------------
+
+TEST(ReconStatementWechat, OlderTwentyFourColumnAllBillReadsAsTheCurrentOne) {
+  const Read current = read(read_fixture("wechat_all.csv"), StatementFormat::wechat, "m_002");
+  const Read legacy = read(read_fixture("wechat_all_legacy.csv"), StatementFormat::auto_detect, "m_002");
+  ASSERT_FALSE(legacy.error) << *legacy.error;
+  EXPECT_EQ(legacy.stats.format, StatementFormat::wechat);
+  EXPECT_TRUE(legacy.sink.malformed_rows.empty()) << legacy.sink.malformed_rows[0].reason;
+  ASSERT_EQ(legacy.sink.rows.size(), 3u);
+  EXPECT_EQ(rows_text(legacy), rows_text(current));
+}
+
+TEST(ReconStatementWechat, SuccessBillIsRefusedSayingWhichBillIsRead) {
+  const std::string success_bill =
+      "交易时间,公众账号ID,商户号,特约商户号,设备号,微信订单号,商户订单号,用户标识,交易类型,交易状态,付款银行,"
+      "货币种类,应结订单金额,代金券金额,商品名称,商户数据包,手续费,费率,订单金额,费率备注\n";
+  const Read r = read(success_bill, StatementFormat::wechat, "m_002");
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->find("20 columns"), std::string::npos) << *r.error;
+  EXPECT_NE(r.error->find("bill_type=ALL"), std::string::npos) << *r.error;
+}
+
+TEST(ReconStatementWechat, BillResavedInGbkIsRefusedSayingSo) {
+  std::string gbk;
+  ASSERT_TRUE(utf8_to_gbk(read_fixture("wechat_all.csv").substr(3), &gbk));  // without the BOM
+  const Read r = read(gbk, StatementFormat::wechat, "m_002");
+  ASSERT_TRUE(r.error);
+  EXPECT_NE(r.error->find("not UTF-8"), std::string::npos) << *r.error;
+  EXPECT_NE(r.error->find("bill:"), std::string::npos) << *r.error;  // the file is named
+}
+
+// ---- csv: merchants -----------------------------------------------------------------------
+
+TEST(ReconStatementCsv, RowOfOneChannelTooManyIsMalformed) {
+  std::string text(test::csv_header);
+  for (std::size_t i = 0; i <= statement_channels_max; ++i) {
+    text += "ch" + std::to_string(i) + ",T" + std::to_string(i) + ",m_1,o-" + std::to_string(i) +
+            ",PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n";
+  }
+  const Read r = read(text, StatementFormat::csv);
+  ASSERT_FALSE(r.error) << *r.error;
+  EXPECT_EQ(r.sink.rows.size(), statement_channels_max);
+  EXPECT_EQ(r.stats.channels.size(), statement_channels_max);
+  ASSERT_EQ(r.sink.malformed_rows.size(), 1u);
+  EXPECT_EQ(r.sink.malformed_rows[0].line, statement_channels_max + 2);
+  EXPECT_NE(r.sink.malformed_rows[0].reason.find("channels in one statement"), std::string::npos);
+}
+
+TEST(ReconStatementCsv, RowOfAMerchantTheStatementIsNotForIsMalformed) {
+  CollectingSink sink;
+  StatementStats stats;
+  const StatementSource source{"m1.csv", StatementFormat::csv, "", {"m_1"}};
+  const std::string text = std::string(test::csv_header) +
+                           "alipay,T1,m_1,o-1,PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n"
+                           "alipay,T2,m_2,o-2,PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n";
+  ASSERT_FALSE(read_statement_bytes(text, source, sink, &stats));
+  ASSERT_EQ(sink.rows.size(), 1u);
+  ASSERT_EQ(sink.malformed_rows.size(), 1u);
+  EXPECT_EQ(sink.malformed_rows[0].line, 3u);
+  EXPECT_NE(sink.malformed_rows[0].reason.find("merchant_id 'm_2'"), std::string::npos) << sink.malformed_rows[0].reason;
+  EXPECT_EQ(stats.channels, std::vector<std::string>{"alipay"});
 }
 
 TEST(ReconStatementWechat, FixtureImports) {
@@ -279,13 +471,13 @@ TEST(ReconStatement, FileIsReadInBlocksAcrossLineBoundaries) {
   std::ofstream(path, std::ios::binary) << text;
   CollectingSink sink;
   StatementStats stats;
-  const auto error = read_statement({path, StatementFormat::auto_detect, "", ""}, sink, &stats);
+  const auto error = read_statement({path, StatementFormat::auto_detect, "", {}}, sink, &stats);
   ASSERT_FALSE(error) << *error;
   ASSERT_EQ(sink.rows.size(), static_cast<std::size_t>(rows_count));
   EXPECT_TRUE(sink.malformed_rows.empty());
   EXPECT_EQ(sink.rows.back().order, "o-" + std::to_string(rows_count - 1));
   EXPECT_EQ(sink.rows.back().line, static_cast<std::uint64_t>(rows_count + 1));
-  EXPECT_TRUE(read_statement({path + ".missing", StatementFormat::csv, "", ""}, sink, &stats));
+  EXPECT_TRUE(read_statement({path + ".missing", StatementFormat::csv, "", {}}, sink, &stats));
 }
 
 }  // namespace

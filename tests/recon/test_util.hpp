@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -74,7 +75,7 @@ inline MatchResult match_csv(const LocalData& local, const std::vector<std::stri
     const std::string text = std::string(csv_header) + statements[i];
     reconciler.begin_statement(name);
     StatementStats stats;
-    StatementSource source{name, StatementFormat::csv, "", ""};
+    StatementSource source{name, StatementFormat::csv, "", {}};
     const auto error = read_statement_bytes(text, source, reconciler.sink(), &stats);
     EXPECT_FALSE(error.has_value()) << *error;
   }
@@ -93,6 +94,43 @@ inline const Finding& first(const MatchResult& result, FindingClass c) {
   ADD_FAILURE() << "no finding of class " << finding_class_name(c);
   static const Finding none;
   return none;
+}
+
+inline std::size_t count_of(const std::vector<std::string>& rows, std::string_view needle) {
+  return static_cast<std::size_t>(std::count_if(rows.begin(), rows.end(), [&](const std::string& row) {
+    return row.find(needle) != std::string::npos;
+  }));
+}
+
+// An Alipay 业务明细 bill in UTF-8 as Alipay lays it out, its totals lines counting the rows.
+inline std::string alipay_bill_utf8(const std::vector<std::string>& rows) {
+  std::string utf8 =
+      "#支付宝业务明细查询\n#账号：[20880000000000000156]\n"
+      "#-----------------------------------------业务明细列表----------------------------------------\n"
+      "支付宝交易号,商户订单号,业务类型,商品名称,创建时间,完成时间,门店编号,门店名称,操作员,终端号,"
+      "对方账户,订单金额（元）,商家实收（元）,支付宝红包（元）,集分宝（元）,支付宝优惠（元）,商家优惠（元）,"
+      "券核销金额（元）,券名称,商家红包消费金额（元）,卡消费金额（元）,退款批次号/请求号,服务费（元）,分润（元）,备注\n";
+  for (const std::string& row : rows) utf8 += row + "\n";
+  utf8 += "#-----------------------------------------业务明细列表结束------------------------------------\n"
+          "#交易合计：" + std::to_string(count_of(rows, "\t,交易,")) + "笔，商家实收共0.00元，商家优惠共0.00元\n"
+          "#退款合计：" + std::to_string(count_of(rows, "\t,退款,")) + "笔，商家实收退款共0.00元，商家优惠退款共0.00元\n"
+          "#导出时间：[2026年11月27日 09:12:45]\n";
+  return utf8;
+}
+
+// The same as Alipay's download has it: GBK.
+inline std::string alipay_bill_gbk(const std::vector<std::string>& rows) {
+  std::string gbk;
+  EXPECT_TRUE(utf8_to_gbk(alipay_bill_utf8(rows), &gbk));
+  return gbk;
+}
+
+inline std::string alipay_row(const std::string& type, const std::string& amount,
+                       const std::string& refund_no = "", const std::string& order = "o-1",
+                       const std::string& txn = "20261126220014000099") {
+  return txn + "\t," + order + "\t," + type +
+         ",商品,2026-11-26 10:00:00,2026-11-26 10:00:30,,,,,buy***@example.com," + amount + "," +
+         amount + ",0.00,0.00,0.00,0.00,0.00,,0.00,0.00," + refund_no + ",-0.01,0.00,";
 }
 
 }  // namespace paycore::recon::test
