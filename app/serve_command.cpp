@@ -60,6 +60,14 @@ std::vector<Setting> default_settings() {
       {"pipeline_depth", SettingType::integer, "32", "requests in flight per connection (1-256)"},
       {"auth_window_s", SettingType::integer, "300", "accepted clock skew of X-Timestamp, seconds"},
       {"nonce_entries_max", SettingType::integer, "4194304", "nonces remembered at most"},
+      {"nonce_journal", SettingType::flag, "true", "journal accepted nonces in DATA_DIR/nonces (fdatasync before the answer) so that replays stay refused across restarts and crashes"},
+      {"rate_limit_write_per_s", SettingType::integer, "0", "payment writes a second per principal (0: no limit)"},
+      {"rate_limit_write_burst", SettingType::integer, "0", "payment writes in a burst per principal (0: = per second)"},
+      {"rate_limit_read_per_s", SettingType::integer, "0", "reads (GET) a second per principal (0: no limit)"},
+      {"rate_limit_read_burst", SettingType::integer, "0", "reads in a burst per principal (0: = per second)"},
+      {"rate_limit_admin_per_s", SettingType::integer, "0", "operator-only requests a second (0: no limit)"},
+      {"rate_limit_admin_burst", SettingType::integer, "0", "operator-only requests in a burst (0: = per second)"},
+      {"rate_limit_principals_max", SettingType::integer, "100000", "principals whose buckets are tracked at most"},
       {"batch_items_max", SettingType::integer, "1000", "payments per POST /v1/payments/batch"},
       {"pending_lifetime_s", SettingType::integer, "900", "PENDING payments older than this are cancelled"},
       {"snapshot_every_records", SettingType::integer, "10000000", "snapshot after this many log records (0: never)"},
@@ -362,6 +370,31 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
   return true;
 }
 
+// The rate_limit_* settings (net/rate_limit.hpp); each at most a billion.
+bool rate_limits_from(Settings& settings, net::RateLimitConfig* out, std::string* error) {
+  constexpr std::int64_t limit_max = 1'000'000'000;
+  const std::pair<net::RateClass, const char*> classes[] = {
+      {net::RateClass::write, "write"}, {net::RateClass::read, "read"}, {net::RateClass::admin, "admin"}};
+  for (const auto& [rate_class, name] : classes) {
+    const std::string prefix = std::string("rate_limit_") + name;
+    const std::int64_t per_s = settings.integer(prefix + "_per_s");
+    const std::int64_t burst = settings.integer(prefix + "_burst");
+    if (per_s > limit_max || burst > limit_max) {
+      *error = prefix + "_per_s and " + prefix + "_burst must be at most 1000000000";
+      return false;
+    }
+    out->classes[static_cast<std::size_t>(rate_class)] =
+        net::RateLimit{static_cast<std::uint32_t>(per_s), static_cast<std::uint32_t>(burst)};
+  }
+  const std::int64_t principals = settings.integer("rate_limit_principals_max");
+  if (principals < 1) {
+    *error = "rate_limit_principals_max must be at least 1";
+    return false;
+  }
+  out->principals_max = static_cast<std::size_t>(principals);
+  return true;
+}
+
 int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   Listen listen;
   if (!parse_listen(settings.text("listen"), &listen)) {
@@ -461,6 +494,12 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   server_config.batch_items_max = static_cast<std::uint32_t>(settings.integer("batch_items_max"));
   server_config.amount_max = settings.integer("amount_max");
   server_config.access_log = settings.flag("access_log");
+  if (settings.flag("nonce_journal")) server_config.nonce_journal_dir = data_dir + "/nonces";
+  if (!rate_limits_from(settings, &server_config.rate_limits, &error)) {
+    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    engine->stop();
+    return 2;
+  }
 
   std::unique_ptr<net::Server> server = net::Server::create(server_config, *engine, keys, &error);
   if (!server) {

@@ -77,6 +77,8 @@ struct Slot {
   Response response;
   std::vector<BatchEntry> batch;  // capacity kept between batches
   std::uint32_t pending = 0;      // batch entries still with the engine
+  std::uint64_t nonce_seq = 0;     // rendered only once the nonce journal has this durable
+  std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
 };
 
 struct Connection {
@@ -103,6 +105,7 @@ struct Connection {
   bool peer_closed = false;        // read returned 0
   bool close_after_flush = false;  // close once `out` is sent
   bool dirty = false;
+  bool journal_wait = false;  // listed in IoThread::journal_waiters_
   std::uint32_t interest = 0;
 };
 
@@ -158,6 +161,10 @@ class IoThread {
   void handle_request(Connection& c, const HttpRequest& request);
   void handle_signed(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
   void handle_batch(Connection& c, Slot& slot, const Principal& principal, const HttpRequest& request);
+  bool admit_signed(Slot& slot, const AuthResult& auth);
+  bool rate_limited(Slot& slot, const Principal& principal, Route route, const HttpRequest& request,
+                    std::uint32_t cost);
+  void refresh_journal();
   void handle_notify(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
   bool submit(Connection& c, std::uint32_t slot_index, std::uint32_t item, const Command& command,
               RequestOp op = RequestOp::command);
@@ -204,6 +211,8 @@ class IoThread {
   bool shutting_down_ = false;
   std::int64_t shutdown_deadline_ms_ = 0;
   std::string path_scratch_;
+  std::uint64_t journal_durable_ = 0;            // the nonce journal's durable_seq(), last seen
+  std::vector<std::uint32_t> journal_waiters_;  // connections whose next answer waits for it
 };
 
 bool IoThread::init(std::string* error) {
@@ -294,6 +303,7 @@ void IoThread::run() {
       }
     }
     if (results) take_responses();
+    refresh_journal();
     for (std::size_t i = 0; i < dirty_.size(); ++i) {
       Connection& c = *connections_[dirty_[i]];
       c.dirty = false;
@@ -451,6 +461,8 @@ Slot& IoThread::push_slot(Connection& c, std::uint32_t* slot_index) {
   slot.start_us = now_us_;
   slot.allow = {};
   slot.pending = 0;
+  slot.nonce_seq = 0;
+  slot.retry_after_s = 0;
   slot.batch.clear();
   *slot_index = index;
   return slot;
@@ -546,10 +558,15 @@ void IoThread::handle_signed(Connection& c, Slot& slot, const RouteMatch& match,
                                   "the request's signature headers were refused", {}});
     return;
   }
+  if (!admit_signed(slot, auth)) return;
   const Principal& principal = *auth.principal;
   const std::uint32_t slot_index = static_cast<std::uint32_t>(&slot - c.slots.data());
   if (!principal_may_call(principal, match.route)) {
     finish_local(slot, local_error_not_found());
+    return;
+  }
+  // A batch is charged per item, once decoded (handle_batch).
+  if (match.route != Route::payment_batch && rate_limited(slot, principal, match.route, request, 1)) {
     return;
   }
   if (match.route == Route::payment_batch) {
@@ -580,6 +597,8 @@ void IoThread::handle_batch(Connection& c, Slot& slot, const Principal& principa
     finish_local(slot, local_error_from(*error));
     return;
   }
+  const auto items = static_cast<std::uint32_t>(batch_items_.size());
+  if (rate_limited(slot, principal, Route::payment_batch, request, items == 0 ? 1 : items)) return;
   const std::uint32_t slot_index = static_cast<std::uint32_t>(&slot - c.slots.data());
   PAYCORE_ASSERT(batch_items_.size() <= (1u << token_item_bits));
   slot.kind = SlotKind::batch;
@@ -601,6 +620,47 @@ void IoThread::handle_batch(Connection& c, Slot& slot, const Principal& principa
     }
   }
   if (slot.pending == 0) slot.state = SlotState::ready;
+}
+
+// The nonce journal (net/nonce_journal.hpp): an authentic request's nonce is journaled and its
+// answer waits until that record is durable. A failed journal refuses new signed requests.
+bool IoThread::admit_signed(Slot& slot, const AuthResult& auth) {
+  NonceJournal* journal = server_.journal_.get();
+  if (journal == nullptr) return true;
+  if (journal->failed()) {
+    finish_local(slot, LocalError{503, "unavailable", "the nonce journal is not writable", {}});
+    return false;
+  }
+  slot.nonce_seq = journal->append(auth.principal->id.view(), auth.nonce, auth.timestamp_s);
+  return true;
+}
+
+// Per-principal token buckets (net/rate_limit.hpp): true (and a 429 answer) when over the limit.
+bool IoThread::rate_limited(Slot& slot, const Principal& principal, Route route,
+                            const HttpRequest& request, std::uint32_t cost) {
+  RateLimiter& limiter = server_.rate_limiter_;
+  if (!limiter.enabled()) return false;
+  const RateClass rate_class = rate_class_of(route, request.method_kind == HttpMethod::get);
+  const std::uint32_t wait_s = limiter.take(principal.id.view(), rate_class, cost, now_us_);
+  if (wait_s == 0) return false;
+  slot.retry_after_s = wait_s;
+  finish_local(slot, LocalError{429, "rate_limited", "too many requests; retry after Retry-After seconds", {}});
+  return true;
+}
+
+// Connections whose next answer waited for the nonce journal are served again once it moved.
+void IoThread::refresh_journal() {
+  const NonceJournal* journal = server_.journal_.get();
+  if (journal == nullptr) return;
+  const std::uint64_t durable = journal->durable_seq();
+  if (durable == journal_durable_) return;
+  journal_durable_ = durable;
+  for (std::uint32_t index : journal_waiters_) {
+    Connection& c = *connections_[index];
+    c.journal_wait = false;
+    if (c.fd >= 0) mark_dirty(c);
+  }
+  journal_waiters_.clear();
 }
 
 void IoThread::handle_notify(Connection& c, Slot& slot, const RouteMatch& match,
@@ -681,6 +741,13 @@ bool IoThread::render_ready(Connection& c) {
   while (c.count > 0 && c.out.size() < out_high_water_bytes) {
     Slot& slot = c.slots[c.head];
     if (slot.state != SlotState::ready) break;
+    if (slot.nonce_seq > journal_durable_) {  // its nonce is not durable yet: wait (in order)
+      if (!c.journal_wait) {
+        c.journal_wait = true;
+        journal_waiters_.push_back(c.index);
+      }
+      break;
+    }
     const bool ok = render_slot(c, slot);
     slot.state = SlotState::free;
     slot.batch.clear();
@@ -721,8 +788,10 @@ bool IoThread::render_slot(Connection& c, Slot& slot) {
   ResponseHead head;
   head.request_id = slot.request_id.view();
   head.keep_alive = slot.keep_alive && !shutting_down_;
-  std::string_view allow_header[1];
+  std::string_view extra_headers[2];
+  std::size_t extra_count = 0;
   char allow_line[32];
+  char retry_line[32];
   bool body_ok = true;
   switch (slot.kind) {
     case SlotKind::local_error:
@@ -731,9 +800,13 @@ bool IoThread::render_slot(Connection& c, Slot& slot) {
       if (!slot.allow.empty()) {
         const int length = std::snprintf(allow_line, sizeof(allow_line), "Allow: %.*s",
                                          static_cast<int>(slot.allow.size()), slot.allow.data());
-        allow_header[0] = std::string_view(allow_line, static_cast<std::size_t>(length));
-        head.extra_headers = allow_header;
+        extra_headers[extra_count++] = std::string_view(allow_line, static_cast<std::size_t>(length));
       }
+      if (slot.retry_after_s != 0) {
+        const int length = std::snprintf(retry_line, sizeof(retry_line), "Retry-After: %u", slot.retry_after_s);
+        extra_headers[extra_count++] = std::string_view(retry_line, static_cast<std::size_t>(length));
+      }
+      head.extra_headers = std::span<const std::string_view>(extra_headers, extra_count);
       break;
     case SlotKind::healthz:
       head.status = 200;
@@ -889,7 +962,23 @@ Server::Server(const ServerConfig& config, Engine& engine, KeysHolder& keys)
     : config_(config),
       engine_(engine),
       keys_(keys),
-      nonces_(NonceCacheConfig{config.nonce_entries_max, 64, config.auth_window_s}) {}
+      nonces_(NonceCacheConfig{config.nonce_entries_max, 64, config.auth_window_s}),
+      rate_limiter_(config.rate_limits) {}
+
+bool Server::open_nonce_journal(std::string* error) {
+  NonceJournalLoad load;
+  journal_ = NonceJournal::open(config_.nonce_journal_dir, config_.auth_window_s, wall_seconds(), nonces_,
+                                &load, error);
+  if (!journal_) return false;
+  journal_->set_on_durable([this] {
+    for (auto& thread : threads_) thread->wake();
+  });
+  log_line(LogLevel::info, "nonce journal loaded",
+           {{"dir", config_.nonce_journal_dir}, {"files", std::to_string(load.files)},
+            {"records", std::to_string(load.records)}, {"live", std::to_string(load.live)},
+            {"torn_files", std::to_string(load.torn)}, {"cache_full", std::to_string(load.cache_full)}});
+  return true;
+}
 
 Server::~Server() {
   stop();
@@ -963,6 +1052,7 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, Engine& engin
     server->metrics_.push_back(&thread->metrics);
     server->threads_.push_back(std::move(thread));
   }
+  if (!config.nonce_journal_dir.empty() && !server->open_nonce_journal(error)) return nullptr;
   return server;
 }
 
@@ -977,6 +1067,7 @@ void Server::stop() {
   }
   for (auto& thread : threads_) thread->wake();
   for (auto& thread : threads_) thread->join();
+  if (journal_) journal_->stop();  // after the threads: the answers they sent waited for it
 }
 
 }  // namespace paycore::net

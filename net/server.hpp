@@ -31,6 +31,8 @@
 #include "net/http_parser.hpp"
 #include "net/keys.hpp"
 #include "net/metrics.hpp"
+#include "net/nonce_journal.hpp"
+#include "net/rate_limit.hpp"
 #include "src/engine.hpp"
 
 namespace paycore::net {
@@ -56,6 +58,10 @@ struct ServerConfig {
   std::uint32_t batch_items_max = 1000;
   Amount amount_max = amount_max_default;
   bool access_log = false;  // one log line per request (otherwise only 5xx and protocol errors)
+  // Accepted nonces are journaled here and answers wait for the journal's fdatasync
+  // (net/nonce_journal.hpp); empty: nonces are kept in memory only (forgotten at restart).
+  std::string nonce_journal_dir;
+  RateLimitConfig rate_limits;  // off unless a class has per_s > 0 (net/rate_limit.hpp)
 };
 
 class IoThread;
@@ -83,12 +89,15 @@ class Server {
  private:
   friend class IoThread;
   Server(const ServerConfig& config, Engine& engine, KeysHolder& keys);
+  bool open_nonce_journal(std::string* error);
 
   ServerConfig config_;
   Engine& engine_;
   KeysHolder& keys_;
   std::atomic<std::uint64_t> keys_version_{0};
   NonceCache nonces_;
+  std::unique_ptr<NonceJournal> journal_;  // null when config_.nonce_journal_dir is empty
+  RateLimiter rate_limiter_;
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<std::uint32_t> connections_open_{0};
