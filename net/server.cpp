@@ -106,6 +106,9 @@ struct Connection {
   bool close_after_flush = false;  // close once `out` is sent
   bool dirty = false;
   bool journal_wait = false;  // listed in IoThread::journal_waiters_
+  SSL* ssl = nullptr;                 // TLS session, or null for plain HTTP
+  bool tls_read_wants_write = false;  // the handshake waits for the socket to be writable
+  bool tls_pending = false;           // listed in IoThread::tls_pending_
   std::uint32_t interest = 0;
 };
 
@@ -133,6 +136,7 @@ class IoThread {
 
   ~IoThread() {
     for (auto& c : connections_) {
+      if (c && c->ssl != nullptr) tls_close(c->ssl);
       if (c && c->fd >= 0) ::close(c->fd);
     }
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -165,6 +169,9 @@ class IoThread {
   bool rate_limited(Slot& slot, const Principal& principal, Route route, const HttpRequest& request,
                     std::uint32_t cost);
   void refresh_journal();
+  ssize_t receive(Connection& c, char* data, std::size_t size);
+  ssize_t transmit(Connection& c, const char* data, std::size_t size);
+  void serve_tls_pending();
   void handle_notify(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
   bool submit(Connection& c, std::uint32_t slot_index, std::uint32_t item, const Command& command,
               RequestOp op = RequestOp::command);
@@ -213,6 +220,7 @@ class IoThread {
   std::string path_scratch_;
   std::uint64_t journal_durable_ = 0;            // the nonce journal's durable_seq(), last seen
   std::vector<std::uint32_t> journal_waiters_;  // connections whose next answer waits for it
+  std::vector<std::uint32_t> tls_pending_;      // decrypted input waiting inside OpenSSL
 };
 
 bool IoThread::init(std::string* error) {
@@ -279,7 +287,8 @@ void IoThread::run() {
   epoll_event events[epoll_events_max];
   while (true) {
     const bool drive = server_.config_.drive_engine;
-    const int timeout_ms = drive ? std::min(epoll_timeout_ms, server_.engine_.timeout_ms()) : epoll_timeout_ms;
+    int timeout_ms = drive ? std::min(epoll_timeout_ms, server_.engine_.timeout_ms()) : epoll_timeout_ms;
+    if (!tls_pending_.empty()) timeout_ms = 0;
     const int n = ::epoll_wait(epoll_fd_, events, epoll_events_max, timeout_ms);
     if (n < 0 && errno != EINTR) {
       log_line(LogLevel::error, "epoll_wait failed", {{"error", std::strerror(errno)}});
@@ -304,6 +313,7 @@ void IoThread::run() {
     }
     if (results) take_responses();
     refresh_journal();
+    serve_tls_pending();
     for (std::size_t i = 0; i < dirty_.size(); ++i) {
       Connection& c = *connections_[dirty_[i]];
       c.dirty = false;
@@ -354,8 +364,9 @@ void IoThread::accept_connections() {
     if (over) {
       server_.connections_open_.fetch_sub(1, std::memory_order_relaxed);
       const std::string& refusal = server_.refusal_;
+      // Over TLS there is no session to answer in: the connection is only closed.
       [[maybe_unused]] const ssize_t sent =
-          ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+          server_.tls_ ? 0 : ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       ServerMetrics::bump(metrics.connections_refused);
       continue;
@@ -371,16 +382,29 @@ void IoThread::accept_connections() {
       connections_.push_back(std::make_unique<Connection>(index, config_));
     }
     Connection& c = *connections_[index];
-    PAYCORE_ASSERT(c.fd < 0 && c.count == 0);
+    PAYCORE_ASSERT(c.fd < 0 && c.count == 0 && c.ssl == nullptr);
+    if (server_.tls_) {
+      c.ssl = server_.tls_->new_session(fd);
+      if (c.ssl == nullptr) {
+        ::close(fd);
+        free_connections_.push_back(index);
+        server_.connections_open_.fetch_sub(1, std::memory_order_relaxed);
+        continue;
+      }
+    }
     c.fd = fd;
     c.last_active_ms = now_ms();
-    c.request_started_ms = 0;
+    // Over TLS the handshake must complete within the header timeout, like a request's head.
+    c.request_started_ms = c.ssl != nullptr ? now_ms() : 0;
+    c.tls_read_wants_write = false;
     c.closing = c.peer_closed = c.close_after_flush = false;
     c.interest = EPOLLIN;
     epoll_event ev{};
     ev.events = EPOLLIN;
     ev.data.u64 = index;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      tls_close(c.ssl);
+      c.ssl = nullptr;
       ::close(fd);
       c.fd = -1;
       free_connections_.push_back(index);
@@ -406,7 +430,8 @@ void IoThread::on_event(std::uint32_t index, std::uint32_t events) {
     close_connection(c);
     return;
   }
-  if ((events & (EPOLLIN | EPOLLHUP)) != 0) read_input(c);
+  const bool handshake_writable = c.tls_read_wants_write && (events & EPOLLOUT) != 0;
+  if ((events & (EPOLLIN | EPOLLHUP)) != 0 || handshake_writable) read_input(c);
   if (c.fd >= 0) mark_dirty(c);
 }
 
@@ -429,12 +454,12 @@ void IoThread::read_input(Connection& c) {
       c.in_capacity = grown;
     }
     const std::size_t room = c.in_capacity - c.in_end;
-    const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
+    const ssize_t n = receive(c, c.in.get() + c.in_end, room);
     if (n > 0) {
       c.in_end += static_cast<std::size_t>(n);
       c.last_active_ms = now_ms();
       if (c.request_started_ms == 0) c.request_started_ms = now_ms();
-      if (static_cast<std::size_t>(n) < room) return;
+      if (static_cast<std::size_t>(n) < room && (c.ssl == nullptr || !tls_has_pending(c.ssl))) return;
       continue;
     }
     if (n == 0) {
@@ -663,6 +688,52 @@ void IoThread::refresh_journal() {
   journal_waiters_.clear();
 }
 
+// recv(2) or TLS (net/tls.hpp) with recv's results: bytes, 0 at the peer's close, -1 with errno
+// EAGAIN to wait for the socket, any other errno to close.
+ssize_t IoThread::receive(Connection& c, char* data, std::size_t size) {
+  if (c.ssl == nullptr) return ::recv(c.fd, data, size, 0);
+  const TlsIoResult r = tls_read(c.ssl, data, size);
+  c.tls_read_wants_write = r.status == TlsIo::want_write;
+  switch (r.status) {
+    case TlsIo::ok: return static_cast<ssize_t>(r.bytes);
+    case TlsIo::want_read:
+    case TlsIo::want_write: errno = EAGAIN; return -1;
+    case TlsIo::closed: return 0;
+    case TlsIo::failed: break;
+  }
+  ServerMetrics::bump(metrics.protocol_errors);  // garbage, an old TLS version, a bad record
+  errno = EPROTO;
+  return -1;
+}
+
+// send(2) or TLS, with send's results. A TLS write that waits for input (a TLS 1.3 key update)
+// is retried on the next event: the connection is readable whenever it is waiting for input.
+ssize_t IoThread::transmit(Connection& c, const char* data, std::size_t size) {
+  if (c.ssl == nullptr) return ::send(c.fd, data, size, MSG_NOSIGNAL);
+  const TlsIoResult r = tls_write(c.ssl, data, size);
+  switch (r.status) {
+    case TlsIo::ok: return static_cast<ssize_t>(r.bytes);
+    case TlsIo::want_read:
+    case TlsIo::want_write: errno = EAGAIN; return -1;
+    case TlsIo::closed:
+    case TlsIo::failed: break;
+  }
+  errno = EPIPE;
+  return -1;
+}
+
+// Connections with decrypted input inside OpenSSL: read as if the socket had said so.
+void IoThread::serve_tls_pending() {
+  if (tls_pending_.empty()) return;
+  std::vector<std::uint32_t> pending;
+  pending.swap(tls_pending_);
+  for (std::uint32_t index : pending) {
+    Connection& c = *connections_[index];
+    c.tls_pending = false;
+    if (c.fd >= 0 && c.ssl != nullptr) on_event(index, EPOLLIN);
+  }
+}
+
 void IoThread::handle_notify(Connection& c, Slot& slot, const RouteMatch& match,
                              const HttpRequest& request) {
   const ChannelKey* channel = keys().find_channel(match.param);
@@ -888,7 +959,7 @@ bool IoThread::render_slot(Connection& c, Slot& slot) {
 void IoThread::send_output(Connection& c) {
   while (!c.out.empty()) {
     const std::string_view pending = c.out.view();
-    const ssize_t n = ::send(c.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
+    const ssize_t n = transmit(c, pending.data(), pending.size());
     if (n > 0) {
       c.out.consume(static_cast<std::size_t>(n));
       c.last_active_ms = now_ms();
@@ -908,7 +979,12 @@ void IoThread::update_interest(Connection& c) {
                        c.out.size() < out_high_water_bytes;
   std::uint32_t interest = 0;
   if (want_in) interest |= EPOLLIN;
-  if (!c.out.empty()) interest |= EPOLLOUT;
+  if (!c.out.empty() || c.tls_read_wants_write) interest |= EPOLLOUT;
+  // Input already decrypted inside OpenSSL announces itself with no socket event.
+  if (want_in && c.ssl != nullptr && !c.tls_pending && tls_has_pending(c.ssl)) {
+    c.tls_pending = true;
+    tls_pending_.push_back(c.index);
+  }
   if (interest == c.interest) return;
   epoll_event ev{};
   ev.events = interest;
@@ -918,6 +994,9 @@ void IoThread::update_interest(Connection& c) {
 
 void IoThread::close_connection(Connection& c) {
   if (c.fd < 0) return;
+  tls_close(c.ssl);
+  c.ssl = nullptr;
+  c.tls_read_wants_write = false;
   ::close(c.fd);  // also removes it from the epoll set
   c.fd = -1;
   c.generation = (c.generation + 1) & ((1u << token_generation_bits) - 1);
@@ -1053,6 +1132,14 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, Engine& engin
     server->threads_.push_back(std::move(thread));
   }
   if (!config.nonce_journal_dir.empty() && !server->open_nonce_journal(error)) return nullptr;
+  if (!config.tls.cert_chain_path.empty() || !config.tls.key_path.empty()) {
+    if (config.tls.cert_chain_path.empty() || config.tls.key_path.empty()) {
+      *error = "TLS needs both a certificate chain file and a key file";
+      return nullptr;
+    }
+    server->tls_ = TlsContext::create(config.tls, error);
+    if (!server->tls_) return nullptr;
+  }
   return server;
 }
 

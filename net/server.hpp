@@ -33,6 +33,7 @@
 #include "net/metrics.hpp"
 #include "net/nonce_journal.hpp"
 #include "net/rate_limit.hpp"
+#include "net/tls.hpp"
 #include "src/engine.hpp"
 
 namespace paycore::net {
@@ -62,6 +63,7 @@ struct ServerConfig {
   // (net/nonce_journal.hpp); empty: nonces are kept in memory only (forgotten at restart).
   std::string nonce_journal_dir;
   RateLimitConfig rate_limits;  // off unless a class has per_s > 0 (net/rate_limit.hpp)
+  TlsConfig tls;  // both paths empty: plain HTTP; otherwise every connection is TLS (net/tls.hpp)
 };
 
 class IoThread;
@@ -83,6 +85,10 @@ class Server {
   void stop();
   // Call after KeysHolder::set: I/O threads pick the new keys up before their next request.
   void keys_changed() { keys_version_.fetch_add(1, std::memory_order_release); }
+  bool tls_enabled() const { return tls_ != nullptr; }
+  // SIGHUP: re-reads the certificate and key files for new connections; existing ones keep
+  // theirs. False (the old files stay in use) with `error` if they cannot be used.
+  bool reload_tls(std::string* error) { return tls_ == nullptr || tls_->reload(error); }
 
   const ServerConfig& config() const { return config_; }
 
@@ -98,6 +104,7 @@ class Server {
   NonceCache nonces_;
   std::unique_ptr<NonceJournal> journal_;  // null when config_.nonce_journal_dir is empty
   RateLimiter rate_limiter_;
+  std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<std::uint32_t> connections_open_{0};

@@ -123,7 +123,9 @@ TlsIoResult tls_write(SSL* ssl, const char* data, std::size_t size) {
   return from_error(ssl, ret);
 }
 
-bool tls_has_pending(SSL* ssl) { return SSL_has_pending(ssl) == 1; }
+// SSL_pending, not SSL_has_pending: the latter also counts a partial record, which only more
+// bytes from the socket (an epoll event) can complete.
+bool tls_has_pending(SSL* ssl) { return SSL_pending(ssl) > 0; }
 
 void tls_close(SSL* ssl) {
   if (ssl == nullptr) return;
