@@ -25,13 +25,6 @@ constexpr std::string_view file_suffix = ".log";
 
 std::int64_t wall_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
 
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-void put_i64(std::string& out, std::int64_t value) {
-  const auto v = static_cast<std::uint64_t>(value);
-  for (int i = 0; i < 8; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
 std::uint64_t get_le(const char* p, int bytes) {
   std::uint64_t v = 0;
   for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
@@ -179,20 +172,21 @@ NonceJournal::~NonceJournal() {
 std::uint64_t NonceJournal::append(std::string_view principal, std::string_view nonce,
                                    std::int64_t timestamp_s) {
   PAYCORE_ASSERT(principal.size() <= 255 && nonce.size() <= 255);
-  std::string record;
-  record.reserve(record_head_bytes + principal.size() + nonce.size());
-  put_u32(record, 0);
-  put_i64(record, timestamp_s);
-  record.push_back(static_cast<char>(principal.size()));
-  record.push_back(static_cast<char>(nonce.size()));
-  record.append(principal);
-  record.append(nonce);
-  const std::uint32_t checksum = XXH32(record.data() + 4, record.size() - 4, 0);
-  for (int i = 0; i < 4; ++i) record[static_cast<std::size_t>(i)] = static_cast<char>((checksum >> (8 * i)) & 0xff);
+  // Built on the stack: no allocation per request (pending_ keeps its capacity between batches).
+  char record[record_head_bytes + 255 + 255];
+  const auto ts = static_cast<std::uint64_t>(timestamp_s);
+  for (int i = 0; i < 8; ++i) record[4 + i] = static_cast<char>((ts >> (8 * i)) & 0xff);
+  record[12] = static_cast<char>(principal.size());
+  record[13] = static_cast<char>(nonce.size());
+  std::memcpy(record + record_head_bytes, principal.data(), principal.size());
+  std::memcpy(record + record_head_bytes + principal.size(), nonce.data(), nonce.size());
+  const std::size_t record_bytes = record_head_bytes + principal.size() + nonce.size();
+  const std::uint32_t checksum = XXH32(record + 4, record_bytes - 4, 0);
+  for (int i = 0; i < 4; ++i) record[i] = static_cast<char>((checksum >> (8 * i)) & 0xff);
   std::uint64_t seq = 0;
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    pending_.append(record);
+    pending_.append(record, record_bytes);
     pending_newest_s_ = std::max(pending_newest_s_, timestamp_s);
     seq = ++appended_seq_;
   }
