@@ -12,7 +12,8 @@ void add_loadgen_command(CLI::App& app) {
       "loadgen", "Load generator: signed requests over keep-alive HTTP/1.1, open or closed loop, sweeps");
   auto options = std::make_shared<loadgen::Options>();
   auto no_setup = std::make_shared<bool>(false);
-  cmd->add_option("--url", options->url, "server to load: http://HOST:PORT (nothing else is contacted)")->required();
+  cmd->add_option("--url", options->url, "server to load: http://HOST:PORT or https://HOST:PORT (nothing else is contacted)")->required();
+  cmd->add_option("--tls-ca", options->tls_ca, "https: verify the server's certificate with this CA file (PEM)");
   cmd->add_option("--keys", options->keys_path, "keys file (operator, merchant secrets, channels)")->required();
   cmd->add_option("--requests", options->requests, "at most this many requests per run (per sweep step)")
       ->capture_default_str();

@@ -60,6 +60,14 @@ std::vector<Setting> default_settings() {
       {"pipeline_depth", SettingType::integer, "32", "requests in flight per connection (1-256)"},
       {"auth_window_s", SettingType::integer, "300", "accepted clock skew of X-Timestamp, seconds"},
       {"nonce_entries_max", SettingType::integer, "4194304", "nonces remembered at most"},
+      {"nonce_journal", SettingType::flag, "true", "journal accepted nonces in DATA_DIR/nonces (fdatasync before the answer) so that replays stay refused across restarts and crashes"},
+      {"rate_limit_write_per_s", SettingType::integer, "0", "payment writes a second per principal (0: no limit)"},
+      {"rate_limit_write_burst", SettingType::integer, "0", "payment writes in a burst per principal (0: = per second)"},
+      {"rate_limit_read_per_s", SettingType::integer, "0", "reads (GET) a second per principal (0: no limit)"},
+      {"rate_limit_read_burst", SettingType::integer, "0", "reads in a burst per principal (0: = per second)"},
+      {"rate_limit_admin_per_s", SettingType::integer, "0", "operator-only requests a second (0: no limit)"},
+      {"rate_limit_admin_burst", SettingType::integer, "0", "operator-only requests in a burst (0: = per second)"},
+      {"rate_limit_principals_max", SettingType::integer, "100000", "principals whose buckets are tracked at most"},
       {"batch_items_max", SettingType::integer, "1000", "payments per POST /v1/payments/batch"},
       {"pending_lifetime_s", SettingType::integer, "900", "PENDING payments older than this are cancelled"},
       {"snapshot_every_records", SettingType::integer, "10000000", "snapshot after this many log records (0: never)"},
@@ -73,6 +81,8 @@ std::vector<Setting> default_settings() {
       {"mandates_max", SettingType::integer, "10000000", "mandates at most"},
       {"amount_max", SettingType::integer, "1000000000000000", "largest amount in minor units"},
       {"wal_fallback", SettingType::flag, "false", "write the log with pwrite+fdatasync, not io_uring"},
+      {"tls_cert", SettingType::text, "", "TLS certificate chain file (PEM, leaf first); with tls_key, the listener speaks TLS 1.2+ only"},
+      {"tls_key", SettingType::text, "", "TLS private key file (PEM)"},
       {"access_log", SettingType::flag, "false", "log every request (otherwise 5xx and malformed only)"},
   };
 }
@@ -245,11 +255,11 @@ bool ensure_keys(const std::string& keys_path, std::vector<std::string>* private
   return true;
 }
 
-void print_welcome(const std::string& endpoint, const std::string& data_dir, const std::string& keys_path,
+void print_welcome(const char* scheme, const std::string& endpoint, const std::string& data_dir, const std::string& keys_path,
                    const std::vector<std::string>& private_keys, const net::Keys& keys) {
   std::printf("paycore serve\n  data dir:  %s\n  keys file: %s\n", data_dir.c_str(), keys_path.c_str());
   for (const std::string& path : private_keys) std::printf("  channel private key (for test notifications): %s\n", path.c_str());
-  std::printf("  metrics:   curl http://%s/metrics\n", endpoint.c_str());
+  std::printf("  metrics:   curl %s://%s/metrics\n", scheme, endpoint.c_str());
   const net::Principal& op = keys.operator_principal();
   const std::string timestamp = std::to_string(std::time(nullptr));
   const std::string nonce = "welcome" + timestamp;
@@ -258,11 +268,11 @@ void print_welcome(const std::string& endpoint, const std::string& data_dir, con
       net::sign_request(op.secret, net::SignedFields{"GET", path, timestamp, nonce, ""});
   std::printf(
       "  a signed request (valid for %llds, once):\n"
-      "    curl -s http://%s%s -H 'X-Merchant-Id: %.*s' -H 'X-Timestamp: %s' -H 'X-Nonce: %s' "
+      "    curl -s %s://%s%s -H 'X-Merchant-Id: %.*s' -H 'X-Timestamp: %s' -H 'X-Nonce: %s' "
       "-H 'X-Signature: %.*s'\n"
       "  signing by hand: printf 'GET\\n%s\\n%%s\\n%%s\\n' \"$TS\" \"$NONCE\" | "
       "openssl dgst -sha256 -hmac \"$SECRET\" (see docs/api.md)\n",
-      static_cast<long long>(net::auth_window_s_default), endpoint.c_str(), path.c_str(),
+      static_cast<long long>(net::auth_window_s_default), scheme, endpoint.c_str(), path.c_str(),
       static_cast<int>(op.id.view().size()), op.id.view().data(), timestamp.c_str(), nonce.c_str(),
       static_cast<int>(signature.view().size()), signature.view().data(), path.c_str());
   std::fflush(stdout);
@@ -298,6 +308,17 @@ void reload_keys(const std::string& keys_path, net::KeysHolder& holder, net::Ser
     }
   }
   log_line(LogLevel::info, "keys reloaded", {{"keys", keys_path}});
+}
+
+// SIGHUP: the TLS certificate and key files again, for new connections (net/tls.hpp).
+void reload_tls(net::Server& server) {
+  if (!server.tls_enabled()) return;
+  std::string error;
+  if (server.reload_tls(&error)) {
+    log_line(LogLevel::info, "TLS certificate reloaded");
+  } else {
+    log_line(LogLevel::warn, "TLS reload refused; keeping the current certificate", {{"error", error}});
+  }
 }
 
 // --wal-fault (hidden, tests only; docs/reliability.md): "OP:ERRNO[:after=N]" with OP one of
@@ -360,6 +381,31 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
       log_line(LogLevel::warn, "TEST ONLY: a write-ahead log fault is armed", {{"fault", spec}});
     }
   }
+  return true;
+}
+
+// The rate_limit_* settings (net/rate_limit.hpp); each at most a billion.
+bool rate_limits_from(Settings& settings, net::RateLimitConfig* out, std::string* error) {
+  constexpr std::int64_t limit_max = 1'000'000'000;
+  const std::pair<net::RateClass, const char*> classes[] = {
+      {net::RateClass::write, "write"}, {net::RateClass::read, "read"}, {net::RateClass::admin, "admin"}};
+  for (const auto& [rate_class, name] : classes) {
+    const std::string prefix = std::string("rate_limit_") + name;
+    const std::int64_t per_s = settings.integer(prefix + "_per_s");
+    const std::int64_t burst = settings.integer(prefix + "_burst");
+    if (per_s > limit_max || burst > limit_max) {
+      *error = prefix + "_per_s and " + prefix + "_burst must be at most 1000000000";
+      return false;
+    }
+    out->classes[static_cast<std::size_t>(rate_class)] =
+        net::RateLimit{static_cast<std::uint32_t>(per_s), static_cast<std::uint32_t>(burst)};
+  }
+  const std::int64_t principals = settings.integer("rate_limit_principals_max");
+  if (principals < 1) {
+    *error = "rate_limit_principals_max must be at least 1";
+    return false;
+  }
+  out->principals_max = static_cast<std::size_t>(principals);
   return true;
 }
 
@@ -463,6 +509,14 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   server_config.batch_items_max = static_cast<std::uint32_t>(settings.integer("batch_items_max"));
   server_config.amount_max = settings.integer("amount_max");
   server_config.access_log = settings.flag("access_log");
+  if (settings.flag("nonce_journal")) server_config.nonce_journal_dir = data_dir + "/nonces";
+  server_config.tls.cert_chain_path = settings.text("tls_cert");
+  server_config.tls.key_path = settings.text("tls_key");
+  if (!rate_limits_from(settings, &server_config.rate_limits, &error)) {
+    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    engine->stop();
+    return 2;
+  }
 
   std::unique_ptr<net::Server> server = net::Server::create(server_config, *engine, keys, &error);
   if (!server) {
@@ -472,9 +526,10 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   }
   server->start();
   const std::string endpoint = format_endpoint(listen.host, server->port());
-  print_welcome(endpoint, data_dir, keys_path, private_keys, *loaded.keys);
+  print_welcome(server->tls_enabled() ? "https" : "http", endpoint, data_dir, keys_path, private_keys,
+                *loaded.keys);
   log_line(LogLevel::info, "listening on " + endpoint,
-           {{"data_dir", data_dir}, {"keys", keys_path}, {"wal_dir", engine->wal_dir()},
+           {{"scheme", server->tls_enabled() ? "https" : "http"}, {"data_dir", data_dir}, {"keys", keys_path}, {"wal_dir", engine->wal_dir()},
             {"snapshots_dir", engine->snapshots_dir()}});
 
   const std::uint32_t admin_producer = threads;
@@ -486,6 +541,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     }
     if (signal_number == SIGHUP) {
       reload_keys(keys_path, keys, *server, *engine, admin_producer);
+      reload_tls(*server);
     } else if (signal_number == SIGTERM || signal_number == SIGINT) {
       log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
       break;

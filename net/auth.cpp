@@ -339,6 +339,8 @@ AuthResult verify_request(const Keys& keys, const RequestCredentials& credential
     case NonceCache::Insert::fresh:
       result.status = AuthStatus::ok;
       result.principal = principal;
+      result.timestamp_s = timestamp_s;
+      result.nonce = credentials.nonce;
       return result;
     case NonceCache::Insert::replayed:
       result.status = AuthStatus::replayed_nonce;

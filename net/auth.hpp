@@ -127,6 +127,8 @@ class NonceCache {
 struct AuthResult {
   AuthStatus status = AuthStatus::unauthenticated;
   const Principal* principal = nullptr;  // set when ok; points into the Keys used
+  std::int64_t timestamp_s = 0;           // X-Timestamp, set when ok
+  std::string_view nonce;                 // X-Nonce (a view into the request), set when ok
 };
 
 // Checks a request as described at the top. `now_s`: the server's clock, unix seconds. The

@@ -86,6 +86,8 @@ struct Slot {
   Response response;
   std::vector<BatchEntry> batch;  // capacity kept between batches
   std::uint32_t pending = 0;      // batch entries still with the engine
+  std::uint64_t nonce_seq = 0;     // rendered only once the nonce journal has this durable
+  std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
 };
 
 struct Connection {
@@ -114,6 +116,10 @@ struct Connection {
   ContinueState continue_state = ContinueState::none;  // of the request being received
   bool dirty = false;
   bool pending = false;  // in IoThread::pending_: complete requests left behind by a budget
+  bool journal_wait = false;  // listed in IoThread::journal_waiters_
+  SSL* ssl = nullptr;                 // TLS session, or null for plain HTTP
+  bool tls_read_wants_write = false;  // the handshake waits for the socket to be writable
+  bool tls_pending = false;           // listed in IoThread::tls_pending_
   std::uint32_t interest = 0;
 };
 
@@ -141,6 +147,7 @@ class IoThread {
 
   ~IoThread() {
     for (auto& c : connections_) {
+      if (c && c->ssl != nullptr) tls_close(c->ssl);
       if (c && c->fd >= 0) ::close(c->fd);
     }
     if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -174,6 +181,13 @@ class IoThread {
   void handle_request(Connection& c, const HttpRequest& request);
   void handle_signed(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
   void handle_batch(Connection& c, Slot& slot, const Principal& principal, const HttpRequest& request);
+  bool admit_signed(Slot& slot, const AuthResult& auth);
+  bool rate_limited(Slot& slot, const Principal& principal, Route route, const HttpRequest& request,
+                    std::uint32_t cost);
+  void refresh_journal();
+  ssize_t receive(Connection& c, char* data, std::size_t size);
+  ssize_t transmit(Connection& c, const char* data, std::size_t size);
+  void serve_tls_pending();
   void handle_notify(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
   bool submit(Connection& c, std::uint32_t slot_index, std::uint32_t item, const Command& command,
               RequestOp op = RequestOp::command);
@@ -227,6 +241,9 @@ class IoThread {
   std::uint64_t submitted_ = 0;  // requests handed to the engine (run to completion: more work)
   std::int64_t shutdown_deadline_ms_ = 0;
   std::string path_scratch_;
+  std::uint64_t journal_durable_ = 0;            // the nonce journal's durable_seq(), last seen
+  std::vector<std::uint32_t> journal_waiters_;  // connections whose next answer waits for it
+  std::vector<std::uint32_t> tls_pending_;      // decrypted input waiting inside OpenSSL
 };
 
 bool IoThread::init(std::string* error) {
@@ -307,8 +324,9 @@ void IoThread::run() {
   while (true) {
     const bool drive = server_.config_.drive_engine;
     int timeout_ms = drive ? std::min(epoll_timeout_ms, server_.engine_.timeout_ms()) : epoll_timeout_ms;
-    // Work left behind by a budget has no event to wake us: look for events, do not wait.
-    if (!pending_.empty() || engine_busy) timeout_ms = 0;
+    // Work left behind by a budget (or a TLS session with buffered bytes) has no event to wake
+    // us: look for events, do not wait.
+    if (!pending_.empty() || engine_busy || !tls_pending_.empty()) timeout_ms = 0;
     const int n = ::epoll_wait(epoll_fd_, events, epoll_events_max, timeout_ms);
     if (n < 0 && errno != EINTR) {
       log_line(LogLevel::error, "epoll_wait failed", {{"error", std::strerror(errno)}});
@@ -332,6 +350,8 @@ void IoThread::run() {
       }
     }
     if (results) take_responses();
+    refresh_journal();
+    serve_tls_pending();
     for (const std::uint32_t index : pending_) {
       Connection& c = *connections_[index];
       c.pending = false;
@@ -383,8 +403,9 @@ void IoThread::accept_connections() {
     if (over) {
       server_.connections_open_.fetch_sub(1, std::memory_order_relaxed);
       const std::string& refusal = server_.refusal_;
+      // Over TLS there is no session to answer in: the connection is only closed.
       [[maybe_unused]] const ssize_t sent =
-          ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
+          server_.tls_ ? 0 : ::send(fd, refusal.data(), refusal.size(), MSG_NOSIGNAL | MSG_DONTWAIT);
       ::close(fd);
       ServerMetrics::bump(metrics.connections_refused);
       continue;
@@ -400,10 +421,21 @@ void IoThread::accept_connections() {
       connections_.push_back(std::make_unique<Connection>(index, config_));
     }
     Connection& c = *connections_[index];
-    PAYCORE_ASSERT(c.fd < 0 && c.count == 0);
+    PAYCORE_ASSERT(c.fd < 0 && c.count == 0 && c.ssl == nullptr);
+    if (server_.tls_) {
+      c.ssl = server_.tls_->new_session(fd);
+      if (c.ssl == nullptr) {
+        ::close(fd);
+        free_connections_.push_back(index);
+        server_.connections_open_.fetch_sub(1, std::memory_order_relaxed);
+        continue;
+      }
+    }
     c.fd = fd;
     c.last_active_ms = now_ms();
-    c.request_started_ms = 0;
+    // Over TLS the handshake must complete within the header timeout, like a request's head.
+    c.request_started_ms = c.ssl != nullptr ? now_ms() : 0;
+    c.tls_read_wants_write = false;
     c.closing = c.peer_closed = c.close_after_flush = false;
     c.continue_state = ContinueState::none;
     c.interest = EPOLLIN;
@@ -411,6 +443,8 @@ void IoThread::accept_connections() {
     ev.events = EPOLLIN;
     ev.data.u64 = index;
     if (::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &ev) != 0) {
+      tls_close(c.ssl);
+      c.ssl = nullptr;
       ::close(fd);
       c.fd = -1;
       free_connections_.push_back(index);
@@ -442,7 +476,8 @@ void IoThread::on_event(std::uint32_t index, std::uint32_t events) {
     close_connection(c);
     return;
   }
-  if ((events & (EPOLLIN | EPOLLHUP)) != 0) read_input(c);
+  const bool handshake_writable = c.tls_read_wants_write && (events & EPOLLOUT) != 0;
+  if ((events & (EPOLLIN | EPOLLHUP)) != 0 || handshake_writable) read_input(c);
   if (c.fd >= 0) mark_dirty(c);
 }
 
@@ -465,12 +500,12 @@ void IoThread::read_input(Connection& c) {
       c.in_capacity = grown;
     }
     const std::size_t room = c.in_capacity - c.in_end;
-    const ssize_t n = ::recv(c.fd, c.in.get() + c.in_end, room, 0);
+    const ssize_t n = receive(c, c.in.get() + c.in_end, room);
     if (n > 0) {
       c.in_end += static_cast<std::size_t>(n);
       c.last_active_ms = now_ms();
       if (c.request_started_ms == 0) c.request_started_ms = now_ms();
-      if (static_cast<std::size_t>(n) < room) return;
+      if (static_cast<std::size_t>(n) < room && (c.ssl == nullptr || !tls_has_pending(c.ssl))) return;
       continue;
     }
     if (n == 0) {
@@ -498,6 +533,8 @@ Slot& IoThread::push_slot(Connection& c, std::uint32_t* slot_index) {
   slot.start_us = now_us_;
   slot.allow = {};
   slot.pending = 0;
+  slot.nonce_seq = 0;
+  slot.retry_after_s = 0;
   slot.batch.clear();
   *slot_index = index;
   return slot;
@@ -694,10 +731,15 @@ void IoThread::handle_signed(Connection& c, Slot& slot, const RouteMatch& match,
                                   "the request's signature headers were refused", {}});
     return;
   }
+  if (!admit_signed(slot, auth)) return;
   const Principal& principal = *auth.principal;
   const std::uint32_t slot_index = static_cast<std::uint32_t>(&slot - c.slots.data());
   if (!principal_may_call(principal, match.route)) {
     finish_local(slot, local_error_not_found());
+    return;
+  }
+  // A batch is charged per item, once decoded (handle_batch).
+  if (match.route != Route::payment_batch && rate_limited(slot, principal, match.route, request, 1)) {
     return;
   }
   if (match.route == Route::payment_batch) {
@@ -728,6 +770,8 @@ void IoThread::handle_batch(Connection& c, Slot& slot, const Principal& principa
     finish_local(slot, local_error_from(*error));
     return;
   }
+  const auto items = static_cast<std::uint32_t>(batch_items_.size());
+  if (rate_limited(slot, principal, Route::payment_batch, request, items == 0 ? 1 : items)) return;
   const std::uint32_t slot_index = static_cast<std::uint32_t>(&slot - c.slots.data());
   PAYCORE_ASSERT(batch_items_.size() <= (1u << token_item_bits));
   slot.kind = SlotKind::batch;
@@ -749,6 +793,93 @@ void IoThread::handle_batch(Connection& c, Slot& slot, const Principal& principa
     }
   }
   if (slot.pending == 0) slot.state = SlotState::ready;
+}
+
+// The nonce journal (net/nonce_journal.hpp): an authentic request's nonce is journaled and its
+// answer waits until that record is durable. A failed journal refuses new signed requests.
+bool IoThread::admit_signed(Slot& slot, const AuthResult& auth) {
+  NonceJournal* journal = server_.journal_.get();
+  if (journal == nullptr) return true;
+  if (journal->failed()) {
+    finish_local(slot, LocalError{503, "unavailable", "the nonce journal is not writable", {}});
+    return false;
+  }
+  slot.nonce_seq = journal->append(auth.principal->id.view(), auth.nonce, auth.timestamp_s);
+  return true;
+}
+
+// Per-principal token buckets (net/rate_limit.hpp): true (and a 429 answer) when over the limit.
+bool IoThread::rate_limited(Slot& slot, const Principal& principal, Route route,
+                            const HttpRequest& request, std::uint32_t cost) {
+  RateLimiter& limiter = server_.rate_limiter_;
+  if (!limiter.enabled()) return false;
+  const RateClass rate_class = rate_class_of(route, request.method_kind == HttpMethod::get);
+  const std::uint32_t wait_s = limiter.take(principal.id.view(), rate_class, cost, now_us_);
+  if (wait_s == 0) return false;
+  slot.retry_after_s = wait_s;
+  finish_local(slot, LocalError{429, "rate_limited", "too many requests; retry after Retry-After seconds", {}});
+  return true;
+}
+
+// Connections whose next answer waited for the nonce journal are served again once it moved.
+void IoThread::refresh_journal() {
+  const NonceJournal* journal = server_.journal_.get();
+  if (journal == nullptr) return;
+  const std::uint64_t durable = journal->durable_seq();
+  if (durable == journal_durable_) return;
+  journal_durable_ = durable;
+  for (std::uint32_t index : journal_waiters_) {
+    Connection& c = *connections_[index];
+    c.journal_wait = false;
+    if (c.fd >= 0) mark_dirty(c);
+  }
+  journal_waiters_.clear();
+}
+
+// recv(2) or TLS (net/tls.hpp) with recv's results: bytes, 0 at the peer's close, -1 with errno
+// EAGAIN to wait for the socket, any other errno to close.
+ssize_t IoThread::receive(Connection& c, char* data, std::size_t size) {
+  if (c.ssl == nullptr) return ::recv(c.fd, data, size, 0);
+  const TlsIoResult r = tls_read(c.ssl, data, size);
+  c.tls_read_wants_write = r.status == TlsIo::want_write;
+  switch (r.status) {
+    case TlsIo::ok: return static_cast<ssize_t>(r.bytes);
+    case TlsIo::want_read:
+    case TlsIo::want_write: errno = EAGAIN; return -1;
+    case TlsIo::closed: return 0;
+    case TlsIo::failed: break;
+  }
+  ServerMetrics::bump(metrics.protocol_errors);  // garbage, an old TLS version, a bad record
+  errno = EPROTO;
+  return -1;
+}
+
+// send(2) or TLS, with send's results. A TLS write that waits for input (a TLS 1.3 key update)
+// is retried on the next event: the connection is readable whenever it is waiting for input.
+ssize_t IoThread::transmit(Connection& c, const char* data, std::size_t size) {
+  if (c.ssl == nullptr) return ::send(c.fd, data, size, MSG_NOSIGNAL);
+  const TlsIoResult r = tls_write(c.ssl, data, size);
+  switch (r.status) {
+    case TlsIo::ok: return static_cast<ssize_t>(r.bytes);
+    case TlsIo::want_read:
+    case TlsIo::want_write: errno = EAGAIN; return -1;
+    case TlsIo::closed:
+    case TlsIo::failed: break;
+  }
+  errno = EPIPE;
+  return -1;
+}
+
+// Connections with decrypted input inside OpenSSL: read as if the socket had said so.
+void IoThread::serve_tls_pending() {
+  if (tls_pending_.empty()) return;
+  std::vector<std::uint32_t> pending;
+  pending.swap(tls_pending_);
+  for (std::uint32_t index : pending) {
+    Connection& c = *connections_[index];
+    c.tls_pending = false;
+    if (c.fd >= 0 && c.ssl != nullptr) on_event(index, EPOLLIN);
+  }
 }
 
 void IoThread::handle_notify(Connection& c, Slot& slot, const RouteMatch& match,
@@ -831,6 +962,13 @@ bool IoThread::render_ready(Connection& c) {
   while (c.count > 0 && c.out.size() < out_high_water_bytes) {
     Slot& slot = c.slots[c.head];
     if (slot.state != SlotState::ready) break;
+    if (slot.nonce_seq > journal_durable_) {  // its nonce is not durable yet: wait (in order)
+      if (!c.journal_wait) {
+        c.journal_wait = true;
+        journal_waiters_.push_back(c.index);
+      }
+      break;
+    }
     const bool ok = render_slot(c, slot);
     slot.state = SlotState::free;
     slot.batch.clear();
@@ -872,8 +1010,10 @@ bool IoThread::render_slot(Connection& c, Slot& slot) {
   head.request_id = slot.request_id.view();
   head.keep_alive = slot.keep_alive && !shutting_down_;
   head.omit_body = slot.head;
-  std::string_view allow_header[1];
+  std::string_view extra_headers[2];
+  std::size_t extra_count = 0;
   char allow_line[32];
+  char retry_line[32];
   bool body_ok = true;
   switch (slot.kind) {
     case SlotKind::local_error:
@@ -882,9 +1022,13 @@ bool IoThread::render_slot(Connection& c, Slot& slot) {
       if (!slot.allow.empty()) {
         const int length = std::snprintf(allow_line, sizeof(allow_line), "Allow: %.*s",
                                          static_cast<int>(slot.allow.size()), slot.allow.data());
-        allow_header[0] = std::string_view(allow_line, static_cast<std::size_t>(length));
-        head.extra_headers = allow_header;
+        extra_headers[extra_count++] = std::string_view(allow_line, static_cast<std::size_t>(length));
       }
+      if (slot.retry_after_s != 0) {
+        const int length = std::snprintf(retry_line, sizeof(retry_line), "Retry-After: %u", slot.retry_after_s);
+        extra_headers[extra_count++] = std::string_view(retry_line, static_cast<std::size_t>(length));
+      }
+      head.extra_headers = std::span<const std::string_view>(extra_headers, extra_count);
       break;
     case SlotKind::healthz:
       head.status = 200;
@@ -966,7 +1110,7 @@ bool IoThread::render_slot(Connection& c, Slot& slot) {
 void IoThread::send_output(Connection& c) {
   while (!c.out.empty()) {
     const std::string_view pending = c.out.view();
-    const ssize_t n = ::send(c.fd, pending.data(), pending.size(), MSG_NOSIGNAL);
+    const ssize_t n = transmit(c, pending.data(), pending.size());
     if (n > 0) {
       c.out.consume(static_cast<std::size_t>(n));
       c.last_active_ms = now_ms();
@@ -986,7 +1130,12 @@ void IoThread::update_interest(Connection& c) {
                        c.out.size() < out_high_water_bytes;
   std::uint32_t interest = 0;
   if (want_in) interest |= EPOLLIN;
-  if (!c.out.empty()) interest |= EPOLLOUT;
+  if (!c.out.empty() || c.tls_read_wants_write) interest |= EPOLLOUT;
+  // Input already decrypted inside OpenSSL announces itself with no socket event.
+  if (want_in && c.ssl != nullptr && !c.tls_pending && tls_has_pending(c.ssl)) {
+    c.tls_pending = true;
+    tls_pending_.push_back(c.index);
+  }
   if (interest == c.interest) return;
   epoll_event ev{};
   ev.events = interest;
@@ -996,6 +1145,9 @@ void IoThread::update_interest(Connection& c) {
 
 void IoThread::close_connection(Connection& c) {
   if (c.fd < 0) return;
+  tls_close(c.ssl);
+  c.ssl = nullptr;
+  c.tls_read_wants_write = false;
   ::close(c.fd);  // also removes it from the epoll set
   c.fd = -1;
   c.generation = (c.generation + 1) & ((1u << token_generation_bits) - 1);
@@ -1041,7 +1193,23 @@ Server::Server(const ServerConfig& config, Engine& engine, KeysHolder& keys)
     : config_(config),
       engine_(engine),
       keys_(keys),
-      nonces_(NonceCacheConfig{config.nonce_entries_max, 64, config.auth_window_s}) {}
+      nonces_(NonceCacheConfig{config.nonce_entries_max, 64, config.auth_window_s}),
+      rate_limiter_(config.rate_limits) {}
+
+bool Server::open_nonce_journal(std::string* error) {
+  NonceJournalLoad load;
+  journal_ = NonceJournal::open(config_.nonce_journal_dir, config_.auth_window_s, wall_seconds(), nonces_,
+                                &load, error);
+  if (!journal_) return false;
+  journal_->set_on_durable([this] {
+    for (auto& thread : threads_) thread->wake();
+  });
+  log_line(LogLevel::info, "nonce journal loaded",
+           {{"dir", config_.nonce_journal_dir}, {"files", std::to_string(load.files)},
+            {"records", std::to_string(load.records)}, {"live", std::to_string(load.live)},
+            {"torn_files", std::to_string(load.torn)}, {"cache_full", std::to_string(load.cache_full)}});
+  return true;
+}
 
 Server::~Server() {
   stop();
@@ -1115,6 +1283,15 @@ std::unique_ptr<Server> Server::create(const ServerConfig& config, Engine& engin
     server->metrics_.push_back(&thread->metrics);
     server->threads_.push_back(std::move(thread));
   }
+  if (!config.nonce_journal_dir.empty() && !server->open_nonce_journal(error)) return nullptr;
+  if (!config.tls.cert_chain_path.empty() || !config.tls.key_path.empty()) {
+    if (config.tls.cert_chain_path.empty() || config.tls.key_path.empty()) {
+      *error = "TLS needs both a certificate chain file and a key file";
+      return nullptr;
+    }
+    server->tls_ = TlsContext::create(config.tls, error);
+    if (!server->tls_) return nullptr;
+  }
   return server;
 }
 
@@ -1129,6 +1306,7 @@ void Server::stop() {
   }
   for (auto& thread : threads_) thread->wake();
   for (auto& thread : threads_) thread->join();
+  if (journal_) journal_->stop();  // after the threads: the answers they sent waited for it
 }
 
 }  // namespace paycore::net

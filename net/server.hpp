@@ -48,6 +48,9 @@
 #include "net/http_parser.hpp"
 #include "net/keys.hpp"
 #include "net/metrics.hpp"
+#include "net/nonce_journal.hpp"
+#include "net/rate_limit.hpp"
+#include "net/tls.hpp"
 #include "src/engine.hpp"
 
 namespace paycore::net {
@@ -73,6 +76,11 @@ struct ServerConfig {
   std::uint32_t batch_items_max = 1000;
   Amount amount_max = amount_max_default;
   bool access_log = false;  // one log line per request (otherwise only 5xx and protocol errors)
+  // Accepted nonces are journaled here and answers wait for the journal's fdatasync
+  // (net/nonce_journal.hpp); empty: nonces are kept in memory only (forgotten at restart).
+  std::string nonce_journal_dir;
+  RateLimitConfig rate_limits;  // off unless a class has per_s > 0 (net/rate_limit.hpp)
+  TlsConfig tls;  // both paths empty: plain HTTP; otherwise every connection is TLS (net/tls.hpp)
 };
 
 class IoThread;
@@ -94,18 +102,26 @@ class Server {
   void stop();
   // Call after KeysHolder::set: I/O threads pick the new keys up before their next request.
   void keys_changed() { keys_version_.fetch_add(1, std::memory_order_release); }
+  bool tls_enabled() const { return tls_ != nullptr; }
+  // SIGHUP: re-reads the certificate and key files for new connections; existing ones keep
+  // theirs. False (the old files stay in use) with `error` if they cannot be used.
+  bool reload_tls(std::string* error) { return tls_ == nullptr || tls_->reload(error); }
 
   const ServerConfig& config() const { return config_; }
 
  private:
   friend class IoThread;
   Server(const ServerConfig& config, Engine& engine, KeysHolder& keys);
+  bool open_nonce_journal(std::string* error);
 
   ServerConfig config_;
   Engine& engine_;
   KeysHolder& keys_;
   std::atomic<std::uint64_t> keys_version_{0};
   NonceCache nonces_;
+  std::unique_ptr<NonceJournal> journal_;  // null when config_.nonce_journal_dir is empty
+  RateLimiter rate_limiter_;
+  std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<std::uint32_t> connections_open_{0};

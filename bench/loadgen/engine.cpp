@@ -4,6 +4,8 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sys/epoll.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -26,18 +28,20 @@ std::int64_t monotonic_ns() {
 
 bool parse_url(std::string_view url, Target* out, std::string* error) {
   constexpr std::string_view scheme = "http://";
-  if (url.substr(0, scheme.size()) != scheme) {
-    *error = "url must start with http:// (got '" + std::string(url) + "')";
+  constexpr std::string_view tls_scheme = "https://";
+  out->tls = url.substr(0, tls_scheme.size()) == tls_scheme;
+  if (!out->tls && url.substr(0, scheme.size()) != scheme) {
+    *error = "url must start with http:// or https:// (got '" + std::string(url) + "')";
     return false;
   }
-  url.remove_prefix(scheme.size());
+  url.remove_prefix(out->tls ? tls_scheme.size() : scheme.size());
   if (!url.empty() && url.back() == '/') url.remove_suffix(1);
   if (url.find('/') != std::string_view::npos) {
     *error = "url must be http://HOST:PORT without a path";
     return false;
   }
   std::string_view host = url;
-  std::string_view port = "80";
+  std::string_view port = out->tls ? "443" : "80";
   if (!url.empty() && url.front() == '[') {
     const std::size_t close = url.find(']');
     if (close == std::string_view::npos) {
@@ -126,6 +130,7 @@ enum class ConnState : std::uint8_t { closed, connecting, idle, busy };
 
 struct Conn {
   int fd = -1;
+  SSL* ssl = nullptr;  // https only; the handshake runs while the state is `connecting`
   ConnState state = ConnState::closed;
   bool watching_out = false;
   std::string out;
@@ -157,11 +162,22 @@ class Engine {
     event.data.u64 = timer_key;
     PAYCORE_ASSERT(::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &event) == 0);
     limits_.body_bytes_max = config.response_body_bytes_max;
+    if (config.target.tls) {
+      tls_ = SSL_CTX_new(TLS_client_method());
+      PAYCORE_ASSERT(tls_ != nullptr);
+      SSL_CTX_set_min_proto_version(tls_, TLS1_2_VERSION);
+      if (!config.tls_ca_file.empty()) {
+        SSL_CTX_set_verify(tls_, SSL_VERIFY_PEER, nullptr);
+        tls_ca_ok_ = SSL_CTX_load_verify_locations(tls_, config.tls_ca_file.c_str(), nullptr) == 1;
+      }
+    }
   }
   ~Engine() {
     for (Conn& conn : conns_) {
+      if (conn.ssl != nullptr) SSL_free(conn.ssl);
       if (conn.fd >= 0) ::close(conn.fd);
     }
+    if (tls_ != nullptr) SSL_CTX_free(tls_);
     ::close(timer_fd_);
     ::close(epoll_fd_);
   }
@@ -184,6 +200,9 @@ class Engine {
   void watch_out(std::size_t i, bool on);
   void on_event(std::size_t i, std::uint32_t events, std::int64_t now);
   void on_readable(std::size_t i, std::int64_t now);
+  void handshake(std::size_t i, std::int64_t now);
+  ssize_t receive(Conn& conn, char* data, std::size_t size);
+  ssize_t transmit(Conn& conn, const char* data, std::size_t size);
   void complete(std::size_t i, const HttpResponse& response, std::int64_t now);
   void violation_without_answer(std::size_t i, std::int64_t now, std::string_view reason);
   int wait_ms(std::int64_t now);
@@ -194,6 +213,8 @@ class Engine {
   int epoll_fd_ = -1;
   int timer_fd_ = -1;
   ResponseLimits limits_;
+  SSL_CTX* tls_ = nullptr;  // https only
+  bool tls_ca_ok_ = true;
   simdjson::dom::parser parser_;
   RunStats stats_;
   std::int64_t start_ns_ = 0;
@@ -229,17 +250,21 @@ void Engine::open(std::size_t i, std::int64_t now) {
     return;
   }
   conn.fd = fd;
-  conn.state = rc == 0 ? ConnState::idle : ConnState::connecting;
+  // Over TLS a connection is `connecting` until its handshake is done (EPOLLOUT starts it).
+  const bool wait = rc != 0 || tls_ != nullptr;
+  conn.state = wait ? ConnState::connecting : ConnState::idle;
   conn.in_bytes = 0;
   epoll_event event{};
-  event.events = EPOLLIN | (rc == 0 ? 0u : static_cast<std::uint32_t>(EPOLLOUT));
+  event.events = EPOLLIN | (wait ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
   event.data.u64 = i;
-  conn.watching_out = rc != 0;
+  conn.watching_out = wait;
   PAYCORE_ASSERT(::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) == 0);
 }
 
 void Engine::close_conn(std::size_t i, std::int64_t now, bool failed) {
   Conn& conn = conns_[i];
+  if (conn.ssl != nullptr) SSL_free(conn.ssl);
+  conn.ssl = nullptr;
   if (conn.fd >= 0) ::close(conn.fd);  // also leaves the epoll set
   conn.fd = -1;
   conn.state = ConnState::closed;
@@ -272,8 +297,7 @@ void Engine::watch_out(std::size_t i, bool on) {
 void Engine::flush(std::size_t i, std::int64_t now) {
   Conn& conn = conns_[i];
   while (conn.out_sent < conn.out.size()) {
-    const ssize_t n = ::send(conn.fd, conn.out.data() + conn.out_sent,
-                             conn.out.size() - conn.out_sent, MSG_NOSIGNAL);
+    const ssize_t n = transmit(conn, conn.out.data() + conn.out_sent, conn.out.size() - conn.out_sent);
     if (n > 0) {
       conn.out_sent += static_cast<std::size_t>(n);
     } else if (n < 0 && errno == EINTR) {
@@ -375,7 +399,7 @@ void Engine::on_readable(std::size_t i, std::int64_t now) {
       }
       conn.in.resize(std::min(cap, std::max(recv_chunk_bytes, conn.in.size() * 2)));
     }
-    const ssize_t n = ::recv(conn.fd, conn.in.data() + conn.in_bytes, conn.in.size() - conn.in_bytes, 0);
+    const ssize_t n = receive(conn, conn.in.data() + conn.in_bytes, conn.in.size() - conn.in_bytes);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return;
     if (n <= 0) {
@@ -423,13 +447,79 @@ void Engine::on_event(std::size_t i, std::uint32_t events, std::int64_t now) {
       fail(i, now, std::string("connect: ") + std::strerror(error), false);
       return;
     }
-    if ((events & (EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+    if ((events & (EPOLLIN | EPOLLOUT | EPOLLERR | EPOLLHUP)) == 0) return;
+    if (tls_ != nullptr) {
+      handshake(i, now);
+      return;
+    }
     conn.state = ConnState::idle;
     watch_out(i, false);
     return;
   }
   if ((events & EPOLLOUT) != 0 && conn.state == ConnState::busy) flush(i, now);
   if ((events & (EPOLLIN | EPOLLERR | EPOLLHUP)) != 0) on_readable(i, now);
+}
+
+// One step of a non-blocking TLS handshake (SSL_do_handshake); `idle` once done.
+void Engine::handshake(std::size_t i, std::int64_t now) {
+  Conn& conn = conns_[i];
+  if (!tls_ca_ok_) {
+    fail(i, now, "tls: cannot load the CA file " + config_.tls_ca_file, false);
+    return;
+  }
+  if (conn.ssl == nullptr) {
+    conn.ssl = SSL_new(tls_);
+    PAYCORE_ASSERT(conn.ssl != nullptr && SSL_set_fd(conn.ssl, conn.fd) == 1);
+    SSL_set_connect_state(conn.ssl);
+  }
+  const int rc = SSL_do_handshake(conn.ssl);
+  if (rc == 1) {
+    conn.state = ConnState::idle;
+    watch_out(i, false);
+    return;
+  }
+  const int error = SSL_get_error(conn.ssl, rc);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+    watch_out(i, error == SSL_ERROR_WANT_WRITE);
+    return;
+  }
+  char reason[256] = "tls handshake failed";
+  if (const unsigned long code = ERR_get_error()) ERR_error_string_n(code, reason, sizeof reason);
+  ERR_clear_error();
+  fail(i, now, std::string("tls: ") + reason, false);
+}
+
+// recv(2)/send(2), or SSL_read_ex/SSL_write_ex with their results mapped onto recv's and
+// send's: bytes, 0 at the peer's close, -1 with EAGAIN to wait, another errno to fail.
+ssize_t Engine::receive(Conn& conn, char* data, std::size_t size) {
+  if (conn.ssl == nullptr) return ::recv(conn.fd, data, size, 0);
+  std::size_t bytes = 0;
+  const int rc = SSL_read_ex(conn.ssl, data, size, &bytes);
+  if (rc == 1) return static_cast<ssize_t>(bytes);
+  const int error = SSL_get_error(conn.ssl, rc);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  ERR_clear_error();
+  if (error == SSL_ERROR_ZERO_RETURN) return 0;
+  errno = EPROTO;
+  return -1;
+}
+
+ssize_t Engine::transmit(Conn& conn, const char* data, std::size_t size) {
+  if (conn.ssl == nullptr) return ::send(conn.fd, data, size, MSG_NOSIGNAL);
+  std::size_t bytes = 0;
+  const int rc = SSL_write_ex(conn.ssl, data, size, &bytes);
+  if (rc == 1) return static_cast<ssize_t>(bytes);
+  const int error = SSL_get_error(conn.ssl, rc);
+  if (error == SSL_ERROR_WANT_READ || error == SSL_ERROR_WANT_WRITE) {
+    errno = EAGAIN;
+    return -1;
+  }
+  ERR_clear_error();
+  errno = EPIPE;
+  return -1;
 }
 
 int Engine::wait_ms(std::int64_t now) {

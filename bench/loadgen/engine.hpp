@@ -35,10 +35,11 @@ struct Target {
   std::uint16_t port = 0;
   sockaddr_storage address{};
   socklen_t address_bytes = 0;
+  bool tls = false;  // https://: every connection does a TLS handshake first (not timed)
   std::string host_header() const { return host + ":" + std::to_string(port); }
 };
 
-// "http://HOST:PORT" (an optional trailing "/"); HOST is a name or an IPv4/IPv6 address
+// "http://HOST:PORT" or "https://HOST:PORT" (an optional trailing "/"); HOST is a name or an IPv4/IPv6 address
 // ([::1]). Resolved once, here; the run talks only to that address.
 [[nodiscard]] bool parse_url(std::string_view url, Target* out, std::string* error);
 
@@ -81,6 +82,7 @@ struct EngineConfig {
   double rate_per_s = 0.0;         // this thread's; 0 = closed loop
   std::int64_t timeout_ns = 10'000'000'000;
   std::size_t response_body_bytes_max = 16 * 1024 * 1024;
+  std::string tls_ca_file;  // https: verify the server against this PEM CA; empty: no verification
 };
 
 // Runs one thread's share of a run (in the calling thread) until a bound is reached or the

@@ -143,6 +143,7 @@ RunStats run_threads(const Options& options, const Prepared& prepared, std::uint
                          : requests_max / threads + (t < requests_max % threads ? 1 : 0);
     c.duration_ns = duration_ns;
     c.rate_per_s = rate / threads;
+    c.tls_ca_file = options.tls_ca;
     c.timeout_ns = static_cast<std::int64_t>(options.timeout_s * 1e9);
   }
   std::vector<std::thread> pool;

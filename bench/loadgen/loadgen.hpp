@@ -20,6 +20,7 @@ namespace paycore::loadgen {
 
 struct Options {
   std::string url;
+  std::string tls_ca;  // https: the CA file to verify the server with (empty: not verified)
   std::string keys_path;
   std::string mix{mix_default};
   std::uint64_t requests = 100'000;  // per run (per sweep step)

@@ -5,6 +5,9 @@
 #include <netinet/tcp.h>
 #include <poll.h>
 #include <signal.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <simdjson.h>
 #include <sys/socket.h>
 #include <sys/wait.h>
@@ -162,17 +165,78 @@ Connection::Connection(std::uint16_t port) {
   ::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 }
 
+Connection::Connection(std::uint16_t port, const TlsClientOptions& tls) : Connection(port) {
+  if (fd_ < 0) return;
+  // Blocking socket: a read that hangs mid-record gives up after 10 s.
+  const timeval limit{10, 0};
+  ::setsockopt(fd_, SOL_SOCKET, SO_RCVTIMEO, &limit, sizeof(limit));
+  tls_ctx_ = SSL_CTX_new(TLS_client_method());
+  if (tls_ctx_ == nullptr) {
+    close();
+    return;
+  }
+  if (tls.verify) {
+    SSL_CTX_set_verify(tls_ctx_, SSL_VERIFY_PEER, nullptr);
+    if (SSL_CTX_load_verify_locations(tls_ctx_, tls.ca_file.c_str(), nullptr) != 1) {
+      close();
+      return;
+    }
+  }
+  tls_ = SSL_new(tls_ctx_);
+  if (tls_ == nullptr || SSL_set_fd(tls_, fd_) != 1 || SSL_connect(tls_) != 1) {
+    ERR_clear_error();
+    close();
+  }
+}
+
 Connection::~Connection() { close(); }
 
 void Connection::close() {
+  if (tls_ != nullptr) SSL_free(tls_);
+  if (tls_ctx_ != nullptr) SSL_CTX_free(tls_ctx_);
+  tls_ = nullptr;
+  tls_ctx_ = nullptr;
   if (fd_ >= 0) ::close(fd_);
   fd_ = -1;
+}
+
+std::string Connection::peer_fingerprint() const {
+  if (tls_ == nullptr) return {};
+  X509* cert = SSL_get1_peer_certificate(tls_);
+  if (cert == nullptr) return {};
+  unsigned char digest[EVP_MAX_MD_SIZE];
+  unsigned int length = 0;
+  X509_digest(cert, EVP_sha256(), digest, &length);
+  X509_free(cert);
+  std::string hex;
+  for (unsigned int i = 0; i < length; ++i) {
+    char byte[3];
+    std::snprintf(byte, sizeof(byte), "%02x", digest[i]);
+    hex += byte;
+  }
+  return hex;
+}
+
+std::string Connection::tls_version() const { return tls_ == nullptr ? std::string{} : SSL_get_version(tls_); }
+
+ssize_t Connection::receive(char* data, std::size_t size) {
+  if (tls_ == nullptr) return ::recv(fd_, data, size, 0);
+  std::size_t bytes = 0;
+  if (SSL_read_ex(tls_, data, size, &bytes) == 1) return static_cast<ssize_t>(bytes);
+  ERR_clear_error();
+  return 0;
 }
 
 bool Connection::send_all(const std::string& bytes) {
   std::size_t sent = 0;
   while (sent < bytes.size()) {
-    const ssize_t n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    ssize_t n = 0;
+    if (tls_ != nullptr) {
+      std::size_t written = 0;
+      n = SSL_write_ex(tls_, bytes.data() + sent, bytes.size() - sent, &written) == 1 ? static_cast<ssize_t>(written) : -1;
+    } else {
+      n = ::send(fd_, bytes.data() + sent, bytes.size() - sent, MSG_NOSIGNAL);
+    }
     if (n <= 0) return false;
     sent += static_cast<std::size_t>(n);
   }
@@ -181,9 +245,10 @@ bool Connection::send_all(const std::string& bytes) {
 
 bool Connection::fill(int timeout_ms) {
   pollfd p{fd_, POLLIN, 0};
-  if (::poll(&p, 1, timeout_ms) <= 0) return false;
+  const bool buffered = tls_ != nullptr && SSL_pending(tls_) > 0;
+  if (!buffered && ::poll(&p, 1, timeout_ms) <= 0) return false;
   char chunk[65536];
-  const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+  const ssize_t n = receive(chunk, sizeof(chunk));
   if (n <= 0) return false;
   buffer_.append(chunk, static_cast<std::size_t>(n));
   return true;
@@ -244,7 +309,7 @@ bool Connection::wait_closed(int timeout_ms) {
     pollfd p{fd_, POLLIN, 0};
     if (::poll(&p, 1, 50) <= 0) continue;
     char chunk[4096];
-    const ssize_t n = ::recv(fd_, chunk, sizeof(chunk), 0);
+    const ssize_t n = receive(chunk, sizeof(chunk));
     if (n <= 0) return true;
     buffer_.append(chunk, static_cast<std::size_t>(n));
   }

@@ -66,10 +66,18 @@ struct HttpResponse {
   }
 };
 
-// One TCP connection.
+// A TLS client's settings (Connection's optional TLS mode).
+struct TlsClientOptions {
+  std::string ca_file;  // PEM; the server's chain must verify against it
+  bool verify = true;
+};
+
+// One TCP connection; with `tls`, a TLS session on it (the handshake is done by the
+// constructor; ok() is false if it failed).
 class Connection {
  public:
   explicit Connection(std::uint16_t port);
+  Connection(std::uint16_t port, const TlsClientOptions& tls);
   ~Connection();
   Connection(const Connection&) = delete;
   Connection& operator=(const Connection&) = delete;
@@ -87,12 +95,18 @@ class Connection {
   // True if the server closes the connection (EOF) within `timeout_ms`.
   bool wait_closed(int timeout_ms);
   void close();
+  // TLS mode: lowercase hex SHA-256 of the server's certificate (DER), "TLSv1.3" or similar.
+  std::string peer_fingerprint() const;
+  std::string tls_version() const;
 
  private:
   bool fill(int timeout_ms);
   HttpResponse read_one(int timeout_ms, bool has_body);
+  ssize_t receive(char* data, std::size_t size);
   int fd_ = -1;
   std::string buffer_;
+  struct ssl_ctx_st* tls_ctx_ = nullptr;
+  struct ssl_st* tls_ = nullptr;
 };
 
 // amount_max of the mandates that tests grant when the limit is not what they test.

@@ -275,7 +275,7 @@ TEST(LoadgenRun, JsonReportIsWritten) {
 
 TEST(LoadgenRun, BadUsageIsReportedWithoutRunning) {
   Options o;
-  o.url = "https://example.com:443";
+  o.url = "ftp://example.com:21";  // https:// is accepted since loadgen speaks TLS
   o.keys_path = dev_keys_path();
   EXPECT_NE(run_loadgen(o).error.find("http://"), std::string::npos);
   o.url = "http://127.0.0.1:1";

@@ -540,5 +540,82 @@ TEST_F(Hostile, WellBehavedClientIsServedWhileHostileClientsRun) {
   EXPECT_EQ(::kill(fixture_->server->pid(), 0), 0) << "the server died";
 }
 
+// A merchant flooding payments over several connections, against a server with per-principal
+// limits: it is answered 429 with Retry-After past its limit, and another merchant's latency
+// stays within a bound of its own unloaded latency (a ratio within this run, not an absolute
+// figure, so that a slow or shared machine does not make it flake).
+TEST_F(Hostile, FloodingMerchantIsRateLimitedAndVictimLatencyHolds) {
+  constexpr int limit_per_s = 200;
+  ScopedFixture limited;
+  ASSERT_TRUE(limited.start({"--rate-limit-write-per-s", std::to_string(limit_per_s), "--rate-limit-read-per-s",
+                             std::to_string(limit_per_s)}))
+      << limited.log();
+  const std::uint16_t limited_port = limited.server->port();
+  {
+    Client client(limited_port, limited.keys);
+    ASSERT_TRUE(open_accounts(client, {"m_001", "m_002"}, {"payer0"}, 1'000'000'000'000));
+  }
+  const Signer victim = Client(limited_port, limited.keys).merchant("m_002");
+  const Signer flooder = Client(limited_port, limited.keys).merchant("m_001");
+  Connection quiet_connection(limited_port);
+  const Measured quiet = well_behaved(quiet_connection, victim, "quiet-");
+
+  std::atomic<bool> stop{false};
+  std::atomic<std::uint64_t> accepted{0}, refused{0}, other{0};
+  std::atomic<bool> retry_after_ok{true};
+  std::vector<std::thread> flood;
+  for (int t = 0; t < 4; ++t) {
+    flood.emplace_back([&, t] {
+      Connection c(limited_port);
+      for (int i = 0; !stop; ++i) {
+        // 16 pipelined payments, then their answers.
+        std::string burst;
+        for (int j = 0; j < 16; ++j) {
+          const std::string id = "flood-" + std::to_string(t) + "-" + std::to_string(i) + "-" + std::to_string(j);
+          burst += Client::signed_request(flooder, "POST", "/v1/payments", payment_body(id, "payer0", 1));
+        }
+        if (!c.send_all(burst)) break;
+        for (int j = 0; j < 16; ++j) {
+          const HttpResponse r = c.read_response(10'000);
+          if (r.status == 201) {
+            accepted.fetch_add(1, std::memory_order_relaxed);
+          } else if (r.status == 429) {
+            refused.fetch_add(1, std::memory_order_relaxed);
+            const std::string retry = r.header("retry-after");
+            if (error_code(r) != "rate_limited" || retry.empty() || std::atoi(retry.c_str()) < 1) retry_after_ok = false;
+          } else {
+            other.fetch_add(1, std::memory_order_relaxed);
+          }
+        }
+      }
+    });
+  }
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  const auto started = std::chrono::steady_clock::now();
+  Connection connection(limited_port);
+  const Measured flooded = well_behaved(connection, victim, "flooded-");
+  const double flood_s = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+  stop = true;
+  for (std::thread& t : flood) t.join();
+
+  std::printf("hostile: rate limit %d/s per merchant; a flooding merchant (4 connections, 16 pipelined payments "
+              "each): %llu accepted, %llu refused 429, %llu other in about %.1f s\n"
+              "  victim merchant, 500 requests: unloaded p50 %.0f us p99 %.0f us; during the flood p50 %.0f us "
+              "p99 %.0f us (ratio %.1f)\n",
+              limit_per_s, static_cast<unsigned long long>(accepted.load()),
+              static_cast<unsigned long long>(refused.load()), static_cast<unsigned long long>(other.load()),
+              flood_s + 0.3, quiet.latency.p50_us, quiet.latency.p99_us, flooded.latency.p50_us,
+              flooded.latency.p99_us, flooded.latency.p99_us / quiet.latency.p99_us);
+  EXPECT_EQ(quiet.failed, 0) << quiet.first_failure;
+  EXPECT_EQ(flooded.failed, 0) << flooded.first_failure;
+  EXPECT_GT(refused.load(), 0u);
+  EXPECT_TRUE(retry_after_ok.load());
+  EXPECT_EQ(other.load(), 0u);
+  // The flooder got about its limit: the burst plus limit_per_s a second, with a margin.
+  EXPECT_LE(static_cast<double>(accepted.load()), limit_per_s * (flood_s + 0.3) * 1.5 + limit_per_s);
+  // Generous: the flood still costs the server parsing, verifying and answering 429s.
+  EXPECT_LT(flooded.latency.p99_us, 10 * quiet.latency.p99_us + 20'000.0);
+}
+
 }  // namespace
 }  // namespace paycore::torture

@@ -1,0 +1,282 @@
+#include "net/nonce_journal.hpp"
+
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include <xxhash.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <chrono>
+#include <cstring>
+#include <ctime>
+#include <filesystem>
+
+#include "src/assert.hpp"
+#include "src/logging.hpp"
+
+namespace paycore::net {
+namespace {
+
+constexpr std::string_view file_magic = "PCNONCE1";
+constexpr std::size_t record_head_bytes = 4 + 8 + 1 + 1;
+constexpr std::string_view file_prefix = "nonces-";
+constexpr std::string_view file_suffix = ".log";
+
+std::int64_t wall_seconds() { return static_cast<std::int64_t>(std::time(nullptr)); }
+
+std::uint64_t get_le(const char* p, int bytes) {
+  std::uint64_t v = 0;
+  for (int i = bytes - 1; i >= 0; --i) v = (v << 8) | static_cast<unsigned char>(p[i]);
+  return v;
+}
+
+bool write_all(int fd, std::string_view bytes) {
+  while (!bytes.empty()) {
+    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    bytes.remove_prefix(static_cast<std::size_t>(n));
+  }
+  return true;
+}
+
+bool sync_dir(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return false;
+  const bool ok = ::fsync(fd) == 0;
+  ::close(fd);
+  return ok;
+}
+
+bool read_whole(const std::string& path, std::string* out, std::string* error) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    *error = path + ": " + std::strerror(errno);
+    return false;
+  }
+  out->clear();
+  char buffer[1 << 16];
+  for (;;) {
+    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      *error = path + ": " + std::strerror(errno);
+      ::close(fd);
+      return false;
+    }
+    if (n == 0) break;
+    out->append(buffer, static_cast<std::size_t>(n));
+  }
+  ::close(fd);
+  return true;
+}
+
+struct LoadedFile {
+  std::int64_t newest_timestamp_s = 0;
+  bool torn = false;
+  std::size_t good_bytes = 0;
+};
+
+// Parses one journal file's bytes; calls `take` for each intact record.
+template <typename Take>
+LoadedFile parse_file(std::string_view bytes, Take&& take) {
+  LoadedFile result;
+  if (bytes.size() < file_magic.size() || bytes.substr(0, file_magic.size()) != file_magic) {
+    result.torn = !bytes.empty();
+    return result;
+  }
+  std::size_t at = file_magic.size();
+  while (at < bytes.size()) {
+    if (bytes.size() - at < record_head_bytes) break;
+    const char* p = bytes.data() + at;
+    const auto principal_len = static_cast<unsigned char>(p[12]);
+    const auto nonce_len = static_cast<unsigned char>(p[13]);
+    const std::size_t record_bytes = record_head_bytes + principal_len + nonce_len;
+    if (bytes.size() - at < record_bytes) break;
+    const auto checksum = static_cast<std::uint32_t>(get_le(p, 4));
+    if (XXH32(p + 4, record_bytes - 4, 0) != checksum) break;
+    const auto timestamp_s = static_cast<std::int64_t>(get_le(p + 4, 8));
+    const std::string_view principal(p + record_head_bytes, principal_len);
+    const std::string_view nonce(p + record_head_bytes + principal_len, nonce_len);
+    take(principal, nonce, timestamp_s);
+    result.newest_timestamp_s = std::max(result.newest_timestamp_s, timestamp_s);
+    at += record_bytes;
+  }
+  result.good_bytes = at;
+  result.torn = at != bytes.size();
+  return result;
+}
+
+}  // namespace
+
+NonceJournal::NonceJournal(std::string dir, std::int64_t window_s)
+    : dir_(std::move(dir)), window_s_(window_s) {}
+
+std::unique_ptr<NonceJournal> NonceJournal::open(const std::string& dir, std::int64_t window_s,
+                                                 std::int64_t now_s, NonceCache& cache,
+                                                 NonceJournalLoad* load, std::string* error) {
+  PAYCORE_ASSERT(window_s > 0);
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) {
+    *error = dir + ": " + ec.message();
+    return nullptr;
+  }
+  std::unique_ptr<NonceJournal> journal(new NonceJournal(dir, window_s));
+  std::vector<std::string> paths;
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(file_prefix) && name.ends_with(file_suffix)) paths.push_back(entry.path().string());
+  }
+  if (ec) {
+    *error = dir + ": " + ec.message();
+    return nullptr;
+  }
+  std::sort(paths.begin(), paths.end());
+  std::string bytes;
+  for (const std::string& path : paths) {
+    if (!read_whole(path, &bytes, error)) return nullptr;
+    ++load->files;
+    const LoadedFile loaded =
+        parse_file(bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
+          ++load->records;
+          if (timestamp_s + window_s < now_s) return;  // expired: the timestamp check refuses it
+          if (principal.size() > id_bytes_max || !nonce_is_valid(nonce)) return;
+          ++load->live;
+          if (cache.insert(principal, nonce, timestamp_s, now_s) == NonceCache::Insert::full) {
+            ++load->cache_full;
+          }
+        });
+    if (loaded.torn) {
+      ++load->torn;
+      log_line(LogLevel::warn, "nonce journal: a torn tail was ignored",
+               {{"file", path}, {"offset", std::to_string(loaded.good_bytes)}});
+    }
+    journal->closed_.push_back(File{path, loaded.newest_timestamp_s});
+  }
+  journal->drop_expired_files(now_s);
+  if (!journal->rotate_if_due(now_s)) {
+    *error = dir + ": cannot create a nonce journal file: " + std::strerror(errno);
+    return nullptr;
+  }
+  journal->thread_ = std::thread([j = journal.get()] { j->run(); });
+  return journal;
+}
+
+NonceJournal::~NonceJournal() {
+  stop();
+  if (fd_ >= 0) ::close(fd_);
+}
+
+std::uint64_t NonceJournal::append(std::string_view principal, std::string_view nonce,
+                                   std::int64_t timestamp_s) {
+  PAYCORE_ASSERT(principal.size() <= 255 && nonce.size() <= 255);
+  // Built on the stack: no allocation per request (pending_ keeps its capacity between batches).
+  char record[record_head_bytes + 255 + 255];
+  const auto ts = static_cast<std::uint64_t>(timestamp_s);
+  for (int i = 0; i < 8; ++i) record[4 + i] = static_cast<char>((ts >> (8 * i)) & 0xff);
+  record[12] = static_cast<char>(principal.size());
+  record[13] = static_cast<char>(nonce.size());
+  std::memcpy(record + record_head_bytes, principal.data(), principal.size());
+  std::memcpy(record + record_head_bytes + principal.size(), nonce.data(), nonce.size());
+  const std::size_t record_bytes = record_head_bytes + principal.size() + nonce.size();
+  const std::uint32_t checksum = XXH32(record + 4, record_bytes - 4, 0);
+  for (int i = 0; i < 4; ++i) record[i] = static_cast<char>((checksum >> (8 * i)) & 0xff);
+  std::uint64_t seq = 0;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    pending_.append(record, record_bytes);
+    pending_newest_s_ = std::max(pending_newest_s_, timestamp_s);
+    seq = ++appended_seq_;
+  }
+  wanted_.notify_one();
+  return seq;
+}
+
+// A new file when none is open or the current one has been written for a window.
+bool NonceJournal::rotate_if_due(std::int64_t now_s) {
+  if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return true;
+  const std::string path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) +
+                           std::string(file_suffix);
+  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  if (fd < 0) return false;
+  struct stat status {};
+  const bool empty = ::fstat(fd, &status) == 0 && status.st_size == 0;
+  // A file of the same second (a restart within a second) is appended to after its records.
+  if ((empty && !write_all(fd, file_magic)) || ::fdatasync(fd) != 0 || !sync_dir(dir_)) {
+    ::close(fd);
+    return false;
+  }
+  if (fd_ >= 0) {
+    ::close(fd_);
+    closed_.push_back(current_);
+  }
+  fd_ = fd;
+  current_ = File{path, 0};
+  current_started_s_ = now_s;
+  return true;
+}
+
+void NonceJournal::drop_expired_files(std::int64_t now_s) {
+  std::erase_if(closed_, [&](const File& file) {
+    if (file.path == current_.path || file.newest_timestamp_s + window_s_ >= now_s) return false;
+    ::unlink(file.path.c_str());
+    return true;
+  });
+}
+
+void NonceJournal::run() {
+  std::string writing;
+  for (;;) {
+    std::uint64_t seq = 0;
+    std::int64_t newest_s = 0;
+    bool stop_now = false;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wanted_.wait_for(lock, std::chrono::seconds(1), [&] { return stopping_ || !pending_.empty(); });
+      writing.swap(pending_);
+      pending_.clear();
+      seq = appended_seq_;
+      newest_s = pending_newest_s_;
+      pending_newest_s_ = 0;
+      stop_now = stopping_;
+    }
+    const std::int64_t now_s = wall_seconds();
+    if (!failed()) {
+      // Rotation only between batches, so a batch's records are in one file.
+      bool ok = rotate_if_due(now_s);
+      if (ok && !writing.empty()) {
+        ok = write_all(fd_, writing) && ::fdatasync(fd_) == 0;
+        current_.newest_timestamp_s = std::max(current_.newest_timestamp_s, newest_s);
+      }
+      if (!ok) {
+        failed_.store(true, std::memory_order_release);
+        log_line(LogLevel::error,
+                 "nonce journal: write or fdatasync failed; signed requests are refused until restart",
+                 {{"dir", dir_}, {"error", std::strerror(errno)}});
+      }
+      drop_expired_files(now_s);
+    }
+    writing.clear();
+    if (seq > durable_seq_.load(std::memory_order_relaxed)) {
+      durable_seq_.store(seq, std::memory_order_release);
+      if (on_durable_) on_durable_();
+    }
+    if (stop_now) {
+      std::lock_guard<std::mutex> lock(mutex_);
+      if (pending_.empty()) return;
+    }
+  }
+}
+
+void NonceJournal::stop() {
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    stopping_ = true;
+  }
+  wanted_.notify_one();
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace paycore::net

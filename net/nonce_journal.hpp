@@ -1,0 +1,117 @@
+#pragma once
+// The nonce journal: accepted (principal, nonce, timestamp) triples on disk, so that a request
+// answered before a restart or a crash is still refused as `replayed_nonce` after it
+// (docs/api.md "Replays across restarts", docs/operations.md `nonce_journal`).
+//
+// Why a journal and not a time fence. A rule such as "after a restart refuse every X-Timestamp
+// older than the restart" needs no disk writes but refuses honest clients whose clocks are
+// behind the server's for as long as they are behind, after every restart; a fence on the
+// highest timestamp seen before the crash refuses them for the whole distance to it. Only a
+// record of the nonces themselves refuses exactly the replays and nothing else.
+//
+// Why answers wait for it. A nonce lost in a crash is a replay accepted after it, so an answer
+// is sent only once its nonce is on stable storage: the I/O thread appends the record
+// (append() -> sequence number), one journal thread writes and fdatasyncs whatever has
+// accumulated (group commit: one fdatasync for every request that arrived during the previous
+// one), publishes durable_seq() and wakes the I/O threads, and a slot is rendered only when
+// durable_seq() >= its sequence number. For a mutating request this fdatasync runs while the
+// write-ahead log's runs, so its latency is the larger of the two; a read waits for one
+// fdatasync it did not wait for before (measured in docs/benchmarks.md).
+//
+// Files: DIR/nonces-<first unix second>.log, a new one every `window_s`; a file is deleted once
+// every entry in it has expired (its newest timestamp + window has passed). Each file starts
+// with the 8 bytes "PCNONCE1"; each record is
+//   u32 xxh32(rest, seed 0) | i64 timestamp_s | u8 principal_len | u8 nonce_len | principal | nonce
+// little-endian. Loading stops at the first record that is incomplete or fails its checksum (a
+// torn tail after a crash: that record was never acknowledged, since its fdatasync had not
+// completed).
+//
+// Failure: a write or fdatasync that fails marks the journal failed: the waiting answers are
+// released (the requests were executed; only their replay protection across a later restart
+// is lost, and this is logged), and new signed requests are refused `503 unavailable` until
+// restart (failed() is true), since their replay protection could not be kept.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <string_view>
+#include <thread>
+#include <vector>
+
+#include "net/auth.hpp"
+
+namespace paycore::net {
+
+struct NonceJournalLoad {
+  std::size_t files = 0;
+  std::size_t records = 0;       // read from disk
+  std::size_t live = 0;          // still within their window: put into the cache
+  std::size_t torn = 0;          // files whose tail was cut off (incomplete or bad checksum)
+  std::size_t cache_full = 0;    // live records the cache had no room for
+};
+
+class NonceJournal {
+ public:
+  // Creates DIR if needed, loads every journal file in it into `cache` (entries whose
+  // timestamp + window has passed at `now_s` are skipped), deletes expired files and starts a
+  // new file and the journal thread. nullptr and `error` (path and reason) if DIR cannot be
+  // used or a file cannot be read.
+  static std::unique_ptr<NonceJournal> open(const std::string& dir, std::int64_t window_s,
+                                            std::int64_t now_s, NonceCache& cache,
+                                            NonceJournalLoad* load, std::string* error);
+  ~NonceJournal();
+  NonceJournal(const NonceJournal&) = delete;
+  NonceJournal& operator=(const NonceJournal&) = delete;
+
+  // Called by the journal thread after each fdatasync (wake the I/O threads). Set before the
+  // first append.
+  void set_on_durable(std::function<void()> on_durable) { on_durable_ = std::move(on_durable); }
+
+  // Queues a record; returns its sequence number (>= 1). Thread-safe, no system call.
+  std::uint64_t append(std::string_view principal, std::string_view nonce, std::int64_t timestamp_s);
+  // Every record with a sequence number <= this is on stable storage (or the journal failed).
+  std::uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
+  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  // Writes and syncs what is queued, then stops the thread. Idempotent.
+  void stop();
+
+  const std::string& dir() const { return dir_; }
+
+ private:
+  NonceJournal(std::string dir, std::int64_t window_s);
+  void run();
+  bool rotate_if_due(std::int64_t now_s);
+  void drop_expired_files(std::int64_t now_s);
+
+  struct File {
+    std::string path;
+    std::int64_t newest_timestamp_s = 0;  // the file can go once this + window has passed
+  };
+
+  std::string dir_;
+  std::int64_t window_s_;
+  std::function<void()> on_durable_;
+
+  std::mutex mutex_;
+  std::condition_variable wanted_;
+  std::string pending_;            // records not yet written
+  std::int64_t pending_newest_s_ = 0;
+  std::uint64_t appended_seq_ = 0;
+  bool stopping_ = false;
+
+  std::atomic<std::uint64_t> durable_seq_{0};
+  std::atomic<bool> failed_{false};
+
+  // Journal thread only (and open()).
+  int fd_ = -1;
+  File current_;
+  std::int64_t current_started_s_ = 0;
+  std::vector<File> closed_;
+  std::thread thread_;
+};
+
+}  // namespace paycore::net

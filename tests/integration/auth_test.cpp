@@ -1,0 +1,170 @@
+// Authentication across restarts and per-principal rate limits, against the real server
+// (docs/api.md "Replays across restarts", "Rate limits").
+#include <gtest/gtest.h>
+#include <signal.h>
+
+#include <chrono>
+#include <ctime>
+#include <thread>
+
+#include "tests/integration/client.hpp"
+
+namespace paycore::it {
+namespace {
+
+std::string error_code(const HttpResponse& r) { return json_string(r.body, "/error/code").value_or(""); }
+
+std::int64_t now_s() { return static_cast<std::int64_t>(::time(nullptr)); }
+
+class NoncesAcrossRestarts : public ::testing::Test {
+ protected:
+  void TearDown() override { fixture_.destroy(); }
+
+  // Signs a read, sends it once (200), stops the server with `signal_number`, starts it again
+  // on the same data directory and sends the identical bytes again.
+  HttpResponse replay_after_restart(int signal_number, const std::vector<std::string>& args = {}) {
+    EXPECT_TRUE(fixture_.start(args)) << fixture_.server->log();
+    Client client(fixture_.server->port(), fixture_.keys);
+    const std::string request =
+        Client::signed_request(client.operator_signer(), "GET", "/v1/accounts/nobody", "", now_s(), "replay-me-0001");
+    const HttpResponse first = client.raw(request);
+    EXPECT_EQ(first.status, 404) << first.body;  // authentic: it got past authentication
+    (void)fixture_.server->stop(signal_number);
+    EXPECT_TRUE(fixture_.restart(args)) << fixture_.server->log();
+    Client again(fixture_.server->port(), fixture_.keys);
+    return again.raw(request);
+  }
+
+  Fixture fixture_;
+};
+
+TEST_F(NoncesAcrossRestarts, ReplayAfterSigtermRestartIsRefused) {
+  const HttpResponse replay = replay_after_restart(SIGTERM);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+}
+
+TEST_F(NoncesAcrossRestarts, ReplayAfterSigkillRestartIsRefused) {
+  const HttpResponse replay = replay_after_restart(SIGKILL);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+}
+
+TEST_F(NoncesAcrossRestarts, ReplayedPaymentAfterSigkillIsRefused) {
+  ASSERT_TRUE(fixture_.start());
+  Client client(fixture_.server->port(), fixture_.keys);
+  const std::string body =
+      R"({"request_id":"r-replay","order_id":"o-replay","amount":100,"currency":"CNY","channel":"alipay"})";
+  const std::string request =
+      Client::signed_request(client.merchant("m_001"), "POST", "/v1/payments", body, now_s(), "replay-pay-0001");
+  const HttpResponse first = client.raw(request);
+  ASSERT_EQ(first.status, 201) << first.body;
+  (void)fixture_.server->stop(SIGKILL);
+  ASSERT_TRUE(fixture_.restart());
+  const HttpResponse replay = Client(fixture_.server->port(), fixture_.keys).raw(request);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+}
+
+// What the journal is for: with it off, the same replay after a restart is accepted.
+TEST_F(NoncesAcrossRestarts, WithoutTheJournalReplayAfterRestartIsAccepted) {
+  const HttpResponse replay = replay_after_restart(SIGTERM, {"--nonce-journal=false"});
+  EXPECT_EQ(replay.status, 404) << replay.body;
+}
+
+TEST_F(NoncesAcrossRestarts, HonestClientBehindTheServerClockIsAcceptedRightAfterRestart) {
+  ASSERT_TRUE(fixture_.start());
+  {
+    Client client(fixture_.server->port(), fixture_.keys);
+    ASSERT_EQ(client.call(client.operator_signer(), "GET", "/v1/accounts/nobody").status, 404);
+  }
+  (void)fixture_.server->stop(SIGKILL);
+  ASSERT_TRUE(fixture_.restart());
+  Client client(fixture_.server->port(), fixture_.keys);
+  for (const std::int64_t behind_s : {5, 30, 120}) {
+    const HttpResponse r = client.raw(Client::signed_request(client.operator_signer(), "GET", "/v1/accounts/nobody",
+                                                             "", now_s() - behind_s));
+    EXPECT_EQ(r.status, 404) << behind_s << " s behind: " << r.body;
+  }
+}
+
+TEST_F(NoncesAcrossRestarts, JournalDirectoryThatCannotBeCreatedStopsTheStart) {
+  fixture_.dir = make_temp_dir("paycore-it");
+  fixture_.data_dir = fixture_.dir + "/data";
+  fixture_.keys_path = fixture_.dir + "/keys.json";
+  ASSERT_TRUE(fixture_.start());
+  (void)fixture_.server->stop(SIGTERM);
+  remove_tree(fixture_.data_dir + "/nonces");
+  // A plain file where the directory should be.
+  FILE* file = std::fopen((fixture_.data_dir + "/nonces").c_str(), "w");
+  ASSERT_NE(file, nullptr);
+  std::fclose(file);
+  EXPECT_FALSE(fixture_.restart());
+  EXPECT_NE(fixture_.server->log().find("nonces"), std::string::npos) << fixture_.server->log();
+}
+
+// ---- rate limits
+
+class RateLimits : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    fixture_ = new Fixture;
+    ASSERT_TRUE(fixture_->start({"--rate-limit-read-per-s", "2", "--rate-limit-read-burst", "5"}))
+        << fixture_->server->log();
+  }
+  static void TearDownTestSuite() {
+    fixture_->destroy();
+    delete fixture_;
+  }
+  static HttpResponse read_as(const std::string& merchant) {
+    Client client(fixture_->server->port(), fixture_->keys);
+    return client.call(client.merchant(merchant), "GET", "/v1/payments/none");
+  }
+  static Fixture* fixture_;
+};
+Fixture* RateLimits::fixture_ = nullptr;
+
+TEST_F(RateLimits, OverTheLimitIs429WithRetryAfter) {
+  int refused = 0;
+  HttpResponse last;
+  for (int i = 0; i < 10; ++i) {
+    const HttpResponse r = read_as("m_003");
+    if (r.status == 429) {
+      ++refused;
+      last = r;
+    } else {
+      EXPECT_EQ(r.status, 404) << r.body;
+    }
+  }
+  EXPECT_GE(refused, 4);  // a burst of 5, refilled at 2/s: at most 6 of 10 in a few ms pass
+  EXPECT_EQ(error_code(last), "rate_limited") << last.body;
+  EXPECT_GE(std::atoi(last.header("retry-after").c_str()), 1) << last.header("retry-after");
+}
+
+TEST_F(RateLimits, OtherPrincipalUnaffected) {
+  for (int i = 0; i < 10; ++i) (void)read_as("m_004");
+  ASSERT_EQ(read_as("m_004").status, 429);
+  EXPECT_EQ(read_as("m_002").status, 404);
+}
+
+TEST_F(RateLimits, OtherRouteClassUnaffected) {
+  for (int i = 0; i < 10; ++i) (void)read_as("m_001");
+  ASSERT_EQ(read_as("m_001").status, 429);
+  Client client(fixture_->server->port(), fixture_->keys);
+  const HttpResponse write = client.call(client.merchant("m_001"), "POST", "/v1/payments/none/cancel",
+                                         R"({"request_id":"rl-cancel"})");
+  EXPECT_NE(write.status, 429) << write.body;
+}
+
+TEST_F(RateLimits, BucketRefills) {
+  for (int i = 0; i < 10; ++i) (void)read_as("m_002");
+  const HttpResponse refused = read_as("m_002");
+  ASSERT_EQ(refused.status, 429);
+  const int wait_s = std::atoi(refused.header("retry-after").c_str());
+  ASSERT_GE(wait_s, 1);
+  std::this_thread::sleep_for(std::chrono::seconds(wait_s) + std::chrono::milliseconds(100));
+  EXPECT_EQ(read_as("m_002").status, 404);
+}
+
+}  // namespace
+}  // namespace paycore::it
