@@ -140,7 +140,7 @@ TEST(Routes, MandateCommandsCarryTheBodyAndPath) {
   EXPECT_EQ(command.account.view(), "c1");
   EXPECT_EQ(command.merchant_id.view(), "m_001");
   EXPECT_EQ(command.amount, 500);
-  EXPECT_EQ(command.time_us, 1'798'675'200'000'000);  // 2026-12-31T00:00:00Z
+  EXPECT_EQ(command.expires_at_us, 1'798'675'200'000'000);  // 2026-12-31T00:00:00Z
   EXPECT_TRUE(command.is_single_use());
 
   error = build_command(match_route(HttpMethod::post, "/v1/mandates"), op,
@@ -205,7 +205,7 @@ TEST(Render, PaymentJsonHasEveryFieldAndNulls) {
   ASSERT_TRUE(json.complete());
   EXPECT_EQ(out.view(),
             R"({"merchant_id":"m_001","order_id":"o1","request_id":"r1","channel":"alipay","payer_account_id":null,)"
-            R"("amount":1234,"currency":"CNY","status":"PENDING","refunded_amount":0,"channel_txn_id":null,)"
+            R"("amount":1234,"currency":"CNY","status":"PENDING","refunded_amount":0,"channel_txn_id":null,"mandate_id":null,)"
             R"("created_at":"2026-11-26T05:19:14.123456Z","updated_at":"2026-11-26T05:19:14.123456Z"})");
 }
 
