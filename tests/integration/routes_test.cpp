@@ -205,8 +205,8 @@ TEST(Render, PaymentJsonHasEveryFieldAndNulls) {
   ASSERT_TRUE(json.complete());
   EXPECT_EQ(out.view(),
             R"({"merchant_id":"m_001","order_id":"o1","request_id":"r1","channel":"alipay","payer_account_id":null,)"
-            R"("amount":1234,"currency":"CNY","status":"PENDING","refunded_amount":0,"channel_txn_id":null,)"
-            R"("mandate_id":null,"created_at":"2026-11-26T05:19:14.123456Z","updated_at":"2026-11-26T05:19:14.123456Z"})");
+            R"("amount":1234,"currency":"CNY","status":"PENDING","refunded_amount":0,"channel_txn_id":null,"mandate_id":null,)"
+            R"("created_at":"2026-11-26T05:19:14.123456Z","updated_at":"2026-11-26T05:19:14.123456Z"})");
 }
 
 TEST(Render, BalancePaymentJsonNamesItsMandate) {
