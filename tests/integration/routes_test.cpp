@@ -209,6 +209,55 @@ TEST(Render, PaymentJsonHasEveryFieldAndNulls) {
             R"("created_at":"2026-11-26T05:19:14.123456Z","updated_at":"2026-11-26T05:19:14.123456Z"})");
 }
 
+TEST(Render, BalancePaymentJsonNamesItsMandate) {
+  OutBuffer out(1 << 16);
+  JsonWriter json(out);
+  PaymentView p;
+  p.merchant_id = Id::of("m_001");
+  p.order_id = Id::of("o1");
+  p.request_id = Id::of("r1");
+  p.channel = Id::of("balance");
+  p.payer_account_id = Id::of("c1");
+  p.mandate_id = Id::of("md-1");
+  p.amount = 1234;
+  p.currency = *currency_from_code("CNY");
+  p.status = PaymentStatus::paid;
+  write_payment_json(json, p);
+  ASSERT_TRUE(json.complete());
+  EXPECT_NE(out.view().find(R"("payer_account_id":"c1")"), std::string_view::npos) << out.view();
+  EXPECT_NE(out.view().find(R"("mandate_id":"md-1")"), std::string_view::npos) << out.view();
+}
+
+TEST(Render, MandateJsonHasEveryFieldAndNullExpiry) {
+  OutBuffer out(1 << 16);
+  JsonWriter json(out);
+  MandateView m;
+  m.mandate_id = Id::of("md-1");
+  m.payer_account_id = Id::of("c1");
+  m.merchant_id = Id::of("m_001");
+  m.amount_max = 50'000;
+  m.currency = *currency_from_code("CNY");
+  m.status = MandateStatus::active;
+  m.created_at_us = 1'795'670'354'123'456;
+  m.updated_at_us = m.created_at_us;
+  write_mandate_json(json, m);
+  ASSERT_TRUE(json.complete());
+  EXPECT_EQ(out.view(),
+            R"({"mandate_id":"md-1","payer_account_id":"c1","merchant_id":"m_001","amount_max":50000,)"
+            R"("currency":"CNY","expires_at":null,"single_use":false,"status":"ACTIVE",)"
+            R"("created_at":"2026-11-26T05:19:14.123456Z","updated_at":"2026-11-26T05:19:14.123456Z"})");
+  OutBuffer later(1 << 16);
+  JsonWriter expiring(later);
+  m.expires_at_us = m.created_at_us + 1'000'000;
+  m.single_use = true;
+  m.status = MandateStatus::expired;
+  write_mandate_json(expiring, m);
+  ASSERT_TRUE(expiring.complete());
+  EXPECT_NE(later.view().find(R"("expires_at":"2026-11-26T05:19:15.123456Z","single_use":true,"status":"EXPIRED")"),
+            std::string_view::npos)
+      << later.view();
+}
+
 TEST(Render, ErrorResultsCarryCodeAndField) {
   OutBuffer out(1 << 16);
   Result r;
