@@ -758,6 +758,16 @@ void IoThread::handle_signed(Connection& c, Slot& slot, const RouteMatch& match,
     finish_local(slot, *refusal);
     return;
   }
+  // A mandate names a merchant the keys file knows: a typo would otherwise be a mandate that
+  // nobody can ever use (the core does not know the keys file).
+  if (command.kind == CommandKind::create_mandate) {
+    const Principal* merchant = keys().find_principal(command.merchant_id.view());
+    if (merchant == nullptr || merchant->kind != PrincipalKind::merchant) {
+      finish_local(slot, LocalError{400, "invalid_field", "no merchant with this merchant_id in the keys file",
+                                    "merchant_id"});
+      return;
+    }
+  }
   slot.kind = SlotKind::engine;
   if (!submit(c, slot_index, 0, command)) {
     finish_local(slot, LocalError{503, "unavailable", "the server is busy; retry", {}});

@@ -189,6 +189,16 @@ TEST_F(Mandates, MerchantAccountAsPayerIs422InvalidPayer) {
   EXPECT_EQ(error_field(r), "payer_account_id");
 }
 
+TEST_F(Mandates, MerchantNotInTheKeysFileIs400InvalidField) {
+  const std::string payer = customer_with(0);
+  for (const char* merchant : {"m_nobody", "operator"}) {
+    const HttpResponse r = create_mandate(unique("md"), payer, merchant);
+    EXPECT_EQ(r.status, 400) << r.body;
+    EXPECT_EQ(error_code(r), "invalid_field");
+    EXPECT_EQ(error_field(r), "merchant_id");
+  }
+}
+
 TEST_F(Mandates, UnknownPayerIs404AccountNotFound) {
   const HttpResponse r = create_mandate(unique("md"), unique("nobody"), "m_001");
   EXPECT_EQ(r.status, 404) << r.body;
