@@ -194,18 +194,23 @@ std::uint64_t NonceJournal::append(std::string_view principal, std::string_view 
   return seq;
 }
 
-// A new file when none is open or the current one has been written for a window.
+// A new file when none is open or the current one has been written for a window. Always a file
+// of its own (O_EXCL, a counter after the second): appending to an older file could put new
+// records after a torn tail, where loading never reaches them.
 bool NonceJournal::rotate_if_due(std::int64_t now_s) {
   if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return true;
-  const std::string path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) +
-                           std::string(file_suffix);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  std::string path;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
+    path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) + "-" + std::to_string(attempt) +
+           std::string(file_suffix);
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) return false;
+  }
   if (fd < 0) return false;
-  struct stat status {};
-  const bool empty = ::fstat(fd, &status) == 0 && status.st_size == 0;
-  // A file of the same second (a restart within a second) is appended to after its records.
-  if ((empty && !write_all(fd, file_magic)) || ::fdatasync(fd) != 0 || !sync_dir(dir_)) {
+  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || !sync_dir(dir_)) {
     ::close(fd);
+    ::unlink(path.c_str());
     return false;
   }
   if (fd_ >= 0) {

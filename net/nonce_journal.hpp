@@ -18,7 +18,7 @@
 // write-ahead log's runs, so its latency is the larger of the two; a read waits for one
 // fdatasync it did not wait for before (measured in docs/benchmarks.md).
 //
-// Files: DIR/nonces-<first unix second>.log, a new one every `window_s`; a file is deleted once
+// Files: DIR/nonces-<first unix second>-<n>.log, a new one every `window_s` and at every start; a file is deleted once
 // every entry in it has expired (its newest timestamp + window has passed). Each file starts
 // with the 8 bytes "PCNONCE1"; each record is
 //   u32 xxh32(rest, seed 0) | i64 timestamp_s | u8 principal_len | u8 nonce_len | principal | nonce
