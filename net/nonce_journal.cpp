@@ -220,6 +220,7 @@ bool NonceJournal::rotate_if_due(std::int64_t now_s) {
   fd_ = fd;
   current_ = File{path, 0};
   current_started_s_ = now_s;
+  current_bytes_ = file_magic.size();
   return true;
 }
 
@@ -229,6 +230,45 @@ void NonceJournal::drop_expired_files(std::int64_t now_s) {
     ::unlink(file.path.c_str());
     return true;
   });
+}
+
+// Writes and syncs one batch. On a failure (a full disk, an I/O error) the batch is dropped:
+// its requests are answered anyway (they were executed; the memory cache still refuses their
+// replays in this run, only a restart forgets them), the file is cut back to its last whole
+// record and closed, and the next batch starts a new file: the journal heals by itself once the
+// disk takes writes again, like the write-ahead log.
+void NonceJournal::write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s) {
+  bool ok = rotate_if_due(now_s);
+  if (ok && !records.empty()) {
+    ok = write_all(fd_, records) && ::fdatasync(fd_) == 0;
+    if (ok) {
+      current_bytes_ += records.size();
+      current_.newest_timestamp_s = std::max(current_.newest_timestamp_s, newest_s);
+    }
+  }
+  if (ok) {
+    if (failing_) {
+      failing_ = false;
+      log_line(LogLevel::info, "nonce journal: writing again", {{"dir", dir_}});
+    }
+    return;
+  }
+  const std::string reason = std::strerror(errno);
+  if (fd_ >= 0) {
+    const int cut = ::ftruncate(fd_, static_cast<off_t>(current_bytes_));  // best effort
+    (void)cut;
+    ::close(fd_);
+    fd_ = -1;
+    closed_.push_back(current_);
+  }
+  batches_failed_.fetch_add(1, std::memory_order_relaxed);
+  if (!failing_) {
+    failing_ = true;
+    log_line(LogLevel::error,
+             "nonce journal: write or fdatasync failed; answers go out without it (their nonces "
+             "are forgotten at a restart) until it works again",
+             {{"dir", dir_}, {"error", reason}});
+  }
 }
 
 void NonceJournal::run() {
@@ -248,21 +288,8 @@ void NonceJournal::run() {
       stop_now = stopping_;
     }
     const std::int64_t now_s = wall_seconds();
-    if (!failed()) {
-      // Rotation only between batches, so a batch's records are in one file.
-      bool ok = rotate_if_due(now_s);
-      if (ok && !writing.empty()) {
-        ok = write_all(fd_, writing) && ::fdatasync(fd_) == 0;
-        current_.newest_timestamp_s = std::max(current_.newest_timestamp_s, newest_s);
-      }
-      if (!ok) {
-        failed_.store(true, std::memory_order_release);
-        log_line(LogLevel::error,
-                 "nonce journal: write or fdatasync failed; signed requests are refused until restart",
-                 {{"dir", dir_}, {"error", std::strerror(errno)}});
-      }
-      drop_expired_files(now_s);
-    }
+    write_batch(writing, newest_s, now_s);
+    drop_expired_files(now_s);
     writing.clear();
     if (seq > durable_seq_.load(std::memory_order_relaxed)) {
       durable_seq_.store(seq, std::memory_order_release);
