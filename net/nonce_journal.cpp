@@ -194,18 +194,23 @@ std::uint64_t NonceJournal::append(std::string_view principal, std::string_view 
   return seq;
 }
 
-// A new file when none is open or the current one has been written for a window.
+// A new file when none is open or the current one has been written for a window. Always a file
+// of its own (O_EXCL, a counter after the second): appending to an older file could put new
+// records after a torn tail, where loading never reaches them.
 bool NonceJournal::rotate_if_due(std::int64_t now_s) {
   if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return true;
-  const std::string path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) +
-                           std::string(file_suffix);
-  const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  std::string path;
+  int fd = -1;
+  for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
+    path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) + "-" + std::to_string(attempt) +
+           std::string(file_suffix);
+    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0 && errno != EEXIST) return false;
+  }
   if (fd < 0) return false;
-  struct stat status {};
-  const bool empty = ::fstat(fd, &status) == 0 && status.st_size == 0;
-  // A file of the same second (a restart within a second) is appended to after its records.
-  if ((empty && !write_all(fd, file_magic)) || ::fdatasync(fd) != 0 || !sync_dir(dir_)) {
+  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || !sync_dir(dir_)) {
     ::close(fd);
+    ::unlink(path.c_str());
     return false;
   }
   if (fd_ >= 0) {
@@ -215,6 +220,7 @@ bool NonceJournal::rotate_if_due(std::int64_t now_s) {
   fd_ = fd;
   current_ = File{path, 0};
   current_started_s_ = now_s;
+  current_bytes_ = file_magic.size();
   return true;
 }
 
@@ -224,6 +230,45 @@ void NonceJournal::drop_expired_files(std::int64_t now_s) {
     ::unlink(file.path.c_str());
     return true;
   });
+}
+
+// Writes and syncs one batch. On a failure (a full disk, an I/O error) the batch is dropped:
+// its requests are answered anyway (they were executed; the memory cache still refuses their
+// replays in this run, only a restart forgets them), the file is cut back to its last whole
+// record and closed, and the next batch starts a new file: the journal heals by itself once the
+// disk takes writes again, like the write-ahead log.
+void NonceJournal::write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s) {
+  bool ok = rotate_if_due(now_s);
+  if (ok && !records.empty()) {
+    ok = write_all(fd_, records) && ::fdatasync(fd_) == 0;
+    if (ok) {
+      current_bytes_ += records.size();
+      current_.newest_timestamp_s = std::max(current_.newest_timestamp_s, newest_s);
+    }
+  }
+  if (ok) {
+    if (failing_) {
+      failing_ = false;
+      log_line(LogLevel::info, "nonce journal: writing again", {{"dir", dir_}});
+    }
+    return;
+  }
+  const std::string reason = std::strerror(errno);
+  if (fd_ >= 0) {
+    const int cut = ::ftruncate(fd_, static_cast<off_t>(current_bytes_));  // best effort
+    (void)cut;
+    ::close(fd_);
+    fd_ = -1;
+    closed_.push_back(current_);
+  }
+  batches_failed_.fetch_add(1, std::memory_order_relaxed);
+  if (!failing_) {
+    failing_ = true;
+    log_line(LogLevel::error,
+             "nonce journal: write or fdatasync failed; answers go out without it (their nonces "
+             "are forgotten at a restart) until it works again",
+             {{"dir", dir_}, {"error", reason}});
+  }
 }
 
 void NonceJournal::run() {
@@ -243,21 +288,8 @@ void NonceJournal::run() {
       stop_now = stopping_;
     }
     const std::int64_t now_s = wall_seconds();
-    if (!failed()) {
-      // Rotation only between batches, so a batch's records are in one file.
-      bool ok = rotate_if_due(now_s);
-      if (ok && !writing.empty()) {
-        ok = write_all(fd_, writing) && ::fdatasync(fd_) == 0;
-        current_.newest_timestamp_s = std::max(current_.newest_timestamp_s, newest_s);
-      }
-      if (!ok) {
-        failed_.store(true, std::memory_order_release);
-        log_line(LogLevel::error,
-                 "nonce journal: write or fdatasync failed; signed requests are refused until restart",
-                 {{"dir", dir_}, {"error", std::strerror(errno)}});
-      }
-      drop_expired_files(now_s);
-    }
+    write_batch(writing, newest_s, now_s);
+    drop_expired_files(now_s);
     writing.clear();
     if (seq > durable_seq_.load(std::memory_order_relaxed)) {
       durable_seq_.store(seq, std::memory_order_release);

@@ -18,7 +18,7 @@
 // write-ahead log's runs, so its latency is the larger of the two; a read waits for one
 // fdatasync it did not wait for before (measured in docs/benchmarks.md).
 //
-// Files: DIR/nonces-<first unix second>.log, a new one every `window_s`; a file is deleted once
+// Files: DIR/nonces-<first unix second>-<n>.log, a new one every `window_s` and at every start; a file is deleted once
 // every entry in it has expired (its newest timestamp + window has passed). Each file starts
 // with the 8 bytes "PCNONCE1"; each record is
 //   u32 xxh32(rest, seed 0) | i64 timestamp_s | u8 principal_len | u8 nonce_len | principal | nonce
@@ -26,10 +26,11 @@
 // torn tail after a crash: that record was never acknowledged, since its fdatasync had not
 // completed).
 //
-// Failure: a write or fdatasync that fails marks the journal failed: the waiting answers are
-// released (the requests were executed; only their replay protection across a later restart
-// is lost, and this is logged), and new signed requests are refused `503 unavailable` until
-// restart (failed() is true), since their replay protection could not be kept.
+// Failure: a batch whose write or fdatasync fails (a full disk, an I/O error) is dropped and its
+// answers are released: the requests were executed, and reads must keep working on a full disk
+// (API.md "Operations"); the memory cache still refuses their replays in this run, only a
+// restart forgets them (logged, counted by batches_failed()). The next batch starts a new file,
+// so the journal heals by itself when the disk takes writes again.
 
 #include <atomic>
 #include <condition_variable>
@@ -75,7 +76,7 @@ class NonceJournal {
   std::uint64_t append(std::string_view principal, std::string_view nonce, std::int64_t timestamp_s);
   // Every record with a sequence number <= this is on stable storage (or the journal failed).
   std::uint64_t durable_seq() const { return durable_seq_.load(std::memory_order_acquire); }
-  bool failed() const { return failed_.load(std::memory_order_acquire); }
+  std::uint64_t batches_failed() const { return batches_failed_.load(std::memory_order_relaxed); }
   // Writes and syncs what is queued, then stops the thread. Idempotent.
   void stop();
 
@@ -84,6 +85,7 @@ class NonceJournal {
  private:
   NonceJournal(std::string dir, std::int64_t window_s);
   void run();
+  void write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s);
   bool rotate_if_due(std::int64_t now_s);
   void drop_expired_files(std::int64_t now_s);
 
@@ -104,12 +106,14 @@ class NonceJournal {
   bool stopping_ = false;
 
   std::atomic<std::uint64_t> durable_seq_{0};
-  std::atomic<bool> failed_{false};
+  std::atomic<std::uint64_t> batches_failed_{0};
 
   // Journal thread only (and open()).
   int fd_ = -1;
   File current_;
   std::int64_t current_started_s_ = 0;
+  std::size_t current_bytes_ = 0;  // whole records written (and synced) to current_
+  bool failing_ = false;           // the last batch failed (log the change, not every batch)
   std::vector<File> closed_;
   std::thread thread_;
 };

@@ -131,6 +131,34 @@ TEST(NonceJournalFile, TornTailIsIgnored) {
   EXPECT_EQ(cache.insert("m_001", "nonce-second", t, t), NonceCache::Insert::fresh);
 }
 
+// A restart within the same second after a crash left a torn tail: the new records must not go
+// after the torn one (where loading stops), so every start writes a file of its own.
+TEST(NonceJournalFile, RecordsAfterATornTailInTheSameSecondAreKept) {
+  TempDir dir;
+  const std::int64_t t = now_s();
+  {
+    NonceCache cache;
+    NonceJournalLoad load;
+    auto journal = open_journal(dir.path, cache, &load, t);
+    (void)journal->append("m_001", "nonce-first", t);
+    journal->stop();
+  }
+  const std::string first_file = journal_files(dir.path)[0];
+  std::filesystem::resize_file(first_file, std::filesystem::file_size(first_file) - 3);
+  {
+    NonceCache cache;
+    NonceJournalLoad load;
+    auto journal = open_journal(dir.path, cache, &load, t);  // the same second
+    EXPECT_EQ(load.torn, 1u);
+    (void)journal->append("m_001", "nonce-after", t);
+    journal->stop();
+  }
+  NonceCache cache;
+  NonceJournalLoad load;
+  auto journal = open_journal(dir.path, cache, &load, t);
+  EXPECT_EQ(cache.insert("m_001", "nonce-after", t, t), NonceCache::Insert::replayed);
+}
+
 TEST(NonceJournalFile, CorruptRecordStopsTheFileThere) {
   TempDir dir;
   const std::int64_t t = now_s();
