@@ -96,3 +96,50 @@ TEST_F(VerifyRateLimitFindings, BatchDoesNotBypassThePerPrincipalWriteLimit) {
 
 }  // namespace
 }  // namespace paycore::it
+
+namespace paycore::it {
+namespace {
+
+// The nonce table is one for all principals (`nonce_entries_max`, default 4194304) and a
+// request's nonce is recorded before the rate limit is checked, so a merchant whose requests
+// are all refused 429 still fills it; when it is full every principal gets 503 for up to the
+// auth window. One merchant must not lock the others out (issue 10, part 3). With the default
+// size ~14,000 signed requests/s from one merchant suffice (a Python client on loopback
+// reached 14,840/s).
+class VerifyNonceTableFindings : public ::testing::Test {
+ protected:
+  static void SetUpTestSuite() {
+    fixture_ = new Fixture;
+    ASSERT_TRUE(fixture_->start({"--rate-limit-read-per-s", "5", "--nonce-entries-max", "500"}))
+        << fixture_->server->log();
+  }
+  static void TearDownTestSuite() {
+    fixture_->destroy();
+    delete fixture_;
+    fixture_ = nullptr;
+  }
+  inline static Fixture* fixture_ = nullptr;
+};
+
+TEST_F(VerifyNonceTableFindings, OneMerchantFillingTheNonceTableDoesNotLockOutOthers) {
+  Client client(fixture_->server->port(), fixture_->keys);
+  const Signer flooder = client.merchant("m_001");
+  Connection connection(fixture_->server->port());
+  ASSERT_TRUE(connection.ok());
+  constexpr int requests = 800;
+  std::string pipelined;
+  for (int i = 0; i < requests; ++i) pipelined += Client::signed_request(flooder, "GET", "/v1/accounts/m_001", "");
+  ASSERT_TRUE(connection.send_all(pipelined));
+  int answered = 0;
+  for (; answered < requests; ++answered) {
+    if (connection.read_response().status == 0) break;
+  }
+  ASSERT_EQ(answered, requests);
+  const HttpResponse victim = client.call(client.merchant("m_002"), "GET", "/v1/accounts/m_002");
+  EXPECT_NE(victim.status, 503) << victim.body;
+  const HttpResponse operator_read = client.call(client.operator_signer(), "GET", "/v1/accounts/m_002");
+  EXPECT_NE(operator_read.status, 503) << operator_read.body;
+}
+
+}  // namespace
+}  // namespace paycore::it
