@@ -143,3 +143,27 @@ TEST_F(VerifyNonceTableFindings, OneMerchantFillingTheNonceTableDoesNotLockOutOt
 
 }  // namespace
 }  // namespace paycore::it
+
+namespace paycore::it {
+namespace {
+
+class VerifyHttpFindings : public ServerSuite {};
+
+// RFC 9112 3.2: a server MUST answer 400 to a request whose Host field value is invalid
+// (`uri-host [ ":" port ]`). A space, a slash or userinfo in it is accepted with 200.
+TEST_F(VerifyHttpFindings, InvalidHostFieldValueIs400) {
+  for (const char* host : {"a b", "a/b", "u@a"}) {
+    const HttpResponse r = client_->raw(std::string("GET /healthz HTTP/1.1\r\nHost: ") + host + "\r\nConnection: close\r\n\r\n");
+    EXPECT_EQ(r.status, 400) << "Host: " << host << " -> " << r.body;
+  }
+}
+
+// RFC 9110 2.5: a message with a higher minor version of a major version the server
+// implements (HTTP/1.2) SHOULD be processed as HTTP/1.1. It is answered 400.
+TEST_F(VerifyHttpFindings, HigherMinorVersionIsServedAsHttp11) {
+  const HttpResponse r = client_->raw("GET /healthz HTTP/1.2\r\nHost: x\r\nConnection: close\r\n\r\n");
+  EXPECT_EQ(r.status, 200) << r.body;
+}
+
+}  // namespace
+}  // namespace paycore::it
