@@ -298,6 +298,24 @@ NonceCache::Insert NonceCache::insert(std::string_view principal, std::string_vi
   return Insert::fresh;
 }
 
+bool NonceCache::seen(std::string_view principal, std::string_view nonce, std::int64_t now_s) const {
+  PAYCORE_ASSERT(principal.size() <= id_bytes_max && nonce.size() <= nonce_bytes_max);
+  char key[id_bytes_max + 1 + nonce_bytes_max];
+  std::memcpy(key, principal.data(), principal.size());
+  key[principal.size()] = '\0';
+  std::memcpy(key + principal.size() + 1, nonce.data(), nonce.size());
+  const XXH128_hash_t hash = XXH3_128bits_withSeed(key, principal.size() + 1 + nonce.size(), seed_);
+  const auto key_low = static_cast<std::uint32_t>(hash.low64);
+  const std::uint32_t now = nonce_seconds(now_s);
+  Shard& shard = shards_[(hash.low64 >> 32) & (config_.shards_count - 1)];
+  std::lock_guard<std::mutex> lock(shard.mutex);
+  for (std::size_t i = hash.high64 & shard.mask; shard.slots[i].expires_s != 0; i = (i + 1) & shard.mask) {
+    const Shard::Entry& entry = shard.slots[i];
+    if (entry.key_high == hash.high64 && entry.key_low == key_low) return entry.expires_s >= now;
+  }
+  return false;
+}
+
 std::size_t NonceCache::size() const {
   std::size_t total = 0;
   for (std::size_t i = 0; i < config_.shards_count; ++i) {
@@ -311,6 +329,31 @@ std::size_t NonceCache::size() const {
 
 AuthResult verify_request(const Keys& keys, const RequestCredentials& credentials,
                           std::int64_t now_s, NonceCache& nonces) {
+  AuthResult result = verify_signature(keys, credentials, now_s, nonces.window_s());
+  if (result.status != AuthStatus::ok) return result;
+  result.status = record_nonce(nonces, result, now_s);
+  if (result.status != AuthStatus::ok) {
+    const AuthStatus refused = result.status;
+    result = AuthResult{};
+    result.status = refused;
+  }
+  return result;
+}
+
+AuthStatus record_nonce(NonceCache& nonces, const AuthResult& verified, std::int64_t now_s) {
+  PAYCORE_ASSERT(verified.status == AuthStatus::ok);
+  PAYCORE_ASSERT(verified.principal != nullptr);
+  switch (nonces.insert(verified.principal->id.view(), verified.nonce, verified.timestamp_s, now_s)) {
+    case NonceCache::Insert::fresh: return AuthStatus::ok;
+    case NonceCache::Insert::replayed: return AuthStatus::replayed_nonce;
+    case NonceCache::Insert::full: return AuthStatus::nonce_cache_full;
+  }
+  PAYCORE_ASSERT(false);
+  return AuthStatus::nonce_cache_full;
+}
+
+AuthResult verify_signature(const Keys& keys, const RequestCredentials& credentials,
+                            std::int64_t now_s, std::int64_t window_s) {
   AuthResult result;
   if (credentials.principal_id.empty() || credentials.timestamp.empty() ||
       credentials.nonce.empty() || credentials.signature.empty()) {
@@ -331,25 +374,14 @@ AuthResult verify_request(const Keys& keys, const RequestCredentials& credential
   }
 
   const std::int64_t skew_s = timestamp_s > now_s ? timestamp_s - now_s : now_s - timestamp_s;
-  if (skew_s > nonces.window_s()) {
+  if (skew_s > window_s) {
     result.status = AuthStatus::timestamp_out_of_window;
     return result;
   }
-  switch (nonces.insert(principal->id.view(), credentials.nonce, timestamp_s, now_s)) {
-    case NonceCache::Insert::fresh:
-      result.status = AuthStatus::ok;
-      result.principal = principal;
-      result.timestamp_s = timestamp_s;
-      result.nonce = credentials.nonce;
-      return result;
-    case NonceCache::Insert::replayed:
-      result.status = AuthStatus::replayed_nonce;
-      return result;
-    case NonceCache::Insert::full:
-      result.status = AuthStatus::nonce_cache_full;
-      return result;
-  }
-  PAYCORE_ASSERT(false);
+  result.status = AuthStatus::ok;
+  result.principal = principal;
+  result.timestamp_s = timestamp_s;
+  result.nonce = credentials.nonce;
   return result;
 }
 

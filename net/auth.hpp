@@ -112,6 +112,9 @@ class NonceCache {
   // Records (principal, nonce) for a request stamped `timestamp_s`, at time `now_s`.
   [[nodiscard]] Insert insert(std::string_view principal, std::string_view nonce,
                               std::int64_t timestamp_s, std::int64_t now_s);
+  // Whether (principal, nonce) is held and still within its window at `now_s`. Changes nothing:
+  // lets a replay be refused before it is charged to its principal's rate limit.
+  bool seen(std::string_view principal, std::string_view nonce, std::int64_t now_s) const;
   // Entries held (live or expired but not yet dropped); takes every shard's lock.
   std::size_t size() const;
   std::int64_t window_s() const { return config_.window_s; }
@@ -135,6 +138,15 @@ struct AuthResult {
 // window is the nonce cache's.
 [[nodiscard]] AuthResult verify_request(const Keys& keys, const RequestCredentials& credentials,
                                         std::int64_t now_s, NonceCache& nonces);
+
+// verify_request in two steps, so that the server can decide between them (authorization, rate
+// limits) before a nonce takes room in the shared cache: a request refused there (404, 429)
+// leaves no entry, so one principal's refused flood cannot fill the cache for everyone.
+// verify_signature: everything but the nonce (status ok with principal, timestamp and nonce
+// set, or the refusal); record_nonce: ok, replayed_nonce or nonce_cache_full.
+[[nodiscard]] AuthResult verify_signature(const Keys& keys, const RequestCredentials& credentials,
+                                          std::int64_t now_s, std::int64_t window_s);
+[[nodiscard]] AuthStatus record_nonce(NonceCache& nonces, const AuthResult& verified, std::int64_t now_s);
 
 // ---- channel notifications (RSA) ----
 

@@ -93,8 +93,9 @@ bool parse_request_line(std::string_view line, HttpRequest* out) {
   }
   const std::string_view version = line.substr(i + 1);
   if (version.size() != 8 || version.substr(0, 7) != "HTTP/1.") return false;
-  if (version[7] != '0' && version[7] != '1') return false;
-  out->version_minor = version[7] - '0';
+  // A higher minor version is served as HTTP/1.1, the highest we speak (RFC 9110 2.5).
+  if (version[7] < '0' || version[7] > '9') return false;
+  out->version_minor = version[7] == '0' ? 0 : 1;
   const std::size_t question = out->target.find('?');
   out->path = out->target.substr(0, question);
   out->query = question == std::string_view::npos ? std::string_view{}
@@ -338,9 +339,27 @@ HttpParseResult HttpRequestParser::finish_body(std::string_view buffer, std::siz
                          header_end, {}};
 }
 
+namespace {
+
+// Host = uri-host [ ":" port ] (RFC 9110 7.2, RFC 3986 3.2.2): reg-name, IPv4 or an IP literal
+// in brackets, and a port; no userinfo, no path, no spaces. Empty is allowed (RFC 9112 3.2).
+bool host_value_is_valid(std::string_view host) {
+  for (const char c : host) {
+    const bool alnum = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9');
+    if (alnum) continue;
+    if (std::string_view("-._~%!$&'()*+,;=:[]").find(c) == std::string_view::npos) return false;
+  }
+  return true;
+}
+
+}  // namespace
+
 HttpParseResult check_http_request(const HttpRequest& request) {
   if (request.version_minor == 1 && request.header_occurrences("host") != 1) {
     return error(HttpError::bad_request, "HTTP/1.1 request without exactly one Host header");
+  }
+  if (const auto host = request.header("host"); host && !host_value_is_valid(*host)) {
+    return error(HttpError::bad_request, "invalid Host header value");
   }
   const bool carries_body = request.method_kind == HttpMethod::post ||
                             request.method_kind == HttpMethod::put ||

@@ -16,8 +16,9 @@ constexpr std::size_t shards_count = 16;
 constexpr std::int64_t micro = 1'000'000;  // tokens are counted in millionths
 
 struct Bucket {
-  std::int64_t tokens_micro = -1;  // -1: never used (full)
+  std::int64_t tokens_micro = 0;  // negative: in debt after a batch larger than the burst
   std::int64_t updated_us = 0;
+  bool used = false;              // false: never used (full)
 };
 
 struct Buckets {
@@ -36,11 +37,14 @@ std::int64_t capacity_micro(const RateLimit& limit) {
 // Refills `bucket` up to `now_us`; returns its tokens (millionths).
 std::int64_t refill(Bucket& bucket, const RateLimit& limit, std::int64_t now_us) {
   const std::int64_t capacity = capacity_micro(limit);
-  if (bucket.tokens_micro < 0) {
+  if (!bucket.used) {
+    bucket.used = true;
     bucket.tokens_micro = capacity;
   } else if (now_us > bucket.updated_us) {
-    // Bounded so that elapsed * per_s cannot overflow: past this the bucket is full anyway.
-    const std::int64_t elapsed_us = std::min(now_us - bucket.updated_us, capacity / limit.per_s + 1);
+    // Bounded so that elapsed * per_s cannot overflow: past this the bucket is full anyway (a
+    // bucket in debt after a large batch needs its debt refilled too).
+    const std::int64_t elapsed_us =
+        std::min(now_us - bucket.updated_us, (capacity - bucket.tokens_micro) / limit.per_s + 1);
     bucket.tokens_micro = std::min(capacity, bucket.tokens_micro + elapsed_us * limit.per_s);
   }
   bucket.updated_us = std::max(bucket.updated_us, now_us);
@@ -82,8 +86,11 @@ std::uint32_t RateLimiter::take(std::string_view principal, RateClass rate_class
   const RateLimit& limit = config_.classes[static_cast<std::size_t>(rate_class)];
   if (limit.per_s == 0) return 0;
   const std::int64_t capacity = capacity_micro(limit);
-  // A cost above the bucket could never be paid: it takes the whole bucket instead.
-  const std::int64_t need = std::min(std::int64_t{cost} * micro, capacity);
+  // A cost above the bucket (a batch larger than the burst) could never be paid at once: it is
+  // admitted from a full bucket and leaves the bucket in debt for the rest, so that over any
+  // interval a principal still gets at most one burst plus the configured rate, batches or not.
+  const std::int64_t cost_micro = std::int64_t{cost} * micro;
+  const std::int64_t need = std::min(cost_micro, capacity);
   Shard& shard = shards_[StringHash{}(principal) % shards_count];
   std::lock_guard<std::mutex> lock(shard.mutex);
   auto found = shard.principals.find(principal);
@@ -98,7 +105,7 @@ std::uint32_t RateLimiter::take(std::string_view principal, RateClass rate_class
         for (std::size_t i = 0; i < rate_classes_count && full; ++i) {
           const RateLimit& l = config_.classes[i];
           Bucket& b = it->second.by_class[i];
-          full = l.per_s == 0 || b.tokens_micro < 0 || refill(b, l, now_us) >= capacity_micro(l);
+          full = l.per_s == 0 || !b.used || refill(b, l, now_us) >= capacity_micro(l);
         }
         it = full ? shard.principals.erase(it) : std::next(it);
       }
@@ -110,7 +117,7 @@ std::uint32_t RateLimiter::take(std::string_view principal, RateClass rate_class
   Bucket& bucket = buckets->by_class[static_cast<std::size_t>(rate_class)];
   const std::int64_t have = refill(bucket, limit, now_us);
   if (have >= need) {
-    bucket.tokens_micro = have - need;
+    bucket.tokens_micro = have - cost_micro;
     return 0;
   }
   const std::int64_t missing = need - have;

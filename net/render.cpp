@@ -103,9 +103,12 @@ int result_status(const Result& result) { return http_status(result.code, result
 bool write_result_body(OutBuffer& body, Route route, const Result& result) {
   JsonWriter json(body);
   if (result.code != ResultCode::ok) {
+    // invalid_state's sentence speaks of payments; a mandate's own words for its one case.
+    const std::string_view message = result.code == ResultCode::invalid_state && result.kind == CommandKind::revoke_mandate
+                                         ? std::string_view("the mandate is not ACTIVE (revoked, expired or used)")
+                                         : result_message(result.code);
     json.begin_object().key("error");
-    write_error_object(json, to_string(result.code), result_message(result.code),
-                       to_string(result.field));
+    write_error_object(json, to_string(result.code), message, to_string(result.field));
     json.end_object();
     return json.complete();
   }

@@ -180,8 +180,10 @@ class IoThread {
   void refuse_malformed(Connection& c, const HttpParseResult& parsed);
   void handle_request(Connection& c, const HttpRequest& request);
   void handle_signed(Connection& c, Slot& slot, const RouteMatch& match, const HttpRequest& request);
-  void handle_batch(Connection& c, Slot& slot, const Principal& principal, const HttpRequest& request);
+  void handle_batch(Connection& c, Slot& slot, const AuthResult& auth, std::int64_t now_s,
+                    const HttpRequest& request);
   bool admit_signed(Slot& slot, const AuthResult& auth);
+  bool record_signed_nonce(Slot& slot, const AuthResult& auth, std::int64_t now_s);
   bool rate_limited(Slot& slot, const Principal& principal, Route route, const HttpRequest& request,
                     std::uint32_t cost);
   void refresh_journal();
@@ -724,26 +726,35 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
 void IoThread::handle_signed(Connection& c, Slot& slot, const RouteMatch& match,
                              const HttpRequest& request) {
   const Keys& current = keys();
+  const std::int64_t now_s = wall_seconds();
   const AuthResult auth =
-      verify_request(current, request_credentials(request), wall_seconds(), server_.nonces_);
+      verify_signature(current, request_credentials(request), now_s, server_.nonces_.window_s());
   if (auth.status != AuthStatus::ok) {
     finish_local(slot, LocalError{auth_status_http(auth.status), auth_status_code(auth.status),
                                   "the request's signature headers were refused", {}});
     return;
   }
-  if (!admit_signed(slot, auth)) return;
+  // A replay is refused before it costs its principal anything (a captured request replayed
+  // by someone else must not spend the principal's rate limit).
+  if (server_.nonces_.seen(auth.principal->id.view(), auth.nonce, now_s)) {
+    finish_local(slot, LocalError{401, auth_status_code(AuthStatus::replayed_nonce),
+                                  "this nonce was used within the window", {}});
+    return;
+  }
   const Principal& principal = *auth.principal;
   const std::uint32_t slot_index = static_cast<std::uint32_t>(&slot - c.slots.data());
   if (!principal_may_call(principal, match.route)) {
     finish_local(slot, local_error_not_found());
     return;
   }
-  // A batch is charged per item, once decoded (handle_batch).
+  // A batch is charged per item, once decoded (handle_batch). The nonce takes room in the
+  // shared cache only after the rate limit let the request through.
   if (match.route != Route::payment_batch && rate_limited(slot, principal, match.route, request, 1)) {
     return;
   }
+  if (!record_signed_nonce(slot, auth, now_s)) return;
   if (match.route == Route::payment_batch) {
-    handle_batch(c, slot, principal, request);
+    handle_batch(c, slot, auth, now_s, request);
     return;
   }
   if (match.route == Route::admin_snapshot) {
@@ -774,14 +785,16 @@ void IoThread::handle_signed(Connection& c, Slot& slot, const RouteMatch& match,
   }
 }
 
-void IoThread::handle_batch(Connection& c, Slot& slot, const Principal& principal,
+void IoThread::handle_batch(Connection& c, Slot& slot, const AuthResult& auth, std::int64_t now_s,
                             const HttpRequest& request) {
+  const Principal& principal = *auth.principal;
   if (auto error = decoder_.decode_batch(request.body, &batch_items_)) {
     finish_local(slot, local_error_from(*error));
     return;
   }
   const auto items = static_cast<std::uint32_t>(batch_items_.size());
   if (rate_limited(slot, principal, Route::payment_batch, request, items == 0 ? 1 : items)) return;
+  if (!record_signed_nonce(slot, auth, now_s)) return;
   const std::uint32_t slot_index = static_cast<std::uint32_t>(&slot - c.slots.data());
   PAYCORE_ASSERT(batch_items_.size() <= (1u << token_item_bits));
   slot.kind = SlotKind::batch;
@@ -812,6 +825,22 @@ bool IoThread::admit_signed(Slot& slot, const AuthResult& auth) {
   if (journal == nullptr) return true;
   slot.nonce_seq = journal->append(auth.principal->id.view(), auth.nonce, auth.timestamp_s);
   return true;
+}
+
+// Records the request's nonce once authorization and the rate limit let it through; false (with
+// the answer) for a replay that raced this one, or a full nonce cache.
+bool IoThread::record_signed_nonce(Slot& slot, const AuthResult& auth, std::int64_t now_s) {
+  const AuthStatus status = record_nonce(server_.nonces_, auth, now_s);
+  if (status == AuthStatus::replayed_nonce) {
+    finish_local(slot, LocalError{401, auth_status_code(status), "this nonce was used within the window", {}});
+    return false;
+  }
+  if (status == AuthStatus::nonce_cache_full) {
+    finish_local(slot, LocalError{503, auth_status_code(status),
+                                  "too many signed requests within the window (nonce cache full); retry later", {}});
+    return false;
+  }
+  return admit_signed(slot, auth);
 }
 
 // Per-principal token buckets (net/rate_limit.hpp): true (and a 429 answer) when over the limit.

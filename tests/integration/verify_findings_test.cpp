@@ -17,14 +17,18 @@ class VerifyFindings : public ServerSuite {};
 // `balance` unchanged) and answers `201` with status AUTHORIZED. The server ignores the member
 // and debits the customer at once (PAID): a merchant that asked only for an authorization
 // moves the customer's money.
+// Holds come with a later issue: until then a request for one is refused (400, field capture)
+// rather than executed as an immediate payment, which would take the money the client asked
+// us only to reserve.
 TEST_F(VerifyFindings, ManualCapturePaymentIsNotPaidAtOnce) {
   const std::string payer = customer_with(1000);
   ASSERT_EQ(create_mandate(unique("md"), payer, "m_001").status, 201);
   std::string body = payment_body(unique("r"), unique("order"), 300, "balance", payer);
   body.insert(body.size() - 1, R"(,"capture":"manual")");
   const HttpResponse r = client_->call(m1(), "POST", "/v1/payments", body);
-  ASSERT_EQ(r.status, 201) << r.body;
-  EXPECT_EQ(json_string(r.body, "/status"), "AUTHORIZED") << r.body;
+  EXPECT_EQ(r.status, 400) << r.body;
+  EXPECT_EQ(error_code(r), "invalid_field");
+  EXPECT_EQ(error_field(r), "capture");
   EXPECT_EQ(balance_of(payer), 1000);
 }
 

@@ -297,9 +297,16 @@ TEST(HttpParser, ControlCharacterInValueIs400) {
 
 TEST(HttpParser, Http2VersionIs400) {
   expect_error("GET / HTTP/2.0\r\n\r\n", HttpError::bad_request);
-  expect_error("GET / HTTP/1.2\r\n\r\n", HttpError::bad_request);
   expect_error("GET / http/1.1\r\n\r\n", HttpError::bad_request);
   expect_error("GET /\r\n\r\n", HttpError::bad_request);
+}
+
+// RFC 9110 2.5: a higher minor version is served as the highest one we implement.
+TEST(HttpParser, HigherMinorVersionIsReadAsHttp11) {
+  HttpRequest request;
+  const auto result = parse_http_request("GET /healthz HTTP/1.7\r\nHost: a\r\n\r\n", HttpLimits{}, &request);
+  ASSERT_EQ(result.status, HttpParseStatus::complete);
+  EXPECT_EQ(request.version_minor, 1);
 }
 
 TEST(HttpParser, MalformedRequestLineIs400) {

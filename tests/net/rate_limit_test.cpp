@@ -75,6 +75,19 @@ TEST(RateLimit, CostAboveTheBurstTakesTheWholeBucket) {
   EXPECT_NE(limiter.take("m_001", RateClass::write, 1, 0), 0u);
 }
 
+// A batch larger than the burst is admitted from a full bucket, but the rest is a debt: the
+// principal gets no more than the configured rate over time, batches or not.
+TEST(RateLimit, BatchAboveTheBurstLeavesTheBucketInDebt) {
+  RateLimiter limiter{writes(1, 5)};
+  ASSERT_EQ(limiter.take("m_001", RateClass::write, 1000, 0), 0u);
+  const std::uint32_t retry_after_s = limiter.take("m_001", RateClass::write, 1, 0);
+  EXPECT_GE(retry_after_s, 995u);
+  EXPECT_LE(retry_after_s, 997u);
+  EXPECT_NE(limiter.take("m_001", RateClass::write, 1, 900 * second_us), 0u);
+  EXPECT_NE(limiter.take("m_001", RateClass::write, 1000, 990 * second_us), 0u);
+  EXPECT_EQ(limiter.take("m_001", RateClass::write, 1, 1000 * second_us), 0u);
+}
+
 TEST(RateLimit, TrackedPrincipalsAreBounded) {
   RateLimitConfig config = writes(1, 1);
   config.principals_max = 32;
