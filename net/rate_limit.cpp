@@ -86,11 +86,9 @@ std::uint32_t RateLimiter::take(std::string_view principal, RateClass rate_class
   const RateLimit& limit = config_.classes[static_cast<std::size_t>(rate_class)];
   if (limit.per_s == 0) return 0;
   const std::int64_t capacity = capacity_micro(limit);
-  // A cost above the bucket (a batch larger than the burst) could never be paid at once: it is
-  // admitted from a full bucket and leaves the bucket in debt for the rest, so that over any
-  // interval a principal still gets at most one burst plus the configured rate, batches or not.
-  const std::int64_t cost_micro = std::int64_t{cost} * micro;
-  const std::int64_t need = std::min(cost_micro, capacity);
+  // A cost above the bucket could never be paid: it takes the whole bucket instead (batches use
+  // take_up_to, which refuses the items beyond the tokens there).
+  const std::int64_t need = std::min(std::int64_t{cost} * micro, capacity);
   Shard& shard = shards_[StringHash{}(principal) % shards_count];
   std::lock_guard<std::mutex> lock(shard.mutex);
   auto found = shard.principals.find(principal);
@@ -117,12 +115,22 @@ std::uint32_t RateLimiter::take(std::string_view principal, RateClass rate_class
   Bucket& bucket = buckets->by_class[static_cast<std::size_t>(rate_class)];
   const std::int64_t have = refill(bucket, limit, now_us);
   if (have >= need) {
-    bucket.tokens_micro = have - cost_micro;
+    bucket.tokens_micro = have - need;
     return 0;
   }
   const std::int64_t missing = need - have;
   const std::int64_t per_s_micro = std::int64_t{limit.per_s} * micro;
   return static_cast<std::uint32_t>(std::max<std::int64_t>(1, (missing + per_s_micro - 1) / per_s_micro));
+}
+
+// One token at a time: a batch is at most batch_items_max items, and each take is a short
+// critical section, so this costs microseconds and keeps one code path for the buckets.
+std::uint32_t RateLimiter::take_up_to(std::string_view principal, RateClass rate_class, std::uint32_t wanted,
+                                      std::int64_t now_us) {
+  if (config_.classes[static_cast<std::size_t>(rate_class)].per_s == 0) return wanted;
+  std::uint32_t granted = 0;
+  while (granted < wanted && take(principal, rate_class, 1, now_us) == 0) ++granted;
+  return granted;
 }
 
 std::size_t RateLimiter::tracked() const {

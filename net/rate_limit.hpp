@@ -63,6 +63,11 @@ class RateLimiter {
   // 0 when taken; otherwise nothing is taken and the result is the seconds to wait (>= 1).
   [[nodiscard]] std::uint32_t take(std::string_view principal, RateClass rate_class,
                                    std::uint32_t cost, std::int64_t now_us);
+  // For a batch: takes as many whole tokens as are there, up to `wanted`, and returns how many
+  // (0..wanted). The items beyond are refused one by one; the bucket never goes below empty,
+  // so a batch cannot carry a principal past its burst.
+  [[nodiscard]] std::uint32_t take_up_to(std::string_view principal, RateClass rate_class,
+                                         std::uint32_t wanted, std::int64_t now_us);
   bool enabled() const { return enabled_; }
   // Principals tracked (every shard's lock).
   std::size_t tracked() const;

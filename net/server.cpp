@@ -749,10 +749,10 @@ void IoThread::handle_signed(Connection& c, Slot& slot, const RouteMatch& match,
   }
   // A batch is charged per item, once decoded (handle_batch). The nonce takes room in the
   // shared cache only after the rate limit let the request through.
-  if (match.route != Route::payment_batch && rate_limited(slot, principal, match.route, request, 1)) {
-    return;
+  if (match.route != Route::payment_batch) {
+    if (rate_limited(slot, principal, match.route, request, 1)) return;
+    if (!record_signed_nonce(slot, auth, now_s)) return;
   }
-  if (!record_signed_nonce(slot, auth, now_s)) return;
   if (match.route == Route::payment_batch) {
     handle_batch(c, slot, auth, now_s, request);
     return;
@@ -793,7 +793,17 @@ void IoThread::handle_batch(Connection& c, Slot& slot, const AuthResult& auth, s
     return;
   }
   const auto items = static_cast<std::uint32_t>(batch_items_.size());
-  if (rate_limited(slot, principal, Route::payment_batch, request, items == 0 ? 1 : items)) return;
+  // One token per item, as many as the bucket holds: the items beyond are answered 429 one by
+  // one (a batch cannot carry a principal past its burst); none at all is a 429 for the batch.
+  std::uint32_t granted = items;
+  RateLimiter& limiter = server_.rate_limiter_;
+  if (limiter.enabled()) {
+    granted = limiter.take_up_to(principal.id.view(), rate_class_of(Route::payment_batch, false), items, now_us_);
+    if (granted == 0) {
+      if (rate_limited(slot, principal, Route::payment_batch, request, 1)) return;
+      granted = 1;
+    }
+  }
   if (!record_signed_nonce(slot, auth, now_s)) return;
   const std::uint32_t slot_index = static_cast<std::uint32_t>(&slot - c.slots.data());
   PAYCORE_ASSERT(batch_items_.size() <= (1u << token_item_bits));
@@ -805,6 +815,10 @@ void IoThread::handle_batch(Connection& c, Slot& slot, const AuthResult& auth, s
     entry.local = true;
     if (batch_items_[i].error) {
       entry.error = local_error_from(*batch_items_[i].error);
+      continue;
+    }
+    if (i >= granted) {
+      entry.error = LocalError{429, "rate_limited", "over the rate limit: this item was not executed; retry it later", {}};
       continue;
     }
     const Command command = payment_command(principal, batch_items_[i].request);
