@@ -28,7 +28,11 @@ class Generator {
     if (kind < 5) return open_account(req(), account(), pick(8) == 0 ? "USD" : "CNY",
                                       pick(5) == 0 ? AccountKind::merchant : AccountKind::customer);
     if (kind < 15) return deposit(req(), account(), amount() * 10, pick(10) == 0 ? "USD" : "CNY");
-    if (kind < 40) return pay(merchant(), req(), order(), amount(), account(), pick(20) == 0 ? "USD" : "CNY");
+    // Now and then more than any payer holds (but within most mandates): insufficient_funds.
+    if (kind < 40) {
+      return pay(merchant(), req(), order(), pick(25) == 0 ? 50'000 : amount(), account(),
+                 pick(20) == 0 ? "USD" : "CNY");
+    }
     if (kind < 52) return pay_external(merchant(), req(), order(), amount(), channel());
     if (kind < 57) return order_command(CommandKind::cancel_payment, merchant(), req(), order());
     if (kind < 63) return order_command(CommandKind::ship_payment, merchant(), req(), order());
