@@ -6,6 +6,7 @@
 #include <charconv>
 #include <cstdio>
 #include <cstring>
+#include <filesystem>
 #include <memory>
 
 #include "recon/recon.hpp"
@@ -228,13 +229,27 @@ int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out
       !parse_time_arg(args.since, "--since", &options.window_start_us, err)) {
     return exit_error;
   }
-  // Before the snapshot, which may take seconds to load: a statement that cannot be opened.
+  // An empty window would match nothing and report everything as fine.
+  if (!args.cutoff.empty() && !args.since.empty() && options.window_start_us >= options.cutoff_us) {
+    err << "paycore recon: --since " << args.since << " is not before --cutoff " << args.cutoff << "\n";
+    return exit_error;
+  }
+  // Before the snapshot, which may take seconds to load: a statement that cannot be opened, or
+  // one given twice (its rows would all be duplicate_channel_row).
+  std::vector<std::filesystem::path> seen_paths;
   for (const StatementArgs& statement : args.statements) {
     const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(statement.path.c_str(), "rb"), &std::fclose);
     if (!file) {
       err << "paycore recon: cannot open statement " << statement.path << ": " << std::strerror(errno) << "\n";
       return exit_error;
     }
+    std::error_code ignored;
+    const std::filesystem::path canonical = std::filesystem::weakly_canonical(statement.path, ignored);
+    if (std::find(seen_paths.begin(), seen_paths.end(), canonical) != seen_paths.end()) {
+      err << "paycore recon: statement " << statement.path << " is given twice\n";
+      return exit_error;
+    }
+    seen_paths.push_back(canonical);
   }
   options.tolerance_seconds = args.tolerance_seconds;
   options.out_dir = args.out_dir;

@@ -270,6 +270,8 @@ TEST(ReconCli, EveryArgumentMistakeExitsTwo) {
       {"recon: bad format", {"recon", "--snapshot", "a", "--statement", statement, "--statement-format", "xls", "--out", out}, "--statement-format"},
       {"recon: bad cutoff", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "--since", "today"}, "--since"},
       {"recon: extra positional", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "extra"}, "'extra'"},
+      {"recon: --since not before --cutoff", {"recon", "--snapshot", "a", "--statement", statement, "--out", out, "--cutoff", "2020-01-01T00:00:00Z", "--since", "2030-01-01T00:00:00Z"}, "is not before --cutoff"},
+      {"recon: the same statement twice", {"recon", "--snapshot", "a", "--statement", statement, "--statement", statement, "--out", out}, "is given twice"},
       {"recon: a subcommand's name out of place", {"recon", "--snapshot", "a", "apply"}, "'apply'"},
       {"recon: leading --", {"recon", "--", "x"}, "not expected: x"},
       {"recon: flag with a value", {"recon", "--help=yes"}, "takes no value"},
