@@ -23,7 +23,8 @@ namespace paycore::fuzz {
   X(command)                    \
   X(wal_recovery)               \
   X(snapshot)                   \
-  X(statement)
+  X(statement)                  \
+  X(tls_handshake)
 
 #define PAYCORE_FUZZ_DECLARE(name) int run_##name(const std::uint8_t* data, std::size_t size);
 PAYCORE_FUZZ_TARGETS(PAYCORE_FUZZ_DECLARE)
