@@ -260,15 +260,19 @@ NonceCache::NonceCache(const NonceCacheConfig& config) : config_(config) {
 
 NonceCache::~NonceCache() = default;
 
-NonceCache::Insert NonceCache::insert(std::string_view principal, std::string_view nonce,
-                                      std::int64_t timestamp_s, std::int64_t now_s) {
+// The key of (principal, nonce): a keyed 128-bit hash; the high half probes, both halves match.
+XXH128_hash_t NonceCache::key_hash(std::string_view principal, std::string_view nonce) const {
   PAYCORE_ASSERT(principal.size() <= id_bytes_max && nonce.size() <= nonce_bytes_max);
   char key[id_bytes_max + 1 + nonce_bytes_max];
   std::memcpy(key, principal.data(), principal.size());
   key[principal.size()] = '\0';  // ids and nonces contain no NUL: the split is unambiguous
   std::memcpy(key + principal.size() + 1, nonce.data(), nonce.size());
-  const XXH128_hash_t hash =
-      XXH3_128bits_withSeed(key, principal.size() + 1 + nonce.size(), seed_);
+  return XXH3_128bits_withSeed(key, principal.size() + 1 + nonce.size(), seed_);
+}
+
+NonceCache::Insert NonceCache::insert(std::string_view principal, std::string_view nonce,
+                                      std::int64_t timestamp_s, std::int64_t now_s) {
+  const XXH128_hash_t hash = key_hash(principal, nonce);
   const std::uint64_t key_high = hash.high64;
   const auto key_low = static_cast<std::uint32_t>(hash.low64);
   const std::uint32_t expires = nonce_seconds(timestamp_s + config_.window_s);
@@ -299,12 +303,7 @@ NonceCache::Insert NonceCache::insert(std::string_view principal, std::string_vi
 }
 
 bool NonceCache::seen(std::string_view principal, std::string_view nonce, std::int64_t now_s) const {
-  PAYCORE_ASSERT(principal.size() <= id_bytes_max && nonce.size() <= nonce_bytes_max);
-  char key[id_bytes_max + 1 + nonce_bytes_max];
-  std::memcpy(key, principal.data(), principal.size());
-  key[principal.size()] = '\0';
-  std::memcpy(key + principal.size() + 1, nonce.data(), nonce.size());
-  const XXH128_hash_t hash = XXH3_128bits_withSeed(key, principal.size() + 1 + nonce.size(), seed_);
+  const XXH128_hash_t hash = key_hash(principal, nonce);
   const auto key_low = static_cast<std::uint32_t>(hash.low64);
   const std::uint32_t now = nonce_seconds(now_s);
   Shard& shard = shards_[(hash.low64 >> 32) & (config_.shards_count - 1)];

@@ -30,6 +30,8 @@
 #include <string>
 #include <string_view>
 
+#include <xxhash.h>
+
 #include "net/http_parser.hpp"
 #include "net/keys.hpp"
 
@@ -121,6 +123,7 @@ class NonceCache {
 
  private:
   struct Shard;
+  XXH128_hash_t key_hash(std::string_view principal, std::string_view nonce) const;
   NonceCacheConfig config_;
   std::size_t shard_entries_max_ = 0;
   std::uint64_t seed_ = 0;

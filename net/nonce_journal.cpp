@@ -14,6 +14,8 @@
 
 #include "src/assert.hpp"
 #include "src/logging.hpp"
+#include "src/snapshot.hpp"
+#include "src/snapshot_store.hpp"
 
 namespace paycore::net {
 namespace {
@@ -38,37 +40,6 @@ bool write_all(int fd, std::string_view bytes) {
     if (n <= 0) return false;
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  return true;
-}
-
-bool sync_dir(const std::string& dir) {
-  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return false;
-  const bool ok = ::fsync(fd) == 0;
-  ::close(fd);
-  return ok;
-}
-
-bool read_whole(const std::string& path, std::string* out, std::string* error) {
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *error = path + ": " + std::strerror(errno);
-    return false;
-  }
-  out->clear();
-  char buffer[1 << 16];
-  for (;;) {
-    const ssize_t n = ::read(fd, buffer, sizeof(buffer));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      *error = path + ": " + std::strerror(errno);
-      ::close(fd);
-      return false;
-    }
-    if (n == 0) break;
-    out->append(buffer, static_cast<std::size_t>(n));
-  }
-  ::close(fd);
   return true;
 }
 
@@ -136,7 +107,7 @@ std::unique_ptr<NonceJournal> NonceJournal::open(const std::string& dir, std::in
   std::sort(paths.begin(), paths.end());
   std::string bytes;
   for (const std::string& path : paths) {
-    if (!read_whole(path, &bytes, error)) return nullptr;
+    if (!read_file(path, &bytes, error)) return nullptr;
     ++load->files;
     const LoadedFile loaded =
         parse_file(bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
@@ -208,7 +179,7 @@ bool NonceJournal::rotate_if_due(std::int64_t now_s) {
     if (fd < 0 && errno != EEXIST) return false;
   }
   if (fd < 0) return false;
-  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || !sync_dir(dir_)) {
+  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || fsync_directory(dir_.c_str()) != 0) {
     ::close(fd);
     ::unlink(path.c_str());
     return false;
