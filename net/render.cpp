@@ -69,7 +69,10 @@ void write_error_object(JsonWriter& json, std::string_view code, std::string_vie
   json.end_object();
 }
 
-std::string_view result_message(ResultCode code) {
+std::string_view result_message(ResultCode code, CommandKind kind) {
+  if (code == ResultCode::invalid_state && kind == CommandKind::revoke_mandate) {
+    return "the mandate is not ACTIVE (revoked, expired or used)";
+  }
   switch (code) {
     case ResultCode::ok: return "ok";
     case ResultCode::invalid_field: return "a field is not valid";
@@ -103,12 +106,9 @@ int result_status(const Result& result) { return http_status(result.code, result
 bool write_result_body(OutBuffer& body, Route route, const Result& result) {
   JsonWriter json(body);
   if (result.code != ResultCode::ok) {
-    // invalid_state's sentence speaks of payments; a mandate's own words for its one case.
-    const std::string_view message = result.code == ResultCode::invalid_state && result.kind == CommandKind::revoke_mandate
-                                         ? std::string_view("the mandate is not ACTIVE (revoked, expired or used)")
-                                         : result_message(result.code);
     json.begin_object().key("error");
-    write_error_object(json, to_string(result.code), message, to_string(result.field));
+    write_error_object(json, to_string(result.code), result_message(result.code, result.kind),
+                       to_string(result.field));
     json.end_object();
     return json.complete();
   }

@@ -24,7 +24,8 @@ void write_error_object(JsonWriter& json, std::string_view code, std::string_vie
                         std::string_view field);
 
 // A human-readable sentence for each result code (static text).
-std::string_view result_message(ResultCode code);
+// `kind` picks the words where a code means different things per command (invalid_state).
+std::string_view result_message(ResultCode code, CommandKind kind);
 
 // The status code of `result` on `route`.
 int result_status(const Result& result);

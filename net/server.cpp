@@ -1046,7 +1046,7 @@ void IoThread::render_batch(Slot& slot) {
       write_payment_json(json, entry.result.payment);
     } else {
       json.field("status", std::int64_t{result_status(entry.result)}).key("error");
-      write_error_object(json, to_string(entry.result.code), result_message(entry.result.code),
+      write_error_object(json, to_string(entry.result.code), result_message(entry.result.code, entry.result.kind),
                          to_string(entry.result.field));
     }
     json.end_object();

@@ -373,7 +373,8 @@ PaymentPlan validate_create_payment(const State& s, const Command& c) {
 }
 
 // Business checks after idempotency: refusals here are kept (except overflow, a 400).
-PaymentPlan plan_create_payment(const State& s, const Command& c, PaymentPlan plan) {
+// `principal`: the caller's principal row, as check_idempotency found it (row_none: none yet).
+PaymentPlan plan_create_payment(const State& s, const Command& c, std::uint32_t principal, PaymentPlan plan) {
   plan.merchant = s.find_account(c.principal.view());
   if (plan.merchant != row_none) {
     const AccountRow& merchant = s.accounts[plan.merchant];
@@ -398,8 +399,7 @@ PaymentPlan plan_create_payment(const State& s, const Command& c, PaymentPlan pl
   if (payer.kind != AccountKind::customer) {
     return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
   }
-  const std::uint32_t merchant_principal = s.find_principal(c.principal.view());
-  plan.mandate = merchant_principal == row_none ? row_none : s.find_pair_mandate(plan.payer, merchant_principal);
+  plan.mandate = principal == row_none ? row_none : s.find_pair_mandate(plan.payer, principal);
   if (plan.mandate == row_none) return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
   const MandateRow& mandate = s.mandates[plan.mandate];
   if (effective_mandate_status(mandate, c.timestamp_us) != MandateStatus::active) {
@@ -420,7 +420,7 @@ Result create_payment(State& s, const Command& c) {
 
   const IdempotencyCheck idem = check_idempotency(s, c);
   if (idem.done) return idem.result;
-  plan = plan_create_payment(s, c, plan);
+  plan = plan_create_payment(s, c, idem.principal, plan);
   if (plan.code != ResultCode::ok) {
     if (!plan.kept) return make_result(c, plan.code, plan.field);
     return keep_refusal(s, c, idem.principal, plan.code, plan.field);
