@@ -122,14 +122,13 @@ class Reader {
 
 namespace {
 
-// The ids in their encoded order; the first command_ids_v1 are those of version 1.
-std::array<const Id*, command_ids> ids_of(const Command& c) {
-  return {&c.principal, &c.request_id, &c.account, &c.order_id, &c.channel, &c.channel_txn_id,
-          &c.mandate_id, &c.merchant_id};
-}
-std::array<Id*, command_ids> ids_of(Command& c) {
-  return {&c.principal, &c.request_id, &c.account, &c.order_id, &c.channel, &c.channel_txn_id,
-          &c.mandate_id, &c.merchant_id};
+// The ids in their encoded order; the first command_ids_v1 are those of version 1. One list
+// for reading (Command) and writing (const Command).
+template <class C>
+auto ids_of(C& c) {
+  using Pointer = decltype(&c.principal);
+  return std::array<Pointer, command_ids>{&c.principal, &c.request_id, &c.account, &c.order_id,
+                                          &c.channel,   &c.channel_txn_id, &c.mandate_id, &c.merchant_id};
 }
 
 std::size_t encode_as(const Command& command, std::uint8_t version, std::span<std::byte> out) {
