@@ -29,8 +29,8 @@
 #include "net/auth.hpp"
 #include "net/keys.hpp"
 #include "net/server.hpp"
-#include "src/engine.hpp"
-#include "src/logging.hpp"
+#include "core/engine.hpp"
+#include "base/log.hpp"
 #include "wal/fault.hpp"
 
 namespace paycore::app {

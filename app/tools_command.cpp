@@ -6,11 +6,11 @@
 #include <string>
 
 #include "app/commands.hpp"
-#include "src/command.hpp"
-#include "src/engine_records.hpp"
-#include "src/logging.hpp"
-#include "src/snapshot.hpp"
-#include "src/snapshot_export.hpp"
+#include "core/command.hpp"
+#include "core/engine_records.hpp"
+#include "base/log.hpp"
+#include "core/snapshot.hpp"
+#include "core/snapshot_export.hpp"
 #include "wal/tools.hpp"
 
 namespace paycore::app {
@@ -20,8 +20,8 @@ namespace {
 std::string format_record(std::uint16_t type, std::span<const std::byte> payload) {
   if (type != record_type_command) return {};
   Command c;
-  const DecodeError e = decode_command(payload, &c);
-  if (e != DecodeError::ok) return "{\"decode_error\":\"" + std::string(to_string(e)) + "\"}";
+  const CommandDecodeError e = decode_command(payload, &c);
+  if (e != CommandDecodeError::ok) return "{\"decode_error\":\"" + std::string(to_string(e)) + "\"}";
   return command_to_json(c);
 }
 

@@ -10,7 +10,7 @@
 #include <cstdlib>
 #include <cstring>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::net {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cstring>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::net {
 namespace {

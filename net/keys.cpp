@@ -16,7 +16,7 @@
 #include <simdjson.h>
 
 #include "net/response.hpp"
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::net {
 

@@ -18,7 +18,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/id.hpp"
+#include "core/id.hpp"
 
 namespace paycore::net {
 

@@ -10,7 +10,7 @@
 
 #include "net/response.hpp"
 #include "net/routes.hpp"
-#include "src/engine.hpp"
+#include "core/engine.hpp"
 
 namespace paycore::net {
 

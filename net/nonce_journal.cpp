@@ -12,10 +12,10 @@
 #include <ctime>
 #include <filesystem>
 
-#include "src/assert.hpp"
-#include "src/logging.hpp"
-#include "src/snapshot.hpp"
-#include "src/snapshot_store.hpp"
+#include "base/assert.hpp"
+#include "base/log.hpp"
+#include "core/snapshot.hpp"
+#include "core/snapshot_store.hpp"
 
 namespace paycore::net {
 namespace {

@@ -7,7 +7,7 @@
 #include <string>
 #include <unordered_map>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::net {
 namespace {

@@ -1,6 +1,6 @@
 #include "net/render.hpp"
 
-#include "src/money.hpp"
+#include "core/money.hpp"
 
 namespace paycore::net {
 

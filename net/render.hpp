@@ -7,7 +7,7 @@
 
 #include "net/response.hpp"
 #include "net/routes.hpp"
-#include "src/result.hpp"
+#include "core/result.hpp"
 
 namespace paycore::net {
 

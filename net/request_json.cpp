@@ -8,7 +8,7 @@
 #include <cstring>
 
 #include "net/response.hpp"
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::net {
 
@@ -24,12 +24,12 @@ struct JsonDecoder::Document {
 
 namespace {
 
-DecodeError make_error(DecodeErrorCode code, std::string_view field, std::string_view message) {
-  return DecodeError{code, field, message, -1};
+RequestDecodeError make_error(RequestDecodeErrorCode code, std::string_view field, std::string_view message) {
+  return RequestDecodeError{code, field, message, -1};
 }
 
-DecodeError invalid_json(std::string_view message) {
-  return make_error(DecodeErrorCode::invalid_json, {}, message);
+RequestDecodeError invalid_json(std::string_view message) {
+  return make_error(RequestDecodeErrorCode::invalid_json, {}, message);
 }
 
 // The members of one object that a request type knows, found in one pass. Bit i of `present`
@@ -46,13 +46,13 @@ struct Members {
 };
 
 template <std::size_t N>
-DecodeResult collect(object members, Members<N>* out) {
+RequestDecodeResult collect(object members, Members<N>* out) {
   static_assert(N <= 32);
   for (auto member : members) {
     for (std::size_t i = 0; i < N; ++i) {
       if (member.key != out->names[i]) continue;
       if ((out->present >> i) & 1u) {
-        return make_error(DecodeErrorCode::invalid_field, out->names[i], "duplicate key");
+        return make_error(RequestDecodeErrorCode::invalid_field, out->names[i], "duplicate key");
       }
       out->present |= 1u << i;
       out->values[i] = member.value;
@@ -66,61 +66,61 @@ DecodeResult collect(object members, Members<N>* out) {
 // is checked before the format of any, so a body that lacks a field is missing_field
 // whatever else is wrong with it.
 template <std::size_t N>
-DecodeResult require(const Members<N>& members, std::size_t count) {
+RequestDecodeResult require(const Members<N>& members, std::size_t count) {
   for (std::size_t i = 0; i < count; ++i) {
-    if (!members.has(i)) return make_error(DecodeErrorCode::missing_field, members.names[i], "required");
+    if (!members.has(i)) return make_error(RequestDecodeErrorCode::missing_field, members.names[i], "required");
   }
   return std::nullopt;
 }
 
 template <std::size_t N>
-DecodeResult get_id(const Members<N>& members, std::size_t i, Id* out) {
-  if (!members.has(i)) return make_error(DecodeErrorCode::missing_field, members.names[i], "required");
+RequestDecodeResult get_id(const Members<N>& members, std::size_t i, Id* out) {
+  if (!members.has(i)) return make_error(RequestDecodeErrorCode::missing_field, members.names[i], "required");
   std::string_view text;
   if (members.values[i].get_string().get(text)) {
-    return make_error(DecodeErrorCode::invalid_field, members.names[i], "must be a string");
+    return make_error(RequestDecodeErrorCode::invalid_field, members.names[i], "must be a string");
   }
   if (!Id::from(text, out)) {
-    return make_error(DecodeErrorCode::invalid_field, members.names[i],
+    return make_error(RequestDecodeErrorCode::invalid_field, members.names[i],
                       "must be 1-64 characters of [A-Za-z0-9_.:-]");
   }
   return std::nullopt;
 }
 
 template <std::size_t N>
-DecodeResult get_amount(const Members<N>& members, std::size_t i, Amount amount_max, Amount* out) {
-  if (!members.has(i)) return make_error(DecodeErrorCode::missing_field, members.names[i], "required");
+RequestDecodeResult get_amount(const Members<N>& members, std::size_t i, Amount amount_max, Amount* out) {
+  if (!members.has(i)) return make_error(RequestDecodeErrorCode::missing_field, members.names[i], "required");
   const element value = members.values[i];
   constexpr std::string_view message =
       "must be a positive integer count of minor units, within the configured maximum";
   if (value.type() != element_type::INT64) {
     // UINT64 (over int64), DOUBLE (fraction or exponent), strings and the rest.
-    return make_error(DecodeErrorCode::invalid_amount, members.names[i], message);
+    return make_error(RequestDecodeErrorCode::invalid_amount, members.names[i], message);
   }
   const std::int64_t amount = value.get_int64().value_unsafe();
   if (!amount_is_valid(amount, amount_max)) {
-    return make_error(DecodeErrorCode::invalid_amount, members.names[i], message);
+    return make_error(RequestDecodeErrorCode::invalid_amount, members.names[i], message);
   }
   *out = amount;
   return std::nullopt;
 }
 
 template <std::size_t N>
-DecodeResult get_string(const Members<N>& members, std::size_t i, std::string_view* out) {
-  if (!members.has(i)) return make_error(DecodeErrorCode::missing_field, members.names[i], "required");
+RequestDecodeResult get_string(const Members<N>& members, std::size_t i, std::string_view* out) {
+  if (!members.has(i)) return make_error(RequestDecodeErrorCode::missing_field, members.names[i], "required");
   if (members.values[i].get_string().get(*out)) {
-    return make_error(DecodeErrorCode::invalid_field, members.names[i], "must be a string");
+    return make_error(RequestDecodeErrorCode::invalid_field, members.names[i], "must be a string");
   }
   return std::nullopt;
 }
 
 template <std::size_t N>
-DecodeResult get_currency(const Members<N>& members, std::size_t i, Currency* out) {
+RequestDecodeResult get_currency(const Members<N>& members, std::size_t i, Currency* out) {
   std::string_view code;
-  if (DecodeResult error = get_string(members, i, &code)) return error;
+  if (RequestDecodeResult error = get_string(members, i, &code)) return error;
   const std::optional<Currency> currency = currency_from_code(code);
   if (!currency) {
-    return make_error(DecodeErrorCode::invalid_field, members.names[i],
+    return make_error(RequestDecodeErrorCode::invalid_field, members.names[i],
                       "must be an ISO 4217 currency code such as CNY");
   }
   *out = *currency;
@@ -132,35 +132,35 @@ constexpr std::array<std::string_view, 7> payment_fields = {
 
 // Presence, then formats, then the one cross-field rule that needs no engine state (balance
 // needs a payer). Whether a channel exists, and a payer_account_id sent with an external
-// channel, are the engine's (src/apply.cpp validate_create_payment): an unknown channel is
+// channel, are the engine's (core/apply.cpp validate_create_payment): an unknown channel is
 // unknown_channel even when it also carries a payer (docs/api.md "Order of validation").
-DecodeResult decode_payment(object members_object, Amount amount_max, CreatePaymentRequest* out) {
+RequestDecodeResult decode_payment(object members_object, Amount amount_max, CreatePaymentRequest* out) {
   Members<payment_fields.size()> members{payment_fields};
-  if (DecodeResult error = collect(members_object, &members)) return error;
-  if (DecodeResult error = require(members, 5)) return error;
+  if (RequestDecodeResult error = collect(members_object, &members)) return error;
+  if (RequestDecodeResult error = require(members, 5)) return error;
   *out = CreatePaymentRequest{};
-  if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
-  if (DecodeResult error = get_id(members, 1, &out->order_id)) return error;
-  if (DecodeResult error = get_amount(members, 2, amount_max, &out->amount)) return error;
-  if (DecodeResult error = get_currency(members, 3, &out->currency)) return error;
-  if (DecodeResult error = get_id(members, 4, &out->channel)) return error;
+  if (RequestDecodeResult error = get_id(members, 0, &out->request_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 1, &out->order_id)) return error;
+  if (RequestDecodeResult error = get_amount(members, 2, amount_max, &out->amount)) return error;
+  if (RequestDecodeResult error = get_currency(members, 3, &out->currency)) return error;
+  if (RequestDecodeResult error = get_id(members, 4, &out->channel)) return error;
   if (members.has(5)) {
-    if (DecodeResult error = get_id(members, 5, &out->payer_account_id)) return error;
+    if (RequestDecodeResult error = get_id(members, 5, &out->payer_account_id)) return error;
   } else if (out->channel.view() == "balance") {
-    return make_error(DecodeErrorCode::missing_field, payment_fields[5],
+    return make_error(RequestDecodeErrorCode::missing_field, payment_fields[5],
                       "required for channel \"balance\"");
   }
   // "capture": "manual" asks for a hold (API.md); holds are not built yet, and taking the money
   // at once would do what the client asked us not to: refuse it instead of ignoring it.
   if (members.has(6)) {
     std::string_view capture;
-    if (DecodeResult error = get_string(members, 6, &capture)) return error;
+    if (RequestDecodeResult error = get_string(members, 6, &capture)) return error;
     if (capture == "manual") {
-      return make_error(DecodeErrorCode::invalid_field, payment_fields[6],
+      return make_error(RequestDecodeErrorCode::invalid_field, payment_fields[6],
                         "manual capture (a hold) is not supported by this server yet");
     }
     if (capture != "automatic") {
-      return make_error(DecodeErrorCode::invalid_field, payment_fields[6], "must be \"automatic\" or \"manual\"");
+      return make_error(RequestDecodeErrorCode::invalid_field, payment_fields[6], "must be \"automatic\" or \"manual\"");
     }
   }
   PAYCORE_ASSERT(out->request_id.well_formed() && out->payer_account_id.well_formed());
@@ -228,12 +228,12 @@ bool find_big_integer_amount(const char* padded, std::size_t size, bool batch,
 
 }  // namespace
 
-std::string_view decode_error_code(DecodeErrorCode code) {
+std::string_view decode_error_code(RequestDecodeErrorCode code) {
   switch (code) {
-    case DecodeErrorCode::invalid_json: return "invalid_json";
-    case DecodeErrorCode::missing_field: return "missing_field";
-    case DecodeErrorCode::invalid_field: return "invalid_field";
-    case DecodeErrorCode::invalid_amount: return "invalid_amount";
+    case RequestDecodeErrorCode::invalid_json: return "invalid_json";
+    case RequestDecodeErrorCode::missing_field: return "missing_field";
+    case RequestDecodeErrorCode::invalid_field: return "invalid_field";
+    case RequestDecodeErrorCode::invalid_amount: return "invalid_amount";
   }
   return "invalid_json";
 }
@@ -251,7 +251,7 @@ JsonDecoder::JsonDecoder(const DecodeLimits& limits)
 
 JsonDecoder::~JsonDecoder() = default;
 
-DecodeResult JsonDecoder::parse(std::string_view body, Document* document) {
+RequestDecodeResult JsonDecoder::parse(std::string_view body, Document* document) {
   if (body.size() > limits_.body_bytes_max) return invalid_json("body too large");
   std::memcpy(padded_.get(), body.data(), body.size());
   std::memset(padded_.get() + body.size(), 0, simdjson::SIMDJSON_PADDING);
@@ -269,113 +269,113 @@ DecodeResult JsonDecoder::parse(std::string_view body, Document* document) {
   return std::nullopt;
 }
 
-DecodeResult JsonDecoder::parse_with_amount(std::string_view body, Document* document,
+RequestDecodeResult JsonDecoder::parse_with_amount(std::string_view body, Document* document,
                                             bool batch) {
-  DecodeResult error = parse(body, document);
+  RequestDecodeResult error = parse(body, document);
   if (!error || !document->number_error) return error;
   std::int32_t item_index = -1;
   if (find_big_integer_amount(padded_.get(), document->padded_bytes, batch, &item_index)) {
-    error = make_error(DecodeErrorCode::invalid_amount, "amount", "amount out of range");
+    error = make_error(RequestDecodeErrorCode::invalid_amount, "amount", "amount out of range");
     error->item_index = item_index;
   }
   return error;
 }
 
-DecodeResult JsonDecoder::decode(std::string_view body, OpenAccountRequest* out) {
+RequestDecodeResult JsonDecoder::decode(std::string_view body, OpenAccountRequest* out) {
   static constexpr std::array<std::string_view, 4> names = {"request_id", "account_id",
                                                              "currency", "kind"};
   Document document;
-  if (DecodeResult error = parse(body, &document)) return error;
+  if (RequestDecodeResult error = parse(body, &document)) return error;
   Members<names.size()> members{names};
-  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
-  if (DecodeResult error = require(members, names.size())) return error;
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (RequestDecodeResult error = require(members, names.size())) return error;
   *out = OpenAccountRequest{};
-  if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
-  if (DecodeResult error = get_id(members, 1, &out->account_id)) return error;
-  if (DecodeResult error = get_currency(members, 2, &out->currency)) return error;
+  if (RequestDecodeResult error = get_id(members, 0, &out->request_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 1, &out->account_id)) return error;
+  if (RequestDecodeResult error = get_currency(members, 2, &out->currency)) return error;
   std::string_view kind;
-  if (DecodeResult error = get_string(members, 3, &kind)) return error;
+  if (RequestDecodeResult error = get_string(members, 3, &kind)) return error;
   if (kind == "customer") {
     out->kind = AccountKind::customer;
   } else if (kind == "merchant") {
     out->kind = AccountKind::merchant;
   } else {
-    return make_error(DecodeErrorCode::invalid_field, names[3], "must be \"customer\" or \"merchant\"");
+    return make_error(RequestDecodeErrorCode::invalid_field, names[3], "must be \"customer\" or \"merchant\"");
   }
   return std::nullopt;
 }
 
-DecodeResult JsonDecoder::decode(std::string_view body, DepositRequest* out) {
+RequestDecodeResult JsonDecoder::decode(std::string_view body, DepositRequest* out) {
   static constexpr std::array<std::string_view, 3> names = {"request_id", "amount", "currency"};
   Document document;
-  if (DecodeResult error = parse_with_amount(body, &document)) return error;
+  if (RequestDecodeResult error = parse_with_amount(body, &document)) return error;
   Members<names.size()> members{names};
-  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
-  if (DecodeResult error = require(members, names.size())) return error;
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (RequestDecodeResult error = require(members, names.size())) return error;
   *out = DepositRequest{};
-  if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
-  if (DecodeResult error = get_amount(members, 1, limits_.amount_max, &out->amount)) return error;
-  if (DecodeResult error = get_currency(members, 2, &out->currency)) return error;
+  if (RequestDecodeResult error = get_id(members, 0, &out->request_id)) return error;
+  if (RequestDecodeResult error = get_amount(members, 1, limits_.amount_max, &out->amount)) return error;
+  if (RequestDecodeResult error = get_currency(members, 2, &out->currency)) return error;
   return std::nullopt;
 }
 
-DecodeResult JsonDecoder::decode(std::string_view body, CreatePaymentRequest* out) {
+RequestDecodeResult JsonDecoder::decode(std::string_view body, CreatePaymentRequest* out) {
   Document document;
-  if (DecodeResult error = parse_with_amount(body, &document)) return error;
+  if (RequestDecodeResult error = parse_with_amount(body, &document)) return error;
   return decode_payment(document.root.get_object().value_unsafe(), limits_.amount_max, out);
 }
 
-DecodeResult JsonDecoder::decode(std::string_view body, RequestIdOnly* out) {
+RequestDecodeResult JsonDecoder::decode(std::string_view body, RequestIdOnly* out) {
   static constexpr std::array<std::string_view, 1> names = {"request_id"};
   Document document;
-  if (DecodeResult error = parse(body, &document)) return error;
+  if (RequestDecodeResult error = parse(body, &document)) return error;
   Members<names.size()> members{names};
-  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
   *out = RequestIdOnly{};
   return get_id(members, 0, &out->request_id);
 }
 
-DecodeResult JsonDecoder::decode(std::string_view body, RefundRequest* out) {
+RequestDecodeResult JsonDecoder::decode(std::string_view body, RefundRequest* out) {
   static constexpr std::array<std::string_view, 2> names = {"request_id", "amount"};
   Document document;
-  if (DecodeResult error = parse_with_amount(body, &document)) return error;
+  if (RequestDecodeResult error = parse_with_amount(body, &document)) return error;
   Members<names.size()> members{names};
-  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
-  if (DecodeResult error = require(members, names.size())) return error;
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (RequestDecodeResult error = require(members, names.size())) return error;
   *out = RefundRequest{};
-  if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 0, &out->request_id)) return error;
   return get_amount(members, 1, limits_.amount_max, &out->amount);
 }
 
-DecodeResult JsonDecoder::decode(std::string_view body, NotificationRequest* out) {
+RequestDecodeResult JsonDecoder::decode(std::string_view body, NotificationRequest* out) {
   static constexpr std::array<std::string_view, 7> names = {
       "channel_txn_id", "merchant_id", "order_id", "amount", "currency", "status", "paid_at"};
   Document document;
-  if (DecodeResult error = parse_with_amount(body, &document)) return error;
+  if (RequestDecodeResult error = parse_with_amount(body, &document)) return error;
   Members<names.size()> members{names};
-  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
   // paid_at (names[6]) is required only with status SUCCESS: a cross-field rule, checked last.
-  if (DecodeResult error = require(members, 6)) return error;
+  if (RequestDecodeResult error = require(members, 6)) return error;
   *out = NotificationRequest{};
-  if (DecodeResult error = get_id(members, 0, &out->channel_txn_id)) return error;
-  if (DecodeResult error = get_id(members, 1, &out->merchant_id)) return error;
-  if (DecodeResult error = get_id(members, 2, &out->order_id)) return error;
-  if (DecodeResult error = get_amount(members, 3, limits_.amount_max, &out->amount)) return error;
-  if (DecodeResult error = get_currency(members, 4, &out->currency)) return error;
+  if (RequestDecodeResult error = get_id(members, 0, &out->channel_txn_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 1, &out->merchant_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 2, &out->order_id)) return error;
+  if (RequestDecodeResult error = get_amount(members, 3, limits_.amount_max, &out->amount)) return error;
+  if (RequestDecodeResult error = get_currency(members, 4, &out->currency)) return error;
   std::string_view status;
-  if (DecodeResult error = get_string(members, 5, &status)) return error;
+  if (RequestDecodeResult error = get_string(members, 5, &status)) return error;
   if (status == "SUCCESS") {
     out->status = NotificationStatus::success;
   } else if (status == "FAILED") {
     out->status = NotificationStatus::failed;
   } else {
-    return make_error(DecodeErrorCode::invalid_field, names[5], "must be \"SUCCESS\" or \"FAILED\"");
+    return make_error(RequestDecodeErrorCode::invalid_field, names[5], "must be \"SUCCESS\" or \"FAILED\"");
   }
   if (members.has(6) || out->status == NotificationStatus::success) {
     std::string_view paid_at;
-    if (DecodeResult error = get_string(members, 6, &paid_at)) return error;
+    if (RequestDecodeResult error = get_string(members, 6, &paid_at)) return error;
     if (!parse_rfc3339_us(paid_at, &out->paid_at_us)) {
-      return make_error(DecodeErrorCode::invalid_field, names[6],
+      return make_error(RequestDecodeErrorCode::invalid_field, names[6],
                         "must be an RFC 3339 timestamp such as 2026-11-26T08:00:01Z");
     }
     out->has_paid_at = true;
@@ -383,49 +383,49 @@ DecodeResult JsonDecoder::decode(std::string_view body, NotificationRequest* out
   return std::nullopt;
 }
 
-DecodeResult JsonDecoder::decode(std::string_view body, CreateMandateRequest* out) {
+RequestDecodeResult JsonDecoder::decode(std::string_view body, CreateMandateRequest* out) {
   static constexpr std::array<std::string_view, 7> names = {
       "request_id", "mandate_id", "payer_account_id", "merchant_id", "amount_max", "expires_at",
       "single_use"};
   Document document;
-  if (DecodeResult error = parse(body, &document)) return error;
+  if (RequestDecodeResult error = parse(body, &document)) return error;
   Members<names.size()> members{names};
-  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
   *out = CreateMandateRequest{};
-  if (DecodeResult error = get_id(members, 0, &out->request_id)) return error;
-  if (DecodeResult error = get_id(members, 1, &out->mandate_id)) return error;
-  if (DecodeResult error = get_id(members, 2, &out->payer_account_id)) return error;
-  if (DecodeResult error = get_id(members, 3, &out->merchant_id)) return error;
-  if (DecodeResult error = get_amount(members, 4, limits_.amount_max, &out->amount_max)) return error;
+  if (RequestDecodeResult error = get_id(members, 0, &out->request_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 1, &out->mandate_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 2, &out->payer_account_id)) return error;
+  if (RequestDecodeResult error = get_id(members, 3, &out->merchant_id)) return error;
+  if (RequestDecodeResult error = get_amount(members, 4, limits_.amount_max, &out->amount_max)) return error;
   if (members.has(5)) {
     std::string_view expires_at;
-    if (DecodeResult error = get_string(members, 5, &expires_at)) return error;
+    if (RequestDecodeResult error = get_string(members, 5, &expires_at)) return error;
     if (!parse_rfc3339_us(expires_at, &out->expires_at_us) || out->expires_at_us <= 0) {
-      return make_error(DecodeErrorCode::invalid_field, names[5],
+      return make_error(RequestDecodeErrorCode::invalid_field, names[5],
                         "must be an RFC 3339 timestamp such as 2026-12-31T00:00:00Z, or null");
     }
   }
   if (members.has(6) && members.values[6].get_bool().get(out->single_use)) {
-    return make_error(DecodeErrorCode::invalid_field, names[6], "must be true or false");
+    return make_error(RequestDecodeErrorCode::invalid_field, names[6], "must be true or false");
   }
   return std::nullopt;
 }
 
-DecodeResult JsonDecoder::decode_batch(std::string_view body, std::vector<BatchItem>* out) {
+RequestDecodeResult JsonDecoder::decode_batch(std::string_view body, std::vector<BatchItem>* out) {
   static constexpr std::array<std::string_view, 1> names = {"payments"};
   out->clear();
   Document document;
-  if (DecodeResult error = parse_with_amount(body, &document, true)) return error;
+  if (RequestDecodeResult error = parse_with_amount(body, &document, true)) return error;
   Members<names.size()> members{names};
-  if (DecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
-  if (!members.has(0)) return make_error(DecodeErrorCode::missing_field, names[0], "required");
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (!members.has(0)) return make_error(RequestDecodeErrorCode::missing_field, names[0], "required");
   simdjson::dom::array items;
   if (members.values[0].get_array().get(items)) {
-    return make_error(DecodeErrorCode::invalid_field, names[0], "must be an array");
+    return make_error(RequestDecodeErrorCode::invalid_field, names[0], "must be an array");
   }
   const std::size_t items_count = items.size();
   if (items_count == 0 || items_count > limits_.batch_items_max) {
-    return make_error(DecodeErrorCode::invalid_field, names[0],
+    return make_error(RequestDecodeErrorCode::invalid_field, names[0],
                       "must hold between 1 and the configured maximum (1000) payments");
   }
   out->reserve(limits_.batch_items_max);
@@ -434,7 +434,7 @@ DecodeResult JsonDecoder::decode_batch(std::string_view body, std::vector<BatchI
     BatchItem& decoded = out->emplace_back();
     object item_members;
     if (item.get_object().get(item_members)) {
-      decoded.error = make_error(DecodeErrorCode::invalid_field, names[0],
+      decoded.error = make_error(RequestDecodeErrorCode::invalid_field, names[0],
                                  "each item must be a payment object");
     } else {
       decoded.error = decode_payment(item_members, limits_.amount_max, &decoded.request);

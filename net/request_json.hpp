@@ -29,8 +29,8 @@
 #include <string_view>
 #include <vector>
 
-#include "src/id.hpp"
-#include "src/money.hpp"
+#include "core/id.hpp"
+#include "core/money.hpp"
 
 namespace simdjson::dom {
 class parser;
@@ -38,19 +38,19 @@ class parser;
 
 namespace paycore::net {
 
-enum class DecodeErrorCode : std::uint8_t { invalid_json, missing_field, invalid_field, invalid_amount };
+enum class RequestDecodeErrorCode : std::uint8_t { invalid_json, missing_field, invalid_field, invalid_amount };
 
 // "invalid_json", "missing_field", "invalid_field", "invalid_amount" (all 400).
-std::string_view decode_error_code(DecodeErrorCode code);
+std::string_view decode_error_code(RequestDecodeErrorCode code);
 
-struct DecodeError {
-  DecodeErrorCode code = DecodeErrorCode::invalid_json;
+struct RequestDecodeError {
+  RequestDecodeErrorCode code = RequestDecodeErrorCode::invalid_json;
   std::string_view field;    // static text; empty when no single field is at fault
   std::string_view message;  // static text
   std::int32_t item_index = -1;  // batch: the payments[] item at fault, else -1
 };
 
-using DecodeResult = std::optional<DecodeError>;  // nullopt: decoded
+using RequestDecodeResult = std::optional<RequestDecodeError>;  // nullopt: decoded
 
 struct DecodeLimits {
   Amount amount_max = amount_max_default;
@@ -131,7 +131,7 @@ struct CreateMandateRequest {
 // still go ahead; the response carries a 400 error for this one).
 struct BatchItem {
   CreatePaymentRequest request;
-  DecodeResult error;
+  RequestDecodeResult error;
 };
 
 class JsonDecoder {
@@ -141,25 +141,25 @@ class JsonDecoder {
   JsonDecoder(const JsonDecoder&) = delete;
   JsonDecoder& operator=(const JsonDecoder&) = delete;
 
-  [[nodiscard]] DecodeResult decode(std::string_view body, OpenAccountRequest* out);
-  [[nodiscard]] DecodeResult decode(std::string_view body, DepositRequest* out);
-  [[nodiscard]] DecodeResult decode(std::string_view body, CreatePaymentRequest* out);
-  [[nodiscard]] DecodeResult decode(std::string_view body, RequestIdOnly* out);
-  [[nodiscard]] DecodeResult decode(std::string_view body, RefundRequest* out);
-  [[nodiscard]] DecodeResult decode(std::string_view body, NotificationRequest* out);
-  [[nodiscard]] DecodeResult decode(std::string_view body, CreateMandateRequest* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, OpenAccountRequest* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, DepositRequest* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, CreatePaymentRequest* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, RequestIdOnly* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, RefundRequest* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, NotificationRequest* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, CreateMandateRequest* out);
   // `{"payments": [...]}`, 1..batch_items_max items. `out` is cleared and refilled (its
   // capacity is kept between calls). An error here refuses the whole batch; errors of single
   // items are in their BatchItem.
-  [[nodiscard]] DecodeResult decode_batch(std::string_view body, std::vector<BatchItem>* out);
+  [[nodiscard]] RequestDecodeResult decode_batch(std::string_view body, std::vector<BatchItem>* out);
 
   const DecodeLimits& limits() const { return limits_; }
 
  private:
   struct Document;
-  DecodeResult parse(std::string_view body, Document* document);
+  RequestDecodeResult parse(std::string_view body, Document* document);
   // parse(), but a refused integer amount beyond 64 bits is invalid_amount, not invalid_json.
-  DecodeResult parse_with_amount(std::string_view body, Document* document, bool batch = false);
+  RequestDecodeResult parse_with_amount(std::string_view body, Document* document, bool batch = false);
 
   DecodeLimits limits_;
   std::unique_ptr<simdjson::dom::parser> parser_;

@@ -3,7 +3,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::net {
 namespace {

@@ -1,7 +1,7 @@
 #include "net/routes.hpp"
 
-#include "src/assert.hpp"
-#include "src/model.hpp"
+#include "base/assert.hpp"
+#include "core/model.hpp"
 
 namespace paycore::net {
 namespace {
@@ -170,7 +170,7 @@ RouteMatch match_route(HttpMethod method, std::string_view path) {
   return {};
 }
 
-LocalError local_error_from(const DecodeError& error) {
+LocalError local_error_from(const RequestDecodeError& error) {
   return LocalError{400, decode_error_code(error.code), error.message, error.field};
 }
 

@@ -26,7 +26,7 @@
 #include "net/http_parser.hpp"
 #include "net/keys.hpp"
 #include "net/request_json.hpp"
-#include "src/command.hpp"
+#include "core/command.hpp"
 
 namespace paycore::net {
 
@@ -80,7 +80,7 @@ struct LocalError {
   std::string_view field;
 };
 
-LocalError local_error_from(const DecodeError& error);
+LocalError local_error_from(const RequestDecodeError& error);
 LocalError local_error_not_found();
 
 // Builds the command for a signed request on `match` (not notify, batch or snapshot) by the

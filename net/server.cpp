@@ -18,8 +18,8 @@
 #include "net/render.hpp"
 #include "net/request_json.hpp"
 #include "net/routes.hpp"
-#include "src/assert.hpp"
-#include "src/logging.hpp"
+#include "base/assert.hpp"
+#include "base/log.hpp"
 
 namespace paycore::net {
 namespace {

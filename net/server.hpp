@@ -51,7 +51,7 @@
 #include "net/nonce_journal.hpp"
 #include "net/rate_limit.hpp"
 #include "net/tls.hpp"
-#include "src/engine.hpp"
+#include "core/engine.hpp"
 
 namespace paycore::net {
 

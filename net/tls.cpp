@@ -2,7 +2,7 @@
 
 #include <openssl/err.h>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::net {
 namespace {

@@ -9,7 +9,7 @@
 // Pairing: a per-statement option after a `--statement FILE` (before the next one) belongs to
 // that file; given before the first `--statement` it is the default of every statement. The
 // same option in both places, or one value twice for one statement, is refused as ambiguous.
-// The snapshot is read by a loader the caller passes in (the snapshot format lives in src/).
+// The snapshot is read by a loader the caller passes in (the snapshot format lives in core/).
 
 #include <cstdint>
 #include <functional>

@@ -5,7 +5,7 @@
 
 #include "recon/statement.hpp"
 #include "recon/text.hpp"
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::recon {
 namespace {

@@ -12,9 +12,9 @@
 
 #include "recon/statement.hpp"
 #include "recon/text.hpp"
-#include "src/apply.hpp"
-#include "src/assert.hpp"
-#include "src/snapshot.hpp"
+#include "core/apply.hpp"
+#include "base/assert.hpp"
+#include "core/snapshot.hpp"
 
 namespace paycore::recon {
 namespace {

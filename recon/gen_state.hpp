@@ -23,7 +23,7 @@
 #include <vector>
 
 #include "recon/match.hpp"
-#include "src/state.hpp"
+#include "core/state.hpp"
 
 namespace paycore::recon {
 

@@ -11,7 +11,7 @@
 #include <charconv>
 #include <cstring>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::recon {
 namespace {

@@ -5,7 +5,7 @@
 #include <limits>
 
 #include "recon/memory.hpp"
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::recon {
 namespace {

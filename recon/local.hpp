@@ -15,7 +15,7 @@
 #include <unordered_set>
 #include <vector>
 
-#include "src/money.hpp"
+#include "core/money.hpp"
 
 namespace paycore::recon {
 

@@ -10,8 +10,8 @@
 #include <unordered_map>
 #include <unordered_set>
 
-#include "src/assert.hpp"
-#include "src/id.hpp"
+#include "base/assert.hpp"
+#include "core/id.hpp"
 
 namespace paycore::recon {
 namespace {

@@ -3,7 +3,7 @@
 #include "recon/match.hpp"
 
 #include <algorithm>
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::recon {
 

@@ -16,8 +16,8 @@
 #include "net/auth.hpp"
 #include "net/keys.hpp"
 #include "recon/http_client.hpp"
-#include "src/assert.hpp"
-#include "src/id.hpp"
+#include "base/assert.hpp"
+#include "core/id.hpp"
 
 namespace paycore::recon {
 namespace {

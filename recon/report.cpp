@@ -9,7 +9,7 @@
 #include <functional>
 
 #include "recon/text.hpp"
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::recon {
 namespace {

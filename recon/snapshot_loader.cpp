@@ -4,8 +4,8 @@
 #include <span>
 #include <vector>
 
-#include "src/apply.hpp"
-#include "src/assert.hpp"
+#include "core/apply.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::recon {
 namespace {

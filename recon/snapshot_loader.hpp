@@ -1,5 +1,5 @@
 #pragma once
-// The snapshot file (src/snapshot.hpp) as the reconciliation job sees it: a State is loaded and
+// The snapshot file (core/snapshot.hpp) as the reconciliation job sees it: a State is loaded and
 // validated by the core's own reader, then copied into a LocalData (payments with their channel
 // name, status and refunds; kept notification anomalies with their reason). The State is freed
 // before the job runs, so the peak is the file's bytes plus the State plus the LocalData.
@@ -9,12 +9,12 @@
 #include <string>
 
 #include "recon/local.hpp"
-#include "src/snapshot.hpp"
-#include "src/state.hpp"
+#include "core/snapshot.hpp"
+#include "core/state.hpp"
 
 namespace paycore::recon {
 
-// The status a reader of the state sees at `as_of_us` (src/apply.hpp effective_status: a
+// The status a reader of the state sees at `as_of_us` (core/apply.hpp effective_status: a
 // PENDING payment past its lifetime reads CANCELLED), in the recon enumeration.
 PaymentStatus local_status_of(const State& state, const PaymentRow& payment, std::int64_t as_of_us);
 

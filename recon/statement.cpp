@@ -12,8 +12,8 @@
 #include <vector>
 
 #include "recon/text.hpp"
-#include "src/assert.hpp"
-#include "src/id.hpp"
+#include "base/assert.hpp"
+#include "core/id.hpp"
 
 namespace paycore::recon {
 namespace {

@@ -15,7 +15,7 @@
 #include <string_view>
 #include <vector>
 
-#include "src/money.hpp"
+#include "core/money.hpp"
 
 namespace paycore::recon {
 

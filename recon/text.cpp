@@ -7,7 +7,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::recon {
 namespace {

@@ -11,7 +11,7 @@
 #include <cstring>
 #include <filesystem>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 #include "wal/format.hpp"
 #include "wal/reader.hpp"
 #include "wal/writer.hpp"

@@ -22,7 +22,7 @@
 #include <vector>
 
 #include "wal/fault.hpp"
-#include "wal/function_ref.hpp"
+#include "base/function_ref.hpp"
 #include "wal/status.hpp"
 
 namespace paycore::wal {

@@ -12,7 +12,7 @@
 #include <cstdio>
 #include <cstring>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::wal::detail {
 namespace {

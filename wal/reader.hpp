@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "wal/format.hpp"
-#include "wal/function_ref.hpp"
+#include "base/function_ref.hpp"
 #include "wal/status.hpp"
 
 namespace paycore::wal::detail {

@@ -10,7 +10,7 @@
 #include <semaphore>
 #include <thread>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 #include "wal/writer.hpp"
 
 namespace paycore::wal::detail {

@@ -19,7 +19,7 @@
 #include <liburing.h>
 #include <unistd.h>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 #include "wal/writer.hpp"
 
 namespace paycore::wal::detail {

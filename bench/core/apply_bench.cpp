@@ -17,7 +17,7 @@
 #include <random>
 #include <vector>
 
-#include "src/apply.hpp"
+#include "core/apply.hpp"
 
 namespace paycore {
 namespace {

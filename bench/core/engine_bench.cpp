@@ -20,8 +20,8 @@
 #include <thread>
 #include <vector>
 
-#include "src/engine.hpp"
-#include "src/logging.hpp"
+#include "core/engine.hpp"
+#include "base/log.hpp"
 
 namespace paycore {
 namespace {

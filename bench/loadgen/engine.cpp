@@ -16,7 +16,7 @@
 #include <ctime>
 #include <vector>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::loadgen {
 

@@ -4,7 +4,7 @@
 #include <bit>
 #include <cmath>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::loadgen {
 

@@ -9,8 +9,8 @@
 #include <thread>
 
 #include "net/response.hpp"
-#include "src/assert.hpp"
-#include "src/money.hpp"
+#include "base/assert.hpp"
+#include "core/money.hpp"
 
 namespace paycore::loadgen {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <charconv>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::loadgen {
 namespace {

@@ -3,7 +3,7 @@
 #include <algorithm>
 #include <cmath>
 
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::loadgen {
 namespace {

@@ -6,8 +6,8 @@
 
 #include "net/auth.hpp"
 #include "net/response.hpp"
-#include "src/assert.hpp"
-#include "src/money.hpp"
+#include "base/assert.hpp"
+#include "core/money.hpp"
 
 namespace paycore::loadgen {
 namespace {

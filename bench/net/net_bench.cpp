@@ -61,7 +61,7 @@ void BM_DecodePaymentJson(benchmark::State& state) {
   JsonDecoder decoder;
   CreatePaymentRequest payment;
   for (auto _ : state) {
-    const DecodeResult error = decoder.decode(body, &payment);
+    const RequestDecodeResult error = decoder.decode(body, &payment);
     benchmark::DoNotOptimize(payment);
     if (error) state.SkipWithError("decode failed");
   }

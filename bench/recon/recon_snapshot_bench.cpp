@@ -20,8 +20,8 @@
 #include "recon/gen_state.hpp"
 #include "recon/recon.hpp"
 #include "recon/snapshot_loader.hpp"
-#include "src/apply.hpp"
-#include "src/snapshot.hpp"
+#include "core/apply.hpp"
+#include "core/snapshot.hpp"
 
 namespace {
 

@@ -27,7 +27,7 @@ TEST(CommandCodec, RoundTripsEveryField) {
   c.account_kind = AccountKind::merchant;
   const auto bytes = encode(c);
   Command back;
-  ASSERT_EQ(decode_command(bytes, &back), DecodeError::ok);
+  ASSERT_EQ(decode_command(bytes, &back), CommandDecodeError::ok);
   EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
 }
 
@@ -35,7 +35,7 @@ TEST(CommandCodec, MandateFieldsRoundTrip) {
   Command c = create_mandate("r1", "md-1", "alice", "m_001", 500, 1'795'670'354'000'000, true);
   c.timestamp_us = 1'795'670'000'000'000;
   Command back;
-  ASSERT_EQ(decode_command(encode(c), &back), DecodeError::ok);
+  ASSERT_EQ(decode_command(encode(c), &back), CommandDecodeError::ok);
   EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
   EXPECT_TRUE(back.is_single_use());
 }
@@ -53,7 +53,7 @@ TEST(CommandCodec, Version1LogRecordsStillDecode) {
   Command c = pay("m1", "r1", "o1", 5, "a1");
   c.timestamp_us = 1'795'670'354'123'456;
   Command back;
-  ASSERT_EQ(decode_command(as_version_1(encode(c)), &back), DecodeError::ok);
+  ASSERT_EQ(decode_command(as_version_1(encode(c)), &back), CommandDecodeError::ok);
   EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
 }
 
@@ -61,7 +61,7 @@ TEST(CommandCodec, SingleUseFlagInVersion1IsRefused) {
   auto bytes = as_version_1(encode(pay("m1", "r1", "o1", 5, "a1")));
   bytes[4] = std::byte{command_flag_single_use};
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_enum);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::bad_enum);
 }
 
 // Fingerprints kept in snapshots written before mandates must still match the same request:
@@ -88,7 +88,7 @@ TEST(CommandCodec, EveryPrefixIsTruncated) {
   const auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   for (std::size_t n = 0; n < bytes.size(); ++n) {
     Command back;
-    EXPECT_EQ(decode_command(std::span(bytes.data(), n), &back), DecodeError::truncated) << n;
+    EXPECT_EQ(decode_command(std::span(bytes.data(), n), &back), CommandDecodeError::truncated) << n;
   }
 }
 
@@ -96,49 +96,49 @@ TEST(CommandCodec, UnknownVersionIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   bytes[0] = std::byte{3};
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::unknown_version);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::unknown_version);
 }
 
 TEST(CommandCodec, UnknownKindIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   bytes[1] = std::byte{99};
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::unknown_kind);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::unknown_kind);
 }
 
 TEST(CommandCodec, EnumOutOfRangeIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   bytes[2] = std::byte{7};
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_enum);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::bad_enum);
 }
 
 TEST(CommandCodec, UnknownCurrencyIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   bytes[5] = std::byte{'Q'};
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_currency);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::bad_currency);
 }
 
 TEST(CommandCodec, InvalidIdCharacterIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   bytes[command_encoded_fixed_bytes + 1] = std::byte{' '};  // first byte of the principal
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_id);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::bad_id);
 }
 
 TEST(CommandCodec, OverlongIdIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   bytes[command_encoded_fixed_bytes] = std::byte{65};
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::bad_id);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::bad_id);
 }
 
 TEST(CommandCodec, TrailingBytesAreRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
   bytes.push_back(std::byte{0});
   Command back;
-  EXPECT_EQ(decode_command(bytes, &back), DecodeError::trailing_bytes);
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::trailing_bytes);
 }
 
 TEST(CommandFingerprint, IgnoresTimestampAndRequestIdButNotTheBody) {

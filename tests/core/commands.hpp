@@ -4,8 +4,8 @@
 
 #include <string_view>
 
-#include "src/apply.hpp"
-#include "src/command.hpp"
+#include "core/apply.hpp"
+#include "core/command.hpp"
 
 namespace paycore::testing {
 

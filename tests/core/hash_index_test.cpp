@@ -3,8 +3,8 @@
 #include <string>
 #include <vector>
 
-#include "src/hash_index.hpp"
-#include "src/state.hpp"
+#include "core/hash_index.hpp"
+#include "core/state.hpp"
 
 namespace paycore {
 namespace {

@@ -1,6 +1,6 @@
 #include <gtest/gtest.h>
 
-#include "src/money.hpp"
+#include "core/money.hpp"
 
 namespace paycore {
 namespace {

@@ -3,9 +3,9 @@
 #include <gtest/gtest.h>
 
 #include "random_commands.hpp"
-#include "src/snapshot.hpp"
-#include "src/snapshot_export.hpp"
-#include "src/snapshot_format.hpp"
+#include "core/snapshot.hpp"
+#include "core/snapshot_export.hpp"
+#include "core/snapshot_format.hpp"
 
 #include <unistd.h>
 

@@ -14,9 +14,9 @@
 #include <gtest/gtest.h>
 
 #include "commands.hpp"
-#include "src/engine.hpp"
-#include "src/snapshot.hpp"
-#include "src/snapshot_store.hpp"
+#include "core/engine.hpp"
+#include "core/snapshot.hpp"
+#include "core/snapshot_store.hpp"
 
 namespace paycore::testing {
 

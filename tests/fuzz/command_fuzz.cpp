@@ -10,7 +10,7 @@
 #include <cstring>
 
 #include "fuzz_target.hpp"
-#include "src/command.hpp"
+#include "core/command.hpp"
 
 // Version 2 appends two ids (one length byte each when empty) and expires_at_us.
 constexpr std::size_t v1_to_v2_bytes = 2 + 8;
@@ -18,9 +18,9 @@ constexpr std::size_t v1_to_v2_bytes = 2 + 8;
 PAYCORE_FUZZ_TARGET(command) {
   using namespace paycore;
   Command command;
-  const DecodeError error = decode_command(fuzz::as_bytes(data, size), &command);
+  const CommandDecodeError error = decode_command(fuzz::as_bytes(data, size), &command);
   FUZZ_CHECK(command, !to_string(error).empty());
-  if (error != DecodeError::ok) return 0;
+  if (error != CommandDecodeError::ok) return 0;
 
   FUZZ_CHECK(command, command_kind_is_valid(static_cast<std::uint8_t>(command.kind)));
   for (const Id* id : {&command.principal, &command.request_id, &command.account,
@@ -42,7 +42,7 @@ PAYCORE_FUZZ_TARGET(command) {
   }
 
   Command again;
-  FUZZ_CHECK(command, decode_command(std::span(encoded.data(), encoded_bytes), &again) == DecodeError::ok);
+  FUZZ_CHECK(command, decode_command(std::span(encoded.data(), encoded_bytes), &again) == CommandDecodeError::ok);
   std::array<std::byte, command_encoded_bytes_max> reencoded{};
   FUZZ_CHECK(command, encode_command(again, reencoded) == encoded_bytes);
   FUZZ_CHECK(command, reencoded == encoded);

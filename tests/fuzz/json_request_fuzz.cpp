@@ -25,7 +25,7 @@ bool amount_ok(paycore::Amount amount) {
 bool id_ok(const paycore::Id& id) { return !id.empty() && id.well_formed(); }
 bool optional_id_ok(const paycore::Id& id) { return id.well_formed(); }
 
-void check_error(const DecodeError& error, std::int32_t items_count) {
+void check_error(const RequestDecodeError& error, std::int32_t items_count) {
   FUZZ_CHECK(json_request, !decode_error_code(error.code).empty());
   FUZZ_CHECK(json_request, !error.message.empty());
   // items_count < 0: a whole-batch error, whose item_index may name any item of the body (an
@@ -42,7 +42,7 @@ void check_payment(const CreatePaymentRequest& r) {
 template <typename Request, typename Check>
 void decode_one(std::string_view body, Check check) {
   Request request;
-  const DecodeResult result = decoder().decode(body, &request);
+  const RequestDecodeResult result = decoder().decode(body, &request);
   if (result.has_value()) {
     check_error(*result, 0);
   } else {
@@ -52,7 +52,7 @@ void decode_one(std::string_view body, Check check) {
 
 void decode_batch(std::string_view body) {
   static std::vector<BatchItem> items;
-  const DecodeResult result = decoder().decode_batch(body, &items);
+  const RequestDecodeResult result = decoder().decode_batch(body, &items);
   if (result.has_value()) {
     check_error(*result, -1);
     return;

@@ -22,9 +22,9 @@
 #include "random_commands.hpp"
 #include "recon/gen.hpp"
 #include "recon/text.hpp"
-#include "src/command.hpp"
-#include "src/engine_records.hpp"
-#include "src/snapshot.hpp"
+#include "core/command.hpp"
+#include "core/engine_records.hpp"
+#include "core/snapshot.hpp"
 #include "wal/log.hpp"
 
 namespace {

@@ -113,7 +113,7 @@ TEST(FuzzKnownBug, HttpErrorDependsOnSegmentation) {
   paycore::fuzz::set_strict_known_bugs(false);
 }
 
-// src/snapshot.cpp, parse_header: the 32 reserved header bytes (offset 88..119), which
+// core/snapshot.cpp, parse_header: the 32 reserved header bytes (offset 88..119), which
 // snapshot_format.hpp says are zero, are read and ignored. A snapshot with non-zero reserved
 // bytes (and checksums to match) loads, and re-serializes to different bytes; a later format
 // that uses those bytes would be misread by this reader instead of refused.

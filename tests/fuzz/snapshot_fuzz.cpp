@@ -14,8 +14,8 @@
 #include <xxhash.h>
 
 #include "fuzz_target.hpp"
-#include "src/snapshot.hpp"
-#include "src/snapshot_format.hpp"
+#include "core/snapshot.hpp"
+#include "core/snapshot_format.hpp"
 
 namespace {
 

@@ -19,7 +19,7 @@
 
 #include "fuzz_target.hpp"
 #include "recon/statement.hpp"
-#include "src/id.hpp"
+#include "core/id.hpp"
 
 namespace {
 

@@ -24,7 +24,7 @@
 #include <vector>
 
 #include "fuzz_target.hpp"
-#include "src/command.hpp"
+#include "core/command.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal/tools.hpp"
@@ -94,7 +94,7 @@ void write_file(const std::string& path, const std::vector<std::byte>& bytes) {
 
 std::string format_payload(std::uint16_t, std::span<const std::byte> payload) {
   paycore::Command command;
-  if (paycore::decode_command(payload, &command) != paycore::DecodeError::ok) return {};
+  if (paycore::decode_command(payload, &command) != paycore::CommandDecodeError::ok) return {};
   return "\"" + std::string(paycore::to_string(command.kind)) + "\"";
 }
 

@@ -18,7 +18,7 @@
 
 #include "net/auth.hpp"
 #include "net/http_parser.hpp"
-#include "src/assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore::loadgen::testing {
 namespace {

@@ -16,14 +16,14 @@ std::string payment_with(std::string_view amount_json) {
          R"(,"currency":"CNY","channel":"alipay"})";
 }
 
-void expect_error(const DecodeResult& result, DecodeErrorCode code, std::string_view field) {
+void expect_error(const RequestDecodeResult& result, RequestDecodeErrorCode code, std::string_view field) {
   ASSERT_TRUE(result.has_value()) << "decoded, expected " << decode_error_code(code);
   EXPECT_EQ(decode_error_code(result->code), decode_error_code(code)) << result->message;
   EXPECT_EQ(result->field, field) << result->message;
   EXPECT_FALSE(result->message.empty());
 }
 
-DecodeResult decode_payment(std::string_view body, CreatePaymentRequest* out = nullptr) {
+RequestDecodeResult decode_payment(std::string_view body, CreatePaymentRequest* out = nullptr) {
   CreatePaymentRequest ignored;
   return thread_json_decoder().decode(body, out != nullptr ? out : &ignored);
 }
@@ -51,12 +51,12 @@ TEST(RequestJson, BalancePaymentNeedsPayer) {
   EXPECT_EQ(request.payer_account_id.view(), "c_42");
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":5,
                                   "currency":"JPY","channel":"balance"})"),
-               DecodeErrorCode::missing_field, "payer_account_id");
+               RequestDecodeErrorCode::missing_field, "payer_account_id");
 }
 
 // Whether a payer may come with the channel needs to know whether the channel exists, which
 // only the engine knows: it answers unknown_channel first, then invalid_field for the payer
-// (src/apply.cpp validate_create_payment). The decoder only checks the payer's format.
+// (core/apply.cpp validate_create_payment). The decoder only checks the payer's format.
 TEST(RequestJson, PayerWithExternalChannelIsLeftToTheEngine) {
   CreatePaymentRequest request;
   ASSERT_FALSE(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":5,"currency":"CNY",
@@ -66,7 +66,7 @@ TEST(RequestJson, PayerWithExternalChannelIsLeftToTheEngine) {
   EXPECT_EQ(request.payer_account_id.view(), "c_42");
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":5,"currency":"CNY",
                                   "channel":"alipay","payer_account_id":"bad id"})"),
-               DecodeErrorCode::invalid_field, "payer_account_id");
+               RequestDecodeErrorCode::invalid_field, "payer_account_id");
   // null counts as absent
   EXPECT_FALSE(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":5,"currency":"CNY",
                                   "channel":"alipay","payer_account_id":null})")
@@ -76,41 +76,41 @@ TEST(RequestJson, PayerWithExternalChannelIsLeftToTheEngine) {
 // ---- order of validation (docs/api.md): one test per step boundary ----
 
 TEST(RequestJsonOrder, InvalidJsonWinsOverMissingFields) {
-  expect_error(decode_payment(R"({"request_id":"r-1",)"), DecodeErrorCode::invalid_json, "");
-  expect_error(decode_payment(R"(["request_id"])"), DecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment(R"({"request_id":"r-1",)"), RequestDecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment(R"(["request_id"])"), RequestDecodeErrorCode::invalid_json, "");
 }
 
 TEST(RequestJsonOrder, DuplicateKeyWinsOverMissingField) {
   expect_error(decode_payment(R"({"request_id":"r-1","request_id":"r-2"})"),
-               DecodeErrorCode::invalid_field, "request_id");
+               RequestDecodeErrorCode::invalid_field, "request_id");
 }
 
 TEST(RequestJsonOrder, MissingFieldWinsOverMalformedField) {
   // request_id malformed, amount fractional, currency unknown, order_id absent.
   expect_error(decode_payment(R"({"request_id":"bad id","amount":1.5,"currency":"XXX","channel":"alipay"})"),
-               DecodeErrorCode::missing_field, "order_id");
+               RequestDecodeErrorCode::missing_field, "order_id");
   DepositRequest deposit;
   expect_error(thread_json_decoder().decode(R"({"request_id":"bad id","amount":0})", &deposit),
-               DecodeErrorCode::missing_field, "currency");
+               RequestDecodeErrorCode::missing_field, "currency");
 }
 
 TEST(RequestJsonOrder, MalformedFieldWinsOverCrossFieldRule) {
   // balance without a payer (a cross-field rule) and a zero amount (a field's format).
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":0,"currency":"CNY","channel":"balance"})"),
-               DecodeErrorCode::invalid_amount, "amount");
+               RequestDecodeErrorCode::invalid_amount, "amount");
   // SUCCESS without paid_at (cross-field) and a malformed order_id.
   NotificationRequest notification;
   expect_error(thread_json_decoder().decode(
                    R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o 1","amount":5,"currency":"CNY","status":"SUCCESS"})",
                    &notification),
-               DecodeErrorCode::invalid_field, "order_id");
+               RequestDecodeErrorCode::invalid_field, "order_id");
 }
 
 TEST(RequestJsonOrder, FieldsAreCheckedInDocumentedOrder) {
   expect_error(decode_payment(R"({"request_id":"bad id","order_id":"o 1","amount":-1,"currency":"XXX","channel":"alipay"})"),
-               DecodeErrorCode::invalid_field, "request_id");
+               RequestDecodeErrorCode::invalid_field, "request_id");
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o-1","amount":-1,"currency":"XXX","channel":"a b"})"),
-               DecodeErrorCode::invalid_amount, "amount");
+               RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, OpenAccountDecodes) {
@@ -129,7 +129,7 @@ TEST(RequestJson, UnknownAccountKindIsInvalid) {
   expect_error(thread_json_decoder().decode(
                    R"({"request_id":"r-1","account_id":"c_1","currency":"USD","kind":"bank"})",
                    &request),
-               DecodeErrorCode::invalid_field, "kind");
+               RequestDecodeErrorCode::invalid_field, "kind");
 }
 
 TEST(RequestJson, DepositDecodes) {
@@ -146,7 +146,7 @@ TEST(RequestJson, RequestIdOnlyDecodes) {
   RequestIdOnly request;
   ASSERT_FALSE(thread_json_decoder().decode(R"({"request_id":"ship-1"})", &request).has_value());
   EXPECT_EQ(request.request_id.view(), "ship-1");
-  expect_error(thread_json_decoder().decode("{}", &request), DecodeErrorCode::missing_field,
+  expect_error(thread_json_decoder().decode("{}", &request), RequestDecodeErrorCode::missing_field,
                "request_id");
 }
 
@@ -157,7 +157,7 @@ TEST(RequestJson, RefundDecodes) {
   EXPECT_EQ(request.request_id.view(), "r-77");
   EXPECT_EQ(request.amount, 234);
   expect_error(thread_json_decoder().decode(R"({"request_id":"r-77","amount":0})", &request),
-               DecodeErrorCode::invalid_amount, "amount");
+               RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, NotificationDecodes) {
@@ -192,7 +192,7 @@ TEST(RequestJson, SuccessNotificationNeedsPaidAt) {
                    R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o-1",
                        "amount":1,"currency":"CNY","status":"SUCCESS"})",
                    &request),
-               DecodeErrorCode::missing_field, "paid_at");
+               RequestDecodeErrorCode::missing_field, "paid_at");
 }
 
 TEST(RequestJson, NotificationBadStatusAndTimeAreInvalid) {
@@ -201,12 +201,12 @@ TEST(RequestJson, NotificationBadStatusAndTimeAreInvalid) {
                    R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o-1",
                        "amount":1,"currency":"CNY","status":"PAID"})",
                    &request),
-               DecodeErrorCode::invalid_field, "status");
+               RequestDecodeErrorCode::invalid_field, "status");
   expect_error(thread_json_decoder().decode(
                    R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o-1","amount":1,
                        "currency":"CNY","status":"SUCCESS","paid_at":"yesterday"})",
                    &request),
-               DecodeErrorCode::invalid_field, "paid_at");
+               RequestDecodeErrorCode::invalid_field, "paid_at");
 }
 
 TEST(RequestJson, BatchDecodesEachItem) {
@@ -218,10 +218,10 @@ TEST(RequestJson, BatchDecodesEachItem) {
   EXPECT_FALSE(items[0].error.has_value());
   EXPECT_EQ(items[0].request.amount, 1234);
   ASSERT_TRUE(items[1].error.has_value());
-  EXPECT_EQ(items[1].error->code, DecodeErrorCode::invalid_amount);
+  EXPECT_EQ(items[1].error->code, RequestDecodeErrorCode::invalid_amount);
   EXPECT_EQ(items[1].error->item_index, 1);
   ASSERT_TRUE(items[2].error.has_value());
-  EXPECT_EQ(items[2].error->code, DecodeErrorCode::invalid_field);
+  EXPECT_EQ(items[2].error->code, RequestDecodeErrorCode::invalid_field);
   EXPECT_EQ(items[2].error->item_index, 2);
 }
 
@@ -233,42 +233,42 @@ TEST(RequestJson, BatchOfThousandDecodesAndMoreIsRefused) {
   EXPECT_EQ(items.size(), 1000u);
   expect_error(thread_json_decoder().decode_batch(body + "," + std::string(payment_body) + "]}",
                                                   &items),
-               DecodeErrorCode::invalid_field, "payments");
+               RequestDecodeErrorCode::invalid_field, "payments");
 }
 
 TEST(RequestJson, EmptyOrMissingBatchIsRefused) {
   std::vector<BatchItem> items;
   expect_error(thread_json_decoder().decode_batch(R"({"payments":[]})", &items),
-               DecodeErrorCode::invalid_field, "payments");
-  expect_error(thread_json_decoder().decode_batch(R"({})", &items), DecodeErrorCode::missing_field,
+               RequestDecodeErrorCode::invalid_field, "payments");
+  expect_error(thread_json_decoder().decode_batch(R"({})", &items), RequestDecodeErrorCode::missing_field,
                "payments");
   expect_error(thread_json_decoder().decode_batch(R"({"payments":{}})", &items),
-               DecodeErrorCode::invalid_field, "payments");
+               RequestDecodeErrorCode::invalid_field, "payments");
 }
 
 // ---- amounts ----
 
 TEST(RequestJson, FractionalAmountIsInvalid) {
-  expect_error(decode_payment(payment_with("12.34")), DecodeErrorCode::invalid_amount, "amount");
-  expect_error(decode_payment(payment_with("1234.0")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("12.34")), RequestDecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("1234.0")), RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, ExponentAmountIsInvalid) {
-  expect_error(decode_payment(payment_with("1e3")), DecodeErrorCode::invalid_amount, "amount");
-  expect_error(decode_payment(payment_with("1E+2")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("1e3")), RequestDecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("1E+2")), RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, StringAmountIsInvalid) {
-  expect_error(decode_payment(payment_with("\"1234\"")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("\"1234\"")), RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, NegativeAmountIsInvalid) {
-  expect_error(decode_payment(payment_with("-5")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("-5")), RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, ZeroAmountIsInvalid) {
-  expect_error(decode_payment(payment_with("0")), DecodeErrorCode::invalid_amount, "amount");
-  expect_error(decode_payment(payment_with("-0")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("0")), RequestDecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("-0")), RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, AmountOverConfiguredMaxIsInvalid) {
@@ -276,52 +276,52 @@ TEST(RequestJson, AmountOverConfiguredMaxIsInvalid) {
   limits.amount_max = 1000;
   JsonDecoder decoder(limits);
   CreatePaymentRequest request;
-  expect_error(decoder.decode(payment_with("1001"), &request), DecodeErrorCode::invalid_amount,
+  expect_error(decoder.decode(payment_with("1001"), &request), RequestDecodeErrorCode::invalid_amount,
                "amount");
   EXPECT_FALSE(decoder.decode(payment_with("1000"), &request).has_value());
-  expect_error(decode_payment(payment_with("1000000000000001")), DecodeErrorCode::invalid_amount,
+  expect_error(decode_payment(payment_with("1000000000000001")), RequestDecodeErrorCode::invalid_amount,
                "amount");
 }
 
 TEST(RequestJson, AmountOverInt64IsInvalid) {
   expect_error(decode_payment(payment_with("9223372036854775808")),  // uint64 range
-               DecodeErrorCode::invalid_amount, "amount");
+               RequestDecodeErrorCode::invalid_amount, "amount");
   expect_error(decode_payment(payment_with("99999999999999999999999")),  // beyond 64 bits
-               DecodeErrorCode::invalid_amount, "amount");
+               RequestDecodeErrorCode::invalid_amount, "amount");
   RefundRequest refund;
   expect_error(thread_json_decoder().decode(R"({"request_id":"r","amount":123456789012345678901234})",
                                             &refund),
-               DecodeErrorCode::invalid_amount, "amount");
+               RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, AmountBelowInt64IsInvalid) {
-  expect_error(decode_payment(payment_with("-9223372036854775809")), DecodeErrorCode::invalid_amount, "amount");
-  expect_error(decode_payment(payment_with("-99999999999999999999999999")), DecodeErrorCode::invalid_amount,
+  expect_error(decode_payment(payment_with("-9223372036854775809")), RequestDecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("-99999999999999999999999999")), RequestDecodeErrorCode::invalid_amount,
                "amount");
 }
 
 TEST(RequestJson, AmountWithHugeExponentIsInvalid) {
-  expect_error(decode_payment(payment_with("1e400")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("1e400")), RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, BigIntegerElsewhereIsInvalidJson) {
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o","amount":1,"currency":"CNY",
                                   "channel":"alipay","extra":99999999999999999999999})"),
-               DecodeErrorCode::invalid_json, "");
+               RequestDecodeErrorCode::invalid_json, "");
 }
 
 TEST(RequestJson, BigIntegerAmountInBatchNamesItem) {
   std::vector<BatchItem> items;
   const std::string body = "{\"payments\":[" + std::string(payment_body) + "," +
                            payment_with("99999999999999999999999") + "]}";
-  const DecodeResult result = thread_json_decoder().decode_batch(body, &items);
-  expect_error(result, DecodeErrorCode::invalid_amount, "amount");
+  const RequestDecodeResult result = thread_json_decoder().decode_batch(body, &items);
+  expect_error(result, RequestDecodeErrorCode::invalid_amount, "amount");
   EXPECT_EQ(result->item_index, 1);
 }
 
 TEST(RequestJson, NullOrBoolAmountIsInvalidOrMissing) {
-  expect_error(decode_payment(payment_with("null")), DecodeErrorCode::missing_field, "amount");
-  expect_error(decode_payment(payment_with("true")), DecodeErrorCode::invalid_amount, "amount");
+  expect_error(decode_payment(payment_with("null")), RequestDecodeErrorCode::missing_field, "amount");
+  expect_error(decode_payment(payment_with("true")), RequestDecodeErrorCode::invalid_amount, "amount");
 }
 
 TEST(RequestJson, MaxInt64AmountWithinConfiguredMaxDecodes) {
@@ -337,22 +337,22 @@ TEST(RequestJson, MaxInt64AmountWithinConfiguredMaxDecodes) {
 
 TEST(RequestJson, MissingFieldIsNamed) {
   expect_error(decode_payment(R"({"request_id":"r-1","amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::missing_field, "order_id");
+               RequestDecodeErrorCode::missing_field, "order_id");
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o","currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::missing_field, "amount");
+               RequestDecodeErrorCode::missing_field, "amount");
 }
 
 TEST(RequestJson, WrongTypeIsInvalidField) {
   expect_error(decode_payment(R"({"request_id":5,"order_id":"o","amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "request_id");
+               RequestDecodeErrorCode::invalid_field, "request_id");
   expect_error(decode_payment(R"({"request_id":"r","order_id":["o"],"amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "order_id");
+               RequestDecodeErrorCode::invalid_field, "order_id");
 }
 
 TEST(RequestJson, DuplicateKeyIsInvalid) {
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o","amount":5,"amount":6,
                                   "currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "amount");
+               RequestDecodeErrorCode::invalid_field, "amount");
 }
 
 TEST(RequestJson, DuplicateUnknownKeyIsIgnored) {
@@ -380,48 +380,48 @@ TEST(RequestJson, OverlongIdIsInvalid) {
   EXPECT_EQ(request.request_id.view(), id64);
   expect_error(decode_payment(R"({"request_id":")" + id64 +
                               R"(a","order_id":"o","amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "request_id");
+               RequestDecodeErrorCode::invalid_field, "request_id");
 }
 
 TEST(RequestJson, IdWithForbiddenCharacterIsInvalid) {
   expect_error(decode_payment(R"({"request_id":"r 1","order_id":"o","amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "request_id");
+               RequestDecodeErrorCode::invalid_field, "request_id");
   expect_error(decode_payment(R"({"request_id":"r-1","order_id":"o/1","amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "order_id");
+               RequestDecodeErrorCode::invalid_field, "order_id");
   expect_error(decode_payment(R"({"request_id":"","order_id":"o","amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "request_id");
+               RequestDecodeErrorCode::invalid_field, "request_id");
   // An escaped character is checked after unescaping.
   expect_error(decode_payment(R"({"request_id":"r\u00e9","order_id":"o","amount":5,"currency":"CNY","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "request_id");
+               RequestDecodeErrorCode::invalid_field, "request_id");
 }
 
 TEST(RequestJson, UnknownCurrencyIsInvalid) {
   expect_error(decode_payment(R"({"request_id":"r","order_id":"o","amount":5,"currency":"XYZ","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "currency");
+               RequestDecodeErrorCode::invalid_field, "currency");
   expect_error(decode_payment(R"({"request_id":"r","order_id":"o","amount":5,"currency":"cny","channel":"x"})"),
-               DecodeErrorCode::invalid_field, "currency");
+               RequestDecodeErrorCode::invalid_field, "currency");
 }
 
 // ---- JSON shape ----
 
 TEST(RequestJson, MalformedJsonIsInvalidJson) {
-  expect_error(decode_payment(R"({"request_id":"r-1",)"), DecodeErrorCode::invalid_json, "");
-  expect_error(decode_payment(R"({"request_id":"r-1"} trailing)"), DecodeErrorCode::invalid_json, "");
-  expect_error(decode_payment(""), DecodeErrorCode::invalid_json, "");
-  expect_error(decode_payment(R"({"x":tru,"request_id":"r"})"), DecodeErrorCode::invalid_json, "");
-  expect_error(decode_payment("{\"request_id\":\"\xff\xfe\"}"), DecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment(R"({"request_id":"r-1",)"), RequestDecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment(R"({"request_id":"r-1"} trailing)"), RequestDecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment(""), RequestDecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment(R"({"x":tru,"request_id":"r"})"), RequestDecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment("{\"request_id\":\"\xff\xfe\"}"), RequestDecodeErrorCode::invalid_json, "");
 }
 
 TEST(RequestJson, NonObjectBodyIsInvalidJson) {
-  expect_error(decode_payment("[1,2]"), DecodeErrorCode::invalid_json, "");
-  expect_error(decode_payment("\"text\""), DecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment("[1,2]"), RequestDecodeErrorCode::invalid_json, "");
+  expect_error(decode_payment("\"text\""), RequestDecodeErrorCode::invalid_json, "");
 }
 
 TEST(RequestJson, DeeplyNestedJsonIsRefused) {
   const std::string deep = R"({"request_id":"r","x":)" + std::string(10000, '[') +
                            std::string(10000, ']') + "}";
-  const DecodeResult result = decode_payment(deep);
-  expect_error(result, DecodeErrorCode::invalid_json, "");
+  const RequestDecodeResult result = decode_payment(deep);
+  expect_error(result, RequestDecodeErrorCode::invalid_json, "");
   EXPECT_NE(result->message.find("deep"), std::string_view::npos);
 }
 
@@ -430,7 +430,7 @@ TEST(RequestJson, BodyOverLimitIsRefused) {
   limits.body_bytes_max = 64;
   JsonDecoder decoder(limits);
   CreatePaymentRequest request;
-  expect_error(decoder.decode(payment_body, &request), DecodeErrorCode::invalid_json, "");
+  expect_error(decoder.decode(payment_body, &request), RequestDecodeErrorCode::invalid_json, "");
 }
 
 TEST(RequestJson, DecoderIsReusable) {
@@ -438,7 +438,7 @@ TEST(RequestJson, DecoderIsReusable) {
   CreatePaymentRequest request;
   for (int i = 0; i <= 100; ++i) {  // ends with a good one
     const bool bad = i % 3 == 0;
-    const DecodeResult result = decoder.decode(bad ? payment_with("1.5") : payment_with("42"), &request);
+    const RequestDecodeResult result = decoder.decode(bad ? payment_with("1.5") : payment_with("42"), &request);
     ASSERT_EQ(result.has_value(), bad) << i;
   }
   EXPECT_EQ(request.amount, 42);

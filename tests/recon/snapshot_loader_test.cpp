@@ -12,8 +12,8 @@
 #include "recon/match.hpp"
 #include "recon/recon.hpp"
 #include "recon/snapshot_loader.hpp"
-#include "src/apply.hpp"
-#include "src/snapshot.hpp"
+#include "core/apply.hpp"
+#include "core/snapshot.hpp"
 #include "test_util.hpp"
 
 namespace paycore::recon {

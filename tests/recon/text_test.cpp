@@ -4,7 +4,7 @@
 
 #include "recon/report.hpp"
 #include "recon/text.hpp"
-#include "src/money.hpp"
+#include "core/money.hpp"
 #include "test_util.hpp"
 
 namespace paycore::recon {

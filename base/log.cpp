@@ -1,4 +1,4 @@
-#include "logging.hpp"
+#include "base/log.hpp"
 
 #include <cstdint>
 #include <cstdio>

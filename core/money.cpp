@@ -3,7 +3,7 @@
 #include <array>
 #include <iterator>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore {
 namespace {

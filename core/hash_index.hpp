@@ -21,8 +21,8 @@
 #include <thread>
 #include <utility>
 
-#include "assert.hpp"
-#include "memory.hpp"
+#include "base/assert.hpp"
+#include "base/memory.hpp"
 
 namespace paycore {
 

@@ -10,8 +10,8 @@
 #include <type_traits>
 #include <vector>
 
-#include "assert.hpp"
-#include "memory.hpp"
+#include "base/assert.hpp"
+#include "base/memory.hpp"
 
 namespace paycore {
 

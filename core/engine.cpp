@@ -11,9 +11,9 @@
 #include <cerrno>
 #include <cstring>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 #include "engine_records.hpp"
-#include "logging.hpp"
+#include "base/log.hpp"
 #include "snapshot_store.hpp"
 #include "wal/log.hpp"
 
@@ -61,8 +61,8 @@ bool rebuild_state(const EngineConfig& config, const std::string& snapshots_dir,
       info.lsn + 1, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
         if (!replay_error.empty()) return;
         Command c;
-        const DecodeError e = type == record_type_command ? decode_command(payload, &c) : DecodeError::unknown_kind;
-        if (e != DecodeError::ok) {
+        const CommandDecodeError e = type == record_type_command ? decode_command(payload, &c) : CommandDecodeError::unknown_kind;
+        if (e != CommandDecodeError::ok) {
           replay_error = "log record at LSN " + std::to_string(lsn) + ": " + std::string(to_string(e));
           return;
         }

@@ -5,7 +5,7 @@
 
 #include <xxhash.h>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore {
 
@@ -30,16 +30,16 @@ std::string_view to_string(CommandKind kind) {
   return "unknown";
 }
 
-std::string_view to_string(DecodeError error) {
+std::string_view to_string(CommandDecodeError error) {
   switch (error) {
-    case DecodeError::ok: return "ok";
-    case DecodeError::truncated: return "truncated command";
-    case DecodeError::unknown_version: return "unknown command encoding version";
-    case DecodeError::unknown_kind: return "unknown command kind";
-    case DecodeError::bad_enum: return "enumeration value out of range";
-    case DecodeError::bad_currency: return "unknown currency";
-    case DecodeError::bad_id: return "invalid identifier";
-    case DecodeError::trailing_bytes: return "trailing bytes after command";
+    case CommandDecodeError::ok: return "ok";
+    case CommandDecodeError::truncated: return "truncated command";
+    case CommandDecodeError::unknown_version: return "unknown command encoding version";
+    case CommandDecodeError::unknown_kind: return "unknown command kind";
+    case CommandDecodeError::bad_enum: return "enumeration value out of range";
+    case CommandDecodeError::bad_currency: return "unknown currency";
+    case CommandDecodeError::bad_id: return "invalid identifier";
+    case CommandDecodeError::trailing_bytes: return "trailing bytes after command";
   }
   return "unknown decode error";
 }
@@ -92,18 +92,18 @@ class Reader {
     return true;
   }
   // Ids: absent (length 0) or valid.
-  DecodeError id(Id* v) {
+  CommandDecodeError id(Id* v) {
     std::uint8_t size = 0;
-    if (!u8(&size)) return DecodeError::truncated;
-    if (size > id_bytes_max) return DecodeError::bad_id;
-    if (in_.size() - used_ < size) return DecodeError::truncated;
+    if (!u8(&size)) return CommandDecodeError::truncated;
+    if (size > id_bytes_max) return CommandDecodeError::bad_id;
+    if (in_.size() - used_ < size) return CommandDecodeError::truncated;
     const std::string_view text(reinterpret_cast<const char*>(in_.data() + used_), size);
     used_ += size;
     if (size == 0) {
       *v = Id{};
-      return DecodeError::ok;
+      return CommandDecodeError::ok;
     }
-    return Id::from(text, v) ? DecodeError::ok : DecodeError::bad_id;
+    return Id::from(text, v) ? CommandDecodeError::ok : CommandDecodeError::bad_id;
   }
   bool get(void* data, std::size_t size) {
     if (in_.size() - used_ < size) return false;
@@ -167,44 +167,44 @@ std::size_t encode_command(const Command& command, std::span<std::byte> out) {
   return encode_as(command, command_encoding_version, out);
 }
 
-DecodeError decode_command(std::span<const std::byte> in, Command* out) {
+CommandDecodeError decode_command(std::span<const std::byte> in, Command* out) {
   *out = Command{};
   Reader r(in);
   std::uint8_t version = 0, kind = 0, account_kind = 0, notify_status = 0;
-  if (!r.u8(&version)) return DecodeError::truncated;
+  if (!r.u8(&version)) return CommandDecodeError::truncated;
   if (version != command_encoding_version && version != command_encoding_version_v1) {
-    return DecodeError::unknown_version;
+    return CommandDecodeError::unknown_version;
   }
   if (!r.u8(&kind) || !r.u8(&account_kind) || !r.u8(&notify_status) || !r.u8(&out->flags)) {
-    return DecodeError::truncated;
+    return CommandDecodeError::truncated;
   }
-  if (!command_kind_is_valid(kind)) return DecodeError::unknown_kind;
-  if (account_kind != 0 && !account_kind_is_valid(account_kind)) return DecodeError::bad_enum;
-  if (notify_status != 0 && !notify_status_is_valid(notify_status)) return DecodeError::bad_enum;
+  if (!command_kind_is_valid(kind)) return CommandDecodeError::unknown_kind;
+  if (account_kind != 0 && !account_kind_is_valid(account_kind)) return CommandDecodeError::bad_enum;
+  if (notify_status != 0 && !notify_status_is_valid(notify_status)) return CommandDecodeError::bad_enum;
   const std::uint8_t flags_known =
       version == command_encoding_version_v1 ? command_flag_operator : command_flags_known;
-  if (out->flags & ~flags_known) return DecodeError::bad_enum;
+  if (out->flags & ~flags_known) return CommandDecodeError::bad_enum;
   out->kind = static_cast<CommandKind>(kind);
   out->account_kind = static_cast<AccountKind>(account_kind);
   out->notify_status = static_cast<NotifyStatus>(notify_status);
   char code[3];
-  if (!r.get(code, 3)) return DecodeError::truncated;
+  if (!r.get(code, 3)) return CommandDecodeError::truncated;
   if (code[0] != 0 || code[1] != 0 || code[2] != 0) {
     const auto currency = currency_from_code(std::string_view(code, 3));
-    if (!currency) return DecodeError::bad_currency;
+    if (!currency) return CommandDecodeError::bad_currency;
     out->currency = *currency;
   }
   if (!r.le(&out->expire_max) || !r.le(&out->timestamp_us) || !r.le(&out->amount) ||
       !r.le(&out->time_us)) {
-    return DecodeError::truncated;
+    return CommandDecodeError::truncated;
   }
   const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
   const auto all = ids_of(*out);
   for (std::size_t i = 0; i < ids; ++i) {
-    if (const DecodeError e = r.id(all[i]); e != DecodeError::ok) return e;
+    if (const CommandDecodeError e = r.id(all[i]); e != CommandDecodeError::ok) return e;
   }
-  if (version != command_encoding_version_v1 && !r.le(&out->expires_at_us)) return DecodeError::truncated;
-  return r.at_end() ? DecodeError::ok : DecodeError::trailing_bytes;
+  if (version != command_encoding_version_v1 && !r.le(&out->expires_at_us)) return CommandDecodeError::truncated;
+  return r.at_end() ? CommandDecodeError::ok : CommandDecodeError::trailing_bytes;
 }
 
 std::uint64_t command_fingerprint(const Command& command) {

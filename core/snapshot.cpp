@@ -10,7 +10,7 @@
 #define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack: no malloc while writing
 #include <xxhash.h>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 #include "result.hpp"
 #include "snapshot_format.hpp"
 

@@ -7,7 +7,7 @@
 
 #include <cstddef>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore {
 

@@ -2,7 +2,7 @@
 
 #include <xxhash.h>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore {
 

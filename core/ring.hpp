@@ -12,7 +12,7 @@
 #include <span>
 #include <type_traits>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore {
 

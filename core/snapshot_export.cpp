@@ -4,7 +4,7 @@
 #include <span>
 
 #include "apply.hpp"
-#include "logging.hpp"
+#include "base/log.hpp"
 #include "snapshot.hpp"
 
 namespace paycore {

@@ -9,7 +9,7 @@
 #include <string_view>
 #include <type_traits>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore {
 

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "assert.hpp"
+#include "base/assert.hpp"
 
 namespace paycore {
 namespace {

@@ -112,7 +112,7 @@ inline constexpr std::size_t command_encoded_bytes_max =
 // Writes the encoding into `out` (at least command_encoded_bytes_max bytes); returns its size.
 std::size_t encode_command(const Command& command, std::span<std::byte> out);
 
-enum class DecodeError : std::uint8_t {
+enum class CommandDecodeError : std::uint8_t {
   ok = 0,
   truncated,
   unknown_version,
@@ -122,8 +122,8 @@ enum class DecodeError : std::uint8_t {
   bad_id,
   trailing_bytes,
 };
-std::string_view to_string(DecodeError error);
-[[nodiscard]] DecodeError decode_command(std::span<const std::byte> in, Command* out);
+std::string_view to_string(CommandDecodeError error);
+[[nodiscard]] CommandDecodeError decode_command(std::span<const std::byte> in, Command* out);
 
 // The request fingerprint of API.md's idempotency: a hash of the command's meaning (kind and
 // the fields the client chose), not of its timestamp or transport. It hashes the oldest
