@@ -79,38 +79,42 @@ LoadedFile parse_file(std::string_view bytes, Take&& take) {
   return result;
 }
 
+// Creates `dir` if needed and lists its journal files, sorted (oldest first).
+Status list_journal_files(const std::string& dir, std::vector<std::string>* paths) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::io_error(dir + ": " + ec.message());
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(file_prefix) && name.ends_with(file_suffix)) {
+      paths->push_back(entry.path().string());
+    }
+  }
+  if (ec) return Status::io_error(dir + ": " + ec.message());
+  std::sort(paths->begin(), paths->end());
+  return Status::ok();
+}
+
 }  // namespace
 
 NonceJournal::NonceJournal(std::string dir, std::int64_t window_s)
     : dir_(std::move(dir)), window_s_(window_s) {}
 
-std::unique_ptr<NonceJournal> NonceJournal::open(const std::string& dir, std::int64_t window_s,
-                                                 std::int64_t now_s, NonceCache& cache,
-                                                 NonceJournalLoad* load, std::string* error) {
-  PAYCORE_ASSERT(window_s > 0);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    *error = dir + ": " + ec.message();
-    return nullptr;
-  }
-  std::unique_ptr<NonceJournal> journal(new NonceJournal(dir, window_s));
+StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& dir,
+                                                           std::int64_t window_s,
+                                                           std::int64_t now_s, NonceCache& cache,
+                                                           NonceJournalLoad* load) {
+  PAYCORE_ASSERT_GT(window_s, 0);
   std::vector<std::string> paths;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.starts_with(file_prefix) && name.ends_with(file_suffix)) paths.push_back(entry.path().string());
-  }
-  if (ec) {
-    *error = dir + ": " + ec.message();
-    return nullptr;
-  }
-  std::sort(paths.begin(), paths.end());
+  PAYCORE_RETURN_IF_ERROR(list_journal_files(dir, &paths));
+  std::unique_ptr<NonceJournal> journal(new NonceJournal(dir, window_s));
   std::string bytes;
   for (const std::string& path : paths) {
-    if (!read_file(path, &bytes, error)) return nullptr;
+    std::string error;
+    if (!read_file(path, &bytes, &error)) return Status::io_error(error);
     ++load->files;
-    const LoadedFile loaded =
-        parse_file(bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
+    const LoadedFile loaded = parse_file(
+        bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
           ++load->records;
           if (timestamp_s + window_s < now_s) return;  // expired: the timestamp check refuses it
           if (principal.size() > id_bytes_max || !nonce_is_valid(nonce)) return;
@@ -128,8 +132,7 @@ std::unique_ptr<NonceJournal> NonceJournal::open(const std::string& dir, std::in
   }
   journal->drop_expired_files(now_s);
   if (!journal->rotate_if_due(now_s)) {
-    *error = dir + ": cannot create a nonce journal file: " + std::strerror(errno);
-    return nullptr;
+    return errno_status(dir + ": cannot create a nonce journal file", errno);
   }
   journal->thread_ = std::thread([j = journal.get()] { j->run(); });
   return journal;
@@ -142,7 +145,8 @@ NonceJournal::~NonceJournal() {
 
 std::uint64_t NonceJournal::append(std::string_view principal, std::string_view nonce,
                                    std::int64_t timestamp_s) {
-  PAYCORE_ASSERT(principal.size() <= 255 && nonce.size() <= 255);
+  PAYCORE_ASSERT_LE(principal.size(), 255u);
+  PAYCORE_ASSERT_LE(nonce.size(), 255u);
   // Built on the stack: no allocation per request (pending_ keeps its capacity between batches).
   char record[record_head_bytes + 255 + 255];
   const auto ts = static_cast<std::uint64_t>(timestamp_s);
