@@ -39,7 +39,10 @@ Connection::Connection(std::uint32_t index_, const ServerConfig& config)
 ConnectionTable::ConnectionTable(const ServerConfig& config, ServerMetrics& metrics,
                                  std::atomic<std::uint32_t>& connections_open,
                                  const std::unique_ptr<TlsContext>& tls)
-    : config_(config), metrics_(metrics), connections_open_(connections_open), tls_(tls) {}
+    : config_(config),
+      metrics_(metrics),
+      connections_open_(connections_open),
+      tls_(tls) {}
 
 ConnectionTable::~ConnectionTable() {
   for (auto& c : connections_) {
@@ -140,7 +143,7 @@ void ConnectionTable::release_index(std::uint32_t index) {
 
 void ConnectionTable::grow_input(Connection& c) {
   const std::size_t in_max = in_bytes_max(config_);
-  const std::size_t grown = c.in_capacity == 0       ? in_initial_bytes
+  const std::size_t grown = c.in_capacity == 0           ? in_initial_bytes
                             : c.in_capacity * 2 > in_max ? in_max
                                                          : c.in_capacity * 2;
   std::unique_ptr<char[]> bigger(new char[grown]);
@@ -188,16 +191,11 @@ ssize_t ConnectionTable::receive(Connection& c, char* data, std::size_t size) {
   const TlsIoResult r = tls_read(c.ssl, data, size);
   c.tls_read_wants_write = r.status == TlsIo::want_write;
   switch (r.status) {
-    case TlsIo::ok:
-      return static_cast<ssize_t>(r.bytes);
+    case TlsIo::ok: return static_cast<ssize_t>(r.bytes);
     case TlsIo::want_read:
-    case TlsIo::want_write:
-      errno = EAGAIN;
-      return -1;
-    case TlsIo::closed:
-      return 0;
-    case TlsIo::failed:
-      break;
+    case TlsIo::want_write: errno = EAGAIN; return -1;
+    case TlsIo::closed: return 0;
+    case TlsIo::failed: break;
   }
   ServerMetrics::bump(metrics_.protocol_errors);  // garbage, an old TLS version, a bad record
   errno = EPROTO;
@@ -210,15 +208,11 @@ ssize_t ConnectionTable::transmit(Connection& c, const char* data, std::size_t s
   if (c.ssl == nullptr) return ::send(c.fd, data, size, MSG_NOSIGNAL);
   const TlsIoResult r = tls_write(c.ssl, data, size);
   switch (r.status) {
-    case TlsIo::ok:
-      return static_cast<ssize_t>(r.bytes);
+    case TlsIo::ok: return static_cast<ssize_t>(r.bytes);
     case TlsIo::want_read:
-    case TlsIo::want_write:
-      errno = EAGAIN;
-      return -1;
+    case TlsIo::want_write: errno = EAGAIN; return -1;
     case TlsIo::closed:
-    case TlsIo::failed:
-      break;
+    case TlsIo::failed: break;
   }
   errno = EPIPE;
   return -1;

@@ -58,10 +58,10 @@ struct Connection {
   bool peer_closed = false;             // read returned 0
   bool close_after_flush = false;       // close once `out` is sent
   ContinueState continue_state = ContinueState::none;  // of the request being received
-  bool dirty = false;         // listed in IoThread::dirty_
+  bool dirty = false;                                  // listed in IoThread::dirty_
   bool pending = false;       // in IoThread::pending_: complete requests left behind by a budget
   bool journal_wait = false;  // listed in IoThread::journal_waiters_
-  SSL* ssl = nullptr;                 // TLS session, or null for plain HTTP
+  SSL* ssl = nullptr;         // TLS session, or null for plain HTTP
   bool tls_read_wants_write = false;  // the handshake waits for the socket to be writable
   bool tls_pending = false;           // listed in ConnectionTable's TLS pending list
   std::uint32_t interest = 0;         // the epoll events registered for fd

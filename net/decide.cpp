@@ -46,8 +46,8 @@ Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
   }
   if (match.route == Route::admin_snapshot) return of_kind(DecisionKind::snapshot);
   Decision decision = of_kind(DecisionKind::command);
-  if (auto refusal = build_command(match, principal, request.body, context.decoder,
-                                   &decision.command)) {
+  if (auto refusal =
+          build_command(match, principal, request.body, context.decoder, &decision.command)) {
     return local_answer(*refusal, Admission::before_answer);
   }
   if (auto refusal = unknown_mandate_merchant(decision.command, context.keys)) {
@@ -60,16 +60,16 @@ Decision decide_channel_notification(const RouteMatch& match, const HttpRequest&
                                      const RequestContext& context) {
   const ChannelKey* channel = context.keys.find_channel(match.param);
   if (channel == nullptr) return local_answer(local_error_not_found(), Admission::none);
-  const AuthStatus status = verify_notification(
-      channel->public_key.get(), notification_credentials(request), request.body);
+  const AuthStatus status = verify_notification(channel->public_key.get(),
+                                                notification_credentials(request), request.body);
   if (status != AuthStatus::ok) {
-    return local_answer(LocalError{401, auth_status_code(status),
-                                   "the notification's signature was refused", {}},
-                        Admission::none);
+    return local_answer(
+        LocalError{401, auth_status_code(status), "the notification's signature was refused", {}},
+        Admission::none);
   }
   Decision decision = of_kind(DecisionKind::command);
-  if (auto refusal = build_channel_notification_command(match.param, request.body,
-                                                        context.decoder, &decision.command)) {
+  if (auto refusal = build_channel_notification_command(match.param, request.body, context.decoder,
+                                                        &decision.command)) {
     return local_answer(*refusal, Admission::none);
   }
   return decision;
@@ -82,9 +82,9 @@ std::optional<Decision> decide_unmatched(const RouteMatch& match) {
     return local_answer(local_error_not_found(), Admission::none);
   }
   if (match.status == MatchStatus::method_not_allowed) {
-    Decision decision = local_answer(
-        LocalError{405, "method_not_allowed", "this method is not allowed here", {}},
-        Admission::none);
+    Decision decision =
+        local_answer(LocalError{405, "method_not_allowed", "this method is not allowed here", {}},
+                     Admission::none);
     // HEAD is served wherever GET is (RFC 9110 9.1: both are to be supported).
     decision.allow = match.allow == "GET" ? std::string_view("GET, HEAD") : match.allow;
     return decision;
@@ -102,8 +102,7 @@ bool route_is_signed(Route route) {
 std::optional<LocalError> decide_before_body(const RouteMatch& match, const HttpRequest& request,
                                              const Keys& keys) {
   switch (route_access(match.route)) {
-    case RouteAccess::open:
-      return std::nullopt;
+    case RouteAccess::open: return std::nullopt;
     case RouteAccess::channel:
       if (keys.find_channel(match.param) == nullptr) return local_error_not_found();
       return std::nullopt;
@@ -115,7 +114,8 @@ std::optional<LocalError> decide_before_body(const RouteMatch& match, const Http
       }
       return LocalError{auth_status_http(AuthStatus::unauthenticated),
                         auth_status_code(AuthStatus::unauthenticated),
-                        "the request's signature headers were refused", {}};
+                        "the request's signature headers were refused",
+                        {}};
     }
   }
 }
@@ -126,12 +126,9 @@ Decision decide(const RouteMatch& match, const HttpRequest& request,
   switch (match.route) {
     case Route::healthz:
     case Route::readyz:
-    case Route::metrics:
-      return of_kind(DecisionKind::server_page);
-    case Route::channel_notification:
-      return decide_channel_notification(match, request, context);
-    default:
-      return decide_signed(match, request, context);
+    case Route::metrics: return of_kind(DecisionKind::server_page);
+    case Route::channel_notification: return decide_channel_notification(match, request, context);
+    default: return decide_signed(match, request, context);
   }
 }
 

@@ -40,10 +40,10 @@ enum class Admission : std::uint8_t { none, before_answer };
 /// The outcome of decide().
 struct Decision {
   DecisionKind kind = DecisionKind::local_answer;
-  LocalError answer;        // local_answer
-  std::string_view allow;   // local_answer 405: the Allow header's methods
+  LocalError answer;                               // local_answer
+  std::string_view allow;                          // local_answer 405: the Allow header's methods
   Admission admission = Admission::before_answer;  // for a signed request
-  Command command;          // command
+  Command command;                                 // command
 };
 
 /// What decide() reads besides the request. No clock: the signature's time window was checked
@@ -71,7 +71,6 @@ std::optional<LocalError> decide_before_body(const RouteMatch& match, const Http
 /// What the request on matched route `match` becomes. For a signed route `context.principal`
 /// is the authenticated signer; refusals are local answers (404 for a route the principal may
 /// not call, 400 for a body that does not decode, 401 for a channel's bad signature).
-Decision decide(const RouteMatch& match, const HttpRequest& request,
-                const RequestContext& context);
+Decision decide(const RouteMatch& match, const HttpRequest& request, const RequestContext& context);
 
 }  // namespace paycore::net

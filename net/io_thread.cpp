@@ -371,8 +371,8 @@ bool IoThread::render_ready(Connection& c) {
 // Renders `slot` into the connection's output, counts and logs it; false if the output buffer
 // is full (the connection is then closed).
 bool IoThread::answer(Connection& c, Slot& slot) {
-  const RenderContext context{server_.engine_.metrics(), server_.stopping_,
-                              server_.connections_open_,  server_.metrics_,
+  const RenderContext context{server_.engine_.metrics(),       server_.stopping_,
+                              server_.connections_open_,       server_.metrics_,
                               server_.engine_.snapshots_dir(), shutting_down_};
   ExtraHeaderLines extra;
   const ResponseHead head = render_slot(slot, context, body_, &extra);
@@ -394,8 +394,10 @@ void IoThread::log_answer(const Slot& slot, int status, std::uint64_t latency_us
   std::snprintf(latency_text, sizeof(latency_text), "%llu",
                 static_cast<unsigned long long>(latency_us));
   log_line(status >= 500 ? LogLevel::warn : LogLevel::info, "request",
-           {{"request_id", slot.trace_id.view()}, {"route", route_name(slot.route)},
-            {"status", status_text}, {"latency_us", latency_text}});
+           {{"request_id", slot.trace_id.view()},
+            {"route", route_name(slot.route)},
+            {"status", status_text},
+            {"latency_us", latency_text}});
 }
 
 }  // namespace paycore::net

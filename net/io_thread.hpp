@@ -38,7 +38,9 @@ class IoThread {
   /// Its epoll set with the listener, the engine's result eventfd, its wake eventfd (and with
   /// drive_engine the core's poll fd). An io error naming the call if one fails.
   Status init();
-  void start() { thread_ = std::thread([this] { run(); }); }
+  void start() {
+    thread_ = std::thread([this] { run(); });
+  }
   void wake();
   void join() {
     if (thread_.joinable()) thread_.join();
@@ -77,18 +79,15 @@ class IoThread {
   bool authenticate(Slot& slot, const HttpRequest& request, AuthResult* auth);
   void execute(Connection& c, Slot& slot, const Decision& decision, const AuthResult* auth,
                const HttpRequest& request);
-  void execute_batch(Connection& c, Slot& slot, const AuthResult& auth,
-                     const HttpRequest& request);
+  void execute_batch(Connection& c, Slot& slot, const AuthResult& auth, const HttpRequest& request);
   bool admit_batch_items(Slot& slot, const AuthResult& auth, const HttpRequest& request,
                          std::uint32_t* granted);
-  void submit_batch_items(Connection& c, Slot& slot, const AuthResult& auth,
-                          std::uint32_t granted);
+  void submit_batch_items(Connection& c, Slot& slot, const AuthResult& auth, std::uint32_t granted);
   bool admit(Slot& slot, const AuthResult& auth, Route route, const HttpRequest& request);
   bool record_signed_nonce(Slot& slot, const AuthResult& auth);
-  bool rate_limited(Slot& slot, const Principal& principal, Route route,
-                    const HttpRequest& request, std::uint32_t cost);
-  bool submit(const AnswerToken& token, const Command& command,
-              RequestOp op = RequestOp::command);
+  bool rate_limited(Slot& slot, const Principal& principal, Route route, const HttpRequest& request,
+                    std::uint32_t cost);
+  bool submit(const AnswerToken& token, const Command& command, RequestOp op = RequestOp::command);
   void submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op);
   Slot& push_slot(Connection& c);
   static std::uint32_t slot_index(const Connection& c, const Slot& slot) {

@@ -123,8 +123,9 @@ void IoThread::refuse_malformed(Connection& c, const HttpParseResult& parsed) {
   Slot& slot = push_slot(c);
   slot.trace_id = trace_ids_.next();
   slot.keep_alive = false;
-  finish_local(slot, LocalError{http_error_status(parsed.error), http_error_code(parsed.error),
-                                parsed.reason, {}});
+  finish_local(
+      slot, LocalError{
+                http_error_status(parsed.error), http_error_code(parsed.error), parsed.reason, {}});
   c.closing = true;
   ServerMetrics::bump(metrics.protocol_errors);
   log_line(LogLevel::warn, "malformed request",
@@ -161,8 +162,8 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
 // (record_signed_nonce) refuses it, and one cache probe per request is enough.
 bool IoThread::authenticate(Slot& slot, const HttpRequest& request, AuthResult* auth) {
   now_s_ = wall_seconds();
-  *auth = verify_signature(keys(), request_credentials(request), now_s_,
-                           server_.nonces_.window_s());
+  *auth =
+      verify_signature(keys(), request_credentials(request), now_s_, server_.nonces_.window_s());
   if (auth->status != AuthStatus::ok) {
     LocalError refused = signature_refused;
     refused.status = auth_status_http(auth->status);
@@ -173,8 +174,10 @@ bool IoThread::authenticate(Slot& slot, const HttpRequest& request, AuthResult* 
   const bool replay = server_.rate_limiter_.enabled() &&
                       server_.nonces_.seen(auth->principal->id.view(), auth->nonce, now_s_);
   if (replay) {
-    finish_local(slot, LocalError{401, auth_status_code(AuthStatus::replayed_nonce),
-                                  "this nonce was used within the window", {}});
+    finish_local(slot, LocalError{401,
+                                  auth_status_code(AuthStatus::replayed_nonce),
+                                  "this nonce was used within the window",
+                                  {}});
     return false;
   }
   return true;
@@ -182,8 +185,8 @@ bool IoThread::authenticate(Slot& slot, const HttpRequest& request, AuthResult* 
 
 // Does what `decision` says. `auth` is the signer of a signed request (null otherwise), whose
 // admission comes first (see Admission in net/decide.hpp).
-void IoThread::execute(Connection& c, Slot& slot, const Decision& decision,
-                       const AuthResult* auth, const HttpRequest& request) {
+void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, const AuthResult* auth,
+                       const HttpRequest& request) {
   if (decision.kind == DecisionKind::batch) {
     PAYCORE_ASSERT(auth != nullptr);
     execute_batch(c, slot, *auth, request);
@@ -211,8 +214,7 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision,
       slot.kind = SlotKind::engine;
       submit_single(c, slot, decision.command, RequestOp::command);
       return;
-    case DecisionKind::batch:
-      break;
+    case DecisionKind::batch: break;
   }
 }
 
@@ -260,9 +262,10 @@ void IoThread::submit_batch_items(Connection& c, Slot& slot, const AuthResult& a
       continue;
     }
     if (i >= granted) {
-      entry.error = LocalError{
-          429, "rate_limited", "over the rate limit: this item was not executed; retry it later",
-          {}};
+      entry.error = LocalError{429,
+                               "rate_limited",
+                               "over the rate limit: this item was not executed; retry it later",
+                               {}};
       continue;
     }
     const Command command = payment_command(*auth.principal, batch_items_[i].request);
@@ -280,8 +283,7 @@ void IoThread::submit_batch_items(Connection& c, Slot& slot, const AuthResult& a
 
 // Charges the request to its principal's rate limit and records its nonce; false with the
 // answer (429, 401 replay, 503 nonce cache full) when either refuses.
-bool IoThread::admit(Slot& slot, const AuthResult& auth, Route route,
-                     const HttpRequest& request) {
+bool IoThread::admit(Slot& slot, const AuthResult& auth, Route route, const HttpRequest& request) {
   if (rate_limited(slot, *auth.principal, route, request, 1)) return false;
   return record_signed_nonce(slot, auth);
 }
@@ -293,12 +295,14 @@ bool IoThread::admit(Slot& slot, const AuthResult& auth, Route route,
 bool IoThread::record_signed_nonce(Slot& slot, const AuthResult& auth) {
   const AuthStatus status = record_nonce(server_.nonces_, auth, now_s_);
   if (status == AuthStatus::replayed_nonce) {
-    finish_local(slot, LocalError{401, auth_status_code(status),
-                                  "this nonce was used within the window", {}});
+    finish_local(
+        slot,
+        LocalError{401, auth_status_code(status), "this nonce was used within the window", {}});
     return false;
   }
   if (status == AuthStatus::nonce_cache_full) {
-    finish_local(slot, LocalError{503, auth_status_code(status),
+    finish_local(slot, LocalError{503,
+                                  auth_status_code(status),
                                   "too many signed requests within the window (nonce cache "
                                   "full); retry later",
                                   {}});
@@ -320,8 +324,9 @@ bool IoThread::rate_limited(Slot& slot, const Principal& principal, Route route,
   const std::uint32_t wait_s = limiter.take(principal.id.view(), rate_class, cost, now_us_);
   if (wait_s == 0) return false;
   slot.retry_after_s = wait_s;
-  finish_local(slot, LocalError{429, "rate_limited",
-                                "too many requests; retry after Retry-After seconds", {}});
+  finish_local(
+      slot,
+      LocalError{429, "rate_limited", "too many requests; retry after Retry-After seconds", {}});
   return true;
 }
 

@@ -131,9 +131,7 @@ StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& di
     journal->closed_.push_back(File{path, loaded.newest_timestamp_s});
   }
   journal->drop_expired_files(now_s);
-  if (!journal->rotate_if_due(now_s)) {
-    return errno_status(dir + ": cannot create a nonce journal file", errno);
-  }
+  PAYCORE_RETURN_IF_ERROR(journal->rotate_if_due(now_s));
   journal->thread_ = std::thread([j = journal.get()] { j->run(); });
   return journal;
 }
@@ -172,21 +170,26 @@ std::uint64_t NonceJournal::append(std::string_view principal, std::string_view 
 // A new file when none is open or the current one has been written for a window. Always a file
 // of its own (O_EXCL, a counter after the second): appending to an older file could put new
 // records after a torn tail, where loading never reaches them.
-bool NonceJournal::rotate_if_due(std::int64_t now_s) {
-  if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return true;
+Status NonceJournal::rotate_if_due(std::int64_t now_s) {
+  if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return Status::ok();
+  const auto failed = [&](int error_number) {
+    return errno_status(dir_ + ": cannot create a nonce journal file", error_number);
+  };
   std::string path;
   int fd = -1;
   for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
     path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) + "-" + std::to_string(attempt) +
            std::string(file_suffix);
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST) return false;
+    if (fd < 0 && errno != EEXIST) return failed(errno);
   }
-  if (fd < 0) return false;
+  if (fd < 0) return failed(EEXIST);
   if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || fsync_directory(dir_.c_str()) != 0) {
+    const int error_number = errno;
     ::close(fd);
     ::unlink(path.c_str());
-    return false;
+    errno = error_number;  // write_batch logs strerror(errno)
+    return failed(error_number);
   }
   if (fd_ >= 0) {
     ::close(fd_);
@@ -196,7 +199,7 @@ bool NonceJournal::rotate_if_due(std::int64_t now_s) {
   current_ = File{path, 0};
   current_started_s_ = now_s;
   current_bytes_ = file_magic.size();
-  return true;
+  return Status::ok();
 }
 
 void NonceJournal::drop_expired_files(std::int64_t now_s) {
@@ -213,7 +216,7 @@ void NonceJournal::drop_expired_files(std::int64_t now_s) {
 // record and closed, and the next batch starts a new file: the journal heals by itself once the
 // disk takes writes again, like the write-ahead log.
 void NonceJournal::write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s) {
-  bool ok = rotate_if_due(now_s);
+  bool ok = rotate_if_due(now_s).is_ok();
   if (ok && !records.empty()) {
     ok = write_all(fd_, records) && ::fdatasync(fd_) == 0;
     if (ok) {

@@ -87,7 +87,8 @@ class NonceJournal {
   NonceJournal(std::string dir, std::int64_t window_s);
   void run();
   void write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s);
-  bool rotate_if_due(std::int64_t now_s);
+  // A new file when one is due; an io error naming the directory (errno kept for the log).
+  Status rotate_if_due(std::int64_t now_s);
   void drop_expired_files(std::int64_t now_s);
 
   struct File {

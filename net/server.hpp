@@ -28,8 +28,8 @@
 // HTTP details (docs/api.md): `Expect: 100-continue` is answered with 100 once the header
 // section is in and no body byte is (after every earlier pipelined answer), or with the final
 // answer at once when the header section decides it (404/405, and 401 for missing signature
-// headers, here; 400/411/413/431 by the parser), the connection then closing; HEAD is routed and executed as GET and answered
-// without the body.
+// headers, here; 400/411/413/431 by the parser), the connection then closing; HEAD is routed and
+// executed as GET and answered without the body.
 //
 // Why epoll and not io_uring: requests are small and answered from memory, so the cost per
 // request is syscalls; with level-triggered epoll one recv and one send per wake-up carry every
@@ -46,6 +46,7 @@
 #include <vector>
 
 #include "base/status.hpp"
+#include "core/engine.hpp"
 #include "net/auth.hpp"
 #include "net/http_parser.hpp"
 #include "net/keys.hpp"
@@ -53,7 +54,6 @@
 #include "net/nonce_journal.hpp"
 #include "net/rate_limit.hpp"
 #include "net/tls.hpp"
-#include "core/engine.hpp"
 
 namespace paycore::net {
 
@@ -71,7 +71,8 @@ struct ServerConfig {
   std::int64_t idle_timeout_ms = 60'000;    // a connection with nothing in flight
   std::int64_t shutdown_grace_ms = 5'000;   // finishing in-flight requests at stop
   std::uint32_t pipeline_depth = 32;        // requests in flight per connection (<= 256)
-  std::size_t out_bytes_max = 16u << 20;    // per connection; unsent answers beyond 1 MiB pause reading
+  std::size_t out_bytes_max =
+      16u << 20;  // per connection; unsent answers beyond 1 MiB pause reading
   std::uint32_t listen_backlog = 1024;
   std::int64_t auth_window_s = auth_window_s_default;
   std::size_t nonce_entries_max = std::size_t{1} << 22;
