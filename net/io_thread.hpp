@@ -76,7 +76,7 @@ class IoThread {
   void send_continue_if_due(Connection& c);
   void refuse_malformed(Connection& c, const HttpParseResult& parsed);
   void handle_request(Connection& c, const HttpRequest& request);
-  bool authenticate(Slot& slot, const HttpRequest& request, AuthResult* auth);
+  bool authenticate(Slot& slot, const HttpRequest& request, const Keys& keys, AuthResult* auth);
   void execute(Connection& c, Slot& slot, const Decision& decision, const AuthResult* auth,
                const HttpRequest& request);
   void execute_batch(Connection& c, Slot& slot, const AuthResult& auth, const HttpRequest& request);

@@ -148,10 +148,12 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
     return;
   }
   slot.route = match.route;
+  // One Keys for the whole request: the principal authenticated below points into it.
+  const Keys& current = keys();
   AuthResult auth;
   const bool is_signed = route_is_signed(match.route);
-  if (is_signed && !authenticate(slot, request, &auth)) return;
-  const RequestContext context{keys(), is_signed ? auth.principal : nullptr, decoder_,
+  if (is_signed && !authenticate(slot, request, current, &auth)) return;
+  const RequestContext context{current, is_signed ? auth.principal : nullptr, decoder_,
                                &batch_items_};
   execute(c, slot, decide(match, request, context), is_signed ? &auth : nullptr, request);
 }
@@ -160,10 +162,10 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
 // is refused here, before it costs its principal anything (a captured request replayed by
 // someone else must not spend the principal's rate limit). Without them the nonce's insert
 // (record_signed_nonce) refuses it, and one cache probe per request is enough.
-bool IoThread::authenticate(Slot& slot, const HttpRequest& request, AuthResult* auth) {
+bool IoThread::authenticate(Slot& slot, const HttpRequest& request, const Keys& keys,
+                            AuthResult* auth) {
   now_s_ = wall_seconds();
-  *auth =
-      verify_signature(keys(), request_credentials(request), now_s_, server_.nonces_.window_s());
+  *auth = verify_signature(keys, request_credentials(request), now_s_, server_.nonces_.window_s());
   if (auth->status != AuthStatus::ok) {
     LocalError refused = signature_refused;
     refused.status = auth_status_http(auth->status);
