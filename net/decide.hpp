@@ -31,10 +31,13 @@ enum class DecisionKind : std::uint8_t {
   snapshot,      // POST /v1/admin/snapshot: a snapshot request for the engine
 };
 
-/// Whether a signed request is admitted -- charged to its principal's rate limit and its nonce
-/// recorded (net/rate_limit.hpp, net/auth.hpp) -- before it gets its answer. A request refused
-/// by authorization or by its batch body is not; one refused by its command body is (the order
-/// of the checks that the API has always had; docs/api.md "Errors").
+/// Whether a signed request refused here is admitted -- charged to its principal's rate limit
+/// and its nonce recorded (net/rate_limit.hpp, net/auth.hpp) -- before it gets its answer. A
+/// request refused by authorization (a route its principal may not call) or by its batch body
+/// is not: it costs nothing. One refused by its command body is: over the rate limit it gets
+/// 429, replayed 401, before the body's 400 (the order the server has always checked in).
+/// Every signed command, batch or snapshot decision is admitted before it is submitted (a batch
+/// per item, by the I/O thread).
 enum class Admission : std::uint8_t { none, before_answer };
 
 /// The outcome of decide().
@@ -42,7 +45,7 @@ struct Decision {
   DecisionKind kind = DecisionKind::local_answer;
   LocalError answer;                               // local_answer
   std::string_view allow;                          // local_answer 405: the Allow header's methods
-  Admission admission = Admission::before_answer;  // for a signed request
+  Admission admission = Admission::before_answer;  // local_answer of a signed request
   Command command;                                 // command
 };
 

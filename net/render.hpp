@@ -1,7 +1,9 @@
 #pragma once
-// Rendering the engine's results as docs/api.md's JSON: accounts, payments, errors, the
-// notification acknowledgement. Appends into caller-owned OutBuffers (no heap allocation per
-// response); every function returns false when the buffer's limit was hit.
+// Rendering answers as docs/api.md's JSON: accounts, payments, mandates, errors, the
+// notification acknowledgement, and a finished slot (net/slot.hpp) as a whole answer's head and
+// body (render_slot). Appends into caller-owned OutBuffers (no heap allocation per response);
+// the write functions return false when the buffer's limit was hit (a size limit reached, not
+// an error: the caller answers 500 instead).
 
 #include <atomic>
 #include <cstdint>
