@@ -38,15 +38,18 @@ class IoThread {
   /// Its epoll set with the listener, the engine's result eventfd, its wake eventfd (and with
   /// drive_engine the core's poll fd). An io error naming the call if one fails.
   Status init();
+  /// Starts the thread; it runs until the server stops and its connections are closed.
   void start() {
     thread_ = std::thread([this] { run(); });
   }
+  /// Wakes the loop from another thread (stop, the nonce journal's fdatasync).
   void wake();
+  /// Waits for the thread to end (after Server::stop set stopping_).
   void join() {
     if (thread_.joinable()) thread_.join();
   }
 
-  ServerMetrics metrics;
+  ServerMetrics metrics;  // this thread's counters; /metrics of any thread reads them
 
  private:
   // io_thread.cpp: the loop, scheduling, the engine's answers, rendering.
