@@ -313,11 +313,12 @@ void reload_keys(const std::string& keys_path, net::KeysHolder& holder, net::Ser
 // SIGHUP: the TLS certificate and key files again, for new connections (net/tls.hpp).
 void reload_tls(net::Server& server) {
   if (!server.tls_enabled()) return;
-  std::string error;
-  if (server.reload_tls(&error)) {
+  const Status reloaded = server.reload_tls();
+  if (reloaded.is_ok()) {
     log_line(LogLevel::info, "TLS certificate reloaded");
   } else {
-    log_line(LogLevel::warn, "TLS reload refused; keeping the current certificate", {{"error", error}});
+    log_line(LogLevel::warn, "TLS reload refused; keeping the current certificate",
+             {{"error", reloaded.message()}});
   }
 }
 
@@ -518,12 +519,13 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     return 2;
   }
 
-  std::unique_ptr<net::Server> server = net::Server::create(server_config, *engine, keys, &error);
-  if (!server) {
-    log_line(LogLevel::error, error);
+  StatusOr<std::unique_ptr<net::Server>> created = net::Server::create(server_config, *engine, keys);
+  if (!created.is_ok()) {
+    log_line(LogLevel::error, created.status().message());
     engine->stop();
     return 1;
   }
+  std::unique_ptr<net::Server> server = std::move(created).value();
   server->start();
   const std::string endpoint = format_endpoint(listen.host, server->port());
   print_welcome(server->tls_enabled() ? "https" : "http", endpoint, data_dir, keys_path, private_keys,

@@ -51,7 +51,6 @@ enum class ResultCode : std::uint8_t {
 inline constexpr std::uint8_t result_code_max = static_cast<std::uint8_t>(ResultCode::mandate_exists);
 
 std::string_view to_string(ResultCode code);  // the API's snake_case error code ("ok" for ok)
-int http_status(ResultCode code, CommandKind kind);
 // Whether an idempotent command's outcome is recorded under its request_id: success and the
 // business refusals; not validation failures (400) nor the engine's refusals (API.md).
 bool result_is_kept(ResultCode code);

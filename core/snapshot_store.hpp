@@ -17,6 +17,8 @@ struct SnapshotFile {
   std::string path;
 };
 
+/// "<dir>/<lsn, 20 digits>.snap": the one place a snapshot's file name is formatted (the core
+/// writes the file; net names it in the answer to POST /v1/admin/snapshot).
 std::string snapshot_path(const std::string& dir, std::uint64_t lsn);
 // Ascending by LSN; temporary files are not listed.
 std::vector<SnapshotFile> list_snapshots(const std::string& dir);

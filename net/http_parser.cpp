@@ -201,34 +201,56 @@ std::size_t HttpRequest::header_occurrences(std::string_view name) const {
 
 HttpParseResult HttpRequestParser::parse(std::string_view buffer, HttpRequest* out) {
   PAYCORE_ASSERT(out != nullptr);
-  PAYCORE_ASSERT(limits_.headers_count_max <= http_headers_count_max);
+  PAYCORE_ASSERT_LE(limits_.headers_count_max, http_headers_count_max);
   const char* data = buffer.data();
-  const std::size_t size = buffer.size();
   // The views in *out stay valid only while the buffer has not moved.
   if (header_end_ != 0 && data == buffer_data_) return finish_body(buffer, header_end_, out);
   header_end_ = 0;
   if (data != buffer_data_) scanned_bytes_ = 0;
   buffer_data_ = data;
 
-  // Empty lines before the request line are tolerated, a few of them.
   std::size_t start = 0;
+  if (auto refused = skip_empty_lines(buffer, &start)) return *refused;
+  std::size_t header_end = 0;  // one past the final LF; 0 while not found
+  if (auto refused = find_header_end(buffer, start, &header_end)) return *refused;
+  if (auto refused = check_header_limits(buffer, start, header_end)) return *refused;
+  if (header_end == 0) return need_more();
+
+  *out = HttpRequest{};
+  // Lines: request line, header lines, then the empty line at header_end - 2.
+  const std::string_view section(data + start, header_end - start - 2);  // ends with a CRLF
+  if (auto refused = parse_header_section(section, out)) return *refused;
+  header_end_ = header_end;
+  return finish_body(buffer, header_end, out);
+}
+
+// Empty lines before the request line are tolerated, a few of them. Moves *start past them.
+std::optional<HttpParseResult> HttpRequestParser::skip_empty_lines(std::string_view buffer,
+                                                                   std::size_t* start) const {
+  const char* data = buffer.data();
+  const std::size_t size = buffer.size();
   std::size_t empty_lines = 0;
-  while (start < size && (data[start] == '\r' || data[start] == '\n')) {
-    if (data[start] == '\n') return error(HttpError::bad_request, "bare LF");
-    if (start + 1 == size) return need_more();
-    if (data[start + 1] != '\n') return error(HttpError::bad_request, "bare CR");
+  while (*start < size && (data[*start] == '\r' || data[*start] == '\n')) {
+    if (data[*start] == '\n') return error(HttpError::bad_request, "bare LF");
+    if (*start + 1 == size) return need_more();
+    if (data[*start + 1] != '\n') return error(HttpError::bad_request, "bare CR");
     if (++empty_lines > limits_.leading_empty_lines_max) {
       return error(HttpError::bad_request, "too many empty lines before the request line");
     }
-    start += 2;
+    *start += 2;
   }
-  if (start == size) return need_more();
+  if (*start == size) return need_more();
+  return std::nullopt;
+}
 
-  // Find the end of the header section: the first LF that ends an empty line. Every LF must
-  // follow a CR. The search resumes where the previous call stopped, and never looks past the
-  // header limit: the answer must not depend on how many bytes one read happened to bring.
-  std::size_t header_end = 0;  // one past the final LF; 0 while not found
-  const std::size_t scan_end = std::min(size, start + limits_.header_bytes_max);
+// Finds the end of the header section: the first LF that ends an empty line. Every LF must
+// follow a CR. The search resumes where the previous call stopped, and never looks past the
+// header limit: the answer must not depend on how many bytes one read happened to bring.
+std::optional<HttpParseResult> HttpRequestParser::find_header_end(std::string_view buffer,
+                                                                  std::size_t start,
+                                                                  std::size_t* header_end) {
+  const char* data = buffer.data();
+  const std::size_t scan_end = std::min(buffer.size(), start + limits_.header_bytes_max);
   std::size_t scan = scanned_bytes_ > start ? scanned_bytes_ : start;
   while (scan < scan_end) {
     const void* found = std::memchr(data + scan, '\n', scan_end - scan);
@@ -239,95 +261,107 @@ HttpParseResult HttpRequestParser::parse(std::string_view buffer, HttpRequest* o
     const std::size_t lf = static_cast<std::size_t>(static_cast<const char*>(found) - data);
     if (lf == start || data[lf - 1] != '\r') return error(HttpError::bad_request, "bare LF");
     if (lf - start >= 3 && data[lf - 2] == '\n' && data[lf - 3] == '\r') {
-      header_end = lf + 1;
+      *header_end = lf + 1;
       break;
     }
     scan = lf + 1;
   }
   scanned_bytes_ = scan;
+  return std::nullopt;
+}
 
-  // The request line must end within its limit, even before the header section does.
+// The request line must end within its limit, even before the header section does; the header
+// section within its own (header_end 0: not found yet).
+std::optional<HttpParseResult> HttpRequestParser::check_header_limits(
+    std::string_view buffer, std::size_t start, std::size_t header_end) const {
+  const char* data = buffer.data();
+  const std::size_t size = buffer.size();
   const std::size_t line_window = std::min(size, start + limits_.request_line_bytes_max);
   const void* first_lf = std::memchr(data + start, '\n', line_window - start);
   if (first_lf == nullptr && size - start >= limits_.request_line_bytes_max) {
     return error(HttpError::bad_request, "request line too long");
   }
-  if (header_end == 0) {
-    if (size - start >= limits_.header_bytes_max) {
-      return error(HttpError::headers_too_large, "header section too large");
-    }
-    return need_more();
-  }
-  if (header_end - start > limits_.header_bytes_max) {
-    return error(HttpError::headers_too_large, "header section too large");
-  }
+  const bool too_large = header_end == 0 ? size - start >= limits_.header_bytes_max
+                                         : header_end - start > limits_.header_bytes_max;
+  if (too_large) return error(HttpError::headers_too_large, "header section too large");
+  return std::nullopt;
+}
 
-  // Lines: request line, header lines, then the empty line at header_end - 2.
-  *out = HttpRequest{};
-  std::string_view section(data + start, header_end - start - 2);  // ends with the last CRLF
+// The request line and header lines of `section` (which ends with the last header's CRLF)
+// into *out, then the framing: Content-Length, Transfer-Encoding, Connection, Expect.
+std::optional<HttpParseResult> HttpRequestParser::parse_header_section(std::string_view section,
+                                                                       HttpRequest* out) const {
   std::size_t line_end = section.find(crlf);
   PAYCORE_ASSERT(line_end != std::string_view::npos);
   if (!parse_request_line(section.substr(0, line_end), out)) {
     return error(HttpError::bad_request, "malformed request line");
   }
+  HeaderFacts facts;
   std::size_t line_begin = line_end + 2;
-  std::size_t content_length_count = 0;
-  bool transfer_encoding = false;
-  bool keep_alive_option = false;
-  bool close_option = false;
-  bool expect_continue = false;
   while (line_begin < section.size()) {
     line_end = section.find(crlf, line_begin);
     PAYCORE_ASSERT(line_end != std::string_view::npos);
     const std::string_view line = section.substr(line_begin, line_end - line_begin);
     line_begin = line_end + 2;
-    if (line.find('\r') != std::string_view::npos) return error(HttpError::bad_request, "bare CR");
-    if (out->headers_count == limits_.headers_count_max) {
-      return error(HttpError::headers_too_large, "too many header fields");
-    }
-    HttpHeader& header = out->headers[out->headers_count];
-    const std::string_view reason = parse_header_line(line, &header);
-    if (!reason.empty()) return error(HttpError::bad_request, reason);
-    ++out->headers_count;
-    if (ascii_iequals(header.name, "content-length")) {
-      if (++content_length_count > 1) {
-        return error(HttpError::bad_request, "more than one Content-Length");
-      }
-      if (!parse_content_length(header.value, &out->content_length)) {
-        return error(HttpError::bad_request, "malformed Content-Length");
-      }
-      out->has_content_length = true;
-    } else if (ascii_iequals(header.name, "expect")) {
-      expect_continue = expect_continue || ascii_iequals(header.value, "100-continue");
-    } else if (ascii_iequals(header.name, "transfer-encoding")) {
-      transfer_encoding = true;
-    } else if (ascii_iequals(header.name, "connection")) {
-      apply_connection_options(header.value, &keep_alive_option, &close_option);
-    } else if (ascii_iequals(header.name, "host") && out->header_occurrences("host") > 1) {
-      return error(HttpError::bad_request, "more than one Host");
-    }
+    if (auto refused = parse_header(line, out, &facts)) return refused;
   }
+  return apply_framing(facts, out);
+}
 
-  if (transfer_encoding && content_length_count != 0) {
+// One header line into out->headers, noting what framing needs in *facts.
+std::optional<HttpParseResult> HttpRequestParser::parse_header(std::string_view line,
+                                                               HttpRequest* out,
+                                                               HeaderFacts* facts) const {
+  if (line.find('\r') != std::string_view::npos) return error(HttpError::bad_request, "bare CR");
+  if (out->headers_count == limits_.headers_count_max) {
+    return error(HttpError::headers_too_large, "too many header fields");
+  }
+  HttpHeader& header = out->headers[out->headers_count];
+  const std::string_view reason = parse_header_line(line, &header);
+  if (!reason.empty()) return error(HttpError::bad_request, reason);
+  ++out->headers_count;
+  if (ascii_iequals(header.name, "content-length")) {
+    if (++facts->content_length_count > 1) {
+      return error(HttpError::bad_request, "more than one Content-Length");
+    }
+    if (!parse_content_length(header.value, &out->content_length)) {
+      return error(HttpError::bad_request, "malformed Content-Length");
+    }
+    out->has_content_length = true;
+  } else if (ascii_iequals(header.name, "expect")) {
+    facts->expect_continue =
+        facts->expect_continue || ascii_iequals(header.value, "100-continue");
+  } else if (ascii_iequals(header.name, "transfer-encoding")) {
+    facts->transfer_encoding = true;
+  } else if (ascii_iequals(header.name, "connection")) {
+    apply_connection_options(header.value, &facts->keep_alive_option, &facts->close_option);
+  } else if (ascii_iequals(header.name, "host") && out->header_occurrences("host") > 1) {
+    return error(HttpError::bad_request, "more than one Host");
+  }
+  return std::nullopt;
+}
+
+std::optional<HttpParseResult> HttpRequestParser::apply_framing(const HeaderFacts& facts,
+                                                                HttpRequest* out) const {
+  if (facts.transfer_encoding && facts.content_length_count != 0) {
     return error(HttpError::bad_request, "Content-Length with Transfer-Encoding");
   }
-  if (transfer_encoding) {
+  if (facts.transfer_encoding) {
     return error(HttpError::length_required, "Transfer-Encoding without Content-Length");
   }
   if (out->content_length > limits_.body_bytes_max) {
     return error(HttpError::body_too_large, "body too large");
   }
-  out->keep_alive = !close_option && (out->version_minor == 1 || keep_alive_option);
+  out->keep_alive = !facts.close_option && (out->version_minor == 1 || facts.keep_alive_option);
   // HTTP/1.0 clients do not understand 1xx answers (RFC 9110 10.1.1).
-  out->expect_continue = expect_continue && out->version_minor == 1;
-  header_end_ = header_end;
-  return finish_body(buffer, header_end, out);
+  out->expect_continue = facts.expect_continue && out->version_minor == 1;
+  return std::nullopt;
 }
 
 HttpParseResult HttpRequestParser::finish_body(std::string_view buffer, std::size_t header_end,
                                                HttpRequest* out) {
-  PAYCORE_ASSERT(header_end <= buffer.size());
-  PAYCORE_ASSERT(out->content_length <= limits_.body_bytes_max);
+  PAYCORE_ASSERT_LE(header_end, buffer.size());
+  PAYCORE_ASSERT_LE(out->content_length, limits_.body_bytes_max);
   const std::size_t body_bytes = static_cast<std::size_t>(out->content_length);
   if (buffer.size() - header_end < body_bytes) {
     HttpParseResult result = need_more();

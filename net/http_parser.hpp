@@ -108,7 +108,7 @@ std::string_view http_error_code(HttpError error);
 //  - HTTP/1.1 without exactly one Host header: 400 (RFC 9112 3.2; more than one is refused
 //    by parse() already, for every version; HTTP/1.0 may omit Host);
 //  - POST, PUT or PATCH without Content-Length (and without Transfer-Encoding, which is 411
-//    in parse()): 411 length_required (API.md Conventions; RFC 9110 15.5.12).
+//    in parse()): 411 length_required (docs/api.md Conventions; RFC 9110 15.5.12).
 [[nodiscard]] HttpParseResult check_http_request(const HttpRequest& request);
 
 // ASCII case-insensitive equality.
@@ -132,6 +132,26 @@ class HttpRequestParser {
   }
 
  private:
+  // What the header lines said about framing, collected while they are parsed.
+  struct HeaderFacts {
+    std::size_t content_length_count = 0;
+    bool transfer_encoding = false;
+    bool keep_alive_option = false;
+    bool close_option = false;
+    bool expect_continue = false;
+  };
+  // Each step returns the result that ends the parse (an error, or need_more), or nullopt.
+  std::optional<HttpParseResult> skip_empty_lines(std::string_view buffer,
+                                                  std::size_t* start) const;
+  std::optional<HttpParseResult> find_header_end(std::string_view buffer, std::size_t start,
+                                                 std::size_t* header_end);
+  std::optional<HttpParseResult> check_header_limits(std::string_view buffer, std::size_t start,
+                                                     std::size_t header_end) const;
+  std::optional<HttpParseResult> parse_header_section(std::string_view section,
+                                                      HttpRequest* out) const;
+  std::optional<HttpParseResult> parse_header(std::string_view line, HttpRequest* out,
+                                              HeaderFacts* facts) const;
+  std::optional<HttpParseResult> apply_framing(const HeaderFacts& facts, HttpRequest* out) const;
   HttpParseResult finish_body(std::string_view buffer, std::size_t header_end, HttpRequest* out);
 
   HttpLimits limits_;

@@ -79,38 +79,42 @@ LoadedFile parse_file(std::string_view bytes, Take&& take) {
   return result;
 }
 
+// Creates `dir` if needed and lists its journal files, sorted (oldest first).
+Status list_journal_files(const std::string& dir, std::vector<std::string>* paths) {
+  std::error_code ec;
+  std::filesystem::create_directories(dir, ec);
+  if (ec) return Status::io_error(dir + ": " + ec.message());
+  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    if (name.starts_with(file_prefix) && name.ends_with(file_suffix)) {
+      paths->push_back(entry.path().string());
+    }
+  }
+  if (ec) return Status::io_error(dir + ": " + ec.message());
+  std::sort(paths->begin(), paths->end());
+  return Status::ok();
+}
+
 }  // namespace
 
 NonceJournal::NonceJournal(std::string dir, std::int64_t window_s)
     : dir_(std::move(dir)), window_s_(window_s) {}
 
-std::unique_ptr<NonceJournal> NonceJournal::open(const std::string& dir, std::int64_t window_s,
-                                                 std::int64_t now_s, NonceCache& cache,
-                                                 NonceJournalLoad* load, std::string* error) {
-  PAYCORE_ASSERT(window_s > 0);
-  std::error_code ec;
-  std::filesystem::create_directories(dir, ec);
-  if (ec) {
-    *error = dir + ": " + ec.message();
-    return nullptr;
-  }
-  std::unique_ptr<NonceJournal> journal(new NonceJournal(dir, window_s));
+StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& dir,
+                                                           std::int64_t window_s,
+                                                           std::int64_t now_s, NonceCache& cache,
+                                                           NonceJournalLoad* load) {
+  PAYCORE_ASSERT_GT(window_s, 0);
   std::vector<std::string> paths;
-  for (const auto& entry : std::filesystem::directory_iterator(dir, ec)) {
-    const std::string name = entry.path().filename().string();
-    if (name.starts_with(file_prefix) && name.ends_with(file_suffix)) paths.push_back(entry.path().string());
-  }
-  if (ec) {
-    *error = dir + ": " + ec.message();
-    return nullptr;
-  }
-  std::sort(paths.begin(), paths.end());
+  PAYCORE_RETURN_IF_ERROR(list_journal_files(dir, &paths));
+  std::unique_ptr<NonceJournal> journal(new NonceJournal(dir, window_s));
   std::string bytes;
   for (const std::string& path : paths) {
-    if (!read_file(path, &bytes, error)) return nullptr;
+    std::string error;
+    if (!read_file(path, &bytes, &error)) return Status::io_error(error);
     ++load->files;
-    const LoadedFile loaded =
-        parse_file(bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
+    const LoadedFile loaded = parse_file(
+        bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
           ++load->records;
           if (timestamp_s + window_s < now_s) return;  // expired: the timestamp check refuses it
           if (principal.size() > id_bytes_max || !nonce_is_valid(nonce)) return;
@@ -127,10 +131,7 @@ std::unique_ptr<NonceJournal> NonceJournal::open(const std::string& dir, std::in
     journal->closed_.push_back(File{path, loaded.newest_timestamp_s});
   }
   journal->drop_expired_files(now_s);
-  if (!journal->rotate_if_due(now_s)) {
-    *error = dir + ": cannot create a nonce journal file: " + std::strerror(errno);
-    return nullptr;
-  }
+  PAYCORE_RETURN_IF_ERROR(journal->rotate_if_due(now_s));
   journal->thread_ = std::thread([j = journal.get()] { j->run(); });
   return journal;
 }
@@ -142,7 +143,8 @@ NonceJournal::~NonceJournal() {
 
 std::uint64_t NonceJournal::append(std::string_view principal, std::string_view nonce,
                                    std::int64_t timestamp_s) {
-  PAYCORE_ASSERT(principal.size() <= 255 && nonce.size() <= 255);
+  PAYCORE_ASSERT_LE(principal.size(), 255u);
+  PAYCORE_ASSERT_LE(nonce.size(), 255u);
   // Built on the stack: no allocation per request (pending_ keeps its capacity between batches).
   char record[record_head_bytes + 255 + 255];
   const auto ts = static_cast<std::uint64_t>(timestamp_s);
@@ -168,21 +170,26 @@ std::uint64_t NonceJournal::append(std::string_view principal, std::string_view 
 // A new file when none is open or the current one has been written for a window. Always a file
 // of its own (O_EXCL, a counter after the second): appending to an older file could put new
 // records after a torn tail, where loading never reaches them.
-bool NonceJournal::rotate_if_due(std::int64_t now_s) {
-  if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return true;
+Status NonceJournal::rotate_if_due(std::int64_t now_s) {
+  if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return Status::ok();
+  const auto failed = [&](int error_number) {
+    return errno_status(dir_ + ": cannot create a nonce journal file", error_number);
+  };
   std::string path;
   int fd = -1;
   for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
     path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) + "-" + std::to_string(attempt) +
            std::string(file_suffix);
     fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST) return false;
+    if (fd < 0 && errno != EEXIST) return failed(errno);
   }
-  if (fd < 0) return false;
+  if (fd < 0) return failed(EEXIST);
   if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || fsync_directory(dir_.c_str()) != 0) {
+    const int error_number = errno;
     ::close(fd);
     ::unlink(path.c_str());
-    return false;
+    errno = error_number;  // write_batch logs strerror(errno)
+    return failed(error_number);
   }
   if (fd_ >= 0) {
     ::close(fd_);
@@ -192,7 +199,7 @@ bool NonceJournal::rotate_if_due(std::int64_t now_s) {
   current_ = File{path, 0};
   current_started_s_ = now_s;
   current_bytes_ = file_magic.size();
-  return true;
+  return Status::ok();
 }
 
 void NonceJournal::drop_expired_files(std::int64_t now_s) {
@@ -209,7 +216,7 @@ void NonceJournal::drop_expired_files(std::int64_t now_s) {
 // record and closed, and the next batch starts a new file: the journal heals by itself once the
 // disk takes writes again, like the write-ahead log.
 void NonceJournal::write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s) {
-  bool ok = rotate_if_due(now_s);
+  bool ok = rotate_if_due(now_s).is_ok();
   if (ok && !records.empty()) {
     ok = write_all(fd_, records) && ::fdatasync(fd_) == 0;
     if (ok) {

@@ -28,7 +28,7 @@
 //
 // Failure: a batch whose write or fdatasync fails (a full disk, an I/O error) is dropped and its
 // answers are released: the requests were executed, and reads must keep working on a full disk
-// (API.md "Operations"); the memory cache still refuses their replays in this run, only a
+// (docs/api.md "Operations"); the memory cache still refuses their replays in this run, only a
 // restart forgets them (logged, counted by batches_failed()). The next batch starts a new file,
 // so the journal heals by itself when the disk takes writes again.
 
@@ -43,6 +43,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/status.hpp"
 #include "net/auth.hpp"
 
 namespace paycore::net {
@@ -57,13 +58,13 @@ struct NonceJournalLoad {
 
 class NonceJournal {
  public:
-  // Creates DIR if needed, loads every journal file in it into `cache` (entries whose
-  // timestamp + window has passed at `now_s` are skipped), deletes expired files and starts a
-  // new file and the journal thread. nullptr and `error` (path and reason) if DIR cannot be
-  // used or a file cannot be read.
-  static std::unique_ptr<NonceJournal> open(const std::string& dir, std::int64_t window_s,
-                                            std::int64_t now_s, NonceCache& cache,
-                                            NonceJournalLoad* load, std::string* error);
+  /// Creates DIR if needed, loads every journal file in it into `cache` (entries whose
+  /// timestamp + window has passed at `now_s` are skipped; counts into `load`), deletes expired
+  /// files and starts a new file and the journal thread. An io error naming DIR or the file
+  /// (and the reason) if DIR cannot be used or a file cannot be read.
+  static StatusOr<std::unique_ptr<NonceJournal>> open(const std::string& dir,
+                                                      std::int64_t window_s, std::int64_t now_s,
+                                                      NonceCache& cache, NonceJournalLoad* load);
   ~NonceJournal();
   NonceJournal(const NonceJournal&) = delete;
   NonceJournal& operator=(const NonceJournal&) = delete;
@@ -86,7 +87,8 @@ class NonceJournal {
   NonceJournal(std::string dir, std::int64_t window_s);
   void run();
   void write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s);
-  bool rotate_if_due(std::int64_t now_s);
+  // A new file when one is due; an io error naming the directory (errno kept for the log).
+  Status rotate_if_due(std::int64_t now_s);
   void drop_expired_files(std::int64_t now_s);
 
   struct File {

@@ -1,5 +1,5 @@
 #pragma once
-// Per-principal rate limits (API.md "Conventions": `429 rate_limited` with `Retry-After`).
+// Per-principal rate limits (docs/api.md "Conventions": `429 rate_limited` with `Retry-After`).
 //
 // A token bucket per (principal, route class): `burst` tokens at most, refilled at `per_s`
 // tokens a second; a request takes `cost` tokens (1; a batch takes one per item, at most the

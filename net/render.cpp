@@ -1,6 +1,10 @@
 #include "net/render.hpp"
 
+#include <cstdio>
+
+#include "base/log.hpp"
 #include "core/money.hpp"
+#include "core/snapshot_store.hpp"
 
 namespace paycore::net {
 
@@ -112,7 +116,7 @@ bool write_result_body(OutBuffer& body, Route route, const Result& result) {
     json.end_object();
     return json.complete();
   }
-  if (route == Route::notify) {
+  if (route == Route::channel_notification) {
     json.begin_object().field("code", "SUCCESS").end_object();
   } else if (result.resource == ResourceKind::account) {
     write_account_json(json, result.account);
@@ -128,6 +132,141 @@ bool write_result_body(OutBuffer& body, Route route, const Result& result) {
 
 bool write_local_error_body(OutBuffer& body, const LocalError& error) {
   return write_error_body(body, error.code, error.message, error.field);
+}
+
+}  // namespace paycore::net
+
+// ---- A finished slot ----
+
+namespace paycore::net {
+namespace {
+
+void render_local_error(const Slot& slot, OutBuffer& body, ResponseHead* head,
+                        ExtraHeaderLines* extra, bool* body_ok) {
+  head->status = slot.error.status;
+  *body_ok = write_local_error_body(body, slot.error);
+  std::size_t count = 0;
+  if (!slot.allow.empty()) {
+    const int length = std::snprintf(extra->allow, sizeof(extra->allow), "Allow: %.*s",
+                                     static_cast<int>(slot.allow.size()), slot.allow.data());
+    extra->lines[count++] = std::string_view(extra->allow, static_cast<std::size_t>(length));
+  }
+  if (slot.retry_after_s != 0) {
+    const int length = std::snprintf(extra->retry_after, sizeof(extra->retry_after),
+                                     "Retry-After: %u", slot.retry_after_s);
+    extra->lines[count++] = std::string_view(extra->retry_after, static_cast<std::size_t>(length));
+  }
+  head->extra_headers = std::span<const std::string_view>(extra->lines, count);
+}
+
+bool write_readyz_body(const RenderContext& context, OutBuffer& body, ResponseHead* head) {
+  const EngineMetrics& m = context.engine_metrics;
+  const bool ready = m.ready.load(std::memory_order_relaxed) &&
+                     !m.read_only.load(std::memory_order_relaxed) &&
+                     !context.stopping.load(std::memory_order_relaxed);
+  head->status = ready ? 200 : 503;
+  return ready ? body.append("{\"status\":\"ready\"}")
+               : write_error_body(body, "unavailable",
+                                  "not ready: recovering, read-only or stopping");
+}
+
+bool write_metrics_body(const RenderContext& context, OutBuffer& body, ResponseHead* head) {
+  head->status = 200;
+  head->content_type = "text/plain; version=0.0.4; charset=utf-8";
+  ServerGauges gauges;
+  gauges.connections_open = context.connections_open.load(std::memory_order_relaxed);
+  gauges.io_threads = context.thread_metrics.size();
+  return write_metrics(body, context.thread_metrics, context.engine_metrics, gauges,
+                       wall_clock_us());
+}
+
+bool write_snapshot_body(const RenderContext& context, const SnapshotAnswer& snapshot,
+                         OutBuffer& body, ResponseHead* head) {
+  if (!snapshot.ok) {
+    head->status = 503;
+    return write_error_body(body, "unavailable", "the snapshot could not be written");
+  }
+  head->status = 200;
+  const std::string path = snapshot_path(context.snapshots_dir, snapshot.lsn);
+  JsonWriter json(body);
+  json.begin_object()
+      .field("path", path)
+      .field("lsn", static_cast<std::int64_t>(snapshot.lsn))
+      .field("accounts", std::int64_t{snapshot.accounts})
+      .field("payments", std::int64_t{snapshot.payments})
+      .end_object();
+  return json.complete();
+}
+
+// The body of `slot` into `body`, its status (and headers) into `head`; false if it did not fit.
+bool write_slot_body(const Slot& slot, const RenderContext& context, OutBuffer& body,
+                     ResponseHead* head, ExtraHeaderLines* extra) {
+  bool body_ok = true;
+  switch (slot.kind) {
+    case SlotKind::local_error:
+      render_local_error(slot, body, head, extra, &body_ok);
+      return body_ok;
+    case SlotKind::healthz:
+      head->status = 200;
+      return body.append("{\"status\":\"ok\"}");
+    case SlotKind::readyz:
+      return write_readyz_body(context, body, head);
+    case SlotKind::metrics:
+      return write_metrics_body(context, body, head);
+    case SlotKind::engine:
+      head->status = result_status(slot.response.result);
+      head->idempotent_replayed = slot.response.result.replayed;
+      return write_result_body(body, slot.route, slot.response.result);
+    case SlotKind::snapshot:
+      return write_snapshot_body(context, slot.snapshot, body, head);
+    case SlotKind::batch:
+      head->status = 200;
+      write_batch_body(body, slot.batch);
+      return true;
+  }
+  return true;
+}
+
+}  // namespace
+
+void write_batch_body(OutBuffer& body, const BatchAnswer& batch) {
+  JsonWriter json(body);
+  json.begin_object().key("results").begin_array();
+  for (const BatchEntry& entry : batch.entries) {
+    json.begin_object();
+    if (entry.local) {
+      json.field("status", std::int64_t{entry.error.status}).key("error");
+      write_error_object(json, entry.error.code, entry.error.message, entry.error.field);
+    } else if (entry.result.code == ResultCode::ok) {
+      json.field("status", std::int64_t{result_status(entry.result)}).key("payment");
+      write_payment_json(json, entry.result.payment);
+    } else {
+      json.field("status", std::int64_t{result_status(entry.result)}).key("error");
+      write_error_object(json, to_string(entry.result.code),
+                         result_message(entry.result.code, entry.result.kind),
+                         to_string(entry.result.field));
+    }
+    json.end_object();
+  }
+  json.end_array().end_object();
+}
+
+ResponseHead render_slot(const Slot& slot, const RenderContext& context, OutBuffer& body,
+                         ExtraHeaderLines* extra) {
+  body.clear();
+  ResponseHead head;
+  head.request_id = slot.trace_id.view();  // the X-Request-Id header (named in net/response.hpp)
+  head.keep_alive = slot.keep_alive && !context.shutting_down;
+  head.omit_body = slot.head;
+  if (!write_slot_body(slot, context, body, &head, extra)) {
+    body.clear();
+    head.status = 500;
+    head.keep_alive = false;
+    head.idempotent_replayed = false;
+    head.extra_headers = {};
+    (void)write_error_body(body, "internal", "the response did not fit its buffer");
+  }
+  return head;
 }
 
 }  // namespace paycore::net

@@ -150,7 +150,7 @@ RequestDecodeResult decode_payment(object members_object, Amount amount_max, Cre
     return make_error(RequestDecodeErrorCode::missing_field, payment_fields[5],
                       "required for channel \"balance\"");
   }
-  // "capture": "manual" asks for a hold (API.md); holds are not built yet, and taking the money
+  // "capture": "manual" asks for a hold (docs/api.md); holds are not built yet, and taking the money
   // at once would do what the client asked us not to: refuse it instead of ignoring it.
   if (members.has(6)) {
     std::string_view capture;
@@ -163,7 +163,8 @@ RequestDecodeResult decode_payment(object members_object, Amount amount_max, Cre
       return make_error(RequestDecodeErrorCode::invalid_field, payment_fields[6], "must be \"automatic\" or \"manual\"");
     }
   }
-  PAYCORE_ASSERT(out->request_id.well_formed() && out->payer_account_id.well_formed());
+  PAYCORE_ASSERT(out->request_id.well_formed());
+  PAYCORE_ASSERT(out->payer_account_id.well_formed());
   return std::nullopt;
 }
 
@@ -365,13 +366,13 @@ RequestDecodeResult JsonDecoder::decode(std::string_view body, NotificationReque
   std::string_view status;
   if (RequestDecodeResult error = get_string(members, 5, &status)) return error;
   if (status == "SUCCESS") {
-    out->status = NotificationStatus::success;
+    out->status = NotifyStatus::success;
   } else if (status == "FAILED") {
-    out->status = NotificationStatus::failed;
+    out->status = NotifyStatus::failed;
   } else {
     return make_error(RequestDecodeErrorCode::invalid_field, names[5], "must be \"SUCCESS\" or \"FAILED\"");
   }
-  if (members.has(6) || out->status == NotificationStatus::success) {
+  if (members.has(6) || out->status == NotifyStatus::success) {
     std::string_view paid_at;
     if (RequestDecodeResult error = get_string(members, 6, &paid_at)) return error;
     if (!parse_rfc3339_us(paid_at, &out->paid_at_us)) {
@@ -453,8 +454,8 @@ JsonDecoder& thread_json_decoder() {
 
 // ---- X-Request-Id ----
 
-bool request_id_is_acceptable(std::string_view text) {
-  if (text.empty() || text.size() > request_id_bytes_max) return false;
+bool trace_id_is_acceptable(std::string_view text) {
+  if (text.empty() || text.size() > trace_id_bytes_max) return false;
   for (char c : text) {
     const auto u = static_cast<unsigned char>(c);
     if (u <= 0x20 || u >= 0x7f || c == '"' || c == '\\') return false;
@@ -462,7 +463,7 @@ bool request_id_is_acceptable(std::string_view text) {
   return true;
 }
 
-RequestIdGenerator::RequestIdGenerator() {
+TraceIdGenerator::TraceIdGenerator() {
   unsigned char random[8];
   const int random_ok = RAND_bytes(random, sizeof(random));
   PAYCORE_ASSERT(random_ok == 1);
@@ -473,9 +474,9 @@ RequestIdGenerator::RequestIdGenerator() {
   }
 }
 
-RequestId RequestIdGenerator::next() {
+TraceId TraceIdGenerator::next() {
   static constexpr char hex[] = "0123456789abcdef";
-  RequestId id;
+  TraceId id;
   std::memcpy(id.bytes, prefix_, sizeof(prefix_));
   id.bytes[16] = '-';
   const std::uint64_t count = counter_++;
@@ -486,9 +487,9 @@ RequestId RequestIdGenerator::next() {
   return id;
 }
 
-RequestId RequestIdGenerator::for_request(std::optional<std::string_view> header) {
-  if (!header || !request_id_is_acceptable(*header)) return next();
-  RequestId id;
+TraceId TraceIdGenerator::for_request(std::optional<std::string_view> header) {
+  if (!header || !trace_id_is_acceptable(*header)) return next();
+  TraceId id;
   std::memcpy(id.bytes, header->data(), header->size());
   id.size = static_cast<std::uint8_t>(header->size());
   return id;

@@ -1,8 +1,8 @@
 #pragma once
-// JSON decoding of every request body of API.md into plain structs of validated values:
+// JSON decoding of every request body of docs/api.md into plain structs of validated values:
 // ids as paycore::Id, amounts as int64 minor units, currencies as paycore::Currency.
 //
-// Rules (API.md "Conventions"):
+// Rules (docs/api.md "Conventions"):
 // - the body must be one JSON object (anything else, or malformed JSON, or nesting deeper than
 //   the limit: `invalid_json`); unknown fields are ignored;
 // - a required field that is absent or null: `missing_field`; a field of the wrong type, a
@@ -30,6 +30,7 @@
 #include <vector>
 
 #include "core/id.hpp"
+#include "core/model.hpp"
 #include "core/money.hpp"
 
 namespace simdjson::dom {
@@ -59,8 +60,8 @@ struct DecodeLimits {
   std::size_t body_bytes_max = 1024 * 1024;
 };
 
-enum class AccountKind : std::uint8_t { customer, merchant };
-enum class NotificationStatus : std::uint8_t { success, failed };
+// Account kinds and notification statuses are the core's own enums (core/model.hpp): the
+// decoder fills them directly, so there is one list of each.
 
 // POST /v1/accounts
 struct OpenAccountRequest {
@@ -108,12 +109,12 @@ struct NotificationRequest {
   Id order_id;
   Amount amount = 0;
   Currency currency;
-  NotificationStatus status = NotificationStatus::failed;
+  NotifyStatus status = NotifyStatus::failed;
   std::int64_t paid_at_us = 0;  // RFC 3339 "paid_at": required for SUCCESS, optional for FAILED
   bool has_paid_at = false;
 };
 
-// POST /v1/mandates (API.md "Mandates"). `amount_max` follows the amount rules; `expires_at`
+// POST /v1/mandates (docs/api.md "Mandates"). `amount_max` follows the amount rules; `expires_at`
 // is an RFC 3339 time or absent/null (never expires); `single_use` a JSON boolean, default
 // false. An amount_max beyond 64 bits is invalid_json (only `amount` gets the big-integer
 // fallback).
@@ -169,12 +170,12 @@ class JsonDecoder {
 // The decoder of the calling thread, made on first use with default limits.
 JsonDecoder& thread_json_decoder();
 
-// ---- X-Request-Id ----
+// ---- X-Request-Id: the trace id (not the idempotency key `request_id`) ----
 
-inline constexpr std::size_t request_id_bytes_max = 128;
+inline constexpr std::size_t trace_id_bytes_max = 128;
 
-struct RequestId {
-  char bytes[request_id_bytes_max] = {};
+struct TraceId {
+  char bytes[trace_id_bytes_max] = {};
   std::uint8_t size = 0;
   std::string_view view() const { return {bytes, size}; }
 };
@@ -183,14 +184,14 @@ struct RequestId {
 // '"' and '\\' (safe in a header, a log line and JSON); otherwise (absent or unsafe) one is
 // generated. Generated ids are "<16 hex, random per generator>-<16 hex counter>"; one
 // generator per thread.
-bool request_id_is_acceptable(std::string_view text);
+bool trace_id_is_acceptable(std::string_view text);
 
-class RequestIdGenerator {
+class TraceIdGenerator {
  public:
-  RequestIdGenerator();  // seeds its prefix from RAND_bytes
-  RequestId next();
+  TraceIdGenerator();  // seeds its prefix from RAND_bytes
+  TraceId next();
   // The id to use for a request whose X-Request-Id header is `header` (nullopt if absent).
-  RequestId for_request(std::optional<std::string_view> header);
+  TraceId for_request(std::optional<std::string_view> header);
 
  private:
   char prefix_[16] = {};

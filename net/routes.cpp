@@ -77,16 +77,85 @@ std::optional<LocalError> path_id(std::string_view text, std::string_view field,
                     field};
 }
 
-paycore::AccountKind to_model(AccountKind kind) {
-  return kind == AccountKind::merchant ? paycore::AccountKind::merchant : paycore::AccountKind::customer;
-}
-
 Command principal_command(CommandKind kind, const Principal& principal) {
   Command command;
   command.kind = kind;
   command.principal = principal.id;
   if (is_operator(principal)) command.flags = command_flag_operator;
   return command;
+}
+
+// A read of one resource named by the path: the id into `field` of the command.
+std::optional<LocalError> path_command(CommandKind kind, const Principal& principal,
+                                       std::string_view param, std::string_view name,
+                                       Id Command::*field, Command* out) {
+  *out = principal_command(kind, principal);
+  return path_id(param, name, &(out->*field));
+}
+
+std::optional<LocalError> open_account_command(const Principal& principal, std::string_view body,
+                                               JsonDecoder& decoder, Command* out) {
+  OpenAccountRequest request;
+  if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
+  *out = principal_command(CommandKind::open_account, principal);
+  out->request_id = request.request_id;
+  out->account = request.account_id;
+  out->currency = request.currency;
+  out->account_kind = request.kind;
+  return std::nullopt;
+}
+
+std::optional<LocalError> deposit_command(const RouteMatch& match, const Principal& principal,
+                                          std::string_view body, JsonDecoder& decoder,
+                                          Command* out) {
+  *out = principal_command(CommandKind::deposit, principal);
+  if (auto error = path_id(match.param, "account_id", &out->account)) return error;
+  DepositRequest request;
+  if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
+  out->request_id = request.request_id;
+  out->amount = request.amount;
+  out->currency = request.currency;
+  return std::nullopt;
+}
+
+std::optional<LocalError> create_mandate_command(const Principal& principal,
+                                                 std::string_view body, JsonDecoder& decoder,
+                                                 Command* out) {
+  CreateMandateRequest request;
+  if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
+  *out = principal_command(CommandKind::create_mandate, principal);
+  out->request_id = request.request_id;
+  out->mandate_id = request.mandate_id;
+  out->account = request.payer_account_id;
+  out->merchant_id = request.merchant_id;
+  out->amount = request.amount_max;
+  out->expires_at_us = request.expires_at_us;
+  if (request.single_use) out->flags |= command_flag_single_use;
+  return std::nullopt;
+}
+
+std::optional<LocalError> revoke_mandate_command(const RouteMatch& match,
+                                                 const Principal& principal,
+                                                 std::string_view body, JsonDecoder& decoder,
+                                                 Command* out) {
+  *out = principal_command(CommandKind::revoke_mandate, principal);
+  if (auto error = path_id(match.param, "mandate_id", &out->mandate_id)) return error;
+  RequestIdOnly request;
+  if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
+  out->request_id = request.request_id;
+  return std::nullopt;
+}
+
+std::optional<LocalError> refund_command(const RouteMatch& match, const Principal& principal,
+                                         std::string_view body, JsonDecoder& decoder,
+                                         Command* out) {
+  *out = principal_command(CommandKind::refund_payment, principal);
+  if (auto error = path_id(match.param, "order_id", &out->order_id)) return error;
+  RefundRequest request;
+  if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
+  out->request_id = request.request_id;
+  out->amount = request.amount;
+  return std::nullopt;
 }
 
 std::optional<LocalError> order_transition(const RouteMatch& match, CommandKind kind,
@@ -118,7 +187,7 @@ std::string_view route_name(Route route) {
     case Route::payment_ship: return "payment_ship";
     case Route::payment_complete: return "payment_complete";
     case Route::payment_refund: return "payment_refund";
-    case Route::notify: return "notify";
+    case Route::channel_notification: return "notify";
     case Route::admin_snapshot: return "admin_snapshot";
     case Route::mandate_create: return "mandate_create";
     case Route::mandate_get: return "mandate_get";
@@ -140,7 +209,7 @@ RouteAccess route_access(Route route) {
     case Route::mandate_revoke: return RouteAccess::operator_only;
     case Route::account_get:
     case Route::mandate_get: return RouteAccess::merchant_or_operator;
-    case Route::notify: return RouteAccess::channel;
+    case Route::channel_notification: return RouteAccess::channel;
     default: return RouteAccess::merchant_only;
   }
 }
@@ -162,7 +231,7 @@ RouteMatch match_route(HttpMethod method, std::string_view path) {
   if (collection == "notify") {
     const std::string_view channel = next_segment(&rest);
     if (channel.empty() || !rest.empty()) return {};
-    return matched(method, HttpMethod::post, Route::notify, channel);
+    return matched(method, HttpMethod::post, Route::channel_notification, channel);
   }
   if (collection == "admin" && rest == "snapshot") {
     return matched(method, HttpMethod::post, Route::admin_snapshot);
@@ -201,86 +270,39 @@ Command payment_command(const Principal& principal, const CreatePaymentRequest& 
 std::optional<LocalError> build_command(const RouteMatch& match, const Principal& principal,
                                         std::string_view body, JsonDecoder& decoder, Command* out) {
   PAYCORE_ASSERT(match.status == MatchStatus::ok);
-  if (!principal_may_call(principal, match.route)) return local_error_not_found();
   switch (match.route) {
-    case Route::account_open: {
-      OpenAccountRequest request;
-      if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
-      *out = principal_command(CommandKind::open_account, principal);
-      out->request_id = request.request_id;
-      out->account = request.account_id;
-      out->currency = request.currency;
-      out->account_kind = to_model(request.kind);
-      return std::nullopt;
-    }
-    case Route::account_get: {
-      *out = principal_command(CommandKind::get_account, principal);
-      if (auto error = path_id(match.param, "account_id", &out->account)) return error;
-      // A merchant reads only its own account: anything else is 404 (the engine says so too).
-      return std::nullopt;
-    }
-    case Route::account_deposit: {
-      *out = principal_command(CommandKind::deposit, principal);
-      if (auto error = path_id(match.param, "account_id", &out->account)) return error;
-      DepositRequest request;
-      if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
-      out->request_id = request.request_id;
-      out->amount = request.amount;
-      out->currency = request.currency;
-      return std::nullopt;
-    }
+    case Route::account_open:
+      return open_account_command(principal, body, decoder, out);
+    case Route::account_get:
+      // A merchant reads only its own account: anything else is 404 (the core decides).
+      return path_command(CommandKind::get_account, principal, match.param, "account_id",
+                          &Command::account, out);
+    case Route::account_deposit:
+      return deposit_command(match, principal, body, decoder, out);
     case Route::payment_create: {
       CreatePaymentRequest request;
       if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
       *out = payment_command(principal, request);
       return std::nullopt;
     }
-    case Route::mandate_create: {
-      CreateMandateRequest request;
-      if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
-      *out = principal_command(CommandKind::create_mandate, principal);
-      out->request_id = request.request_id;
-      out->mandate_id = request.mandate_id;
-      out->account = request.payer_account_id;
-      out->merchant_id = request.merchant_id;
-      out->amount = request.amount_max;
-      out->expires_at_us = request.expires_at_us;
-      if (request.single_use) out->flags |= command_flag_single_use;
-      return std::nullopt;
-    }
-    case Route::mandate_get: {
-      *out = principal_command(CommandKind::get_mandate, principal);
-      if (auto error = path_id(match.param, "mandate_id", &out->mandate_id)) return error;
-      return std::nullopt;
-    }
-    case Route::mandate_revoke: {
-      *out = principal_command(CommandKind::revoke_mandate, principal);
-      if (auto error = path_id(match.param, "mandate_id", &out->mandate_id)) return error;
-      RequestIdOnly request;
-      if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
-      out->request_id = request.request_id;
-      return std::nullopt;
-    }
-    case Route::payment_get: {
-      *out = principal_command(CommandKind::get_payment, principal);
-      if (auto error = path_id(match.param, "order_id", &out->order_id)) return error;
-      return std::nullopt;
-    }
+    case Route::mandate_create:
+      return create_mandate_command(principal, body, decoder, out);
+    case Route::mandate_get:
+      return path_command(CommandKind::get_mandate, principal, match.param, "mandate_id",
+                          &Command::mandate_id, out);
+    case Route::mandate_revoke:
+      return revoke_mandate_command(match, principal, body, decoder, out);
+    case Route::payment_get:
+      return path_command(CommandKind::get_payment, principal, match.param, "order_id",
+                          &Command::order_id, out);
     case Route::payment_cancel:
       return order_transition(match, CommandKind::cancel_payment, principal, body, decoder, out);
     case Route::payment_ship:
       return order_transition(match, CommandKind::ship_payment, principal, body, decoder, out);
     case Route::payment_complete:
       return order_transition(match, CommandKind::complete_payment, principal, body, decoder, out);
-    case Route::payment_refund: {
-      *out = principal_command(CommandKind::refund_payment, principal);
-      if (auto error = path_id(match.param, "order_id", &out->order_id)) return error;
-      RefundRequest request;
-      if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
-      out->request_id = request.request_id;
-      out->amount = request.amount;
-      return std::nullopt;
-    }
+    case Route::payment_refund:
+      return refund_command(match, principal, body, decoder, out);
     default:
       break;
   }
@@ -288,7 +310,7 @@ std::optional<LocalError> build_command(const RouteMatch& match, const Principal
   return local_error_not_found();
 }
 
-std::optional<LocalError> build_notify_command(std::string_view channel, std::string_view body,
+std::optional<LocalError> build_channel_notification_command(std::string_view channel, std::string_view body,
                                                JsonDecoder& decoder, Command* out) {
   *out = Command{};
   out->kind = CommandKind::notify;
@@ -300,8 +322,7 @@ std::optional<LocalError> build_notify_command(std::string_view channel, std::st
   out->order_id = request.order_id;
   out->amount = request.amount;
   out->currency = request.currency;
-  out->notify_status =
-      request.status == NotificationStatus::success ? NotifyStatus::success : NotifyStatus::failed;
+  out->notify_status = request.status;
   out->time_us = request.has_paid_at ? request.paid_at_us : 0;
   return std::nullopt;
 }

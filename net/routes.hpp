@@ -1,7 +1,7 @@
 #pragma once
-// The routes of API.md and what each one turns into: a pure mapping from (method, path) to a
+// The routes of docs/api.md and what each one turns into: a pure mapping from (method, path) to a
 // Route with its path parameter, and from a Route plus a decoded body and an authenticated
-// principal to the engine's Command. No I/O, no clock: the server (server.cpp) calls these
+// principal to the engine's Command. No I/O, no clock: the decision step (net/decide.cpp) calls these
 // and the unit tests call them directly.
 //
 //   GET  /healthz  /readyz  /metrics                       no signature
@@ -45,7 +45,7 @@ enum class Route : std::uint8_t {
   payment_ship,
   payment_complete,
   payment_refund,
-  notify,
+  channel_notification,  // POST /v1/notify/{channel} (metrics label "notify")
   admin_snapshot,
   mandate_create,
   mandate_get,
@@ -83,9 +83,10 @@ struct LocalError {
 LocalError local_error_from(const RequestDecodeError& error);
 LocalError local_error_not_found();
 
-// Builds the command for a signed request on `match` (not notify, batch or snapshot) by the
-// authenticated `principal`, decoding `body` with `decoder`. A refusal (wrong principal kind:
-// 404; a body or path parameter that does not decode: 400) is returned instead.
+// Builds the command for a signed request on `match` (not a channel notification, batch or
+// snapshot) by the authenticated `principal`, decoding `body` with `decoder`. A refusal (a body
+// or path parameter that does not decode: 400) is returned instead. Whether the principal may
+// call the route at all was decided before (principal_may_call, in net/decide.cpp).
 [[nodiscard]] std::optional<LocalError> build_command(const RouteMatch& match,
                                                       const Principal& principal,
                                                       std::string_view body, JsonDecoder& decoder,
@@ -95,11 +96,11 @@ LocalError local_error_not_found();
 Command payment_command(const Principal& principal, const CreatePaymentRequest& request);
 
 // The notification of `channel` (already verified) with `body`.
-[[nodiscard]] std::optional<LocalError> build_notify_command(std::string_view channel,
+[[nodiscard]] std::optional<LocalError> build_channel_notification_command(std::string_view channel,
                                                              std::string_view body,
                                                              JsonDecoder& decoder, Command* out);
 
-// Whether `principal` may call `route` at all; false answers 404 not_found (API.md: a
+// Whether `principal` may call `route` at all; false answers 404 not_found (docs/api.md: a
 // merchant sees only its own things, "anything else is 404").
 bool principal_may_call(const Principal& principal, Route route);
 

@@ -5,15 +5,16 @@
 // signatures, builds Commands and submits them; results come back through the engine's ring
 // and are written to their connection in request order (pipelining).
 //
-// A request in flight is a Slot of its connection; the engine token names the connection
-// index, its generation and the slot (and the item of a batch):
+// A request in flight is a Slot of its connection (net/slot.hpp); the engine carries an
+// AnswerToken (net/answer_token.hpp: its layout and lifetime) back with each answer.
 //
-//   bits 63..44 connection index (20) | 43..20 generation (24) | 19..12 slot (8) | 11..0 item (12)
+// Where a request goes (net/io_thread.hpp): ConnectionTable reads its bytes
+// (net/connection.hpp), the HTTP parser frames it (net/http_parser.hpp), the I/O thread
+// authenticates the signer, decide() says what it means (net/decide.hpp), the thread admits it
+// (rate limit, nonce) and submits it; the answer comes back through the result ring and
+// render_slot() writes it (net/render.hpp).
 //
-// A connection closed with answers outstanding bumps its generation, so a late answer for the
-// old connection (or for a new one that reuses the index) is recognised and dropped.
-//
-// No work is left behind by a budget (API.md: every complete request in the buffer is
+// No work is left behind by a budget (docs/api.md: every complete request in the buffer is
 // answered without waiting for more bytes). The per-wake limits either leave their work where
 // level-triggered epoll reports it again (epoll_events_max, accepts_per_wake_max,
 // reads_per_wake_max: the bytes stay in the socket), or drain until short (the result ring),
@@ -27,8 +28,8 @@
 // HTTP details (docs/api.md): `Expect: 100-continue` is answered with 100 once the header
 // section is in and no body byte is (after every earlier pipelined answer), or with the final
 // answer at once when the header section decides it (404/405, and 401 for missing signature
-// headers, here; 400/411/413/431 by the parser), the connection then closing; HEAD is routed and executed as GET and answered
-// without the body.
+// headers, here; 400/411/413/431 by the parser), the connection then closing; HEAD is routed and
+// executed as GET and answered without the body.
 //
 // Why epoll and not io_uring: requests are small and answered from memory, so the cost per
 // request is syscalls; with level-triggered epoll one recv and one send per wake-up carry every
@@ -44,6 +45,8 @@
 #include <thread>
 #include <vector>
 
+#include "base/status.hpp"
+#include "core/engine.hpp"
 #include "net/auth.hpp"
 #include "net/http_parser.hpp"
 #include "net/keys.hpp"
@@ -51,7 +54,6 @@
 #include "net/nonce_journal.hpp"
 #include "net/rate_limit.hpp"
 #include "net/tls.hpp"
-#include "core/engine.hpp"
 
 namespace paycore::net {
 
@@ -69,7 +71,8 @@ struct ServerConfig {
   std::int64_t idle_timeout_ms = 60'000;    // a connection with nothing in flight
   std::int64_t shutdown_grace_ms = 5'000;   // finishing in-flight requests at stop
   std::uint32_t pipeline_depth = 32;        // requests in flight per connection (<= 256)
-  std::size_t out_bytes_max = 16u << 20;    // per connection; unsent answers beyond 1 MiB pause reading
+  std::size_t out_bytes_max =
+      16u << 20;  // per connection; unsent answers beyond 1 MiB pause reading
   std::uint32_t listen_backlog = 1024;
   std::int64_t auth_window_s = auth_window_s_default;
   std::size_t nonce_entries_max = std::size_t{1} << 22;
@@ -87,10 +90,11 @@ class IoThread;
 
 class Server {
  public:
-  // Binds and listens; the I/O threads start serving at start(). Engine producers
-  // 0..io_threads-1 belong to the server.
-  static std::unique_ptr<Server> create(const ServerConfig& config, Engine& engine,
-                                        KeysHolder& keys, std::string* error);
+  /// Binds and listens; the I/O threads start serving at start(). Engine producers
+  /// 0..io_threads-1 belong to the server. An invalid_argument Status for a configuration
+  /// outside its limits, an io error (naming the call, host and port, or file) otherwise.
+  static StatusOr<std::unique_ptr<Server>> create(const ServerConfig& config, Engine& engine,
+                                                  KeysHolder& keys);
   ~Server();
 
   std::uint16_t port() const { return port_; }  // the bound port
@@ -103,16 +107,19 @@ class Server {
   // Call after KeysHolder::set: I/O threads pick the new keys up before their next request.
   void keys_changed() { keys_version_.fetch_add(1, std::memory_order_release); }
   bool tls_enabled() const { return tls_ != nullptr; }
-  // SIGHUP: re-reads the certificate and key files for new connections; existing ones keep
-  // theirs. False (the old files stay in use) with `error` if they cannot be used.
-  bool reload_tls(std::string* error) { return tls_ == nullptr || tls_->reload(error); }
+  /// SIGHUP: re-reads the certificate and key files for new connections; existing ones keep
+  /// theirs. An error (the old files stay in use) if they cannot be used.
+  Status reload_tls() { return tls_ == nullptr ? Status::ok() : tls_->reload(); }
 
   const ServerConfig& config() const { return config_; }
 
  private:
   friend class IoThread;
   Server(const ServerConfig& config, Engine& engine, KeysHolder& keys);
-  bool open_nonce_journal(std::string* error);
+  Status listen();
+  Status open_nonce_journal();
+  Status start_tls();
+  void prepare_refusal();
 
   ServerConfig config_;
   Engine& engine_;
@@ -130,29 +137,5 @@ class Server {
   std::vector<std::unique_ptr<IoThread>> threads_;
   std::vector<const ServerMetrics*> metrics_;
 };
-
-// Token layout (exposed for tests).
-struct Token {
-  std::uint32_t connection = 0;
-  std::uint32_t generation = 0;
-  std::uint32_t slot = 0;
-  std::uint32_t item = 0;
-};
-inline constexpr std::uint32_t token_connection_bits = 20;
-inline constexpr std::uint32_t token_generation_bits = 24;
-inline constexpr std::uint32_t token_slot_bits = 8;
-inline constexpr std::uint32_t token_item_bits = 12;
-static_assert(token_connection_bits + token_generation_bits + token_slot_bits + token_item_bits == 64);
-
-constexpr std::uint64_t token_pack(const Token& t) {
-  return (std::uint64_t{t.connection} << 44) |
-         (std::uint64_t{t.generation & ((1u << token_generation_bits) - 1)} << 20) |
-         (std::uint64_t{t.slot} << 12) | std::uint64_t{t.item};
-}
-constexpr Token token_unpack(std::uint64_t v) {
-  return Token{static_cast<std::uint32_t>(v >> 44),
-               static_cast<std::uint32_t>((v >> 20) & ((1u << token_generation_bits) - 1)),
-               static_cast<std::uint32_t>((v >> 12) & 0xff), static_cast<std::uint32_t>(v & 0xfff)};
-}
 
 }  // namespace paycore::net

@@ -20,17 +20,16 @@ std::string openssl_errors() {
   return text.empty() ? std::string("unknown OpenSSL error") : text;
 }
 
-SSL_CTX* build_context(const TlsConfig& config, std::string* error) {
+// A context with the configuration's certificate chain and key; an io error naming the file
+// and OpenSSL's reason if either cannot be used.
+StatusOr<SSL_CTX*> build_context(const TlsConfig& config) {
   ERR_clear_error();
   SSL_CTX* ctx = SSL_CTX_new(TLS_server_method());
-  if (ctx == nullptr) {
-    *error = "SSL_CTX_new: " + openssl_errors();
-    return nullptr;
-  }
+  if (ctx == nullptr) return Status::io_error("SSL_CTX_new: " + openssl_errors());
   const auto fail = [&](const std::string& what) {
-    *error = what + ": " + openssl_errors();
+    Status status = Status::io_error(what + ": " + openssl_errors());
     SSL_CTX_free(ctx);
-    return nullptr;
+    return status;
   };
   if (SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION) != 1) return fail("TLS 1.2 minimum");
   // No renegotiation (a CPU sink and a source of old attacks); an EOF without close_notify is
@@ -66,18 +65,20 @@ TlsIoResult from_error(SSL* ssl, int ret) {
 
 }  // namespace
 
-std::unique_ptr<TlsContext> TlsContext::create(const TlsConfig& config, std::string* error) {
+StatusOr<std::unique_ptr<TlsContext>> TlsContext::create(const TlsConfig& config) {
+  StatusOr<SSL_CTX*> ctx = build_context(config);
+  if (!ctx.is_ok()) return ctx.status();
   std::unique_ptr<TlsContext> tls(new TlsContext(config));
-  tls->current_ = build_context(config, error);
-  if (tls->current_ == nullptr) return nullptr;
+  tls->current_ = *ctx;
   return tls;
 }
 
 TlsContext::~TlsContext() { SSL_CTX_free(current_); }
 
-bool TlsContext::reload(std::string* error) {
-  SSL_CTX* fresh = build_context(config_, error);
-  if (fresh == nullptr) return false;
+Status TlsContext::reload() {
+  StatusOr<SSL_CTX*> built = build_context(config_);
+  if (!built.is_ok()) return built.status();
+  SSL_CTX* fresh = *built;
   SSL_CTX* old = nullptr;
   {
     std::lock_guard<std::mutex> lock(mutex_);
@@ -85,7 +86,7 @@ bool TlsContext::reload(std::string* error) {
     current_ = fresh;
   }
   SSL_CTX_free(old);  // sessions made from it hold their own references
-  return true;
+  return Status::ok();
 }
 
 SSL* TlsContext::new_session(int fd) {

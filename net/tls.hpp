@@ -1,5 +1,5 @@
 #pragma once
-// TLS on the listener (API.md "Conventions": TLS terminated by `paycore serve`, certificate
+// TLS on the listener (docs/api.md "Conventions": TLS terminated by `paycore serve`, certificate
 // and key files from the configuration, reloaded on SIGHUP; docs/operations.md `tls_cert`).
 //
 // OpenSSL 3, TLS 1.2 and 1.3 only (SSL_CTX_set_min_proto_version), no renegotiation. The
@@ -23,6 +23,8 @@
 #include <mutex>
 #include <string>
 
+#include "base/status.hpp"
+
 namespace paycore::net {
 
 struct TlsConfig {
@@ -32,14 +34,15 @@ struct TlsConfig {
 
 class TlsContext {
  public:
-  // nullptr and `error` (the file and OpenSSL's reason) if a file cannot be used.
-  static std::unique_ptr<TlsContext> create(const TlsConfig& config, std::string* error);
+  /// The context for `config`; an io error (the file and OpenSSL's reason) if a file cannot be
+  /// used.
+  static StatusOr<std::unique_ptr<TlsContext>> create(const TlsConfig& config);
   ~TlsContext();
   TlsContext(const TlsContext&) = delete;
   TlsContext& operator=(const TlsContext&) = delete;
 
-  // Re-reads the files; on failure keeps the current context and returns false with `error`.
-  bool reload(std::string* error);
+  /// Re-reads the files; on failure keeps the current context and returns the error.
+  Status reload();
   // A server-side session on `fd` (accept state) with the current context; nullptr if OpenSSL
   // cannot allocate one. Thread-safe.
   SSL* new_session(int fd);

@@ -133,7 +133,7 @@ void BM_WholeRequest(benchmark::State& state) {
   NonceCache nonces(config);
   const std::string request = signed_request("nonce-0000000001");
   JsonDecoder decoder;
-  RequestIdGenerator request_ids;
+  TraceIdGenerator trace_ids;
   OutBuffer out(64 * 1024);
   OutBuffer scratch(16 * 1024);
   HttpRequest parsed;
@@ -155,7 +155,7 @@ void BM_WholeRequest(benchmark::State& state) {
       state.SkipWithError("decode failed");
       break;
     }
-    const RequestId request_id = request_ids.for_request(parsed.header("X-Request-Id"));
+    const TraceId trace_id = trace_ids.for_request(parsed.header("X-Request-Id"));
     scratch.clear();
     JsonWriter json(scratch);
     json.begin_object()
@@ -169,7 +169,7 @@ void BM_WholeRequest(benchmark::State& state) {
         .end_object();
     ResponseHead head;
     head.status = 201;
-    head.request_id = request_id.view();
+    head.request_id = trace_id.view();
     if (!write_response(out, head, scratch.view())) state.SkipWithError("write failed");
     out.consume(out.size());
   }

@@ -2,9 +2,12 @@
 #include <gtest/gtest.h>
 
 #include "commands.hpp"
+#include "net/http_status.hpp"
 
 namespace paycore::testing {
 namespace {
+
+using net::http_status;  // the HTTP mapping is net's (net/http_status.hpp)
 
 class ApplyTest : public ::testing::Test {
  protected:

@@ -2,6 +2,7 @@
 // exposition and the engine token layout.
 #include <gtest/gtest.h>
 
+#include "net/answer_token.hpp"
 #include "net/metrics.hpp"
 #include "net/render.hpp"
 #include "net/routes.hpp"
@@ -30,7 +31,7 @@ TEST(Routes, EveryRouteOfTheApiMatches) {
       {HttpMethod::post, "/v1/payments/o-1/ship", Route::payment_ship, "o-1"},
       {HttpMethod::post, "/v1/payments/o-1/complete", Route::payment_complete, "o-1"},
       {HttpMethod::post, "/v1/payments/o-1/refunds", Route::payment_refund, "o-1"},
-      {HttpMethod::post, "/v1/notify/alipay", Route::notify, "alipay"},
+      {HttpMethod::post, "/v1/notify/alipay", Route::channel_notification, "alipay"},
       {HttpMethod::post, "/v1/admin/snapshot", Route::admin_snapshot, ""},
       {HttpMethod::post, "/v1/mandates", Route::mandate_create, ""},
       {HttpMethod::get, "/v1/mandates/md-1", Route::mandate_get, "md-1"},
@@ -173,7 +174,7 @@ TEST(Routes, MandateCommandsCarryTheBodyAndPath) {
 TEST(Routes, NotificationCommandCarriesTheBody) {
   JsonDecoder decoder;
   Command command;
-  auto error = build_notify_command(
+  auto error = build_channel_notification_command(
       "alipay",
       R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o1","amount":5,"currency":"CNY","status":"SUCCESS","paid_at":"2026-11-26T05:19:14Z"})",
       decoder, &command);
@@ -183,7 +184,7 @@ TEST(Routes, NotificationCommandCarriesTheBody) {
   EXPECT_EQ(command.principal.view(), "m_001");
   EXPECT_EQ(command.notify_status, NotifyStatus::success);
   EXPECT_GT(command.time_us, 0);
-  error = build_notify_command("alipay", "{not json", decoder, &command);
+  error = build_channel_notification_command("alipay", "{not json", decoder, &command);
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, "invalid_json");
 }
@@ -275,7 +276,7 @@ TEST(Render, NotificationSuccessIsCodeSuccess) {
   Result r;
   r.kind = CommandKind::notify;
   r.notify = NotifyOutcome::anomaly;
-  ASSERT_TRUE(write_result_body(out, Route::notify, r));
+  ASSERT_TRUE(write_result_body(out, Route::channel_notification, r));
   EXPECT_EQ(out.view(), R"({"code":"SUCCESS"})");
 }
 
@@ -299,14 +300,15 @@ TEST(Metrics, ExpositionCountsRequestsByRouteAndStatus) {
   EXPECT_NE(text.find("paycore_snapshot_age_seconds -1\n"), std::string_view::npos);
 }
 
-TEST(Token, RoundTripsEveryField) {
-  const Token t{(1u << 20) - 1, (1u << 24) - 1, 255, 4095};
-  const Token back = token_unpack(token_pack(t));
+TEST(AnswerToken, RoundTripsEveryField) {
+  const AnswerToken t = AnswerToken::for_batch_item((1u << 20) - 1, (1u << 24) - 1, 255, 4095);
+  const AnswerToken back = AnswerToken::unpack(t.pack());
   EXPECT_EQ(back.connection, t.connection);
   EXPECT_EQ(back.generation, t.generation);
   EXPECT_EQ(back.slot, t.slot);
   EXPECT_EQ(back.item, t.item);
-  const Token u = token_unpack(token_pack(Token{7, 1u << 24, 3, 9}));  // generation wraps
+  const AnswerToken u =
+      AnswerToken::unpack(AnswerToken::for_batch_item(7, 1u << 24, 3, 9).pack());  // generation wraps
   EXPECT_EQ(u.generation, 0u);
   EXPECT_EQ(u.connection, 7u);
 }

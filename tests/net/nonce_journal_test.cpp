@@ -33,10 +33,10 @@ void wait_durable(const NonceJournal& journal, std::uint64_t seq) {
 
 std::unique_ptr<NonceJournal> open_journal(const std::string& dir, NonceCache& cache, NonceJournalLoad* load,
                                            std::int64_t at_s = now_s()) {
-  std::string error;
-  auto journal = NonceJournal::open(dir, window_s, at_s, cache, load, &error);
-  EXPECT_NE(journal, nullptr) << error;
-  return journal;
+  auto journal = NonceJournal::open(dir, window_s, at_s, cache, load);
+  EXPECT_TRUE(journal.is_ok()) << journal.status().to_string();
+  if (!journal.is_ok()) return nullptr;
+  return std::move(journal).value();
 }
 
 std::vector<std::string> journal_files(const std::string& dir) {
@@ -186,8 +186,9 @@ TEST(NonceJournalFile, CorruptRecordStopsTheFileThere) {
 TEST(NonceJournal, UnusableDirectoryIsAnError) {
   NonceCache cache;
   NonceJournalLoad load;
-  std::string error;
-  EXPECT_EQ(NonceJournal::open("/proc/version/nonces", window_s, now_s(), cache, &load, &error), nullptr);
+  const auto journal = NonceJournal::open("/proc/version/nonces", window_s, now_s(), cache, &load);
+  EXPECT_FALSE(journal.is_ok());
+  const std::string error = journal.status().message();
   EXPECT_NE(error.find("/proc/version/nonces"), std::string::npos) << error;
 }
 

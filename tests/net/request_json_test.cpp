@@ -170,7 +170,7 @@ TEST(RequestJson, NotificationDecodes) {
                    .has_value());
   EXPECT_EQ(request.channel_txn_id.view(), "2026112600001");
   EXPECT_EQ(request.merchant_id.view(), "m_001");
-  EXPECT_EQ(request.status, NotificationStatus::success);
+  EXPECT_EQ(request.status, NotifyStatus::success);
   EXPECT_TRUE(request.has_paid_at);
   EXPECT_EQ(request.paid_at_us, 1795680001000000);
 }
@@ -182,7 +182,7 @@ TEST(RequestJson, FailedNotificationNeedsNoPaidAt) {
                                "amount":1,"currency":"CNY","status":"FAILED"})",
                            &request)
                    .has_value());
-  EXPECT_EQ(request.status, NotificationStatus::failed);
+  EXPECT_EQ(request.status, NotifyStatus::failed);
   EXPECT_FALSE(request.has_paid_at);
 }
 
@@ -446,23 +446,23 @@ TEST(RequestJson, DecoderIsReusable) {
 
 // ---- X-Request-Id ----
 
-TEST(RequestId, ClientIdIsEchoed) {
-  RequestIdGenerator generator;
+TEST(TraceId, ClientIdIsEchoed) {
+  TraceIdGenerator generator;
   EXPECT_EQ(generator.for_request("abc-123_X.y").view(), "abc-123_X.y");
 }
 
-TEST(RequestId, MissingIdIsGenerated) {
-  RequestIdGenerator generator;
-  const RequestId first = generator.for_request(std::nullopt);
-  const RequestId second = generator.for_request(std::nullopt);
+TEST(TraceId, MissingIdIsGenerated) {
+  TraceIdGenerator generator;
+  const TraceId first = generator.for_request(std::nullopt);
+  const TraceId second = generator.for_request(std::nullopt);
   EXPECT_EQ(first.size, 33u);
   EXPECT_NE(first.view(), second.view());
   EXPECT_EQ(first.view().substr(0, 17), second.view().substr(0, 17));
-  EXPECT_TRUE(request_id_is_acceptable(first.view()));
+  EXPECT_TRUE(trace_id_is_acceptable(first.view()));
 }
 
-TEST(RequestId, UnsafeIdIsReplaced) {
-  RequestIdGenerator generator;
+TEST(TraceId, UnsafeIdIsReplaced) {
+  TraceIdGenerator generator;
   EXPECT_NE(generator.for_request("has space").view(), "has space");
   EXPECT_NE(generator.for_request("quote\"d").view(), "quote\"d");
   EXPECT_EQ(generator.for_request("").size, 33u);
@@ -470,10 +470,10 @@ TEST(RequestId, UnsafeIdIsReplaced) {
   EXPECT_EQ(generator.for_request(std::string(128, 'a')).size, 128u);
 }
 
-TEST(RequestId, GeneratorsDiffer) {
+TEST(TraceId, GeneratorsDiffer) {
   std::set<std::string> prefixes;
   for (int i = 0; i < 8; ++i) {
-    RequestIdGenerator generator;
+    TraceIdGenerator generator;
     prefixes.insert(std::string(generator.next().view().substr(0, 16)));
   }
   EXPECT_EQ(prefixes.size(), 8u);

@@ -1,0 +1,135 @@
+#include "net/decide.hpp"
+
+#include "base/assert.hpp"
+#include "net/auth.hpp"
+
+namespace paycore::net {
+namespace {
+
+Decision local_answer(const LocalError& error, Admission admission) {
+  Decision decision;
+  decision.kind = DecisionKind::local_answer;
+  decision.answer = error;
+  decision.admission = admission;
+  return decision;
+}
+
+Decision of_kind(DecisionKind kind) {
+  Decision decision;
+  decision.kind = kind;
+  return decision;
+}
+
+// A mandate names a merchant the keys file knows: a typo would otherwise be a mandate that
+// nobody can ever use (the core does not know the keys file).
+std::optional<LocalError> unknown_mandate_merchant(const Command& command, const Keys& keys) {
+  if (command.kind != CommandKind::create_mandate) return std::nullopt;
+  const Principal* merchant = keys.find_principal(command.merchant_id.view());
+  if (merchant != nullptr && merchant->kind == PrincipalKind::merchant) return std::nullopt;
+  return LocalError{400, "invalid_field", "no merchant with this merchant_id in the keys file",
+                    "merchant_id"};
+}
+
+Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
+                       const RequestContext& context) {
+  PAYCORE_ASSERT(context.principal != nullptr);
+  const Principal& principal = *context.principal;
+  if (!principal_may_call(principal, match.route)) {
+    return local_answer(local_error_not_found(), Admission::none);
+  }
+  if (match.route == Route::payment_batch) {
+    PAYCORE_ASSERT(context.batch_items != nullptr);
+    if (auto error = context.decoder.decode_batch(request.body, context.batch_items)) {
+      return local_answer(local_error_from(*error), Admission::none);
+    }
+    return of_kind(DecisionKind::batch);
+  }
+  if (match.route == Route::admin_snapshot) return of_kind(DecisionKind::snapshot);
+  Decision decision = of_kind(DecisionKind::command);
+  if (auto refusal =
+          build_command(match, principal, request.body, context.decoder, &decision.command)) {
+    return local_answer(*refusal, Admission::before_answer);
+  }
+  if (auto refusal = unknown_mandate_merchant(decision.command, context.keys)) {
+    return local_answer(*refusal, Admission::before_answer);
+  }
+  return decision;
+}
+
+Decision decide_channel_notification(const RouteMatch& match, const HttpRequest& request,
+                                     const RequestContext& context) {
+  const ChannelKey* channel = context.keys.find_channel(match.param);
+  if (channel == nullptr) return local_answer(local_error_not_found(), Admission::none);
+  const AuthStatus status = verify_notification(channel->public_key.get(),
+                                                notification_credentials(request), request.body);
+  if (status != AuthStatus::ok) {
+    return local_answer(
+        LocalError{401, auth_status_code(status), "the notification's signature was refused", {}},
+        Admission::none);
+  }
+  Decision decision = of_kind(DecisionKind::command);
+  if (auto refusal = build_channel_notification_command(match.param, request.body, context.decoder,
+                                                        &decision.command)) {
+    return local_answer(*refusal, Admission::none);
+  }
+  return decision;
+}
+
+}  // namespace
+
+std::optional<Decision> decide_unmatched(const RouteMatch& match) {
+  if (match.status == MatchStatus::not_found) {
+    return local_answer(local_error_not_found(), Admission::none);
+  }
+  if (match.status == MatchStatus::method_not_allowed) {
+    Decision decision =
+        local_answer(LocalError{405, "method_not_allowed", "this method is not allowed here", {}},
+                     Admission::none);
+    // HEAD is served wherever GET is (RFC 9110 9.1: both are to be supported).
+    decision.allow = match.allow == "GET" ? std::string_view("GET, HEAD") : match.allow;
+    return decision;
+  }
+  return std::nullopt;
+}
+
+bool route_is_signed(Route route) {
+  const RouteAccess access = route_access(route);
+  return access != RouteAccess::open && access != RouteAccess::channel;
+}
+
+// The signature covers the body, so only missing signature headers (401) and an unknown channel
+// (404) are decided from the header section.
+std::optional<LocalError> decide_before_body(const RouteMatch& match, const HttpRequest& request,
+                                             const Keys& keys) {
+  switch (route_access(match.route)) {
+    case RouteAccess::open: return std::nullopt;
+    case RouteAccess::channel:
+      if (keys.find_channel(match.param) == nullptr) return local_error_not_found();
+      return std::nullopt;
+    default: {
+      const RequestCredentials credentials = request_credentials(request);
+      if (!credentials.principal_id.empty() && !credentials.timestamp.empty() &&
+          !credentials.nonce.empty() && !credentials.signature.empty()) {
+        return std::nullopt;
+      }
+      return LocalError{auth_status_http(AuthStatus::unauthenticated),
+                        auth_status_code(AuthStatus::unauthenticated),
+                        "the request's signature headers were refused",
+                        {}};
+    }
+  }
+}
+
+Decision decide(const RouteMatch& match, const HttpRequest& request,
+                const RequestContext& context) {
+  PAYCORE_ASSERT(match.status == MatchStatus::ok);
+  switch (match.route) {
+    case Route::healthz:
+    case Route::readyz:
+    case Route::metrics: return of_kind(DecisionKind::server_page);
+    case Route::channel_notification: return decide_channel_notification(match, request, context);
+    default: return decide_signed(match, request, context);
+  }
+}
+
+}  // namespace paycore::net

@@ -1,0 +1,350 @@
+// The I/O thread's way in: complete requests parsed from a connection's buffer, each given a
+// slot, decided (net/decide.hpp), admitted (rate limit, nonce) and submitted to the engine or
+// answered locally. Which connection work is done on, and when, is io_thread.cpp's business.
+
+#include <sys/types.h>
+
+#include "base/assert.hpp"
+#include "base/log.hpp"
+#include "net/io_thread.hpp"
+
+namespace paycore::net {
+namespace {
+
+const LocalError busy_answer{503, "unavailable", "the server is busy; retry", {}};
+const LocalError signature_refused{401, {}, "the request's signature headers were refused", {}};
+
+}  // namespace
+
+Slot& IoThread::push_slot(Connection& c) {
+  PAYCORE_ASSERT_LT(c.count, c.slots.size());
+  const std::uint32_t index = (c.head + c.count) % static_cast<std::uint32_t>(c.slots.size());
+  ++c.count;
+  Slot& slot = c.slots[index];
+  PAYCORE_ASSERT(slot.state == SlotState::free);
+  slot.state = SlotState::waiting;
+  slot.kind = SlotKind::local_error;
+  slot.route = Route::unmatched;
+  slot.keep_alive = true;
+  slot.head = false;
+  slot.start_us = now_us_;
+  slot.allow = {};
+  slot.batch.pending = 0;
+  slot.nonce_seq = 0;
+  slot.retry_after_s = 0;
+  slot.batch.entries.clear();
+  return slot;
+}
+
+// Parses and dispatches the complete requests in the buffer while the pipeline depth and the
+// output high-water mark allow. True when it stopped for want of bytes (nothing buffered, a
+// partial request) or because the connection takes no more requests; false when a budget
+// stopped it, complete requests possibly still buffered (see service()).
+bool IoThread::parse_requests(Connection& c) {
+  while (c.count < c.slots.size() && c.out.size() < out_high_water_bytes) {
+    if (c.closing || c.in_begin == c.in_end) return true;
+    const std::string_view buffer(c.in.get() + c.in_begin, c.in_end - c.in_begin);
+    HttpParseResult parsed = c.parser.parse(buffer, &c.request);
+    if (parsed.status != HttpParseStatus::error && parsed.header_bytes != 0) {
+      const HttpParseResult checked = check_http_request(c.request);
+      if (checked.status == HttpParseStatus::error) parsed = checked;
+    }
+    if (parsed.status == HttpParseStatus::error) {
+      refuse_malformed(c, parsed);
+      return true;
+    }
+    if (parsed.status == HttpParseStatus::need_more) {
+      if (c.peer_closed) {
+        c.closing = true;  // a request cut short by the client: nothing to answer
+      } else if (parsed.header_bytes != 0) {
+        expect_continue(c, buffer.size() - parsed.header_bytes);
+      }
+      return true;
+    }
+    PAYCORE_ASSERT_GT(parsed.consumed_bytes, 0u);
+    PAYCORE_ASSERT_LE(parsed.consumed_bytes, buffer.size());
+    handle_request(c, c.request);
+    c.in_begin += parsed.consumed_bytes;
+    c.parser.reset();
+    c.continue_state = ContinueState::none;
+    c.request_started_ms = c.in_begin < c.in_end ? now_ms() : 0;
+    if (!c.request.keep_alive) c.closing = true;
+  }
+  return false;
+}
+
+void IoThread::send_continue_if_due(Connection& c) {
+  // After every earlier answer, which are all in `out` once nothing is in flight.
+  if (c.continue_state != ContinueState::due || c.count != 0 || c.closing) return;
+  PAYCORE_ASSERT(c.request.expect_continue);
+  PAYCORE_ASSERT_EQ(c.request.version_minor, 1);
+  if (write_continue(c.out)) c.continue_state = ContinueState::sent;
+}
+
+// RFC 9110 10.1.1. Called while the body of c.request (header section parsed) is incomplete.
+void IoThread::expect_continue(Connection& c, std::size_t body_bytes_received) {
+  if (c.continue_state != ContinueState::none || !c.request.expect_continue) return;
+  // The client did not wait (or sent the body with the header): 100 MAY be omitted.
+  if (body_bytes_received > 0) {
+    c.continue_state = ContinueState::settled;
+    return;
+  }
+  // A final answer decided from the header section goes instead of 100. The body is then
+  // never read, so the connection closes after the answer (RFC 9110 10.1.1: a server that
+  // answers before reading the content says whether it closes). Framing errors (411, 413,
+  // 400 Host) were refused by the parser and check_http_request already.
+  const bool head = c.request.method_kind == HttpMethod::head;
+  const RouteMatch match =
+      match_route(head ? HttpMethod::get : c.request.method_kind, c.request.path);
+  std::optional<Decision> unmatched = decide_unmatched(match);
+  std::optional<LocalError> refusal;
+  if (!unmatched) {
+    refusal = decide_before_body(match, c.request, keys());
+    if (!refusal) {
+      c.continue_state = ContinueState::due;
+      return;
+    }
+  }
+  Slot& slot = push_slot(c);
+  slot.trace_id = trace_ids_.for_request(c.request.header("X-Request-Id"));
+  slot.keep_alive = false;
+  slot.head = head;
+  if (unmatched) {
+    slot.allow = unmatched->allow;
+    finish_local(slot, unmatched->answer);
+  } else {
+    finish_local(slot, *refusal);
+  }
+  c.closing = true;
+  c.continue_state = ContinueState::settled;
+}
+
+void IoThread::refuse_malformed(Connection& c, const HttpParseResult& parsed) {
+  Slot& slot = push_slot(c);
+  slot.trace_id = trace_ids_.next();
+  slot.keep_alive = false;
+  finish_local(
+      slot, LocalError{
+                http_error_status(parsed.error), http_error_code(parsed.error), parsed.reason, {}});
+  c.closing = true;
+  ServerMetrics::bump(metrics.protocol_errors);
+  log_line(LogLevel::warn, "malformed request",
+           {{"request_id", slot.trace_id.view()},
+            {"reason", parsed.reason},
+            {"status", http_error_code(parsed.error)}});
+}
+
+void IoThread::handle_request(Connection& c, const HttpRequest& request) {
+  Slot& slot = push_slot(c);
+  slot.keep_alive = request.keep_alive;
+  slot.trace_id = trace_ids_.for_request(request.header("X-Request-Id"));
+  // HEAD is routed (and authorised, and executed) as GET; only the body is left out.
+  slot.head = request.method_kind == HttpMethod::head;
+  const RouteMatch match =
+      match_route(slot.head ? HttpMethod::get : request.method_kind, request.path);
+  if (const std::optional<Decision> unmatched = decide_unmatched(match)) {
+    slot.allow = unmatched->allow;
+    finish_local(slot, unmatched->answer);
+    return;
+  }
+  slot.route = match.route;
+  // One Keys for the whole request: the principal authenticated below points into it.
+  const Keys& current = keys();
+  AuthResult auth;
+  const bool is_signed = route_is_signed(match.route);
+  if (is_signed && !authenticate(slot, request, current, &auth)) return;
+  const RequestContext context{current, is_signed ? auth.principal : nullptr, decoder_,
+                               &batch_items_};
+  execute(c, slot, decide(match, request, context), is_signed ? &auth : nullptr, request);
+}
+
+// The HMAC signature (net/auth.hpp); false with the 401 answer. With rate limits on, a replay
+// is refused here, before it costs its principal anything (a captured request replayed by
+// someone else must not spend the principal's rate limit). Without them the nonce's insert
+// (record_signed_nonce) refuses it, and one cache probe per request is enough.
+bool IoThread::authenticate(Slot& slot, const HttpRequest& request, const Keys& keys,
+                            AuthResult* auth) {
+  now_s_ = wall_seconds();
+  *auth = verify_signature(keys, request_credentials(request), now_s_, server_.nonces_.window_s());
+  if (auth->status != AuthStatus::ok) {
+    LocalError refused = signature_refused;
+    refused.status = auth_status_http(auth->status);
+    refused.code = auth_status_code(auth->status);
+    finish_local(slot, refused);
+    return false;
+  }
+  const bool replay = server_.rate_limiter_.enabled() &&
+                      server_.nonces_.seen(auth->principal->id.view(), auth->nonce, now_s_);
+  if (replay) {
+    finish_local(slot, LocalError{401,
+                                  auth_status_code(AuthStatus::replayed_nonce),
+                                  "this nonce was used within the window",
+                                  {}});
+    return false;
+  }
+  return true;
+}
+
+// Does what `decision` says. `auth` is the signer of a signed request (null otherwise), whose
+// admission comes first (see Admission in net/decide.hpp).
+void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, const AuthResult* auth,
+                       const HttpRequest& request) {
+  if (decision.kind == DecisionKind::batch) {
+    PAYCORE_ASSERT(auth != nullptr);
+    execute_batch(c, slot, *auth, request);
+    return;
+  }
+  const bool admit_first = auth != nullptr && (decision.kind != DecisionKind::local_answer ||
+                                               decision.admission == Admission::before_answer);
+  if (admit_first && !admit(slot, *auth, slot.route, request)) return;
+  switch (decision.kind) {
+    case DecisionKind::local_answer:
+      slot.allow = decision.allow;
+      finish_local(slot, decision.answer);
+      return;
+    case DecisionKind::server_page:
+      slot.kind = slot.route == Route::healthz  ? SlotKind::healthz
+                  : slot.route == Route::readyz ? SlotKind::readyz
+                                                : SlotKind::metrics;
+      slot.state = SlotState::ready;
+      return;
+    case DecisionKind::snapshot:
+      slot.kind = SlotKind::snapshot;
+      submit_single(c, slot, Command{}, RequestOp::snapshot);
+      return;
+    case DecisionKind::command:
+      slot.kind = SlotKind::engine;
+      submit_single(c, slot, decision.command, RequestOp::command);
+      return;
+    case DecisionKind::batch: break;
+  }
+}
+
+// A batch is charged per item once decoded: one token per item, as many as the bucket holds;
+// the items beyond are answered 429 one by one (a batch cannot carry a principal past its
+// burst); none at all is a 429 for the batch. The nonce takes room in the shared cache only
+// after the rate limit let the request through.
+void IoThread::execute_batch(Connection& c, Slot& slot, const AuthResult& auth,
+                             const HttpRequest& request) {
+  std::uint32_t granted = 0;
+  if (!admit_batch_items(slot, auth, request, &granted)) return;
+  if (!record_signed_nonce(slot, auth)) return;
+  submit_batch_items(c, slot, auth, granted);
+}
+
+// How many items the rate limit lets through (all when limits are off) into `granted`; false
+// with the 429 answer when not even one.
+bool IoThread::admit_batch_items(Slot& slot, const AuthResult& auth, const HttpRequest& request,
+                                 std::uint32_t* granted) {
+  const auto items = static_cast<std::uint32_t>(batch_items_.size());
+  *granted = items;
+  RateLimiter& limiter = server_.rate_limiter_;
+  if (!limiter.enabled()) return true;
+  const Principal& principal = *auth.principal;
+  *granted = limiter.take_up_to(principal.id.view(), rate_class_of(Route::payment_batch, false),
+                                items, now_us_);
+  if (*granted != 0) return true;
+  if (rate_limited(slot, principal, Route::payment_batch, request, 1)) return false;
+  *granted = 1;
+  return true;
+}
+
+void IoThread::submit_batch_items(Connection& c, Slot& slot, const AuthResult& auth,
+                                  std::uint32_t granted) {
+  PAYCORE_ASSERT_LE(batch_items_.size(), std::size_t{1} << answer_token_item_bits);
+  slot.kind = SlotKind::batch;
+  BatchAnswer& batch = slot.batch;
+  batch.entries.resize(batch_items_.size());
+  batch.pending = 0;
+  for (std::size_t i = 0; i < batch_items_.size(); ++i) {
+    BatchEntry& entry = batch.entries[i];
+    entry.local = true;
+    if (batch_items_[i].error) {
+      entry.error = local_error_from(*batch_items_[i].error);
+      continue;
+    }
+    if (i >= granted) {
+      entry.error = LocalError{429,
+                               "rate_limited",
+                               "over the rate limit: this item was not executed; retry it later",
+                               {}};
+      continue;
+    }
+    const Command command = payment_command(*auth.principal, batch_items_[i].request);
+    const AnswerToken token = AnswerToken::for_batch_item(
+        c.index, c.generation, slot_index(c, slot), static_cast<std::uint32_t>(i));
+    if (submit(token, command)) {
+      entry.local = false;
+      ++batch.pending;
+    } else {
+      entry.error = busy_answer;
+    }
+  }
+  if (batch.pending == 0) slot.state = SlotState::ready;
+}
+
+// Charges the request to its principal's rate limit and records its nonce; false with the
+// answer (429, 401 replay, 503 nonce cache full) when either refuses.
+bool IoThread::admit(Slot& slot, const AuthResult& auth, Route route, const HttpRequest& request) {
+  if (rate_limited(slot, *auth.principal, route, request, 1)) return false;
+  return record_signed_nonce(slot, auth);
+}
+
+// Records the request's nonce once authorization and the rate limit let it through; false (with
+// the answer) for a replay that raced this one, or a full nonce cache. With the nonce journal
+// (net/nonce_journal.hpp) the nonce is journaled and the answer waits until that record is
+// durable (or its batch failed: see there).
+bool IoThread::record_signed_nonce(Slot& slot, const AuthResult& auth) {
+  const AuthStatus status = record_nonce(server_.nonces_, auth, now_s_);
+  if (status == AuthStatus::replayed_nonce) {
+    finish_local(
+        slot,
+        LocalError{401, auth_status_code(status), "this nonce was used within the window", {}});
+    return false;
+  }
+  if (status == AuthStatus::nonce_cache_full) {
+    finish_local(slot, LocalError{503,
+                                  auth_status_code(status),
+                                  "too many signed requests within the window (nonce cache "
+                                  "full); retry later",
+                                  {}});
+    return false;
+  }
+  NonceJournal* journal = server_.journal_.get();
+  if (journal != nullptr) {
+    slot.nonce_seq = journal->append(auth.principal->id.view(), auth.nonce, auth.timestamp_s);
+  }
+  return true;
+}
+
+// Per-principal token buckets (net/rate_limit.hpp): true (and a 429 answer) when over the limit.
+bool IoThread::rate_limited(Slot& slot, const Principal& principal, Route route,
+                            const HttpRequest& request, std::uint32_t cost) {
+  RateLimiter& limiter = server_.rate_limiter_;
+  if (!limiter.enabled()) return false;
+  const RateClass rate_class = rate_class_of(route, request.method_kind == HttpMethod::get);
+  const std::uint32_t wait_s = limiter.take(principal.id.view(), rate_class, cost, now_us_);
+  if (wait_s == 0) return false;
+  slot.retry_after_s = wait_s;
+  finish_local(
+      slot,
+      LocalError{429, "rate_limited", "too many requests; retry after Retry-After seconds", {}});
+  return true;
+}
+
+void IoThread::submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op) {
+  const AnswerToken token = AnswerToken::for_request(c.index, c.generation, slot_index(c, slot));
+  if (!submit(token, command, op)) finish_local(slot, busy_answer);
+}
+
+bool IoThread::submit(const AnswerToken& token, const Command& command, RequestOp op) {
+  Request request;
+  request.command = command;
+  request.op = op;
+  request.token = token.pack();
+  if (!server_.engine_.submit(producer_, request)) return false;
+  ++submitted_;
+  return true;
+}
+
+}  // namespace paycore::net

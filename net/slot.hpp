@@ -1,0 +1,69 @@
+#pragma once
+// A request in flight on a connection (a Slot of its pipeline) and what its answer is made of.
+// Filled by the I/O thread (net/io_thread.hpp) when the request is decided (net/decide.hpp) and
+// when the engine answers; read by the renderer (net/render.hpp) when the slot reaches the head
+// of its connection's queue (answers go out in request order).
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "core/engine.hpp"
+#include "net/request_json.hpp"
+#include "net/routes.hpp"
+
+namespace paycore::net {
+
+/// What a slot's answer is made of; each kind names the fields it uses.
+enum class SlotKind : std::uint8_t {
+  local_error,  // `error` (+ `allow` for 405, `retry_after_s` for 429): decided in net
+  engine,       // `response`: one command's result
+  batch,        // `batch`: one entry per item of POST /v1/payments/batch
+  healthz,      // nothing: rendered from the server's state when it is written
+  readyz,
+  metrics,
+  snapshot,  // `snapshot`: the answer to POST /v1/admin/snapshot
+};
+enum class SlotState : std::uint8_t { free, waiting, ready };
+
+/// One item of a batch: answered in net (`local`: not decodable, over the rate limit, ring
+/// full) or by the engine (`result`).
+struct BatchEntry {
+  bool local = false;
+  LocalError error;
+  Result result;
+};
+
+/// The items of a batch slot and how many the engine still owes.
+struct BatchAnswer {
+  std::vector<BatchEntry> entries;  // capacity kept between batches
+  std::uint32_t pending = 0;        // entries still with the engine
+};
+
+/// The engine's answer to a snapshot request (Response's snapshot fields, copied out).
+struct SnapshotAnswer {
+  bool ok = false;
+  std::uint64_t lsn = 0;
+  std::uint32_t accounts = 0;
+  std::uint32_t payments = 0;
+};
+
+/// One request in flight on a connection, answered when it reaches the head of the queue.
+struct Slot {
+  SlotState state = SlotState::free;
+  SlotKind kind = SlotKind::local_error;
+  Route route = Route::unmatched;
+  bool keep_alive = true;
+  bool head = false;  // a HEAD request: answered as GET without the body
+  std::int64_t start_us = 0;
+  TraceId trace_id;  // X-Request-Id: echoed or generated (not the idempotency key request_id)
+  LocalError error;
+  std::string_view allow;  // 405: the Allow header's methods
+  Response response;
+  BatchAnswer batch;
+  SnapshotAnswer snapshot;
+  std::uint64_t nonce_seq = 0;      // rendered only once the nonce journal has this durable
+  std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
+};
+
+}  // namespace paycore::net
