@@ -564,7 +564,7 @@ AnomalyReason notification_problem(const State& s, const Command& c, std::uint32
   }
   if (row.currency != c.currency) return AnomalyReason::currency_mismatch;
   if (row.amount != c.amount) return AnomalyReason::amount_mismatch;
-  if (c.notify_status == NotifyStatus::success) {
+  if (c.notification_status == NotificationStatus::success) {
     if (!can_credit(s.accounts[row.merchant].balance, c.amount) ||
         !can_debit(s.channel_balance(channel, row.currency), c.amount)) {
       return AnomalyReason::balance_overflow;
@@ -581,7 +581,7 @@ Result notify(State& s, const Command& c) {
   if (c.order_id.empty()) return make_result(c, ResultCode::missing_field, Field::order_id);
   if (c.amount <= 0) return make_result(c, ResultCode::invalid_amount, Field::amount);
   if (!currency_is_valid(c.currency)) return make_result(c, ResultCode::invalid_field, Field::currency);
-  if (!notify_status_is_valid(static_cast<std::uint8_t>(c.notify_status))) {
+  if (!notification_status_is_valid(static_cast<std::uint8_t>(c.notification_status))) {
     return make_result(c, ResultCode::invalid_field, Field::status);
   }
   const std::uint32_t channel = s.find_channel(c.channel.view());
@@ -592,7 +592,7 @@ Result notify(State& s, const Command& c) {
   Result r = make_result(c, ResultCode::ok);
   const std::uint32_t seen = s.find_channel_txn(channel, c.channel_txn_id.view());
   if (seen != row_none) {  // a channel's retry: the first outcome stands
-    r.notify = NotifyOutcome::duplicate;
+    r.notification = NotificationOutcome::duplicate;
     if (!(seen & channel_txn_anomaly_bit)) r = with_payment(r, s, seen, c.timestamp_us);
     return r;
   }
@@ -610,11 +610,11 @@ Result notify(State& s, const Command& c) {
     anomaly.received_at_us = c.timestamp_us;
     anomaly.currency = c.currency;
     anomaly.channel = static_cast<std::uint8_t>(channel);
-    anomaly.status = c.notify_status;
+    anomaly.status = c.notification_status;
     anomaly.reason = problem;
     const std::uint32_t index = s.add_anomaly(anomaly);
     s.add_channel_txn(index | channel_txn_anomaly_bit);
-    r.notify = NotifyOutcome::anomaly;
+    r.notification = NotificationOutcome::anomaly;
     r.anomaly = problem;
     return r;
   }
@@ -623,7 +623,7 @@ Result notify(State& s, const Command& c) {
   PaymentRow& row = s.payments[payment];
   row.channel_txn_id = s.intern(c.channel_txn_id.view());
   row.updated_at_us = c.timestamp_us;
-  if (c.notify_status == NotifyStatus::success) {
+  if (c.notification_status == NotificationStatus::success) {
     AccountRow& merchant = s.accounts[row.merchant];
     transfer(s.channel_balance(channel, row.currency), merchant.balance, row.amount);
     merchant.updated_at_us = c.timestamp_us;
@@ -632,7 +632,7 @@ Result notify(State& s, const Command& c) {
     row.status = PaymentStatus::failed;
   }
   s.add_channel_txn(payment);
-  r.notify = NotifyOutcome::applied;
+  r.notification = NotificationOutcome::applied;
   return with_payment(r, s, payment, c.timestamp_us);
 }
 
@@ -689,7 +689,7 @@ Result dispatch(State& s, const Command& c) {
     case CommandKind::complete_payment:
       return transition(s, c, PaymentStatus::shipped, PaymentStatus::completed);
     case CommandKind::refund_payment: return refund_payment(s, c);
-    case CommandKind::notify: return notify(s, c);
+    case CommandKind::channel_notification: return notify(s, c);
     case CommandKind::tick: return tick(s, c);
     case CommandKind::add_channel: return add_channel(s, c);
     case CommandKind::get_account: return get_account(s, c);
@@ -740,7 +740,7 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
     case CommandKind::deposit:
     case CommandKind::create_payment:
     case CommandKind::refund_payment:
-    case CommandKind::notify:
+    case CommandKind::channel_notification:
       if (c.amount > limits.amount_max) return {ResultCode::invalid_amount, Field::amount};
       break;
     case CommandKind::create_mandate:
@@ -764,7 +764,7 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
     case CommandKind::refund_payment:
       if (s.refunds.size() >= limits.refunds_max) return full(Field::amount);
       break;
-    case CommandKind::notify:
+    case CommandKind::channel_notification:
       if (s.anomalies.size() >= limits.anomalies_max) return full(Field::channel_txn_id);
       break;
     case CommandKind::create_mandate:

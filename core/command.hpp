@@ -24,8 +24,8 @@ enum class CommandKind : std::uint8_t {
   ship_payment = 5,      // merchant: order_id
   complete_payment = 6,  // merchant: order_id
   refund_payment = 7,    // merchant: order_id, amount
-  notify = 8,            // channel: channel, channel_txn_id, principal (= merchant_id),
-                         //          order_id, amount, currency, notify_status, time_us (paid_at)
+  channel_notification = 8,  // channel: channel, channel_txn_id, principal (= merchant_id),
+                         //          order_id, amount, currency, notification_status, time_us (paid_at)
   tick = 9,              // engine: time_us (= pending lifetime), expire_max
   add_channel = 10,      // engine: channel
   get_account = 11,      // merchant or operator: account
@@ -56,7 +56,7 @@ inline constexpr std::uint8_t command_flags_known = command_flag_operator | comm
 struct Command {
   CommandKind kind{};
   AccountKind account_kind{};    // open_account
-  NotifyStatus notify_status{};  // notify
+  NotificationStatus notification_status{};  // channel_notification
   std::uint8_t flags = 0;        // command_flag_*
   Currency currency{};
   std::uint32_t expire_max = 0;  // tick: at most this many expirations per tick
@@ -64,7 +64,7 @@ struct Command {
   Amount amount = 0;
   std::int64_t time_us = 0;      // notify: paid_at; tick: pending lifetime
   std::int64_t expires_at_us = 0;  // create_mandate: when it expires (0: never)
-  Id principal;                  // merchant or operator; notify: the body's merchant_id
+  Id principal;                  // merchant or operator; channel_notification: the body's merchant_id
   Id request_id;
   Id account;                    // account_id; create_payment: payer_account_id
   Id order_id;
@@ -85,7 +85,7 @@ static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
 //        0    1  encoding version (command_encoding_version)
 //        1    1  kind
 //        2    1  account_kind (0 = none)
-//        3    1  notify_status (0 = none)
+//        3    1  notification_status (0 = none)
 //        4    1  flags
 //        5    3  currency, ISO 4217 letters ("\0\0\0" = none): never the in-memory index
 //        8    4  expire_max        (little-endian, as are all integers)

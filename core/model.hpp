@@ -20,7 +20,7 @@ enum class PaymentStatus : std::uint8_t {
   refunded = 7,
 };
 
-enum class NotifyStatus : std::uint8_t { success = 1, failed = 2 };
+enum class NotificationStatus : std::uint8_t { success = 1, failed = 2 };
 
 // A mandate's status (API.md "Mandates"). EXPIRED is never stored: a mandate past its
 // `expires_at` reads EXPIRED (as a PENDING payment past its lifetime reads CANCELLED).
@@ -38,16 +38,16 @@ enum class AnomalyReason : std::uint8_t {
 
 std::string_view to_string(AccountKind kind);
 std::string_view to_string(PaymentStatus status);
-std::string_view to_string(NotifyStatus status);
+std::string_view to_string(NotificationStatus status);
 std::string_view to_string(MandateStatus status);
 std::string_view to_string(AnomalyReason reason);
 std::optional<AccountKind> account_kind_from(std::string_view text);
-std::optional<NotifyStatus> notify_status_from(std::string_view text);
+std::optional<NotificationStatus> notification_status_from(std::string_view text);
 std::optional<PaymentStatus> payment_status_from(std::string_view text);
 
 constexpr bool account_kind_is_valid(std::uint8_t v) { return v >= 1 && v <= 2; }
 constexpr bool payment_status_is_valid(std::uint8_t v) { return v >= 1 && v <= 7; }
-constexpr bool notify_status_is_valid(std::uint8_t v) { return v >= 1 && v <= 2; }
+constexpr bool notification_status_is_valid(std::uint8_t v) { return v >= 1 && v <= 2; }
 // The statuses a mandate row may hold (EXPIRED is computed, never stored).
 constexpr bool mandate_status_is_stored(std::uint8_t v) { return v == 1 || v == 2 || v == 4; }
 constexpr bool anomaly_reason_is_valid(std::uint8_t v) { return v >= 1 && v <= 6; }

@@ -79,7 +79,7 @@ enum class Field : std::uint8_t {
 inline constexpr std::uint8_t field_max = static_cast<std::uint8_t>(Field::expires_at);
 std::string_view to_string(Field field);
 
-enum class NotifyOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
+enum class NotificationOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
 
 struct AccountView {
   Id account_id;
@@ -126,8 +126,8 @@ struct Result {
   CommandKind kind{};
   ResourceKind resource = ResourceKind::none;
   Field field = Field::none;
-  NotifyOutcome notify = NotifyOutcome::none;
-  AnomalyReason anomaly{};      // when notify == anomaly
+  NotificationOutcome notification = NotificationOutcome::none;
+  AnomalyReason anomaly{};      // when notification == anomaly
   bool replayed = false;        // an idempotent replay: `Idempotent-Replayed: true`
   bool mutated = false;         // the state changed: the command must be logged
   std::uint32_t expired_count = 0;  // tick

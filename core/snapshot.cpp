@@ -596,9 +596,9 @@ bool parse_anomalies(Decoder& d, const SnapshotInfo& info, State* s) {
     a.received_at_us = d.le<std::int64_t>();
     if (!d.ok()) return false;
     if (a.channel == 0 || a.channel >= s->channels.size()) return d.fail("anomaly of an unknown channel");
-    if (!notify_status_is_valid(status) || !anomaly_reason_is_valid(reason)) return d.fail("bad anomaly enum");
+    if (!notification_status_is_valid(status) || !anomaly_reason_is_valid(reason)) return d.fail("bad anomaly enum");
     if (s->find_channel_txn(a.channel, txn) != row_none) return d.fail("duplicate channel transaction");
-    a.status = static_cast<NotifyStatus>(status);
+    a.status = static_cast<NotificationStatus>(status);
     a.reason = static_cast<AnomalyReason>(reason);
     a.channel_txn_id = s->intern(txn);
     a.merchant_id = s->intern(merchant);

@@ -219,8 +219,8 @@ std::string command_to_json(const Command& c) {
   if (c.amount != 0) field(c.kind == CommandKind::create_mandate ? "amount_max" : "amount", n(c.amount));
   if (c.currency.valid()) field("currency", q(currency_code(c.currency)));
   if (c.kind == CommandKind::open_account) field("account_kind", q(to_string(c.account_kind)));
-  if (c.kind == CommandKind::notify) {
-    field("status", q(to_string(c.notify_status)));
+  if (c.kind == CommandKind::channel_notification) {
+    field("status", q(to_string(c.notification_status)));
     field("paid_at", q(format_time_us(c.time_us)));
   }
   if (c.kind == CommandKind::create_mandate) {

@@ -92,7 +92,7 @@ struct AnomalyRow {
   std::int64_t received_at_us = 0;
   Currency currency{};
   std::uint8_t channel = 0;
-  NotifyStatus status{};
+  NotificationStatus status{};
   AnomalyReason reason{};
 };
 

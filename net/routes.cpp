@@ -291,7 +291,7 @@ std::optional<LocalError> build_command(const RouteMatch& match, const Principal
 std::optional<LocalError> build_notify_command(std::string_view channel, std::string_view body,
                                                JsonDecoder& decoder, Command* out) {
   *out = Command{};
-  out->kind = CommandKind::notify;
+  out->kind = CommandKind::channel_notification;
   if (auto error = path_id(channel, "channel", &out->channel)) return error;
   NotificationRequest request;
   if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
@@ -300,8 +300,9 @@ std::optional<LocalError> build_notify_command(std::string_view channel, std::st
   out->order_id = request.order_id;
   out->amount = request.amount;
   out->currency = request.currency;
-  out->notify_status =
-      request.status == NotificationStatus::success ? NotifyStatus::success : NotifyStatus::failed;
+  out->notification_status =
+      request.status == NotificationStatus::success ? paycore::NotificationStatus::success
+                                                    : paycore::NotificationStatus::failed;
   out->time_us = request.has_paid_at ? request.paid_at_us : 0;
   return std::nullopt;
 }

@@ -17,7 +17,7 @@ std::vector<std::byte> encode(const Command& c) {
 }
 
 TEST(CommandCodec, RoundTripsEveryField) {
-  Command c = notify("alipay", "t-1", "m_001", "o-1001", 1234, NotifyStatus::failed, "BHD");
+  Command c = notify("alipay", "t-1", "m_001", "o-1001", 1234, NotificationStatus::failed, "BHD");
   c.timestamp_us = 1'795'670'354'123'456;
   c.time_us = -5;
   c.flags = command_flag_operator;

@@ -81,17 +81,17 @@ inline Command refund(std::string_view merchant, std::string_view request_id,
 }
 
 inline Command notify(std::string_view channel, std::string_view txn, std::string_view merchant,
-                      std::string_view order, Amount amount, NotifyStatus status,
+                      std::string_view order, Amount amount, NotificationStatus status,
                       std::string_view currency = "CNY") {
   Command c;
-  c.kind = CommandKind::notify;
+  c.kind = CommandKind::channel_notification;
   c.channel = Id::of(channel);
   c.channel_txn_id = Id::of(txn);
   c.principal = Id::of(merchant);
   c.order_id = Id::of(order);
   c.amount = amount;
   c.currency = ccy(currency);
-  c.notify_status = status;
+  c.notification_status = status;
   c.time_us = 1;
   return c;
 }

@@ -201,7 +201,7 @@ TEST(SnapshotExport, SystemBalancesAreExportedAndEverythingSumsToZero) {
   d.run(create_mandate("o3", "md-alice-m1", "alice", "m1"));
   d.run(pay("m1", "r1", "o-1", 300, "alice"));
   d.run(pay_external("m1", "r2", "o-2", 50, "alipay"));
-  d.run(notify("alipay", "t1", "m1", "o-2", 50, NotifyStatus::success));
+  d.run(notify("alipay", "t1", "m1", "o-2", 50, NotificationStatus::success));
   char path[] = "/tmp/paycore-export-XXXXXX";
   const int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);

@@ -178,10 +178,10 @@ TEST(Routes, NotificationCommandCarriesTheBody) {
       R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o1","amount":5,"currency":"CNY","status":"SUCCESS","paid_at":"2026-11-26T05:19:14Z"})",
       decoder, &command);
   ASSERT_FALSE(error);
-  EXPECT_EQ(command.kind, CommandKind::notify);
+  EXPECT_EQ(command.kind, CommandKind::channel_notification);
   EXPECT_EQ(command.channel.view(), "alipay");
   EXPECT_EQ(command.principal.view(), "m_001");
-  EXPECT_EQ(command.notify_status, NotifyStatus::success);
+  EXPECT_EQ(command.notification_status, paycore::NotificationStatus::success);
   EXPECT_GT(command.time_us, 0);
   error = build_notify_command("alipay", "{not json", decoder, &command);
   ASSERT_TRUE(error);
@@ -273,8 +273,8 @@ TEST(Render, ErrorResultsCarryCodeAndField) {
 TEST(Render, NotificationSuccessIsCodeSuccess) {
   OutBuffer out(1 << 16);
   Result r;
-  r.kind = CommandKind::notify;
-  r.notify = NotifyOutcome::anomaly;
+  r.kind = CommandKind::channel_notification;
+  r.notification = NotificationOutcome::anomaly;
   ASSERT_TRUE(write_result_body(out, Route::notify, r));
   EXPECT_EQ(out.view(), R"({"code":"SUCCESS"})");
 }
