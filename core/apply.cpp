@@ -573,7 +573,7 @@ AnomalyReason notification_problem(const State& s, const Command& c, std::uint32
   return AnomalyReason{};
 }
 
-Result notify(State& s, const Command& c) {
+Result channel_notification(State& s, const Command& c) {
   if (!ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
   if (c.channel.empty()) return make_result(c, ResultCode::missing_field, Field::channel);
   if (c.channel_txn_id.empty()) return make_result(c, ResultCode::missing_field, Field::channel_txn_id);
@@ -606,7 +606,7 @@ Result notify(State& s, const Command& c) {
     anomaly.merchant_id = s.intern(c.principal.view());
     anomaly.order_id = s.intern(c.order_id.view());
     anomaly.amount = c.amount;
-    anomaly.paid_at_us = c.time_us;
+    anomaly.paid_at_us = c.paid_at_us;
     anomaly.received_at_us = c.timestamp_us;
     anomaly.currency = c.currency;
     anomaly.channel = static_cast<std::uint8_t>(channel);
@@ -642,11 +642,11 @@ Result notify(State& s, const Command& c) {
 // tick (a limit on the work of one command). An expired payment's updated_at is the moment
 // it expired, so the result does not depend on when the tick ran.
 Result tick(State& s, const Command& c) {
-  if (c.time_us <= 0) return make_result(c, ResultCode::invalid_field);
+  if (c.pending_lifetime_us <= 0) return make_result(c, ResultCode::invalid_field);
   if (c.expire_max == 0) return make_result(c, ResultCode::invalid_field);
   Result r = make_result(c, ResultCode::ok);
-  if (s.pending_lifetime_us != c.time_us) {
-    s.pending_lifetime_us = c.time_us;
+  if (s.pending_lifetime_us != c.pending_lifetime_us) {
+    s.pending_lifetime_us = c.pending_lifetime_us;
     r.mutated = true;
   }
   for (std::uint32_t examined = 0;
@@ -689,7 +689,7 @@ Result dispatch(State& s, const Command& c) {
     case CommandKind::complete_payment:
       return transition(s, c, PaymentStatus::shipped, PaymentStatus::completed);
     case CommandKind::refund_payment: return refund_payment(s, c);
-    case CommandKind::channel_notification: return notify(s, c);
+    case CommandKind::channel_notification: return channel_notification(s, c);
     case CommandKind::tick: return tick(s, c);
     case CommandKind::add_channel: return add_channel(s, c);
     case CommandKind::get_account: return get_account(s, c);

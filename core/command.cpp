@@ -131,6 +131,20 @@ auto ids_of(C& c) {
                                           &c.channel,   &c.channel_txn_id, &c.mandate_id, &c.merchant_id};
 }
 
+// The encoding's i64 at offset 28 (command_encoding_time_field_offset): a tick's pending
+// lifetime, any other command's paid_at (which only a channel notification sets).
+std::int64_t time_field_us(const Command& command) {
+  if (command.kind == CommandKind::tick) return command.pending_lifetime_us;
+  return command.paid_at_us;
+}
+void set_time_field_us(Command* command, std::int64_t value) {
+  if (command->kind == CommandKind::tick) {
+    command->pending_lifetime_us = value;
+  } else {
+    command->paid_at_us = value;
+  }
+}
+
 std::size_t encode_as(const Command& command, std::uint8_t version, std::span<std::byte> out) {
   PAYCORE_ASSERT(out.size() >= command_encoded_bytes_max);
   PAYCORE_ASSERT(command_kind_is_valid(static_cast<std::uint8_t>(command.kind)));
@@ -146,7 +160,8 @@ std::size_t encode_as(const Command& command, std::uint8_t version, std::span<st
   w.le(command.expire_max);
   w.le(command.timestamp_us);
   w.le(command.amount);
-  w.le(command.time_us);
+  PAYCORE_DEBUG_ASSERT(w.used() == command_encoding_time_field_offset);
+  w.le(time_field_us(command));
   PAYCORE_DEBUG_ASSERT(w.used() == command_encoded_fixed_bytes);
   const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
   const auto all = ids_of(command);
@@ -194,10 +209,12 @@ CommandDecodeError decode_command(std::span<const std::byte> in, Command* out) {
     if (!currency) return CommandDecodeError::bad_currency;
     out->currency = *currency;
   }
+  std::int64_t time_field = 0;
   if (!r.le(&out->expire_max) || !r.le(&out->timestamp_us) || !r.le(&out->amount) ||
-      !r.le(&out->time_us)) {
+      !r.le(&time_field)) {
     return CommandDecodeError::truncated;
   }
+  set_time_field_us(out, time_field);
   const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
   const auto all = ids_of(*out);
   for (std::size_t i = 0; i < ids; ++i) {

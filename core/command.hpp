@@ -24,9 +24,10 @@ enum class CommandKind : std::uint8_t {
   ship_payment = 5,      // merchant: order_id
   complete_payment = 6,  // merchant: order_id
   refund_payment = 7,    // merchant: order_id, amount
-  channel_notification = 8,  // channel: channel, channel_txn_id, principal (= merchant_id),
-                         //          order_id, amount, currency, notification_status, time_us (paid_at)
-  tick = 9,              // engine: time_us (= pending lifetime), expire_max
+  // channel: channel, channel_txn_id, principal (= merchant_id), order_id, amount, currency,
+  // notification_status, paid_at_us
+  channel_notification = 8,
+  tick = 9,              // engine: pending_lifetime_us, expire_max
   add_channel = 10,      // engine: channel
   get_account = 11,      // merchant or operator: account
   get_payment = 12,      // merchant: order_id
@@ -62,7 +63,9 @@ struct Command {
   std::uint32_t expire_max = 0;  // tick: at most this many expirations per tick
   std::int64_t timestamp_us = 0; // stamped by the core: strictly increasing
   Amount amount = 0;
-  std::int64_t time_us = 0;      // notify: paid_at; tick: pending lifetime
+  // Two fields with one place in the encoding (offset 28, see below): a command uses at most one.
+  std::int64_t paid_at_us = 0;           // channel_notification: the channel's paid_at (0: null)
+  std::int64_t pending_lifetime_us = 0;  // tick: how long a PENDING payment lives
   std::int64_t expires_at_us = 0;  // create_mandate: when it expires (0: never)
   Id principal;                  // merchant or operator; channel_notification: the body's merchant_id
   Id request_id;
@@ -78,6 +81,8 @@ struct Command {
 };
 static_assert(std::is_trivially_copyable_v<Command>);
 static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
+static_assert(std::is_same_v<decltype(Command::paid_at_us), decltype(Command::pending_lifetime_us)>,
+              "both share the encoding's i64 at offset 28");
 
 // ---- Binary encoding (the payload of a log record) ----------------------------------------
 //
@@ -91,7 +96,8 @@ static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
 //        8    4  expire_max        (little-endian, as are all integers)
 //       12    8  timestamp_us
 //       20    8  amount
-//       28    8  time_us
+//       28    8  tick: pending_lifetime_us; every other kind: paid_at_us (0 unless a
+//                channel_notification). One i64 with a meaning per kind, as in version 1.
 //       36    .  the ids in the order principal, request_id, account, order_id, channel,
 //                channel_txn_id, then (version 2) mandate_id, merchant_id; each as u8 length
 //                + that many bytes
@@ -104,6 +110,7 @@ static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
 inline constexpr std::uint8_t command_encoding_version = 2;
 inline constexpr std::uint8_t command_encoding_version_v1 = 1;
 inline constexpr std::size_t command_encoded_fixed_bytes = 36;
+inline constexpr std::size_t command_encoding_time_field_offset = 28;
 inline constexpr std::size_t command_ids_v1 = 6;
 inline constexpr std::size_t command_ids = 8;
 inline constexpr std::size_t command_encoded_bytes_max =

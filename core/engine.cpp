@@ -296,7 +296,7 @@ struct Engine::Core {
     if (writes_refused(now)) return false;
     Command c;
     c.kind = CommandKind::tick;
-    c.time_us = e.config_.pending_lifetime_us;
+    c.pending_lifetime_us = e.config_.pending_lifetime_us;
     c.expire_max = e.config_.tick_expire_max;
     c.timestamp_us = next_timestamp(now);
     const Result r = apply(state(), c);

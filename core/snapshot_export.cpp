@@ -221,14 +221,14 @@ std::string command_to_json(const Command& c) {
   if (c.kind == CommandKind::open_account) field("account_kind", q(to_string(c.account_kind)));
   if (c.kind == CommandKind::channel_notification) {
     field("status", q(to_string(c.notification_status)));
-    field("paid_at", q(format_time_us(c.time_us)));
+    field("paid_at", q(format_time_us(c.paid_at_us)));
   }
   if (c.kind == CommandKind::create_mandate) {
     field("expires_at", c.expires_at_us == 0 ? "null" : q(format_time_us(c.expires_at_us)));
     field("single_use", c.is_single_use() ? "true" : "false");
   }
   if (c.kind == CommandKind::tick) {
-    field("pending_lifetime_us", n(c.time_us));
+    field("pending_lifetime_us", n(c.pending_lifetime_us));
     field("expire_max", n(c.expire_max));
   }
   if (c.is_operator()) field("operator", "true");

@@ -303,7 +303,7 @@ std::optional<LocalError> build_notify_command(std::string_view channel, std::st
   out->notification_status =
       request.status == NotificationStatus::success ? paycore::NotificationStatus::success
                                                     : paycore::NotificationStatus::failed;
-  out->time_us = request.has_paid_at ? request.paid_at_us : 0;
+  out->paid_at_us = request.has_paid_at ? request.paid_at_us : 0;
   return std::nullopt;
 }
 

@@ -281,7 +281,7 @@ class Builder {
     c.amount = plan.amount;
     c.currency = cny_;
     c.notification_status = status;
-    c.time_us = plan.created_at_us + notify_after_us;  // paid_at, as on the statement row
+    c.paid_at_us = plan.created_at_us + notify_after_us;  // paid_at, as on the statement row
     return c;
   }
 

@@ -92,7 +92,7 @@ inline Command notify(std::string_view channel, std::string_view txn, std::strin
   c.amount = amount;
   c.currency = ccy(currency);
   c.notification_status = status;
-  c.time_us = 1;
+  c.paid_at_us = 1;
   return c;
 }
 
@@ -106,7 +106,7 @@ inline Command add_channel(std::string_view name) {
 inline Command tick(std::int64_t lifetime_us, std::uint32_t expire_max = 1024) {
   Command c;
   c.kind = CommandKind::tick;
-  c.time_us = lifetime_us;
+  c.pending_lifetime_us = lifetime_us;
   c.expire_max = expire_max;
   return c;
 }

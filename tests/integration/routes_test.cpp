@@ -147,7 +147,7 @@ TEST(Routes, MandateCommandsCarryTheBodyAndPath) {
                         R"({"request_id":"r1","mandate_id":"md-1","payer_account_id":"c1","merchant_id":"m_001","amount_max":500,"expires_at":null})",
                         decoder, &command);
   ASSERT_FALSE(error);
-  EXPECT_EQ(command.time_us, 0);  // null: never expires
+  EXPECT_EQ(command.expires_at_us, 0);  // null: never expires
   EXPECT_FALSE(command.is_single_use());
 
   error = build_command(match_route(HttpMethod::post, "/v1/mandates"), op,
@@ -182,7 +182,7 @@ TEST(Routes, NotificationCommandCarriesTheBody) {
   EXPECT_EQ(command.channel.view(), "alipay");
   EXPECT_EQ(command.principal.view(), "m_001");
   EXPECT_EQ(command.notification_status, paycore::NotificationStatus::success);
-  EXPECT_GT(command.time_us, 0);
+  EXPECT_GT(command.paid_at_us, 0);
   error = build_notify_command("alipay", "{not json", decoder, &command);
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, "invalid_json");

@@ -114,7 +114,7 @@ class Script {
     c.amount = amount;
     c.currency = cny();
     c.notification_status = status;
-    c.time_us = at(time);
+    c.paid_at_us = at(time);
     return run(c, time);
   }
   void refund(std::string_view merchant, std::string_view order, std::string_view request_id, Amount amount,
@@ -348,7 +348,7 @@ Command notification_of(const Finding& f, std::int64_t now_us) {
   c.amount = f.channel_amount;
   c.currency = f.channel_currency;
   c.notification_status = f.channel_status == ChannelStatus::success ? NotificationStatus::success : NotificationStatus::failed;
-  c.time_us = f.channel_time_us;
+  c.paid_at_us = f.channel_time_us;
   c.timestamp_us = now_us;
   return c;
 }
