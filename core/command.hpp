@@ -78,6 +78,7 @@ struct Command {
 
   bool is_operator() const { return (flags & command_flag_operator) != 0; }
   bool is_single_use() const { return (flags & command_flag_single_use) != 0; }
+  friend bool operator==(const Command&, const Command&) = default;
 };
 static_assert(std::is_trivially_copyable_v<Command>);
 static_assert(sizeof(Command) <= 576, "commands travel through rings by value");

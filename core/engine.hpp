@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "apply.hpp"
+#include "base/status.hpp"
 #include "command.hpp"
 #include "result.hpp"
 #include "ring.hpp"
@@ -50,6 +51,9 @@ struct EngineConfig {
   // Wall clock in microseconds; tests may substitute one. Timestamps never go backwards even
   // if this does.
   std::int64_t (*clock_us)() = nullptr;
+
+  /// clock_us() if set, else the wall clock, in microseconds since the Unix epoch.
+  std::int64_t now_us() const;
 };
 
 enum class RequestOp : std::uint8_t {
@@ -102,10 +106,11 @@ struct EngineMetrics {
 
 class Engine {
  public:
-  // Recovers the state from the newest valid snapshot plus the log after it, registers the
-  // configured channels, and returns an engine ready to start(). On failure (corruption, a
-  // missing segment...) returns false with a message naming the file and offset.
-  static bool open(const EngineConfig& config, std::unique_ptr<Engine>* out, std::string* error);
+  /// Recovers the state from the newest valid snapshot plus the log after it, registers the
+  /// configured channels, and returns an engine ready to start(). Errors: kInvalidArgument for
+  /// a bad configuration (ring capacity, channel name); the log's and recovery's errors
+  /// (kCorruption, kMissingSegment, kIoError...), whose messages name the file and offset or LSN.
+  static StatusOr<std::unique_ptr<Engine>> open(const EngineConfig& config);
   ~Engine();
 
   void start();  // runs the core loop on its own thread
@@ -135,11 +140,14 @@ class Engine {
   // For tests and tools, from the thread that owns the engine when it is not started.
   const State& state_for_tests() const { return *state_; }
 
-  struct Core;  // the core thread's private part (engine.cpp)
+  // The core thread's private part (engine.cpp): the turn's pipeline over the release queue,
+  // the snapshot scheduler and the storage guard.
+  struct Core;
 
  private:
   explicit Engine(const EngineConfig& config);
-  bool register_channels(std::string* error);
+  void make_rings();
+  Status register_channels();
 
   EngineConfig config_;
   std::unique_ptr<State> state_;

@@ -107,7 +107,12 @@ std::unique_ptr<NonceJournal> NonceJournal::open(const std::string& dir, std::in
   std::sort(paths.begin(), paths.end());
   std::string bytes;
   for (const std::string& path : paths) {
-    if (!read_file(path, &bytes, error)) return nullptr;
+    StatusOr<std::string> read = read_file(path);
+    if (!read.is_ok()) {
+      *error = read.status().message();
+      return nullptr;
+    }
+    bytes = std::move(*read);
     ++load->files;
     const LoadedFile loaded =
         parse_file(bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
@@ -179,7 +184,7 @@ bool NonceJournal::rotate_if_due(std::int64_t now_s) {
     if (fd < 0 && errno != EEXIST) return false;
   }
   if (fd < 0) return false;
-  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || fsync_directory(dir_.c_str()) != 0) {
+  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || !fsync_directory(dir_).is_ok()) {
     ::close(fd);
     ::unlink(path.c_str());
     return false;

@@ -102,8 +102,8 @@ TEST_P(EngineTest, CleanShutdownWritesAFinalSnapshot) {
   ASSERT_EQ(snapshots.size(), 1u);
   State loaded;
   SnapshotInfo info;
-  std::string error;
-  ASSERT_TRUE(load_snapshot_file(snapshots[0].path, &loaded, &info, &error)) << error;
+  const Status loaded_status = load_snapshot_file(snapshots[0].path, &loaded, &info);
+  ASSERT_TRUE(loaded_status.is_ok()) << loaded_status.to_string();
   EXPECT_EQ(state_image(loaded), before);
   auto again = open_engine(config);
   EXPECT_EQ(state_image(again->state_for_tests()), before);
@@ -196,9 +196,9 @@ TEST_P(EngineTest, MissingLogSegmentRefusesToStart) {
   std::sort(segments.begin(), segments.end());
   ASSERT_GE(segments.size(), 3u);
   ASSERT_EQ(::unlink((dir + "/wal/" + segments[1]).c_str()), 0);
-  std::unique_ptr<Engine> e;
-  std::string error;
-  EXPECT_FALSE(Engine::open(config, &e, &error));
+  const StatusOr<std::unique_ptr<Engine>> e = Engine::open(config);
+  EXPECT_FALSE(e.is_ok());
+  const std::string error = e.status().to_string();
   EXPECT_NE(error.find("segment"), std::string::npos) << error;
 }
 
