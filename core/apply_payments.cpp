@@ -184,7 +184,8 @@ Result refund_payment(State& s, const Command& c) {
   if (!is_paid_like(effective_status(s, row, c.timestamp_us))) {
     return keep_refusal(s, c, idem.principal, ResultCode::invalid_state, Field::none);
   }
-  PAYCORE_ASSERT(row.refunded_amount >= 0 && row.refunded_amount < row.amount);
+  PAYCORE_ASSERT_GE(row.refunded_amount, 0);
+  PAYCORE_ASSERT_LT(row.refunded_amount, row.amount);
   if (c.amount > row.amount - row.refunded_amount) {
     return keep_refusal(s, c, idem.principal, ResultCode::refund_exceeds_payment, Field::amount);
   }

@@ -150,10 +150,12 @@ void write_header(Encoder& e, const State& s, std::uint64_t lsn, std::int64_t cr
   e.bytes(header, sizeof(header));
 }
 
-void write_sections(Encoder& e, const State& s) {
+void write_channels(Encoder& e, const State& s) {
   e.section(snapshot::tag_channels, s.channels.size());
   for (StrRef name : s.channels) e.str(s.str(name));
+}
 
+void write_system_balances(Encoder& e, const State& s) {
   e.section(snapshot::tag_system, count_system_balances(s));
   for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
     for (std::uint16_t k = 1; k < currency_table_size(); ++k) {
@@ -165,10 +167,14 @@ void write_sections(Encoder& e, const State& s) {
       e.le(balance);
     }
   }
+}
 
+void write_principals(Encoder& e, const State& s) {
   e.section(snapshot::tag_principals, s.principals.size());
   for (std::uint32_t i = 0; i < s.principals.size(); ++i) e.str(s.str(s.principals[i]));
+}
 
+void write_accounts(Encoder& e, const State& s) {
   e.section(snapshot::tag_accounts, s.accounts.size());
   for (std::uint32_t i = 0; i < s.accounts.size(); ++i) {
     const AccountRow& a = s.accounts[i];
@@ -179,7 +185,9 @@ void write_sections(Encoder& e, const State& s) {
     e.le(a.created_at_us);
     e.le(a.updated_at_us);
   }
+}
 
+void write_mandates(Encoder& e, const State& s) {
   e.section(snapshot::tag_mandates, s.mandates.size());
   for (std::uint32_t i = 0; i < s.mandates.size(); ++i) {
     const MandateRow& m = s.mandates[i];
@@ -193,7 +201,9 @@ void write_sections(Encoder& e, const State& s) {
     e.le(m.created_at_us);
     e.le(m.updated_at_us);
   }
+}
 
+void write_payments(Encoder& e, const State& s) {
   e.section(snapshot::tag_payments, s.payments.size());
   for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
@@ -217,7 +227,9 @@ void write_sections(Encoder& e, const State& s) {
       e.le(s.refunds[r].created_at_us);
     }
   }
+}
 
+void write_idempotency(Encoder& e, const State& s) {
   e.section(snapshot::tag_idempotency, s.idempotency.size());
   for (std::uint32_t i = 0; i < s.idempotency.size(); ++i) {
     const IdempotencyRow& r = s.idempotency[i];
@@ -229,7 +241,9 @@ void write_sections(Encoder& e, const State& s) {
     e.le(r.fingerprint);
     e.le(r.resource);
   }
+}
 
+void write_anomalies(Encoder& e, const State& s) {
   e.section(snapshot::tag_anomalies, s.anomalies.size());
   for (std::uint32_t i = 0; i < s.anomalies.size(); ++i) {
     const AnomalyRow& a = s.anomalies[i];
@@ -244,9 +258,24 @@ void write_sections(Encoder& e, const State& s) {
     e.le(a.paid_at_us);
     e.le(a.received_at_us);
   }
+}
 
+void write_pending(Encoder& e, const State& s) {
   e.section(snapshot::tag_pending, s.pending_queue.size());
   for (std::uint32_t i = 0; i < s.pending_queue.size(); ++i) e.le(s.pending_queue[i]);
+}
+
+// The sections in the order of snapshot_format.hpp.
+void write_sections(Encoder& e, const State& s) {
+  write_channels(e, s);
+  write_system_balances(e, s);
+  write_principals(e, s);
+  write_accounts(e, s);
+  write_mandates(e, s);
+  write_payments(e, s);
+  write_idempotency(e, s);
+  write_anomalies(e, s);
+  write_pending(e, s);
 }
 
 }  // namespace

@@ -86,7 +86,8 @@ Log::~Log() {
 }
 
 Status Log::open(const Options& options, std::unique_ptr<Log>* out, RecoveryReport* report) {
-  PAYCORE_ASSERT(out != nullptr && report != nullptr);
+  PAYCORE_ASSERT(out != nullptr);
+  PAYCORE_ASSERT(report != nullptr);
   *report = RecoveryReport{};
   Status s = check_options(options);
   if (!s.is_ok()) return s;
@@ -128,7 +129,8 @@ Status Log::recover(RecoveryReport* report) {
   active_fd_ = ::open(last_path.c_str(), O_RDWR | O_CLOEXEC);
   if (active_fd_ < 0) return errno_status("wal: open", last_path);
   if (scan.torn) {
-    PAYCORE_ASSERT(scan.torn_end >= scan.torn_offset && scan.torn_offset == scan.tail_offset);
+    PAYCORE_ASSERT_GE(scan.torn_end, scan.torn_offset);
+    PAYCORE_ASSERT_EQ(scan.torn_offset, scan.tail_offset);
     const std::vector<std::byte> zeros(scan.torn_end - scan.torn_offset, std::byte{0});
     s = pwrite_all(active_fd_, zeros.data(), zeros.size(), scan.torn_offset, last_path);
     if (s.is_ok() && ::fdatasync(active_fd_) != 0) s = io_status(errno, "fdatasync", last_path, 0);
@@ -317,7 +319,8 @@ void Log::complete_batch(const Status& result) {
     return;
   }
   const Batch& b = *flight_;
-  PAYCORE_ASSERT(b.first_lsn == durable_lsn_ + 1 && b.last_lsn >= b.first_lsn);
+  PAYCORE_ASSERT_EQ(b.first_lsn, durable_lsn_ + 1);
+  PAYCORE_ASSERT_GE(b.last_lsn, b.first_lsn);
   durable_lsn_ = b.last_lsn;
   ++stats_.batches_count;
   stats_.write_bytes += b.bytes;
