@@ -14,9 +14,9 @@
 
 namespace paycore {
 
-// One code per outcome; the refusals match API.md's error codes one for one, plus the
-// engine's own (`unavailable`, `busy`, `capacity_exhausted`). The values are stored in
-// idempotency records (snapshots): append new codes at the end, never renumber.
+// One code per outcome; the refusals match docs/api.md's error codes one for one, plus the
+// engine's own (`unavailable`, `capacity_exhausted`). The values are stored in idempotency
+// records (snapshots): append new codes at the end, never renumber, never reuse a number.
 enum class ResultCode : std::uint8_t {
   ok = 0,
   // 400: validation failures (never kept for idempotency)
@@ -40,8 +40,9 @@ enum class ResultCode : std::uint8_t {
   refund_exceeds_payment,
   // 503 / 507: the engine's refusals (never kept)
   unavailable,
-  busy,
-  capacity_exhausted,
+  // 16 was `busy`, which nothing produced and nothing kept: the number stays unused so that
+  // the codes after it keep the values stored in idempotency records.
+  capacity_exhausted = 17,
   // Mandates (API.md "Mandates"), added with snapshot format 2
   mandate_inactive,        // 403
   mandate_limit_exceeded,  // 402
@@ -49,6 +50,8 @@ enum class ResultCode : std::uint8_t {
   mandate_exists,          // 409
 };
 inline constexpr std::uint8_t result_code_max = static_cast<std::uint8_t>(ResultCode::mandate_exists);
+static_assert(static_cast<int>(ResultCode::unavailable) == 15, "stored numbers never change");
+static_assert(static_cast<int>(ResultCode::mandate_exists) == 21, "stored numbers never change");
 
 std::string_view to_string(ResultCode code);  // the API's snake_case error code ("ok" for ok)
 int http_status(ResultCode code, CommandKind kind);

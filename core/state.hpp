@@ -180,8 +180,6 @@ class State {
   // The newest command timestamp applied: the engine never stamps a smaller one.
   std::int64_t last_timestamp_us = 0;
 
-  std::size_t memory_bytes() const;
-
  private:
   std::uint64_t hash_account(std::uint32_t row) const;
   std::uint64_t hash_payment(std::uint32_t row) const;
