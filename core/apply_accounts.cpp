@@ -68,7 +68,7 @@ Result deposit(State& s, const Command& c) {
 Result get_account(const State& s, const Command& c) {
   if (!ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
   if (c.account.empty()) return make_result(c, ResultCode::missing_field, Field::account_id);
-  // A merchant reads only its own account; anything else looks absent (API.md).
+  // A merchant reads only its own account; anything else looks absent (docs/api.md).
   if (!c.is_operator() && !(c.account == c.principal)) {
     return make_result(c, ResultCode::account_not_found, Field::account_id);
   }
@@ -77,7 +77,7 @@ Result get_account(const State& s, const Command& c) {
   return with_account(make_result(c, ResultCode::ok), s, account);
 }
 
-// ---- Mandates (API.md "Mandates") ----------------------------------------------------------
+// ---- Mandates (docs/api.md "Mandates") ----------------------------------------------------------
 
 static Result with_mandate(Result r, const State& s, std::uint32_t mandate, std::int64_t now_us) {
   r.resource = ResourceKind::mandate;

@@ -61,7 +61,7 @@ static PaymentPlan plan_create_payment(const State& s, const Command& c, std::ui
   }
   if (plan.channel != 0) return plan;  // external: PENDING, no money moves yet
 
-  // Who may debit the payer (API.md "Mandates"): a missing payer, a payer that is not a
+  // Who may debit the payer (docs/api.md "Mandates"): a missing payer, a payer that is not a
   // customer and a payer without a mandate for this merchant all read the same, so that a
   // merchant learns nothing about accounts that are not its to debit.
   plan.payer = s.find_account(c.account.view());

@@ -54,8 +54,8 @@ bool can_debit(Amount balance, Amount amount) {
 }
 
 // One movement: debit one balance, credit another. Both were checked by the caller.
-// The money moves outside the assertions: an assertion only checks (STYLE: an assertion never
-// does the work).
+// The money moves outside the assertions: an assertion only checks, it never does the work
+// (docs/style.md rule 5).
 void transfer(Amount& debit, Amount& credit, Amount amount) {
   PAYCORE_ASSERT(amount > 0);
   Amount debited = 0;

@@ -1,6 +1,6 @@
 #pragma once
 // Commands: the fixed-size, trivially copyable input of the state machine, one kind per
-// operation of API.md. The edge (net/) builds them from validated requests; the core stamps
+// operation of docs/api.md. The edge (net/) builds them from validated requests; the core stamps
 // `timestamp_us`; the log stores them in the versioned binary encoding below, so that replay
 // feeds `apply` exactly what it saw the first time (docs/design.md rule 2).
 
@@ -43,7 +43,7 @@ constexpr bool command_is_read(CommandKind kind) {
   return kind == CommandKind::get_account || kind == CommandKind::get_payment ||
          kind == CommandKind::get_mandate;
 }
-// Commands that carry a request_id and are idempotent on it (API.md "Idempotency").
+// Commands that carry a request_id and are idempotent on it (docs/api.md "Idempotency").
 constexpr bool command_is_idempotent(CommandKind kind) {
   return (kind >= CommandKind::open_account && kind <= CommandKind::refund_payment) ||
          kind == CommandKind::create_mandate || kind == CommandKind::revoke_mandate;
@@ -133,7 +133,7 @@ enum class CommandDecodeError : std::uint8_t {
 std::string_view to_string(CommandDecodeError error);
 [[nodiscard]] CommandDecodeError decode_command(std::span<const std::byte> in, Command* out);
 
-// The request fingerprint of API.md's idempotency: a hash of the command's meaning (kind and
+// The request fingerprint of docs/api.md's idempotency: a hash of the command's meaning (kind and
 // the fields the client chose), not of its timestamp or transport. It hashes the oldest
 // encoding that can hold the command, so that fingerprints kept in snapshots before mandates
 // existed still match the same request after an upgrade.

@@ -43,7 +43,7 @@ enum class ResultCode : std::uint8_t {
   // 16 was `busy`, which nothing produced and nothing kept: the number stays unused so that
   // the codes after it keep the values stored in idempotency records.
   capacity_exhausted = 17,
-  // Mandates (API.md "Mandates"), added with snapshot format 2
+  // Mandates (docs/api.md "Mandates"), added with snapshot format 2
   mandate_inactive,        // 403
   mandate_limit_exceeded,  // 402
   invalid_payer,           // 422
@@ -56,10 +56,10 @@ static_assert(static_cast<int>(ResultCode::mandate_exists) == 21, "stored number
 std::string_view to_string(ResultCode code);  // the API's snake_case error code ("ok" for ok)
 int http_status(ResultCode code, CommandKind kind);
 // Whether an idempotent command's outcome is recorded under its request_id: success and the
-// business refusals; not validation failures (400) nor the engine's refusals (API.md).
+// business refusals; not validation failures (400) nor the engine's refusals (docs/api.md).
 bool result_is_kept(ResultCode code);
 
-// The field at fault, for API.md's `"field"` in errors. Stored in idempotency records
+// The field at fault, for docs/api.md's `"field"` in errors. Stored in idempotency records
 // (snapshot format 2): append, never renumber.
 enum class Field : std::uint8_t {
   none = 0,
