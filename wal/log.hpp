@@ -23,7 +23,7 @@
 
 #include "wal/fault.hpp"
 #include "base/function_ref.hpp"
-#include "wal/status.hpp"
+#include "base/status.hpp"
 
 namespace paycore::wal {
 

@@ -186,9 +186,9 @@ std::vector<std::string> write_log(const std::string& dir, std::size_t count) {
     const std::string payload = encoded(commands[i % commands.size()]);
     std::uint64_t lsn = 0;
     for (;;) {
-      const wal::Status s = log->append(record_type_command, std::as_bytes(std::span(payload)), &lsn);
+      const Status s = log->append(record_type_command, std::as_bytes(std::span(payload)), &lsn);
       if (s.is_ok()) break;
-      if (s.code() != wal::StatusCode::kFull || !log->submit().is_ok()) std::abort();
+      if (s.code() != StatusCode::kFull || !log->submit().is_ok()) std::abort();
       log->wait();
     }
   }
