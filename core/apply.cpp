@@ -44,7 +44,8 @@ Result add_channel(State& s, const Command& c) {
     return make_result(c, ResultCode::invalid_field, Field::channel);
   }
   if (s.find_channel(c.channel.view()) != row_none) return make_result(c, ResultCode::ok);
-  if (s.channels.size() >= channels_max) return make_result(c, ResultCode::capacity_exhausted, Field::channel);
+  if (s.channels.size() >= channels_max)
+    return make_result(c, ResultCode::capacity_exhausted, Field::channel);
   s.add_channel(c.channel.view());
   Result r = make_result(c, ResultCode::ok);
   r.mutated = true;
@@ -90,8 +91,8 @@ Result apply(State& s, const Command& c) {
 
 void prefetch(const State& s, const Command& c) {
   if (!command_is_idempotent(c.kind)) return;
-  if (c.principal.size > id_bytes_max || c.request_id.size > id_bytes_max || c.account.size > id_bytes_max ||
-      c.order_id.size > id_bytes_max) {
+  if (c.principal.size > id_bytes_max || c.request_id.size > id_bytes_max ||
+      c.account.size > id_bytes_max || c.order_id.size > id_bytes_max) {
     return;  // apply will refuse it
   }
   const std::uint32_t principal = s.find_principal(c.principal.view());  // a few, cached
@@ -104,7 +105,8 @@ void prefetch(const State& s, const Command& c) {
 }
 
 void prefetch_rows(const State& s, const Command& c) {
-  if (c.kind != CommandKind::create_payment || c.account.empty() || c.account.size > id_bytes_max) return;
+  if (c.kind != CommandKind::create_payment || c.account.empty() || c.account.size > id_bytes_max)
+    return;
   s.prefetch_account_row(c.account.view());
 }
 
@@ -120,8 +122,7 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
     case CommandKind::create_mandate:
       if (c.amount > limits.amount_max) return {ResultCode::invalid_amount, Field::amount_max};
       break;
-    default:
-      break;
+    default: break;
   }
   if (command_is_idempotent(c.kind) && s.idempotency.size() >= limits.idempotency_max) {
     return full(Field::request_id);
@@ -145,8 +146,7 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
       if (s.mandates.size() >= limits.mandates_max) return full(Field::mandate_id);
       if (s.principals.size() + 2 > limits.principals_max) return full(Field::merchant_id);
       break;
-    default:
-      break;
+    default: break;
   }
   return {};
 }
@@ -179,14 +179,15 @@ PaymentView payment_view(const State& s, std::uint32_t payment_row, std::int64_t
   v.channel = Id::trusted(s.str(s.channels[row.channel]));
   if (row.payer != row_none) v.payer_account_id = s.accounts[row.payer].id;
   if (row.channel_txn_id != 0) v.channel_txn_id = Id::trusted(s.str(row.channel_txn_id));
-  if (row.mandate != row_none) v.mandate_id = Id::trusted(s.str(s.mandates[row.mandate].mandate_id));
+  if (row.mandate != row_none)
+    v.mandate_id = Id::trusted(s.str(s.mandates[row.mandate].mandate_id));
   v.amount = row.amount;
   v.refunded_amount = row.refunded_amount;
   v.currency = row.currency;
   v.created_at_us = row.created_at_us;
   v.status = effective_status(s, row, now_us);
-  v.updated_at_us = v.status == row.status ? row.updated_at_us
-                                           : row.created_at_us + s.pending_lifetime_us;
+  v.updated_at_us =
+      v.status == row.status ? row.updated_at_us : row.created_at_us + s.pending_lifetime_us;
   return v;
 }
 

@@ -16,7 +16,8 @@ Result open_account(State& s, const Command& c) {
   if (!account_kind_is_valid(static_cast<std::uint8_t>(c.account_kind))) {
     return make_result(c, ResultCode::invalid_field, Field::kind);
   }
-  if (!currency_is_valid(c.currency)) return make_result(c, ResultCode::invalid_field, Field::currency);
+  if (!currency_is_valid(c.currency))
+    return make_result(c, ResultCode::invalid_field, Field::currency);
 
   const IdempotencyCheck idem = check_idempotency(s, c);
   if (idem.done) return idem.result;
@@ -40,7 +41,8 @@ Result deposit(State& s, const Command& c) {
   if (Result v = validate_idempotent(c); v.code != ResultCode::ok) return v;
   if (c.account.empty()) return make_result(c, ResultCode::missing_field, Field::account_id);
   if (c.amount <= 0) return make_result(c, ResultCode::invalid_amount, Field::amount);
-  if (!currency_is_valid(c.currency)) return make_result(c, ResultCode::invalid_field, Field::currency);
+  if (!currency_is_valid(c.currency))
+    return make_result(c, ResultCode::invalid_field, Field::currency);
 
   const IdempotencyCheck idem = check_idempotency(s, c);
   if (idem.done) return idem.result;
@@ -109,7 +111,8 @@ Result create_mandate(State& s, const Command& c) {
   }
   const std::uint32_t payer = s.find_account(c.account.view());
   if (payer == row_none) {
-    return keep_refusal(s, c, idem.principal, ResultCode::account_not_found, Field::payer_account_id);
+    return keep_refusal(s, c, idem.principal, ResultCode::account_not_found,
+                        Field::payer_account_id);
   }
   if (s.accounts[payer].kind != AccountKind::customer) {
     return keep_refusal(s, c, idem.principal, ResultCode::invalid_payer, Field::payer_account_id);

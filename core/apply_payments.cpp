@@ -11,7 +11,7 @@ namespace paycore::apply_detail {
 struct PaymentPlan {
   ResultCode code = ResultCode::ok;
   Field field = Field::none;
-  bool kept = true;                  // the refusal is recorded under the request_id
+  bool kept = true;  // the refusal is recorded under the request_id
   std::uint32_t channel = 0;
   std::uint32_t merchant = row_none;  // row_none: the merchant's account is opened with it
   std::uint32_t payer = row_none;
@@ -30,7 +30,8 @@ static PaymentPlan refuse(ResultCode code, Field field, bool kept) {
 static PaymentPlan validate_create_payment(const State& s, const Command& c) {
   if (c.order_id.empty()) return refuse(ResultCode::missing_field, Field::order_id, false);
   if (c.amount <= 0) return refuse(ResultCode::invalid_amount, Field::amount, false);
-  if (!currency_is_valid(c.currency)) return refuse(ResultCode::invalid_field, Field::currency, false);
+  if (!currency_is_valid(c.currency))
+    return refuse(ResultCode::invalid_field, Field::currency, false);
   if (c.channel.empty()) return refuse(ResultCode::missing_field, Field::channel, false);
   PaymentPlan plan;
   plan.channel = s.find_channel(c.channel.view());
@@ -45,7 +46,8 @@ static PaymentPlan validate_create_payment(const State& s, const Command& c) {
 
 // Business checks after idempotency: refusals here are kept (except overflow, a 400).
 // `principal`: the caller's principal row, as check_idempotency found it (row_none: none yet).
-static PaymentPlan plan_create_payment(const State& s, const Command& c, std::uint32_t principal, PaymentPlan plan) {
+static PaymentPlan plan_create_payment(const State& s, const Command& c, std::uint32_t principal,
+                                       PaymentPlan plan) {
   plan.merchant = s.find_account(c.principal.view());
   if (plan.merchant != row_none) {
     const AccountRow& merchant = s.accounts[plan.merchant];
@@ -65,22 +67,27 @@ static PaymentPlan plan_create_payment(const State& s, const Command& c, std::ui
   // customer and a payer without a mandate for this merchant all read the same, so that a
   // merchant learns nothing about accounts that are not its to debit.
   plan.payer = s.find_account(c.account.view());
-  if (plan.payer == row_none) return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
+  if (plan.payer == row_none)
+    return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
   const AccountRow& payer = s.accounts[plan.payer];
   if (payer.kind != AccountKind::customer) {
     return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
   }
   plan.mandate = principal == row_none ? row_none : s.find_pair_mandate(plan.payer, principal);
-  if (plan.mandate == row_none) return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
+  if (plan.mandate == row_none)
+    return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
   const MandateRow& mandate = s.mandates[plan.mandate];
   if (effective_mandate_status(mandate, c.timestamp_us) != MandateStatus::active) {
     return refuse(ResultCode::mandate_inactive, Field::none, true);
   }
-  if (payer.currency != c.currency) return refuse(ResultCode::currency_mismatch, Field::currency, true);
-  if (c.amount > mandate.amount_max) return refuse(ResultCode::mandate_limit_exceeded, Field::amount, true);
+  if (payer.currency != c.currency)
+    return refuse(ResultCode::currency_mismatch, Field::currency, true);
+  if (c.amount > mandate.amount_max)
+    return refuse(ResultCode::mandate_limit_exceeded, Field::amount, true);
   if (payer.balance < c.amount) return refuse(ResultCode::insufficient_funds, Field::amount, true);
   const Amount merchant_balance = plan.merchant == row_none ? 0 : s.accounts[plan.merchant].balance;
-  if (!can_credit(merchant_balance, c.amount)) return refuse(ResultCode::invalid_amount, Field::amount, false);
+  if (!can_credit(merchant_balance, c.amount))
+    return refuse(ResultCode::invalid_amount, Field::amount, false);
   return plan;
 }
 
@@ -195,7 +202,8 @@ Result refund_payment(State& s, const Command& c) {
   }
   Amount& credit = row.channel == 0 ? s.accounts[row.payer].balance
                                     : s.channel_balance(row.channel, row.currency);
-  if (!can_credit(credit, c.amount)) return make_result(c, ResultCode::invalid_amount, Field::amount);
+  if (!can_credit(credit, c.amount))
+    return make_result(c, ResultCode::invalid_amount, Field::amount);
 
   // Point of no return.
   transfer(merchant.balance, credit, c.amount);
@@ -227,7 +235,7 @@ Result get_payment(const State& s, const Command& c) {
 
 // Why a notification cannot settle `payment` (0: it can).
 static AnomalyReason notification_problem(const State& s, const Command& c, std::uint32_t channel,
-                                   std::uint32_t payment) {
+                                          std::uint32_t payment) {
   if (payment == row_none) return AnomalyReason::unknown_order;
   const PaymentRow& row = s.payments[payment];
   if (row.channel != channel) return AnomalyReason::channel_mismatch;
@@ -248,11 +256,13 @@ static AnomalyReason notification_problem(const State& s, const Command& c, std:
 Result channel_notification(State& s, const Command& c) {
   if (!ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
   if (c.channel.empty()) return make_result(c, ResultCode::missing_field, Field::channel);
-  if (c.channel_txn_id.empty()) return make_result(c, ResultCode::missing_field, Field::channel_txn_id);
+  if (c.channel_txn_id.empty())
+    return make_result(c, ResultCode::missing_field, Field::channel_txn_id);
   if (c.principal.empty()) return make_result(c, ResultCode::missing_field, Field::merchant_id);
   if (c.order_id.empty()) return make_result(c, ResultCode::missing_field, Field::order_id);
   if (c.amount <= 0) return make_result(c, ResultCode::invalid_amount, Field::amount);
-  if (!currency_is_valid(c.currency)) return make_result(c, ResultCode::invalid_field, Field::currency);
+  if (!currency_is_valid(c.currency))
+    return make_result(c, ResultCode::invalid_field, Field::currency);
   if (!notification_status_is_valid(static_cast<std::uint8_t>(c.notification_status))) {
     return make_result(c, ResultCode::invalid_field, Field::status);
   }

@@ -70,7 +70,6 @@ void transfer(Amount& debit, Amount& credit, Amount amount) {
 
 // ---- Idempotency ---------------------------------------------------------------------------
 
-
 // A replay answers exactly what the first answer said: the same code and field, and the
 // resource's current representation.
 static Result replay_outcome(const State& s, const Command& c, const IdempotencyRow& record) {

@@ -56,7 +56,9 @@ int make_core_epoll(int wake_fd, int log_completion_fd) {
 
 }  // namespace
 
-std::int64_t EngineConfig::now_us() const { return clock_us != nullptr ? clock_us() : wall_clock_us(); }
+std::int64_t EngineConfig::now_us() const {
+  return clock_us != nullptr ? clock_us() : wall_clock_us();
+}
 
 // ---- The core thread's part ------------------------------------------------------------------
 
@@ -112,7 +114,8 @@ struct Engine::Core {
     for (std::uint32_t i = 0; i < producers && budget > 0; ++i) {
       const std::uint32_t p = (next_producer + i) % producers;
       // Never take more than the ring back can hold: results always have a place to go.
-      const std::size_t n = e.in_[p]->pop(std::span(taken.data(), std::min(budget, releases.room(p))));
+      const std::size_t n =
+          e.in_[p]->pop(std::span(taken.data(), std::min(budget, releases.room(p))));
       apply_taken(p, n, now);
       budget -= static_cast<std::uint32_t>(n);
       worked |= n > 0;
@@ -253,9 +256,11 @@ struct Engine::Core {
       e.core_sleeping_.store(false, std::memory_order_relaxed);
       return;
     }
-    const std::int64_t until_tick_ms = std::max<std::int64_t>(0, (next_tick_us - now_us()) / 1000) + 1;
+    const std::int64_t until_tick_ms =
+        std::max<std::int64_t>(0, (next_tick_us - now_us()) / 1000) + 1;
     epoll_event events[4];
-    ::epoll_wait(epoll_fd, events, 4, static_cast<int>(std::min<std::int64_t>(until_tick_ms, 1000)));
+    ::epoll_wait(epoll_fd, events, 4,
+                 static_cast<int>(std::min<std::int64_t>(until_tick_ms, 1000)));
     e.core_sleeping_.store(false, std::memory_order_relaxed);
     drain_eventfd_nonblocking(e.wake_fd_);
   }
@@ -302,8 +307,10 @@ struct Engine::Core {
     e.metrics_.wal_batches.store(s.batches_count, std::memory_order_relaxed);
     e.metrics_.wal_fsyncs.store(s.fsyncs_count, std::memory_order_relaxed);
     e.metrics_.wal_bytes.store(s.write_bytes, std::memory_order_relaxed);
-    for (std::size_t i = 0; i < EngineMetrics::histogram_buckets && i < wal::kHistogramBuckets; ++i) {
-      e.metrics_.fsync_latency_us_log2[i].store(s.sync_latency_us_log2[i], std::memory_order_relaxed);
+    for (std::size_t i = 0; i < EngineMetrics::histogram_buckets && i < wal::kHistogramBuckets;
+         ++i) {
+      e.metrics_.fsync_latency_us_log2[i].store(s.sync_latency_us_log2[i],
+                                                std::memory_order_relaxed);
       e.metrics_.batch_records_log2[i].store(s.batch_records_log2[i], std::memory_order_relaxed);
     }
   }

@@ -35,11 +35,11 @@ struct EngineConfig {
   std::uint32_t batch_max = 8192;      // commands taken per turn of the core loop
   Limits limits;
   StateConfig state;
-  std::vector<std::string> channels;   // external channels: registered in the state at start
+  std::vector<std::string> channels;  // external channels: registered in the state at start
   std::int64_t pending_lifetime_us = pending_lifetime_default_us;
   std::int64_t tick_interval_us = 100'000;
   std::uint32_t tick_expire_max = 4096;
-  std::uint64_t snapshot_every_records = 10'000'000;  // 0: never by count
+  std::uint64_t snapshot_every_records = 10'000'000;    // 0: never by count
   std::int64_t snapshot_every_us = 3600LL * 1'000'000;  // 0: never by time
   std::uint32_t snapshots_keep = 3;
   bool snapshot_at_shutdown = true;
@@ -70,7 +70,7 @@ struct Request {
 struct Response {
   Result result;
   std::uint64_t token = 0;
-  std::uint64_t lsn = 0;    // the LSN that had to be durable before release
+  std::uint64_t lsn = 0;  // the LSN that had to be durable before release
   RequestOp op = RequestOp::command;
   // op == snapshot
   bool snapshot_ok = false;
@@ -88,8 +88,8 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> durable_lsn{0};
   std::atomic<std::uint64_t> accounts{0};
   std::atomic<std::uint64_t> payments{0};
-  std::atomic<std::uint64_t> queue_depth{0};        // requests waiting in the rings
-  std::atomic<std::uint64_t> awaiting_release{0};   // applied, waiting for durability
+  std::atomic<std::uint64_t> queue_depth{0};       // requests waiting in the rings
+  std::atomic<std::uint64_t> awaiting_release{0};  // applied, waiting for durability
   std::atomic<std::uint64_t> snapshot_lsn{0};
   std::atomic<std::int64_t> snapshot_at_us{0};
   std::atomic<std::uint64_t> snapshots_written{0};
@@ -100,8 +100,8 @@ struct EngineMetrics {
   static constexpr std::size_t histogram_buckets = 24;  // bucket i: < 2^i (us or records)
   std::atomic<std::uint64_t> fsync_latency_us_log2[histogram_buckets]{};
   std::atomic<std::uint64_t> batch_records_log2[histogram_buckets]{};
-  std::atomic<bool> ready{false};     // recovered and the log accepts writes
-  std::atomic<bool> read_only{false}; // a storage fault: writes refused until restart
+  std::atomic<bool> ready{false};      // recovered and the log accepts writes
+  std::atomic<bool> read_only{false};  // a storage fault: writes refused until restart
 };
 
 class Engine {
@@ -158,7 +158,7 @@ class Engine {
   int wake_fd_ = -1;  // producers wake a sleeping core
   std::atomic<bool> core_sleeping_{false};
   std::atomic<bool> stop_requested_{false};
-  bool driven_ = false;   // turn() was called: no core thread, the caller drives
+  bool driven_ = false;  // turn() was called: no core thread, the caller drives
   bool stopped_ = false;
   std::thread thread_;
   EngineMetrics metrics_;

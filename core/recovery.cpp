@@ -18,9 +18,8 @@ std::string at_lsn(std::uint64_t lsn) { return "log record at LSN " + std::to_st
 Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
                      std::span<const std::byte> payload) {
   Command c;
-  const CommandDecodeError decoded = type == record_type_command
-                                         ? decode_command(payload, &c)
-                                         : CommandDecodeError::unknown_kind;
+  const CommandDecodeError decoded =
+      type == record_type_command ? decode_command(payload, &c) : CommandDecodeError::unknown_kind;
   if (decoded != CommandDecodeError::ok) {
     return Status::corruption(at_lsn(lsn) + ": " + std::string(to_string(decoded)));
   }
@@ -39,17 +38,16 @@ Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
 StatusOr<std::uint64_t> replay_after(State& state, std::uint64_t snapshot_lsn, wal::Log& log) {
   Status record_error;
   std::uint64_t replayed = 0;
-  const Status read = log.replay(
-      snapshot_lsn + 1,
-      [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
-        if (!record_error.is_ok()) return;
-        record_error = replay_record(state, lsn, type, payload);
-        if (record_error.is_ok()) ++replayed;
-      });
+  const Status read = log.replay(snapshot_lsn + 1, [&](std::uint64_t lsn, std::uint16_t type,
+                                                       std::span<const std::byte> payload) {
+    if (!record_error.is_ok()) return;
+    record_error = replay_record(state, lsn, type, payload);
+    if (record_error.is_ok()) ++replayed;
+  });
   if (read.code() == StatusCode::kNotFound) {
-    return Status(StatusCode::kMissingSegment,
-                  "the log has no records after the snapshot at LSN " +
-                      std::to_string(snapshot_lsn) + " (segments missing): " + read.to_string());
+    return Status(StatusCode::kMissingSegment, "the log has no records after the snapshot at LSN " +
+                                                   std::to_string(snapshot_lsn) +
+                                                   " (segments missing): " + read.to_string());
   }
   if (!read.is_ok()) return read;
   if (!record_error.is_ok()) return record_error;

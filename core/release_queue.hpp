@@ -64,8 +64,8 @@ class ReleaseQueue {
   std::vector<Waiting> waiting_;  // circular: head_, count_
   std::size_t head_ = 0;
   std::size_t count_ = 0;
-  std::vector<std::uint32_t> promised_;      // per producer: taken, not yet handed back
-  std::vector<bool> has_new_results_;        // per producer: handed answers, not yet woken
+  std::vector<std::uint32_t> promised_;  // per producer: taken, not yet handed back
+  std::vector<bool> has_new_results_;    // per producer: handed answers, not yet woken
 };
 
 }  // namespace paycore

@@ -49,7 +49,8 @@ class Decoder {
     raw(b, sizeof(T));
     std::make_unsigned_t<T> u = 0;
     for (std::size_t i = 0; i < sizeof(T); ++i) {
-      u = static_cast<std::make_unsigned_t<T>>(u | static_cast<std::make_unsigned_t<T>>(b[i]) << (8 * i));
+      u = static_cast<std::make_unsigned_t<T>>(u | static_cast<std::make_unsigned_t<T>>(b[i])
+                                                       << (8 * i));
     }
     return static_cast<T>(u);
   }
@@ -228,7 +229,8 @@ bool parse_mandates(Decoder& d, const SnapshotInfo& info, State* s) {
     m.updated_at_us = d.le<std::int64_t>();
     if (!d.ok()) return false;
     if (m.payer >= s->accounts.size()) return d.fail("mandate of an unknown payer");
-    if (s->accounts[m.payer].kind != AccountKind::customer) return d.fail("mandate's payer is not a customer");
+    if (s->accounts[m.payer].kind != AccountKind::customer)
+      return d.fail("mandate's payer is not a customer");
     if (m.merchant >= s->principals.size()) return d.fail("mandate of an unknown merchant");
     if (m.amount_max <= 0 || m.expires_at_us < 0) return d.fail("bad mandate amount or expiry");
     if (!mandate_status_is_stored(status) || single_use > 1) return d.fail("bad mandate enum");
@@ -261,17 +263,22 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   if (!d.ok()) return false;
   if (p.merchant >= s->accounts.size()) return d.fail("payment of an unknown merchant account");
   if (p.channel >= s->channels.size()) return d.fail("payment through an unknown channel");
-  if ((p.channel == 0) != (p.payer != snapshot::row_none_on_disk)) return d.fail("payer does not fit the channel");
-  if (p.payer != snapshot::row_none_on_disk && p.payer >= s->accounts.size()) return d.fail("payment from an unknown payer");
+  if ((p.channel == 0) != (p.payer != snapshot::row_none_on_disk))
+    return d.fail("payer does not fit the channel");
+  if (p.payer != snapshot::row_none_on_disk && p.payer >= s->accounts.size())
+    return d.fail("payment from an unknown payer");
   if (p.mandate != snapshot::row_none_on_disk) {
     if (p.channel != 0) return d.fail("mandate on an external channel payment");
     if (p.mandate >= s->mandates.size()) return d.fail("payment under an unknown mandate");
-    if (s->mandates[p.mandate].payer != p.payer) return d.fail("payment's mandate is of another payer");
+    if (s->mandates[p.mandate].payer != p.payer)
+      return d.fail("payment's mandate is of another payer");
   }
-  if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount) return d.fail("bad payment amounts");
+  if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount)
+    return d.fail("bad payment amounts");
   if (!payment_status_is_valid(status)) return d.fail("bad payment status");
   if (s->find_payment(p.merchant, order) != row_none) return d.fail("duplicate payment");
-  if (refund_count > info.refunds - s->refunds.size()) return d.fail("more refunds than the header counts");
+  if (refund_count > info.refunds - s->refunds.size())
+    return d.fail("more refunds than the header counts");
   p.status = static_cast<PaymentStatus>(status);
   p.order_id = s->intern(order);
   p.request_id = s->intern(request);
@@ -284,13 +291,15 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
     r.amount = d.le<std::int64_t>();
     r.created_at_us = d.le<std::int64_t>();
     if (!d.ok()) return false;
-    if (r.amount <= 0 || !checked_add(refunded, r.amount, &refunded)) return d.fail("bad refund amount");
+    if (r.amount <= 0 || !checked_add(refunded, r.amount, &refunded))
+      return d.fail("bad refund amount");
     r.request_id = s->intern(refund_request);
     s->add_refund(row, r);
   }
   if (refunded != p.refunded_amount) return d.fail("refunds do not add up to the refunded amount");
   if (p.channel_txn_id != 0) {
-    if (s->find_channel_txn(p.channel, txn) != row_none) return d.fail("duplicate channel transaction");
+    if (s->find_channel_txn(p.channel, txn) != row_none)
+      return d.fail("duplicate channel transaction");
     s->add_channel_txn(row);
   }
   return true;
@@ -308,7 +317,8 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
     r.fingerprint = d.le<std::uint64_t>();
     r.resource = d.le<std::uint32_t>();
     if (!d.ok()) return false;
-    if (r.principal >= s->principals.size()) return d.fail("idempotency record of an unknown principal");
+    if (r.principal >= s->principals.size())
+      return d.fail("idempotency record of an unknown principal");
     if (!command_kind_is_valid(kind) || !command_is_idempotent(static_cast<CommandKind>(kind))) {
       return d.fail("bad idempotency command kind");
     }
@@ -322,9 +332,11 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
     if (ok ? r.resource >= rows : r.resource != snapshot::row_none_on_disk) {
       return d.fail("idempotency record refers to no row");
     }
-    if (s->find_idempotency(r.principal, request) != row_none) return d.fail("duplicate idempotency record");
+    if (s->find_idempotency(r.principal, request) != row_none)
+      return d.fail("duplicate idempotency record");
     // Share the payment's copy of its request_id, as apply does.
-    if (ok && r.kind == CommandKind::create_payment && s->str(s->payments[r.resource].request_id) == request) {
+    if (ok && r.kind == CommandKind::create_payment &&
+        s->str(s->payments[r.resource].request_id) == request) {
       r.request_id = s->payments[r.resource].request_id;
     } else {
       r.request_id = s->intern(request);
@@ -349,9 +361,12 @@ bool parse_anomalies(Decoder& d, const SnapshotInfo& info, State* s) {
     a.paid_at_us = d.le<std::int64_t>();
     a.received_at_us = d.le<std::int64_t>();
     if (!d.ok()) return false;
-    if (a.channel == 0 || a.channel >= s->channels.size()) return d.fail("anomaly of an unknown channel");
-    if (!notification_status_is_valid(status) || !anomaly_reason_is_valid(reason)) return d.fail("bad anomaly enum");
-    if (s->find_channel_txn(a.channel, txn) != row_none) return d.fail("duplicate channel transaction");
+    if (a.channel == 0 || a.channel >= s->channels.size())
+      return d.fail("anomaly of an unknown channel");
+    if (!notification_status_is_valid(status) || !anomaly_reason_is_valid(reason))
+      return d.fail("bad anomaly enum");
+    if (s->find_channel_txn(a.channel, txn) != row_none)
+      return d.fail("duplicate channel transaction");
     a.status = static_cast<NotificationStatus>(status);
     a.reason = static_cast<AnomalyReason>(reason);
     a.channel_txn_id = s->intern(txn);
@@ -369,7 +384,8 @@ bool parse_pending(Decoder& d, const SnapshotInfo& info, State* s) {
   for (std::uint32_t i = 0; i < info.pending; ++i) {
     const auto row = d.le<std::uint32_t>();
     if (!d.ok()) return false;
-    if (row >= s->payments.size() || s->payments[row].channel == 0) return d.fail("bad pending queue entry");
+    if (row >= s->payments.size() || s->payments[row].channel == 0)
+      return d.fail("bad pending queue entry");
     if (i > 0 && row <= previous) return d.fail("pending queue out of order");
     previous = row;
     s->pending_queue.push_back(row);
@@ -405,7 +421,8 @@ bool check_image(std::span<const std::byte> bytes, SnapshotInfo* info, std::stri
     return false;
   }
   if (XXH3_64bits(bytes.data(), snapshot::header_checksum_offset) != stored) {
-    *error = "header checksum mismatch at offset " + std::to_string(snapshot::header_checksum_offset);
+    *error =
+        "header checksum mismatch at offset " + std::to_string(snapshot::header_checksum_offset);
     return false;
   }
   const std::size_t trailer_at = bytes.size() - snapshot::trailer_bytes;
@@ -426,17 +443,21 @@ bool check_image(std::span<const std::byte> bytes, SnapshotInfo* info, std::stri
   return parse_header(header, info, &cursor);
 }
 
-bool load_image(std::span<const std::byte> bytes, State* s, SnapshotInfo* info, std::string* error) {
+bool load_image(std::span<const std::byte> bytes, State* s, SnapshotInfo* info,
+                std::string* error) {
   if (!check_image(bytes, info, error)) return false;
   Decoder d(bytes.first(bytes.size() - snapshot::trailer_bytes), error);
   std::uint32_t cursor = 0;
   if (!parse_header(d, info, &cursor)) return false;
-  if (!parse_channels(d, *info, s) || !parse_system(d, *info, s) || !parse_principals(d, *info, s) ||
-      !parse_accounts(d, *info, s) || !parse_mandates(d, *info, s) || !parse_payments(d, *info, s) ||
-      !parse_idempotency(d, *info, s) || !parse_anomalies(d, *info, s) || !parse_pending(d, *info, s)) {
+  if (!parse_channels(d, *info, s) || !parse_system(d, *info, s) ||
+      !parse_principals(d, *info, s) || !parse_accounts(d, *info, s) ||
+      !parse_mandates(d, *info, s) || !parse_payments(d, *info, s) ||
+      !parse_idempotency(d, *info, s) || !parse_anomalies(d, *info, s) ||
+      !parse_pending(d, *info, s)) {
     return false;
   }
-  if (d.offset() != bytes.size() - snapshot::trailer_bytes) return d.fail("bytes after the last section");
+  if (d.offset() != bytes.size() - snapshot::trailer_bytes)
+    return d.fail("bytes after the last section");
   s->pending_lifetime_us = info->pending_lifetime_us;
   s->last_timestamp_us = info->last_timestamp_us;
   s->expiry_cursor = cursor;

@@ -133,7 +133,7 @@ void SnapshotScheduler::reap_child(bool block) {
 void SnapshotScheduler::publish_if_durable() {
   if (!unpublished_) return;
   if (log_.durable_lsn() < child_lsn_) {
-    if (!log_.read_only()) return;          // not yet
+    if (!log_.read_only()) return;       // not yet
     ::unlink(child_temp_path_.c_str());  // never will be: the log failed before reaching it
     unpublished_ = false;
     answer(in_flight_, false, child_lsn_);
@@ -191,7 +191,8 @@ void SnapshotScheduler::write_final() {
   if (config_.snapshot_at_shutdown && !log_.read_only() && lsn != snapshot_lsn_) {
     const std::string final_path = snapshot_path(snapshots_dir_, lsn);
     const std::string temp_path = final_path + ".tmp";
-    const int written = write_snapshot_temp(temp_path.c_str(), *state_, lsn, wall_clock_us(), buffer_);
+    const int written =
+        write_snapshot_temp(temp_path.c_str(), *state_, lsn, wall_clock_us(), buffer_);
     const Status s = written != 0 ? errno_status("write " + temp_path, written)
                                   : publish_snapshot(snapshots_dir_, temp_path, final_path);
     if (s.is_ok()) {
