@@ -25,25 +25,6 @@ ReleaseQueue::ReleaseQueue(std::span<const std::unique_ptr<SpscRing<Response>>> 
   PAYCORE_ASSERT_EQ(results.size(), result_fds.size());
 }
 
-std::uint32_t ReleaseQueue::room(std::uint32_t p) const { return ring_capacity_ - promised_[p]; }
-
-void ReleaseQueue::note_taken(std::uint32_t p) {
-  PAYCORE_ASSERT_LT(promised_[p], ring_capacity_);
-  ++promised_[p];
-}
-
-void ReleaseQueue::enqueue(std::uint32_t p, std::uint64_t token, const Result& result,
-                           std::uint64_t lsn) {
-  PAYCORE_ASSERT_LT(count_, waiting_.size());
-  Waiting& slot = waiting_[(head_ + count_) % waiting_.size()];
-  slot.producer = p;
-  slot.response = Response{};
-  slot.response.result = result;
-  slot.response.token = token;
-  slot.response.lsn = lsn;
-  ++count_;
-}
-
 void ReleaseQueue::hand_back(std::uint32_t p, const Response& response) {
   const bool pushed = results_[p]->try_push(response);
   PAYCORE_ASSERT(pushed);  // promised_[p] never exceeds the ring's capacity

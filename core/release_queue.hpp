@@ -13,6 +13,7 @@
 #include <span>
 #include <vector>
 
+#include "base/assert.hpp"
 #include "engine.hpp"
 #include "ring.hpp"
 
@@ -21,6 +22,8 @@ namespace paycore {
 /// Adds one to the eventfd `fd` (retrying EINTR): wakes whoever waits on it.
 void write_eventfd(int fd);
 
+// The per-command calls (room, note_taken, enqueue) are defined inline here, as they were when
+// this was part of the core's loop.
 class ReleaseQueue {
  public:
   /// `results[p]` is producer p's result ring and `result_fds[p]` the eventfd that wakes it;
@@ -30,12 +33,24 @@ class ReleaseQueue {
 
   /// How many more requests of producer `p` may be taken: its result ring's free places not
   /// yet promised to a request taken earlier.
-  std::uint32_t room(std::uint32_t p) const;
+  std::uint32_t room(std::uint32_t p) const { return ring_capacity_ - promised_[p]; }
   /// A request of producer `p` was taken: its answer is promised a place in the result ring.
-  void note_taken(std::uint32_t p);
+  void note_taken(std::uint32_t p) {
+    PAYCORE_ASSERT_LT(promised_[p], ring_capacity_);
+    ++promised_[p];
+  }
 
   /// Queues the answer to producer `p`'s request `token`; it leaves once `lsn` is durable.
-  void enqueue(std::uint32_t p, std::uint64_t token, const Result& result, std::uint64_t lsn);
+  void enqueue(std::uint32_t p, std::uint64_t token, const Result& result, std::uint64_t lsn) {
+    PAYCORE_ASSERT_LT(count_, waiting_.size());
+    Waiting& slot = waiting_[(head_ + count_) % waiting_.size()];
+    slot.producer = p;
+    slot.response = Response{};
+    slot.response.result = result;
+    slot.response.token = token;
+    slot.response.lsn = lsn;
+    ++count_;
+  }
   /// Hands `response` to producer `p` at once (snapshot answers, which wait elsewhere).
   void answer_now(std::uint32_t p, const Response& response);
   /// Hands back, in order, every queued answer whose LSN is <= `durable_lsn`, then wakes the

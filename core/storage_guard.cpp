@@ -24,9 +24,8 @@ StorageGuard::StorageGuard(const EngineConfig& config, std::string wal_dir,
       state_(state),
       log_(log) {}
 
-bool StorageGuard::writes_refused(std::int64_t now_us) {
-  if (metrics_.read_only.load(std::memory_order_relaxed)) return true;
-  if (!no_space_) return false;
+// After a full disk: refused until more than two segments' worth of space is free.
+bool StorageGuard::still_no_space(std::int64_t now_us) {
   if (now_us < no_space_until_us_) return true;
   // Space may have come back: look again (at most every 100 ms).
   struct statvfs fs {};
