@@ -483,12 +483,14 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     engine_config.wal_faults = &wal_faults;
   }
 
-  std::unique_ptr<Engine> engine;
-  if (!Engine::open(engine_config, &engine, &error)) {
+  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(engine_config);
+  if (!opened.is_ok()) {
+    error = opened.status().to_string();
     log_line(LogLevel::error, "cannot open the data directory: " + error, {{"data_dir", data_dir}});
     std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
     return 1;
   }
+  std::unique_ptr<Engine> engine = std::move(*opened);
   if (!run_to_completion) engine->start();
 
   net::ServerConfig server_config;

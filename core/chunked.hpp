@@ -66,7 +66,6 @@ class ChunkedVector {
   }
 
   // Address space reserved; pages count only once touched.
-  std::size_t memory_bytes() const { return chunks_.size() * chunk_bytes + chunks_.capacity() * sizeof(void*); }
 
  private:
   std::vector<T*> chunks_;
@@ -113,7 +112,6 @@ class StringArena {
     chunks_.clear();
     used_in_chunk_ = 0;
   }
-  std::size_t memory_bytes() const { return chunks_.size() * chunk_bytes; }
 
  private:
   std::vector<char*> chunks_;

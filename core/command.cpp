@@ -18,7 +18,7 @@ std::string_view to_string(CommandKind kind) {
     case CommandKind::ship_payment: return "ship_payment";
     case CommandKind::complete_payment: return "complete_payment";
     case CommandKind::refund_payment: return "refund_payment";
-    case CommandKind::notify: return "notify";
+    case CommandKind::channel_notification: return "notify";
     case CommandKind::tick: return "tick";
     case CommandKind::add_channel: return "add_channel";
     case CommandKind::get_account: return "get_account";
@@ -131,6 +131,20 @@ auto ids_of(C& c) {
                                           &c.channel,   &c.channel_txn_id, &c.mandate_id, &c.merchant_id};
 }
 
+// The encoding's i64 at offset 28 (command_encoding_time_field_offset): a tick's pending
+// lifetime, any other command's paid_at (which only a channel notification sets).
+std::int64_t time_field_us(const Command& command) {
+  if (command.kind == CommandKind::tick) return command.pending_lifetime_us;
+  return command.paid_at_us;
+}
+void set_time_field_us(Command* command, std::int64_t value) {
+  if (command->kind == CommandKind::tick) {
+    command->pending_lifetime_us = value;
+  } else {
+    command->paid_at_us = value;
+  }
+}
+
 std::size_t encode_as(const Command& command, std::uint8_t version, std::span<std::byte> out) {
   PAYCORE_ASSERT(out.size() >= command_encoded_bytes_max);
   PAYCORE_ASSERT(command_kind_is_valid(static_cast<std::uint8_t>(command.kind)));
@@ -138,7 +152,7 @@ std::size_t encode_as(const Command& command, std::uint8_t version, std::span<st
   w.u8(version);
   w.u8(static_cast<std::uint8_t>(command.kind));
   w.u8(static_cast<std::uint8_t>(command.account_kind));
-  w.u8(static_cast<std::uint8_t>(command.notify_status));
+  w.u8(static_cast<std::uint8_t>(command.notification_status));
   w.u8(command.flags);
   char code[3] = {0, 0, 0};
   if (command.currency.valid()) std::memcpy(code, currency_code(command.currency).data(), 3);
@@ -146,7 +160,8 @@ std::size_t encode_as(const Command& command, std::uint8_t version, std::span<st
   w.le(command.expire_max);
   w.le(command.timestamp_us);
   w.le(command.amount);
-  w.le(command.time_us);
+  PAYCORE_DEBUG_ASSERT(w.used() == command_encoding_time_field_offset);
+  w.le(time_field_us(command));
   PAYCORE_DEBUG_ASSERT(w.used() == command_encoded_fixed_bytes);
   const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
   const auto all = ids_of(command);
@@ -170,23 +185,23 @@ std::size_t encode_command(const Command& command, std::span<std::byte> out) {
 CommandDecodeError decode_command(std::span<const std::byte> in, Command* out) {
   *out = Command{};
   Reader r(in);
-  std::uint8_t version = 0, kind = 0, account_kind = 0, notify_status = 0;
+  std::uint8_t version = 0, kind = 0, account_kind = 0, notification_status = 0;
   if (!r.u8(&version)) return CommandDecodeError::truncated;
   if (version != command_encoding_version && version != command_encoding_version_v1) {
     return CommandDecodeError::unknown_version;
   }
-  if (!r.u8(&kind) || !r.u8(&account_kind) || !r.u8(&notify_status) || !r.u8(&out->flags)) {
+  if (!r.u8(&kind) || !r.u8(&account_kind) || !r.u8(&notification_status) || !r.u8(&out->flags)) {
     return CommandDecodeError::truncated;
   }
   if (!command_kind_is_valid(kind)) return CommandDecodeError::unknown_kind;
   if (account_kind != 0 && !account_kind_is_valid(account_kind)) return CommandDecodeError::bad_enum;
-  if (notify_status != 0 && !notify_status_is_valid(notify_status)) return CommandDecodeError::bad_enum;
+  if (notification_status != 0 && !notification_status_is_valid(notification_status)) return CommandDecodeError::bad_enum;
   const std::uint8_t flags_known =
       version == command_encoding_version_v1 ? command_flag_operator : command_flags_known;
   if (out->flags & ~flags_known) return CommandDecodeError::bad_enum;
   out->kind = static_cast<CommandKind>(kind);
   out->account_kind = static_cast<AccountKind>(account_kind);
-  out->notify_status = static_cast<NotifyStatus>(notify_status);
+  out->notification_status = static_cast<NotificationStatus>(notification_status);
   char code[3];
   if (!r.get(code, 3)) return CommandDecodeError::truncated;
   if (code[0] != 0 || code[1] != 0 || code[2] != 0) {
@@ -194,10 +209,12 @@ CommandDecodeError decode_command(std::span<const std::byte> in, Command* out) {
     if (!currency) return CommandDecodeError::bad_currency;
     out->currency = *currency;
   }
+  std::int64_t time_field = 0;
   if (!r.le(&out->expire_max) || !r.le(&out->timestamp_us) || !r.le(&out->amount) ||
-      !r.le(&out->time_us)) {
+      !r.le(&time_field)) {
     return CommandDecodeError::truncated;
   }
+  set_time_field_us(out, time_field);
   const std::size_t ids = version == command_encoding_version_v1 ? command_ids_v1 : command_ids;
   const auto all = ids_of(*out);
   for (std::size_t i = 0; i < ids; ++i) {

@@ -1,6 +1,6 @@
 #pragma once
 // Commands: the fixed-size, trivially copyable input of the state machine, one kind per
-// operation of API.md. The edge (net/) builds them from validated requests; the core stamps
+// operation of docs/api.md. The edge (net/) builds them from validated requests; the core stamps
 // `timestamp_us`; the log stores them in the versioned binary encoding below, so that replay
 // feeds `apply` exactly what it saw the first time (docs/design.md rule 2).
 
@@ -24,9 +24,10 @@ enum class CommandKind : std::uint8_t {
   ship_payment = 5,      // merchant: order_id
   complete_payment = 6,  // merchant: order_id
   refund_payment = 7,    // merchant: order_id, amount
-  notify = 8,            // channel: channel, channel_txn_id, principal (= merchant_id),
-                         //          order_id, amount, currency, notify_status, time_us (paid_at)
-  tick = 9,              // engine: time_us (= pending lifetime), expire_max
+  // channel: channel, channel_txn_id, principal (= merchant_id), order_id, amount, currency,
+  // notification_status, paid_at_us
+  channel_notification = 8,
+  tick = 9,              // engine: pending_lifetime_us, expire_max
   add_channel = 10,      // engine: channel
   get_account = 11,      // merchant or operator: account
   get_payment = 12,      // merchant: order_id
@@ -42,7 +43,7 @@ constexpr bool command_is_read(CommandKind kind) {
   return kind == CommandKind::get_account || kind == CommandKind::get_payment ||
          kind == CommandKind::get_mandate;
 }
-// Commands that carry a request_id and are idempotent on it (API.md "Idempotency").
+// Commands that carry a request_id and are idempotent on it (docs/api.md "Idempotency").
 constexpr bool command_is_idempotent(CommandKind kind) {
   return (kind >= CommandKind::open_account && kind <= CommandKind::refund_payment) ||
          kind == CommandKind::create_mandate || kind == CommandKind::revoke_mandate;
@@ -56,15 +57,17 @@ inline constexpr std::uint8_t command_flags_known = command_flag_operator | comm
 struct Command {
   CommandKind kind{};
   AccountKind account_kind{};    // open_account
-  NotifyStatus notify_status{};  // notify
+  NotificationStatus notification_status{};  // channel_notification
   std::uint8_t flags = 0;        // command_flag_*
   Currency currency{};
   std::uint32_t expire_max = 0;  // tick: at most this many expirations per tick
   std::int64_t timestamp_us = 0; // stamped by the core: strictly increasing
   Amount amount = 0;
-  std::int64_t time_us = 0;      // notify: paid_at; tick: pending lifetime
+  // Two fields with one place in the encoding (offset 28, see below): a command uses at most one.
+  std::int64_t paid_at_us = 0;           // channel_notification: the channel's paid_at (0: null)
+  std::int64_t pending_lifetime_us = 0;  // tick: how long a PENDING payment lives
   std::int64_t expires_at_us = 0;  // create_mandate: when it expires (0: never)
-  Id principal;                  // merchant or operator; notify: the body's merchant_id
+  Id principal;                  // merchant or operator; channel_notification: the body's merchant_id
   Id request_id;
   Id account;                    // account_id; create_payment: payer_account_id
   Id order_id;
@@ -75,9 +78,12 @@ struct Command {
 
   bool is_operator() const { return (flags & command_flag_operator) != 0; }
   bool is_single_use() const { return (flags & command_flag_single_use) != 0; }
+  friend bool operator==(const Command&, const Command&) = default;
 };
 static_assert(std::is_trivially_copyable_v<Command>);
 static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
+static_assert(std::is_same_v<decltype(Command::paid_at_us), decltype(Command::pending_lifetime_us)>,
+              "both share the encoding's i64 at offset 28");
 
 // ---- Binary encoding (the payload of a log record) ----------------------------------------
 //
@@ -85,13 +91,14 @@ static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
 //        0    1  encoding version (command_encoding_version)
 //        1    1  kind
 //        2    1  account_kind (0 = none)
-//        3    1  notify_status (0 = none)
+//        3    1  notification_status (0 = none)
 //        4    1  flags
 //        5    3  currency, ISO 4217 letters ("\0\0\0" = none): never the in-memory index
 //        8    4  expire_max        (little-endian, as are all integers)
 //       12    8  timestamp_us
 //       20    8  amount
-//       28    8  time_us
+//       28    8  tick: pending_lifetime_us; every other kind: paid_at_us (0 unless a
+//                channel_notification). One i64 with a meaning per kind, as in version 1.
 //       36    .  the ids in the order principal, request_id, account, order_id, channel,
 //                channel_txn_id, then (version 2) mandate_id, merchant_id; each as u8 length
 //                + that many bytes
@@ -104,6 +111,7 @@ static_assert(sizeof(Command) <= 576, "commands travel through rings by value");
 inline constexpr std::uint8_t command_encoding_version = 2;
 inline constexpr std::uint8_t command_encoding_version_v1 = 1;
 inline constexpr std::size_t command_encoded_fixed_bytes = 36;
+inline constexpr std::size_t command_encoding_time_field_offset = 28;
 inline constexpr std::size_t command_ids_v1 = 6;
 inline constexpr std::size_t command_ids = 8;
 inline constexpr std::size_t command_encoded_bytes_max =
@@ -125,7 +133,7 @@ enum class CommandDecodeError : std::uint8_t {
 std::string_view to_string(CommandDecodeError error);
 [[nodiscard]] CommandDecodeError decode_command(std::span<const std::byte> in, Command* out);
 
-// The request fingerprint of API.md's idempotency: a hash of the command's meaning (kind and
+// The request fingerprint of docs/api.md's idempotency: a hash of the command's meaning (kind and
 // the fields the client chose), not of its timestamp or transport. It hashes the oldest
 // encoding that can hold the command, so that fingerprints kept in snapshots before mandates
 // existed still match the same request after an upgrade.

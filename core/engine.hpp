@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "apply.hpp"
+#include "base/status.hpp"
 #include "command.hpp"
 #include "result.hpp"
 #include "ring.hpp"
@@ -34,11 +35,11 @@ struct EngineConfig {
   std::uint32_t batch_max = 8192;      // commands taken per turn of the core loop
   Limits limits;
   StateConfig state;
-  std::vector<std::string> channels;   // external channels: registered in the state at start
+  std::vector<std::string> channels;  // external channels: registered in the state at start
   std::int64_t pending_lifetime_us = pending_lifetime_default_us;
   std::int64_t tick_interval_us = 100'000;
   std::uint32_t tick_expire_max = 4096;
-  std::uint64_t snapshot_every_records = 10'000'000;  // 0: never by count
+  std::uint64_t snapshot_every_records = 10'000'000;    // 0: never by count
   std::int64_t snapshot_every_us = 3600LL * 1'000'000;  // 0: never by time
   std::uint32_t snapshots_keep = 3;
   bool snapshot_at_shutdown = true;
@@ -50,6 +51,9 @@ struct EngineConfig {
   // Wall clock in microseconds; tests may substitute one. Timestamps never go backwards even
   // if this does.
   std::int64_t (*clock_us)() = nullptr;
+
+  /// clock_us() if set, else the wall clock, in microseconds since the Unix epoch.
+  std::int64_t now_us() const;
 };
 
 enum class RequestOp : std::uint8_t {
@@ -66,7 +70,7 @@ struct Request {
 struct Response {
   Result result;
   std::uint64_t token = 0;
-  std::uint64_t lsn = 0;    // the LSN that had to be durable before release
+  std::uint64_t lsn = 0;  // the LSN that had to be durable before release
   RequestOp op = RequestOp::command;
   // op == snapshot
   bool snapshot_ok = false;
@@ -84,8 +88,8 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> durable_lsn{0};
   std::atomic<std::uint64_t> accounts{0};
   std::atomic<std::uint64_t> payments{0};
-  std::atomic<std::uint64_t> queue_depth{0};        // requests waiting in the rings
-  std::atomic<std::uint64_t> awaiting_release{0};   // applied, waiting for durability
+  std::atomic<std::uint64_t> queue_depth{0};       // requests waiting in the rings
+  std::atomic<std::uint64_t> awaiting_release{0};  // applied, waiting for durability
   std::atomic<std::uint64_t> snapshot_lsn{0};
   std::atomic<std::int64_t> snapshot_at_us{0};
   std::atomic<std::uint64_t> snapshots_written{0};
@@ -96,16 +100,17 @@ struct EngineMetrics {
   static constexpr std::size_t histogram_buckets = 24;  // bucket i: < 2^i (us or records)
   std::atomic<std::uint64_t> fsync_latency_us_log2[histogram_buckets]{};
   std::atomic<std::uint64_t> batch_records_log2[histogram_buckets]{};
-  std::atomic<bool> ready{false};     // recovered and the log accepts writes
-  std::atomic<bool> read_only{false}; // a storage fault: writes refused until restart
+  std::atomic<bool> ready{false};      // recovered and the log accepts writes
+  std::atomic<bool> read_only{false};  // a storage fault: writes refused until restart
 };
 
 class Engine {
  public:
-  // Recovers the state from the newest valid snapshot plus the log after it, registers the
-  // configured channels, and returns an engine ready to start(). On failure (corruption, a
-  // missing segment...) returns false with a message naming the file and offset.
-  static bool open(const EngineConfig& config, std::unique_ptr<Engine>* out, std::string* error);
+  /// Recovers the state from the newest valid snapshot plus the log after it, registers the
+  /// configured channels, and returns an engine ready to start(). Errors: kInvalidArgument for
+  /// a bad configuration (ring capacity, channel name); the log's and recovery's errors
+  /// (kCorruption, kMissingSegment, kIoError...), whose messages name the file and offset or LSN.
+  static StatusOr<std::unique_ptr<Engine>> open(const EngineConfig& config);
   ~Engine();
 
   void start();  // runs the core loop on its own thread
@@ -135,11 +140,14 @@ class Engine {
   // For tests and tools, from the thread that owns the engine when it is not started.
   const State& state_for_tests() const { return *state_; }
 
-  struct Core;  // the core thread's private part (engine.cpp)
+  // The core thread's private part (engine.cpp): the turn's pipeline over the release queue,
+  // the snapshot scheduler and the storage guard.
+  struct Core;
 
  private:
   explicit Engine(const EngineConfig& config);
-  bool register_channels(std::string* error);
+  void make_rings();
+  Status register_channels();
 
   EngineConfig config_;
   std::unique_ptr<State> state_;
@@ -150,7 +158,7 @@ class Engine {
   int wake_fd_ = -1;  // producers wake a sleeping core
   std::atomic<bool> core_sleeping_{false};
   std::atomic<bool> stop_requested_{false};
-  bool driven_ = false;   // turn() was called: no core thread, the caller drives
+  bool driven_ = false;  // turn() was called: no core thread, the caller drives
   bool stopped_ = false;
   std::thread thread_;
   EngineMetrics metrics_;

@@ -124,7 +124,10 @@ class HashIndex {
     bool find(std::uint64_t hash, Matches& matches, std::uint32_t* value_out) const {
       const std::uint64_t mask = slots_count - 1;
       hash = stored_hash(hash);
-      for (std::uint64_t i = hash & mask;; i = (i + 1) & mask) {
+      for (std::uint64_t i = hash & mask, probes = 0;; i = (i + 1) & mask, ++probes) {
+        // The load stays below 3/4 (insert grows first), so an empty slot ends every probe
+        // before it wraps around the table.
+        PAYCORE_DEBUG_ASSERT(probes < slots_count);
         const Slot& slot = slots[i];
         if (slot.hash == 0) return false;
         if (slot.hash == hash && matches(slot.value)) {
@@ -135,10 +138,13 @@ class HashIndex {
     }
 
     void put(std::uint64_t hash, std::uint32_t value) {
-      PAYCORE_DEBUG_ASSERT(used < slots_count && hash != 0);
+      PAYCORE_DEBUG_ASSERT(used * 4 < slots_count * 3);  // the load limit, checked by insert
+      PAYCORE_DEBUG_ASSERT(hash != 0);
       const std::uint64_t mask = slots_count - 1;
       std::uint64_t i = hash & mask;
-      while (slots[i].hash != 0) i = (i + 1) & mask;
+      for (std::uint64_t probes = 0; slots[i].hash != 0; i = (i + 1) & mask, ++probes) {
+        PAYCORE_DEBUG_ASSERT(probes < slots_count);
+      }
       slots[i] = Slot{hash, value, 0};
       ++used;
     }

@@ -1,6 +1,6 @@
 #pragma once
 // Identifiers (account_id, merchant_id, order_id, request_id, channel_txn_id, channel names):
-// 1-64 characters of [A-Za-z0-9_.:-] (API.md "Conventions"), validated once at the edge.
+// 1-64 characters of [A-Za-z0-9_.:-] (docs/api.md "Conventions"), validated once at the edge.
 // `Id` is the fixed-size, trivially copyable form carried inside commands and results.
 
 #include <array>

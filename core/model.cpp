@@ -23,10 +23,10 @@ std::string_view to_string(PaymentStatus status) {
   return "UNKNOWN";
 }
 
-std::string_view to_string(NotifyStatus status) {
+std::string_view to_string(NotificationStatus status) {
   switch (status) {
-    case NotifyStatus::success: return "SUCCESS";
-    case NotifyStatus::failed: return "FAILED";
+    case NotificationStatus::success: return "SUCCESS";
+    case NotificationStatus::failed: return "FAILED";
   }
   return "UNKNOWN";
 }
@@ -59,9 +59,9 @@ std::optional<AccountKind> account_kind_from(std::string_view text) {
   return std::nullopt;
 }
 
-std::optional<NotifyStatus> notify_status_from(std::string_view text) {
-  if (text == "SUCCESS") return NotifyStatus::success;
-  if (text == "FAILED") return NotifyStatus::failed;
+std::optional<NotificationStatus> notification_status_from(std::string_view text) {
+  if (text == "SUCCESS") return NotificationStatus::success;
+  if (text == "FAILED") return NotificationStatus::failed;
   return std::nullopt;
 }
 

@@ -20,7 +20,6 @@ std::string_view to_string(ResultCode code) {
     case ResultCode::idempotency_key_reused: return "idempotency_key_reused";
     case ResultCode::refund_exceeds_payment: return "refund_exceeds_payment";
     case ResultCode::unavailable: return "unavailable";
-    case ResultCode::busy: return "unavailable";  // API.md knows one 503 code
     case ResultCode::capacity_exhausted: return "capacity_exhausted";
     case ResultCode::mandate_inactive: return "mandate_inactive";
     case ResultCode::mandate_limit_exceeded: return "mandate_limit_exceeded";

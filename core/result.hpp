@@ -14,9 +14,9 @@
 
 namespace paycore {
 
-// One code per outcome; the refusals match API.md's error codes one for one, plus the
-// engine's own (`unavailable`, `busy`, `capacity_exhausted`). The values are stored in
-// idempotency records (snapshots): append new codes at the end, never renumber.
+// One code per outcome; the refusals match docs/api.md's error codes one for one, plus the
+// engine's own (`unavailable`, `capacity_exhausted`). The values are stored in idempotency
+// records (snapshots): append new codes at the end, never renumber, never reuse a number.
 enum class ResultCode : std::uint8_t {
   ok = 0,
   // 400: validation failures (never kept for idempotency)
@@ -40,22 +40,25 @@ enum class ResultCode : std::uint8_t {
   refund_exceeds_payment,
   // 503 / 507: the engine's refusals (never kept)
   unavailable,
-  busy,
-  capacity_exhausted,
-  // Mandates (API.md "Mandates"), added with snapshot format 2
+  // 16 was `busy`, which nothing produced and nothing kept: the number stays unused so that
+  // the codes after it keep the values stored in idempotency records.
+  capacity_exhausted = 17,
+  // Mandates (docs/api.md "Mandates"), added with snapshot format 2
   mandate_inactive,        // 403
   mandate_limit_exceeded,  // 402
   invalid_payer,           // 422
   mandate_exists,          // 409
 };
 inline constexpr std::uint8_t result_code_max = static_cast<std::uint8_t>(ResultCode::mandate_exists);
+static_assert(static_cast<int>(ResultCode::unavailable) == 15, "stored numbers never change");
+static_assert(static_cast<int>(ResultCode::mandate_exists) == 21, "stored numbers never change");
 
 std::string_view to_string(ResultCode code);  // the API's snake_case error code ("ok" for ok)
 // Whether an idempotent command's outcome is recorded under its request_id: success and the
-// business refusals; not validation failures (400) nor the engine's refusals (API.md).
+// business refusals; not validation failures (400) nor the engine's refusals (docs/api.md).
 bool result_is_kept(ResultCode code);
 
-// The field at fault, for API.md's `"field"` in errors. Stored in idempotency records
+// The field at fault, for docs/api.md's `"field"` in errors. Stored in idempotency records
 // (snapshot format 2): append, never renumber.
 enum class Field : std::uint8_t {
   none = 0,
@@ -78,7 +81,7 @@ enum class Field : std::uint8_t {
 inline constexpr std::uint8_t field_max = static_cast<std::uint8_t>(Field::expires_at);
 std::string_view to_string(Field field);
 
-enum class NotifyOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
+enum class NotificationOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
 
 struct AccountView {
   Id account_id;
@@ -125,8 +128,8 @@ struct Result {
   CommandKind kind{};
   ResourceKind resource = ResourceKind::none;
   Field field = Field::none;
-  NotifyOutcome notify = NotifyOutcome::none;
-  AnomalyReason anomaly{};      // when notify == anomaly
+  NotificationOutcome notification = NotificationOutcome::none;
+  AnomalyReason anomaly{};      // when notification == anomaly
   bool replayed = false;        // an idempotent replay: `Idempotent-Replayed: true`
   bool mutated = false;         // the state changed: the command must be logged
   std::uint32_t expired_count = 0;  // tick

@@ -25,7 +25,8 @@ class SpscRing {
  public:
   explicit SpscRing(std::uint32_t capacity)
       : capacity_(capacity), mask_(capacity - 1), slots_(std::make_unique<T[]>(capacity)) {
-    PAYCORE_ASSERT(capacity >= 2 && (capacity & (capacity - 1)) == 0);
+    PAYCORE_ASSERT_GE(capacity, 2U);
+    PAYCORE_ASSERT_EQ(capacity & (capacity - 1), 0U);  // a power of two
   }
 
   std::uint32_t capacity() const { return capacity_; }

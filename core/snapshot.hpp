@@ -9,6 +9,7 @@
 #include <span>
 #include <string>
 
+#include "base/status.hpp"
 #include "state.hpp"
 
 namespace paycore {
@@ -61,18 +62,17 @@ struct SnapshotInfo {
                                   ByteSink& sink);
 std::string serialize_snapshot(const State& state, std::uint64_t lsn, std::int64_t created_at_us);
 
-// Parses a whole snapshot into `*state` (which must be freshly constructed). On failure returns
-// false with a message naming the offset; `*state` is then unusable.
-[[nodiscard]] bool load_snapshot(std::span<const std::byte> bytes, State* state, SnapshotInfo* info,
-                                 std::string* error);
-// Checks the header and trailer checksum only (fast): for `snapshot inspect` and for choosing
-// the newest valid snapshot at recovery.
-[[nodiscard]] bool check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info,
-                                  std::string* error);
+/// Parses a whole snapshot into `*state` (which must be freshly constructed). Errors:
+/// kCorruption with a message naming the offset where the bytes went wrong; `*state` is then
+/// unusable. `*info` holds what the header said, as far as it was read.
+Status load_snapshot(std::span<const std::byte> bytes, State* state, SnapshotInfo* info);
+/// Checks the header and trailer checksum only (fast): for `snapshot inspect` and for choosing
+/// the newest valid snapshot at recovery. Errors as load_snapshot.
+Status check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info);
 
-// Files. Reading names the file in the error.
-[[nodiscard]] bool read_file(const std::string& path, std::string* bytes, std::string* error);
-[[nodiscard]] bool load_snapshot_file(const std::string& path, State* state, SnapshotInfo* info,
-                                      std::string* error);
+/// A whole file's bytes. Errors: open's or read's, naming the file (errno_status).
+StatusOr<std::string> read_file(const std::string& path);
+/// read_file + load_snapshot; a content error is prefixed with the file's path.
+Status load_snapshot_file(const std::string& path, State* state, SnapshotInfo* info);
 
 }  // namespace paycore

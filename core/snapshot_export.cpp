@@ -147,13 +147,14 @@ void export_jsonl(const State& s, std::ostream& out) {
 }  // namespace
 
 int inspect_snapshot(const std::string& path, std::ostream& out) {
-  std::string bytes, error;
-  if (!read_file(path, &bytes, &error)) {
-    out << "error: " << error << '\n';
+  const StatusOr<std::string> read = read_file(path);
+  if (!read.is_ok()) {
+    out << "error: " << read.status().message() << '\n';
     return 1;
   }
+  const std::string& bytes = *read;
   SnapshotInfo info;
-  const bool whole = check_snapshot(std::as_bytes(std::span(bytes)), &info, &error);
+  const Status whole = check_snapshot(std::as_bytes(std::span(bytes)), &info);
   out << "file: " << path << "\nbytes: " << bytes.size() << '\n';
   if (info.format_version != 0) {
     out << "format_version: " << info.format_version << "\nlsn: " << info.lsn
@@ -165,14 +166,15 @@ int inspect_snapshot(const std::string& path, std::ostream& out) {
         << "\nprincipals: " << info.principals << "\npending_queue: " << info.pending
         << "\nmandates: " << info.mandates << '\n';
   }
-  if (!whole) {
-    out << "checksum: BAD (" << error << ")\n";
+  if (!whole.is_ok()) {
+    out << "checksum: BAD (" << whole.message() << ")\n";
     return 1;
   }
   // The checksums prove integrity; a full load proves the content obeys every rule.
   State state;
-  if (!load_snapshot(std::as_bytes(std::span(bytes)), &state, &info, &error)) {
-    out << "checksum: ok\ncontent: BAD (" << error << ")\n";
+  if (const Status loaded = load_snapshot(std::as_bytes(std::span(bytes)), &state, &info);
+      !loaded.is_ok()) {
+    out << "checksum: ok\ncontent: BAD (" << loaded.message() << ")\n";
     return 1;
   }
   char checksum[40];
@@ -185,9 +187,8 @@ int inspect_snapshot(const std::string& path, std::ostream& out) {
 int export_snapshot(const std::string& path, const std::string& format, std::ostream& out) {
   State state;
   SnapshotInfo info;
-  std::string error;
-  if (!load_snapshot_file(path, &state, &info, &error)) {
-    std::cerr << "paycore snapshot export: " << error << '\n';
+  if (const Status loaded = load_snapshot_file(path, &state, &info); !loaded.is_ok()) {
+    std::cerr << "paycore snapshot export: " << loaded.message() << '\n';
     return 2;
   }
   if (format == "csv") export_csv(state, out);
@@ -219,16 +220,16 @@ std::string command_to_json(const Command& c) {
   if (c.amount != 0) field(c.kind == CommandKind::create_mandate ? "amount_max" : "amount", n(c.amount));
   if (c.currency.valid()) field("currency", q(currency_code(c.currency)));
   if (c.kind == CommandKind::open_account) field("account_kind", q(to_string(c.account_kind)));
-  if (c.kind == CommandKind::notify) {
-    field("status", q(to_string(c.notify_status)));
-    field("paid_at", q(format_time_us(c.time_us)));
+  if (c.kind == CommandKind::channel_notification) {
+    field("status", q(to_string(c.notification_status)));
+    field("paid_at", q(format_time_us(c.paid_at_us)));
   }
   if (c.kind == CommandKind::create_mandate) {
     field("expires_at", c.expires_at_us == 0 ? "null" : q(format_time_us(c.expires_at_us)));
     field("single_use", c.is_single_use() ? "true" : "false");
   }
   if (c.kind == CommandKind::tick) {
-    field("pending_lifetime_us", n(c.time_us));
+    field("pending_lifetime_us", n(c.pending_lifetime_us));
     field("expire_max", n(c.expire_max));
   }
   if (c.is_operator()) field("operator", "true");

@@ -49,7 +49,7 @@
 //                         u64 fingerprint, u32 resource row (0xFFFFFFFF: none; an account,
 //                         payment or mandate row, per the command kind)
 //     ANOM  anomalies:    u8 channel row, str channel_txn_id, str merchant_id, str order_id,
-//                         i64 amount, ccy, u8 notify status, u8 reason, i64 paid_at_us,
+//                         i64 amount, ccy, u8 notification status, u8 reason, i64 paid_at_us,
 //                         i64 received_at_us
 //     PEND  pending queue: u32 payment row
 //

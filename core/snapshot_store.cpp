@@ -39,12 +39,14 @@ std::vector<SnapshotFile> list_snapshots(const std::string& dir) {
   return files;
 }
 
-int fsync_directory(const char* dir) {
-  const int fd = ::open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) return errno;
-  const int rc = ::fsync(fd) == 0 ? 0 : errno;
+Status fsync_directory(const std::string& dir) {
+  const int fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return errno_status("open " + dir, errno);
+  const int synced = ::fsync(fd);
+  const int fsync_errno = errno;
   ::close(fd);
-  return rc;
+  if (synced != 0) return errno_status("fsync " + dir, fsync_errno);
+  return Status::ok();
 }
 
 int write_snapshot_temp(const char* temp_path, const State& state, std::uint64_t lsn,
@@ -60,20 +62,14 @@ int write_snapshot_temp(const char* temp_path, const State& state, std::uint64_t
   return rc;
 }
 
-int publish_snapshot(const char* dir, const char* temp_path, const char* final_path) {
-  if (::rename(temp_path, final_path) != 0) {
-    const int rc = errno;
-    ::unlink(temp_path);
-    return rc;
+Status publish_snapshot(const std::string& dir, const std::string& temp_path,
+                        const std::string& final_path) {
+  if (::rename(temp_path.c_str(), final_path.c_str()) != 0) {
+    const int rename_errno = errno;
+    ::unlink(temp_path.c_str());
+    return errno_status("rename " + temp_path + " to " + final_path, rename_errno);
   }
   return fsync_directory(dir);
-}
-
-int write_snapshot_atomically(const char* dir, const char* temp_path, const char* final_path,
-                              const State& state, std::uint64_t lsn, std::int64_t created_at_us,
-                              std::span<std::byte> buffer) {
-  const int rc = write_snapshot_temp(temp_path, state, lsn, created_at_us, buffer);
-  return rc != 0 ? rc : publish_snapshot(dir, temp_path, final_path);
 }
 
 void load_newest_snapshot(const std::string& dir, const StateConfig& config,
@@ -81,9 +77,11 @@ void load_newest_snapshot(const std::string& dir, const StateConfig& config,
                           std::vector<std::string>* skipped) {
   const std::vector<SnapshotFile> files = list_snapshots(dir);
   for (auto it = files.rbegin(); it != files.rend(); ++it) {
-    std::string bytes, why;
-    if (!read_file(it->path, &bytes, &why) ||
-        !check_snapshot(std::as_bytes(std::span(bytes)), info, &why)) {
+    StatusOr<std::string> bytes = read_file(it->path);
+    Status whole = bytes.status();
+    if (whole.is_ok()) whole = check_snapshot(std::as_bytes(std::span(*bytes)), info);
+    if (!whole.is_ok()) {
+      const std::string& why = whole.message();
       skipped->push_back(why.starts_with(it->path) ? why : it->path + ": " + why);
       continue;
     }
@@ -96,8 +94,9 @@ void load_newest_snapshot(const std::string& dir, const StateConfig& config,
     sized.accounts_expected = std::max<std::uint64_t>(config.accounts_expected, info->accounts);
     sized.payments_expected = std::max<std::uint64_t>(config.payments_expected, info->idempotency);
     auto candidate = std::make_unique<State>(sized);
-    if (!load_snapshot(std::as_bytes(std::span(bytes)), candidate.get(), info, &why)) {
-      skipped->push_back(it->path + ": " + why);
+    if (const Status loaded = load_snapshot(std::as_bytes(std::span(*bytes)), candidate.get(), info);
+        !loaded.is_ok()) {
+      skipped->push_back(it->path + ": " + loaded.message());
       continue;
     }
     *state = std::move(candidate);
@@ -116,19 +115,17 @@ std::uint64_t retain_snapshots(const std::string& dir, std::uint32_t keep) {
   return files.empty() ? 0 : files.front().lsn;
 }
 
-bool make_directories(const std::string& path, std::string* error) {
-  std::string partial;
+Status make_directories(const std::string& path) {
   std::size_t at = 0;
   while (at != std::string::npos) {
     at = path.find('/', at + 1);
-    partial = path.substr(0, at);
+    const std::string partial = path.substr(0, at);
     if (partial.empty()) continue;
     if (::mkdir(partial.c_str(), 0755) != 0 && errno != EEXIST) {
-      *error = partial + ": " + std::strerror(errno);
-      return false;
+      return errno_status("mkdir " + partial, errno);
     }
   }
-  return true;
+  return Status::ok();
 }
 
 }  // namespace paycore

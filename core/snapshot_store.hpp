@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.hpp"
 #include "snapshot.hpp"
 #include "state.hpp"
 
@@ -23,19 +24,18 @@ std::string snapshot_path(const std::string& dir, std::uint64_t lsn);
 // Ascending by LSN; temporary files are not listed.
 std::vector<SnapshotFile> list_snapshots(const std::string& dir);
 
-// Writes the snapshot of `state` at `lsn` to `final_path` atomically. Allocation-free (paths
-// are prepared by the caller, the buffer is the caller's), so it may run in a forked child.
-// Returns 0 or the errno of the step that failed.
-int write_snapshot_atomically(const char* dir, const char* temp_path, const char* final_path,
-                              const State& state, std::uint64_t lsn, std::int64_t created_at_us,
-                              std::span<std::byte> buffer);
-
-// The two halves of the above, for a snapshot whose LSN is not yet durable when it is written:
-// the image goes to `temp_path` (fsynced; allocation-free, for a forked child), and is published
-// under its final name only once the log is durable past its LSN.
+/// Writes the image of `state` at `lsn` to `temp_path` and fsyncs it; a failed write removes
+/// the file. It allocates nothing (the path is prepared by the caller, the buffer is the
+/// caller's) because it runs in a forked child of a multi-threaded process, where malloc is not
+/// safe: for the same reason it returns 0 or the errno of the step that failed rather than a
+/// Status (whose message would allocate). The caller turns that into a Status.
 int write_snapshot_temp(const char* temp_path, const State& state, std::uint64_t lsn,
                         std::int64_t created_at_us, std::span<std::byte> buffer);
-int publish_snapshot(const char* dir, const char* temp_path, const char* final_path);
+/// Gives the image at `temp_path` its final name (rename, then fsync of `dir`), once the log
+/// is durable past its LSN. On a failed rename the temporary file is removed. Errors: the
+/// system call's, through errno_status.
+Status publish_snapshot(const std::string& dir, const std::string& temp_path,
+                        const std::string& final_path);
 
 // Loads the newest snapshot that is whole; a damaged one is reported through `skipped` (path:
 // reason) and the one before it is tried. No whole snapshot at all: info->lsn = 0 and the
@@ -48,9 +48,9 @@ void load_newest_snapshot(const std::string& dir, const StateConfig& config,
 // the oldest one kept (0 if none).
 std::uint64_t retain_snapshots(const std::string& dir, std::uint32_t keep);
 
-// Creates a directory and its parents (mkdir -p). Returns false with the error.
-bool make_directories(const std::string& path, std::string* error);
-// fsync of a directory, after a rename in it.
-int fsync_directory(const char* dir);
+/// Creates a directory and its parents (mkdir -p). Errors: mkdir's, naming the directory.
+Status make_directories(const std::string& path);
+/// fsync of a directory, after a rename in it. Errors: open's or fsync's, naming `dir`.
+Status fsync_directory(const std::string& dir);
 
 }  // namespace paycore

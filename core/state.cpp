@@ -239,7 +239,8 @@ std::uint32_t State::add_anomaly(const AnomalyRow& row) {
 
 std::size_t State::system_slot(std::uint32_t channel, Currency currency) const {
   PAYCORE_ASSERT(channel < channels.size());
-  PAYCORE_ASSERT(currency.valid() && currency.index < currency_table_size());
+  PAYCORE_ASSERT(currency.valid());
+  PAYCORE_ASSERT_LT(currency.index, currency_table_size());
   return std::size_t{channel} * currency_table_size() + currency.index;
 }
 
@@ -283,13 +284,5 @@ bool State::balances_sum_to_zero_slow() const {
   return true;
 }
 
-std::size_t State::memory_bytes() const {
-  return accounts.memory_bytes() + payments.memory_bytes() + refunds.memory_bytes() +
-         mandates.memory_bytes() + mandate_index_.memory_bytes() + mandate_pair_index_.memory_bytes() +
-         idempotency.memory_bytes() + pending_queue.memory_bytes() + anomalies.memory_bytes() + principals.memory_bytes() +
-         strings_.memory_bytes() + account_index_.memory_bytes() + payment_index_.memory_bytes() +
-         idempotency_index_.memory_bytes() + principal_index_.memory_bytes() +
-         channel_txn_index_.memory_bytes() + system_balances_.size() * sizeof(Amount);
-}
 
 }  // namespace paycore

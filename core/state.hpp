@@ -65,7 +65,7 @@ struct IdempotencyRow {
   std::uint8_t field = 0;              // Field at fault of a kept refusal (replayed as is)
 };
 
-// A customer's consent that one merchant may debit its account (API.md "Mandates"). Mandates
+// A customer's consent that one merchant may debit its account (docs/api.md "Mandates"). Mandates
 // of one (payer, merchant) pair form a chain in creation order: the pair index finds the
 // first, whose `newest` names the one that governs payments (creating a mandate for a pair
 // supersedes the previous one, which is revoked by the same command).
@@ -82,7 +82,7 @@ struct MandateRow {
   bool single_use = false;
 };
 
-// A channel notification that could not be applied (API.md "Channel notifications").
+// A channel notification that could not be applied (docs/api.md "Channel notifications").
 struct AnomalyRow {
   StrRef channel_txn_id = 0;
   StrRef merchant_id = 0;
@@ -92,7 +92,7 @@ struct AnomalyRow {
   std::int64_t received_at_us = 0;
   Currency currency{};
   std::uint8_t channel = 0;
-  NotifyStatus status{};
+  NotificationStatus status{};
   AnomalyReason reason{};
 };
 
@@ -174,13 +174,11 @@ class State {
   ChunkedVector<std::uint32_t> pending_queue;
   std::vector<StrRef> channels;  // row 0 is "balance"
 
-  // Expiry of PENDING payments (API.md): pending_queue entries below the cursor are settled.
+  // Expiry of PENDING payments (docs/api.md): pending_queue entries below the cursor are settled.
   std::uint32_t expiry_cursor = 0;
   std::int64_t pending_lifetime_us = pending_lifetime_default_us;
   // The newest command timestamp applied: the engine never stamps a smaller one.
   std::int64_t last_timestamp_us = 0;
-
-  std::size_t memory_bytes() const;
 
  private:
   std::uint64_t hash_account(std::uint32_t row) const;

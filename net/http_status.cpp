@@ -31,7 +31,6 @@ int http_status(ResultCode code, CommandKind kind) {
     case ResultCode::refund_exceeds_payment:
     case ResultCode::invalid_payer: return 422;
     case ResultCode::unavailable:
-    case ResultCode::busy: return 503;
     case ResultCode::capacity_exhausted: return 507;
   }
   return 500;

@@ -110,8 +110,9 @@ StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& di
   std::unique_ptr<NonceJournal> journal(new NonceJournal(dir, window_s));
   std::string bytes;
   for (const std::string& path : paths) {
-    std::string error;
-    if (!read_file(path, &bytes, &error)) return Status::io_error(error);
+    StatusOr<std::string> read = read_file(path);
+    if (!read.is_ok()) return read.status();
+    bytes = std::move(*read);
     ++load->files;
     const LoadedFile loaded = parse_file(
         bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
@@ -184,7 +185,7 @@ Status NonceJournal::rotate_if_due(std::int64_t now_s) {
     if (fd < 0 && errno != EEXIST) return failed(errno);
   }
   if (fd < 0) return failed(EEXIST);
-  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || fsync_directory(dir_.c_str()) != 0) {
+  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || !fsync_directory(dir_).is_ok()) {
     const int error_number = errno;
     ::close(fd);
     ::unlink(path.c_str());

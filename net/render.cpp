@@ -95,7 +95,6 @@ std::string_view result_message(ResultCode code, CommandKind kind) {
       return "this request_id was used for a different request";
     case ResultCode::refund_exceeds_payment: return "the refund exceeds the refundable rest";
     case ResultCode::unavailable: return "the log does not accept writes";
-    case ResultCode::busy: return "the server is busy; retry";
     case ResultCode::capacity_exhausted: return "a configured capacity is exhausted";
     case ResultCode::mandate_inactive: return "the payer's mandate for this merchant is revoked, expired or used";
     case ResultCode::mandate_limit_exceeded: return "the amount is over the mandate's amount_max";

@@ -366,13 +366,13 @@ RequestDecodeResult JsonDecoder::decode(std::string_view body, NotificationReque
   std::string_view status;
   if (RequestDecodeResult error = get_string(members, 5, &status)) return error;
   if (status == "SUCCESS") {
-    out->status = NotifyStatus::success;
+    out->status = NotificationStatus::success;
   } else if (status == "FAILED") {
-    out->status = NotifyStatus::failed;
+    out->status = NotificationStatus::failed;
   } else {
     return make_error(RequestDecodeErrorCode::invalid_field, names[5], "must be \"SUCCESS\" or \"FAILED\"");
   }
-  if (members.has(6) || out->status == NotifyStatus::success) {
+  if (members.has(6) || out->status == NotificationStatus::success) {
     std::string_view paid_at;
     if (RequestDecodeResult error = get_string(members, 6, &paid_at)) return error;
     if (!parse_rfc3339_us(paid_at, &out->paid_at_us)) {

@@ -109,7 +109,7 @@ struct NotificationRequest {
   Id order_id;
   Amount amount = 0;
   Currency currency;
-  NotifyStatus status = NotifyStatus::failed;
+  NotificationStatus status = NotificationStatus::failed;
   std::int64_t paid_at_us = 0;  // RFC 3339 "paid_at": required for SUCCESS, optional for FAILED
   bool has_paid_at = false;
 };

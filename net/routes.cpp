@@ -313,7 +313,7 @@ std::optional<LocalError> build_command(const RouteMatch& match, const Principal
 std::optional<LocalError> build_channel_notification_command(std::string_view channel, std::string_view body,
                                                JsonDecoder& decoder, Command* out) {
   *out = Command{};
-  out->kind = CommandKind::notify;
+  out->kind = CommandKind::channel_notification;
   if (auto error = path_id(channel, "channel", &out->channel)) return error;
   NotificationRequest request;
   if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
@@ -322,8 +322,8 @@ std::optional<LocalError> build_channel_notification_command(std::string_view ch
   out->order_id = request.order_id;
   out->amount = request.amount;
   out->currency = request.currency;
-  out->notify_status = request.status;
-  out->time_us = request.has_paid_at ? request.paid_at_us : 0;
+  out->notification_status = request.status;
+  out->paid_at_us = request.has_paid_at ? request.paid_at_us : 0;
   return std::nullopt;
 }
 

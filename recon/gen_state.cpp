@@ -250,7 +250,7 @@ class Builder {
     const std::int64_t t = plan.created_at_us;
     if (plan.finding_class == FindingClass::missing_local) return;  // only the channel has it
     if (plan.finding_class == FindingClass::local_anomaly) {
-      run(notification(plan, ids, NotifyStatus::success), t);  // an order we never had
+      run(notification(plan, ids, NotificationStatus::success), t);  // an order we never had
       return;
     }
     Command c;
@@ -271,17 +271,17 @@ class Builder {
     if (plan.refund || plan.refund_missing_channel) defer(t + refund_after_us, p, Step::refund);
   }
 
-  Command notification(const Plan& plan, const Ids& ids, NotifyStatus status) const {
+  Command notification(const Plan& plan, const Ids& ids, NotificationStatus status) const {
     Command c;
-    c.kind = CommandKind::notify;
+    c.kind = CommandKind::channel_notification;
     c.channel = Id::of(options_.channels[plan.channel]);
     c.channel_txn_id = Id::of(ids.txn);
     c.principal = Id::of(ids.merchant);
     c.order_id = Id::of(ids.order);
     c.amount = plan.amount;
     c.currency = cny_;
-    c.notify_status = status;
-    c.time_us = plan.created_at_us + notify_after_us;  // paid_at, as on the statement row
+    c.notification_status = status;
+    c.paid_at_us = plan.created_at_us + notify_after_us;  // paid_at, as on the statement row
     return c;
   }
 
@@ -299,7 +299,7 @@ class Builder {
     const Plan plan = planner_.plan(d.p);
     const Ids ids(plan, d.p);
     if (d.step == Step::notify_success || d.step == Step::notify_failed) {
-      run(notification(plan, ids, d.step == Step::notify_success ? NotifyStatus::success : NotifyStatus::failed),
+      run(notification(plan, ids, d.step == Step::notify_success ? NotificationStatus::success : NotificationStatus::failed),
           d.at_us);
       return;
     }

@@ -99,20 +99,27 @@ std::int64_t snapshot_as_of_us(const SnapshotInfo& info) {
 
 std::optional<LocalData> load_local_data(const std::string& path, std::string* error,
                                          SnapshotInfo* info_out) {
-  std::string bytes;
-  if (!read_file(path, &bytes, error)) {
-    *error = without_path_prefix(path, *error);
+  StatusOr<std::string> read = read_file(path);
+  if (!read.is_ok()) {
+    *error = without_path_prefix(path, read.status().message());
     return std::nullopt;
   }
+  std::string& bytes = *read;
   const std::span<const std::byte> view = std::as_bytes(std::span(bytes));
   SnapshotInfo info;
-  if (!check_snapshot(view, &info, error)) return std::nullopt;
+  if (const Status whole = check_snapshot(view, &info); !whole.is_ok()) {
+    *error = whole.message();
+    return std::nullopt;
+  }
   // The header's counts size the indexes, so loading never grows them.
   StateConfig config;
   config.accounts_expected = std::max<std::uint64_t>(info.accounts, 1024);
   config.payments_expected = std::max<std::uint64_t>(info.payments, 4096);
   auto state = std::make_unique<State>(config);
-  if (!load_snapshot(view, state.get(), &info, error)) return std::nullopt;
+  if (const Status loaded = load_snapshot(view, state.get(), &info); !loaded.is_ok()) {
+    *error = loaded.message();
+    return std::nullopt;
+  }
   bytes = std::string();  // the State holds everything now
   PAYCORE_ASSERT(state->payments.size() == info.payments && state->anomalies.size() == info.anomalies);
   if (info_out != nullptr) *info_out = info;

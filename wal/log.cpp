@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "base/assert.hpp"
+#include "base/log.hpp"
 #include "wal/format.hpp"
 #include "wal/reader.hpp"
 #include "wal/writer.hpp"
@@ -85,7 +86,8 @@ Log::~Log() {
 }
 
 Status Log::open(const Options& options, std::unique_ptr<Log>* out, RecoveryReport* report) {
-  PAYCORE_ASSERT(out != nullptr && report != nullptr);
+  PAYCORE_ASSERT(out != nullptr);
+  PAYCORE_ASSERT(report != nullptr);
   *report = RecoveryReport{};
   Status s = check_options(options);
   if (!s.is_ok()) return s;
@@ -127,7 +129,8 @@ Status Log::recover(RecoveryReport* report) {
   active_fd_ = ::open(last_path.c_str(), O_RDWR | O_CLOEXEC);
   if (active_fd_ < 0) return errno_status("wal: open", last_path);
   if (scan.torn) {
-    PAYCORE_ASSERT(scan.torn_end >= scan.torn_offset && scan.torn_offset == scan.tail_offset);
+    PAYCORE_ASSERT_GE(scan.torn_end, scan.torn_offset);
+    PAYCORE_ASSERT_EQ(scan.torn_offset, scan.tail_offset);
     const std::vector<std::byte> zeros(scan.torn_end - scan.torn_offset, std::byte{0});
     s = pwrite_all(active_fd_, zeros.data(), zeros.size(), scan.torn_offset, last_path);
     if (s.is_ok() && ::fdatasync(active_fd_) != 0) s = io_status(errno, "fdatasync", last_path, 0);
@@ -137,12 +140,6 @@ Status Log::recover(RecoveryReport* report) {
     report->torn_offset = scan.torn_offset;
     report->torn_bytes = zeros.size();
     report->torn_reason = scan.torn_reason;
-    std::fprintf(stderr,
-                 "paycore wal: torn write at the end of %s: zeroed %zu bytes from offset %llu "
-                 "(%s); the log ends at LSN %llu\n",
-                 last_path.c_str(), zeros.size(),
-                 static_cast<unsigned long long>(scan.torn_offset), scan.torn_reason.c_str(),
-                 static_cast<unsigned long long>(scan.next_lsn - 1));
   }
   segments_.reserve(scan.segments.size());
   for (const auto& seg : scan.segments) segments_.push_back({seg.first_lsn, seg.path});
@@ -163,15 +160,16 @@ Status Log::start_writer() {
   if (!options_.force_fallback) {
     Status s = detail::make_uring_writer(event_fd_, options_.faults, &writer_);
     if (s.is_ok()) {
-      std::fprintf(stderr, "paycore wal: %s: write path io_uring (linked write + fdatasync)\n",
-                   options_.dir.c_str());
+      log_line(LogLevel::info, "wal: write path io_uring (linked write + fdatasync)",
+               {{"dir", options_.dir}});
       return Status::ok();
     }
     why = "io_uring unavailable: " + s.message();
   }
   writer_ = detail::make_thread_writer(event_fd_, options_.faults);
-  std::fprintf(stderr, "paycore wal: %s: write path pwrite + fdatasync thread (%s)\n",
-               options_.dir.c_str(), why.c_str());
+  // Said once, at start-up (docs/design.md rule 8).
+  log_line(LogLevel::warn, "wal: write path pwrite + fdatasync thread",
+           {{"dir", options_.dir}, {"reason", why}});
   return Status::ok();
 }
 
@@ -321,7 +319,8 @@ void Log::complete_batch(const Status& result) {
     return;
   }
   const Batch& b = *flight_;
-  PAYCORE_ASSERT(b.first_lsn == durable_lsn_ + 1 && b.last_lsn >= b.first_lsn);
+  PAYCORE_ASSERT_EQ(b.first_lsn, durable_lsn_ + 1);
+  PAYCORE_ASSERT_GE(b.last_lsn, b.first_lsn);
   durable_lsn_ = b.last_lsn;
   ++stats_.batches_count;
   stats_.write_bytes += b.bytes;
@@ -334,9 +333,8 @@ void Log::complete_batch(const Status& result) {
 
 void Log::enter_read_only(const Status& cause) {
   if (read_only()) return;
+  // Not logged here: failure() is returned to the caller, who reports it once.
   failure_ = cause.is_ok() ? Status(StatusCode::kIoError, "unknown failure") : cause;
-  std::fprintf(stderr, "paycore wal: %s: storage fault, the log is read-only from now on: %s\n",
-               options_.dir.c_str(), failure_.to_string().c_str());
 }
 
 std::uint64_t Log::first_lsn() const {

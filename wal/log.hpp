@@ -23,7 +23,7 @@
 
 #include "wal/fault.hpp"
 #include "base/function_ref.hpp"
-#include "wal/status.hpp"
+#include "base/status.hpp"
 
 namespace paycore::wal {
 
@@ -82,8 +82,9 @@ struct Batch;
 class Log {
  public:
   // Opens or creates `options.dir`, runs recovery (truncating a torn tail, refusing corruption)
-  // and positions the writer after the last valid record. Prints one line to stderr naming the
-  // write path in use, and one more if a torn tail was truncated.
+  // and positions the writer after the last valid record. Logs one line (base/log.hpp) naming
+  // the write path in use. A truncated torn tail is not logged here: it is in `*report`, and
+  // the caller says it once (docs/style.md rule 2).
   static Status open(const Options& options, std::unique_ptr<Log>* out, RecoveryReport* report);
 
   Log(const Log&) = delete;

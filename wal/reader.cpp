@@ -133,6 +133,60 @@ Status check_segment_header(const SegmentFile& segment, const MappedFile& file,
   return Status::ok();
 }
 
+namespace {
+
+// What the bytes at `off` hold: zeros (the end of the records), a record that is incomplete or
+// fails its checksum (`reason`: a tear or damage, decided by the caller), or an intact record.
+enum class RecordAt { kEnd, kBad, kIntact };
+
+RecordAt read_record_at(const std::byte* data, std::size_t size, std::uint64_t off,
+                        format::RecordHeader* h, std::string* reason) {
+  const std::size_t left = size - off;
+  if (left < kRecordHeaderBytes) {
+    if (format::all_zero(data + off, left)) return RecordAt::kEnd;
+    *reason = "incomplete record header at the end of the file";
+    return RecordAt::kBad;
+  }
+  const std::byte* rec = data + off;
+  *h = format::decode_record_header(rec);
+  if (h->checksum == 0 && h->lsn == 0 && format::all_zero(rec, kRecordHeaderBytes)) {
+    return RecordAt::kEnd;
+  }
+  if (h->length > left - kRecordHeaderBytes) {
+    *reason = "record length " + std::to_string(h->length) + " runs past the end of the file";
+    return RecordAt::kBad;
+  }
+  if (format::compute_record_checksum(rec, h->length) != h->checksum) {
+    *reason = "record checksum mismatch";
+    return RecordAt::kBad;
+  }
+  return RecordAt::kIntact;
+}
+
+// An intact record (its checksum matches) that disagrees with the chain is damage, not a tear.
+Status check_intact_record(const SegmentFile& segment, const std::byte* data, std::size_t size,
+                           std::uint64_t off, const format::RecordHeader& h, std::uint64_t lsn,
+                           std::uint64_t prev) {
+  if (h.lsn != lsn) {
+    return corruption(segment.path, off, "expected LSN " + std::to_string(lsn) + ", found " +
+                                             std::to_string(h.lsn));
+  }
+  if (h.prev_checksum != prev) {
+    return corruption(segment.path, off, "broken hash chain at LSN " + std::to_string(lsn) +
+                                             ": prev_checksum does not match the record before");
+  }
+  const std::size_t total = format::record_bytes(h.length);
+  const std::size_t body_end = kRecordHeaderBytes + h.length;
+  const std::byte* rec = data + off;
+  if (h.reserved != 0 || total > size - off ||
+      !format::all_zero(rec + body_end, total - body_end)) {
+    return corruption(segment.path, off, "non-zero reserved or padding bytes");
+  }
+  return Status::ok();
+}
+
+}  // namespace
+
 Status scan_records(const SegmentFile& segment, const MappedFile& file,
                     const format::SegmentHeader& header, std::uint64_t to_lsn,
                     RecordVisitor* visit, SegmentScan* out) {
@@ -145,61 +199,33 @@ Status scan_records(const SegmentFile& segment, const MappedFile& file,
   ScanStop stop = ScanStop::kEnd;
   std::string reason;
   for (;;) {
-    const std::size_t left = size - off;
-    if (left < kRecordHeaderBytes) {
-      if (!format::all_zero(data + off, left)) {
-        stop = ScanStop::kBad;
-        reason = "incomplete record header at the end of the file";
-      }
-      break;
-    }
-    const std::byte* rec = data + off;
-    const format::RecordHeader h = format::decode_record_header(rec);
-    if (h.checksum == 0 && h.lsn == 0 && format::all_zero(rec, kRecordHeaderBytes)) break;
-    if (h.length > left - kRecordHeaderBytes) {
+    // Every record starts aligned (format.hpp): the writer pads each one to kRecordAlignBytes.
+    PAYCORE_ASSERT_EQ(off % format::kRecordAlignBytes, 0U);
+    format::RecordHeader h{};
+    const RecordAt at = read_record_at(data, size, off, &h, &reason);
+    if (at == RecordAt::kEnd) break;
+    if (at == RecordAt::kBad) {
       stop = ScanStop::kBad;
-      reason = "record length " + std::to_string(h.length) + " runs past the end of the file";
       break;
     }
-    if (format::compute_record_checksum(rec, h.length) != h.checksum) {
-      stop = ScanStop::kBad;
-      reason = "record checksum mismatch";
-      break;
-    }
-    // From here the record is intact as written, so any disagreement is damage, not a tear.
-    if (h.lsn != lsn) {
-      return corruption(segment.path, off, "expected LSN " + std::to_string(lsn) + ", found " +
-                                               std::to_string(h.lsn));
-    }
-    if (h.prev_checksum != prev) {
-      return corruption(segment.path, off, "broken hash chain at LSN " + std::to_string(lsn) +
-                                               ": prev_checksum does not match the record before");
-    }
-    const std::size_t total = format::record_bytes(h.length);
-    const std::size_t body_end = kRecordHeaderBytes + h.length;
-    if (h.reserved != 0 || total > left || !format::all_zero(rec + body_end, total - body_end)) {
-      return corruption(segment.path, off, "non-zero reserved or padding bytes");
-    }
+    PAYCORE_RETURN_IF_ERROR(check_intact_record(segment, data, size, off, h, lsn, prev));
     if (lsn > to_lsn) {
       stop = ScanStop::kLimit;
       break;
     }
-    if (visit != nullptr) {
-      const RecordView view{off, h, {rec + kRecordHeaderBytes, h.length}};
-      if (!(*visit)(segment, view)) {
-        stop = ScanStop::kVisitor;
-        // The visited record counts as read: the caller resumes after it.
-        ++count;
-        prev = h.checksum;
-        ++lsn;
-        off += total;
-        break;
-      }
-    }
+    const bool go_on =
+        visit == nullptr ||
+        (*visit)(segment, RecordView{off, h, {data + off + kRecordHeaderBytes, h.length}});
+    // A visited record counts as read, even the one the visitor stopped at: the caller resumes
+    // after it.
     ++count;
     prev = h.checksum;
     ++lsn;
-    off += total;
+    off += format::record_bytes(h.length);
+    if (!go_on) {
+      stop = ScanStop::kVisitor;
+      break;
+    }
   }
   out->records_count = count;
   out->next_lsn = lsn;

@@ -14,7 +14,7 @@
 
 #include "wal/format.hpp"
 #include "base/function_ref.hpp"
-#include "wal/status.hpp"
+#include "base/status.hpp"
 
 namespace paycore::wal::detail {
 

@@ -9,7 +9,7 @@
 #include <string>
 
 #include "wal/fault.hpp"
-#include "wal/status.hpp"
+#include "base/status.hpp"
 
 namespace paycore::wal::detail {
 

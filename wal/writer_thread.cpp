@@ -37,7 +37,8 @@ class ThreadWriter final : public Writer {
 
   Status start(const Batch& batch) override {
     PAYCORE_ASSERT(state_.load(std::memory_order_relaxed) == kIdle);
-    PAYCORE_ASSERT(batch.bytes > 0 && batch.fd >= 0);
+    PAYCORE_ASSERT_GT(batch.bytes, 0U);
+    PAYCORE_ASSERT_GE(batch.fd, 0);
     batch_ = &batch;
     state_.store(kPending, std::memory_order_relaxed);
     go_.release();  // release: the thread sees batch_ and the batch's bytes

@@ -64,7 +64,8 @@ class UringWriter final : public Writer {
 
   Status start(const Batch& batch) override {
     PAYCORE_ASSERT(!busy_);
-    PAYCORE_ASSERT(batch.bytes > 0 && batch.fd >= 0);
+    PAYCORE_ASSERT_GT(batch.bytes, 0U);
+    PAYCORE_ASSERT_GE(batch.fd, 0);
     batch_ = &batch;
     written_ = 0;
     busy_ = true;
@@ -99,7 +100,9 @@ class UringWriter final : public Writer {
     }
     io_uring_sqe* w = io_uring_get_sqe(&ring_);
     io_uring_sqe* f = io_uring_get_sqe(&ring_);
-    PAYCORE_ASSERT(w != nullptr && f != nullptr);  // one chain at a time in an 8-entry ring
+    // One chain at a time in an 8-entry ring: both entries are always there.
+    PAYCORE_ASSERT(w != nullptr);
+    PAYCORE_ASSERT(f != nullptr);
     io_uring_prep_write(w, batch_->fd, batch_->data + written_, len,
                         batch_->file_offset + written_);
     w->flags |= IOSQE_IO_LINK;

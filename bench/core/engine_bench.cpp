@@ -171,13 +171,12 @@ EngineConfig config_for(const Options& o) {
 }
 
 std::unique_ptr<Engine> open_or_die(const EngineConfig& config) {
-  std::unique_ptr<Engine> e;
-  std::string error;
-  if (!Engine::open(config, &e, &error)) {
-    std::fprintf(stderr, "engine_bench: %s\n", error.c_str());
+  StatusOr<std::unique_ptr<Engine>> e = Engine::open(config);
+  if (!e.is_ok()) {
+    std::fprintf(stderr, "engine_bench: %s\n", e.status().to_string().c_str());
     std::exit(1);
   }
-  return e;
+  return std::move(*e);
 }
 
 void throughput(const Options& o) {

@@ -20,8 +20,8 @@ namespace {
 using paycore::wal::Log;
 using paycore::wal::Options;
 using paycore::wal::RecoveryReport;
-using paycore::wal::Status;
-using paycore::wal::StatusCode;
+using paycore::Status;
+using paycore::StatusCode;
 
 constexpr std::size_t kPayloadBytes = 100;
 

@@ -596,8 +596,8 @@ TEST_F(ApplyTest, RefundOfRefundedIsInvalidState) {
 
 TEST_F(ApplyTest, RefundOfChannelPaymentCreditsTheChannelAccount) {
   ASSERT_EQ(d.run(pay_external("m1", "r1", "o-1", 100, "alipay")).code, ResultCode::ok);
-  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-1", 100, NotifyStatus::success)).notify,
-            NotifyOutcome::applied);
+  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-1", 100, NotificationStatus::success)).notification,
+            NotificationOutcome::applied);
   const std::uint32_t alipay = d.state.find_channel("alipay");
   EXPECT_EQ(d.state.channel_balance(alipay, ccy("CNY")), -100);
   ASSERT_EQ(d.run(refund("m1", "f1", "o-1", 40)).code, ResultCode::ok);
@@ -617,9 +617,9 @@ TEST_F(ApplyTest, RefundOfShippedAndCompletedIsAllowed) {
 
 TEST_F(ApplyTest, SuccessNotificationPaysThePendingPayment) {
   ASSERT_EQ(d.run(pay_external("m1", "r1", "o-1", 100, "alipay")).code, ResultCode::ok);
-  const Result r = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotifyStatus::success));
+  const Result r = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotificationStatus::success));
   ASSERT_EQ(r.code, ResultCode::ok);
-  EXPECT_EQ(r.notify, NotifyOutcome::applied);
+  EXPECT_EQ(r.notification, NotificationOutcome::applied);
   EXPECT_EQ(r.payment.status, PaymentStatus::paid);
   EXPECT_EQ(r.payment.channel_txn_id.view(), "t1");
   EXPECT_EQ(balance("m1"), 100);
@@ -627,17 +627,17 @@ TEST_F(ApplyTest, SuccessNotificationPaysThePendingPayment) {
 
 TEST_F(ApplyTest, FailedNotificationFailsThePendingPayment) {
   ASSERT_EQ(d.run(pay_external("m1", "r1", "o-1", 100, "alipay")).code, ResultCode::ok);
-  const Result r = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotifyStatus::failed));
+  const Result r = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotificationStatus::failed));
   EXPECT_EQ(r.payment.status, PaymentStatus::failed);
   EXPECT_EQ(balance("m1"), 0);
 }
 
 TEST_F(ApplyTest, RepeatedNotificationChangesNothing) {
   ASSERT_EQ(d.run(pay_external("m1", "r1", "o-1", 100, "alipay")).code, ResultCode::ok);
-  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-1", 100, NotifyStatus::success)).notify,
-            NotifyOutcome::applied);
-  const Result r = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotifyStatus::success));
-  EXPECT_EQ(r.notify, NotifyOutcome::duplicate);
+  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-1", 100, NotificationStatus::success)).notification,
+            NotificationOutcome::applied);
+  const Result r = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotificationStatus::success));
+  EXPECT_EQ(r.notification, NotificationOutcome::duplicate);
   EXPECT_FALSE(r.mutated);
   EXPECT_EQ(balance("m1"), 100);
   EXPECT_EQ(d.state.anomalies.size(), 0u);
@@ -658,9 +658,9 @@ class NotificationAnomalyTest : public ApplyTest,
 TEST_P(NotificationAnomalyTest, IsKeptAndMovesNoMoney) {
   const AnomalyCase& k = GetParam();
   ASSERT_EQ(d.run(pay_external("m1", "r1", "o-1", 100, "alipay")).code, ResultCode::ok);
-  const Result r = d.run(notify(k.channel, "t1", "m1", k.order, k.amount, NotifyStatus::success, k.currency));
+  const Result r = d.run(notify(k.channel, "t1", "m1", k.order, k.amount, NotificationStatus::success, k.currency));
   EXPECT_EQ(r.code, ResultCode::ok);
-  EXPECT_EQ(r.notify, NotifyOutcome::anomaly);
+  EXPECT_EQ(r.notification, NotificationOutcome::anomaly);
   EXPECT_EQ(r.anomaly, k.reason);
   EXPECT_TRUE(r.mutated);
   ASSERT_EQ(d.state.anomalies.size(), 1u);
@@ -668,8 +668,8 @@ TEST_P(NotificationAnomalyTest, IsKeptAndMovesNoMoney) {
   EXPECT_EQ(status("m1", "o-1"), PaymentStatus::pending);
   EXPECT_EQ(balance("m1"), 0);
   // The channel's retry is recognised as the same transaction.
-  const Result retry = d.run(notify(k.channel, "t1", "m1", k.order, k.amount, NotifyStatus::success, k.currency));
-  EXPECT_EQ(retry.notify, NotifyOutcome::duplicate);
+  const Result retry = d.run(notify(k.channel, "t1", "m1", k.order, k.amount, NotificationStatus::success, k.currency));
+  EXPECT_EQ(retry.notification, NotificationOutcome::duplicate);
   EXPECT_EQ(d.state.anomalies.size(), 1u);
 }
 
@@ -683,18 +683,18 @@ INSTANTIATE_TEST_SUITE_P(
 
 TEST_F(ApplyTest, NotificationForAPaidPaymentIsNotPendingAnomaly) {
   ASSERT_EQ(d.run(pay_external("m1", "r1", "o-1", 100, "alipay")).code, ResultCode::ok);
-  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-1", 100, NotifyStatus::success)).notify,
-            NotifyOutcome::applied);
-  const Result r = d.run(notify("alipay", "t2", "m1", "o-1", 100, NotifyStatus::success));
+  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-1", 100, NotificationStatus::success)).notification,
+            NotificationOutcome::applied);
+  const Result r = d.run(notify("alipay", "t2", "m1", "o-1", 100, NotificationStatus::success));
   EXPECT_EQ(r.anomaly, AnomalyReason::not_pending);
   EXPECT_EQ(balance("m1"), 100);
 }
 
 TEST_F(ApplyTest, NotificationFromUnknownChannelIsRefused) {
-  const Result r = d.run(notify("paypal", "t1", "m1", "o-1", 100, NotifyStatus::success));
+  const Result r = d.run(notify("paypal", "t1", "m1", "o-1", 100, NotificationStatus::success));
   EXPECT_EQ(r.code, ResultCode::unknown_channel);
   EXPECT_FALSE(r.mutated);
-  EXPECT_EQ(d.run(notify("balance", "t1", "m1", "o-1", 100, NotifyStatus::success)).code,
+  EXPECT_EQ(d.run(notify("balance", "t1", "m1", "o-1", 100, NotificationStatus::success)).code,
             ResultCode::unknown_channel);
 }
 
@@ -731,7 +731,7 @@ TEST_F(ApplyTest, ExpiredPendingReadsCancelledBeforeTheTick) {
   const Result r = d.run(get_payment("m1", "o-1"), later_us);
   EXPECT_EQ(r.payment.status, PaymentStatus::cancelled);
   EXPECT_EQ(d.state.payments[0].status, PaymentStatus::pending);  // reads change nothing
-  const Result late = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotifyStatus::success));
+  const Result late = d.run(notify("alipay", "t1", "m1", "o-1", 100, NotificationStatus::success));
   EXPECT_EQ(late.anomaly, AnomalyReason::not_pending);
   EXPECT_EQ(balance("m1"), 0);
 }
@@ -789,7 +789,7 @@ TEST_F(ApplyTest, AdmissionRefusesPaymentsPastCapacity) {
 TEST_F(ApplyTest, EveryMovementKeepsTheSumAtZero) {
   ASSERT_EQ(d.run(pay("m1", "r1", "o-1", 100, "alice")).code, ResultCode::ok);
   ASSERT_EQ(d.run(pay_external("m1", "r2", "o-2", 500, "alipay")).code, ResultCode::ok);
-  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-2", 500, NotifyStatus::success)).code, ResultCode::ok);
+  ASSERT_EQ(d.run(notify("alipay", "t1", "m1", "o-2", 500, NotificationStatus::success)).code, ResultCode::ok);
   ASSERT_EQ(d.run(refund("m1", "f1", "o-2", 200)).code, ResultCode::ok);
   ASSERT_EQ(d.run(refund("m1", "f2", "o-1", 100)).code, ResultCode::ok);
   EXPECT_EQ(d.state.balance_sum_slow(ccy("CNY")), 0);

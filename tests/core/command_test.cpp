@@ -17,9 +17,9 @@ std::vector<std::byte> encode(const Command& c) {
 }
 
 TEST(CommandCodec, RoundTripsEveryField) {
-  Command c = notify("alipay", "t-1", "m_001", "o-1001", 1234, NotifyStatus::failed, "BHD");
+  Command c = notify("alipay", "t-1", "m_001", "o-1001", 1234, NotificationStatus::failed, "BHD");
   c.timestamp_us = 1'795'670'354'123'456;
-  c.time_us = -5;
+  c.paid_at_us = -5;
   c.flags = command_flag_operator;
   c.expire_max = 77;
   c.request_id = Id::of("r.1:x");
@@ -29,6 +29,36 @@ TEST(CommandCodec, RoundTripsEveryField) {
   Command back;
   ASSERT_EQ(decode_command(bytes, &back), CommandDecodeError::ok);
   EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
+}
+
+// paid_at_us and pending_lifetime_us were one field (time_us): they share the i64 at offset 28,
+// so logs written before the split decode to the same commands, byte for byte.
+std::int64_t time_field_of(const std::vector<std::byte>& bytes) {
+  std::int64_t value = 0;
+  std::memcpy(&value, bytes.data() + command_encoding_time_field_offset, sizeof(value));
+  return value;
+}
+
+TEST(CommandCodec, NotificationPaidAtIsTheI64AtOffset28) {
+  Command c = notify("alipay", "t-1", "m_001", "o-1", 100, NotificationStatus::success);
+  c.paid_at_us = 1'795'670'354'123'456;
+  const auto bytes = encode(c);
+  EXPECT_EQ(time_field_of(bytes), c.paid_at_us);
+  Command back;
+  ASSERT_EQ(decode_command(bytes, &back), CommandDecodeError::ok);
+  EXPECT_EQ(back.paid_at_us, c.paid_at_us);
+  EXPECT_EQ(back.pending_lifetime_us, 0);
+}
+
+TEST(CommandCodec, TickLifetimeIsTheI64AtOffset28) {
+  const Command c = tick(900'000'000, 7);
+  const auto bytes = encode(c);
+  EXPECT_EQ(time_field_of(bytes), 900'000'000);
+  Command back;
+  ASSERT_EQ(decode_command(bytes, &back), CommandDecodeError::ok);
+  EXPECT_EQ(back.pending_lifetime_us, 900'000'000);
+  EXPECT_EQ(back.paid_at_us, 0);
+  EXPECT_EQ(encode(back), bytes);
 }
 
 TEST(CommandCodec, MandateFieldsRoundTrip) {

@@ -81,18 +81,18 @@ inline Command refund(std::string_view merchant, std::string_view request_id,
 }
 
 inline Command notify(std::string_view channel, std::string_view txn, std::string_view merchant,
-                      std::string_view order, Amount amount, NotifyStatus status,
+                      std::string_view order, Amount amount, NotificationStatus status,
                       std::string_view currency = "CNY") {
   Command c;
-  c.kind = CommandKind::notify;
+  c.kind = CommandKind::channel_notification;
   c.channel = Id::of(channel);
   c.channel_txn_id = Id::of(txn);
   c.principal = Id::of(merchant);
   c.order_id = Id::of(order);
   c.amount = amount;
   c.currency = ccy(currency);
-  c.notify_status = status;
-  c.time_us = 1;
+  c.notification_status = status;
+  c.paid_at_us = 1;
   return c;
 }
 
@@ -106,7 +106,7 @@ inline Command add_channel(std::string_view name) {
 inline Command tick(std::int64_t lifetime_us, std::uint32_t expire_max = 1024) {
   Command c;
   c.kind = CommandKind::tick;
-  c.time_us = lifetime_us;
+  c.pending_lifetime_us = lifetime_us;
   c.expire_max = expire_max;
   return c;
 }

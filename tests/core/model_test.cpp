@@ -194,7 +194,7 @@ struct Reference {
         if (pay.refunded == pay.amount) pay.status = PaymentStatus::refunded;
         return {ResultCode::ok, false, pkey};
       }
-      case CommandKind::notify: {
+      case CommandKind::channel_notification: {
         const std::string channel(c.channel.view());
         const std::string tkey = channel + "/" + std::string(c.channel_txn_id.view());
         if (txns.count(tkey)) return {ResultCode::ok, false, "duplicate"};
@@ -206,7 +206,7 @@ struct Reference {
           ++anomalies;
           return {ResultCode::ok, false, "anomaly"};
         }
-        if (c.notify_status == NotifyStatus::success) {
+        if (c.notification_status == NotificationStatus::success) {
           it->second.status = PaymentStatus::paid;
           accounts[p].balance += c.amount;
           system[channel + "/" + ccy] -= c.amount;
@@ -285,17 +285,17 @@ TEST(Model, StateMachineAgreesWithReference) {
     ASSERT_EQ(to_string(got.code), to_string(want.code))
         << "command " << i << " " << to_string(c.kind) << " seed " << seed;
     ASSERT_EQ(got.replayed, want.replayed) << "command " << i << " seed " << seed;
-    if (c.kind == CommandKind::notify && got.code == ResultCode::ok) {
+    if (c.kind == CommandKind::channel_notification && got.code == ResultCode::ok) {
       const char* kinds[] = {"", "applied", "duplicate", "anomaly"};
-      ASSERT_EQ(kinds[static_cast<int>(got.notify)], want.resource) << "command " << i << " seed " << seed;
+      ASSERT_EQ(kinds[static_cast<int>(got.notification)], want.resource) << "command " << i << " seed " << seed;
     }
-    if (c.kind == CommandKind::notify && got.notify == NotifyOutcome::applied) {
+    if (c.kind == CommandKind::channel_notification && got.notification == NotificationOutcome::applied) {
       // The settled payment is the one the notification names.
       const auto it = ref.payments.find(std::string(c.principal.view()) + "/" + std::string(c.order_id.view()));
       ASSERT_NE(it, ref.payments.end()) << "command " << i << " seed " << seed;
       ASSERT_EQ(got.payment.status, it->second.status) << "command " << i << " seed " << seed;
     }
-    if (c.kind != CommandKind::notify && got.code == ResultCode::ok && got.resource == ResourceKind::payment) {
+    if (c.kind != CommandKind::channel_notification && got.code == ResultCode::ok && got.resource == ResourceKind::payment) {
       const auto found = ref.payments.find(want.resource);
       ASSERT_NE(found, ref.payments.end()) << "command " << i << " seed " << seed;
       const RefPayment& p = found->second;

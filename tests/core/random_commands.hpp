@@ -40,7 +40,7 @@ class Generator {
     if (kind < 77) return refund(merchant(), req(), order(), amount() / 2);
     if (kind < 90) {
       return notify(channel(), "t" + std::to_string(pick(400)), merchant(), order(),
-                    pick(10) == 0 ? amount() : pick_amount_hint(), pick(4) == 0 ? NotifyStatus::failed : NotifyStatus::success,
+                    pick(10) == 0 ? amount() : pick_amount_hint(), pick(4) == 0 ? NotificationStatus::failed : NotificationStatus::success,
                     pick(30) == 0 ? "USD" : "CNY");
     }
     if (kind < 92) return tick(pending_lifetime_default_us, UINT32_MAX);

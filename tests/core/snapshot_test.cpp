@@ -18,6 +18,12 @@
 namespace paycore::testing {
 namespace {
 
+#define ASSERT_OK(expr)                                  \
+  do {                                                   \
+    const ::paycore::Status assert_ok_status_ = (expr);  \
+    ASSERT_TRUE(assert_ok_status_.is_ok()) << assert_ok_status_.to_string(); \
+  } while (0)
+
 void run_random(Driver& d, std::uint64_t seed, std::uint64_t count) {
   d.run(add_channel("alipay"));
   d.run(add_channel("wechat"));
@@ -50,8 +56,7 @@ TEST(Snapshot, RoundTripIsExact) {
   const std::string bytes = serialize_snapshot(d.state, 42, 1234);
   State loaded;
   SnapshotInfo info;
-  std::string error;
-  ASSERT_TRUE(load_snapshot(as_bytes(bytes), &loaded, &info, &error)) << error;
+  ASSERT_OK(load_snapshot(as_bytes(bytes), &loaded, &info));
   EXPECT_EQ(info.lsn, 42u);
   EXPECT_EQ(info.payments, d.state.payments.size());
   EXPECT_EQ(info.refunds, d.state.refunds.size());
@@ -63,8 +68,7 @@ TEST(Snapshot, ReloadedStateAnswersLikeTheOriginal) {
   run_random(live, 13, 10'000);
   Driver reloaded(live.now_us());
   SnapshotInfo info;
-  std::string error;
-  ASSERT_TRUE(load_snapshot(as_bytes(serialize_snapshot(live.state, 1, 0)), &reloaded.state, &info, &error)) << error;
+  ASSERT_OK(load_snapshot(as_bytes(serialize_snapshot(live.state, 1, 0)), &reloaded.state, &info));
   Generator gen(99, live.now_us());
   for (int i = 0; i < 10'000; ++i) {
     const Command c = gen.next();
@@ -88,8 +92,7 @@ TEST(Snapshot, MandatesAndTheirChainsSurviveAReload) {
   const std::string bytes = serialize_snapshot(d.state, 7, 0);
   Driver reloaded(d.now_us());
   SnapshotInfo info;
-  std::string error;
-  ASSERT_TRUE(load_snapshot(as_bytes(bytes), &reloaded.state, &info, &error)) << error;
+  ASSERT_OK(load_snapshot(as_bytes(bytes), &reloaded.state, &info));
   EXPECT_EQ(info.mandates, 3u);
   EXPECT_EQ(reloaded.run(get_mandate("m1", "md-1"), 0).mandate.status, MandateStatus::revoked);
   EXPECT_EQ(reloaded.run(get_mandate("m1", "md-2"), 0).mandate.status, MandateStatus::used);
@@ -103,18 +106,19 @@ TEST(Snapshot, MandatesAndTheirChainsSurviveAReload) {
 // Snapshots written before mandates (format 1) are still read: the fuzz corpus keeps one made
 // by that version of the writer, from 60 random commands.
 TEST(Snapshot, FormatVersion1StillLoads) {
-  std::string bytes, error;
-  ASSERT_TRUE(read_file(PAYCORE_CORE_TEST_DATA_DIR "/snapshot-v1-random-60.snap", &bytes, &error)) << error;
+  StatusOr<std::string> read = read_file(PAYCORE_CORE_TEST_DATA_DIR "/snapshot-v1-random-60.snap");
+  ASSERT_OK(read.status());
+  const std::string bytes = *read;
   State state;
   SnapshotInfo info;
-  ASSERT_TRUE(load_snapshot(as_bytes(bytes), &state, &info, &error)) << error;
+  ASSERT_OK(load_snapshot(as_bytes(bytes), &state, &info));
   EXPECT_EQ(info.format_version, 1u);
   EXPECT_GT(state.payments.size(), 0u);
   EXPECT_EQ(state.mandates.size(), 0u);
   // Written again, it is a format 2 snapshot of the same state.
   const std::string again = serialize_snapshot(state, info.lsn, info.created_at_us);
   State reloaded;
-  ASSERT_TRUE(load_snapshot(as_bytes(again), &reloaded, &info, &error)) << error;
+  ASSERT_OK(load_snapshot(as_bytes(again), &reloaded, &info));
   EXPECT_EQ(info.format_version, 2u);
   EXPECT_EQ(serialize_snapshot(reloaded, info.lsn, info.created_at_us), again);
 }
@@ -129,9 +133,9 @@ class DamagedSnapshot : public ::testing::Test {
   std::string load_error(const std::string& b) {
     State s;
     SnapshotInfo info;
-    std::string error;
-    EXPECT_FALSE(load_snapshot(as_bytes(b), &s, &info, &error));
-    return error;
+    const Status loaded = load_snapshot(as_bytes(b), &s, &info);
+    EXPECT_FALSE(loaded.is_ok());
+    return loaded.message();
   }
   std::string bytes;
 };
@@ -181,8 +185,9 @@ TEST(Snapshot, InconsistentContentIsRefusedWithItsOffset) {
   std::memcpy(bytes.data() + trailer_at + 8, &h.low64, 8);
   std::memcpy(bytes.data() + trailer_at + 16, &h.high64, 8);
   SnapshotInfo info;
-  std::string error;
-  ASSERT_FALSE(load_snapshot(as_bytes(bytes), &scratch, &info, &error));
+  const Status loaded = load_snapshot(as_bytes(bytes), &scratch, &info);
+  ASSERT_FALSE(loaded.is_ok());
+  const std::string& error = loaded.message();
   EXPECT_NE(error.find("unknown merchant account at offset"), std::string::npos) << error;
 }
 
@@ -201,7 +206,7 @@ TEST(SnapshotExport, SystemBalancesAreExportedAndEverythingSumsToZero) {
   d.run(create_mandate("o3", "md-alice-m1", "alice", "m1"));
   d.run(pay("m1", "r1", "o-1", 300, "alice"));
   d.run(pay_external("m1", "r2", "o-2", 50, "alipay"));
-  d.run(notify("alipay", "t1", "m1", "o-2", 50, NotifyStatus::success));
+  d.run(notify("alipay", "t1", "m1", "o-2", 50, NotificationStatus::success));
   char path[] = "/tmp/paycore-export-XXXXXX";
   const int fd = ::mkstemp(path);
   ASSERT_GE(fd, 0);

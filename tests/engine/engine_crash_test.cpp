@@ -24,12 +24,12 @@ Command payment(std::uint64_t round, std::uint64_t i) {
 
 // The child: never returns.
 [[noreturn]] void run_child(const EngineConfig& config, std::uint64_t round, int pipe_fd) {
-  std::unique_ptr<Engine> e;
-  std::string error;
-  if (!Engine::open(config, &e, &error)) {
-    std::fprintf(stderr, "child: %s\n", error.c_str());
+  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(config);
+  if (!opened.is_ok()) {
+    std::fprintf(stderr, "child: %s\n", opened.status().to_string().c_str());
     ::_exit(3);
   }
+  std::unique_ptr<Engine> e = std::move(*opened);
   e->start();
   // Idempotent set-up: the same request ids on every restart replay instead of re-executing.
   run(*e, open_account("setup-1", "alice"));

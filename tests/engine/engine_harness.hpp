@@ -73,10 +73,10 @@ inline Result run(Engine& engine, const Command& command, std::uint64_t token = 
 inline std::string state_image(const State& state) { return serialize_snapshot(state, 0, 0); }
 
 inline std::unique_ptr<Engine> open_engine(const EngineConfig& config) {
-  std::unique_ptr<Engine> engine;
-  std::string error;
-  EXPECT_TRUE(Engine::open(config, &engine, &error)) << error;
-  return engine;
+  StatusOr<std::unique_ptr<Engine>> engine = Engine::open(config);
+  EXPECT_TRUE(engine.is_ok()) << engine.status().to_string();
+  if (!engine.is_ok()) return nullptr;
+  return std::move(*engine);
 }
 
 }  // namespace paycore::testing

@@ -1,6 +1,7 @@
 // The engine: release after durability, snapshots, recovery, back-pressure, storage faults.
 #include <fcntl.h>
 
+#include <filesystem>
 #include <fstream>
 
 #include "engine_harness.hpp"
@@ -44,6 +45,51 @@ TEST_P(EngineTest, EmptyDataDirectoryStartsFresh) {
   EXPECT_EQ(e->state_for_tests().accounts.size(), 0u);
   EXPECT_NE(e->state_for_tests().find_channel("alipay"), row_none);
   EXPECT_TRUE(e->metrics().ready.load());
+}
+
+// docs/style.md rule 2: a torn tail is dropped and said once. The log reports it to its caller
+// without printing; the engine logs it (one "torn write" line on stderr, not two).
+TEST_P(EngineTest, TornTailIsReportedOnce) {
+  config.snapshot_at_shutdown = false;  // recovery must read the log's tail
+  {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 3);
+  }
+  // Stray bytes just after the last record of the only segment: what a crash mid-write leaves.
+  std::string segment;
+  for (const auto& entry : std::filesystem::directory_iterator(dir + "/wal")) {
+    if (entry.path().extension() == ".log") segment = entry.path().string();
+  }
+  ASSERT_FALSE(segment.empty());
+  std::string bytes;
+  {
+    std::ifstream in(segment, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::size_t last = bytes.find_last_not_of('\0');
+  ASSERT_NE(last, std::string::npos);
+  // The last record may end in zero bytes (empty ids, expires_at 0, padding): 64 bytes on,
+  // still 8-byte aligned, is past it.
+  const std::size_t tear_at = (last + 1 + 7) / 8 * 8 + 64;
+  const int fd = ::open(segment.c_str(), O_WRONLY);
+  ASSERT_GE(fd, 0);
+  const char stray[12] = {'t', 'o', 'r', 'n', 1, 2, 3, 4, 5, 6, 7, 8};
+  ASSERT_EQ(::pwrite(fd, stray, sizeof(stray), static_cast<off_t>(tear_at)),
+            static_cast<ssize_t>(sizeof(stray)));
+  ::close(fd);
+
+  ::testing::internal::CaptureStderr();
+  auto e = open_engine(config);
+  const std::string said = ::testing::internal::GetCapturedStderr();
+  ASSERT_TRUE(e);
+  std::size_t times = 0;
+  for (std::size_t at = said.find("torn write"); at != std::string::npos;
+       at = said.find("torn write", at + 1)) {
+    ++times;
+  }
+  EXPECT_EQ(times, 1u) << said;
+  EXPECT_EQ(e->state_for_tests().payments.size(), 4u);  // nothing before the tear is lost
 }
 
 TEST_P(EngineTest, ResultsAreReleasedOnlyWhenDurable) {
@@ -102,8 +148,8 @@ TEST_P(EngineTest, CleanShutdownWritesAFinalSnapshot) {
   ASSERT_EQ(snapshots.size(), 1u);
   State loaded;
   SnapshotInfo info;
-  std::string error;
-  ASSERT_TRUE(load_snapshot_file(snapshots[0].path, &loaded, &info, &error)) << error;
+  const Status loaded_status = load_snapshot_file(snapshots[0].path, &loaded, &info);
+  ASSERT_TRUE(loaded_status.is_ok()) << loaded_status.to_string();
   EXPECT_EQ(state_image(loaded), before);
   auto again = open_engine(config);
   EXPECT_EQ(state_image(again->state_for_tests()), before);
@@ -196,9 +242,9 @@ TEST_P(EngineTest, MissingLogSegmentRefusesToStart) {
   std::sort(segments.begin(), segments.end());
   ASSERT_GE(segments.size(), 3u);
   ASSERT_EQ(::unlink((dir + "/wal/" + segments[1]).c_str()), 0);
-  std::unique_ptr<Engine> e;
-  std::string error;
-  EXPECT_FALSE(Engine::open(config, &e, &error));
+  const StatusOr<std::unique_ptr<Engine>> e = Engine::open(config);
+  EXPECT_FALSE(e.is_ok());
+  const std::string error = e.status().to_string();
   EXPECT_NE(error.find("segment"), std::string::npos) << error;
 }
 

@@ -33,13 +33,6 @@ PAYCORE_FUZZ_TARGETS(PAYCORE_FUZZ_DECLARE)
 // A property of the code under test does not hold for this input.
 [[noreturn]] void property_failed(const char* target, const char* what, const char* file, int line);
 
-// Some properties are known to fail because of a reported, not yet fixed bug (see
-// tests/fuzz/regressions/README.md). By default the targets tolerate exactly those failures, so
-// that fuzzing keeps looking for new ones; strict mode (PAYCORE_FUZZ_STRICT=1 in the
-// environment, or the DISABLED_ known-bug tests) checks them too.
-bool strict_known_bugs();
-void set_strict_known_bugs(bool strict);
-
 inline std::span<const std::byte> as_bytes(const std::uint8_t* data, std::size_t size) {
   return {reinterpret_cast<const std::byte*>(data), size};
 }

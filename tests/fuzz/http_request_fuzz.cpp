@@ -51,16 +51,6 @@ bool same_result(const HttpParseResult& a, const HttpParseResult& b) {
          a.header_bytes == b.header_bytes;
 }
 
-// Known bug (regressions/http_request/known-bug-error-depends-on-segmentation-*): the search
-// for the end of the header section runs over the whole buffer before the header size limit
-// is checked, so a bare LF beyond header_bytes_max makes the whole input a 400 while a prefix
-// of header_bytes_max bytes is a 431. Both are errors; only the code differs.
-bool same_result_but_known_bug(const HttpParseResult& prefix, const HttpParseResult& whole) {
-  if (same_result(prefix, whole)) return true;
-  return !paycore::fuzz::strict_known_bugs() && prefix.status == HttpParseStatus::error &&
-         whole.status == HttpParseStatus::error;
-}
-
 bool same_request(const HttpRequest& a, const HttpRequest& b) {
   if (a.method != b.method || a.method_kind != b.method_kind || a.target != b.target ||
       a.path != b.path || a.query != b.query || a.version_minor != b.version_minor ||
@@ -169,7 +159,7 @@ std::size_t parse_one(std::string_view buffer, const HttpLimits& limits, std::mi
     }
   } while (result.status == HttpParseStatus::need_more && received < buffer.size());
 
-  FUZZ_CHECK(http_request, same_result_but_known_bug(result, whole_result));
+  FUZZ_CHECK(http_request, same_result(result, whole_result));
   switch (whole_result.status) {
     case HttpParseStatus::complete:
       FUZZ_CHECK(http_request, same_request(incremental, whole));

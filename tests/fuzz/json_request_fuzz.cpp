@@ -101,7 +101,7 @@ PAYCORE_FUZZ_TARGET(json_request) {
       decode_one<NotificationRequest>(body, [](const NotificationRequest& r) {
         FUZZ_CHECK(json_request, id_ok(r.channel_txn_id) && id_ok(r.merchant_id) && id_ok(r.order_id));
         FUZZ_CHECK(json_request, amount_ok(r.amount) && r.currency.valid());
-        FUZZ_CHECK(json_request, r.status != NotifyStatus::success || r.has_paid_at);
+        FUZZ_CHECK(json_request, r.status != NotificationStatus::success || r.has_paid_at);
       });
       break;
     case 7:

@@ -142,7 +142,7 @@ std::vector<Command> sample_commands() {
       order_command(CommandKind::ship_payment, "m_001", "r-7", "o-1"),
       order_command(CommandKind::complete_payment, "m_001", "r-8", "o-1"),
       refund("m_001", "r-9", "o-1", 34),
-      notify("alipay", "t-1", "m_001", "o-2", 500, NotifyStatus::success),
+      notify("alipay", "t-1", "m_001", "o-2", 500, NotificationStatus::success),
       tick(pending_lifetime_default_us),
       add_channel("alipay"),
       get_account("operator", "c_1", true),
@@ -186,9 +186,9 @@ std::vector<std::string> write_log(const std::string& dir, std::size_t count) {
     const std::string payload = encoded(commands[i % commands.size()]);
     std::uint64_t lsn = 0;
     for (;;) {
-      const wal::Status s = log->append(record_type_command, std::as_bytes(std::span(payload)), &lsn);
+      const Status s = log->append(record_type_command, std::as_bytes(std::span(payload)), &lsn);
       if (s.is_ok()) break;
-      if (s.code() != wal::StatusCode::kFull || !log->submit().is_ok()) std::abort();
+      if (s.code() != StatusCode::kFull || !log->submit().is_ok()) std::abort();
       log->wait();
     }
   }

@@ -20,15 +20,4 @@ void property_failed(const char* target, const char* what, const char* file, int
 #endif
 }
 
-namespace {
-bool strict_from_environment() {
-  const char* value = std::getenv("PAYCORE_FUZZ_STRICT");
-  return value != nullptr && value[0] == '1';
-}
-bool strict = strict_from_environment();
-}  // namespace
-
-bool strict_known_bugs() { return strict; }
-void set_strict_known_bugs(bool value) { strict = value; }
-
 }  // namespace paycore::fuzz

@@ -47,13 +47,12 @@ PAYCORE_FUZZ_TARGET(snapshot) {
 
   State state(StateConfig{.accounts_expected = 16, .payments_expected = 16});
   SnapshotInfo info;
-  std::string error;
-  if (!load_snapshot(file, &state, &info, &error)) {
-    FUZZ_CHECK(snapshot, !error.empty());
+  if (const Status loaded = load_snapshot(file, &state, &info); !loaded.is_ok()) {
+    FUZZ_CHECK(snapshot, !loaded.message().empty());
     return 0;
   }
   SnapshotInfo checked;
-  FUZZ_CHECK(snapshot, check_snapshot(file, &checked, &error));
+  FUZZ_CHECK(snapshot, check_snapshot(file, &checked).is_ok());
   FUZZ_CHECK(snapshot, checked.lsn == info.lsn && checked.accounts == info.accounts &&
                            checked.payments == info.payments);
   FUZZ_CHECK(snapshot, state.balances_sum_to_zero_slow());
@@ -61,7 +60,7 @@ PAYCORE_FUZZ_TARGET(snapshot) {
   if (info.format_version == snapshot::format_version_v1) {
     State reloaded(StateConfig{.accounts_expected = 16, .payments_expected = 16});
     SnapshotInfo info2;
-    FUZZ_CHECK(snapshot, load_snapshot(std::as_bytes(std::span(again)), &reloaded, &info2, &error));
+    FUZZ_CHECK(snapshot, load_snapshot(std::as_bytes(std::span(again)), &reloaded, &info2).is_ok());
     FUZZ_CHECK(snapshot, info2.format_version == snapshot::format_version);
     FUZZ_CHECK(snapshot, serialize_snapshot(reloaded, info.lsn, info.created_at_us) == again);
     return 0;

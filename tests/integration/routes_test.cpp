@@ -148,7 +148,7 @@ TEST(Routes, MandateCommandsCarryTheBodyAndPath) {
                         R"({"request_id":"r1","mandate_id":"md-1","payer_account_id":"c1","merchant_id":"m_001","amount_max":500,"expires_at":null})",
                         decoder, &command);
   ASSERT_FALSE(error);
-  EXPECT_EQ(command.time_us, 0);  // null: never expires
+  EXPECT_EQ(command.expires_at_us, 0);  // null: never expires
   EXPECT_FALSE(command.is_single_use());
 
   error = build_command(match_route(HttpMethod::post, "/v1/mandates"), op,
@@ -179,11 +179,11 @@ TEST(Routes, NotificationCommandCarriesTheBody) {
       R"({"channel_txn_id":"t1","merchant_id":"m_001","order_id":"o1","amount":5,"currency":"CNY","status":"SUCCESS","paid_at":"2026-11-26T05:19:14Z"})",
       decoder, &command);
   ASSERT_FALSE(error);
-  EXPECT_EQ(command.kind, CommandKind::notify);
+  EXPECT_EQ(command.kind, CommandKind::channel_notification);
   EXPECT_EQ(command.channel.view(), "alipay");
   EXPECT_EQ(command.principal.view(), "m_001");
-  EXPECT_EQ(command.notify_status, NotifyStatus::success);
-  EXPECT_GT(command.time_us, 0);
+  EXPECT_EQ(command.notification_status, NotificationStatus::success);
+  EXPECT_GT(command.paid_at_us, 0);
   error = build_channel_notification_command("alipay", "{not json", decoder, &command);
   ASSERT_TRUE(error);
   EXPECT_EQ(error->code, "invalid_json");
@@ -274,8 +274,8 @@ TEST(Render, ErrorResultsCarryCodeAndField) {
 TEST(Render, NotificationSuccessIsCodeSuccess) {
   OutBuffer out(1 << 16);
   Result r;
-  r.kind = CommandKind::notify;
-  r.notify = NotifyOutcome::anomaly;
+  r.kind = CommandKind::channel_notification;
+  r.notification = NotificationOutcome::anomaly;
   ASSERT_TRUE(write_result_body(out, Route::channel_notification, r));
   EXPECT_EQ(out.view(), R"({"code":"SUCCESS"})");
 }

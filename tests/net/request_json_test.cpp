@@ -170,7 +170,7 @@ TEST(RequestJson, NotificationDecodes) {
                    .has_value());
   EXPECT_EQ(request.channel_txn_id.view(), "2026112600001");
   EXPECT_EQ(request.merchant_id.view(), "m_001");
-  EXPECT_EQ(request.status, NotifyStatus::success);
+  EXPECT_EQ(request.status, NotificationStatus::success);
   EXPECT_TRUE(request.has_paid_at);
   EXPECT_EQ(request.paid_at_us, 1795680001000000);
 }
@@ -182,7 +182,7 @@ TEST(RequestJson, FailedNotificationNeedsNoPaidAt) {
                                "amount":1,"currency":"CNY","status":"FAILED"})",
                            &request)
                    .has_value());
-  EXPECT_EQ(request.status, NotifyStatus::failed);
+  EXPECT_EQ(request.status, NotificationStatus::failed);
   EXPECT_FALSE(request.has_paid_at);
 }
 

@@ -104,17 +104,17 @@ class Script {
     run(c, time);
   }
   Result notify(std::string_view channel, std::string_view txn, std::string_view merchant, std::string_view order,
-                Amount amount, NotifyStatus status, std::string_view time) {
+                Amount amount, NotificationStatus status, std::string_view time) {
     Command c;
-    c.kind = CommandKind::notify;
+    c.kind = CommandKind::channel_notification;
     c.channel = Id::of(channel);
     c.channel_txn_id = Id::of(txn);
     c.principal = Id::of(merchant);
     c.order_id = Id::of(order);
     c.amount = amount;
     c.currency = cny();
-    c.notify_status = status;
-    c.time_us = at(time);
+    c.notification_status = status;
+    c.paid_at_us = at(time);
     return run(c, time);
   }
   void refund(std::string_view merchant, std::string_view order, std::string_view request_id, Amount amount,
@@ -147,11 +147,11 @@ void build_day(State& state) {
   s.mandate("c_1", "m_001");
   s.pay("m_001", "o-bal", "balance", 500, "2026-11-26T08:00:00Z", "c_1");
   s.pay("m_001", "o-ali", "alipay", 1234, "2026-11-26T09:00:00Z");
-  s.notify("alipay", "T-ali", "m_001", "o-ali", 1234, NotifyStatus::success, "2026-11-26T09:00:05Z");
+  s.notify("alipay", "T-ali", "m_001", "o-ali", 1234, NotificationStatus::success, "2026-11-26T09:00:05Z");
   s.refund("m_001", "o-ali", "rf-1", 200, "2026-11-26T10:00:00Z");
   s.refund("m_001", "o-ali", "rf-2", 34, "2026-11-26T11:00:00Z");
   s.pay("m_002", "o-old", "wechat", 700, "2026-11-26T12:00:00Z");
-  s.notify("wechat", "T-ghost", "m_002", "o-none", 999, NotifyStatus::success, "2026-11-26T13:00:00Z");
+  s.notify("wechat", "T-ghost", "m_002", "o-none", 999, NotificationStatus::success, "2026-11-26T13:00:00Z");
   s.pay("m_002", "o-wx", "wechat", 800, "2026-11-26T13:10:00Z");
 }
 
@@ -340,15 +340,15 @@ TEST(ReconStateGen, SameSeedSameSnapshotBytes) {
 // does the same through `paycore serve`.)
 Command notification_of(const Finding& f, std::int64_t now_us) {
   Command c;
-  c.kind = CommandKind::notify;
+  c.kind = CommandKind::channel_notification;
   c.channel = Id::of(f.channel);
   c.channel_txn_id = Id::of(f.channel_txn_id);
   c.principal = Id::of(f.merchant_id);
   c.order_id = Id::of(f.order_id);
   c.amount = f.channel_amount;
   c.currency = f.channel_currency;
-  c.notify_status = f.channel_status == ChannelStatus::success ? NotifyStatus::success : NotifyStatus::failed;
-  c.time_us = f.channel_time_us;
+  c.notification_status = f.channel_status == ChannelStatus::success ? NotificationStatus::success : NotificationStatus::failed;
+  c.paid_at_us = f.channel_time_us;
   c.timestamp_us = now_us;
   return c;
 }
@@ -364,10 +364,10 @@ TEST(ReconStateGen, RepairsThroughApplyLeaveNothingRepairableAndRepeatChangesNot
       const Result r = apply(*g.state, notification_of(f, g.state->last_timestamp_us + 1));
       ASSERT_EQ(r.code, ResultCode::ok);
       if (round == 0) {
-        EXPECT_EQ(r.notify, NotifyOutcome::applied) << f.order_id;
+        EXPECT_EQ(r.notification, NotificationOutcome::applied) << f.order_id;
         ++applied;
       } else {
-        EXPECT_EQ(r.notify, NotifyOutcome::duplicate) << f.order_id;
+        EXPECT_EQ(r.notification, NotificationOutcome::duplicate) << f.order_id;
         EXPECT_FALSE(r.mutated);
       }
     }

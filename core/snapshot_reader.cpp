@@ -1,5 +1,7 @@
-#include "snapshot.hpp"
-
+// Reading snapshots (layout: snapshot_format.hpp): every count, reference, enum and id is
+// checked, and an error names the byte offset where the file went wrong. Inside this file a
+// Decoder records the first failure (bool returns keep the section parsers short); the public
+// functions return it as a Status.
 #include <fcntl.h>
 #include <unistd.h>
 
@@ -7,262 +9,14 @@
 #include <cstring>
 #include <string_view>
 
-#define XXH_STATIC_LINKING_ONLY  // XXH3_state_t on the stack: no malloc while writing
 #include <xxhash.h>
 
 #include "base/assert.hpp"
 #include "result.hpp"
+#include "snapshot.hpp"
 #include "snapshot_format.hpp"
 
 namespace paycore {
-
-bool FdSink::write(const std::byte* data, std::size_t size) {
-  while (size > 0) {
-    if (used_ == buffer_.size() && !flush()) return false;
-    const std::size_t n = std::min(size, buffer_.size() - used_);
-    std::memcpy(buffer_.data() + used_, data, n);
-    used_ += n;
-    data += n;
-    size -= n;
-  }
-  return true;
-}
-
-bool FdSink::flush() {
-  std::size_t done = 0;
-  while (done < used_) {
-    const ssize_t n = ::write(fd_, buffer_.data() + done, used_ - done);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      errno_ = errno;
-      return false;
-    }
-    done += static_cast<std::size_t>(n);
-  }
-  used_ = 0;
-  return true;
-}
-
-namespace {
-
-// ---- Writing ---------------------------------------------------------------------------------
-
-class Encoder {
- public:
-  explicit Encoder(ByteSink& sink) : sink_(sink) { XXH3_128bits_reset(&hash_); }
-
-  void bytes(const void* data, std::size_t size) {
-    if (!ok_) return;
-    XXH3_128bits_update(&hash_, data, size);
-    ok_ = sink_.write(static_cast<const std::byte*>(data), size);
-  }
-  template <class T>
-  void le(T value) {
-    unsigned char out[sizeof(T)];
-    auto u = static_cast<std::make_unsigned_t<T>>(value);
-    for (std::size_t i = 0; i < sizeof(T); ++i) {
-      out[i] = static_cast<unsigned char>(u & 0xff);
-      u = static_cast<std::make_unsigned_t<T>>(u >> 8);
-    }
-    bytes(out, sizeof(T));
-  }
-  void u8(std::uint8_t v) { bytes(&v, 1); }
-  void str(std::string_view s) {
-    PAYCORE_ASSERT(s.size() <= 255);
-    u8(static_cast<std::uint8_t>(s.size()));
-    bytes(s.data(), s.size());
-  }
-  void ccy(Currency c) {
-    const std::string_view code = currency_code(c);
-    PAYCORE_ASSERT(code.size() == 3);
-    bytes(code.data(), 3);
-  }
-  void section(std::uint32_t tag, std::uint64_t rows) {
-    le(tag);
-    le(std::uint32_t{0});
-    le(rows);
-  }
-  void trailer() {
-    const XXH128_hash_t digest = XXH3_128bits_digest(&hash_);
-    bytes(snapshot::trailer_magic, 8);
-    le(digest.low64);
-    le(digest.high64);
-  }
-  bool ok() const { return ok_; }
-
- private:
-  ByteSink& sink_;
-  XXH3_state_t hash_;
-  bool ok_ = true;
-};
-
-std::uint32_t count_system_balances(const State& s) {
-  std::uint32_t n = 0;
-  for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
-    for (std::uint16_t k = 1; k < currency_table_size(); ++k) {
-      const Currency ccy{k};
-      if ((c == 0 ? s.external_balance(ccy) : s.channel_balance(c, ccy)) != 0) ++n;
-    }
-  }
-  return n;
-}
-
-std::uint32_t refunds_of(const State& s, const PaymentRow& p) {
-  std::uint32_t n = 0;
-  for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) ++n;
-  return n;
-}
-
-void write_header(Encoder& e, const State& s, std::uint64_t lsn, std::int64_t created_at_us) {
-  unsigned char header[snapshot::header_bytes] = {};
-  std::size_t at = 0;
-  const auto put = [&](auto value) {
-    auto u = static_cast<std::make_unsigned_t<decltype(value)>>(value);
-    for (std::size_t i = 0; i < sizeof(value); ++i) {
-      header[at++] = static_cast<unsigned char>(u & 0xff);
-      u = static_cast<decltype(u)>(u >> 8);
-    }
-  };
-  std::memcpy(header, snapshot::magic, 8);
-  at = 8;
-  put(snapshot::format_version);
-  put(static_cast<std::uint32_t>(snapshot::header_bytes));
-  put(lsn);
-  put(created_at_us);
-  put(s.last_timestamp_us);
-  put(s.pending_lifetime_us);
-  put(s.expiry_cursor);
-  put(static_cast<std::uint32_t>(s.channels.size()));
-  put(s.accounts.size());
-  put(s.payments.size());
-  put(s.refunds.size());
-  put(s.idempotency.size());
-  put(s.anomalies.size());
-  put(s.principals.size());
-  put(s.pending_queue.size());
-  put(count_system_balances(s));
-  put(s.mandates.size());
-  PAYCORE_ASSERT(at == 92);
-  at = snapshot::header_checksum_offset;
-  put(static_cast<std::uint64_t>(XXH3_64bits(header, snapshot::header_checksum_offset)));
-  e.bytes(header, sizeof(header));
-}
-
-void write_sections(Encoder& e, const State& s) {
-  e.section(snapshot::tag_channels, s.channels.size());
-  for (StrRef name : s.channels) e.str(s.str(name));
-
-  e.section(snapshot::tag_system, count_system_balances(s));
-  for (std::uint32_t c = 0; c < s.channels.size(); ++c) {
-    for (std::uint16_t k = 1; k < currency_table_size(); ++k) {
-      const Currency ccy{k};
-      const Amount balance = c == 0 ? s.external_balance(ccy) : s.channel_balance(c, ccy);
-      if (balance == 0) continue;
-      e.le(c);
-      e.ccy(ccy);
-      e.le(balance);
-    }
-  }
-
-  e.section(snapshot::tag_principals, s.principals.size());
-  for (std::uint32_t i = 0; i < s.principals.size(); ++i) e.str(s.str(s.principals[i]));
-
-  e.section(snapshot::tag_accounts, s.accounts.size());
-  for (std::uint32_t i = 0; i < s.accounts.size(); ++i) {
-    const AccountRow& a = s.accounts[i];
-    e.str(a.id.view());
-    e.u8(static_cast<std::uint8_t>(a.kind));
-    e.ccy(a.currency);
-    e.le(a.balance);
-    e.le(a.created_at_us);
-    e.le(a.updated_at_us);
-  }
-
-  e.section(snapshot::tag_mandates, s.mandates.size());
-  for (std::uint32_t i = 0; i < s.mandates.size(); ++i) {
-    const MandateRow& m = s.mandates[i];
-    e.str(s.str(m.mandate_id));
-    e.le(m.payer);
-    e.le(m.merchant);
-    e.le(m.amount_max);
-    e.le(m.expires_at_us);
-    e.u8(static_cast<std::uint8_t>(m.status));
-    e.u8(m.single_use ? 1 : 0);
-    e.le(m.created_at_us);
-    e.le(m.updated_at_us);
-  }
-
-  e.section(snapshot::tag_payments, s.payments.size());
-  for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
-    const PaymentRow& p = s.payments[i];
-    e.le(p.merchant);
-    e.str(s.str(p.order_id));
-    e.str(s.str(p.request_id));
-    e.u8(p.channel);
-    e.le(p.payer);
-    e.le(p.mandate);
-    e.le(p.amount);
-    e.le(p.refunded_amount);
-    e.ccy(p.currency);
-    e.u8(static_cast<std::uint8_t>(p.status));
-    e.str(s.str(p.channel_txn_id));
-    e.le(p.created_at_us);
-    e.le(p.updated_at_us);
-    e.le(refunds_of(s, p));
-    for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
-      e.str(s.str(s.refunds[r].request_id));
-      e.le(s.refunds[r].amount);
-      e.le(s.refunds[r].created_at_us);
-    }
-  }
-
-  e.section(snapshot::tag_idempotency, s.idempotency.size());
-  for (std::uint32_t i = 0; i < s.idempotency.size(); ++i) {
-    const IdempotencyRow& r = s.idempotency[i];
-    e.le(r.principal);
-    e.str(s.str(r.request_id));
-    e.u8(static_cast<std::uint8_t>(r.kind));
-    e.u8(r.code);
-    e.u8(r.field);
-    e.le(r.fingerprint);
-    e.le(r.resource);
-  }
-
-  e.section(snapshot::tag_anomalies, s.anomalies.size());
-  for (std::uint32_t i = 0; i < s.anomalies.size(); ++i) {
-    const AnomalyRow& a = s.anomalies[i];
-    e.u8(a.channel);
-    e.str(s.str(a.channel_txn_id));
-    e.str(s.str(a.merchant_id));
-    e.str(s.str(a.order_id));
-    e.le(a.amount);
-    e.ccy(a.currency);
-    e.u8(static_cast<std::uint8_t>(a.status));
-    e.u8(static_cast<std::uint8_t>(a.reason));
-    e.le(a.paid_at_us);
-    e.le(a.received_at_us);
-  }
-
-  e.section(snapshot::tag_pending, s.pending_queue.size());
-  for (std::uint32_t i = 0; i < s.pending_queue.size(); ++i) e.le(s.pending_queue[i]);
-}
-
-}  // namespace
-
-bool write_snapshot(const State& s, std::uint64_t lsn, std::int64_t created_at_us, ByteSink& sink) {
-  Encoder e(sink);
-  write_header(e, s, lsn, created_at_us);
-  write_sections(e, s);
-  e.trailer();
-  return e.ok();
-}
-
-std::string serialize_snapshot(const State& s, std::uint64_t lsn, std::int64_t created_at_us) {
-  StringSink sink;
-  const bool written = write_snapshot(s, lsn, created_at_us, sink);
-  PAYCORE_ASSERT(written);  // a string sink cannot fail
-  return std::move(sink.bytes);
-}
 
 // ---- Reading ---------------------------------------------------------------------------------
 
@@ -295,7 +49,8 @@ class Decoder {
     raw(b, sizeof(T));
     std::make_unsigned_t<T> u = 0;
     for (std::size_t i = 0; i < sizeof(T); ++i) {
-      u = static_cast<std::make_unsigned_t<T>>(u | static_cast<std::make_unsigned_t<T>>(b[i]) << (8 * i));
+      u = static_cast<std::make_unsigned_t<T>>(u | static_cast<std::make_unsigned_t<T>>(b[i])
+                                                       << (8 * i));
     }
     return static_cast<T>(u);
   }
@@ -474,7 +229,8 @@ bool parse_mandates(Decoder& d, const SnapshotInfo& info, State* s) {
     m.updated_at_us = d.le<std::int64_t>();
     if (!d.ok()) return false;
     if (m.payer >= s->accounts.size()) return d.fail("mandate of an unknown payer");
-    if (s->accounts[m.payer].kind != AccountKind::customer) return d.fail("mandate's payer is not a customer");
+    if (s->accounts[m.payer].kind != AccountKind::customer)
+      return d.fail("mandate's payer is not a customer");
     if (m.merchant >= s->principals.size()) return d.fail("mandate of an unknown merchant");
     if (m.amount_max <= 0 || m.expires_at_us < 0) return d.fail("bad mandate amount or expiry");
     if (!mandate_status_is_stored(status) || single_use > 1) return d.fail("bad mandate enum");
@@ -507,17 +263,22 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   if (!d.ok()) return false;
   if (p.merchant >= s->accounts.size()) return d.fail("payment of an unknown merchant account");
   if (p.channel >= s->channels.size()) return d.fail("payment through an unknown channel");
-  if ((p.channel == 0) != (p.payer != snapshot::row_none_on_disk)) return d.fail("payer does not fit the channel");
-  if (p.payer != snapshot::row_none_on_disk && p.payer >= s->accounts.size()) return d.fail("payment from an unknown payer");
+  if ((p.channel == 0) != (p.payer != snapshot::row_none_on_disk))
+    return d.fail("payer does not fit the channel");
+  if (p.payer != snapshot::row_none_on_disk && p.payer >= s->accounts.size())
+    return d.fail("payment from an unknown payer");
   if (p.mandate != snapshot::row_none_on_disk) {
     if (p.channel != 0) return d.fail("mandate on an external channel payment");
     if (p.mandate >= s->mandates.size()) return d.fail("payment under an unknown mandate");
-    if (s->mandates[p.mandate].payer != p.payer) return d.fail("payment's mandate is of another payer");
+    if (s->mandates[p.mandate].payer != p.payer)
+      return d.fail("payment's mandate is of another payer");
   }
-  if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount) return d.fail("bad payment amounts");
+  if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount)
+    return d.fail("bad payment amounts");
   if (!payment_status_is_valid(status)) return d.fail("bad payment status");
   if (s->find_payment(p.merchant, order) != row_none) return d.fail("duplicate payment");
-  if (refund_count > info.refunds - s->refunds.size()) return d.fail("more refunds than the header counts");
+  if (refund_count > info.refunds - s->refunds.size())
+    return d.fail("more refunds than the header counts");
   p.status = static_cast<PaymentStatus>(status);
   p.order_id = s->intern(order);
   p.request_id = s->intern(request);
@@ -530,13 +291,15 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
     r.amount = d.le<std::int64_t>();
     r.created_at_us = d.le<std::int64_t>();
     if (!d.ok()) return false;
-    if (r.amount <= 0 || !checked_add(refunded, r.amount, &refunded)) return d.fail("bad refund amount");
+    if (r.amount <= 0 || !checked_add(refunded, r.amount, &refunded))
+      return d.fail("bad refund amount");
     r.request_id = s->intern(refund_request);
     s->add_refund(row, r);
   }
   if (refunded != p.refunded_amount) return d.fail("refunds do not add up to the refunded amount");
   if (p.channel_txn_id != 0) {
-    if (s->find_channel_txn(p.channel, txn) != row_none) return d.fail("duplicate channel transaction");
+    if (s->find_channel_txn(p.channel, txn) != row_none)
+      return d.fail("duplicate channel transaction");
     s->add_channel_txn(row);
   }
   return true;
@@ -554,7 +317,8 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
     r.fingerprint = d.le<std::uint64_t>();
     r.resource = d.le<std::uint32_t>();
     if (!d.ok()) return false;
-    if (r.principal >= s->principals.size()) return d.fail("idempotency record of an unknown principal");
+    if (r.principal >= s->principals.size())
+      return d.fail("idempotency record of an unknown principal");
     if (!command_kind_is_valid(kind) || !command_is_idempotent(static_cast<CommandKind>(kind))) {
       return d.fail("bad idempotency command kind");
     }
@@ -568,9 +332,11 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
     if (ok ? r.resource >= rows : r.resource != snapshot::row_none_on_disk) {
       return d.fail("idempotency record refers to no row");
     }
-    if (s->find_idempotency(r.principal, request) != row_none) return d.fail("duplicate idempotency record");
+    if (s->find_idempotency(r.principal, request) != row_none)
+      return d.fail("duplicate idempotency record");
     // Share the payment's copy of its request_id, as apply does.
-    if (ok && r.kind == CommandKind::create_payment && s->str(s->payments[r.resource].request_id) == request) {
+    if (ok && r.kind == CommandKind::create_payment &&
+        s->str(s->payments[r.resource].request_id) == request) {
       r.request_id = s->payments[r.resource].request_id;
     } else {
       r.request_id = s->intern(request);
@@ -595,10 +361,13 @@ bool parse_anomalies(Decoder& d, const SnapshotInfo& info, State* s) {
     a.paid_at_us = d.le<std::int64_t>();
     a.received_at_us = d.le<std::int64_t>();
     if (!d.ok()) return false;
-    if (a.channel == 0 || a.channel >= s->channels.size()) return d.fail("anomaly of an unknown channel");
-    if (!notify_status_is_valid(status) || !anomaly_reason_is_valid(reason)) return d.fail("bad anomaly enum");
-    if (s->find_channel_txn(a.channel, txn) != row_none) return d.fail("duplicate channel transaction");
-    a.status = static_cast<NotifyStatus>(status);
+    if (a.channel == 0 || a.channel >= s->channels.size())
+      return d.fail("anomaly of an unknown channel");
+    if (!notification_status_is_valid(status) || !anomaly_reason_is_valid(reason))
+      return d.fail("bad anomaly enum");
+    if (s->find_channel_txn(a.channel, txn) != row_none)
+      return d.fail("duplicate channel transaction");
+    a.status = static_cast<NotificationStatus>(status);
     a.reason = static_cast<AnomalyReason>(reason);
     a.channel_txn_id = s->intern(txn);
     a.merchant_id = s->intern(merchant);
@@ -615,7 +384,8 @@ bool parse_pending(Decoder& d, const SnapshotInfo& info, State* s) {
   for (std::uint32_t i = 0; i < info.pending; ++i) {
     const auto row = d.le<std::uint32_t>();
     if (!d.ok()) return false;
-    if (row >= s->payments.size() || s->payments[row].channel == 0) return d.fail("bad pending queue entry");
+    if (row >= s->payments.size() || s->payments[row].channel == 0)
+      return d.fail("bad pending queue entry");
     if (i > 0 && row <= previous) return d.fail("pending queue out of order");
     previous = row;
     s->pending_queue.push_back(row);
@@ -634,7 +404,9 @@ bool parse_payments(Decoder& d, const SnapshotInfo& info, State* s) {
 
 }  // namespace
 
-bool check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info, std::string* error) {
+namespace {
+
+bool check_image(std::span<const std::byte> bytes, SnapshotInfo* info, std::string* error) {
   *info = SnapshotInfo{};
   if (bytes.size() < snapshot::header_bytes + snapshot::trailer_bytes) {
     *error = "snapshot truncated: " + std::to_string(bytes.size()) + " bytes";
@@ -649,7 +421,8 @@ bool check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info, std::s
     return false;
   }
   if (XXH3_64bits(bytes.data(), snapshot::header_checksum_offset) != stored) {
-    *error = "header checksum mismatch at offset " + std::to_string(snapshot::header_checksum_offset);
+    *error =
+        "header checksum mismatch at offset " + std::to_string(snapshot::header_checksum_offset);
     return false;
   }
   const std::size_t trailer_at = bytes.size() - snapshot::trailer_bytes;
@@ -670,17 +443,21 @@ bool check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info, std::s
   return parse_header(header, info, &cursor);
 }
 
-bool load_snapshot(std::span<const std::byte> bytes, State* s, SnapshotInfo* info, std::string* error) {
-  if (!check_snapshot(bytes, info, error)) return false;
+bool load_image(std::span<const std::byte> bytes, State* s, SnapshotInfo* info,
+                std::string* error) {
+  if (!check_image(bytes, info, error)) return false;
   Decoder d(bytes.first(bytes.size() - snapshot::trailer_bytes), error);
   std::uint32_t cursor = 0;
   if (!parse_header(d, info, &cursor)) return false;
-  if (!parse_channels(d, *info, s) || !parse_system(d, *info, s) || !parse_principals(d, *info, s) ||
-      !parse_accounts(d, *info, s) || !parse_mandates(d, *info, s) || !parse_payments(d, *info, s) ||
-      !parse_idempotency(d, *info, s) || !parse_anomalies(d, *info, s) || !parse_pending(d, *info, s)) {
+  if (!parse_channels(d, *info, s) || !parse_system(d, *info, s) ||
+      !parse_principals(d, *info, s) || !parse_accounts(d, *info, s) ||
+      !parse_mandates(d, *info, s) || !parse_payments(d, *info, s) ||
+      !parse_idempotency(d, *info, s) || !parse_anomalies(d, *info, s) ||
+      !parse_pending(d, *info, s)) {
     return false;
   }
-  if (d.offset() != bytes.size() - snapshot::trailer_bytes) return d.fail("bytes after the last section");
+  if (d.offset() != bytes.size() - snapshot::trailer_bytes)
+    return d.fail("bytes after the last section");
   s->pending_lifetime_us = info->pending_lifetime_us;
   s->last_timestamp_us = info->last_timestamp_us;
   s->expiry_cursor = cursor;
@@ -688,37 +465,44 @@ bool load_snapshot(std::span<const std::byte> bytes, State* s, SnapshotInfo* inf
   return true;
 }
 
-bool read_file(const std::string& path, std::string* bytes, std::string* error) {
+}  // namespace
+
+Status check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info) {
+  std::string error;
+  if (!check_image(bytes, info, &error)) return Status::corruption(std::move(error));
+  return Status::ok();
+}
+
+Status load_snapshot(std::span<const std::byte> bytes, State* state, SnapshotInfo* info) {
+  std::string error;
+  if (!load_image(bytes, state, info, &error)) return Status::corruption(std::move(error));
+  return Status::ok();
+}
+
+StatusOr<std::string> read_file(const std::string& path) {
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) {
-    *error = path + ": " + std::strerror(errno);
-    return false;
-  }
-  bytes->clear();
+  if (fd < 0) return errno_status(path, errno);
+  std::string bytes;
   char buffer[1 << 16];
   for (;;) {
     const ssize_t n = ::read(fd, buffer, sizeof(buffer));
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      *error = path + ": " + std::strerror(errno);
+      const int read_errno = errno;
       ::close(fd);
-      return false;
+      return errno_status(path, read_errno);
     }
     if (n == 0) break;
-    bytes->append(buffer, static_cast<std::size_t>(n));
+    bytes.append(buffer, static_cast<std::size_t>(n));
   }
   ::close(fd);
-  return true;
+  return bytes;
 }
 
-bool load_snapshot_file(const std::string& path, State* state, SnapshotInfo* info, std::string* error) {
-  std::string bytes;
-  if (!read_file(path, &bytes, error)) return false;
-  if (!load_snapshot(std::as_bytes(std::span(bytes)), state, info, error)) {
-    *error = path + ": " + *error;
-    return false;
-  }
-  return true;
+Status load_snapshot_file(const std::string& path, State* state, SnapshotInfo* info) {
+  StatusOr<std::string> bytes = read_file(path);
+  if (!bytes.is_ok()) return bytes.status();
+  return load_snapshot(std::as_bytes(std::span(*bytes)), state, info).with_context(path);
 }
 
 }  // namespace paycore

@@ -1,0 +1,321 @@
+// The handlers of payments, refunds and channel notifications (docs/api.md "Payments",
+// "Notifications").
+#include "apply_internal.hpp"
+
+#include "base/assert.hpp"
+
+namespace paycore::apply_detail {
+
+// ---- Payments ------------------------------------------------------------------------------
+
+struct PaymentPlan {
+  ResultCode code = ResultCode::ok;
+  Field field = Field::none;
+  bool kept = true;  // the refusal is recorded under the request_id
+  std::uint32_t channel = 0;
+  std::uint32_t merchant = row_none;  // row_none: the merchant's account is opened with it
+  std::uint32_t payer = row_none;
+  std::uint32_t mandate = row_none;
+};
+
+static PaymentPlan refuse(ResultCode code, Field field, bool kept) {
+  PaymentPlan plan;
+  plan.code = code;
+  plan.field = field;
+  plan.kept = kept;
+  return plan;
+}
+
+// Validation before idempotency: failures here are 400s and are not kept.
+static PaymentPlan validate_create_payment(const State& s, const Command& c) {
+  if (c.order_id.empty()) return refuse(ResultCode::missing_field, Field::order_id, false);
+  if (c.amount <= 0) return refuse(ResultCode::invalid_amount, Field::amount, false);
+  if (!currency_is_valid(c.currency))
+    return refuse(ResultCode::invalid_field, Field::currency, false);
+  if (c.channel.empty()) return refuse(ResultCode::missing_field, Field::channel, false);
+  PaymentPlan plan;
+  plan.channel = s.find_channel(c.channel.view());
+  if (plan.channel == row_none) return refuse(ResultCode::unknown_channel, Field::channel, false);
+  if (plan.channel == 0) {
+    if (c.account.empty()) return refuse(ResultCode::missing_field, Field::payer_account_id, false);
+  } else if (!c.account.empty()) {
+    return refuse(ResultCode::invalid_field, Field::payer_account_id, false);
+  }
+  return plan;
+}
+
+// Business checks after idempotency: refusals here are kept (except overflow, a 400).
+// `principal`: the caller's principal row, as check_idempotency found it (row_none: none yet).
+static PaymentPlan plan_create_payment(const State& s, const Command& c, std::uint32_t principal,
+                                       PaymentPlan plan) {
+  plan.merchant = s.find_account(c.principal.view());
+  if (plan.merchant != row_none) {
+    const AccountRow& merchant = s.accounts[plan.merchant];
+    if (merchant.kind != AccountKind::merchant) {
+      return refuse(ResultCode::account_not_found, Field::merchant_id, true);
+    }
+    if (s.find_payment(plan.merchant, c.order_id.view()) != row_none) {
+      return refuse(ResultCode::duplicate_order, Field::order_id, true);
+    }
+    if (merchant.currency != c.currency) {
+      return refuse(ResultCode::currency_mismatch, Field::currency, true);
+    }
+  }
+  if (plan.channel != 0) return plan;  // external: PENDING, no money moves yet
+
+  // Who may debit the payer (docs/api.md "Mandates"): a missing payer, a payer that is not a
+  // customer and a payer without a mandate for this merchant all read the same, so that a
+  // merchant learns nothing about accounts that are not its to debit.
+  plan.payer = s.find_account(c.account.view());
+  if (plan.payer == row_none)
+    return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
+  const AccountRow& payer = s.accounts[plan.payer];
+  if (payer.kind != AccountKind::customer) {
+    return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
+  }
+  plan.mandate = principal == row_none ? row_none : s.find_pair_mandate(plan.payer, principal);
+  if (plan.mandate == row_none)
+    return refuse(ResultCode::account_not_found, Field::payer_account_id, true);
+  const MandateRow& mandate = s.mandates[plan.mandate];
+  if (effective_mandate_status(mandate, c.timestamp_us) != MandateStatus::active) {
+    return refuse(ResultCode::mandate_inactive, Field::none, true);
+  }
+  if (payer.currency != c.currency)
+    return refuse(ResultCode::currency_mismatch, Field::currency, true);
+  if (c.amount > mandate.amount_max)
+    return refuse(ResultCode::mandate_limit_exceeded, Field::amount, true);
+  if (payer.balance < c.amount) return refuse(ResultCode::insufficient_funds, Field::amount, true);
+  const Amount merchant_balance = plan.merchant == row_none ? 0 : s.accounts[plan.merchant].balance;
+  if (!can_credit(merchant_balance, c.amount))
+    return refuse(ResultCode::invalid_amount, Field::amount, false);
+  return plan;
+}
+
+Result create_payment(State& s, const Command& c) {
+  if (Result v = validate_idempotent(c); v.code != ResultCode::ok) return v;
+  PaymentPlan plan = validate_create_payment(s, c);
+  if (plan.code != ResultCode::ok) return make_result(c, plan.code, plan.field);
+
+  const IdempotencyCheck idem = check_idempotency(s, c);
+  if (idem.done) return idem.result;
+  plan = plan_create_payment(s, c, idem.principal, plan);
+  if (plan.code != ResultCode::ok) {
+    if (!plan.kept) return make_result(c, plan.code, plan.field);
+    return keep_refusal(s, c, idem.principal, plan.code, plan.field);
+  }
+
+  // Point of no return.
+  if (plan.merchant == row_none) {
+    AccountRow merchant;
+    merchant.id = c.principal;
+    merchant.currency = c.currency;
+    merchant.kind = AccountKind::merchant;
+    merchant.created_at_us = merchant.updated_at_us = c.timestamp_us;
+    plan.merchant = s.add_account(merchant);
+  }
+  PaymentRow row;
+  row.order_id = s.intern(c.order_id.view());
+  row.request_id = s.intern(c.request_id.view());
+  row.amount = c.amount;
+  row.created_at_us = row.updated_at_us = c.timestamp_us;
+  row.merchant = plan.merchant;
+  row.payer = plan.payer;
+  row.mandate = plan.mandate;
+  row.currency = c.currency;
+  row.channel = static_cast<std::uint8_t>(plan.channel);
+  if (plan.channel == 0) {
+    row.status = PaymentStatus::paid;
+    AccountRow& merchant = s.accounts[plan.merchant];
+    AccountRow& payer = s.accounts[plan.payer];
+    transfer(payer.balance, merchant.balance, c.amount);
+    payer.updated_at_us = merchant.updated_at_us = c.timestamp_us;
+    MandateRow& mandate = s.mandates[plan.mandate];
+    if (mandate.single_use) {
+      mandate.status = MandateStatus::used;
+      mandate.updated_at_us = c.timestamp_us;
+    }
+  } else {
+    row.status = PaymentStatus::pending;
+  }
+  const std::uint32_t payment = s.add_payment(row);
+  if (plan.channel != 0) s.pending_queue.push_back(payment);
+  record_outcome(s, c, idem.principal, ResultCode::ok, payment, row.request_id);
+  Result r = make_result(c, ResultCode::ok);
+  r.mutated = true;
+  return with_payment(r, s, payment, c.timestamp_us);
+}
+
+// Finds the merchant's payment for a command that names an order.
+static std::uint32_t find_merchant_payment(const State& s, const Command& c) {
+  const std::uint32_t merchant = s.find_account(c.principal.view());
+  if (merchant == row_none) return row_none;
+  return s.find_payment(merchant, c.order_id.view());
+}
+
+// cancel, ship, complete: one status to another.
+Result transition(State& s, const Command& c, PaymentStatus from, PaymentStatus to) {
+  if (Result v = validate_idempotent(c); v.code != ResultCode::ok) return v;
+  if (c.order_id.empty()) return make_result(c, ResultCode::missing_field, Field::order_id);
+
+  const IdempotencyCheck idem = check_idempotency(s, c);
+  if (idem.done) return idem.result;
+  const std::uint32_t payment = find_merchant_payment(s, c);
+  if (payment == row_none) {
+    return keep_refusal(s, c, idem.principal, ResultCode::payment_not_found, Field::order_id);
+  }
+  PaymentRow& row = s.payments[payment];
+  if (effective_status(s, row, c.timestamp_us) != from) {
+    return keep_refusal(s, c, idem.principal, ResultCode::invalid_state, Field::none);
+  }
+
+  row.status = to;
+  row.updated_at_us = c.timestamp_us;
+  record_outcome(s, c, idem.principal, ResultCode::ok, payment);
+  Result r = make_result(c, ResultCode::ok);
+  r.mutated = true;
+  return with_payment(r, s, payment, c.timestamp_us);
+}
+
+Result refund_payment(State& s, const Command& c) {
+  if (Result v = validate_idempotent(c); v.code != ResultCode::ok) return v;
+  if (c.order_id.empty()) return make_result(c, ResultCode::missing_field, Field::order_id);
+  if (c.amount <= 0) return make_result(c, ResultCode::invalid_amount, Field::amount);
+
+  const IdempotencyCheck idem = check_idempotency(s, c);
+  if (idem.done) return idem.result;
+  const std::uint32_t payment = find_merchant_payment(s, c);
+  if (payment == row_none) {
+    return keep_refusal(s, c, idem.principal, ResultCode::payment_not_found, Field::order_id);
+  }
+  PaymentRow& row = s.payments[payment];
+  if (!is_paid_like(effective_status(s, row, c.timestamp_us))) {
+    return keep_refusal(s, c, idem.principal, ResultCode::invalid_state, Field::none);
+  }
+  PAYCORE_ASSERT_GE(row.refunded_amount, 0);
+  PAYCORE_ASSERT_LT(row.refunded_amount, row.amount);
+  if (c.amount > row.amount - row.refunded_amount) {
+    return keep_refusal(s, c, idem.principal, ResultCode::refund_exceeds_payment, Field::amount);
+  }
+  AccountRow& merchant = s.accounts[row.merchant];
+  if (merchant.balance < c.amount) {
+    return keep_refusal(s, c, idem.principal, ResultCode::insufficient_funds, Field::amount);
+  }
+  Amount& credit = row.channel == 0 ? s.accounts[row.payer].balance
+                                    : s.channel_balance(row.channel, row.currency);
+  if (!can_credit(credit, c.amount))
+    return make_result(c, ResultCode::invalid_amount, Field::amount);
+
+  // Point of no return.
+  transfer(merchant.balance, credit, c.amount);
+  merchant.updated_at_us = c.timestamp_us;
+  if (row.channel == 0) s.accounts[row.payer].updated_at_us = c.timestamp_us;
+  row.refunded_amount += c.amount;
+  if (row.refunded_amount == row.amount) row.status = PaymentStatus::refunded;
+  row.updated_at_us = c.timestamp_us;
+  RefundRow refund;
+  refund.request_id = s.intern(c.request_id.view());
+  refund.amount = c.amount;
+  refund.created_at_us = c.timestamp_us;
+  s.add_refund(payment, refund);
+  record_outcome(s, c, idem.principal, ResultCode::ok, payment, refund.request_id);
+  Result r = make_result(c, ResultCode::ok);
+  r.mutated = true;
+  return with_payment(r, s, payment, c.timestamp_us);
+}
+
+Result get_payment(const State& s, const Command& c) {
+  if (!ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
+  if (c.order_id.empty()) return make_result(c, ResultCode::missing_field, Field::order_id);
+  const std::uint32_t payment = find_merchant_payment(s, c);
+  if (payment == row_none) return make_result(c, ResultCode::payment_not_found, Field::order_id);
+  return with_payment(make_result(c, ResultCode::ok), s, payment, c.timestamp_us);
+}
+
+// ---- Channel notifications -----------------------------------------------------------------
+
+// Why a notification cannot settle `payment` (0: it can).
+static AnomalyReason notification_problem(const State& s, const Command& c, std::uint32_t channel,
+                                          std::uint32_t payment) {
+  if (payment == row_none) return AnomalyReason::unknown_order;
+  const PaymentRow& row = s.payments[payment];
+  if (row.channel != channel) return AnomalyReason::channel_mismatch;
+  if (effective_status(s, row, c.timestamp_us) != PaymentStatus::pending) {
+    return AnomalyReason::not_pending;
+  }
+  if (row.currency != c.currency) return AnomalyReason::currency_mismatch;
+  if (row.amount != c.amount) return AnomalyReason::amount_mismatch;
+  if (c.notification_status == NotificationStatus::success) {
+    if (!can_credit(s.accounts[row.merchant].balance, c.amount) ||
+        !can_debit(s.channel_balance(channel, row.currency), c.amount)) {
+      return AnomalyReason::balance_overflow;
+    }
+  }
+  return AnomalyReason{};
+}
+
+Result channel_notification(State& s, const Command& c) {
+  if (!ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
+  if (c.channel.empty()) return make_result(c, ResultCode::missing_field, Field::channel);
+  if (c.channel_txn_id.empty())
+    return make_result(c, ResultCode::missing_field, Field::channel_txn_id);
+  if (c.principal.empty()) return make_result(c, ResultCode::missing_field, Field::merchant_id);
+  if (c.order_id.empty()) return make_result(c, ResultCode::missing_field, Field::order_id);
+  if (c.amount <= 0) return make_result(c, ResultCode::invalid_amount, Field::amount);
+  if (!currency_is_valid(c.currency))
+    return make_result(c, ResultCode::invalid_field, Field::currency);
+  if (!notification_status_is_valid(static_cast<std::uint8_t>(c.notification_status))) {
+    return make_result(c, ResultCode::invalid_field, Field::status);
+  }
+  const std::uint32_t channel = s.find_channel(c.channel.view());
+  if (channel == row_none || channel == 0) {
+    return make_result(c, ResultCode::unknown_channel, Field::channel);
+  }
+
+  Result r = make_result(c, ResultCode::ok);
+  const std::uint32_t seen = s.find_channel_txn(channel, c.channel_txn_id.view());
+  if (seen != row_none) {  // a channel's retry: the first outcome stands
+    r.notification = NotificationOutcome::duplicate;
+    if (!(seen & channel_txn_anomaly_bit)) r = with_payment(r, s, seen, c.timestamp_us);
+    return r;
+  }
+  const std::uint32_t payment = find_merchant_payment(s, c);
+  const AnomalyReason problem = notification_problem(s, c, channel, payment);
+  r.mutated = true;
+
+  if (problem != AnomalyReason{}) {
+    AnomalyRow anomaly;
+    anomaly.channel_txn_id = s.intern(c.channel_txn_id.view());
+    anomaly.merchant_id = s.intern(c.principal.view());
+    anomaly.order_id = s.intern(c.order_id.view());
+    anomaly.amount = c.amount;
+    anomaly.paid_at_us = c.paid_at_us;
+    anomaly.received_at_us = c.timestamp_us;
+    anomaly.currency = c.currency;
+    anomaly.channel = static_cast<std::uint8_t>(channel);
+    anomaly.status = c.notification_status;
+    anomaly.reason = problem;
+    const std::uint32_t index = s.add_anomaly(anomaly);
+    s.add_channel_txn(index | channel_txn_anomaly_bit);
+    r.notification = NotificationOutcome::anomaly;
+    r.anomaly = problem;
+    return r;
+  }
+
+  // Point of no return.
+  PaymentRow& row = s.payments[payment];
+  row.channel_txn_id = s.intern(c.channel_txn_id.view());
+  row.updated_at_us = c.timestamp_us;
+  if (c.notification_status == NotificationStatus::success) {
+    AccountRow& merchant = s.accounts[row.merchant];
+    transfer(s.channel_balance(channel, row.currency), merchant.balance, row.amount);
+    merchant.updated_at_us = c.timestamp_us;
+    row.status = PaymentStatus::paid;
+  } else {
+    row.status = PaymentStatus::failed;
+  }
+  s.add_channel_txn(payment);
+  r.notification = NotificationOutcome::applied;
+  return with_payment(r, s, payment, c.timestamp_us);
+}
+
+}  // namespace paycore::apply_detail

@@ -1,0 +1,31 @@
+#pragma once
+// Recovery (docs/design.md "Snapshots and recovery"): the newest whole snapshot plus every
+// durable log record after it, replayed through the same `apply` as live commands.
+
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "base/status.hpp"
+#include "state.hpp"
+#include "wal/log.hpp"
+
+namespace paycore {
+
+/// What recovery rebuilt: the state, the LSN of the snapshot it started from (0: none) and how
+/// many log records were replayed on top of it.
+struct RecoveredState {
+  std::unique_ptr<State> state;
+  std::uint64_t snapshot_lsn = 0;
+  std::uint64_t replayed_count = 0;
+};
+
+/// Rebuilds the state from `snapshots_dir` and `log`. A damaged snapshot is logged (warn) and the
+/// one before it is used. Errors: kMissingSegment when the log lacks records after the snapshot
+/// (it ends before it, or its first segments were removed); kCorruption for a record that does
+/// not decode, goes back in time or changes nothing on replay (the message names its LSN); the
+/// log's own replay errors as they come.
+StatusOr<RecoveredState> rebuild_state(const StateConfig& config, const std::string& snapshots_dir,
+                                       wal::Log& log);
+
+}  // namespace paycore

@@ -1,0 +1,86 @@
+#pragma once
+// The release queue (docs/design.md rule 4): an answer leaves the process only when the log is
+// durable up to the LSN it depends on. Answers wait here in the order the core applied their
+// commands; release() hands the ready ones back to their producers' result rings and
+// wake_producers() writes the eventfd of each producer that got some.
+//
+// Core thread only. Every taken request is counted against its producer's result ring
+// (room/note_taken), so that a released answer always has a place to go.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <vector>
+
+#include "base/assert.hpp"
+#include "engine.hpp"
+#include "ring.hpp"
+
+namespace paycore {
+
+/// Adds one to the eventfd `fd` (retrying EINTR): wakes whoever waits on it.
+void write_eventfd(int fd);
+
+// The per-command calls (room, note_taken, enqueue) are defined inline here, as they were when
+// this was part of the core's loop.
+class ReleaseQueue {
+ public:
+  /// `results[p]` is producer p's result ring and `result_fds[p]` the eventfd that wakes it;
+  /// both outlive the queue. Capacity: every producer's ring full of waiting answers.
+  ReleaseQueue(std::span<const std::unique_ptr<SpscRing<Response>>> results,
+               std::span<const int> result_fds, std::uint32_t ring_capacity);
+
+  /// How many more requests of producer `p` may be taken: its result ring's free places not
+  /// yet promised to a request taken earlier.
+  std::uint32_t room(std::uint32_t p) const { return ring_capacity_ - promised_[p]; }
+  /// A request of producer `p` was taken: its answer is promised a place in the result ring.
+  void note_taken(std::uint32_t p) {
+    PAYCORE_ASSERT_LT(promised_[p], ring_capacity_);
+    ++promised_[p];
+  }
+
+  /// Queues the answer to producer `p`'s request `token`; it leaves once `lsn` is durable.
+  void enqueue(std::uint32_t p, std::uint64_t token, const Result& result, std::uint64_t lsn) {
+    PAYCORE_ASSERT_LT(count_, waiting_.size());
+    Waiting& slot = waiting_[(head_ + count_) % waiting_.size()];
+    slot.producer = p;
+    slot.response = Response{};
+    slot.response.result = result;
+    slot.response.token = token;
+    slot.response.lsn = lsn;
+    ++count_;
+  }
+  /// Hands `response` to producer `p` at once (snapshot answers, which wait elsewhere).
+  void answer_now(std::uint32_t p, const Response& response);
+  /// Hands back, in order, every queued answer whose LSN is <= `durable_lsn`, then wakes the
+  /// producers that got one. Returns whether any left.
+  bool release(std::uint64_t durable_lsn);
+  /// Writes the eventfd of each producer that was handed answers since the last call.
+  void wake_producers();
+
+  /// After a storage fault the state was rebuilt from what is durable: an answer that depended
+  /// on a record beyond `durable_lsn` is rewritten to `unavailable` (and released at it).
+  void refuse_beyond(std::uint64_t durable_lsn);
+
+  std::size_t waiting_count() const { return count_; }
+
+ private:
+  struct Waiting {
+    Response response;
+    std::uint32_t producer = 0;
+  };
+
+  void hand_back(std::uint32_t p, const Response& response);
+
+  std::span<const std::unique_ptr<SpscRing<Response>>> results_;
+  std::span<const int> result_fds_;
+  std::uint32_t ring_capacity_;
+  std::vector<Waiting> waiting_;  // circular: head_, count_
+  std::size_t head_ = 0;
+  std::size_t count_ = 0;
+  std::vector<std::uint32_t> promised_;  // per producer: taken, not yet handed back
+  std::vector<bool> has_new_results_;    // per producer: handed answers, not yet woken
+};
+
+}  // namespace paycore
