@@ -162,7 +162,7 @@ std::optional<std::string> parse_gen_args(std::span<const std::string> words, re
     options->merchants_count = static_cast<std::uint32_t>(value);
   }
   if (!start.empty()) {
-    const auto start_us = recon::parse_rfc3339_us(start);
+    const auto start_us = recon::parse_statement_time_us(start);
     if (!start_us) return "--start " + recon::quote_for_message(start) + " is not an RFC 3339 time";
     options->start_us = *start_us;
   }

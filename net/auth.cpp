@@ -11,11 +11,11 @@
 #include <cstring>
 
 #include "base/assert.hpp"
+#include "base/hex.hpp"
 
 namespace paycore::net {
 namespace {
 
-constexpr char hex_digits[] = "0123456789abcdef";
 constexpr std::size_t hmac_bytes = 32;
 static_assert(signature_hex_bytes == 2 * hmac_bytes);
 
@@ -158,10 +158,7 @@ HexSignature sign_request(std::string_view secret, const SignedFields& fields) {
   unsigned char mac[hmac_bytes];
   hmac_sha256(secret, fields, mac);
   HexSignature signature;
-  for (std::size_t i = 0; i < hmac_bytes; ++i) {
-    signature.hex[2 * i] = hex_digits[mac[i] >> 4];
-    signature.hex[2 * i + 1] = hex_digits[mac[i] & 0xf];
-  }
+  hex_encode(mac, signature.hex.data());
   return signature;
 }
 

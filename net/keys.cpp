@@ -17,6 +17,7 @@
 
 #include "net/response.hpp"
 #include "base/assert.hpp"
+#include "base/hex.hpp"
 
 namespace paycore::net {
 
@@ -155,13 +156,9 @@ std::string parse_channels(element value, std::vector<ChannelKey>* out) {
 std::string random_secret_hex() {
   unsigned char bytes[32];
   const int random_ok = RAND_bytes(bytes, sizeof(bytes));
-  PAYCORE_ASSERT(random_ok == 1);  // no entropy means no safe secrets: stop
-  static constexpr char hex[] = "0123456789abcdef";
+  PAYCORE_ASSERT_EQ(random_ok, 1);  // no entropy means no safe secrets: stop
   std::string text;
-  for (unsigned char b : bytes) {
-    text.push_back(hex[b >> 4]);
-    text.push_back(hex[b & 0xf]);
-  }
+  append_hex(text, bytes);
   return text;
 }
 

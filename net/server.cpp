@@ -1057,7 +1057,7 @@ void IoThread::render_batch(Slot& slot) {
 bool IoThread::render_slot(Connection& c, Slot& slot) {
   body_.clear();
   ResponseHead head;
-  head.request_id = slot.request_id.view();
+  head.trace_id = slot.request_id.view();
   head.keep_alive = slot.keep_alive && !shutting_down_;
   head.omit_body = slot.head;
   std::string_view extra_headers[2];

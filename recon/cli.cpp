@@ -20,7 +20,7 @@ constexpr std::size_t words_max = 10'000;  // a limit on everything
 bool parse_time_arg(const std::string& text, const char* name, std::optional<std::int64_t>* out,
                     std::ostream& err) {
   if (text.empty()) return true;
-  const auto time = parse_rfc3339_us(text);
+  const auto time = parse_statement_time_us(text);
   if (!time) {
     err << "paycore recon: " << name << " " << quote_for_message(text)
         << " is not an RFC 3339 time (2026-11-26T00:00:00Z)\n";

@@ -483,7 +483,7 @@ std::string expected_json(const StateGenOptions& options, const StateGenExpected
                         (out_dir / "statement.csv").string() + " --out " + (out_dir / "report").string() +
                         " --cutoff " + cutoff + " --tolerance-seconds " + std::to_string(options.tolerance_seconds);
   json += ",\n  \"command\": ";
-  append_json_string(&json, command);
+  append_json_string(json, command);
   json += "\n}\n";
   return json;
 }

@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "recon/memory.hpp"
+#include "base/memory.hpp"
 #include "base/assert.hpp"
 
 namespace paycore::recon {

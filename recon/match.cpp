@@ -1,6 +1,6 @@
 #include "recon/match.hpp"
 
-#include "recon/memory.hpp"
+#include "base/memory.hpp"
 
 #include <xxhash.h>
 

@@ -36,7 +36,7 @@ void append_json_strings(std::string* out, const std::vector<std::string>& texts
   *out += '[';
   for (std::size_t i = 0; i < texts.size(); ++i) {
     if (i != 0) *out += ", ";
-    append_json_string(out, texts[i]);
+    append_json_string(*out, texts[i]);
   }
   *out += ']';
 }
@@ -48,7 +48,7 @@ void append_sums_json(std::string* out, const std::vector<AmountSum>& sums) {
     if (sums[i] == 0) continue;
     if (!first) *out += ", ";
     first = false;
-    append_json_string(out, currency_code(Currency{static_cast<std::uint16_t>(i)}));
+    append_json_string(*out, currency_code(Currency{static_cast<std::uint16_t>(i)}));
     *out += ": " + sum_to_string(sums[i]);
   }
   *out += "}";
@@ -70,7 +70,7 @@ void append_totals_json(std::string* out, const Totals& totals, const char* inde
     const ClassTotals& t = totals.classes[c];
     *out += c == 0 ? "\n" : ",\n";
     *out += indent;
-    append_json_string(out, finding_class_name(static_cast<FindingClass>(c)));
+    append_json_string(*out, finding_class_name(static_cast<FindingClass>(c)));
     *out += ": {\"count\": " + std::to_string(t.count) + ", \"local_amount\": ";
     append_sums_json(out, t.local_amount);
     *out += ", \"channel_amount\": ";
@@ -126,11 +126,11 @@ void write_summary_json(const ReconReport& report, std::ostream& out) {
   const MatchResult& m = report.match;
   std::string json = "{\n  \"exit_status\": " + std::to_string(report.exit_status);
   json += ",\n  \"cutoff\": ";
-  append_json_string(&json, m.cutoff_us == INT64_MAX ? "none" : format_rfc3339_us(m.cutoff_us));
+  append_json_string(json, m.cutoff_us == INT64_MAX ? "none" : format_rfc3339_us(m.cutoff_us));
   json += ",\n  \"cutoff_from_statement\": " + std::string(m.cutoff_from_statement ? "true" : "false");
   json += ",\n  \"window_start\": ";
   if (report.window_start_us) {
-    append_json_string(&json, format_rfc3339_us(*report.window_start_us));
+    append_json_string(json, format_rfc3339_us(*report.window_start_us));
   } else {
     json += "null";
   }
@@ -144,15 +144,15 @@ void write_summary_json(const ReconReport& report, std::ostream& out) {
   for (std::size_t i = 0; i < report.statements.size(); ++i) {
     const StatementSummary& s = report.statements[i];
     json += i == 0 ? "\n    {\"file\": " : ",\n    {\"file\": ";
-    append_json_string(&json, s.path);
+    append_json_string(json, s.path);
     json += ", \"format\": ";
-    append_json_string(&json, statement_format_name(s.stats.format));
+    append_json_string(json, statement_format_name(s.stats.format));
     json += ", \"channel\": ";
-    append_json_string(&json, s.stats.channel);
+    append_json_string(json, s.stats.channel);
     json += ", \"merchants\": ";
     append_json_strings(&json, s.merchant_ids);
     json += ", \"encoding\": ";
-    append_json_string(&json, text_encoding_name(s.stats.encoding));
+    append_json_string(json, text_encoding_name(s.stats.encoding));
     json += ", \"rows\": " + std::to_string(s.stats.rows_count) +
             ", \"malformed\": " + std::to_string(s.stats.malformed_count) + "}";
   }
@@ -161,9 +161,9 @@ void write_summary_json(const ReconReport& report, std::ostream& out) {
   json += ",\n  \"covered\": [";
   for (std::size_t i = 0; i < m.covered.size(); ++i) {
     json += i == 0 ? "\n    {\"channel\": " : ",\n    {\"channel\": ";
-    append_json_string(&json, m.covered[i].channel);
+    append_json_string(json, m.covered[i].channel);
     json += ", \"merchant_id\": ";
-    append_json_string(&json, m.covered[i].merchant_id.empty() ? "*" : m.covered[i].merchant_id);
+    append_json_string(json, m.covered[i].merchant_id.empty() ? "*" : m.covered[i].merchant_id);
     json += "}";
   }
   json += "]";
@@ -172,7 +172,7 @@ void write_summary_json(const ReconReport& report, std::ostream& out) {
   json += ",\n  \"channels\": {";
   for (std::size_t i = 0; i < m.by_channel.size(); ++i) {
     json += i == 0 ? "\n    " : ",\n    ";
-    append_json_string(&json, m.by_channel[i].channel);
+    append_json_string(json, m.by_channel[i].channel);
     json += ": ";
     append_totals_json(&json, m.by_channel[i].totals, "      ");
   }
@@ -181,9 +181,9 @@ void write_summary_json(const ReconReport& report, std::ostream& out) {
   const std::size_t listed = std::min(m.malformed.size(), json_malformed_max);
   for (std::size_t i = 0; i < listed; ++i) {
     json += i == 0 ? "\n    {\"file\": " : ",\n    {\"file\": ";
-    append_json_string(&json, m.malformed[i].file);
+    append_json_string(json, m.malformed[i].file);
     json += ", \"line\": " + std::to_string(m.malformed[i].line) + ", \"reason\": ";
-    append_json_string(&json, m.malformed[i].reason);
+    append_json_string(json, m.malformed[i].reason);
     json += "}";
   }
   json += "],\n  \"malformed_listed\": " + std::to_string(listed) + "\n}\n";
@@ -236,22 +236,22 @@ namespace {
 void append_notification_repair(std::string* json, const Finding& f, const std::string& id) {
   PAYCORE_ASSERT(f.has_channel && f.repairable);
   *json += ", \"needs_person\": false, \"method\": \"POST\", \"path\": ";
-  append_json_string(json, "/v1/notify/" + f.channel);
+  append_json_string(*json, "/v1/notify/" + f.channel);
   *json += ", \"headers\": {\"X-Channel-Nonce\": ";
-  append_json_string(json, id);
+  append_json_string(*json, id);
   *json += "}, \"sign\": \"SHA256withRSA by the channel's key over TIMESTAMP\\\\nNONCE\\\\nBODY\\\\n at send time\"";
   *json += ", \"body\": {\"channel_txn_id\": ";
-  append_json_string(json, f.channel_txn_id);
+  append_json_string(*json, f.channel_txn_id);
   *json += ", \"merchant_id\": ";
-  append_json_string(json, f.merchant_id);
+  append_json_string(*json, f.merchant_id);
   *json += ", \"order_id\": ";
-  append_json_string(json, f.order_id);
+  append_json_string(*json, f.order_id);
   *json += ", \"amount\": " + std::to_string(f.channel_amount) + ", \"currency\": ";
-  append_json_string(json, currency_code(f.channel_currency));
+  append_json_string(*json, currency_code(f.channel_currency));
   *json += ", \"status\": ";
-  append_json_string(json, f.channel_status == ChannelStatus::success ? "SUCCESS" : "FAILED");
+  append_json_string(*json, f.channel_status == ChannelStatus::success ? "SUCCESS" : "FAILED");
   *json += ", \"paid_at\": ";
-  append_json_string(json, format_rfc3339_us(f.channel_time_us));
+  append_json_string(*json, format_rfc3339_us(f.channel_time_us));
   *json += "}";
 }
 
@@ -283,28 +283,28 @@ void write_repairs_jsonl(const MatchResult& match, std::ostream& out) {
     const std::string id = repair_id(f);
     json.clear();
     json += "{\"repair_id\": ";
-    append_json_string(&json, id);
+    append_json_string(json, id);
     json += ", \"finding\": ";
-    append_json_string(&json, finding_class_name(f.finding_class));
+    append_json_string(json, finding_class_name(f.finding_class));
     json += ", \"reason\": ";
-    append_json_string(&json, f.reason);
+    append_json_string(json, f.reason);
     json += ", \"kind\": ";
-    append_json_string(&json, record_kind_name(f.kind));
+    append_json_string(json, record_kind_name(f.kind));
     json += ", \"channel\": ";
-    append_json_string(&json, f.channel);
+    append_json_string(json, f.channel);
     json += ", \"merchant_id\": ";
-    append_json_string(&json, f.merchant_id);
+    append_json_string(json, f.merchant_id);
     json += ", \"order_id\": ";
-    append_json_string(&json, f.order_id);
+    append_json_string(json, f.order_id);
     if (!f.refund_id.empty()) {
       json += ", \"refund_id\": ";
-      append_json_string(&json, f.refund_id);
+      append_json_string(json, f.refund_id);
     }
     if (f.repairable) {
       append_notification_repair(&json, f, id);
     } else {
       json += ", \"needs_person\": true, \"detail\": ";
-      append_json_string(&json, person_detail(f));
+      append_json_string(json, person_detail(f));
     }
     json += "}\n";
     out << json;

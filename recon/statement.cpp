@@ -235,7 +235,7 @@ class CsvParser {
       return false;
     }
     row->status = *status;
-    const auto time = parse_rfc3339_us(field(col_time));
+    const auto time = parse_statement_time_us(field(col_time));
     if (!time) {
       *reason = "time " + quote_for_message(field(col_time)) + " is not an RFC 3339 time";
       return false;

@@ -10,6 +10,7 @@
 
 #include "net/response.hpp"
 #include "base/assert.hpp"
+#include "base/hex.hpp"
 #include "core/money.hpp"
 
 namespace paycore::loadgen {
@@ -29,12 +30,11 @@ std::string read_file(const std::string& path, bool* ok) {
 }
 
 std::string make_run_id(std::uint64_t seed) {
-  static constexpr char hex[] = "0123456789abcdef";
   std::uint64_t mixed = seed ^ static_cast<std::uint64_t>(
       std::chrono::system_clock::now().time_since_epoch().count());
   Rng rng(mixed);
   std::string id;
-  for (int i = 0; i < 8; ++i) id += hex[rng.below(16)];
+  for (int i = 0; i < 8; ++i) id += hex_digits[rng.below(16)];
   return id;
 }
 

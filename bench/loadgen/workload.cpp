@@ -7,6 +7,8 @@
 #include "net/auth.hpp"
 #include "net/response.hpp"
 #include "base/assert.hpp"
+#include "base/hex.hpp"
+#include "base/time.hpp"
 #include "core/money.hpp"
 
 namespace paycore::loadgen {
@@ -16,11 +18,6 @@ void append_int(std::string& out, std::int64_t value) {
   const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
   PAYCORE_ASSERT(ec == std::errc{});
   out.append(digits, end);
-}
-
-void append_hex(std::string& out, std::uint64_t value, int width) {
-  static constexpr char hex[] = "0123456789abcdef";
-  for (int shift = (width - 1) * 4; shift >= 0; shift -= 4) out += hex[(value >> shift) & 0xf];
 }
 
 std::string unix_seconds_text() {
@@ -218,8 +215,8 @@ void Workload::build_notification(std::string& out, Expect& expect) {
   expect.merchant_index = order.merchant_index;
   expect.order_id = order.order_id;
   expect.amount = order.amount;
-  char paid_at[net::rfc3339_us_bytes];
-  const bool formatted = net::format_rfc3339_us(unix_us_now(), paid_at);
+  char paid_at[rfc3339_us_bytes];
+  const bool formatted = format_rfc3339_us(unix_us_now(), paid_at);
   PAYCORE_ASSERT(formatted);
   body_.clear();
   body_ += '{';

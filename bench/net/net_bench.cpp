@@ -169,7 +169,7 @@ void BM_WholeRequest(benchmark::State& state) {
         .end_object();
     ResponseHead head;
     head.status = 201;
-    head.request_id = request_id.view();
+    head.trace_id = request_id.view();
     if (!write_response(out, head, scratch.view())) state.SkipWithError("write failed");
     out.consume(out.size());
   }
@@ -181,7 +181,7 @@ void BM_WriteResponse(benchmark::State& state) {
   OutBuffer scratch(16 * 1024);
   ResponseHead head;
   head.status = 201;
-  head.request_id = "lg-1-000000001";
+  head.trace_id = "lg-1-000000001";
   for (auto _ : state) {
     scratch.clear();
     JsonWriter json(scratch);

@@ -16,7 +16,7 @@
 namespace paycore::recon::test {
 
 inline std::int64_t at(std::string_view rfc3339) {
-  const auto time = parse_rfc3339_us(rfc3339);
+  const auto time = parse_statement_time_us(rfc3339);
   EXPECT_TRUE(time.has_value()) << rfc3339;
   return time.value_or(0);
 }
