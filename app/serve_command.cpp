@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "app/commands.hpp"
-#include "net/auth.hpp"
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
+#include "auth/signing.hpp"
 #include "net/server.hpp"
 #include "core/engine.hpp"
 #include "base/log.hpp"
@@ -241,14 +241,14 @@ bool ensure_keys(const std::string& keys_path, std::vector<std::string>* private
   if (!file_exists(keys_path)) {
     std::error_code ec;
     if (keys.has_parent_path()) std::filesystem::create_directories(keys.parent_path(), ec);
-    const net::KeysInitResult init = net::keys_init(keys_path, private_dir);
-    if (!init.ok()) {
-      *error = init.error;
+    const StatusOr<auth::KeysInit> made = auth::keys_init(keys_path, private_dir);
+    if (!made.is_ok()) {
+      *error = made.status().message();
       return false;
     }
     log_line(LogLevel::info, "created a development keys file", {{"keys", keys_path}, {"private_keys", private_dir}});
   }
-  for (std::string_view channel : net::dev_channel_names) {
+  for (std::string_view channel : auth::dev_channel_names) {
     const std::string path = private_dir + "/" + std::string(channel) + ".private.pem";
     if (file_exists(path)) private_keys->push_back(path);
   }
@@ -256,47 +256,48 @@ bool ensure_keys(const std::string& keys_path, std::vector<std::string>* private
 }
 
 void print_welcome(const char* scheme, const std::string& endpoint, const std::string& data_dir, const std::string& keys_path,
-                   const std::vector<std::string>& private_keys, const net::Keys& keys) {
+                   const std::vector<std::string>& private_keys, const auth::Keys& keys) {
   std::printf("paycore serve\n  data dir:  %s\n  keys file: %s\n", data_dir.c_str(), keys_path.c_str());
   for (const std::string& path : private_keys) std::printf("  channel private key (for test notifications): %s\n", path.c_str());
   std::printf("  metrics:   curl %s://%s/metrics\n", scheme, endpoint.c_str());
-  const net::Principal& op = keys.operator_principal();
+  const auth::Principal& op = keys.operator_principal();
   const std::string timestamp = std::to_string(std::time(nullptr));
   const std::string nonce = "welcome" + timestamp;
-  const std::string path = "/v1/accounts/" + std::string(net::dev_merchant_ids[0]);
-  const net::HexSignature signature =
-      net::sign_request(op.secret, net::SignedFields{"GET", path, timestamp, nonce, ""});
+  const std::string path = "/v1/accounts/" + std::string(auth::dev_merchant_ids[0]);
+  const auth::HexSignature signature =
+      auth::sign_request(op.secret, auth::SignedFields{"GET", path, timestamp, nonce, ""});
   std::printf(
       "  a signed request (valid for %llds, once):\n"
       "    curl -s %s://%s%s -H 'X-Merchant-Id: %.*s' -H 'X-Timestamp: %s' -H 'X-Nonce: %s' "
       "-H 'X-Signature: %.*s'\n"
       "  signing by hand: printf 'GET\\n%s\\n%%s\\n%%s\\n' \"$TS\" \"$NONCE\" | "
       "openssl dgst -sha256 -hmac \"$SECRET\" (see docs/api.md)\n",
-      static_cast<long long>(net::auth_window_s_default), scheme, endpoint.c_str(), path.c_str(),
+      static_cast<long long>(auth::auth_window_s_default), scheme, endpoint.c_str(), path.c_str(),
       static_cast<int>(op.id.view().size()), op.id.view().data(), timestamp.c_str(), nonce.c_str(),
       static_cast<int>(signature.view().size()), signature.view().data(), path.c_str());
   std::fflush(stdout);
 }
 
-std::vector<std::string> channel_names(const net::Keys& keys) {
+std::vector<std::string> channel_names(const auth::Keys& keys) {
   std::vector<std::string> names;
-  for (const net::ChannelKey& channel : keys.channels()) names.emplace_back(channel.name.view());
+  for (const auth::ChannelKey& channel : keys.channels()) names.emplace_back(channel.name.view());
   return names;
 }
 
 // SIGHUP: a new keys file; channels it adds are registered through the admin producer.
-void reload_keys(const std::string& keys_path, net::KeysHolder& holder, net::Server& server,
+void reload_keys(const std::string& keys_path, auth::KeysHolder& holder, net::Server& server,
                  Engine& engine, std::uint32_t admin_producer) {
-  const net::KeysLoadResult loaded = net::keys_load(keys_path);
-  if (!loaded.ok()) {
-    log_line(LogLevel::warn, "keys reload refused; keeping the current keys", {{"error", loaded.error}});
+  const StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path);
+  if (!loaded.is_ok()) {
+    log_line(LogLevel::warn, "keys reload refused; keeping the current keys",
+             {{"error", loaded.status().message()}});
     return;
   }
   const std::vector<std::string> old_names = channel_names(*holder.get());
   const std::set<std::string> known(old_names.begin(), old_names.end());
-  holder.set(loaded.keys);
+  holder.set(*loaded);
   server.keys_changed();
-  for (const std::string& name : channel_names(*loaded.keys)) {
+  for (const std::string& name : channel_names(**loaded)) {
     if (known.contains(name)) continue;
     Request request;
     request.command.kind = CommandKind::add_channel;
@@ -449,19 +450,19 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     log_line(LogLevel::error, "keys: " + error);
     return 1;
   }
-  const net::KeysLoadResult loaded = net::keys_load(keys_path);
-  if (!loaded.ok()) {
-    log_line(LogLevel::error, "keys: " + loaded.error);
+  const StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path);
+  if (!loaded.is_ok()) {
+    log_line(LogLevel::error, "keys: " + loaded.status().message());
     return 1;
   }
-  net::KeysHolder keys(loaded.keys);
+  auth::KeysHolder keys(*loaded);
 
   EngineConfig engine_config;
   engine_config.data_dir = data_dir;
   engine_config.producers = threads + 1;  // + the admin producer
   engine_config.ring_capacity = static_cast<std::uint32_t>(ring_capacity);
   engine_config.batch_max = static_cast<std::uint32_t>(settings.integer("batch_max"));
-  engine_config.channels = channel_names(*loaded.keys);
+  engine_config.channels = channel_names(**loaded);
   engine_config.limits.amount_max = settings.integer("amount_max");
   engine_config.limits.accounts_max = static_cast<std::uint32_t>(settings.integer("accounts_max"));
   engine_config.limits.payments_max = static_cast<std::uint32_t>(settings.integer("payments_max"));
@@ -527,7 +528,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   server->start();
   const std::string endpoint = format_endpoint(listen.host, server->port());
   print_welcome(server->tls_enabled() ? "https" : "http", endpoint, data_dir, keys_path, private_keys,
-                *loaded.keys);
+                **loaded);
   log_line(LogLevel::info, "listening on " + endpoint,
            {{"scheme", server->tls_enabled() ? "https" : "http"}, {"data_dir", data_dir}, {"keys", keys_path}, {"wal_dir", engine->wal_dir()},
             {"snapshots_dir", engine->snapshots_dir()}});

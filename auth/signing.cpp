@@ -1,4 +1,4 @@
-#include "net/auth.hpp"
+#include "auth/signing.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -13,7 +13,7 @@
 #include "base/assert.hpp"
 #include "base/hex.hpp"
 
-namespace paycore::net {
+namespace paycore::auth {
 namespace {
 
 constexpr std::size_t hmac_bytes = 32;
@@ -33,9 +33,8 @@ struct ThreadHmac {
     context = EVP_MAC_CTX_new(hmac_algorithm());
     PAYCORE_ASSERT(context != nullptr);
     char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end()};
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
     const int set = EVP_MAC_CTX_set_params(context, params);
     PAYCORE_ASSERT(set == 1);
   }
@@ -51,7 +50,8 @@ void hmac_update(EVP_MAC_CTX* context, std::string_view text) {
 }
 
 // Cheap and allocation-free; OpenSSL failures here mean a broken library: stop.
-void hmac_sha256(std::string_view key, const SignedFields& fields, unsigned char (&out)[hmac_bytes]) {
+void hmac_sha256(std::string_view key, const SignedFields& fields,
+                 unsigned char (&out)[hmac_bytes]) {
   thread_local ThreadHmac hmac;
   // An empty key would make EVP_MAC_init keep the previous one; keys are never empty.
   PAYCORE_ASSERT(!key.empty());
@@ -82,12 +82,6 @@ bool parse_timestamp(std::string_view text, std::int64_t* out) {
   }
   *out = value;
   return true;
-}
-
-// The header's value if it occurs exactly once; empty otherwise.
-std::string_view single_header(const HttpRequest& request, std::string_view name) {
-  if (request.header_occurrences(name) != 1) return {};
-  return *request.header(name);
 }
 
 // Seconds count stored in a nonce entry: relative to 2020-01-01, so 32 bits last until 2156.
@@ -174,18 +168,6 @@ bool nonce_is_valid(std::string_view nonce) {
 
 SignedFields RequestCredentials::signed_fields() const {
   return SignedFields{method, path_and_query, timestamp, nonce, body};
-}
-
-RequestCredentials request_credentials(const HttpRequest& request) {
-  RequestCredentials credentials;
-  credentials.principal_id = single_header(request, "X-Merchant-Id");
-  credentials.timestamp = single_header(request, "X-Timestamp");
-  credentials.nonce = single_header(request, "X-Nonce");
-  credentials.signature = single_header(request, "X-Signature");
-  credentials.method = request.method;
-  credentials.path_and_query = request.target;
-  credentials.body = request.body;
-  return credentials;
 }
 
 // ---- nonce cache ----
@@ -299,13 +281,15 @@ NonceCache::Insert NonceCache::insert(std::string_view principal, std::string_vi
   return Insert::fresh;
 }
 
-bool NonceCache::seen(std::string_view principal, std::string_view nonce, std::int64_t now_s) const {
+bool NonceCache::seen(std::string_view principal, std::string_view nonce,
+                      std::int64_t now_s) const {
   const XXH128_hash_t hash = key_hash(principal, nonce);
   const auto key_low = static_cast<std::uint32_t>(hash.low64);
   const std::uint32_t now = nonce_seconds(now_s);
   Shard& shard = shards_[(hash.low64 >> 32) & (config_.shards_count - 1)];
   std::lock_guard<std::mutex> lock(shard.mutex);
-  for (std::size_t i = hash.high64 & shard.mask; shard.slots[i].expires_s != 0; i = (i + 1) & shard.mask) {
+  for (std::size_t i = hash.high64 & shard.mask; shard.slots[i].expires_s != 0;
+       i = (i + 1) & shard.mask) {
     const Shard::Entry& entry = shard.slots[i];
     if (entry.key_high == hash.high64 && entry.key_low == key_low) return entry.expires_s >= now;
   }
@@ -339,7 +323,8 @@ AuthResult verify_request(const Keys& keys, const RequestCredentials& credential
 AuthStatus record_nonce(NonceCache& nonces, const AuthResult& verified, std::int64_t now_s) {
   PAYCORE_ASSERT(verified.status == AuthStatus::ok);
   PAYCORE_ASSERT(verified.principal != nullptr);
-  switch (nonces.insert(verified.principal->id.view(), verified.nonce, verified.timestamp_s, now_s)) {
+  switch (
+      nonces.insert(verified.principal->id.view(), verified.nonce, verified.timestamp_s, now_s)) {
     case NonceCache::Insert::fresh: return AuthStatus::ok;
     case NonceCache::Insert::replayed: return AuthStatus::replayed_nonce;
     case NonceCache::Insert::full: return AuthStatus::nonce_cache_full;
@@ -383,14 +368,6 @@ AuthResult verify_signature(const Keys& keys, const RequestCredentials& credenti
 
 // ---- notifications ----
 
-NotificationCredentials notification_credentials(const HttpRequest& request) {
-  NotificationCredentials credentials;
-  credentials.timestamp = single_header(request, "X-Channel-Timestamp");
-  credentials.nonce = single_header(request, "X-Channel-Nonce");
-  credentials.signature = single_header(request, "X-Channel-Signature");
-  return credentials;
-}
-
 bool base64_decode(std::string_view text, unsigned char* out, std::size_t out_bytes_max,
                    std::size_t* out_bytes) {
   if (text.empty() || text.size() % 4 != 0) return false;
@@ -427,8 +404,7 @@ bool base64_decode(std::string_view text, unsigned char* out, std::size_t out_by
 AuthStatus verify_notification(EVP_PKEY* public_key, const NotificationCredentials& credentials,
                                std::string_view body) {
   PAYCORE_ASSERT(public_key != nullptr);
-  if (credentials.timestamp.empty() || credentials.nonce.empty() ||
-      credentials.signature.empty()) {
+  if (credentials.timestamp.empty() || credentials.nonce.empty() || credentials.signature.empty()) {
     return AuthStatus::unauthenticated;
   }
   unsigned char signature[rsa_signature_bytes_max];
@@ -481,4 +457,4 @@ std::string sign_notification(EVP_PKEY* private_key, std::string_view timestamp,
   return text;
 }
 
-}  // namespace paycore::net
+}  // namespace paycore::auth

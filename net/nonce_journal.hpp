@@ -43,7 +43,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 
 namespace paycore::net {
 

@@ -44,9 +44,8 @@
 #include <thread>
 #include <vector>
 
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 #include "net/http_parser.hpp"
-#include "net/keys.hpp"
 #include "net/metrics.hpp"
 #include "net/nonce_journal.hpp"
 #include "net/rate_limit.hpp"

@@ -13,8 +13,8 @@
 #include <sstream>
 #include <vector>
 
-#include "net/auth.hpp"
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
+#include "auth/signing.hpp"
 #include "recon/http_client.hpp"
 #include "base/assert.hpp"
 #include "core/id.hpp"
@@ -62,7 +62,7 @@ std::optional<std::string> parse_repair(simdjson::dom::parser& parser, const std
   }
   std::string_view nonce;
   if (doc["headers"]["X-Channel-Nonce"].get_string().get(nonce) != simdjson::SUCCESS ||
-      !net::nonce_is_valid(nonce)) {
+      !auth::nonce_is_valid(nonce)) {
     return "no valid headers.X-Channel-Nonce";
   }
   r->nonce = std::string(nonce);
@@ -119,7 +119,7 @@ bool load_channel_keys(const std::vector<Repair>& repairs, const std::string& di
     std::ifstream in(path, std::ios::binary);
     std::stringstream pem;
     pem << in.rdbuf();
-    std::shared_ptr<EVP_PKEY> key = in ? net::pem_private_key(pem.str()) : nullptr;
+    std::shared_ptr<EVP_PKEY> key = in ? auth::pem_private_key(pem.str()) : nullptr;
     if (!key) {
       err << "paycore recon apply: no private key for channel " << r.channel << " (" << path
           << ": missing or not a PEM private key)\n";
@@ -139,13 +139,13 @@ struct Totals {
 
 class Applier {
  public:
-  Applier(HttpClient& client, const net::Keys& keys, const PrivateKeys& channel_keys)
+  Applier(HttpClient& client, const auth::Keys& keys, const PrivateKeys& channel_keys)
       : client_(client), keys_(keys), channel_keys_(channel_keys), random_(std::random_device{}()) {}
 
   // Makes one repair; false on an I/O failure (the server is gone: stop).
   bool apply(const Repair& r, Outcome* outcome, std::string* detail, std::string* error) {
-    const net::Principal* merchant = keys_.find_principal(r.merchant_id);
-    if (merchant != nullptr && merchant->kind != net::PrincipalKind::merchant) merchant = nullptr;
+    const auth::Principal* merchant = keys_.find_principal(r.merchant_id);
+    if (merchant != nullptr && merchant->kind != auth::PrincipalKind::merchant) merchant = nullptr;
     std::string before, after;
     if (merchant != nullptr && !read_status(*merchant, r.order_id, &before, error)) return false;
     HttpResult answer;
@@ -189,7 +189,7 @@ class Applier {
   bool notify(const Repair& r, HttpResult* answer, std::string* error) {
     const std::string timestamp = std::to_string(std::time(nullptr));
     const std::string signature =
-        net::sign_notification(channel_keys_.find(r.channel)->second.get(), timestamp, r.nonce, r.body);
+        auth::sign_notification(channel_keys_.find(r.channel)->second.get(), timestamp, r.nonce, r.body);
     if (signature.empty()) {
       *error = "signing with the " + r.channel + " key failed";
       return false;
@@ -203,15 +203,15 @@ class Applier {
   }
 
   // The payment's status as its merchant reads it; "" when it does not exist (404).
-  bool read_status(const net::Principal& merchant, const std::string& order_id, std::string* status,
+  bool read_status(const auth::Principal& merchant, const std::string& order_id, std::string* status,
                    std::string* error) {
     const std::string target = "/v1/payments/" + order_id;
     const std::string timestamp = std::to_string(std::time(nullptr));
     char nonce[40];
     std::snprintf(nonce, sizeof nonce, "ra%016llx%llu", static_cast<unsigned long long>(random_()),
                   static_cast<unsigned long long>(++nonces_));
-    const net::HexSignature signature =
-        net::sign_request(merchant.secret, net::SignedFields{"GET", target, timestamp, nonce, ""});
+    const auth::HexSignature signature =
+        auth::sign_request(merchant.secret, auth::SignedFields{"GET", target, timestamp, nonce, ""});
     HttpResult answer;
     if (!client_.request("GET", target,
                          {{"X-Merchant-Id", std::string(merchant.id.view())},
@@ -236,7 +236,7 @@ class Applier {
   }
 
   HttpClient& client_;
-  const net::Keys& keys_;
+  const auth::Keys& keys_;
   const PrivateKeys& channel_keys_;
   std::mt19937_64 random_;
   std::uint64_t nonces_ = 0;
@@ -279,9 +279,9 @@ int apply_repairs(const ApplyOptions& options, std::ostream& out, std::ostream& 
     err << "paycore recon apply: --server " << options.server_url << ": " << error << "\n";
     return 2;
   }
-  const net::KeysLoadResult keys = net::keys_load(options.keys_path);
-  if (!keys.ok()) {
-    err << "paycore recon apply: " << keys.error << "\n";
+  const StatusOr<std::shared_ptr<const auth::Keys>> keys = auth::keys_load(options.keys_path);
+  if (!keys.is_ok()) {
+    err << "paycore recon apply: " << keys.status().message() << "\n";
     return 2;
   }
   std::vector<Repair> repairs;
@@ -294,7 +294,7 @@ int apply_repairs(const ApplyOptions& options, std::ostream& out, std::ostream& 
   if (!load_channel_keys(repairs, key_dir, &channel_keys, err)) return 2;
 
   HttpClient client(*endpoint, options.timeout_ms);
-  Applier applier(client, *keys.keys, channel_keys);
+  Applier applier(client, **keys, channel_keys);
   Totals totals;
   for (const Repair& r : repairs) {
     if (r.needs_person) {

@@ -4,7 +4,7 @@
 #include <chrono>
 #include <ctime>
 
-#include "net/auth.hpp"
+#include "auth/signing.hpp"
 #include "net/response.hpp"
 #include "base/assert.hpp"
 #include "base/hex.hpp"
@@ -73,8 +73,8 @@ Workload::Workload(const WorkloadConfig& config, const ZipfSampler& payers, unsi
       rng_(config.seed * 0x9e3779b97f4a7c15ULL + thread_index + 1) {
   PAYCORE_ASSERT(threads_count > 0 && thread_index < threads_count);
   PAYCORE_ASSERT(config.keys != nullptr && config.run_id.size() == 8);
-  for (const net::Principal& principal : config.keys->principals()) {
-    if (principal.kind == net::PrincipalKind::merchant) merchants_.push_back(&principal);
+  for (const auth::Principal& principal : config.keys->principals()) {
+    if (principal.kind == auth::PrincipalKind::merchant) merchants_.push_back(&principal);
   }
   PAYCORE_ASSERT(!merchants_.empty());
   orders_.reserve(orders_remembered_max);
@@ -97,7 +97,7 @@ void Workload::new_id(std::string& out, char kind) {
 }
 
 void Workload::append_signed(std::string& out, std::string_view method, std::string_view path,
-                             const net::Principal& principal) {
+                             const auth::Principal& principal) {
   // A nonce of [0-9a-z-]: "lg" + run + thread + counter, unique per request of any run.
   std::string nonce_text;
   nonce_text.reserve(32);
@@ -105,9 +105,9 @@ void Workload::append_signed(std::string& out, std::string_view method, std::str
   nonce_text += config_.run_id;
   append_hex(nonce_text, thread_index_, 2);
   append_hex(nonce_text, ++counter_, 12);
-  PAYCORE_DEBUG_ASSERT(net::nonce_is_valid(nonce_text));
+  PAYCORE_DEBUG_ASSERT(auth::nonce_is_valid(nonce_text));
   const std::string timestamp = unix_seconds_text();
-  const net::HexSignature signature = net::sign_request(
+  const auth::HexSignature signature = auth::sign_request(
       principal.secret, {method, path, timestamp, nonce_text, body_});
   out += method;
   out += ' ';
@@ -142,7 +142,7 @@ void Workload::append_payment_body(std::string& body, std::string_view order_id,
   if (external) {
     append_field(body, "channel", config_.channel);
   } else {
-    append_field(body, "channel", net::balance_channel);
+    append_field(body, "channel", auth::balance_channel);
     append_field(body, "payer_account_id", payer_account_id(payer));
   }
   body += '}';
@@ -235,7 +235,7 @@ void Workload::build_notification(std::string& out, Expect& expect) {
   append_hex(nonce, ++counter_, 12);
   const std::string timestamp = unix_seconds_text();
   const std::string signature =
-      net::sign_notification(config_.channel_private_key.get(), timestamp, nonce, body_);
+      auth::sign_notification(config_.channel_private_key.get(), timestamp, nonce, body_);
   PAYCORE_ASSERT(!signature.empty());
   out += "POST /v1/notify/";
   out += config_.channel;
@@ -255,7 +255,7 @@ void Workload::build_notification(std::string& out, Expect& expect) {
 }
 
 void Workload::build_mandate(std::string& out, Expect& expect, std::uint64_t payer,
-                             const net::Principal& merchant) {
+                             const auth::Principal& merchant) {
   expect.op = Op::mandate;
   body_.clear();
   body_ += '{';
@@ -270,12 +270,12 @@ void Workload::build_mandate(std::string& out, Expect& expect, std::uint64_t pay
 }
 
 bool Workload::build_setup(std::string& out, Expect& expect) {
-  const net::Principal& op = config_.keys->operator_principal();
+  const auth::Principal& op = config_.keys->operator_principal();
   if (phase_ == Phase::mandates) {
     // This thread's payers, each with every merchant in turn.
     const std::uint64_t payer = (setup_cursor_ / merchants_.size()) * threads_count_ + thread_index_;
     if (payer >= config_.payers_count) return false;
-    const net::Principal& merchant = *merchants_[setup_cursor_ % merchants_.size()];
+    const auth::Principal& merchant = *merchants_[setup_cursor_ % merchants_.size()];
     ++setup_cursor_;
     build_mandate(out, expect, payer, merchant);
     return true;
@@ -283,7 +283,7 @@ bool Workload::build_setup(std::string& out, Expect& expect) {
   const std::uint64_t merchants_count = thread_index_ == 0 ? merchants_.size() : 0;
   // Merchants' accounts first (thread 0), then this thread's share of the payers.
   if (phase_ == Phase::open_accounts && setup_cursor_ < merchants_count) {
-    const net::Principal& merchant = *merchants_[setup_cursor_++];
+    const auth::Principal& merchant = *merchants_[setup_cursor_++];
     expect.op = Op::open_account;
     body_.clear();
     body_ += '{';

@@ -5,9 +5,8 @@
 
 #include <string>
 
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 #include "net/http_parser.hpp"
-#include "net/keys.hpp"
 #include "net/request_json.hpp"
 #include "net/response.hpp"
 
@@ -37,10 +36,10 @@ std::string signed_request(std::string_view nonce) {
 }
 
 std::shared_ptr<const Keys> bench_keys() {
-  const KeysLoadResult result = keys_parse(
+  const auto result = keys_parse(
       R"({"operator": {"id": "operator", "secret": "op"}, "merchants": {"m_001": ")" +
       std::string(secret) + R"(", "m_002": "x", "m_003": "y", "m_004": "z"}})");
-  return result.keys;
+  return result.is_ok() ? *result : nullptr;
 }
 
 void BM_ParseSignedPost(benchmark::State& state) {

@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
 namespace paycore::loadgen::testing {
 
@@ -32,7 +32,7 @@ struct FakeBehaviour {
 
 class FakeServer {
  public:
-  FakeServer(std::shared_ptr<const net::Keys> keys, FakeBehaviour behaviour);
+  FakeServer(std::shared_ptr<const auth::Keys> keys, FakeBehaviour behaviour);
   ~FakeServer();
   FakeServer(const FakeServer&) = delete;
   FakeServer& operator=(const FakeServer&) = delete;
