@@ -410,30 +410,45 @@ bool rate_limits_from(Settings& settings, net::RateLimitConfig* out, std::string
   return true;
 }
 
-int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
+// The settings that shape the process, checked before anything starts.
+struct ServeShape {
   Listen listen;
-  if (!parse_listen(settings.text("listen"), &listen)) {
+  std::string data_dir;
+  std::string keys_path;
+  bool run_to_completion = false;  // io_threads 0
+  std::uint32_t threads = 1;       // I/O threads (1 when running to completion)
+  std::int64_t ring_capacity = 0;
+};
+
+// The shape from the settings; nullopt (the reason printed) on a bad one: exit status 2.
+std::optional<ServeShape> serve_shape(Settings& settings) {
+  ServeShape shape;
+  if (!parse_listen(settings.text("listen"), &shape.listen)) {
     std::fprintf(stderr, "paycore serve: --listen wants HOST:PORT, not '%s'\n", settings.text("listen").c_str());
-    return 2;
+    return std::nullopt;
   }
-  const std::string data_dir = settings.text("data_dir");
-  const std::string keys_path = settings.text("keys").empty() ? data_dir + "/keys.json" : settings.text("keys");
+  shape.data_dir = settings.text("data_dir");
+  shape.keys_path = settings.text("keys").empty() ? shape.data_dir + "/keys.json" : settings.text("keys");
   const std::int64_t io_threads = settings.integer("io_threads");
-  const std::int64_t ring_capacity = settings.integer("ring_capacity");
+  shape.ring_capacity = settings.integer("ring_capacity");
   if (io_threads < 0 || io_threads > 64) {
     std::fprintf(stderr, "paycore serve: io_threads must be 0..64\n");
-    return 2;
+    return std::nullopt;
   }
-  // io_threads 0: run to completion (DESIGN.md rule 1): one thread reads, applies and answers.
-  const bool run_to_completion = io_threads == 0;
-  const auto threads = static_cast<std::uint32_t>(run_to_completion ? 1 : io_threads);
-  if (ring_capacity < 2 || (ring_capacity & (ring_capacity - 1)) != 0) {
+  // io_threads 0: run to completion (docs/design.md "The shape"): one thread reads, applies and
+  // answers.
+  shape.run_to_completion = io_threads == 0;
+  shape.threads = static_cast<std::uint32_t>(shape.run_to_completion ? 1 : io_threads);
+  if (shape.ring_capacity < 2 || (shape.ring_capacity & (shape.ring_capacity - 1)) != 0) {
     std::fprintf(stderr, "paycore serve: ring_capacity must be a power of two\n");
-    return 2;
+    return std::nullopt;
   }
+  return shape;
+}
 
-  // Signals are taken synchronously by the main thread; every thread made from here on
-  // inherits the mask.
+// Signals are taken synchronously by the main thread; every thread made after this inherits
+// the mask. Returns the set to wait on.
+sigset_t block_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -441,6 +456,94 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
+
+EngineConfig engine_config_from(Settings& settings, const ServeShape& shape, const auth::Keys& keys) {
+  EngineConfig engine_config;
+  engine_config.data_dir = shape.data_dir;
+  engine_config.producers = shape.threads + 1;  // + the admin producer
+  engine_config.ring_capacity = static_cast<std::uint32_t>(shape.ring_capacity);
+  engine_config.batch_max = static_cast<std::uint32_t>(settings.integer("batch_max"));
+  engine_config.channels = channel_names(keys);
+  engine_config.limits.amount_max = settings.integer("amount_max");
+  engine_config.limits.accounts_max = static_cast<std::uint32_t>(settings.integer("accounts_max"));
+  engine_config.limits.payments_max = static_cast<std::uint32_t>(settings.integer("payments_max"));
+  engine_config.limits.mandates_max = static_cast<std::uint32_t>(settings.integer("mandates_max"));
+  engine_config.pending_lifetime_us = settings.integer("pending_lifetime_s") * 1'000'000;
+  engine_config.snapshot_every_records = static_cast<std::uint64_t>(settings.integer("snapshot_every_records"));
+  engine_config.snapshot_every_us = settings.integer("snapshot_every_s") * 1'000'000;
+  engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
+  engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
+  engine_config.wal_force_fallback = settings.flag("wal_fallback");
+  return engine_config;
+}
+
+// Everything of the server's configuration but the rate limits (rate_limits_from, which can fail).
+net::ServerConfig server_config_from(Settings& settings, const ServeShape& shape) {
+  net::ServerConfig server_config;
+  server_config.host = shape.listen.host;
+  server_config.port = shape.listen.port;
+  server_config.io_threads = shape.threads;
+  server_config.drive_engine = shape.run_to_completion;
+  server_config.http.header_bytes_max = static_cast<std::size_t>(settings.integer("header_bytes_max"));
+  server_config.http.request_line_bytes_max =
+      std::min(server_config.http.request_line_bytes_max, server_config.http.header_bytes_max);
+  server_config.http.body_bytes_max = static_cast<std::uint64_t>(settings.integer("body_bytes_max"));
+  server_config.connections_max = static_cast<std::uint32_t>(settings.integer("connections_max"));
+  server_config.header_timeout_ms = settings.integer("header_timeout_ms");
+  server_config.idle_timeout_ms = settings.integer("idle_timeout_ms");
+  server_config.shutdown_grace_ms = settings.integer("shutdown_grace_ms");
+  server_config.pipeline_depth = static_cast<std::uint32_t>(settings.integer("pipeline_depth"));
+  server_config.auth_window_s = settings.integer("auth_window_s");
+  server_config.nonce_entries_max = static_cast<std::size_t>(settings.integer("nonce_entries_max"));
+  server_config.batch_items_max = static_cast<std::uint32_t>(settings.integer("batch_items_max"));
+  server_config.amount_max = settings.integer("amount_max");
+  server_config.access_log = settings.flag("access_log");
+  if (settings.flag("nonce_journal")) server_config.nonce_journal_dir = shape.data_dir + "/nonces";
+  server_config.tls.cert_chain_path = settings.text("tls_cert");
+  server_config.tls.key_path = settings.text("tls_key");
+  return server_config;
+}
+
+// The welcome text on stdout and the "listening" log line.
+void announce(const ServeShape& shape, const net::Server& server, const Engine& engine,
+              const std::vector<std::string>& private_keys, const auth::Keys& keys) {
+  const char* scheme = server.tls_enabled() ? "https" : "http";
+  const std::string endpoint = format_endpoint(shape.listen.host, server.port());
+  print_welcome(scheme, endpoint, shape.data_dir, shape.keys_path, private_keys, keys);
+  log_line(LogLevel::info, "listening on " + endpoint,
+           {{"scheme", scheme}, {"data_dir", shape.data_dir}, {"keys", shape.keys_path}, {"wal_dir", engine.wal_dir()},
+            {"snapshots_dir", engine.snapshots_dir()}});
+}
+
+// Drains the admin producer's answers and handles signals until SIGTERM or SIGINT: SIGHUP
+// reloads the keys and the TLS certificate.
+void serve_until_stopped(const sigset_t& signals, const std::string& keys_path, auth::KeysHolder& keys,
+                         net::Server& server, Engine& engine, std::uint32_t admin_producer) {
+  std::vector<Response> admin_responses(64);
+  while (true) {
+    const timespec wait{0, 200'000'000};
+    const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+    while (engine.take(admin_producer, admin_responses) > 0) {
+    }
+    if (signal_number == SIGHUP) {
+      reload_keys(keys_path, keys, server, engine, admin_producer);
+      reload_tls(server);
+    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
+      log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
+      return;
+    }
+  }
+}
+
+int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
+  const std::optional<ServeShape> shape = serve_shape(settings);
+  if (!shape) return 2;
+  const std::string& data_dir = shape->data_dir;
+  const std::string& keys_path = shape->keys_path;
+  const bool run_to_completion = shape->run_to_completion;
+  const sigset_t signals = block_signals();
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
@@ -457,22 +560,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   }
   auth::KeysHolder keys(*loaded);
 
-  EngineConfig engine_config;
-  engine_config.data_dir = data_dir;
-  engine_config.producers = threads + 1;  // + the admin producer
-  engine_config.ring_capacity = static_cast<std::uint32_t>(ring_capacity);
-  engine_config.batch_max = static_cast<std::uint32_t>(settings.integer("batch_max"));
-  engine_config.channels = channel_names(**loaded);
-  engine_config.limits.amount_max = settings.integer("amount_max");
-  engine_config.limits.accounts_max = static_cast<std::uint32_t>(settings.integer("accounts_max"));
-  engine_config.limits.payments_max = static_cast<std::uint32_t>(settings.integer("payments_max"));
-  engine_config.limits.mandates_max = static_cast<std::uint32_t>(settings.integer("mandates_max"));
-  engine_config.pending_lifetime_us = settings.integer("pending_lifetime_s") * 1'000'000;
-  engine_config.snapshot_every_records = static_cast<std::uint64_t>(settings.integer("snapshot_every_records"));
-  engine_config.snapshot_every_us = settings.integer("snapshot_every_s") * 1'000'000;
-  engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
-  engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
-  engine_config.wal_force_fallback = settings.flag("wal_fallback");
+  EngineConfig engine_config = engine_config_from(settings, *shape, **loaded);
   // Outlives the engine (declared before it); only ever armed by the hidden --wal-fault.
   wal::FaultInjector wal_faults;
   if (!wal_fault_specs.empty()) {
@@ -491,28 +579,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   }
   if (!run_to_completion) engine->start();
 
-  net::ServerConfig server_config;
-  server_config.host = listen.host;
-  server_config.port = listen.port;
-  server_config.io_threads = threads;
-  server_config.drive_engine = run_to_completion;
-  server_config.http.header_bytes_max = static_cast<std::size_t>(settings.integer("header_bytes_max"));
-  server_config.http.request_line_bytes_max =
-      std::min(server_config.http.request_line_bytes_max, server_config.http.header_bytes_max);
-  server_config.http.body_bytes_max = static_cast<std::uint64_t>(settings.integer("body_bytes_max"));
-  server_config.connections_max = static_cast<std::uint32_t>(settings.integer("connections_max"));
-  server_config.header_timeout_ms = settings.integer("header_timeout_ms");
-  server_config.idle_timeout_ms = settings.integer("idle_timeout_ms");
-  server_config.shutdown_grace_ms = settings.integer("shutdown_grace_ms");
-  server_config.pipeline_depth = static_cast<std::uint32_t>(settings.integer("pipeline_depth"));
-  server_config.auth_window_s = settings.integer("auth_window_s");
-  server_config.nonce_entries_max = static_cast<std::size_t>(settings.integer("nonce_entries_max"));
-  server_config.batch_items_max = static_cast<std::uint32_t>(settings.integer("batch_items_max"));
-  server_config.amount_max = settings.integer("amount_max");
-  server_config.access_log = settings.flag("access_log");
-  if (settings.flag("nonce_journal")) server_config.nonce_journal_dir = data_dir + "/nonces";
-  server_config.tls.cert_chain_path = settings.text("tls_cert");
-  server_config.tls.key_path = settings.text("tls_key");
+  net::ServerConfig server_config = server_config_from(settings, *shape);
   if (!rate_limits_from(settings, &server_config.rate_limits, &error)) {
     std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
     engine->stop();
@@ -526,28 +593,9 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     return 1;
   }
   server->start();
-  const std::string endpoint = format_endpoint(listen.host, server->port());
-  print_welcome(server->tls_enabled() ? "https" : "http", endpoint, data_dir, keys_path, private_keys,
-                **loaded);
-  log_line(LogLevel::info, "listening on " + endpoint,
-           {{"scheme", server->tls_enabled() ? "https" : "http"}, {"data_dir", data_dir}, {"keys", keys_path}, {"wal_dir", engine->wal_dir()},
-            {"snapshots_dir", engine->snapshots_dir()}});
-
-  const std::uint32_t admin_producer = threads;
-  std::vector<Response> admin_responses(64);
-  while (true) {
-    const timespec wait{0, 200'000'000};
-    const int signal_number = sigtimedwait(&signals, nullptr, &wait);
-    while (engine->take(admin_producer, admin_responses) > 0) {
-    }
-    if (signal_number == SIGHUP) {
-      reload_keys(keys_path, keys, *server, *engine, admin_producer);
-      reload_tls(*server);
-    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
-      log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
-      break;
-    }
-  }
+  announce(*shape, *server, *engine, private_keys, **loaded);
+  const std::uint32_t admin_producer = shape->threads;  // the producer after the I/O threads'
+  serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer);
   server->stop();
   engine->stop();
   log_line(LogLevel::info, "stopped");

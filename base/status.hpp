@@ -1,7 +1,7 @@
 #pragma once
 // The one error type of paycore (docs/style.md rule 9): every fallible call outside the business
 // outcomes returns a Status or a StatusOr<T>. Business outcomes are results, not errors:
-// `ResultCode` (core/result.hpp) and `AuthStatus` (net/auth.hpp) stay what they are.
+// `ResultCode` (core/result.hpp) and `AuthStatus` (auth/signing.hpp) stay what they are.
 //
 // Shapes follow Abseil's absl::Status / absl::StatusOr: a code plus a message; `StatusOr<T>` is
 // a T or a non-ok Status, never both. The hot-path codes (kOk, kFull, kReadOnly) carry no

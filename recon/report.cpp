@@ -353,33 +353,39 @@ void print_table(const ReconReport& report, std::ostream& out) {
   out << "covered (channel/merchant): " << coverage_text(m) << "\n";
 }
 
-void write_report_html(const ReconReport& report, std::ostream& out) {
+namespace {
+
+// The page's head and the line of figures under its title.
+void append_html_head(std::string* html, const ReconReport& report) {
   const MatchResult& m = report.match;
-  std::string html =
+  *html +=
       "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
       "<title>paycore reconciliation</title><style>"
       "body{font-family:sans-serif;margin:2em}table{border-collapse:collapse}"
       "td,th{border:1px solid #ccc;padding:2px 8px;text-align:left}"
       "td.n{text-align:right}.bad{color:#b00}</style></head><body>\n"
       "<h1>paycore reconciliation</h1>\n<p>cut-off ";
-  append_html_escaped(&html, m.cutoff_us == INT64_MAX ? "none" : format_rfc3339_us(m.cutoff_us));
-  html += ", tolerance " + std::to_string(report.tolerance_seconds) + " s, statement rows " +
-          std::to_string(m.statement_rows_count) + ", malformed rows " +
-          std::to_string(m.malformed_count) + ", exit status " +
-          std::to_string(report.exit_status) + "</p>\n<p>covered (channel/merchant): ";
-  append_html_escaped(&html, coverage_text(m));
-  html += "</p>\n";
+  append_html_escaped(html, m.cutoff_us == INT64_MAX ? "none" : format_rfc3339_us(m.cutoff_us));
+  *html += ", tolerance " + std::to_string(report.tolerance_seconds) + " s, statement rows " +
+           std::to_string(m.statement_rows_count) + ", malformed rows " +
+           std::to_string(m.malformed_count) + ", exit status " +
+           std::to_string(report.exit_status) + "</p>\n<p>covered (channel/merchant): ";
+  append_html_escaped(html, coverage_text(m));
+  *html += "</p>\n";
+}
 
-  // Bar chart: log scale, since matched is usually orders of magnitude above the rest.
+// Bar chart of the findings per class: log scale, since matched is usually orders of
+// magnitude above the rest.
+void append_class_chart(std::string* html, const MatchResult& m) {
   constexpr int bar_height = 22, label_width = 180, chart_width = 420;
   double max_log = 1;
   for (const ClassTotals& t : m.totals.classes) {
     max_log = std::max(max_log, std::log10(static_cast<double>(t.count) + 1));
   }
   const int height = bar_height * static_cast<int>(finding_class_count) + 24;
-  html += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
-          std::to_string(label_width + chart_width + 120) + "\" height=\"" + std::to_string(height) +
-          "\" role=\"img\" aria-label=\"findings per class (log scale)\">\n";
+  *html += "<svg xmlns=\"http://www.w3.org/2000/svg\" width=\"" +
+           std::to_string(label_width + chart_width + 120) + "\" height=\"" + std::to_string(height) +
+           "\" role=\"img\" aria-label=\"findings per class (log scale)\">\n";
   for (std::size_t c = 0; c < finding_class_count; ++c) {
     const auto finding_class = static_cast<FindingClass>(c);
     const std::uint64_t count = m.totals.classes[c].count;
@@ -388,62 +394,85 @@ void write_report_html(const ReconReport& report, std::ostream& out) {
     const int y = static_cast<int>(c) * bar_height;
     const char* colour = finding_class == FindingClass::matched ? "#3a3"
                          : finding_class_is_problem(finding_class) ? "#c33" : "#999";
-    html += "<text x=\"0\" y=\"" + std::to_string(y + 15) + "\" font-size=\"13\">" +
-            std::string(finding_class_name(finding_class)) + "</text>";
-    html += "<rect x=\"" + std::to_string(label_width) + "\" y=\"" + std::to_string(y + 3) +
-            "\" width=\"" + std::to_string(width) + "\" height=\"" + std::to_string(bar_height - 6) +
-            "\" fill=\"" + colour + "\"/>";
-    html += "<text x=\"" + std::to_string(label_width + width + 6) + "\" y=\"" +
-            std::to_string(y + 15) + "\" font-size=\"13\">" + std::to_string(count) + "</text>\n";
+    *html += "<text x=\"0\" y=\"" + std::to_string(y + 15) + "\" font-size=\"13\">" +
+             std::string(finding_class_name(finding_class)) + "</text>";
+    *html += "<rect x=\"" + std::to_string(label_width) + "\" y=\"" + std::to_string(y + 3) +
+             "\" width=\"" + std::to_string(width) + "\" height=\"" + std::to_string(bar_height - 6) +
+             "\" fill=\"" + colour + "\"/>";
+    *html += "<text x=\"" + std::to_string(label_width + width + 6) + "\" y=\"" +
+             std::to_string(y + 15) + "\" font-size=\"13\">" + std::to_string(count) + "</text>\n";
   }
-  html += "<text x=\"" + std::to_string(label_width) + "\" y=\"" + std::to_string(height - 4) +
-          "\" font-size=\"11\" fill=\"#666\">bar length: log10(count + 1)</text></svg>\n";
+  *html += "<text x=\"" + std::to_string(label_width) + "\" y=\"" + std::to_string(height - 4) +
+           "\" font-size=\"11\" fill=\"#666\">bar length: log10(count + 1)</text></svg>\n";
+}
 
-  html += "<h2>Classes</h2><table><tr><th>class</th><th>count</th><th>channel amount</th>"
-          "<th>local amount</th></tr>\n";
+void append_class_table(std::string* html, const MatchResult& m) {
+  *html += "<h2>Classes</h2><table><tr><th>class</th><th>count</th><th>channel amount</th>"
+           "<th>local amount</th></tr>\n";
   for (std::size_t c = 0; c < finding_class_count; ++c) {
     const ClassTotals& t = m.totals.classes[c];
-    html += "<tr><td>" + std::string(finding_class_name(static_cast<FindingClass>(c))) +
-            "</td><td class=\"n\">" + std::to_string(t.count) + "</td><td>";
-    append_html_escaped(&html, sums_text(t.channel_amount));
-    html += "</td><td>";
-    append_html_escaped(&html, sums_text(t.local_amount));
-    html += "</td></tr>\n";
+    *html += "<tr><td>" + std::string(finding_class_name(static_cast<FindingClass>(c))) +
+             "</td><td class=\"n\">" + std::to_string(t.count) + "</td><td>";
+    append_html_escaped(html, sums_text(t.channel_amount));
+    *html += "</td><td>";
+    append_html_escaped(html, sums_text(t.local_amount));
+    *html += "</td></tr>\n";
   }
-  html += "</table>\n<h2>Findings";
+  *html += "</table>\n";
+}
+
+// The first html_findings_max findings (all of them are in mismatches.csv).
+void append_findings_table(std::string* html, const MatchResult& m) {
+  *html += "<h2>Findings";
   if (m.findings.size() > html_findings_max) {
-    html += " (first " + std::to_string(html_findings_max) + " of " +
-            std::to_string(m.findings.size()) + "; all in mismatches.csv)";
+    *html += " (first " + std::to_string(html_findings_max) + " of " +
+             std::to_string(m.findings.size()) + "; all in mismatches.csv)";
   }
-  html += "</h2><table><tr><th>class</th><th>reason</th><th>channel</th><th>merchant</th>"
-          "<th>order</th><th>refund</th><th>detail</th></tr>\n";
+  *html += "</h2><table><tr><th>class</th><th>reason</th><th>channel</th><th>merchant</th>"
+           "<th>order</th><th>refund</th><th>detail</th></tr>\n";
   for (std::size_t i = 0; i < m.findings.size() && i < html_findings_max; ++i) {
     const Finding& f = m.findings[i];
-    html += "<tr class=\"";
-    html += finding_class_is_problem(f.finding_class) ? "bad" : "";
-    html += "\">";
+    *html += "<tr class=\"";
+    *html += finding_class_is_problem(f.finding_class) ? "bad" : "";
+    *html += "\">";
     for (const std::string_view cell :
          {finding_class_name(f.finding_class), f.reason, std::string_view(f.channel),
           std::string_view(f.merchant_id), std::string_view(f.order_id),
           std::string_view(f.refund_id)}) {
-      html += "<td>";
-      append_html_escaped(&html, cell);
-      html += "</td>";
+      *html += "<td>";
+      append_html_escaped(html, cell);
+      *html += "</td>";
     }
-    html += "<td>";
-    append_html_escaped(&html, person_detail(f));
-    html += "</td></tr>\n";
+    *html += "<td>";
+    append_html_escaped(html, person_detail(f));
+    *html += "</td></tr>\n";
   }
-  html += "</table>\n<h2>Malformed rows (" + std::to_string(m.malformed_count) +
-          ")</h2><table><tr><th>file</th><th>line</th><th>reason</th></tr>\n";
+  *html += "</table>\n";
+}
+
+void append_malformed_table(std::string* html, const MatchResult& m) {
+  *html += "<h2>Malformed rows (" + std::to_string(m.malformed_count) +
+           ")</h2><table><tr><th>file</th><th>line</th><th>reason</th></tr>\n";
   for (std::size_t i = 0; i < m.malformed.size() && i < html_findings_max; ++i) {
-    html += "<tr><td>";
-    append_html_escaped(&html, m.malformed[i].file);
-    html += "</td><td class=\"n\">" + std::to_string(m.malformed[i].line) + "</td><td>";
-    append_html_escaped(&html, m.malformed[i].reason);
-    html += "</td></tr>\n";
+    *html += "<tr><td>";
+    append_html_escaped(html, m.malformed[i].file);
+    *html += "</td><td class=\"n\">" + std::to_string(m.malformed[i].line) + "</td><td>";
+    append_html_escaped(html, m.malformed[i].reason);
+    *html += "</td></tr>\n";
   }
-  html += "</table>\n</body></html>\n";
+  *html += "</table>\n";
+}
+
+}  // namespace
+
+void write_report_html(const ReconReport& report, std::ostream& out) {
+  std::string html;
+  append_html_head(&html, report);
+  append_class_chart(&html, report.match);
+  append_class_table(&html, report.match);
+  append_findings_table(&html, report.match);
+  append_malformed_table(&html, report.match);
+  html += "</body></html>\n";
   out << html;
 }
 
