@@ -69,7 +69,8 @@ void hmac_sha256(std::string_view key, const SignedFields& fields,
   hmac_update(hmac.context, fields.body);
   std::size_t out_bytes = 0;
   const int finished = EVP_MAC_final(hmac.context, out, &out_bytes, hmac_bytes);
-  PAYCORE_ASSERT(finished == 1 && out_bytes == hmac_bytes);
+  PAYCORE_ASSERT_EQ(finished, 1);
+  PAYCORE_ASSERT_EQ(out_bytes, hmac_bytes);
 }
 
 // 1-19 decimal digits, no sign: unix seconds.
@@ -219,7 +220,8 @@ struct NonceCache::Shard {
 };
 
 NonceCache::NonceCache(const NonceCacheConfig& config) : config_(config) {
-  PAYCORE_ASSERT(config.shards_count > 0 && (config.shards_count & (config.shards_count - 1)) == 0);
+  PAYCORE_ASSERT_GT(config.shards_count, std::size_t{0});
+  PAYCORE_ASSERT_EQ(config.shards_count & (config.shards_count - 1), std::size_t{0});  // a power of two
   PAYCORE_ASSERT(config.entries_max >= config.shards_count);
   PAYCORE_ASSERT(config.window_s > 0);
   shard_entries_max_ = config.entries_max / config.shards_count;
@@ -241,7 +243,8 @@ NonceCache::~NonceCache() = default;
 
 // The key of (principal, nonce): a keyed 128-bit hash; the high half probes, both halves match.
 XXH128_hash_t NonceCache::key_hash(std::string_view principal, std::string_view nonce) const {
-  PAYCORE_ASSERT(principal.size() <= id_bytes_max && nonce.size() <= nonce_bytes_max);
+  PAYCORE_ASSERT_LE(principal.size(), id_bytes_max);
+  PAYCORE_ASSERT_LE(nonce.size(), nonce_bytes_max);
   char key[id_bytes_max + 1 + nonce_bytes_max];
   std::memcpy(key, principal.data(), principal.size());
   key[principal.size()] = '\0';  // ids and nonces contain no NUL: the split is unambiguous

@@ -82,7 +82,8 @@ class [[nodiscard]] StatusOr {
  public:
   StatusOr(T value) : storage_(std::in_place_index<1>, std::move(value)) {}  // NOLINT: implicit
   StatusOr(Status status) : storage_(std::in_place_index<0>, std::move(status)) {  // NOLINT
-    PAYCORE_ASSERT(!std::get<0>(storage_).is_ok());  // an ok StatusOr must hold a value
+    [[maybe_unused]] const bool is_error = !std::get<0>(storage_).is_ok();
+    PAYCORE_ASSERT(is_error);  // an ok StatusOr must hold a value
   }
 
   bool is_ok() const { return storage_.index() == 1; }

@@ -75,10 +75,13 @@ class Planner {
     std::uint64_t sum = 0;
     for (std::size_t c = 1; c < finding_class_count; ++c) sum += options.class_ppm[c];
     PAYCORE_ASSERT(sum <= ppm_total);
-    PAYCORE_ASSERT(!options.channels.empty() && options.merchants_count > 0 && options.customers_count > 0);
+    PAYCORE_ASSERT(!options.channels.empty());
+    PAYCORE_ASSERT_GT(options.merchants_count, 0u);
+    PAYCORE_ASSERT_GT(options.customers_count, 0u);
     const std::int64_t regular_span_us = options.cutoff_us() - options.tolerance_seconds * us_per_second -
                                          options.start_us - 2 * refund_after_us;
-    PAYCORE_ASSERT(regular_span_us > 0 && options.tolerance_seconds >= 60);
+    PAYCORE_ASSERT_GT(regular_span_us, 0);
+    PAYCORE_ASSERT_GE(options.tolerance_seconds, 60);
     step_us_ = regular_span_us / static_cast<std::int64_t>(options.payments_count + 1);
     PAYCORE_ASSERT(step_us_ >= 1);
   }
@@ -419,8 +422,10 @@ bool write_snapshot_file(const State& state, std::uint64_t lsn, std::int64_t cre
 }  // namespace
 
 StateGenExpected generate_state(const StateGenOptions& options, State* state, std::ostream& statement_csv) {
-  PAYCORE_ASSERT(options.payments_count > 0 && options.payments_count < 100'000'000ULL);
-  PAYCORE_ASSERT(state->payments.size() == 0 && state->accounts.size() == 0);
+  PAYCORE_ASSERT_GT(options.payments_count, 0u);
+  PAYCORE_ASSERT_LT(options.payments_count, 100'000'000ULL);
+  PAYCORE_ASSERT_EQ(state->payments.size(), 0u);
+  PAYCORE_ASSERT_EQ(state->accounts.size(), 0u);
   const Planner planner(options);
   StateGenExpected expected;
   Builder builder(options, planner, state);
@@ -449,7 +454,8 @@ StateGenExpected generate_state(const StateGenOptions& options, State* state, st
   PAYCORE_ASSERT(state->payments.size() == expected.payments_count);
   PAYCORE_ASSERT(state->refunds.size() == expected.refunds_count);
   PAYCORE_ASSERT(state->anomalies.size() == expected.anomalies_count);
-  PAYCORE_ASSERT(state->balances_sum_to_zero_slow());
+  const bool balanced = state->balances_sum_to_zero_slow();
+  PAYCORE_ASSERT(balanced);
   return expected;
 }
 

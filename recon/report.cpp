@@ -234,7 +234,8 @@ namespace {
 // channel_txn_id makes it idempotent on the server ("a repeated notification for the same
 // channel_txn_id changes nothing"); the nonce is derived from the repair id for the same reason.
 void append_notification_repair(std::string* json, const Finding& f, const std::string& id) {
-  PAYCORE_ASSERT(f.has_channel && f.repairable);
+  PAYCORE_ASSERT(f.has_channel);
+  PAYCORE_ASSERT(f.repairable);
   *json += ", \"needs_person\": false, \"method\": \"POST\", \"path\": ";
   append_json_string(*json, "/v1/notify/" + f.channel);
   *json += ", \"headers\": {\"X-Channel-Nonce\": ";

@@ -114,7 +114,8 @@ std::optional<LocalData> load_local_data(const std::string& path, std::string* e
   auto state = std::make_unique<State>(config);
   if (!load_snapshot(view, state.get(), &info, error)) return std::nullopt;
   bytes = std::string();  // the State holds everything now
-  PAYCORE_ASSERT(state->payments.size() == info.payments && state->anomalies.size() == info.anomalies);
+  PAYCORE_ASSERT_EQ(state->payments.size(), info.payments);
+  PAYCORE_ASSERT_EQ(state->anomalies.size(), info.anomalies);
   if (info_out != nullptr) *info_out = info;
   return local_data_from_state(*state, snapshot_as_of_us(info));
 }

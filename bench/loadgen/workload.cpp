@@ -71,8 +71,10 @@ Workload::Workload(const WorkloadConfig& config, const ZipfSampler& payers, unsi
       thread_index_(thread_index),
       threads_count_(threads_count),
       rng_(config.seed * 0x9e3779b97f4a7c15ULL + thread_index + 1) {
-  PAYCORE_ASSERT(threads_count > 0 && thread_index < threads_count);
-  PAYCORE_ASSERT(config.keys != nullptr && config.run_id.size() == 8);
+  PAYCORE_ASSERT_GT(threads_count, 0u);
+  PAYCORE_ASSERT_LT(thread_index, threads_count);
+  PAYCORE_ASSERT(config.keys != nullptr);
+  PAYCORE_ASSERT_EQ(config.run_id.size(), std::size_t{8});
   for (const auth::Principal& principal : config.keys->principals()) {
     if (principal.kind == auth::PrincipalKind::merchant) merchants_.push_back(&principal);
   }
@@ -105,7 +107,8 @@ void Workload::append_signed(std::string& out, std::string_view method, std::str
   nonce_text += config_.run_id;
   append_hex(nonce_text, thread_index_, 2);
   append_hex(nonce_text, ++counter_, 12);
-  PAYCORE_DEBUG_ASSERT(auth::nonce_is_valid(nonce_text));
+  [[maybe_unused]] const bool nonce_valid = auth::nonce_is_valid(nonce_text);
+  PAYCORE_DEBUG_ASSERT(nonce_valid);
   const std::string timestamp = unix_seconds_text();
   const auth::HexSignature signature = auth::sign_request(
       principal.secret, {method, path, timestamp, nonce_text, body_});
