@@ -189,8 +189,9 @@ void add_gen(CLI::App* recon_cmd) {
       return;
     }
     recon::StateGenExpected expected;
-    if (auto error = recon::generate_state_files(options, out_dir, &expected)) {
-      usage_error(name, *error);
+    const Status generated = recon::generate_state_files(options, out_dir, &expected);
+    if (!generated.is_ok()) {
+      usage_error(name, generated.message());
       return;
     }
     std::cout << recon::expected_json(options, expected, out_dir);
@@ -198,9 +199,7 @@ void add_gen(CLI::App* recon_cmd) {
   });
 }
 
-std::optional<recon::LocalData> load_snapshot(const std::string& path, std::string* error) {
-  return recon::load_local_data(path, error);
-}
+StatusOr<recon::LocalData> load_snapshot(const std::string& path) { return recon::load_local_data(path); }
 
 }  // namespace
 

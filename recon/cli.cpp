@@ -253,10 +253,9 @@ int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out
   }
   options.tolerance_seconds = args.tolerance_seconds;
   options.out_dir = args.out_dir;
-  std::string error;
-  const std::optional<LocalData> local = load(args.snapshot, &error);
-  if (!local) {
-    err << "paycore recon: cannot load " << args.snapshot << ": " << error << "\n";
+  const StatusOr<LocalData> local = load(args.snapshot);
+  if (!local.is_ok()) {
+    err << "paycore recon: cannot load " << args.snapshot << ": " << local.status().message() << "\n";
     return exit_error;
   }
   return run_recon(options, *local, out, err);

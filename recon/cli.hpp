@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.hpp"
 #include "recon/local.hpp"
 
 namespace paycore::recon {
@@ -77,10 +78,10 @@ struct ReconArgs {
 // The help text of `paycore recon` (with its apply and gen subcommands).
 std::string_view recon_usage();
 
-// Loads the local records from a snapshot; nullopt and *error on failure.
-using LocalLoader = std::function<std::optional<LocalData>(const std::string& snapshot, std::string* error)>;
+// Loads the local records from a snapshot (load_local_data, or a test's stand-in).
+using LocalLoader = std::function<StatusOr<LocalData>(const std::string& snapshot)>;
 
-// Exit status as DESIGN.md says: 0 all matched, 1 findings, 2 error (bad arguments included).
+// Exit status as docs/recon.md says: 0 all matched, 1 findings, 2 error (bad arguments included).
 int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out, std::ostream& err);
 
 }  // namespace paycore::recon

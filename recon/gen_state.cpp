@@ -399,24 +399,20 @@ std::uint64_t permuted(std::uint64_t q, std::uint64_t n) {
   return n % stride == 0 ? q : (q * stride) % n;
 }
 
-bool write_snapshot_file(const State& state, std::uint64_t lsn, std::int64_t created_at_us,
-                         const std::filesystem::path& path, std::string* error) {
+Status write_snapshot_file(const State& state, std::uint64_t lsn, std::int64_t created_at_us,
+                           const std::filesystem::path& path) {
   const std::string temp = path.string() + ".tmp";
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    *error = temp + ": " + std::strerror(errno);
-    return false;
-  }
+  if (fd < 0) return Status::io_error(temp + ": " + std::strerror(errno));
   std::vector<std::byte> buffer(std::size_t{1} << 20);
   FdSink sink(fd, buffer);
   const bool written = write_snapshot(state, lsn, created_at_us, sink) && sink.flush() && ::fsync(fd) == 0;
   const int saved = sink.error() != 0 ? sink.error() : errno;
   ::close(fd);
   if (!written || ::rename(temp.c_str(), path.c_str()) != 0) {
-    *error = path.string() + ": " + std::strerror(written ? errno : saved);
-    return false;
+    return Status::io_error(path.string() + ": " + std::strerror(written ? errno : saved));
   }
-  return true;
+  return Status::ok();
 }
 
 }  // namespace
@@ -494,33 +490,29 @@ std::string expected_json(const StateGenOptions& options, const StateGenExpected
   return json;
 }
 
-std::optional<std::string> generate_state_files(const StateGenOptions& options,
-                                                const std::filesystem::path& out_dir,
-                                                StateGenExpected* expected) {
+Status generate_state_files(const StateGenOptions& options, const std::filesystem::path& out_dir,
+                            StateGenExpected* expected) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
-  if (ec) return out_dir.string() + ": " + ec.message();
+  if (ec) return Status::io_error(out_dir.string() + ": " + ec.message());
   StateConfig config;
   config.payments_expected = options.payments_count;
   config.accounts_expected = options.merchants_count + options.customers_count + 16;
   auto state = std::make_unique<State>(config);
   {
     std::ofstream csv(out_dir / "statement.csv", std::ios::binary | std::ios::trunc);
-    if (!csv) return (out_dir / "statement.csv").string() + ": cannot create";
+    if (!csv) return Status::io_error((out_dir / "statement.csv").string() + ": cannot create");
     *expected = generate_state(options, state.get(), csv);
     csv.flush();
-    if (!csv) return (out_dir / "statement.csv").string() + ": write failed";
+    if (!csv) return Status::io_error((out_dir / "statement.csv").string() + ": write failed");
   }
-  std::string error;
-  if (!write_snapshot_file(*state, expected->commands_count, expected->last_timestamp_us,
-                           out_dir / "snapshot.snap", &error)) {
-    return error;
-  }
+  PAYCORE_RETURN_IF_ERROR(write_snapshot_file(*state, expected->commands_count,
+                                              expected->last_timestamp_us, out_dir / "snapshot.snap"));
   std::ofstream json(out_dir / "expected.json", std::ios::binary | std::ios::trunc);
   json << expected_json(options, *expected, out_dir);
   json.flush();
-  if (!json) return (out_dir / "expected.json").string() + ": write failed";
-  return std::nullopt;
+  if (!json) return Status::io_error((out_dir / "expected.json").string() + ": write failed");
+  return Status::ok();
 }
 
 }  // namespace paycore::recon

@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.hpp"
 #include "recon/match.hpp"
 #include "core/state.hpp"
 
@@ -68,10 +69,10 @@ struct StateGenExpected {
 StateGenExpected generate_state(const StateGenOptions& options, State* state, std::ostream& statement_csv);
 
 // generate_state into `out_dir` (created): snapshot.snap (at LSN commands_count, created at the
-// last command's time), statement.csv and expected.json. Returns an error message on failure.
-[[nodiscard]] std::optional<std::string> generate_state_files(const StateGenOptions& options,
-                                                              const std::filesystem::path& out_dir,
-                                                              StateGenExpected* expected);
+// last command's time), statement.csv and expected.json. kIoError naming the file on failure.
+[[nodiscard]] Status generate_state_files(const StateGenOptions& options,
+                                          const std::filesystem::path& out_dir,
+                                          StateGenExpected* expected);
 
 // expected.json's text.
 std::string expected_json(const StateGenOptions& options, const StateGenExpected& expected,

@@ -479,30 +479,29 @@ void write_report_html(const ReconReport& report, std::ostream& out) {
 
 namespace {
 
-std::optional<std::string> write_file(const std::filesystem::path& path,
-                                      const std::function<void(std::ostream&)>& write) {
+Status write_file(const std::filesystem::path& path,
+                  const std::function<void(std::ostream&)>& write) {
   std::filesystem::path temporary = path;
   temporary += ".tmp";
   {
     std::ofstream out(temporary, std::ios::binary | std::ios::trunc);
-    if (!out) return "cannot create " + temporary.string();
+    if (!out) return Status::io_error("cannot create " + temporary.string());
     write(out);
     out.flush();
-    if (!out) return "cannot write " + temporary.string();
+    if (!out) return Status::io_error("cannot write " + temporary.string());
   }
   std::error_code error;
   std::filesystem::rename(temporary, path, error);
-  if (error) return "cannot rename " + temporary.string() + ": " + error.message();
-  return std::nullopt;
+  if (error) return Status::io_error("cannot rename " + temporary.string() + ": " + error.message());
+  return Status::ok();
 }
 
 }  // namespace
 
-std::optional<std::string> write_report_files(const ReconReport& report,
-                                              const std::filesystem::path& out_dir) {
+Status write_report_files(const ReconReport& report, const std::filesystem::path& out_dir) {
   std::error_code error;
   std::filesystem::create_directories(out_dir, error);
-  if (error) return "cannot create " + out_dir.string() + ": " + error.message();
+  if (error) return Status::io_error("cannot create " + out_dir.string() + ": " + error.message());
   const std::pair<const char*, std::function<void(std::ostream&)>> files[] = {
       {"summary.json", [&](std::ostream& o) { write_summary_json(report, o); }},
       {"mismatches.csv", [&](std::ostream& o) { write_mismatches_csv(report.match, o); }},
@@ -510,9 +509,9 @@ std::optional<std::string> write_report_files(const ReconReport& report,
       {"report.html", [&](std::ostream& o) { write_report_html(report, o); }},
   };
   for (const auto& [name, write] : files) {
-    if (auto failure = write_file(out_dir / name, write)) return failure;
+    PAYCORE_RETURN_IF_ERROR(write_file(out_dir / name, write));
   }
-  return std::nullopt;
+  return Status::ok();
 }
 
 }  // namespace paycore::recon

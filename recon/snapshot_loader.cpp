@@ -97,22 +97,19 @@ std::int64_t snapshot_as_of_us(const SnapshotInfo& info) {
   return std::max(info.created_at_us, info.last_timestamp_us);
 }
 
-std::optional<LocalData> load_local_data(const std::string& path, std::string* error,
-                                         SnapshotInfo* info_out) {
+StatusOr<LocalData> load_local_data(const std::string& path, SnapshotInfo* info_out) {
   std::string bytes;
-  if (!read_file(path, &bytes, error)) {
-    *error = without_path_prefix(path, *error);
-    return std::nullopt;
-  }
+  std::string error;
+  if (!read_file(path, &bytes, &error)) return Status::io_error(without_path_prefix(path, error));
   const std::span<const std::byte> view = std::as_bytes(std::span(bytes));
   SnapshotInfo info;
-  if (!check_snapshot(view, &info, error)) return std::nullopt;
+  if (!check_snapshot(view, &info, &error)) return Status::corruption(error);
   // The header's counts size the indexes, so loading never grows them.
   StateConfig config;
   config.accounts_expected = std::max<std::uint64_t>(info.accounts, 1024);
   config.payments_expected = std::max<std::uint64_t>(info.payments, 4096);
   auto state = std::make_unique<State>(config);
-  if (!load_snapshot(view, state.get(), &info, error)) return std::nullopt;
+  if (!load_snapshot(view, state.get(), &info, &error)) return Status::corruption(error);
   bytes = std::string();  // the State holds everything now
   PAYCORE_ASSERT_EQ(state->payments.size(), info.payments);
   PAYCORE_ASSERT_EQ(state->anomalies.size(), info.anomalies);

@@ -123,10 +123,10 @@ std::optional<std::string> refuse_utf16(std::string_view head) {
   return std::nullopt;
 }
 
-std::optional<std::string> with_path(const StatementSource& source,
-                                     std::optional<std::string> error) {
-  if (!error) return error;
-  return source.path + ": " + *error;
+// A reader's refusal as the job's error, its message prefixed with the statement's path.
+Status with_path(const StatementSource& source, std::optional<std::string> error) {
+  if (!error) return Status::ok();
+  return Status::invalid_argument(source.path + ": " + *error);
 }
 
 }  // namespace
@@ -190,25 +190,23 @@ std::optional<StatementFormat> detect_statement_format(std::string_view head) {
   return std::nullopt;
 }
 
-std::optional<std::string> read_statement_bytes(std::string_view bytes,
-                                                const StatementSource& source, RowSink& sink,
-                                                StatementStats* stats) {
+Status read_statement_bytes(std::string_view bytes, const StatementSource& source, RowSink& sink,
+                            StatementStats* stats) {
   if (auto error = refuse_utf16(bytes)) return with_path(source, error);
   StatementFormat format = source.format;
   if (format == StatementFormat::auto_detect) {
     const auto detected = detect_statement_format(bytes.substr(0, 64 * 1024));
-    if (!detected) return source.path + ": cannot tell the statement format; use --statement-format";
+    if (!detected) return with_path(source, "cannot tell the statement format; use --statement-format");
     format = *detected;
   }
   LineReader reader(bytes);
   return with_path(source, read_with(reader, format, source, sink, stats));
 }
 
-std::optional<std::string> read_statement(const StatementSource& source, RowSink& sink,
-                                          StatementStats* stats) {
+Status read_statement(const StatementSource& source, RowSink& sink, StatementStats* stats) {
   const std::unique_ptr<std::FILE, int (*)(std::FILE*)> file(std::fopen(source.path.c_str(), "rb"),
                                                               &std::fclose);
-  if (!file) return source.path + ": cannot open: " + std::strerror(errno);
+  if (!file) return Status::io_error(source.path + ": cannot open: " + std::strerror(errno));
   StatementFormat format = source.format;
   std::string head(64 * 1024, '\0');
   head.resize(std::fread(head.data(), 1, head.size(), file.get()));
@@ -216,7 +214,7 @@ std::optional<std::string> read_statement(const StatementSource& source, RowSink
   if (auto error = refuse_utf16(head)) return with_path(source, error);
   if (format == StatementFormat::auto_detect) {
     const auto detected = detect_statement_format(head);
-    if (!detected) return source.path + ": cannot tell the statement format; use --statement-format";
+    if (!detected) return with_path(source, "cannot tell the statement format; use --statement-format");
     format = *detected;
   }
   LineReader reader(file.get());
