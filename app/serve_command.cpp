@@ -137,32 +137,29 @@ class Settings {
   }
 
   // Checks and stores `value` for `setting`; the error names `origin`.
-  bool set(Setting& setting, const std::string& value, const std::string& origin, std::string* error) {
+  Status set(Setting& setting, const std::string& value, const std::string& origin) {
     if (setting.type == SettingType::integer) {
       std::int64_t parsed = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
       if (ec != std::errc{} || end != value.data() + value.size() || parsed < 0) {
-        *error = origin + ": " + setting.name + " must be a non-negative integer, not '" + value + "'";
-        return false;
+        return Status::invalid_argument(origin + ": " + setting.name + " must be a non-negative integer, not '" + value + "'");
       }
     } else if (setting.type == SettingType::flag) {
       bool parsed = false;
       if (!parse_flag(value, &parsed)) {
-        *error = origin + ": " + setting.name + " must be true or false, not '" + value + "'";
-        return false;
+        return Status::invalid_argument(origin + ": " + setting.name + " must be true or false, not '" + value + "'");
       }
     }
     setting.value = value;
-    return true;
+    return Status::ok();
   }
 
-  bool apply_toml(const std::string& path, std::string* error) {
+  Status apply_toml(const std::string& path) {
     toml::table table;
     try {
       table = toml::parse_file(path);
     } catch (const toml::parse_error& e) {
-      *error = path + ": " + std::string(e.description());
-      return false;
+      return Status::invalid_argument(path + ": " + std::string(e.description()));
     }
     for (const auto& [key, node] : table) {
       const std::string name(key.str());
@@ -171,8 +168,7 @@ class Settings {
         if (name == s.name) setting = &s;
       }
       if (setting == nullptr) {
-        *error = path + ": unknown setting '" + name + "'";
-        return false;
+        return Status::invalid_argument(path + ": unknown setting '" + name + "'");
       }
       std::string value;
       if (auto s = node.value<std::string>(); s && node.is_string()) {
@@ -182,22 +178,21 @@ class Settings {
       } else if (auto b = node.value<bool>(); b && node.is_boolean()) {
         value = *b ? "true" : "false";
       } else {
-        *error = path + ": " + name + " has an unsupported type";
-        return false;
+        return Status::invalid_argument(path + ": " + name + " has an unsupported type");
       }
-      if (!set(*setting, value, path, error)) return false;
+      PAYCORE_RETURN_IF_ERROR(set(*setting, value, path));
     }
-    return true;
+    return Status::ok();
   }
 
-  bool apply_environment(std::string* error) {
+  Status apply_environment() {
     for (Setting& s : all_) {
       const std::string name = env_name(s.name);
       if (const char* value = std::getenv(name.c_str())) {
-        if (!set(s, value, name, error)) return false;
+        PAYCORE_RETURN_IF_ERROR(set(s, value, name));
       }
     }
-    return true;
+    return Status::ok();
   }
 
  private:
@@ -233,8 +228,9 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &status) == 0;
 }
 
-// The development keys file, made once; returns the private key paths to print.
-bool ensure_keys(const std::string& keys_path, std::vector<std::string>* private_keys, std::string* error) {
+// The development keys file, made once (keys_init's error otherwise); *private_keys gets the
+// channel private key paths to print.
+Status ensure_keys(const std::string& keys_path, std::vector<std::string>* private_keys) {
   const std::filesystem::path keys(keys_path);
   const std::string private_dir =
       (keys.has_parent_path() ? keys.parent_path() : std::filesystem::path(".")) / "private";
@@ -242,17 +238,14 @@ bool ensure_keys(const std::string& keys_path, std::vector<std::string>* private
     std::error_code ec;
     if (keys.has_parent_path()) std::filesystem::create_directories(keys.parent_path(), ec);
     const StatusOr<auth::KeysInit> made = auth::keys_init(keys_path, private_dir);
-    if (!made.is_ok()) {
-      *error = made.status().message();
-      return false;
-    }
+    if (!made.is_ok()) return made.status();
     log_line(LogLevel::info, "created a development keys file", {{"keys", keys_path}, {"private_keys", private_dir}});
   }
   for (std::string_view channel : auth::dev_channel_names) {
     const std::string path = private_dir + "/" + std::string(channel) + ".private.pem";
     if (file_exists(path)) private_keys->push_back(path);
   }
-  return true;
+  return Status::ok();
 }
 
 void print_welcome(const char* scheme, const std::string& endpoint, const std::string& data_dir, const std::string& keys_path,
@@ -327,7 +320,7 @@ void reload_tls(net::Server& server) {
 // log's FaultInjector (wal/fault.hpp) to fail that kind of operation once, after N operations
 // of that kind counted from process start (recovery's included). Several are comma-separated
 // or given as repeated options. Never set by default, in no config file, no environment.
-bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* faults, std::string* error) {
+Status arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* faults) {
   for (const std::string& list : specs) {
     std::size_t at = 0;
     while (at <= list.size()) {
@@ -348,8 +341,7 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
       } else if (op == "fallocate") {
         kind = wal::FaultOp::kFallocate;
       } else {
-        *error = "--wal-fault '" + spec + "': operation must be write, fsync or fallocate";
-        return false;
+        return Status::invalid_argument("--wal-fault '" + spec + "': operation must be write, fsync or fallocate");
       }
       int errno_value = 0;
       if (err == "EIO") {
@@ -365,8 +357,7 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
         if (ec != std::errc{} || end != err.data() + err.size() || errno_value <= 0) errno_value = 0;
       }
       if (errno_value == 0) {
-        *error = "--wal-fault '" + spec + "': errno must be EIO, ENOSPC, EROFS, EDQUOT or a positive number";
-        return false;
+        return Status::invalid_argument("--wal-fault '" + spec + "': errno must be EIO, ENOSPC, EROFS, EDQUOT or a positive number");
       }
       std::uint32_t skip = 0;
       if (!rest.empty()) {
@@ -374,19 +365,18 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
         const char* first = rest.data() + (prefixed ? 6 : 0);
         const auto [end, ec] = std::from_chars(first, rest.data() + rest.size(), skip);
         if (!prefixed || ec != std::errc{} || end != rest.data() + rest.size()) {
-          *error = "--wal-fault '" + spec + "': the third part must be after=N";
-          return false;
+          return Status::invalid_argument("--wal-fault '" + spec + "': the third part must be after=N");
         }
       }
       faults->fail(kind, errno_value, skip);
       log_line(LogLevel::warn, "TEST ONLY: a write-ahead log fault is armed", {{"fault", spec}});
     }
   }
-  return true;
+  return Status::ok();
 }
 
 // The rate_limit_* settings (net/rate_limit.hpp); each at most a billion.
-bool rate_limits_from(Settings& settings, net::RateLimitConfig* out, std::string* error) {
+Status rate_limits_from(Settings& settings, net::RateLimitConfig* out) {
   constexpr std::int64_t limit_max = 1'000'000'000;
   const std::pair<net::RateClass, const char*> classes[] = {
       {net::RateClass::write, "write"}, {net::RateClass::read, "read"}, {net::RateClass::admin, "admin"}};
@@ -395,19 +385,17 @@ bool rate_limits_from(Settings& settings, net::RateLimitConfig* out, std::string
     const std::int64_t per_s = settings.integer(prefix + "_per_s");
     const std::int64_t burst = settings.integer(prefix + "_burst");
     if (per_s > limit_max || burst > limit_max) {
-      *error = prefix + "_per_s and " + prefix + "_burst must be at most 1000000000";
-      return false;
+      return Status::invalid_argument(prefix + "_per_s and " + prefix + "_burst must be at most 1000000000");
     }
     out->classes[static_cast<std::size_t>(rate_class)] =
         net::RateLimit{static_cast<std::uint32_t>(per_s), static_cast<std::uint32_t>(burst)};
   }
   const std::int64_t principals = settings.integer("rate_limit_principals_max");
   if (principals < 1) {
-    *error = "rate_limit_principals_max must be at least 1";
-    return false;
+    return Status::invalid_argument("rate_limit_principals_max must be at least 1");
   }
   out->principals_max = static_cast<std::size_t>(principals);
-  return true;
+  return Status::ok();
 }
 
 // The settings that shape the process, checked before anything starts.
@@ -547,10 +535,9 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
 
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
-  std::string error;
   std::vector<std::string> private_keys;
-  if (!ensure_keys(keys_path, &private_keys, &error)) {
-    log_line(LogLevel::error, "keys: " + error);
+  if (const Status made = ensure_keys(keys_path, &private_keys); !made.is_ok()) {
+    log_line(LogLevel::error, "keys: " + made.message());
     return 1;
   }
   const StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path);
@@ -564,13 +551,14 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   // Outlives the engine (declared before it); only ever armed by the hidden --wal-fault.
   wal::FaultInjector wal_faults;
   if (!wal_fault_specs.empty()) {
-    if (!arm_wal_faults(wal_fault_specs, &wal_faults, &error)) {
-      std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    if (const Status armed = arm_wal_faults(wal_fault_specs, &wal_faults); !armed.is_ok()) {
+      std::fprintf(stderr, "paycore serve: %s\n", armed.message().c_str());
       return 2;
     }
     engine_config.wal_faults = &wal_faults;
   }
 
+  std::string error;
   std::unique_ptr<Engine> engine;
   if (!Engine::open(engine_config, &engine, &error)) {
     log_line(LogLevel::error, "cannot open the data directory: " + error, {{"data_dir", data_dir}});
@@ -580,8 +568,8 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   if (!run_to_completion) engine->start();
 
   net::ServerConfig server_config = server_config_from(settings, *shape);
-  if (!rate_limits_from(settings, &server_config.rate_limits, &error)) {
-    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+  if (const Status limits = rate_limits_from(settings, &server_config.rate_limits); !limits.is_ok()) {
+    std::fprintf(stderr, "paycore serve: %s\n", limits.message().c_str());
     engine->stop();
     return 2;
   }
@@ -625,17 +613,18 @@ void add_serve_command(CLI::App& app) {
     }
   }
   cmd->callback([] {
-    std::string error;
-    bool ok = config_path.empty() || settings.apply_toml(config_path, &error);
-    ok = ok && settings.apply_environment(&error);
+    Status configured = config_path.empty() ? Status::ok() : settings.apply_toml(config_path);
+    if (configured.is_ok()) configured = settings.apply_environment();
     for (const auto& [name, value] : given) {
-      if (ok) ok = settings.set(settings.find(name), value, dashed(name.c_str()), &error);
+      if (configured.is_ok()) configured = settings.set(settings.find(name), value, dashed(name.c_str()));
     }
     for (const auto& [name, value] : given_flags) {
-      if (ok) ok = settings.set(settings.find(name), value ? "true" : "false", dashed(name.c_str()), &error);
+      if (configured.is_ok()) {
+        configured = settings.set(settings.find(name), value ? "true" : "false", dashed(name.c_str()));
+      }
     }
-    if (!ok) {
-      std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    if (!configured.is_ok()) {
+      std::fprintf(stderr, "paycore serve: %s\n", configured.message().c_str());
       exit_status() = 2;
       return;
     }
