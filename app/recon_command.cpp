@@ -1,10 +1,10 @@
-// `paycore recon`: the reconciliation job (DESIGN.md "Reconciliation", docs/recon.md) and its
+// `paycore recon`: the reconciliation job (docs/design.md "Reconciliation", docs/recon.md) and its
 // two helpers:
 //   paycore recon --snapshot FILE --out DIR --statement FILE [per-statement options]...
 //                 [--cutoff TIME] [--since TIME] [--tolerance-seconds N]
 //   paycore recon apply REPAIRS.jsonl --server http://HOST:PORT --keys FILE [--channel-keys DIR]
 //   paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]
-// Exit status 0 / 1 / 2 (DESIGN.md): every argument mistake is 2. CLI11 only routes the words:
+// Exit status 0 / 1 / 2 (docs/recon.md): every argument mistake is 2. CLI11 only routes the words:
 // each of the three takes every word after its name unparsed (prefix_command, no options of
 // CLI11's, its help flag removed) and parses them with recon::split_args, because CLI11's own
 // parse errors exit with codes of their own (109, 114, ...).

@@ -1,5 +1,5 @@
 // `paycore serve [--listen HOST:PORT] [--data-dir DIR] [--keys FILE] [--config FILE]`
-// (API.md "Running it"). Every other setting comes, in increasing precedence, from its default,
+// (docs/api.md "Start a server"). Every other setting comes, in increasing precedence, from its default,
 // the TOML config file (top-level keys named as in the table below), the environment
 // (PAYCORE_<NAME>, upper case) and the command line (--name-with-dashes).
 //

@@ -1,5 +1,5 @@
 #pragma once
-// The keys file of docs/api.md ("Running it"): who may call us and how to check them.
+// The keys file of docs/api.md ("Start a server"): who may call us and how to check them.
 //
 //   {"operator": {"id": "operator", "secret": "..."},
 //    "merchants": {"m_001": "...", "m_002": "..."},

@@ -225,7 +225,7 @@ class Builder {
     return c;
   }
 
-  // A mandate of `customer` for every merchant: balance payments need one (API.md "Mandates").
+  // A mandate of `customer` for every merchant: balance payments need one (docs/api.md "Mandates").
   void grant_mandates(const char* customer) {
     for (std::uint32_t m = 0; m < options_.merchants_count; ++m) {
       char merchant[24], mandate[48];

@@ -2,7 +2,7 @@
 // `paycore recon gen`: reconciliation input made THROUGH THE REAL STATE MACHINE. Commands
 // (add_channel, open_account, deposit, create_mandate, create_payment, notify, cancel, ship,
 // complete, refund) are applied to a State with strictly increasing timestamps, exactly as the
-// engine would apply them; the State is written with write_snapshot. A statement CSV (API.md format) is
+// engine would apply them; the State is written with write_snapshot. A statement CSV (docs/recon.md "Statement formats", csv) is
 // written beside it with discrepancies of every class injected at known rates, and the counts
 // the job must find (expected.json). Deterministic for a given seed and start.
 //

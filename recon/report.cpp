@@ -230,7 +230,7 @@ void write_mismatches_csv(const MatchResult& match, std::ostream& out) {
 
 namespace {
 
-// The notification the channel would have sent: POST /v1/notify/{channel} (API.md). The
+// The notification the channel would have sent: POST /v1/notify/{channel} (docs/api.md). The
 // channel_txn_id makes it idempotent on the server ("a repeated notification for the same
 // channel_txn_id changes nothing"); the nonce is derived from the repair id for the same reason.
 void append_notification_repair(std::string* json, const Finding& f, const std::string& id) {

@@ -1,6 +1,6 @@
 #pragma once
 // Channel statement files, read row by row (never held whole in memory):
-//  - csv:    our own format (API.md "Channel statement file"), amounts in minor units;
+//  - csv:    our own format (docs/recon.md "Statement formats"), amounts in minor units;
 //  - alipay: Alipay's trade business detail bill (支付宝 业务明细), GBK, 25 columns, yuan;
 //  - wechat: WeChat Pay's trade bill of type ALL, backtick-prefixed fields, 27 columns, yuan.
 // docs/recon.md describes each layout and which columns are used.
@@ -110,7 +110,7 @@ struct StatementStats {
 // csv | alipay | wechat from the first bytes of a file; nullopt when none fits.
 std::optional<StatementFormat> detect_statement_format(std::string_view head);
 
-// Writes our statement CSV (API.md "Channel statement file"): the header row first, then one
+// Writes our statement CSV (docs/recon.md "Statement formats"): the header row first, then one
 // row per call, buffered; flush() at the end. The generators and tests use it.
 class StatementCsvWriter {
  public:

@@ -91,7 +91,7 @@ struct FakeServer::Impl {
   std::map<std::string, Payment> payments;  // by order_id
   std::set<std::string> mandate_ids;
   // (payer, merchant) pairs with a mandate: a balance payment without one is 404
-  // account_not_found, as paycore answers (API.md "Mandates").
+  // account_not_found, as paycore answers (docs/api.md "Mandates").
   std::set<std::pair<std::string, std::string>> mandates;
   mutable std::mutex routes_mutex;
   std::map<std::string, std::uint64_t> routes;

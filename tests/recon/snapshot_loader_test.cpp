@@ -82,7 +82,7 @@ class Script {
     c.currency = cny();
     run(c, "2026-11-26T00:00:00Z");
   }
-  // The customer's consent that `merchant` may debit it (API.md "Mandates").
+  // The customer's consent that `merchant` may debit it (docs/api.md "Mandates").
   void mandate(std::string_view customer, std::string_view merchant) {
     const std::string id = "md-" + std::string(customer) + "-" + std::string(merchant);
     Command c = by("operator", CommandKind::create_mandate, id);
