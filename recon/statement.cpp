@@ -78,30 +78,29 @@ namespace {
 using statement_detail::Context;
 using statement_detail::strip_bom;
 
-std::optional<std::string> read_with(LineReader& reader, StatementFormat format,
-                                     const StatementSource& source, RowSink& sink,
-                                     StatementStats* stats) {
+Status read_with(LineReader& reader, StatementFormat format, const StatementSource& source,
+                 RowSink& sink, StatementStats* stats) {
   PAYCORE_ASSERT(format != StatementFormat::auto_detect);
   *stats = StatementStats{};
   stats->format = format;
   stats->channel = source.channel;
   for (const std::string& merchant : source.merchant_ids) {
-    if (!id_is_valid(merchant)) return "merchant_id " + quote_for_message(merchant) + " is not a valid id";
+    if (!id_is_valid(merchant)) return Status::invalid_argument("merchant_id " + quote_for_message(merchant) + " is not a valid id");
   }
   if (format != StatementFormat::csv) {
     if (stats->channel.empty()) stats->channel = format == StatementFormat::alipay ? "alipay" : "wechat";
     if (source.merchant_ids.empty()) {
-      return "a " + std::string(statement_format_name(format)) +
-             " bill needs the paycore merchant_id it belongs to (--statement-merchant)";
+      return Status::invalid_argument("a " + std::string(statement_format_name(format)) +
+             " bill needs the paycore merchant_id it belongs to (--statement-merchant)");
     }
     if (source.merchant_ids.size() > 1) {
-      return "a " + std::string(statement_format_name(format)) +
+      return Status::invalid_argument("a " + std::string(statement_format_name(format)) +
              " bill is one merchant account's: give it one --statement-merchant, not " +
-             std::to_string(source.merchant_ids.size());
+             std::to_string(source.merchant_ids.size()));
     }
   }
   if (!stats->channel.empty() && !id_is_valid(stats->channel)) {
-    return "channel " + quote_for_message(stats->channel) + " is not a valid id";
+    return Status::invalid_argument("channel " + quote_for_message(stats->channel) + " is not a valid id");
   }
   Context context{source, sink, *stats};
   switch (format) {
@@ -110,7 +109,7 @@ std::optional<std::string> read_with(LineReader& reader, StatementFormat format,
     case StatementFormat::wechat: return statement_detail::read_wechat_rows(reader, context);
     case StatementFormat::auto_detect: break;
   }
-  return "no format";
+  return Status::invalid_argument("no format");
 }
 
 // A spreadsheet's "Unicode text" is UTF-16, which no channel writes: say so rather than fail
@@ -127,6 +126,11 @@ std::optional<std::string> refuse_utf16(std::string_view head) {
 Status with_path(const StatementSource& source, std::optional<std::string> error) {
   if (!error) return Status::ok();
   return Status::invalid_argument(source.path + ": " + *error);
+}
+
+// The same for a Status: the code stays (a read failure is kIoError), the path goes in front.
+Status with_path(const StatementSource& source, const Status& status) {
+  return status.with_context(source.path);
 }
 
 }  // namespace

@@ -65,7 +65,7 @@ class AlipayParser {
  public:
   explicit AlipayParser(Context& context) : context_(context) { cny_ = *currency_from_code("CNY"); }
 
-  std::optional<std::string> line(std::string_view raw, std::uint64_t line_number) {
+  Status line(std::string_view raw, std::uint64_t line_number) {
     last_line_ = line_number;
     std::string_view text = raw;
     if (line_number == 1 && text.starts_with(utf8_bom)) {
@@ -76,18 +76,18 @@ class AlipayParser {
       std::string reason;
       if (!decode(text, &reason)) {
         if (state_ == State::before_header) ++undecodable_before_header_count_;
-        if (state_ != State::rows) return std::nullopt;  // comment lines: nothing to read
+        if (state_ != State::rows) return Status::ok();  // comment lines: nothing to read
         ++context_.stats.rows_count;
         context_.malformed(line_number, reason);
-        return std::nullopt;
+        return Status::ok();
       }
       text = utf8_;
     }
-    if (trim(text).empty()) return std::nullopt;
+    if (trim(text).empty()) return Status::ok();
     const bool comment = text.front() == '#';
     switch (state_) {
       case State::before_header:
-        if (comment) return std::nullopt;
+        if (comment) return Status::ok();
         return header(text);
       case State::rows:
         if (!comment) {
@@ -99,20 +99,20 @@ class AlipayParser {
                              "a # line inside the detail list that is not its end marker (#..." +
                                  std::string(alipay_list_end) + "...)");
         }
-        return std::nullopt;
+        return Status::ok();
       case State::after_rows:
         if (comment) {
           totals(text, line_number);
-          return std::nullopt;
+          return Status::ok();
         }
         ++context_.stats.rows_count;
         context_.malformed(line_number, "a row after the end of the detail list");
-        return std::nullopt;
+        return Status::ok();
     }
-    return std::nullopt;
+    return Status::ok();
   }
 
-  std::optional<std::string> finish() {
+  Status finish() {
     if (state_ == State::before_header) {
       std::string error =
           "no 业务明细 header row (is this the trade bill 业务明细 of the Alipay download?)";
@@ -122,17 +122,17 @@ class AlipayParser {
                  std::string(text_encoding_name(context_.stats.encoding)) +
                  " nor ASCII: the bill is read as Alipay writes it (GBK) or as UTF-8";
       }
-      return error;
+      return Status::invalid_argument(error);
     }
     // A bill cut short must not read as a short day.
     if (state_ == State::rows) {
       context_.malformed(last_line_ + 1, "no end marker (#..." + std::string(alipay_list_end) +
                                              "...) after the last row: the bill may be cut off");
-      return std::nullopt;
+      return Status::ok();
     }
     check_total(alipay_trade_total, trade_total_, trade_rows_count_, "交易");
     check_total(alipay_refund_total, refund_total_, refund_rows_count_, "退款");
-    return std::nullopt;
+    return Status::ok();
   }
 
  private:
@@ -189,19 +189,20 @@ class AlipayParser {
     }
   }
 
-  std::optional<std::string> header(std::string_view text) {
+  Status header(std::string_view text) {
     if (!split_csv_line(text, &fields_, &unescaped_) || fields_.size() != alipay_columns_count) {
-      return "not an Alipay 业务明细 header: expected " + std::to_string(alipay_columns_count) +
-             " columns";
+      return Status::invalid_argument("not an Alipay 业务明细 header: expected " +
+                                      std::to_string(alipay_columns_count) + " columns");
     }
     for (const ExpectedHeader& expected : alipay_header) {
       if (trim(fields_[expected.column]) != expected.name) {
-        return "not an Alipay 业务明细 header: column " + std::to_string(expected.column + 1) +
-               " is not " + std::string(expected.name);
+        return Status::invalid_argument("not an Alipay 业务明细 header: column " +
+                                        std::to_string(expected.column + 1) + " is not " +
+                                        std::string(expected.name));
       }
     }
     state_ = State::rows;
-    return std::nullopt;
+    return Status::ok();
   }
 
   void row(std::string_view text, std::uint64_t line_number) {
@@ -283,7 +284,7 @@ class AlipayParser {
 
 }  // namespace
 
-std::optional<std::string> read_alipay_rows(LineReader& reader, Context& context) {
+Status read_alipay_rows(LineReader& reader, Context& context) {
   return run_parser<AlipayParser>(reader, context);
 }
 

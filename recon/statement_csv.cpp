@@ -47,38 +47,41 @@ class CsvParser {
  public:
   explicit CsvParser(Context& context) : context_(context) {}
 
-  std::optional<std::string> line(std::string_view text, std::uint64_t line_number) {
+  Status line(std::string_view text, std::uint64_t line_number) {
     if (!header_seen_) return header(strip_bom(text));
-    if (trim(text).empty()) return std::nullopt;
+    if (trim(text).empty()) return Status::ok();
     context_.deliver(text, line_number, [this](auto... args) { return parse(args...); });
-    return std::nullopt;
+    return Status::ok();
   }
 
-  std::optional<std::string> finish() {
-    if (!header_seen_) return "no header row";
-    return std::nullopt;
+  Status finish() {
+    if (!header_seen_) return Status::invalid_argument("no header row");
+    return Status::ok();
   }
 
  private:
-  std::optional<std::string> header(std::string_view text) {
-    if (trim(text).empty()) return std::nullopt;
-    if (!split_csv_line(text, &fields_, &unescaped_)) return "header row is not valid CSV";
+  Status header(std::string_view text) {
+    if (trim(text).empty()) return Status::ok();
+    if (!split_csv_line(text, &fields_, &unescaped_))
+      return Status::invalid_argument("header row is not valid CSV");
     index_.fill(SIZE_MAX);
     for (std::size_t i = 0; i < fields_.size(); ++i) {
       for (std::size_t c = 0; c < csv_columns.size(); ++c) {
         if (trim(fields_[i]) == csv_columns[c]) {
           if (index_[c] != SIZE_MAX)
-            return "header names " + std::string(csv_columns[c]) + " twice";
+            return Status::invalid_argument("header names " + std::string(csv_columns[c]) +
+                                            " twice");
           index_[c] = i;
         }
       }
     }
     for (std::size_t c = 0; c < csv_columns.size(); ++c) {
-      if (index_[c] == SIZE_MAX) return "header has no column " + std::string(csv_columns[c]);
+      if (index_[c] == SIZE_MAX)
+        return Status::invalid_argument("header has no column " + std::string(csv_columns[c]));
     }
     columns_count_ = fields_.size();
     header_seen_ = true;
-    return std::nullopt;
+    return Status::ok();
   }
 
   std::string_view field(CsvColumn column) const { return fields_[index_[column]]; }
@@ -164,7 +167,7 @@ class CsvParser {
 
 }  // namespace
 
-std::optional<std::string> read_csv_rows(LineReader& reader, Context& context) {
+Status read_csv_rows(LineReader& reader, Context& context) {
   return run_parser<CsvParser>(reader, context);
 }
 

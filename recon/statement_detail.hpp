@@ -81,24 +81,30 @@ struct Context {
 // Feeds every line of `reader` to a `Parser` (constructed over `context`), then finishes it.
 // The error names the line ("line 7: ...") or the read failure.
 template <typename Parser>
-std::optional<std::string> run_parser(LineReader& reader, Context& context) {
+Status run_parser(LineReader& reader, Context& context) {
   Parser parser(context);
   std::string_view line;
-  std::string error;
-  while (reader.next(&line, &error)) {
-    if (auto failure = parser.line(line, reader.line_number())) {
-      return "line " + std::to_string(reader.line_number()) + ": " + *failure;
+  while (true) {
+    const StatusOr<bool> got = reader.next(&line);
+    if (!got.is_ok()) {
+      context.stats.lines_count = reader.line_number();
+      return got.status();
+    }
+    if (!*got) break;
+    const Status read = parser.line(line, reader.line_number());
+    if (!read.is_ok()) {
+      return Status(read.code(),
+                    "line " + std::to_string(reader.line_number()) + ": " + read.message());
     }
   }
   context.stats.lines_count = reader.line_number();
-  if (!error.empty()) return error;
   return parser.finish();
 }
 
-// The three readers: every line of `reader` in that format; nullopt when the file was read
-// to its end (malformed rows go to the context's sink), else what stopped it.
-std::optional<std::string> read_csv_rows(LineReader& reader, Context& context);
-std::optional<std::string> read_alipay_rows(LineReader& reader, Context& context);
-std::optional<std::string> read_wechat_rows(LineReader& reader, Context& context);
+// The three readers: every line of `reader` in that format; ok when the file was read to its
+// end (malformed rows go to the context's sink), else what stopped it.
+Status read_csv_rows(LineReader& reader, Context& context);
+Status read_alipay_rows(LineReader& reader, Context& context);
+Status read_wechat_rows(LineReader& reader, Context& context);
 
 }  // namespace paycore::recon::statement_detail

@@ -72,58 +72,61 @@ class WechatParser {
  public:
   explicit WechatParser(Context& context) : context_(context) {}
 
-  std::optional<std::string> line(std::string_view raw, std::uint64_t line_number) {
+  Status line(std::string_view raw, std::uint64_t line_number) {
     const std::string_view text = line_number == 1 ? strip_bom(raw) : raw;
     last_line_ = line_number;
-    if (trim(text).empty()) return std::nullopt;
+    if (trim(text).empty()) return Status::ok();
     switch (state_) {
       case State::before_header: return header(text);
       case State::rows:
         if (text.substr(0, wechat_summary_first.size()) == wechat_summary_first) {
           state_ = State::summary_values;
-          return std::nullopt;
+          return Status::ok();
         }
         row(text, line_number);
-        return std::nullopt;
+        return Status::ok();
       case State::summary_values:
         summary(text, line_number);
         state_ = State::done;
-        return std::nullopt;
+        return Status::ok();
       case State::done:
         ++context_.stats.rows_count;
         context_.malformed(line_number, "a row after the summary");
-        return std::nullopt;
+        return Status::ok();
     }
-    return std::nullopt;
+    return Status::ok();
   }
 
-  std::optional<std::string> finish() {
-    if (state_ == State::before_header) return "no WeChat bill header row";
+  Status finish() {
+    if (state_ == State::before_header)
+      return Status::invalid_argument("no WeChat bill header row");
     if (state_ != State::done) {
       // Without its summary a bill may have been cut short: say so rather than trust it.
       context_.malformed(last_line_ + 1,
                          "no summary section (总交易单数...): the bill may be truncated");
     }
-    return std::nullopt;
+    return Status::ok();
   }
 
  private:
   enum class State { before_header, rows, summary_values, done };
 
-  std::optional<std::string> header(std::string_view text) {
+  Status header(std::string_view text) {
     if (!is_utf8(text)) {
-      return "the header row is not UTF-8: WeChat Pay bills are UTF-8 (was it re-saved in another "
-             "encoding, e.g. GBK by a spreadsheet?)";
+      return Status::invalid_argument(
+          "the header row is not UTF-8: WeChat Pay bills are UTF-8 (was it re-saved in another "
+          "encoding, e.g. GBK by a spreadsheet?)");
     }
     if (!split_csv_line(text, &fields_, &unescaped_))
-      return "not a WeChat Pay ALL bill header: not valid CSV";
+      return Status::invalid_argument("not a WeChat Pay ALL bill header: not valid CSV");
     columns_count_ = fields_.size();
     if (columns_count_ != wechat_columns_count && columns_count_ != wechat_legacy_columns_count) {
-      return "not a WeChat Pay ALL bill header: " + std::to_string(columns_count_) +
-             " columns, expected " + std::to_string(wechat_columns_count) + " (or " +
-             std::to_string(wechat_legacy_columns_count) +
-             " of the older ALL bill); the SUCCESS and REFUND bills are not read, download "
-             "bill_type=ALL";
+      return Status::invalid_argument(
+          "not a WeChat Pay ALL bill header: " + std::to_string(columns_count_) +
+          " columns, expected " + std::to_string(wechat_columns_count) + " (or " +
+          std::to_string(wechat_legacy_columns_count) +
+          " of the older ALL bill); the SUCCESS and REFUND bills are not read, download "
+          "bill_type=ALL");
     }
     const bool legacy = columns_count_ == wechat_legacy_columns_count;
     context_.stats.encoding = TextEncoding::utf8;
@@ -131,13 +134,14 @@ class WechatParser {
     for (const ExpectedHeader& expected :
          legacy ? Names(wechat_legacy_header) : Names(wechat_header)) {
       if (trim(fields_[expected.column]) != expected.name) {
-        return std::string("not a WeChat Pay ALL bill header") +
-               (legacy ? " (the older 24-column form)" : "") + ": column " +
-               std::to_string(expected.column + 1) + " is not " + std::string(expected.name);
+        return Status::invalid_argument(std::string("not a WeChat Pay ALL bill header") +
+                                        (legacy ? " (the older 24-column form)" : "") +
+                                        ": column " + std::to_string(expected.column + 1) +
+                                        " is not " + std::string(expected.name));
       }
     }
     state_ = State::rows;
-    return std::nullopt;
+    return Status::ok();
   }
 
   void summary(std::string_view text, std::uint64_t line_number) {
@@ -257,7 +261,7 @@ class WechatParser {
 
 }  // namespace
 
-std::optional<std::string> read_wechat_rows(LineReader& reader, Context& context) {
+Status read_wechat_rows(LineReader& reader, Context& context) {
   return run_parser<WechatParser>(reader, context);
 }
 

@@ -201,7 +201,7 @@ bool is_ascii(std::string_view text) {
   return true;
 }
 
-bool LineReader::refill(std::string* error) {
+Status LineReader::refill() {
   constexpr std::size_t block_bytes = std::size_t{1} << 20;
   buffer_.erase(0, begin_);
   begin_ = 0;
@@ -210,16 +210,13 @@ bool LineReader::refill(std::string* error) {
   const std::size_t got = std::fread(buffer_.data() + old_size, 1, block_bytes, file_);
   buffer_.resize(old_size + got);
   if (got < block_bytes) {
-    if (std::ferror(file_)) {
-      *error = std::string("read error: ") + std::strerror(errno);
-      return false;
-    }
+    if (std::ferror(file_)) return Status::io_error(std::string("read error: ") + std::strerror(errno));
     eof_ = true;
   }
-  return true;
+  return Status::ok();
 }
 
-bool LineReader::next(std::string_view* line, std::string* error) {
+StatusOr<bool> LineReader::next(std::string_view* line) {
   std::string_view rest;
   if (from_memory_) {
     if (memory_.empty()) return false;
@@ -231,7 +228,7 @@ bool LineReader::next(std::string_view* line, std::string* error) {
     std::size_t searched = begin_;
     while (newline == std::string_view::npos && !eof_) {
       searched = buffer_.size() - begin_;  // offset from begin_, which refill resets to 0
-      if (!refill(error)) return false;
+      PAYCORE_RETURN_IF_ERROR(refill());
       newline = std::string_view(buffer_).find('\n', searched);
     }
     if (begin_ >= buffer_.size()) return false;

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "base/json_text.hpp"
+#include "base/status.hpp"
 #include "base/time.hpp"
 
 namespace paycore::recon {
@@ -70,12 +71,13 @@ class LineReader {
  public:
   explicit LineReader(std::string_view memory) : memory_(memory), from_memory_(true) {}
   explicit LineReader(std::FILE* file) : file_(file) {}
-  // False at the end of input; *error set on a read error.
-  [[nodiscard]] bool next(std::string_view* line, std::string* error);
+  // True with *line set, false at the end of input; kIoError ("read error: ...") when the
+  // file cannot be read.
+  [[nodiscard]] StatusOr<bool> next(std::string_view* line);
   std::uint64_t line_number() const { return line_number_; }
 
  private:
-  bool refill(std::string* error);
+  Status refill();
 
   std::string_view memory_;
   bool from_memory_ = false;
