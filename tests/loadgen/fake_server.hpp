@@ -1,6 +1,6 @@
 #pragma once
 // A tiny in-process HTTP/1.1 server that speaks enough of docs/api.md for the load generator's
-// tests: one thread, poll(), keep-alive, every request's signature checked with net/auth
+// tests: one thread, poll(), keep-alive, every request's signature checked with auth/signing
 // (nonce replays included). Its behaviour can be bent: stall once, answer slowly, answer a
 // wrong amount, fail with 500s, or send garbage, so that the tests can see the load
 // generator notice.
