@@ -217,7 +217,6 @@ Status LineReader::refill() {
 }
 
 StatusOr<bool> LineReader::next(std::string_view* line) {
-  std::string_view rest;
   if (from_memory_) {
     if (memory_.empty()) return false;
     const std::size_t newline = memory_.find('\n');
