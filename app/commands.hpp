@@ -1,5 +1,5 @@
 #pragma once
-// The `paycore` binary's subcommands (DESIGN.md "Process and tools"). Each file of app/ adds
+// The `paycore` binary's subcommands (docs/design.md "The shape"). Each file of app/ adds
 // its own to the CLI11 application.
 
 #include <CLI/CLI.hpp>

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "app/commands.hpp"
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
 namespace paycore::app {
 void add_keys_command(CLI::App& app) {
@@ -20,14 +20,14 @@ void add_keys_command(CLI::App& app) {
     const std::filesystem::path dir = path.has_parent_path() ? path.parent_path() : ".";
     std::error_code ec;
     std::filesystem::create_directories(dir, ec);
-    const net::KeysInitResult result = net::keys_init(keys_path, (dir / "private").string());
-    if (!result.ok()) {
-      std::fprintf(stderr, "paycore keys init: %s\n", result.error.c_str());
+    const StatusOr<auth::KeysInit> made = auth::keys_init(keys_path, (dir / "private").string());
+    if (!made.is_ok()) {
+      std::fprintf(stderr, "paycore keys init: %s\n", made.status().message().c_str());
       exit_status() = 1;
       return;
     }
-    std::printf("keys file: %s\n", result.keys_path.c_str());
-    for (const std::string& p : result.private_key_paths) std::printf("channel private key: %s\n", p.c_str());
+    std::printf("keys file: %s\n", made->keys_path.c_str());
+    for (const std::string& p : made->private_key_paths) std::printf("channel private key: %s\n", p.c_str());
     exit_status() = 0;
   });
 }

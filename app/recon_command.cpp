@@ -1,10 +1,10 @@
-// `paycore recon`: the reconciliation job (DESIGN.md "Reconciliation", docs/recon.md) and its
+// `paycore recon`: the reconciliation job (docs/design.md "Reconciliation", docs/recon.md) and its
 // two helpers:
 //   paycore recon --snapshot FILE --out DIR --statement FILE [per-statement options]...
 //                 [--cutoff TIME] [--since TIME] [--tolerance-seconds N]
 //   paycore recon apply REPAIRS.jsonl --server http://HOST:PORT --keys FILE [--channel-keys DIR]
 //   paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]
-// Exit status 0 / 1 / 2 (DESIGN.md): every argument mistake is 2. CLI11 only routes the words:
+// Exit status 0 / 1 / 2 (docs/recon.md): every argument mistake is 2. CLI11 only routes the words:
 // each of the three takes every word after its name unparsed (prefix_command, no options of
 // CLI11's, its help flag removed) and parses them with recon::split_args, because CLI11's own
 // parse errors exit with codes of their own (109, 114, ...).
@@ -62,15 +62,15 @@ constexpr recon::ArgSpec apply_specs[] = {{"--server"}, {"--keys"}, {"--channel-
                                           {"--timeout-ms"}, {"--dry-run", false}, {"--help", false}};
 
 // The words of `paycore recon apply` into *options, or an error message.
-std::optional<std::string> parse_apply_args(std::span<const std::string> words, recon::ApplyOptions* options,
+Status parse_apply_args(std::span<const std::string> words, recon::ApplyOptions* options,
                                             bool* help) {
   std::vector<recon::ArgEvent> events;
-  if (auto error = recon::split_args(words, apply_specs, &events)) return error;
+  PAYCORE_RETURN_IF_ERROR(recon::split_args(words, apply_specs, &events));
   std::string timeout;
   for (const recon::ArgEvent& event : events) {
     if (event.name == "--help") {
       *help = true;
-      return std::nullopt;
+      return Status::ok();
     }
     if (event.name == "--dry-run") {
       options->dry_run = true;
@@ -82,20 +82,20 @@ std::optional<std::string> parse_apply_args(std::span<const std::string> words, 
                          : event.name == "--channel-keys" ? &options->channel_keys_dir
                                                          : &timeout;
     if (!field->empty()) {
-      return event.name.empty() ? "unexpected argument '" + event.value + "' (one REPAIRS.jsonl only)"
-                                : event.name + " is given twice";
+      return Status::invalid_argument(event.name.empty() ? "unexpected argument '" + event.value + "' (one REPAIRS.jsonl only)"
+                                : event.name + " is given twice");
     }
     *field = event.value;
   }
-  if (options->repairs_path.empty()) return "REPAIRS.jsonl is required";
-  if (options->server_url.empty()) return "--server http://HOST:PORT is required";
-  if (options->keys_path.empty()) return "--keys FILE is required";
+  if (options->repairs_path.empty()) return Status::invalid_argument("REPAIRS.jsonl is required");
+  if (options->server_url.empty()) return Status::invalid_argument("--server http://HOST:PORT is required");
+  if (options->keys_path.empty()) return Status::invalid_argument("--keys FILE is required");
   if (!timeout.empty()) {
     std::int64_t timeout_ms = 0;
-    if (auto error = recon::parse_int_arg(timeout, "--timeout-ms", 1, 3'600'000, &timeout_ms)) return error;
+    PAYCORE_RETURN_IF_ERROR(recon::parse_int_arg(timeout, "--timeout-ms", 1, 3'600'000, &timeout_ms));
     options->timeout_ms = static_cast<int>(timeout_ms);
   }
-  return std::nullopt;
+  return Status::ok();
 }
 
 void add_apply(CLI::App* recon_cmd) {
@@ -107,8 +107,9 @@ void add_apply(CLI::App* recon_cmd) {
     const std::vector<std::string> words = cmd->remaining();
     recon::ApplyOptions options;
     bool help = false;
-    if (auto error = parse_apply_args(words, &options, &help)) {
-      usage_error(name, *error + " (see paycore recon apply --help)");
+    const Status parsed = parse_apply_args(words, &options, &help);
+    if (!parsed.is_ok()) {
+      usage_error(name, parsed.message() + " (see paycore recon apply --help)");
       return;
     }
     if (help) {
@@ -124,49 +125,49 @@ constexpr recon::ArgSpec gen_specs[] = {{"--payments"}, {"--out"}, {"--seed"}, {
                                         {"--help", false}};
 
 // The words of `paycore recon gen` into *options and *out_dir, or an error message.
-std::optional<std::string> parse_gen_args(std::span<const std::string> words, recon::StateGenOptions* options,
+Status parse_gen_args(std::span<const std::string> words, recon::StateGenOptions* options,
                                           std::string* out_dir, bool* help) {
   std::vector<recon::ArgEvent> events;
-  if (auto error = recon::split_args(words, gen_specs, &events)) return error;
+  PAYCORE_RETURN_IF_ERROR(recon::split_args(words, gen_specs, &events));
   std::string payments, seed, start, merchants;
   for (const recon::ArgEvent& event : events) {
-    if (event.name.empty()) return "unexpected argument '" + event.value + "'";
+    if (event.name.empty()) return Status::invalid_argument("unexpected argument '" + event.value + "'");
     if (event.name == "--help") {
       *help = true;
-      return std::nullopt;
+      return Status::ok();
     }
     std::string* field = event.name == "--payments" ? &payments
                          : event.name == "--out"    ? out_dir
                          : event.name == "--seed"   ? &seed
                          : event.name == "--start"  ? &start
                                                     : &merchants;
-    if (!field->empty()) return event.name + " is given twice";
+    if (!field->empty()) return Status::invalid_argument(event.name + " is given twice");
     *field = event.value;
   }
-  if (payments.empty()) return "--payments N is required";
-  if (out_dir->empty()) return "--out DIR is required";
+  if (payments.empty()) return Status::invalid_argument("--payments N is required");
+  if (out_dir->empty()) return Status::invalid_argument("--out DIR is required");
   std::int64_t value = 0;
-  if (auto error = recon::parse_int_arg(payments, "--payments", 1, 50'000'000, &value)) return error;
+  PAYCORE_RETURN_IF_ERROR(recon::parse_int_arg(payments, "--payments", 1, 50'000'000, &value));
   options->payments_count = static_cast<std::uint64_t>(value);
   if (!seed.empty()) {
     // The whole uint64 range: parsed apart from parse_int_arg's int64.
     std::uint64_t seed_value = 0;
     const auto [end, ec] = std::from_chars(seed.data(), seed.data() + seed.size(), seed_value);
     if (ec != std::errc{} || end != seed.data() + seed.size()) {
-      return "--seed wants a whole number from 0 to 18446744073709551615, not " + recon::quote_for_message(seed);
+      return Status::invalid_argument("--seed wants a whole number from 0 to 18446744073709551615, not " + recon::quote_for_message(seed));
     }
     options->seed = seed_value;
   }
   if (!merchants.empty()) {
-    if (auto error = recon::parse_int_arg(merchants, "--merchants", 1, 999, &value)) return error;
+    PAYCORE_RETURN_IF_ERROR(recon::parse_int_arg(merchants, "--merchants", 1, 999, &value));
     options->merchants_count = static_cast<std::uint32_t>(value);
   }
   if (!start.empty()) {
-    const auto start_us = recon::parse_rfc3339_us(start);
-    if (!start_us) return "--start " + recon::quote_for_message(start) + " is not an RFC 3339 time";
+    const auto start_us = recon::parse_statement_time_us(start);
+    if (!start_us) return Status::invalid_argument("--start " + recon::quote_for_message(start) + " is not an RFC 3339 time");
     options->start_us = *start_us;
   }
-  return std::nullopt;
+  return Status::ok();
 }
 
 void add_gen(CLI::App* recon_cmd) {
@@ -179,8 +180,9 @@ void add_gen(CLI::App* recon_cmd) {
     recon::StateGenOptions options;
     std::string out_dir;
     bool help = false;
-    if (auto error = parse_gen_args(words, &options, &out_dir, &help)) {
-      usage_error(name, *error + " (see paycore recon gen --help)");
+    const Status parsed = parse_gen_args(words, &options, &out_dir, &help);
+    if (!parsed.is_ok()) {
+      usage_error(name, parsed.message() + " (see paycore recon gen --help)");
       return;
     }
     if (help) {
@@ -189,8 +191,9 @@ void add_gen(CLI::App* recon_cmd) {
       return;
     }
     recon::StateGenExpected expected;
-    if (auto error = recon::generate_state_files(options, out_dir, &expected)) {
-      usage_error(name, *error);
+    const Status generated = recon::generate_state_files(options, out_dir, &expected);
+    if (!generated.is_ok()) {
+      usage_error(name, generated.message());
       return;
     }
     std::cout << recon::expected_json(options, expected, out_dir);
@@ -198,9 +201,7 @@ void add_gen(CLI::App* recon_cmd) {
   });
 }
 
-std::optional<recon::LocalData> load_snapshot(const std::string& path, std::string* error) {
-  return recon::load_local_data(path, error);
-}
+StatusOr<recon::LocalData> load_snapshot(const std::string& path) { return recon::load_local_data(path); }
 
 }  // namespace
 
@@ -215,8 +216,9 @@ void add_recon_command(CLI::App& app) {
     if (!cmd->get_subcommands().empty()) return;  // apply or gen ran
     const std::vector<std::string> words = cmd->remaining();
     recon::ReconArgs args;
-    if (auto error = recon::parse_recon_args(words, &args)) {
-      usage_error("paycore recon", *error);
+    const Status parsed = recon::parse_recon_args(words, &args);
+    if (!parsed.is_ok()) {
+      usage_error("paycore recon", parsed.message());
       return;
     }
     if (args.help) {

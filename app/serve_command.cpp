@@ -1,5 +1,5 @@
 // `paycore serve [--listen HOST:PORT] [--data-dir DIR] [--keys FILE] [--config FILE]`
-// (API.md "Running it"). Every other setting comes, in increasing precedence, from its default,
+// (docs/api.md "Start a server"). Every other setting comes, in increasing precedence, from its default,
 // the TOML config file (top-level keys named as in the table below), the environment
 // (PAYCORE_<NAME>, upper case) and the command line (--name-with-dashes).
 //
@@ -26,8 +26,8 @@
 #include <vector>
 
 #include "app/commands.hpp"
-#include "net/auth.hpp"
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
+#include "auth/signing.hpp"
 #include "net/server.hpp"
 #include "core/engine.hpp"
 #include "base/log.hpp"
@@ -137,32 +137,29 @@ class Settings {
   }
 
   // Checks and stores `value` for `setting`; the error names `origin`.
-  bool set(Setting& setting, const std::string& value, const std::string& origin, std::string* error) {
+  Status set(Setting& setting, const std::string& value, const std::string& origin) {
     if (setting.type == SettingType::integer) {
       std::int64_t parsed = 0;
       const auto [end, ec] = std::from_chars(value.data(), value.data() + value.size(), parsed);
       if (ec != std::errc{} || end != value.data() + value.size() || parsed < 0) {
-        *error = origin + ": " + setting.name + " must be a non-negative integer, not '" + value + "'";
-        return false;
+        return Status::invalid_argument(origin + ": " + setting.name + " must be a non-negative integer, not '" + value + "'");
       }
     } else if (setting.type == SettingType::flag) {
       bool parsed = false;
       if (!parse_flag(value, &parsed)) {
-        *error = origin + ": " + setting.name + " must be true or false, not '" + value + "'";
-        return false;
+        return Status::invalid_argument(origin + ": " + setting.name + " must be true or false, not '" + value + "'");
       }
     }
     setting.value = value;
-    return true;
+    return Status::ok();
   }
 
-  bool apply_toml(const std::string& path, std::string* error) {
+  Status apply_toml(const std::string& path) {
     toml::table table;
     try {
       table = toml::parse_file(path);
     } catch (const toml::parse_error& e) {
-      *error = path + ": " + std::string(e.description());
-      return false;
+      return Status::invalid_argument(path + ": " + std::string(e.description()));
     }
     for (const auto& [key, node] : table) {
       const std::string name(key.str());
@@ -171,8 +168,7 @@ class Settings {
         if (name == s.name) setting = &s;
       }
       if (setting == nullptr) {
-        *error = path + ": unknown setting '" + name + "'";
-        return false;
+        return Status::invalid_argument(path + ": unknown setting '" + name + "'");
       }
       std::string value;
       if (auto s = node.value<std::string>(); s && node.is_string()) {
@@ -182,22 +178,21 @@ class Settings {
       } else if (auto b = node.value<bool>(); b && node.is_boolean()) {
         value = *b ? "true" : "false";
       } else {
-        *error = path + ": " + name + " has an unsupported type";
-        return false;
+        return Status::invalid_argument(path + ": " + name + " has an unsupported type");
       }
-      if (!set(*setting, value, path, error)) return false;
+      PAYCORE_RETURN_IF_ERROR(set(*setting, value, path));
     }
-    return true;
+    return Status::ok();
   }
 
-  bool apply_environment(std::string* error) {
+  Status apply_environment() {
     for (Setting& s : all_) {
       const std::string name = env_name(s.name);
       if (const char* value = std::getenv(name.c_str())) {
-        if (!set(s, value, name, error)) return false;
+        PAYCORE_RETURN_IF_ERROR(set(s, value, name));
       }
     }
-    return true;
+    return Status::ok();
   }
 
  private:
@@ -233,70 +228,69 @@ bool file_exists(const std::string& path) {
   return ::stat(path.c_str(), &status) == 0;
 }
 
-// The development keys file, made once; returns the private key paths to print.
-bool ensure_keys(const std::string& keys_path, std::vector<std::string>* private_keys, std::string* error) {
+// The development keys file, made once (keys_init's error otherwise); *private_keys gets the
+// channel private key paths to print.
+Status ensure_keys(const std::string& keys_path, std::vector<std::string>* private_keys) {
   const std::filesystem::path keys(keys_path);
   const std::string private_dir =
       (keys.has_parent_path() ? keys.parent_path() : std::filesystem::path(".")) / "private";
   if (!file_exists(keys_path)) {
     std::error_code ec;
     if (keys.has_parent_path()) std::filesystem::create_directories(keys.parent_path(), ec);
-    const net::KeysInitResult init = net::keys_init(keys_path, private_dir);
-    if (!init.ok()) {
-      *error = init.error;
-      return false;
-    }
+    const StatusOr<auth::KeysInit> made = auth::keys_init(keys_path, private_dir);
+    if (!made.is_ok()) return made.status();
     log_line(LogLevel::info, "created a development keys file", {{"keys", keys_path}, {"private_keys", private_dir}});
   }
-  for (std::string_view channel : net::dev_channel_names) {
+  for (std::string_view channel : auth::dev_channel_names) {
     const std::string path = private_dir + "/" + std::string(channel) + ".private.pem";
     if (file_exists(path)) private_keys->push_back(path);
   }
-  return true;
+  return Status::ok();
 }
 
 void print_welcome(const char* scheme, const std::string& endpoint, const std::string& data_dir, const std::string& keys_path,
-                   const std::vector<std::string>& private_keys, const net::Keys& keys) {
+                   const std::vector<std::string>& private_keys, const auth::Keys& keys) {
   std::printf("paycore serve\n  data dir:  %s\n  keys file: %s\n", data_dir.c_str(), keys_path.c_str());
   for (const std::string& path : private_keys) std::printf("  channel private key (for test notifications): %s\n", path.c_str());
   std::printf("  metrics:   curl %s://%s/metrics\n", scheme, endpoint.c_str());
-  const net::Principal& op = keys.operator_principal();
+  const auth::Principal& op = keys.operator_principal();
   const std::string timestamp = std::to_string(std::time(nullptr));
   const std::string nonce = "welcome" + timestamp;
-  const std::string path = "/v1/accounts/" + std::string(net::dev_merchant_ids[0]);
-  const net::HexSignature signature =
-      net::sign_request(op.secret, net::SignedFields{"GET", path, timestamp, nonce, ""});
+  const std::string path = "/v1/accounts/" + std::string(auth::dev_merchant_ids[0]);
+  const auth::HexSignature signature =
+      auth::sign_request(op.secret, auth::SignedFields{"GET", path, timestamp, nonce, ""});
   std::printf(
       "  a signed request (valid for %llds, once):\n"
       "    curl -s %s://%s%s -H 'X-Merchant-Id: %.*s' -H 'X-Timestamp: %s' -H 'X-Nonce: %s' "
       "-H 'X-Signature: %.*s'\n"
       "  signing by hand: printf 'GET\\n%s\\n%%s\\n%%s\\n' \"$TS\" \"$NONCE\" | "
       "openssl dgst -sha256 -hmac \"$SECRET\" (see docs/api.md)\n",
-      static_cast<long long>(net::auth_window_s_default), scheme, endpoint.c_str(), path.c_str(),
+      static_cast<long long>(auth::auth_window_s_default), scheme, endpoint.c_str(), path.c_str(),
       static_cast<int>(op.id.view().size()), op.id.view().data(), timestamp.c_str(), nonce.c_str(),
       static_cast<int>(signature.view().size()), signature.view().data(), path.c_str());
   std::fflush(stdout);
 }
 
-std::vector<std::string> channel_names(const net::Keys& keys) {
+std::vector<std::string> channel_names(const auth::Keys& keys) {
   std::vector<std::string> names;
-  for (const net::ChannelKey& channel : keys.channels()) names.emplace_back(channel.name.view());
+  for (const auth::ChannelKey& channel : keys.channels()) names.emplace_back(channel.name.view());
   return names;
 }
 
 // SIGHUP: a new keys file; channels it adds are registered through the admin producer.
-void reload_keys(const std::string& keys_path, net::KeysHolder& holder, net::Server& server,
+void reload_keys(const std::string& keys_path, auth::KeysHolder& holder, net::Server& server,
                  Engine& engine, std::uint32_t admin_producer) {
-  const net::KeysLoadResult loaded = net::keys_load(keys_path);
-  if (!loaded.ok()) {
-    log_line(LogLevel::warn, "keys reload refused; keeping the current keys", {{"error", loaded.error}});
+  const StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path);
+  if (!loaded.is_ok()) {
+    log_line(LogLevel::warn, "keys reload refused; keeping the current keys",
+             {{"error", loaded.status().message()}});
     return;
   }
   const std::vector<std::string> old_names = channel_names(*holder.get());
   const std::set<std::string> known(old_names.begin(), old_names.end());
-  holder.set(loaded.keys);
+  holder.set(*loaded);
   server.keys_changed();
-  for (const std::string& name : channel_names(*loaded.keys)) {
+  for (const std::string& name : channel_names(**loaded)) {
     if (known.contains(name)) continue;
     Request request;
     request.command.kind = CommandKind::add_channel;
@@ -327,7 +321,7 @@ void reload_tls(net::Server& server) {
 // log's FaultInjector (wal/fault.hpp) to fail that kind of operation once, after N operations
 // of that kind counted from process start (recovery's included). Several are comma-separated
 // or given as repeated options. Never set by default, in no config file, no environment.
-bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* faults, std::string* error) {
+Status arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* faults) {
   for (const std::string& list : specs) {
     std::size_t at = 0;
     while (at <= list.size()) {
@@ -348,8 +342,7 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
       } else if (op == "fallocate") {
         kind = wal::FaultOp::kFallocate;
       } else {
-        *error = "--wal-fault '" + spec + "': operation must be write, fsync or fallocate";
-        return false;
+        return Status::invalid_argument("--wal-fault '" + spec + "': operation must be write, fsync or fallocate");
       }
       int errno_value = 0;
       if (err == "EIO") {
@@ -365,8 +358,7 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
         if (ec != std::errc{} || end != err.data() + err.size() || errno_value <= 0) errno_value = 0;
       }
       if (errno_value == 0) {
-        *error = "--wal-fault '" + spec + "': errno must be EIO, ENOSPC, EROFS, EDQUOT or a positive number";
-        return false;
+        return Status::invalid_argument("--wal-fault '" + spec + "': errno must be EIO, ENOSPC, EROFS, EDQUOT or a positive number");
       }
       std::uint32_t skip = 0;
       if (!rest.empty()) {
@@ -374,19 +366,18 @@ bool arm_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* f
         const char* first = rest.data() + (prefixed ? 6 : 0);
         const auto [end, ec] = std::from_chars(first, rest.data() + rest.size(), skip);
         if (!prefixed || ec != std::errc{} || end != rest.data() + rest.size()) {
-          *error = "--wal-fault '" + spec + "': the third part must be after=N";
-          return false;
+          return Status::invalid_argument("--wal-fault '" + spec + "': the third part must be after=N");
         }
       }
       faults->fail(kind, errno_value, skip);
       log_line(LogLevel::warn, "TEST ONLY: a write-ahead log fault is armed", {{"fault", spec}});
     }
   }
-  return true;
+  return Status::ok();
 }
 
 // The rate_limit_* settings (net/rate_limit.hpp); each at most a billion.
-bool rate_limits_from(Settings& settings, net::RateLimitConfig* out, std::string* error) {
+Status rate_limits_from(Settings& settings, net::RateLimitConfig* out) {
   constexpr std::int64_t limit_max = 1'000'000'000;
   const std::pair<net::RateClass, const char*> classes[] = {
       {net::RateClass::write, "write"}, {net::RateClass::read, "read"}, {net::RateClass::admin, "admin"}};
@@ -395,45 +386,58 @@ bool rate_limits_from(Settings& settings, net::RateLimitConfig* out, std::string
     const std::int64_t per_s = settings.integer(prefix + "_per_s");
     const std::int64_t burst = settings.integer(prefix + "_burst");
     if (per_s > limit_max || burst > limit_max) {
-      *error = prefix + "_per_s and " + prefix + "_burst must be at most 1000000000";
-      return false;
+      return Status::invalid_argument(prefix + "_per_s and " + prefix + "_burst must be at most 1000000000");
     }
     out->classes[static_cast<std::size_t>(rate_class)] =
         net::RateLimit{static_cast<std::uint32_t>(per_s), static_cast<std::uint32_t>(burst)};
   }
   const std::int64_t principals = settings.integer("rate_limit_principals_max");
   if (principals < 1) {
-    *error = "rate_limit_principals_max must be at least 1";
-    return false;
+    return Status::invalid_argument("rate_limit_principals_max must be at least 1");
   }
   out->principals_max = static_cast<std::size_t>(principals);
-  return true;
+  return Status::ok();
 }
 
-int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
+// The settings that shape the process, checked before anything starts.
+struct ServeShape {
   Listen listen;
-  if (!parse_listen(settings.text("listen"), &listen)) {
+  std::string data_dir;
+  std::string keys_path;
+  bool run_to_completion = false;  // io_threads 0
+  std::uint32_t threads = 1;       // I/O threads (1 when running to completion)
+  std::int64_t ring_capacity = 0;
+};
+
+// The shape from the settings; nullopt (the reason printed) on a bad one: exit status 2.
+std::optional<ServeShape> serve_shape(Settings& settings) {
+  ServeShape shape;
+  if (!parse_listen(settings.text("listen"), &shape.listen)) {
     std::fprintf(stderr, "paycore serve: --listen wants HOST:PORT, not '%s'\n", settings.text("listen").c_str());
-    return 2;
+    return std::nullopt;
   }
-  const std::string data_dir = settings.text("data_dir");
-  const std::string keys_path = settings.text("keys").empty() ? data_dir + "/keys.json" : settings.text("keys");
+  shape.data_dir = settings.text("data_dir");
+  shape.keys_path = settings.text("keys").empty() ? shape.data_dir + "/keys.json" : settings.text("keys");
   const std::int64_t io_threads = settings.integer("io_threads");
-  const std::int64_t ring_capacity = settings.integer("ring_capacity");
+  shape.ring_capacity = settings.integer("ring_capacity");
   if (io_threads < 0 || io_threads > 64) {
     std::fprintf(stderr, "paycore serve: io_threads must be 0..64\n");
-    return 2;
+    return std::nullopt;
   }
-  // io_threads 0: run to completion (DESIGN.md rule 1): one thread reads, applies and answers.
-  const bool run_to_completion = io_threads == 0;
-  const auto threads = static_cast<std::uint32_t>(run_to_completion ? 1 : io_threads);
-  if (ring_capacity < 2 || (ring_capacity & (ring_capacity - 1)) != 0) {
+  // io_threads 0: run to completion (docs/design.md "The shape"): one thread reads, applies and
+  // answers.
+  shape.run_to_completion = io_threads == 0;
+  shape.threads = static_cast<std::uint32_t>(shape.run_to_completion ? 1 : io_threads);
+  if (shape.ring_capacity < 2 || (shape.ring_capacity & (shape.ring_capacity - 1)) != 0) {
     std::fprintf(stderr, "paycore serve: ring_capacity must be a power of two\n");
-    return 2;
+    return std::nullopt;
   }
+  return shape;
+}
 
-  // Signals are taken synchronously by the main thread; every thread made from here on
-  // inherits the mask.
+// Signals are taken synchronously by the main thread; every thread made after this inherits
+// the mask. Returns the set to wait on.
+sigset_t block_signals() {
   sigset_t signals;
   sigemptyset(&signals);
   sigaddset(&signals, SIGTERM);
@@ -441,28 +445,16 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   sigaddset(&signals, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  return signals;
+}
 
-  std::error_code ec;
-  std::filesystem::create_directories(data_dir, ec);
-  std::string error;
-  std::vector<std::string> private_keys;
-  if (!ensure_keys(keys_path, &private_keys, &error)) {
-    log_line(LogLevel::error, "keys: " + error);
-    return 1;
-  }
-  const net::KeysLoadResult loaded = net::keys_load(keys_path);
-  if (!loaded.ok()) {
-    log_line(LogLevel::error, "keys: " + loaded.error);
-    return 1;
-  }
-  net::KeysHolder keys(loaded.keys);
-
+EngineConfig engine_config_from(Settings& settings, const ServeShape& shape, const auth::Keys& keys) {
   EngineConfig engine_config;
-  engine_config.data_dir = data_dir;
-  engine_config.producers = threads + 1;  // + the admin producer
-  engine_config.ring_capacity = static_cast<std::uint32_t>(ring_capacity);
+  engine_config.data_dir = shape.data_dir;
+  engine_config.producers = shape.threads + 1;  // + the admin producer
+  engine_config.ring_capacity = static_cast<std::uint32_t>(shape.ring_capacity);
   engine_config.batch_max = static_cast<std::uint32_t>(settings.integer("batch_max"));
-  engine_config.channels = channel_names(*loaded.keys);
+  engine_config.channels = channel_names(keys);
   engine_config.limits.amount_max = settings.integer("amount_max");
   engine_config.limits.accounts_max = static_cast<std::uint32_t>(settings.integer("accounts_max"));
   engine_config.limits.payments_max = static_cast<std::uint32_t>(settings.integer("payments_max"));
@@ -473,31 +465,16 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
   engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
   engine_config.wal_force_fallback = settings.flag("wal_fallback");
-  // Outlives the engine (declared before it); only ever armed by the hidden --wal-fault.
-  wal::FaultInjector wal_faults;
-  if (!wal_fault_specs.empty()) {
-    if (!arm_wal_faults(wal_fault_specs, &wal_faults, &error)) {
-      std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
-      return 2;
-    }
-    engine_config.wal_faults = &wal_faults;
-  }
+  return engine_config;
+}
 
-  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(engine_config);
-  if (!opened.is_ok()) {
-    error = opened.status().to_string();
-    log_line(LogLevel::error, "cannot open the data directory: " + error, {{"data_dir", data_dir}});
-    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
-    return 1;
-  }
-  std::unique_ptr<Engine> engine = std::move(*opened);
-  if (!run_to_completion) engine->start();
-
+// Everything of the server's configuration but the rate limits (rate_limits_from, which can fail).
+net::ServerConfig server_config_from(Settings& settings, const ServeShape& shape) {
   net::ServerConfig server_config;
-  server_config.host = listen.host;
-  server_config.port = listen.port;
-  server_config.io_threads = threads;
-  server_config.drive_engine = run_to_completion;
+  server_config.host = shape.listen.host;
+  server_config.port = shape.listen.port;
+  server_config.io_threads = shape.threads;
+  server_config.drive_engine = shape.run_to_completion;
   server_config.http.header_bytes_max = static_cast<std::size_t>(settings.integer("header_bytes_max"));
   server_config.http.request_line_bytes_max =
       std::min(server_config.http.request_line_bytes_max, server_config.http.header_bytes_max);
@@ -512,11 +489,89 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   server_config.batch_items_max = static_cast<std::uint32_t>(settings.integer("batch_items_max"));
   server_config.amount_max = settings.integer("amount_max");
   server_config.access_log = settings.flag("access_log");
-  if (settings.flag("nonce_journal")) server_config.nonce_journal_dir = data_dir + "/nonces";
+  if (settings.flag("nonce_journal")) server_config.nonce_journal_dir = shape.data_dir + "/nonces";
   server_config.tls.cert_chain_path = settings.text("tls_cert");
   server_config.tls.key_path = settings.text("tls_key");
-  if (!rate_limits_from(settings, &server_config.rate_limits, &error)) {
+  return server_config;
+}
+
+// The welcome text on stdout and the "listening" log line.
+void announce(const ServeShape& shape, const net::Server& server, const Engine& engine,
+              const std::vector<std::string>& private_keys, const auth::Keys& keys) {
+  const char* scheme = server.tls_enabled() ? "https" : "http";
+  const std::string endpoint = format_endpoint(shape.listen.host, server.port());
+  print_welcome(scheme, endpoint, shape.data_dir, shape.keys_path, private_keys, keys);
+  log_line(LogLevel::info, "listening on " + endpoint,
+           {{"scheme", scheme}, {"data_dir", shape.data_dir}, {"keys", shape.keys_path}, {"wal_dir", engine.wal_dir()},
+            {"snapshots_dir", engine.snapshots_dir()}});
+}
+
+// Drains the admin producer's answers and handles signals until SIGTERM or SIGINT: SIGHUP
+// reloads the keys and the TLS certificate.
+void serve_until_stopped(const sigset_t& signals, const std::string& keys_path, auth::KeysHolder& keys,
+                         net::Server& server, Engine& engine, std::uint32_t admin_producer) {
+  std::vector<Response> admin_responses(64);
+  while (true) {
+    const timespec wait{0, 200'000'000};
+    const int signal_number = sigtimedwait(&signals, nullptr, &wait);
+    while (engine.take(admin_producer, admin_responses) > 0) {
+    }
+    if (signal_number == SIGHUP) {
+      reload_keys(keys_path, keys, server, engine, admin_producer);
+      reload_tls(server);
+    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
+      log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
+      return;
+    }
+  }
+}
+
+int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
+  const std::optional<ServeShape> shape = serve_shape(settings);
+  if (!shape) return 2;
+  const std::string& data_dir = shape->data_dir;
+  const std::string& keys_path = shape->keys_path;
+  const bool run_to_completion = shape->run_to_completion;
+  const sigset_t signals = block_signals();
+
+  std::error_code ec;
+  std::filesystem::create_directories(data_dir, ec);
+  std::vector<std::string> private_keys;
+  if (const Status made = ensure_keys(keys_path, &private_keys); !made.is_ok()) {
+    log_line(LogLevel::error, "keys: " + made.message());
+    return 1;
+  }
+  const StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path);
+  if (!loaded.is_ok()) {
+    log_line(LogLevel::error, "keys: " + loaded.status().message());
+    return 1;
+  }
+  auth::KeysHolder keys(*loaded);
+
+  EngineConfig engine_config = engine_config_from(settings, *shape, **loaded);
+  // Outlives the engine (declared before it); only ever armed by the hidden --wal-fault.
+  wal::FaultInjector wal_faults;
+  if (!wal_fault_specs.empty()) {
+    if (const Status armed = arm_wal_faults(wal_fault_specs, &wal_faults); !armed.is_ok()) {
+      std::fprintf(stderr, "paycore serve: %s\n", armed.message().c_str());
+      return 2;
+    }
+    engine_config.wal_faults = &wal_faults;
+  }
+
+  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(engine_config);
+  if (!opened.is_ok()) {
+    const std::string error = opened.status().to_string();
+    log_line(LogLevel::error, "cannot open the data directory: " + error, {{"data_dir", data_dir}});
     std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    return 1;
+  }
+  std::unique_ptr<Engine> engine = std::move(*opened);
+  if (!run_to_completion) engine->start();
+
+  net::ServerConfig server_config = server_config_from(settings, *shape);
+  if (const Status limits = rate_limits_from(settings, &server_config.rate_limits); !limits.is_ok()) {
+    std::fprintf(stderr, "paycore serve: %s\n", limits.message().c_str());
     engine->stop();
     return 2;
   }
@@ -529,28 +584,9 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   }
   std::unique_ptr<net::Server> server = std::move(created).value();
   server->start();
-  const std::string endpoint = format_endpoint(listen.host, server->port());
-  print_welcome(server->tls_enabled() ? "https" : "http", endpoint, data_dir, keys_path, private_keys,
-                *loaded.keys);
-  log_line(LogLevel::info, "listening on " + endpoint,
-           {{"scheme", server->tls_enabled() ? "https" : "http"}, {"data_dir", data_dir}, {"keys", keys_path}, {"wal_dir", engine->wal_dir()},
-            {"snapshots_dir", engine->snapshots_dir()}});
-
-  const std::uint32_t admin_producer = threads;
-  std::vector<Response> admin_responses(64);
-  while (true) {
-    const timespec wait{0, 200'000'000};
-    const int signal_number = sigtimedwait(&signals, nullptr, &wait);
-    while (engine->take(admin_producer, admin_responses) > 0) {
-    }
-    if (signal_number == SIGHUP) {
-      reload_keys(keys_path, keys, *server, *engine, admin_producer);
-      reload_tls(*server);
-    } else if (signal_number == SIGTERM || signal_number == SIGINT) {
-      log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
-      break;
-    }
-  }
+  announce(*shape, *server, *engine, private_keys, **loaded);
+  const std::uint32_t admin_producer = shape->threads;  // the producer after the I/O threads'
+  serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer);
   server->stop();
   engine->stop();
   log_line(LogLevel::info, "stopped");
@@ -560,7 +596,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
 }  // namespace
 
 void add_serve_command(CLI::App& app) {
-  auto* cmd = app.add_subcommand("serve", "Run the payment server (HTTP/1.1 API of API.md)");
+  auto* cmd = app.add_subcommand("serve", "Run the payment server (the HTTP/1.1 API of docs/api.md)");
   static Settings settings;
   static std::string config_path;
   static std::map<std::string, std::string> given;
@@ -580,17 +616,18 @@ void add_serve_command(CLI::App& app) {
     }
   }
   cmd->callback([] {
-    std::string error;
-    bool ok = config_path.empty() || settings.apply_toml(config_path, &error);
-    ok = ok && settings.apply_environment(&error);
+    Status configured = config_path.empty() ? Status::ok() : settings.apply_toml(config_path);
+    if (configured.is_ok()) configured = settings.apply_environment();
     for (const auto& [name, value] : given) {
-      if (ok) ok = settings.set(settings.find(name), value, dashed(name.c_str()), &error);
+      if (configured.is_ok()) configured = settings.set(settings.find(name), value, dashed(name.c_str()));
     }
     for (const auto& [name, value] : given_flags) {
-      if (ok) ok = settings.set(settings.find(name), value ? "true" : "false", dashed(name.c_str()), &error);
+      if (configured.is_ok()) {
+        configured = settings.set(settings.find(name), value ? "true" : "false", dashed(name.c_str()));
+      }
     }
-    if (!ok) {
-      std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    if (!configured.is_ok()) {
+      std::fprintf(stderr, "paycore serve: %s\n", configured.message().c_str());
       exit_status() = 2;
       return;
     }

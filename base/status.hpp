@@ -1,7 +1,7 @@
 #pragma once
 // The one error type of paycore (docs/style.md rule 9): every fallible call outside the business
 // outcomes returns a Status or a StatusOr<T>. Business outcomes are results, not errors:
-// `ResultCode` (core/result.hpp) and `AuthStatus` (net/auth.hpp) stay what they are.
+// `ResultCode` (core/result.hpp) and `AuthStatus` (auth/signing.hpp) stay what they are.
 //
 // Shapes follow Abseil's absl::Status / absl::StatusOr: a code plus a message; `StatusOr<T>` is
 // a T or a non-ok Status, never both. The hot-path codes (kOk, kFull, kReadOnly) carry no
@@ -82,8 +82,8 @@ class [[nodiscard]] StatusOr {
  public:
   StatusOr(T value) : storage_(std::in_place_index<1>, std::move(value)) {}  // NOLINT: implicit
   StatusOr(Status status) : storage_(std::in_place_index<0>, std::move(status)) {  // NOLINT
-    const bool holds_error = !std::get<0>(storage_).is_ok();
-    PAYCORE_ASSERT(holds_error);  // an ok StatusOr must hold a value
+    [[maybe_unused]] const bool is_error = !std::get<0>(storage_).is_ok();
+    PAYCORE_ASSERT(is_error);  // an ok StatusOr must hold a value
   }
 
   bool is_ok() const { return storage_.index() == 1; }

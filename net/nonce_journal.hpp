@@ -44,7 +44,7 @@
 #include <vector>
 
 #include "base/status.hpp"
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 
 namespace paycore::net {
 

@@ -2,7 +2,8 @@
 // Response writing without a heap allocation per response: a caller-owned OutBuffer (one per
 // connection, or one per thread for scratch) that grows by doubling only up to its limit and is
 // then reused; an HTTP/1.1 response head writer; and a small JSON writer (escaping, int64,
-// RFC 3339 UTC microsecond timestamps, null) that appends straight into an OutBuffer.
+// RFC 3339 UTC microsecond timestamps, null) that appends straight into an OutBuffer. The
+// escaping and the timestamp format are base's (base/json_text.hpp, base/time.hpp).
 //
 // Every append either succeeds whole or leaves the buffer unchanged and returns false (the
 // limit was hit): callers answer 500/close instead of sending a truncated response.
@@ -12,6 +13,9 @@
 #include <memory>
 #include <span>
 #include <string_view>
+
+#include "base/json_text.hpp"
+#include "base/time.hpp"
 
 namespace paycore::net {
 
@@ -57,7 +61,7 @@ std::string_view http_reason_phrase(int status);
 struct ResponseHead {
   int status = 200;
   std::string_view content_type = "application/json";
-  std::string_view request_id;      // X-Request-Id echo; omitted if empty
+  std::string_view trace_id;        // X-Request-Id echo (not the idempotency key); omitted if empty
   bool keep_alive = true;           // Connection: keep-alive | close
   bool idempotent_replayed = false;  // Idempotent-Replayed: true
   // Further header lines, each "Name: value" without CRLF (e.g. "Allow: GET").
@@ -74,14 +78,6 @@ struct ResponseHead {
 // Appends the interim answer "HTTP/1.1 100 Continue" (RFC 9110 15.2.1, 10.1.1). False (buffer
 // unchanged) if it does not fit.
 [[nodiscard]] bool write_continue(OutBuffer& out);
-
-// Formats microseconds since the Unix epoch as "2026-11-26T05:19:14.123456Z" (27 bytes) into
-// `out`. False for instants outside years 0000..9999.
-inline constexpr std::size_t rfc3339_us_bytes = 27;
-[[nodiscard]] bool format_rfc3339_us(std::int64_t unix_us, char (&out)[rfc3339_us_bytes]);
-// The inverse, for "YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|+HH:MM|-HH:MM)"; false if malformed or out
-// of range. Digits beyond microseconds are truncated.
-[[nodiscard]] bool parse_rfc3339_us(std::string_view text, std::int64_t* unix_us);
 
 // A JSON writer over an OutBuffer. Commas are placed automatically. Nesting is bounded by
 // json_writer_depth_max. After any failed append `ok()` is false and the writer stops
@@ -128,7 +124,8 @@ class JsonWriter {
   bool first_in_container_[json_writer_depth_max + 1] = {};
 };
 
-// Appends the JSON-escaped form of `text` (without quotes) to `out`.
+// Appends the JSON-escaped form of `text` (without quotes) to `out`; false (buffer unchanged) if
+// it does not fit.
 [[nodiscard]] bool json_escape_append(OutBuffer& out, std::string_view text);
 
 // The API's error body: {"error":{"code":...,"message":...[,"field":...]}}.

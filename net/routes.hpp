@@ -24,7 +24,7 @@
 #include <string_view>
 
 #include "net/http_parser.hpp"
-#include "net/keys.hpp"
+#include "net/credentials.hpp"
 #include "net/request_json.hpp"
 #include "core/command.hpp"
 

@@ -47,9 +47,8 @@
 
 #include "base/status.hpp"
 #include "core/engine.hpp"
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 #include "net/http_parser.hpp"
-#include "net/keys.hpp"
 #include "net/metrics.hpp"
 #include "net/nonce_journal.hpp"
 #include "net/rate_limit.hpp"

@@ -20,6 +20,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.hpp"
 #include "recon/local.hpp"
 
 namespace paycore::recon {
@@ -38,17 +39,15 @@ struct ArgEvent {
 };
 
 // Splits command-line words: `--name VALUE`, `--name=VALUE`, flags, positional words; `-h` and
-// `--help` are the flag "--help". Returns an error message (naming the word) for an unknown
+// `--help` are the flag "--help". kInvalidArgument (its message naming the word) for an unknown
 // option, an option without its value (the end of the line, an empty `--name=`, or a next word
 // that is itself an option), a value given to a flag, and for "--" (nothing here needs it).
-[[nodiscard]] std::optional<std::string> split_args(std::span<const std::string> words,
-                                                    std::span<const ArgSpec> specs,
-                                                    std::vector<ArgEvent>* events);
+[[nodiscard]] Status split_args(std::span<const std::string> words, std::span<const ArgSpec> specs,
+                                std::vector<ArgEvent>* events);
 
-// A whole number in [min, max]; an error message naming `option` otherwise.
-[[nodiscard]] std::optional<std::string> parse_int_arg(std::string_view text, std::string_view option,
-                                                       std::int64_t min, std::int64_t max,
-                                                       std::int64_t* out);
+// A whole number in [min, max]; kInvalidArgument naming `option` otherwise.
+[[nodiscard]] Status parse_int_arg(std::string_view text, std::string_view option, std::int64_t min,
+                                   std::int64_t max, std::int64_t* out);
 
 // ---- paycore recon ------------------------------------------------------------------------
 
@@ -69,18 +68,18 @@ struct ReconArgs {
   bool help = false;   // -h / --help: print recon_usage(), exit 0
 };
 
-// The words after `paycore recon` into *args; an error message (exit status 2) on any mistake:
+// The words after `paycore recon` into *args; kInvalidArgument (exit status 2) on any mistake:
 // unknown option, missing value, a value twice, an ambiguous pairing, a positional word, a
 // missing --snapshot / --statement / --out, a bad --tolerance-seconds.
-[[nodiscard]] std::optional<std::string> parse_recon_args(std::span<const std::string> words, ReconArgs* args);
+[[nodiscard]] Status parse_recon_args(std::span<const std::string> words, ReconArgs* args);
 
 // The help text of `paycore recon` (with its apply and gen subcommands).
 std::string_view recon_usage();
 
-// Loads the local records from a snapshot; nullopt and *error on failure.
-using LocalLoader = std::function<std::optional<LocalData>(const std::string& snapshot, std::string* error)>;
+// Loads the local records from a snapshot (load_local_data, or a test's stand-in).
+using LocalLoader = std::function<StatusOr<LocalData>(const std::string& snapshot)>;
 
-// Exit status as DESIGN.md says: 0 all matched, 1 findings, 2 error (bad arguments included).
+// Exit status as docs/recon.md says: 0 all matched, 1 findings, 2 error (bad arguments included).
 int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out, std::ostream& err);
 
 }  // namespace paycore::recon

@@ -44,7 +44,8 @@ class Planner {
     std::uint64_t sum = 0;
     for (std::size_t c = 1; c < finding_class_count; ++c) sum += options.class_ppm[c];
     PAYCORE_ASSERT(sum <= ppm_total);
-    PAYCORE_ASSERT(!options.channels.empty() && options.merchants_count > 0);
+    PAYCORE_ASSERT(!options.channels.empty());
+    PAYCORE_ASSERT_GT(options.merchants_count, 0u);
     PAYCORE_ASSERT(options.cutoff_us - options.tolerance_seconds * us_per_second > options.start_us);
   }
 

@@ -75,10 +75,13 @@ class Planner {
     std::uint64_t sum = 0;
     for (std::size_t c = 1; c < finding_class_count; ++c) sum += options.class_ppm[c];
     PAYCORE_ASSERT(sum <= ppm_total);
-    PAYCORE_ASSERT(!options.channels.empty() && options.merchants_count > 0 && options.customers_count > 0);
+    PAYCORE_ASSERT(!options.channels.empty());
+    PAYCORE_ASSERT_GT(options.merchants_count, 0u);
+    PAYCORE_ASSERT_GT(options.customers_count, 0u);
     const std::int64_t regular_span_us = options.cutoff_us() - options.tolerance_seconds * us_per_second -
                                          options.start_us - 2 * refund_after_us;
-    PAYCORE_ASSERT(regular_span_us > 0 && options.tolerance_seconds >= 60);
+    PAYCORE_ASSERT_GT(regular_span_us, 0);
+    PAYCORE_ASSERT_GE(options.tolerance_seconds, 60);
     step_us_ = regular_span_us / static_cast<std::int64_t>(options.payments_count + 1);
     PAYCORE_ASSERT(step_us_ >= 1);
   }
@@ -222,7 +225,7 @@ class Builder {
     return c;
   }
 
-  // A mandate of `customer` for every merchant: balance payments need one (API.md "Mandates").
+  // A mandate of `customer` for every merchant: balance payments need one (docs/api.md "Mandates").
   void grant_mandates(const char* customer) {
     for (std::uint32_t m = 0; m < options_.merchants_count; ++m) {
       char merchant[24], mandate[48];
@@ -396,31 +399,29 @@ std::uint64_t permuted(std::uint64_t q, std::uint64_t n) {
   return n % stride == 0 ? q : (q * stride) % n;
 }
 
-bool write_snapshot_file(const State& state, std::uint64_t lsn, std::int64_t created_at_us,
-                         const std::filesystem::path& path, std::string* error) {
+Status write_snapshot_file(const State& state, std::uint64_t lsn, std::int64_t created_at_us,
+                           const std::filesystem::path& path) {
   const std::string temp = path.string() + ".tmp";
   const int fd = ::open(temp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) {
-    *error = temp + ": " + std::strerror(errno);
-    return false;
-  }
+  if (fd < 0) return Status::io_error(temp + ": " + std::strerror(errno));
   std::vector<std::byte> buffer(std::size_t{1} << 20);
   FdSink sink(fd, buffer);
   const bool written = write_snapshot(state, lsn, created_at_us, sink) && sink.flush() && ::fsync(fd) == 0;
   const int saved = sink.error() != 0 ? sink.error() : errno;
   ::close(fd);
   if (!written || ::rename(temp.c_str(), path.c_str()) != 0) {
-    *error = path.string() + ": " + std::strerror(written ? errno : saved);
-    return false;
+    return Status::io_error(path.string() + ": " + std::strerror(written ? errno : saved));
   }
-  return true;
+  return Status::ok();
 }
 
 }  // namespace
 
 StateGenExpected generate_state(const StateGenOptions& options, State* state, std::ostream& statement_csv) {
-  PAYCORE_ASSERT(options.payments_count > 0 && options.payments_count < 100'000'000ULL);
-  PAYCORE_ASSERT(state->payments.size() == 0 && state->accounts.size() == 0);
+  PAYCORE_ASSERT_GT(options.payments_count, 0u);
+  PAYCORE_ASSERT_LT(options.payments_count, 100'000'000ULL);
+  PAYCORE_ASSERT_EQ(state->payments.size(), 0u);
+  PAYCORE_ASSERT_EQ(state->accounts.size(), 0u);
   const Planner planner(options);
   StateGenExpected expected;
   Builder builder(options, planner, state);
@@ -449,7 +450,8 @@ StateGenExpected generate_state(const StateGenOptions& options, State* state, st
   PAYCORE_ASSERT(state->payments.size() == expected.payments_count);
   PAYCORE_ASSERT(state->refunds.size() == expected.refunds_count);
   PAYCORE_ASSERT(state->anomalies.size() == expected.anomalies_count);
-  PAYCORE_ASSERT(state->balances_sum_to_zero_slow());
+  const bool balanced = state->balances_sum_to_zero_slow();
+  PAYCORE_ASSERT(balanced);
   return expected;
 }
 
@@ -483,38 +485,34 @@ std::string expected_json(const StateGenOptions& options, const StateGenExpected
                         (out_dir / "statement.csv").string() + " --out " + (out_dir / "report").string() +
                         " --cutoff " + cutoff + " --tolerance-seconds " + std::to_string(options.tolerance_seconds);
   json += ",\n  \"command\": ";
-  append_json_string(&json, command);
+  append_json_string(json, command);
   json += "\n}\n";
   return json;
 }
 
-std::optional<std::string> generate_state_files(const StateGenOptions& options,
-                                                const std::filesystem::path& out_dir,
-                                                StateGenExpected* expected) {
+Status generate_state_files(const StateGenOptions& options, const std::filesystem::path& out_dir,
+                            StateGenExpected* expected) {
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
-  if (ec) return out_dir.string() + ": " + ec.message();
+  if (ec) return Status::io_error(out_dir.string() + ": " + ec.message());
   StateConfig config;
   config.payments_expected = options.payments_count;
   config.accounts_expected = options.merchants_count + options.customers_count + 16;
   auto state = std::make_unique<State>(config);
   {
     std::ofstream csv(out_dir / "statement.csv", std::ios::binary | std::ios::trunc);
-    if (!csv) return (out_dir / "statement.csv").string() + ": cannot create";
+    if (!csv) return Status::io_error((out_dir / "statement.csv").string() + ": cannot create");
     *expected = generate_state(options, state.get(), csv);
     csv.flush();
-    if (!csv) return (out_dir / "statement.csv").string() + ": write failed";
+    if (!csv) return Status::io_error((out_dir / "statement.csv").string() + ": write failed");
   }
-  std::string error;
-  if (!write_snapshot_file(*state, expected->commands_count, expected->last_timestamp_us,
-                           out_dir / "snapshot.snap", &error)) {
-    return error;
-  }
+  PAYCORE_RETURN_IF_ERROR(write_snapshot_file(*state, expected->commands_count,
+                                              expected->last_timestamp_us, out_dir / "snapshot.snap"));
   std::ofstream json(out_dir / "expected.json", std::ios::binary | std::ios::trunc);
   json << expected_json(options, *expected, out_dir);
   json.flush();
-  if (!json) return (out_dir / "expected.json").string() + ": write failed";
-  return std::nullopt;
+  if (!json) return Status::io_error((out_dir / "expected.json").string() + ": write failed");
+  return Status::ok();
 }
 
 }  // namespace paycore::recon

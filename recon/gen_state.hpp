@@ -2,7 +2,7 @@
 // `paycore recon gen`: reconciliation input made THROUGH THE REAL STATE MACHINE. Commands
 // (add_channel, open_account, deposit, create_mandate, create_payment, notify, cancel, ship,
 // complete, refund) are applied to a State with strictly increasing timestamps, exactly as the
-// engine would apply them; the State is written with write_snapshot. A statement CSV (API.md format) is
+// engine would apply them; the State is written with write_snapshot. A statement CSV (docs/recon.md "Statement formats", csv) is
 // written beside it with discrepancies of every class injected at known rates, and the counts
 // the job must find (expected.json). Deterministic for a given seed and start.
 //
@@ -22,6 +22,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.hpp"
 #include "recon/match.hpp"
 #include "core/state.hpp"
 
@@ -68,10 +69,10 @@ struct StateGenExpected {
 StateGenExpected generate_state(const StateGenOptions& options, State* state, std::ostream& statement_csv);
 
 // generate_state into `out_dir` (created): snapshot.snap (at LSN commands_count, created at the
-// last command's time), statement.csv and expected.json. Returns an error message on failure.
-[[nodiscard]] std::optional<std::string> generate_state_files(const StateGenOptions& options,
-                                                              const std::filesystem::path& out_dir,
-                                                              StateGenExpected* expected);
+// last command's time), statement.csv and expected.json. kIoError naming the file on failure.
+[[nodiscard]] Status generate_state_files(const StateGenOptions& options,
+                                          const std::filesystem::path& out_dir,
+                                          StateGenExpected* expected);
 
 // expected.json's text.
 std::string expected_json(const StateGenOptions& options, const StateGenExpected& expected,

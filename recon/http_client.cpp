@@ -33,18 +33,16 @@ std::string_view trim_spaces(std::string_view text) {
 
 }  // namespace
 
-std::optional<HttpEndpoint> parse_http_url(std::string_view url, std::string* error) {
+StatusOr<HttpEndpoint> parse_http_url(std::string_view url) {
   constexpr std::string_view scheme = "http://";
   if (!url.starts_with(scheme)) {
-    *error = "the server URL must be http://HOST:PORT";
-    return std::nullopt;
+    return Status::invalid_argument("the server URL must be http://HOST:PORT");
   }
   std::string_view rest = url.substr(scheme.size());
   if (rest.ends_with('/')) rest.remove_suffix(1);
   const std::size_t colon = rest.rfind(':');
   if (colon == std::string_view::npos || colon == 0 || rest.find('/') != std::string_view::npos) {
-    *error = "the server URL must be http://HOST:PORT (no path)";
-    return std::nullopt;
+    return Status::invalid_argument("the server URL must be http://HOST:PORT (no path)");
   }
   HttpEndpoint endpoint;
   std::string_view host = rest.substr(0, colon);
@@ -54,8 +52,7 @@ std::optional<HttpEndpoint> parse_http_url(std::string_view url, std::string* er
   unsigned value = 0;
   const auto [end, ec] = std::from_chars(port.data(), port.data() + port.size(), value);
   if (port.empty() || ec != std::errc{} || end != port.data() + port.size() || value == 0 || value > 65535) {
-    *error = "the server URL's port must be 1-65535";
-    return std::nullopt;
+    return Status::invalid_argument("the server URL's port must be 1-65535");
   }
   endpoint.port = static_cast<std::uint16_t>(value);
   return endpoint;
@@ -75,7 +72,7 @@ void HttpClient::close() {
   buffer_.clear();
 }
 
-bool HttpClient::open(std::string* error) {
+Status HttpClient::open() {
   PAYCORE_ASSERT(fd_ < 0);
   addrinfo hints{};
   hints.ai_family = AF_UNSPEC;
@@ -83,8 +80,7 @@ bool HttpClient::open(std::string* error) {
   addrinfo* found = nullptr;
   const std::string port = std::to_string(endpoint_.port);
   if (const int rc = ::getaddrinfo(endpoint_.host.c_str(), port.c_str(), &hints, &found); rc != 0) {
-    *error = endpoint_.host + ": " + ::gai_strerror(rc);
-    return false;
+    return Status::io_error(endpoint_.host + ": " + ::gai_strerror(rc));
   }
   int last_errno = 0;
   for (addrinfo* a = found; a != nullptr && fd_ < 0; a = a->ai_next) {
@@ -99,68 +95,60 @@ bool HttpClient::open(std::string* error) {
   }
   ::freeaddrinfo(found);
   if (fd_ < 0) {
-    *error = "cannot connect to " + endpoint_.host + ":" + port + ": " + std::strerror(last_errno);
-    return false;
+    return Status::io_error("cannot connect to " + endpoint_.host + ":" + port + ": " + std::strerror(last_errno));
   }
   const int one = 1;
   (void)::setsockopt(fd_, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
-  return true;
+  return Status::ok();
 }
 
-bool HttpClient::send_all(std::string_view bytes, std::string* error) {
+Status HttpClient::send_all(std::string_view bytes) {
   while (!bytes.empty()) {
     pollfd p{fd_, POLLOUT, 0};
     if (::poll(&p, 1, timeout_ms_) <= 0) {
-      *error = "timed out sending";
-      return false;
+      return Status::io_error("timed out sending");
     }
     const ssize_t n = ::send(fd_, bytes.data(), bytes.size(), MSG_NOSIGNAL);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      *error = std::string("send: ") + std::strerror(errno);
-      return false;
+      return Status::io_error(std::string("send: ") + std::strerror(errno));
     }
     bytes.remove_prefix(static_cast<std::size_t>(n));
   }
-  return true;
+  return Status::ok();
 }
 
-bool HttpClient::fill(std::string* error) {
+Status HttpClient::fill() {
   pollfd p{fd_, POLLIN, 0};
   const int ready = ::poll(&p, 1, timeout_ms_);
   if (ready <= 0) {
-    *error = ready == 0 ? "timed out waiting for the response" : std::string("poll: ") + std::strerror(errno);
-    return false;
+    return Status::io_error(ready == 0 ? "timed out waiting for the response" : std::string("poll: ") + std::strerror(errno));
   }
   char chunk[16384];
   const ssize_t n = ::recv(fd_, chunk, sizeof chunk, 0);
   if (n <= 0) {
-    *error = n == 0 ? "the server closed the connection" : std::string("recv: ") + std::strerror(errno);
-    return false;
+    return Status::io_error(n == 0 ? "the server closed the connection" : std::string("recv: ") + std::strerror(errno));
   }
   buffer_.append(chunk, static_cast<std::size_t>(n));
-  return true;
+  return Status::ok();
 }
 
-bool HttpClient::read_response(HttpResult* out, bool* keep_alive, std::string* error) {
+Status HttpClient::read_response(HttpResult* out, bool* keep_alive) {
   std::size_t head_end = 0;
   while ((head_end = buffer_.find("\r\n\r\n")) == std::string::npos) {
     if (buffer_.size() > header_bytes_max) {
-      *error = "response headers too large";
-      return false;
+      return Status::io_error("response headers too large");
     }
-    if (!fill(error)) return false;
+    PAYCORE_RETURN_IF_ERROR(fill());
   }
   const std::string_view head(buffer_.data(), head_end);
   if (!head.starts_with("HTTP/1.") || head.size() < 12) {
-    *error = "not an HTTP/1.x response";
-    return false;
+    return Status::io_error("not an HTTP/1.x response");
   }
   int status = 0;
   const auto [end, ec] = std::from_chars(head.data() + 9, head.data() + 12, status);
   if (ec != std::errc{} || end != head.data() + 12) {
-    *error = "bad status line";
-    return false;
+    return Status::io_error("bad status line");
   }
   std::size_t content_length = 0;
   *keep_alive = true;
@@ -176,8 +164,7 @@ bool HttpClient::read_response(HttpResult* out, bool* keep_alive, std::string* e
     if (iequals(name, "content-length")) {
       const auto [e, c] = std::from_chars(value.data(), value.data() + value.size(), content_length);
       if (c != std::errc{} || e != value.data() + value.size() || content_length > body_bytes_max) {
-        *error = "bad Content-Length";
-        return false;
+        return Status::io_error("bad Content-Length");
       }
     } else if (iequals(name, "connection") && iequals(value, "close")) {
       *keep_alive = false;
@@ -185,17 +172,17 @@ bool HttpClient::read_response(HttpResult* out, bool* keep_alive, std::string* e
   }
   const std::size_t body_at = head_end + 4;
   while (buffer_.size() < body_at + content_length) {
-    if (!fill(error)) return false;
+    PAYCORE_RETURN_IF_ERROR(fill());
   }
   out->status = status;
   out->body.assign(buffer_, body_at, content_length);
   buffer_.erase(0, body_at + content_length);
-  return true;
+  return Status::ok();
 }
 
-bool HttpClient::request(std::string_view method, std::string_view target,
-                         const std::vector<std::pair<std::string, std::string>>& headers,
-                         std::string_view body, HttpResult* out, std::string* error) {
+StatusOr<HttpResult> HttpClient::request(
+    std::string_view method, std::string_view target,
+    const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body) {
   std::string text;
   text.reserve(256 + body.size());
   text.append(method).append(" ").append(target).append(" HTTP/1.1\r\nHost: ");
@@ -203,19 +190,23 @@ bool HttpClient::request(std::string_view method, std::string_view target,
   for (const auto& [name, value] : headers) text.append(name).append(": ").append(value).append("\r\n");
   text.append("Content-Length: ").append(std::to_string(body.size())).append("\r\n\r\n").append(body);
   // At most two tries: the second only when a reused connection turned out to be closed.
+  Status failure;
   for (int attempt = 0; attempt < 2; ++attempt) {
-    if (fd_ < 0 && !open(error)) return false;
+    if (fd_ < 0) PAYCORE_RETURN_IF_ERROR(open());
     const bool was_reused = reused_;
     bool keep_alive = true;
-    if (send_all(text, error) && read_response(out, &keep_alive, error)) {
+    HttpResult result;
+    failure = send_all(text);
+    if (failure.is_ok()) failure = read_response(&result, &keep_alive);
+    if (failure.is_ok()) {
       reused_ = true;
       if (!keep_alive) close();
-      return true;
+      return result;
     }
     close();
-    if (!was_reused) return false;
+    if (!was_reused) return failure;
   }
-  return false;
+  return failure;
 }
 
 }  // namespace paycore::recon

@@ -11,6 +11,8 @@
 #include <utility>
 #include <vector>
 
+#include "base/status.hpp"
+
 namespace paycore::recon {
 
 struct HttpEndpoint {
@@ -19,8 +21,8 @@ struct HttpEndpoint {
 };
 
 // "http://HOST:PORT" (an optional trailing "/"); HOST may be a name, an IPv4 address or a
-// bracketed IPv6 address. nullopt and *error for anything else (https included).
-std::optional<HttpEndpoint> parse_http_url(std::string_view url, std::string* error);
+// bracketed IPv6 address. kInvalidArgument for anything else (https included).
+[[nodiscard]] StatusOr<HttpEndpoint> parse_http_url(std::string_view url);
 
 struct HttpResult {
   int status = 0;
@@ -38,18 +40,18 @@ class HttpClient {
   HttpClient& operator=(const HttpClient&) = delete;
 
   // Sends one request and reads its response. A kept-alive connection the server has closed
-  // meanwhile is reopened once (the requests made here are all safe to repeat). False and
-  // *error on a connection, timeout or framing failure.
-  [[nodiscard]] bool request(std::string_view method, std::string_view target,
-                             const std::vector<std::pair<std::string, std::string>>& headers,
-                             std::string_view body, HttpResult* out, std::string* error);
+  // meanwhile is reopened once (the requests made here are all safe to repeat). kIoError on a
+  // connection, timeout or framing failure ("timed out sending", "bad Content-Length", ...).
+  [[nodiscard]] StatusOr<HttpResult> request(
+      std::string_view method, std::string_view target,
+      const std::vector<std::pair<std::string, std::string>>& headers, std::string_view body);
 
  private:
-  bool open(std::string* error);
+  Status open();
   void close();
-  bool send_all(std::string_view bytes, std::string* error);
-  bool read_response(HttpResult* out, bool* keep_alive, std::string* error);
-  bool fill(std::string* error);
+  Status send_all(std::string_view bytes);
+  Status read_response(HttpResult* out, bool* keep_alive);
+  Status fill();
 
   HttpEndpoint endpoint_;
   int timeout_ms_;

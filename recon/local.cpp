@@ -4,7 +4,7 @@
 #include <cstring>
 #include <limits>
 
-#include "recon/memory.hpp"
+#include "base/memory.hpp"
 #include "base/assert.hpp"
 
 namespace paycore::recon {
@@ -69,8 +69,9 @@ void LocalData::reserve(std::size_t payments_count, std::size_t refunds_count) {
 
 std::uint32_t LocalData::add_payment(const LocalPayment& payment,
                                      std::span<const LocalRefund> refunds) {
-  PAYCORE_ASSERT(payments_.size() < std::numeric_limits<std::uint32_t>::max());
-  PAYCORE_ASSERT(refunds_.size() + refunds.size() < std::numeric_limits<std::uint32_t>::max());
+  constexpr std::size_t index_end = std::numeric_limits<std::uint32_t>::max();  // indexes are 32-bit
+  PAYCORE_ASSERT_LT(payments_.size(), index_end);
+  PAYCORE_ASSERT_LT(refunds_.size() + refunds.size(), index_end);
   LocalPayment kept = payment;
   kept.merchant_id = intern(payment.merchant_id);
   kept.channel = intern(payment.channel);

@@ -29,7 +29,7 @@ enum class PaymentStatus : std::uint8_t {
   refunded,
 };
 
-// "PENDING" ... "REFUNDED" (API.md).
+// "PENDING" ... "REFUNDED" (docs/api.md).
 std::string_view payment_status_name(PaymentStatus status);
 std::optional<PaymentStatus> payment_status_from_name(std::string_view name);
 // PAID, SHIPPED, COMPLETED and REFUNDED: the money did arrive through the channel.
@@ -61,7 +61,7 @@ struct LocalPayment {
   std::uint32_t refund_count = 0;
 };
 
-// A channel notification the state kept instead of applying (API.md "Channel notifications").
+// A channel notification the state kept instead of applying (docs/api.md "Channel notifications").
 struct LocalAnomaly {
   std::string_view channel;
   std::string_view channel_txn_id;

@@ -13,34 +13,30 @@ namespace {
 // own, or named by its rows) for every merchant, or for each of its --statement-merchant ids
 // only, rows or none. A statement restricted to merchants that names no channel at all
 // covers nothing, which the operator cannot have meant: an error.
-std::optional<std::string> cover_statement(const StatementSource& source, const StatementStats& stats,
-                                           Reconciler& reconciler) {
+Status cover_statement(const StatementSource& source, const StatementStats& stats,
+                       Reconciler& reconciler) {
   std::vector<std::string> channels = stats.channels;
   if (!stats.channel.empty() && std::find(channels.begin(), channels.end(), stats.channel) == channels.end()) {
     channels.push_back(stats.channel);
   }
   if (channels.empty() && !source.merchant_ids.empty()) {
-    return source.path + ": no row names a channel, so the --statement-merchant " + source.merchant_ids.front() +
-           " cannot say what it covers: add --statement-channel NAME for this statement";
+    return Status::invalid_argument(
+        source.path + ": no row names a channel, so the --statement-merchant " + source.merchant_ids.front() +
+        " cannot say what it covers: add --statement-channel NAME for this statement");
   }
   for (const std::string& channel : channels) {
     if (source.merchant_ids.empty()) reconciler.cover_channel(channel);
     for (const std::string& merchant : source.merchant_ids) reconciler.cover_merchant(channel, merchant);
   }
-  return std::nullopt;
+  return Status::ok();
 }
 
 }  // namespace
 
-std::optional<ReconReport> reconcile(const ReconOptions& options, const LocalData& local,
-                                     std::string* error) {
-  if (options.statements.empty()) {
-    *error = "no statement file";
-    return std::nullopt;
-  }
+StatusOr<ReconReport> reconcile(const ReconOptions& options, const LocalData& local) {
+  if (options.statements.empty()) return Status::invalid_argument("no statement file");
   if (options.tolerance_seconds < 0 || options.tolerance_seconds > 366 * 86400) {
-    *error = "tolerance must be 0 to 366 days in seconds";
-    return std::nullopt;
+    return Status::invalid_argument("tolerance must be 0 to 366 days in seconds");
   }
   MatchOptions match_options;
   match_options.cutoff_us = options.cutoff_us;
@@ -51,14 +47,8 @@ std::optional<ReconReport> reconcile(const ReconOptions& options, const LocalDat
   for (const StatementSource& source : options.statements) {
     reconciler.begin_statement(source.path, !source.merchant_ids.empty());
     StatementSummary summary{source.path, source.merchant_ids, {}};
-    if (auto failure = read_statement(source, reconciler.sink(), &summary.stats)) {
-      *error = *failure;
-      return std::nullopt;
-    }
-    if (auto failure = cover_statement(source, summary.stats, reconciler)) {
-      *error = *failure;
-      return std::nullopt;
-    }
+    PAYCORE_RETURN_IF_ERROR(read_statement(source, reconciler.sink(), &summary.stats));
+    PAYCORE_RETURN_IF_ERROR(cover_statement(source, summary.stats, reconciler));
     report.statements.push_back(std::move(summary));
   }
   report.match = reconciler.finish();
@@ -71,20 +61,21 @@ std::optional<ReconReport> reconcile(const ReconOptions& options, const LocalDat
 
 int run_recon(const ReconOptions& options, const LocalData& local, std::ostream& out,
               std::ostream& err) {
-  std::string error;
-  const auto report = reconcile(options, local, &error);
-  if (!report) {
-    err << "paycore recon: " << error << "\n";
+  const StatusOr<ReconReport> report = reconcile(options, local);
+  if (!report.is_ok()) {
+    err << "paycore recon: " << report.status().message() << "\n";
     return exit_error;
   }
   if (!options.out_dir.empty()) {
-    if (auto failure = write_report_files(*report, options.out_dir)) {
-      err << "paycore recon: " << *failure << "\n";
+    const Status written = write_report_files(*report, options.out_dir);
+    if (!written.is_ok()) {
+      err << "paycore recon: " << written.message() << "\n";
       return exit_error;
     }
   }
   print_table(*report, out);
-  PAYCORE_ASSERT(report->exit_status == exit_matched || report->exit_status == exit_findings);
+  const bool decided = report->exit_status == exit_matched || report->exit_status == exit_findings;
+  PAYCORE_ASSERT(decided);  // one fact: 0 or 1, never the error status
   return report->exit_status;
 }
 

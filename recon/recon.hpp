@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.hpp"
 #include "recon/local.hpp"
 #include "recon/report.hpp"
 #include "recon/statement.hpp"
@@ -28,10 +29,10 @@ struct ReconOptions {
   std::int64_t tolerance_seconds = 1800;
 };
 
-// Reads the statements and matches them; *error set (and nullopt returned) when a statement
-// cannot be read at all. Malformed rows are findings, not errors.
-std::optional<ReconReport> reconcile(const ReconOptions& options, const LocalData& local,
-                                     std::string* error);
+// Reads the statements and matches them. An error when the options are unusable or a
+// statement cannot be read at all (read_statement's, or one covering nothing). Malformed rows
+// are findings, not errors.
+[[nodiscard]] StatusOr<ReconReport> reconcile(const ReconOptions& options, const LocalData& local);
 
 // reconcile + write_report_files + print_table. Returns the exit status: 0 everything matched
 // (within_cutoff allowed), 1 findings or malformed rows, 2 error (message on `err`).

@@ -13,8 +13,8 @@
 #include <sstream>
 #include <vector>
 
-#include "net/auth.hpp"
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
+#include "auth/signing.hpp"
 #include "recon/http_client.hpp"
 #include "base/assert.hpp"
 #include "core/id.hpp"
@@ -34,48 +34,48 @@ struct Repair {
   std::string path, nonce, body, status;  // status: SUCCESS | FAILED
 };
 
-std::optional<std::string> get_string(simdjson::dom::element doc, const char* key, std::string* out) {
+Status get_string(simdjson::dom::element doc, const char* key, std::string* out) {
   std::string_view value;
-  if (doc[key].get_string().get(value) != simdjson::SUCCESS) return std::string("no string \"") + key + "\"";
+  if (doc[key].get_string().get(value) != simdjson::SUCCESS) return Status::invalid_argument(std::string("no string \"") + key + "\"");
   *out = std::string(value);
-  return std::nullopt;
+  return Status::ok();
 }
 
 // Checks one line; an error names what is wrong (the caller adds file and line).
-std::optional<std::string> parse_repair(simdjson::dom::parser& parser, const std::string& line, Repair* r) {
+Status parse_repair(simdjson::dom::parser& parser, const std::string& line, Repair* r) {
   simdjson::dom::element doc;
   const simdjson::padded_string padded(line);
-  if (parser.parse(padded).get(doc) != simdjson::SUCCESS || !doc.is_object()) return "not a JSON object";
+  if (parser.parse(padded).get(doc) != simdjson::SUCCESS || !doc.is_object()) return Status::invalid_argument("not a JSON object");
   for (auto [key, field] : {std::pair{"repair_id", &r->repair_id}, std::pair{"finding", &r->finding},
                             std::pair{"reason", &r->reason}, std::pair{"channel", &r->channel},
                             std::pair{"merchant_id", &r->merchant_id}, std::pair{"order_id", &r->order_id}}) {
-    if (auto error = get_string(doc, key, field)) return error;
+    PAYCORE_RETURN_IF_ERROR(get_string(doc, key, field));
   }
-  if (doc["needs_person"].get_bool().get(r->needs_person) != simdjson::SUCCESS) return "no boolean \"needs_person\"";
-  if (r->needs_person) return std::nullopt;
+  if (doc["needs_person"].get_bool().get(r->needs_person) != simdjson::SUCCESS) return Status::invalid_argument("no boolean \"needs_person\"");
+  if (r->needs_person) return Status::ok();
 
   std::string method;
-  if (auto error = get_string(doc, "method", &method)) return error;
-  if (auto error = get_string(doc, "path", &r->path)) return error;
+  PAYCORE_RETURN_IF_ERROR(get_string(doc, "method", &method));
+  PAYCORE_RETURN_IF_ERROR(get_string(doc, "path", &r->path));
   if (method != "POST" || r->path != "/v1/notify/" + r->channel || !id_is_valid(r->channel)) {
-    return "a repair that is not POST /v1/notify/{its channel}: " + method + " " + r->path;
+    return Status::invalid_argument("a repair that is not POST /v1/notify/{its channel}: " + method + " " + r->path);
   }
   std::string_view nonce;
   if (doc["headers"]["X-Channel-Nonce"].get_string().get(nonce) != simdjson::SUCCESS ||
-      !net::nonce_is_valid(nonce)) {
-    return "no valid headers.X-Channel-Nonce";
+      !auth::nonce_is_valid(nonce)) {
+    return Status::invalid_argument("no valid headers.X-Channel-Nonce");
   }
   r->nonce = std::string(nonce);
   simdjson::dom::object body;
-  if (doc["body"].get_object().get(body) != simdjson::SUCCESS) return "no \"body\" object";
+  if (doc["body"].get_object().get(body) != simdjson::SUCCESS) return Status::invalid_argument("no \"body\" object");
   std::string_view status;
   if (body["status"].get_string().get(status) != simdjson::SUCCESS || (status != "SUCCESS" && status != "FAILED")) {
-    return "body.status is not SUCCESS or FAILED";
+    return Status::invalid_argument("body.status is not SUCCESS or FAILED");
   }
   r->status = std::string(status);
   // Sent exactly as written in the file (compact): the signature covers these bytes.
   r->body = simdjson::minify(body);
-  return std::nullopt;
+  return Status::ok();
 }
 
 bool read_repairs(const std::string& path, std::vector<Repair>* repairs, std::ostream& err) {
@@ -92,12 +92,12 @@ bool read_repairs(const std::string& path, std::vector<Repair>* repairs, std::os
     if (line.empty()) continue;
     Repair repair;
     repair.line = line_number;
-    std::optional<std::string> error;
-    if (line.size() > line_bytes_max) error = "line longer than 64 KiB";
-    else if (repairs->size() >= repairs_count_max) error = "more than 10M repairs";
-    else error = parse_repair(parser, line, &repair);
-    if (error) {
-      err << "paycore recon apply: " << path << ":" << line_number << ": " << *error << "\n";
+    Status parsed;
+    if (line.size() > line_bytes_max) parsed = Status::invalid_argument("line longer than 64 KiB");
+    else if (repairs->size() >= repairs_count_max) parsed = Status::invalid_argument("more than 10M repairs");
+    else parsed = parse_repair(parser, line, &repair);
+    if (!parsed.is_ok()) {
+      err << "paycore recon apply: " << path << ":" << line_number << ": " << parsed.message() << "\n";
       return false;
     }
     repairs->push_back(std::move(repair));
@@ -119,7 +119,7 @@ bool load_channel_keys(const std::vector<Repair>& repairs, const std::string& di
     std::ifstream in(path, std::ios::binary);
     std::stringstream pem;
     pem << in.rdbuf();
-    std::shared_ptr<EVP_PKEY> key = in ? net::pem_private_key(pem.str()) : nullptr;
+    std::shared_ptr<EVP_PKEY> key = in ? auth::pem_private_key(pem.str()) : nullptr;
     if (!key) {
       err << "paycore recon apply: no private key for channel " << r.channel << " (" << path
           << ": missing or not a PEM private key)\n";
@@ -139,30 +139,30 @@ struct Totals {
 
 class Applier {
  public:
-  Applier(HttpClient& client, const net::Keys& keys, const PrivateKeys& channel_keys)
+  Applier(HttpClient& client, const auth::Keys& keys, const PrivateKeys& channel_keys)
       : client_(client), keys_(keys), channel_keys_(channel_keys), random_(std::random_device{}()) {}
 
-  // Makes one repair; false on an I/O failure (the server is gone: stop).
-  bool apply(const Repair& r, Outcome* outcome, std::string* detail, std::string* error) {
-    const net::Principal* merchant = keys_.find_principal(r.merchant_id);
-    if (merchant != nullptr && merchant->kind != net::PrincipalKind::merchant) merchant = nullptr;
+  // Makes one repair; an error on an I/O failure (the server is gone: stop).
+  Status apply(const Repair& r, Outcome* outcome, std::string* detail) {
+    const auth::Principal* merchant = keys_.find_principal(r.merchant_id);
+    if (merchant != nullptr && merchant->kind != auth::PrincipalKind::merchant) merchant = nullptr;
     std::string before, after;
-    if (merchant != nullptr && !read_status(*merchant, r.order_id, &before, error)) return false;
-    HttpResult answer;
-    if (!notify(r, &answer, error)) return false;
-    if (answer.status != 200 || answer.body.find("SUCCESS") == std::string::npos) {
+    if (merchant != nullptr) PAYCORE_RETURN_IF_ERROR(read_status(*merchant, r.order_id, &before));
+    const StatusOr<HttpResult> answer = notify(r);
+    if (!answer.is_ok()) return answer.status();
+    if (answer->status != 200 || answer->body.find("SUCCESS") == std::string::npos) {
       *outcome = Outcome::failed;
-      *detail = "answered " + std::to_string(answer.status) + " " + answer.body;
-      return true;
+      *detail = "answered " + std::to_string(answer->status) + " " + answer->body;
+      return Status::ok();
     }
     if (merchant == nullptr) {
       *outcome = Outcome::sent;
       *detail = "200 (merchant " + r.merchant_id + " is not in the keys file: not read back)";
-      return true;
+      return Status::ok();
     }
-    if (!read_status(*merchant, r.order_id, &after, error)) return false;
+    PAYCORE_RETURN_IF_ERROR(read_status(*merchant, r.order_id, &after));
     classify(r, before, after, outcome, detail);
-    return true;
+    return Status::ok();
   }
 
  private:
@@ -186,57 +186,53 @@ class Applier {
     }
   }
 
-  bool notify(const Repair& r, HttpResult* answer, std::string* error) {
+  StatusOr<HttpResult> notify(const Repair& r) {
     const std::string timestamp = std::to_string(std::time(nullptr));
     const std::string signature =
-        net::sign_notification(channel_keys_.find(r.channel)->second.get(), timestamp, r.nonce, r.body);
+        auth::sign_notification(channel_keys_.find(r.channel)->second.get(), timestamp, r.nonce, r.body);
     if (signature.empty()) {
-      *error = "signing with the " + r.channel + " key failed";
-      return false;
+      return Status::invalid_argument("signing with the " + r.channel + " key failed");
     }
     return client_.request("POST", r.path,
                            {{"Content-Type", "application/json"},
                             {"X-Channel-Timestamp", timestamp},
                             {"X-Channel-Nonce", r.nonce},
                             {"X-Channel-Signature", signature}},
-                           r.body, answer, error);
+                           r.body);
   }
 
   // The payment's status as its merchant reads it; "" when it does not exist (404).
-  bool read_status(const net::Principal& merchant, const std::string& order_id, std::string* status,
-                   std::string* error) {
+  Status read_status(const auth::Principal& merchant, const std::string& order_id, std::string* status) {
     const std::string target = "/v1/payments/" + order_id;
     const std::string timestamp = std::to_string(std::time(nullptr));
     char nonce[40];
     std::snprintf(nonce, sizeof nonce, "ra%016llx%llu", static_cast<unsigned long long>(random_()),
                   static_cast<unsigned long long>(++nonces_));
-    const net::HexSignature signature =
-        net::sign_request(merchant.secret, net::SignedFields{"GET", target, timestamp, nonce, ""});
-    HttpResult answer;
-    if (!client_.request("GET", target,
-                         {{"X-Merchant-Id", std::string(merchant.id.view())},
-                          {"X-Timestamp", timestamp},
-                          {"X-Nonce", nonce},
-                          {"X-Signature", std::string(signature.view())}},
-                         "", &answer, error)) {
-      return false;
-    }
+    const auth::HexSignature signature =
+        auth::sign_request(merchant.secret, auth::SignedFields{"GET", target, timestamp, nonce, ""});
+    const StatusOr<HttpResult> answered = client_.request("GET", target,
+                                                          {{"X-Merchant-Id", std::string(merchant.id.view())},
+                                                           {"X-Timestamp", timestamp},
+                                                           {"X-Nonce", nonce},
+                                                           {"X-Signature", std::string(signature.view())}},
+                                                          "");
+    if (!answered.is_ok()) return answered.status();
+    const HttpResult& answer = *answered;
     status->clear();
-    if (answer.status == 404) return true;
+    if (answer.status == 404) return Status::ok();
     simdjson::dom::element doc;
     std::string_view value;
     const simdjson::padded_string padded(answer.body);
     if (answer.status != 200 || parser_.parse(padded).get(doc) != simdjson::SUCCESS ||
         doc["status"].get_string().get(value) != simdjson::SUCCESS) {
-      *error = "GET " + target + " answered " + std::to_string(answer.status) + " " + answer.body;
-      return false;
+      return Status::io_error("GET " + target + " answered " + std::to_string(answer.status) + " " + answer.body);
     }
     *status = std::string(value);
-    return true;
+    return Status::ok();
   }
 
   HttpClient& client_;
-  const net::Keys& keys_;
+  const auth::Keys& keys_;
   const PrivateKeys& channel_keys_;
   std::mt19937_64 random_;
   std::uint64_t nonces_ = 0;
@@ -273,15 +269,14 @@ void print_totals(std::ostream& out, std::size_t repairs_count, const Totals& t)
 }  // namespace
 
 int apply_repairs(const ApplyOptions& options, std::ostream& out, std::ostream& err) {
-  std::string error;
-  const std::optional<HttpEndpoint> endpoint = parse_http_url(options.server_url, &error);
-  if (!endpoint) {
-    err << "paycore recon apply: --server " << options.server_url << ": " << error << "\n";
+  const StatusOr<HttpEndpoint> endpoint = parse_http_url(options.server_url);
+  if (!endpoint.is_ok()) {
+    err << "paycore recon apply: --server " << options.server_url << ": " << endpoint.status().message() << "\n";
     return 2;
   }
-  const net::KeysLoadResult keys = net::keys_load(options.keys_path);
-  if (!keys.ok()) {
-    err << "paycore recon apply: " << keys.error << "\n";
+  const StatusOr<std::shared_ptr<const auth::Keys>> keys = auth::keys_load(options.keys_path);
+  if (!keys.is_ok()) {
+    err << "paycore recon apply: " << keys.status().message() << "\n";
     return 2;
   }
   std::vector<Repair> repairs;
@@ -294,7 +289,7 @@ int apply_repairs(const ApplyOptions& options, std::ostream& out, std::ostream& 
   if (!load_channel_keys(repairs, key_dir, &channel_keys, err)) return 2;
 
   HttpClient client(*endpoint, options.timeout_ms);
-  Applier applier(client, *keys.keys, channel_keys);
+  Applier applier(client, **keys, channel_keys);
   Totals totals;
   for (const Repair& r : repairs) {
     if (r.needs_person) {
@@ -308,9 +303,10 @@ int apply_repairs(const ApplyOptions& options, std::ostream& out, std::ostream& 
     }
     Outcome outcome = Outcome::failed;
     std::string detail;
-    if (!applier.apply(r, &outcome, &detail, &error)) {
+    const Status applied = applier.apply(r, &outcome, &detail);
+    if (!applied.is_ok()) {
       print_totals(out, repairs.size(), totals);
-      err << "paycore recon apply: " << options.server_url << ": " << error << " (at " << options.repairs_path
+      err << "paycore recon apply: " << options.server_url << ": " << applied.message() << " (at " << options.repairs_path
           << ":" << r.line << "; the repairs before it were made, running the file again is safe)\n";
       return 2;
     }

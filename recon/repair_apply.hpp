@@ -4,7 +4,7 @@
 //
 // Each repairable entry is the notification the channel would have sent; it is signed here
 // with the channel's private key (SHA256withRSA over TIMESTAMP "\n" NONCE "\n" BODY "\n",
-// API.md) from `<keys dir>/private/<channel>.private.pem` (where `paycore keys init` writes
+// docs/api.md) from `<keys dir>/private/<channel>.private.pem` (where `paycore keys init` writes
 // it; --channel-keys DIR to say otherwise) and posted to /v1/notify/{channel}. The server
 // ignores a notification whose channel_txn_id it has seen, so applying a file twice changes
 // nothing. Entries that need a person are listed and skipped.

@@ -14,6 +14,7 @@
 #include <string>
 #include <vector>
 
+#include "base/status.hpp"
 #include "recon/match.hpp"
 #include "recon/statement.hpp"
 
@@ -40,9 +41,10 @@ void write_report_html(const ReconReport& report, std::ostream& out);
 void print_table(const ReconReport& report, std::ostream& out);
 
 // Writes the four files into `out_dir` (created if needed), each through a temporary name and
-// a rename, so that a reader never sees half a report. Returns an error message on failure.
-[[nodiscard]] std::optional<std::string> write_report_files(const ReconReport& report,
-                                                            const std::filesystem::path& out_dir);
+// a rename, so that a reader never sees half a report. kIoError ("cannot create|write|rename
+// PATH...") on failure.
+[[nodiscard]] Status write_report_files(const ReconReport& report,
+                                        const std::filesystem::path& out_dir);
 
 // The repair's id: a hex digest of what identifies the finding (class, channel, transaction,
 // merchant, order, refund), so that running the job twice yields the same ids.

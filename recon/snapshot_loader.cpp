@@ -97,19 +97,16 @@ std::int64_t snapshot_as_of_us(const SnapshotInfo& info) {
   return std::max(info.created_at_us, info.last_timestamp_us);
 }
 
-std::optional<LocalData> load_local_data(const std::string& path, std::string* error,
-                                         SnapshotInfo* info_out) {
+StatusOr<LocalData> load_local_data(const std::string& path, SnapshotInfo* info_out) {
   StatusOr<std::string> read = read_file(path);
   if (!read.is_ok()) {
-    *error = without_path_prefix(path, read.status().message());
-    return std::nullopt;
+    return Status::io_error(without_path_prefix(path, read.status().message()));
   }
-  std::string& bytes = *read;
+  const std::string& bytes = *read;
   const std::span<const std::byte> view = std::as_bytes(std::span(bytes));
   SnapshotInfo info;
   if (const Status whole = check_snapshot(view, &info); !whole.is_ok()) {
-    *error = whole.message();
-    return std::nullopt;
+    return Status::corruption(whole.message());
   }
   // The header's counts size the indexes, so loading never grows them.
   StateConfig config;
@@ -117,11 +114,11 @@ std::optional<LocalData> load_local_data(const std::string& path, std::string* e
   config.payments_expected = std::max<std::uint64_t>(info.payments, 4096);
   auto state = std::make_unique<State>(config);
   if (const Status loaded = load_snapshot(view, state.get(), &info); !loaded.is_ok()) {
-    *error = loaded.message();
-    return std::nullopt;
+    return Status::corruption(loaded.message());
   }
   bytes = std::string();  // the State holds everything now
-  PAYCORE_ASSERT(state->payments.size() == info.payments && state->anomalies.size() == info.anomalies);
+  PAYCORE_ASSERT_EQ(state->payments.size(), info.payments);
+  PAYCORE_ASSERT_EQ(state->anomalies.size(), info.anomalies);
   if (info_out != nullptr) *info_out = info;
   return local_data_from_state(*state, snapshot_as_of_us(info));
 }

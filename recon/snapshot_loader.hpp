@@ -8,6 +8,7 @@
 #include <optional>
 #include <string>
 
+#include "base/status.hpp"
 #include "recon/local.hpp"
 #include "core/snapshot.hpp"
 #include "core/state.hpp"
@@ -27,9 +28,10 @@ LocalData local_data_from_state(const State& state, std::int64_t as_of_us);
 // expired one, and a replayed notification could no longer settle it).
 std::int64_t snapshot_as_of_us(const SnapshotInfo& info);
 
-// Reads, checks and converts a snapshot file. nullopt and *error ("FILE: what, at offset N")
-// when it cannot be read or is damaged. *info (if given) gets the header.
-std::optional<LocalData> load_local_data(const std::string& path, std::string* error,
-                                         SnapshotInfo* info = nullptr);
+// Reads, checks and converts a snapshot file. An error ("FILE: what, at offset N"; kIoError
+// when it cannot be read, kCorruption when it is damaged) otherwise. *info (if given) gets the
+// header.
+[[nodiscard]] StatusOr<LocalData> load_local_data(const std::string& path,
+                                                  SnapshotInfo* info = nullptr);
 
 }  // namespace paycore::recon

@@ -1,6 +1,6 @@
 #pragma once
 // Channel statement files, read row by row (never held whole in memory):
-//  - csv:    our own format (API.md "Channel statement file"), amounts in minor units;
+//  - csv:    our own format (docs/recon.md "Statement formats"), amounts in minor units;
 //  - alipay: Alipay's trade business detail bill (支付宝 业务明细), GBK, 25 columns, yuan;
 //  - wechat: WeChat Pay's trade bill of type ALL, backtick-prefixed fields, 27 columns, yuan.
 // docs/recon.md describes each layout and which columns are used.
@@ -15,6 +15,7 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.hpp"
 #include "core/money.hpp"
 
 namespace paycore::recon {
@@ -96,21 +97,20 @@ struct StatementStats {
   std::uint64_t lines_count = 0;
 };
 
-// Reads the whole statement into the sink. An error (unreadable file, unknown or undetectable
-// format, missing header, missing merchant for a channel bill) returns a message: the job
-// then stops with exit status 2. Malformed rows are not errors.
-[[nodiscard]] std::optional<std::string> read_statement(const StatementSource& source,
-                                                        RowSink& sink, StatementStats* stats);
+// Reads the whole statement into the sink. An error stops the job with exit status 2; its
+// message starts with the file's path ("PATH: line 3: ..."): kIoError when the file cannot be
+// opened or read, kInvalidArgument for unknown or undetectable format, missing header, missing
+// merchant for a channel bill. Malformed rows are not errors.
+[[nodiscard]] Status read_statement(const StatementSource& source, RowSink& sink,
+                                    StatementStats* stats);
 // The same over bytes in memory (`source.path` only names them in messages).
-[[nodiscard]] std::optional<std::string> read_statement_bytes(std::string_view bytes,
-                                                              const StatementSource& source,
-                                                              RowSink& sink,
-                                                              StatementStats* stats);
+[[nodiscard]] Status read_statement_bytes(std::string_view bytes, const StatementSource& source,
+                                          RowSink& sink, StatementStats* stats);
 
 // csv | alipay | wechat from the first bytes of a file; nullopt when none fits.
 std::optional<StatementFormat> detect_statement_format(std::string_view head);
 
-// Writes our statement CSV (API.md "Channel statement file"): the header row first, then one
+// Writes our statement CSV (docs/recon.md "Statement formats"): the header row first, then one
 // row per call, buffered; flush() at the end. The generators and tests use it.
 class StatementCsvWriter {
  public:

@@ -10,141 +10,17 @@
 #include "base/assert.hpp"
 
 namespace paycore::recon {
-namespace {
-
-constexpr std::int64_t us_per_second = 1'000'000;
-
-// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's days_from_civil).
-std::int64_t days_from_civil(std::int64_t year, unsigned month, unsigned day) {
-  year -= month <= 2 ? 1 : 0;
-  const std::int64_t era = (year >= 0 ? year : year - 399) / 400;
-  const auto yoe = static_cast<unsigned>(year - era * 400);
-  const unsigned doy = (153 * (month > 2 ? month - 3 : month + 9) + 2) / 5 + day - 1;
-  const unsigned doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-  return era * 146097 + static_cast<std::int64_t>(doe) - 719468;
-}
-
-struct Civil {
-  std::int64_t year;
-  unsigned month;
-  unsigned day;
-};
-
-Civil civil_from_days(std::int64_t days) {
-  days += 719468;
-  const std::int64_t era = (days >= 0 ? days : days - 146096) / 146097;
-  const auto doe = static_cast<unsigned>(days - era * 146097);
-  const unsigned yoe = (doe - doe / 1460 + doe / 36524 - doe / 146096) / 365;
-  const unsigned doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-  const unsigned mp = (5 * doy + 2) / 153;
-  const unsigned day = doy - (153 * mp + 2) / 5 + 1;
-  const unsigned month = mp < 10 ? mp + 3 : mp - 9;
-  const std::int64_t year = static_cast<std::int64_t>(yoe) + era * 400 + (month <= 2 ? 1 : 0);
-  return {year, month, day};
-}
-
-bool leap(std::int64_t year) { return (year % 4 == 0 && year % 100 != 0) || year % 400 == 0; }
-
-unsigned days_in_month(std::int64_t year, unsigned month) {
-  static constexpr unsigned days[] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
-  return month == 2 && leap(year) ? 29 : days[month - 1];
-}
-
-// Exactly `width` digits at text[at...].
-bool digits(std::string_view text, std::size_t at, std::size_t width, unsigned* out) {
-  if (text.size() < at + width) return false;
-  unsigned value = 0;
-  for (std::size_t i = at; i < at + width; ++i) {
-    const char c = text[i];
-    if (c < '0' || c > '9') return false;
-    value = value * 10 + static_cast<unsigned>(c - '0');
-  }
-  *out = value;
-  return true;
-}
-
-// "YYYY-MM-DD?HH:MM:SS" with `separator` between date and time; seconds since the epoch as if
-// the wall time were UTC.
-std::optional<std::int64_t> parse_wall_seconds(std::string_view text, char separator) {
-  unsigned year = 0, month = 0, day = 0, hour = 0, minute = 0, second = 0;
-  if (text.size() < 19 || !digits(text, 0, 4, &year) || text[4] != '-' ||
-      !digits(text, 5, 2, &month) || text[7] != '-' || !digits(text, 8, 2, &day) ||
-      text[10] != separator || !digits(text, 11, 2, &hour) || text[13] != ':' ||
-      !digits(text, 14, 2, &minute) || text[16] != ':' || !digits(text, 17, 2, &second)) {
-    return std::nullopt;
-  }
-  if (month < 1 || month > 12 || day < 1 || day > days_in_month(year, month) || hour > 23 ||
-      minute > 59 || second > 60) {  // 60: a leap second, as RFC 3339 allows
-    return std::nullopt;
-  }
-  return days_from_civil(year, month, day) * 86400 + hour * 3600 + minute * 60 + second;
-}
-
-}  // namespace
-
-std::optional<std::int64_t> parse_rfc3339_us(std::string_view text) {
-  if (text.size() >= 11 && (text[10] == 't' || text[10] == ' ')) return std::nullopt;
-  const auto seconds = parse_wall_seconds(text, 'T');
-  if (!seconds) return std::nullopt;
-  std::size_t at = 19;
-  std::int64_t fraction_us = 0;
-  if (at < text.size() && text[at] == '.') {
-    ++at;
-    std::size_t count = 0;
-    while (at < text.size() && text[at] >= '0' && text[at] <= '9') {
-      if (++count > 6) return std::nullopt;
-      fraction_us = fraction_us * 10 + (text[at] - '0');
-      ++at;
-    }
-    if (count == 0) return std::nullopt;
-    for (std::size_t i = count; i < 6; ++i) fraction_us *= 10;
-  }
-  std::int64_t offset_seconds = 0;
-  const std::string_view zone = text.substr(at);
-  if (zone == "Z" || zone == "z") {
-    offset_seconds = 0;
-  } else if (zone.size() == 6 && (zone[0] == '+' || zone[0] == '-') && zone[3] == ':') {
-    unsigned hours = 0, minutes = 0;
-    if (!digits(zone, 1, 2, &hours) || !digits(zone, 4, 2, &minutes) || hours > 23 ||
-        minutes > 59) {
-      return std::nullopt;
-    }
-    offset_seconds = (zone[0] == '-' ? -1 : 1) * static_cast<std::int64_t>(hours * 3600 + minutes * 60);
-  } else {
-    return std::nullopt;
-  }
-  return (*seconds - offset_seconds) * us_per_second + fraction_us;
+std::optional<std::int64_t> parse_statement_time_us(std::string_view text) {
+  std::int64_t unix_us = 0;
+  if (!parse_rfc3339_us(text, &unix_us, rfc3339_statement_rules)) return std::nullopt;
+  return unix_us;
 }
 
 std::optional<std::int64_t> parse_local_datetime_us(std::string_view text, int utc_offset_minutes) {
+  std::int64_t wall_s = 0;
   if (text.size() != 19) return std::nullopt;
-  const auto seconds = parse_wall_seconds(text, ' ');
-  if (!seconds) return std::nullopt;
-  return (*seconds - std::int64_t{utc_offset_minutes} * 60) * us_per_second;
-}
-
-std::string format_rfc3339_us(std::int64_t time_us) {
-  std::int64_t seconds = time_us / us_per_second;
-  std::int64_t micros = time_us % us_per_second;
-  if (micros < 0) {
-    micros += us_per_second;
-    seconds -= 1;
-  }
-  std::int64_t days = seconds / 86400;
-  std::int64_t second_of_day = seconds % 86400;
-  if (second_of_day < 0) {
-    second_of_day += 86400;
-    days -= 1;
-  }
-  const Civil civil = civil_from_days(days);
-  char text[40];
-  const int written = std::snprintf(
-      text, sizeof text, "%04lld-%02u-%02uT%02lld:%02lld:%02lld.%06lldZ",
-      static_cast<long long>(civil.year), civil.month, civil.day,
-      static_cast<long long>(second_of_day / 3600), static_cast<long long>(second_of_day / 60 % 60),
-      static_cast<long long>(second_of_day % 60), static_cast<long long>(micros));
-  PAYCORE_ASSERT(written > 0 && static_cast<std::size_t>(written) < sizeof text);
-  return std::string(text, static_cast<std::size_t>(written));
+  if (!parse_wall_time_s(text, ' ', /*leap_second_accepted=*/true, &wall_s)) return std::nullopt;
+  return (wall_s - std::int64_t{utc_offset_minutes} * 60) * us_per_second;
 }
 
 std::string_view trim(std::string_view text) {
@@ -205,28 +81,6 @@ std::string quote_for_message(std::string_view text) {
   if (text.size() > shown_max) out += "...";
   out += "'";
   return out;
-}
-
-void append_json_string(std::string* out, std::string_view text) {
-  out->push_back('"');
-  for (const char c : text) {
-    switch (c) {
-      case '"': *out += "\\\""; break;
-      case '\\': *out += "\\\\"; break;
-      case '\n': *out += "\\n"; break;
-      case '\r': *out += "\\r"; break;
-      case '\t': *out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char escaped[8];
-          std::snprintf(escaped, sizeof escaped, "\\u%04x", static_cast<unsigned>(c));
-          *out += escaped;
-        } else {
-          out->push_back(c);
-        }
-    }
-  }
-  out->push_back('"');
 }
 
 void append_csv_field(std::string* out, std::string_view text) {
@@ -347,7 +201,7 @@ bool is_ascii(std::string_view text) {
   return true;
 }
 
-bool LineReader::refill(std::string* error) {
+Status LineReader::refill() {
   constexpr std::size_t block_bytes = std::size_t{1} << 20;
   buffer_.erase(0, begin_);
   begin_ = 0;
@@ -356,17 +210,13 @@ bool LineReader::refill(std::string* error) {
   const std::size_t got = std::fread(buffer_.data() + old_size, 1, block_bytes, file_);
   buffer_.resize(old_size + got);
   if (got < block_bytes) {
-    if (std::ferror(file_)) {
-      *error = std::string("read error: ") + std::strerror(errno);
-      return false;
-    }
+    if (std::ferror(file_)) return Status::io_error(std::string("read error: ") + std::strerror(errno));
     eof_ = true;
   }
-  return true;
+  return Status::ok();
 }
 
-bool LineReader::next(std::string_view* line, std::string* error) {
-  std::string_view rest;
+StatusOr<bool> LineReader::next(std::string_view* line) {
   if (from_memory_) {
     if (memory_.empty()) return false;
     const std::size_t newline = memory_.find('\n');
@@ -377,7 +227,7 @@ bool LineReader::next(std::string_view* line, std::string* error) {
     std::size_t searched = begin_;
     while (newline == std::string_view::npos && !eof_) {
       searched = buffer_.size() - begin_;  // offset from begin_, which refill resets to 0
-      if (!refill(error)) return false;
+      PAYCORE_RETURN_IF_ERROR(refill());
       newline = std::string_view(buffer_).find('\n', searched);
     }
     if (begin_ >= buffer_.size()) return false;

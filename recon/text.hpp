@@ -7,15 +7,19 @@
 #include <string_view>
 #include <vector>
 
+#include "base/json_text.hpp"
+#include "base/status.hpp"
+#include "base/time.hpp"
+
 namespace paycore::recon {
 
-// RFC 3339 ("2026-11-26T08:00:01Z", "2026-11-26T16:00:01.5+08:00") -> microseconds since the
-// Unix epoch. Fractions beyond microseconds are refused rather than rounded.
-std::optional<std::int64_t> parse_rfc3339_us(std::string_view text);
+// A statement's or the command line's RFC 3339 time ("2026-11-26T08:00:01Z",
+// "2026-11-26T16:00:01.5+08:00") -> microseconds since the Unix epoch, under
+// rfc3339_statement_rules (base/time.hpp): fractions beyond microseconds are refused rather than
+// rounded. nullopt if malformed.
+std::optional<std::int64_t> parse_statement_time_us(std::string_view text);
 // "2026-11-26 16:00:01" at a fixed UTC offset (the channels' bills use Beijing time, +08:00).
 std::optional<std::int64_t> parse_local_datetime_us(std::string_view text, int utc_offset_minutes);
-// "2026-11-26T05:19:14.123456Z" (API.md "Conventions").
-std::string format_rfc3339_us(std::int64_t time_us);
 
 // Spaces, tabs and (for the channels' bills) the '\t' padding around fields.
 std::string_view trim(std::string_view text);
@@ -30,7 +34,6 @@ std::string_view trim(std::string_view text);
 // shown as '?', so that a reason is always safe to print and to put into JSON or CSV.
 std::string quote_for_message(std::string_view text);
 
-void append_json_string(std::string* out, std::string_view text);  // with the quotes
 void append_csv_field(std::string* out, std::string_view text);    // quoted when needed
 void append_html_escaped(std::string* out, std::string_view text);
 
@@ -68,12 +71,13 @@ class LineReader {
  public:
   explicit LineReader(std::string_view memory) : memory_(memory), from_memory_(true) {}
   explicit LineReader(std::FILE* file) : file_(file) {}
-  // False at the end of input; *error set on a read error.
-  [[nodiscard]] bool next(std::string_view* line, std::string* error);
+  // True with *line set, false at the end of input; kIoError ("read error: ...") when the
+  // file cannot be read.
+  [[nodiscard]] StatusOr<bool> next(std::string_view* line);
   std::uint64_t line_number() const { return line_number_; }
 
  private:
-  bool refill(std::string* error);
+  Status refill();
 
   std::string_view memory_;
   bool from_memory_ = false;

@@ -1,50 +1,29 @@
 #include "wal/tools.hpp"
 
-#include <cinttypes>
-#include <cstdio>
-
+#include "base/hex.hpp"
+#include "base/json_text.hpp"
 #include "wal/reader.hpp"
 
 namespace paycore::wal {
 namespace {
 
 std::string json_string(std::string_view s) {
-  std::string out = "\"";
-  for (const char c : s) {
-    switch (c) {
-      case '"': out += "\\\""; break;
-      case '\\': out += "\\\\"; break;
-      case '\n': out += "\\n"; break;
-      case '\t': out += "\\t"; break;
-      default:
-        if (static_cast<unsigned char>(c) < 0x20) {
-          char buf[8];
-          std::snprintf(buf, sizeof buf, "\\u%04x", static_cast<unsigned>(c));
-          out += buf;
-        } else {
-          out += c;
-        }
-    }
-  }
+  std::string out;
+  append_json_string(out, s);
+  return out;
+}
+
+// "\"0x0123456789abcdef\"": a checksum as a JSON string (a JSON number would lose bits).
+std::string hex64(std::uint64_t v) {
+  std::string out = "\"0x";
+  append_hex(out, v, 16);
   out += '"';
   return out;
 }
 
-std::string hex64(std::uint64_t v) {
-  char buf[24];
-  std::snprintf(buf, sizeof buf, "\"0x%016" PRIx64 "\"", v);
-  return buf;
-}
-
 std::string hex_bytes(std::span<const std::byte> bytes) {
-  static constexpr char kDigits[] = "0123456789abcdef";
   std::string out;
-  out.reserve(bytes.size() * 2);
-  for (const std::byte b : bytes) {
-    const auto v = static_cast<unsigned>(b);
-    out += kDigits[v >> 4];
-    out += kDigits[v & 0xF];
-  }
+  append_hex(out, {reinterpret_cast<const unsigned char*>(bytes.data()), bytes.size()});
   return out;
 }
 

@@ -1,5 +1,5 @@
 #pragma once
-// What each answer must look like (API.md), and the verdict on one that arrived:
+// What each answer must look like (docs/api.md), and the verdict on one that arrived:
 //   ok         the promised success (a 201 PAID payment with our amount, ...)
 //   refused    a documented refusal the workload can cause honestly (402 insufficient_funds,
 //              409 account_exists or mandate_exists during set-up, 409 invalid_state for a

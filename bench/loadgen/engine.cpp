@@ -156,11 +156,13 @@ class Engine {
     PAYCORE_ASSERT(config.connections > 0);
     epoll_fd_ = ::epoll_create1(EPOLL_CLOEXEC);
     timer_fd_ = ::timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-    PAYCORE_ASSERT(epoll_fd_ >= 0 && timer_fd_ >= 0);
+    PAYCORE_ASSERT_GE(epoll_fd_, 0);
+    PAYCORE_ASSERT_GE(timer_fd_, 0);
     epoll_event event{};
     event.events = EPOLLIN;
     event.data.u64 = timer_key;
-    PAYCORE_ASSERT(::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &event) == 0);
+    const int added = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, timer_fd_, &event);
+    PAYCORE_ASSERT_EQ(added, 0);
     limits_.body_bytes_max = config.response_body_bytes_max;
     if (config.target.tls) {
       tls_ = SSL_CTX_new(TLS_client_method());
@@ -235,10 +237,11 @@ bool Engine::issuing(std::int64_t now) const {
 
 void Engine::open(std::size_t i, std::int64_t now) {
   Conn& conn = conns_[i];
-  PAYCORE_ASSERT(conn.state == ConnState::closed && conn.fd < 0);
+  PAYCORE_ASSERT(conn.state == ConnState::closed);
+  PAYCORE_ASSERT_LT(conn.fd, 0);
   const auto& address = config_.target.address;
   const int fd = ::socket(address.ss_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-  PAYCORE_ASSERT(fd >= 0);
+  PAYCORE_ASSERT_GE(fd, 0);
   const int one = 1;
   (void)::setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
   const int rc = ::connect(fd, reinterpret_cast<const sockaddr*>(&address), config_.target.address_bytes);
@@ -258,7 +261,8 @@ void Engine::open(std::size_t i, std::int64_t now) {
   event.events = EPOLLIN | (wait ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
   event.data.u64 = i;
   conn.watching_out = wait;
-  PAYCORE_ASSERT(::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event) == 0);
+  const int added = ::epoll_ctl(epoll_fd_, EPOLL_CTL_ADD, fd, &event);
+  PAYCORE_ASSERT_EQ(added, 0);
 }
 
 void Engine::close_conn(std::size_t i, std::int64_t now, bool failed) {
@@ -290,7 +294,8 @@ void Engine::watch_out(std::size_t i, bool on) {
   epoll_event event{};
   event.events = EPOLLIN | (on ? static_cast<std::uint32_t>(EPOLLOUT) : 0u);
   event.data.u64 = i;
-  PAYCORE_ASSERT(::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, conn.fd, &event) == 0);
+  const int modified = ::epoll_ctl(epoll_fd_, EPOLL_CTL_MOD, conn.fd, &event);
+  PAYCORE_ASSERT_EQ(modified, 0);
   conn.watching_out = on;
 }
 
@@ -469,7 +474,9 @@ void Engine::handshake(std::size_t i, std::int64_t now) {
   }
   if (conn.ssl == nullptr) {
     conn.ssl = SSL_new(tls_);
-    PAYCORE_ASSERT(conn.ssl != nullptr && SSL_set_fd(conn.ssl, conn.fd) == 1);
+    PAYCORE_ASSERT(conn.ssl != nullptr);
+    const int fd_set = SSL_set_fd(conn.ssl, conn.fd);
+    PAYCORE_ASSERT_EQ(fd_set, 1);
     SSL_set_connect_state(conn.ssl);
   }
   const int rc = SSL_do_handshake(conn.ssl);
@@ -534,7 +541,8 @@ int Engine::wait_ms(std::int64_t now) {
       itimerspec spec{};
       spec.it_value.tv_sec = next_ns / 1'000'000'000;
       spec.it_value.tv_nsec = next_ns % 1'000'000'000;
-      PAYCORE_ASSERT(::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr) == 0);
+      const int armed = ::timerfd_settime(timer_fd_, TFD_TIMER_ABSTIME, &spec, nullptr);
+      PAYCORE_ASSERT_EQ(armed, 0);
     }
   }
   if (wake_ns <= now) return 0;
@@ -570,7 +578,8 @@ RunStats Engine::run() {
       }
     }
     const int n = ::epoll_wait(epoll_fd_, events, epoll_events_max, wait_ms(now));
-    PAYCORE_ASSERT(n >= 0 || errno == EINTR);
+    const bool waited = n >= 0 || errno == EINTR;  // one fact: the wait did not fail
+    PAYCORE_ASSERT(waited);
     now = monotonic_ns();
     for (int e = 0; e < n; ++e) {
       if (events[e].data.u64 == timer_key) {

@@ -10,6 +10,7 @@
 
 #include "net/response.hpp"
 #include "base/assert.hpp"
+#include "base/hex.hpp"
 #include "core/money.hpp"
 
 namespace paycore::loadgen {
@@ -29,12 +30,11 @@ std::string read_file(const std::string& path, bool* ok) {
 }
 
 std::string make_run_id(std::uint64_t seed) {
-  static constexpr char hex[] = "0123456789abcdef";
   std::uint64_t mixed = seed ^ static_cast<std::uint64_t>(
       std::chrono::system_clock::now().time_since_epoch().count());
   Rng rng(mixed);
   std::string id;
-  for (int i = 0; i < 8; ++i) id += hex[rng.below(16)];
+  for (int i = 0; i < 8; ++i) id += hex_digits[rng.below(16)];
   return id;
 }
 
@@ -64,10 +64,10 @@ std::string prepare(const Options& options, Prepared* out) {
   if (!parse_url(options.url, &out->target, &error)) return error;
   const MixParseResult mix = parse_mix(options.mix);
   if (!mix.ok()) return mix.error;
-  const net::KeysLoadResult keys = net::keys_load(options.keys_path);
-  if (!keys.ok()) return keys.error;
+  const StatusOr<std::shared_ptr<const auth::Keys>> keys = auth::keys_load(options.keys_path);
+  if (!keys.is_ok()) return keys.status().message();
   WorkloadConfig& w = out->workload;
-  w.keys = keys.keys;
+  w.keys = *keys;
   w.mix = mix.mix;
   w.payers_count = options.payers;
   w.batch_size = options.batch_size;
@@ -83,7 +83,7 @@ std::string prepare(const Options& options, Prepared* out) {
   w.run_id = make_run_id(w.seed);
   bool has_merchant = false;
   for (const auto& principal : w.keys->principals()) {
-    has_merchant = has_merchant || principal.kind == net::PrincipalKind::merchant;
+    has_merchant = has_merchant || principal.kind == auth::PrincipalKind::merchant;
   }
   if (!has_merchant) return options.keys_path + ": no merchant to send payments as";
   const bool external = w.mix.weight(Op::ext) > 0 || w.mix.weight(Op::notify) > 0;
@@ -115,7 +115,7 @@ std::string prepare(const Options& options, Prepared* out) {
       const std::string path = dir + "/" + w.channel + ".private.pem";
       bool read_ok = false;
       const std::string pem = read_file(path, &read_ok);
-      w.channel_private_key = read_ok ? net::pem_private_key(pem) : nullptr;
+      w.channel_private_key = read_ok ? auth::pem_private_key(pem) : nullptr;
       if (w.channel_private_key != nullptr) break;
       tried += (tried.empty() ? "" : " or ") + path;
     }

@@ -24,7 +24,8 @@ std::string_view op_name(Op op) {
 }
 
 Op Mix::pick(std::uint64_t draw) const {
-  PAYCORE_ASSERT(total > 0 && draw < total);
+  PAYCORE_ASSERT_GT(total, 0u);
+  PAYCORE_ASSERT_LT(draw, total);
   std::uint64_t upto = 0;
   for (std::size_t i = 0; i < mix_ops_count; ++i) {
     upto += weights[i];

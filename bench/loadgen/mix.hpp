@@ -10,7 +10,7 @@
 //   refund  POST /v1/payments/{order_id}/refunds of a small amount of a paid order
 //   batch   POST /v1/payments/batch with --batch-size balance payments
 // open_account, deposit and mandate (POST /v1/mandates: one per payer and merchant, so that
-// the merchants may debit the payers, API.md "Mandates") are the set-up requests; they are not
+// the merchants may debit the payers, docs/api.md "Mandates") are the set-up requests; they are not
 // allowed in a mix.
 
 #include <array>

@@ -40,8 +40,11 @@ std::uint64_t Rng::below(std::uint64_t bound) {
 }
 
 ZipfSampler::ZipfSampler(std::uint64_t n, double skew) : n_(n), skew_(skew) {
-  PAYCORE_ASSERT(n >= 1 && n <= zipf_ranks_max);
-  PAYCORE_ASSERT(skew >= 0.0 && std::isfinite(skew));
+  PAYCORE_ASSERT_GE(n, 1u);
+  PAYCORE_ASSERT_LE(n, zipf_ranks_max);
+  const bool finite = std::isfinite(skew);
+  PAYCORE_ASSERT(finite);
+  PAYCORE_ASSERT_GE(skew, 0.0);
   if (skew == 0.0) return;
   cdf_.resize(n);
   double sum = 0.0;

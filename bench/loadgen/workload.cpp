@@ -4,9 +4,11 @@
 #include <chrono>
 #include <ctime>
 
-#include "net/auth.hpp"
+#include "auth/signing.hpp"
 #include "net/response.hpp"
 #include "base/assert.hpp"
+#include "base/hex.hpp"
+#include "base/time.hpp"
 #include "core/money.hpp"
 
 namespace paycore::loadgen {
@@ -16,11 +18,6 @@ void append_int(std::string& out, std::int64_t value) {
   const auto [end, ec] = std::to_chars(digits, digits + sizeof digits, value);
   PAYCORE_ASSERT(ec == std::errc{});
   out.append(digits, end);
-}
-
-void append_hex(std::string& out, std::uint64_t value, int width) {
-  static constexpr char hex[] = "0123456789abcdef";
-  for (int shift = (width - 1) * 4; shift >= 0; shift -= 4) out += hex[(value >> shift) & 0xf];
 }
 
 std::string unix_seconds_text() {
@@ -74,10 +71,12 @@ Workload::Workload(const WorkloadConfig& config, const ZipfSampler& payers, unsi
       thread_index_(thread_index),
       threads_count_(threads_count),
       rng_(config.seed * 0x9e3779b97f4a7c15ULL + thread_index + 1) {
-  PAYCORE_ASSERT(threads_count > 0 && thread_index < threads_count);
-  PAYCORE_ASSERT(config.keys != nullptr && config.run_id.size() == 8);
-  for (const net::Principal& principal : config.keys->principals()) {
-    if (principal.kind == net::PrincipalKind::merchant) merchants_.push_back(&principal);
+  PAYCORE_ASSERT_GT(threads_count, 0u);
+  PAYCORE_ASSERT_LT(thread_index, threads_count);
+  PAYCORE_ASSERT(config.keys != nullptr);
+  PAYCORE_ASSERT_EQ(config.run_id.size(), std::size_t{8});
+  for (const auth::Principal& principal : config.keys->principals()) {
+    if (principal.kind == auth::PrincipalKind::merchant) merchants_.push_back(&principal);
   }
   PAYCORE_ASSERT(!merchants_.empty());
   orders_.reserve(orders_remembered_max);
@@ -100,7 +99,7 @@ void Workload::new_id(std::string& out, char kind) {
 }
 
 void Workload::append_signed(std::string& out, std::string_view method, std::string_view path,
-                             const net::Principal& principal) {
+                             const auth::Principal& principal) {
   // A nonce of [0-9a-z-]: "lg" + run + thread + counter, unique per request of any run.
   std::string nonce_text;
   nonce_text.reserve(32);
@@ -108,9 +107,10 @@ void Workload::append_signed(std::string& out, std::string_view method, std::str
   nonce_text += config_.run_id;
   append_hex(nonce_text, thread_index_, 2);
   append_hex(nonce_text, ++counter_, 12);
-  PAYCORE_DEBUG_ASSERT(net::nonce_is_valid(nonce_text));
+  [[maybe_unused]] const bool nonce_valid = auth::nonce_is_valid(nonce_text);
+  PAYCORE_DEBUG_ASSERT(nonce_valid);
   const std::string timestamp = unix_seconds_text();
-  const net::HexSignature signature = net::sign_request(
+  const auth::HexSignature signature = auth::sign_request(
       principal.secret, {method, path, timestamp, nonce_text, body_});
   out += method;
   out += ' ';
@@ -145,7 +145,7 @@ void Workload::append_payment_body(std::string& body, std::string_view order_id,
   if (external) {
     append_field(body, "channel", config_.channel);
   } else {
-    append_field(body, "channel", net::balance_channel);
+    append_field(body, "channel", auth::balance_channel);
     append_field(body, "payer_account_id", payer_account_id(payer));
   }
   body += '}';
@@ -218,8 +218,8 @@ void Workload::build_notification(std::string& out, Expect& expect) {
   expect.merchant_index = order.merchant_index;
   expect.order_id = order.order_id;
   expect.amount = order.amount;
-  char paid_at[net::rfc3339_us_bytes];
-  const bool formatted = net::format_rfc3339_us(unix_us_now(), paid_at);
+  char paid_at[rfc3339_us_bytes];
+  const bool formatted = format_rfc3339_us(unix_us_now(), paid_at);
   PAYCORE_ASSERT(formatted);
   body_.clear();
   body_ += '{';
@@ -238,7 +238,7 @@ void Workload::build_notification(std::string& out, Expect& expect) {
   append_hex(nonce, ++counter_, 12);
   const std::string timestamp = unix_seconds_text();
   const std::string signature =
-      net::sign_notification(config_.channel_private_key.get(), timestamp, nonce, body_);
+      auth::sign_notification(config_.channel_private_key.get(), timestamp, nonce, body_);
   PAYCORE_ASSERT(!signature.empty());
   out += "POST /v1/notify/";
   out += config_.channel;
@@ -258,7 +258,7 @@ void Workload::build_notification(std::string& out, Expect& expect) {
 }
 
 void Workload::build_mandate(std::string& out, Expect& expect, std::uint64_t payer,
-                             const net::Principal& merchant) {
+                             const auth::Principal& merchant) {
   expect.op = Op::mandate;
   body_.clear();
   body_ += '{';
@@ -273,12 +273,12 @@ void Workload::build_mandate(std::string& out, Expect& expect, std::uint64_t pay
 }
 
 bool Workload::build_setup(std::string& out, Expect& expect) {
-  const net::Principal& op = config_.keys->operator_principal();
+  const auth::Principal& op = config_.keys->operator_principal();
   if (phase_ == Phase::mandates) {
     // This thread's payers, each with every merchant in turn.
     const std::uint64_t payer = (setup_cursor_ / merchants_.size()) * threads_count_ + thread_index_;
     if (payer >= config_.payers_count) return false;
-    const net::Principal& merchant = *merchants_[setup_cursor_ % merchants_.size()];
+    const auth::Principal& merchant = *merchants_[setup_cursor_ % merchants_.size()];
     ++setup_cursor_;
     build_mandate(out, expect, payer, merchant);
     return true;
@@ -286,7 +286,7 @@ bool Workload::build_setup(std::string& out, Expect& expect) {
   const std::uint64_t merchants_count = thread_index_ == 0 ? merchants_.size() : 0;
   // Merchants' accounts first (thread 0), then this thread's share of the payers.
   if (phase_ == Phase::open_accounts && setup_cursor_ < merchants_count) {
-    const net::Principal& merchant = *merchants_[setup_cursor_++];
+    const auth::Principal& merchant = *merchants_[setup_cursor_++];
     expect.op = Op::open_account;
     body_.clear();
     body_ += '{';

@@ -22,12 +22,12 @@
 #include "bench/loadgen/check.hpp"
 #include "bench/loadgen/mix.hpp"
 #include "bench/loadgen/sampling.hpp"
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
 namespace paycore::loadgen {
 
 struct WorkloadConfig {
-  std::shared_ptr<const net::Keys> keys;
+  std::shared_ptr<const auth::Keys> keys;
   Mix mix;
   std::uint64_t payers_count = 1000;
   std::uint32_t batch_size = 10;
@@ -85,9 +85,9 @@ class Workload {
   bool build_refund(std::string& out, Expect& expect);
   void build_notification(std::string& out, Expect& expect);
   bool build_setup(std::string& out, Expect& expect);
-  void build_mandate(std::string& out, Expect& expect, std::uint64_t payer, const net::Principal& merchant);
+  void build_mandate(std::string& out, Expect& expect, std::uint64_t payer, const auth::Principal& merchant);
   void append_signed(std::string& out, std::string_view method, std::string_view path,
-                     const net::Principal& principal);
+                     const auth::Principal& principal);
   void new_id(std::string& out, char kind);
   void append_payment_body(std::string& body, std::string_view order_id, std::int64_t amount,
                            bool external, std::uint64_t payer);
@@ -99,7 +99,7 @@ class Workload {
   unsigned threads_count_;
   Phase phase_ = Phase::load;
   Rng rng_;
-  std::vector<const net::Principal*> merchants_;
+  std::vector<const auth::Principal*> merchants_;
   std::uint64_t setup_cursor_ = 0;  // set-up: next payer index (or merchant, first)
   std::uint64_t counter_ = 0;       // ids and nonces
   std::uint64_t requests_built_ = 0;

@@ -5,9 +5,8 @@
 
 #include <string>
 
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 #include "net/http_parser.hpp"
-#include "net/keys.hpp"
 #include "net/request_json.hpp"
 #include "net/response.hpp"
 
@@ -37,10 +36,10 @@ std::string signed_request(std::string_view nonce) {
 }
 
 std::shared_ptr<const Keys> bench_keys() {
-  const KeysLoadResult result = keys_parse(
+  const auto result = keys_parse(
       R"({"operator": {"id": "operator", "secret": "op"}, "merchants": {"m_001": ")" +
       std::string(secret) + R"(", "m_002": "x", "m_003": "y", "m_004": "z"}})");
-  return result.keys;
+  return result.is_ok() ? *result : nullptr;
 }
 
 void BM_ParseSignedPost(benchmark::State& state) {
@@ -169,7 +168,7 @@ void BM_WholeRequest(benchmark::State& state) {
         .end_object();
     ResponseHead head;
     head.status = 201;
-    head.request_id = trace_id.view();
+    head.trace_id = trace_id.view();
     if (!write_response(out, head, scratch.view())) state.SkipWithError("write failed");
     out.consume(out.size());
   }
@@ -181,7 +180,7 @@ void BM_WriteResponse(benchmark::State& state) {
   OutBuffer scratch(16 * 1024);
   ResponseHead head;
   head.status = 201;
-  head.request_id = "lg-1-000000001";
+  head.trace_id = "lg-1-000000001";
   for (auto _ : state) {
     scratch.clear();
     JsonWriter json(scratch);

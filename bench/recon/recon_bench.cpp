@@ -92,9 +92,10 @@ int main(int argc, char** argv) {
   ReconReport result;
   result.statements.push_back({statement.string(), {}, {}});
   reconciler.begin_statement(statement.string());
-  if (auto failure = read_statement({statement.string(), StatementFormat::csv, "", {}},
-                                    reconciler.sink(), &result.statements.back().stats)) {
-    std::fprintf(stderr, "recon_bench: %s\n", failure->c_str());
+  const paycore::Status read = read_statement({statement.string(), StatementFormat::csv, "", {}},
+                                     reconciler.sink(), &result.statements.back().stats);
+  if (!read.is_ok()) {
+    std::fprintf(stderr, "recon_bench: %s\n", read.message().c_str());
     return 2;
   }
   const double pass_s = seconds_since(start);
@@ -111,8 +112,9 @@ int main(int argc, char** argv) {
               rows / reconcile_s / 1e6, result.match.findings.size());
   if (report) {
     start = Clock::now();
-    if (auto failure = write_report_files(result, dir / "out")) {
-      std::fprintf(stderr, "recon_bench: %s\n", failure->c_str());
+    const paycore::Status written = write_report_files(result, dir / "out");
+    if (!written.is_ok()) {
+      std::fprintf(stderr, "recon_bench: %s\n", written.message().c_str());
       return 2;
     }
     std::printf("wrote the report files to %s in %.2f s\n", (dir / "out").c_str(), seconds_since(start));

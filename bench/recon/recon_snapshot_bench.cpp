@@ -74,8 +74,9 @@ int main(int argc, char** argv) {
 
   auto start = Clock::now();
   recon::StateGenExpected expected;
-  if (auto error = recon::generate_state_files(gen, dir, &expected)) {
-    std::fprintf(stderr, "recon_snapshot_bench: %s\n", error->c_str());
+  const paycore::Status generated = recon::generate_state_files(gen, dir, &expected);
+  if (!generated.is_ok()) {
+    std::fprintf(stderr, "recon_snapshot_bench: %s\n", generated.message().c_str());
     return 2;
   }
   const double gen_s = seconds_since(start);
@@ -91,10 +92,9 @@ int main(int argc, char** argv) {
   const double rss_after_gen = peak_rss_mib();
 
   start = Clock::now();
-  std::string error;
-  std::optional<recon::LocalData> local = recon::load_local_data(snapshot.string(), &error);
-  if (!local) {
-    std::fprintf(stderr, "recon_snapshot_bench: %s\n", error.c_str());
+  paycore::StatusOr<recon::LocalData> local = recon::load_local_data(snapshot.string());
+  if (!local.is_ok()) {
+    std::fprintf(stderr, "recon_snapshot_bench: %s\n", local.status().message().c_str());
     return 2;
   }
   const double load_s = seconds_since(start);
@@ -106,9 +106,9 @@ int main(int argc, char** argv) {
   options.cutoff_us = gen.cutoff_us();
   options.tolerance_seconds = gen.tolerance_seconds;
   start = Clock::now();
-  std::optional<recon::ReconReport> report = recon::reconcile(options, *local, &error);
-  if (!report) {
-    std::fprintf(stderr, "recon_snapshot_bench: %s\n", error.c_str());
+  paycore::StatusOr<recon::ReconReport> report = recon::reconcile(options, *local);
+  if (!report.is_ok()) {
+    std::fprintf(stderr, "recon_snapshot_bench: %s\n", report.status().message().c_str());
     return 2;
   }
   const double recon_s = seconds_since(start);

@@ -19,7 +19,7 @@
 #include <string_view>
 
 #include "fuzz_target.hpp"
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 #include "net/http_parser.hpp"
 #include "net/response.hpp"
 

@@ -18,7 +18,7 @@
 #include <vector>
 
 #include "commands.hpp"
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 #include "random_commands.hpp"
 #include "recon/gen.hpp"
 #include "recon/text.hpp"

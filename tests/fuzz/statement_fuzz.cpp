@@ -68,10 +68,10 @@ PAYCORE_FUZZ_TARGET(statement) {
   if (source.format == StatementFormat::csv && (data[0] & 8) != 0) source.channel = "alipay";
   CheckingSink sink(source);
   StatementStats stats;
-  const std::optional<std::string> error =
+  const paycore::Status read =
       read_statement_bytes(paycore::fuzz::as_text(data + 1, size - 1), source, sink, &stats);
-  if (error.has_value()) {
-    FUZZ_CHECK(statement, !error->empty());
+  if (!read.is_ok()) {
+    FUZZ_CHECK(statement, !read.message().empty());
     return 0;
   }
   FUZZ_CHECK(statement, stats.format != StatementFormat::auto_detect);

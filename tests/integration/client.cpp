@@ -24,7 +24,7 @@
 #include <sstream>
 #include <stdexcept>
 
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 
 #ifndef PAYCORE_BINARY
 #error "PAYCORE_BINARY must name the paycore executable"
@@ -474,9 +474,9 @@ bool Fixture::start(const std::vector<std::string>& extra_args) {
   }
   server = std::make_unique<ServerProcess>();
   if (!server->start(data_dir, keys_path, extra_args)) return false;
-  const net::KeysLoadResult loaded = net::keys_load(keys_path);
-  if (!loaded.ok()) return false;
-  keys = loaded.keys;
+  const auto loaded = net::keys_load(keys_path);
+  if (!loaded.is_ok()) return false;
+  keys = *loaded;
   return true;
 }
 

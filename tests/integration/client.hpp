@@ -14,7 +14,7 @@
 #include <thread>
 #include <vector>
 
-#include "net/keys.hpp"
+#include "net/credentials.hpp"
 
 namespace paycore::it {
 

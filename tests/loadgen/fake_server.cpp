@@ -16,7 +16,8 @@
 #include <utility>
 #include <vector>
 
-#include "net/auth.hpp"
+#include "auth/signing.hpp"
+#include "net/credentials.hpp"
 #include "net/http_parser.hpp"
 #include "base/assert.hpp"
 
@@ -83,14 +84,14 @@ struct Client {
 }  // namespace
 
 struct FakeServer::Impl {
-  std::shared_ptr<const net::Keys> keys;
+  std::shared_ptr<const auth::Keys> keys;
   FakeBehaviour behaviour;
   int listen_fd = -1;
-  net::NonceCache nonces;
+  auth::NonceCache nonces;
   std::map<std::string, Payment> payments;  // by order_id
   std::set<std::string> mandate_ids;
   // (payer, merchant) pairs with a mandate: a balance payment without one is 404
-  // account_not_found, as paycore answers (API.md "Mandates").
+  // account_not_found, as paycore answers (docs/api.md "Mandates").
   std::set<std::pair<std::string, std::string>> mandates;
   mutable std::mutex routes_mutex;
   std::map<std::string, std::uint64_t> routes;
@@ -117,10 +118,10 @@ std::string FakeServer::Impl::handle(const net::HttpRequest& request, std::uint6
   }
   const std::int64_t now_s = static_cast<std::int64_t>(std::time(nullptr));
   if (route == "POST /v1/notify") {
-    const net::ChannelKey* channel = keys->find_channel(path.substr(std::strlen("/v1/notify/")));
+    const auth::ChannelKey* channel = keys->find_channel(path.substr(std::strlen("/v1/notify/")));
     if (channel == nullptr ||
-        net::verify_notification(channel->public_key.get(), net::notification_credentials(request), body) !=
-            net::AuthStatus::ok) {
+        auth::verify_notification(channel->public_key.get(), net::notification_credentials(request), body) !=
+            auth::AuthStatus::ok) {
       ++auth_failures;
       return response(401, error_body("bad_signature"));
     }
@@ -128,10 +129,10 @@ std::string FakeServer::Impl::handle(const net::HttpRequest& request, std::uint6
     if (it != payments.end() && it->second.status == "PENDING") it->second.status = "PAID";
     return response(200, "{\"code\":\"SUCCESS\"}");
   }
-  const net::AuthResult auth = net::verify_request(*keys, net::request_credentials(request), now_s, nonces);
-  if (auth.status != net::AuthStatus::ok) {
+  const auth::AuthResult auth = auth::verify_request(*keys, net::request_credentials(request), now_s, nonces);
+  if (auth.status != auth::AuthStatus::ok) {
     ++auth_failures;
-    return response(401, error_body(net::auth_status_code(auth.status)));
+    return response(401, error_body(auth::auth_status_code(auth.status)));
   }
   const std::string merchant(auth.principal->id.view());
   const std::int64_t skew = behaviour.wrong_amount ? 1 : 0;
@@ -194,7 +195,7 @@ std::string FakeServer::Impl::handle(const net::HttpRequest& request, std::uint6
   return response(200, payment_json(order_id, p, p.amount + skew));
 }
 
-FakeServer::FakeServer(std::shared_ptr<const net::Keys> keys, FakeBehaviour behaviour)
+FakeServer::FakeServer(std::shared_ptr<const auth::Keys> keys, FakeBehaviour behaviour)
     : impl_(std::make_unique<Impl>()) {
   impl_->keys = std::move(keys);
   impl_->behaviour = behaviour;
@@ -282,8 +283,8 @@ const std::string& dev_keys_path() {
     const char* dir = ::mkdtemp(pattern);
     PAYCORE_ASSERT(dir != nullptr);
     const std::string keys_path = std::string(dir) + "/keys.json";
-    const net::KeysInitResult result = net::keys_init(keys_path, dir);
-    PAYCORE_ASSERT(result.ok());
+    const bool made = auth::keys_init(keys_path, dir).is_ok();
+    PAYCORE_ASSERT(made);
     return keys_path;
   }();
   return path;

@@ -1,6 +1,6 @@
 #pragma once
-// A tiny in-process HTTP/1.1 server that speaks enough of API.md for the load generator's
-// tests: one thread, poll(), keep-alive, every request's signature checked with net/auth
+// A tiny in-process HTTP/1.1 server that speaks enough of docs/api.md for the load generator's
+// tests: one thread, poll(), keep-alive, every request's signature checked with auth/signing
 // (nonce replays included). Its behaviour can be bent: stall once, answer slowly, answer a
 // wrong amount, fail with 500s, or send garbage, so that the tests can see the load
 // generator notice.
@@ -13,7 +13,7 @@
 #include <string>
 #include <thread>
 
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
 namespace paycore::loadgen::testing {
 
@@ -32,7 +32,7 @@ struct FakeBehaviour {
 
 class FakeServer {
  public:
-  FakeServer(std::shared_ptr<const net::Keys> keys, FakeBehaviour behaviour);
+  FakeServer(std::shared_ptr<const auth::Keys> keys, FakeBehaviour behaviour);
   ~FakeServer();
   FakeServer(const FakeServer&) = delete;
   FakeServer& operator=(const FakeServer&) = delete;

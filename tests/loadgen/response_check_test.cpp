@@ -205,7 +205,7 @@ TEST_F(CheckTest, MandateMadeByAnEarlierSetupIsARefusal) {
   EXPECT_EQ(check(e, 422, "{\"error\":{\"code\":\"invalid_payer\",\"message\":\"x\"}}").verdict, Verdict::error);
 }
 
-// Without a mandate the payer reads as absent (API.md "Mandates"): the set-up went wrong.
+// Without a mandate the payer reads as absent (docs/api.md "Mandates"): the set-up went wrong.
 TEST_F(CheckTest, BalancePaymentWithoutMandateIsAnError) {
   EXPECT_EQ(check(pay(5), 404, "{\"error\":{\"code\":\"account_not_found\",\"message\":\"x\"}}").verdict,
             Verdict::error);

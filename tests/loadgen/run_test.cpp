@@ -16,8 +16,8 @@ using testing::dev_keys_path;
 using testing::FakeBehaviour;
 using testing::FakeServer;
 
-std::shared_ptr<const net::Keys> keys() {
-  static const std::shared_ptr<const net::Keys> loaded = net::keys_load(dev_keys_path()).keys;
+std::shared_ptr<const auth::Keys> keys() {
+  static const std::shared_ptr<const auth::Keys> loaded = *auth::keys_load(dev_keys_path());
   return loaded;
 }
 

@@ -1,4 +1,4 @@
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 
 #include <gtest/gtest.h>
 
@@ -26,11 +26,11 @@ constexpr std::string_view known_hmac =
 
 const Keys& keys() {
   static const std::shared_ptr<const Keys> parsed = [] {
-    const KeysLoadResult result = keys_parse(
+    const auto result = keys_parse(
         R"({"operator": {"id": "operator", "secret": "op-secret"},
             "merchants": {"m_001": "test-secret-m_001", "m_002": "test-secret-m_002"}})");
-    EXPECT_TRUE(result.ok()) << result.error;
-    return result.keys;
+    EXPECT_TRUE(result.is_ok()) << result.status().message();
+    return *result;
   }();
   return *parsed;
 }

@@ -1,4 +1,4 @@
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
 #include <gtest/gtest.h>
 #include <openssl/bio.h>
@@ -6,13 +6,13 @@
 #include <openssl/pem.h>
 #include <sys/stat.h>
 
-#include "net/auth.hpp"
+#include "auth/signing.hpp"
 #include "tests/net/test_keys.hpp"
 
-namespace paycore::net {
+namespace paycore::auth {
 namespace {
 
-using testing::dev_keys;
+using net::testing::dev_keys;
 
 std::string public_pem_json(const std::string& pem) {
   std::string escaped;
@@ -36,10 +36,11 @@ std::string keys_json(std::string_view merchants, std::string_view channels = "{
 }
 
 void expect_error(const std::string& json, std::string_view mention) {
-  const KeysLoadResult result = keys_parse(json, "test.json");
-  EXPECT_FALSE(result.ok()) << json;
-  EXPECT_NE(result.error.find(mention), std::string::npos) << result.error;
-  EXPECT_EQ(result.error.rfind("test.json: ", 0), 0u) << result.error;
+  const auto result = keys_parse(json, "test.json");
+  EXPECT_FALSE(result.is_ok()) << json;
+  const std::string error = result.status().message();
+  EXPECT_NE(error.find(mention), std::string::npos) << error;
+  EXPECT_EQ(error.rfind("test.json: ", 0), 0u) << error;
 }
 
 TEST(Keys, DevKeysHaveOperatorMerchantsAndChannels) {
@@ -83,28 +84,28 @@ TEST(Keys, DevPrivateKeyMatchesPublicKey) {
 }
 
 TEST(Keys, KeysInitRefusesToOverwrite) {
-  const KeysInitResult result = keys_init(dev_keys().keys_path, dev_keys().dir + "/private");
-  EXPECT_FALSE(result.ok());
-  EXPECT_NE(result.error.find("already exists"), std::string::npos);
-  EXPECT_TRUE(keys_load(dev_keys().keys_path).ok());
+  const auto result = keys_init(dev_keys().keys_path, dev_keys().dir + "/private");
+  EXPECT_FALSE(result.is_ok());
+  EXPECT_NE(result.status().message().find("already exists"), std::string::npos);
+  EXPECT_TRUE(keys_load(dev_keys().keys_path).is_ok());
 }
 
 TEST(Keys, ValidFileParses) {
-  const KeysLoadResult result =
+  const auto result =
       keys_parse(keys_json(R"({"m_001": "s1", "m_002": "s2"})",
                            R"({"alipay": {"public_key_pem": ")" +
                                public_pem_json(alipay_public_pem()) + R"(", "extra": 1}})"));
-  ASSERT_TRUE(result.ok()) << result.error;
-  EXPECT_EQ(result.keys->find_principal("m_002")->secret, "s2");
-  EXPECT_EQ(result.keys->find_principal("operator")->secret, "op-secret");
-  EXPECT_NE(result.keys->find_channel("alipay"), nullptr);
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  EXPECT_EQ((*result)->find_principal("m_002")->secret, "s2");
+  EXPECT_EQ((*result)->find_principal("operator")->secret, "op-secret");
+  EXPECT_NE((*result)->find_channel("alipay"), nullptr);
 }
 
 TEST(Keys, ChannelsAreOptional) {
-  const KeysLoadResult result = keys_parse(
+  const auto result = keys_parse(
       R"({"operator": {"id": "op", "secret": "x"}, "merchants": {"m_001": "s"}})");
-  ASSERT_TRUE(result.ok()) << result.error;
-  EXPECT_TRUE(result.keys->channels().empty());
+  ASSERT_TRUE(result.is_ok()) << result.status().message();
+  EXPECT_TRUE((*result)->channels().empty());
 }
 
 TEST(Keys, MalformedJsonIsReported) { expect_error("{\"operator\": ", "not valid JSON"); }
@@ -181,20 +182,20 @@ TEST(Keys, BalanceChannelIsReserved) {
 }
 
 TEST(Keys, MissingFileIsReported) {
-  const KeysLoadResult result = keys_load("/nonexistent/keys.json");
-  EXPECT_FALSE(result.ok());
-  EXPECT_NE(result.error.find("/nonexistent/keys.json"), std::string::npos);
+  const auto result = keys_load("/nonexistent/keys.json");
+  EXPECT_FALSE(result.is_ok());
+  EXPECT_NE(result.status().message().find("/nonexistent/keys.json"), std::string::npos);
 }
 
 TEST(Keys, HolderSwapsAtomically) {
   KeysHolder holder(dev_keys().keys);
   const std::shared_ptr<const Keys> before = holder.get();
-  const KeysLoadResult reloaded = keys_parse(keys_json(R"({"m_009": "s"})"));
-  ASSERT_TRUE(reloaded.ok());
-  holder.set(reloaded.keys);
+  const auto reloaded = keys_parse(keys_json(R"({"m_009": "s"})"));
+  ASSERT_TRUE(reloaded.is_ok());
+  holder.set(*reloaded);
   EXPECT_NE(holder.get()->find_principal("m_009"), nullptr);
   EXPECT_NE(before->find_principal("m_001"), nullptr);  // the old snapshot stays usable
 }
 
 }  // namespace
-}  // namespace paycore::net
+}  // namespace paycore::auth

@@ -56,7 +56,7 @@ TEST(Response, WritesStatusHeadersAndBody) {
   OutBuffer out(4096);
   ResponseHead head;
   head.status = 201;
-  head.request_id = "req-1";
+  head.trace_id = "req-1";
   ASSERT_TRUE(write_response(out, head, "{\"a\":1}"));
   EXPECT_EQ(out.view(),
             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 7\r\n"
@@ -110,7 +110,7 @@ TEST(Response, ExtraHeadersAreWritten) {
 TEST(Response, HeaderInjectionIsRefused) {
   OutBuffer out(4096);
   ResponseHead head;
-  head.request_id = "a\r\nSet-Cookie: x";
+  head.trace_id = "a\r\nSet-Cookie: x";
   EXPECT_FALSE(write_response(out, head, ""));
   EXPECT_TRUE(out.empty());
 }

@@ -33,11 +33,11 @@ const DevKeys& dev_keys() {
     DevKeys made;
     made.dir = make_temp_dir();
     made.keys_path = made.dir + "/keys.json";
-    const KeysInitResult init = keys_init(made.keys_path, made.dir + "/private");
-    if (!init.ok()) throw std::runtime_error(init.error);
-    const KeysLoadResult load = keys_load(made.keys_path);
-    if (!load.ok()) throw std::runtime_error(load.error);
-    made.keys = load.keys;
+    const auto init = auth::keys_init(made.keys_path, made.dir + "/private");
+    if (!init.is_ok()) throw std::runtime_error(init.status().message());
+    const auto load = auth::keys_load(made.keys_path);
+    if (!load.is_ok()) throw std::runtime_error(load.status().message());
+    made.keys = *load;
     made.alipay_private_pem = read_text_file(made.dir + "/private/alipay.private.pem");
     return made;
   }();

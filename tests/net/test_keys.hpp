@@ -5,14 +5,14 @@
 
 #include <string>
 
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
 namespace paycore::net::testing {
 
 struct DevKeys {
   std::string dir;
   std::string keys_path;
-  std::shared_ptr<const Keys> keys;
+  std::shared_ptr<const auth::Keys> keys;
   std::string alipay_private_pem;
   DevKeys() = default;
   DevKeys(DevKeys&&) = default;

@@ -22,7 +22,8 @@ const std::vector<std::string> required = {"--snapshot", "s.snap", "--out", "o"}
 Parsed parse(std::vector<std::string> words, bool add_required = true) {
   if (add_required) words.insert(words.begin(), required.begin(), required.end());
   Parsed p;
-  p.error = parse_recon_args(words, &p.args);
+  const Status parsed = parse_recon_args(words, &p.args);
+  if (!parsed.is_ok()) p.error = parsed.message();
   return p;
 }
 

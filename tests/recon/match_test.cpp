@@ -418,8 +418,8 @@ TEST(ReconMatch, GeneratedDiscrepanciesAreAllFound) {
   reconciler.begin_statement("generated.csv");
   StatementStats stats;
   const std::string text = csv.str();
-  ASSERT_FALSE(read_statement_bytes(text, {"generated.csv", StatementFormat::csv, "", {}},
-                                    reconciler.sink(), &stats));
+  ASSERT_FALSE(test::error_of(read_statement_bytes(text, {"generated.csv", StatementFormat::csv, "", {}},
+                                                  reconciler.sink(), &stats)));
   const MatchResult r = reconciler.finish();
   EXPECT_EQ(r.malformed_count, 0u);
   EXPECT_EQ(r.statement_rows_count, expected.statement_rows_count);

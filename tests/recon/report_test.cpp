@@ -288,11 +288,8 @@ TEST_F(ReconCoverage, CsvForMerchantsThatNamesNoChannelIsAnError) {
       << mismatches;
 }
 
-std::optional<LocalData> load_two(const std::string& snapshot, std::string* error) {
-  if (snapshot != "snap") {
-    *error = "no such snapshot";
-    return std::nullopt;
-  }
+StatusOr<LocalData> load_two(const std::string& snapshot) {
+  if (snapshot != "snap") return Status::not_found("no such snapshot");
   LocalData local;
   local.add_payment(payment("m_1", "o-1", "alipay", 1234, "T1"));
   return local;

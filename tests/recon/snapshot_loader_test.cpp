@@ -82,7 +82,7 @@ class Script {
     c.currency = cny();
     run(c, "2026-11-26T00:00:00Z");
   }
-  // The customer's consent that `merchant` may debit it (API.md "Mandates").
+  // The customer's consent that `merchant` may debit it (docs/api.md "Mandates").
   void mandate(std::string_view customer, std::string_view merchant) {
     const std::string id = "md-" + std::string(customer) + "-" + std::string(merchant);
     Command c = by("operator", CommandKind::create_mandate, id);
@@ -170,10 +170,9 @@ TEST(ReconSnapshotLoader, ReadsPaymentsRefundsAndAnomaliesOfARealSnapshot) {
   TempDir dir;
   write_bytes(dir / "day.snap", serialize_snapshot(state, 42, at("2026-11-26T13:10:01Z")));
 
-  std::string error;
   SnapshotInfo info;
-  const std::optional<LocalData> local = load_local_data((dir / "day.snap").string(), &error, &info);
-  ASSERT_TRUE(local.has_value()) << error;
+  const StatusOr<LocalData> local = load_local_data((dir / "day.snap").string(), &info);
+  ASSERT_TRUE(local.is_ok()) << local.status().message();
   EXPECT_EQ(info.lsn, 42u);
   ASSERT_EQ(local->payments().size(), 4u);
   ASSERT_EQ(local->refunds().size(), 2u);
@@ -216,9 +215,8 @@ TEST(ReconSnapshotLoader, PendingPastItsLifetimeReadsCancelled) {
   build_day(state);
   TempDir dir;
   write_bytes(dir / "day.snap", serialize_snapshot(state, 1, at("2026-11-26T13:10:01Z")));
-  std::string error;
-  const std::optional<LocalData> local = load_local_data((dir / "day.snap").string(), &error);
-  ASSERT_TRUE(local.has_value()) << error;
+  const StatusOr<LocalData> local = load_local_data((dir / "day.snap").string());
+  ASSERT_TRUE(local.is_ok()) << local.status().message();
   // Created 12:00, 15 minutes of lifetime, judged at 13:10:01: a live server says CANCELLED.
   EXPECT_EQ(find(*local, "o-old").status, PaymentStatus::cancelled);
   EXPECT_EQ(find(*local, "o-wx").status, PaymentStatus::pending);
@@ -231,8 +229,9 @@ TEST(ReconSnapshotLoader, DamagedSnapshotNamesTheOffset) {
   std::string bytes = serialize_snapshot(state, 7, at("2026-11-26T13:10:01Z"));
   bytes[bytes.size() / 2] ^= 0x5a;
   write_bytes(dir / "bad.snap", bytes);
-  std::string error;
-  EXPECT_FALSE(load_local_data((dir / "bad.snap").string(), &error).has_value());
+  const StatusOr<LocalData> local = load_local_data((dir / "bad.snap").string());
+  EXPECT_FALSE(local.is_ok());
+  const std::string error = local.status().message();
   EXPECT_NE(error.find("offset"), std::string::npos) << error;
 }
 
@@ -242,14 +241,15 @@ TEST(ReconSnapshotLoader, TruncatedSnapshotIsRefused) {
   TempDir dir;
   const std::string bytes = serialize_snapshot(state, 7, at("2026-11-26T13:10:01Z"));
   write_bytes(dir / "short.snap", bytes.substr(0, bytes.size() - 5));
-  std::string error;
-  EXPECT_FALSE(load_local_data((dir / "short.snap").string(), &error).has_value());
-  EXPECT_FALSE(error.empty());
+  const StatusOr<LocalData> local = load_local_data((dir / "short.snap").string());
+  EXPECT_FALSE(local.is_ok());
+  EXPECT_FALSE(local.status().message().empty());
 }
 
 TEST(ReconSnapshotLoader, MissingFileIsRefused) {
-  std::string error;
-  EXPECT_FALSE(load_local_data("/nonexistent/recon.snap", &error).has_value());
+  const StatusOr<LocalData> local = load_local_data("/nonexistent/recon.snap");
+  EXPECT_FALSE(local.is_ok());
+  const std::string error = local.status().message();
   EXPECT_NE(error.find("No such file"), std::string::npos) << error;
 }
 
@@ -276,10 +276,9 @@ ReconReport reconcile_state(const Generated& g, const State& state, const std::f
   options.statements.push_back({statement.string(), StatementFormat::csv, "", {}});
   options.cutoff_us = g.options.cutoff_us();
   options.tolerance_seconds = g.options.tolerance_seconds;
-  std::string error;
-  std::optional<ReconReport> report = reconcile(options, local, &error);
-  EXPECT_TRUE(report.has_value()) << error;
-  return report ? std::move(*report) : ReconReport{};
+  StatusOr<ReconReport> report = reconcile(options, local);
+  EXPECT_TRUE(report.is_ok()) << report.status().message();
+  return report.is_ok() ? std::move(*report) : ReconReport{};
 }
 
 void expect_counts(const ReconReport& report, const std::array<std::uint64_t, finding_class_count>& expected) {
@@ -312,11 +311,10 @@ TEST(ReconStateGen, SnapshotFilesRoundTripThroughTheLoader) {
   StateGenOptions options;
   options.payments_count = 3000;
   StateGenExpected expected;
-  ASSERT_FALSE(generate_state_files(options, dir.path(), &expected).has_value());
-  std::string error;
+  ASSERT_TRUE(generate_state_files(options, dir.path(), &expected).is_ok());
   SnapshotInfo info;
-  const std::optional<LocalData> local = load_local_data((dir / "snapshot.snap").string(), &error, &info);
-  ASSERT_TRUE(local.has_value()) << error;
+  const StatusOr<LocalData> local = load_local_data((dir / "snapshot.snap").string(), &info);
+  ASSERT_TRUE(local.is_ok()) << local.status().message();
   EXPECT_EQ(info.lsn, expected.commands_count);
   EXPECT_EQ(local->payments().size(), expected.payments_count);
   EXPECT_EQ(local->refunds().size(), expected.refunds_count);
@@ -329,8 +327,8 @@ TEST(ReconStateGen, SameSeedSameSnapshotBytes) {
   StateGenOptions options;
   options.payments_count = 2000;
   StateGenExpected ea, eb;
-  ASSERT_FALSE(generate_state_files(options, a.path(), &ea).has_value());
-  ASSERT_FALSE(generate_state_files(options, b.path(), &eb).has_value());
+  ASSERT_TRUE(generate_state_files(options, a.path(), &ea).is_ok());
+  ASSERT_TRUE(generate_state_files(options, b.path(), &eb).is_ok());
   EXPECT_EQ(read_bytes(a / "snapshot.snap"), read_bytes(b / "snapshot.snap"));
   EXPECT_EQ(read_bytes(a / "statement.csv"), read_bytes(b / "statement.csv"));
 }

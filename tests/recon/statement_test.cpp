@@ -36,7 +36,7 @@ Read read(std::string_view bytes, StatementFormat format, std::string merchant =
   std::vector<std::string> merchants;
   if (!merchant.empty()) merchants.push_back(std::move(merchant));
   const StatementSource source{"bill", format, std::move(channel), std::move(merchants)};
-  r.error = read_statement_bytes(bytes, source, r.sink, &r.stats);
+  r.error = test::error_of(read_statement_bytes(bytes, source, r.sink, &r.stats));
   return r;
 }
 
@@ -325,7 +325,8 @@ TEST(ReconStatementAlipay, BillBelongsToOneMerchantOnly) {
   CollectingSink sink;
   StatementStats stats;
   const StatementSource source{"bill", StatementFormat::alipay, "", {"m_1", "m_2"}};
-  const auto error = read_statement_bytes(read_fixture("alipay_trade_detail.csv"), source, sink, &stats);
+  const auto error =
+      test::error_of(read_statement_bytes(read_fixture("alipay_trade_detail.csv"), source, sink, &stats));
   ASSERT_TRUE(error);
   EXPECT_NE(error->find("one --statement-merchant"), std::string::npos) << *error;
 }
@@ -385,7 +386,7 @@ TEST(ReconStatementCsv, RowOfAMerchantTheStatementIsNotForIsMalformed) {
   const std::string text = std::string(test::csv_header) +
                            "alipay,T1,m_1,o-1,PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n"
                            "alipay,T2,m_2,o-2,PAYMENT,,5,CNY,SUCCESS,2026-11-26T08:00:01Z\n";
-  ASSERT_FALSE(read_statement_bytes(text, source, sink, &stats));
+  ASSERT_FALSE(test::error_of(read_statement_bytes(text, source, sink, &stats)));
   ASSERT_EQ(sink.rows.size(), 1u);
   ASSERT_EQ(sink.malformed_rows.size(), 1u);
   EXPECT_EQ(sink.malformed_rows[0].line, 3u);
@@ -471,13 +472,13 @@ TEST(ReconStatement, FileIsReadInBlocksAcrossLineBoundaries) {
   std::ofstream(path, std::ios::binary) << text;
   CollectingSink sink;
   StatementStats stats;
-  const auto error = read_statement({path, StatementFormat::auto_detect, "", {}}, sink, &stats);
+  const auto error = test::error_of(read_statement({path, StatementFormat::auto_detect, "", {}}, sink, &stats));
   ASSERT_FALSE(error) << *error;
   ASSERT_EQ(sink.rows.size(), static_cast<std::size_t>(rows_count));
   EXPECT_TRUE(sink.malformed_rows.empty());
   EXPECT_EQ(sink.rows.back().order, "o-" + std::to_string(rows_count - 1));
   EXPECT_EQ(sink.rows.back().line, static_cast<std::uint64_t>(rows_count + 1));
-  EXPECT_TRUE(read_statement({path + ".missing", StatementFormat::csv, "", {}}, sink, &stats));
+  EXPECT_TRUE(test::error_of(read_statement({path + ".missing", StatementFormat::csv, "", {}}, sink, &stats)));
 }
 
 }  // namespace

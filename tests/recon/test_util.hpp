@@ -15,8 +15,14 @@
 
 namespace paycore::recon::test {
 
+// A Status as the tests have always looked at errors: nullopt when ok, else its message.
+inline std::optional<std::string> error_of(const Status& status) {
+  if (status.is_ok()) return std::nullopt;
+  return status.message();
+}
+
 inline std::int64_t at(std::string_view rfc3339) {
-  const auto time = parse_rfc3339_us(rfc3339);
+  const auto time = parse_statement_time_us(rfc3339);
   EXPECT_TRUE(time.has_value()) << rfc3339;
   return time.value_or(0);
 }
@@ -76,7 +82,7 @@ inline MatchResult match_csv(const LocalData& local, const std::vector<std::stri
     reconciler.begin_statement(name);
     StatementStats stats;
     StatementSource source{name, StatementFormat::csv, "", {}};
-    const auto error = read_statement_bytes(text, source, reconciler.sink(), &stats);
+    const auto error = error_of(read_statement_bytes(text, source, reconciler.sink(), &stats));
     EXPECT_FALSE(error.has_value()) << *error;
   }
   return reconciler.finish();

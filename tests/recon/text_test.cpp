@@ -13,12 +13,12 @@ namespace {
 using test::currency;
 
 TEST(ReconText, Rfc3339ParsesZuluOffsetsAndFractions) {
-  EXPECT_EQ(parse_rfc3339_us("1970-01-01T00:00:00Z"), 0);
-  EXPECT_EQ(parse_rfc3339_us("2026-11-26T08:00:01Z"), 1'795'680'001'000'000);
-  EXPECT_EQ(parse_rfc3339_us("2026-11-26T16:00:01+08:00"), 1'795'680'001'000'000);
-  EXPECT_EQ(parse_rfc3339_us("2026-11-26T08:00:01.5Z"), 1'795'680'001'500'000);
-  EXPECT_EQ(parse_rfc3339_us("2026-11-26T05:19:14.123456Z"), 1'795'670'354'123'456);
-  EXPECT_EQ(parse_rfc3339_us("2024-02-29T00:00:00Z"), 1'709'164'800'000'000);  // leap day
+  EXPECT_EQ(parse_statement_time_us("1970-01-01T00:00:00Z"), 0);
+  EXPECT_EQ(parse_statement_time_us("2026-11-26T08:00:01Z"), 1'795'680'001'000'000);
+  EXPECT_EQ(parse_statement_time_us("2026-11-26T16:00:01+08:00"), 1'795'680'001'000'000);
+  EXPECT_EQ(parse_statement_time_us("2026-11-26T08:00:01.5Z"), 1'795'680'001'500'000);
+  EXPECT_EQ(parse_statement_time_us("2026-11-26T05:19:14.123456Z"), 1'795'670'354'123'456);
+  EXPECT_EQ(parse_statement_time_us("2024-02-29T00:00:00Z"), 1'709'164'800'000'000);  // leap day
 }
 
 TEST(ReconText, Rfc3339RejectsMalformedTimes) {
@@ -26,21 +26,21 @@ TEST(ReconText, Rfc3339RejectsMalformedTimes) {
                           "2026-13-01T00:00:00Z", "2025-02-29T00:00:00Z", "2026-11-26T24:00:00Z",
                           "2026-11-26T08:00:01.Z", "2026-11-26T08:00:01.1234567Z",
                           "2026-11-26T08:00:01+0800", "2026-11-26T08:00:01Zjunk"}) {
-    EXPECT_FALSE(parse_rfc3339_us(bad).has_value()) << bad;
+    EXPECT_FALSE(parse_statement_time_us(bad).has_value()) << bad;
   }
 }
 
 TEST(ReconText, FormatRfc3339RoundTrips) {
   for (const std::int64_t us : {std::int64_t{0}, std::int64_t{1'795'670'354'123'456},
                                 std::int64_t{-1}, std::int64_t{951'782'400'000'001}}) {
-    EXPECT_EQ(parse_rfc3339_us(format_rfc3339_us(us)), us);
+    EXPECT_EQ(parse_statement_time_us(format_rfc3339_us(us)), us);
   }
   EXPECT_EQ(format_rfc3339_us(1'795'670'354'123'456), "2026-11-26T05:19:14.123456Z");
 }
 
 TEST(ReconText, BillTimesAreBeijingTime) {
   EXPECT_EQ(parse_local_datetime_us("2026-11-26 16:00:01", 480),
-            parse_rfc3339_us("2026-11-26T08:00:01Z"));
+            parse_statement_time_us("2026-11-26T08:00:01Z"));
   EXPECT_FALSE(parse_local_datetime_us("2026-11-26T16:00:01", 480).has_value());
   EXPECT_FALSE(parse_local_datetime_us("2026/11/26 16:00:01", 480).has_value());
 }
@@ -101,7 +101,7 @@ TEST(ReconText, GbkRoundTripsThroughIconv) {
 
 TEST(ReconText, JsonAndCsvEscaping) {
   std::string json;
-  append_json_string(&json, "a\"b\\c\n\x01");
+  append_json_string(json, "a\"b\\c\n\x01");
   EXPECT_EQ(json, "\"a\\\"b\\\\c\\n\\u0001\"");
   std::string csv;
   append_csv_field(&csv, "x,\"y\"");

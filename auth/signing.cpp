@@ -1,4 +1,4 @@
-#include "net/auth.hpp"
+#include "auth/signing.hpp"
 
 #include <openssl/core_names.h>
 #include <openssl/crypto.h>
@@ -11,11 +11,11 @@
 #include <cstring>
 
 #include "base/assert.hpp"
+#include "base/hex.hpp"
 
-namespace paycore::net {
+namespace paycore::auth {
 namespace {
 
-constexpr char hex_digits[] = "0123456789abcdef";
 constexpr std::size_t hmac_bytes = 32;
 static_assert(signature_hex_bytes == 2 * hmac_bytes);
 
@@ -33,9 +33,8 @@ struct ThreadHmac {
     context = EVP_MAC_CTX_new(hmac_algorithm());
     PAYCORE_ASSERT(context != nullptr);
     char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {
-        OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-        OSSL_PARAM_construct_end()};
+    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
+                                 OSSL_PARAM_construct_end()};
     const int set = EVP_MAC_CTX_set_params(context, params);
     PAYCORE_ASSERT(set == 1);
   }
@@ -51,7 +50,8 @@ void hmac_update(EVP_MAC_CTX* context, std::string_view text) {
 }
 
 // Cheap and allocation-free; OpenSSL failures here mean a broken library: stop.
-void hmac_sha256(std::string_view key, const SignedFields& fields, unsigned char (&out)[hmac_bytes]) {
+void hmac_sha256(std::string_view key, const SignedFields& fields,
+                 unsigned char (&out)[hmac_bytes]) {
   thread_local ThreadHmac hmac;
   // An empty key would make EVP_MAC_init keep the previous one; keys are never empty.
   PAYCORE_ASSERT(!key.empty());
@@ -69,7 +69,8 @@ void hmac_sha256(std::string_view key, const SignedFields& fields, unsigned char
   hmac_update(hmac.context, fields.body);
   std::size_t out_bytes = 0;
   const int finished = EVP_MAC_final(hmac.context, out, &out_bytes, hmac_bytes);
-  PAYCORE_ASSERT(finished == 1 && out_bytes == hmac_bytes);
+  PAYCORE_ASSERT_EQ(finished, 1);
+  PAYCORE_ASSERT_EQ(out_bytes, hmac_bytes);
 }
 
 // 1-19 decimal digits, no sign: unix seconds.
@@ -82,12 +83,6 @@ bool parse_timestamp(std::string_view text, std::int64_t* out) {
   }
   *out = value;
   return true;
-}
-
-// The header's value if it occurs exactly once; empty otherwise.
-std::string_view single_header(const HttpRequest& request, std::string_view name) {
-  if (request.header_occurrences(name) != 1) return {};
-  return *request.header(name);
 }
 
 // Seconds count stored in a nonce entry: relative to 2020-01-01, so 32 bits last until 2156.
@@ -158,10 +153,7 @@ HexSignature sign_request(std::string_view secret, const SignedFields& fields) {
   unsigned char mac[hmac_bytes];
   hmac_sha256(secret, fields, mac);
   HexSignature signature;
-  for (std::size_t i = 0; i < hmac_bytes; ++i) {
-    signature.hex[2 * i] = hex_digits[mac[i] >> 4];
-    signature.hex[2 * i + 1] = hex_digits[mac[i] & 0xf];
-  }
+  hex_encode(mac, signature.hex.data());
   return signature;
 }
 
@@ -177,18 +169,6 @@ bool nonce_is_valid(std::string_view nonce) {
 
 SignedFields RequestCredentials::signed_fields() const {
   return SignedFields{method, path_and_query, timestamp, nonce, body};
-}
-
-RequestCredentials request_credentials(const HttpRequest& request) {
-  RequestCredentials credentials;
-  credentials.principal_id = single_header(request, "X-Merchant-Id");
-  credentials.timestamp = single_header(request, "X-Timestamp");
-  credentials.nonce = single_header(request, "X-Nonce");
-  credentials.signature = single_header(request, "X-Signature");
-  credentials.method = request.method;
-  credentials.path_and_query = request.target;
-  credentials.body = request.body;
-  return credentials;
 }
 
 // ---- nonce cache ----
@@ -240,7 +220,8 @@ struct NonceCache::Shard {
 };
 
 NonceCache::NonceCache(const NonceCacheConfig& config) : config_(config) {
-  PAYCORE_ASSERT(config.shards_count > 0 && (config.shards_count & (config.shards_count - 1)) == 0);
+  PAYCORE_ASSERT_GT(config.shards_count, std::size_t{0});
+  PAYCORE_ASSERT_EQ(config.shards_count & (config.shards_count - 1), std::size_t{0});  // a power of two
   PAYCORE_ASSERT(config.entries_max >= config.shards_count);
   PAYCORE_ASSERT(config.window_s > 0);
   shard_entries_max_ = config.entries_max / config.shards_count;
@@ -262,7 +243,8 @@ NonceCache::~NonceCache() = default;
 
 // The key of (principal, nonce): a keyed 128-bit hash; the high half probes, both halves match.
 XXH128_hash_t NonceCache::key_hash(std::string_view principal, std::string_view nonce) const {
-  PAYCORE_ASSERT(principal.size() <= id_bytes_max && nonce.size() <= nonce_bytes_max);
+  PAYCORE_ASSERT_LE(principal.size(), id_bytes_max);
+  PAYCORE_ASSERT_LE(nonce.size(), nonce_bytes_max);
   char key[id_bytes_max + 1 + nonce_bytes_max];
   std::memcpy(key, principal.data(), principal.size());
   key[principal.size()] = '\0';  // ids and nonces contain no NUL: the split is unambiguous
@@ -302,13 +284,15 @@ NonceCache::Insert NonceCache::insert(std::string_view principal, std::string_vi
   return Insert::fresh;
 }
 
-bool NonceCache::seen(std::string_view principal, std::string_view nonce, std::int64_t now_s) const {
+bool NonceCache::seen(std::string_view principal, std::string_view nonce,
+                      std::int64_t now_s) const {
   const XXH128_hash_t hash = key_hash(principal, nonce);
   const auto key_low = static_cast<std::uint32_t>(hash.low64);
   const std::uint32_t now = nonce_seconds(now_s);
   Shard& shard = shards_[(hash.low64 >> 32) & (config_.shards_count - 1)];
   std::lock_guard<std::mutex> lock(shard.mutex);
-  for (std::size_t i = hash.high64 & shard.mask; shard.slots[i].expires_s != 0; i = (i + 1) & shard.mask) {
+  for (std::size_t i = hash.high64 & shard.mask; shard.slots[i].expires_s != 0;
+       i = (i + 1) & shard.mask) {
     const Shard::Entry& entry = shard.slots[i];
     if (entry.key_high == hash.high64 && entry.key_low == key_low) return entry.expires_s >= now;
   }
@@ -342,7 +326,8 @@ AuthResult verify_request(const Keys& keys, const RequestCredentials& credential
 AuthStatus record_nonce(NonceCache& nonces, const AuthResult& verified, std::int64_t now_s) {
   PAYCORE_ASSERT(verified.status == AuthStatus::ok);
   PAYCORE_ASSERT(verified.principal != nullptr);
-  switch (nonces.insert(verified.principal->id.view(), verified.nonce, verified.timestamp_s, now_s)) {
+  switch (
+      nonces.insert(verified.principal->id.view(), verified.nonce, verified.timestamp_s, now_s)) {
     case NonceCache::Insert::fresh: return AuthStatus::ok;
     case NonceCache::Insert::replayed: return AuthStatus::replayed_nonce;
     case NonceCache::Insert::full: return AuthStatus::nonce_cache_full;
@@ -386,14 +371,6 @@ AuthResult verify_signature(const Keys& keys, const RequestCredentials& credenti
 
 // ---- notifications ----
 
-NotificationCredentials notification_credentials(const HttpRequest& request) {
-  NotificationCredentials credentials;
-  credentials.timestamp = single_header(request, "X-Channel-Timestamp");
-  credentials.nonce = single_header(request, "X-Channel-Nonce");
-  credentials.signature = single_header(request, "X-Channel-Signature");
-  return credentials;
-}
-
 bool base64_decode(std::string_view text, unsigned char* out, std::size_t out_bytes_max,
                    std::size_t* out_bytes) {
   if (text.empty() || text.size() % 4 != 0) return false;
@@ -430,8 +407,7 @@ bool base64_decode(std::string_view text, unsigned char* out, std::size_t out_by
 AuthStatus verify_notification(EVP_PKEY* public_key, const NotificationCredentials& credentials,
                                std::string_view body) {
   PAYCORE_ASSERT(public_key != nullptr);
-  if (credentials.timestamp.empty() || credentials.nonce.empty() ||
-      credentials.signature.empty()) {
+  if (credentials.timestamp.empty() || credentials.nonce.empty() || credentials.signature.empty()) {
     return AuthStatus::unauthenticated;
   }
   unsigned char signature[rsa_signature_bytes_max];
@@ -484,4 +460,4 @@ std::string sign_notification(EVP_PKEY* private_key, std::string_view timestamp,
   return text;
 }
 
-}  // namespace paycore::net
+}  // namespace paycore::auth

@@ -1,4 +1,4 @@
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
 #include <fcntl.h>
 #include <openssl/bio.h>
@@ -9,16 +9,17 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <simdjson.h>
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
 #include <set>
-#include <simdjson.h>
 
-#include "net/response.hpp"
 #include "base/assert.hpp"
+#include "base/hex.hpp"
+#include "base/json_text.hpp"
 
-namespace paycore::net {
+namespace paycore::auth {
 
 // Builds a Keys object; the only code allowed to touch its insides.
 struct KeysBuilder {
@@ -30,8 +31,9 @@ struct KeysBuilder {
   void finish() {
     auto by_id = [](const Principal& a, const Principal& b) { return a.id.view() < b.id.view(); };
     std::sort(keys->principals_.begin(), keys->principals_.end(), by_id);
-    std::sort(keys->channels_.begin(), keys->channels_.end(),
-              [](const ChannelKey& a, const ChannelKey& b) { return a.name.view() < b.name.view(); });
+    std::sort(
+        keys->channels_.begin(), keys->channels_.end(),
+        [](const ChannelKey& a, const ChannelKey& b) { return a.name.view() < b.name.view(); });
     std::size_t operators_count = 0;
     for (std::size_t i = 0; i < keys->principals_.size(); ++i) {
       if (keys->principals_[i].kind == PrincipalKind::operator_) {
@@ -39,7 +41,7 @@ struct KeysBuilder {
         ++operators_count;
       }
     }
-    PAYCORE_ASSERT(operators_count == 1);
+    PAYCORE_ASSERT_EQ(operators_count, std::size_t{1});
   }
 };
 
@@ -49,10 +51,11 @@ using simdjson::dom::element;
 using simdjson::dom::element_type;
 using simdjson::dom::object;
 
-KeysLoadResult failure(std::string_view origin, std::string message) {
-  KeysLoadResult result;
-  result.error.append(origin).append(": ").append(message);
-  return result;
+// Every refusal of a keys file: the origin (the file name), then what is wrong.
+Status failure(std::string_view origin, std::string_view message) {
+  std::string text(origin);
+  text.append(": ").append(message);
+  return Status::invalid_argument(std::move(text));
 }
 
 std::string quote(std::string_view text) {
@@ -76,78 +79,95 @@ bool find_duplicate(object members, std::string* duplicate) {
   return false;
 }
 
-std::string parse_operator(element value, Principal* out) {
+Status parse_operator(element value, Principal* out) {
   object members;
-  if (value.get_object().get(members)) return "\"operator\" must be an object {\"id\", \"secret\"}";
+  if (value.get_object().get(members))
+    return Status::invalid_argument("\"operator\" must be an object {\"id\", \"secret\"}");
   std::string duplicate;
-  if (find_duplicate(members, &duplicate)) return "operator: duplicate key " + quote(duplicate);
+  if (find_duplicate(members, &duplicate))
+    return Status::invalid_argument("operator: duplicate key " + quote(duplicate));
   std::string_view id;
   std::string_view secret;
-  if (members["id"].get_string().get(id)) return "operator.id is missing or not a string";
+  if (members["id"].get_string().get(id))
+    return Status::invalid_argument("operator.id is missing or not a string");
   if (members["secret"].get_string().get(secret)) {
-    return "operator.secret is missing or not a string";
+    return Status::invalid_argument("operator.secret is missing or not a string");
   }
   if (!Id::from(id, &out->id)) {
-    return "operator.id " + quote(id) + " is not an id (1-64 of [A-Za-z0-9_.:-])";
+    return Status::invalid_argument("operator.id " + quote(id) +
+                                    " is not an id (1-64 of [A-Za-z0-9_.:-])");
   }
-  if (secret.empty()) return "operator.secret must not be empty";
+  if (secret.empty()) return Status::invalid_argument("operator.secret must not be empty");
   out->kind = PrincipalKind::operator_;
   out->secret = std::string(secret);
-  return {};
+  return Status::ok();
 }
 
-std::string parse_merchants(element value, std::vector<Principal>* out) {
+Status parse_merchants(element value, std::vector<Principal>* out) {
   object members;
-  if (value.get_object().get(members)) return "\"merchants\" must be an object {id: secret}";
+  if (value.get_object().get(members))
+    return Status::invalid_argument("\"merchants\" must be an object {id: secret}");
   std::string duplicate;
-  if (find_duplicate(members, &duplicate)) return "merchants: duplicate merchant " + quote(duplicate);
+  if (find_duplicate(members, &duplicate))
+    return Status::invalid_argument("merchants: duplicate merchant " + quote(duplicate));
   for (auto member : members) {
     Principal principal;
     if (!Id::from(member.key, &principal.id)) {
-      return "merchants: " + quote(member.key) + " is not an id (1-64 of [A-Za-z0-9_.:-])";
+      return Status::invalid_argument("merchants: " + quote(member.key) +
+                                      " is not an id (1-64 of [A-Za-z0-9_.:-])");
     }
     std::string_view secret;
     if (member.value.get_string().get(secret)) {
-      return "merchants." + std::string(member.key) + ": the secret must be a string";
+      return Status::invalid_argument("merchants." + std::string(member.key) +
+                                      ": the secret must be a string");
     }
-    if (secret.empty()) return "merchants." + std::string(member.key) + ": the secret is empty";
+    if (secret.empty())
+      return Status::invalid_argument("merchants." + std::string(member.key) +
+                                      ": the secret is empty");
     principal.kind = PrincipalKind::merchant;
     principal.secret = std::string(secret);
     out->push_back(std::move(principal));
   }
-  return {};
+  return Status::ok();
 }
 
-std::string parse_channels(element value, std::vector<ChannelKey>* out) {
+Status parse_channels(element value, std::vector<ChannelKey>* out) {
   object members;
   if (value.get_object().get(members)) {
-    return "\"channels\" must be an object {name: {\"public_key_pem\": ...}}";
+    return Status::invalid_argument(
+        "\"channels\" must be an object {name: {\"public_key_pem\": ...}}");
   }
   std::string duplicate;
-  if (find_duplicate(members, &duplicate)) return "channels: duplicate channel " + quote(duplicate);
+  if (find_duplicate(members, &duplicate))
+    return Status::invalid_argument("channels: duplicate channel " + quote(duplicate));
   for (auto member : members) {
     const std::string where = "channels." + std::string(member.key);
     ChannelKey channel;
     if (!Id::from(member.key, &channel.name)) {
-      return "channels: " + quote(member.key) + " is not a channel name (1-64 of [A-Za-z0-9_.:-])";
+      return Status::invalid_argument("channels: " + quote(member.key) +
+                                      " is not a channel name (1-64 of [A-Za-z0-9_.:-])");
     }
-    if (member.key == balance_channel) return where + ": \"balance\" is reserved";
+    if (member.key == balance_channel)
+      return Status::invalid_argument(where + ": \"balance\" is reserved");
     object fields;
-    if (member.value.get_object().get(fields)) return where + " must be an object";
+    if (member.value.get_object().get(fields))
+      return Status::invalid_argument(where + " must be an object");
     std::string_view pem;
     if (fields["public_key_pem"].get_string().get(pem)) {
-      return where + ".public_key_pem is missing or not a string";
+      return Status::invalid_argument(where + ".public_key_pem is missing or not a string");
     }
     channel.public_key = pem_public_key(pem);
-    if (channel.public_key == nullptr) return where + ".public_key_pem is not a PEM public key";
-    if (!EVP_PKEY_is_a(channel.public_key.get(), "RSA")) return where + ": the key is not RSA";
+    if (channel.public_key == nullptr)
+      return Status::invalid_argument(where + ".public_key_pem is not a PEM public key");
+    if (!EVP_PKEY_is_a(channel.public_key.get(), "RSA"))
+      return Status::invalid_argument(where + ": the key is not RSA");
     if (EVP_PKEY_get_bits(channel.public_key.get()) < channel_key_bits_min) {
-      return where + ": the RSA key has fewer than 2048 bits";
+      return Status::invalid_argument(where + ": the RSA key has fewer than 2048 bits");
     }
     channel.public_key_pem = std::string(pem);
     out->push_back(std::move(channel));
   }
-  return {};
+  return Status::ok();
 }
 
 // ---- keys_init helpers ----
@@ -155,13 +175,9 @@ std::string parse_channels(element value, std::vector<ChannelKey>* out) {
 std::string random_secret_hex() {
   unsigned char bytes[32];
   const int random_ok = RAND_bytes(bytes, sizeof(bytes));
-  PAYCORE_ASSERT(random_ok == 1);  // no entropy means no safe secrets: stop
-  static constexpr char hex[] = "0123456789abcdef";
+  PAYCORE_ASSERT_EQ(random_ok, 1);  // no entropy means no safe secrets: stop
   std::string text;
-  for (unsigned char b : bytes) {
-    text.push_back(hex[b >> 4]);
-    text.push_back(hex[b & 0xf]);
-  }
+  append_hex(text, bytes);
   return text;
 }
 
@@ -191,54 +207,83 @@ bool generate_rsa_pair(PemPair* out) {
   return true;
 }
 
+// "cannot <what> <path>: <strerror>", the words `paycore keys` has always printed.
+Status file_error(std::string_view what, const std::string& path, int error_number) {
+  std::string message = "cannot ";
+  message.append(what).append(" ").append(path).append(": ").append(std::strerror(error_number));
+  return Status::io_error(std::move(message));
+}
+
 // Writes `content` to a new file `path` with mode 0600 and fsyncs it.
-std::string write_new_file(const std::string& path, std::string_view content) {
+Status write_new_file(const std::string& path, std::string_view content) {
   const int fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-  if (fd < 0) return "cannot create " + path + ": " + std::strerror(errno);
+  if (fd < 0) return file_error("create", path, errno);
   std::size_t written = 0;
   while (written < content.size()) {
     const ssize_t n = ::write(fd, content.data() + written, content.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n <= 0) {
-      const std::string message = "cannot write " + path + ": " + std::strerror(errno);
+      const Status status = file_error("write", path, errno);
       ::close(fd);
-      return message;
+      return status;
     }
     written += static_cast<std::size_t>(n);
   }
   if (::fsync(fd) != 0) {
-    const std::string message = "cannot fsync " + path + ": " + std::strerror(errno);
+    const Status status = file_error("fsync", path, errno);
     ::close(fd);
-    return message;
+    return status;
   }
   ::close(fd);
-  return {};
+  return Status::ok();
 }
 
 // Writes through a temporary name and renames: replaces an older file of that name.
-std::string replace_file(const std::string& path, std::string_view content) {
+Status replace_file(const std::string& path, std::string_view content) {
   const std::string temporary = path + ".tmp";
   ::unlink(temporary.c_str());
-  std::string error = write_new_file(temporary, content);
-  if (!error.empty()) return error;
+  PAYCORE_RETURN_IF_ERROR(write_new_file(temporary, content));
   if (::rename(temporary.c_str(), path.c_str()) != 0) {
-    return "cannot rename " + temporary + " to " + path + ": " + std::strerror(errno);
+    return file_error("rename", temporary + " to " + path, errno);
   }
-  return {};
+  return Status::ok();
 }
 
 // Creates `path` with `content` only if it does not exist, atomically: the file appears
 // whole or not at all (link(2) refuses to replace).
-std::string create_file_exclusively(const std::string& path, std::string_view content) {
+Status create_file_exclusively(const std::string& path, std::string_view content) {
   const std::string temporary = path + ".tmp";
   ::unlink(temporary.c_str());
-  std::string error = write_new_file(temporary, content);
-  if (!error.empty()) return error;
+  PAYCORE_RETURN_IF_ERROR(write_new_file(temporary, content));
   const int linked = ::link(temporary.c_str(), path.c_str());
   const int link_errno = errno;
   ::unlink(temporary.c_str());
-  if (linked != 0) return "cannot create " + path + ": " + std::strerror(link_errno);
-  return {};
+  if (linked != 0) return file_error("create", path, link_errno);
+  return Status::ok();
+}
+
+// The JSON of a development keys file (compact, one line): the operator, the merchants of
+// dev_merchant_ids, and `channels`, each a name and its public key PEM.
+std::string dev_keys_json(const std::vector<std::pair<std::string_view, std::string>>& channels) {
+  std::string json = "{\"operator\":{\"id\":\"operator\",\"secret\":";
+  append_json_string(json, random_secret_hex());
+  json += "},\"merchants\":{";
+  for (std::size_t i = 0; i < std::size(dev_merchant_ids); ++i) {
+    if (i > 0) json += ',';
+    append_json_string(json, dev_merchant_ids[i]);
+    json += ':';
+    append_json_string(json, random_secret_hex());
+  }
+  json += "},\"channels\":{";
+  for (std::size_t i = 0; i < channels.size(); ++i) {
+    if (i > 0) json += ',';
+    append_json_string(json, channels[i].first);
+    json += ":{\"public_key_pem\":";
+    append_json_string(json, channels[i].second);
+    json += '}';
+  }
+  json += "}}\n";
+  return json;
 }
 
 }  // namespace
@@ -277,7 +322,7 @@ const ChannelKey* Keys::find_channel(std::string_view name) const {
   return &*it;
 }
 
-KeysLoadResult keys_parse(std::string_view json, std::string_view origin) {
+StatusOr<std::shared_ptr<const Keys>> keys_parse(std::string_view json, std::string_view origin) {
   simdjson::dom::parser parser;
   const simdjson::padded_string padded(json.data(), json.size());
   element root;
@@ -293,11 +338,9 @@ KeysLoadResult keys_parse(std::string_view json, std::string_view origin) {
   Principal operator_principal;
   element value;
   if (top["operator"].get(value)) return failure(origin, "\"operator\" is missing");
-  std::string error = parse_operator(value, &operator_principal);
-  if (!error.empty()) return failure(origin, error);
+  PAYCORE_RETURN_IF_ERROR(parse_operator(value, &operator_principal).with_context(origin));
   if (top["merchants"].get(value)) return failure(origin, "\"merchants\" is missing");
-  error = parse_merchants(value, &builder.principals());
-  if (!error.empty()) return failure(origin, error);
+  PAYCORE_RETURN_IF_ERROR(parse_merchants(value, &builder.principals()).with_context(origin));
   for (const Principal& merchant : builder.principals()) {
     if (merchant.id == operator_principal.id) {
       return failure(origin, "merchant " + quote(merchant.id.view()) +
@@ -306,68 +349,49 @@ KeysLoadResult keys_parse(std::string_view json, std::string_view origin) {
   }
   builder.principals().push_back(std::move(operator_principal));
   if (!top["channels"].get(value)) {  // optional: no external channels
-    error = parse_channels(value, &builder.channels());
-    if (!error.empty()) return failure(origin, error);
+    PAYCORE_RETURN_IF_ERROR(parse_channels(value, &builder.channels()).with_context(origin));
   }
   builder.finish();
-  KeysLoadResult result;
-  result.keys = std::move(builder.keys);
-  return result;
+  return std::shared_ptr<const Keys>(std::move(builder.keys));
 }
 
-KeysLoadResult keys_load(const std::string& path) {
+StatusOr<std::shared_ptr<const Keys>> keys_load(const std::string& path) {
   simdjson::padded_string text;
   if (const auto error = simdjson::padded_string::load(path).get(text)) {
-    return failure(path, std::string("cannot read: ") + simdjson::error_message(error) + " (" +
-                             std::strerror(errno) + ")");
+    return Status::io_error(path + ": cannot read: " + simdjson::error_message(error) + " (" +
+                            std::strerror(errno) + ")");
   }
   return keys_parse(std::string_view(text.data(), text.size()), path);
 }
 
-KeysInitResult keys_init(const std::string& keys_path, const std::string& private_dir) {
-  KeysInitResult result;
-  result.keys_path = keys_path;
+StatusOr<KeysInit> keys_init(const std::string& keys_path, const std::string& private_dir) {
   struct stat status {};
   if (::stat(keys_path.c_str(), &status) == 0) {
-    result.error = keys_path + " already exists; not overwriting it";
-    return result;
+    return Status::invalid_argument(keys_path + " already exists; not overwriting it");
   }
   if (::mkdir(private_dir.c_str(), 0700) != 0 && errno != EEXIST) {
-    result.error = "cannot create " + private_dir + ": " + std::strerror(errno);
-    return result;
+    return file_error("create", private_dir, errno);
   }
-
-  OutBuffer out(1 << 20);
-  JsonWriter json(out);
-  json.begin_object();
-  json.key("operator").begin_object().field("id", "operator").field("secret", random_secret_hex());
-  json.end_object();
-  json.key("merchants").begin_object();
-  for (std::string_view merchant : dev_merchant_ids) json.field(merchant, random_secret_hex());
-  json.end_object();
-  json.key("channels").begin_object();
+  KeysInit made;
+  made.keys_path = keys_path;
+  std::vector<std::pair<std::string_view, std::string>> channels;
   for (std::string_view channel : dev_channel_names) {
     PemPair pair;
     if (!generate_rsa_pair(&pair)) {
-      result.error = "cannot generate an RSA key pair for channel " + std::string(channel);
-      return result;
+      return Status::io_error("cannot generate an RSA key pair for channel " +
+                              std::string(channel));
     }
-    const std::string private_path =
-        private_dir + "/" + std::string(channel) + ".private.pem";
-    result.error = replace_file(private_path, pair.private_pem);
-    if (!result.error.empty()) return result;
-    result.private_key_paths.push_back(private_path);
-    json.key(channel).begin_object().field("public_key_pem", pair.public_pem).end_object();
+    const std::string private_path = private_dir + "/" + std::string(channel) + ".private.pem";
+    PAYCORE_RETURN_IF_ERROR(replace_file(private_path, pair.private_pem));
+    made.private_key_paths.push_back(private_path);
+    channels.emplace_back(channel, std::move(pair.public_pem));
   }
-  json.end_object().end_object();
-  PAYCORE_ASSERT(json.complete());
-  const bool newline_ok = out.append('\n');
-  PAYCORE_ASSERT(newline_ok);
+  const std::string json = dev_keys_json(channels);
   // What we write must be what we accept.
-  const KeysLoadResult check = keys_parse(out.view(), keys_path);
-  PAYCORE_ASSERT(check.ok());
-  result.error = create_file_exclusively(keys_path, out.view());
-  return result;
+  const bool accepted = keys_parse(json, keys_path).is_ok();
+  PAYCORE_ASSERT(accepted);
+  PAYCORE_RETURN_IF_ERROR(create_file_exclusively(keys_path, json));
+  return made;
 }
 
-}  // namespace paycore::net
+}  // namespace paycore::auth

@@ -1,5 +1,6 @@
 #pragma once
-// Request authentication (API.md "Authentication").
+// Request authentication (docs/api.md "Authentication"), used by the server (net/) to check
+// requests and by clients (recon apply, the load generator, tests) to sign them.
 //
 // Merchants and the operator sign each request with HMAC-SHA256:
 //   X-Signature = lowercase hex HMAC_SHA256(secret,
@@ -32,10 +33,9 @@
 
 #include <xxhash.h>
 
-#include "net/http_parser.hpp"
-#include "net/keys.hpp"
+#include "auth/keys.hpp"
 
-namespace paycore::net {
+namespace paycore::auth {
 
 enum class AuthStatus : std::uint8_t {
   ok,
@@ -86,12 +86,9 @@ struct RequestCredentials {
   std::string_view body;
 };
 
-// Takes the four headers from a parsed request; a header sent twice counts as absent.
-RequestCredentials request_credentials(const HttpRequest& request);
-
 struct NonceCacheConfig {
   std::size_t entries_max = std::size_t{1} << 22;  // about 64 MiB of slots when full
-  std::size_t shards_count = 64;                    // power of two
+  std::size_t shards_count = 64;                   // power of two
   std::int64_t window_s = auth_window_s_default;
 };
 
@@ -133,8 +130,8 @@ class NonceCache {
 struct AuthResult {
   AuthStatus status = AuthStatus::unauthenticated;
   const Principal* principal = nullptr;  // set when ok; points into the Keys used
-  std::int64_t timestamp_s = 0;           // X-Timestamp, set when ok
-  std::string_view nonce;                 // X-Nonce (a view into the request), set when ok
+  std::int64_t timestamp_s = 0;          // X-Timestamp, set when ok
+  std::string_view nonce;                // X-Nonce (a view into the request), set when ok
 };
 
 // Checks a request as described at the top. `now_s`: the server's clock, unix seconds. The
@@ -149,7 +146,8 @@ struct AuthResult {
 // set, or the refusal); record_nonce: ok, replayed_nonce or nonce_cache_full.
 [[nodiscard]] AuthResult verify_signature(const Keys& keys, const RequestCredentials& credentials,
                                           std::int64_t now_s, std::int64_t window_s);
-[[nodiscard]] AuthStatus record_nonce(NonceCache& nonces, const AuthResult& verified, std::int64_t now_s);
+[[nodiscard]] AuthStatus record_nonce(NonceCache& nonces, const AuthResult& verified,
+                                      std::int64_t now_s);
 
 // ---- channel notifications (RSA) ----
 
@@ -158,8 +156,6 @@ struct NotificationCredentials {
   std::string_view nonce;      // X-Channel-Nonce
   std::string_view signature;  // X-Channel-Signature (base64)
 };
-
-NotificationCredentials notification_credentials(const HttpRequest& request);
 
 // ok, unauthenticated (a header missing) or bad_signature (not base64, or not valid).
 [[nodiscard]] AuthStatus verify_notification(EVP_PKEY* public_key,
@@ -175,4 +171,4 @@ NotificationCredentials notification_credentials(const HttpRequest& request);
 [[nodiscard]] bool base64_decode(std::string_view text, unsigned char* out,
                                  std::size_t out_bytes_max, std::size_t* out_bytes);
 
-}  // namespace paycore::net
+}  // namespace paycore::auth

@@ -1,5 +1,5 @@
 #pragma once
-// The keys file of API.md ("Running it"): who may call us and how to check them.
+// The keys file of docs/api.md ("Start a server"): who may call us and how to check them.
 //
 //   {"operator": {"id": "operator", "secret": "..."},
 //    "merchants": {"m_001": "...", "m_002": "..."},
@@ -18,9 +18,10 @@
 #include <string_view>
 #include <vector>
 
+#include "base/status.hpp"
 #include "core/id.hpp"
 
-namespace paycore::net {
+namespace paycore::auth {
 
 enum class PrincipalKind : std::uint8_t { merchant, operator_ };
 
@@ -60,28 +61,28 @@ class Keys {
   std::size_t operator_index_ = 0;
 };
 
-struct KeysLoadResult {
-  std::shared_ptr<const Keys> keys;  // null on error
-  std::string error;                 // names the file, the entry and what is wrong
-  bool ok() const { return keys != nullptr; }
-};
+// Parses keys JSON text. Errors (kInvalidArgument) read "<origin>: <what is wrong>", naming
+// the entry ("test.json: merchants.m_001: the secret is empty"); `origin` is usually the file.
+[[nodiscard]] StatusOr<std::shared_ptr<const Keys>> keys_parse(std::string_view json,
+                                                               std::string_view origin = "keys");
+// Reads and parses the keys file at `path`; a file that cannot be read is kIoError
+// ("<path>: cannot read: ...").
+[[nodiscard]] StatusOr<std::shared_ptr<const Keys>> keys_load(const std::string& path);
 
-// Parses keys JSON text. `origin` prefixes error messages (usually the file name).
-[[nodiscard]] KeysLoadResult keys_parse(std::string_view json, std::string_view origin = "keys");
-[[nodiscard]] KeysLoadResult keys_load(const std::string& path);
-
-struct KeysInitResult {
-  std::string error;  // empty on success
+// What keys_init wrote.
+struct KeysInit {
   std::string keys_path;
   std::vector<std::string> private_key_paths;  // one per channel: DIR/<channel>.private.pem
-  bool ok() const { return error.empty(); }
 };
 
 // Development keys: random secrets (RAND_bytes, 32 bytes as 64 hex chars) for the operator
 // ("operator") and merchants m_001..m_004, and an RSA-2048 key pair for each of the channels
 // alipay, wechat and card. The keys file is created only if it does not exist (never
-// overwritten); private keys go to `private_dir` (created if missing). All files mode 0600.
-[[nodiscard]] KeysInitResult keys_init(const std::string& keys_path, const std::string& private_dir);
+// overwritten: kInvalidArgument "<path> already exists; not overwriting it"); private keys go
+// to `private_dir` (created if missing). All files mode 0600. A file that cannot be written is
+// kIoError ("cannot create|write|fsync|rename <path>: <strerror>").
+[[nodiscard]] StatusOr<KeysInit> keys_init(const std::string& keys_path,
+                                           const std::string& private_dir);
 
 inline constexpr std::string_view dev_channel_names[] = {"alipay", "wechat", "card"};
 inline constexpr std::string_view dev_merchant_ids[] = {"m_001", "m_002", "m_003", "m_004"};
@@ -103,4 +104,4 @@ class KeysHolder {
 std::shared_ptr<EVP_PKEY> pem_public_key(std::string_view pem);
 std::shared_ptr<EVP_PKEY> pem_private_key(std::string_view pem);
 
-}  // namespace paycore::net
+}  // namespace paycore::auth
