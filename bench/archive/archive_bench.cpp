@@ -11,6 +11,7 @@
 // `name value unit`; docs/archive-store.md has the figures and the commands.
 #include <CLI/CLI.hpp>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -209,6 +210,25 @@ void print_memory(const char* when) {
               static_cast<unsigned long long>(proc_field("/proc/self/status", "RssFile:")));
 }
 
+/// Bytes written to the block device that holds `dir` (/proc/diskstats, sectors of 512 bytes).
+/// The device is shared: other processes' writes count too, so runs are made under the lock.
+std::uint64_t device_write_bytes(const std::string& dir) {
+  struct stat st{};
+  if (::stat(dir.c_str(), &st) != 0) fail_stop("stat", dir);
+  std::ifstream in("/proc/diskstats");
+  unsigned major_id = 0;
+  unsigned minor_id = 0;
+  std::string name;
+  while (in >> major_id >> minor_id >> name) {
+    std::uint64_t fields[7] = {};
+    for (std::uint64_t& field : fields) in >> field;  // reads .. sectors written is the 7th
+    std::string rest;
+    std::getline(in, rest);
+    if (major_id == major(st.st_dev) && minor_id == minor(st.st_dev)) return fields[6] * 512;
+  }
+  fail_stop("/proc/diskstats", "no line for the data directory's device");
+}
+
 /// Bytes allocated on disk under `dir` (st_blocks, so sparse files count what they use).
 std::uint64_t disk_bytes(const std::string& dir) {
   std::uint64_t total = 0;
@@ -239,12 +259,14 @@ struct LoadOptions {
   std::uint64_t payments_count = 1'000'000;
   std::uint64_t batch_payments = 5000;
   std::uint64_t reader_reads_per_s = 5000;
-  double time_limit_s = 540;
+  double time_limit_s = 420;
+  double settle_limit_s = 120;
 };
 
 int run_load(const StoreOptions& store_options, const Shape& shape, const LoadOptions& load) {
   const std::uint64_t write_bytes_before = proc_field("/proc/self/io", "write_bytes:");
   auto store = open_store(store_options);
+  const std::uint64_t device_bytes_before = device_write_bytes(store_options.dir);
   std::printf("durability %s\n", store->durability().c_str());
   std::atomic<std::uint64_t> durable_end{load.first_index};
   std::atomic<bool> stop{false};
@@ -301,6 +323,8 @@ int run_load(const StoreOptions& store_options, const Shape& shape, const LoadOp
   stop.store(true);
   reader_thread.join();
   const std::uint64_t write_bytes = proc_field("/proc/self/io", "write_bytes:") - write_bytes_before;
+  ::sync();
+  const std::uint64_t device_bytes = device_write_bytes(store_options.dir) - device_bytes_before;
 
   std::printf("archived %llu payments (indexes %llu..%llu) in %.1f s%s\n",
               static_cast<unsigned long long>(written),
@@ -310,12 +334,23 @@ int run_load(const StoreOptions& store_options, const Shape& shape, const LoadOp
   std::printf("write_throughput %.0f payments/s\n", static_cast<double>(written) / elapsed_s);
   commit_samples.print("batch_commit");
   read_samples.print("concurrent_point_read");
-  std::printf("logical_bytes %llu write_bytes %llu write_amplification %.2f\n",
+  // /proc/self/io's write_bytes counts what the process handed to the page cache (LMDB's pwrite
+  // of a page already dirty counts again); the device's sectors are what reached the disk.
+  const auto amplification = [&](std::uint64_t bytes) {
+    return static_cast<double>(bytes) / static_cast<double>(logical_bytes);
+  };
+  std::printf("logical_bytes %llu process_write_bytes %llu (x%.2f) device_write_bytes %llu "
+              "device_write_amplification %.2f\n",
               static_cast<unsigned long long>(logical_bytes),
-              static_cast<unsigned long long>(write_bytes),
-              static_cast<double>(write_bytes) / static_cast<double>(logical_bytes));
+              static_cast<unsigned long long>(write_bytes), amplification(write_bytes),
+              static_cast<unsigned long long>(device_bytes), amplification(device_bytes));
   print_memory("after_load");
   std::printf("%s", store->describe().c_str());
+  const double waited_s = store->wait_for_background(load.settle_limit_s);
+  ::sync();
+  const std::uint64_t settled_bytes = device_write_bytes(store_options.dir) - device_bytes_before;
+  std::printf("settled_after_s %.1f device_write_bytes %llu device_write_amplification %.2f\n",
+              waited_s, static_cast<unsigned long long>(settled_bytes), amplification(settled_bytes));
   store.reset();
   std::printf("disk_bytes %llu\n", static_cast<unsigned long long>(disk_bytes(store_options.dir)));
   return 0;
@@ -514,6 +549,7 @@ int run_read(const StoreOptions& store_options, const Shape& shape, const ReadOp
   }
   auto store = open_store(store_options);
   auto reader = store->make_reader();
+  std::printf("settings %s\n", store->durability().c_str());
   // Warm: every file read once through the page cache, then the measured operations.
   for (const auto& entry : std::filesystem::recursive_directory_iterator(store_options.dir)) {
     std::ifstream in(entry.path(), std::ios::binary);
@@ -549,6 +585,7 @@ int main(int argc, char** argv) {
     sub->add_option("--dir", store_options.dir, "data directory")->required();
     sub->add_option("--merchants", shape.merchants_count, "merchants sharing the payments");
     sub->add_option("--list-value", list_value, "entry (2 bytes) or record (the whole record)");
+    sub->add_flag("--lmdb-no-readahead", store_options.lmdb_no_readahead, "open with MDB_NORDAHEAD");
     sub->add_option("--rocksdb-wal", store_options.rocksdb_wal, "1: WAL + sync; 0: flush per batch");
     sub->add_option("--block-cache-mib", store_options.block_cache_bytes, "rocksdb block cache")
         ->transform([](std::string s) { return std::to_string(std::stoull(s) << 20); });
@@ -560,7 +597,8 @@ int main(int argc, char** argv) {
   load_cmd->add_option("--count", load.payments_count);
   load_cmd->add_option("--batch", load.batch_payments)->check(CLI::Range(1, 100000));
   load_cmd->add_option("--reader-rate", load.reader_reads_per_s, "point reads/s")->check(CLI::Range(1, 1000000));
-  load_cmd->add_option("--time-limit-s", load.time_limit_s);
+  load_cmd->add_option("--time-limit-s", load.time_limit_s, "stop archiving after this");
+  load_cmd->add_option("--settle-limit-s", load.settle_limit_s, "wait for compaction at most");
   ReadOptions read;
   CLI::App* read_cmd = app.add_subcommand("read", "point reads, pages and refunds, cold and warm");
   add_common(read_cmd);

@@ -10,6 +10,8 @@
 #include <rocksdb/write_batch.h>
 
 #include <algorithm>
+#include <chrono>
+#include <thread>
 #include <memory>
 #include <string>
 
@@ -135,6 +137,20 @@ class RocksStore final : public Store {
       check(db_->Flush(flush), "rocksdb Flush");
     }
   }
+  double wait_for_background(double limit_s) override {
+    const auto start = std::chrono::steady_clock::now();
+    const auto waited_s = [&] {
+      return std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    };
+    std::uint64_t pending = 1;
+    std::uint64_t running = 1;
+    while ((pending != 0 || running != 0) && waited_s() < limit_s) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      check_property("rocksdb.estimate-pending-compaction-bytes", pending);
+      check_property("rocksdb.num-running-compactions", running);
+    }
+    return waited_s();
+  }
   std::unique_ptr<Reader> make_reader() override { return std::make_unique<RocksReader>(db_.get()); }
   std::string describe() override {
     std::string text;
@@ -159,6 +175,12 @@ class RocksStore final : public Store {
   }
 
  private:
+  void check_property(const char* property, std::uint64_t& value) {
+    if (!db_->GetIntProperty(property, &value)) {
+      fail_stop("rocksdb GetIntProperty", property);
+    }
+  }
+
   bool wal_;
   std::string compression_;
   std::unique_ptr<rocksdb::DB> db_;

@@ -46,6 +46,9 @@ class Store {
   /// Applies every put atomically and returns once the batch is durable.
   virtual void write_batch(const std::vector<Put>& puts) = 0;
   [[nodiscard]] virtual std::unique_ptr<Reader> make_reader() = 0;
+  /// Waits, at most `limit_s`, for background work the writes left owing (compaction); returns
+  /// the seconds waited. The write amplification of a store is only whole after it.
+  virtual double wait_for_background(double limit_s) = 0;
   /// The store's own account of itself (levels, pending compaction, B-tree depth), one line each.
   [[nodiscard]] virtual std::string describe() = 0;
   /// The durability settings in force, as the report prints them.
@@ -58,6 +61,7 @@ struct StoreOptions {
   std::string dir;                // created when absent
   std::uint64_t block_cache_bytes = 256ULL << 20;       // rocksdb
   std::uint64_t map_size_bytes = 64ULL << 30;           // lmdb: the largest the file may grow
+  bool lmdb_no_readahead = false;  // MDB_NORDAHEAD: no readahead on the map's page faults
   bool rocksdb_wal = true;  // true: WAL + sync per batch; false: no WAL, flush per batch
 };
 
