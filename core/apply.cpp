@@ -82,8 +82,11 @@ Result apply(State& s, const Command& c) {
   // The engine stamps strictly increasing timestamps; reads may share the last one.
   PAYCORE_ASSERT(c.timestamp_us >= s.last_timestamp_us);
   Result r = dispatch(s, c);
-  PAYCORE_ASSERT(!r.mutated || !command_is_read(c.kind));
-  PAYCORE_ASSERT(!r.mutated || r.code == ResultCode::ok || result_is_kept(r.code));
+  // A read never mutates; a mutation is a success or an outcome that is kept.
+  const bool is_read = command_is_read(c.kind);
+  const bool outcome_kept = r.code == ResultCode::ok || result_is_kept(r.code);
+  PAYCORE_ASSERT(!r.mutated || !is_read);
+  PAYCORE_ASSERT(!r.mutated || outcome_kept);
   if (r.mutated) s.last_timestamp_us = c.timestamp_us;
   PAYCORE_DEBUG_ASSERT(s.balances_sum_to_zero_slow());
   return r;

@@ -115,7 +115,8 @@ IdempotencyCheck check_idempotency(const State& s, const Command& c) {
 // command whose outcome is kept. `request_id` may already be interned (shared with the row).
 void record_outcome(State& s, const Command& c, std::uint32_t principal, ResultCode code,
                     std::uint32_t resource, StrRef request_id, Field field) {
-  PAYCORE_ASSERT(result_is_kept(code));
+  const bool kept = result_is_kept(code);
+  PAYCORE_ASSERT(kept);
   if (principal == row_none) principal = s.add_principal(c.principal.view());
   IdempotencyRow row;
   row.request_id = request_id != 0 ? request_id : s.intern(c.request_id.view());

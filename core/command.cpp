@@ -147,7 +147,8 @@ void set_time_field_us(Command* command, std::int64_t value) {
 
 std::size_t encode_as(const Command& command, std::uint8_t version, std::span<std::byte> out) {
   PAYCORE_ASSERT(out.size() >= command_encoded_bytes_max);
-  PAYCORE_ASSERT(command_kind_is_valid(static_cast<std::uint8_t>(command.kind)));
+  const bool kind_valid = command_kind_is_valid(static_cast<std::uint8_t>(command.kind));
+  PAYCORE_ASSERT(kind_valid);
   Writer w(out);
   w.u8(version);
   w.u8(static_cast<std::uint8_t>(command.kind));

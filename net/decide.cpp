@@ -1,7 +1,7 @@
 #include "net/decide.hpp"
 
 #include "base/assert.hpp"
-#include "net/auth.hpp"
+#include "net/credentials.hpp"
 
 namespace paycore::net {
 namespace {

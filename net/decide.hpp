@@ -17,7 +17,7 @@
 
 #include "core/command.hpp"
 #include "net/http_parser.hpp"
-#include "net/keys.hpp"
+#include "net/credentials.hpp"
 #include "net/request_json.hpp"
 #include "net/routes.hpp"
 

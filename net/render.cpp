@@ -254,7 +254,7 @@ ResponseHead render_slot(const Slot& slot, const RenderContext& context, OutBuff
                          ExtraHeaderLines* extra) {
   body.clear();
   ResponseHead head;
-  head.request_id = slot.trace_id.view();  // the X-Request-Id header (named in net/response.hpp)
+  head.trace_id = slot.trace_id.view();  // echoed as X-Request-Id
   head.keep_alive = slot.keep_alive && !context.shutting_down;
   head.omit_body = slot.head;
   if (!write_slot_body(slot, context, body, &head, extra)) {

@@ -102,7 +102,7 @@ StatusOr<LocalData> load_local_data(const std::string& path, SnapshotInfo* info_
   if (!read.is_ok()) {
     return Status::io_error(without_path_prefix(path, read.status().message()));
   }
-  const std::string& bytes = *read;
+  std::string& bytes = *read;
   const std::span<const std::byte> view = std::as_bytes(std::span(bytes));
   SnapshotInfo info;
   if (const Status whole = check_snapshot(view, &info); !whole.is_ok()) {

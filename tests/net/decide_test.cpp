@@ -19,11 +19,11 @@ constexpr std::string_view mandate_body =
 
 const Keys& keys() {
   static const std::shared_ptr<const Keys> parsed = [] {
-    const KeysLoadResult result = keys_parse(
+    const StatusOr<std::shared_ptr<const Keys>> result = keys_parse(
         R"({"operator": {"id": "operator", "secret": "op-secret"},
             "merchants": {"m_001": "test-secret-m_001"}})");
-    EXPECT_TRUE(result.ok()) << result.error;
-    return result.keys;
+    EXPECT_TRUE(result.is_ok()) << result.status().to_string();
+    return result.is_ok() ? *result : std::shared_ptr<const Keys>();
   }();
   return *parsed;
 }

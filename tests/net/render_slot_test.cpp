@@ -70,7 +70,7 @@ TEST_F(RenderSlotTest, TraceIdIsTheRequestIdHeader) {
   slot.trace_id = TraceIdGenerator().for_request("trace-1");
   const ResponseHead head = render(slot);
   EXPECT_EQ(head.status, 200);
-  EXPECT_EQ(head.request_id, "trace-1");
+  EXPECT_EQ(head.trace_id, "trace-1");
 }
 
 TEST_F(RenderSlotTest, HeadRequestOmitsTheBody) {
