@@ -359,7 +359,7 @@ int run_load(const StoreOptions& store_options, const Shape& shape, const LoadOp
 // ---------------------------------------------------------------------------------------------
 // read: point reads, listing pages, refunds, each cold (caches dropped, store reopened) and warm.
 
-/// A listing request (API.md GET /v1/payments), for one merchant, newest first.
+/// A listing request (docs/api.md GET /v1/payments), for one merchant, newest first.
 struct ListQuery {
   std::uint64_t merchant_id = 0;
   std::size_t limit = 100;

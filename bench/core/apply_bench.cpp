@@ -64,7 +64,7 @@ struct World {
   }
 
   // A balance payment from `payer` to the merchant that holds its mandate (payer % 16: each
-  // customer has one mandate, API.md "Mandates").
+  // customer has one mandate, docs/api.md "Mandates").
   Command payment(std::uint64_t payer, Amount amount) {
     Command c;
     c.kind = CommandKind::create_payment;

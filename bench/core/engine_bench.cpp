@@ -72,7 +72,7 @@ void call(Engine& e, std::uint32_t p, const Command& c) {
 }
 
 // Opens `accounts` customers with a deposit each and, for each of the `producers` merchants
-// ("m_<p>"), a mandate that lets it debit them (API.md "Mandates").
+// ("m_<p>"), a mandate that lets it debit them (docs/api.md "Mandates").
 void setup_accounts(Engine& e, std::uint32_t accounts, std::uint32_t producers) {
   for (std::uint32_t i = 0; i < accounts; ++i) {
     Command c;

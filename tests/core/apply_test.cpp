@@ -1,4 +1,4 @@
-// One test per rule and per refusal code of the state machine (API.md).
+// One test per rule and per refusal code of the state machine (docs/api.md).
 #include <gtest/gtest.h>
 
 #include "commands.hpp"
@@ -235,7 +235,7 @@ TEST_F(ApplyTest, ExternalPaymentIsPendingAndMovesNoMoney) {
   EXPECT_EQ(balance("m1"), 0);
 }
 
-// ---- Mandates: who may debit whom (API.md "Mandates")
+// ---- Mandates: who may debit whom (docs/api.md "Mandates")
 
 class MandateTest : public ApplyTest {
  protected:
@@ -328,7 +328,7 @@ TEST_F(MandateTest, AmountOverTheMandateMaximumIsMandateLimitExceeded) {
   EXPECT_EQ(http_status(r.code, r.kind), 402);
 }
 
-// API.md's precedence: existence (404), then the mandate's status (403), then currency (422),
+// docs/api.md's precedence: existence (404), then the mandate's status (403), then currency (422),
 // then its limit (402), then the payer's funds (402).
 TEST_F(MandateTest, InactiveMandateWinsOverLimitAndFunds) {
   ASSERT_EQ(d.run(create_mandate("ob4", "md-bob-m1", "bob", "m1", 500)).code, ResultCode::ok);

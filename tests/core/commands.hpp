@@ -129,7 +129,7 @@ inline Command get_payment(std::string_view merchant, std::string_view order) {
   return c;
 }
 
-// A mandate of `payer` for `merchant` (API.md "Mandates"), recorded by the operator.
+// A mandate of `payer` for `merchant` (docs/api.md "Mandates"), recorded by the operator.
 inline Command create_mandate(std::string_view request_id, std::string_view mandate_id,
                               std::string_view payer, std::string_view merchant,
                               Amount amount_max = 1'000'000'000, std::int64_t expires_at_us = 0,

@@ -1,4 +1,4 @@
-// Every endpoint, rule and error code of API.md against the real server.
+// Every endpoint, rule and error code of docs/api.md against the real server.
 #include <gtest/gtest.h>
 
 #include <atomic>

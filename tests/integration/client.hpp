@@ -146,7 +146,7 @@ class Client {
   std::unique_ptr<Connection> connection_;
 };
 
-// The body of POST /v1/mandates (API.md "Mandates"): `expires_at` is an RFC 3339 time, or
+// The body of POST /v1/mandates (docs/api.md "Mandates"): `expires_at` is an RFC 3339 time, or
 // empty for a mandate that never expires (the member is left out).
 std::string mandate_body(const std::string& request_id, const std::string& mandate_id,
                          const std::string& payer, const std::string& merchant,

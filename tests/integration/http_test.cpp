@@ -1,6 +1,6 @@
 // HTTP/1.1 behaviour of the server: keep-alive, pipelining, partial reads, limits, malformed
 // and smuggling requests, timeouts, the connection limit, graceful shutdown; and the HTTP
-// details of API.md Conventions (RFC 9110/9112): Expect: 100-continue, HEAD, 411 for a POST
+// details of docs/api.md Conventions (RFC 9110/9112): Expect: 100-continue, HEAD, 411 for a POST
 // without Content-Length, absolute-form targets, Host, and pipelined bursts of any length.
 #include <gtest/gtest.h>
 #include <signal.h>

@@ -1,4 +1,4 @@
-// Mandates over HTTP against the real server (API.md "Mandates"): their lifecycle, the
+// Mandates over HTTP against the real server (docs/api.md "Mandates"): their lifecycle, the
 // refusals of payments under them and their precedence, idempotent creation, and that they
 // survive restarts.
 #include <gtest/gtest.h>
@@ -285,7 +285,7 @@ TEST_F(Mandates, RefundNeedsNoMandate) {
   EXPECT_EQ(balance_of(payer), 1000);
 }
 
-// A kept refusal is replayed as it was first answered, field included (API.md "Idempotency").
+// A kept refusal is replayed as it was first answered, field included (docs/api.md "Idempotency").
 TEST_F(Mandates, ReplayedInsufficientFundsKeepsItsField) {
   const std::string payer = customer_with(10);
   ASSERT_EQ(create_mandate(unique("md"), payer, "m_001").status, 201);

@@ -1,6 +1,6 @@
 // The audit "every id taken from a body or a path is checked against the caller", one test per
 // route, against the real server: a merchant cannot act on what is not its own, and the answer
-// tells it nothing about what exists (API.md "Authentication": anything else is 404;
+// tells it nothing about what exists (docs/api.md "Authentication": anything else is 404;
 // "Mandates": no existence leaks across merchants). Channels are held to their own payments.
 #include <gtest/gtest.h>
 

@@ -1,5 +1,5 @@
 // Failures found while verifying issue 10 against the real server. Each test is named after the
-// failure mode and asserts what API.md (or the issue) asks for; at the time of writing they FAIL
+// failure mode and asserts what docs/api.md (or the issue) asks for; at the time of writing they FAIL
 // on wip-verify (8b18efd). They are registered as their own CTest entry,
 // integration.verify_findings, so that they do not hide the other suites' results.
 #include <gtest/gtest.h>
@@ -13,7 +13,7 @@ namespace {
 
 class VerifyFindings : public ServerSuite {};
 
-// API.md "Payments": `"capture": "manual"` holds the amount on the payer (`held` grows,
+// docs/api.md "Payments": `"capture": "manual"` holds the amount on the payer (`held` grows,
 // `balance` unchanged) and answers `201` with status AUTHORIZED. The server ignores the member
 // and debits the customer at once (PAID): a merchant that asked only for an authorization
 // moves the customer's money.

@@ -1,4 +1,4 @@
-// Disk faults against the real binary (DESIGN.md rule 7):
+// Disk faults against the real binary (docs/design.md rule 7):
 //  - fsync or write EIO (the hidden test-only `--wal-fault`): the log is read-only for good:
 //    mutations 503, reads still 200 from what is durable, /readyz 503, /healthz 200; after a
 //    restart nothing acknowledged is lost and writes are accepted again;

@@ -342,7 +342,7 @@ TEST_F(Hostile, NullAmountIs400MissingField) {
 }
 
 // Found by this suite: these were `400 invalid_json` until f5ddeaa (net: an amount below
-// INT64_MIN ... is invalid_amount); API.md says a negative amount is `invalid_amount`.
+// INT64_MIN ... is invalid_amount); docs/api.md says a negative amount is `invalid_amount`.
 TEST_F(Hostile, NegativeAmountBelowInt64MinIs400InvalidAmount) {
   Client client(port(), fixture_->keys);
   for (const std::string amount : {"-9223372036854775809", "-99999999999999999999999999", "1e400", "-1e400"}) {

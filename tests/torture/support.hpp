@@ -141,7 +141,7 @@ inline std::string refund_body(const std::string& request_id, std::int64_t amoun
 }
 
 // The four development merchants (auth/keys.hpp) get their accounts; `payers` customers get
-// `deposit` each and a mandate for each of `merchants` (API.md "Mandates": a balance payment
+// `deposit` each and a mandate for each of `merchants` (docs/api.md "Mandates": a balance payment
 // needs one). False (with a gtest failure) if any step is refused.
 inline bool open_accounts(Client& client, const std::vector<std::string>& merchants,
                           const std::vector<std::string>& payers, std::int64_t deposit) {
