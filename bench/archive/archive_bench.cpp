@@ -263,6 +263,51 @@ struct LoadOptions {
   double settle_limit_s = 120;
 };
 
+// The reader thread: paced random point reads of what is already durable, each checked
+// byte for byte, until `stop`.
+void read_paced(Store& store, const Shape& shape, const LoadOptions& load,
+                const std::atomic<std::uint64_t>& durable_end, const std::atomic<bool>& stop,
+                Samples& samples) {
+  auto reader = store.make_reader();
+  std::mt19937_64 rng(42);
+  std::string value;
+  const auto period = std::chrono::nanoseconds(1'000'000'000 / load.reader_reads_per_s);
+  auto next = Clock::now();
+  while (!stop.load(std::memory_order_relaxed)) {
+    const std::uint64_t end = durable_end.load(std::memory_order_acquire);
+    if (end == 0) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+      continue;
+    }
+    const Generated expected = generate(rng() % end, shape);
+    const auto start = Clock::now();
+    reader->begin_view();
+    const bool found = reader->get(
+        payment_key(expected.payment.merchant_id,
+                    std::string_view(expected.payment.order_id, expected.payment.order_id_bytes)),
+        value);
+    reader->end_view();
+    samples.add(Clock::now() - start);
+    PAYCORE_ASSERT(found);
+    check_payment(value, expected);
+    next += period;
+    std::this_thread::sleep_until(next);
+  }
+}
+
+// What the disk wrote against what was archived (see the comment at the call).
+void print_write_amplification(std::uint64_t logical_bytes, std::uint64_t process_bytes,
+                               std::uint64_t device_bytes) {
+  const auto amplification = [&](std::uint64_t bytes) {
+    return static_cast<double>(bytes) / static_cast<double>(logical_bytes);
+  };
+  std::printf("logical_bytes %llu process_write_bytes %llu (x%.2f) device_write_bytes %llu "
+              "device_write_amplification %.2f\n",
+              static_cast<unsigned long long>(logical_bytes),
+              static_cast<unsigned long long>(process_bytes), amplification(process_bytes),
+              static_cast<unsigned long long>(device_bytes), amplification(device_bytes));
+}
+
 int run_load(const StoreOptions& store_options, const Shape& shape, const LoadOptions& load) {
   const std::uint64_t write_bytes_before = proc_field("/proc/self/io", "write_bytes:");
   auto store = open_store(store_options);
@@ -271,34 +316,8 @@ int run_load(const StoreOptions& store_options, const Shape& shape, const LoadOp
   std::atomic<std::uint64_t> durable_end{load.first_index};
   std::atomic<bool> stop{false};
   Samples read_samples;
-  std::thread reader_thread([&] {
-    auto reader = store->make_reader();
-    std::mt19937_64 rng(42);
-    std::string value;
-    const auto period = std::chrono::nanoseconds(1'000'000'000 / load.reader_reads_per_s);
-    auto next = Clock::now();
-    while (!stop.load(std::memory_order_relaxed)) {
-      const std::uint64_t end = durable_end.load(std::memory_order_acquire);
-      if (end == 0) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(1));
-        continue;
-      }
-      const std::uint64_t index = rng() % end;
-      const Generated expected = generate(index, shape);
-      const auto start = Clock::now();
-      reader->begin_view();
-      const bool found = reader->get(
-          payment_key(expected.payment.merchant_id,
-                      std::string_view(expected.payment.order_id, expected.payment.order_id_bytes)),
-          value);
-      reader->end_view();
-      read_samples.add(Clock::now() - start);
-      PAYCORE_ASSERT(found);
-      check_payment(value, expected);
-      next += period;
-      std::this_thread::sleep_until(next);
-    }
-  });
+  std::thread reader_thread(
+      [&] { read_paced(*store, shape, load, durable_end, stop, read_samples); });
 
   Samples commit_samples;
   std::vector<Put> puts;
@@ -336,21 +355,15 @@ int run_load(const StoreOptions& store_options, const Shape& shape, const LoadOp
   read_samples.print("concurrent_point_read");
   // /proc/self/io's write_bytes counts what the process handed to the page cache (LMDB's pwrite
   // of a page already dirty counts again); the device's sectors are what reached the disk.
-  const auto amplification = [&](std::uint64_t bytes) {
-    return static_cast<double>(bytes) / static_cast<double>(logical_bytes);
-  };
-  std::printf("logical_bytes %llu process_write_bytes %llu (x%.2f) device_write_bytes %llu "
-              "device_write_amplification %.2f\n",
-              static_cast<unsigned long long>(logical_bytes),
-              static_cast<unsigned long long>(write_bytes), amplification(write_bytes),
-              static_cast<unsigned long long>(device_bytes), amplification(device_bytes));
+  print_write_amplification(logical_bytes, write_bytes, device_bytes);
   print_memory("after_load");
   std::printf("%s", store->describe().c_str());
   const double waited_s = store->wait_for_background(load.settle_limit_s);
   ::sync();
   const std::uint64_t settled_bytes = device_write_bytes(store_options.dir) - device_bytes_before;
   std::printf("settled_after_s %.1f device_write_bytes %llu device_write_amplification %.2f\n",
-              waited_s, static_cast<unsigned long long>(settled_bytes), amplification(settled_bytes));
+              waited_s, static_cast<unsigned long long>(settled_bytes),
+              static_cast<double>(settled_bytes) / static_cast<double>(logical_bytes));
   store.reset();
   std::printf("disk_bytes %llu\n", static_cast<unsigned long long>(disk_bytes(store_options.dir)));
   return 0;

@@ -44,105 +44,111 @@ std::string_view check_payment(element payment, std::string_view order_id, std::
   return {};
 }
 
+// One item of a batch answer: a 201 with a PAID payment, a 402 refusal, nothing else.
+std::string_view check_batch_item(element item, std::int64_t amount, Check* check) {
+  std::int64_t status = 0;
+  if (item["status"].get(status) != simdjson::SUCCESS) return "batch result without status";
+  if (status == 402) {
+    ++check->batch_refused;
+    return {};
+  }
+  if (status >= 500) return "batch result with a 5xx status";
+  if (status != 201) return "batch result with an unexpected status";
+  element payment;
+  if (item["payment"].get(payment) != simdjson::SUCCESS) return "batch result 201 without payment";
+  const std::string_view reason = check_payment(payment, {}, amount, check);
+  if (!reason.empty()) return reason;
+  if (check->payment_status != "PAID") return "batch balance payment not PAID";
+  ++check->batch_paid;
+  return {};
+}
+
+std::string_view check_batch(const Expect& expect, const HttpResponse& response, element root,
+                             Check* check) {
+  if (response.status != 200) return "unexpected success status";
+  simdjson::dom::array results;
+  if (root["results"].get(results) != simdjson::SUCCESS) return "batch answer without results array";
+  if (results.size() != expect.batch_amounts.size()) {
+    return "batch answer with the wrong number of results";
+  }
+  std::size_t i = 0;
+  for (element item : results) {
+    const std::string_view reason = check_batch_item(item, expect.batch_amounts[i], check);
+    if (!reason.empty()) return reason;
+    ++i;
+  }
+  check->payment_status = {};
+  return {};
+}
+
+std::string_view check_refund(const Expect& expect, const HttpResponse& response, element root,
+                              Check* check) {
+  if (response.status != 201) return "unexpected success status";
+  std::int64_t amount = 0;
+  if (root["amount"].get(amount) != simdjson::SUCCESS) return "payment without integer amount";
+  const std::string_view reason = check_payment(root, expect.order_id, amount, check);
+  if (!reason.empty()) return reason;
+  if (check->refunded_amount < expect.amount) return "refund not counted in refunded_amount";
+  if (check->refunded_amount > amount) return "refunded_amount above the payment's amount";
+  return {};
+}
+
+// A balance payment (PAID), an external one (PENDING), or a read of either.
+std::string_view check_payment_answer(const Expect& expect, const HttpResponse& response,
+                                      element root, Check* check) {
+  const int want_status = expect.op == Op::get ? 200 : 201;
+  if (response.status != want_status) return "unexpected success status";
+  const std::string_view reason = check_payment(root, expect.order_id, expect.amount, check);
+  if (!reason.empty()) return reason;
+  if (expect.op == Op::pay && check->payment_status != "PAID") return "balance payment not PAID";
+  if (expect.op == Op::ext && check->payment_status != "PENDING") {
+    return "external payment not PENDING";
+  }
+  return {};
+}
+
+std::string_view check_account_or_mandate(const Expect& expect, const HttpResponse& response,
+                                          element root) {
+  if (expect.op == Op::mandate) {
+    std::string_view mandate_id;
+    std::string_view status;
+    if (response.status != 201) return "unexpected success status";
+    if (root["mandate_id"].get(mandate_id) != simdjson::SUCCESS) return "mandate without mandate_id";
+    if (root["status"].get(status) != simdjson::SUCCESS || status != "ACTIVE") {
+      return "new mandate not ACTIVE";
+    }
+    return {};
+  }
+  std::string_view account_id;
+  if (response.status != (expect.op == Op::open_account ? 201 : 200)) {
+    return "unexpected success status";
+  }
+  if (root["account_id"].get(account_id) != simdjson::SUCCESS) return "account without account_id";
+  return {};
+}
+
+std::string_view check_notification(const HttpResponse& response, element root) {
+  std::string_view code;
+  if (response.status != 200) return "unexpected success status";
+  if (root["code"].get(code) != simdjson::SUCCESS || code != "SUCCESS") {
+    return "notification answer is not {\"code\":\"SUCCESS\"}";
+  }
+  return {};
+}
+
 Check check_success(const Expect& expect, const HttpResponse& response, element root) {
   Check check = verdict(Verdict::ok);
   std::string_view reason;
   switch (expect.op) {
     case Op::open_account:
-    case Op::deposit: {
-      std::string_view account_id;
-      if (root["account_id"].get(account_id) != simdjson::SUCCESS) reason = "account without account_id";
-      if (response.status != (expect.op == Op::open_account ? 201 : 200)) reason = "unexpected success status";
-      break;
-    }
-    case Op::mandate: {
-      std::string_view mandate_id;
-      std::string_view status;
-      if (root["mandate_id"].get(mandate_id) != simdjson::SUCCESS) reason = "mandate without mandate_id";
-      else if (root["status"].get(status) != simdjson::SUCCESS || status != "ACTIVE") reason = "new mandate not ACTIVE";
-      if (response.status != 201) reason = "unexpected success status";
-      break;
-    }
+    case Op::deposit:
+    case Op::mandate: reason = check_account_or_mandate(expect, response, root); break;
     case Op::pay:
     case Op::ext:
-    case Op::get: {
-      const int want_status = expect.op == Op::get ? 200 : 201;
-      if (response.status != want_status) {
-        reason = "unexpected success status";
-        break;
-      }
-      reason = check_payment(root, expect.order_id, expect.amount, &check);
-      if (!reason.empty()) break;
-      if (expect.op == Op::pay && check.payment_status != "PAID") reason = "balance payment not PAID";
-      if (expect.op == Op::ext && check.payment_status != "PENDING") reason = "external payment not PENDING";
-      break;
-    }
-    case Op::refund: {
-      if (response.status != 201) {
-        reason = "unexpected success status";
-        break;
-      }
-      std::int64_t amount = 0;
-      if (root["amount"].get(amount) != simdjson::SUCCESS) {
-        reason = "payment without integer amount";
-        break;
-      }
-      reason = check_payment(root, expect.order_id, amount, &check);
-      if (reason.empty() && check.refunded_amount < expect.amount) reason = "refund not counted in refunded_amount";
-      if (reason.empty() && check.refunded_amount > amount) reason = "refunded_amount above the payment's amount";
-      break;
-    }
-    case Op::notify: {
-      std::string_view code;
-      if (response.status != 200) reason = "unexpected success status";
-      else if (root["code"].get(code) != simdjson::SUCCESS || code != "SUCCESS") reason = "notification answer is not {\"code\":\"SUCCESS\"}";
-      break;
-    }
-    case Op::batch: {
-      simdjson::dom::array results;
-      if (response.status != 200) {
-        reason = "unexpected success status";
-        break;
-      }
-      if (root["results"].get(results) != simdjson::SUCCESS) {
-        reason = "batch answer without results array";
-        break;
-      }
-      if (results.size() != expect.batch_amounts.size()) {
-        reason = "batch answer with the wrong number of results";
-        break;
-      }
-      std::size_t i = 0;
-      for (element item : results) {
-        std::int64_t status = 0;
-        if (item["status"].get(status) != simdjson::SUCCESS) {
-          reason = "batch result without status";
-          break;
-        }
-        if (status == 201) {
-          element payment;
-          if (item["payment"].get(payment) != simdjson::SUCCESS) {
-            reason = "batch result 201 without payment";
-            break;
-          }
-          reason = check_payment(payment, {}, expect.batch_amounts[i], &check);
-          if (reason.empty() && check.payment_status != "PAID") reason = "batch balance payment not PAID";
-          if (!reason.empty()) break;
-          ++check.batch_paid;
-        } else if (status == 402) {
-          ++check.batch_refused;
-        } else if (status >= 500) {
-          reason = "batch result with a 5xx status";
-          break;
-        } else {
-          reason = "batch result with an unexpected status";
-          break;
-        }
-        ++i;
-      }
-      check.payment_status = {};
-      break;
-    }
+    case Op::get: reason = check_payment_answer(expect, response, root, &check); break;
+    case Op::refund: reason = check_refund(expect, response, root, &check); break;
+    case Op::notify: reason = check_notification(response, root); break;
+    case Op::batch: reason = check_batch(expect, response, root, &check); break;
   }
   if (!reason.empty()) {
     check.verdict = Verdict::violation;

@@ -11,6 +11,7 @@
 #include "net/response.hpp"
 #include "base/assert.hpp"
 #include "base/hex.hpp"
+#include "base/status.hpp"
 #include "core/money.hpp"
 
 namespace paycore::loadgen {
@@ -44,31 +45,73 @@ struct Prepared {
   std::unique_ptr<ZipfSampler> payers;
 };
 
-std::string prepare(const Options& options, Prepared* out) {
-  if (options.threads == 0 || options.threads > 64) return "--threads must be 1..64";
+// The options' ranges; each refusal names the flag it is about.
+Status check_options(const Options& options) {
+  const auto refuse = [](const char* message) { return Status::invalid_argument(message); };
+  if (options.threads == 0 || options.threads > 64) return refuse("--threads must be 1..64");
   if (options.connections < options.threads || options.connections > 10'000) {
-    return "--connections must be at least --threads and at most 10000";
+    return refuse("--connections must be at least --threads and at most 10000");
   }
-  if (options.payers == 0 || options.payers > zipf_ranks_max) return "--payers must be 1..1000000";
-  if (!(options.skew >= 0.0 && options.skew <= 10.0)) return "--skew must be 0..10";
-  if (options.batch_size == 0 || options.batch_size > batch_size_max) return "--batch-size must be 1..1000";
-  if (options.amount_max < 1 || options.amount_max > 1'000'000'000) return "--amount-max must be 1..1e9";
-  if (options.requests == 0) return "--requests must be positive";
-  if (!(options.duration_s > 0.0 && options.duration_s <= 86'400.0)) return "--duration must be 0..86400 s";
-  if (!(options.rate >= 0.0 && options.rate <= 10'000'000.0)) return "--rate must be 0..1e7";
-  if (!(options.timeout_s > 0.0 && options.timeout_s <= 3600.0)) return "--timeout must be 0..3600 s";
+  if (options.payers == 0 || options.payers > zipf_ranks_max) return refuse("--payers must be 1..1000000");
+  if (!(options.skew >= 0.0 && options.skew <= 10.0)) return refuse("--skew must be 0..10");
+  if (options.batch_size == 0 || options.batch_size > batch_size_max) return refuse("--batch-size must be 1..1000");
+  if (options.amount_max < 1 || options.amount_max > 1'000'000'000) return refuse("--amount-max must be 1..1e9");
+  if (options.requests == 0) return refuse("--requests must be positive");
+  if (!(options.duration_s > 0.0 && options.duration_s <= 86'400.0)) return refuse("--duration must be 0..86400 s");
+  if (!(options.rate >= 0.0 && options.rate <= 10'000'000.0)) return refuse("--rate must be 0..1e7");
+  if (!(options.timeout_s > 0.0 && options.timeout_s <= 3600.0)) return refuse("--timeout must be 0..3600 s");
   if (options.sweep && !(options.rate_start > 0.0 && options.rate_factor > 1.0 && options.p99_ms > 0.0)) {
-    return "--sweep needs --rate-start > 0, --rate-factor > 1 and --p99-ms > 0";
+    return refuse("--sweep needs --rate-start > 0, --rate-factor > 1 and --p99-ms > 0");
   }
-  std::string error;
-  if (!parse_url(options.url, &out->target, &error)) return error;
-  const MixParseResult mix = parse_mix(options.mix);
-  if (!mix.ok()) return mix.error;
-  const StatusOr<std::shared_ptr<const auth::Keys>> keys = auth::keys_load(options.keys_path);
-  if (!keys.is_ok()) return keys.status().message();
-  WorkloadConfig& w = out->workload;
-  w.keys = *keys;
-  w.mix = mix.mix;
+  return Status::ok();
+}
+
+// The channel of ext/notify requests: --channel, else the keys file's first channel.
+Status choose_channel(const Options& options, WorkloadConfig& w) {
+  if (!options.channel.empty()) {
+    if (w.keys->find_channel(options.channel) == nullptr) {
+      return Status::invalid_argument("channel '" + options.channel + "' is not in " + options.keys_path);
+    }
+    w.channel = options.channel;
+    return Status::ok();
+  }
+  if (w.keys->channels().empty()) {
+    return Status::invalid_argument("the mix has ext/notify but " + options.keys_path + " names no channel");
+  }
+  w.channel = std::string(w.keys->channels().front().name.view());
+  return Status::ok();
+}
+
+// The channel's private key, to sign notifications as the channel would.
+Status load_channel_key(const Options& options, WorkloadConfig& w) {
+  // `paycore keys` and `paycore serve` put private keys in <keys dir>/private/; keys_init
+  // callers may put them next to the keys file. Look in both unless told where.
+  std::vector<std::string> dirs;
+  if (!options.channel_key_dir.empty()) {
+    dirs.push_back(options.channel_key_dir);
+  } else {
+    const std::size_t slash = options.keys_path.rfind('/');
+    const std::string keys_dir = slash == std::string::npos ? "." : options.keys_path.substr(0, slash);
+    dirs = {keys_dir, keys_dir + "/private"};
+  }
+  std::string tried;
+  for (const std::string& dir : dirs) {
+    const std::string path = dir + "/" + w.channel + ".private.pem";
+    bool read_ok = false;
+    const std::string pem = read_file(path, &read_ok);
+    w.channel_private_key = read_ok ? auth::pem_private_key(pem) : nullptr;
+    if (w.channel_private_key != nullptr) return Status::ok();
+    tried += (tried.empty() ? "" : " or ") + path;
+  }
+  return Status::not_found("notify needs the channel's private key: cannot read " + tried +
+                           " (paycore keys writes it; or --channel-key-dir)");
+}
+
+// The workload's fixed part: keys, mix, amounts, ids.
+Status configure_workload(const Options& options, const Target& target, const Mix& mix,
+                          std::shared_ptr<const auth::Keys> keys, WorkloadConfig& w) {
+  w.keys = std::move(keys);
+  w.mix = mix;
   w.payers_count = options.payers;
   w.batch_size = options.batch_size;
   w.amount_max = options.amount_max;
@@ -76,56 +119,35 @@ std::string prepare(const Options& options, Prepared* out) {
   const std::int64_t deposit_cap = std::min<std::int64_t>(
       amount_max_default, static_cast<std::int64_t>(4'000'000'000'000'000'000 / options.payers));
   w.deposit_amount = options.deposit > 0 ? options.deposit : std::min<std::int64_t>(1'000'000'000'000, deposit_cap);
-  if (w.deposit_amount > deposit_cap) return "--deposit too large for that many payers";
+  if (w.deposit_amount > deposit_cap) return Status::invalid_argument("--deposit too large for that many payers");
   w.currency = options.currency;
-  w.host_header = out->target.host_header();
+  w.host_header = target.host_header();
   w.seed = options.seed != 0 ? options.seed : std::random_device{}();
   w.run_id = make_run_id(w.seed);
   bool has_merchant = false;
   for (const auto& principal : w.keys->principals()) {
     has_merchant = has_merchant || principal.kind == auth::PrincipalKind::merchant;
   }
-  if (!has_merchant) return options.keys_path + ": no merchant to send payments as";
-  const bool external = w.mix.weight(Op::ext) > 0 || w.mix.weight(Op::notify) > 0;
-  if (external) {
-    if (!options.channel.empty()) {
-      if (w.keys->find_channel(options.channel) == nullptr) {
-        return "channel '" + options.channel + "' is not in " + options.keys_path;
-      }
-      w.channel = options.channel;
-    } else if (!w.keys->channels().empty()) {
-      w.channel = std::string(w.keys->channels().front().name.view());
-    } else {
-      return "the mix has ext/notify but " + options.keys_path + " names no channel";
-    }
+  if (!has_merchant) return Status::invalid_argument(options.keys_path + ": no merchant to send payments as");
+  return Status::ok();
+}
+
+Status prepare(const Options& options, Prepared* out) {
+  PAYCORE_RETURN_IF_ERROR(check_options(options));
+  std::string error;
+  if (!parse_url(options.url, &out->target, &error)) return Status::invalid_argument(error);
+  const MixParseResult mix = parse_mix(options.mix);
+  if (!mix.ok()) return Status::invalid_argument(mix.error);
+  StatusOr<std::shared_ptr<const auth::Keys>> keys = auth::keys_load(options.keys_path);
+  if (!keys.is_ok()) return keys.status();
+  WorkloadConfig& w = out->workload;
+  PAYCORE_RETURN_IF_ERROR(configure_workload(options, out->target, mix.mix, std::move(*keys), w));
+  if (w.mix.weight(Op::ext) > 0 || w.mix.weight(Op::notify) > 0) {
+    PAYCORE_RETURN_IF_ERROR(choose_channel(options, w));
   }
-  if (w.mix.weight(Op::notify) > 0) {
-    // `paycore keys` and `paycore serve` put private keys in <keys dir>/private/; keys_init
-    // callers may put them next to the keys file. Look in both unless told where.
-    std::vector<std::string> dirs;
-    if (!options.channel_key_dir.empty()) {
-      dirs.push_back(options.channel_key_dir);
-    } else {
-      const std::size_t slash = options.keys_path.rfind('/');
-      const std::string keys_dir = slash == std::string::npos ? "." : options.keys_path.substr(0, slash);
-      dirs = {keys_dir, keys_dir + "/private"};
-    }
-    std::string tried;
-    for (const std::string& dir : dirs) {
-      const std::string path = dir + "/" + w.channel + ".private.pem";
-      bool read_ok = false;
-      const std::string pem = read_file(path, &read_ok);
-      w.channel_private_key = read_ok ? auth::pem_private_key(pem) : nullptr;
-      if (w.channel_private_key != nullptr) break;
-      tried += (tried.empty() ? "" : " or ") + path;
-    }
-    if (w.channel_private_key == nullptr) {
-      return "notify needs the channel's private key: cannot read " + tried +
-             " (paycore keys writes it; or --channel-key-dir)";
-    }
-  }
+  if (w.mix.weight(Op::notify) > 0) PAYCORE_RETURN_IF_ERROR(load_channel_key(options, w));
   out->payers = std::make_unique<ZipfSampler>(options.payers, options.skew);
-  return {};
+  return Status::ok();
 }
 
 // Runs `threads` engines at once, each with its share of connections, requests and rate.
@@ -201,8 +223,10 @@ void judge_step(const Options& options, StepResult* step) {
 Result run_loadgen(const Options& options, std::FILE* progress) {
   Result result;
   Prepared prepared;
-  result.error = prepare(options, &prepared);
-  if (!result.error.empty()) return result;
+  if (const Status prepared_ok = prepare(options, &prepared); !prepared_ok.is_ok()) {
+    result.error = prepared_ok.message();
+    return result;
+  }
   result.run_id = prepared.workload.run_id;
   result.mix = prepared.workload.mix.to_string();
   std::vector<Workload> workloads;

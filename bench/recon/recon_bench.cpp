@@ -19,6 +19,7 @@
 #include <string>
 #include <string_view>
 
+#include "base/status.hpp"
 #include "recon/gen.hpp"
 #include "recon/recon.hpp"
 
@@ -41,29 +42,89 @@ int usage_error() {
   return 2;
 }
 
+struct BenchArgs {
+  paycore::recon::GenOptions gen;
+  std::filesystem::path dir = std::filesystem::temp_directory_path() / "paycore_recon_bench";
+  bool report = false;
+};
+
+// False on a malformed command line.
+bool parse_args(int argc, char** argv, BenchArgs* args) {
+  args->gen.payments_count = 1'000'000;
+  for (int i = 1; i < argc; ++i) {
+    const std::string_view arg = argv[i];
+    if (arg == "--payments" && i + 1 < argc) {
+      args->gen.payments_count = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--dir" && i + 1 < argc) {
+      args->dir = argv[++i];
+    } else if (arg == "--report") {
+      args->report = true;
+    } else {
+      return false;
+    }
+  }
+  return args->gen.payments_count != 0;
+}
+
+// The job's three phases, timed apart: index the local records, one pass over the statement,
+// sweep the local records. (reconcile() in recon.hpp does the same in one call.)
+paycore::Status reconcile_timed(const paycore::recon::LocalData& local,
+                                const paycore::recon::GenOptions& gen,
+                                const std::filesystem::path& statement,
+                                paycore::recon::ReconReport* result) {
+  using namespace paycore::recon;
+  MatchOptions match_options;
+  match_options.cutoff_us = gen.cutoff_us;
+  match_options.tolerance_seconds = gen.tolerance_seconds;
+  auto start = Clock::now();
+  Reconciler reconciler(local, match_options);
+  const double index_s = seconds_since(start);
+  start = Clock::now();
+  result->statements.push_back({statement.string(), {}, {}});
+  reconciler.begin_statement(statement.string());
+  PAYCORE_RETURN_IF_ERROR(read_statement({statement.string(), StatementFormat::csv, "", {}},
+                                         reconciler.sink(), &result->statements.back().stats));
+  const double pass_s = seconds_since(start);
+  start = Clock::now();
+  result->match = reconciler.finish();
+  const double sweep_s = seconds_since(start);
+  result->tolerance_seconds = gen.tolerance_seconds;
+  result->exit_status = result->match.problems_count() == 0 ? exit_matched : exit_findings;
+  const double reconcile_s = index_s + pass_s + sweep_s;
+  const double rows = static_cast<double>(result->match.statement_rows_count);
+  std::printf("reconciled %.0f rows against %zu payments in %.2f s (index %.2f s, statement pass "
+              "%.2f s, sweep %.2f s): %.2f M rows/s, %zu findings\n",
+              rows, local.payments().size(), reconcile_s, index_s, pass_s, sweep_s,
+              rows / reconcile_s / 1e6, result->match.findings.size());
+  return paycore::Status::ok();
+}
+
+// Every class count as generated, and no malformed row.
+bool counts_match(const paycore::recon::ReconReport& result,
+                  const paycore::recon::GenExpected& expected) {
+  using namespace paycore::recon;
+  bool counts_ok = result.match.malformed_count == 0;
+  for (std::size_t c = 0; c < finding_class_count; ++c) {
+    if (result.match.totals.classes[c].count != expected.counts[c]) {
+      std::fprintf(stderr, "recon_bench: %s: found %llu, generated %llu\n",
+                   std::string(finding_class_name(static_cast<FindingClass>(c))).c_str(),
+                   static_cast<unsigned long long>(result.match.totals.classes[c].count),
+                   static_cast<unsigned long long>(expected.counts[c]));
+      counts_ok = false;
+    }
+  }
+  return counts_ok;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   using namespace paycore::recon;
-  GenOptions gen;
-  gen.payments_count = 1'000'000;
-  std::filesystem::path dir = std::filesystem::temp_directory_path() / "paycore_recon_bench";
-  bool report = false;
-  for (int i = 1; i < argc; ++i) {
-    const std::string_view arg = argv[i];
-    if (arg == "--payments" && i + 1 < argc) {
-      gen.payments_count = std::strtoull(argv[++i], nullptr, 10);
-    } else if (arg == "--dir" && i + 1 < argc) {
-      dir = argv[++i];
-    } else if (arg == "--report") {
-      report = true;
-    } else {
-      return usage_error();
-    }
-  }
-  if (gen.payments_count == 0) return usage_error();
-  std::filesystem::create_directories(dir);
-  const std::filesystem::path statement = dir / "statement.csv";
+  BenchArgs args;
+  if (!parse_args(argc, argv, &args)) return usage_error();
+  const GenOptions& gen = args.gen;
+  std::filesystem::create_directories(args.dir);
+  const std::filesystem::path statement = args.dir / "statement.csv";
 
   auto start = Clock::now();
   LocalData local;
@@ -80,58 +141,23 @@ int main(int argc, char** argv) {
               static_cast<double>(std::filesystem::file_size(statement)) / (1024.0 * 1024.0),
               generate_s);
 
-  // The job's three phases, timed apart: index the local records, one pass over the
-  // statement, sweep the local records. (reconcile() in recon.hpp does the same in one call.)
-  MatchOptions match_options;
-  match_options.cutoff_us = gen.cutoff_us;
-  match_options.tolerance_seconds = gen.tolerance_seconds;
-  start = Clock::now();
-  Reconciler reconciler(local, match_options);
-  const double index_s = seconds_since(start);
-  start = Clock::now();
   ReconReport result;
-  result.statements.push_back({statement.string(), {}, {}});
-  reconciler.begin_statement(statement.string());
-  const paycore::Status read = read_statement({statement.string(), StatementFormat::csv, "", {}},
-                                     reconciler.sink(), &result.statements.back().stats);
-  if (!read.is_ok()) {
+  if (const paycore::Status read = reconcile_timed(local, gen, statement, &result); !read.is_ok()) {
     std::fprintf(stderr, "recon_bench: %s\n", read.message().c_str());
     return 2;
   }
-  const double pass_s = seconds_since(start);
-  start = Clock::now();
-  result.match = reconciler.finish();
-  const double sweep_s = seconds_since(start);
-  result.tolerance_seconds = gen.tolerance_seconds;
-  result.exit_status = result.match.problems_count() == 0 ? exit_matched : exit_findings;
-  const double reconcile_s = index_s + pass_s + sweep_s;
-  const double rows = static_cast<double>(result.match.statement_rows_count);
-  std::printf("reconciled %.0f rows against %zu payments in %.2f s (index %.2f s, statement pass "
-              "%.2f s, sweep %.2f s): %.2f M rows/s, %zu findings\n",
-              rows, local.payments().size(), reconcile_s, index_s, pass_s, sweep_s,
-              rows / reconcile_s / 1e6, result.match.findings.size());
-  if (report) {
+  if (args.report) {
     start = Clock::now();
-    const paycore::Status written = write_report_files(result, dir / "out");
+    const paycore::Status written = write_report_files(result, args.dir / "out");
     if (!written.is_ok()) {
       std::fprintf(stderr, "recon_bench: %s\n", written.message().c_str());
       return 2;
     }
-    std::printf("wrote the report files to %s in %.2f s\n", (dir / "out").c_str(), seconds_since(start));
+    std::printf("wrote the report files to %s in %.2f s\n", (args.dir / "out").c_str(), seconds_since(start));
   }
   std::printf("peak RSS %.0f MiB (after generating: %.0f MiB)\n", peak_rss_mib(), rss_after_generate);
   print_table(result, std::cout);
-
-  bool counts_ok = result.match.malformed_count == 0;
-  for (std::size_t c = 0; c < finding_class_count; ++c) {
-    if (result.match.totals.classes[c].count != expected.counts[c]) {
-      std::fprintf(stderr, "recon_bench: %s: found %llu, generated %llu\n",
-                   std::string(finding_class_name(static_cast<FindingClass>(c))).c_str(),
-                   static_cast<unsigned long long>(result.match.totals.classes[c].count),
-                   static_cast<unsigned long long>(expected.counts[c]));
-      counts_ok = false;
-    }
-  }
+  const bool counts_ok = counts_match(result, expected);
   std::filesystem::remove(statement);
   return counts_ok ? 0 : 1;
 }
