@@ -8,6 +8,7 @@
 #include <cstring>
 
 #include "net/response.hpp"
+#include "base/hex.hpp"
 #include "base/assert.hpp"
 
 namespace paycore::net {
@@ -467,21 +468,17 @@ TraceIdGenerator::TraceIdGenerator() {
   unsigned char random[8];
   const int random_ok = RAND_bytes(random, sizeof(random));
   PAYCORE_ASSERT(random_ok == 1);
-  static constexpr char hex[] = "0123456789abcdef";
-  for (std::size_t i = 0; i < sizeof(random); ++i) {
-    prefix_[2 * i] = hex[random[i] >> 4];
-    prefix_[2 * i + 1] = hex[random[i] & 0xf];
-  }
+  static_assert(sizeof(prefix_) == 2 * sizeof(random));
+  hex_encode(std::span<const unsigned char>(random, sizeof(random)), prefix_);
 }
 
 TraceId TraceIdGenerator::next() {
-  static constexpr char hex[] = "0123456789abcdef";
   TraceId id;
   std::memcpy(id.bytes, prefix_, sizeof(prefix_));
   id.bytes[16] = '-';
   const std::uint64_t count = counter_++;
   for (int i = 0; i < 16; ++i) {
-    id.bytes[17 + i] = hex[(count >> (60 - 4 * i)) & 0xf];
+    id.bytes[17 + i] = hex_digits[(count >> (60 - 4 * i)) & 0xf];
   }
   id.size = 33;
   return id;
