@@ -1,5 +1,8 @@
 #include "base/log.hpp"
 
+#include "base/json_text.hpp"
+#include "base/time.hpp"
+
 #include <cstdio>
 #include <mutex>
 

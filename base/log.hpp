@@ -3,14 +3,9 @@
 //   {"ts":"2026-11-26T05:19:14.123456Z","level":"info","msg":"listening on 127.0.0.1:8080"}
 // Cold path only (start-up, faults, snapshots): formatting allocates.
 
-#include <cstdint>
 #include <initializer_list>
-#include <string>
 #include <string_view>
 #include <utility>
-
-#include "base/json_text.hpp"
-#include "base/time.hpp"
 
 namespace paycore {
 
@@ -20,8 +15,5 @@ enum class LogLevel { info, warn, error };
 // Lines from several threads never interleave.
 void log_line(LogLevel level, std::string_view message,
               std::initializer_list<std::pair<std::string_view, std::string_view>> fields = {});
-
-// format_rfc3339_us (base/time.hpp) under the name core/snapshot_export.cpp still calls it by.
-inline std::string format_time_us(std::int64_t unix_us) { return format_rfc3339_us(unix_us); }
 
 }  // namespace paycore

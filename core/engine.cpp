@@ -7,7 +7,9 @@
 #include <algorithm>
 
 #include "base/assert.hpp"
+#include "base/json_text.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "engine_records.hpp"
 #include "recovery.hpp"
 #include "release_queue.hpp"

@@ -4,7 +4,9 @@
 #include <span>
 
 #include "apply.hpp"
+#include "base/json_text.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "snapshot.hpp"
 
 namespace paycore {
@@ -43,7 +45,7 @@ void export_csv(const State& s, std::ostream& out) {
   for (std::uint32_t i = 0; i < s.accounts.size(); ++i) {
     const AccountRow& a = s.accounts[i];
     out << "account," << a.id.view() << ',' << to_string(a.kind) << ',' << currency_code(a.currency) << ','
-        << a.balance << ',' << format_time_us(a.created_at_us) << ',' << format_time_us(a.updated_at_us) << '\n';
+        << a.balance << ',' << format_rfc3339_us(a.created_at_us) << ',' << format_rfc3339_us(a.updated_at_us) << '\n';
   }
   out << "record,account_id,currency,balance\n";
   for_each_system_balance(s, [&](const std::string& id, Currency ccy, Amount balance) {
@@ -57,8 +59,8 @@ void export_csv(const State& s, std::ostream& out) {
         << s.str(p.request_id) << ',' << s.str(s.channels[p.channel]) << ','
         << (p.payer == row_none ? std::string_view() : s.accounts[p.payer].id.view()) << ',' << p.amount << ','
         << currency_code(p.currency) << ',' << to_string(p.status) << ',' << p.refunded_amount << ','
-        << s.str(p.channel_txn_id) << ',' << format_time_us(p.created_at_us) << ','
-        << format_time_us(p.updated_at_us) << '\n';
+        << s.str(p.channel_txn_id) << ',' << format_rfc3339_us(p.created_at_us) << ','
+        << format_rfc3339_us(p.updated_at_us) << '\n';
   }
   out << "record,merchant_id,order_id,refund_request_id,amount,currency,created_at\n";
   for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
@@ -66,7 +68,7 @@ void export_csv(const State& s, std::ostream& out) {
     for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
       out << "refund," << s.accounts[p.merchant].id.view() << ',' << s.str(p.order_id) << ','
           << s.str(s.refunds[r].request_id) << ',' << s.refunds[r].amount << ',' << currency_code(p.currency)
-          << ',' << format_time_us(s.refunds[r].created_at_us) << '\n';
+          << ',' << format_rfc3339_us(s.refunds[r].created_at_us) << '\n';
     }
   }
   out << "record,channel,channel_txn_id,merchant_id,order_id,amount,currency,status,reason,paid_at,received_at\n";
@@ -74,8 +76,8 @@ void export_csv(const State& s, std::ostream& out) {
     const AnomalyRow& a = s.anomalies[i];
     out << "anomaly," << s.str(s.channels[a.channel]) << ',' << s.str(a.channel_txn_id) << ','
         << s.str(a.merchant_id) << ',' << s.str(a.order_id) << ',' << a.amount << ',' << currency_code(a.currency)
-        << ',' << to_string(a.status) << ',' << to_string(a.reason) << ',' << format_time_us(a.paid_at_us) << ','
-        << format_time_us(a.received_at_us) << '\n';
+        << ',' << to_string(a.status) << ',' << to_string(a.reason) << ',' << format_rfc3339_us(a.paid_at_us) << ','
+        << format_rfc3339_us(a.received_at_us) << '\n';
   }
   out << "record,mandate_id,payer_account_id,merchant_id,amount_max,currency,expires_at,single_use,status,"
          "created_at,updated_at\n";
@@ -83,9 +85,9 @@ void export_csv(const State& s, std::ostream& out) {
     const MandateView m = mandate_view(s, i, s.last_timestamp_us);
     out << "mandate," << m.mandate_id.view() << ',' << m.payer_account_id.view() << ',' << m.merchant_id.view()
         << ',' << m.amount_max << ',' << currency_code(m.currency) << ','
-        << (m.expires_at_us == 0 ? std::string() : format_time_us(m.expires_at_us)) << ','
+        << (m.expires_at_us == 0 ? std::string() : format_rfc3339_us(m.expires_at_us)) << ','
         << (m.single_use ? "true" : "false") << ',' << to_string(m.status) << ','
-        << format_time_us(m.created_at_us) << ',' << format_time_us(m.updated_at_us) << '\n';
+        << format_rfc3339_us(m.created_at_us) << ',' << format_rfc3339_us(m.updated_at_us) << '\n';
   }
 }
 
@@ -94,8 +96,8 @@ void export_jsonl(const State& s, std::ostream& out) {
     const AccountRow& a = s.accounts[i];
     out << "{\"type\":\"account\",\"account_id\":" << q(a.id.view()) << ",\"kind\":" << q(to_string(a.kind))
         << ",\"currency\":" << q(currency_code(a.currency)) << ",\"balance\":" << a.balance
-        << ",\"created_at\":" << q(format_time_us(a.created_at_us))
-        << ",\"updated_at\":" << q(format_time_us(a.updated_at_us)) << "}\n";
+        << ",\"created_at\":" << q(format_rfc3339_us(a.created_at_us))
+        << ",\"updated_at\":" << q(format_rfc3339_us(a.updated_at_us)) << "}\n";
   }
   for_each_system_balance(s, [&](const std::string& id, Currency ccy, Amount balance) {
     out << "{\"type\":\"system\",\"account_id\":" << q(id) << ",\"currency\":" << q(currency_code(ccy))
@@ -111,13 +113,13 @@ void export_jsonl(const State& s, std::ostream& out) {
         << ",\"refunded_amount\":" << p.refunded_amount << ",\"channel_txn_id\":"
         << (p.channel_txn_id == 0 ? "null" : q(s.str(p.channel_txn_id))) << ",\"mandate_id\":"
         << (p.mandate == row_none ? "null" : q(s.str(s.mandates[p.mandate].mandate_id)))
-        << ",\"created_at\":" << q(format_time_us(p.created_at_us))
-        << ",\"updated_at\":" << q(format_time_us(p.updated_at_us)) << ",\"refunds\":[";
+        << ",\"created_at\":" << q(format_rfc3339_us(p.created_at_us))
+        << ",\"updated_at\":" << q(format_rfc3339_us(p.updated_at_us)) << ",\"refunds\":[";
     bool first = true;
     for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
       out << (first ? "" : ",") << "{\"request_id\":" << q(s.str(s.refunds[r].request_id))
           << ",\"amount\":" << s.refunds[r].amount << ",\"created_at\":"
-          << q(format_time_us(s.refunds[r].created_at_us)) << "}";
+          << q(format_rfc3339_us(s.refunds[r].created_at_us)) << "}";
       first = false;
     }
     out << "]}\n";
@@ -128,8 +130,8 @@ void export_jsonl(const State& s, std::ostream& out) {
         << ",\"channel_txn_id\":" << q(s.str(a.channel_txn_id)) << ",\"merchant_id\":" << q(s.str(a.merchant_id))
         << ",\"order_id\":" << q(s.str(a.order_id)) << ",\"amount\":" << a.amount
         << ",\"currency\":" << q(currency_code(a.currency)) << ",\"status\":" << q(to_string(a.status))
-        << ",\"reason\":" << q(to_string(a.reason)) << ",\"paid_at\":" << q(format_time_us(a.paid_at_us))
-        << ",\"received_at\":" << q(format_time_us(a.received_at_us)) << "}\n";
+        << ",\"reason\":" << q(to_string(a.reason)) << ",\"paid_at\":" << q(format_rfc3339_us(a.paid_at_us))
+        << ",\"received_at\":" << q(format_rfc3339_us(a.received_at_us)) << "}\n";
   }
   // Statuses as read at the snapshot's newest command time (EXPIRED is computed, not stored).
   for (std::uint32_t i = 0; i < s.mandates.size(); ++i) {
@@ -137,10 +139,10 @@ void export_jsonl(const State& s, std::ostream& out) {
     out << "{\"type\":\"mandate\",\"mandate_id\":" << q(m.mandate_id.view())
         << ",\"payer_account_id\":" << q(m.payer_account_id.view()) << ",\"merchant_id\":" << q(m.merchant_id.view())
         << ",\"amount_max\":" << m.amount_max << ",\"currency\":" << q(currency_code(m.currency))
-        << ",\"expires_at\":" << (m.expires_at_us == 0 ? "null" : q(format_time_us(m.expires_at_us)))
+        << ",\"expires_at\":" << (m.expires_at_us == 0 ? "null" : q(format_rfc3339_us(m.expires_at_us)))
         << ",\"single_use\":" << (m.single_use ? "true" : "false") << ",\"status\":" << q(to_string(m.status))
-        << ",\"created_at\":" << q(format_time_us(m.created_at_us))
-        << ",\"updated_at\":" << q(format_time_us(m.updated_at_us)) << "}\n";
+        << ",\"created_at\":" << q(format_rfc3339_us(m.created_at_us))
+        << ",\"updated_at\":" << q(format_rfc3339_us(m.updated_at_us)) << "}\n";
   }
 }
 
@@ -158,8 +160,8 @@ int inspect_snapshot(const std::string& path, std::ostream& out) {
   out << "file: " << path << "\nbytes: " << bytes.size() << '\n';
   if (info.format_version != 0) {
     out << "format_version: " << info.format_version << "\nlsn: " << info.lsn
-        << "\ncreated_at: " << format_time_us(info.created_at_us)
-        << "\nlast_command_at: " << format_time_us(info.last_timestamp_us)
+        << "\ncreated_at: " << format_rfc3339_us(info.created_at_us)
+        << "\nlast_command_at: " << format_rfc3339_us(info.last_timestamp_us)
         << "\npending_lifetime_s: " << info.pending_lifetime_us / 1'000'000 << "\nchannels: " << info.channels
         << "\naccounts: " << info.accounts << "\npayments: " << info.payments << "\nrefunds: " << info.refunds
         << "\nidempotency_records: " << info.idempotency << "\nanomalies: " << info.anomalies
@@ -205,7 +207,7 @@ std::string command_to_json(const Command& c) {
     s += json_value;
   };
   s += q(to_string(c.kind));
-  field("timestamp", q(format_time_us(c.timestamp_us)));
+  field("timestamp", q(format_rfc3339_us(c.timestamp_us)));
   const auto id = [&](std::string_view name, const Id& v) {
     if (!v.empty()) field(name, q(v.view()));
   };
@@ -222,10 +224,10 @@ std::string command_to_json(const Command& c) {
   if (c.kind == CommandKind::open_account) field("account_kind", q(to_string(c.account_kind)));
   if (c.kind == CommandKind::channel_notification) {
     field("status", q(to_string(c.notification_status)));
-    field("paid_at", q(format_time_us(c.paid_at_us)));
+    field("paid_at", q(format_rfc3339_us(c.paid_at_us)));
   }
   if (c.kind == CommandKind::create_mandate) {
-    field("expires_at", c.expires_at_us == 0 ? "null" : q(format_time_us(c.expires_at_us)));
+    field("expires_at", c.expires_at_us == 0 ? "null" : q(format_rfc3339_us(c.expires_at_us)));
     field("single_use", c.is_single_use() ? "true" : "false");
   }
   if (c.kind == CommandKind::tick) {

@@ -9,7 +9,9 @@
 #include <cstring>
 
 #include "base/assert.hpp"
+#include "base/json_text.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "snapshot_store.hpp"
 
 namespace paycore {

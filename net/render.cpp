@@ -2,7 +2,9 @@
 
 #include <cstdio>
 
+#include "base/json_text.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "core/money.hpp"
 #include "core/snapshot_store.hpp"
 
