@@ -22,10 +22,10 @@ Decision of_kind(DecisionKind kind) {
 
 // A mandate names a merchant the keys file knows: a typo would otherwise be a mandate that
 // nobody can ever use (the core does not know the keys file).
-std::optional<LocalError> unknown_mandate_merchant(const Command& command, const Keys& keys) {
+std::optional<LocalError> unknown_mandate_merchant(const Command& command, const auth::Keys& keys) {
   if (command.kind != CommandKind::create_mandate) return std::nullopt;
-  const Principal* merchant = keys.find_principal(command.merchant_id.view());
-  if (merchant != nullptr && merchant->kind == PrincipalKind::merchant) return std::nullopt;
+  const auth::Principal* merchant = keys.find_principal(command.merchant_id.view());
+  if (merchant != nullptr && merchant->kind == auth::PrincipalKind::merchant) return std::nullopt;
   return LocalError{400, "invalid_field", "no merchant with this merchant_id in the keys file",
                     "merchant_id"};
 }
@@ -33,7 +33,7 @@ std::optional<LocalError> unknown_mandate_merchant(const Command& command, const
 Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
                        const RequestContext& context) {
   PAYCORE_ASSERT(context.principal != nullptr);
-  const Principal& principal = *context.principal;
+  const auth::Principal& principal = *context.principal;
   if (!principal_may_call(principal, match.route)) {
     return local_answer(local_error_not_found(), Admission::none);
   }
@@ -58,13 +58,13 @@ Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
 
 Decision decide_channel_notification(const RouteMatch& match, const HttpRequest& request,
                                      const RequestContext& context) {
-  const ChannelKey* channel = context.keys.find_channel(match.param);
+  const auth::ChannelKey* channel = context.keys.find_channel(match.param);
   if (channel == nullptr) return local_answer(local_error_not_found(), Admission::none);
-  const AuthStatus status = verify_notification(channel->public_key.get(),
+  const auth::AuthStatus status = auth::verify_notification(channel->public_key.get(),
                                                 notification_credentials(request), request.body);
-  if (status != AuthStatus::ok) {
+  if (status != auth::AuthStatus::ok) {
     return local_answer(
-        LocalError{401, auth_status_code(status), "the notification's signature was refused", {}},
+        LocalError{401, auth::auth_status_code(status), "the notification's signature was refused", {}},
         Admission::none);
   }
   Decision decision = of_kind(DecisionKind::command);
@@ -100,20 +100,20 @@ bool route_is_signed(Route route) {
 // The signature covers the body, so only missing signature headers (401) and an unknown channel
 // (404) are decided from the header section.
 std::optional<LocalError> decide_before_body(const RouteMatch& match, const HttpRequest& request,
-                                             const Keys& keys) {
+                                             const auth::Keys& keys) {
   switch (route_access(match.route)) {
     case RouteAccess::open: return std::nullopt;
     case RouteAccess::channel:
       if (keys.find_channel(match.param) == nullptr) return local_error_not_found();
       return std::nullopt;
     default: {
-      const RequestCredentials credentials = request_credentials(request);
+      const auth::RequestCredentials credentials = request_credentials(request);
       if (!credentials.principal_id.empty() && !credentials.timestamp.empty() &&
           !credentials.nonce.empty() && !credentials.signature.empty()) {
         return std::nullopt;
       }
-      return LocalError{auth_status_http(AuthStatus::unauthenticated),
-                        auth_status_code(AuthStatus::unauthenticated),
+      return LocalError{auth::auth_status_http(auth::AuthStatus::unauthenticated),
+                        auth::auth_status_code(auth::AuthStatus::unauthenticated),
                         "the request's signature headers were refused",
                         {}};
     }

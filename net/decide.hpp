@@ -52,8 +52,8 @@ struct Decision {
 /// What decide() reads besides the request. No clock: the signature's time window was checked
 /// when the signer was authenticated.
 struct RequestContext {
-  const Keys& keys;
-  const Principal* principal = nullptr;  // the authenticated signer; null for unsigned routes
+  const auth::Keys& keys;
+  const auth::Principal* principal = nullptr;  // the authenticated signer; null for unsigned routes
   JsonDecoder& decoder;                  // the thread's reused parser (limits: amounts, items)
   std::vector<BatchItem>* batch_items = nullptr;  // out: a batch's decoded items
 };
@@ -69,7 +69,7 @@ bool route_is_signed(Route route);
 /// the whole request would get): missing signature headers (401) or an unknown channel (404).
 /// nullopt when the body is needed (`Expect: 100-continue` is then answered with 100).
 std::optional<LocalError> decide_before_body(const RouteMatch& match, const HttpRequest& request,
-                                             const Keys& keys);
+                                             const auth::Keys& keys);
 
 /// What the request on matched route `match` becomes. For a signed route `context.principal`
 /// is the authenticated signer; refusals are local answers (404 for a route the principal may

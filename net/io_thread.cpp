@@ -92,7 +92,7 @@ void IoThread::wake() {
   [[maybe_unused]] const ssize_t n = ::write(wake_fd_, &one, sizeof(one));
 }
 
-const Keys& IoThread::keys() {
+const auth::Keys& IoThread::keys() {
   const std::uint64_t version = server_.keys_version_.load(std::memory_order_acquire);
   if (version != keys_version_ || !keys_) {
     keys_ = server_.keys_.get();

@@ -70,7 +70,7 @@ class IoThread {
   void mark_dirty(Connection& c);
   void mark_pending(Connection& c);
   void begin_shutdown();
-  const Keys& keys();
+  const auth::Keys& keys();
   std::int64_t now_ms() const { return now_us_ / 1000; }
 
   // io_thread_requests.cpp: from bytes to a slot that waits for its answer.
@@ -79,16 +79,16 @@ class IoThread {
   void send_continue_if_due(Connection& c);
   void refuse_malformed(Connection& c, const HttpParseResult& parsed);
   void handle_request(Connection& c, const HttpRequest& request);
-  bool authenticate(Slot& slot, const HttpRequest& request, const Keys& keys, AuthResult* auth);
-  void execute(Connection& c, Slot& slot, const Decision& decision, const AuthResult* auth,
+  bool authenticate(Slot& slot, const HttpRequest& request, const auth::Keys& keys, auth::AuthResult* auth);
+  void execute(Connection& c, Slot& slot, const Decision& decision, const auth::AuthResult* auth,
                const HttpRequest& request);
-  void execute_batch(Connection& c, Slot& slot, const AuthResult& auth, const HttpRequest& request);
-  bool admit_batch_items(Slot& slot, const AuthResult& auth, const HttpRequest& request,
+  void execute_batch(Connection& c, Slot& slot, const auth::AuthResult& auth, const HttpRequest& request);
+  bool admit_batch_items(Slot& slot, const auth::AuthResult& auth, const HttpRequest& request,
                          std::uint32_t* granted);
-  void submit_batch_items(Connection& c, Slot& slot, const AuthResult& auth, std::uint32_t granted);
-  bool admit(Slot& slot, const AuthResult& auth, Route route, const HttpRequest& request);
-  bool record_signed_nonce(Slot& slot, const AuthResult& auth);
-  bool rate_limited(Slot& slot, const Principal& principal, Route route, const HttpRequest& request,
+  void submit_batch_items(Connection& c, Slot& slot, const auth::AuthResult& auth, std::uint32_t granted);
+  bool admit(Slot& slot, const auth::AuthResult& auth, Route route, const HttpRequest& request);
+  bool record_signed_nonce(Slot& slot, const auth::AuthResult& auth);
+  bool rate_limited(Slot& slot, const auth::Principal& principal, Route route, const HttpRequest& request,
                     std::uint32_t cost);
   bool submit(const AnswerToken& token, const Command& command, RequestOp op = RequestOp::command);
   void submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op);
@@ -119,7 +119,7 @@ class IoThread {
   // requests in their buffer and no event to come for them: served again on the next loop
   // iteration, which then does not sleep in epoll_wait.
   std::vector<std::uint32_t> pending_;
-  std::shared_ptr<const Keys> keys_;
+  std::shared_ptr<const auth::Keys> keys_;
   std::uint64_t keys_version_ = ~std::uint64_t{0};
   std::int64_t now_us_ = 0;
   std::int64_t now_s_ = 0;  // wall clock, read per signed request (auth time window)

@@ -149,8 +149,8 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
   }
   slot.route = match.route;
   // One Keys for the whole request: the principal authenticated below points into it.
-  const Keys& current = keys();
-  AuthResult auth;
+  const auth::Keys& current = keys();
+  auth::AuthResult auth;
   const bool is_signed = route_is_signed(match.route);
   if (is_signed && !authenticate(slot, request, current, &auth)) return;
   const RequestContext context{current, is_signed ? auth.principal : nullptr, decoder_,
@@ -162,14 +162,14 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
 // is refused here, before it costs its principal anything (a captured request replayed by
 // someone else must not spend the principal's rate limit). Without them the nonce's insert
 // (record_signed_nonce) refuses it, and one cache probe per request is enough.
-bool IoThread::authenticate(Slot& slot, const HttpRequest& request, const Keys& keys,
-                            AuthResult* auth) {
+bool IoThread::authenticate(Slot& slot, const HttpRequest& request, const auth::Keys& keys,
+                            auth::AuthResult* auth) {
   now_s_ = wall_seconds();
   *auth = verify_signature(keys, request_credentials(request), now_s_, server_.nonces_.window_s());
-  if (auth->status != AuthStatus::ok) {
+  if (auth->status != auth::AuthStatus::ok) {
     LocalError refused = signature_refused;
-    refused.status = auth_status_http(auth->status);
-    refused.code = auth_status_code(auth->status);
+    refused.status = auth::auth_status_http(auth->status);
+    refused.code = auth::auth_status_code(auth->status);
     finish_local(slot, refused);
     return false;
   }
@@ -177,7 +177,7 @@ bool IoThread::authenticate(Slot& slot, const HttpRequest& request, const Keys& 
                       server_.nonces_.seen(auth->principal->id.view(), auth->nonce, now_s_);
   if (replay) {
     finish_local(slot, LocalError{401,
-                                  auth_status_code(AuthStatus::replayed_nonce),
+                                  auth::auth_status_code(auth::AuthStatus::replayed_nonce),
                                   "this nonce was used within the window",
                                   {}});
     return false;
@@ -187,7 +187,7 @@ bool IoThread::authenticate(Slot& slot, const HttpRequest& request, const Keys& 
 
 // Does what `decision` says. `auth` is the signer of a signed request (null otherwise), whose
 // admission comes first (see Admission in net/decide.hpp).
-void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, const AuthResult* auth,
+void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, const auth::AuthResult* auth,
                        const HttpRequest& request) {
   if (decision.kind == DecisionKind::batch) {
     PAYCORE_ASSERT(auth != nullptr);
@@ -224,7 +224,7 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
 // the items beyond are answered 429 one by one (a batch cannot carry a principal past its
 // burst); none at all is a 429 for the batch. The nonce takes room in the shared cache only
 // after the rate limit let the request through.
-void IoThread::execute_batch(Connection& c, Slot& slot, const AuthResult& auth,
+void IoThread::execute_batch(Connection& c, Slot& slot, const auth::AuthResult& auth,
                              const HttpRequest& request) {
   std::uint32_t granted = 0;
   if (!admit_batch_items(slot, auth, request, &granted)) return;
@@ -234,13 +234,13 @@ void IoThread::execute_batch(Connection& c, Slot& slot, const AuthResult& auth,
 
 // How many items the rate limit lets through (all when limits are off) into `granted`; false
 // with the 429 answer when not even one.
-bool IoThread::admit_batch_items(Slot& slot, const AuthResult& auth, const HttpRequest& request,
+bool IoThread::admit_batch_items(Slot& slot, const auth::AuthResult& auth, const HttpRequest& request,
                                  std::uint32_t* granted) {
   const auto items = static_cast<std::uint32_t>(batch_items_.size());
   *granted = items;
   RateLimiter& limiter = server_.rate_limiter_;
   if (!limiter.enabled()) return true;
-  const Principal& principal = *auth.principal;
+  const auth::Principal& principal = *auth.principal;
   *granted = limiter.take_up_to(principal.id.view(), rate_class_of(Route::payment_batch, false),
                                 items, now_us_);
   if (*granted != 0) return true;
@@ -249,7 +249,7 @@ bool IoThread::admit_batch_items(Slot& slot, const AuthResult& auth, const HttpR
   return true;
 }
 
-void IoThread::submit_batch_items(Connection& c, Slot& slot, const AuthResult& auth,
+void IoThread::submit_batch_items(Connection& c, Slot& slot, const auth::AuthResult& auth,
                                   std::uint32_t granted) {
   PAYCORE_ASSERT_LE(batch_items_.size(), std::size_t{1} << answer_token_item_bits);
   slot.kind = SlotKind::batch;
@@ -285,7 +285,7 @@ void IoThread::submit_batch_items(Connection& c, Slot& slot, const AuthResult& a
 
 // Charges the request to its principal's rate limit and records its nonce; false with the
 // answer (429, 401 replay, 503 nonce cache full) when either refuses.
-bool IoThread::admit(Slot& slot, const AuthResult& auth, Route route, const HttpRequest& request) {
+bool IoThread::admit(Slot& slot, const auth::AuthResult& auth, Route route, const HttpRequest& request) {
   if (rate_limited(slot, *auth.principal, route, request, 1)) return false;
   return record_signed_nonce(slot, auth);
 }
@@ -294,17 +294,17 @@ bool IoThread::admit(Slot& slot, const AuthResult& auth, Route route, const Http
 // the answer) for a replay that raced this one, or a full nonce cache. With the nonce journal
 // (net/nonce_journal.hpp) the nonce is journaled and the answer waits until that record is
 // durable (or its batch failed: see there).
-bool IoThread::record_signed_nonce(Slot& slot, const AuthResult& auth) {
-  const AuthStatus status = record_nonce(server_.nonces_, auth, now_s_);
-  if (status == AuthStatus::replayed_nonce) {
+bool IoThread::record_signed_nonce(Slot& slot, const auth::AuthResult& auth) {
+  const auth::AuthStatus status = auth::record_nonce(server_.nonces_, auth, now_s_);
+  if (status == auth::AuthStatus::replayed_nonce) {
     finish_local(
         slot,
-        LocalError{401, auth_status_code(status), "this nonce was used within the window", {}});
+        LocalError{401, auth::auth_status_code(status), "this nonce was used within the window", {}});
     return false;
   }
-  if (status == AuthStatus::nonce_cache_full) {
+  if (status == auth::AuthStatus::nonce_cache_full) {
     finish_local(slot, LocalError{503,
-                                  auth_status_code(status),
+                                  auth::auth_status_code(status),
                                   "too many signed requests within the window (nonce cache "
                                   "full); retry later",
                                   {}});
@@ -318,7 +318,7 @@ bool IoThread::record_signed_nonce(Slot& slot, const AuthResult& auth) {
 }
 
 // Per-principal token buckets (net/rate_limit.hpp): true (and a 429 answer) when over the limit.
-bool IoThread::rate_limited(Slot& slot, const Principal& principal, Route route,
+bool IoThread::rate_limited(Slot& slot, const auth::Principal& principal, Route route,
                             const HttpRequest& request, std::uint32_t cost) {
   RateLimiter& limiter = server_.rate_limiter_;
   if (!limiter.enabled()) return false;

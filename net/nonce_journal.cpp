@@ -102,7 +102,7 @@ NonceJournal::NonceJournal(std::string dir, std::int64_t window_s)
 
 StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& dir,
                                                            std::int64_t window_s,
-                                                           std::int64_t now_s, NonceCache& cache,
+                                                           std::int64_t now_s, auth::NonceCache& cache,
                                                            NonceJournalLoad* load) {
   PAYCORE_ASSERT_GT(window_s, 0);
   std::vector<std::string> paths;
@@ -118,9 +118,9 @@ StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& di
         bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
           ++load->records;
           if (timestamp_s + window_s < now_s) return;  // expired: the timestamp check refuses it
-          if (principal.size() > id_bytes_max || !nonce_is_valid(nonce)) return;
+          if (principal.size() > id_bytes_max || !auth::nonce_is_valid(nonce)) return;
           ++load->live;
-          if (cache.insert(principal, nonce, timestamp_s, now_s) == NonceCache::Insert::full) {
+          if (cache.insert(principal, nonce, timestamp_s, now_s) == auth::NonceCache::Insert::full) {
             ++load->cache_full;
           }
         });

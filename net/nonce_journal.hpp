@@ -64,7 +64,7 @@ class NonceJournal {
   /// (and the reason) if DIR cannot be used or a file cannot be read.
   static StatusOr<std::unique_ptr<NonceJournal>> open(const std::string& dir,
                                                       std::int64_t window_s, std::int64_t now_s,
-                                                      NonceCache& cache, NonceJournalLoad* load);
+                                                      auth::NonceCache& cache, NonceJournalLoad* load);
   ~NonceJournal();
   NonceJournal(const NonceJournal&) = delete;
   NonceJournal& operator=(const NonceJournal&) = delete;

@@ -69,7 +69,7 @@ RouteMatch match_mandates(HttpMethod method, std::string_view rest, bool has_res
   return {};
 }
 
-bool is_operator(const Principal& principal) { return principal.kind == PrincipalKind::operator_; }
+bool is_operator(const auth::Principal& principal) { return principal.kind == auth::PrincipalKind::operator_; }
 
 std::optional<LocalError> path_id(std::string_view text, std::string_view field, Id* out) {
   if (Id::from(text, out)) return std::nullopt;
@@ -77,7 +77,7 @@ std::optional<LocalError> path_id(std::string_view text, std::string_view field,
                     field};
 }
 
-Command principal_command(CommandKind kind, const Principal& principal) {
+Command principal_command(CommandKind kind, const auth::Principal& principal) {
   Command command;
   command.kind = kind;
   command.principal = principal.id;
@@ -86,14 +86,14 @@ Command principal_command(CommandKind kind, const Principal& principal) {
 }
 
 // A read of one resource named by the path: the id into `field` of the command.
-std::optional<LocalError> path_command(CommandKind kind, const Principal& principal,
+std::optional<LocalError> path_command(CommandKind kind, const auth::Principal& principal,
                                        std::string_view param, std::string_view name,
                                        Id Command::*field, Command* out) {
   *out = principal_command(kind, principal);
   return path_id(param, name, &(out->*field));
 }
 
-std::optional<LocalError> open_account_command(const Principal& principal, std::string_view body,
+std::optional<LocalError> open_account_command(const auth::Principal& principal, std::string_view body,
                                                JsonDecoder& decoder, Command* out) {
   OpenAccountRequest request;
   if (auto error = decoder.decode(body, &request)) return local_error_from(*error);
@@ -105,7 +105,7 @@ std::optional<LocalError> open_account_command(const Principal& principal, std::
   return std::nullopt;
 }
 
-std::optional<LocalError> deposit_command(const RouteMatch& match, const Principal& principal,
+std::optional<LocalError> deposit_command(const RouteMatch& match, const auth::Principal& principal,
                                           std::string_view body, JsonDecoder& decoder,
                                           Command* out) {
   *out = principal_command(CommandKind::deposit, principal);
@@ -118,7 +118,7 @@ std::optional<LocalError> deposit_command(const RouteMatch& match, const Princip
   return std::nullopt;
 }
 
-std::optional<LocalError> create_mandate_command(const Principal& principal,
+std::optional<LocalError> create_mandate_command(const auth::Principal& principal,
                                                  std::string_view body, JsonDecoder& decoder,
                                                  Command* out) {
   CreateMandateRequest request;
@@ -135,7 +135,7 @@ std::optional<LocalError> create_mandate_command(const Principal& principal,
 }
 
 std::optional<LocalError> revoke_mandate_command(const RouteMatch& match,
-                                                 const Principal& principal,
+                                                 const auth::Principal& principal,
                                                  std::string_view body, JsonDecoder& decoder,
                                                  Command* out) {
   *out = principal_command(CommandKind::revoke_mandate, principal);
@@ -146,7 +146,7 @@ std::optional<LocalError> revoke_mandate_command(const RouteMatch& match,
   return std::nullopt;
 }
 
-std::optional<LocalError> refund_command(const RouteMatch& match, const Principal& principal,
+std::optional<LocalError> refund_command(const RouteMatch& match, const auth::Principal& principal,
                                          std::string_view body, JsonDecoder& decoder,
                                          Command* out) {
   *out = principal_command(CommandKind::refund_payment, principal);
@@ -159,7 +159,7 @@ std::optional<LocalError> refund_command(const RouteMatch& match, const Principa
 }
 
 std::optional<LocalError> order_transition(const RouteMatch& match, CommandKind kind,
-                                           const Principal& principal, std::string_view body,
+                                           const auth::Principal& principal, std::string_view body,
                                            JsonDecoder& decoder, Command* out) {
   *out = principal_command(kind, principal);
   if (auto error = path_id(match.param, "order_id", &out->order_id)) return error;
@@ -245,7 +245,7 @@ LocalError local_error_from(const RequestDecodeError& error) {
 
 LocalError local_error_not_found() { return LocalError{404, "not_found", "no such resource", {}}; }
 
-bool principal_may_call(const Principal& principal, Route route) {
+bool principal_may_call(const auth::Principal& principal, Route route) {
   switch (route_access(route)) {
     case RouteAccess::open: return true;
     case RouteAccess::operator_only: return is_operator(principal);
@@ -256,7 +256,7 @@ bool principal_may_call(const Principal& principal, Route route) {
   return false;
 }
 
-Command payment_command(const Principal& principal, const CreatePaymentRequest& request) {
+Command payment_command(const auth::Principal& principal, const CreatePaymentRequest& request) {
   Command command = principal_command(CommandKind::create_payment, principal);
   command.request_id = request.request_id;
   command.order_id = request.order_id;
@@ -267,7 +267,7 @@ Command payment_command(const Principal& principal, const CreatePaymentRequest& 
   return command;
 }
 
-std::optional<LocalError> build_command(const RouteMatch& match, const Principal& principal,
+std::optional<LocalError> build_command(const RouteMatch& match, const auth::Principal& principal,
                                         std::string_view body, JsonDecoder& decoder, Command* out) {
   PAYCORE_ASSERT(match.status == MatchStatus::ok);
   switch (match.route) {

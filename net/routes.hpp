@@ -88,12 +88,12 @@ LocalError local_error_not_found();
 // or path parameter that does not decode: 400) is returned instead. Whether the principal may
 // call the route at all was decided before (principal_may_call, in net/decide.cpp).
 [[nodiscard]] std::optional<LocalError> build_command(const RouteMatch& match,
-                                                      const Principal& principal,
+                                                      const auth::Principal& principal,
                                                       std::string_view body, JsonDecoder& decoder,
                                                       Command* out);
 
 // One item of a batch, decoded already.
-Command payment_command(const Principal& principal, const CreatePaymentRequest& request);
+Command payment_command(const auth::Principal& principal, const CreatePaymentRequest& request);
 
 // The notification of `channel` (already verified) with `body`.
 [[nodiscard]] std::optional<LocalError> build_channel_notification_command(std::string_view channel,
@@ -102,6 +102,6 @@ Command payment_command(const Principal& principal, const CreatePaymentRequest& 
 
 // Whether `principal` may call `route` at all; false answers 404 not_found (docs/api.md: a
 // merchant sees only its own things, "anything else is 404").
-bool principal_may_call(const Principal& principal, Route route);
+bool principal_may_call(const auth::Principal& principal, Route route);
 
 }  // namespace paycore::net

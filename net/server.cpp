@@ -44,11 +44,11 @@ std::uint16_t bound_port(int fd) {
 
 }  // namespace
 
-Server::Server(const ServerConfig& config, Engine& engine, KeysHolder& keys)
+Server::Server(const ServerConfig& config, Engine& engine, auth::KeysHolder& keys)
     : config_(config),
       engine_(engine),
       keys_(keys),
-      nonces_(NonceCacheConfig{config.nonce_entries_max, 64, config.auth_window_s}),
+      nonces_(auth::NonceCacheConfig{config.nonce_entries_max, 64, config.auth_window_s}),
       rate_limiter_(config.rate_limits) {}
 
 Server::~Server() {
@@ -57,7 +57,7 @@ Server::~Server() {
 }
 
 StatusOr<std::unique_ptr<Server>> Server::create(const ServerConfig& config, Engine& engine,
-                                                 KeysHolder& keys) {
+                                                 auth::KeysHolder& keys) {
   PAYCORE_ASSERT_GE(config.io_threads, 1u);
   PAYCORE_RETURN_IF_ERROR(check_config(config, engine));
   std::unique_ptr<Server> server(new Server(config, engine, keys));

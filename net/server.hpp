@@ -73,7 +73,7 @@ struct ServerConfig {
   std::size_t out_bytes_max =
       16u << 20;  // per connection; unsent answers beyond 1 MiB pause reading
   std::uint32_t listen_backlog = 1024;
-  std::int64_t auth_window_s = auth_window_s_default;
+  std::int64_t auth_window_s = auth::auth_window_s_default;
   std::size_t nonce_entries_max = std::size_t{1} << 22;
   std::uint32_t batch_items_max = 1000;
   Amount amount_max = amount_max_default;
@@ -93,7 +93,7 @@ class Server {
   /// 0..io_threads-1 belong to the server. An invalid_argument Status for a configuration
   /// outside its limits, an io error (naming the call, host and port, or file) otherwise.
   static StatusOr<std::unique_ptr<Server>> create(const ServerConfig& config, Engine& engine,
-                                                  KeysHolder& keys);
+                                                  auth::KeysHolder& keys);
   ~Server();
 
   std::uint16_t port() const { return port_; }  // the bound port
@@ -114,7 +114,7 @@ class Server {
 
  private:
   friend class IoThread;
-  Server(const ServerConfig& config, Engine& engine, KeysHolder& keys);
+  Server(const ServerConfig& config, Engine& engine, auth::KeysHolder& keys);
   Status listen();
   Status open_nonce_journal();
   Status start_tls();
@@ -122,9 +122,9 @@ class Server {
 
   ServerConfig config_;
   Engine& engine_;
-  KeysHolder& keys_;
+  auth::KeysHolder& keys_;
   std::atomic<std::uint64_t> keys_version_{0};
-  NonceCache nonces_;
+  auth::NonceCache nonces_;
   std::unique_ptr<NonceJournal> journal_;  // null when config_.nonce_journal_dir is empty
   RateLimiter rate_limiter_;
   std::unique_ptr<TlsContext> tls_;  // null: plain HTTP

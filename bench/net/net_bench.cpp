@@ -20,8 +20,8 @@ constexpr std::string_view body =
 
 std::string signed_request(std::string_view nonce) {
   const std::string timestamp = std::to_string(now_s);
-  const HexSignature signature =
-      sign_request(secret, SignedFields{"POST", "/v1/payments", timestamp, nonce, body});
+  const auth::HexSignature signature =
+      auth::sign_request(secret, auth::SignedFields{"POST", "/v1/payments", timestamp, nonce, body});
   return "POST /v1/payments HTTP/1.1\r\n"
          "Host: 127.0.0.1:8080\r\n"
          "User-Agent: paycore-loadgen/0.1\r\n"
@@ -35,8 +35,8 @@ std::string signed_request(std::string_view nonce) {
          "\r\n" + std::string(body);
 }
 
-std::shared_ptr<const Keys> bench_keys() {
-  const auto result = keys_parse(
+std::shared_ptr<const auth::Keys> bench_keys() {
+  const auto result = auth::keys_parse(
       R"({"operator": {"id": "operator", "secret": "op"}, "merchants": {"m_001": ")" +
       std::string(secret) + R"(", "m_002": "x", "m_003": "y", "m_004": "z"}})");
   return result.is_ok() ? *result : nullptr;
@@ -70,8 +70,8 @@ BENCHMARK(BM_DecodePaymentJson);
 void BM_SignHmac(benchmark::State& state) {
   const std::string timestamp = std::to_string(now_s);
   for (auto _ : state) {
-    const HexSignature signature =
-        sign_request(secret, SignedFields{"POST", "/v1/payments", timestamp, "nonce-1234", body});
+    const auth::HexSignature signature =
+        auth::sign_request(secret, auth::SignedFields{"POST", "/v1/payments", timestamp, "nonce-1234", body});
     benchmark::DoNotOptimize(signature);
   }
 }
@@ -79,23 +79,23 @@ BENCHMARK(BM_SignHmac);
 
 // HMAC verification plus a nonce-cache insert: every iteration is a fresh, valid request.
 void BM_VerifyHmacAndNonce(benchmark::State& state) {
-  const std::shared_ptr<const Keys> keys = bench_keys();
-  NonceCacheConfig config;
+  const std::shared_ptr<const auth::Keys> keys = bench_keys();
+  auth::NonceCacheConfig config;
   config.entries_max = std::size_t{1} << 24;
-  NonceCache nonces(config);
+  auth::NonceCache nonces(config);
   std::string timestamp = std::to_string(now_s);
   std::vector<std::string> nonces_text;
-  std::vector<HexSignature> signatures;
+  std::vector<auth::HexSignature> signatures;
   constexpr std::size_t prepared = 1 << 16;
   for (std::size_t i = 0; i < prepared; ++i) {
     nonces_text.push_back("nonce-" + std::to_string(i + 10000000));
     signatures.push_back(
-        sign_request(secret, SignedFields{"POST", "/v1/payments", timestamp, nonces_text.back(), body}));
+        auth::sign_request(secret, auth::SignedFields{"POST", "/v1/payments", timestamp, nonces_text.back(), body}));
   }
   std::size_t i = 0;
   std::int64_t clock_s = now_s;
   for (auto _ : state) {
-    RequestCredentials credentials;
+    auth::RequestCredentials credentials;
     credentials.principal_id = "m_001";
     credentials.timestamp = timestamp;
     credentials.nonce = nonces_text[i];
@@ -103,8 +103,8 @@ void BM_VerifyHmacAndNonce(benchmark::State& state) {
     credentials.method = "POST";
     credentials.path_and_query = "/v1/payments";
     credentials.body = body;
-    const AuthResult result = verify_request(*keys, credentials, clock_s, nonces);
-    if (result.status != AuthStatus::ok) {
+    const auth::AuthResult result = auth::verify_request(*keys, credentials, clock_s, nonces);
+    if (result.status != auth::AuthStatus::ok) {
       state.SkipWithError("verify failed");
       break;
     }
@@ -115,8 +115,8 @@ void BM_VerifyHmacAndNonce(benchmark::State& state) {
       state.PauseTiming();
       timestamp = std::to_string(clock_s);
       for (std::size_t j = 0; j < prepared; ++j) {
-        signatures[j] = sign_request(
-            secret, SignedFields{"POST", "/v1/payments", timestamp, nonces_text[j], body});
+        signatures[j] = auth::sign_request(
+            secret, auth::SignedFields{"POST", "/v1/payments", timestamp, nonces_text[j], body});
       }
       state.ResumeTiming();
     }
@@ -126,10 +126,10 @@ BENCHMARK(BM_VerifyHmacAndNonce);
 
 // The whole per-request path on one thread: parse, authenticate, decode, respond.
 void BM_WholeRequest(benchmark::State& state) {
-  const std::shared_ptr<const Keys> keys = bench_keys();
-  NonceCacheConfig config;
+  const std::shared_ptr<const auth::Keys> keys = bench_keys();
+  auth::NonceCacheConfig config;
   config.entries_max = std::size_t{1} << 24;
-  NonceCache nonces(config);
+  auth::NonceCache nonces(config);
   const std::string request = signed_request("nonce-0000000001");
   JsonDecoder decoder;
   TraceIdGenerator trace_ids;
@@ -144,8 +144,8 @@ void BM_WholeRequest(benchmark::State& state) {
       break;
     }
     // Same nonce every time: check the signature and answer the replay (no cache growth).
-    const AuthResult auth = verify_request(*keys, request_credentials(parsed), clock_s, nonces);
-    if (auth.status != AuthStatus::ok && auth.status != AuthStatus::replayed_nonce) {
+    const auth::AuthResult auth = auth::verify_request(*keys, request_credentials(parsed), clock_s, nonces);
+    if (auth.status != auth::AuthStatus::ok && auth.status != auth::AuthStatus::replayed_nonce) {
       state.SkipWithError("verify failed");
       break;
     }

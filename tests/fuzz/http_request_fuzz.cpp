@@ -98,7 +98,7 @@ void check_complete(std::string_view buffer, const HttpParseResult& result, cons
     FUZZ_CHECK(http_request, request.header_occurrences(request.headers[i].name) >= 1);
   }
   // What the server does next with a parsed request: take its credentials.
-  const paycore::net::RequestCredentials credentials = paycore::net::request_credentials(request);
+  const paycore::auth::RequestCredentials credentials = paycore::net::request_credentials(request);
   FUZZ_CHECK(http_request, credentials.body == request.body);
   FUZZ_CHECK(http_request, credentials.path_and_query == request.target);
   const HttpParseResult checked = paycore::net::check_http_request(request);

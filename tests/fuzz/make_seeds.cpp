@@ -54,8 +54,8 @@ std::string read_all(const fs::path& path) {
 std::string signed_request(std::string_view method, std::string_view target, std::string_view body) {
   const std::string timestamp = "1795651200";
   const std::string nonce = "n0nce-fuzz-0001";
-  const net::HexSignature sig = net::sign_request(
-      "fuzz-secret", net::SignedFields{method, target, timestamp, nonce, body});
+  const auth::HexSignature sig = auth::sign_request(
+      "fuzz-secret", auth::SignedFields{method, target, timestamp, nonce, body});
   std::string r = std::string(method) + " " + std::string(target) + " HTTP/1.1\r\n";
   r += "Host: 127.0.0.1:8080\r\n";
   r += "X-Merchant-Id: m_001\r\nX-Timestamp: " + timestamp + "\r\nX-Nonce: " + nonce + "\r\n";

@@ -318,16 +318,16 @@ bool Connection::wait_closed(int timeout_ms) {
 
 // ---- Client ----
 
-Client::Client(std::uint16_t port, std::shared_ptr<const net::Keys> keys)
+Client::Client(std::uint16_t port, std::shared_ptr<const auth::Keys> keys)
     : port_(port), keys_(std::move(keys)) {}
 
 Signer Client::operator_signer() const {
-  const net::Principal& p = keys_->operator_principal();
+  const auth::Principal& p = keys_->operator_principal();
   return Signer{std::string(p.id.view()), p.secret};
 }
 
 Signer Client::merchant(const std::string& id) const {
-  const net::Principal* p = keys_->find_principal(id);
+  const auth::Principal* p = keys_->find_principal(id);
   if (p == nullptr) throw std::runtime_error("no merchant " + id);
   return Signer{id, p->secret};
 }
@@ -343,8 +343,8 @@ std::string Client::signed_request(const Signer& who, const std::string& method,
                                    const std::string& extra_headers) {
   const std::string ts = std::to_string(timestamp != 0 ? timestamp : static_cast<std::int64_t>(::time(nullptr)));
   const std::string n = nonce.empty() ? fresh_nonce() : nonce;
-  const net::HexSignature signature =
-      net::sign_request(who.secret, net::SignedFields{method, target, ts, n, body});
+  const auth::HexSignature signature =
+      auth::sign_request(who.secret, auth::SignedFields{method, target, ts, n, body});
   std::string request = method + " " + target + " HTTP/1.1\r\nHost: test\r\n";
   request += "X-Merchant-Id: " + who.id + "\r\nX-Timestamp: " + ts + "\r\nX-Nonce: " + n +
              "\r\nX-Signature: " + std::string(signature.view()) + "\r\n";
@@ -384,10 +384,10 @@ HttpResponse Client::raw(const std::string& request) {
 
 std::string notification_request(const std::string& channel, const std::string& private_key_pem,
                                  const std::string& body, bool corrupt_signature) {
-  const auto key = net::pem_private_key(private_key_pem);
+  const auto key = auth::pem_private_key(private_key_pem);
   const std::string ts = std::to_string(::time(nullptr));
   const std::string nonce = Client::fresh_nonce();
-  std::string signature = net::sign_notification(key.get(), ts, nonce, body);
+  std::string signature = auth::sign_notification(key.get(), ts, nonce, body);
   if (corrupt_signature) signature[5] = signature[5] == 'A' ? 'B' : 'A';
   return "POST /v1/notify/" + channel + " HTTP/1.1\r\nHost: test\r\nX-Channel-Timestamp: " + ts +
          "\r\nX-Channel-Nonce: " + nonce + "\r\nX-Channel-Signature: " + signature +
@@ -474,7 +474,7 @@ bool Fixture::start(const std::vector<std::string>& extra_args) {
   }
   server = std::make_unique<ServerProcess>();
   if (!server->start(data_dir, keys_path, extra_args)) return false;
-  const auto loaded = net::keys_load(keys_path);
+  const auto loaded = auth::keys_load(keys_path);
   if (!loaded.is_ok()) return false;
   keys = *loaded;
   return true;

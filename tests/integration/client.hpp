@@ -120,7 +120,7 @@ struct Signer {
 
 class Client {
  public:
-  Client(std::uint16_t port, std::shared_ptr<const net::Keys> keys);
+  Client(std::uint16_t port, std::shared_ptr<const auth::Keys> keys);
 
   Signer operator_signer() const;
   Signer merchant(const std::string& id) const;
@@ -138,11 +138,11 @@ class Client {
   HttpResponse raw(const std::string& request);  // on a fresh connection
 
   std::uint16_t port() const { return port_; }
-  const net::Keys& keys() const { return *keys_; }
+  const auth::Keys& keys() const { return *keys_; }
 
  private:
   std::uint16_t port_;
-  std::shared_ptr<const net::Keys> keys_;
+  std::shared_ptr<const auth::Keys> keys_;
   std::unique_ptr<Connection> connection_;
 };
 
@@ -173,7 +173,7 @@ struct Fixture {
   std::string dir;
   std::string data_dir;
   std::string keys_path;
-  std::shared_ptr<const net::Keys> keys;
+  std::shared_ptr<const auth::Keys> keys;
   std::unique_ptr<ServerProcess> server;
   bool start(const std::vector<std::string>& extra_args = {});
   bool restart(const std::vector<std::string>& extra_args = {});

@@ -67,16 +67,16 @@ TEST(Routes, WrongMethodIsMethodNotAllowedWithAllow) {
   EXPECT_EQ(match.allow, "GET");
 }
 
-Principal make_principal(PrincipalKind kind, std::string_view id) {
-  Principal p;
+auth::Principal make_principal(auth::PrincipalKind kind, std::string_view id) {
+  auth::Principal p;
   p.kind = kind;
   p.id = Id::of(id);
   return p;
 }
 
 TEST(Routes, OperatorRoutesAreNotFoundForMerchants) {
-  const Principal merchant = make_principal(PrincipalKind::merchant, "m_001");
-  const Principal op = make_principal(PrincipalKind::operator_, "operator");
+  const auth::Principal merchant = make_principal(auth::PrincipalKind::merchant, "m_001");
+  const auth::Principal op = make_principal(auth::PrincipalKind::operator_, "operator");
   EXPECT_FALSE(principal_may_call(merchant, Route::account_open));
   EXPECT_FALSE(principal_may_call(merchant, Route::account_deposit));
   EXPECT_FALSE(principal_may_call(merchant, Route::admin_snapshot));
@@ -92,8 +92,8 @@ TEST(Routes, OperatorRoutesAreNotFoundForMerchants) {
 
 TEST(Routes, BuildsCommandsWithPrincipalAndOperatorFlag) {
   JsonDecoder decoder;
-  const Principal merchant = make_principal(PrincipalKind::merchant, "m_001");
-  const Principal op = make_principal(PrincipalKind::operator_, "operator");
+  const auth::Principal merchant = make_principal(auth::PrincipalKind::merchant, "m_001");
+  const auth::Principal op = make_principal(auth::PrincipalKind::operator_, "operator");
   Command command;
   auto error = build_command(match_route(HttpMethod::get, "/v1/accounts/m_001"), merchant, "", decoder, &command);
   ASSERT_FALSE(error);
@@ -128,7 +128,7 @@ TEST(Routes, BuildsCommandsWithPrincipalAndOperatorFlag) {
 
 TEST(Routes, MandateCommandsCarryTheBodyAndPath) {
   JsonDecoder decoder;
-  const Principal op = make_principal(PrincipalKind::operator_, "operator");
+  const auth::Principal op = make_principal(auth::PrincipalKind::operator_, "operator");
   Command command;
   auto error = build_command(
       match_route(HttpMethod::post, "/v1/mandates"), op,

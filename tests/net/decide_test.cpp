@@ -17,13 +17,13 @@ constexpr std::string_view payment_body =
 constexpr std::string_view mandate_body =
     R"({"request_id":"r1","mandate_id":"md-1","payer_account_id":"c1","merchant_id":"MERCHANT","amount_max":500,"expires_at":null})";
 
-const Keys& keys() {
-  static const std::shared_ptr<const Keys> parsed = [] {
-    const StatusOr<std::shared_ptr<const Keys>> result = keys_parse(
+const auth::Keys& keys() {
+  static const std::shared_ptr<const auth::Keys> parsed = [] {
+    const StatusOr<std::shared_ptr<const auth::Keys>> result = auth::keys_parse(
         R"({"operator": {"id": "operator", "secret": "op-secret"},
             "merchants": {"m_001": "test-secret-m_001"}})");
     EXPECT_TRUE(result.is_ok()) << result.status().to_string();
-    return result.is_ok() ? *result : std::shared_ptr<const Keys>();
+    return result.is_ok() ? *result : std::shared_ptr<const auth::Keys>();
   }();
   return *parsed;
 }
@@ -35,7 +35,7 @@ class DecideTest : public ::testing::Test {
     request_.method_kind = method;
     request_.path = path;
     request_.body = body;
-    const Principal* principal =
+    const auth::Principal* principal =
         principal_id.empty() ? nullptr : keys().find_principal(principal_id);
     const RequestContext context{keys(), principal, decoder_, &items_};
     return decide(match_route(method, path), request_, context);

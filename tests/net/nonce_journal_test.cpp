@@ -31,7 +31,7 @@ void wait_durable(const NonceJournal& journal, std::uint64_t seq) {
   ASSERT_GE(journal.durable_seq(), seq);
 }
 
-std::unique_ptr<NonceJournal> open_journal(const std::string& dir, NonceCache& cache, NonceJournalLoad* load,
+std::unique_ptr<NonceJournal> open_journal(const std::string& dir, auth::NonceCache& cache, NonceJournalLoad* load,
                                            std::int64_t at_s = now_s()) {
   auto journal = NonceJournal::open(dir, window_s, at_s, cache, load);
   EXPECT_TRUE(journal.is_ok()) << journal.status().to_string();
@@ -49,54 +49,54 @@ TEST(NonceJournal, DurableNonceIsReplayedAfterReopen) {
   TempDir dir;
   const std::int64_t t = now_s();
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load);
-    ASSERT_EQ(cache.insert("m_001", "nonce-0001", t, t), NonceCache::Insert::fresh);
+    ASSERT_EQ(cache.insert("m_001", "nonce-0001", t, t), auth::NonceCache::Insert::fresh);
     const std::uint64_t seq = journal->append("m_001", "nonce-0001", t);
     EXPECT_GE(seq, 1u);
     wait_durable(*journal, seq);  // what an answer waits for (a SIGKILL: tests/integration)
   }
-  NonceCache cache;
+  auth::NonceCache cache;
   NonceJournalLoad load;
   auto journal = open_journal(dir.path, cache, &load);
   EXPECT_EQ(load.records, 1u);
   EXPECT_EQ(load.live, 1u);
-  EXPECT_EQ(cache.insert("m_001", "nonce-0001", t, t + 1), NonceCache::Insert::replayed);
-  EXPECT_EQ(cache.insert("m_002", "nonce-0001", t, t + 1), NonceCache::Insert::fresh);
-  EXPECT_EQ(cache.insert("m_001", "nonce-0002", t, t + 1), NonceCache::Insert::fresh);
+  EXPECT_EQ(cache.insert("m_001", "nonce-0001", t, t + 1), auth::NonceCache::Insert::replayed);
+  EXPECT_EQ(cache.insert("m_002", "nonce-0001", t, t + 1), auth::NonceCache::Insert::fresh);
+  EXPECT_EQ(cache.insert("m_001", "nonce-0002", t, t + 1), auth::NonceCache::Insert::fresh);
 }
 
 TEST(NonceJournal, StopFlushesWhatIsQueued) {
   TempDir dir;
   const std::int64_t t = now_s();
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load);
     for (int i = 0; i < 100; ++i) (void)journal->append("m_001", "nonce-" + std::to_string(1000 + i), t);
     journal->stop();
     EXPECT_EQ(journal->durable_seq(), 100u);
   }
-  NonceCache cache;
+  auth::NonceCache cache;
   NonceJournalLoad load;
   auto journal = open_journal(dir.path, cache, &load);
   EXPECT_EQ(load.live, 100u);
-  EXPECT_EQ(cache.insert("m_001", "nonce-1099", t, t), NonceCache::Insert::replayed);
+  EXPECT_EQ(cache.insert("m_001", "nonce-1099", t, t), auth::NonceCache::Insert::replayed);
 }
 
 TEST(NonceJournal, ExpiredEntriesAreNotLoadedAndTheirFilesGo) {
   TempDir dir;
   const std::int64_t t = now_s();
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load, t - 2 * window_s);
     (void)journal->append("m_001", "nonce-old1", t - 2 * window_s);
     journal->stop();
   }
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load);
     EXPECT_EQ(load.records, 1u);
@@ -112,7 +112,7 @@ TEST(NonceJournalFile, TornTailIsIgnored) {
   TempDir dir;
   const std::int64_t t = now_s();
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load);
     (void)journal->append("m_001", "nonce-first", t);
@@ -122,13 +122,13 @@ TEST(NonceJournalFile, TornTailIsIgnored) {
   const std::vector<std::string> files = journal_files(dir.path);
   ASSERT_EQ(files.size(), 1u);
   std::filesystem::resize_file(files[0], std::filesystem::file_size(files[0]) - 3);
-  NonceCache cache;
+  auth::NonceCache cache;
   NonceJournalLoad load;
   auto journal = open_journal(dir.path, cache, &load);
   EXPECT_EQ(load.records, 1u);
   EXPECT_EQ(load.torn, 1u);
-  EXPECT_EQ(cache.insert("m_001", "nonce-first", t, t), NonceCache::Insert::replayed);
-  EXPECT_EQ(cache.insert("m_001", "nonce-second", t, t), NonceCache::Insert::fresh);
+  EXPECT_EQ(cache.insert("m_001", "nonce-first", t, t), auth::NonceCache::Insert::replayed);
+  EXPECT_EQ(cache.insert("m_001", "nonce-second", t, t), auth::NonceCache::Insert::fresh);
 }
 
 // A restart within the same second after a crash left a torn tail: the new records must not go
@@ -137,7 +137,7 @@ TEST(NonceJournalFile, RecordsAfterATornTailInTheSameSecondAreKept) {
   TempDir dir;
   const std::int64_t t = now_s();
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load, t);
     (void)journal->append("m_001", "nonce-first", t);
@@ -146,24 +146,24 @@ TEST(NonceJournalFile, RecordsAfterATornTailInTheSameSecondAreKept) {
   const std::string first_file = journal_files(dir.path)[0];
   std::filesystem::resize_file(first_file, std::filesystem::file_size(first_file) - 3);
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load, t);  // the same second
     EXPECT_EQ(load.torn, 1u);
     (void)journal->append("m_001", "nonce-after", t);
     journal->stop();
   }
-  NonceCache cache;
+  auth::NonceCache cache;
   NonceJournalLoad load;
   auto journal = open_journal(dir.path, cache, &load, t);
-  EXPECT_EQ(cache.insert("m_001", "nonce-after", t, t), NonceCache::Insert::replayed);
+  EXPECT_EQ(cache.insert("m_001", "nonce-after", t, t), auth::NonceCache::Insert::replayed);
 }
 
 TEST(NonceJournalFile, CorruptRecordStopsTheFileThere) {
   TempDir dir;
   const std::int64_t t = now_s();
   {
-    NonceCache cache;
+    auth::NonceCache cache;
     NonceJournalLoad load;
     auto journal = open_journal(dir.path, cache, &load);
     (void)journal->append("m_001", "nonce-first", t);
@@ -176,7 +176,7 @@ TEST(NonceJournalFile, CorruptRecordStopsTheFileThere) {
     file.seekp(-2, std::ios::end);  // inside the second record's nonce
     file.put('#');
   }
-  NonceCache cache;
+  auth::NonceCache cache;
   NonceJournalLoad load;
   auto journal = open_journal(dir.path, cache, &load);
   EXPECT_EQ(load.records, 1u);
@@ -184,7 +184,7 @@ TEST(NonceJournalFile, CorruptRecordStopsTheFileThere) {
 }
 
 TEST(NonceJournal, UnusableDirectoryIsAnError) {
-  NonceCache cache;
+  auth::NonceCache cache;
   NonceJournalLoad load;
   const auto journal = NonceJournal::open("/proc/version/nonces", window_s, now_s(), cache, &load);
   EXPECT_FALSE(journal.is_ok());

@@ -91,7 +91,7 @@ struct Counters {
 };
 
 // One writer: its own payments, so a refund is only ever chosen against what it knows.
-void writer(std::uint16_t port, const net::Keys& keys, int cycle, int t, std::atomic<bool>& stop,
+void writer(std::uint16_t port, const auth::Keys& keys, int cycle, int t, std::atomic<bool>& stop,
             Ledger& ledger, Counters& counters,
             std::map<std::string, std::pair<std::string, std::int64_t>>& refundable /* order -> merchant, rest */) {
   std::mt19937_64 random(static_cast<std::uint64_t>(cycle) * 1000 + static_cast<std::uint64_t>(t));
@@ -161,7 +161,7 @@ void check_balances(Client& client, Ledger& ledger, int cycle) {
   EXPECT_EQ(sum, 0) << "cycle " << cycle << ": balances do not sum to zero";
 }
 
-void check_payment(Client& client, const net::Keys& keys, const std::string& key, const PaymentModel& p,
+void check_payment(Client& client, const auth::Keys& keys, const std::string& key, const PaymentModel& p,
                    int cycle) {
   const std::string order = key.substr(key.find('/') + 1);
   const Signer who{p.merchant, keys.find_principal(p.merchant)->secret};
