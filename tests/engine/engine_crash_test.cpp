@@ -76,11 +76,19 @@ TEST(EngineCrash, SigkillLosesNothingAcknowledged) {
       run_child(config, round, fds[1]);
     }
     ::close(fds[1]);
+    std::vector<std::uint64_t> early;
+    // Every other round the clock starts at the first acknowledgment rather than at fork, so
+    // a slow start (recovery of a long log under a sanitizer) cannot eat every round's window.
+    if (round % 2 == 0) {
+      std::uint64_t first = 0;
+      if (::read(fds[0], &first, sizeof(first)) == sizeof(first)) early.push_back(first);
+    }
     std::this_thread::sleep_for(std::chrono::milliseconds(30 + rng() % 150));
     ASSERT_EQ(::kill(child, SIGKILL), 0);
     int status = 0;
     ASSERT_EQ(::waitpid(child, &status, 0), child);
     ASSERT_TRUE(WIFSIGNALED(status)) << "child exited early with status " << WEXITSTATUS(status);
+    for (const std::uint64_t first : early) acked.emplace_back(round, first);
     std::uint64_t i = 0;
     std::uint64_t this_round = 0;
     while (::read(fds[0], &i, sizeof(i)) == sizeof(i)) {
@@ -95,7 +103,12 @@ TEST(EngineCrash, SigkillLosesNothingAcknowledged) {
     const State& s = e->state_for_tests();
     ASSERT_TRUE(s.balances_sum_to_zero_slow()) << "round " << round;
     const std::uint32_t merchant = s.find_account("m1");
-    ASSERT_NE(merchant, row_none);
+    if (merchant == row_none) {
+      // Killed before the first payment applied: the merchant's account opens with it.
+      ASSERT_TRUE(acked.empty()) << "merchant lost after round " << round;
+      ASSERT_EQ(s.payments.size(), 0u);
+      continue;
+    }
     for (const auto& [r, k] : acked) {
       const std::string id = std::to_string(r) + "-" + std::to_string(k);
       const std::uint32_t row = s.find_payment(merchant, "o" + id);
