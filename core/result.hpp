@@ -108,6 +108,13 @@ struct PaymentView {
   PaymentStatus status{};
 };
 
+// One refund of a payment (docs/api.md: `GET /v1/payments/{order_id}/refunds`).
+struct RefundView {
+  Id request_id;
+  Amount amount = 0;
+  std::int64_t created_at_us = 0;
+};
+
 struct MandateView {
   Id mandate_id;
   Id payer_account_id;
