@@ -232,6 +232,29 @@ TEST(HashIndex, SlidingWindowStaysBounded) {
   }
 }
 
+TEST(HashIndex, RebuildAfterMassEraseShrinksTheTable) {
+  HashIndex index(16);
+  std::uint32_t next = 0;
+  for (; next < 40'000; ++next) index.insert(mixed_hash(next), next);
+  const std::size_t big_bytes = index.memory_bytes();
+  // Keep the newest 100 keys and go on as a sliding window of 100 until the tombstones fill
+  // the table: the rebuild must not keep (or double) a table sized for 40000.
+  std::uint32_t oldest = 0;
+  for (; oldest < next - 100; ++oldest) ASSERT_TRUE(erase(index, oldest));
+  while (index.memory_bytes() >= big_bytes && next < 1'000'000) {
+    index.insert(mixed_hash(next), next);
+    ++next;
+    ASSERT_TRUE(erase(index, oldest));
+    ++oldest;
+  }
+  // A rebuild shrinks to a quarter at most, so that the migration's inserts still fit.
+  EXPECT_EQ(index.memory_bytes(), big_bytes / 4);
+  EXPECT_EQ(index.size(), 100u);
+  const auto erased = [](std::uint32_t) { return true; };
+  expect_keys(index, oldest, erased);
+  for (std::uint32_t key = oldest; key < next; ++key) ASSERT_TRUE(holds(index, key)) << key;
+}
+
 TEST(State, StringsWithSameHashPrefixStayDistinct) {
   State s;
   AccountRow row;
