@@ -173,7 +173,9 @@ class StringArena {
   // O(chunks freed).
   void release_below(StrRef ref) {
     const std::uint64_t chunk = ref / chunk_bytes;
-    PAYCORE_ASSERT_LT(chunk, std::max<std::uint64_t>(chunks_.size(), 1));
+    // Ref 0 names chunk 0 even before the first add.
+    const std::uint64_t chunks_count = std::max<std::uint64_t>(chunks_.size(), 1);
+    PAYCORE_ASSERT_LT(chunk, chunks_count);
     for (; released_chunks_ < chunk; ++released_chunks_) {
       free_zeroed(chunks_[released_chunks_], chunk_bytes);
       chunks_[released_chunks_] = nullptr;
