@@ -26,6 +26,12 @@ void append_be64(std::string* out, std::uint64_t value) {
   for (int shift = 56; shift >= 0; shift -= 8) out->push_back(static_cast<char>(value >> shift));
 }
 
+// Keys are made only of ids validated where they entered paycore.
+void assert_id(std::string_view id) {
+  const bool valid = id_is_valid(id);
+  PAYCORE_ASSERT(valid);
+}
+
 void append_id(std::string* out, std::string_view id) {
   PAYCORE_ASSERT_LE(id.size(), id_bytes_max);
   out->push_back(static_cast<char>(id.size()));
@@ -297,8 +303,8 @@ std::uint64_t value_checksum(std::string_view value) {
 }
 
 std::string payment_key(std::string_view merchant_id, std::string_view order_id) {
-  PAYCORE_ASSERT(id_is_valid(merchant_id));
-  PAYCORE_ASSERT(id_is_valid(order_id));
+  assert_id(merchant_id);
+  assert_id(order_id);
   std::string key(1, table_payment);
   append_id(&key, merchant_id);
   key.append(order_id);
@@ -306,7 +312,7 @@ std::string payment_key(std::string_view merchant_id, std::string_view order_id)
 }
 
 std::string list_prefix(std::string_view merchant_id) {
-  PAYCORE_ASSERT(id_is_valid(merchant_id));
+  assert_id(merchant_id);
   std::string key(1, table_list);
   append_id(&key, merchant_id);
   return key;
@@ -327,7 +333,7 @@ std::string list_time_key(std::string_view merchant_id, std::int64_t created_at_
 
 std::string list_key(std::string_view merchant_id, std::int64_t created_at_us,
                      std::string_view order_id) {
-  PAYCORE_ASSERT(id_is_valid(order_id));
+  assert_id(order_id);
   std::string key = list_time_key(merchant_id, created_at_us);
   key.append(order_id);
   return key;
@@ -342,8 +348,8 @@ std::string day_prefix(std::int64_t created_at_us) {
 
 std::string day_key(std::int64_t created_at_us, std::string_view merchant_id,
                     std::string_view order_id) {
-  PAYCORE_ASSERT(id_is_valid(merchant_id));
-  PAYCORE_ASSERT(id_is_valid(order_id));
+  assert_id(merchant_id);
+  assert_id(order_id);
   std::string key = day_prefix(created_at_us);
   append_id(&key, merchant_id);
   key.append(order_id);
