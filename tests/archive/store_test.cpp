@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <fstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "archive/format.hpp"
@@ -187,6 +189,43 @@ TEST(ArchiveStore, ForEachCreatedBetweenVisitsEveryMerchantInTimeOrder) {
   }).is_ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"o2", "o3"}));
   EXPECT_EQ(store->for_each_created_between(5, 4, collect).code(), StatusCode::kInvalidArgument);
+}
+
+TEST(ArchiveStore, ReadsBesideTheWriterSeeEveryJobThePositionCounts) {
+  ArchiveDir dir;
+  const auto store = open_store(dir.store());
+  constexpr std::uint64_t jobs = 20;
+  constexpr int per_job = 25;
+  const auto order = [](std::uint64_t job, int i) {
+    return "j" + std::to_string(job) + "_" + std::to_string(i);
+  };
+  std::atomic<bool> done{false};
+  std::atomic<int> failures{0};
+  std::thread reader([&] {
+    while (!done.load()) {
+      // The position is published after its batch: every job it counts must be readable.
+      const std::uint64_t counted = store->position().jobs;
+      if (counted == 0) continue;
+      const auto found = store->get_payment("m1", order(counted, per_job - 1));
+      if (!found.is_ok() || !found->has_value()) failures.fetch_add(1);
+      PaymentListQuery query;
+      query.merchant_id = "m1";
+      if (!store->list_payments(query).is_ok()) failures.fetch_add(1);
+    }
+  });
+  for (std::uint64_t job = 1; job <= jobs; ++job) {
+    std::vector<ArchivedPayment> payments;
+    for (int i = 0; i < per_job; ++i) {
+      payments.push_back(make_payment("m1", order(job, i), t0_us + static_cast<std::int64_t>(job)));
+    }
+    const Status status = write_job(*store, payments);
+    EXPECT_TRUE(status.is_ok()) << status.to_string();
+    if (!status.is_ok()) break;  // and still join the reader
+  }
+  done = true;
+  reader.join();
+  EXPECT_EQ(failures.load(), 0);
+  EXPECT_EQ(store->position().jobs, jobs);
 }
 
 // Damages the value under `key` (one bit of byte `offset`) through RocksDB itself.
