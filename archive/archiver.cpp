@@ -7,7 +7,9 @@ namespace paycore {
 
 Archiver::Archiver(ArchiveStore* store, const std::atomic<std::uint64_t>* durable_lsn,
                    std::chrono::microseconds durable_poll_interval)
-    : store_(store), durable_lsn_(durable_lsn), durable_poll_interval_(durable_poll_interval) {
+    : store_(store),
+      durable_lsn_(durable_lsn),
+      durable_poll_interval_(durable_poll_interval) {
   PAYCORE_ASSERT(store_ != nullptr);
   PAYCORE_ASSERT(durable_lsn_ != nullptr);
   PAYCORE_ASSERT_GT(durable_poll_interval_.count(), 0);
@@ -63,9 +65,8 @@ void Archiver::run() {
 // Waits for a queued job and takes it; false when stopping.
 bool Archiver::next_job(ArchiveJob* job) {
   std::unique_lock lock(mutex_);
-  wake_.wait(lock, [this] {
-    return stopping_.load(std::memory_order_relaxed) || queued_.has_value();
-  });
+  wake_.wait(lock,
+             [this] { return stopping_.load(std::memory_order_relaxed) || queued_.has_value(); });
   if (stopping_.load(std::memory_order_relaxed)) return false;
   *job = std::move(*queued_);
   queued_.reset();

@@ -28,8 +28,9 @@ class Archiver final : public ArchiveSink {
  public:
   /// Starts the thread. `store` and `durable_lsn` (the log's durable LSN: every record at or
   /// below it is on stable storage) must outlive the Archiver.
-  Archiver(ArchiveStore* store, const std::atomic<std::uint64_t>* durable_lsn,
-           std::chrono::microseconds durable_poll_interval = archiver_durable_poll_interval_default);
+  Archiver(
+      ArchiveStore* store, const std::atomic<std::uint64_t>* durable_lsn,
+      std::chrono::microseconds durable_poll_interval = archiver_durable_poll_interval_default);
   ~Archiver() override;
   Archiver(const Archiver&) = delete;
   Archiver& operator=(const Archiver&) = delete;

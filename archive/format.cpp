@@ -391,8 +391,8 @@ std::string encode_payment(const ArchivedPayment& payment) {
     append_le(&value, static_cast<std::uint64_t>(field), 8);
   }
   PAYCORE_ASSERT_EQ(value.size(), record_fixed_bytes);
-  for (const Id* id : {&p.merchant_id, &p.order_id, &p.request_id, &p.channel,
-                       &p.payer_account_id, &p.channel_txn_id, &p.mandate_id}) {
+  for (const Id* id : {&p.merchant_id, &p.order_id, &p.request_id, &p.channel, &p.payer_account_id,
+                       &p.channel_txn_id, &p.mandate_id}) {
     append_id(&value, id->view());
   }
   PAYCORE_ASSERT_LE(payment.refunds.size(), archive_refunds_per_payment_max);

@@ -31,12 +31,14 @@ bool status_is_valid(const std::optional<PaymentStatus>& status) {
 
 Status check_cursor(const PaymentListQuery& q) {
   if (q.cursor == PaymentListCursor::none) return Status::ok();
-  if (q.cursor != PaymentListCursor::starting_after && q.cursor != PaymentListCursor::ending_before) {
+  if (q.cursor != PaymentListCursor::starting_after &&
+      q.cursor != PaymentListCursor::ending_before) {
     return Status::invalid_argument("archive listing: unknown cursor kind");
   }
   if (!id_is_valid(q.cursor_position.order_id) || q.cursor_position.created_at_us < 0) {
-    return Status::invalid_argument("archive listing: the cursor needs a valid order_id and "
-                                    "created_at_us >= 0");
+    return Status::invalid_argument(
+        "archive listing: the cursor needs a valid order_id and "
+        "created_at_us >= 0");
   }
   return Status::ok();
 }
@@ -72,8 +74,8 @@ std::optional<ListRange> list_range(const PaymentListQuery& q) {
   // created_at_us is never negative, so created_lt <= 0 and created_gte >= created_lt are empty.
   if (lt && (*lt <= 0 || (gte && *gte >= *lt))) return std::nullopt;
   ListRange range;
-  range.lower = lt ? archive::list_time_key(q.merchant_id, *lt - 1)
-                   : archive::list_prefix(q.merchant_id);
+  range.lower =
+      lt ? archive::list_time_key(q.merchant_id, *lt - 1) : archive::list_prefix(q.merchant_id);
   range.upper = gte && *gte > 0 ? archive::list_time_key(q.merchant_id, *gte - 1)
                                 : archive::list_prefix_end(q.merchant_id);
   return range;

@@ -32,8 +32,8 @@ namespace {
 
 rocksdb::CompressionType pick_compression() {
   const std::vector<rocksdb::CompressionType> supported = rocksdb::GetSupportedCompressions();
-  const bool has_lz4 = std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) !=
-                       supported.end();
+  const bool has_lz4 =
+      std::find(supported.begin(), supported.end(), rocksdb::kLZ4Compression) != supported.end();
   return has_lz4 ? rocksdb::kLZ4Compression : rocksdb::kNoCompression;
 }
 
@@ -45,7 +45,7 @@ rocksdb::Options make_options(const ArchiveOptions& options) {
   db.create_if_missing = !options.must_exist && !options.read_only;
   db.paranoid_checks = true;
   db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;  // a torn tail is dropped
-  db.max_background_jobs = 2;  // the machine has 2 cores
+  db.max_background_jobs = 2;                                             // the machine has 2 cores
   db.bytes_per_sync = std::uint64_t{1} << 20;
   db.write_buffer_size = std::size_t{64} << 20;
   db.max_write_buffer_number = 3;
@@ -79,7 +79,8 @@ Status check_options(const ArchiveOptions& options) {
 Status check_exists(const ArchiveOptions& options) {
   if (!options.must_exist && !options.read_only) return Status::ok();
   std::error_code error;
-  const bool exists = std::filesystem::exists(std::filesystem::path(options.dir) / "CURRENT", error);
+  const bool exists =
+      std::filesystem::exists(std::filesystem::path(options.dir) / "CURRENT", error);
   if (exists) return Status::ok();
   return Status::not_found("archive missing: no RocksDB store at " + options.dir +
                            " (the archive must exist: payments were archived there)");
@@ -88,9 +89,9 @@ Status check_exists(const ArchiveOptions& options) {
 StatusOr<std::unique_ptr<rocksdb::DB>> open_db(const ArchiveOptions& options) {
   const rocksdb::Options db_options = make_options(options);
   rocksdb::DB* db = nullptr;
-  const rocksdb::Status status =
-      options.read_only ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, &db)
-                        : rocksdb::DB::Open(db_options, options.dir, &db);
+  const rocksdb::Status status = options.read_only
+                                     ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, &db)
+                                     : rocksdb::DB::Open(db_options, options.dir, &db);
   PAYCORE_RETURN_IF_ERROR(from_rocksdb(status, "opening archive " + options.dir));
   PAYCORE_ASSERT(db != nullptr);
   return std::unique_ptr<rocksdb::DB>(db);
@@ -230,12 +231,12 @@ Status add_payment(rocksdb::DB& db, const ArchivedPayment& payment, rocksdb::Wri
     if (old_created_at_us != p.created_at_us) {
       const std::string_view merchant = p.merchant_id.view();
       const std::string_view order = p.order_id.view();
-      PAYCORE_RETURN_IF_ERROR(from_rocksdb(
-          batch->Delete(slice(archive::list_key(merchant, old_created_at_us, order))),
-          "deleting an old list key"));
-      PAYCORE_RETURN_IF_ERROR(from_rocksdb(
-          batch->Delete(slice(archive::day_key(old_created_at_us, merchant, order))),
-          "deleting an old day key"));
+      PAYCORE_RETURN_IF_ERROR(
+          from_rocksdb(batch->Delete(slice(archive::list_key(merchant, old_created_at_us, order))),
+                       "deleting an old list key"));
+      PAYCORE_RETURN_IF_ERROR(
+          from_rocksdb(batch->Delete(slice(archive::day_key(old_created_at_us, merchant, order))),
+                       "deleting an old day key"));
     }
   }
   const std::string record = archive::encode_payment(payment);
@@ -262,14 +263,14 @@ Status ArchiveStore::write(std::span<const ArchivedPayment> payments,
   for (const ArchivedPayment& payment : payments) {
     PAYCORE_RETURN_IF_ERROR(add_payment(*impl_->db, payment, &batch));
   }
-  PAYCORE_RETURN_IF_ERROR(put(&batch, archive::meta_key(archive::meta_position_name),
-                              archive::encode_position(position.rows_end, position.lsn,
-                                                       position.as_of_us, position.jobs)));
+  PAYCORE_RETURN_IF_ERROR(put(
+      &batch, archive::meta_key(archive::meta_position_name),
+      archive::encode_position(position.rows_end, position.lsn, position.as_of_us, position.jobs)));
   rocksdb::WriteOptions write_options;
   write_options.sync = true;  // the core evicts these payments once this returns ok
-  PAYCORE_RETURN_IF_ERROR(from_rocksdb(impl_->db->Write(write_options, &batch),
-                                       "writing archive job " + std::to_string(position.jobs) +
-                                           " to " + impl_->dir));
+  PAYCORE_RETURN_IF_ERROR(
+      from_rocksdb(impl_->db->Write(write_options, &batch),
+                   "writing archive job " + std::to_string(position.jobs) + " to " + impl_->dir));
   std::lock_guard position_lock(impl_->position_mutex);
   impl_->position = position;
   return Status::ok();
@@ -294,8 +295,8 @@ StatusOr<std::vector<RefundView>> ArchiveStore::list_refunds(std::string_view me
   StatusOr<std::optional<ArchivedPayment>> payment = get_payment(merchant_id, order_id);
   PAYCORE_RETURN_IF_ERROR(payment.status());
   if (!payment->has_value()) {
-    return Status::not_found("payment " + std::string(merchant_id) + "/" +
-                             std::string(order_id) + " is not archived");
+    return Status::not_found("payment " + std::string(merchant_id) + "/" + std::string(order_id) +
+                             " is not archived");
   }
   return std::move((*payment)->refunds);
 }
@@ -317,8 +318,7 @@ Status ArchiveStore::for_each_created_between(
   read_options.fill_cache = false;  // a day read once must not evict what the listing reads
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
   for (it->Seek(lower_slice); it->Valid(); it->Next()) {
-    StatusOr<ArchivedPayment> payment =
-        archive::decode_payment(view(it->key()), view(it->value()));
+    StatusOr<ArchivedPayment> payment = archive::decode_payment(view(it->key()), view(it->value()));
     PAYCORE_RETURN_IF_ERROR(payment.status());
     if (!visit(*payment)) return Status::ok();
   }

@@ -66,12 +66,12 @@ inline constexpr std::uint32_t payment_list_scan_max_max = 1'000'000;
 /// One page of a merchant's archived payments (docs/api.md `GET /v1/payments`). Order: created_at
 /// descending, ties by order_id ascending (bytewise), in every direction.
 struct PaymentListQuery {
-  std::string merchant_id;  // a valid id (core/id.hpp)
+  std::string merchant_id;   // a valid id (core/id.hpp)
   std::uint32_t limit = 10;  // 1..payment_list_limit_max
   PaymentListCursor cursor = PaymentListCursor::none;
-  PaymentListPosition cursor_position;  // when cursor != none
-  std::optional<PaymentStatus> status;  // only payments with this stored status
-  std::string channel;                  // empty: any channel; else only this one
+  PaymentListPosition cursor_position;         // when cursor != none
+  std::optional<PaymentStatus> status;         // only payments with this stored status
+  std::string channel;                         // empty: any channel; else only this one
   std::optional<std::int64_t> created_gte_us;  // created_at_us >= this
   std::optional<std::int64_t> created_lt_us;   // created_at_us < this
   // Entries examined at most (matching or not), so that a selective filter cannot walk a whole
@@ -114,7 +114,8 @@ class ArchiveStore {
   /// after it changed); should its created_at_us differ, its old 'L' and 'D' keys are deleted in
   /// the same batch. Validates first and writes nothing on: a payment check_payment refuses
   /// (kInvalidArgument), position.jobs != position().jobs + 1 or position.lsn < position().lsn
-  /// (kInvalidArgument), a read-only store (kReadOnly). RocksDB's errors as in open().
+  /// (kInvalidArgument), a read-only store (kReadOnly), a damaged record already stored for one of
+  /// the payments (kCorruption naming its key). RocksDB's errors as in open().
   Status write(std::span<const ArchivedPayment> payments, const ArchivePosition& position);
 
   /// The archived payment (merchant_id, order_id), or nullopt if it is not archived.

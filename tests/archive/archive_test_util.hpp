@@ -151,7 +151,9 @@ class RawArchive {
     options.sync = true;
     ASSERT_TRUE(db_->Put(options, key, value).ok());
   }
-  void remove(const std::string& key) { ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), key).ok()); }
+  void remove(const std::string& key) {
+    ASSERT_TRUE(db_->Delete(rocksdb::WriteOptions(), key).ok());
+  }
 
  private:
   std::unique_ptr<rocksdb::DB> db_;

@@ -43,8 +43,8 @@ std::vector<ArchivedPayment> job_payments(std::uint64_t job) {
   StatusOr<std::unique_ptr<ArchiveStore>> store = ArchiveStore::open(testing::small_options(dir));
   if (!store.is_ok()) ::_exit(2);
   for (std::uint64_t job = 1;; ++job) {
-    const ArchivePosition position{static_cast<std::uint32_t>(job * payments_per_job), job,
-                                   t0_us, job};
+    const ArchivePosition position{static_cast<std::uint32_t>(job * payments_per_job), job, t0_us,
+                                   job};
     if (!(*store)->write(job_payments(job), position).is_ok()) ::_exit(3);
     if (::write(report_fd, &job, sizeof job) != sizeof job) ::_exit(4);
   }
@@ -85,8 +85,8 @@ TEST(ArchiveStoreCrash, KilledWriterLeavesWholeJobsThatThePositionCounts) {
   std::mt19937 random(12);
   for (int round = 0; round < 3; ++round) {
     ArchiveDir dir;
-    const std::uint64_t acked = write_and_kill(dir.store(), 1 + random() % 6,
-                                               static_cast<int>(random() % 5000));
+    const std::uint64_t acked =
+        write_and_kill(dir.store(), 1 + random() % 6, static_cast<int>(random() % 5000));
     const auto store = testing::open_store(dir.store(), /*must_exist=*/true);
     ASSERT_NE(store, nullptr);
     const std::uint64_t jobs = store->position().jobs;

@@ -30,7 +30,8 @@ class ArchiveListing : public ::testing::Test {
     for (int i = 0; i < 20; ++i) {
       const std::int64_t at_us = t0_us + 10 * ((i == 5 || i == 6) ? 4 : i);
       const PaymentStatus status = i % 5 == 0 ? PaymentStatus::failed : PaymentStatus::completed;
-      payments.push_back(make_payment("m1", name(i), at_us, status, i % 4 == 0 ? "wechat" : "alipay"));
+      payments.push_back(
+          make_payment("m1", name(i), at_us, status, i % 4 == 0 ? "wechat" : "alipay"));
     }
     payments.push_back(make_payment("m10", "x1", t0_us + 1000));
     payments.push_back(make_payment("m", "x2", t0_us + 1000));
@@ -63,8 +64,8 @@ class ArchiveListing : public ::testing::Test {
 };
 
 // Newest first; p04, p05 and p06 share a time and come by order_id ascending.
-const std::vector<int> newest_first = {19, 18, 17, 16, 15, 14, 13, 12, 11, 10, 9, 8, 7, 4, 5, 6,
-                                       3, 2, 1, 0};
+const std::vector<int> newest_first = {19, 18, 17, 16, 15, 14, 13, 12, 11, 10,
+                                       9,  8,  7,  4,  5,  6,  3,  2,  1,  0};
 
 std::vector<std::string> expected(std::vector<int> numbers) {
   std::vector<std::string> out;
@@ -142,7 +143,8 @@ TEST_F(ArchiveListing, StartingAfterWalksEveryPaymentOncePageByPage) {
     for (const std::string& id : ids(page)) all.push_back(id);
     if (!page.has_more) break;
     q.cursor = PaymentListCursor::starting_after;
-    q.cursor_position = {page.data.back().created_at_us, std::string(page.data.back().order_id.view())};
+    q.cursor_position = {page.data.back().created_at_us,
+                         std::string(page.data.back().order_id.view())};
   }
   EXPECT_EQ(all, expected(newest_first));
 }

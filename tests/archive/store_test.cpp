@@ -27,17 +27,15 @@ using testing::write_job;
 constexpr std::int64_t t0_us = 1'700'000'000'000'000;
 
 std::vector<ArchivedPayment> sample_payments() {
-  ArchivedPayment refunded = make_payment("merchant_1", "ord_1", t0_us, PaymentStatus::completed,
-                                          "balance");
+  ArchivedPayment refunded =
+      make_payment("merchant_1", "ord_1", t0_us, PaymentStatus::completed, "balance");
   add_refund(&refunded, "refund_1", 400, t0_us + 100);
   add_refund(&refunded, "refund_2", 600, t0_us + 200);
   return {refunded, make_payment("merchant_1", "ord_2", t0_us + 1),
           make_payment("merchant_2", "ord_1", t0_us + 2, PaymentStatus::cancelled, "wechat")};
 }
 
-Status open_error(const ArchiveOptions& options) {
-  return ArchiveStore::open(options).status();
-}
+Status open_error(const ArchiveOptions& options) { return ArchiveStore::open(options).status(); }
 
 TEST(ArchiveStore, RoundTripKeepsEveryFieldAndRefundsAcrossReopen) {
   ArchiveDir dir;
@@ -46,8 +44,8 @@ TEST(ArchiveStore, RoundTripKeepsEveryFieldAndRefundsAcrossReopen) {
   const auto store = open_store(dir.store(), /*must_exist=*/true);
   ASSERT_NE(store, nullptr);
   for (const ArchivedPayment& original : payments) {
-    const auto found = store->get_payment(original.payment.merchant_id.view(),
-                                          original.payment.order_id.view());
+    const auto found =
+        store->get_payment(original.payment.merchant_id.view(), original.payment.order_id.view());
     ASSERT_TRUE(found.is_ok()) << found.status().to_string();
     ASSERT_TRUE(found->has_value());
     testing::expect_same(**found, original);
@@ -82,10 +80,13 @@ TEST(ArchiveStore, RewriteReplacesTheRecordAndKeepsOneListEntry) {
   ASSERT_EQ(page->data.size(), 1U);
   EXPECT_EQ(page->data[0].status, PaymentStatus::refunded);
   int day_count = 0;
-  ASSERT_TRUE(store->for_each_created_between(0, t0_us + 1, [&](const ArchivedPayment& a) {
-    EXPECT_EQ(a.payment.status, PaymentStatus::refunded);
-    return ++day_count > 0;
-  }).is_ok());
+  ASSERT_TRUE(store
+                  ->for_each_created_between(0, t0_us + 1,
+                                             [&](const ArchivedPayment& a) {
+                                               EXPECT_EQ(a.payment.status, PaymentStatus::refunded);
+                                               return ++day_count > 0;
+                                             })
+                  .is_ok());
   EXPECT_EQ(day_count, 1);
 }
 
@@ -101,10 +102,13 @@ TEST(ArchiveStore, RewriteWithAnotherCreatedAtMovesItsListAndDayKeys) {
   ASSERT_EQ(page->data.size(), 1U);
   EXPECT_EQ(page->data[0].created_at_us, t0_us + 7);
   std::vector<std::int64_t> days;
-  ASSERT_TRUE(store->for_each_created_between(0, INT64_MAX, [&](const ArchivedPayment& a) {
-    days.push_back(a.payment.created_at_us);
-    return true;
-  }).is_ok());
+  ASSERT_TRUE(store
+                  ->for_each_created_between(0, INT64_MAX,
+                                             [&](const ArchivedPayment& a) {
+                                               days.push_back(a.payment.created_at_us);
+                                               return true;
+                                             })
+                  .is_ok());
   EXPECT_EQ(days, std::vector<std::int64_t>{t0_us + 7});
 }
 
@@ -170,11 +174,11 @@ TEST(ArchiveStore, RefundsOfAPaymentNotArchivedAreNotFound) {
 TEST(ArchiveStore, ForEachCreatedBetweenVisitsEveryMerchantInTimeOrder) {
   ArchiveDir dir;
   const auto store = open_store(dir.store());
-  ASSERT_TRUE(write_job(*store, {make_payment("m_b", "o1", t0_us + 30),
-                                 make_payment("m_a", "o2", t0_us + 10),
-                                 make_payment("m_c", "o3", t0_us + 20),
-                                 make_payment("m_a", "o4", t0_us + 40)})
-                  .is_ok());
+  ASSERT_TRUE(
+      write_job(*store,
+                {make_payment("m_b", "o1", t0_us + 30), make_payment("m_a", "o2", t0_us + 10),
+                 make_payment("m_c", "o3", t0_us + 20), make_payment("m_a", "o4", t0_us + 40)})
+          .is_ok());
   std::vector<std::string> seen;
   const auto collect = [&](const ArchivedPayment& a) {
     seen.emplace_back(a.payment.order_id.view());
@@ -183,10 +187,13 @@ TEST(ArchiveStore, ForEachCreatedBetweenVisitsEveryMerchantInTimeOrder) {
   ASSERT_TRUE(store->for_each_created_between(t0_us + 10, t0_us + 40, collect).is_ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"o2", "o3", "o1"}));  // [from, to): o4 is out
   seen.clear();
-  ASSERT_TRUE(store->for_each_created_between(0, INT64_MAX, [&](const ArchivedPayment& a) {
-    seen.emplace_back(a.payment.order_id.view());
-    return seen.size() < 2;  // stop after two
-  }).is_ok());
+  ASSERT_TRUE(store
+                  ->for_each_created_between(0, INT64_MAX,
+                                             [&](const ArchivedPayment& a) {
+                                               seen.emplace_back(a.payment.order_id.view());
+                                               return seen.size() < 2;  // stop after two
+                                             })
+                  .is_ok());
   EXPECT_EQ(seen, (std::vector<std::string>{"o2", "o3"}));
   EXPECT_EQ(store->for_each_created_between(5, 4, collect).code(), StatusCode::kInvalidArgument);
 }
