@@ -1,0 +1,151 @@
+#pragma once
+// The archive store (issue 12, docs/archive-store.md): cold payments on disk in RocksDB, in the
+// format of archive/format.hpp. One writer (archive/archiver.hpp's thread) writes jobs of
+// payments with the archive's position in one synced batch; any thread reads.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/function_ref.hpp"
+#include "base/status.hpp"
+#include "core/archive_port.hpp"
+#include "core/model.hpp"
+
+namespace paycore {
+
+inline constexpr std::size_t archive_block_cache_bytes_default = std::size_t{256} << 20;
+
+struct ArchiveOptions {
+  std::string dir;  // the RocksDB directory (created when missing unless must_exist)
+  // RocksDB's LRU block cache: the archive's memory bound for reads (index and filter blocks
+  // are charged to it too).
+  std::size_t block_cache_bytes = archive_block_cache_bytes_default;
+  // The caller knows it archived before (its snapshot has a position with jobs > 0): a missing
+  // directory or a store that holds no job is then an error, never a silently fresh store.
+  bool must_exist = false;
+  // Opens without the write lock, alongside a running writer (`paycore recon`): reads see the
+  // store as it was at open; write() is refused. The store must exist.
+  bool read_only = false;
+};
+
+/// How far the archive has got, written in the same batch as the payments it covers: the core's
+/// payment rows [0, rows_end) were archived from a copy read after log position `lsn`, whose
+/// command's timestamp is `as_of_us`; `jobs` counts the jobs written (0: none yet).
+struct ArchivePosition {
+  std::uint32_t rows_end = 0;
+  std::uint64_t lsn = 0;
+  std::int64_t as_of_us = 0;
+  std::uint64_t jobs = 0;
+  friend bool operator==(const ArchivePosition&, const ArchivePosition&) = default;
+};
+
+/// A place in a merchant's listing: the payment at (created_at_us, order_id). It need not still
+/// exist, nor be archived: the listing continues from where it would be.
+struct PaymentListPosition {
+  std::int64_t created_at_us = 0;
+  std::string order_id;
+  friend bool operator==(const PaymentListPosition&, const PaymentListPosition&) = default;
+};
+
+enum class PaymentListCursor : std::uint8_t {
+  none = 0,        // from the newest
+  starting_after,  // payments older than the cursor position
+  ending_before,   // the `limit` payments just newer than the cursor position
+};
+
+inline constexpr std::uint32_t payment_list_limit_max = 100;
+inline constexpr std::uint32_t payment_list_scan_max_default = 10'000;
+inline constexpr std::uint32_t payment_list_scan_max_max = 1'000'000;
+
+/// One page of a merchant's archived payments (docs/api.md `GET /v1/payments`). Order: created_at
+/// descending, ties by order_id ascending (bytewise), in every direction.
+struct PaymentListQuery {
+  std::string merchant_id;   // a valid id (core/id.hpp)
+  std::uint32_t limit = 10;  // 1..payment_list_limit_max
+  PaymentListCursor cursor = PaymentListCursor::none;
+  PaymentListPosition cursor_position;         // when cursor != none
+  std::optional<PaymentStatus> status;         // only payments with this stored status
+  std::string channel;                         // empty: any channel; else only this one
+  std::optional<std::int64_t> created_gte_us;  // created_at_us >= this
+  std::optional<std::int64_t> created_lt_us;   // created_at_us < this
+  // Entries examined at most (matching or not), so that a selective filter cannot walk a whole
+  // merchant: 1..payment_list_scan_max_max.
+  std::uint32_t scan_max = payment_list_scan_max_default;
+};
+
+struct PaymentPage {
+  std::vector<PaymentView> data;  // newest first, at most `limit`
+  // More payments may match in the direction walked: beyond the page, or not yet examined
+  // because scan_max cut the walk (then `data` may be short, even empty).
+  bool has_more = false;
+  // With has_more: pass as cursor_position, with the same direction (starting_after for a query
+  // without a cursor), to continue exactly after what this page examined.
+  std::optional<PaymentListPosition> resume;
+  bool scan_cut = false;  // scan_max stopped the walk
+};
+
+/// The cold tier's store. Thread safety: every const member may be called from any thread,
+/// concurrently with one another and with write() (RocksDB's reads see a consistent view of
+/// the store: each call its own); write() from one thread at a time (serialised by a mutex).
+class ArchiveStore {
+ public:
+  /// Opens (or, unless must_exist or read_only, creates) the store at options.dir, with the
+  /// RocksDB options of docs/archive-store.md and paranoid checks. Writes the format key into a
+  /// new store; refuses a store of another format version. Errors: kNotFound when must_exist
+  /// or read_only and there is no store at dir; kCorruption when must_exist and the store holds
+  /// no job, when it has data but no format key, when RocksDB finds damage, or for another
+  /// format version; kIoError (or kNoSpace) from RocksDB otherwise. Messages name the dir.
+  static StatusOr<std::unique_ptr<ArchiveStore>> open(const ArchiveOptions& options);
+  ~ArchiveStore();
+  ArchiveStore(const ArchiveStore&) = delete;
+  ArchiveStore& operator=(const ArchiveStore&) = delete;
+
+  /// The position as last written (read at open; zeros for a store that holds no job).
+  ArchivePosition position() const;
+
+  /// Writes every payment ('P', 'L' and 'D' keys) and `position` in one atomic RocksDB batch,
+  /// synced before it returns. A payment already archived is replaced (a payment re-archived
+  /// after it changed); should its created_at_us differ, its old 'L' and 'D' keys are deleted in
+  /// the same batch. Validates first and writes nothing on: a payment check_payment refuses
+  /// (kInvalidArgument), position.jobs != position().jobs + 1 or position.lsn < position().lsn
+  /// (kInvalidArgument), a read-only store (kReadOnly), a damaged record already stored for one of
+  /// the payments (kCorruption naming its key). RocksDB's errors as in open().
+  Status write(std::span<const ArchivedPayment> payments, const ArchivePosition& position);
+
+  /// The archived payment (merchant_id, order_id), or nullopt if it is not archived.
+  /// kInvalidArgument for ids that are not valid; kCorruption naming the key for a bad record.
+  StatusOr<std::optional<ArchivedPayment>> get_payment(std::string_view merchant_id,
+                                                       std::string_view order_id) const;
+
+  /// The refunds of an archived payment, in the order they were made; kNotFound if the payment
+  /// is not archived. Errors as get_payment.
+  StatusOr<std::vector<RefundView>> list_refunds(std::string_view merchant_id,
+                                                 std::string_view order_id) const;
+
+  /// One page of a merchant's archived payments (see PaymentListQuery and PaymentPage).
+  /// kInvalidArgument for a query out of its ranges; kCorruption naming the key for a bad
+  /// record met on the way.
+  StatusOr<PaymentPage> list_payments(const PaymentListQuery& query) const;
+
+  /// Calls `visit` with every archived payment created in [from_us, to_us), all merchants, in
+  /// created_at order (ties by merchant_id's length and bytes, then order_id), until it returns
+  /// false. For recon of a day: a sequential read that does not fill the block cache.
+  /// kInvalidArgument unless 0 <= from_us <= to_us; kCorruption naming the key for a bad record.
+  Status for_each_created_between(std::int64_t from_us, std::int64_t to_us,
+                                  FunctionRef<bool(const ArchivedPayment&)> visit) const;
+
+  const std::string& dir() const;
+
+ private:
+  struct Impl;  // archive/store_impl.hpp
+  explicit ArchiveStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace paycore
