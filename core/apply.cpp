@@ -14,26 +14,68 @@ using namespace apply_detail;  // NOLINT: the handlers and their shared pieces
 
 // Expires PENDING payments older than the lifetime, at most `expire_max` queue entries per
 // tick (a limit on the work of one command). An expired payment's updated_at is the moment
-// it expired, so the result does not depend on when the tick ran.
+// it expired, so the result does not depend on when the tick ran. Entries whose payment has
+// already left memory (archived once it was no longer PENDING) are passed over.
+void expire_pending(State& s, const Command& c, Result* r) {
+  const std::uint32_t cursor_before = s.expiry_cursor;
+  for (std::uint32_t examined = 0;
+       examined < c.expire_max && s.expiry_cursor < s.pending_queue.size(); ++examined) {
+    const std::uint32_t payment = s.pending_queue[s.expiry_cursor];
+    if (payment >= s.payments.begin()) {
+      PaymentRow& row = s.payments[payment];
+      const std::int64_t expires_at_us = row.created_at_us + s.pending_lifetime_us;
+      if (expires_at_us > c.timestamp_us) break;  // the queue is in creation order
+      if (row.status == PaymentStatus::pending) {
+        row.status = PaymentStatus::cancelled;
+        row.updated_at_us = expires_at_us;
+        ++r->expired_count;
+      }
+    }
+    ++s.expiry_cursor;
+    r->mutated = true;
+  }
+  if (s.expiry_cursor != cursor_before) s.pending_queue.release_front(s.expiry_cursor);
+}
+
 Result tick(State& s, const Command& c) {
   if (c.pending_lifetime_us <= 0) return make_result(c, ResultCode::invalid_field);
   if (c.expire_max == 0) return make_result(c, ResultCode::invalid_field);
+  if (c.idempotency_retention_us < 0) return make_result(c, ResultCode::invalid_field);
   Result r = make_result(c, ResultCode::ok);
   if (s.pending_lifetime_us != c.pending_lifetime_us) {
     s.pending_lifetime_us = c.pending_lifetime_us;
     r.mutated = true;
   }
-  for (std::uint32_t examined = 0;
-       examined < c.expire_max && s.expiry_cursor < s.pending_queue.size(); ++examined) {
-    PaymentRow& row = s.payments[s.pending_queue[s.expiry_cursor]];
-    const std::int64_t expires_at_us = row.created_at_us + s.pending_lifetime_us;
-    if (expires_at_us > c.timestamp_us) break;  // the queue is in creation order
-    if (row.status == PaymentStatus::pending) {
-      row.status = PaymentStatus::cancelled;
-      row.updated_at_us = expires_at_us;
-      ++r.expired_count;
-    }
-    ++s.expiry_cursor;
+  expire_pending(s, c, &r);
+  // Idempotency retention (docs/api.md "Idempotency"): 0 keeps records forever.
+  if (c.idempotency_retention_us > 0 && c.timestamp_us > INT64_MIN + c.idempotency_retention_us) {
+    const std::int64_t horizon_before = s.idempotency_horizon_us;
+    const std::uint32_t dropped =
+        s.drop_idempotency(c.timestamp_us - c.idempotency_retention_us, c.expire_max);
+    if (dropped != 0 || s.idempotency_horizon_us != horizon_before) r.mutated = true;
+  }
+  return r;
+}
+
+// Takes out of memory the payments the archive holds durably (docs/design.md "Hot and cold"):
+// rows from the first live one up to `archive_rows_end`, stopping at the first that may not
+// leave (still PENDING, changed since the archived copy was read, or still referred to by an
+// idempotency record). The archive may thus hold newer rows than memory gave up; they stay
+// live here, and the live row is the truth until it is archived again.
+Result archive_payments(State& s, const Command& c) {
+  if (c.archive_rows_end > s.payments.size() || c.archive_as_of_us > c.timestamp_us) {
+    return make_result(c, ResultCode::invalid_field);
+  }
+  Result r = make_result(c, ResultCode::ok);
+  std::uint32_t end = s.payments.begin();
+  while (end < c.archive_rows_end && s.payment_is_evictable(end, c.archive_as_of_us)) ++end;
+  if (c.archive_rows_end > s.archived_rows_end) {
+    s.archived_rows_end = c.archive_rows_end;
+    r.mutated = true;
+  }
+  if (end != s.payments.begin()) {
+    r.archived_count = end - s.payments.begin();
+    s.evict_payments(end);
     r.mutated = true;
   }
   return r;
@@ -72,8 +114,24 @@ Result dispatch(State& s, const Command& c) {
     case CommandKind::create_mandate: return create_mandate(s, c);
     case CommandKind::revoke_mandate: return revoke_mandate(s, c);
     case CommandKind::get_mandate: return get_mandate(s, c);
+    case CommandKind::archive_payments: return archive_payments(s, c);
   }
   return make_result(c, ResultCode::invalid_field);
+}
+
+// The edge must look in the archive and hand the command in again: the result carries the
+// command's own fields in its payment view, so that the edge can rebuild the command without
+// having kept it (docs/design.md "Hot and cold").
+void attach_command(const Command& c, Result* r) {
+  r->resource = ResourceKind::payment;
+  r->payment = PaymentView{};
+  r->payment.merchant_id = c.principal;
+  r->payment.order_id = c.order_id;
+  r->payment.request_id = c.request_id;
+  r->payment.channel = c.channel;
+  r->payment.payer_account_id = c.account;
+  r->payment.amount = c.amount;
+  r->payment.currency = c.currency;
 }
 
 }  // namespace
@@ -82,6 +140,7 @@ Result apply(State& s, const Command& c) {
   // The engine stamps strictly increasing timestamps; reads may share the last one.
   PAYCORE_ASSERT(c.timestamp_us >= s.last_timestamp_us);
   Result r = dispatch(s, c);
+  if (r.code == ResultCode::archive_check_needed) attach_command(c, &r);
   // A read never mutates; a mutation is a success or an outcome that is kept.
   const bool is_read = command_is_read(c.kind);
   const bool outcome_kept = r.code == ResultCode::ok || result_is_kept(r.code);
@@ -127,7 +186,9 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
       break;
     default: break;
   }
-  if (command_is_idempotent(c.kind) && s.idempotency.size() >= limits.idempotency_max) {
+  // The limits count rows in memory: those that have left (archived payments, expired
+  // idempotency records) no longer count.
+  if (command_is_idempotent(c.kind) && s.idempotency.live_count() >= limits.idempotency_max) {
     return full(Field::request_id);
   }
   switch (c.kind) {
@@ -136,11 +197,11 @@ Admission admit(const State& s, const Limits& limits, const Command& c) {
       break;
     case CommandKind::create_payment:
       // The merchant's account may be opened with its first payment.
-      if (s.payments.size() >= limits.payments_max) return full(Field::order_id);
+      if (s.payments.live_count() >= limits.payments_max) return full(Field::order_id);
       if (s.accounts.size() >= limits.accounts_max) return full(Field::merchant_id);
       break;
     case CommandKind::refund_payment:
-      if (s.refunds.size() >= limits.refunds_max) return full(Field::amount);
+      if (s.refunds.live_count() >= limits.refunds_max) return full(Field::amount);
       break;
     case CommandKind::channel_notification:
       if (s.anomalies.size() >= limits.anomalies_max) return full(Field::channel_txn_id);
@@ -197,6 +258,15 @@ PaymentView payment_view(const State& s, std::uint32_t payment_row, std::int64_t
 }  // namespace paycore
 
 namespace paycore {
+
+RefundView refund_view(const State& s, std::uint32_t refund_row) {
+  const RefundRow& row = s.refunds[refund_row];
+  RefundView v;
+  v.request_id = Id::trusted(s.str(row.request_id));
+  v.amount = row.amount;
+  v.created_at_us = row.created_at_us;
+  return v;
+}
 
 MandateStatus effective_mandate_status(const MandateRow& m, std::int64_t now_us) {
   if (m.status == MandateStatus::active && m.expires_at_us != 0 && m.expires_at_us <= now_us) {

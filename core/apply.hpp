@@ -56,5 +56,6 @@ MandateStatus effective_mandate_status(const MandateRow& mandate, std::int64_t n
 AccountView account_view(const State& state, std::uint32_t account_row);
 MandateView mandate_view(const State& state, std::uint32_t mandate_row, std::int64_t now_us);
 PaymentView payment_view(const State& state, std::uint32_t payment_row, std::int64_t now_us);
+RefundView refund_view(const State& state, std::uint32_t refund_row);
 
 }  // namespace paycore

@@ -57,6 +57,15 @@ static PaymentPlan plan_create_payment(const State& s, const Command& c, std::ui
     if (s.find_payment(plan.merchant, c.order_id.view()) != row_none) {
       return refuse(ResultCode::duplicate_order, Field::order_id, true);
     }
+    // The order may have left memory: the edge asks the archive, and says what it found.
+    if (s.order_may_be_archived(plan.merchant, c.order_id.view())) {
+      if ((c.flags & command_flag_archive_checked) == 0) {
+        return refuse(ResultCode::archive_check_needed, Field::order_id, false);
+      }
+      if ((c.flags & command_flag_in_archive) != 0) {
+        return refuse(ResultCode::duplicate_order, Field::order_id, true);
+      }
+    }
     if (merchant.currency != c.currency) {
       return refuse(ResultCode::currency_mismatch, Field::currency, true);
     }
@@ -114,8 +123,8 @@ Result create_payment(State& s, const Command& c) {
     plan.merchant = s.add_account(merchant);
   }
   PaymentRow row;
-  row.order_id = s.intern(c.order_id.view());
-  row.request_id = s.intern(c.request_id.view());
+  row.order_id = s.intern_history(c.order_id.view());
+  row.request_id = s.intern_history(c.request_id.view());
   row.amount = c.amount;
   row.created_at_us = row.updated_at_us = c.timestamp_us;
   row.merchant = plan.merchant;
@@ -152,6 +161,104 @@ static std::uint32_t find_merchant_payment(const State& s, const Command& c) {
   return s.find_payment(merchant, c.order_id.view());
 }
 
+// ---- Payments that had left memory (docs/design.md "Hot and cold")
+
+// The payment a command on an order concerns: a row in memory, or (`cold`) the row the
+// command carries from the archive, checked and not yet inserted.
+struct OrderTarget {
+  ResultCode code = ResultCode::ok;
+  Field field = Field::none;
+  std::uint32_t row = row_none;
+  bool cold = false;
+  PaymentRow cold_row;  // without its strings: interned when it is inserted
+};
+
+static OrderTarget target_refused(ResultCode code, Field field) {
+  OrderTarget t;
+  t.code = code;
+  t.field = field;
+  return t;
+}
+
+// Checks what the command carries from the archive against the state: apply trusts no caller.
+static bool archived_fields_fit(const State& s, const Command& c, std::uint32_t merchant,
+                                PaymentRow* row) {
+  const ArchivedPaymentFields& a = c.archived;
+  if (a.request_id.empty() || !payment_status_is_valid(static_cast<std::uint8_t>(a.status)) ||
+      a.status == PaymentStatus::pending || a.amount <= 0 || a.refunded_amount < 0 ||
+      a.refunded_amount > a.amount || a.created_at_us > a.updated_at_us ||
+      a.updated_at_us > c.timestamp_us || !currency_is_valid(c.currency) ||
+      s.accounts[merchant].currency != c.currency) {
+    return false;
+  }
+  const std::uint32_t channel = s.find_channel(c.channel.view());
+  if (channel == row_none) return false;
+  row->channel = static_cast<std::uint8_t>(channel);
+  if (channel == 0) {
+    row->payer = s.find_account(c.account.view());
+    if (row->payer == row_none || s.accounts[row->payer].currency != c.currency) return false;
+    if (!c.mandate_id.empty()) {
+      row->mandate = s.find_mandate(c.mandate_id.view());
+      if (row->mandate == row_none || s.mandates[row->mandate].payer != row->payer) return false;
+    }
+  } else if (!c.account.empty() || !c.mandate_id.empty()) {
+    return false;
+  }
+  if (!c.channel_txn_id.empty() && s.find_channel_txn(channel, c.channel_txn_id.view()) != row_none)
+    return false;
+  row->merchant = merchant;
+  row->amount = a.amount;
+  row->refunded_amount = a.refunded_amount;
+  row->created_at_us = a.created_at_us;
+  row->updated_at_us = a.updated_at_us;
+  row->currency = c.currency;
+  row->status = a.status;
+  row->flags = payment_flag_from_archive;
+  return true;
+}
+
+// The hot row, or: not in memory but maybe archived -> ask the edge to look (first pass), not
+// found there -> payment_not_found, found -> the payment the command carries.
+static OrderTarget find_order_target(const State& s, const Command& c) {
+  const std::uint32_t merchant = s.find_account(c.principal.view());
+  if (merchant == row_none) return target_refused(ResultCode::payment_not_found, Field::order_id);
+  OrderTarget t;
+  t.row = s.find_payment(merchant, c.order_id.view());
+  if (t.row != row_none) return t;
+  if (!s.order_may_be_archived(merchant, c.order_id.view()) ||
+      ((c.flags & command_flag_archive_checked) != 0 && (c.flags & command_flag_in_archive) == 0)) {
+    return target_refused(ResultCode::payment_not_found, Field::order_id);
+  }
+  if ((c.flags & command_flag_archive_checked) == 0) {
+    return target_refused(ResultCode::archive_check_needed, Field::order_id);
+  }
+  if (!c.carries_archived_payment() || !archived_fields_fit(s, c, merchant, &t.cold_row)) {
+    return target_refused(ResultCode::invalid_field, Field::order_id);
+  }
+  t.cold = true;
+  return t;
+}
+
+// Brings the checked cold row into memory (after the point of no return); returns its row.
+static std::uint32_t insert_archived(State& s, const Command& c, PaymentRow row) {
+  row.order_id = s.intern_history(c.order_id.view());
+  row.request_id = s.intern_history(c.archived.request_id.view());
+  if (!c.channel_txn_id.empty()) row.channel_txn_id = s.intern_history(c.channel_txn_id.view());
+  const std::uint32_t payment = s.add_payment(row);
+  if (row.channel_txn_id != 0) s.add_channel_txn(payment);
+  return payment;
+}
+
+// The refusals of a target: payment_not_found is kept, as for a payment that never existed;
+// the others (ask the archive, a bad archived copy) are not.
+static Result refuse_target(State& s, const Command& c, std::uint32_t principal,
+                            const OrderTarget& t) {
+  if (t.code == ResultCode::payment_not_found) {
+    return keep_refusal(s, c, principal, ResultCode::payment_not_found, Field::order_id);
+  }
+  return make_result(c, t.code, t.field);
+}
+
 // cancel, ship, complete: one status to another.
 Result transition(State& s, const Command& c, PaymentStatus from, PaymentStatus to) {
   if (Result v = validate_idempotent(c); v.code != ResultCode::ok) return v;
@@ -159,15 +266,16 @@ Result transition(State& s, const Command& c, PaymentStatus from, PaymentStatus 
 
   const IdempotencyCheck idem = check_idempotency(s, c);
   if (idem.done) return idem.result;
-  const std::uint32_t payment = find_merchant_payment(s, c);
-  if (payment == row_none) {
-    return keep_refusal(s, c, idem.principal, ResultCode::payment_not_found, Field::order_id);
-  }
-  PaymentRow& row = s.payments[payment];
-  if (effective_status(s, row, c.timestamp_us) != from) {
+  const OrderTarget target = find_order_target(s, c);
+  if (target.code != ResultCode::ok) return refuse_target(s, c, idem.principal, target);
+  const PaymentRow& current = target.cold ? target.cold_row : s.payments[target.row];
+  if (effective_status(s, current, c.timestamp_us) != from) {
     return keep_refusal(s, c, idem.principal, ResultCode::invalid_state, Field::none);
   }
 
+  // Point of no return.
+  const std::uint32_t payment = target.cold ? insert_archived(s, c, target.cold_row) : target.row;
+  PaymentRow& row = s.payments[payment];
   row.status = to;
   row.updated_at_us = c.timestamp_us;
   record_outcome(s, c, idem.principal, ResultCode::ok, payment);
@@ -183,29 +291,32 @@ Result refund_payment(State& s, const Command& c) {
 
   const IdempotencyCheck idem = check_idempotency(s, c);
   if (idem.done) return idem.result;
-  const std::uint32_t payment = find_merchant_payment(s, c);
-  if (payment == row_none) {
-    return keep_refusal(s, c, idem.principal, ResultCode::payment_not_found, Field::order_id);
-  }
-  PaymentRow& row = s.payments[payment];
-  if (!is_paid_like(effective_status(s, row, c.timestamp_us))) {
+  const OrderTarget target = find_order_target(s, c);
+  if (target.code != ResultCode::ok) return refuse_target(s, c, idem.principal, target);
+  const PaymentRow& current = target.cold ? target.cold_row : s.payments[target.row];
+  if (!is_paid_like(effective_status(s, current, c.timestamp_us))) {
     return keep_refusal(s, c, idem.principal, ResultCode::invalid_state, Field::none);
   }
-  PAYCORE_ASSERT_GE(row.refunded_amount, 0);
-  PAYCORE_ASSERT_LT(row.refunded_amount, row.amount);
-  if (c.amount > row.amount - row.refunded_amount) {
+  PAYCORE_ASSERT_GE(current.refunded_amount, 0);
+  PAYCORE_ASSERT_LT(current.refunded_amount, current.amount);
+  if (c.amount > current.amount - current.refunded_amount) {
     return keep_refusal(s, c, idem.principal, ResultCode::refund_exceeds_payment, Field::amount);
   }
-  AccountRow& merchant = s.accounts[row.merchant];
-  if (merchant.balance < c.amount) {
+  if (s.accounts[current.merchant].balance < c.amount) {
     return keep_refusal(s, c, idem.principal, ResultCode::insufficient_funds, Field::amount);
   }
-  Amount& credit = row.channel == 0 ? s.accounts[row.payer].balance
-                                    : s.channel_balance(row.channel, row.currency);
-  if (!can_credit(credit, c.amount))
+  const Amount credit_before = current.channel == 0
+                                   ? s.accounts[current.payer].balance
+                                   : s.channel_balance(current.channel, current.currency);
+  if (!can_credit(credit_before, c.amount))
     return make_result(c, ResultCode::invalid_amount, Field::amount);
 
   // Point of no return.
+  const std::uint32_t payment = target.cold ? insert_archived(s, c, target.cold_row) : target.row;
+  PaymentRow& row = s.payments[payment];
+  AccountRow& merchant = s.accounts[row.merchant];
+  Amount& credit = row.channel == 0 ? s.accounts[row.payer].balance
+                                    : s.channel_balance(row.channel, row.currency);
   transfer(merchant.balance, credit, c.amount);
   merchant.updated_at_us = c.timestamp_us;
   if (row.channel == 0) s.accounts[row.payer].updated_at_us = c.timestamp_us;
@@ -213,7 +324,7 @@ Result refund_payment(State& s, const Command& c) {
   if (row.refunded_amount == row.amount) row.status = PaymentStatus::refunded;
   row.updated_at_us = c.timestamp_us;
   RefundRow refund;
-  refund.request_id = s.intern(c.request_id.view());
+  refund.request_id = s.intern_history(c.request_id.view());
   refund.amount = c.amount;
   refund.created_at_us = c.timestamp_us;
   s.add_refund(payment, refund);
@@ -303,7 +414,7 @@ Result channel_notification(State& s, const Command& c) {
 
   // Point of no return.
   PaymentRow& row = s.payments[payment];
-  row.channel_txn_id = s.intern(c.channel_txn_id.view());
+  row.channel_txn_id = s.intern_history(c.channel_txn_id.view());
   row.updated_at_us = c.timestamp_us;
   if (c.notification_status == NotificationStatus::success) {
     AccountRow& merchant = s.accounts[row.merchant];

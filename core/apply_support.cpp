@@ -88,6 +88,9 @@ static Result replay_outcome(const State& s, const Command& c, const Idempotency
       r.mandate = mandate_view(s, record.resource, c.timestamp_us);
       break;
     default:
+      // A payment leaves memory only after every record that refers to it (State::
+      // payment_is_evictable), so the row is live.
+      PAYCORE_ASSERT_GE(record.resource, s.payments.begin());
       r.resource = ResourceKind::payment;
       r.payment = payment_view(s, record.resource, c.timestamp_us);
       break;
@@ -119,13 +122,14 @@ void record_outcome(State& s, const Command& c, std::uint32_t principal, ResultC
   PAYCORE_ASSERT(kept);
   if (principal == row_none) principal = s.add_principal(c.principal.view());
   IdempotencyRow row;
-  row.request_id = request_id != 0 ? request_id : s.intern(c.request_id.view());
+  row.request_id = request_id != 0 ? request_id : s.intern_history(c.request_id.view());
   row.fingerprint = command_fingerprint(c);
   row.principal = principal;
   row.resource = resource;
   row.kind = c.kind;
   row.code = static_cast<std::uint8_t>(code);
   row.field = static_cast<std::uint8_t>(field);
+  row.created_at_us = c.timestamp_us;
   s.add_idempotency(row);
 }
 

@@ -7,6 +7,8 @@
 // the core (archive/ implements it on RocksDB); the core knows only this interface.
 
 #include <cstdint>
+#include <optional>
+#include <string_view>
 #include <vector>
 
 #include "base/status.hpp"
@@ -18,6 +20,9 @@ namespace paycore {
 struct ArchivedPayment {
   PaymentView payment;
   std::vector<RefundView> refunds;
+  // The payment came back from the archive and went cold again: `refunds` follow those the
+  // archive already holds for it (the store appends them).
+  bool refunds_follow_archived = false;
 };
 
 /// Payment rows [rows_begin, rows_end) of the state, copied on the core thread in row order.
@@ -41,6 +46,17 @@ struct ArchiveDone {
   std::uint32_t rows_end = 0;
   std::int64_t as_of_us = 0;
   Status status;
+};
+
+/// Reading the archive, from any thread (the edge, recon). Records are written only by the
+/// sink; a read sees every job whose ArchiveDone was ok before the read began.
+class ArchiveReader {
+ public:
+  virtual ~ArchiveReader() = default;
+  /// The payment (merchant_id, order_id) as the archive holds it, or nullopt if it holds none.
+  /// Errors: kIoError or kCorruption from the store, naming the key.
+  virtual StatusOr<std::optional<ArchivedPayment>> get_payment(std::string_view merchant_id,
+                                                               std::string_view order_id) const = 0;
 };
 
 /// Where the core sends jobs. Both calls are non-blocking and made by the core thread only.

@@ -10,6 +10,7 @@
 #include "base/json_text.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "archive_scheduler.hpp"
 #include "engine_records.hpp"
 #include "recovery.hpp"
 #include "release_queue.hpp"
@@ -74,6 +75,7 @@ struct Engine::Core {
   ReleaseQueue releases;
   SnapshotScheduler snapshots;
   StorageGuard storage;
+  ArchiveScheduler archiver;
   std::vector<Request> taken;
   std::uint32_t next_producer = 0;
   std::int64_t last_timestamp_us;
@@ -93,6 +95,7 @@ struct Engine::Core {
                   *log, epoll_fd, snapshot_lsn),
         storage(engine.config_, engine.wal_dir(), engine.snapshots_dir(), engine.metrics_, releases,
                 engine.state_, *log),
+        archiver(engine.config_, engine.metrics_, engine.state_),
         taken(engine.config_.batch_max),
         last_timestamp_us(engine.state_->last_timestamp_us),
         state_lsn(log->next_lsn() - 1) {}
@@ -200,11 +203,32 @@ struct Engine::Core {
     c.kind = CommandKind::tick;
     c.pending_lifetime_us = e.config_.pending_lifetime_us;
     c.expire_max = e.config_.tick_expire_max;
+    c.idempotency_retention_us = e.config_.idempotency_retention_us;
     c.timestamp_us = next_timestamp(now);
     const Result r = apply(state(), c);
     std::uint64_t lsn = 0;
     if (r.mutated) append(c, &lsn);
     return r.expired_count > 0;
+  }
+
+  // Hot and cold: a finished archive job becomes the logged command that evicts what it
+  // holds; then the next job is copied (docs/design.md "Hot and cold").
+  bool maybe_archive(std::int64_t now) {
+    if (storage.writes_refused(now)) return false;
+    Command c;
+    bool worked = false;
+    if (archiver.take_done(now, &c)) {
+      c.timestamp_us = next_timestamp(now);
+      // Refused only if the state was rebuilt from disk since the job was copied (a storage
+      // fault): then the rows it names may not exist any more, and the next job starts over.
+      const Result r = apply(state(), c);
+      std::uint64_t lsn = 0;
+      if (r.mutated) append(c, &lsn);
+      e.metrics_.payments_archived.fetch_add(r.archived_count, std::memory_order_relaxed);
+      worked = true;
+    }
+    archiver.maybe_submit(now, state_lsn);
+    return worked;
   }
 
   void submit_if_idle() {
@@ -234,6 +258,7 @@ struct Engine::Core {
     reap();
     bool worked = take_commands(now);
     worked |= maybe_tick(now);
+    worked |= maybe_archive(now);
     snapshots.maybe_start(now, state_lsn);
     snapshots.reap_child(false);
     snapshots.publish_if_durable();
@@ -297,7 +322,8 @@ struct Engine::Core {
 
   void publish_counts() {
     e.metrics_.accounts.store(state().accounts.size(), std::memory_order_relaxed);
-    e.metrics_.payments.store(state().payments.size(), std::memory_order_relaxed);
+    e.metrics_.payments.store(state().payments.live_count(), std::memory_order_relaxed);
+    e.metrics_.state_bytes.store(state().memory_bytes(), std::memory_order_relaxed);
     e.metrics_.awaiting_release.store(releases.waiting_count(), std::memory_order_relaxed);
     std::uint64_t depth = 0;
     for (const auto& ring : e.in_) depth += ring->size();
@@ -443,6 +469,12 @@ Engine::~Engine() {
   stop();
   for (int fd : result_fds_) ::close(fd);
   if (wake_fd_ >= 0) ::close(wake_fd_);
+}
+
+void Engine::attach_archive(ArchiveSink* sink) {
+  PAYCORE_ASSERT(!thread_.joinable());
+  PAYCORE_ASSERT(!driven_);
+  config_.archive_sink = sink;
 }
 
 void Engine::start() {

@@ -19,6 +19,7 @@
 #include <vector>
 
 #include "apply.hpp"
+#include "archive_port.hpp"
 #include "base/status.hpp"
 #include "command.hpp"
 #include "result.hpp"
@@ -39,6 +40,15 @@ struct EngineConfig {
   std::int64_t pending_lifetime_us = pending_lifetime_default_us;
   std::int64_t tick_interval_us = 100'000;
   std::uint32_t tick_expire_max = 4096;
+  // Idempotency records older than this are dropped (docs/api.md "Idempotency"); 0: never.
+  std::int64_t idempotency_retention_us = 7LL * 24 * 3600 * 1'000'000;
+  // Hot and cold (docs/design.md): with a sink (Engine::attach_archive), payments older than
+  // the hot window, or beyond the high-water mark of live payments, are archived and leave
+  // memory. Null: never.
+  ArchiveSink* archive_sink = nullptr;
+  std::int64_t hot_window_us = 7LL * 24 * 3600 * 1'000'000;
+  std::uint32_t payments_hot_high_water = 75'000'000;
+  std::uint32_t archive_job_payments_max = 2048;
   std::uint64_t snapshot_every_records = 10'000'000;    // 0: never by count
   std::int64_t snapshot_every_us = 3600LL * 1'000'000;  // 0: never by time
   std::uint32_t snapshots_keep = 3;
@@ -87,7 +97,11 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> turns{0};
   std::atomic<std::uint64_t> durable_lsn{0};
   std::atomic<std::uint64_t> accounts{0};
-  std::atomic<std::uint64_t> payments{0};
+  std::atomic<std::uint64_t> payments{0};        // payments in memory
+  std::atomic<std::uint64_t> payments_archived{0};  // rows that have left memory
+  std::atomic<std::uint64_t> archive_jobs{0};
+  std::atomic<std::uint64_t> archive_failures{0};
+  std::atomic<std::uint64_t> state_bytes{0};        // State::memory_bytes
   std::atomic<std::uint64_t> queue_depth{0};       // requests waiting in the rings
   std::atomic<std::uint64_t> awaiting_release{0};  // applied, waiting for durability
   std::atomic<std::uint64_t> snapshot_lsn{0};
@@ -112,6 +126,10 @@ class Engine {
   /// (kCorruption, kMissingSegment, kIoError...), whose messages name the file and offset or LSN.
   static StatusOr<std::unique_ptr<Engine>> open(const EngineConfig& config);
   ~Engine();
+
+  /// Gives the core the sink that writes cold payments to the archive (before start() or the
+  /// first turn()). The sink usually needs metrics().durable_lsn, hence after open().
+  void attach_archive(ArchiveSink* sink);
 
   void start();  // runs the core loop on its own thread
   // Clean shutdown: takes what is already in the rings, makes it durable, releases every

@@ -25,6 +25,7 @@ std::string_view to_string(ResultCode code) {
     case ResultCode::mandate_limit_exceeded: return "mandate_limit_exceeded";
     case ResultCode::invalid_payer: return "invalid_payer";
     case ResultCode::mandate_exists: return "mandate_exists";
+    case ResultCode::archive_check_needed: return "archive_check_needed";
   }
   return "unknown";
 }

@@ -48,8 +48,15 @@ enum class ResultCode : std::uint8_t {
   mandate_limit_exceeded,  // 402
   invalid_payer,           // 422
   mandate_exists,          // 409
+  // The cold tier (docs/design.md "Hot and cold"). Never kept, never sent to a client: the
+  // edge looks the order up in the archive and hands the command in again with what it found
+  // (command_flag_archive_checked, command_flag_in_archive).
+  // The result's payment view then holds the command's fields (merchant, order, request,
+  // channel, payer, amount, currency) for the edge to hand it in again.
+  archive_check_needed,
 };
-inline constexpr std::uint8_t result_code_max = static_cast<std::uint8_t>(ResultCode::mandate_exists);
+inline constexpr std::uint8_t result_code_max =
+    static_cast<std::uint8_t>(ResultCode::archive_check_needed);
 static_assert(static_cast<int>(ResultCode::unavailable) == 15, "stored numbers never change");
 static_assert(static_cast<int>(ResultCode::mandate_exists) == 21, "stored numbers never change");
 
@@ -140,6 +147,7 @@ struct Result {
   bool replayed = false;        // an idempotent replay: `Idempotent-Replayed: true`
   bool mutated = false;         // the state changed: the command must be logged
   std::uint32_t expired_count = 0;  // tick
+  std::uint32_t archived_count = 0;  // archive_payments: payments that left memory
   AccountView account;          // resource == account
   PaymentView payment;          // resource == payment
   MandateView mandate;          // resource == mandate

@@ -5,6 +5,7 @@
 // the byte offset where the file went wrong.
 
 #include <cstddef>
+#include <climits>
 #include <cstdint>
 #include <span>
 #include <string>
@@ -51,8 +52,13 @@ struct SnapshotInfo {
   std::int64_t created_at_us = 0;
   std::int64_t last_timestamp_us = 0;
   std::int64_t pending_lifetime_us = 0;
+  // payments, idempotency and pending are end rows (version 3): the rows in the file are
+  // those from the begin rows below (from expiry_cursor for the pending queue).
   std::uint32_t channels = 0, accounts = 0, payments = 0, refunds = 0, idempotency = 0,
                 anomalies = 0, principals = 0, pending = 0, system_balances = 0, mandates = 0;
+  std::uint32_t payments_begin = 0, idempotency_begin = 0, archived_rows_end = 0;
+  std::uint32_t expiry_cursor = 0;
+  std::int64_t idempotency_horizon_us = INT64_MIN;
   std::uint64_t checksum_low = 0, checksum_high = 0;  // the trailer's xxHash3-128
 };
 

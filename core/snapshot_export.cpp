@@ -53,7 +53,7 @@ void export_csv(const State& s, std::ostream& out) {
   });
   out << "record,merchant_id,order_id,request_id,channel,payer_account_id,amount,currency,status,"
          "refunded_amount,channel_txn_id,created_at,updated_at\n";
-  for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
+  for (std::uint32_t i = s.payments.begin(); i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
     out << "payment," << s.accounts[p.merchant].id.view() << ',' << s.str(p.order_id) << ','
         << s.str(p.request_id) << ',' << s.str(s.channels[p.channel]) << ','
@@ -63,7 +63,7 @@ void export_csv(const State& s, std::ostream& out) {
         << format_rfc3339_us(p.updated_at_us) << '\n';
   }
   out << "record,merchant_id,order_id,refund_request_id,amount,currency,created_at\n";
-  for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
+  for (std::uint32_t i = s.payments.begin(); i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
     for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
       out << "refund," << s.accounts[p.merchant].id.view() << ',' << s.str(p.order_id) << ','
@@ -103,7 +103,7 @@ void export_jsonl(const State& s, std::ostream& out) {
     out << "{\"type\":\"system\",\"account_id\":" << q(id) << ",\"currency\":" << q(currency_code(ccy))
         << ",\"balance\":" << balance << "}\n";
   });
-  for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
+  for (std::uint32_t i = s.payments.begin(); i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
     out << "{\"type\":\"payment\",\"merchant_id\":" << q(s.accounts[p.merchant].id.view())
         << ",\"order_id\":" << q(s.str(p.order_id)) << ",\"request_id\":" << q(s.str(p.request_id))

@@ -35,6 +35,11 @@ class Decoder {
   }
   bool ok() const { return ok_; }
   std::size_t offset() const { return at_; }
+  // Steps over `size` bytes the caller has read in place (checked to be there).
+  void skip(std::size_t size) {
+    PAYCORE_ASSERT_LE(size, in_.size() - at_);
+    at_ += size;
+  }
 
   bool raw(void* out, std::size_t size) {
     if (!ok_) return false;
@@ -100,12 +105,35 @@ class Decoder {
   bool ok_ = true;
 };
 
+bool is_v3(const SnapshotInfo& info) { return info.format_version >= snapshot::format_version; }
+bool is_v1(const SnapshotInfo& info) { return info.format_version == snapshot::format_version_v1; }
+
+// The header's version 3 fields (the cold tier) and the reserved bytes after them.
+bool parse_header_tail(Decoder& d, SnapshotInfo* info) {
+  const bool v1 = is_v1(*info);
+  if (!v1) info->mandates = d.le<std::uint32_t>();
+  if (is_v3(*info)) {
+    info->payments_begin = d.le<std::uint32_t>();
+    info->idempotency_begin = d.le<std::uint32_t>();
+    info->archived_rows_end = d.le<std::uint32_t>();
+    info->idempotency_horizon_us = d.le<std::int64_t>();
+  }
+  const std::size_t reserved_bytes = v1 ? 32 : is_v3(*info) ? 8 : 28;
+  char reserved[32];
+  d.raw(reserved, reserved_bytes);
+  for (std::size_t i = 0; i < reserved_bytes; ++i) {
+    if (reserved[i] != 0 && d.ok()) return d.fail("non-zero reserved header bytes");
+  }
+  return d.ok();
+}
+
 bool parse_header(Decoder& d, SnapshotInfo* info, std::uint32_t* expiry_cursor) {
   char m[8];
   if (!d.raw(m, 8)) return false;
   if (std::memcmp(m, snapshot::magic, 8) != 0) return d.fail("not a paycore snapshot (bad magic)");
   info->format_version = d.le<std::uint32_t>();
   if (d.ok() && info->format_version != snapshot::format_version &&
+      info->format_version != snapshot::format_version_v2 &&
       info->format_version != snapshot::format_version_v1) {
     return d.fail("unsupported snapshot format version " + std::to_string(info->format_version));
   }
@@ -125,18 +153,18 @@ bool parse_header(Decoder& d, SnapshotInfo* info, std::uint32_t* expiry_cursor) 
   info->pending = d.le<std::uint32_t>();
   info->system_balances = d.le<std::uint32_t>();
   // Version 1 had no mandates: its bytes 88..91 are part of the reserved (zero) area.
-  const bool v1 = info->format_version == snapshot::format_version_v1;
-  if (!v1) info->mandates = d.le<std::uint32_t>();
-  char reserved[32];
-  d.raw(reserved, v1 ? 32 : 28);
-  for (std::size_t i = 0; i < (v1 ? 32u : 28u); ++i) {
-    if (reserved[i] != 0 && d.ok()) return d.fail("non-zero reserved header bytes");
-  }
+  if (!parse_header_tail(d, info)) return false;
   d.le<std::uint64_t>();  // header checksum: verified by check_snapshot
   if (!d.ok()) return false;
+  info->expiry_cursor = *expiry_cursor;
   if (info->channels == 0 || info->channels > channels_max) return d.fail("bad channel count");
   if (info->pending_lifetime_us <= 0) return d.fail("bad pending lifetime");
   if (*expiry_cursor > info->pending) return d.fail("expiry cursor past the pending queue");
+  if (info->payments_begin > info->payments) return d.fail("payments begin past their end");
+  if (info->idempotency_begin > info->idempotency)
+    return d.fail("idempotency begin past its end");
+  if (info->archived_rows_end < info->payments_begin)
+    return d.fail("payments left memory that the archive does not hold");
   return true;
 }
 
@@ -202,14 +230,14 @@ bool parse_accounts(Decoder& d, const SnapshotInfo& info, State* s) {
   return true;
 }
 
-// The table an idempotency record of `kind` refers to: its row count.
-std::uint32_t resource_rows(const State& s, CommandKind kind) {
+// Whether `row` is a live row of the table an idempotency record of `kind` refers to.
+bool is_resource_row(const State& s, CommandKind kind, std::uint32_t row) {
   switch (kind) {
     case CommandKind::open_account:
-    case CommandKind::deposit: return s.accounts.size();
+    case CommandKind::deposit: return row < s.accounts.size();
     case CommandKind::create_mandate:
-    case CommandKind::revoke_mandate: return s.mandates.size();
-    default: return s.payments.size();
+    case CommandKind::revoke_mandate: return row < s.mandates.size();
+    default: return row >= s.payments.begin() && row < s.payments.size();
   }
 }
 
@@ -251,7 +279,7 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   const std::string_view request = d.id();
   p.channel = d.u8();
   p.payer = d.le<std::uint32_t>();
-  if (info.format_version != snapshot::format_version_v1) p.mandate = d.le<std::uint32_t>();
+  if (!is_v1(info)) p.mandate = d.le<std::uint32_t>();
   p.amount = d.le<std::int64_t>();
   p.refunded_amount = d.le<std::int64_t>();
   p.currency = d.ccy();
@@ -259,6 +287,7 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   const std::string_view txn = d.id(true);
   p.created_at_us = d.le<std::int64_t>();
   p.updated_at_us = d.le<std::int64_t>();
+  if (is_v3(info)) p.flags = d.u8();
   const auto refund_count = d.le<std::uint32_t>();
   if (!d.ok()) return false;
   if (p.merchant >= s->accounts.size()) return d.fail("payment of an unknown merchant account");
@@ -276,13 +305,14 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
   if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount)
     return d.fail("bad payment amounts");
   if (!payment_status_is_valid(status)) return d.fail("bad payment status");
+  if ((p.flags & ~payment_flag_from_archive) != 0) return d.fail("bad payment flags");
   if (s->find_payment(p.merchant, order) != row_none) return d.fail("duplicate payment");
   if (refund_count > info.refunds - s->refunds.size())
     return d.fail("more refunds than the header counts");
   p.status = static_cast<PaymentStatus>(status);
-  p.order_id = s->intern(order);
-  p.request_id = s->intern(request);
-  if (!txn.empty()) p.channel_txn_id = s->intern(txn);
+  p.order_id = s->intern_history(order);
+  p.request_id = s->intern_history(request);
+  if (!txn.empty()) p.channel_txn_id = s->intern_history(txn);
   const std::uint32_t row = s->add_payment(p);
   Amount refunded = 0;
   for (std::uint32_t k = 0; k < refund_count; ++k) {
@@ -293,10 +323,13 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
     if (!d.ok()) return false;
     if (r.amount <= 0 || !checked_add(refunded, r.amount, &refunded))
       return d.fail("bad refund amount");
-    r.request_id = s->intern(refund_request);
+    r.request_id = s->intern_history(refund_request);
     s->add_refund(row, r);
   }
-  if (refunded != p.refunded_amount) return d.fail("refunds do not add up to the refunded amount");
+  // A payment back from the archive holds only its later refunds; the rest are archived.
+  const bool from_archive = (p.flags & payment_flag_from_archive) != 0;
+  if (from_archive ? refunded > p.refunded_amount : refunded != p.refunded_amount)
+    return d.fail("refunds do not add up to the refunded amount");
   if (p.channel_txn_id != 0) {
     if (s->find_channel_txn(p.channel, txn) != row_none)
       return d.fail("duplicate channel transaction");
@@ -306,16 +339,19 @@ bool parse_payment(Decoder& d, const SnapshotInfo& info, State* s) {
 }
 
 bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
-  if (!d.section(snapshot::tag_idempotency, info.idempotency)) return false;
-  for (std::uint32_t i = 0; i < info.idempotency; ++i) {
+  if (!d.section(snapshot::tag_idempotency, info.idempotency - info.idempotency_begin)) return false;
+  s->idempotency.start_at(info.idempotency_begin);
+  for (std::uint32_t i = info.idempotency_begin; i < info.idempotency; ++i) {
     IdempotencyRow r;
     r.principal = d.le<std::uint32_t>();
     const std::string_view request = d.id();
     const std::uint8_t kind = d.u8();
     r.code = d.u8();
-    if (info.format_version != snapshot::format_version_v1) r.field = d.u8();
+    if (!is_v1(info)) r.field = d.u8();
     r.fingerprint = d.le<std::uint64_t>();
     r.resource = d.le<std::uint32_t>();
+    // Records of older files get their retention from the snapshot's time.
+    r.created_at_us = is_v3(info) ? d.le<std::int64_t>() : info.last_timestamp_us;
     if (!d.ok()) return false;
     if (r.principal >= s->principals.size())
       return d.fail("idempotency record of an unknown principal");
@@ -328,8 +364,7 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
     if (r.field > field_max) return d.fail("bad idempotency field");
     r.kind = static_cast<CommandKind>(kind);
     const bool ok = r.code == static_cast<std::uint8_t>(ResultCode::ok);
-    const std::uint32_t rows = resource_rows(*s, r.kind);
-    if (ok ? r.resource >= rows : r.resource != snapshot::row_none_on_disk) {
+    if (ok ? !is_resource_row(*s, r.kind, r.resource) : r.resource != snapshot::row_none_on_disk) {
       return d.fail("idempotency record refers to no row");
     }
     if (s->find_idempotency(r.principal, request) != row_none)
@@ -339,7 +374,7 @@ bool parse_idempotency(Decoder& d, const SnapshotInfo& info, State* s) {
         s->str(s->payments[r.resource].request_id) == request) {
       r.request_id = s->payments[r.resource].request_id;
     } else {
-      r.request_id = s->intern(request);
+      r.request_id = s->intern_history(request);
     }
     s->add_idempotency(r);
   }
@@ -379,23 +414,52 @@ bool parse_anomalies(Decoder& d, const SnapshotInfo& info, State* s) {
 }
 
 bool parse_pending(Decoder& d, const SnapshotInfo& info, State* s) {
-  if (!d.section(snapshot::tag_pending, info.pending)) return false;
+  // Version 3 leaves out the settled entries below the expiry cursor.
+  const std::uint32_t first = is_v3(info) ? info.expiry_cursor : 0;
+  if (!d.section(snapshot::tag_pending, info.pending - first)) return false;
+  s->pending_queue.start_at(first);
   std::uint32_t previous = 0;
-  for (std::uint32_t i = 0; i < info.pending; ++i) {
+  for (std::uint32_t i = first; i < info.pending; ++i) {
     const auto row = d.le<std::uint32_t>();
     if (!d.ok()) return false;
-    if (row >= s->payments.size() || s->payments[row].channel == 0)
+    // An entry's payment may have left memory (archived once it was settled).
+    if (row >= s->payments.size() || (row >= s->payments.begin() && s->payments[row].channel == 0))
       return d.fail("bad pending queue entry");
-    if (i > 0 && row <= previous) return d.fail("pending queue out of order");
+    if (i > first && row <= previous) return d.fail("pending queue out of order");
     previous = row;
     s->pending_queue.push_back(row);
   }
   return true;
 }
 
+bool parse_filter(Decoder& d, const SnapshotInfo& info, State* s, std::span<const std::byte> bytes) {
+  if (!is_v3(info)) return true;  // nothing had left memory before version 3
+  const auto t = d.le<std::uint32_t>();
+  const auto zero = d.le<std::uint32_t>();
+  const auto partitions = d.le<std::uint64_t>();
+  if (!d.ok()) return false;
+  if (t != snapshot::tag_filter || zero != 0) return d.fail("bad archived-orders section header");
+  if (partitions > 1024) return d.fail("too many archived-order partitions");
+  for (std::uint64_t i = 0; i < partitions; ++i) {
+    OrderFilter::PartitionImage image;
+    image.capacity_keys = d.le<std::uint64_t>();
+    image.count_keys = d.le<std::uint64_t>();
+    if (!d.ok()) return false;
+    if (image.capacity_keys != s->archived_orders.next_capacity())
+      return d.fail("archived-order partition of an unexpected capacity");
+    const std::size_t size = OrderFilter::blocks_for(image.capacity_keys) * OrderFilter::bits_per_block / 8;
+    if (bytes.size() - d.offset() < size) return d.fail("unexpected end of snapshot");
+    image.blocks = bytes.subspan(d.offset(), size);
+    if (!s->archived_orders.restore_partition(image)) return d.fail("bad archived-order partition");
+    d.skip(size);
+  }
+  return true;
+}
+
 bool parse_payments(Decoder& d, const SnapshotInfo& info, State* s) {
-  if (!d.section(snapshot::tag_payments, info.payments)) return false;
-  for (std::uint32_t i = 0; i < info.payments; ++i) {
+  if (!d.section(snapshot::tag_payments, info.payments - info.payments_begin)) return false;
+  s->payments.start_at(info.payments_begin);
+  for (std::uint32_t i = info.payments_begin; i < info.payments; ++i) {
     if (!parse_payment(d, info, s)) return false;
   }
   if (s->refunds.size() != info.refunds) return d.fail("refund count differs from header");
@@ -453,7 +517,8 @@ bool load_image(std::span<const std::byte> bytes, State* s, SnapshotInfo* info,
       !parse_principals(d, *info, s) || !parse_accounts(d, *info, s) ||
       !parse_mandates(d, *info, s) || !parse_payments(d, *info, s) ||
       !parse_idempotency(d, *info, s) || !parse_anomalies(d, *info, s) ||
-      !parse_pending(d, *info, s)) {
+      !parse_pending(d, *info, s) ||
+      !parse_filter(d, *info, s, bytes.first(bytes.size() - snapshot::trailer_bytes))) {
     return false;
   }
   if (d.offset() != bytes.size() - snapshot::trailer_bytes)
@@ -461,6 +526,8 @@ bool load_image(std::span<const std::byte> bytes, State* s, SnapshotInfo* info,
   s->pending_lifetime_us = info->pending_lifetime_us;
   s->last_timestamp_us = info->last_timestamp_us;
   s->expiry_cursor = cursor;
+  s->archived_rows_end = info->archived_rows_end;
+  s->idempotency_horizon_us = info->idempotency_horizon_us;
   if (!s->balances_sum_to_zero_slow()) return d.fail("balances do not sum to zero");
   return true;
 }

@@ -115,6 +115,13 @@ std::uint32_t refunds_of(const State& s, const PaymentRow& p) {
   return n;
 }
 
+// The refunds of the payments in memory: the refund rows the file holds.
+std::uint32_t count_live_refunds(const State& s) {
+  std::uint32_t n = 0;
+  for (std::uint32_t i = s.payments.begin(); i < s.payments.size(); ++i) n += refunds_of(s, s.payments[i]);
+  return n;
+}
+
 void write_header(Encoder& e, const State& s, std::uint64_t lsn, std::int64_t created_at_us) {
   unsigned char header[snapshot::header_bytes] = {};
   std::size_t at = 0;
@@ -137,14 +144,18 @@ void write_header(Encoder& e, const State& s, std::uint64_t lsn, std::int64_t cr
   put(static_cast<std::uint32_t>(s.channels.size()));
   put(s.accounts.size());
   put(s.payments.size());
-  put(s.refunds.size());
+  put(count_live_refunds(s));
   put(s.idempotency.size());
   put(s.anomalies.size());
   put(s.principals.size());
   put(s.pending_queue.size());
   put(count_system_balances(s));
   put(s.mandates.size());
-  PAYCORE_ASSERT(at == 92);
+  put(s.payments.begin());
+  put(s.idempotency.begin());
+  put(s.archived_rows_end);
+  put(s.idempotency_horizon_us);
+  PAYCORE_ASSERT(at == 112);
   at = snapshot::header_checksum_offset;
   put(static_cast<std::uint64_t>(XXH3_64bits(header, snapshot::header_checksum_offset)));
   e.bytes(header, sizeof(header));
@@ -204,8 +215,8 @@ void write_mandates(Encoder& e, const State& s) {
 }
 
 void write_payments(Encoder& e, const State& s) {
-  e.section(snapshot::tag_payments, s.payments.size());
-  for (std::uint32_t i = 0; i < s.payments.size(); ++i) {
+  e.section(snapshot::tag_payments, s.payments.live_count());
+  for (std::uint32_t i = s.payments.begin(); i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
     e.le(p.merchant);
     e.str(s.str(p.order_id));
@@ -220,6 +231,7 @@ void write_payments(Encoder& e, const State& s) {
     e.str(s.str(p.channel_txn_id));
     e.le(p.created_at_us);
     e.le(p.updated_at_us);
+    e.u8(p.flags);
     e.le(refunds_of(s, p));
     for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
       e.str(s.str(s.refunds[r].request_id));
@@ -230,8 +242,8 @@ void write_payments(Encoder& e, const State& s) {
 }
 
 void write_idempotency(Encoder& e, const State& s) {
-  e.section(snapshot::tag_idempotency, s.idempotency.size());
-  for (std::uint32_t i = 0; i < s.idempotency.size(); ++i) {
+  e.section(snapshot::tag_idempotency, s.idempotency.live_count());
+  for (std::uint32_t i = s.idempotency.begin(); i < s.idempotency.size(); ++i) {
     const IdempotencyRow& r = s.idempotency[i];
     e.le(r.principal);
     e.str(s.str(r.request_id));
@@ -240,6 +252,7 @@ void write_idempotency(Encoder& e, const State& s) {
     e.u8(r.field);
     e.le(r.fingerprint);
     e.le(r.resource);
+    e.le(r.created_at_us);
   }
 }
 
@@ -261,8 +274,20 @@ void write_anomalies(Encoder& e, const State& s) {
 }
 
 void write_pending(Encoder& e, const State& s) {
-  e.section(snapshot::tag_pending, s.pending_queue.size());
-  for (std::uint32_t i = 0; i < s.pending_queue.size(); ++i) e.le(s.pending_queue[i]);
+  // Entries below the expiry cursor are settled: they are not written.
+  e.section(snapshot::tag_pending, s.pending_queue.size() - s.expiry_cursor);
+  for (std::uint32_t i = s.expiry_cursor; i < s.pending_queue.size(); ++i) e.le(s.pending_queue[i]);
+}
+
+void write_filter(Encoder& e, const State& s) {
+  const OrderFilter& filter = s.archived_orders;
+  e.section(snapshot::tag_filter, filter.partitions());
+  for (std::size_t i = 0; i < filter.partitions(); ++i) {
+    const OrderFilter::PartitionImage image = filter.partition(i);
+    e.le(image.capacity_keys);
+    e.le(image.count_keys);
+    e.bytes(image.blocks.data(), image.blocks.size());
+  }
 }
 
 // The sections in the order of snapshot_format.hpp.
@@ -276,6 +301,7 @@ void write_sections(Encoder& e, const State& s) {
   write_idempotency(e, s);
   write_anomalies(e, s);
   write_pending(e, s);
+  write_filter(e, s);
 }
 
 }  // namespace

@@ -1,5 +1,7 @@
 #include "state.hpp"
 
+#include <algorithm>
+
 #include <xxhash.h>
 
 #include "base/assert.hpp"
@@ -174,7 +176,9 @@ void State::prefetch_account_row(std::string_view id) const {
   }
 }
 void State::prefetch_payment(std::uint32_t merchant, std::string_view order_id) const {
-  payment_index_.prefetch(hash_key(merchant, order_id));
+  const std::uint64_t hash = hash_key(merchant, order_id);
+  payment_index_.prefetch(hash);
+  archived_orders.prefetch(hash);
 }
 void State::prefetch_idempotency(std::uint32_t principal, std::string_view request_id) const {
   idempotency_index_.prefetch(hash_key(principal, request_id));
@@ -197,6 +201,7 @@ std::uint32_t State::add_refund(std::uint32_t payment, const RefundRow& row) {
   PaymentRow& p = payments[payment];
   const std::uint32_t index = refunds.push_back(row);
   refunds[index].next = row_none;
+  refunds[index].payment = payment;
   if (p.last_refund == row_none) {
     p.first_refund = index;
   } else {
@@ -255,6 +260,83 @@ Amount& State::channel_balance(std::uint32_t channel, Currency currency) {
 Amount State::channel_balance(std::uint32_t channel, Currency currency) const {
   PAYCORE_ASSERT(channel != 0);
   return system_balances_[system_slot(channel, currency)];
+}
+
+bool State::order_may_be_archived(std::uint32_t merchant, std::string_view order_id) const {
+  return archived_orders.may_contain(hash_key(merchant, order_id));
+}
+
+bool State::payment_is_evictable(std::uint32_t row, std::int64_t as_of_us) const {
+  const PaymentRow& p = payments[row];
+  return p.status != PaymentStatus::pending && p.updated_at_us <= as_of_us &&
+         p.updated_at_us < idempotency_horizon_us;
+}
+
+void State::evict_payments(std::uint32_t end) {
+  PAYCORE_ASSERT_LE(end, payments.size());
+  for (std::uint32_t row = payments.begin(); row < end; ++row) {
+    const std::uint64_t hash = hash_payment(row);
+    const bool indexed = payment_index_.erase(hash, [&](std::uint32_t v) { return v == row; });
+    PAYCORE_ASSERT(indexed);
+    archived_orders.insert(hash);
+    const PaymentRow& p = payments[row];
+    if (p.channel != 0 && p.channel_txn_id != 0) {
+      const bool txn_indexed =
+          channel_txn_index_.erase(hash_channel_txn(row), [&](std::uint32_t v) { return v == row; });
+      PAYCORE_ASSERT(txn_indexed);
+    }
+  }
+  payments.release_front(end);
+  std::uint32_t refunds_begin = refunds.begin();
+  while (refunds_begin < refunds.size() && refunds[refunds_begin].payment < end) ++refunds_begin;
+  refunds.release_front(refunds_begin);
+  release_history_strings();
+}
+
+std::uint32_t State::drop_idempotency(std::int64_t cutoff_us, std::uint32_t count_max) {
+  std::uint32_t row = idempotency.begin();
+  std::uint32_t dropped = 0;
+  for (; row < idempotency.size() && dropped < count_max; ++row, ++dropped) {
+    if (idempotency[row].created_at_us >= cutoff_us) break;
+    const bool indexed =
+        idempotency_index_.erase(hash_idempotency(row), [&](std::uint32_t v) { return v == row; });
+    PAYCORE_ASSERT(indexed);
+  }
+  idempotency.release_front(row);
+  const std::int64_t first_live_us =
+      row < idempotency.size() ? idempotency[row].created_at_us : INT64_MAX;
+  idempotency_horizon_us = std::max(idempotency_horizon_us, std::min(cutoff_us, first_live_us));
+  if (dropped != 0) release_history_strings();
+  return dropped;
+}
+
+// History strings are made in the order of the rows that own them, so everything below the
+// first string of the first live row of each table is garbage (docs/design.md "Hot and cold":
+// a payment leaves only after the idempotency records that share its strings).
+void State::release_history_strings() {
+  StrRef lowest = UINT64_MAX;
+  const auto consider = [&](StrRef ref) {
+    if ((ref & history_string_bit) != 0) lowest = std::min(lowest, ref & ~history_string_bit);
+  };
+  if (payments.begin() < payments.size()) {
+    const PaymentRow& p = payments[payments.begin()];
+    consider(p.order_id);
+    consider(p.request_id);
+    consider(p.channel_txn_id);
+  }
+  if (idempotency.begin() < idempotency.size()) consider(idempotency[idempotency.begin()].request_id);
+  if (refunds.begin() < refunds.size()) consider(refunds[refunds.begin()].request_id);
+  if (lowest != UINT64_MAX) history_.release_below(lowest);
+}
+
+std::size_t State::memory_bytes() const {
+  return accounts.memory_bytes() + payments.memory_bytes() + refunds.memory_bytes() +
+         idempotency.memory_bytes() + anomalies.memory_bytes() + mandates.memory_bytes() +
+         principals.memory_bytes() + pending_queue.memory_bytes() + strings_.memory_bytes() +
+         history_.memory_bytes() + account_index_.memory_bytes() + payment_index_.memory_bytes() +
+         idempotency_index_.memory_bytes() + principal_index_.memory_bytes() +
+         channel_txn_index_.memory_bytes() + mandate_index_.memory_bytes() +
+         mandate_pair_index_.memory_bytes() + archived_orders.memory_bytes();
 }
 
 Amount State::balance_sum_slow(Currency currency) const {

@@ -14,6 +14,7 @@
 #include "hash_index.hpp"
 #include "model.hpp"
 #include "money.hpp"
+#include "order_filter.hpp"
 
 namespace paycore {
 
@@ -45,13 +46,19 @@ struct PaymentRow {
   Currency currency{};
   std::uint8_t channel = 0;  // channel row; 0 = balance
   PaymentStatus status{};
+  std::uint8_t flags = 0;    // payment_flag_*
 };
+
+// The payment came back from the archive (a command on a cold payment): its refunds before
+// that are in the archive, only the later ones in memory (their sum is below refunded_amount).
+inline constexpr std::uint8_t payment_flag_from_archive = 1;
 
 struct RefundRow {
   StrRef request_id = 0;
   Amount amount = 0;
   std::int64_t created_at_us = 0;
-  std::uint32_t next = row_none;  // the payment's next refund
+  std::uint32_t next = row_none;     // the payment's next refund
+  std::uint32_t payment = row_none;  // the payment refunded: the row leaves memory with it
 };
 
 // An idempotency record: (principal, request_id) -> outcome + request fingerprint.
@@ -63,6 +70,7 @@ struct IdempotencyRow {
   CommandKind kind{};
   std::uint8_t code = 0;               // ResultCode
   std::uint8_t field = 0;              // Field at fault of a kept refusal (replayed as is)
+  std::int64_t created_at_us = 0;      // the command's timestamp: retention counts from it
 };
 
 // A customer's consent that one merchant may debit its account (docs/api.md "Mandates"). Mandates
@@ -106,6 +114,11 @@ struct StateConfig {
   std::uint64_t payments_expected = 4096;
 };
 
+// Strings of payments, refunds and idempotency records live in their own arena, which is freed
+// from the front as those rows leave memory (docs/design.md "Hot and cold"); this bit of a
+// StrRef says which arena holds it.
+inline constexpr StrRef history_string_bit = StrRef{1} << 63;
+
 inline constexpr std::size_t channels_max = 64;  // including "balance" at row 0
 inline constexpr std::int64_t pending_lifetime_default_us = 15LL * 60 * 1'000'000;
 
@@ -147,7 +160,28 @@ class State {
   // Appends the mandate and makes it its pair's newest; returns the pair's previous newest
   // (row_none if it is the pair's first).
   std::uint32_t add_mandate(const MandateRow& row, std::uint32_t* previous);
+  // Strings that live as long as the state: ids of accounts, mandates, principals, channels,
+  // anomalies.
   StrRef intern(std::string_view text) { return strings_.add(text); }
+  // Strings of payments, refunds and idempotency records, in the order their rows are made:
+  // freed once every row that could refer to them has left memory.
+  StrRef intern_history(std::string_view text) { return history_.add(text) | history_string_bit; }
+
+  // ---- Hot and cold (docs/design.md "Hot and cold"): rows leave from the front of their
+  // table, in the order they were made; their indices never change.
+  // Whether payment row `row` (live) may leave memory, given a copy of it read at `as_of_us`:
+  // it is not PENDING, has not changed since the copy, and no idempotency record that refers
+  // to it is left (it last changed before the idempotency horizon).
+  bool payment_is_evictable(std::uint32_t row, std::int64_t as_of_us) const;
+  // Takes payment rows [payments.begin(), end) out of memory: their index entries, their
+  // refunds once no live payment's refund precedes them, and the history strings below every
+  // live row. The caller has checked each with payment_is_evictable. O(rows evicted).
+  void evict_payments(std::uint32_t end);
+  // Drops idempotency records created before `cutoff_us`, oldest first, at most `count_max`;
+  // returns how many. Moves idempotency_horizon_us forward.
+  std::uint32_t drop_idempotency(std::int64_t cutoff_us, std::uint32_t count_max);
+  // Bytes held by the tables, indexes and arenas (what `memory per hot payment` counts).
+  std::size_t memory_bytes() const;
 
   // ---- Money. Every movement goes through here: one debit, one credit, same currency.
   // System balances (`external`, `channel:{name}`) are per currency and may go negative.
@@ -160,7 +194,10 @@ class State {
   // Checks the double-entry invariant for every currency; O(accounts).
   bool balances_sum_to_zero_slow() const;
 
-  std::string_view str(StrRef ref) const { return strings_.get(ref); }
+  std::string_view str(StrRef ref) const {
+    return (ref & history_string_bit) != 0 ? history_.get(ref & ~history_string_bit)
+                                           : strings_.get(ref);
+  }
 
   // ---- Tables (read access for apply, snapshots and tests).
   ChunkedVector<AccountRow> accounts;
@@ -179,18 +216,28 @@ class State {
   std::int64_t pending_lifetime_us = pending_lifetime_default_us;
   // The newest command timestamp applied: the engine never stamps a smaller one.
   std::int64_t last_timestamp_us = 0;
+  // Every idempotency record created before this time has been dropped (INT64_MIN: none yet).
+  std::int64_t idempotency_horizon_us = INT64_MIN;
+  // The archive holds payment rows below this, as the log last said (archive_payments).
+  std::uint32_t archived_rows_end = 0;
+  // Every (merchant, order_id) that has left memory: a hit sends a new order to the archive.
+  OrderFilter archived_orders;
+  // Whether order `order_id` of merchant account row `merchant` may be in the archive.
+  bool order_may_be_archived(std::uint32_t merchant, std::string_view order_id) const;
 
  private:
   std::uint64_t hash_account(std::uint32_t row) const;
-  std::uint64_t hash_payment(std::uint32_t row) const;
+  std::uint64_t hash_payment(std::uint32_t row) const;  // = hash_key(merchant, order_id)
   std::uint64_t hash_idempotency(std::uint32_t row) const;
   std::uint64_t hash_principal(std::uint32_t row) const;
   std::uint64_t hash_channel_txn(std::uint32_t target) const;
   std::uint64_t hash_mandate(std::uint32_t row) const;
   std::uint64_t hash_mandate_pair(std::uint32_t row) const;
   std::size_t system_slot(std::uint32_t channel, Currency currency) const;
+  void release_history_strings();
 
   StringArena strings_;
+  StringArena history_;
   HashIndex account_index_;
   HashIndex payment_index_;
   HashIndex idempotency_index_;

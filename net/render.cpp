@@ -102,6 +102,7 @@ std::string_view result_message(ResultCode code, CommandKind kind) {
     case ResultCode::mandate_limit_exceeded: return "the amount is over the mandate's amount_max";
     case ResultCode::invalid_payer: return "the payer is not a customer account";
     case ResultCode::mandate_exists: return "a mandate with this mandate_id exists already";
+    case ResultCode::archive_check_needed: return "the archive of past payments could not be read";
   }
   return "error";
 }

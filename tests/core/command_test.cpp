@@ -61,6 +61,38 @@ TEST(CommandCodec, TickLifetimeIsTheI64AtOffset28) {
   EXPECT_EQ(encode(back), bytes);
 }
 
+TEST(CommandCodec, ArchivePaymentsFieldsShareTheTickSlots) {
+  Command c;
+  c.kind = CommandKind::archive_payments;
+  c.timestamp_us = 1'795'670'354'123'456;
+  c.archive_rows_end = 4096;
+  c.archive_as_of_us = 1'795'670'354'000'001;
+  const auto bytes = encode(c);
+  EXPECT_EQ(time_field_of(bytes), c.archive_as_of_us);
+  std::uint32_t count = 0;
+  std::memcpy(&count, bytes.data() + 8, sizeof(count));
+  EXPECT_EQ(count, 4096u);
+  Command back;
+  ASSERT_EQ(decode_command(bytes, &back), CommandDecodeError::ok);
+  EXPECT_EQ(back, c);
+  EXPECT_EQ(back.expire_max, 0u);
+  EXPECT_EQ(back.paid_at_us, 0);
+}
+
+TEST(CommandCodec, TickRetentionIsTheTrailingI64) {
+  Command c = tick(900'000'000, 4096);
+  c.timestamp_us = 1'795'670'354'123'456;
+  c.idempotency_retention_us = 604'800'000'000;
+  const auto bytes = encode(c);
+  std::int64_t tail = 0;
+  std::memcpy(&tail, bytes.data() + bytes.size() - sizeof(tail), sizeof(tail));
+  EXPECT_EQ(tail, c.idempotency_retention_us);
+  Command back;
+  ASSERT_EQ(decode_command(bytes, &back), CommandDecodeError::ok);
+  EXPECT_EQ(back, c);
+  EXPECT_EQ(back.expires_at_us, 0);
+}
+
 TEST(CommandCodec, MandateFieldsRoundTrip) {
   Command c = create_mandate("r1", "md-1", "alice", "m_001", 500, 1'795'670'354'000'000, true);
   c.timestamp_us = 1'795'670'000'000'000;
@@ -124,7 +156,7 @@ TEST(CommandCodec, EveryPrefixIsTruncated) {
 
 TEST(CommandCodec, UnknownVersionIsRefused) {
   auto bytes = encode(pay("m1", "r1", "o1", 5, "a1"));
-  bytes[0] = std::byte{3};
+  bytes[0] = std::byte{4};
   Command back;
   EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::unknown_version);
 }

@@ -243,6 +243,19 @@ void snapshot_seeds() {
   const std::string bytes = serialize_snapshot(driver.state, 62, 1'795'651'200'000'000);
   write_seed("snapshot", "random-60", 0x00, bytes);
   write_seed("snapshot", "random-60-repair", 0x01, bytes);
+  // The cold tier: records past their retention dropped, every payment that may leave
+  // archived (rows begin past 0, the filter of archived orders filled).
+  Command retention = tick(pending_lifetime_default_us, 1'000'000);
+  retention.idempotency_retention_us = 1;
+  (void)driver.run(retention, 3'600'000'000);
+  Command archive;
+  archive.kind = CommandKind::archive_payments;
+  archive.archive_rows_end = driver.state.payments.size();
+  archive.archive_as_of_us = driver.now_us();
+  (void)driver.run(archive);
+  const std::string tiered = serialize_snapshot(driver.state, 64, 1'795'651'200'000'000);
+  write_seed("snapshot", "tiered-60", 0x00, tiered);
+  write_seed("snapshot", "tiered-60-repair", 0x01, tiered);
 }
 
 // ---- statement (byte 0 % 4: auto, csv, alipay, wechat; 4: csv with merchant, 8: csv channel)
