@@ -11,16 +11,17 @@ namespace {
 
 constexpr std::uint64_t words_per_block = OrderFilter::bits_per_block / 64;
 
-// The k bit positions of a key inside its block: double hashing of the hash's low 32 bits
-// (Kirsch and Mitzenmacher, "Less Hashing, Same Performance", 2006); the high 32 bits chose
-// the block.
+// The k bit positions of a key inside its block: seven 9-bit slices of the hash, remixed
+// (the high 32 bits chose the block). Double hashing of 32 bits (a start and an odd step)
+// looked enough but gives only 18 bits of entropy per block: two keys of one block then share
+// all their bits once in ~130,000, a false positive rate of 1e-5 even in an almost empty filter
+// (the archive crash test met one in 33,000 payments).
 template <class Visit>
 void for_each_bit(std::uint64_t hash, Visit&& visit) {
-  const auto low = static_cast<std::uint32_t>(hash);
-  const std::uint32_t step = (low >> 16) | 1;
-  std::uint32_t bit = low;
-  for (std::uint32_t i = 0; i < OrderFilter::bits_per_key_set; ++i, bit += step) {
-    visit(bit % OrderFilter::bits_per_block);
+  std::uint64_t mixed = (hash ^ (hash >> 31)) * 0x9E3779B97F4A7C15ull;
+  mixed ^= mixed >> 29;
+  for (std::uint32_t i = 0; i < OrderFilter::bits_per_key_set; ++i) {
+    visit(static_cast<std::uint32_t>(mixed >> (9 * i)) % OrderFilter::bits_per_block);
   }
 }
 

@@ -22,6 +22,7 @@ TEST(HttpStatus, EveryRefusalHasItsDocumentedStatus) {
       {ResultCode::currency_mismatch, 422},      {ResultCode::idempotency_key_reused, 422},
       {ResultCode::refund_exceeds_payment, 422}, {ResultCode::invalid_payer, 422},
       {ResultCode::unavailable, 503},            {ResultCode::capacity_exhausted, 507},
+      {ResultCode::archive_check_needed, 503},
   };
   for (const auto& row : table) {
     EXPECT_EQ(http_status(row.code, CommandKind::create_payment), row.status)
