@@ -504,6 +504,25 @@ StatusOr<Tier> open_tier(Settings& settings, const std::string& data_dir, Engine
   return tier;
 }
 
+// Recovers the engine from the data directory and opens its archive; false (said in the log
+// and on stderr) if either cannot be opened: exit status 1.
+bool open_storage(Settings& settings, const EngineConfig& engine_config, const std::string& data_dir,
+                  std::unique_ptr<Engine>* engine, Tier* tier) {
+  const auto refuse = [&](const char* what, const Status& status) {
+    const std::string error = status.to_string();
+    log_line(LogLevel::error, std::string(what) + error, {{"data_dir", data_dir}});
+    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    return false;
+  };
+  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(engine_config);
+  if (!opened.is_ok()) return refuse("cannot open the data directory: ", opened.status());
+  *engine = std::move(*opened);
+  StatusOr<Tier> opened_tier = open_tier(settings, data_dir, **engine);
+  if (!opened_tier.is_ok()) return refuse("cannot open the archive: ", opened_tier.status());
+  *tier = std::move(*opened_tier);
+  return true;
+}
+
 // Signals are taken synchronously by the main thread; every thread made after this inherits
 // the mask. Returns the set to wait on.
 sigset_t block_signals() {
@@ -635,21 +654,9 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     engine_config.wal_faults = &wal_faults;
   }
 
-  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(engine_config);
-  if (!opened.is_ok()) {
-    const std::string error = opened.status().to_string();
-    log_line(LogLevel::error, "cannot open the data directory: " + error, {{"data_dir", data_dir}});
-    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
-    return 1;
-  }
-  std::unique_ptr<Engine> engine = std::move(*opened);
-  StatusOr<Tier> tier = open_tier(settings, data_dir, *engine);
-  if (!tier.is_ok()) {
-    const std::string error = tier.status().to_string();
-    log_line(LogLevel::error, "cannot open the archive: " + error, {{"data_dir", data_dir}});
-    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
-    return 1;
-  }
+  std::unique_ptr<Engine> engine;
+  Tier tier;
+  if (!open_storage(settings, engine_config, data_dir, &engine, &tier)) return 1;
   if (!run_to_completion) engine->start();
 
   net::ServerConfig server_config = server_config_from(settings, *shape);
@@ -672,7 +679,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer);
   server->stop();
   engine->stop();
-  tier->stop();
+  tier.stop();
   log_line(LogLevel::info, "stopped");
   return 0;
 }
