@@ -26,6 +26,8 @@
 #include <vector>
 
 #include "app/commands.hpp"
+#include "archive/archiver.hpp"
+#include "archive/store.hpp"
 #include "auth/keys.hpp"
 #include "auth/signing.hpp"
 #include "net/server.hpp"
@@ -70,6 +72,12 @@ std::vector<Setting> default_settings() {
       {"rate_limit_principals_max", SettingType::integer, "100000", "principals whose buckets are tracked at most"},
       {"batch_items_max", SettingType::integer, "1000", "payments per POST /v1/payments/batch"},
       {"pending_lifetime_s", SettingType::integer, "900", "PENDING payments older than this are cancelled"},
+      {"archive", SettingType::flag, "true", "keep cold payments in DATA_DIR/archive (RocksDB) and take them out of memory (docs/design.md \"Hot and cold\")"},
+      {"hot_window_ms", SettingType::integer, "604800000", "payments older than this are archived and leave memory (7 days)"},
+      {"payments_hot_high_water", SettingType::integer, "0", "more payments in memory than this are archived whatever their age (0: 3/4 of payments_max)"},
+      {"idempotency_retention_ms", SettingType::integer, "604800000", "idempotency records are kept this long (7 days; below 24 h only for tests)"},
+      {"archive_job_payments_max", SettingType::integer, "2048", "payments per archive write"},
+      {"archive_block_cache_bytes", SettingType::integer, "268435456", "RocksDB block cache of the archive"},
       {"snapshot_every_records", SettingType::integer, "10000000", "snapshot after this many log records (0: never)"},
       {"snapshot_every_s", SettingType::integer, "3600", "snapshot after this many seconds (0: never)"},
       {"snapshots_keep", SettingType::integer, "3", "snapshots kept"},
@@ -435,6 +443,67 @@ std::optional<ServeShape> serve_shape(Settings& settings) {
   return shape;
 }
 
+// The cold tier's settings (docs/design.md "Hot and cold"); false (the reason printed) on a bad
+// one: exit status 2.
+bool tier_settings_valid(Settings& settings) {
+  const auto refuse = [](const char* what) {
+    std::fprintf(stderr, "paycore serve: %s\n", what);
+    return false;
+  };
+  if (settings.integer("hot_window_ms") < 1) return refuse("hot_window_ms must be at least 1");
+  const std::int64_t retention_ms = settings.integer("idempotency_retention_ms");
+  if (retention_ms < 1) return refuse("idempotency_retention_ms must be at least 1");
+  const std::int64_t job = settings.integer("archive_job_payments_max");
+  if (job < 1 || job > 65536) return refuse("archive_job_payments_max must be 1..65536");
+  if (settings.integer("archive_block_cache_bytes") < (1 << 20))
+    return refuse("archive_block_cache_bytes must be at least 1 MiB");
+  if (retention_ms < 24LL * 3600 * 1000) {
+    log_line(LogLevel::warn, "idempotency records are kept less than 24 hours (tests only)",
+             {{"idempotency_retention_ms", std::to_string(retention_ms)}});
+  }
+  return true;
+}
+
+// The archive of cold payments and its writer thread, owned by serve() around the engine.
+struct Tier {
+  std::unique_ptr<ArchiveStore> store;
+  std::unique_ptr<Archiver> archiver;
+  void stop() {
+    if (archiver) archiver->stop();
+  }
+};
+
+// Opens DATA_DIR/archive for a recovered engine and attaches its writer. Refuses to start when
+// the archive is behind what memory gave up (missing, restored from an older backup, another
+// data directory's): payments would be silently missing. Without the archive setting, refuses
+// a data directory whose payments have left memory.
+StatusOr<Tier> open_tier(Settings& settings, const std::string& data_dir, Engine& engine) {
+  const std::uint32_t archived_rows_end = engine.archived_rows_end();
+  Tier tier;
+  if (!settings.flag("archive")) {
+    if (archived_rows_end == 0) return tier;
+    return Status::invalid_argument("payments of " + data_dir +
+                                    " are in its archive: the archive setting must stay on");
+  }
+  ArchiveOptions options;
+  options.dir = data_dir + "/archive";
+  options.block_cache_bytes = static_cast<std::size_t>(settings.integer("archive_block_cache_bytes"));
+  options.must_exist = archived_rows_end > 0;
+  StatusOr<std::unique_ptr<ArchiveStore>> store = ArchiveStore::open(options);
+  PAYCORE_RETURN_IF_ERROR(store.status());
+  tier.store = std::move(*store);
+  const ArchivePosition position = tier.store->position();
+  if (position.rows_end < archived_rows_end) {
+    return Status::corruption("archive " + options.dir + " holds payment rows below " +
+                              std::to_string(position.rows_end) + " but the log says rows below " +
+                              std::to_string(archived_rows_end) +
+                              " left memory: the archive is missing payments");
+  }
+  tier.archiver = std::make_unique<Archiver>(tier.store.get(), &engine.metrics().durable_lsn);
+  engine.attach_archive(tier.archiver.get());
+  return tier;
+}
+
 // Signals are taken synchronously by the main thread; every thread made after this inherits
 // the mask. Returns the set to wait on.
 sigset_t block_signals() {
@@ -465,6 +534,13 @@ EngineConfig engine_config_from(Settings& settings, const ServeShape& shape, con
   engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
   engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
   engine_config.wal_force_fallback = settings.flag("wal_fallback");
+  engine_config.hot_window_us = settings.integer("hot_window_ms") * 1000;
+  engine_config.idempotency_retention_us = settings.integer("idempotency_retention_ms") * 1000;
+  const std::int64_t high_water = settings.integer("payments_hot_high_water");
+  engine_config.payments_hot_high_water = static_cast<std::uint32_t>(
+      high_water > 0 ? high_water : settings.integer("payments_max") / 4 * 3);
+  engine_config.archive_job_payments_max =
+      static_cast<std::uint32_t>(settings.integer("archive_job_payments_max"));
   return engine_config;
 }
 
@@ -528,7 +604,7 @@ void serve_until_stopped(const sigset_t& signals, const std::string& keys_path, 
 
 int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   const std::optional<ServeShape> shape = serve_shape(settings);
-  if (!shape) return 2;
+  if (!shape || !tier_settings_valid(settings)) return 2;
   const std::string& data_dir = shape->data_dir;
   const std::string& keys_path = shape->keys_path;
   const bool run_to_completion = shape->run_to_completion;
@@ -567,6 +643,13 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     return 1;
   }
   std::unique_ptr<Engine> engine = std::move(*opened);
+  StatusOr<Tier> tier = open_tier(settings, data_dir, *engine);
+  if (!tier.is_ok()) {
+    const std::string error = tier.status().to_string();
+    log_line(LogLevel::error, "cannot open the archive: " + error, {{"data_dir", data_dir}});
+    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    return 1;
+  }
   if (!run_to_completion) engine->start();
 
   net::ServerConfig server_config = server_config_from(settings, *shape);
@@ -589,6 +672,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer);
   server->stop();
   engine->stop();
+  tier->stop();
   log_line(LogLevel::info, "stopped");
   return 0;
 }

@@ -218,16 +218,47 @@ Status put(rocksdb::WriteBatch* batch, std::string_view key, std::string_view va
                       "adding " + describe_key(key) + " to the archive's batch");
 }
 
+// A payment that came back from the archive holds only its later refunds (core/archive_port.hpp,
+// refunds_follow_archived): the record gets the archive's refunds, then those it does not hold
+// yet (by request_id, so that writing the same copy twice adds nothing).
+StatusOr<ArchivedPayment> with_archived_refunds(const ArchivedPayment& payment,
+                                                const std::optional<ArchivedPayment>& old) {
+  if (!payment.refunds_follow_archived) return payment;
+  if (!old.has_value()) {
+    return Status::corruption("payment " + std::string(payment.payment.merchant_id.view()) + "/" +
+                              std::string(payment.payment.order_id.view()) +
+                              " came back from the archive, which no longer holds it");
+  }
+  ArchivedPayment merged = payment;
+  merged.refunds_follow_archived = false;
+  merged.refunds = old->refunds;
+  for (const RefundView& refund : payment.refunds) {
+    const bool known = std::any_of(old->refunds.begin(), old->refunds.end(), [&](const RefundView& r) {
+      return r.request_id.view() == refund.request_id.view();
+    });
+    if (!known) merged.refunds.push_back(refund);
+  }
+  PAYCORE_RETURN_IF_ERROR(archive::check_payment(merged));
+  return merged;
+}
+
 // The keys of one payment; the old 'L' and 'D' keys go if its created_at_us ever changed.
-Status add_payment(rocksdb::DB& db, const ArchivedPayment& payment, rocksdb::WriteBatch* batch) {
-  const PaymentView& p = payment.payment;
-  const std::string key = archive::payment_key(p.merchant_id.view(), p.order_id.view());
+Status add_payment(rocksdb::DB& db, const ArchivedPayment& given, rocksdb::WriteBatch* batch) {
+  const std::string key =
+      archive::payment_key(given.payment.merchant_id.view(), given.payment.order_id.view());
   StatusOr<std::optional<std::string>> old = get_value(db, key);
   PAYCORE_RETURN_IF_ERROR(old.status());
+  std::optional<ArchivedPayment> old_payment;
   if (old->has_value()) {
     StatusOr<ArchivedPayment> decoded = archive::decode_payment(key, **old);
     PAYCORE_RETURN_IF_ERROR(decoded.status());
-    const std::int64_t old_created_at_us = decoded->payment.created_at_us;
+    old_payment = std::move(*decoded);
+  }
+  StatusOr<ArchivedPayment> payment = with_archived_refunds(given, old_payment);
+  PAYCORE_RETURN_IF_ERROR(payment.status());
+  const PaymentView& p = payment->payment;
+  if (old_payment.has_value()) {
+    const std::int64_t old_created_at_us = old_payment->payment.created_at_us;
     if (old_created_at_us != p.created_at_us) {
       const std::string_view merchant = p.merchant_id.view();
       const std::string_view order = p.order_id.view();
@@ -239,7 +270,7 @@ Status add_payment(rocksdb::DB& db, const ArchivedPayment& payment, rocksdb::Wri
                        "deleting an old day key"));
     }
   }
-  const std::string record = archive::encode_payment(payment);
+  const std::string record = archive::encode_payment(*payment);
   PAYCORE_RETURN_IF_ERROR(put(batch, key, record));
   PAYCORE_RETURN_IF_ERROR(put(
       batch, archive::list_key(p.merchant_id.view(), p.created_at_us, p.order_id.view()), record));
@@ -257,7 +288,10 @@ Status ArchiveStore::write(std::span<const ArchivedPayment> payments,
   std::lock_guard write_lock(impl_->write_mutex);
   PAYCORE_RETURN_IF_ERROR(check_next_position(this->position(), position));
   for (const ArchivedPayment& payment : payments) {
-    PAYCORE_RETURN_IF_ERROR(archive::check_payment(payment));
+    // A payment back from the archive is checked once merged with the archive's refunds.
+    if (!payment.refunds_follow_archived) {
+      PAYCORE_RETURN_IF_ERROR(archive::check_payment(payment));
+    }
   }
   rocksdb::WriteBatch batch;
   for (const ArchivedPayment& payment : payments) {

@@ -93,7 +93,7 @@ struct PaymentPage {
 /// The cold tier's store. Thread safety: every const member may be called from any thread,
 /// concurrently with one another and with write() (RocksDB's reads see a consistent view of
 /// the store: each call its own); write() from one thread at a time (serialised by a mutex).
-class ArchiveStore {
+class ArchiveStore final : public ArchiveReader {
  public:
   /// Opens (or, unless must_exist or read_only, creates) the store at options.dir, with the
   /// RocksDB options of docs/archive-store.md and paranoid checks. Writes the format key into a
@@ -102,7 +102,7 @@ class ArchiveStore {
   /// no job, when it has data but no format key, when RocksDB finds damage, or for another
   /// format version; kIoError (or kNoSpace) from RocksDB otherwise. Messages name the dir.
   static StatusOr<std::unique_ptr<ArchiveStore>> open(const ArchiveOptions& options);
-  ~ArchiveStore();
+  ~ArchiveStore() override;
   ArchiveStore(const ArchiveStore&) = delete;
   ArchiveStore& operator=(const ArchiveStore&) = delete;
 
@@ -112,7 +112,10 @@ class ArchiveStore {
   /// Writes every payment ('P', 'L' and 'D' keys) and `position` in one atomic RocksDB batch,
   /// synced before it returns. A payment already archived is replaced (a payment re-archived
   /// after it changed); should its created_at_us differ, its old 'L' and 'D' keys are deleted in
-  /// the same batch. Validates first and writes nothing on: a payment check_payment refuses
+  /// the same batch. A payment that came back from the archive (refunds_follow_archived) gets
+  /// the archive's refunds followed by those it does not hold yet (by request_id); kCorruption
+  /// if the archive no longer holds it. Validates first and writes nothing on: a payment
+  /// check_payment refuses
   /// (kInvalidArgument), position.jobs != position().jobs + 1 or position.lsn < position().lsn
   /// (kInvalidArgument), a read-only store (kReadOnly), a damaged record already stored for one of
   /// the payments (kCorruption naming its key). RocksDB's errors as in open().
@@ -121,7 +124,7 @@ class ArchiveStore {
   /// The archived payment (merchant_id, order_id), or nullopt if it is not archived.
   /// kInvalidArgument for ids that are not valid; kCorruption naming the key for a bad record.
   StatusOr<std::optional<ArchivedPayment>> get_payment(std::string_view merchant_id,
-                                                       std::string_view order_id) const;
+                                                       std::string_view order_id) const override;
 
   /// The refunds of an archived payment, in the order they were made; kNotFound if the payment
   /// is not archived. Errors as get_payment.

@@ -396,7 +396,8 @@ void log_recovered(const RecoveredState& recovered, const wal::Log& log, std::in
            {{"snapshot_lsn", std::to_string(recovered.snapshot_lsn)},
             {"replayed_records", std::to_string(recovered.replayed_count)},
             {"accounts", std::to_string(state.accounts.size())},
-            {"payments", std::to_string(state.payments.size())},
+            {"payments", std::to_string(state.payments.live_count())},
+            {"payments_archived", std::to_string(state.payments.begin())},
             {"ms", std::to_string((wall_clock_us() - started_us) / 1000)},
             {"write_path", log.using_io_uring() ? "io_uring" : "pwrite+fdatasync thread"}});
 }

@@ -130,6 +130,9 @@ class Engine {
   /// Gives the core the sink that writes cold payments to the archive (before start() or the
   /// first turn()). The sink usually needs metrics().durable_lsn, hence after open().
   void attach_archive(ArchiveSink* sink);
+  /// The archive holds payment rows below this, as the recovered log says (before start()):
+  /// an archive whose position is below it is missing payments.
+  std::uint32_t archived_rows_end() const { return state_->archived_rows_end; }
 
   void start();  // runs the core loop on its own thread
   // Clean shutdown: takes what is already in the rings, makes it durable, releases every

@@ -90,6 +90,40 @@ TEST(ArchiveStore, RewriteReplacesTheRecordAndKeepsOneListEntry) {
   EXPECT_EQ(day_count, 1);
 }
 
+// A payment refunded after it went cold comes back to memory with only its later refunds;
+// archived again, it keeps the archive's refunds and gains the new ones, once each.
+TEST(ArchiveStore, PaymentBackFromTheArchiveKeepsTheArchivedRefunds) {
+  ArchiveDir dir;
+  const auto store = open_store(dir.store());
+  ArchivedPayment p = make_payment("merchant_1", "ord_1", t0_us);
+  add_refund(&p, "refund_1", 100, t0_us + 500);
+  ASSERT_TRUE(write_job(*store, {p}).is_ok());
+  ArchivedPayment back = p;  // as memory holds it: the total, only the later refund
+  back.refunds.clear();
+  add_refund(&back, "refund_2", 200, t0_us + 900);
+  back.refunds_follow_archived = true;
+  ASSERT_TRUE(write_job(*store, {back}).is_ok());
+  ASSERT_TRUE(write_job(*store, {back}).is_ok());  // the same copy again adds nothing
+  const auto found = store->get_payment("merchant_1", "ord_1");
+  ASSERT_TRUE(found.is_ok() && found->has_value());
+  ASSERT_EQ((*found)->refunds.size(), 2U);
+  EXPECT_EQ((*found)->refunds[0].request_id.view(), "refund_1");
+  EXPECT_EQ((*found)->refunds[1].request_id.view(), "refund_2");
+  EXPECT_EQ((*found)->payment.refunded_amount, 300);
+  EXPECT_FALSE((*found)->refunds_follow_archived);
+}
+
+TEST(ArchiveStore, PaymentBackFromAnArchiveThatLostItIsCorruption) {
+  ArchiveDir dir;
+  const auto store = open_store(dir.store());
+  ArchivedPayment back = make_payment("merchant_1", "ord_1", t0_us);
+  add_refund(&back, "refund_2", 200, t0_us + 900);
+  back.payment.refunded_amount = 300;
+  back.refunds_follow_archived = true;
+  EXPECT_EQ(write_job(*store, {back}).code(), StatusCode::kCorruption);
+  EXPECT_EQ(store->position().jobs, 0U);
+}
+
 TEST(ArchiveStore, RewriteWithAnotherCreatedAtMovesItsListAndDayKeys) {
   ArchiveDir dir;
   const auto store = open_store(dir.store());
