@@ -5,7 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
+#include <condition_variable>
+#include <mutex>
 #include <memory>
 #include <string>
 #include <thread>
@@ -37,6 +40,44 @@ EngineConfig tiered_config(const std::string& dir) {
   return config;
 }
 
+// The server's view of the archive: the store, or a read error, or reads held until released.
+class TestReader : public ArchiveReader {
+ public:
+  const ArchiveReader* store = nullptr;
+  std::atomic<bool> failing{false};
+
+  StatusOr<std::optional<ArchivedPayment>> get_payment(std::string_view merchant_id,
+                                                       std::string_view order_id) const override {
+    {
+      std::unique_lock lock(mutex_);
+      ++entered_;
+      changed_.notify_all();
+      changed_.wait(lock, [this] { return !holding_; });
+    }
+    if (failing.load()) return Status::io_error("archive: injected read error");
+    return store->get_payment(merchant_id, order_id);
+  }
+  void hold() {
+    const std::lock_guard lock(mutex_);
+    holding_ = true;
+  }
+  void release() {
+    const std::lock_guard lock(mutex_);
+    holding_ = false;
+    changed_.notify_all();
+  }
+  void wait_entered(int reads) const {
+    std::unique_lock lock(mutex_);
+    changed_.wait(lock, [&] { return entered_ >= reads; });
+  }
+
+ private:
+  mutable std::mutex mutex_;
+  mutable std::condition_variable changed_;
+  mutable int entered_ = 0;
+  bool holding_ = false;
+};
+
 class ColdServer : public ::testing::TestWithParam<bool> {  // param: run to completion
  protected:
   void SetUp() override {
@@ -47,6 +88,7 @@ class ColdServer : public ::testing::TestWithParam<bool> {  // param: run to com
     StatusOr<std::unique_ptr<ArchiveStore>> opened = ArchiveStore::open(options);
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     store_ = std::move(*opened);
+    reader_.store = store_.get();
     engine_ = paycore::testing::open_engine(tiered_config(dir_));
     ASSERT_NE(engine_, nullptr);
     archiver_ = std::make_unique<Archiver>(store_.get(), &engine_->metrics().durable_lsn);
@@ -55,13 +97,15 @@ class ColdServer : public ::testing::TestWithParam<bool> {  // param: run to com
     start_server();
     open_accounts();
   }
-  void start_server() {
+  void start_server(std::uint32_t read_threads = 2, std::uint32_t queued_max = 4096) {
     keys_ = std::make_unique<auth::KeysHolder>(testing::dev_keys().keys);
     ServerConfig config;
     config.port = 0;
     config.io_threads = 1;
     config.drive_engine = GetParam();
-    config.archive = store_.get();
+    config.archive = &reader_;
+    config.archive_read_threads = read_threads;
+    config.archive_lookups_queued_max = queued_max;
     StatusOr<std::unique_ptr<Server>> server = Server::create(config, *engine_, *keys_);
     ASSERT_TRUE(server.is_ok()) << server.status().to_string();
     server_ = std::move(*server);
@@ -76,6 +120,7 @@ class ColdServer : public ::testing::TestWithParam<bool> {  // param: run to com
                                                        it::mandate_amount_max_default)).status, 201);
   }
   void TearDown() override {
+    reader_.release();
     if (server_) server_->stop();
     if (engine_) engine_->stop();
     if (archiver_) archiver_->stop();
@@ -123,6 +168,7 @@ class ColdServer : public ::testing::TestWithParam<bool> {  // param: run to com
 
   std::string dir_;
   std::unique_ptr<ArchiveStore> store_;
+  TestReader reader_;
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<Archiver> archiver_;
   std::unique_ptr<auth::KeysHolder> keys_;
@@ -187,6 +233,51 @@ TEST_P(ColdServer, BatchItemWithAnArchivedOrderIdIsDuplicateOrder) {
   EXPECT_EQ(json_int(r.body, "/results/0/status"), 409) << r.body;
   EXPECT_EQ(json_string(r.body, "/results/0/error/code"), "duplicate_order");
   EXPECT_EQ(json_int(r.body, "/results/1/status"), 201) << r.body;
+}
+
+TEST_P(ColdServer, ArchiveReadErrorIsUnavailableNeverAGuess) {
+  (void)paid("o-err", 10);
+  wait_all_cold();
+  reader_.failing = true;
+  const HttpResponse get = merchant("GET", "/v1/payments/o-err");
+  EXPECT_EQ(get.status, 503) << get.body;
+  EXPECT_EQ(json_string(get.body, "/error/code"), "unavailable");
+  const HttpResponse create = merchant("POST", "/v1/payments", payment_body("r-err-2", "o-err", 10));
+  EXPECT_EQ(create.status, 503) << create.body;  // not a new payment under an archived order id
+  const HttpResponse refund = merchant("POST", "/v1/payments/o-err/refunds", R"({"request_id":"f-err","amount":1})");
+  EXPECT_EQ(refund.status, 503) << refund.body;
+  reader_.failing = false;
+  EXPECT_EQ(merchant("GET", "/v1/payments/o-err").status, 200);  // nothing was kept
+  EXPECT_EQ(merchant("POST", "/v1/payments/o-err/refunds", R"({"request_id":"f-err","amount":1})").status, 201);
+}
+
+// With one reader and room for one queued lookup, a third lookup while the first is being read
+// is refused at once (503), and the two others are answered once the read finishes.
+TEST_P(ColdServer, FullLookupQueueIsUnavailableAtOnce) {
+  (void)paid("o-q", 10);
+  wait_all_cold();
+  server_->stop();
+  start_server(1, 1);
+  reader_.hold();
+  const it::Signer m1 = client_->merchant("m_001");
+  it::Connection pipelined(server_->port());
+  const std::string get = Client::signed_request(m1, "GET", "/v1/payments/o-q", "");
+  ASSERT_TRUE(pipelined.send_all(get));
+  reader_.wait_entered(1);  // the worker holds the first lookup: the queue is empty
+  ASSERT_TRUE(pipelined.send_all(Client::signed_request(m1, "GET", "/v1/payments/o-q", "") +
+                                 Client::signed_request(m1, "GET", "/v1/payments/o-q", "")));
+  for (int polls = 0; polls < 1000; ++polls) {  // bounded: until the third is refused
+    if (client_->get("/metrics").body.find("outcome=\"queue_full\"} 1\n") != std::string::npos) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  reader_.release();
+  for (int i = 0; i < 2; ++i) {
+    const HttpResponse read = pipelined.read_response();
+    EXPECT_EQ(read.status, 200) << read.body;
+  }
+  const HttpResponse refused = pipelined.read_response();
+  EXPECT_EQ(refused.status, 503) << refused.body;
+  EXPECT_EQ(json_string(refused.body, "/error/code"), "unavailable");
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ColdServer, ::testing::Values(false, true),
