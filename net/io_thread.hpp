@@ -4,7 +4,8 @@
 // ConnectionTable moves bytes (net/connection.hpp), decide() says what a request means
 // (net/decide.hpp), the engine executes, render_slot() writes the answer (net/render.hpp).
 // io_thread.cpp holds the loop and the answers' way back; io_thread_requests.cpp the way in
-// (parsing, admission, submission).
+// (parsing, admission, submission); io_thread_archive.cpp the answers that need the archive
+// of payments that left memory (net/archive_lookup.hpp).
 
 #include <sys/epoll.h>
 

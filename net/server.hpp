@@ -25,6 +25,11 @@
 // that iteration polls instead of sleeping. Run to completion likewise never sleeps while the
 // core stopped at its turn budget or has just been given requests.
 //
+// With an archive (ServerConfig::archive), what the engine cannot answer from memory -- a GET
+// of a payment that left memory, a command answered archive_check_needed -- is finished by a
+// read of the archive on the ArchiveLookup's workers, never on an I/O thread
+// (net/io_thread_archive.cpp, docs/api.md "Payments that left memory").
+//
 // HTTP details (docs/api.md): `Expect: 100-continue` is answered with 100 once the header
 // section is in and no body byte is (after every earlier pipelined answer), or with the final
 // answer at once when the header section decides it (404/405, and 401 for missing signature
