@@ -21,6 +21,7 @@ constexpr std::uint64_t tag_listener = ~std::uint64_t{0};
 constexpr std::uint64_t tag_results = ~std::uint64_t{0} - 1;
 constexpr std::uint64_t tag_wake = ~std::uint64_t{0} - 2;
 constexpr std::uint64_t tag_engine = ~std::uint64_t{0} - 3;
+constexpr std::uint64_t tag_archive = ~std::uint64_t{0} - 4;
 // Run to completion: at most this many core turns before the connections are served again.
 constexpr int drive_turns_max = 64;
 constexpr std::size_t responses_per_take = 256;
@@ -62,7 +63,8 @@ IoThread::IoThread(Server& server, std::uint32_t index)
       decoder_(DecodeLimits{server.config_.amount_max, server.config_.batch_items_max, 16,
                             server.config_.http.body_bytes_max}),
       body_(64u << 20, 64 * 1024),
-      responses_(responses_per_take) {}
+      responses_(responses_per_take),
+      lookup_(server.archive_lookup_.get()) {}
 
 IoThread::~IoThread() {
   if (epoll_fd_ >= 0) ::close(epoll_fd_);
@@ -81,6 +83,10 @@ Status IoThread::init() {
   PAYCORE_RETURN_IF_ERROR(epoll_add(epoll_fd_, server_.engine_.result_fd(producer_), EPOLLIN,
                                     tag_results, "epoll_ctl(result fd)"));
   PAYCORE_RETURN_IF_ERROR(epoll_add(epoll_fd_, wake_fd_, EPOLLIN, tag_wake, "epoll_ctl(wake fd)"));
+  if (lookup_ != nullptr) {
+    PAYCORE_RETURN_IF_ERROR(epoll_add(epoll_fd_, lookup_->completion_fd(producer_), EPOLLIN,
+                                      tag_archive, "epoll_ctl(archive fd)"));
+  }
   if (!server_.config_.drive_engine) return Status::ok();
   // The core's own epoll set (log completions, snapshot child): readable when it has work.
   return epoll_add(epoll_fd_, server_.engine_.poll_fd(), EPOLLIN, tag_engine,
@@ -118,8 +124,10 @@ void IoThread::run() {
     }
     now_us_ = monotonic_us();
     bool results = false;
-    dispatch_events(events, n, &results);
+    bool archive_answers = false;
+    dispatch_events(events, n, &results, &archive_answers);
     if (results) take_responses();
+    if (archive_answers) take_archive_answers();
     serve_pending_lists();
     engine_busy = drive && drive_engine();
     if (server_.stopping_.load(std::memory_order_acquire) && !shutting_down_) begin_shutdown();
@@ -135,13 +143,16 @@ void IoThread::run() {
   }
 }
 
-void IoThread::dispatch_events(const epoll_event* events, int count, bool* results) {
+void IoThread::dispatch_events(const epoll_event* events, int count, bool* results,
+                               bool* archive_answers) {
   for (int i = 0; i < count; ++i) {
     const std::uint64_t tag = events[i].data.u64;
     if (tag == tag_listener) {
       if (!shutting_down_) connections_.accept_all(server_.listen_fd_, server_.refusal_, now_ms());
     } else if (tag == tag_results) {
       *results = true;
+    } else if (tag == tag_archive) {
+      *archive_answers = true;
     } else if (tag == tag_engine) {
       // handled by drive_engine() in run()
     } else if (tag == tag_wake) {
@@ -309,24 +320,40 @@ void IoThread::take_responses() {
   }
 }
 
-void IoThread::on_response(const Response& response) {
-  const AnswerToken token = AnswerToken::unpack(response.token);
+// The waiting slot `token` names, with its connection; null if the answer is stale (the
+// connection closed, or its index was reused, since the request was submitted).
+Slot* IoThread::waiting_slot(const AnswerToken& token, Connection** connection) {
   Connection* c = connections_.find(token.connection);
   const bool live = c != nullptr && c->fd >= 0 && c->generation == token.generation &&
                     token.slot < c->slots.size();
   if (!live || c->slots[token.slot].state != SlotState::waiting) {
     ServerMetrics::bump(metrics.stale_responses);
-    return;
+    return nullptr;
   }
-  Slot& slot = c->slots[token.slot];
+  *connection = c;
+  return &c->slots[token.slot];
+}
+
+// One more item of a batch slot answered.
+void IoThread::finish_item(Slot& slot) {
+  PAYCORE_ASSERT_GT(slot.batch.pending, 0u);
+  --slot.batch.pending;
+  if (slot.batch.pending == 0) slot.state = SlotState::ready;
+}
+
+void IoThread::on_response(const Response& response) {
+  const AnswerToken token = AnswerToken::unpack(response.token);
+  Connection* c = nullptr;
+  Slot* found = waiting_slot(token, &c);
+  if (found == nullptr) return;
+  Slot& slot = *found;
   switch (slot.kind) {
     case SlotKind::batch: {
       BatchAnswer& batch = slot.batch;
       if (token.item >= batch.entries.size() || batch.entries[token.item].local) return;
-      batch.entries[token.item].result = response.result;
-      PAYCORE_ASSERT_GT(batch.pending, 0u);
-      --batch.pending;
-      if (batch.pending == 0) slot.state = SlotState::ready;
+      BatchEntry& entry = batch.entries[token.item];
+      entry.result = response.result;
+      if (!item_lookup_started(entry, token)) finish_item(slot);
       break;
     }
     case SlotKind::snapshot:
@@ -336,7 +363,7 @@ void IoThread::on_response(const Response& response) {
       break;
     default:
       slot.response = response;
-      slot.state = SlotState::ready;
+      if (!single_lookup_started(slot, token)) slot.state = SlotState::ready;
       break;
   }
   mark_dirty(*c);
@@ -373,7 +400,8 @@ bool IoThread::render_ready(Connection& c) {
 bool IoThread::answer(Connection& c, Slot& slot) {
   const RenderContext context{server_.engine_.metrics(),       server_.stopping_,
                               server_.connections_open_,       server_.metrics_,
-                              server_.engine_.snapshots_dir(), shutting_down_};
+                              server_.engine_.snapshots_dir(), shutting_down_,
+                              lookup_ == nullptr ? nullptr : &lookup_->metrics()};
   ExtraHeaderLines extra;
   const ResponseHead head = render_slot(slot, context, body_, &extra);
   const auto latency_us = static_cast<std::uint64_t>(monotonic_us() - slot.start_us);

@@ -4,7 +4,8 @@
 // ConnectionTable moves bytes (net/connection.hpp), decide() says what a request means
 // (net/decide.hpp), the engine executes, render_slot() writes the answer (net/render.hpp).
 // io_thread.cpp holds the loop and the answers' way back; io_thread_requests.cpp the way in
-// (parsing, admission, submission).
+// (parsing, admission, submission); io_thread_archive.cpp the answers that need the archive
+// of payments that left memory (net/archive_lookup.hpp).
 
 #include <sys/epoll.h>
 
@@ -54,7 +55,7 @@ class IoThread {
  private:
   // io_thread.cpp: the loop, scheduling, the engine's answers, rendering.
   void run();
-  void dispatch_events(const epoll_event* events, int count, bool* results);
+  void dispatch_events(const epoll_event* events, int count, bool* results, bool* archive_answers);
   void serve_pending_lists();
   void on_event(std::uint32_t index, std::uint32_t events);
   void serve_tls_pending();
@@ -62,6 +63,8 @@ class IoThread {
   bool drive_engine();
   void take_responses();
   void on_response(const Response& response);
+  Slot* waiting_slot(const AnswerToken& token, Connection** connection);
+  static void finish_item(Slot& slot);
   bool render_ready(Connection& c);
   bool answer(Connection& c, Slot& slot);
   void log_answer(const Slot& slot, int status, std::uint64_t latency_us);
@@ -72,6 +75,17 @@ class IoThread {
   void begin_shutdown();
   const auth::Keys& keys();
   std::int64_t now_ms() const { return now_us_ / 1000; }
+
+  // io_thread_archive.cpp: answers the engine could not give from memory, finished by reading
+  // the archive off this thread (net/archive_lookup.hpp).
+  bool single_lookup_started(Slot& slot, const AnswerToken& token);
+  bool item_lookup_started(BatchEntry& entry, const AnswerToken& token);
+  const LocalError* submit_lookup(const ArchiveLookupJob& job, std::uint8_t* lookups);
+  void take_archive_answers();
+  void on_archive_answer(const ArchiveLookupDone& done);
+  void answer_single_lookup(Slot& slot, const AnswerToken& token, const ArchiveLookupDone& done);
+  void answer_item_lookup(Slot& slot, const AnswerToken& token, const ArchiveLookupDone& done);
+  bool submit_again(const AnswerToken& token, const ArchiveLookupDone& done);
 
   // io_thread_requests.cpp: from bytes to a slot that waits for its answer.
   bool parse_requests(Connection& c);
@@ -113,6 +127,8 @@ class IoThread {
   TraceIdGenerator trace_ids_;
   OutBuffer body_;  // scratch for the body of the response being rendered
   std::vector<Response> responses_;
+  ArchiveLookup* lookup_ = nullptr;  // the server's, null without an archive
+  std::vector<ArchiveLookupDone> archive_answers_;
   std::vector<BatchItem> batch_items_;
   std::vector<std::uint32_t> dirty_;
   // Connections that a per-wake budget (service rounds, pipeline depth) left with complete

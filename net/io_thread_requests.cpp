@@ -32,6 +32,7 @@ Slot& IoThread::push_slot(Connection& c) {
   slot.batch.pending = 0;
   slot.nonce_seq = 0;
   slot.retry_after_s = 0;
+  slot.archive_lookups = 0;
   slot.batch.entries.clear();
   return slot;
 }
@@ -214,6 +215,10 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
       return;
     case DecisionKind::command:
       slot.kind = SlotKind::engine;
+      if (decision.command.kind == CommandKind::get_payment) {
+        slot.archive_merchant_id = decision.command.principal;
+        slot.archive_order_id = decision.command.order_id;
+      }
       submit_single(c, slot, decision.command, RequestOp::command);
       return;
     case DecisionKind::batch: break;
@@ -259,6 +264,7 @@ void IoThread::submit_batch_items(Connection& c, Slot& slot, const auth::AuthRes
   for (std::size_t i = 0; i < batch_items_.size(); ++i) {
     BatchEntry& entry = batch.entries[i];
     entry.local = true;
+    entry.archive_lookups = 0;
     if (batch_items_[i].error) {
       entry.error = local_error_from(*batch_items_[i].error);
       continue;

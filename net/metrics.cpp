@@ -1,6 +1,7 @@
 #include "net/metrics.hpp"
 
 #include <charconv>
+#include <utility>
 
 namespace paycore::net {
 
@@ -164,10 +165,39 @@ std::uint64_t sum_of(std::span<const ServerMetrics* const> threads,
   return total;
 }
 
+// The cold tier (docs/design.md "Hot and cold"): what left memory, and the edge's reads of it.
+void write_archive(Exposition& e, const EngineMetrics& engine, const ArchiveLookupMetrics* archive) {
+  e.gauge("paycore_payments_archived", "Payments that have left memory for the archive.",
+          load(engine.payments_archived));
+  e.counter("paycore_archive_jobs_total", "Batches of cold payments written to the archive.",
+            load(engine.archive_jobs));
+  e.counter("paycore_archive_failures_total", "Archive writes that failed.",
+            load(engine.archive_failures));
+  if (archive == nullptr) return;
+  e.header("paycore_archive_lookups_total", "counter",
+           "Reads of the archive by the edge, by outcome (queue_full: refused with 503).");
+  const std::pair<std::string_view, const std::atomic<std::uint64_t>*> outcomes[] = {
+      {"found", &archive->found},
+      {"not_found", &archive->not_found},
+      {"error", &archive->errors},
+      {"queue_full", &archive->queue_full}};
+  for (const auto& [name, counter] : outcomes) {
+    e.text("paycore_archive_lookups_total{outcome=\"");
+    e.text(name);
+    e.text("\"} ");
+    e.number(load(*counter));
+    e.text("\n");
+  }
+  e.log2_histogram("paycore_archive_lookup_duration_microseconds",
+                   "Archive read latency in microseconds (power-of-two buckets).",
+                   archive->latency_us_log2);
+}
+
 }  // namespace
 
 bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads,
-                   const EngineMetrics& engine, const ServerGauges& gauges, std::int64_t now_us) {
+                   const EngineMetrics& engine, const ServerGauges& gauges, std::int64_t now_us,
+                   const ArchiveLookupMetrics* archive) {
   Exposition e(out);
   write_requests(e, threads);
   e.gauge("paycore_http_connections_open", "Client connections open now.", gauges.connections_open);
@@ -214,6 +244,7 @@ bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads
           engine.ready.load(std::memory_order_relaxed) ? 1 : 0);
   e.gauge("paycore_read_only", "1 after a storage fault: writes refused until restart.",
           engine.read_only.load(std::memory_order_relaxed) ? 1 : 0);
+  write_archive(e, engine, archive);
   return e.ok();
 }
 

@@ -8,6 +8,7 @@
 #include <cstdint>
 #include <span>
 
+#include "net/archive_lookup.hpp"
 #include "net/response.hpp"
 #include "net/routes.hpp"
 #include "core/engine.hpp"
@@ -48,9 +49,10 @@ struct ServerGauges {
   std::uint64_t io_threads = 0;
 };
 
-// Appends the whole exposition to `out`; false if it did not fit.
+// Appends the whole exposition to `out`; false if it did not fit. `archive`: the archive
+// lookups' counters (null: no archive, none written).
 [[nodiscard]] bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads,
                                  const EngineMetrics& engine, const ServerGauges& gauges,
-                                 std::int64_t now_us);
+                                 std::int64_t now_us, const ArchiveLookupMetrics* archive = nullptr);
 
 }  // namespace paycore::net

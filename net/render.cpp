@@ -179,7 +179,7 @@ bool write_metrics_body(const RenderContext& context, OutBuffer& body, ResponseH
   gauges.connections_open = context.connections_open.load(std::memory_order_relaxed);
   gauges.io_threads = context.thread_metrics.size();
   return write_metrics(body, context.thread_metrics, context.engine_metrics, gauges,
-                       wall_clock_us());
+                       wall_clock_us(), context.archive_lookups);
 }
 
 bool write_snapshot_body(const RenderContext& context, const SnapshotAnswer& snapshot,

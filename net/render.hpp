@@ -58,6 +58,7 @@ struct RenderContext {
   std::span<const ServerMetrics* const> thread_metrics;  // one per I/O thread
   const std::string& snapshots_dir;
   bool shutting_down = false;  // this thread is closing its connections: no keep-alive
+  const ArchiveLookupMetrics* archive_lookups = nullptr;  // null: no archive
 };
 
 /// Storage for a head's extra header lines (Allow, Retry-After): the head points into it.

@@ -63,6 +63,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(const ServerConfig& config, Eng
   std::unique_ptr<Server> server(new Server(config, engine, keys));
   PAYCORE_RETURN_IF_ERROR(server->listen());
   server->prepare_refusal();
+  PAYCORE_RETURN_IF_ERROR(server->create_archive_lookup());
   for (std::uint32_t i = 0; i < config.io_threads; ++i) {
     auto thread = std::make_unique<IoThread>(*server, i);
     PAYCORE_RETURN_IF_ERROR(thread->init());
@@ -149,7 +150,19 @@ Status Server::start_tls() {
   return Status::ok();
 }
 
+// The archive readers, one completion queue per I/O thread (before the threads register it).
+Status Server::create_archive_lookup() {
+  if (config_.archive == nullptr) return Status::ok();
+  const ArchiveLookupConfig lookup{config_.archive_read_threads, config_.archive_lookups_queued_max};
+  StatusOr<std::unique_ptr<ArchiveLookup>> created =
+      ArchiveLookup::create(*config_.archive, lookup, config_.io_threads);
+  if (!created.is_ok()) return created.status();
+  archive_lookup_ = std::move(created).value();
+  return Status::ok();
+}
+
 void Server::start() {
+  if (archive_lookup_) archive_lookup_->start();
   for (auto& thread : threads_) thread->start();
 }
 
@@ -161,6 +174,8 @@ void Server::stop() {
   for (auto& thread : threads_) thread->wake();
   for (auto& thread : threads_) thread->join();
   if (journal_) journal_->stop();  // after the threads: the answers they sent waited for it
+  // After the threads too: they finish requests whose lookups are still in flight.
+  if (archive_lookup_) archive_lookup_->stop();
 }
 
 }  // namespace paycore::net

@@ -25,6 +25,11 @@
 // that iteration polls instead of sleeping. Run to completion likewise never sleeps while the
 // core stopped at its turn budget or has just been given requests.
 //
+// With an archive (ServerConfig::archive), what the engine cannot answer from memory -- a GET
+// of a payment that left memory, a command answered archive_check_needed -- is finished by a
+// read of the archive on the ArchiveLookup's workers, never on an I/O thread
+// (net/io_thread_archive.cpp, docs/api.md "Payments that left memory").
+//
 // HTTP details (docs/api.md): `Expect: 100-continue` is answered with 100 once the header
 // section is in and no body byte is (after every earlier pipelined answer), or with the final
 // answer at once when the header section decides it (404/405, and 401 for missing signature
@@ -47,6 +52,7 @@
 
 #include "base/status.hpp"
 #include "core/engine.hpp"
+#include "net/archive_lookup.hpp"
 #include "net/credentials.hpp"
 #include "net/http_parser.hpp"
 #include "net/metrics.hpp"
@@ -83,6 +89,12 @@ struct ServerConfig {
   std::string nonce_journal_dir;
   RateLimitConfig rate_limits;  // off unless a class has per_s > 0 (net/rate_limit.hpp)
   TlsConfig tls;  // both paths empty: plain HTTP; otherwise every connection is TLS (net/tls.hpp)
+  // The archive of payments that left memory (docs/design.md "Hot and cold"); must outlive
+  // the server. Null: a single tier, no archive lookups (nothing was ever archived, so the
+  // engine never answers archive_check_needed).
+  const ArchiveReader* archive = nullptr;
+  std::uint32_t archive_read_threads = 2;         // workers reading it (net/archive_lookup.hpp)
+  std::uint32_t archive_lookups_queued_max = 4096;  // beyond: 503 at once
 };
 
 class IoThread;
@@ -118,6 +130,7 @@ class Server {
   Status listen();
   Status open_nonce_journal();
   Status start_tls();
+  Status create_archive_lookup();
   void prepare_refusal();
 
   ServerConfig config_;
@@ -128,6 +141,7 @@ class Server {
   std::unique_ptr<NonceJournal> journal_;  // null when config_.nonce_journal_dir is empty
   RateLimiter rate_limiter_;
   std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
+  std::unique_ptr<ArchiveLookup> archive_lookup_;  // null without config_.archive
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<std::uint32_t> connections_open_{0};
