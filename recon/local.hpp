@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
@@ -75,6 +76,17 @@ struct LocalAnomaly {
 };
 
 inline constexpr std::string_view balance_channel = "balance";
+
+// Where recon's local side comes from.
+struct LocalSources {
+  std::string snapshot_path;
+  // The archive store's directory (`<data_dir>/archive`); empty: the snapshot alone, which is
+  // refused when the snapshot says payments have left memory.
+  std::string archive_dir;
+  // Archived payments created at or after this, less an hour (docs/recon.md "Cold payments"),
+  // are read: --since; nullopt: the whole archive.
+  std::optional<std::int64_t> archive_from_us;
+};
 
 // Owns the bytes every view above points to. Chunks never move, so views stay valid when the
 // LocalData itself is moved.
