@@ -116,7 +116,12 @@ class LocalData {
   // Copies the payment's strings and its refunds; `payment.refund_first/refund_count` are
   // ignored and set from `refunds`. Returns the payment's index.
   std::uint32_t add_payment(const LocalPayment& payment, std::span<const LocalRefund> refunds = {});
+  // As add_payment, for a payment whose merchant_id and channel are already this LocalData's
+  // (from intern()): a loader interns each merchant and channel once, not once per payment.
+  std::uint32_t add_payment_interned(const LocalPayment& payment, std::span<const LocalRefund> refunds);
   void add_anomaly(const LocalAnomaly& anomaly);
+  // The LocalData's one copy of `text` (merchant ids, channels and anomaly reasons repeat).
+  std::string_view intern(std::string_view text);
   void reserve(std::size_t payments_count, std::size_t refunds_count);
 
   std::span<const LocalPayment> payments() const { return payments_; }
@@ -128,9 +133,6 @@ class LocalData {
   }
 
  private:
-  // Merchant ids, channels and anomaly reasons repeat: kept once.
-  std::string_view intern(std::string_view text);
-
   std::vector<LocalPayment> payments_;
   std::vector<LocalRefund> refunds_;
   std::vector<LocalAnomaly> anomalies_;

@@ -1,6 +1,7 @@
 #include "recon/snapshot_loader.hpp"
 
 #include "recon/archive_merge.hpp"
+#include "recon/snapshot_scan.hpp"
 
 #include <algorithm>
 #include <memory>
@@ -157,25 +158,32 @@ bool snapshot_has_archived_rows(const SnapshotInfo& info) {
   return info.payments_begin > 0 || info.archived_rows_end > 0;
 }
 
+Status refuse_without_archive(const SnapshotInfo& info) {
+  return Status::invalid_argument(
+      "payments have left memory (rows below " + std::to_string(info.archived_rows_end) +
+      " are archived, " + std::to_string(info.payments_begin) +
+      " are no longer in the snapshot): give the archive with --archive DATA_DIR/archive, so "
+      "that no cold payment is missed");
+}
+
 }  // namespace
 
 StatusOr<LocalData> load_local_data(const LocalSources& sources, SnapshotInfo* info_out) {
   SnapshotInfo info;
+  if (sources.archive_dir.empty()) {
+    // The snapshot alone: read straight into the LocalData, no State (recon/snapshot_scan.hpp).
+    StatusOr<LocalData> local = scan_snapshot(sources.snapshot_path, &info);
+    if (info_out != nullptr) *info_out = info;
+    if (!local.is_ok()) return local.status();
+    if (snapshot_has_archived_rows(info)) return refuse_without_archive(info);
+    return local;
+  }
+  // With the archive, memory's rows are looked up by (merchant, order_id): through the State's
+  // index (a compact index of recon's own would do, and is not built yet).
   StatusOr<std::unique_ptr<State>> state = load_state(sources.snapshot_path, &info);
   if (!state.is_ok()) return state.status();
   if (info_out != nullptr) *info_out = info;
-  const std::int64_t as_of_us = snapshot_as_of_us(info);
-  if (sources.archive_dir.empty()) {
-    if (snapshot_has_archived_rows(info)) {
-      return Status::invalid_argument(
-          "payments have left memory (rows below " + std::to_string(info.archived_rows_end) +
-          " are archived, " + std::to_string(info.payments_begin) +
-          " are no longer in the snapshot): give the archive with --archive DATA_DIR/archive, so "
-          "that no cold payment is missed");
-    }
-    return local_data_from_state(**state, as_of_us);
-  }
-  return local_data_with_archive(**state, info, sources, as_of_us);
+  return local_data_with_archive(**state, info, sources, snapshot_as_of_us(info));
 }
 
 StatusOr<LocalData> load_local_data(const std::string& path, SnapshotInfo* info_out) {
