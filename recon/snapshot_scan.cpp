@@ -342,7 +342,8 @@ StatusOr<LocalData> scan_snapshot(const std::string& path, SnapshotInfo* info) {
   if (const Status whole = check_snapshot(file.bytes(), info); !whole.is_ok()) {
     return Status::corruption(whole.message());
   }
-  file.drop_below(file.bytes().size());  // the checksum pass read it all: start from the disk cache
+  // The checksum pass mapped the whole file; the decoding gives it back as it goes, while the
+  // LocalData grows, so the peak is about the larger of the two, not their sum.
   LocalData local;
   local.reserve(info->payments - info->payments_begin, info->refunds);
   Cursor c(file.bytes().first(file.bytes().size() - snapshot::trailer_bytes));
