@@ -1,9 +1,10 @@
 // `paycore recon`: the reconciliation job (docs/design.md "Reconciliation", docs/recon.md) and its
 // two helpers:
-//   paycore recon --snapshot FILE --out DIR --statement FILE [per-statement options]...
+//   paycore recon --snapshot FILE [--archive DIR] --out DIR --statement FILE [per-statement options]...
 //                 [--cutoff TIME] [--since TIME] [--tolerance-seconds N]
 //   paycore recon apply REPAIRS.jsonl --server http://HOST:PORT --keys FILE [--channel-keys DIR]
 //   paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]
+//                     [--archive-percent P]
 // Exit status 0 / 1 / 2 (docs/recon.md): every argument mistake is 2. CLI11 only routes the words:
 // each of the three takes every word after its name unparsed (prefix_command, no options of
 // CLI11's, its help flag removed) and parses them with recon::split_args, because CLI11's own
@@ -37,10 +38,13 @@ constexpr std::string_view apply_usage =
 
 constexpr std::string_view gen_usage =
     "usage: paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]\n"
+    "                         [--archive-percent P]\n"
     "Builds reconciliation input through the state machine: DIR/snapshot.snap, DIR/statement.csv\n"
     "with discrepancies of every class, DIR/expected.json. --payments 1 to 50,000,000; --seed\n"
     "(default 1); --start RFC 3339 start of the 24 h the statement covers (default\n"
-    "2026-11-26T00:00:00Z); --merchants m_001.. (default 4, the dev keys file's m_001..m_004).\n"
+    "2026-11-26T00:00:00Z); --merchants m_001.. (default 4, the dev keys file's m_001..m_004);\n"
+    "--archive-percent P (0 to 100, default 0): the payments of the first P% of the day go to a\n"
+    "new archive DIR/archive and leave the snapshot as far as the hot tier's rules let them.\n"
     "Exit status: 0 written, 2 bad arguments or a write error.\n";
 
 // Every word after the subcommand's name, in order, CLI11 having parsed none of them.
@@ -121,7 +125,8 @@ void add_apply(CLI::App* recon_cmd) {
   });
 }
 
-constexpr recon::ArgSpec gen_specs[] = {{"--payments"}, {"--out"}, {"--seed"}, {"--start"}, {"--merchants"},
+constexpr recon::ArgSpec gen_specs[] = {{"--payments"}, {"--out"},       {"--seed"},
+                                        {"--start"},    {"--merchants"}, {"--archive-percent"},
                                         {"--help", false}};
 
 // The words of `paycore recon gen` into *options and *out_dir, or an error message.
@@ -129,7 +134,7 @@ Status parse_gen_args(std::span<const std::string> words, recon::StateGenOptions
                                           std::string* out_dir, bool* help) {
   std::vector<recon::ArgEvent> events;
   PAYCORE_RETURN_IF_ERROR(recon::split_args(words, gen_specs, &events));
-  std::string payments, seed, start, merchants;
+  std::string payments, seed, start, merchants, archive_percent;
   for (const recon::ArgEvent& event : events) {
     if (event.name.empty()) return Status::invalid_argument("unexpected argument '" + event.value + "'");
     if (event.name == "--help") {
@@ -140,7 +145,8 @@ Status parse_gen_args(std::span<const std::string> words, recon::StateGenOptions
                          : event.name == "--out"    ? out_dir
                          : event.name == "--seed"   ? &seed
                          : event.name == "--start"  ? &start
-                                                    : &merchants;
+                         : event.name == "--merchants" ? &merchants
+                                                    : &archive_percent;
     if (!field->empty()) return Status::invalid_argument(event.name + " is given twice");
     *field = event.value;
   }
@@ -161,6 +167,10 @@ Status parse_gen_args(std::span<const std::string> words, recon::StateGenOptions
   if (!merchants.empty()) {
     PAYCORE_RETURN_IF_ERROR(recon::parse_int_arg(merchants, "--merchants", 1, 999, &value));
     options->merchants_count = static_cast<std::uint32_t>(value);
+  }
+  if (!archive_percent.empty()) {
+    PAYCORE_RETURN_IF_ERROR(recon::parse_int_arg(archive_percent, "--archive-percent", 0, 100, &value));
+    options->archive_percent = static_cast<std::uint32_t>(value);
   }
   if (!start.empty()) {
     const auto start_us = recon::parse_statement_time_us(start);
@@ -201,7 +211,9 @@ void add_gen(CLI::App* recon_cmd) {
   });
 }
 
-StatusOr<recon::LocalData> load_snapshot(const std::string& path) { return recon::load_local_data(path); }
+StatusOr<recon::LocalData> load_local(const recon::LocalSources& sources) {
+  return recon::load_local_data(sources);
+}
 
 }  // namespace
 
@@ -226,7 +238,7 @@ void add_recon_command(CLI::App& app) {
       exit_status() = 0;
       return;
     }
-    exit_status() = recon::recon_main(args, load_snapshot, std::cout, std::cerr);
+    exit_status() = recon::recon_main(args, load_local, std::cout, std::cerr);
   });
 }
 

@@ -30,8 +30,9 @@ bool parse_time_arg(const std::string& text, const char* name, std::optional<std
   return true;
 }
 
-constexpr std::array<ArgSpec, 10> recon_specs = {{
+constexpr std::array<ArgSpec, 11> recon_specs = {{
     {"--snapshot"},
+    {"--archive"},
     {"--statement"},
     {"--out"},
     {"--statement-format"},
@@ -176,6 +177,7 @@ Status parse_recon_args(std::span<const std::string> words, ReconArgs* args) {
           set_per_statement(*which, event, own ? &args->statements.back() : &defaults, where));
     } else {
       std::string* field = event.name == "--snapshot" ? &args->snapshot
+                           : event.name == "--archive" ? &args->archive
                            : event.name == "--out"    ? &args->out_dir
                            : event.name == "--cutoff" ? &args->cutoff
                            : event.name == "--since"  ? &args->since
@@ -205,7 +207,7 @@ Status parse_recon_args(std::span<const std::string> words, ReconArgs* args) {
 std::string_view recon_usage() {
   return R"(paycore recon: reconcile a snapshot with channel statements (docs/recon.md)
 
-  paycore recon --snapshot FILE --out DIR
+  paycore recon --snapshot FILE [--archive DIR] --out DIR
                 --statement FILE [--statement-format csv|alipay|wechat|auto]
                                  [--statement-channel NAME] [--statement-merchant ID]...
                 [--statement FILE [...]]...
@@ -213,6 +215,12 @@ std::string_view recon_usage() {
   paycore recon apply REPAIRS.jsonl --server http://HOST:PORT --keys FILE
                 [--channel-keys DIR] [--timeout-ms N] [--dry-run]
   paycore recon gen --payments N --out DIR [--seed N] [--start TIME] [--merchants N]
+                    [--archive-percent P]
+
+--archive DIR is the data directory's archive (DATA_DIR/archive), read beside a running
+server: the cold payments, which a snapshot no longer holds. A snapshot whose payments have
+left memory is refused without it. With --since, the archive is read from an hour before it;
+without, the whole archive is read (slow on a large one).
 
 The --statement-* options after a --statement FILE belong to that file; given before the
 first --statement they apply to every statement (not both). An Alipay or WeChat bill is one
@@ -284,7 +292,15 @@ int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out
   }
   options.tolerance_seconds = args.tolerance_seconds;
   options.out_dir = args.out_dir;
-  const StatusOr<LocalData> local = load(args.snapshot);
+  LocalSources sources;
+  sources.snapshot_path = args.snapshot;
+  sources.archive_dir = args.archive;
+  sources.archive_from_us = options.window_start_us;
+  if (!args.archive.empty() && !options.window_start_us) {
+    err << "paycore recon: no --since: reading the whole archive " << args.archive
+        << " (slow on a large one)\n";
+  }
+  const StatusOr<LocalData> local = load(sources);
   if (!local.is_ok()) {
     err << "paycore recon: cannot load " << args.snapshot << ": " << local.status().message()
         << "\n";

@@ -2,7 +2,7 @@
 // `paycore recon` command line: its words are parsed here, not by CLI11, so that every mistake
 // is exit status 2 (docs/recon.md "Command line") and so that the per-statement options pair
 // with the `--statement` they follow:
-//   paycore recon --snapshot FILE --out DIR
+//   paycore recon --snapshot FILE [--archive DIR] --out DIR
 //                 --statement FILE [--statement-format F] [--statement-channel C]
 //                                  [--statement-merchant ID]...   (repeat for each statement)
 //                 [--cutoff TIME] [--since TIME] [--tolerance-seconds N]
@@ -60,6 +60,7 @@ struct StatementArgs {
 
 struct ReconArgs {
   std::string snapshot;
+  std::string archive;  // --archive DIR (<data_dir>/archive); empty: the snapshot alone
   std::vector<StatementArgs> statements;
   std::string out_dir;
   std::string cutoff;  // RFC 3339; empty: after the latest row
@@ -76,8 +77,9 @@ struct ReconArgs {
 // The help text of `paycore recon` (with its apply and gen subcommands).
 std::string_view recon_usage();
 
-// Loads the local records from a snapshot (load_local_data, or a test's stand-in).
-using LocalLoader = std::function<StatusOr<LocalData>(const std::string& snapshot)>;
+// Loads the local records from a snapshot and an archive (load_local_data, or a test's
+// stand-in).
+using LocalLoader = std::function<StatusOr<LocalData>(const LocalSources& sources)>;
 
 // Exit status as docs/recon.md says: 0 all matched, 1 findings, 2 error (bad arguments included).
 int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out, std::ostream& err);

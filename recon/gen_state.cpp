@@ -415,6 +415,25 @@ Status write_snapshot_file(const State& state, std::uint64_t lsn, std::int64_t c
   return Status::ok();
 }
 
+// archive_generated into out_dir/archive, a new store (an old one would hold other payments).
+Status make_tiered(const StateGenOptions& options, const std::filesystem::path& out_dir, State* state,
+                   StateGenExpected* expected) {
+  const std::filesystem::path archive_dir = out_dir / "archive";
+  std::error_code ec;
+  if (std::filesystem::exists(archive_dir, ec)) {
+    return Status::invalid_argument(archive_dir.string() + " exists: gen writes a new archive (remove it first)");
+  }
+  const StatusOr<GenTierResult> tier = archive_generated(options, options.archive_percent, archive_dir.string(),
+                                                         state, expected->commands_count,
+                                                         expected->last_timestamp_us);
+  if (!tier.is_ok()) return tier.status();
+  expected->commands_count = tier->commands_count;
+  expected->last_timestamp_us = tier->last_timestamp_us;
+  expected->archived_count = tier->archived_count;
+  expected->evicted_count = tier->evicted_count;
+  return Status::ok();
+}
+
 }  // namespace
 
 StateGenExpected generate_state(const StateGenOptions& options, State* state, std::ostream& statement_csv) {
@@ -477,6 +496,10 @@ std::string expected_json(const StateGenOptions& options, const StateGenExpected
   json += ",\n  \"local_payments\": " + std::to_string(e.payments_count);
   json += ",\n  \"local_refunds\": " + std::to_string(e.refunds_count);
   json += ",\n  \"local_anomalies\": " + std::to_string(e.anomalies_count);
+  if (options.archive_percent > 0) {
+    json += ",\n  \"archived_payments\": " + std::to_string(e.archived_count);
+    json += ",\n  \"archived_payments_not_in_snapshot\": " + std::to_string(e.evicted_count);
+  }
   json += ",\n  \"statement_rows\": " + std::to_string(e.statement_rows_count);
   json += ",\n  \"repairable\": " + std::to_string(e.repairable_count);
   json += ",\n  \"counts\": " + counts(e.counts);
@@ -484,6 +507,9 @@ std::string expected_json(const StateGenOptions& options, const StateGenExpected
   std::string command = "paycore recon --snapshot " + (out_dir / "snapshot.snap").string() + " --statement " +
                         (out_dir / "statement.csv").string() + " --out " + (out_dir / "report").string() +
                         " --cutoff " + cutoff + " --tolerance-seconds " + std::to_string(options.tolerance_seconds);
+  if (options.archive_percent > 0) {
+    command += " --archive " + (out_dir / "archive").string() + " --since " + format_rfc3339_us(options.start_us);
+  }
   json += ",\n  \"command\": ";
   append_json_string(json, command);
   json += "\n}\n";
@@ -506,6 +532,7 @@ Status generate_state_files(const StateGenOptions& options, const std::filesyste
     csv.flush();
     if (!csv) return Status::io_error((out_dir / "statement.csv").string() + ": write failed");
   }
+  if (options.archive_percent > 0) PAYCORE_RETURN_IF_ERROR(make_tiered(options, out_dir, state.get(), expected));
   PAYCORE_RETURN_IF_ERROR(write_snapshot_file(*state, expected->commands_count,
                                               expected->last_timestamp_us, out_dir / "snapshot.snap"));
   std::ofstream json(out_dir / "expected.json", std::ios::binary | std::ios::trunc);

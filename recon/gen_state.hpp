@@ -37,6 +37,9 @@ struct StateGenOptions {
   std::uint32_t customers_count = 16;
   std::int64_t start_us = 1'795'651'200'000'000;  // 2026-11-26T00:00:00Z
   std::int64_t tolerance_seconds = 1800;
+  // generate_state_files: archive the payments of the first N% of the day into DIR/archive
+  // (archive_generated); 0: none, every payment in the snapshot.
+  std::uint32_t archive_percent = 0;
   // Parts per million of the external payments that get each class (FindingClass order);
   // matched takes the rest. local_not_paid and status_mismatch are split: half still PENDING
   // (repairable), the rest CANCELLED / FAILED locally (local_not_paid) or PAID (status_mismatch).
@@ -62,6 +65,8 @@ struct StateGenExpected {
   std::uint64_t refunds_count = 0;
   std::uint64_t anomalies_count = 0;
   std::int64_t last_timestamp_us = 0;
+  std::uint64_t archived_count = 0;  // with archive_percent: payments in DIR/archive
+  std::uint64_t evicted_count = 0;   // of which the snapshot no longer holds
 };
 
 // Applies the commands to `*state` (freshly constructed) and writes the statement (header
@@ -69,10 +74,32 @@ struct StateGenExpected {
 StateGenExpected generate_state(const StateGenOptions& options, State* state, std::ostream& statement_csv);
 
 // generate_state into `out_dir` (created): snapshot.snap (at LSN commands_count, created at the
-// last command's time), statement.csv and expected.json. kIoError naming the file on failure.
+// last command's time), statement.csv and expected.json; with archive_percent, archive_generated
+// first into out_dir/archive, which must not exist yet (kInvalidArgument naming it). kIoError naming the file on failure.
 [[nodiscard]] Status generate_state_files(const StateGenOptions& options,
                                           const std::filesystem::path& out_dir,
                                           StateGenExpected* expected);
+
+// What archive_generated did.
+struct GenTierResult {
+  std::uint64_t archived_count = 0;  // payments written to the archive (rows [0, N))
+  std::uint64_t evicted_count = 0;   // of which memory no longer holds (the rest are in both)
+  std::uint64_t commands_count = 0;  // mutating commands applied so far: the snapshot's LSN
+  std::int64_t last_timestamp_us = 0;
+};
+
+// Makes a generated state tiered, as the engine would (docs/design.md "Hot and cold"): a tick
+// drops the idempotency records older than the first `percent` (0..100) of the day, the payments
+// created in it are written to a new archive store at `archive_dir` (in jobs of 50,000, as
+// the archiver writes them), then `archive_payments` evicts those that may leave: payments
+// changed near the horizon stay in memory and are in both. `commands_count` and
+// `last_timestamp_us` are generate_state's; the result continues them. Errors: the store's
+// (kIoError, kInvalidArgument, ...), naming the directory.
+[[nodiscard]] StatusOr<GenTierResult> archive_generated(const StateGenOptions& options,
+                                                        std::uint32_t percent,
+                                                        const std::string& archive_dir, State* state,
+                                                        std::uint64_t commands_count,
+                                                        std::int64_t last_timestamp_us);
 
 // expected.json's text.
 std::string expected_json(const StateGenOptions& options, const StateGenExpected& expected,

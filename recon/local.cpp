@@ -69,12 +69,18 @@ void LocalData::reserve(std::size_t payments_count, std::size_t refunds_count) {
 
 std::uint32_t LocalData::add_payment(const LocalPayment& payment,
                                      std::span<const LocalRefund> refunds) {
+  LocalPayment interned = payment;
+  interned.merchant_id = intern(payment.merchant_id);
+  interned.channel = intern(payment.channel);
+  return add_payment_interned(interned, refunds);
+}
+
+std::uint32_t LocalData::add_payment_interned(const LocalPayment& payment,
+                                              std::span<const LocalRefund> refunds) {
   constexpr std::size_t index_end = std::numeric_limits<std::uint32_t>::max();  // indexes are 32-bit
   PAYCORE_ASSERT_LT(payments_.size(), index_end);
   PAYCORE_ASSERT_LT(refunds_.size() + refunds.size(), index_end);
   LocalPayment kept = payment;
-  kept.merchant_id = intern(payment.merchant_id);
-  kept.channel = intern(payment.channel);
   kept.order_id = arena_.keep(payment.order_id);
   kept.request_id = arena_.keep(payment.request_id);
   kept.channel_txn_id = arena_.keep(payment.channel_txn_id);

@@ -11,6 +11,7 @@
 #include <memory>
 #include <optional>
 #include <span>
+#include <string>
 #include <string_view>
 #include <unordered_set>
 #include <vector>
@@ -76,6 +77,17 @@ struct LocalAnomaly {
 
 inline constexpr std::string_view balance_channel = "balance";
 
+// Where recon's local side comes from.
+struct LocalSources {
+  std::string snapshot_path;
+  // The archive store's directory (`<data_dir>/archive`); empty: the snapshot alone, which is
+  // refused when the snapshot says payments have left memory.
+  std::string archive_dir;
+  // Archived payments created at or after this, less an hour (docs/recon.md "Cold payments"),
+  // are read: --since; nullopt: the whole archive.
+  std::optional<std::int64_t> archive_from_us;
+};
+
 // Owns the bytes every view above points to. Chunks never move, so views stay valid when the
 // LocalData itself is moved.
 class StringArena {
@@ -104,7 +116,12 @@ class LocalData {
   // Copies the payment's strings and its refunds; `payment.refund_first/refund_count` are
   // ignored and set from `refunds`. Returns the payment's index.
   std::uint32_t add_payment(const LocalPayment& payment, std::span<const LocalRefund> refunds = {});
+  // As add_payment, for a payment whose merchant_id and channel are already this LocalData's
+  // (from intern()): a loader interns each merchant and channel once, not once per payment.
+  std::uint32_t add_payment_interned(const LocalPayment& payment, std::span<const LocalRefund> refunds);
   void add_anomaly(const LocalAnomaly& anomaly);
+  // The LocalData's one copy of `text` (merchant ids, channels and anomaly reasons repeat).
+  std::string_view intern(std::string_view text);
   void reserve(std::size_t payments_count, std::size_t refunds_count);
 
   std::span<const LocalPayment> payments() const { return payments_; }
@@ -116,9 +133,6 @@ class LocalData {
   }
 
  private:
-  // Merchant ids, channels and anomaly reasons repeat: kept once.
-  std::string_view intern(std::string_view text);
-
   std::vector<LocalPayment> payments_;
   std::vector<LocalRefund> refunds_;
   std::vector<LocalAnomaly> anomalies_;

@@ -1,6 +1,10 @@
 #include "recon/snapshot_loader.hpp"
 
+#include "recon/archive_merge.hpp"
+#include "recon/snapshot_scan.hpp"
+
 #include <algorithm>
+#include <memory>
 #include <span>
 #include <vector>
 
@@ -8,11 +12,8 @@
 #include "base/assert.hpp"
 
 namespace paycore::recon {
-namespace {
 
-// The two enumerations name the same statuses; the core's values are on disk (1..7), the
-// job's are dense from 0.
-PaymentStatus from_core(paycore::PaymentStatus status) {
+PaymentStatus local_status_from_core(paycore::PaymentStatus status) {
   switch (status) {
     case paycore::PaymentStatus::pending: return PaymentStatus::pending;
     case paycore::PaymentStatus::paid: return PaymentStatus::paid;
@@ -25,6 +26,8 @@ PaymentStatus from_core(paycore::PaymentStatus status) {
   PAYCORE_ASSERT(false && "payment status out of range (the snapshot reader checks it)");
   return PaymentStatus::pending;
 }
+
+namespace {
 
 LocalPayment local_payment(const State& s, const PaymentRow& p, std::int64_t as_of_us) {
   LocalPayment local;
@@ -66,67 +69,127 @@ std::string without_path_prefix(const std::string& path, std::string error) {
 }  // namespace
 
 PaymentStatus local_status_of(const State& state, const PaymentRow& payment, std::int64_t as_of_us) {
-  return from_core(effective_status(state, payment, as_of_us));
+  return local_status_from_core(effective_status(state, payment, as_of_us));
 }
 
 LocalData local_data_from_state(const State& s, std::int64_t as_of_us) {
   LocalData local;
   // Only the payments in memory: those the archive holds are not in the snapshot (issue 12:
-  // recon of cold payments reads the archive).
+  // load_local_data with an archive adds them).
   local.reserve(s.payments.live_count(), s.refunds.live_count());
+  add_memory_payments(s, as_of_us, nullptr, &local);
+  add_anomalies(s, &local);
+  return local;
+}
+
+void add_memory_payments(const State& s, std::int64_t as_of_us, const ArchivedRefunds* archived,
+                         LocalData* local) {
   std::vector<LocalRefund> refunds;  // one payment's, reused
   for (std::uint32_t i = s.payments.begin(); i < s.payments.size(); ++i) {
     const PaymentRow& p = s.payments[i];
     refunds.clear();
-    Amount refunds_sum = 0;
+    const bool from_archive = (p.flags & payment_flag_from_archive) != 0;
+    if (from_archive && archived != nullptr) {
+      if (const auto it = archived->find(i); it != archived->end()) {
+        for (const RefundView& r : it->second) {
+          refunds.push_back({r.request_id.view(), r.amount, r.created_at_us});
+        }
+      }
+    }
+    const std::size_t archived_count = refunds.size();
+    Amount memory_sum = 0;
     for (std::uint32_t r = p.first_refund; r != row_none; r = s.refunds[r].next) {
       const RefundRow& refund = s.refunds[r];
-      refunds.push_back({s.str(refund.request_id), refund.amount, refund.created_at_us});
-      refunds_sum += refund.amount;
-      PAYCORE_ASSERT(refunds.size() <= s.refunds.live_count());  // the list ends (no cycle)
+      memory_sum += refund.amount;
+      PAYCORE_ASSERT(refunds.size() <= archived_count + s.refunds.live_count());  // no cycle
+      const std::string_view request_id = s.str(refund.request_id);
+      const auto first_memory = refunds.begin() + static_cast<std::ptrdiff_t>(archived_count);
+      const bool known = std::any_of(refunds.begin(), first_memory, [&](const LocalRefund& a) {
+        return a.request_id == request_id;
+      });
+      if (!known) refunds.push_back({request_id, refund.amount, refund.created_at_us});
     }
     // The reader checked it; the job's local_refunds_sum_differs would report it otherwise.
-    // A payment back from the archive holds only its later refunds (the rest are archived).
-    if ((p.flags & payment_flag_from_archive) == 0) {
-      PAYCORE_ASSERT_EQ(refunds_sum, p.refunded_amount);
+    // A payment back from the archive holds only its later refunds (the rest are archived):
+    // the job reports a sum that still differs after the merge.
+    if (!from_archive) {
+      PAYCORE_ASSERT_EQ(memory_sum, p.refunded_amount);
     } else {
-      PAYCORE_ASSERT_LE(refunds_sum, p.refunded_amount);
+      PAYCORE_ASSERT_LE(memory_sum, p.refunded_amount);
     }
-    local.add_payment(local_payment(s, p, as_of_us), refunds);
+    local->add_payment(local_payment(s, p, as_of_us), refunds);
   }
-  for (std::uint32_t i = 0; i < s.anomalies.size(); ++i) local.add_anomaly(local_anomaly(s, s.anomalies[i]));
-  PAYCORE_ASSERT(local.payments().size() == s.payments.live_count());
-  return local;
+}
+
+void add_anomalies(const State& s, LocalData* local) {
+  for (std::uint32_t i = 0; i < s.anomalies.size(); ++i) local->add_anomaly(local_anomaly(s, s.anomalies[i]));
 }
 
 std::int64_t snapshot_as_of_us(const SnapshotInfo& info) {
   return std::max(info.created_at_us, info.last_timestamp_us);
 }
 
-StatusOr<LocalData> load_local_data(const std::string& path, SnapshotInfo* info_out) {
+namespace {
+
+StatusOr<std::unique_ptr<State>> load_state(const std::string& path, SnapshotInfo* info) {
   StatusOr<std::string> read = read_file(path);
   if (!read.is_ok()) {
     return Status::io_error(without_path_prefix(path, read.status().message()));
   }
   std::string& bytes = *read;
   const std::span<const std::byte> view = std::as_bytes(std::span(bytes));
-  SnapshotInfo info;
-  if (const Status whole = check_snapshot(view, &info); !whole.is_ok()) {
+  if (const Status whole = check_snapshot(view, info); !whole.is_ok()) {
     return Status::corruption(whole.message());
   }
   // The header's counts size the indexes, so loading never grows them.
   StateConfig config;
-  config.accounts_expected = std::max<std::uint64_t>(info.accounts, 1024);
-  config.payments_expected = std::max<std::uint64_t>(info.payments - info.payments_begin, 4096);
+  config.accounts_expected = std::max<std::uint64_t>(info->accounts, 1024);
+  config.payments_expected = std::max<std::uint64_t>(info->payments - info->payments_begin, 4096);
   auto state = std::make_unique<State>(config);
-  if (const Status loaded = load_snapshot(view, state.get(), &info); !loaded.is_ok()) {
+  if (const Status loaded = load_snapshot(view, state.get(), info); !loaded.is_ok()) {
     return Status::corruption(loaded.message());
   }
-  bytes = std::string();  // the State holds everything now
-  PAYCORE_ASSERT_EQ(state->payments.size(), info.payments);
-  PAYCORE_ASSERT_EQ(state->anomalies.size(), info.anomalies);
+  PAYCORE_ASSERT_EQ(state->payments.size(), info->payments);
+  PAYCORE_ASSERT_EQ(state->anomalies.size(), info->anomalies);
+  return state;
+}
+
+bool snapshot_has_archived_rows(const SnapshotInfo& info) {
+  return info.payments_begin > 0 || info.archived_rows_end > 0;
+}
+
+Status refuse_without_archive(const SnapshotInfo& info) {
+  return Status::invalid_argument(
+      "payments have left memory (rows below " + std::to_string(info.archived_rows_end) +
+      " are archived, " + std::to_string(info.payments_begin) +
+      " are no longer in the snapshot): give the archive with --archive DATA_DIR/archive, so "
+      "that no cold payment is missed");
+}
+
+}  // namespace
+
+StatusOr<LocalData> load_local_data(const LocalSources& sources, SnapshotInfo* info_out) {
+  SnapshotInfo info;
+  if (sources.archive_dir.empty()) {
+    // The snapshot alone: read straight into the LocalData, no State (recon/snapshot_scan.hpp).
+    StatusOr<LocalData> local = scan_snapshot(sources.snapshot_path, &info);
+    if (info_out != nullptr) *info_out = info;
+    if (!local.is_ok()) return local.status();
+    if (snapshot_has_archived_rows(info)) return refuse_without_archive(info);
+    return local;
+  }
+  // With the archive, memory's rows are looked up by (merchant, order_id): through the State's
+  // index (a compact index of recon's own would do, and is not built yet).
+  StatusOr<std::unique_ptr<State>> state = load_state(sources.snapshot_path, &info);
+  if (!state.is_ok()) return state.status();
   if (info_out != nullptr) *info_out = info;
-  return local_data_from_state(*state, snapshot_as_of_us(info));
+  return local_data_with_archive(**state, info, sources, snapshot_as_of_us(info));
+}
+
+StatusOr<LocalData> load_local_data(const std::string& path, SnapshotInfo* info_out) {
+  LocalSources sources;
+  sources.snapshot_path = path;
+  return load_local_data(sources, info_out);
 }
 
 }  // namespace paycore::recon

@@ -84,6 +84,15 @@ TEST(ReconArgs, SingleValuedOptionGivenTwiceIsRefused) {
   EXPECT_NE(p.error->find("--out is given twice"), std::string::npos) << *p.error;
 }
 
+TEST(ReconArgs, ArchiveIsTakenOnce) {
+  const Parsed p = parse({"--statement", "a", "--archive", "/data/archive"});
+  ASSERT_FALSE(p.error) << *p.error;
+  EXPECT_EQ(p.args.archive, "/data/archive");
+  const Parsed twice = parse({"--statement", "a", "--archive", "x", "--archive", "y"});
+  ASSERT_TRUE(twice.error);
+  EXPECT_NE(twice.error->find("--archive is given twice"), std::string::npos) << *twice.error;
+}
+
 TEST(ReconArgs, UnknownOptionIsRefused) {
   const Parsed p = parse({"--statement", "a", "--statment-merchant", "m_1"});
   ASSERT_TRUE(p.error);

@@ -396,6 +396,47 @@ TEST(ReconCli, GenThenReconFindsTheExpectedCounts) {
   EXPECT_EQ(count_lines(repairs, "\"needs_person\": false"), json_count(expected, "/repairable").value_or(0));
 }
 
+// The generator's tiered day: half of it archived (DIR/archive), recon with --archive finds the
+// same counts as with every payment in memory.
+TEST(ReconCli, TieredGenThenReconWithTheArchiveFindsTheExpectedCounts) {
+  TempDir dir;
+  const Outcome gen = paycore({"recon", "gen", "--payments", "5000", "--seed", "11", "--archive-percent", "50",
+                               "--out", (dir / "g").string()});
+  ASSERT_EQ(gen.status, 0) << gen.err;
+  const std::string expected = read_text(dir / "g/expected.json");
+  EXPECT_GT(json_count(expected, "/archived_payments_not_in_snapshot").value_or(0), 0u);
+  const Outcome r = paycore({"recon", "--snapshot", (dir / "g/snapshot.snap").string(), "--archive",
+                             (dir / "g/archive").string(), "--since", json_text(expected, "/start"), "--statement",
+                             (dir / "g/statement.csv").string(), "--out", (dir / "out").string(), "--cutoff",
+                             json_text(expected, "/cutoff")});
+  EXPECT_EQ(r.status, 1) << r.err;  // findings
+  expect_summary_counts(dir / "out/summary.json", dir / "g/expected.json", "counts");
+}
+
+TEST(ReconCli, SnapshotWithArchivedPaymentsWithoutArchiveExitsTwo) {
+  TempDir dir;
+  ASSERT_EQ(paycore({"recon", "gen", "--payments", "500", "--archive-percent", "50", "--out", (dir / "g").string()})
+                .status,
+            0);
+  const Outcome r = paycore({"recon", "--snapshot", (dir / "g/snapshot.snap").string(), "--statement",
+                             (dir / "g/statement.csv").string(), "--out", (dir / "out").string()});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find("--archive"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out/summary.json"));
+}
+
+TEST(ReconCli, MissingArchiveExitsTwoNamingIt) {
+  TempDir dir;
+  ASSERT_EQ(paycore({"recon", "gen", "--payments", "500", "--archive-percent", "50", "--out", (dir / "g").string()})
+                .status,
+            0);
+  const std::string missing = (dir / "no-archive").string();
+  const Outcome r = paycore({"recon", "--snapshot", (dir / "g/snapshot.snap").string(), "--archive", missing,
+                             "--statement", (dir / "g/statement.csv").string(), "--out", (dir / "out").string()});
+  EXPECT_EQ(r.status, 2);
+  EXPECT_NE(r.err.find(missing), std::string::npos) << r.err;
+}
+
 // ---- The round trip -------------------------------------------------------------------------
 // state (via apply) -> snapshot -> recon -> repairs -> `paycore serve` with that snapshot ->
 // `paycore recon apply` (twice) -> the server's own snapshot at shutdown -> recon again.

@@ -288,8 +288,8 @@ TEST_F(ReconCoverage, CsvForMerchantsThatNamesNoChannelIsAnError) {
       << mismatches;
 }
 
-StatusOr<LocalData> load_two(const std::string& snapshot) {
-  if (snapshot != "snap") return Status::not_found("no such snapshot");
+StatusOr<LocalData> load_two(const LocalSources& sources) {
+  if (sources.snapshot_path != "snap") return Status::not_found("no such snapshot");
   LocalData local;
   local.add_payment(payment("m_1", "o-1", "alipay", 1234, "T1"));
   return local;
@@ -308,6 +308,27 @@ TEST_F(ReconJob, ReconMainLoadsThroughTheCallback) {
   args.snapshot = "other";
   EXPECT_EQ(recon_main(args, load_two, out, err), exit_error);
   EXPECT_NE(err.str().find("no such snapshot"), std::string::npos);
+}
+
+// --archive and --since reach the loader: the archive is read from --since (docs/recon.md
+// "Cold payments").
+TEST_F(ReconJob, ReconMainPassesTheArchiveAndTheWindowToTheLoader) {
+  ReconArgs args;
+  args.snapshot = "snap";
+  args.archive = "/data/archive";
+  args.since = "2026-11-26T00:00:00Z";
+  args.statements = {{statement("s.csv", paid_row), "", "", {}}};
+  args.cutoff = "2026-11-27T00:00:00Z";
+  LocalSources seen;
+  const LocalLoader spy = [&](const LocalSources& sources) {
+    seen = sources;
+    return load_two(sources);
+  };
+  std::ostringstream out, err;
+  EXPECT_EQ(recon_main(args, spy, out, err), exit_matched) << err.str();
+  EXPECT_EQ(seen.snapshot_path, "snap");
+  EXPECT_EQ(seen.archive_dir, "/data/archive");
+  EXPECT_EQ(seen.archive_from_us, test::at("2026-11-26T00:00:00Z"));
 }
 
 TEST_F(ReconJob, ReconMainRejectsBadArguments) {

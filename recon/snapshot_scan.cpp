@@ -1,0 +1,356 @@
+#include "recon/snapshot_scan.hpp"
+
+#include <fcntl.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <bit>
+#include <cerrno>
+#include <cstring>
+#include <span>
+#include <vector>
+
+#include "base/assert.hpp"
+#include "core/id.hpp"
+#include "core/model.hpp"
+#include "core/snapshot_format.hpp"
+#include "core/state.hpp"
+#include "recon/snapshot_loader.hpp"
+
+namespace paycore::recon {
+namespace {
+
+// A read-only mapping of a whole file, unmapped when it goes.
+class MappedFile {
+ public:
+  MappedFile() = default;
+  MappedFile(const MappedFile&) = delete;
+  MappedFile& operator=(const MappedFile&) = delete;
+  ~MappedFile() {
+    if (data_ != nullptr) ::munmap(data_, size_);
+  }
+
+  Status open(const std::string& path) {
+    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return Status::io_error(errno_status("open " + path, errno).message());
+    struct stat st {};
+    if (::fstat(fd, &st) != 0) {
+      const int saved = errno;
+      ::close(fd);
+      return Status::io_error(errno_status("fstat " + path, saved).message());
+    }
+    size_ = static_cast<std::size_t>(st.st_size);
+    if (size_ == 0) {
+      ::close(fd);
+      return Status::ok();  // check_snapshot says it is too short
+    }
+    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
+    const int saved = errno;
+    ::close(fd);
+    if (data == MAP_FAILED) return Status::io_error(errno_status("mmap " + path, saved).message());
+    data_ = data;
+    // Read once, front to back: the kernel may read ahead far and drop what is behind.
+    (void)::madvise(data_, size_, MADV_SEQUENTIAL);
+    return Status::ok();
+  }
+  std::span<const std::byte> bytes() const { return {static_cast<const std::byte*>(data_), size_}; }
+  // Returns the pages below `offset` (already decoded) to the kernel, so that the peak is not
+  // the file plus the LocalData.
+  void drop_below(std::size_t offset) {
+    const std::size_t page_bytes = 4096;
+    const std::size_t end = offset / page_bytes * page_bytes;
+    if (data_ != nullptr && end > dropped_) {
+      (void)::madvise(static_cast<char*>(data_) + dropped_, end - dropped_, MADV_DONTNEED);
+      dropped_ = end;
+    }
+  }
+
+ private:
+  void* data_ = nullptr;
+  std::size_t size_ = 0;
+  std::size_t dropped_ = 0;
+};
+
+// Bounded little-endian reads; the first failure is kept with its offset and every later read
+// returns zeros, so that a record is read whole and checked once.
+class Cursor {
+ public:
+  explicit Cursor(std::span<const std::byte> in) : in_(in) {}
+
+  bool fail(std::string_view what) {
+    if (error_.empty()) error_ = std::string(what) + " at offset " + std::to_string(at_);
+    return false;
+  }
+  bool ok() const { return error_.empty(); }
+  const std::string& error() const { return error_; }
+  std::size_t offset() const { return at_; }
+
+  template <class T>
+  T le() {
+    if (!ok() || in_.size() - at_ < sizeof(T)) {
+      fail("unexpected end of snapshot");
+      return T{};
+    }
+    std::make_unsigned_t<T> u = 0;
+    std::memcpy(&u, in_.data() + at_, sizeof(T));  // little-endian hosts only (static_assert below)
+    at_ += sizeof(T);
+    return static_cast<T>(u);
+  }
+  std::uint8_t u8() { return le<std::uint8_t>(); }
+  std::string_view text(bool may_be_empty) {
+    const std::uint8_t size = u8();
+    if (!ok() || in_.size() - at_ < size) {
+      fail("unexpected end of snapshot");
+      return {};
+    }
+    const std::string_view t(reinterpret_cast<const char*>(in_.data() + at_), size);
+    if (!(size == 0 && may_be_empty) && !id_is_valid(t)) {
+      fail("invalid identifier");
+      return {};
+    }
+    at_ += size;
+    return t;
+  }
+  void skip_text() {
+    const std::uint8_t size = u8();
+    skip(size);
+  }
+  void skip(std::size_t size) {
+    if (!ok() || in_.size() - at_ < size) {
+      fail("unexpected end of snapshot");
+      return;
+    }
+    at_ += size;
+  }
+  Currency ccy() {
+    if (!ok() || in_.size() - at_ < 3) {
+      fail("unexpected end of snapshot");
+      return {};
+    }
+    const auto c = currency_from_code(std::string_view(reinterpret_cast<const char*>(in_.data() + at_), 3));
+    if (!c) {
+      fail("unknown currency");
+      return {};
+    }
+    at_ += 3;
+    return *c;
+  }
+  bool section(std::uint32_t tag, std::uint64_t rows) {
+    const auto t = le<std::uint32_t>();
+    const auto zero = le<std::uint32_t>();
+    const auto n = le<std::uint64_t>();
+    if (!ok()) return false;
+    if (t != tag) return fail("unexpected section tag");
+    if (zero != 0) return fail("non-zero reserved field in section header");
+    if (n != rows) return fail("section row count differs from header");
+    return true;
+  }
+
+ private:
+  std::span<const std::byte> in_;
+  std::size_t at_ = 0;
+  std::string error_;
+};
+
+static_assert(std::endian::native == std::endian::little, "the snapshot is little-endian");
+
+bool is_v1(const SnapshotInfo& info) { return info.format_version == snapshot::format_version_v1; }
+bool is_v3(const SnapshotInfo& info) { return info.format_version >= snapshot::format_version; }
+
+// What the payments refer to: channel names and account ids, kept once in the LocalData.
+struct Names {
+  std::vector<std::string_view> channels;
+  std::vector<std::string_view> accounts;
+};
+
+bool read_channels(Cursor& c, const SnapshotInfo& info, LocalData* local, Names* names) {
+  if (!c.section(snapshot::tag_channels, info.channels)) return false;
+  for (std::uint32_t i = 0; i < info.channels; ++i) {
+    const std::string_view name = c.text(false);
+    if (!c.ok()) return false;
+    names->channels.push_back(local->intern(name));
+  }
+  return true;
+}
+
+bool skip_system_and_principals(Cursor& c, const SnapshotInfo& info) {
+  if (!c.section(snapshot::tag_system, info.system_balances)) return false;
+  c.skip(std::size_t{info.system_balances} * (4 + 3 + 8));
+  if (!c.section(snapshot::tag_principals, info.principals)) return false;
+  for (std::uint32_t i = 0; i < info.principals && c.ok(); ++i) c.skip_text();
+  return c.ok();
+}
+
+bool read_accounts(Cursor& c, const SnapshotInfo& info, LocalData* local, Names* names) {
+  if (!c.section(snapshot::tag_accounts, info.accounts)) return false;
+  names->accounts.reserve(info.accounts);
+  for (std::uint32_t i = 0; i < info.accounts; ++i) {
+    const std::string_view id = c.text(false);
+    c.skip(1 + 3 + 8 + 8 + 8);  // kind, currency, balance, created, updated
+    if (!c.ok()) return false;
+    names->accounts.push_back(local->intern(id));
+  }
+  return true;
+}
+
+bool skip_mandates(Cursor& c, const SnapshotInfo& info) {
+  if (is_v1(info)) return true;  // none before version 2
+  if (!c.section(snapshot::tag_mandates, info.mandates)) return false;
+  for (std::uint32_t i = 0; i < info.mandates && c.ok(); ++i) {
+    c.skip_text();
+    c.skip(4 + 4 + 8 + 8 + 1 + 1 + 8 + 8);
+  }
+  return c.ok();
+}
+
+// The status a reader sees at `as_of_us` (core/apply.hpp effective_status).
+PaymentStatus status_at(std::uint8_t stored, std::int64_t created_at_us, const SnapshotInfo& info,
+                        std::int64_t as_of_us) {
+  const auto status = static_cast<paycore::PaymentStatus>(stored);
+  if (status == paycore::PaymentStatus::pending && created_at_us + info.pending_lifetime_us <= as_of_us) {
+    return PaymentStatus::cancelled;
+  }
+  return local_status_from_core(status);
+}
+
+struct PaymentScan {
+  const SnapshotInfo& info;
+  const Names& names;
+  std::int64_t as_of_us;
+  std::uint64_t refunds_left;
+  std::vector<LocalRefund> refunds;  // one payment's, reused
+};
+
+bool read_refunds(Cursor& c, PaymentScan& scan, std::uint32_t count, Amount* sum) {
+  if (count > scan.refunds_left) return c.fail("more refunds than the header counts");
+  scan.refunds_left -= count;
+  scan.refunds.clear();
+  for (std::uint32_t k = 0; k < count; ++k) {
+    LocalRefund r;
+    r.request_id = c.text(false);
+    r.amount = c.le<std::int64_t>();
+    r.at_us = c.le<std::int64_t>();
+    if (!c.ok()) return false;
+    if (r.amount <= 0 || !checked_add(*sum, r.amount, sum)) return c.fail("bad refund amount");
+    scan.refunds.push_back(r);
+  }
+  return true;
+}
+
+bool read_payment(Cursor& c, PaymentScan& scan, LocalData* local) {
+  LocalPayment p;
+  const std::uint32_t merchant = c.le<std::uint32_t>();
+  p.order_id = c.text(false);
+  p.request_id = c.text(false);
+  const std::uint8_t channel = c.u8();
+  c.skip(is_v1(scan.info) ? 4 : 8);  // payer, mandate
+  p.amount = c.le<std::int64_t>();
+  p.refunded_amount = c.le<std::int64_t>();
+  p.currency = c.ccy();
+  const std::uint8_t status = c.u8();
+  p.channel_txn_id = c.text(true);
+  p.created_at_us = c.le<std::int64_t>();
+  p.updated_at_us = c.le<std::int64_t>();
+  const std::uint8_t flags = is_v3(scan.info) ? c.u8() : 0;
+  const std::uint32_t refund_count = c.le<std::uint32_t>();
+  if (!c.ok()) return false;
+  if (merchant >= scan.names.accounts.size()) return c.fail("payment of an unknown merchant account");
+  if (channel >= scan.names.channels.size()) return c.fail("payment through an unknown channel");
+  if (p.amount <= 0 || p.refunded_amount < 0 || p.refunded_amount > p.amount) return c.fail("bad payment amounts");
+  if (!payment_status_is_valid(status)) return c.fail("bad payment status");
+  if ((flags & ~payment_flag_from_archive) != 0) return c.fail("bad payment flags");
+  Amount refunded = 0;
+  if (!read_refunds(c, scan, refund_count, &refunded)) return false;
+  // A payment back from the archive holds only its later refunds; the rest are archived.
+  const bool from_archive = (flags & payment_flag_from_archive) != 0;
+  if (from_archive ? refunded > p.refunded_amount : refunded != p.refunded_amount)
+    return c.fail("refunds do not add up to the refunded amount");
+  p.merchant_id = scan.names.accounts[merchant];
+  p.channel = scan.names.channels[channel];
+  p.status = status_at(status, p.created_at_us, scan.info, scan.as_of_us);
+  local->add_payment_interned(p, scan.refunds);
+  return true;
+}
+
+bool read_payments(Cursor& c, const SnapshotInfo& info, const Names& names, std::int64_t as_of_us,
+                   LocalData* local, MappedFile* file) {
+  if (!c.section(snapshot::tag_payments, info.payments - info.payments_begin)) return false;
+  PaymentScan scan{info, names, as_of_us, info.refunds, {}};
+  constexpr std::uint32_t drop_every_rows = 1u << 16;
+  for (std::uint32_t i = info.payments_begin; i < info.payments; ++i) {
+    if (!read_payment(c, scan, local)) return false;
+    if ((i & (drop_every_rows - 1)) == 0) file->drop_below(c.offset());
+  }
+  if (scan.refunds_left != 0) return c.fail("refund count differs from header");
+  return true;
+}
+
+// Idempotency records: recon needs none, but they lie between the payments and the anomalies.
+bool skip_idempotency(Cursor& c, const SnapshotInfo& info) {
+  if (!c.section(snapshot::tag_idempotency, info.idempotency - info.idempotency_begin)) return false;
+  const std::size_t after_request = 1 + 1 + (is_v1(info) ? 0 : 1) + 8 + 4 + (is_v3(info) ? 8 : 0);
+  for (std::uint32_t i = info.idempotency_begin; i < info.idempotency && c.ok(); ++i) {
+    c.skip(4);
+    c.skip_text();
+    c.skip(after_request);
+  }
+  return c.ok();
+}
+
+bool read_anomalies(Cursor& c, const SnapshotInfo& info, const Names& names, LocalData* local) {
+  if (!c.section(snapshot::tag_anomalies, info.anomalies)) return false;
+  for (std::uint32_t i = 0; i < info.anomalies; ++i) {
+    LocalAnomaly a;
+    const std::uint8_t channel = c.u8();
+    a.channel_txn_id = c.text(false);
+    a.merchant_id = c.text(false);
+    a.order_id = c.text(false);
+    a.amount = c.le<std::int64_t>();
+    a.currency = c.ccy();
+    const std::uint8_t status = c.u8();
+    const std::uint8_t reason = c.u8();
+    a.paid_at_us = c.le<std::int64_t>();
+    c.skip(8);  // received_at_us
+    if (!c.ok()) return false;
+    if (channel == 0 || channel >= names.channels.size()) return c.fail("anomaly of an unknown channel");
+    if (!notification_status_is_valid(status) || !anomaly_reason_is_valid(reason))
+      return c.fail("bad anomaly enum");
+    a.channel = names.channels[channel];
+    a.status = to_string(static_cast<NotificationStatus>(status));
+    a.reason = to_string(static_cast<AnomalyReason>(reason));
+    local->add_anomaly(a);
+  }
+  return true;
+}
+
+bool scan_sections(Cursor& c, const SnapshotInfo& info, std::int64_t as_of_us, LocalData* local,
+                   MappedFile* file) {
+  Names names;
+  c.skip(snapshot::header_bytes);  // check_snapshot read it
+  return read_channels(c, info, local, &names) && skip_system_and_principals(c, info) &&
+         read_accounts(c, info, local, &names) && skip_mandates(c, info) &&
+         read_payments(c, info, names, as_of_us, local, file) && skip_idempotency(c, info) &&
+         read_anomalies(c, info, names, local);
+}
+
+}  // namespace
+
+StatusOr<LocalData> scan_snapshot(const std::string& path, SnapshotInfo* info) {
+  MappedFile file;
+  PAYCORE_RETURN_IF_ERROR(file.open(path));
+  if (const Status whole = check_snapshot(file.bytes(), info); !whole.is_ok()) {
+    return Status::corruption(whole.message());
+  }
+  // The checksum pass mapped the whole file; the decoding gives it back as it goes, while the
+  // LocalData grows, so the peak is about the larger of the two, not their sum.
+  LocalData local;
+  local.reserve(info->payments - info->payments_begin, info->refunds);
+  Cursor c(file.bytes().first(file.bytes().size() - snapshot::trailer_bytes));
+  if (!scan_sections(c, *info, snapshot_as_of_us(*info), &local, &file)) {
+    return Status::corruption(c.error());
+  }
+  return local;
+}
+
+}  // namespace paycore::recon
