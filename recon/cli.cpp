@@ -84,6 +84,19 @@ Status set_per_statement(std::size_t which, const ArgEvent& event, StatementArgs
   return Status::ok();
 }
 
+// The snapshot and the archive from --since on (docs/recon.md "Cold payments").
+LocalSources local_sources(const ReconArgs& args, const ReconOptions& options, std::ostream& err) {
+  LocalSources sources;
+  sources.snapshot_path = args.snapshot;
+  sources.archive_dir = args.archive;
+  sources.archive_from_us = options.window_start_us;
+  if (!args.archive.empty() && !options.window_start_us) {
+    err << "paycore recon: no --since: reading the whole archive " << args.archive
+        << " (slow on a large one)\n";
+  }
+  return sources;
+}
+
 }  // namespace
 
 Status split_args(std::span<const std::string> words, std::span<const ArgSpec> specs,
@@ -292,15 +305,7 @@ int recon_main(const ReconArgs& args, const LocalLoader& load, std::ostream& out
   }
   options.tolerance_seconds = args.tolerance_seconds;
   options.out_dir = args.out_dir;
-  LocalSources sources;
-  sources.snapshot_path = args.snapshot;
-  sources.archive_dir = args.archive;
-  sources.archive_from_us = options.window_start_us;
-  if (!args.archive.empty() && !options.window_start_us) {
-    err << "paycore recon: no --since: reading the whole archive " << args.archive
-        << " (slow on a large one)\n";
-  }
-  const StatusOr<LocalData> local = load(sources);
+  const StatusOr<LocalData> local = load(local_sources(args, options, err));
   if (!local.is_ok()) {
     err << "paycore recon: cannot load " << args.snapshot << ": " << local.status().message()
         << "\n";
