@@ -78,6 +78,7 @@ std::vector<Setting> default_settings() {
       {"idempotency_retention_ms", SettingType::integer, "604800000", "idempotency records are kept this long (7 days; below 24 h only for tests)"},
       {"archive_job_payments_max", SettingType::integer, "2048", "payments per archive write"},
       {"archive_block_cache_bytes", SettingType::integer, "268435456", "RocksDB block cache of the archive"},
+      {"archive_read_threads", SettingType::integer, "2", "threads reading the archive for requests on payments that left memory"},
       {"snapshot_every_records", SettingType::integer, "10000000", "snapshot after this many log records (0: never)"},
       {"snapshot_every_s", SettingType::integer, "3600", "snapshot after this many seconds (0: never)"},
       {"snapshots_keep", SettingType::integer, "3", "snapshots kept"},
@@ -457,6 +458,8 @@ bool tier_settings_valid(Settings& settings) {
   if (job < 1 || job > 65536) return refuse("archive_job_payments_max must be 1..65536");
   if (settings.integer("archive_block_cache_bytes") < (1 << 20))
     return refuse("archive_block_cache_bytes must be at least 1 MiB");
+  const std::int64_t readers = settings.integer("archive_read_threads");
+  if (readers < 1 || readers > 64) return refuse("archive_read_threads must be 1..64");
   if (retention_ms < 24LL * 3600 * 1000) {
     log_line(LogLevel::warn, "idempotency records are kept less than 24 hours (tests only)",
              {{"idempotency_retention_ms", std::to_string(retention_ms)}});
@@ -660,6 +663,8 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   if (!run_to_completion) engine->start();
 
   net::ServerConfig server_config = server_config_from(settings, *shape);
+  server_config.archive = tier.store.get();  // null without the archive setting
+  server_config.archive_read_threads = static_cast<std::uint32_t>(settings.integer("archive_read_threads"));
   if (const Status limits = rate_limits_from(settings, &server_config.rate_limits); !limits.is_ok()) {
     std::fprintf(stderr, "paycore serve: %s\n", limits.message().c_str());
     engine->stop();

@@ -75,20 +75,10 @@ class ColdPayments : public ServerSuite {
   }
 };
 
-// DISABLED until `paycore serve` hands its archive to the server: app/serve_command.cpp (the
-// lead's) opens DATA_DIR/archive (ade104e) but does not yet set net::ServerConfig::archive,
-// which exists from this branch on. Needed there, in serve() once the tier is open:
-//     server_config.archive = tier.store.get();
-//     (and a setting archive_read_threads -> server_config.archive_read_threads, default 2)
-// Run on 2026-11-30 without it, the cold detection of this suite works (payments leave memory
-// in ~0.5 s) and the cases fail as expected: cold GET 404, the others 503 unavailable.
-// Then enable the suite: sed -i 's/DISABLED_ColdPayments/ColdPayments/' this file, and delete
-// the alias.
-// The same cases pass in process against the real Engine + ArchiveStore + Server:
-// tests/net/cold_server_test.cpp. To try it meanwhile: --gtest_also_run_disabled_tests.
-using DISABLED_ColdPayments = ColdPayments;
+// The same cases run in process against the real Engine + ArchiveStore + Server in
+// tests/net/cold_server_test.cpp.
 
-TEST_F(DISABLED_ColdPayments, GetOfAColdPaymentAnswersAsWhenItWasHot) {
+TEST_F(ColdPayments, GetOfAColdPaymentAnswersAsWhenItWasHot) {
   const Paid p = paid(25);
   wait_all_cold();
   const HttpResponse cold = get_payment(p.order_id);
@@ -98,7 +88,7 @@ TEST_F(DISABLED_ColdPayments, GetOfAColdPaymentAnswersAsWhenItWasHot) {
   EXPECT_GT(metric(m, R"(paycore_archive_lookups_total{outcome="found"})"), 0) << m;
 }
 
-TEST_F(DISABLED_ColdPayments, CreateWithAnArchivedOrderIdIsDuplicateOrder) {
+TEST_F(ColdPayments, CreateWithAnArchivedOrderIdIsDuplicateOrder) {
   const Paid p = paid(10);
   wait_all_cold();
   const HttpResponse again = client_->call(
@@ -107,7 +97,7 @@ TEST_F(DISABLED_ColdPayments, CreateWithAnArchivedOrderIdIsDuplicateOrder) {
   EXPECT_EQ(error_code(again), "duplicate_order");
 }
 
-TEST_F(DISABLED_ColdPayments, RefundOfAColdPaymentMovesTheMoneyBack) {
+TEST_F(ColdPayments, RefundOfAColdPaymentMovesTheMoneyBack) {
   const Paid p = paid(40);
   wait_all_cold();
   const std::int64_t payer_before = balance_of(p.payer);
@@ -123,7 +113,7 @@ TEST_F(DISABLED_ColdPayments, RefundOfAColdPaymentMovesTheMoneyBack) {
   EXPECT_EQ(json_string(get_payment(p.order_id).body, "/status"), "REFUNDED");
 }
 
-TEST_F(DISABLED_ColdPayments, ShipOfAColdPaidPaymentShips) {
+TEST_F(ColdPayments, ShipOfAColdPaidPaymentShips) {
   const Paid p = paid(15);
   wait_all_cold();
   const HttpResponse ship =
@@ -133,7 +123,7 @@ TEST_F(DISABLED_ColdPayments, ShipOfAColdPaidPaymentShips) {
   EXPECT_EQ(json_string(ship.body, "/created_at"), json_string(p.hot_body, "/created_at"));
 }
 
-TEST_F(DISABLED_ColdPayments, OrderThatNeverExistedIsNotFound) {
+TEST_F(ColdPayments, OrderThatNeverExistedIsNotFound) {
   (void)paid(5);
   wait_all_cold();
   const std::string never = unique("never-order");
@@ -146,7 +136,7 @@ TEST_F(DISABLED_ColdPayments, OrderThatNeverExistedIsNotFound) {
   EXPECT_EQ(error_code(refund), "payment_not_found");
 }
 
-TEST_F(DISABLED_ColdPayments, BatchItemWithAnArchivedOrderIdIsDuplicateOrder) {
+TEST_F(ColdPayments, BatchItemWithAnArchivedOrderIdIsDuplicateOrder) {
   const Paid p = paid(10);
   wait_all_cold();
   const std::string body = R"({"payments":[)" +
