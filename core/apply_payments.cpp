@@ -337,9 +337,16 @@ Result refund_payment(State& s, const Command& c) {
 Result get_payment(const State& s, const Command& c) {
   if (!ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
   if (c.order_id.empty()) return make_result(c, ResultCode::missing_field, Field::order_id);
-  const std::uint32_t payment = find_merchant_payment(s, c);
-  if (payment == row_none) return make_result(c, ResultCode::payment_not_found, Field::order_id);
-  return with_payment(make_result(c, ResultCode::ok), s, payment, c.timestamp_us);
+  const std::uint32_t merchant = s.find_account(c.principal.view());
+  const std::uint32_t payment =
+      merchant == row_none ? row_none : s.find_payment(merchant, c.order_id.view());
+  if (payment != row_none) return with_payment(make_result(c, ResultCode::ok), s, payment, c.timestamp_us);
+  // Not in memory: only an order the filter knows may be in the archive, which the edge reads
+  // (docs/design.md "Hot and cold"); any other is not found without touching the disk.
+  const bool may_be_archived =
+      merchant != row_none && s.order_may_be_archived(merchant, c.order_id.view());
+  return make_result(c, may_be_archived ? ResultCode::archive_check_needed : ResultCode::payment_not_found,
+                     Field::order_id);
 }
 
 // ---- Channel notifications -----------------------------------------------------------------

@@ -49,8 +49,9 @@ enum class ResultCode : std::uint8_t {
   invalid_payer,           // 422
   mandate_exists,          // 409
   // The cold tier (docs/design.md "Hot and cold"). Never kept, never sent to a client: the
-  // edge looks the order up in the archive and hands the command in again with what it found
-  // (command_flag_archive_checked, command_flag_in_archive).
+  // edge looks the order up in the archive and, for a GET, answers what it found; for a
+  // command, hands it in again with what it found (command_flag_archive_checked,
+  // command_flag_in_archive).
   // The result's payment view then holds the command's fields (merchant, order, request,
   // channel, payer, amount, currency) for the edge to hand it in again.
   archive_check_needed,

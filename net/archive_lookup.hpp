@@ -1,7 +1,7 @@
 #pragma once
 // Archive lookups for the edge (issue 12; docs/design.md "Hot and cold"). The core never does
-// I/O, so what it cannot answer from memory comes back to the I/O thread -- a GET of a payment
-// that left memory (payment_not_found), or a command on an order the core's filter says may be
+// I/O, so what it cannot answer from memory comes back to the I/O thread -- a GET or a command
+// on an order the core's filter says may be
 // archived (ResultCode::archive_check_needed) -- and the I/O thread finishes it by reading the
 // archive here, off its own thread: a small pool of workers takes jobs from one bounded queue,
 // reads ArchiveReader::get_payment (0.1-10 ms on disk), and hands each answer back to the I/O

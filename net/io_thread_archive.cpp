@@ -1,10 +1,10 @@
-// The I/O thread's side of the cold tier (issue 12; docs/design.md "Hot and cold"). Two engine
-// answers are not final when the server has an archive:
-//  - payment_not_found to GET /v1/payments/{order_id}: the payment may have left memory; found
-//    in the archive it is answered 200 exactly as a hot one would be;
-//  - archive_check_needed (create, cancel, ship, complete, refund): the core asks what the
-//    archive holds for the order; the command, rebuilt from the fields the result carries, is
-//    handed in again with the flags (and the archived payment) that say so.
+// The I/O thread's side of the cold tier (issue 12; docs/design.md "Hot and cold"). The engine
+// answers archive_check_needed when its filter says the order may have left memory; the
+// result carries the command's fields:
+//  - GET /v1/payments/{order_id}: found in the archive, the payment is answered 200 exactly as a
+//    hot one would be; not found, 404 payment_not_found;
+//  - create, cancel, ship, complete, refund: the command, rebuilt from those fields, is handed
+//    in again with the flags (and the archived payment) that say what the archive holds.
 // The read happens on the ArchiveLookup's workers; its answer comes back here, where the
 // request's slot is found again by its AnswerToken (stale answers are dropped).
 //
@@ -65,13 +65,19 @@ void add_archive_answer(const ArchiveLookupDone& done, Command* c) {
                                       p.created_at_us, p.updated_at_us, p.status};
 }
 
-// A payment found in the archive, as the engine would have answered a GET of it in memory.
-Result archived_read_answer(const PaymentView& payment) {
+// A GET answered from the archive, as the engine would have answered it from memory: the
+// payment if found, else 404.
+Result archived_read_answer(const ArchiveLookupDone& done) {
   Result r;
-  r.code = ResultCode::ok;
   r.kind = CommandKind::get_payment;
-  r.resource = ResourceKind::payment;
-  r.payment = payment;
+  if (done.outcome == ArchiveLookupOutcome::found) {
+    r.code = ResultCode::ok;
+    r.resource = ResourceKind::payment;
+    r.payment = done.payment;
+  } else {
+    r.code = ResultCode::payment_not_found;
+    r.field = Field::order_id;
+  }
   return r;
 }
 
@@ -82,19 +88,17 @@ void log_unreadable(const ArchiveLookupDone& done) {
             {"error", done.error.to_string()}});
 }
 
-// The lookup a single request's engine answer asks for.
-ArchiveLookupJob single_job(const Slot& slot, const AnswerToken& token, bool cold_read) {
-  const Result& r = slot.response.result;
+// The lookup an archive_check_needed answer asks for: a read for a GET, else the command to
+// hand in again.
+ArchiveLookupJob lookup_job(const Result& r, const AnswerToken& token) {
   ArchiveLookupJob job;
   job.token = token.pack();
-  if (cold_read) {
+  job.merchant_id = r.payment.merchant_id;
+  job.order_id = r.payment.order_id;
+  if (r.kind == CommandKind::get_payment) {
     job.purpose = ArchiveLookupPurpose::read;
-    job.merchant_id = slot.archive_merchant_id;
-    job.order_id = slot.archive_order_id;
   } else {
     job.purpose = ArchiveLookupPurpose::command;
-    job.merchant_id = r.payment.merchant_id;
-    job.order_id = r.payment.order_id;
     job.command = command_to_hand_in_again(r);
   }
   return job;
@@ -106,11 +110,9 @@ ArchiveLookupJob single_job(const Slot& slot, const AnswerToken& token, bool col
 // if the slot now waits for it; false if the answer is final (a refused lookup made it a 503).
 bool IoThread::single_lookup_started(Slot& slot, const AnswerToken& token) {
   const Result& r = slot.response.result;
-  const bool cold_read = r.code == ResultCode::payment_not_found &&
-                         r.kind == CommandKind::get_payment && lookup_ != nullptr;
-  if (!cold_read && r.code != ResultCode::archive_check_needed) return false;
+  if (r.code != ResultCode::archive_check_needed) return false;
   const LocalError* refusal = &archive_unreadable;  // no archive: the core cannot ask for one
-  if (lookup_ != nullptr) refusal = submit_lookup(single_job(slot, token, cold_read), &slot.archive_lookups);
+  if (lookup_ != nullptr) refusal = submit_lookup(lookup_job(r, token), &slot.archive_lookups);
   if (refusal == nullptr) return true;
   slot.kind = SlotKind::local_error;
   slot.error = *refusal;
@@ -121,15 +123,7 @@ bool IoThread::single_lookup_started(Slot& slot, const AnswerToken& token) {
 bool IoThread::item_lookup_started(BatchEntry& entry, const AnswerToken& token) {
   if (entry.result.code != ResultCode::archive_check_needed) return false;
   const LocalError* refusal = &archive_unreadable;  // no archive: the core cannot ask for one
-  if (lookup_ != nullptr) {
-    ArchiveLookupJob job;
-    job.token = token.pack();
-    job.purpose = ArchiveLookupPurpose::command;
-    job.merchant_id = entry.result.payment.merchant_id;
-    job.order_id = entry.result.payment.order_id;
-    job.command = command_to_hand_in_again(entry.result);
-    refusal = submit_lookup(job, &entry.archive_lookups);
-  }
+  if (lookup_ != nullptr) refusal = submit_lookup(lookup_job(entry.result, token), &entry.archive_lookups);
   if (refusal == nullptr) return true;
   entry.local = true;
   entry.error = *refusal;
@@ -172,10 +166,7 @@ void IoThread::answer_single_lookup(Slot& slot, const AnswerToken& token,
     return;
   }
   if (done.job.purpose == ArchiveLookupPurpose::read) {
-    // Not found: the engine's 404, already in the slot, stands.
-    if (done.outcome == ArchiveLookupOutcome::found) {
-      slot.response.result = archived_read_answer(done.payment);
-    }
+    slot.response.result = archived_read_answer(done);
     slot.state = SlotState::ready;
     return;
   }

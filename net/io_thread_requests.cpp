@@ -215,10 +215,6 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
       return;
     case DecisionKind::command:
       slot.kind = SlotKind::engine;
-      if (decision.command.kind == CommandKind::get_payment) {
-        slot.archive_merchant_id = decision.command.principal;
-        slot.archive_order_id = decision.command.order_id;
-      }
       submit_single(c, slot, decision.command, RequestOp::command);
       return;
     case DecisionKind::batch: break;

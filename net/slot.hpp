@@ -65,11 +65,7 @@ struct Slot {
   SnapshotAnswer snapshot;
   std::uint64_t nonce_seq = 0;      // rendered only once the nonce journal has this durable
   std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
-  // The archive (net/archive_lookup.hpp): lookups made for this request, and for a GET of a
-  // payment the key to look up if memory has no such payment (its 404 carries no ids).
-  std::uint8_t archive_lookups = 0;
-  Id archive_merchant_id;
-  Id archive_order_id;
+  std::uint8_t archive_lookups = 0;  // lookups made for this request (net/archive_lookup.hpp)
 };
 
 }  // namespace paycore::net

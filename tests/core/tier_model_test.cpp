@@ -62,16 +62,15 @@ void archive_front(State& s, ArchiveMap* archive, std::int64_t now_us, std::int6
 // The edge's part: hand the command in again with what the archive says.
 Result apply_with_archive(State& s, const ArchiveMap& archive, Command c) {
   Result r = apply(s, c);
+  if (r.code != ResultCode::archive_check_needed) return r;
   const auto found = archive.find(key_of(c.principal.view(), c.order_id.view()));
-  if (c.kind == CommandKind::get_payment && r.code == ResultCode::payment_not_found &&
-      found != archive.end()) {
-    r.code = ResultCode::ok;
-    r.field = Field::none;
-    r.resource = ResourceKind::payment;
-    r.payment = found->second.payment;
+  if (c.kind == CommandKind::get_payment) {
+    r.code = found != archive.end() ? ResultCode::ok : ResultCode::payment_not_found;
+    r.field = found != archive.end() ? Field::none : Field::order_id;
+    if (found != archive.end()) r.payment = found->second.payment;
+    r.resource = found != archive.end() ? ResourceKind::payment : ResourceKind::none;
     return r;
   }
-  if (r.code != ResultCode::archive_check_needed) return r;
   c.flags = static_cast<std::uint8_t>(c.flags | command_flag_archive_checked);
   if (found != archive.end()) {
     c.flags = static_cast<std::uint8_t>(c.flags | command_flag_in_archive);
