@@ -48,7 +48,7 @@ Result tick(State& s, const Command& c) {
   }
   expire_pending(s, c, &r);
   // Idempotency retention (docs/api.md "Idempotency"): 0 keeps records forever.
-  if (c.idempotency_retention_us > 0 && c.timestamp_us > INT64_MIN + c.idempotency_retention_us) {
+  if (c.idempotency_retention_us > 0) {
     const std::int64_t horizon_before = s.idempotency_horizon_us;
     const std::uint32_t dropped =
         s.drop_idempotency(c.timestamp_us - c.idempotency_retention_us, c.expire_max);

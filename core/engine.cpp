@@ -323,7 +323,6 @@ struct Engine::Core {
   void publish_counts() {
     e.metrics_.accounts.store(state().accounts.size(), std::memory_order_relaxed);
     e.metrics_.payments.store(state().payments.live_count(), std::memory_order_relaxed);
-    e.metrics_.state_bytes.store(state().memory_bytes(), std::memory_order_relaxed);
     e.metrics_.awaiting_release.store(releases.waiting_count(), std::memory_order_relaxed);
     std::uint64_t depth = 0;
     for (const auto& ring : e.in_) depth += ring->size();

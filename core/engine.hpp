@@ -101,7 +101,6 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> payments_archived{0};  // rows that have left memory
   std::atomic<std::uint64_t> archive_jobs{0};
   std::atomic<std::uint64_t> archive_failures{0};
-  std::atomic<std::uint64_t> state_bytes{0};        // State::memory_bytes
   std::atomic<std::uint64_t> queue_depth{0};       // requests waiting in the rings
   std::atomic<std::uint64_t> awaiting_release{0};  // applied, waiting for durability
   std::atomic<std::uint64_t> snapshot_lsn{0};
