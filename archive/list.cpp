@@ -10,6 +10,7 @@
 #include <rocksdb/options.h>
 
 #include <algorithm>
+#include <functional>
 #include <optional>
 #include <string>
 
@@ -59,6 +60,9 @@ Status check_query(const PaymentListQuery& q) {
     return Status::invalid_argument("archive listing: channel is not a valid id");
   }
   if (!status_is_valid(q.status)) return Status::invalid_argument("archive listing: bad status");
+  if (!std::is_sorted(q.skip_order_ids.begin(), q.skip_order_ids.end())) {
+    return Status::invalid_argument("archive listing: skip_order_ids is not sorted");
+  }
   return check_cursor(q);
 }
 
@@ -109,9 +113,9 @@ bool seek_start(rocksdb::Iterator* it, const PaymentListQuery& q, const ListRang
 }
 
 bool matches(const PaymentListQuery& q, const PaymentView& payment) {
-  if (q.status && payment.status != *q.status) return false;
-  if (!q.channel.empty() && payment.channel.view() != q.channel) return false;
-  return true;
+  if (!payment_list_matches(q, payment)) return false;
+  return !std::binary_search(q.skip_order_ids.begin(), q.skip_order_ids.end(),
+                             payment.order_id.view(), std::less<>());
 }
 
 PaymentListPosition position_of(const PaymentView& payment) {

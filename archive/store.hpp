@@ -16,6 +16,7 @@
 #include "base/status.hpp"
 #include "core/archive_port.hpp"
 #include "core/model.hpp"
+#include "core/payment_list.hpp"
 
 namespace paycore {
 
@@ -43,51 +44,6 @@ struct ArchivePosition {
   std::int64_t as_of_us = 0;
   std::uint64_t jobs = 0;
   friend bool operator==(const ArchivePosition&, const ArchivePosition&) = default;
-};
-
-/// A place in a merchant's listing: the payment at (created_at_us, order_id). It need not still
-/// exist, nor be archived: the listing continues from where it would be.
-struct PaymentListPosition {
-  std::int64_t created_at_us = 0;
-  std::string order_id;
-  friend bool operator==(const PaymentListPosition&, const PaymentListPosition&) = default;
-};
-
-enum class PaymentListCursor : std::uint8_t {
-  none = 0,        // from the newest
-  starting_after,  // payments older than the cursor position
-  ending_before,   // the `limit` payments just newer than the cursor position
-};
-
-inline constexpr std::uint32_t payment_list_limit_max = 100;
-inline constexpr std::uint32_t payment_list_scan_max_default = 10'000;
-inline constexpr std::uint32_t payment_list_scan_max_max = 1'000'000;
-
-/// One page of a merchant's archived payments (docs/api.md `GET /v1/payments`). Order: created_at
-/// descending, ties by order_id ascending (bytewise), in every direction.
-struct PaymentListQuery {
-  std::string merchant_id;   // a valid id (core/id.hpp)
-  std::uint32_t limit = 10;  // 1..payment_list_limit_max
-  PaymentListCursor cursor = PaymentListCursor::none;
-  PaymentListPosition cursor_position;         // when cursor != none
-  std::optional<PaymentStatus> status;         // only payments with this stored status
-  std::string channel;                         // empty: any channel; else only this one
-  std::optional<std::int64_t> created_gte_us;  // created_at_us >= this
-  std::optional<std::int64_t> created_lt_us;   // created_at_us < this
-  // Entries examined at most (matching or not), so that a selective filter cannot walk a whole
-  // merchant: 1..payment_list_scan_max_max.
-  std::uint32_t scan_max = payment_list_scan_max_default;
-};
-
-struct PaymentPage {
-  std::vector<PaymentView> data;  // newest first, at most `limit`
-  // More payments may match in the direction walked: beyond the page, or not yet examined
-  // because scan_max cut the walk (then `data` may be short, even empty).
-  bool has_more = false;
-  // With has_more: pass as cursor_position, with the same direction (starting_after for a query
-  // without a cursor), to continue exactly after what this page examined.
-  std::optional<PaymentListPosition> resume;
-  bool scan_cut = false;  // scan_max stopped the walk
 };
 
 /// The cold tier's store. Thread safety: every const member may be called from any thread,
@@ -129,12 +85,12 @@ class ArchiveStore final : public ArchiveReader {
   /// The refunds of an archived payment, in the order they were made; kNotFound if the payment
   /// is not archived. Errors as get_payment.
   StatusOr<std::vector<RefundView>> list_refunds(std::string_view merchant_id,
-                                                 std::string_view order_id) const;
+                                                 std::string_view order_id) const override;
 
-  /// One page of a merchant's archived payments (see PaymentListQuery and PaymentPage).
-  /// kInvalidArgument for a query out of its ranges; kCorruption naming the key for a bad
-  /// record met on the way.
-  StatusOr<PaymentPage> list_payments(const PaymentListQuery& query) const;
+  /// One page of a merchant's archived payments (see PaymentListQuery and PaymentPage; the
+  /// status filter is on the stored status). kInvalidArgument for a query out of its ranges;
+  /// kCorruption naming the key for a bad record met on the way.
+  StatusOr<PaymentPage> list_payments(const PaymentListQuery& query) const override;
 
   /// Calls `visit` with every archived payment created in [from_us, to_us), all merchants, in
   /// created_at order (ties by merchant_id's length and bytes, then order_id), until it returns

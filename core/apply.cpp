@@ -115,6 +115,7 @@ Result dispatch(State& s, const Command& c) {
     case CommandKind::revoke_mandate: return revoke_mandate(s, c);
     case CommandKind::get_mandate: return get_mandate(s, c);
     case CommandKind::archive_payments: return archive_payments(s, c);
+    case CommandKind::list_payments: return list_payments(s, c);
   }
   return make_result(c, ResultCode::invalid_field);
 }
@@ -140,7 +141,9 @@ Result apply(State& s, const Command& c) {
   // The engine stamps strictly increasing timestamps; reads may share the last one.
   PAYCORE_ASSERT(c.timestamp_us >= s.last_timestamp_us);
   Result r = dispatch(s, c);
-  if (r.code == ResultCode::archive_check_needed) attach_command(c, &r);
+  if (r.code == ResultCode::archive_check_needed && c.kind != CommandKind::list_payments) {
+    attach_command(c, &r);
+  }
   // A read never mutates; a mutation is a success or an outcome that is kept.
   const bool is_read = command_is_read(c.kind);
   const bool outcome_kept = r.code == ResultCode::ok || result_is_kept(r.code);

@@ -70,6 +70,7 @@ Result create_payment(State& s, const Command& c);
 Result transition(State& s, const Command& c, PaymentStatus from, PaymentStatus to);
 Result refund_payment(State& s, const Command& c);
 Result get_payment(const State& s, const Command& c);
+Result list_payments(const State& s, const Command& c);
 Result channel_notification(State& s, const Command& c);
 
 }  // namespace paycore::apply_detail

@@ -1,6 +1,7 @@
 // The handlers of payments, refunds and channel notifications (docs/api.md "Payments",
 // "Notifications").
 #include "apply_internal.hpp"
+#include "payment_list.hpp"
 
 #include "base/assert.hpp"
 
@@ -347,6 +348,25 @@ Result get_payment(const State& s, const Command& c) {
       merchant != row_none && s.order_may_be_archived(merchant, c.order_id.view());
   return make_result(c, may_be_archived ? ResultCode::archive_check_needed : ResultCode::payment_not_found,
                      Field::order_id);
+}
+
+// A step of a listing (core/payment_list.hpp): the work travels in the command and back in the
+// result; a command without one (a crafted log) is refused.
+Result list_payments(const State& s, const Command& c) {
+  if (c.list == nullptr || !ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
+  const std::uint32_t merchant = s.find_account(c.principal.view());
+  PaymentListWork* work = c.list;
+  const ResultCode code = work->kind == ListKind::refunds
+                              ? list_refunds_in_memory(s, merchant, work)
+                              : list_payments_in_memory(s, merchant, c.timestamp_us, work);
+  Field field = code == ResultCode::payment_not_found ? Field::order_id : Field::none;
+  if (code == ResultCode::invalid_field) {
+    field = work->query.cursor == PaymentListCursor::ending_before ? Field::ending_before
+                                                                  : Field::starting_after;
+  }
+  Result r = make_result(c, code, field);
+  r.list = work;
+  return r;
 }
 
 // ---- Channel notifications -----------------------------------------------------------------

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "base/status.hpp"
+#include "payment_list.hpp"
 #include "result.hpp"
 
 namespace paycore {
@@ -57,6 +58,14 @@ class ArchiveReader {
   /// Errors: kIoError or kCorruption from the store, naming the key.
   virtual StatusOr<std::optional<ArchivedPayment>> get_payment(std::string_view merchant_id,
                                                                std::string_view order_id) const = 0;
+  /// The refunds of an archived payment, in the order they were made; kNotFound if the
+  /// archive does not hold the payment. Errors as get_payment.
+  virtual StatusOr<std::vector<RefundView>> list_refunds(std::string_view merchant_id,
+                                                         std::string_view order_id) const = 0;
+  /// One page of a merchant's archived payments (core/payment_list.hpp), skipping
+  /// query.skip_order_ids. kInvalidArgument for a query out of its ranges; errors as
+  /// get_payment.
+  virtual StatusOr<PaymentPage> list_payments(const PaymentListQuery& query) const = 0;
 };
 
 /// Where the core sends jobs. Both calls are non-blocking and made by the core thread only.

@@ -27,6 +27,7 @@ std::string_view to_string(CommandKind kind) {
     case CommandKind::revoke_mandate: return "revoke_mandate";
     case CommandKind::get_mandate: return "get_mandate";
     case CommandKind::archive_payments: return "archive_payments";
+    case CommandKind::list_payments: return "list_payments";
   }
   return "unknown";
 }

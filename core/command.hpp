@@ -38,13 +38,16 @@ enum class CommandKind : std::uint8_t {
   // engine: archive_rows_end, archive_as_of_us. Takes out of memory the payments the archive
   // now holds durably (docs/design.md "Hot and cold"); logged so that replay evicts the same.
   archive_payments = 16,
+  // merchant: a step of a listing (core/payment_list.hpp); Command::list carries the work.
+  // A read: never logged.
+  list_payments = 17,
 };
-inline constexpr std::uint8_t command_kind_max = 16;
+inline constexpr std::uint8_t command_kind_max = 17;
 
 constexpr bool command_kind_is_valid(std::uint8_t v) { return v >= 1 && v <= command_kind_max; }
 constexpr bool command_is_read(CommandKind kind) {
   return kind == CommandKind::get_account || kind == CommandKind::get_payment ||
-         kind == CommandKind::get_mandate;
+         kind == CommandKind::get_mandate || kind == CommandKind::list_payments;
 }
 // Commands that carry a request_id and are idempotent on it (docs/api.md "Idempotency").
 constexpr bool command_is_idempotent(CommandKind kind) {
@@ -84,6 +87,8 @@ struct ArchivedPaymentFields {
   friend bool operator==(const ArchivedPaymentFields&, const ArchivedPaymentFields&) = default;
 };
 
+struct PaymentListWork;  // core/payment_list.hpp
+
 struct Command {
   CommandKind kind{};
   AccountKind account_kind{};    // open_account
@@ -111,6 +116,9 @@ struct Command {
   Id mandate_id;                 // mandate commands
   Id merchant_id;                // create_mandate: the merchant the mandate authorizes
   ArchivedPaymentFields archived;  // with command_flag_archived_payment
+  // list_payments: the listing's work, lent by the edge until the result comes back (never
+  // encoded; a decoded command has none, and apply refuses list_payments without it).
+  PaymentListWork* list = nullptr;
 
   bool is_operator() const { return (flags & command_flag_operator) != 0; }
   bool is_single_use() const { return (flags & command_flag_single_use) != 0; }
@@ -118,7 +126,7 @@ struct Command {
   friend bool operator==(const Command&, const Command&) = default;
 };
 static_assert(std::is_trivially_copyable_v<Command>);
-static_assert(sizeof(Command) <= 704, "commands travel through rings by value");
+static_assert(sizeof(Command) <= 712, "commands travel through rings by value");
 static_assert(std::is_same_v<decltype(Command::paid_at_us), decltype(Command::pending_lifetime_us)>,
               "both share the encoding's i64 at offset 28");
 static_assert(std::is_same_v<decltype(Command::paid_at_us), decltype(Command::archive_as_of_us)>,

@@ -85,8 +85,10 @@ enum class Field : std::uint8_t {
   mandate_id,
   amount_max,
   expires_at,
+  starting_after,  // listing cursors (never stored: a listing keeps no outcome)
+  ending_before,
 };
-inline constexpr std::uint8_t field_max = static_cast<std::uint8_t>(Field::expires_at);
+inline constexpr std::uint8_t field_max = static_cast<std::uint8_t>(Field::ending_before);
 std::string_view to_string(Field field);
 
 enum class NotificationOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
@@ -138,6 +140,8 @@ struct MandateView {
 
 enum class ResourceKind : std::uint8_t { none = 0, account, payment, mandate };
 
+struct PaymentListWork;  // core/payment_list.hpp
+
 struct Result {
   ResultCode code = ResultCode::ok;
   CommandKind kind{};
@@ -152,6 +156,7 @@ struct Result {
   AccountView account;          // resource == account
   PaymentView payment;          // resource == payment
   MandateView mandate;          // resource == mandate
+  PaymentListWork* list = nullptr;  // list_payments: the command's work, handed back
 };
 static_assert(std::is_trivially_copyable_v<Result>);
 

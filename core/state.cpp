@@ -194,6 +194,12 @@ std::uint32_t State::add_payment(const PaymentRow& row) {
   PAYCORE_ASSERT(row.merchant < accounts.size());
   const std::uint32_t index = payments.push_back(row);
   payment_index_.insert(hash_payment(index), index);
+  AccountRow& merchant = accounts[row.merchant];
+  std::uint32_t& newest = (row.flags & payment_flag_from_archive) != 0
+                              ? merchant.newest_returned_payment
+                              : merchant.newest_payment;
+  payments[index].previous_of_merchant = newest;
+  newest = index;
   return index;
 }
 

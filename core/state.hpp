@@ -28,6 +28,12 @@ struct AccountRow {
   std::int64_t updated_at_us = 0;
   Currency currency{};
   AccountKind kind{};
+  // A merchant's payments in memory, newest first (core/payment_list.hpp): the newest made
+  // here, and the newest back from the archive; each row links to the next older one of its
+  // chain (PaymentRow::previous_of_merchant). A link below payments.begin() has left memory,
+  // and so has everything after it. Not in snapshots: add_payment rebuilds them on load.
+  std::uint32_t newest_payment = row_none;
+  std::uint32_t newest_returned_payment = row_none;
 };
 
 struct PaymentRow {
@@ -43,6 +49,9 @@ struct PaymentRow {
   std::uint32_t mandate = row_none;   // mandate row that authorized it (balance channel only)
   std::uint32_t first_refund = row_none;
   std::uint32_t last_refund = row_none;
+  // The merchant's previous payment in the same chain (AccountRow::newest_payment or
+  // newest_returned_payment, by payment_flag_from_archive). Set by add_payment.
+  std::uint32_t previous_of_merchant = row_none;
   Currency currency{};
   std::uint8_t channel = 0;  // channel row; 0 = balance
   PaymentStatus status{};
@@ -147,7 +156,8 @@ class State {
   void prefetch_payment(std::uint32_t merchant, std::string_view order_id) const;
   void prefetch_idempotency(std::uint32_t principal, std::string_view request_id) const;
 
-  // ---- Inserts (the caller, apply, has checked that the key is absent).
+  // ---- Inserts (the caller, apply, has checked that the key is absent). add_payment links
+  // the row into its merchant's chain.
   std::uint32_t add_account(const AccountRow& row);
   std::uint32_t add_payment(const PaymentRow& row);
   std::uint32_t add_refund(std::uint32_t payment, const RefundRow& row);

@@ -1,5 +1,7 @@
 #include "net/archive_lookup.hpp"
 
+#include "base/assert.hpp"
+
 #include <sys/eventfd.h>
 #include <unistd.h>
 
@@ -107,7 +109,72 @@ void ArchiveLookup::work() {
   }
 }
 
+namespace {
+
+// The archive's best `limit` for the listing (in range, matching, not back in memory): walks
+// past scan cuts, each walk bounded by payment_list_scan_max_max entries.
+Status list_archived(const ArchiveReader& reader, PaymentListWork* work) {
+  PaymentListQuery q = work->query;
+  q.skip_order_ids = work->returned_order_ids;
+  q.scan_max = payment_list_scan_max_max;
+  const bool backward = q.cursor == PaymentListCursor::ending_before;
+  work->archived.clear();
+  while (true) {
+    StatusOr<PaymentPage> page = reader.list_payments(q);
+    if (!page.is_ok()) return page.status();
+    // A backward walk's later pages are newer: they go in front.
+    work->archived.insert(backward ? work->archived.begin() : work->archived.end(),
+                          page->data.begin(), page->data.end());
+    work->archived_more = page->has_more;
+    if (!page->scan_cut) return Status::ok();
+    q.limit -= static_cast<std::uint32_t>(page->data.size());
+    if (q.limit == 0) return Status::ok();
+    if (q.cursor == PaymentListCursor::none) q.cursor = PaymentListCursor::starting_after;
+    q.cursor_position = *page->resume;
+  }
+}
+
+}  // namespace
+
+namespace {
+
+// The archive's refunds of the payment; kNotFound when it does not hold the payment.
+Status list_archived_refunds(const ArchiveReader& reader, const ArchiveLookupJob& job) {
+  StatusOr<std::vector<RefundView>> refunds =
+      reader.list_refunds(job.merchant_id.view(), job.list->refunds_order_id.view());
+  if (!refunds.is_ok()) return refunds.status();
+  job.list->archived_refunds = std::move(*refunds);
+  return Status::ok();
+}
+
+}  // namespace
+
+ArchiveLookupDone ArchiveLookup::walk_archive(const ArchiveLookupJob& job) {
+  ArchiveLookupDone done;
+  done.job = job;
+  PAYCORE_ASSERT(job.list != nullptr);
+  const Status status = job.purpose == ArchiveLookupPurpose::list_refunds
+                            ? list_archived_refunds(reader_, job)
+                            : list_archived(reader_, job.list);
+  if (status.code() == StatusCode::kNotFound) {
+    done.outcome = ArchiveLookupOutcome::not_found;
+    bump(metrics_.not_found);
+  } else if (status.is_ok()) {
+    done.outcome = ArchiveLookupOutcome::found;
+    bump(metrics_.found);
+  } else {
+    done.outcome = ArchiveLookupOutcome::error;
+    done.error = status;
+    bump(metrics_.errors);
+  }
+  return done;
+}
+
 ArchiveLookupDone ArchiveLookup::look_up(const ArchiveLookupJob& job) {
+  if (job.purpose == ArchiveLookupPurpose::list_archive ||
+      job.purpose == ArchiveLookupPurpose::list_refunds) {
+    return walk_archive(job);
+  }
   ArchiveLookupDone done;
   done.job = job;
   const auto start = std::chrono::steady_clock::now();

@@ -30,6 +30,10 @@ namespace paycore::net {
 enum class ArchiveLookupPurpose : std::uint8_t {
   read,     // GET /v1/payments/{order_id}: found -> 200 with the archived payment
   command,  // archive_check_needed: hand `command` in again with what was found
+  // GET /v1/payments (net/io_thread_list.cpp), with `list`:
+  list_cursor,   // the cursor (order_id) was not in memory: find its place in the archive
+  list_archive,  // walk the archive for the page: fills list->archived, archived_more
+  list_refunds,  // the payment's refunds: fills list->archived_refunds (not_found: no payment)
 };
 
 /// One lookup: which payment, and what the asking thread needs to finish the request.
@@ -39,6 +43,8 @@ struct ArchiveLookupJob {
   Id merchant_id;
   Id order_id;
   Command command;  // purpose command: the command to hand in again (rebuilt by the edge)
+  // list_*: the listing's work, lent to the worker until the answer comes back.
+  PaymentListWork* list = nullptr;
 };
 
 enum class ArchiveLookupOutcome : std::uint8_t { found, not_found, error };
@@ -111,6 +117,7 @@ class ArchiveLookup {
   ArchiveLookup(const ArchiveReader& reader, const ArchiveLookupConfig& config);
   void work();
   ArchiveLookupDone look_up(const ArchiveLookupJob& job);
+  ArchiveLookupDone walk_archive(const ArchiveLookupJob& job);
   void deliver(std::uint32_t client, ArchiveLookupDone&& done);
 
   const ArchiveReader& reader_;

@@ -45,6 +45,22 @@ Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
     return of_kind(DecisionKind::batch);
   }
   if (match.route == Route::admin_snapshot) return of_kind(DecisionKind::snapshot);
+  if (match.route == Route::payment_list) {
+    Decision decision = of_kind(DecisionKind::list);
+    if (auto refusal = parse_payment_list_query(request.query, &decision.list)) {
+      return local_answer(*refusal, Admission::before_answer);
+    }
+    decision.list.query.merchant_id = std::string(principal.id.view());
+    return decision;
+  }
+  if (match.route == Route::payment_refunds) {
+    Decision decision = of_kind(DecisionKind::list);
+    if (auto refusal = parse_refund_list_target(match.param, request.query, &decision.list)) {
+      return local_answer(*refusal, Admission::before_answer);
+    }
+    decision.list.query.merchant_id = std::string(principal.id.view());
+    return decision;
+  }
   Decision decision = of_kind(DecisionKind::command);
   if (auto refusal =
           build_command(match, principal, request.body, context.decoder, &decision.command)) {

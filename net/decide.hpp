@@ -18,6 +18,7 @@
 #include "core/command.hpp"
 #include "net/http_parser.hpp"
 #include "net/credentials.hpp"
+#include "net/list_query.hpp"
 #include "net/request_json.hpp"
 #include "net/routes.hpp"
 
@@ -29,6 +30,7 @@ enum class DecisionKind : std::uint8_t {
   command,       // `command`: one command for the engine
   batch,         // the items in RequestContext::batch_items, each a payment for the engine
   snapshot,      // POST /v1/admin/snapshot: a snapshot request for the engine
+  list,          // GET /v1/payments: `list`, served by the engine and the archive
 };
 
 /// Whether a signed request refused here is admitted -- charged to its principal's rate limit
@@ -47,6 +49,7 @@ struct Decision {
   std::string_view allow;                          // local_answer 405: the Allow header's methods
   Admission admission = Admission::before_answer;  // local_answer of a signed request
   Command command;                                 // command
+  PaymentListRequest list;                         // list (merchant_id: the signer)
 };
 
 /// What decide() reads besides the request. No clock: the signature's time window was checked

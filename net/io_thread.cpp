@@ -345,9 +345,15 @@ void IoThread::on_response(const Response& response) {
   const AnswerToken token = AnswerToken::unpack(response.token);
   Connection* c = nullptr;
   Slot* found = waiting_slot(token, &c);
-  if (found == nullptr) return;
+  if (found == nullptr) {
+    if (response.result.list != nullptr) drop_list(response.result.list);  // closed meanwhile
+    return;
+  }
   Slot& slot = *found;
   switch (slot.kind) {
+    case SlotKind::list:
+      on_list_step(slot, token, response.result);
+      break;
     case SlotKind::batch: {
       BatchAnswer& batch = slot.batch;
       if (token.item >= batch.entries.size() || batch.entries[token.item].local) return;

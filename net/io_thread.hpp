@@ -14,6 +14,7 @@
 #include <optional>
 #include <string>
 #include <thread>
+#include <unordered_map>
 #include <vector>
 
 #include "base/status.hpp"
@@ -87,6 +88,16 @@ class IoThread {
   void answer_item_lookup(Slot& slot, const AnswerToken& token, const ArchiveLookupDone& done);
   bool submit_again(const AnswerToken& token, const ArchiveLookupDone& done);
 
+  // io_thread_list.cpp: GET /v1/payments, served by the core's steps and the archive.
+  void execute_list(Connection& c, Slot& slot, const PaymentListRequest& request);
+  void list_step(Slot& slot, const AnswerToken& token);
+  void list_lookup(Slot& slot, const AnswerToken& token, ArchiveLookupPurpose purpose);
+  void on_list_step(Slot& slot, const AnswerToken& token, const Result& result);
+  void on_list_lookup(Slot& slot, const AnswerToken& token, const ArchiveLookupDone& done);
+  void finish_list(Slot& slot);
+  void finish_list_local(Slot& slot, const LocalError& error);
+  void drop_list(PaymentListWork* work);
+
   // io_thread_requests.cpp: from bytes to a slot that waits for its answer.
   bool parse_requests(Connection& c);
   void expect_continue(Connection& c, std::size_t body_bytes_received);
@@ -130,6 +141,8 @@ class IoThread {
   ArchiveLookup* lookup_ = nullptr;  // the server's, null without an archive
   std::vector<ArchiveLookupDone> archive_answers_;
   std::vector<BatchItem> batch_items_;
+  // Listings in flight, by their work's address (lent to the core or a worker by pointer).
+  std::unordered_map<const PaymentListWork*, std::unique_ptr<PaymentListWork>> lists_;
   std::vector<std::uint32_t> dirty_;
   // Connections that a per-wake budget (service rounds, pipeline depth) left with complete
   // requests in their buffer and no event to come for them: served again on the next loop

@@ -149,11 +149,17 @@ void IoThread::on_archive_answer(const ArchiveLookupDone& done) {
   const AnswerToken token = AnswerToken::unpack(done.job.token);
   Connection* c = nullptr;
   Slot* slot = waiting_slot(token, &c);
-  if (slot == nullptr) return;
-  if (done.outcome == ArchiveLookupOutcome::error) log_unreadable(done);
-  if (slot->kind == SlotKind::batch) {
+  if (slot == nullptr) {
+    if (done.job.list != nullptr) drop_list(done.job.list);  // closed meanwhile
+    return;
+  }
+  if (slot->kind == SlotKind::list) {
+    on_list_lookup(*slot, token, done);
+  } else if (slot->kind == SlotKind::batch) {
+    if (done.outcome == ArchiveLookupOutcome::error) log_unreadable(done);
     answer_item_lookup(*slot, token, done);
   } else {
+    if (done.outcome == ArchiveLookupOutcome::error) log_unreadable(done);
     answer_single_lookup(*slot, token, done);
   }
   mark_dirty(*c);

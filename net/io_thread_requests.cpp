@@ -217,6 +217,9 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
       slot.kind = SlotKind::engine;
       submit_single(c, slot, decision.command, RequestOp::command);
       return;
+    case DecisionKind::list:
+      execute_list(c, slot, decision.list);
+      return;
     case DecisionKind::batch: break;
   }
 }

@@ -225,6 +225,9 @@ bool write_slot_body(const Slot& slot, const RenderContext& context, OutBuffer& 
       head->status = 200;
       write_batch_body(body, slot.batch);
       return true;
+    case SlotKind::list:
+      head->status = 200;
+      return write_list_body(body, slot.list);
   }
   return true;
 }
@@ -251,6 +254,22 @@ void write_batch_body(OutBuffer& body, const BatchAnswer& batch) {
     json.end_object();
   }
   json.end_array().end_object();
+}
+
+bool write_list_body(OutBuffer& body, const ListAnswer& list) {
+  JsonWriter json(body);
+  json.begin_object().key("data").begin_array();
+  for (const PaymentView& payment : list.page) write_payment_json(json, payment);
+  for (const RefundView& refund : list.refunds) {
+    json.begin_object()
+        .field("request_id", refund.request_id.view())
+        .field("amount", refund.amount)
+        .key("created_at")
+        .timestamp_us(refund.created_at_us)
+        .end_object();
+  }
+  json.end_array().key("has_more").boolean(list.has_more).end_object();
+  return json.complete();
 }
 
 ResponseHead render_slot(const Slot& slot, const RenderContext& context, OutBuffer& body,

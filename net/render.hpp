@@ -77,4 +77,9 @@ ResponseHead render_slot(const Slot& slot, const RenderContext& context, OutBuff
 /// {"results":[{"status":...,"payment"|"error":...}...]} of a batch slot, in item order.
 void write_batch_body(OutBuffer& body, const BatchAnswer& batch);
 
+/// {"data":[payment...],"has_more":bool} of a listing slot, or {"data":[{"request_id","amount",
+/// "created_at"}...],"has_more":false} of a refunds listing (docs/api.md "Lists"); false if it
+/// did not fit.
+[[nodiscard]] bool write_list_body(OutBuffer& body, const ListAnswer& list);
+
 }  // namespace paycore::net

@@ -43,7 +43,12 @@ RouteMatch match_accounts(HttpMethod method, std::string_view rest, bool has_res
 
 // /v1/payments[/batch | /{order_id}[/cancel|ship|complete|refunds]]
 RouteMatch match_payments(HttpMethod method, std::string_view rest, bool has_rest) {
-  if (!has_rest) return matched(method, HttpMethod::post, Route::payment_create);
+  if (!has_rest) {
+    if (method == HttpMethod::get) return matched(method, HttpMethod::get, Route::payment_list);
+    RouteMatch match = matched(method, HttpMethod::post, Route::payment_create);
+    if (match.status == MatchStatus::method_not_allowed) match.allow = "GET, HEAD, POST";
+    return match;
+  }
   const std::string_view id = next_segment(&rest);
   if (id.empty()) return {};
   if (rest.empty()) {
@@ -55,7 +60,12 @@ RouteMatch match_payments(HttpMethod method, std::string_view rest, bool has_res
   if (rest == "cancel") return matched(method, HttpMethod::post, Route::payment_cancel, id);
   if (rest == "ship") return matched(method, HttpMethod::post, Route::payment_ship, id);
   if (rest == "complete") return matched(method, HttpMethod::post, Route::payment_complete, id);
-  if (rest == "refunds") return matched(method, HttpMethod::post, Route::payment_refund, id);
+  if (rest == "refunds") {
+    if (method == HttpMethod::get) return matched(method, HttpMethod::get, Route::payment_refunds, id);
+    RouteMatch match = matched(method, HttpMethod::post, Route::payment_refund, id);
+    if (match.status == MatchStatus::method_not_allowed) match.allow = "GET, HEAD, POST";
+    return match;
+  }
   return {};
 }
 
@@ -192,6 +202,8 @@ std::string_view route_name(Route route) {
     case Route::mandate_create: return "mandate_create";
     case Route::mandate_get: return "mandate_get";
     case Route::mandate_revoke: return "mandate_revoke";
+    case Route::payment_list: return "payment_list";
+    case Route::payment_refunds: return "payment_refunds";
   }
   return "other";
 }

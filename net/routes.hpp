@@ -50,8 +50,10 @@ enum class Route : std::uint8_t {
   mandate_create,
   mandate_get,
   mandate_revoke,
+  payment_list,     // GET /v1/payments
+  payment_refunds,  // GET /v1/payments/{order_id}/refunds
 };
-inline constexpr std::size_t routes_count = static_cast<std::size_t>(Route::mandate_revoke) + 1;
+inline constexpr std::size_t routes_count = static_cast<std::size_t>(Route::payment_refunds) + 1;
 
 // Metrics label: "healthz", "account_open", ...; "other" for unmatched.
 std::string_view route_name(Route route);

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "core/engine.hpp"
+#include "core/payment_list.hpp"
 #include "net/request_json.hpp"
 #include "net/routes.hpp"
 
@@ -23,6 +24,7 @@ enum class SlotKind : std::uint8_t {
   readyz,
   metrics,
   snapshot,  // `snapshot`: the answer to POST /v1/admin/snapshot
+  list,      // `list`: GET /v1/payments (net/io_thread_list.cpp)
 };
 enum class SlotState : std::uint8_t { free, waiting, ready };
 
@@ -49,6 +51,15 @@ struct SnapshotAnswer {
   std::uint32_t payments = 0;
 };
 
+/// A listing: its work while the engine and the archive serve it, then its page.
+struct ListAnswer {
+  PaymentListWork* work = nullptr;  // owned by the I/O thread (IoThread::lists_); null once done
+  ListKind kind = ListKind::payments;
+  std::vector<PaymentView> page;    // payments: newest first, at most the request's limit
+  bool has_more = false;
+  std::vector<RefundView> refunds;  // refunds: in the order they were made
+};
+
 /// One request in flight on a connection, answered when it reaches the head of the queue.
 struct Slot {
   SlotState state = SlotState::free;
@@ -63,6 +74,7 @@ struct Slot {
   Response response;
   BatchAnswer batch;
   SnapshotAnswer snapshot;
+  ListAnswer list;
   std::uint64_t nonce_seq = 0;      // rendered only once the nonce journal has this durable
   std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
   std::uint8_t archive_lookups = 0;  // lookups made for this request (net/archive_lookup.hpp)

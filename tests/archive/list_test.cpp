@@ -96,6 +96,19 @@ TEST_F(ArchiveListing, StatusFilter) {
   EXPECT_EQ(ids(list(q)), expected({15, 10, 5, 0}));
 }
 
+// Payments back in memory are passed over (their archived copies are stale), and count toward
+// nothing: the page fills from the next ones. An unsorted skip list is refused.
+TEST_F(ArchiveListing, SkippedOrderIdsArePassedOver) {
+  PaymentListQuery q = query();
+  q.limit = 3;
+  q.skip_order_ids = {"p17", "p19"};
+  const PaymentPage page = list(q);
+  EXPECT_EQ(ids(page), expected({18, 16, 15}));
+  EXPECT_TRUE(page.has_more);
+  q.skip_order_ids = {"p19", "p17"};
+  EXPECT_EQ(store_->list_payments(q).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(ArchiveListing, ChannelFilter) {
   PaymentListQuery q = query();
   q.channel = "wechat";

@@ -15,10 +15,12 @@
 #include <gtest/gtest.h>
 
 #include <map>
+#include <optional>
 #include <random>
 #include <string>
 
 #include "core/archive_port.hpp"
+#include "core/payment_list.hpp"
 #include "random_commands.hpp"
 
 namespace paycore::testing {
@@ -45,7 +47,7 @@ void archive_front(State& s, ArchiveMap* archive, std::int64_t now_us, std::int6
     }
     ArchivedPayment& stored = (*archive)[key_of(copy.payment.merchant_id.view(), copy.payment.order_id.view())];
     if ((s.payments[end].flags & payment_flag_from_archive) != 0) {
-      for (const RefundView& r : stored.refunds) copy.refunds.insert(copy.refunds.begin(), r);
+      copy.refunds.insert(copy.refunds.begin(), stored.refunds.begin(), stored.refunds.end());
     }
     stored = copy;
   }
@@ -116,6 +118,177 @@ void expect_same_payment(const PaymentView& a, const PaymentView& b, std::uint64
   EXPECT_EQ(a.mandate_id.view(), b.mandate_id.view()) << "command " << i;
 }
 
+// ---- Listing (core/payment_list.hpp): the tiered state's steps, the map's part and the merge
+// against an oracle that sorts every payment of the all-in-memory state.
+
+struct ListCase {
+  PaymentListQuery query;
+  Id cursor;
+};
+
+struct ListOutcome {
+  ResultCode code = ResultCode::ok;
+  std::vector<PaymentView> page;
+  bool has_more = false;
+};
+
+// The `limit` best of `candidates` (any order) in the query's direction, newest first.
+ListOutcome best_of(std::vector<PaymentView> candidates, const PaymentListQuery& q) {
+  std::sort(candidates.begin(), candidates.end(), [](const PaymentView& a, const PaymentView& b) {
+    if (a.created_at_us != b.created_at_us) return a.created_at_us > b.created_at_us;
+    return a.order_id.view() < b.order_id.view();
+  });
+  ListOutcome out;
+  out.has_more = candidates.size() > q.limit;
+  const std::size_t take = std::min<std::size_t>(q.limit, candidates.size());
+  const auto first = q.cursor == PaymentListCursor::ending_before
+                         ? candidates.end() - static_cast<std::ptrdiff_t>(take)
+                         : candidates.begin();
+  out.page.assign(first, first + static_cast<std::ptrdiff_t>(take));
+  return out;
+}
+
+bool oracle_in_range(const PaymentListQuery& q, const PaymentView& p) {
+  if (q.created_gte_us && p.created_at_us < *q.created_gte_us) return false;
+  if (q.created_lt_us && p.created_at_us >= *q.created_lt_us) return false;
+  if (q.status && p.status != *q.status) return false;
+  if (!q.channel.empty() && p.channel.view() != q.channel) return false;
+  const PaymentListPosition& at = q.cursor_position;
+  const bool older = p.created_at_us < at.created_at_us ||
+                     (p.created_at_us == at.created_at_us && p.order_id.view() > at.order_id);
+  const bool newer = p.created_at_us > at.created_at_us ||
+                     (p.created_at_us == at.created_at_us && p.order_id.view() < at.order_id);
+  if (q.cursor == PaymentListCursor::starting_after) return older;
+  if (q.cursor == PaymentListCursor::ending_before) return newer;
+  return true;
+}
+
+// Every payment of the merchant, from the state that keeps everything.
+ListOutcome oracle_list(const State& memory, ListCase lc, std::int64_t now_us) {
+  const std::uint32_t merchant = memory.find_account(lc.query.merchant_id);
+  if (lc.query.cursor != PaymentListCursor::none) {
+    const std::uint32_t row =
+        merchant == row_none ? row_none : memory.find_payment(merchant, lc.cursor.view());
+    if (row == row_none) return ListOutcome{ResultCode::invalid_field, {}, false};
+    lc.query.cursor_position = {memory.payments[row].created_at_us, std::string(lc.cursor.view())};
+  }
+  std::vector<PaymentView> matching;
+  for (std::uint32_t row = memory.payments.begin(); row < memory.payments.size(); ++row) {
+    if (memory.payments[row].merchant != merchant || merchant == row_none) continue;
+    const PaymentView v = payment_view(memory, row, now_us);
+    if (oracle_in_range(lc.query, v)) matching.push_back(v);
+  }
+  return best_of(std::move(matching), lc.query);
+}
+
+// The archive's part, as ArchiveStore::list_payments gives it: stored statuses, skips.
+void map_list(const ArchiveMap& archive, PaymentListWork* w) {
+  std::vector<PaymentView> matching;
+  for (const auto& [key, stored] : archive) {
+    const PaymentView& p = stored.payment;
+    if (p.merchant_id.view() != w->query.merchant_id) continue;
+    if (std::binary_search(w->returned_order_ids.begin(), w->returned_order_ids.end(),
+                           std::string(p.order_id.view()))) {
+      continue;
+    }
+    if (oracle_in_range(w->query, p)) matching.push_back(p);
+  }
+  ListOutcome best = best_of(std::move(matching), w->query);
+  w->archived = std::move(best.page);
+  w->archived_more = best.has_more;
+}
+
+// The edge's part (net/io_thread_list.cpp) with the map for the archive.
+ListOutcome tiered_list(State& tiered, const ArchiveMap& archive, const ListCase& lc,
+                        std::int64_t now_us, std::uint32_t scan_max) {
+  PaymentListWork w;
+  w.query = lc.query;
+  w.query.scan_max = scan_max;
+  w.cursor_order_id = lc.cursor;
+  for (int steps = 0; steps < 100'000; ++steps) {
+    Command c;
+    c.kind = CommandKind::list_payments;
+    c.principal = Id::of(lc.query.merchant_id);
+    c.list = &w;
+    c.timestamp_us = now_us;
+    const Result r = apply(tiered, c);
+    if (r.code == ResultCode::archive_check_needed) {
+      const auto found = archive.find(key_of(lc.query.merchant_id, lc.cursor.view()));
+      if (found == archive.end()) return ListOutcome{ResultCode::invalid_field, {}, false};
+      w.query.cursor_position = {found->second.payment.created_at_us, std::string(lc.cursor.view())};
+      w.cursor_resolved = true;
+      continue;
+    }
+    if (r.code != ResultCode::ok) return ListOutcome{r.code, {}, false};
+    if (!w.hot_done) continue;
+    if (payment_list_needs_archive(w)) map_list(archive, &w);
+    ListOutcome out;
+    out.has_more = merge_payment_page(w, &out.page);
+    return out;
+  }
+  ADD_FAILURE() << "the listing never finished";
+  return {};
+}
+
+// A payment's refunds: from the state that keeps everything, and as the edge assembles them
+// from the tiered state and the map. Empty with ok false: no such payment.
+std::optional<std::vector<RefundView>> memory_refunds(const State& memory, std::string_view merchant_id,
+                                                      std::string_view order_id) {
+  const std::uint32_t merchant = memory.find_account(merchant_id);
+  const std::uint32_t row = merchant == row_none ? row_none : memory.find_payment(merchant, order_id);
+  if (row == row_none) return std::nullopt;
+  std::vector<RefundView> out;
+  for (std::uint32_t r = memory.payments[row].first_refund; r != row_none; r = memory.refunds[r].next) {
+    out.push_back(refund_view(memory, r));
+  }
+  return out;
+}
+
+std::optional<std::vector<RefundView>> tiered_refunds(State& tiered, const ArchiveMap& archive,
+                                                      std::string_view merchant_id,
+                                                      std::string_view order_id, std::int64_t now_us) {
+  PaymentListWork w;
+  w.kind = ListKind::refunds;
+  w.query.merchant_id = std::string(merchant_id);
+  w.refunds_order_id = Id::of(order_id);
+  Command c;
+  c.kind = CommandKind::list_payments;
+  c.principal = Id::of(merchant_id);
+  c.list = &w;
+  c.timestamp_us = now_us;
+  if (apply(tiered, c).code != ResultCode::ok) return std::nullopt;
+  if (w.refunds_in_archive) {
+    const auto found = archive.find(key_of(merchant_id, order_id));
+    if (found == archive.end() && !w.refunds_payment_in_memory) return std::nullopt;
+    if (found != archive.end()) w.archived_refunds = found->second.refunds;
+  }
+  return merge_refunds(w);
+}
+
+ListCase random_list_case(std::mt19937_64& rng, std::int64_t now_us) {
+  const auto pick = [&](std::uint64_t n) { return std::uniform_int_distribution<std::uint64_t>(0, n - 1)(rng); };
+  ListCase lc;
+  lc.query.merchant_id = "m" + std::to_string(pick(5));  // m4 never pays: an empty listing
+  lc.query.limit = static_cast<std::uint32_t>(1 + pick(pick(4) == 0 ? 100 : 12));
+  if (pick(3) != 0) {
+    lc.query.cursor = pick(2) ? PaymentListCursor::starting_after : PaymentListCursor::ending_before;
+    lc.cursor = Id::of("o" + std::to_string(pick(650)));  // some never exist
+  }
+  if (pick(4) == 0) lc.query.status = static_cast<PaymentStatus>(1 + pick(7));
+  if (pick(6) == 0) lc.query.channel = pick(2) ? "alipay" : "balance";
+  const std::int64_t hour_us = 3'600'000'000;
+  if (pick(5) == 0) lc.query.created_gte_us = now_us - static_cast<std::int64_t>(pick(6)) * hour_us;
+  if (pick(5) == 0) lc.query.created_lt_us = now_us - static_cast<std::int64_t>(pick(6)) * hour_us;
+  return lc;
+}
+
+void expect_same_listing(const ListOutcome& want, const ListOutcome& got, std::uint64_t i) {
+  ASSERT_EQ(to_string(got.code), to_string(want.code)) << "listing at command " << i;
+  ASSERT_EQ(got.page.size(), want.page.size()) << "listing at command " << i;
+  EXPECT_EQ(got.has_more, want.has_more) << "listing at command " << i;
+  for (std::size_t k = 0; k < want.page.size(); ++k) expect_same_payment(want.page[k], got.page[k], i);
+}
+
 TEST(TierModel, TieredStateAnswersAsTheAllInMemoryOne) {
   const std::uint64_t seed = env_or("PAYCORE_SEED", std::random_device{}());
   const std::uint64_t count = env_or("PAYCORE_MODEL_COMMANDS", 60'000);
@@ -131,7 +304,8 @@ TEST(TierModel, TieredStateAnswersAsTheAllInMemoryOne) {
   }
   Generator gen(seed, memory.now_us());
   constexpr std::int64_t retention_us = 3'600'000'000;  // one hour of the generator's time
-  std::uint64_t archived = 0, cold_answers = 0;
+  std::uint64_t archived = 0, cold_answers = 0, listings = 0, listed_from_archive = 0, refunds_listed = 0;
+  std::mt19937_64 list_rng(seed ^ 0x9e3779b97f4a7c15ULL);
   for (std::uint64_t i = 0; i < count && !HasFailure(); ++i) {
     Command c = gen.next();
     if (i % 97 == 0) {
@@ -157,6 +331,31 @@ TEST(TierModel, TieredStateAnswersAsTheAllInMemoryOne) {
       SCOPED_TRACE(std::string(to_string(c.kind)));
       expect_same_payment(want.payment, got.payment, i);
     }
+    if (i % 53 == 20) {
+      const ListCase lc = random_list_case(list_rng, memory.now_us());
+      const ListOutcome listed = oracle_list(memory.state, lc, memory.now_us());
+      const auto scan_max = static_cast<std::uint32_t>(1 + list_rng() % 40);
+      const ListOutcome listed_tiered = tiered_list(tiered, archive, lc, memory.now_us(), scan_max);
+      expect_same_listing(listed, listed_tiered, i);
+      ++listings;
+      const std::string order_id = "o" + std::to_string(list_rng() % 600);
+      const auto refunds_want = memory_refunds(memory.state, lc.query.merchant_id, order_id);
+      const auto refunds_got = tiered_refunds(tiered, archive, lc.query.merchant_id, order_id, memory.now_us());
+      ASSERT_EQ(refunds_got.has_value(), refunds_want.has_value()) << "refunds of " << order_id << " at command " << i;
+      if (refunds_want) {
+        ASSERT_EQ(refunds_got->size(), refunds_want->size()) << "refunds of " << order_id << " at command " << i;
+        for (std::size_t k = 0; k < refunds_want->size(); ++k) {
+          EXPECT_EQ((*refunds_got)[k].request_id.view(), (*refunds_want)[k].request_id.view()) << i;
+          EXPECT_EQ((*refunds_got)[k].amount, (*refunds_want)[k].amount) << i;
+          EXPECT_EQ((*refunds_got)[k].created_at_us, (*refunds_want)[k].created_at_us) << i;
+        }
+        refunds_listed += refunds_want->size();
+      }
+      for (const PaymentView& p : listed_tiered.page) {
+        const std::uint32_t m = tiered.find_account(p.merchant_id.view());
+        listed_from_archive += m == row_none || tiered.find_payment(m, p.order_id.view()) == row_none;
+      }
+    }
     if (i % 97 == 50) {
       const std::uint32_t before = tiered.payments.begin();
       archive_front(tiered, &archive, memory.now_us(), retention_us, memory.now_us());
@@ -170,9 +369,12 @@ TEST(TierModel, TieredStateAnswersAsTheAllInMemoryOne) {
   EXPECT_TRUE(tiered.balances_sum_to_zero_slow());
   EXPECT_GT(archived, 0u);
   EXPECT_GT(cold_answers, 0u);
-  std::printf("tier model test: PAYCORE_SEED=%llu, %llu commands, %llu archived, %llu on payments that had left memory\n",
+  EXPECT_GT(listed_from_archive, 0u);
+  EXPECT_GT(refunds_listed, 0u);
+  std::printf("tier model test: PAYCORE_SEED=%llu, %llu commands, %llu archived, %llu on payments that had left memory, %llu listings (%llu payments listed from the archive)\n",
               static_cast<unsigned long long>(seed), static_cast<unsigned long long>(count),
-              static_cast<unsigned long long>(archived), static_cast<unsigned long long>(cold_answers));
+              static_cast<unsigned long long>(archived), static_cast<unsigned long long>(cold_answers),
+              static_cast<unsigned long long>(listings), static_cast<unsigned long long>(listed_from_archive));
 }
 
 }  // namespace

@@ -346,7 +346,7 @@ TEST_F(Http, HeadOnSignedGetRouteAnswersAsGetWithoutBody) {
 
 TEST_F(Http, HeadOnPostOnlyRouteIs405WithoutBody) {
   Connection c(port());
-  ASSERT_TRUE(c.send_all("HEAD /v1/payments HTTP/1.1\r\nHost: t\r\n\r\n" + healthz("after-405")));
+  ASSERT_TRUE(c.send_all("HEAD /v1/accounts HTTP/1.1\r\nHost: t\r\n\r\n" + healthz("after-405")));
   const HttpResponse r = c.read_head_response();
   EXPECT_EQ(r.status, 405);
   EXPECT_EQ(r.header("allow"), "POST");

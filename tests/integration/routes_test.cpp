@@ -56,9 +56,16 @@ TEST(Routes, UnknownPathsAreNotFound) {
 }
 
 TEST(Routes, WrongMethodIsMethodNotAllowedWithAllow) {
-  RouteMatch match = match_route(HttpMethod::get, "/v1/payments");
+  RouteMatch match = match_route(HttpMethod::get, "/v1/accounts");
   EXPECT_EQ(match.status, MatchStatus::method_not_allowed);
   EXPECT_EQ(match.allow, "POST");
+  match = match_route(HttpMethod::put, "/v1/payments");
+  EXPECT_EQ(match.status, MatchStatus::method_not_allowed);
+  EXPECT_EQ(match.allow, "GET, HEAD, POST");
+  match = match_route(HttpMethod::delete_, "/v1/payments/o-1/refunds");
+  EXPECT_EQ(match.allow, "GET, HEAD, POST");
+  EXPECT_EQ(match_route(HttpMethod::get, "/v1/payments").route, Route::payment_list);
+  EXPECT_EQ(match_route(HttpMethod::get, "/v1/payments/o-1/refunds").route, Route::payment_refunds);
   match = match_route(HttpMethod::post, "/healthz");
   EXPECT_EQ(match.status, MatchStatus::method_not_allowed);
   EXPECT_EQ(match.allow, "GET");

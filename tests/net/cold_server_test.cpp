@@ -57,6 +57,15 @@ class TestReader : public ArchiveReader {
     if (failing.load()) return Status::io_error("archive: injected read error");
     return store->get_payment(merchant_id, order_id);
   }
+  StatusOr<std::vector<RefundView>> list_refunds(std::string_view merchant_id,
+                                                 std::string_view order_id) const override {
+    if (failing.load()) return Status::io_error("archive: injected read error");
+    return store->list_refunds(merchant_id, order_id);
+  }
+  StatusOr<PaymentPage> list_payments(const PaymentListQuery& query) const override {
+    if (failing.load()) return Status::io_error("archive: injected read error");
+    return store->list_payments(query);
+  }
   void hold() {
     const std::lock_guard lock(mutex_);
     holding_ = true;
@@ -278,6 +287,116 @@ TEST_P(ColdServer, FullLookupQueueIsUnavailableAtOnce) {
   const HttpResponse refused = pipelined.read_response();
   EXPECT_EQ(refused.status, 503) << refused.body;
   EXPECT_EQ(json_string(refused.body, "/error/code"), "unavailable");
+}
+
+// The order ids of a listing's page, comma-separated, and its has_more.
+std::string page_ids(const std::string& body) {
+  std::string ids;
+  for (int i = 0; i < 100; ++i) {
+    const auto id = json_string(body, "/data/" + std::to_string(i) + "/order_id");
+    if (!id) break;
+    ids += (ids.empty() ? "" : ",") + *id;
+  }
+  return ids + (body.find("\"has_more\":true") != std::string::npos ? " +more" : "");
+}
+
+// GET /v1/payments over both tiers: archived payments, one back in memory after a refund, and
+// new ones; every direction and a filter, the same pages wherever each payment is.
+TEST_P(ColdServer, ListingMergesMemoryAndTheArchive) {
+  for (int i = 1; i <= 6; ++i) (void)paid("o-l" + std::to_string(i), 10 + i);
+  wait_all_cold();
+  ASSERT_EQ(merchant("POST", "/v1/payments/o-l2/refunds", R"({"request_id":"f-l2","amount":12})").status, 201);
+  (void)paid("o-l7", 17);
+  (void)paid("o-l8", 18);
+
+  HttpResponse r = merchant("GET", "/v1/payments?limit=3");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(page_ids(r.body), "o-l8,o-l7,o-l6 +more");
+  EXPECT_EQ(json_int(r.body, "/data/2/amount"), 16);
+  r = merchant("GET", "/v1/payments?starting_after=o-l6&limit=10");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(page_ids(r.body), "o-l5,o-l4,o-l3,o-l2,o-l1");
+  EXPECT_EQ(json_string(r.body, "/data/3/status"), "REFUNDED");  // the version in memory
+  r = merchant("GET", "/v1/payments?ending_before=o-l4&limit=2");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(page_ids(r.body), "o-l6,o-l5 +more");
+  r = merchant("GET", "/v1/payments?status=REFUNDED");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(page_ids(r.body), "o-l2");
+  r = merchant("GET", "/v1/payments?status=PAID&starting_after=o-l7");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(page_ids(r.body), "o-l6,o-l5,o-l4,o-l3,o-l1");
+}
+
+// The request_ids of a refunds listing, comma-separated.
+std::string refund_ids(const std::string& body) {
+  std::string ids;
+  for (int i = 0; i < 100; ++i) {
+    const auto id = json_string(body, "/data/" + std::to_string(i) + "/request_id");
+    if (!id) break;
+    ids += (ids.empty() ? "" : ",") + *id;
+  }
+  return ids;
+}
+
+// A payment's refunds wherever they are: in memory, archived, or both once it came back.
+TEST_P(ColdServer, RefundsListingFollowsThePaymentAcrossTiers) {
+  (void)paid("o-rl", 100);
+  ASSERT_EQ(merchant("POST", "/v1/payments/o-rl/refunds", R"({"request_id":"f-a","amount":30})").status, 201);
+  ASSERT_EQ(merchant("POST", "/v1/payments/o-rl/refunds", R"({"request_id":"f-b","amount":20})").status, 201);
+  HttpResponse r = merchant("GET", "/v1/payments/o-rl/refunds");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(refund_ids(r.body), "f-a,f-b");
+  EXPECT_EQ(json_int(r.body, "/data/0/amount"), 30);
+  EXPECT_NE(r.body.find("\"has_more\":false"), std::string::npos) << r.body;
+  wait_all_cold();
+  r = merchant("GET", "/v1/payments/o-rl/refunds");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(refund_ids(r.body), "f-a,f-b");
+  ASSERT_EQ(merchant("POST", "/v1/payments/o-rl/refunds", R"({"request_id":"f-c","amount":10})").status, 201);
+  r = merchant("GET", "/v1/payments/o-rl/refunds");
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(refund_ids(r.body), "f-a,f-b,f-c");
+  const HttpResponse nowhere = merchant("GET", "/v1/payments/o-nowhere/refunds");
+  EXPECT_EQ(nowhere.status, 404) << nowhere.body;
+  EXPECT_EQ(json_string(nowhere.body, "/error/code"), "payment_not_found");
+  EXPECT_EQ(merchant("GET", "/v1/payments/o-rl/refunds?limit=5").status, 400);
+}
+
+TEST_P(ColdServer, ListingRefusesBadParametersNamingThem) {
+  (void)paid("o-p1", 10);
+  const auto field_of = [&](const std::string& query) {
+    const HttpResponse r = merchant("GET", "/v1/payments?" + query);
+    EXPECT_EQ(r.status, 400) << query << " " << r.body;
+    EXPECT_EQ(json_string(r.body, "/error/code"), "invalid_field") << query;
+    return json_string(r.body, "/error/field").value_or("");
+  };
+  EXPECT_EQ(field_of("limit=0"), "limit");
+  EXPECT_EQ(field_of("limit=101"), "limit");
+  EXPECT_EQ(field_of("limit=ten"), "limit");
+  EXPECT_EQ(field_of("starting_after=o-nowhere"), "starting_after");
+  EXPECT_EQ(field_of("ending_before=o-nowhere"), "ending_before");
+  EXPECT_EQ(field_of("starting_after=o-p1&ending_before=o-p1"), "ending_before");
+  EXPECT_EQ(field_of("status=LOST"), "status");
+  EXPECT_EQ(field_of("created_gte=yesterday"), "created_gte");
+  EXPECT_EQ(field_of("limit=1&limit=2"), "limit");
+  EXPECT_EQ(field_of("colour=red"), "query");
+  const HttpResponse encoded = merchant("GET", "/v1/payments?created_lt=2999-01-01T00%3A00%3A00Z");
+  EXPECT_EQ(encoded.status, 200) << encoded.body;
+  EXPECT_EQ(page_ids(encoded.body), "o-p1");
+}
+
+TEST_P(ColdServer, ListingWhenTheArchiveFailsIsUnavailable) {
+  (void)paid("o-f1", 10);
+  wait_all_cold();
+  reader_.failing = true;
+  const HttpResponse r = merchant("GET", "/v1/payments");
+  EXPECT_EQ(r.status, 503) << r.body;
+  EXPECT_EQ(json_string(r.body, "/error/code"), "unavailable");
+  reader_.failing = false;
+  const HttpResponse again = merchant("GET", "/v1/payments");
+  ASSERT_EQ(again.status, 200) << again.body;
+  EXPECT_EQ(page_ids(again.body), "o-f1");
 }
 
 INSTANTIATE_TEST_SUITE_P(Modes, ColdServer, ::testing::Values(false, true),
