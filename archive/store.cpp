@@ -242,10 +242,38 @@ StatusOr<ArchivedPayment> with_archived_refunds(const ArchivedPayment& payment,
   return merged;
 }
 
-// The keys of one payment; the old 'L' and 'D' keys go if its created_at_us ever changed.
-Status add_payment(rocksdb::DB& db, const ArchivedPayment& given, rocksdb::WriteBatch* batch) {
-  const std::string key =
+// A job's puts, sorted by key before they go into the batch: RocksDB's memtable is a skip list
+// that inserts a run of ascending keys from where the previous insert left off (its splice)
+// instead of searching from the top for each key; the 'P' and 'L' keys of a job are otherwise
+// in random order (docs/benchmarks.md "Hot and cold": the write rate).
+struct JobPuts {
+  std::vector<std::string> records;
+  std::vector<std::pair<std::string, std::size_t>> puts;  // key, index into records
+};
+
+// The 'P', 'L' and 'D' records of `payment`, whose 'P' key is `key`.
+void put_records(std::string key, const ArchivedPayment& payment, JobPuts* job) {
+  const PaymentView& p = payment.payment;
+  const std::size_t record = job->records.size();
+  job->records.push_back(archive::encode_payment(payment));
+  job->puts.emplace_back(std::move(key), record);
+  job->puts.emplace_back(archive::list_key(p.merchant_id.view(), p.created_at_us, p.order_id.view()),
+                         record);
+  job->puts.emplace_back(archive::day_key(p.created_at_us, p.merchant_id.view(), p.order_id.view()),
+                         record);
+}
+
+// The keys of one payment. Only a payment back from the archive reads what is stored (its
+// refunds follow the archive's); any other is written blind: a payment's created_at_us never
+// changes (an order id is unique for ever), so a payment archived again (it changed after its
+// copy was read) replaces its three records under the same keys.
+Status add_payment(rocksdb::DB& db, const ArchivedPayment& given, JobPuts* job) {
+  std::string key =
       archive::payment_key(given.payment.merchant_id.view(), given.payment.order_id.view());
+  if (!given.refunds_follow_archived) {
+    put_records(std::move(key), given, job);
+    return Status::ok();
+  }
   StatusOr<std::optional<std::string>> old = get_value(db, key);
   PAYCORE_RETURN_IF_ERROR(old.status());
   std::optional<ArchivedPayment> old_payment;
@@ -256,26 +284,12 @@ Status add_payment(rocksdb::DB& db, const ArchivedPayment& given, rocksdb::Write
   }
   StatusOr<ArchivedPayment> payment = with_archived_refunds(given, old_payment);
   PAYCORE_RETURN_IF_ERROR(payment.status());
-  const PaymentView& p = payment->payment;
-  if (old_payment.has_value()) {
-    const std::int64_t old_created_at_us = old_payment->payment.created_at_us;
-    if (old_created_at_us != p.created_at_us) {
-      const std::string_view merchant = p.merchant_id.view();
-      const std::string_view order = p.order_id.view();
-      PAYCORE_RETURN_IF_ERROR(
-          from_rocksdb(batch->Delete(slice(archive::list_key(merchant, old_created_at_us, order))),
-                       "deleting an old list key"));
-      PAYCORE_RETURN_IF_ERROR(
-          from_rocksdb(batch->Delete(slice(archive::day_key(old_created_at_us, merchant, order))),
-                       "deleting an old day key"));
-    }
+  if (old_payment && old_payment->payment.created_at_us != payment->payment.created_at_us) {
+    return Status::corruption(describe_key(key) +
+                              ": the archive holds this payment with another created_at");
   }
-  const std::string record = archive::encode_payment(*payment);
-  PAYCORE_RETURN_IF_ERROR(put(batch, key, record));
-  PAYCORE_RETURN_IF_ERROR(put(
-      batch, archive::list_key(p.merchant_id.view(), p.created_at_us, p.order_id.view()), record));
-  return put(batch, archive::day_key(p.created_at_us, p.merchant_id.view(), p.order_id.view()),
-             record);
+  put_records(std::move(key), *payment, job);
+  return Status::ok();
 }
 
 }  // namespace
@@ -293,9 +307,16 @@ Status ArchiveStore::write(std::span<const ArchivedPayment> payments,
       PAYCORE_RETURN_IF_ERROR(archive::check_payment(payment));
     }
   }
-  rocksdb::WriteBatch batch;
+  JobPuts job;
+  job.records.reserve(payments.size());
+  job.puts.reserve(3 * payments.size());
   for (const ArchivedPayment& payment : payments) {
-    PAYCORE_RETURN_IF_ERROR(add_payment(*impl_->db, payment, &batch));
+    PAYCORE_RETURN_IF_ERROR(add_payment(*impl_->db, payment, &job));
+  }
+  std::sort(job.puts.begin(), job.puts.end());
+  rocksdb::WriteBatch batch;
+  for (const auto& [key, record] : job.puts) {
+    PAYCORE_RETURN_IF_ERROR(put(&batch, key, job.records[record]));
   }
   PAYCORE_RETURN_IF_ERROR(put(
       &batch, archive::meta_key(archive::meta_position_name),

@@ -66,15 +66,16 @@ class ArchiveStore final : public ArchiveReader {
   ArchivePosition position() const;
 
   /// Writes every payment ('P', 'L' and 'D' keys) and `position` in one atomic RocksDB batch,
-  /// synced before it returns. A payment already archived is replaced (a payment re-archived
-  /// after it changed); should its created_at_us differ, its old 'L' and 'D' keys are deleted in
-  /// the same batch. A payment that came back from the archive (refunds_follow_archived) gets
-  /// the archive's refunds followed by those it does not hold yet (by request_id); kCorruption
-  /// if the archive no longer holds it. Validates first and writes nothing on: a payment
-  /// check_payment refuses
-  /// (kInvalidArgument), position.jobs != position().jobs + 1 or position.lsn < position().lsn
-  /// (kInvalidArgument), a read-only store (kReadOnly), a damaged record already stored for one of
-  /// the payments (kCorruption naming its key). RocksDB's errors as in open().
+  /// synced before it returns. A payment already archived is replaced under the same keys (a
+  /// payment archived again after it changed: its created_at_us, part of the 'L' and 'D' keys,
+  /// never changes). Only a payment that came back from the archive (refunds_follow_archived)
+  /// reads what is stored: it gets the archive's refunds followed by those it does not hold yet
+  /// (by request_id); kCorruption if the archive no longer holds it, or holds it damaged or
+  /// with another created_at (naming the key). Every other payment is written without a read (the write rate:
+  /// docs/benchmarks.md). Validates first and writes nothing on: a payment check_payment
+  /// refuses (kInvalidArgument), position.jobs != position().jobs + 1 or position.lsn <
+  /// position().lsn (kInvalidArgument), a read-only store (kReadOnly). RocksDB's errors as in
+  /// open().
   Status write(std::span<const ArchivedPayment> payments, const ArchivePosition& position);
 
   /// The archived payment (merchant_id, order_id), or nullopt if it is not archived.

@@ -124,26 +124,31 @@ TEST(ArchiveStore, PaymentBackFromAnArchiveThatLostItIsCorruption) {
   EXPECT_EQ(store->position().jobs, 0U);
 }
 
-TEST(ArchiveStore, RewriteWithAnotherCreatedAtMovesItsListAndDayKeys) {
+// A payment archived again after it changed (same created_at_us: it never changes) replaces
+// its three records: one entry everywhere, with the new status.
+TEST(ArchiveStore, RewriteReplacesTheRecordsUnderTheSameKeys) {
   ArchiveDir dir;
   const auto store = open_store(dir.store());
-  ASSERT_TRUE(write_job(*store, {make_payment("merchant_1", "ord_1", t0_us)}).is_ok());
-  ASSERT_TRUE(write_job(*store, {make_payment("merchant_1", "ord_1", t0_us + 7)}).is_ok());
+  ASSERT_TRUE(write_job(*store, {make_payment("merchant_1", "ord_1", t0_us, PaymentStatus::paid)}).is_ok());
+  ASSERT_TRUE(write_job(*store, {make_payment("merchant_1", "ord_1", t0_us, PaymentStatus::shipped)}).is_ok());
   PaymentListQuery query;
   query.merchant_id = "merchant_1";
   const auto page = store->list_payments(query);
   ASSERT_TRUE(page.is_ok());
   ASSERT_EQ(page->data.size(), 1U);
-  EXPECT_EQ(page->data[0].created_at_us, t0_us + 7);
-  std::vector<std::int64_t> days;
+  EXPECT_EQ(page->data[0].status, PaymentStatus::shipped);
+  std::vector<PaymentStatus> days;
   ASSERT_TRUE(store
                   ->for_each_created_between(0, INT64_MAX,
                                              [&](const ArchivedPayment& a) {
-                                               days.push_back(a.payment.created_at_us);
+                                               days.push_back(a.payment.status);
                                                return true;
                                              })
                   .is_ok());
-  EXPECT_EQ(days, std::vector<std::int64_t>{t0_us + 7});
+  EXPECT_EQ(days, std::vector<PaymentStatus>{PaymentStatus::shipped});
+  const auto got = store->get_payment("merchant_1", "ord_1");
+  ASSERT_TRUE(got.is_ok() && got->has_value());
+  EXPECT_EQ((*got)->payment.status, PaymentStatus::shipped);
 }
 
 TEST(ArchiveStore, PositionIsWrittenWithThePaymentsAndReadBackAfterReopen) {
