@@ -220,11 +220,12 @@ std::vector<RefundView> merge_refunds(const PaymentListWork& w) {
 ResultCode list_payments_in_memory(const State& s, std::uint32_t merchant, std::int64_t now_us,
                                    PaymentListWork* w) {
   PAYCORE_ASSERT(w != nullptr);
+  // At every step: payments may start leaving memory between two steps of one listing.
+  w->archive_in_use = s.archived_rows_end > 0 || s.payments.begin() > 0;
   if (!w->started) {
     const ResultCode cursor = resolve_cursor(s, merchant, w);
     if (cursor != ResultCode::ok) return cursor;
     w->started = true;
-    w->archive_in_use = s.archived_rows_end > 0 || s.payments.begin() > 0;
     if (merchant == row_none) {
       w->hot_done = true;
       return ResultCode::ok;
