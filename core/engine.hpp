@@ -29,6 +29,10 @@
 
 namespace paycore {
 
+// When a tick leaves due work behind (it does at most tick_expire_max of each kind), the next
+// one comes after this instead of tick_interval_us.
+inline constexpr std::int64_t tick_backlog_interval_us = 1'000;
+
 struct EngineConfig {
   std::string data_dir = "paycore-data";
   std::uint32_t producers = 1;
