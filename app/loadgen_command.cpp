@@ -23,7 +23,7 @@ void add_loadgen_command(CLI::App& app) {
   cmd->add_option("--connections", options->connections, "keep-alive connections in total")->capture_default_str();
   cmd->add_option("--rate", options->rate, "open loop at this many requests/s (0: closed loop)")
       ->capture_default_str();
-  cmd->add_option("--mix", options->mix, "operations by weight: pay, ext, notify, get, refund, batch")
+  cmd->add_option("--mix", options->mix, "operations by weight: pay, ext, notify, get, refund, batch, list")
       ->capture_default_str();
   cmd->add_option("--payers", options->payers, "payer accounts opened and used")->capture_default_str();
   cmd->add_option("--skew", options->skew, "Zipf exponent over payers (0: uniform)")->capture_default_str();

@@ -136,6 +136,23 @@ std::string_view check_notification(const HttpResponse& response, element root) 
   return {};
 }
 
+// A page after a payment of this run: a data array of at most 10 payments, none of them that
+// payment, and has_more.
+std::string_view check_list(const HttpResponse& response, element root, const Expect& expect) {
+  simdjson::dom::array data;
+  bool has_more = false;
+  if (response.status != 200) return "unexpected success status";
+  if (root["data"].get(data) != simdjson::SUCCESS) return "list answer without data array";
+  if (root["has_more"].get(has_more) != simdjson::SUCCESS) return "list answer without has_more";
+  if (data.size() > 10) return "list page longer than its limit";
+  for (element payment : data) {
+    std::string_view order_id;
+    if (payment["order_id"].get(order_id) != simdjson::SUCCESS) return "listed payment without order_id";
+    if (order_id == expect.order_id) return "the cursor's own payment is on the page after it";
+  }
+  return {};
+}
+
 Check check_success(const Expect& expect, const HttpResponse& response, element root) {
   Check check = verdict(Verdict::ok);
   std::string_view reason;
@@ -149,6 +166,7 @@ Check check_success(const Expect& expect, const HttpResponse& response, element 
     case Op::refund: reason = check_refund(expect, response, root, &check); break;
     case Op::notify: reason = check_notification(response, root); break;
     case Op::batch: reason = check_batch(expect, response, root, &check); break;
+    case Op::list: reason = check_list(response, root, expect); break;
   }
   if (!reason.empty()) {
     check.verdict = Verdict::violation;
@@ -210,7 +228,8 @@ Check check_response(const Expect& expect, const HttpResponse& response,
     check.reason = "error answer without error.code";
     return check;
   }
-  if (expect.op == Op::get && response.status == 404) {
+  if ((expect.op == Op::get || expect.op == Op::list) &&
+      (response.status == 404 || (response.status == 400 && check.error_code == "invalid_field"))) {
     check.verdict = Verdict::violation;
     check.reason = "an acknowledged payment is not found";
     return check;

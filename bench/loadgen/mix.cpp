@@ -7,7 +7,7 @@
 namespace paycore::loadgen {
 namespace {
 constexpr std::array<std::string_view, ops_count> op_names = {
-    "pay", "ext", "notify", "get", "refund", "batch", "open_account", "deposit",
+    "pay", "ext", "notify", "get", "refund", "batch", "list", "open_account", "deposit",
     "mandate"};
 
 std::string_view trim(std::string_view text) {
@@ -67,7 +67,7 @@ MixParseResult parse_mix(std::string_view text) {
     }
     if (op == mix_ops_count) {
       result.error = "unknown operation '" + std::string(name) +
-                     "' in mix (known: pay, ext, notify, get, refund, batch)";
+                     "' in mix (known: pay, ext, notify, get, refund, batch, list)";
       return result;
     }
     if (seen[op]) {

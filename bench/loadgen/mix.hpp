@@ -9,6 +9,8 @@
 //   get     GET /v1/payments/{order_id} of an order this run created
 //   refund  POST /v1/payments/{order_id}/refunds of a small amount of a paid order
 //   batch   POST /v1/payments/batch with --batch-size balance payments
+//   list    GET /v1/payments?limit=10&starting_after={order_id} of an order this run created
+//           (the next page after it: from memory, or from the archive for an order gone cold)
 // open_account, deposit and mandate (POST /v1/mandates: one per payer and merchant, so that
 // the merchants may debit the payers, docs/api.md "Mandates") are the set-up requests; they are not
 // allowed in a mix.
@@ -20,9 +22,9 @@
 
 namespace paycore::loadgen {
 
-enum class Op : std::uint8_t { pay, ext, notify, get, refund, batch, open_account, deposit, mandate };
-inline constexpr std::size_t ops_count = 9;
-inline constexpr std::size_t mix_ops_count = 6;  // the first six may appear in a mix
+enum class Op : std::uint8_t { pay, ext, notify, get, refund, batch, list, open_account, deposit, mandate };
+inline constexpr std::size_t ops_count = 10;
+inline constexpr std::size_t mix_ops_count = 7;  // the first seven may appear in a mix
 
 std::string_view op_name(Op op);
 

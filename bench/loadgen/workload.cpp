@@ -189,6 +189,17 @@ bool Workload::build_get(std::string& out, Expect& expect) {
   return true;
 }
 
+bool Workload::build_list(std::string& out, Expect& expect) {
+  if (orders_.empty()) return false;
+  const Order& order = orders_[rng_.below(orders_.size())];
+  expect.merchant_index = order.merchant_index;
+  expect.order_id = order.order_id;
+  body_.clear();
+  const std::string target = "/v1/payments?limit=10&starting_after=" + order.order_id;
+  append_signed(out, "GET", target, *merchants_[order.merchant_index]);
+  return true;
+}
+
 bool Workload::build_refund(std::string& out, Expect& expect) {
   for (int probe = 0; probe < 4 && !orders_.empty(); ++probe) {
     Order& order = orders_[rng_.below(orders_.size())];
@@ -337,6 +348,9 @@ bool Workload::next(std::string& out, Expect& expect) {
   switch (expect.op) {
     case Op::get:
       if (build_get(out, expect)) return true;
+      break;
+    case Op::list:
+      if (build_list(out, expect)) return true;
       break;
     case Op::refund:
       if (build_refund(out, expect)) return true;

@@ -49,6 +49,14 @@ TEST(Mix, MalformedWeightIsRejected) {
 
 TEST(Mix, DuplicateOperationIsRejected) { EXPECT_FALSE(parse_mix("pay=1,pay=2").ok()); }
 
+TEST(Mix, ListIsAnOperationOfTheMix) {
+  const MixParseResult r = parse_mix("pay=9,list=1");
+  ASSERT_TRUE(r.ok()) << r.error;
+  EXPECT_EQ(r.mix.weight(Op::list), 1u);
+  EXPECT_EQ(r.mix.to_string(), "pay=9,list=1");
+  EXPECT_FALSE(parse_mix("open_account=1").ok());
+}
+
 TEST(Mix, AllZeroWeightsAreRejected) { EXPECT_FALSE(parse_mix("pay=0,get=0").ok()); }
 
 TEST(Mix, PickFollowsTheWeights) {
