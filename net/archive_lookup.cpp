@@ -1,6 +1,7 @@
 #include "net/archive_lookup.hpp"
 
 #include "base/assert.hpp"
+#include "base/histogram.hpp"
 
 #include <sys/eventfd.h>
 #include <unistd.h>
@@ -16,12 +17,6 @@ constexpr std::uint32_t threads_max = 64;
 constexpr std::uint32_t queue_jobs_limit = 1u << 20;
 
 void bump(std::atomic<std::uint64_t>& counter) { counter.fetch_add(1, std::memory_order_relaxed); }
-
-std::size_t log2_bucket(std::uint64_t value, std::size_t buckets) {
-  // Bucket i holds values < 2^i: 0 -> 0, 1 -> 1, 2..3 -> 2, ...
-  const auto bucket = static_cast<std::size_t>(std::bit_width(value));
-  return bucket < buckets ? bucket : buckets - 1;
-}
 
 }  // namespace
 

@@ -12,6 +12,7 @@
 #include <filesystem>
 
 #include "base/assert.hpp"
+#include "base/histogram.hpp"
 #include "base/log.hpp"
 #include "wal/format.hpp"
 #include "wal/reader.hpp"
@@ -59,10 +60,6 @@ Status pwrite_all(int fd, const std::byte* buf, std::size_t n, std::uint64_t off
     done += static_cast<std::size_t>(w);
   }
   return Status::ok();
-}
-
-std::size_t log2_bucket(std::uint64_t v) {
-  return std::min<std::size_t>(static_cast<std::size_t>(std::bit_width(v)), kHistogramBuckets - 1);
 }
 
 }  // namespace
@@ -325,10 +322,10 @@ void Log::complete_batch(const Status& result) {
   ++stats_.batches_count;
   stats_.write_bytes += b.bytes;
   stats_.batch_records_max = std::max<std::uint64_t>(stats_.batch_records_max, b.records);
-  ++stats_.batch_records_log2[log2_bucket(b.records)];
+  ++stats_.batch_records_log2[log2_bucket(b.records, kHistogramBuckets)];
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
       std::chrono::steady_clock::now() - b.submitted_at);
-  ++stats_.sync_latency_us_log2[log2_bucket(static_cast<std::uint64_t>(us.count()))];
+  ++stats_.sync_latency_us_log2[log2_bucket(static_cast<std::uint64_t>(us.count()), kHistogramBuckets)];
 }
 
 void Log::enter_read_only(const Status& cause) {
