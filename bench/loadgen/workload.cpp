@@ -177,25 +177,17 @@ void Workload::build_batch(std::string& out, Expect& expect) {
   append_signed(out, "POST", "/v1/payments/batch", *merchants_[expect.merchant_index]);
 }
 
-bool Workload::build_get(std::string& out, Expect& expect) {
+// GET of a payment this run made (`get`), or the page after it (`list`).
+bool Workload::build_read(std::string& out, Expect& expect) {
   if (orders_.empty()) return false;
   const Order& order = orders_[rng_.below(orders_.size())];
   expect.merchant_index = order.merchant_index;
   expect.order_id = order.order_id;
   expect.amount = order.amount;
   body_.clear();
-  const std::string path = "/v1/payments/" + order.order_id;
-  append_signed(out, "GET", path, *merchants_[order.merchant_index]);
-  return true;
-}
-
-bool Workload::build_list(std::string& out, Expect& expect) {
-  if (orders_.empty()) return false;
-  const Order& order = orders_[rng_.below(orders_.size())];
-  expect.merchant_index = order.merchant_index;
-  expect.order_id = order.order_id;
-  body_.clear();
-  const std::string target = "/v1/payments?limit=10&starting_after=" + order.order_id;
+  const std::string target = expect.op == Op::list
+                                 ? "/v1/payments?limit=10&starting_after=" + order.order_id
+                                 : "/v1/payments/" + order.order_id;
   append_signed(out, "GET", target, *merchants_[order.merchant_index]);
   return true;
 }
@@ -347,10 +339,8 @@ bool Workload::next(std::string& out, Expect& expect) {
   expect.op = config_.mix.pick(rng_.below(config_.mix.total));
   switch (expect.op) {
     case Op::get:
-      if (build_get(out, expect)) return true;
-      break;
     case Op::list:
-      if (build_list(out, expect)) return true;
+      if (build_read(out, expect)) return true;
       break;
     case Op::refund:
       if (build_refund(out, expect)) return true;

@@ -81,8 +81,7 @@ class Workload {
 
   void build_payment(std::string& out, Expect& expect, bool external);
   void build_batch(std::string& out, Expect& expect);
-  bool build_get(std::string& out, Expect& expect);
-  bool build_list(std::string& out, Expect& expect);
+  bool build_read(std::string& out, Expect& expect);
   bool build_refund(std::string& out, Expect& expect);
   void build_notification(std::string& out, Expect& expect);
   bool build_setup(std::string& out, Expect& expect);

@@ -289,15 +289,20 @@ TEST_P(ColdServer, FullLookupQueueIsUnavailableAtOnce) {
   EXPECT_EQ(json_string(refused.body, "/error/code"), "unavailable");
 }
 
-// The order ids of a listing's page, comma-separated, and its has_more.
-std::string page_ids(const std::string& body) {
-  std::string ids;
+// The `field` of each item of a listing's data, comma-separated.
+std::string listed(const std::string& body, const std::string& field) {
+  std::string values;
   for (int i = 0; i < 100; ++i) {
-    const auto id = json_string(body, "/data/" + std::to_string(i) + "/order_id");
-    if (!id) break;
-    ids += (ids.empty() ? "" : ",") + *id;
+    const auto value = json_string(body, "/data/" + std::to_string(i) + "/" + field);
+    if (!value) break;
+    values += (values.empty() ? "" : ",") + *value;
   }
-  return ids + (body.find("\"has_more\":true") != std::string::npos ? " +more" : "");
+  return values;
+}
+
+// The order ids of a listing's page, and " +more" when it says has_more.
+std::string page_ids(const std::string& body) {
+  return listed(body, "order_id") + (body.find("\"has_more\":true") != std::string::npos ? " +more" : "");
 }
 
 // GET /v1/payments over both tiers: archived payments, one back in memory after a refund, and
@@ -329,15 +334,7 @@ TEST_P(ColdServer, ListingMergesMemoryAndTheArchive) {
 }
 
 // The request_ids of a refunds listing, comma-separated.
-std::string refund_ids(const std::string& body) {
-  std::string ids;
-  for (int i = 0; i < 100; ++i) {
-    const auto id = json_string(body, "/data/" + std::to_string(i) + "/request_id");
-    if (!id) break;
-    ids += (ids.empty() ? "" : ",") + *id;
-  }
-  return ids;
-}
+std::string refund_ids(const std::string& body) { return listed(body, "request_id"); }
 
 // A payment's refunds wherever they are: in memory, archived, or both once it came back.
 TEST_P(ColdServer, RefundsListingFollowsThePaymentAcrossTiers) {
