@@ -220,7 +220,8 @@ Status put(rocksdb::WriteBatch* batch, std::string_view key, std::string_view va
 
 // A payment that came back from the archive holds only its later refunds (core/archive_port.hpp,
 // refunds_follow_archived): the record gets the archive's refunds, then those it does not hold
-// yet (by request_id, so that writing the same copy twice adds nothing).
+// yet (same_refund: request_id, time and amount, so that writing the same copy twice adds
+// nothing, while a request_id reused after the idempotency retention is a refund of its own).
 StatusOr<ArchivedPayment> with_archived_refunds(const ArchivedPayment& payment,
                                                 const std::optional<ArchivedPayment>& old) {
   if (!payment.refunds_follow_archived) return payment;
@@ -233,9 +234,8 @@ StatusOr<ArchivedPayment> with_archived_refunds(const ArchivedPayment& payment,
   merged.refunds_follow_archived = false;
   merged.refunds = old->refunds;
   for (const RefundView& refund : payment.refunds) {
-    const bool known = std::any_of(old->refunds.begin(), old->refunds.end(), [&](const RefundView& r) {
-      return r.request_id.view() == refund.request_id.view();
-    });
+    const bool known = std::any_of(old->refunds.begin(), old->refunds.end(),
+                                   [&](const RefundView& r) { return same_refund(r, refund); });
     if (!known) merged.refunds.push_back(refund);
   }
   PAYCORE_RETURN_IF_ERROR(archive::check_payment(merged));

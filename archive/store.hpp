@@ -70,9 +70,9 @@ class ArchiveStore final : public ArchiveReader {
   /// payment archived again after it changed: its created_at_us, part of the 'L' and 'D' keys,
   /// never changes). Only a payment that came back from the archive (refunds_follow_archived)
   /// reads what is stored: it gets the archive's refunds followed by those it does not hold yet
-  /// (by request_id); kCorruption if the archive no longer holds it, or holds it damaged or
-  /// with another created_at (naming the key). Every other payment is written without a read (the write rate:
-  /// docs/benchmarks.md). Validates first and writes nothing on: a payment check_payment
+  /// (same_refund: request_id, time and amount); kCorruption if the archive no longer holds
+  /// it, or holds it damaged or with another created_at (naming the key). Every other payment
+  /// is written without a read (the write rate: docs/benchmarks.md). Validates first and writes nothing on: a payment check_payment
   /// refuses (kInvalidArgument), position.jobs != position().jobs + 1 or position.lsn <
   /// position().lsn (kInvalidArgument), a read-only store (kReadOnly). RocksDB's errors as in
   /// open().

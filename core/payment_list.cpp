@@ -211,7 +211,7 @@ std::vector<RefundView> merge_refunds(const PaymentListWork& w) {
   std::vector<RefundView> out = w.archived_refunds;
   for (const RefundView& r : w.refunds) {
     const bool archived = std::any_of(w.archived_refunds.begin(), w.archived_refunds.end(),
-                                      [&](const RefundView& a) { return a.request_id == r.request_id; });
+                                      [&](const RefundView& a) { return same_refund(a, r); });
     if (!archived) out.push_back(r);
   }
   return out;

@@ -135,7 +135,7 @@ struct PaymentListWork {
 };
 
 /// The refunds to show, in the order they were made: the archive's, then those memory made
-/// since that the archive does not hold yet (by request_id).
+/// since that the archive does not hold yet (same_refund).
 std::vector<RefundView> merge_refunds(const PaymentListWork& work);
 
 /// Whether the archive must be walked for the page once the core's steps are done: it holds

@@ -125,6 +125,14 @@ struct RefundView {
   std::int64_t created_at_us = 0;
 };
 
+// Whether `a` and `b` are the same refund. Not the request_id alone: after the idempotency
+// retention a client may reuse one for a new refund of the same payment (docs/api.md). Every
+// command has its own timestamp, so the time tells two refunds apart.
+inline bool same_refund(const RefundView& a, const RefundView& b) {
+  return a.request_id == b.request_id && a.created_at_us == b.created_at_us &&
+         a.amount == b.amount;
+}
+
 struct MandateView {
   Id mandate_id;
   Id payer_account_id;

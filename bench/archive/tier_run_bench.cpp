@@ -43,6 +43,7 @@ struct Options {
   double hot_window_s = 10;
   double report_s = 10;
   bool no_archive = false;
+  bool recover_only = false;  // only the recovery of an existing --dir (for profiling it)
   std::uint32_t payments_max = 100'000'000;
   std::string dir = "/tmp/paycore-tier-run";
 };
@@ -246,12 +247,13 @@ int main(int argc, char** argv) {
   app.add_option("--payments-max", o.payments_max, "payments in memory at most")->capture_default_str();
   app.add_flag("--no-archive", o.no_archive, "keep everything in memory (the comparison run)");
   app.add_option("--dir", o.dir, "data directory (emptied first)")->capture_default_str();
+  app.add_flag("--recover-only", o.recover_only, "only time the recovery of the run left in --dir");
   CLI11_PARSE(app, argc, argv);
-  std::filesystem::remove_all(o.dir);
+  if (!o.recover_only) std::filesystem::remove_all(o.dir);
   std::printf("tier_run_bench: %llu payments, %s, hot window %.0f s, %s\n",
               static_cast<unsigned long long>(o.payments), o.no_archive ? "no archive" : "archiving",
               o.hot_window_s, o.dir.c_str());
-  {
+  if (!o.recover_only) {
     Tier tier;
     auto engine = open_engine(o, &tier, false);
     engine->start();

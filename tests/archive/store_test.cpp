@@ -113,6 +113,31 @@ TEST(ArchiveStore, PaymentBackFromTheArchiveKeepsTheArchivedRefunds) {
   EXPECT_FALSE((*found)->refunds_follow_archived);
 }
 
+// After the idempotency retention a client may reuse a refund's request_id for a new refund of
+// the same payment (docs/api.md): that is a refund of its own, kept beside the archived one
+// (found by the black-box probe: it was taken for the archived one, the refunds no longer
+// added up, and the write was refused for ever, stopping all archiving behind it).
+TEST(ArchiveStore, RefundReusingAnArchivedRefundsRequestIdIsKept) {
+  ArchiveDir dir;
+  const auto store = open_store(dir.store());
+  ArchivedPayment p = make_payment("merchant_1", "ord_1", t0_us);
+  add_refund(&p, "refund_1", 30, t0_us + 500);
+  ASSERT_TRUE(write_job(*store, {p}).is_ok());
+  ArchivedPayment back = p;
+  back.refunds.clear();
+  add_refund(&back, "refund_1", 30, t0_us + 9'000);
+  back.refunds_follow_archived = true;
+  const Status written = write_job(*store, {back});
+  ASSERT_TRUE(written.is_ok()) << written.to_string();
+  ASSERT_TRUE(write_job(*store, {back}).is_ok());  // the same copy again adds nothing
+  const auto found = store->get_payment("merchant_1", "ord_1");
+  ASSERT_TRUE(found.is_ok() && found->has_value());
+  ASSERT_EQ((*found)->refunds.size(), 2U);
+  EXPECT_EQ((*found)->refunds[0].created_at_us, t0_us + 500);
+  EXPECT_EQ((*found)->refunds[1].created_at_us, t0_us + 9'000);
+  EXPECT_EQ((*found)->payment.refunded_amount, 60);
+}
+
 TEST(ArchiveStore, PaymentBackFromAnArchiveThatLostItIsCorruption) {
   ArchiveDir dir;
   const auto store = open_store(dir.store());

@@ -360,6 +360,32 @@ TEST_P(ColdServer, RefundsListingFollowsThePaymentAcrossTiers) {
   EXPECT_EQ(merchant("GET", "/v1/payments/o-rl/refunds?limit=5").status, 400);
 }
 
+// A refund's request_id reused after the idempotency retention on a cold payment is a new
+// refund (docs/api.md): listed beside the first, and the payment is archived again (the
+// black-box probe found it dropped from the list and every later archive write refused).
+TEST_P(ColdServer, RefundReusingARequestIdAfterTheRetentionIsANewRefund) {
+  (void)paid("o-reuse", 100);
+  ASSERT_EQ(merchant("POST", "/v1/payments/o-reuse/refunds", R"({"request_id":"f-same","amount":30})").status, 201);
+  wait_all_cold();  // the refund's idempotency record is gone too
+  const HttpResponse again = merchant("POST", "/v1/payments/o-reuse/refunds", R"({"request_id":"f-same","amount":30})");
+  ASSERT_EQ(again.status, 201) << again.body;
+  EXPECT_EQ(again.header("idempotent-replayed"), "");
+  EXPECT_EQ(json_int(again.body, "/refunded_amount"), 60);
+  EXPECT_EQ(refund_ids(merchant("GET", "/v1/payments/o-reuse/refunds").body), "f-same,f-same");
+  const std::uint64_t archived_before = engine_->metrics().payments_archived.load();
+  for (int waited_ms = 0; waited_ms < cold_wait_ms_max; waited_ms += 10) {
+    if (engine_->metrics().payments.load() == 0 &&
+        engine_->metrics().payments_archived.load() > archived_before) {
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(engine_->metrics().payments.load(), 0u) << "the payment never left memory again";
+  EXPECT_EQ(engine_->metrics().archive_failures.load(), 0u);
+  const HttpResponse listed = merchant("GET", "/v1/payments/o-reuse/refunds");
+  EXPECT_EQ(refund_ids(listed.body), "f-same,f-same") << listed.body;
+}
+
 TEST_P(ColdServer, ListingRefusesBadParametersNamingThem) {
   (void)paid("o-p1", 10);
   const auto field_of = [&](const std::string& query) {
