@@ -398,11 +398,18 @@ Status check_content(const std::string& path, std::size_t trailer_at, const Snap
   return Status::ok();
 }
 
-// Faults in memory the decoding is about to fill (LocalData::unused_reserve), ahead of it.
+// Faults in memory the decoding is about to fill (LocalData::unused_reserve), ahead of it:
+// the whole pages of each range (madvise wants a page-aligned start; the decoding faults the
+// partial ones itself).
 void populate_memory(const std::vector<std::span<std::byte>>& ranges) {
+  const std::uintptr_t page_bytes = 4096;
   for (const std::span<std::byte> range : ranges) {
-    if (range.empty()) continue;
-    (void)::madvise(range.data(), range.size(), MADV_POPULATE_WRITE);  // advice: may fail
+    const auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+    const std::uintptr_t first = (begin + page_bytes - 1) & ~(page_bytes - 1);
+    const std::uintptr_t last = (begin + range.size()) & ~(page_bytes - 1);
+    if (last <= first) continue;
+    // Advice only: on a kernel without MADV_POPULATE_WRITE (5.14) the decoding faults them.
+    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
   }
 }
 
