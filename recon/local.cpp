@@ -67,6 +67,20 @@ void LocalData::reserve(std::size_t payments_count, std::size_t refunds_count) {
   advise_huge_pages(refunds_.data(), refunds_.capacity() * sizeof(LocalRefund));
 }
 
+namespace {
+
+template <class T>
+std::span<std::byte> unused_bytes(std::vector<T>& table) {
+  std::byte* const begin = reinterpret_cast<std::byte*>(table.data() + table.size());
+  return {begin, (table.capacity() - table.size()) * sizeof(T)};
+}
+
+}  // namespace
+
+std::vector<std::span<std::byte>> LocalData::unused_reserve() {
+  return {unused_bytes(payments_), unused_bytes(refunds_)};
+}
+
 std::uint32_t LocalData::add_payment(const LocalPayment& payment,
                                      std::span<const LocalRefund> refunds) {
   LocalPayment interned = payment;

@@ -1,6 +1,7 @@
 #include "recon/recon.hpp"
 
 #include "recon/match.hpp"
+#include "recon/statement_pipe.hpp"
 
 #include <algorithm>
 #include "base/assert.hpp"
@@ -45,9 +46,11 @@ StatusOr<ReconReport> reconcile(const ReconOptions& options, const LocalData& lo
   Reconciler reconciler(local, std::move(match_options));
   ReconReport report;
   for (const StatementSource& source : options.statements) {
+    // Parsed on the second core while this one matches (recon/statement_pipe.hpp).
+    StatementPipe pipe(source);
     reconciler.begin_statement(source.path, !source.merchant_ids.empty());
     StatementSummary summary{source.path, source.merchant_ids, {}};
-    PAYCORE_RETURN_IF_ERROR(read_statement(source, reconciler.sink(), &summary.stats));
+    PAYCORE_RETURN_IF_ERROR(pipe.deliver(reconciler.sink(), &summary.stats));
     PAYCORE_RETURN_IF_ERROR(cover_statement(source, summary.stats, reconciler));
     report.statements.push_back(std::move(summary));
   }

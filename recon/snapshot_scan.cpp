@@ -5,10 +5,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <xxhash.h>
+
+#include <array>
 #include <bit>
 #include <cerrno>
 #include <cstring>
 #include <span>
+#include <thread>
 #include <vector>
 
 #include "base/assert.hpp"
@@ -334,22 +338,106 @@ bool scan_sections(Cursor& c, const SnapshotInfo& info, std::int64_t as_of_us, L
          read_anomalies(c, info, names, local);
 }
 
+// The checks of check_snapshot that need only the file's two ends (size, magic, the header's
+// own checksum and fields, the trailer's magic), through check_snapshot itself, without the
+// content checksum over every byte: that one runs beside the decoding (check_content).
+// check_snapshot is given the real header and a trailer made for it; a file too short or
+// without its trailer is given whole, and fails before any hashing with the same message.
+Status check_ends(std::span<const std::byte> bytes, SnapshotInfo* info) {
+  const std::size_t ends_bytes = snapshot::header_bytes + snapshot::trailer_bytes;
+  if (bytes.size() < ends_bytes ||
+      std::memcmp(bytes.data() + bytes.size() - snapshot::trailer_bytes, snapshot::trailer_magic,
+                  sizeof(snapshot::trailer_magic)) != 0) {
+    return check_snapshot(bytes, info);
+  }
+  std::array<std::byte, ends_bytes> image{};
+  std::memcpy(image.data(), bytes.data(), snapshot::header_bytes);
+  const XXH128_hash_t digest = XXH3_128bits(image.data(), snapshot::header_bytes);
+  std::byte* trailer = image.data() + snapshot::header_bytes;
+  std::memcpy(trailer, snapshot::trailer_magic, sizeof(snapshot::trailer_magic));
+  std::memcpy(trailer + 8, &digest.low64, 8);
+  std::memcpy(trailer + 16, &digest.high64, 8);
+  PAYCORE_RETURN_IF_ERROR(check_snapshot(image, info));
+  const std::byte* stored = bytes.data() + bytes.size() - snapshot::trailer_bytes + 8;
+  std::memcpy(&info->checksum_low, stored, 8);
+  std::memcpy(&info->checksum_high, stored + 8, 8);
+  return Status::ok();
+}
+
+// The trailer's xxHash3-128 of every byte before it, as check_snapshot computes it, but read
+// with pread on a descriptor of its own: no mapping, so it adds nothing to the peak RSS, and it
+// can run on the second core while the first decodes.
+Status check_content(const std::string& path, std::size_t trailer_at, const SnapshotInfo& info) {
+  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Status::io_error(errno_status("open " + path, errno).message());
+  XXH3_state_t* state = XXH3_createState();
+  PAYCORE_ASSERT(state != nullptr);
+  (void)XXH3_128bits_reset(state);
+  constexpr std::size_t block_bytes = std::size_t{4} << 20;
+  std::vector<std::byte> block(block_bytes);
+  Status status = Status::ok();
+  for (std::size_t at = 0; at < trailer_at && status.is_ok();) {
+    const ssize_t got = ::pread(fd, block.data(), std::min(block_bytes, trailer_at - at),
+                                static_cast<off_t>(at));
+    if (got < 0 && errno == EINTR) continue;
+    if (got <= 0) {
+      status = Status::io_error(errno_status("read " + path, got < 0 ? errno : EIO).message());
+      break;
+    }
+    (void)XXH3_128bits_update(state, block.data(), static_cast<std::size_t>(got));
+    at += static_cast<std::size_t>(got);
+  }
+  const XXH128_hash_t digest = XXH3_128bits_digest(state);
+  XXH3_freeState(state);
+  ::close(fd);
+  if (!status.is_ok()) return status;
+  if (digest.low64 != info.checksum_low || digest.high64 != info.checksum_high) {
+    return Status::corruption("content checksum mismatch (trailer at offset " +
+                              std::to_string(trailer_at) + ")");
+  }
+  return Status::ok();
+}
+
+// Faults in memory the decoding is about to fill (LocalData::unused_reserve), ahead of it:
+// the whole pages of each range (madvise wants a page-aligned start; the decoding faults the
+// partial ones itself).
+void populate_memory(const std::vector<std::span<std::byte>>& ranges) {
+  const std::uintptr_t page_bytes = 4096;
+  for (const std::span<std::byte> range : ranges) {
+    const auto begin = reinterpret_cast<std::uintptr_t>(range.data());
+    const std::uintptr_t first = (begin + page_bytes - 1) & ~(page_bytes - 1);
+    const std::uintptr_t last = (begin + range.size()) & ~(page_bytes - 1);
+    if (last <= first) continue;
+    // Advice only: on a kernel without MADV_POPULATE_WRITE (5.14) the decoding faults them.
+    (void)::madvise(reinterpret_cast<void*>(first), last - first, MADV_POPULATE_WRITE);
+  }
+}
+
 }  // namespace
 
 StatusOr<LocalData> scan_snapshot(const std::string& path, SnapshotInfo* info) {
   MappedFile file;
   PAYCORE_RETURN_IF_ERROR(file.open(path));
-  if (const Status whole = check_snapshot(file.bytes(), info); !whole.is_ok()) {
-    return Status::corruption(whole.message());
+  if (const Status ends = check_ends(file.bytes(), info); !ends.is_ok()) {
+    return Status::corruption(ends.message());
   }
-  // The checksum pass mapped the whole file; the decoding gives it back as it goes, while the
-  // LocalData grows, so the peak is about the larger of the two, not their sum.
+  // The decoding gives the mapping's pages back as it goes while the LocalData grows, so the
+  // peak is about the LocalData, not the file plus the LocalData.
   LocalData local;
   local.reserve(info->payments - info->payments_begin, info->refunds);
-  Cursor c(file.bytes().first(file.bytes().size() - snapshot::trailer_bytes));
-  if (!scan_sections(c, *info, snapshot_as_of_us(*info), &local, &file)) {
-    return Status::corruption(c.error());
-  }
+  // The second core faults in the tables and checks the content checksum meanwhile; a damaged
+  // file is then refused by the checksum, whatever the decoding made of it.
+  const std::size_t trailer_at = file.bytes().size() - snapshot::trailer_bytes;
+  Status content = Status::ok();
+  std::jthread helper([&content, &path, trailer_at, info, ranges = local.unused_reserve()] {
+    populate_memory(ranges);
+    content = check_content(path, trailer_at, *info);
+  });
+  Cursor c(file.bytes().first(trailer_at));
+  const bool decoded = scan_sections(c, *info, snapshot_as_of_us(*info), &local, &file);
+  helper.join();
+  PAYCORE_RETURN_IF_ERROR(content);
+  if (!decoded) return Status::corruption(c.error());
   return local;
 }
 

@@ -2,10 +2,11 @@
 // The snapshot read straight into recon's LocalData (issue 12, "Recon and recovery at the speed of
 // the disk"): recon needs the payments, their refunds, the channel names, the merchants' ids and
 // the anomalies — not a core State with its hash indexes, idempotency records, mandates, pending
-// queue and filter. The file is mapped, its header and trailer checksum are checked by the
-// core's check_snapshot, and then each section is decoded once, in order, into tables sized from
-// the header's counts; the sections recon does not use are stepped over (IDEM by its records'
-// lengths, the rest not at all once ANOM is read).
+// queue and filter. The file is mapped, its header is checked by the core's check_snapshot, and
+// then each section is decoded once, in order, into tables sized from the header's counts; the
+// sections recon does not use are stepped over (IDEM by its records' lengths, the rest not at all
+// once ANOM is read). Meanwhile a second thread faults the tables in and checks the trailer's
+// checksum; a mismatch is the error, whatever the decoding said.
 //
 // What is checked (every read is bounded; an error names the byte offset): section tags and row
 // counts, ids, currencies, payment statuses and flags, rows that refer to channels and accounts

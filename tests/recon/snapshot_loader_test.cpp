@@ -239,6 +239,40 @@ TEST(ReconSnapshotLoader, DamagedSnapshotNamesTheOffset) {
   EXPECT_NE(error.find("offset"), std::string::npos) << error;
 }
 
+// The content checksum runs beside the decoding (recon/snapshot_scan.cpp): damage in the
+// middle is still told as the checksum's mismatch, whatever the decoding made of the bytes.
+TEST(ReconSnapshotLoader, DamagedContentIsAChecksumMismatch) {
+  State state;
+  build_day(state);
+  TempDir dir;
+  std::string bytes = serialize_snapshot(state, 7, at("2026-11-26T13:10:01Z"));
+  bytes[bytes.size() / 2] ^= 0x5a;
+  write_bytes(dir / "bad.snap", bytes);
+  const StatusOr<LocalData> local = load_local_data((dir / "bad.snap").string());
+  ASSERT_FALSE(local.is_ok());
+  EXPECT_EQ(local.status().code(), StatusCode::kCorruption);
+  const std::string error = local.status().message();
+  EXPECT_NE(error.find("content checksum mismatch (trailer at offset " +
+                       std::to_string(bytes.size() - snapshot::trailer_bytes) + ")"),
+            std::string::npos)
+      << error;
+}
+
+// The header is checked by check_snapshot given the header and a trailer made for it: its own
+// checksum still guards it, with the offset of the file.
+TEST(ReconSnapshotLoader, DamagedHeaderIsAHeaderChecksumMismatch) {
+  State state;
+  build_day(state);
+  TempDir dir;
+  std::string bytes = serialize_snapshot(state, 7, at("2026-11-26T13:10:01Z"));
+  bytes[20] ^= 0x01;  // inside the lsn
+  write_bytes(dir / "bad.snap", bytes);
+  const StatusOr<LocalData> local = load_local_data((dir / "bad.snap").string());
+  ASSERT_FALSE(local.is_ok());
+  const std::string error = local.status().message();
+  EXPECT_NE(error.find("header checksum mismatch at offset 120"), std::string::npos) << error;
+}
+
 TEST(ReconSnapshotLoader, TruncatedSnapshotIsRefused) {
   State state;
   build_day(state);
