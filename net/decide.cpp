@@ -30,6 +30,16 @@ std::optional<LocalError> unknown_mandate_merchant(const Command& command, const
                     "merchant_id"};
 }
 
+// A listing's channel filter names `balance` or a configured channel: a typo is a 400, not
+// an empty page.
+std::optional<LocalError> unknown_list_channel(std::string_view channel, const auth::Keys& keys) {
+  if (channel.empty() || channel == channel_name_balance || keys.find_channel(channel) != nullptr) {
+    return std::nullopt;
+  }
+  return LocalError{400, "invalid_field", "channel is not balance nor a configured channel",
+                    "channel"};
+}
+
 Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
                        const RequestContext& context) {
   PAYCORE_ASSERT(context.principal != nullptr);
@@ -48,6 +58,9 @@ Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
   if (match.route == Route::payment_list) {
     Decision decision = of_kind(DecisionKind::list);
     if (auto refusal = parse_payment_list_query(request.query, &decision.list)) {
+      return local_answer(*refusal, Admission::before_answer);
+    }
+    if (auto refusal = unknown_list_channel(decision.list.query.channel, context.keys)) {
       return local_answer(*refusal, Admission::before_answer);
     }
     decision.list.query.merchant_id = std::string(principal.id.view());

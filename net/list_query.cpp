@@ -24,7 +24,7 @@ int hex_digit(char c) {
 }
 
 // RFC 3986 2.1 percent-decoding; false on a '%' not followed by two hex digits, or when the
-// decoded value is longer than list_value_bytes_max.
+// decoded text is longer than list_value_bytes_max.
 bool percent_decode(std::string_view in, std::string* out) {
   out->clear();
   for (std::size_t i = 0; i < in.size(); ++i) {
@@ -67,11 +67,25 @@ std::optional<LocalError> parse_cursor(std::string_view name, std::string_view v
   return std::nullopt;
 }
 
+// Whether the time's fraction has a nonzero digit past the microsecond (parse_rfc3339_us drops
+// them).
+bool finer_than_a_microsecond(std::string_view rfc3339) {
+  const std::size_t dot = rfc3339.find('.');
+  if (dot == std::string_view::npos) return false;
+  for (std::size_t i = dot + 7; i < rfc3339.size(); ++i) {
+    if (rfc3339[i] < '0' || rfc3339[i] > '9') return false;
+    if (rfc3339[i] != '0') return true;
+  }
+  return false;
+}
+
+// A bound in microseconds, rounded up when the time is finer: created_at_us >= t and
+// created_at_us < t, with created_at_us whole microseconds, hold exactly for the rounded-up t.
 std::optional<LocalError> parse_created(std::string_view name, std::string_view value,
                                         std::optional<std::int64_t>* out) {
   std::int64_t unix_us = 0;
   if (!parse_rfc3339_us(value, &unix_us)) return bad(name, "the time must be RFC 3339");
-  *out = unix_us;
+  *out = finer_than_a_microsecond(value) ? unix_us + 1 : unix_us;
   return std::nullopt;
 }
 
@@ -115,23 +129,29 @@ std::optional<LocalError> parse_payment_list_query(std::string_view query,
                                                    PaymentListRequest* out) {
   *out = PaymentListRequest{};
   int seen = 0;
+  std::string name;
   std::string value;
   while (!query.empty()) {
     const std::size_t amp = query.find('&');
     const std::string_view pair = query.substr(0, amp);
     query = amp == std::string_view::npos ? std::string_view{} : query.substr(amp + 1);
+    if (pair.empty()) continue;  // "a=1&&b=2", a leading or trailing '&': nothing there
     const std::size_t eq = pair.find('=');
-    const int index = parameter_index(pair.substr(0, eq));
-    if (index < 0) return bad("query", "unknown query parameter");
-    const std::string_view name = parameter_names[index];
-    const int bit = 1 << index;
-    if ((seen & bit) != 0) return bad(name, "a query parameter is repeated");
-    seen |= bit;
-    if (eq == std::string_view::npos || !percent_decode(pair.substr(eq + 1), &value) ||
-        value.empty()) {
-      return bad(name, "the parameter needs a value");
+    if (!percent_decode(pair.substr(0, eq), &name)) {
+      return bad("query", "malformed percent-encoding in a parameter name");
     }
-    if (auto error = parse_parameter(name, value, out)) return error;
+    const int index = parameter_index(name);
+    if (index < 0) return bad("query", "unknown query parameter");
+    const std::string_view field = parameter_names[index];
+    const int bit = 1 << index;
+    if ((seen & bit) != 0) return bad(field, "a query parameter is repeated");
+    seen |= bit;
+    if (eq == std::string_view::npos) return bad(field, "the parameter needs a value");
+    if (!percent_decode(pair.substr(eq + 1), &value)) {
+      return bad(field, "malformed percent-encoding, or a value over 128 bytes");
+    }
+    if (value.empty()) return bad(field, "the parameter needs a value");
+    if (auto error = parse_parameter(field, value, out)) return error;
   }
   return std::nullopt;
 }

@@ -1,10 +1,12 @@
 #pragma once
 // The query string of `GET /v1/payments` (docs/api.md "Lists"): `limit` (1-100, default 10),
 // `starting_after` or `ending_before` (an order_id; not both), `status` (a payment status as
-// the API spells it), `channel`, `created_gte` and `created_lt` (RFC 3339 times). Parameters
-// are `name=value` pairs joined by '&' (RFC 3986 3.4); values are percent-decoded (RFC 3986
-// 2.1), and '+' stands for itself (no value here holds a space). A parameter that is unknown,
-// repeated, empty or out of its range is `400 invalid_field` naming it.
+// the API spells it), `channel`, `created_gte` and `created_lt` (RFC 3339 times; a bound finer
+// than the microsecond is rounded up, which keeps ">=" and "<" exact on whole microseconds).
+// Parameters are `name=value` pairs joined by '&' (RFC 3986 3.4; an empty piece is ignored);
+// names and values are percent-decoded (RFC 3986 2.1), and '+' stands for itself (no value
+// here holds a space). A parameter that is unknown, repeated, empty or out of its range is
+// `400 invalid_field` naming it ("query" for an unknown name or a malformed name).
 
 #include <optional>
 #include <string_view>

@@ -404,9 +404,31 @@ TEST_P(ColdServer, ListingRefusesBadParametersNamingThem) {
   EXPECT_EQ(field_of("created_gte=yesterday"), "created_gte");
   EXPECT_EQ(field_of("limit=1&limit=2"), "limit");
   EXPECT_EQ(field_of("colour=red"), "query");
+  EXPECT_EQ(field_of("channel=alipy"), "channel");  // a typo is no empty page
+  EXPECT_EQ(field_of("limit=%zz"), "limit");
+  EXPECT_EQ(field_of("limit=1%"), "limit");
+  EXPECT_EQ(field_of("%zzimit=1"), "query");
+  for (const char* fine : {"&limit=1", "limit=1&&channel=balance", "%6Cimit=1", "limit=1&"}) {
+    const HttpResponse r = merchant("GET", std::string("/v1/payments?") + fine);
+    EXPECT_EQ(r.status, 200) << fine << " " << r.body;
+    EXPECT_EQ(page_ids(r.body), "o-p1") << fine;
+  }
   const HttpResponse encoded = merchant("GET", "/v1/payments?created_lt=2999-01-01T00%3A00%3A00Z");
   EXPECT_EQ(encoded.status, 200) << encoded.body;
   EXPECT_EQ(page_ids(encoded.body), "o-p1");
+}
+
+// Payments' times are whole microseconds: a bound with a finer fraction is rounded up, so that
+// created_gte excludes a payment a nanosecond before it and created_lt includes it.
+TEST_P(ColdServer, ListingBoundsFinerThanAMicrosecondRoundUp) {
+  const std::string body = paid("o-ns", 10);
+  const std::string created = json_string(body, "/created_at").value_or("");
+  ASSERT_EQ(created.size(), 27u) << created;  // 2026-11-30T13:15:35.211130Z
+  const std::string finer = created.substr(0, 26) + "001Z";  // 1 ns later
+  EXPECT_EQ(page_ids(merchant("GET", "/v1/payments?created_gte=" + finer).body), "");
+  EXPECT_EQ(page_ids(merchant("GET", "/v1/payments?created_lt=" + finer).body), "o-ns");
+  EXPECT_EQ(page_ids(merchant("GET", "/v1/payments?created_gte=" + created).body), "o-ns");
+  EXPECT_EQ(page_ids(merchant("GET", "/v1/payments?created_lt=" + created).body), "");
 }
 
 TEST_P(ColdServer, ListingWhenTheArchiveFailsIsUnavailable) {
