@@ -18,8 +18,8 @@ using namespace apply_detail;  // NOLINT: the handlers and their shared pieces
 // already left memory (archived once it was no longer PENDING) are passed over.
 void expire_pending(State& s, const Command& c, Result* r) {
   const std::uint32_t cursor_before = s.expiry_cursor;
-  for (std::uint32_t examined = 0;
-       examined < c.expire_max && s.expiry_cursor < s.pending_queue.size(); ++examined) {
+  std::uint32_t examined = 0;
+  for (; examined < c.expire_max && s.expiry_cursor < s.pending_queue.size(); ++examined) {
     const std::uint32_t payment = s.pending_queue[s.expiry_cursor];
     if (payment >= s.payments.begin()) {
       PaymentRow& row = s.payments[payment];
@@ -35,6 +35,7 @@ void expire_pending(State& s, const Command& c, Result* r) {
     r->mutated = true;
   }
   if (s.expiry_cursor != cursor_before) s.pending_queue.release_front(s.expiry_cursor);
+  if (examined == c.expire_max && s.expiry_cursor < s.pending_queue.size()) r->work_left = true;
 }
 
 Result tick(State& s, const Command& c) {
@@ -52,6 +53,7 @@ Result tick(State& s, const Command& c) {
     const std::int64_t horizon_before = s.idempotency_horizon_us;
     const std::uint32_t dropped =
         s.drop_idempotency(c.timestamp_us - c.idempotency_retention_us, c.expire_max);
+    if (dropped == c.expire_max) r.work_left = true;
     if (dropped != 0 || s.idempotency_horizon_us != horizon_before) r.mutated = true;
   }
   return r;
@@ -141,9 +143,7 @@ Result apply(State& s, const Command& c) {
   // The engine stamps strictly increasing timestamps; reads may share the last one.
   PAYCORE_ASSERT(c.timestamp_us >= s.last_timestamp_us);
   Result r = dispatch(s, c);
-  if (r.code == ResultCode::archive_check_needed && c.kind != CommandKind::list_payments) {
-    attach_command(c, &r);
-  }
+  if (r.code == ResultCode::archive_check_needed) attach_command(c, &r);
   // A read never mutates; a mutation is a success or an outcome that is kept.
   const bool is_read = command_is_read(c.kind);
   const bool outcome_kept = r.code == ResultCode::ok || result_is_kept(r.code);

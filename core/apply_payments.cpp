@@ -351,7 +351,8 @@ Result get_payment(const State& s, const Command& c) {
 }
 
 // A step of a listing (core/payment_list.hpp): the work travels in the command and back in the
-// result; a command without one (a crafted log) is refused.
+// result, which says only its code (the edge words the refusals: net/io_thread_list.cpp); a
+// command without work (a crafted log) is refused.
 Result list_payments(const State& s, const Command& c) {
   if (c.list == nullptr || !ids_are_sane(c)) return make_result(c, ResultCode::invalid_field);
   const std::uint32_t merchant = s.find_account(c.principal.view());
@@ -359,12 +360,7 @@ Result list_payments(const State& s, const Command& c) {
   const ResultCode code = work->kind == ListKind::refunds
                               ? list_refunds_in_memory(s, merchant, work)
                               : list_payments_in_memory(s, merchant, c.timestamp_us, work);
-  Field field = code == ResultCode::payment_not_found ? Field::order_id : Field::none;
-  if (code == ResultCode::invalid_field) {
-    field = work->query.cursor == PaymentListCursor::ending_before ? Field::ending_before
-                                                                  : Field::starting_after;
-  }
-  Result r = make_result(c, code, field);
+  Result r = make_result(c, code);
   r.list = work;
   return r;
 }

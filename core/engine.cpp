@@ -195,19 +195,6 @@ struct Engine::Core {
 
   // ---- Ticks, durability, release
 
-  // Whether work the tick `c` was due to do is still due after it: an idempotency record past
-  // the retention, or a pending payment past its lifetime, at the front of its queue.
-  static bool tick_left_work(const State& s, const Command& c) {
-    if (c.idempotency_retention_us > 0 && s.idempotency.live_count() > 0 &&
-        s.idempotency[s.idempotency.begin()].created_at_us < c.timestamp_us - c.idempotency_retention_us) {
-      return true;
-    }
-    if (s.expiry_cursor >= s.pending_queue.size()) return false;
-    const std::uint32_t payment = s.pending_queue[s.expiry_cursor];
-    return payment < s.payments.begin() ||
-           s.payments[payment].created_at_us + s.pending_lifetime_us <= c.timestamp_us;
-  }
-
   bool maybe_tick(std::int64_t now) {
     if (now < next_tick_us) return false;
     next_tick_us = now + e.config_.tick_interval_us;
@@ -225,7 +212,7 @@ struct Engine::Core {
     // long; when that left work due, the next one comes within a millisecond rather than a
     // whole interval (at 50k payments/s, 4,096 idempotency drops per 100 ms tick were the
     // bound on how fast payments could leave memory).
-    if (tick_left_work(state(), c)) {
+    if (r.work_left) {
       next_tick_us = std::min(next_tick_us, now + tick_backlog_interval_us);
     }
     return r.expired_count > 0;

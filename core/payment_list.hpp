@@ -94,13 +94,17 @@ enum class ListKind : std::uint8_t { payments = 0, refunds };
 /// to the core thread through the read command `list_payments` (Command::list) until the
 /// command's result comes back (Result::list). The core reads the inputs and writes the
 /// outputs; nobody else touches it meanwhile.
-struct PaymentListWork {
-  // ---- Inputs (the edge's).
+/// What a listing request asks for, as the edge decoded it (net/list_query.hpp).
+struct PaymentListRequest {
   ListKind kind = ListKind::payments;
-  PaymentListQuery query;       // merchant_id is the principal; cursor_position see below
-  Id refunds_order_id;          // kind refunds: the payment whose refunds are listed
-  Id cursor_order_id;           // the API's cursor (empty with cursor none)
-  // cursor_position holds the cursor's place (the edge found the cursor in the archive);
+  PaymentListQuery query;  // merchant_id is the principal; cursor_position see PaymentListWork
+  Id cursor_order_id;      // the API's cursor (empty with cursor none)
+  Id refunds_order_id;     // kind refunds: the payment whose refunds are listed
+};
+
+/// The request (the inputs), then what the core and the edge keep and find while serving it.
+struct PaymentListWork : PaymentListRequest {
+  // query.cursor_position holds the cursor's place (the edge found the cursor in the archive);
   // otherwise the core looks the cursor up in memory.
   bool cursor_resolved = false;
   // ---- Progress, kept between turns: a walk examines at most query.scan_max rows per

@@ -68,8 +68,6 @@ std::string_view to_string(Field field) {
     case Field::mandate_id: return "mandate_id";
     case Field::amount_max: return "amount_max";
     case Field::expires_at: return "expires_at";
-    case Field::starting_after: return "starting_after";
-    case Field::ending_before: return "ending_before";
   }
   return "";
 }

@@ -85,10 +85,8 @@ enum class Field : std::uint8_t {
   mandate_id,
   amount_max,
   expires_at,
-  starting_after,  // listing cursors (never stored: a listing keeps no outcome)
-  ending_before,
 };
-inline constexpr std::uint8_t field_max = static_cast<std::uint8_t>(Field::ending_before);
+inline constexpr std::uint8_t field_max = static_cast<std::uint8_t>(Field::expires_at);
 std::string_view to_string(Field field);
 
 enum class NotificationOutcome : std::uint8_t { none = 0, applied, duplicate, anomaly };
@@ -160,6 +158,8 @@ struct Result {
   bool replayed = false;        // an idempotent replay: `Idempotent-Replayed: true`
   bool mutated = false;         // the state changed: the command must be logged
   std::uint32_t expired_count = 0;  // tick
+  // tick: it stopped at expire_max of a kind of work, and more of it may be due.
+  bool work_left = false;
   std::uint32_t archived_count = 0;  // archive_payments: payments that left memory
   AccountView account;          // resource == account
   PaymentView payment;          // resource == payment

@@ -40,6 +40,16 @@ std::optional<LocalError> unknown_list_channel(std::string_view channel, const a
                     "channel"};
 }
 
+// The listing a GET /v1/payments or GET /v1/payments/{order_id}/refunds asks for.
+std::optional<LocalError> decode_list(const RouteMatch& match, const HttpRequest& request,
+                                      const auth::Keys& keys, PaymentListRequest* out) {
+  if (match.route == Route::payment_refunds) {
+    return parse_refund_list_target(match.param, request.query, out);
+  }
+  if (auto refusal = parse_payment_list_query(request.query, out)) return refusal;
+  return unknown_list_channel(out->query.channel, keys);
+}
+
 Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
                        const RequestContext& context) {
   PAYCORE_ASSERT(context.principal != nullptr);
@@ -55,20 +65,9 @@ Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
     return of_kind(DecisionKind::batch);
   }
   if (match.route == Route::admin_snapshot) return of_kind(DecisionKind::snapshot);
-  if (match.route == Route::payment_list) {
+  if (match.route == Route::payment_list || match.route == Route::payment_refunds) {
     Decision decision = of_kind(DecisionKind::list);
-    if (auto refusal = parse_payment_list_query(request.query, &decision.list)) {
-      return local_answer(*refusal, Admission::before_answer);
-    }
-    if (auto refusal = unknown_list_channel(decision.list.query.channel, context.keys)) {
-      return local_answer(*refusal, Admission::before_answer);
-    }
-    decision.list.query.merchant_id = std::string(principal.id.view());
-    return decision;
-  }
-  if (match.route == Route::payment_refunds) {
-    Decision decision = of_kind(DecisionKind::list);
-    if (auto refusal = parse_refund_list_target(match.param, request.query, &decision.list)) {
+    if (auto refusal = decode_list(match, request, context.keys, &decision.list)) {
       return local_answer(*refusal, Admission::before_answer);
     }
     decision.list.query.merchant_id = std::string(principal.id.view());

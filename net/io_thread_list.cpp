@@ -42,10 +42,7 @@ const LocalError& unknown_cursor(const PaymentListWork& work) {
 void IoThread::execute_list(Connection& c, Slot& slot, const PaymentListRequest& request) {
   auto owned = std::make_unique<PaymentListWork>();
   PaymentListWork* work = owned.get();
-  work->kind = request.kind;
-  work->query = request.query;
-  work->cursor_order_id = request.cursor_order_id;
-  work->refunds_order_id = request.refunds_order_id;
+  static_cast<PaymentListRequest&>(*work) = request;
   lists_.emplace(work, std::move(owned));
   slot.kind = SlotKind::list;
   slot.list = ListAnswer{};
@@ -92,14 +89,10 @@ void IoThread::list_lookup(Slot& slot, const AnswerToken& token, ArchiveLookupPu
 }
 
 void IoThread::finish_list(Slot& slot) {
-  ListAnswer& list = slot.list;
-  list.kind = list.work->kind;
-  if (list.kind == ListKind::refunds) {
+  ListAnswer& list = slot.list;  // reset by execute_list: page and refunds empty
+  if (list.work->kind == ListKind::refunds) {
     list.refunds = merge_refunds(*list.work);
-    list.page.clear();
-    list.has_more = false;
   } else {
-    list.refunds.clear();
     list.has_more = merge_payment_page(*list.work, &list.page);
   }
   drop_list(list.work);

@@ -17,14 +17,6 @@
 
 namespace paycore::net {
 
-/// What a listing request asks for; query.merchant_id is left to the caller (the principal).
-struct PaymentListRequest {
-  ListKind kind = ListKind::payments;
-  PaymentListQuery query;
-  Id cursor_order_id;   // the order_id of starting_after or ending_before
-  Id refunds_order_id;  // kind refunds: GET /v1/payments/{order_id}/refunds
-};
-
 /// Parses `query` (the request target after '?', possibly empty) into *out; a refusal instead
 /// when a parameter is bad.
 [[nodiscard]] std::optional<LocalError> parse_payment_list_query(std::string_view query,

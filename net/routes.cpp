@@ -29,6 +29,14 @@ RouteMatch matched(HttpMethod method, HttpMethod wanted, Route route, std::strin
   return match;
 }
 
+// A path that is a GET route and a POST route: any other method is 405 naming both.
+RouteMatch matched_get_or_post(HttpMethod method, Route get, Route post, std::string_view param = {}) {
+  if (method == HttpMethod::get) return matched(method, HttpMethod::get, get, param);
+  RouteMatch match = matched(method, HttpMethod::post, post, param);
+  if (match.status == MatchStatus::method_not_allowed) match.allow = "GET, HEAD, POST";
+  return match;
+}
+
 // /v1/accounts[/{id}[/deposits]]
 RouteMatch match_accounts(HttpMethod method, std::string_view rest, bool has_rest) {
   if (!has_rest) return matched(method, HttpMethod::post, Route::account_open);
@@ -43,12 +51,7 @@ RouteMatch match_accounts(HttpMethod method, std::string_view rest, bool has_res
 
 // /v1/payments[/batch | /{order_id}[/cancel|ship|complete|refunds]]
 RouteMatch match_payments(HttpMethod method, std::string_view rest, bool has_rest) {
-  if (!has_rest) {
-    if (method == HttpMethod::get) return matched(method, HttpMethod::get, Route::payment_list);
-    RouteMatch match = matched(method, HttpMethod::post, Route::payment_create);
-    if (match.status == MatchStatus::method_not_allowed) match.allow = "GET, HEAD, POST";
-    return match;
-  }
+  if (!has_rest) return matched_get_or_post(method, Route::payment_list, Route::payment_create);
   const std::string_view id = next_segment(&rest);
   if (id.empty()) return {};
   if (rest.empty()) {
@@ -61,10 +64,7 @@ RouteMatch match_payments(HttpMethod method, std::string_view rest, bool has_res
   if (rest == "ship") return matched(method, HttpMethod::post, Route::payment_ship, id);
   if (rest == "complete") return matched(method, HttpMethod::post, Route::payment_complete, id);
   if (rest == "refunds") {
-    if (method == HttpMethod::get) return matched(method, HttpMethod::get, Route::payment_refunds, id);
-    RouteMatch match = matched(method, HttpMethod::post, Route::payment_refund, id);
-    if (match.status == MatchStatus::method_not_allowed) match.allow = "GET, HEAD, POST";
-    return match;
+    return matched_get_or_post(method, Route::payment_refunds, Route::payment_refund, id);
   }
   return {};
 }

@@ -54,7 +54,6 @@ struct SnapshotAnswer {
 /// A listing: its work while the engine and the archive serve it, then its page.
 struct ListAnswer {
   PaymentListWork* work = nullptr;  // owned by the I/O thread (IoThread::lists_); null once done
-  ListKind kind = ListKind::payments;
   std::vector<PaymentView> page;    // payments: newest first, at most the request's limit
   bool has_more = false;
   std::vector<RefundView> refunds;  // refunds: in the order they were made
