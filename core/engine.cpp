@@ -284,7 +284,14 @@ struct Engine::Core {
     return false;
   }
 
+  // One wake-up per sleep (Engine::submit): the wake written since the last sleep is drained
+  // first, then wake_pending_ is cleared, so that while the core is blocked a pending flag
+  // always means a count in the eventfd. The clearing exchange reads the flag of any producer
+  // that found a wake pending and wrote none, which makes that producer's request visible to
+  // the input check that follows.
   void sleep_until_work() {
+    drain_eventfd_nonblocking(e.wake_fd_);
+    e.wake_pending_.exchange(false, std::memory_order_seq_cst);
     e.core_sleeping_.store(true, std::memory_order_seq_cst);
     if (has_input() || e.stop_requested_.load()) {
       e.core_sleeping_.store(false, std::memory_order_relaxed);
@@ -296,7 +303,6 @@ struct Engine::Core {
     ::epoll_wait(epoll_fd, events, 4,
                  static_cast<int>(std::min<std::int64_t>(until_tick_ms, 1000)));
     e.core_sleeping_.store(false, std::memory_order_relaxed);
-    drain_eventfd_nonblocking(e.wake_fd_);
   }
 
   void run() {
@@ -524,8 +530,13 @@ bool Engine::submit(std::uint32_t producer, const Request& request) {
     metrics_.busy_refusals.fetch_add(1, std::memory_order_relaxed);
     return false;
   }
-  // Wake the core only if it sleeps: no system call per request on a busy engine.
-  if (core_sleeping_.load(std::memory_order_seq_cst)) write_eventfd(wake_fd_);
+  // Wake the core only if it sleeps, and only once per sleep: no system call per request on a
+  // busy engine, nor per request of a burst that arrives while the core is waking up (a
+  // producer handing in 50 requests used to write the eventfd 50 times).
+  if (core_sleeping_.load(std::memory_order_seq_cst) &&
+      !wake_pending_.exchange(true, std::memory_order_seq_cst)) {
+    write_eventfd(wake_fd_);
+  }
   return true;
 }
 

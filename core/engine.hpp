@@ -181,6 +181,9 @@ class Engine {
   std::vector<int> result_fds_;
   int wake_fd_ = -1;  // producers wake a sleeping core
   std::atomic<bool> core_sleeping_{false};
+  // A producer has written wake_fd_ since the core last drained it: others need not
+  // (Core::sleep_until_work says how the two flags keep a wake-up from being lost).
+  std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stop_requested_{false};
   bool driven_ = false;  // turn() was called: no core thread, the caller drives
   bool stopped_ = false;
