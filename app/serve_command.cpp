@@ -79,6 +79,7 @@ std::vector<Setting> default_settings() {
       {"archive_job_payments_max", SettingType::integer, "2048", "payments per archive write"},
       {"archive_block_cache_bytes", SettingType::integer, "268435456", "RocksDB block cache of the archive"},
       {"archive_read_threads", SettingType::integer, "2", "threads reading the archive for requests on payments that left memory"},
+      {"archive_low_priority", SettingType::flag, "true", "write the archive at the lowest CPU priority (nice 19), so that payments come first under a full load"},
       {"snapshot_every_records", SettingType::integer, "10000000", "snapshot after this many log records (0: never)"},
       {"snapshot_every_s", SettingType::integer, "3600", "snapshot after this many seconds (0: never)"},
       {"snapshots_keep", SettingType::integer, "3", "snapshots kept"},
@@ -492,6 +493,7 @@ StatusOr<Tier> open_tier(Settings& settings, const std::string& data_dir, Engine
   options.dir = data_dir + "/archive";
   options.block_cache_bytes = static_cast<std::size_t>(settings.integer("archive_block_cache_bytes"));
   options.must_exist = archived_rows_end > 0;
+  options.low_priority = settings.flag("archive_low_priority");
   StatusOr<std::unique_ptr<ArchiveStore>> store = ArchiveStore::open(options);
   PAYCORE_RETURN_IF_ERROR(store.status());
   tier.store = std::move(*store);
@@ -502,7 +504,9 @@ StatusOr<Tier> open_tier(Settings& settings, const std::string& data_dir, Engine
                               std::to_string(archived_rows_end) +
                               " left memory: the archive is missing payments");
   }
-  tier.archiver = std::make_unique<Archiver>(tier.store.get(), &engine.metrics().durable_lsn);
+  tier.archiver = std::make_unique<Archiver>(tier.store.get(), &engine.metrics().durable_lsn,
+                                             archiver_durable_poll_interval_default,
+                                             options.low_priority);
   engine.attach_archive(tier.archiver.get());
   return tier;
 }

@@ -1,19 +1,27 @@
 // The archiver's thread: take the queued job, wait for its LSN to be durable, write it, answer.
 #include "archive/archiver.hpp"
 
+#include <pthread.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
 #include <utility>
 
 namespace paycore {
 
 Archiver::Archiver(ArchiveStore* store, const std::atomic<std::uint64_t>* durable_lsn,
-                   std::chrono::microseconds durable_poll_interval)
+                   std::chrono::microseconds durable_poll_interval, bool low_priority)
     : store_(store),
       durable_lsn_(durable_lsn),
-      durable_poll_interval_(durable_poll_interval) {
+      durable_poll_interval_(durable_poll_interval),
+      low_priority_(low_priority) {
   PAYCORE_ASSERT(store_ != nullptr);
   PAYCORE_ASSERT(durable_lsn_ != nullptr);
   PAYCORE_ASSERT_GT(durable_poll_interval_.count(), 0);
   thread_ = std::thread([this] { run(); });
+  // Named for `top -H` and perf: the archive's writer is the one background thread that
+  // competes with the payments' threads for CPU (docs/design.md "Hot and cold").
+  (void)::pthread_setname_np(thread_.native_handle(), "paycore-archive");
 }
 
 Archiver::~Archiver() { stop(); }
@@ -51,6 +59,11 @@ bool Archiver::poll(ArchiveDone* done) {
 }
 
 void Archiver::run() {
+  const pid_t tid = ::gettid();
+  // Linux: PRIO_PROCESS with a thread's id sets that thread's nice value alone. Raising one's
+  // own nice value needs no privilege; should it fail, archiving only competes harder.
+  if (low_priority_) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), archiver_low_priority_nice);
+  thread_id_.store(tid, std::memory_order_release);
   ArchiveJob job;
   while (next_job(&job)) {
     if (!wait_until_durable(job.lsn)) break;  // stopping: the job is dropped

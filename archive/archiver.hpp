@@ -3,6 +3,8 @@
 // to the ArchiveStore, each only once the log position it was read at is durable, and answers
 // each with an ArchiveDone. The core's side of it is core/archive_port.hpp.
 
+#include <sys/types.h>
+
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
@@ -20,6 +22,9 @@ namespace paycore {
 
 /// How often the archiver looks at the durable-LSN counter while a job waits for it.
 inline constexpr std::chrono::microseconds archiver_durable_poll_interval_default{1000};
+/// The archiver thread's nice value when it runs at low priority (the lowest Linux has, the
+/// one RocksDB gives its background threads for CpuPriority::kLow).
+inline constexpr int archiver_low_priority_nice = 19;
 
 /// One thread, one job queued and one in progress at most. submit() and poll() are the core
 /// thread's (ArchiveSink: non-blocking; a mutex guards the hand-over, which happens once per
@@ -27,10 +32,13 @@ inline constexpr std::chrono::microseconds archiver_durable_poll_interval_defaul
 class Archiver final : public ArchiveSink {
  public:
   /// Starts the thread. `store` and `durable_lsn` (the log's durable LSN: every record at or
-  /// below it is on stable storage) must outlive the Archiver.
+  /// below it is on stable storage) must outlive the Archiver. `low_priority`: the thread runs
+  /// at nice archiver_low_priority_nice, so that under a full load the payments' threads come
+  /// first and the archive catches up when the load eases (docs/design.md "Hot and cold").
   Archiver(
       ArchiveStore* store, const std::atomic<std::uint64_t>* durable_lsn,
-      std::chrono::microseconds durable_poll_interval = archiver_durable_poll_interval_default);
+      std::chrono::microseconds durable_poll_interval = archiver_durable_poll_interval_default,
+      bool low_priority = false);
   ~Archiver() override;
   Archiver(const Archiver&) = delete;
   Archiver& operator=(const Archiver&) = delete;
@@ -47,6 +55,8 @@ class Archiver final : public ArchiveSink {
   /// still queued or waiting for durability is dropped without an answer, which is safe: the
   /// core evicts nothing without an ok answer, and archives those payments again later.
   void stop();
+  /// The thread's kernel id once it has started (0 before): for tests and diagnostics.
+  pid_t thread_id() const { return thread_id_.load(std::memory_order_acquire); }
 
  private:
   void run();
@@ -59,6 +69,8 @@ class Archiver final : public ArchiveSink {
   ArchiveStore* store_;
   const std::atomic<std::uint64_t>* durable_lsn_;
   std::chrono::microseconds durable_poll_interval_;
+  const bool low_priority_;
+  std::atomic<pid_t> thread_id_{0};
   std::mutex mutex_;
   std::condition_variable wake_;
   std::optional<ArchiveJob> queued_;  // guarded by mutex_

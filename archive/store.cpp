@@ -88,6 +88,14 @@ Status check_exists(const ArchiveOptions& options) {
 
 StatusOr<std::unique_ptr<rocksdb::DB>> open_db(const ArchiveOptions& options) {
   const rocksdb::Options db_options = make_options(options);
+  if (options.low_priority && !options.read_only) {
+    // Each pool's threads apply it themselves before their next job, those made later too.
+    // NotSupported (an Env without it) only leaves them at normal priority.
+    rocksdb::Env* env = rocksdb::Env::Default();
+    for (const rocksdb::Env::Priority pool : {rocksdb::Env::LOW, rocksdb::Env::HIGH}) {
+      (void)env->LowerThreadPoolCPUPriority(pool, rocksdb::CpuPriority::kLow);
+    }
+  }
   rocksdb::DB* db = nullptr;
   const rocksdb::Status status = options.read_only
                                      ? rocksdb::DB::OpenForReadOnly(db_options, options.dir, &db)

@@ -33,6 +33,11 @@ struct ArchiveOptions {
   // Opens without the write lock, alongside a running writer (`paycore recon`): reads see the
   // store as it was at open; write() is refused. The store must exist.
   bool read_only = false;
+  // RocksDB's background threads (memtable flushes, compactions) at the lowest CPU priority
+  // (Env::LowerThreadPoolCPUPriority, kLow: nice 19), like the archiver thread: archiving is
+  // background work (docs/design.md "Hot and cold"). The pools are the process's, shared by
+  // every store it opens.
+  bool low_priority = false;
 };
 
 /// How far the archive has got, written in the same batch as the payments it covers: the core's

@@ -3,6 +3,10 @@
 #include "archive/archiver.hpp"
 
 #include <gtest/gtest.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#include <cerrno>
 
 #include <atomic>
 #include <chrono>
@@ -118,6 +122,22 @@ TEST(Archiver, StopWithAJobPendingReturnsAndDropsIt) {
   EXPECT_FALSE(f.archiver.poll(&done));
   EXPECT_EQ(f.store->position().jobs, 0U);
   EXPECT_FALSE(f.archiver.submit(make_job(3, 2, 1, 7)));  // stopped
+}
+
+// Archiving is background work: at low priority the thread's nice value is the lowest.
+TEST(Archiver, LowPriorityRunsTheThreadAtTheLowestNice) {
+  const int caller_nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()));
+  ArchiveDir dir;
+  std::unique_ptr<ArchiveStore> store = open_store(dir.store());
+  std::atomic<std::uint64_t> durable_lsn{0};
+  Archiver archiver{store.get(), &durable_lsn, std::chrono::microseconds(200), true};
+  ASSERT_TRUE(eventually([&] { return archiver.thread_id() != 0; }));
+  errno = 0;
+  const int nice = ::getpriority(PRIO_PROCESS, static_cast<id_t>(archiver.thread_id()));
+  ASSERT_EQ(errno, 0);
+  EXPECT_EQ(nice, archiver_low_priority_nice);
+  // The rest of the process is untouched.
+  EXPECT_EQ(::getpriority(PRIO_PROCESS, static_cast<id_t>(::gettid())), caller_nice);
 }
 
 }  // namespace
