@@ -126,6 +126,12 @@ std::int64_t wall_clock_us() {
   return static_cast<std::int64_t>(ts.tv_sec) * us_per_second + ts.tv_nsec / 1000;
 }
 
+std::int64_t monotonic_ns() {
+  timespec ts{};
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000'000 + ts.tv_nsec;
+}
+
 bool format_rfc3339_us(std::int64_t unix_us, char (&out)[rfc3339_us_bytes]) {
   if (unix_us < unix_us_min || unix_us >= unix_us_end) return false;
   const DayAndTime split = split_day(unix_us);

@@ -15,6 +15,10 @@ inline constexpr std::int64_t us_per_second = 1'000'000;
 // The system's real-time clock (CLOCK_REALTIME), microseconds since the Unix epoch.
 std::int64_t wall_clock_us();
 
+// CLOCK_MONOTONIC in nanoseconds (an arbitrary origin; never goes backwards): the stamps of a
+// request's way through the server (core/pipeline.hpp) and the core's turn timing.
+std::int64_t monotonic_ns();
+
 // Bytes of "YYYY-MM-DDTHH:MM:SS.ffffffZ".
 inline constexpr std::size_t rfc3339_us_bytes = 27;
 

@@ -16,6 +16,7 @@
 #include "release_queue.hpp"
 #include "snapshot_scheduler.hpp"
 #include "snapshot_store.hpp"
+#include "stall_watch.hpp"
 #include "storage_guard.hpp"
 #include "wal/log.hpp"
 
@@ -76,12 +77,14 @@ struct Engine::Core {
   SnapshotScheduler snapshots;
   StorageGuard storage;
   ArchiveScheduler archiver;
+  StallWatch stalls;
   std::vector<Request> taken;
   std::uint32_t next_producer = 0;
   std::int64_t last_timestamp_us;
   std::int64_t next_tick_us = 0;
   std::byte encoded[command_encoded_bytes_max];
   std::uint64_t durable_seen = 0;
+  std::int64_t durable_seen_ns = 0;  // when the core saw the log reach durable_seen
   // The newest log record whose change the state holds: what a command that changed nothing
   // observed, and so what must be durable before its answer leaves (docs/design.md rule 4).
   std::uint64_t state_lsn;
@@ -96,6 +99,7 @@ struct Engine::Core {
         storage(engine.config_, engine.wal_dir(), engine.snapshots_dir(), engine.metrics_, releases,
                 engine.state_, *log),
         archiver(engine.config_, engine.metrics_, engine.state_),
+        stalls(engine.metrics_.stalls),
         taken(engine.config_.batch_max),
         last_timestamp_us(engine.state_->last_timestamp_us),
         state_lsn(log->next_lsn() - 1) {}
@@ -121,7 +125,9 @@ struct Engine::Core {
       // Never take more than the ring back can hold: results always have a place to go.
       const std::size_t n =
           e.in_[p]->pop(std::span(taken.data(), std::min(budget, releases.room(p))));
-      apply_taken(p, n, now);
+      if (n == 0) continue;
+      apply_taken(p, n, now, monotonic_ns());
+      releases.stamp_applied(monotonic_ns());
       budget -= static_cast<std::uint32_t>(n);
       worked |= n > 0;
     }
@@ -130,7 +136,7 @@ struct Engine::Core {
   }
 
   // Applies taken[0, n) of producer p, loading the memory of later commands ahead of time.
-  void apply_taken(std::uint32_t p, std::size_t n, std::int64_t now) {
+  void apply_taken(std::uint32_t p, std::size_t n, std::int64_t now, std::int64_t taken_ns) {
     for (std::size_t k = 0; k < n; ++k) {
       if (k + prefetch_slots_distance < n) {
         paycore::prefetch(state(), taken[k + prefetch_slots_distance].command);
@@ -138,11 +144,11 @@ struct Engine::Core {
       if (k + prefetch_rows_distance < n) {
         prefetch_rows(state(), taken[k + prefetch_rows_distance].command);
       }
-      handle(p, taken[k], now);
+      handle(p, taken[k], now, taken_ns);
     }
   }
 
-  void handle(std::uint32_t p, const Request& request, std::int64_t now) {
+  void handle(std::uint32_t p, const Request& request, std::int64_t now, std::int64_t taken_ns) {
     releases.note_taken(p);
     if (request.op == RequestOp::snapshot) {
       snapshots.request(p, request.token);
@@ -164,7 +170,10 @@ struct Engine::Core {
       r = refusal(c, ResultCode::unavailable);
       release_lsn = log->durable_lsn();
     }
-    releases.enqueue(p, request.token, r, release_lsn);
+    PipelineStamps stamps;
+    stamps.submitted_ns = request.submitted_ns;
+    stamps.taken_ns = taken_ns;
+    releases.enqueue(p, request.token, r, release_lsn, stamps);
   }
 
   // Appends a command that changed the state. On a storage fault the state is rebuilt from
@@ -178,7 +187,10 @@ struct Engine::Core {
 #endif
     Status s = log->append(record_type_command, payload, lsn);
     if (s.code() == StatusCode::kFull) {
-      s = log->submit();
+      // submit() first waits for the batch in flight: the turn's time goes to the log.
+      stalls.lap(StallCause::long_batch);
+      s = submit_batch();
+      stalls.lap(StallCause::log_submit);
       if (s.is_ok()) s = log->append(record_type_command, payload, lsn);
     }
     if (!s.is_ok()) {
@@ -238,9 +250,19 @@ struct Engine::Core {
     return worked;
   }
 
+  // Hands the batch being filled to the disk; the answers that wait for it are stamped. They
+  // are all applied by now (a full batch is submitted in the middle of a chunk), and submit()
+  // may first wait for the batch in flight: applied is stamped before that wait.
+  Status submit_batch() {
+    releases.stamp_applied(monotonic_ns());
+    const Status s = log->submit();
+    if (s.is_ok()) releases.stamp_write_submitted(monotonic_ns(), log->durable_lsn());
+    return s;
+  }
+
   void submit_if_idle() {
     if (log->read_only() || log->batch_in_flight() || log->batch_pending_bytes() == 0) return;
-    const Status s = log->submit();
+    const Status s = submit_batch();
     if (!s.is_ok()) on_storage_fault(s);
   }
 
@@ -251,29 +273,42 @@ struct Engine::Core {
     }
     if (durable != durable_seen) {
       durable_seen = durable;
+      durable_seen_ns = monotonic_ns();
       e.metrics_.durable_lsn.store(durable, std::memory_order_relaxed);
       publish_wal_stats();
     }
   }
 
-  bool release() { return releases.release(log->durable_lsn()); }
+  bool release() { return releases.release(log->durable_lsn(), durable_seen_ns); }
 
   // ---- The loop
 
+  // Each phase is timed for the stall detector (core/stall_watch.hpp). Only a turn with
+  // commands to take reads the thread's CPU time (a system call): the many turns a busy core
+  // spins through while the disk works do not.
   bool turn() {
+    stalls.begin(log->segments_created_count(), state().index_growths_count(), has_input());
     const std::int64_t now = now_us();
     reap();
+    stalls.lap(StallCause::log_submit);
     bool worked = take_commands(now);
+    stalls.lap(StallCause::long_batch);
     worked |= maybe_tick(now);
+    stalls.lap(StallCause::tick);
     worked |= maybe_archive(now);
+    stalls.lap(StallCause::archive);
     snapshots.maybe_start(now, state_lsn);
     snapshots.reap_child(false);
     snapshots.publish_if_durable();
+    stalls.lap(StallCause::snapshot);
     submit_if_idle();
     reap();
+    stalls.lap(StallCause::log_submit);
     worked |= release();
     publish_counts();
     e.metrics_.turns.fetch_add(1, std::memory_order_relaxed);
+    stalls.lap(StallCause::release);
+    stalls.end(log->segments_created_count(), state().index_growths_count());
     return worked;
   }
 

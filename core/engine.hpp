@@ -22,6 +22,7 @@
 #include "archive_port.hpp"
 #include "base/status.hpp"
 #include "command.hpp"
+#include "pipeline.hpp"
 #include "result.hpp"
 #include "ring.hpp"
 #include "state.hpp"
@@ -79,6 +80,9 @@ struct Request {
   Command command;
   std::uint64_t token = 0;  // the producer's own tag, returned with the response
   RequestOp op = RequestOp::command;
+  // monotonic_ns() when the producer handed it in (0: not measured); the core copies it into
+  // the response's stamps (core/pipeline.hpp).
+  std::int64_t submitted_ns = 0;
 };
 
 struct Response {
@@ -86,6 +90,7 @@ struct Response {
   std::uint64_t token = 0;
   std::uint64_t lsn = 0;  // the LSN that had to be durable before release
   RequestOp op = RequestOp::command;
+  PipelineStamps stamps;  // submitted_ns .. released_ns filled; the producer adds its own
   // op == snapshot
   bool snapshot_ok = false;
   std::uint64_t snapshot_lsn = 0;
@@ -117,6 +122,7 @@ struct EngineMetrics {
   static constexpr std::size_t histogram_buckets = 24;  // bucket i: < 2^i (us or records)
   std::atomic<std::uint64_t> fsync_latency_us_log2[histogram_buckets]{};
   std::atomic<std::uint64_t> batch_records_log2[histogram_buckets]{};
+  StallMetrics stalls;  // turns of the core loop over stall_threshold_ns, by cause
   std::atomic<bool> ready{false};      // recovered and the log accepts writes
   std::atomic<bool> read_only{false};  // a storage fault: writes refused until restart
 };

@@ -53,6 +53,9 @@ class HashIndex {
 
   // Live entries (tombstones not counted).
   std::uint64_t size() const { return count_; }
+  // Times a new table was started (doubled or rebuilt): the core's stall detector names index
+  // growth as the cause of a slow turn when this moved during it.
+  std::uint64_t growths_count() const { return growths_; }
 
   // `matches(value)` says whether the row `value` holds the key being looked for.
   // Hashes 0 and 1 are reserved (empty slot, tombstone), so callers' hashes are folded with
@@ -237,6 +240,7 @@ class HashIndex {
   }
 
   void grow() {
+    ++growths_;
     // A migration finishes long before the new table fills: it starts at 3/4 load of the old
     // table and moves 16 slots per insert. Doubled, the new table is below 1/2 load when it
     // ends; rebuilt, under 3/8 of its slots are live and the migration's inserts add at most
@@ -272,6 +276,7 @@ class HashIndex {
   std::unique_ptr<Prepared> next_;  // the next table, being faulted in by a helper thread
   std::uint64_t migrate_cursor_ = 0;
   std::uint64_t count_ = 0;  // live entries; one copied by a migration counts once
+  std::uint64_t growths_ = 0;
 };
 
 }  // namespace paycore

@@ -5,6 +5,7 @@
 #include <cerrno>
 
 #include "base/assert.hpp"
+#include "base/time.hpp"
 
 namespace paycore {
 
@@ -35,14 +36,32 @@ void ReleaseQueue::hand_back(std::uint32_t p, const Response& response) {
 
 void ReleaseQueue::answer_now(std::uint32_t p, const Response& response) { hand_back(p, response); }
 
-bool ReleaseQueue::release(std::uint64_t durable_lsn) {
+void ReleaseQueue::stamp_applied(std::int64_t now_ns) {
+  for_each_since(&applied_mark_, [now_ns](Response& r) { r.stamps.applied_ns = now_ns; });
+}
+
+void ReleaseQueue::stamp_write_submitted(std::int64_t now_ns, std::uint64_t durable_lsn) {
+  for_each_since(&write_submitted_mark_, [now_ns, durable_lsn](Response& r) {
+    if (r.lsn > durable_lsn) r.stamps.write_submitted_ns = now_ns;
+  });
+}
+
+bool ReleaseQueue::release(std::uint64_t durable_lsn, std::int64_t durable_seen_ns) {
   bool any = false;
+  std::int64_t released_ns = 0;
   while (count_ > 0) {
-    const Waiting& front = waiting_[head_];
+    Waiting& front = waiting_[head_];
     if (front.response.lsn > durable_lsn) break;
+    if (released_ns == 0) released_ns = monotonic_ns();
+    PipelineStamps& stamps = front.response.stamps;
+    // An answer that depended on nothing newer than the log already held waited for no write.
+    if (stamps.write_submitted_ns == 0) stamps.write_submitted_ns = stamps.applied_ns;
+    stamps.durable_ns = std::max(durable_seen_ns, stamps.write_submitted_ns);
+    stamps.released_ns = released_ns;
     hand_back(front.producer, front.response);
     head_ = (head_ + 1) % waiting_.size();
     --count_;
+    ++released_total_;
     any = true;
   }
   wake_producers();

@@ -373,4 +373,14 @@ bool State::balances_sum_to_zero_slow() const {
 }
 
 
+std::uint64_t State::index_growths_count() const {
+  std::uint64_t total = 0;
+  for (const HashIndex* index : {&account_index_, &payment_index_, &idempotency_index_,
+                                 &principal_index_, &channel_txn_index_, &mandate_index_,
+                                 &mandate_pair_index_}) {
+    total += index->growths_count();
+  }
+  return total;
+}
+
 }  // namespace paycore

@@ -234,6 +234,8 @@ class State {
   OrderFilter archived_orders;
   // Whether order `order_id` of merchant account row `merchant` may be in the archive.
   bool order_may_be_archived(std::uint32_t merchant, std::string_view order_id) const;
+  // Growths started by all the indexes so far (HashIndex::growths_count).
+  std::uint64_t index_growths_count() const;
 
  private:
   std::uint64_t hash_account(std::uint32_t row) const;

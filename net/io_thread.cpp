@@ -12,6 +12,7 @@
 
 #include "base/assert.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "net/render.hpp"
 
 namespace paycore::net {
@@ -315,7 +316,8 @@ void IoThread::take_responses() {
       ::read(server_.engine_.result_fd(producer_), &value, sizeof(value));
   while (true) {
     const std::size_t n = server_.engine_.take(producer_, responses_);
-    for (std::size_t i = 0; i < n; ++i) on_response(responses_[i]);
+    const std::int64_t received_ns = n > 0 ? monotonic_ns() : 0;
+    for (std::size_t i = 0; i < n; ++i) on_response(responses_[i], received_ns);
     if (n < responses_.size()) break;
   }
 }
@@ -341,7 +343,7 @@ void IoThread::finish_item(Slot& slot) {
   if (slot.batch.pending == 0) slot.state = SlotState::ready;
 }
 
-void IoThread::on_response(const Response& response) {
+void IoThread::on_response(const Response& response, std::int64_t received_ns) {
   const AnswerToken token = AnswerToken::unpack(response.token);
   Connection* c = nullptr;
   Slot* found = waiting_slot(token, &c);
@@ -369,6 +371,7 @@ void IoThread::on_response(const Response& response) {
       break;
     default:
       slot.response = response;
+      slot.response.stamps.received_ns = received_ns;
       if (!single_lookup_started(slot, token)) slot.state = SlotState::ready;
       break;
   }
@@ -410,8 +413,17 @@ bool IoThread::answer(Connection& c, Slot& slot) {
                               lookup_ == nullptr ? nullptr : &lookup_->metrics()};
   ExtraHeaderLines extra;
   const ResponseHead head = render_slot(slot, context, body_, &extra);
-  const auto latency_us = static_cast<std::uint64_t>(monotonic_us() - slot.start_us);
+  const std::int64_t answered_ns = monotonic_ns();
+  const auto latency_us = static_cast<std::uint64_t>(answered_ns / 1000 - slot.start_us);
   metrics.record(slot.route, head.status, latency_us);
+  // One command's way through the server. An answer that needed the archive went through the
+  // core twice (net/archive_lookup.hpp): its stamps are the second trip's, so it is left out.
+  if (slot.kind == SlotKind::engine && slot.archive_lookups == 0) {
+    PipelineStamps stamps = slot.response.stamps;
+    stamps.read_ns = slot.start_us * 1000;
+    stamps.answered_ns = answered_ns;
+    metrics.stages.record(stamps);
+  }
   if (config_.access_log || head.status >= 500) log_answer(slot, head.status, latency_us);
   if (!write_response(c.out, head, body_.view())) return false;
   if (!head.keep_alive) {

@@ -63,7 +63,7 @@ class IoThread {
   void refresh_journal();
   bool drive_engine();
   void take_responses();
-  void on_response(const Response& response);
+  void on_response(const Response& response, std::int64_t received_ns);
   Slot* waiting_slot(const AnswerToken& token, Connection** connection);
   static void finish_item(Slot& slot);
   bool render_ready(Connection& c);

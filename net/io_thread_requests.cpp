@@ -6,6 +6,7 @@
 
 #include "base/assert.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "net/io_thread.hpp"
 
 namespace paycore::net {
@@ -347,6 +348,7 @@ bool IoThread::submit(const AnswerToken& token, const Command& command, RequestO
   request.command = command;
   request.op = op;
   request.token = token.pack();
+  request.submitted_ns = monotonic_ns();
   if (!server_.engine_.submit(producer_, request)) return false;
   ++submitted_;
   return true;

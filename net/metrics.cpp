@@ -64,12 +64,13 @@ class Exposition {
     header(name, "counter", help);
     sample(name, value);
   }
-  // Buckets from log2 counts: bucket i holds values < 2^i.
+  // Buckets from log2 counts: bucket i holds values < 2^i, the last one everything from
+  // 2^(n - 2) up, so it has no finite bound of its own and is counted in +Inf only.
   void log2_histogram(std::string_view name, std::string_view help,
                       const std::atomic<std::uint64_t> (&buckets)[EngineMetrics::histogram_buckets]) {
     header(name, "histogram", help);
     std::uint64_t cumulative = 0;
-    for (std::size_t i = 0; i < EngineMetrics::histogram_buckets; ++i) {
+    for (std::size_t i = 0; i + 1 < EngineMetrics::histogram_buckets; ++i) {
       cumulative += buckets[i].load(std::memory_order_relaxed);
       text(name);
       text("_bucket{le=\"");
@@ -78,6 +79,7 @@ class Exposition {
       number(cumulative);
       text("\n");
     }
+    cumulative += buckets[EngineMetrics::histogram_buckets - 1].load(std::memory_order_relaxed);
     text(name);
     text("_bucket{le=\"+Inf\"} ");
     number(cumulative);
@@ -165,6 +167,65 @@ std::uint64_t sum_of(std::span<const ServerMetrics* const> threads,
   return total;
 }
 
+// Where single-command requests spend their time (core/pipeline.hpp): one power-of-two
+// histogram per stage, summed over the I/O threads.
+void write_stages(Exposition& e, std::span<const ServerMetrics* const> threads) {
+  constexpr std::string_view name = "paycore_request_stage_duration_microseconds";
+  e.header(name, "histogram",
+           "Time single-command requests spent in each stage of their way through the server, in "
+           "microseconds (power-of-two buckets; docs/design.md \"Seeing where the time goes\").");
+  for (std::size_t s = 0; s < stages_count; ++s) {
+    const std::string_view stage = stage_name(static_cast<Stage>(s));
+    std::uint64_t cumulative = 0;
+    // The last bucket holds everything from 2^(buckets_count - 2) up: it is +Inf's alone.
+    for (std::size_t b = 0; b < StageHistograms::buckets_count; ++b) {
+      for (const ServerMetrics* t : threads) cumulative += load(t->stages.duration_us_log2[s][b]);
+      const bool last = b + 1 == StageHistograms::buckets_count;
+      e.text(name);
+      e.text("_bucket{stage=\"");
+      e.text(stage);
+      e.text("\",le=\"");
+      if (!last) {
+        e.number(std::uint64_t{1} << b);
+      } else {
+        e.text("+Inf");
+      }
+      e.text("\"} ");
+      e.number(cumulative);
+      e.text("\n");
+    }
+    e.text(name);
+    e.text("_count{stage=\"");
+    e.text(stage);
+    e.text("\"} ");
+    e.number(cumulative);
+    e.text("\n");
+  }
+}
+
+// Turns of the core loop over stall_threshold_ns (core/stall_watch.hpp), by cause.
+void write_stalls(Exposition& e, const EngineMetrics& engine) {
+  const std::pair<std::string_view, const std::atomic<std::uint64_t>*> series[] = {
+      {"paycore_core_stalls_total", engine.stalls.count},
+      {"paycore_core_stall_microseconds_total", engine.stalls.turn_us_total}};
+  for (const auto& [name, counters] : series) {
+    e.header(name, "counter",
+             counters == engine.stalls.count
+                 ? "Turns of the core loop longer than 1 ms, by cause."
+                 : "Time spent in turns of the core loop longer than 1 ms, by cause.");
+    for (std::size_t c = 0; c < stall_causes_count; ++c) {
+      e.text(name);
+      e.text("{cause=\"");
+      e.text(stall_cause_name(static_cast<StallCause>(c)));
+      e.text("\"} ");
+      e.number(load(counters[c]));
+      e.text("\n");
+    }
+  }
+  e.gauge("paycore_core_stall_microseconds_max", "Longest turn of the core loop over 1 ms.",
+          load(engine.stalls.turn_us_max));
+}
+
 // The cold tier (docs/design.md "Hot and cold"): what left memory, and the edge's reads of it.
 void write_archive(Exposition& e, const EngineMetrics& engine, const ArchiveLookupMetrics* archive) {
   e.gauge("paycore_payments_archived", "Payments that have left memory for the archive.",
@@ -225,6 +286,8 @@ bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads
   e.counter("paycore_engine_busy_refusals_total", "Requests refused because a ring was full.",
             load(engine.busy_refusals));
   e.counter("paycore_engine_turns_total", "Turns of the core loop.", load(engine.turns));
+  write_stalls(e, engine);
+  write_stages(e, threads);
   e.gauge("paycore_engine_queue_depth", "Requests waiting in the engine's rings.", load(engine.queue_depth));
   e.gauge("paycore_engine_awaiting_release", "Results applied and waiting for durability.",
           load(engine.awaiting_release));

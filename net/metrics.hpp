@@ -36,6 +36,7 @@ struct alignas(64) ServerMetrics {
   std::atomic<std::uint64_t> connections_timed_out{0};
   std::atomic<std::uint64_t> protocol_errors{0};      // malformed / oversized requests
   std::atomic<std::uint64_t> stale_responses{0};      // for connections already closed
+  StageHistograms stages;  // single-command answers' stages (core/pipeline.hpp)
 
   // Single writer: load + store is enough and cheaper than fetch_add.
   static void bump(std::atomic<std::uint64_t>& counter, std::uint64_t by = 1) {

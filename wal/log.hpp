@@ -126,6 +126,8 @@ class Log {
   Status remove_segments_below(std::uint64_t lsn);
 
   Stats stats() const;
+  // Segments created so far (stats().segments_created_count without copying the histograms).
+  std::uint64_t segments_created_count() const { return stats_.segments_created_count; }
 
  private:
   struct Segment {

@@ -15,6 +15,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <string>
 #include <thread>
@@ -22,6 +23,7 @@
 
 #include "core/engine.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 
 namespace paycore {
 namespace {
@@ -109,6 +111,7 @@ struct ProducerResult {
   std::vector<std::uint32_t> latencies_us;
   std::uint32_t worst_us = 0;
   double worst_sent_at_s = 0;  // when the slowest request was sent, from the start
+  std::unique_ptr<StageHistograms> stages = std::make_unique<StageHistograms>();
 };
 
 // Keeps `window` payments in flight until the deadline, recording submit-to-release latency.
@@ -124,14 +127,19 @@ void produce(Engine& e, std::uint32_t p, const Options& o, Clock::time_point sta
   while (Clock::now() < deadline || free_slots.size() < o.window) {
     while (!free_slots.empty() && Clock::now() < deadline) {
       const std::uint32_t slot = free_slots.back();
-      if (!e.submit(p, Request{payment(p, n, rng() % o.accounts), slot})) break;
+      Request request{payment(p, n, rng() % o.accounts), slot};
+      request.submitted_ns = monotonic_ns();
+      if (!e.submit(p, request)) break;
       sent[slot] = Clock::now();
       free_slots.pop_back();
       ++n;
     }
     const std::size_t got = e.take(p, responses);
     const auto now = Clock::now();
+    const std::int64_t received_ns = monotonic_ns();
     for (std::size_t i = 0; i < got; ++i) {
+      responses[i].stamps.received_ns = received_ns;
+      out->stages->record(responses[i].stamps);
       const auto slot = static_cast<std::uint32_t>(responses[i].token);
       const auto latency_us = static_cast<std::uint32_t>(
           std::chrono::duration_cast<std::chrono::microseconds>(now - sent[slot]).count());
@@ -214,6 +222,19 @@ void throughput(const Options& o) {
   for (const auto& r : results) {
     std::printf("  slowest: %u us, sent %.3f s after the start\n", r.worst_us, r.worst_sent_at_s);
   }
+  StageHistograms stages;
+  for (const auto& r : results) stages.add(*r.stages);
+  std::printf("  stages (core/pipeline.hpp; power-of-two bucket bounds):\n%s", stages_report(stages).c_str());
+  const StallMetrics& stalls = e->metrics().stalls;
+  std::printf("  core stalls over 1 ms:");
+  for (std::size_t c = 0; c < stall_causes_count; ++c) {
+    const std::uint64_t count = stalls.count[c].load();
+    if (count > 0) {
+      std::printf(" %s=%llu (%.1f ms)", std::string(stall_cause_name(static_cast<StallCause>(c))).c_str(),
+                  static_cast<unsigned long long>(count), static_cast<double>(stalls.turn_us_total[c].load()) / 1000);
+    }
+  }
+  std::printf(", longest %.1f ms\n", static_cast<double>(stalls.turn_us_max.load()) / 1000);
   e->stop();
 }
 

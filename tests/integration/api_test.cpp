@@ -118,6 +118,34 @@ TEST_F(Api, MetricsExposeRoutesWalAndState) {
   }
 }
 
+// Every single-command answer passed every stage of the server (core/pipeline.hpp), so each
+// stage counts as many answers as the whole way does.
+TEST_F(Api, MetricsShowWhereEachRequestsTimeWent) {
+  const std::string id = unique("c_stages");
+  ASSERT_EQ(open_account(id).status, 201);
+  ASSERT_EQ(deposit(id, 100).status, 200);
+  const HttpResponse r = client_->get("/metrics");
+  ASSERT_EQ(r.status, 200);
+  const auto count_of = [&r](const std::string& stage) -> long {
+    const std::string name =
+        "paycore_request_stage_duration_microseconds_count{stage=\"" + stage + "\"} ";
+    const std::size_t at = r.body.find(name);
+    if (at == std::string::npos) return -1;
+    return std::stol(r.body.substr(at + name.size()));
+  };
+  const long total = count_of("total");
+  EXPECT_GE(total, 2);
+  for (const char* stage : {"parse", "ring_wait", "apply", "batch_wait", "write_fsync", "release",
+                            "wakeup", "respond"}) {
+    EXPECT_EQ(count_of(stage), total) << stage;
+  }
+  for (const char* name : {"paycore_core_stalls_total{cause=\"snapshot\"}",
+                           "paycore_core_stall_microseconds_total{cause=\"preempted\"}",
+                           "paycore_core_stall_microseconds_max"}) {
+    EXPECT_NE(r.body.find(name), std::string::npos) << name;
+  }
+}
+
 TEST_F(Api, UnknownRouteIsNotFound) {
   const HttpResponse r = client_->call(m1(), "GET", "/v1/nothing");
   EXPECT_EQ(r.status, 404);
