@@ -79,7 +79,7 @@ std::vector<Setting> default_settings() {
       {"archive_job_payments_max", SettingType::integer, "2048", "payments per archive write"},
       {"archive_block_cache_bytes", SettingType::integer, "268435456", "RocksDB block cache of the archive"},
       {"archive_read_threads", SettingType::integer, "2", "threads reading the archive for requests on payments that left memory"},
-      {"archive_low_priority", SettingType::flag, "true", "write the archive at the lowest CPU priority (nice 19), so that payments come first under a full load"},
+      {"archive_low_priority", SettingType::flag, "false", "write the archive at the lowest CPU priority (nice 19), so that payments come first under a full load (no measurable effect on this machine yet: docs/benchmarks.md)"},
       {"snapshot_every_records", SettingType::integer, "10000000", "snapshot after this many log records (0: never)"},
       {"snapshot_every_s", SettingType::integer, "3600", "snapshot after this many seconds (0: never)"},
       {"snapshots_keep", SettingType::integer, "3", "snapshots kept"},
