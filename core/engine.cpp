@@ -129,7 +129,7 @@ struct Engine::Core {
       apply_taken(p, n, now, monotonic_ns());
       releases.stamp_applied(monotonic_ns());
       budget -= static_cast<std::uint32_t>(n);
-      worked |= n > 0;
+      worked = true;
     }
     next_producer = (next_producer + 1) % producers;
     return worked;

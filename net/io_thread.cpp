@@ -44,11 +44,7 @@ Status epoll_add(int epoll_fd, int fd, std::uint32_t events, std::uint64_t tag,
 
 }  // namespace
 
-std::int64_t monotonic_us() {
-  timespec ts{};
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return static_cast<std::int64_t>(ts.tv_sec) * 1'000'000 + ts.tv_nsec / 1000;
-}
+std::int64_t monotonic_us() { return monotonic_ns() / 1000; }
 
 std::int64_t wall_seconds() {
   timespec ts{};
