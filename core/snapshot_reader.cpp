@@ -534,6 +534,16 @@ bool load_image(std::span<const std::byte> bytes, State* s, SnapshotInfo* info,
 
 }  // namespace
 
+StateConfig sized_for(const StateConfig& config, const SnapshotInfo& info) {
+  StateConfig sized = config;
+  sized.accounts_expected = std::max<std::uint64_t>(config.accounts_expected, info.accounts);
+  sized.payments_expected =
+      std::max<std::uint64_t>(config.payments_expected, info.payments - info.payments_begin);
+  sized.idempotency_expected = std::max<std::uint64_t>(config.idempotency_expected,
+                                                       info.idempotency - info.idempotency_begin);
+  return sized;
+}
+
 Status check_snapshot(std::span<const std::byte> bytes, SnapshotInfo* info) {
   std::string error;
   if (!check_image(bytes, info, &error)) return Status::corruption(std::move(error));

@@ -90,10 +90,7 @@ void load_newest_snapshot(const std::string& dir, const StateConfig& config,
       continue;
     }
     // The header knows the counts: size the indexes once instead of growing them while loading.
-    StateConfig sized = config;
-    sized.accounts_expected = std::max<std::uint64_t>(config.accounts_expected, info->accounts);
-    sized.payments_expected = std::max<std::uint64_t>(config.payments_expected, info->idempotency);
-    auto candidate = std::make_unique<State>(sized);
+    auto candidate = std::make_unique<State>(sized_for(config, *info));
     if (const Status loaded = load_snapshot(std::as_bytes(std::span(*bytes)), candidate.get(), info);
         !loaded.is_ok()) {
       skipped->push_back(it->path + ": " + loaded.message());

@@ -27,7 +27,7 @@ std::uint64_t hash_pair(std::uint32_t payer, std::uint32_t merchant) {
 State::State(const StateConfig& config)
     : account_index_(config.accounts_expected),
       payment_index_(config.payments_expected),
-      idempotency_index_(config.payments_expected),
+      idempotency_index_(config.idempotency_expected),
       principal_index_(64),
       channel_txn_index_(1024),
       mandate_index_(1024),

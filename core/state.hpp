@@ -118,9 +118,11 @@ struct AnomalyRow {
 inline constexpr std::uint32_t channel_txn_anomaly_bit = 0x8000'0000u;
 
 struct StateConfig {
-  // Expected sizes: the indexes start at these capacities (they still grow past them).
+  // Expected sizes in rows held in memory: the indexes start at these capacities (they still
+  // grow past them).
   std::uint64_t accounts_expected = 1024;
   std::uint64_t payments_expected = 4096;
+  std::uint64_t idempotency_expected = 4096;
 };
 
 // Strings of payments, refunds and idempotency records live in their own arena, which is freed

@@ -523,6 +523,7 @@ Status generate_state_files(const StateGenOptions& options, const std::filesyste
   if (ec) return Status::io_error(out_dir.string() + ": " + ec.message());
   StateConfig config;
   config.payments_expected = options.payments_count;
+  config.idempotency_expected = options.payments_count;
   config.accounts_expected = options.merchants_count + options.customers_count + 16;
   auto state = std::make_unique<State>(config);
   {

@@ -142,10 +142,7 @@ StatusOr<std::unique_ptr<State>> load_state(const std::string& path, SnapshotInf
     return Status::corruption(whole.message());
   }
   // The header's counts size the indexes, so loading never grows them.
-  StateConfig config;
-  config.accounts_expected = std::max<std::uint64_t>(info->accounts, 1024);
-  config.payments_expected = std::max<std::uint64_t>(info->payments - info->payments_begin, 4096);
-  auto state = std::make_unique<State>(config);
+  auto state = std::make_unique<State>(sized_for(StateConfig{}, *info));
   if (const Status loaded = load_snapshot(view, state.get(), info); !loaded.is_ok()) {
     return Status::corruption(loaded.message());
   }

@@ -127,6 +127,7 @@ EngineConfig config_for(const Options& o) {
   config.data_dir = o.dir;
   config.state.accounts_expected = o.payers + 64;
   config.state.payments_expected = 1 << 22;
+  config.state.idempotency_expected = 1 << 22;
   config.limits.payments_max = o.payments_max;
   config.limits.idempotency_max = 2 * o.payments_max;
   config.payments_hot_high_water = o.payments_max / 4 * 3;

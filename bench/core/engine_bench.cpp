@@ -175,6 +175,7 @@ EngineConfig config_for(const Options& o) {
   config.snapshot_at_shutdown = false;
   config.state.accounts_expected = o.accounts + 64;
   config.state.payments_expected = 1 << 20;
+  config.state.idempotency_expected = 1 << 20;
   return config;
 }
 
@@ -246,6 +247,7 @@ void snapshot_and_recovery(const Options& o) {
   big.producers = 1;
   EngineConfig config = config_for(big);
   config.state.payments_expected = o.snapshot_payments + o.tail_records;
+  config.state.idempotency_expected = config.state.payments_expected;
   auto e = open_or_die(config);
   e->start();
   setup_accounts(*e, o.accounts, 1);

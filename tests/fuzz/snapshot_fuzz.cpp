@@ -46,7 +46,7 @@ PAYCORE_FUZZ_TARGET(snapshot) {
   std::vector<std::byte> file(in.begin(), in.end());
   if ((data[0] & 1) != 0) repair_checksums(&file);
 
-  State state(StateConfig{.accounts_expected = 16, .payments_expected = 16});
+  State state(StateConfig{.accounts_expected = 16, .payments_expected = 16, .idempotency_expected = 16});
   SnapshotInfo info;
   if (const Status loaded = load_snapshot(file, &state, &info); !loaded.is_ok()) {
     FUZZ_CHECK(snapshot, !loaded.message().empty());
@@ -59,7 +59,7 @@ PAYCORE_FUZZ_TARGET(snapshot) {
   FUZZ_CHECK(snapshot, state.balances_sum_to_zero_slow());
   const std::string again = serialize_snapshot(state, info.lsn, info.created_at_us);
   if (info.format_version != snapshot::format_version) {
-    State reloaded(StateConfig{.accounts_expected = 16, .payments_expected = 16});
+    State reloaded(StateConfig{.accounts_expected = 16, .payments_expected = 16, .idempotency_expected = 16});
     SnapshotInfo info2;
     FUZZ_CHECK(snapshot, load_snapshot(std::as_bytes(std::span(again)), &reloaded, &info2).is_ok());
     FUZZ_CHECK(snapshot, info2.format_version == snapshot::format_version);
