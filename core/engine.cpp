@@ -446,6 +446,8 @@ void log_recovered(const RecoveredState& recovered, const wal::Log& log, std::in
             {"payments", std::to_string(state.payments.live_count())},
             {"payments_archived", std::to_string(state.payments.begin())},
             {"ms", std::to_string((wall_clock_us() - started_us) / 1000)},
+            {"snapshot_load_ms", std::to_string(recovered.snapshot_load_us / 1000)},
+            {"replay_ms", std::to_string(recovered.replay_us / 1000)},
             {"write_path", log.using_io_uring() ? "io_uring" : "pwrite+fdatasync thread"}});
 }
 

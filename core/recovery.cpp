@@ -5,6 +5,7 @@
 
 #include "apply.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "command.hpp"
 #include "engine_records.hpp"
 #include "snapshot_store.hpp"
@@ -61,7 +62,9 @@ StatusOr<RecoveredState> rebuild_state(const StateConfig& config, const std::str
   RecoveredState recovered;
   SnapshotInfo info;
   std::vector<std::string> skipped;
+  const std::int64_t load_start_ns = monotonic_ns();
   load_newest_snapshot(snapshots_dir, config, &recovered.state, &info, &skipped);
+  recovered.snapshot_load_us = (monotonic_ns() - load_start_ns) / 1000;
   for (const std::string& why : skipped) {
     log_line(LogLevel::warn, "snapshot damaged, using the one before it", {{"reason", why}});
   }
@@ -73,9 +76,11 @@ StatusOr<RecoveredState> rebuild_state(const StateConfig& config, const std::str
                       ": log records are missing");
   }
   if (log.next_lsn() == info.lsn + 1) return recovered;  // nothing after the snapshot
+  const std::int64_t replay_start_ns = monotonic_ns();
   StatusOr<std::uint64_t> replayed = replay_after(*recovered.state, info.lsn, log);
   if (!replayed.is_ok()) return replayed.status();
   recovered.replayed_count = *replayed;
+  recovered.replay_us = (monotonic_ns() - replay_start_ns) / 1000;
   return recovered;
 }
 

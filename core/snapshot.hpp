@@ -69,7 +69,8 @@ struct SnapshotInfo {
 std::string serialize_snapshot(const State& state, std::uint64_t lsn, std::int64_t created_at_us);
 
 /// The configuration to load the snapshot `info` describes with: `config`'s expected sizes
-/// raised to the rows the file holds. Payments and idempotency records count from their begin
+/// raised to 1.5x the rows the file holds (so that loading never prepares a larger index
+/// table). Payments and idempotency records count from their begin
 /// rows: what was archived or dropped before the snapshot is not in memory, and sizing for it
 /// would cost 16 bytes of index per row ever made (issue 12: 15.8 GiB after 300M archived).
 StateConfig sized_for(const StateConfig& config, const SnapshotInfo& info);

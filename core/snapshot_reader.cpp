@@ -535,12 +535,17 @@ bool load_image(std::span<const std::byte> bytes, State* s, SnapshotInfo* info,
 }  // namespace
 
 StateConfig sized_for(const StateConfig& config, const SnapshotInfo& info) {
+  // Room for half as many rows again: an index past half load has its next table prepared
+  // (faulted in by a helper thread), which loading would otherwise trigger for a table it
+  // never needs.
+  const auto with_room = [](std::uint64_t floor, std::uint64_t rows) {
+    return std::max<std::uint64_t>(floor, rows + rows / 2);
+  };
   StateConfig sized = config;
-  sized.accounts_expected = std::max<std::uint64_t>(config.accounts_expected, info.accounts);
-  sized.payments_expected =
-      std::max<std::uint64_t>(config.payments_expected, info.payments - info.payments_begin);
-  sized.idempotency_expected = std::max<std::uint64_t>(config.idempotency_expected,
-                                                       info.idempotency - info.idempotency_begin);
+  sized.accounts_expected = with_room(config.accounts_expected, info.accounts);
+  sized.payments_expected = with_room(config.payments_expected, info.payments - info.payments_begin);
+  sized.idempotency_expected =
+      with_room(config.idempotency_expected, info.idempotency - info.idempotency_begin);
   return sized;
 }
 

@@ -335,6 +335,12 @@ void State::release_history_strings() {
   if (lowest != UINT64_MAX) history_.release_below(lowest);
 }
 
+void State::populate_indexes() const {
+  payment_index_.populate();
+  idempotency_index_.populate();
+  account_index_.populate();
+}
+
 std::size_t State::memory_bytes() const {
   return accounts.memory_bytes() + payments.memory_bytes() + refunds.memory_bytes() +
          idempotency.memory_bytes() + anomalies.memory_bytes() + mandates.memory_bytes() +

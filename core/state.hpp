@@ -194,6 +194,10 @@ class State {
   std::uint32_t drop_idempotency(std::int64_t cutoff_us, std::uint32_t count_max);
   // Bytes held by the tables, indexes and arenas (what `memory per hot payment` counts).
   std::size_t memory_bytes() const;
+  // Faults in the account, payment and idempotency indexes' tables (HashIndex::populate): run
+  // on a helper thread while a snapshot loads into this state, it takes the kernel's page
+  // zeroing off the loading thread. Safe beside the loader (it changes no byte).
+  void populate_indexes() const;
 
   // ---- Money. Every movement goes through here: one debit, one credit, same currency.
   // System balances (`external`, `channel:{name}`) are per currency and may go negative.

@@ -10,6 +10,7 @@
 
 #include "core/apply.hpp"
 #include "base/assert.hpp"
+#include "base/mapped_file.hpp"
 
 namespace paycore::recon {
 
@@ -132,12 +133,11 @@ std::int64_t snapshot_as_of_us(const SnapshotInfo& info) {
 namespace {
 
 StatusOr<std::unique_ptr<State>> load_state(const std::string& path, SnapshotInfo* info) {
-  StatusOr<std::string> read = read_file(path);
-  if (!read.is_ok()) {
-    return Status::io_error(without_path_prefix(path, read.status().message()));
+  MappedFile file;
+  if (const Status opened = file.open(path); !opened.is_ok()) {
+    return Status::io_error(without_path_prefix(path, opened.message()));
   }
-  std::string& bytes = *read;
-  const std::span<const std::byte> view = std::as_bytes(std::span(bytes));
+  const std::span<const std::byte> view = file.bytes();
   if (const Status whole = check_snapshot(view, info); !whole.is_ok()) {
     return Status::corruption(whole.message());
   }

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "base/assert.hpp"
+#include "base/mapped_file.hpp"
 #include "core/id.hpp"
 #include "core/model.hpp"
 #include "core/snapshot_format.hpp"
@@ -24,57 +25,6 @@
 
 namespace paycore::recon {
 namespace {
-
-// A read-only mapping of a whole file, unmapped when it goes.
-class MappedFile {
- public:
-  MappedFile() = default;
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  ~MappedFile() {
-    if (data_ != nullptr) ::munmap(data_, size_);
-  }
-
-  Status open(const std::string& path) {
-    const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return Status::io_error(errno_status("open " + path, errno).message());
-    struct stat st {};
-    if (::fstat(fd, &st) != 0) {
-      const int saved = errno;
-      ::close(fd);
-      return Status::io_error(errno_status("fstat " + path, saved).message());
-    }
-    size_ = static_cast<std::size_t>(st.st_size);
-    if (size_ == 0) {
-      ::close(fd);
-      return Status::ok();  // check_snapshot says it is too short
-    }
-    void* data = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-    const int saved = errno;
-    ::close(fd);
-    if (data == MAP_FAILED) return Status::io_error(errno_status("mmap " + path, saved).message());
-    data_ = data;
-    // Read once, front to back: the kernel may read ahead far and drop what is behind.
-    (void)::madvise(data_, size_, MADV_SEQUENTIAL);
-    return Status::ok();
-  }
-  std::span<const std::byte> bytes() const { return {static_cast<const std::byte*>(data_), size_}; }
-  // Returns the pages below `offset` (already decoded) to the kernel, so that the peak is not
-  // the file plus the LocalData.
-  void drop_below(std::size_t offset) {
-    const std::size_t page_bytes = 4096;
-    const std::size_t end = offset / page_bytes * page_bytes;
-    if (data_ != nullptr && end > dropped_) {
-      (void)::madvise(static_cast<char*>(data_) + dropped_, end - dropped_, MADV_DONTNEED);
-      dropped_ = end;
-    }
-  }
-
- private:
-  void* data_ = nullptr;
-  std::size_t size_ = 0;
-  std::size_t dropped_ = 0;
-};
 
 // Bounded little-endian reads; the first failure is kept with its offset and every later read
 // returns zeros, so that a record is read whole and checked once.

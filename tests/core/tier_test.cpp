@@ -188,9 +188,9 @@ TEST(SnapshotSizing, CountsOnlyTheRowsInMemory) {
   info.idempotency_begin = 300'100'000;
   info.idempotency = 300'700'000;
   const StateConfig sized = sized_for(StateConfig{}, info);
-  EXPECT_EQ(sized.accounts_expected, 10'000u);
-  EXPECT_EQ(sized.payments_expected, 500'000u);
-  EXPECT_EQ(sized.idempotency_expected, 600'000u);
+  EXPECT_EQ(sized.accounts_expected, 15'000u);  // room for half as many again
+  EXPECT_EQ(sized.payments_expected, 750'000u);
+  EXPECT_EQ(sized.idempotency_expected, 900'000u);
   const StateConfig floor = sized_for(StateConfig{}, SnapshotInfo{});  // never below the defaults
   EXPECT_EQ(floor.payments_expected, StateConfig{}.payments_expected);
   EXPECT_EQ(floor.idempotency_expected, StateConfig{}.idempotency_expected);
