@@ -44,6 +44,11 @@ struct Options {
   double report_s = 10;
   bool no_archive = false;
   bool recover_only = false;  // only the recovery of an existing --dir (for profiling it)
+  // After the run (or, with --settle-only, on an existing --dir): run on without new payments
+  // until the archive has taken every cold payment (the count archived still for 3 hot
+  // windows) or this many seconds passed, so that recovery is timed on the steady hot set.
+  double settle_s = 0;
+  bool settle_only = false;
   std::uint32_t payments_max = 100'000'000;
   std::string dir = "/tmp/paycore-tier-run";
 };
@@ -233,6 +238,32 @@ std::uint64_t run(Engine& e, const Options& o) {
   return done;
 }
 
+// Runs on without new payments until the archive stands still (Options::settle_s).
+void settle(Engine& e, const Options& o) {
+  const auto start = Clock::now();
+  const double still_needed_s = 3 * o.hot_window_s;
+  std::uint64_t archived = e.metrics().payments_archived.load();
+  auto moved_at = start;
+  for (;;) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(500));
+    const auto now = Clock::now();
+    const std::uint64_t archived_now = e.metrics().payments_archived.load();
+    if (archived_now != archived) {
+      archived = archived_now;
+      moved_at = now;
+    }
+    const double settled_s = std::chrono::duration<double>(now - start).count();
+    const bool still = std::chrono::duration<double>(now - moved_at).count() >= still_needed_s;
+    if (still || settled_s >= o.settle_s) {
+      std::printf("settled after %.1f s (%s): %llu in memory, %llu archived since start\n", settled_s,
+                  still ? "the archive stood still" : "time up",
+                  static_cast<unsigned long long>(e.metrics().payments.load()),
+                  static_cast<unsigned long long>(archived));
+      return;
+    }
+  }
+}
+
 }  // namespace
 }  // namespace paycore
 
@@ -252,17 +283,27 @@ int main(int argc, char** argv) {
   app.add_flag("--no-archive", o.no_archive, "keep everything in memory (the comparison run)");
   app.add_option("--dir", o.dir, "data directory (emptied first)")->capture_default_str();
   app.add_flag("--recover-only", o.recover_only, "only time the recovery of the run left in --dir");
+  app.add_option("--settle-s", o.settle_s,
+                 "after the run, seconds at most to let the archive take every cold payment")
+      ->capture_default_str();
+  app.add_flag("--settle-only", o.settle_only,
+               "only settle the run left in --dir (--settle-s, default 600), then time its recovery");
   CLI11_PARSE(app, argc, argv);
-  if (!o.recover_only) std::filesystem::remove_all(o.dir);
+  if (o.settle_only && o.settle_s <= 0) o.settle_s = 600;
+  const bool fresh = !o.recover_only && !o.settle_only;
+  if (fresh) std::filesystem::remove_all(o.dir);
   std::printf("tier_run_bench: %llu payments, %s, hot window %.0f s, %s\n",
               static_cast<unsigned long long>(o.payments), o.no_archive ? "no archive" : "archiving",
               o.hot_window_s, o.dir.c_str());
   if (!o.recover_only) {
     Tier tier;
-    auto engine = open_engine(o, &tier, false);
+    auto engine = open_engine(o, &tier, !fresh);
     engine->start();
-    set_up(*engine, o.payers);
-    run(*engine, o);
+    if (fresh) {
+      set_up(*engine, o.payers);
+      run(*engine, o);
+    }
+    if (o.settle_s > 0) settle(*engine, o);
     engine->stop();
     if (tier.archiver) tier.archiver->stop();
   }
