@@ -2,9 +2,11 @@
 #include "archive/archiver.hpp"
 
 #include <pthread.h>
+#include <sys/eventfd.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <utility>
 
 namespace paycore {
@@ -18,13 +20,18 @@ Archiver::Archiver(ArchiveStore* store, const std::atomic<std::uint64_t>* durabl
   PAYCORE_ASSERT(store_ != nullptr);
   PAYCORE_ASSERT(durable_lsn_ != nullptr);
   PAYCORE_ASSERT_GT(durable_poll_interval_.count(), 0);
+  ready_fd_ = ::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+  PAYCORE_ASSERT_GE(ready_fd_, 0);
   thread_ = std::thread([this] { run(); });
   // Named for `top -H` and perf: the archive's writer is the one background thread that
   // competes with the payments' threads for CPU (docs/design.md "Hot and cold").
   (void)::pthread_setname_np(thread_.native_handle(), "paycore-archive");
 }
 
-Archiver::~Archiver() { stop(); }
+Archiver::~Archiver() {
+  stop();
+  ::close(ready_fd_);
+}
 
 void Archiver::stop() {
   {
@@ -51,6 +58,10 @@ bool Archiver::submit(ArchiveJob&& job) {
 }
 
 bool Archiver::poll(ArchiveDone* done) {
+  // Drained before the queue is read: a job finished after this read writes the eventfd
+  // again, so the core never sleeps past an answer it has not taken.
+  std::uint64_t count = 0;
+  (void)::read(ready_fd_, &count, sizeof(count));  // non-blocking; EAGAIN when nothing is new
   std::lock_guard lock(mutex_);
   if (done_.empty()) return false;
   *done = std::move(done_.front());
@@ -68,10 +79,14 @@ void Archiver::run() {
   while (next_job(&job)) {
     if (!wait_until_durable(job.lsn)) break;  // stopping: the job is dropped
     ArchiveDone done = write_job(job);
-    std::lock_guard lock(mutex_);
-    in_progress_ = false;
-    PAYCORE_ASSERT_LT(done_.size(), done_capacity);  // submit() keeps room for it
-    done_.push_back(std::move(done));
+    {
+      std::lock_guard lock(mutex_);
+      in_progress_ = false;
+      PAYCORE_ASSERT_LT(done_.size(), done_capacity);  // submit() keeps room for it
+      done_.push_back(std::move(done));
+    }
+    const std::uint64_t one = 1;
+    (void)::write(ready_fd_, &one, sizeof(one));  // wakes a sleeping core (Engine::attach_archive)
   }
 }
 

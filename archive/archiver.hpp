@@ -51,6 +51,8 @@ class Archiver final : public ArchiveSink {
   /// and the position {rows_end, lsn, as_of_us, jobs + 1} are in the store, synced. Not ok: the
   /// store's error (nothing of the job was written: the batch is atomic).
   bool poll(ArchiveDone* done) override;
+  /// An eventfd written after every finished job and drained by poll().
+  int ready_fd() const override { return ready_fd_; }
   /// Joins the thread. A write in progress completes (and its answer stays pollable); a job
   /// still queued or waiting for durability is dropped without an answer, which is safe: the
   /// core evicts nothing without an ok answer, and archives those payments again later.
@@ -77,6 +79,7 @@ class Archiver final : public ArchiveSink {
   bool in_progress_ = false;          // guarded by mutex_
   std::deque<ArchiveDone> done_;      // guarded by mutex_; at most done_capacity
   std::atomic<bool> stopping_{false};
+  int ready_fd_ = -1;
   std::thread thread_;
 };
 

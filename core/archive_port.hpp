@@ -77,6 +77,12 @@ class ArchiveSink {
   virtual bool submit(ArchiveJob&& job) = 0;
   /// The next finished job, if any.
   virtual bool poll(ArchiveDone* done) = 0;
+  /// A descriptor the core sleeps on beside its own: readable when a job has finished since
+  /// the last poll(), so that an idle core takes it at once. -1 (the default) if the sink has
+  /// none; then an idle core finds finished jobs only at its next tick, which bounds archiving
+  /// at archive_job_payments_max per tick interval (20k payments/s at the defaults: the 300M
+  /// run's archive could not catch up once the load stopped).
+  virtual int ready_fd() const { return -1; }
 };
 
 }  // namespace paycore

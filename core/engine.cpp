@@ -36,8 +36,9 @@ void drain_eventfd_nonblocking(int fd) {
   (void)::read(fd, &value, sizeof(value));  // the fd is non-blocking
 }
 
-// The core sleeps here: woken by producers (wake_fd), by the log completing a batch, and by a
-// snapshot child's exit (its pidfd, added by the scheduler).
+// The core sleeps here: woken by producers (wake_fd), by the log completing a batch, by a
+// snapshot child's exit (its pidfd, added by the scheduler) and by a finished archive job (the
+// sink's ready_fd, added by attach_archive).
 int make_core_epoll(int wake_fd, int log_completion_fd) {
   const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   PAYCORE_ASSERT_GE(epoll_fd, 0);
@@ -525,6 +526,14 @@ void Engine::attach_archive(ArchiveSink* sink) {
   PAYCORE_ASSERT(!thread_.joinable());
   PAYCORE_ASSERT(!driven_);
   config_.archive_sink = sink;
+  // A finished job wakes a sleeping core: without it an idle core took one job per tick.
+  if (const int fd = sink->ready_fd(); fd >= 0) {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    const int added = ::epoll_ctl(core_->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
+    PAYCORE_ASSERT_EQ(added, 0);
+  }
 }
 
 void Engine::start() {
