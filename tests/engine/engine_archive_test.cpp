@@ -118,12 +118,13 @@ TEST(EngineArchive, ColdPaymentsLeaveMemoryAndStayInTheArchive) {
 // millisecond instead of a whole interval. Here ticks are 200 ms apart and each drops 8: at
 // that pace 2,000 payments would take 50 s to leave memory, beyond the 30 s wait; with the
 // catch-up they leave within a second or two (the wait is a bound, not the figure).
-TEST(EngineArchive, TicksCatchUpWhenTheyLeaveDueWorkBehind) {
+// Makes `count` payments on an engine configured by `adjust`, then waits (30 s at most) until
+// all of them have left memory.
+template <class Adjust>
+void expect_all_archived(int count, Adjust adjust) {
   const std::string dir = make_temp_dir();
   EngineConfig config = tiered_config(dir);
-  config.tick_interval_us = 200'000;
-  config.tick_expire_max = 8;
-  constexpr int count = 2'000;
+  adjust(config);
   TieredEngine t;
   ASSERT_TRUE(t.open(config));
   set_up_accounts(*t.engine);
@@ -133,25 +134,24 @@ TEST(EngineArchive, TicksCatchUpWhenTheyLeaveDueWorkBehind) {
   remove_tree(dir);
 }
 
+TEST(EngineArchive, TicksCatchUpWhenTheyLeaveDueWorkBehind) {
+  expect_all_archived(2'000, [](EngineConfig& config) {
+    config.tick_interval_us = 200'000;
+    config.tick_expire_max = 8;
+  });
+}
+
 // An idle core takes each finished archive job when it finishes (the archiver's ready_fd in
 // the core's epoll), not at its next tick. Ticks here are 10 s apart and jobs 10 payments: one
 // job per tick would need 100 ticks (over 16 minutes) for these 1,000 payments; the first tick
 // drops their idempotency records and the jobs then follow one another within seconds. (The
 // 300M run's archive took 2,048 payments per 100 ms tick once its load had stopped: 20k/s.)
 TEST(EngineArchive, AnIdleCoreTakesEachFinishedJobAtOnce) {
-  const std::string dir = make_temp_dir();
-  EngineConfig config = tiered_config(dir);
-  config.tick_interval_us = 10'000'000;
-  config.archive_job_payments_max = 10;
-  constexpr int count = 1'000;
-  TieredEngine t;
-  ASSERT_TRUE(t.open(config));
-  set_up_accounts(*t.engine);
-  for (int i = 0; i < count; ++i) ASSERT_EQ(run(*t.engine, payment(i)).code, ResultCode::ok);
   // The wait (30 s) is a bound, not the figure: it covers the first tick and 100 jobs.
-  EXPECT_TRUE(wait_for_archived(*t.engine, count)) << t.engine->metrics().payments_archived;
-  t.stop();
-  remove_tree(dir);
+  expect_all_archived(1'000, [](EngineConfig& config) {
+    config.tick_interval_us = 10'000'000;
+    config.archive_job_payments_max = 10;
+  });
 }
 
 TEST(EngineArchive, ArchivedOrderIdStaysTaken) {
