@@ -129,7 +129,8 @@ void expect_all_archived(int count, Adjust adjust) {
   ASSERT_TRUE(t.open(config));
   set_up_accounts(*t.engine);
   for (int i = 0; i < count; ++i) ASSERT_EQ(run(*t.engine, payment(i)).code, ResultCode::ok);
-  EXPECT_TRUE(wait_for_archived(*t.engine, count)) << t.engine->metrics().payments_archived;
+  EXPECT_TRUE(wait_for_archived(*t.engine, static_cast<std::uint64_t>(count)))
+      << t.engine->metrics().payments_archived;
   t.stop();
   remove_tree(dir);
 }
