@@ -361,7 +361,7 @@ Status Log::replay(std::uint64_t from_lsn, ReplayFn fn) {
   std::uint64_t next = segments_[index].first_lsn;
   for (; index < segments_.size() && next <= limit; ++index) {
     const detail::SegmentFile seg{segments_[index].first_lsn, segments_[index].path};
-    detail::MappedFile file;
+    MappedFile file;
     Status s = file.open(seg.path);
     if (!s.is_ok()) return s;
     format::SegmentHeader header;

@@ -1,9 +1,6 @@
 #include "wal/reader.hpp"
 
 #include <dirent.h>
-#include <fcntl.h>
-#include <sys/mman.h>
-#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,37 +78,6 @@ Status list_segments(const std::string& dir, std::vector<SegmentFile>* segments,
   ::closedir(d);
   std::sort(segments->begin(), segments->end(),
             [](const SegmentFile& a, const SegmentFile& b) { return a.first_lsn < b.first_lsn; });
-  return Status::ok();
-}
-
-MappedFile::~MappedFile() {
-  if (data_ != nullptr) ::munmap(data_, size_);
-}
-
-Status MappedFile::open(const std::string& path) {
-  PAYCORE_ASSERT(data_ == nullptr);
-  const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return errno_status("open", path);
-  struct stat st {};
-  if (::fstat(fd, &st) != 0) {
-    Status s = errno_status("fstat", path);
-    ::close(fd);
-    return s;
-  }
-  size_ = static_cast<std::size_t>(st.st_size);
-  if (size_ == 0) {
-    ::close(fd);
-    return Status::ok();
-  }
-  void* p = ::mmap(nullptr, size_, PROT_READ, MAP_PRIVATE, fd, 0);
-  Status s = p == MAP_FAILED ? errno_status("mmap", path) : Status::ok();
-  ::close(fd);
-  if (!s.is_ok()) {
-    size_ = 0;
-    return s;
-  }
-  data_ = static_cast<std::byte*>(p);
-  ::madvise(p, size_, MADV_SEQUENTIAL);  // advice only: failure changes nothing
   return Status::ok();
 }
 

@@ -14,6 +14,7 @@
 
 #include "wal/format.hpp"
 #include "base/function_ref.hpp"
+#include "base/mapped_file.hpp"
 #include "base/status.hpp"
 
 namespace paycore::wal::detail {
@@ -29,21 +30,6 @@ std::string join_path(const std::string& dir, const std::string& name);
 // Lists <dir>/<20 digits>.log in LSN order, and any half-created <20 digits>.log.tmp.
 Status list_segments(const std::string& dir, std::vector<SegmentFile>* segments,
                      std::vector<std::string>* temp_paths);
-
-class MappedFile {
- public:
-  MappedFile() = default;
-  MappedFile(const MappedFile&) = delete;
-  MappedFile& operator=(const MappedFile&) = delete;
-  ~MappedFile();
-  Status open(const std::string& path);
-  const std::byte* data() const { return data_; }
-  std::size_t size() const { return size_; }
-
- private:
-  std::byte* data_ = nullptr;
-  std::size_t size_ = 0;
-};
 
 struct RecordView {
   std::uint64_t offset = 0;  // of the record header in its file
