@@ -34,6 +34,7 @@
 #include "core/engine.hpp"
 #include "base/log.hpp"
 #include "wal/fault.hpp"
+#include "wal/log.hpp"
 
 namespace paycore::app {
 namespace {
@@ -90,7 +91,8 @@ std::vector<Setting> default_settings() {
       {"payments_max", SettingType::integer, "100000000", "payments at most"},
       {"mandates_max", SettingType::integer, "10000000", "mandates at most"},
       {"amount_max", SettingType::integer, "1000000000000000", "largest amount in minor units"},
-      {"wal_fallback", SettingType::flag, "false", "write the log with pwrite+fdatasync, not io_uring"},
+      {"wal_fallback", SettingType::flag, "false", "flush the log with fdatasync on a thread, not io_uring"},
+      {"wal_syncs_in_flight_max", SettingType::integer, "4", "log flushes (fdatasync) in flight at once on io_uring, 1..8 (1: one at a time)"},
       {"tls_cert", SettingType::text, "", "TLS certificate chain file (PEM, leaf first); with tls_key, the listener speaks TLS 1.2+ only"},
       {"tls_key", SettingType::text, "", "TLS private key file (PEM)"},
       {"access_log", SettingType::flag, "false", "log every request (otherwise 5xx and malformed only)"},
@@ -442,6 +444,11 @@ std::optional<ServeShape> serve_shape(Settings& settings) {
     std::fprintf(stderr, "paycore serve: ring_capacity must be a power of two\n");
     return std::nullopt;
   }
+  const std::int64_t syncs = settings.integer("wal_syncs_in_flight_max");
+  if (syncs < 1 || syncs > wal::kSyncSlotsMax) {
+    std::fprintf(stderr, "paycore serve: wal_syncs_in_flight_max must be 1..%u\n", wal::kSyncSlotsMax);
+    return std::nullopt;
+  }
   return shape;
 }
 
@@ -560,6 +567,8 @@ EngineConfig engine_config_from(Settings& settings, const ServeShape& shape, con
   engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
   engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
   engine_config.wal_force_fallback = settings.flag("wal_fallback");
+  engine_config.wal_syncs_in_flight_max =
+      static_cast<std::uint32_t>(settings.integer("wal_syncs_in_flight_max"));
   engine_config.hot_window_us = settings.integer("hot_window_ms") * 1000;
   engine_config.idempotency_retention_us = settings.integer("idempotency_retention_ms") * 1000;
   const std::int64_t high_water = settings.integer("payments_hot_high_water");

@@ -261,8 +261,10 @@ struct Engine::Core {
     return s;
   }
 
-  void submit_if_idle() {
-    if (log->read_only() || log->batch_in_flight() || log->batch_pending_bytes() == 0) return;
+  // A batch goes to the disk as soon as a flush slot is free: with several flushes in flight,
+  // an answer waits for the one flush that covers it, not first for the one already running.
+  void submit_if_slot_free() {
+    if (log->read_only() || !log->sync_slot_free() || log->batch_pending_bytes() == 0) return;
     const Status s = submit_batch();
     if (!s.is_ok()) on_storage_fault(s);
   }
@@ -302,7 +304,7 @@ struct Engine::Core {
     snapshots.reap_child(false);
     snapshots.publish_if_durable();
     stalls.lap(StallCause::snapshot);
-    submit_if_idle();
+    submit_if_slot_free();
     reap();
     stalls.lap(StallCause::log_submit);
     worked |= release();
@@ -417,6 +419,7 @@ StatusOr<std::unique_ptr<wal::Log>> open_log(const EngineConfig& config, const s
   options.segment_bytes = config.wal_segment_bytes;
   options.batch_bytes_max = config.wal_batch_bytes_max;
   options.force_fallback = config.wal_force_fallback;
+  options.syncs_in_flight_max = config.wal_syncs_in_flight_max;
   options.faults = config.wal_faults;
   // After a snapshot at LSN s whose log segments were all removed, the log continues at s + 1.
   const std::vector<SnapshotFile> snapshots = list_snapshots(snapshots_dir);

@@ -1,9 +1,10 @@
 #pragma once
 // FaultInjector: tests arm faults here and the log consults it before each write, fdatasync and
-// fallocate, on both write paths. On the io_uring path an armed errno replaces the completion's
-// result (the operation itself still runs, as a real failing device may have written some of
-// it); on the fallback path the system call is skipped and the errno returned. A short write is
-// real on both paths: fewer bytes are handed to the kernel, so the log must write the rest.
+// fallocate, on both write paths. An armed write error skips the pwrite and returns the errno
+// (writes are pwrite on both paths). An armed fdatasync error on the io_uring path replaces the
+// completion's result (the flush itself still runs, as a real failing device may have written
+// some of it); on the fallback path the call is skipped and the errno returned. A short write is
+// real: fewer bytes are handed to the kernel, so the log must write the rest.
 // Not for production use: it takes a mutex, which is fine for tests only.
 
 #include <array>

@@ -46,6 +46,10 @@ Status check_options(const Options& o) {
   if (o.first_lsn_if_empty == 0) {
     return Status(StatusCode::kInvalidArgument, "wal: first_lsn_if_empty must be >= 1");
   }
+  if (o.syncs_in_flight_max < 1 || o.syncs_in_flight_max > kSyncSlotsMax) {
+    return Status(StatusCode::kInvalidArgument, "wal: syncs_in_flight_max must be 1.." +
+                                                    std::to_string(kSyncSlotsMax));
+  }
   return Status::ok();
 }
 
@@ -67,16 +71,15 @@ Status pwrite_all(int fd, const std::byte* buf, std::size_t n, std::uint64_t off
 Log::Log(const Options& options) : options_(options) {
   record_bytes_max_ = static_cast<std::size_t>(std::min<std::uint64_t>(
       options.batch_bytes_max, options.segment_bytes - format::kSegmentHeaderBytes));
-  for (auto* batch : {&fill_, &flight_}) {
-    *batch = std::make_unique<Batch>();
-    (*batch)->storage = std::make_unique_for_overwrite<std::byte[]>(options.batch_bytes_max);
-    (*batch)->data = (*batch)->storage.get();
-  }
+  fill_ = std::make_unique<Batch>();
+  fill_->storage = std::make_unique_for_overwrite<std::byte[]>(options.batch_bytes_max);
+  fill_->data = fill_->storage.get();
 }
 
 Log::~Log() {
-  if (writer_ && writer_->busy()) reap(true);
+  if (writer_) wait();
   writer_.reset();  // joins the fallback thread / tears down the ring before fds close
+  close_sync_fds();
   if (active_fd_ >= 0) ::close(active_fd_);
   if (dir_fd_ >= 0) ::close(dir_fd_);
   if (event_fd_ >= 0) ::close(event_fd_);
@@ -155,11 +158,13 @@ Status Log::recover(RecoveryReport* report) {
 Status Log::start_writer() {
   std::string why = "forced by options";
   if (!options_.force_fallback) {
-    Status s = detail::make_uring_writer(event_fd_, options_.faults, &writer_);
+    Status s = detail::make_uring_writer(event_fd_, options_.faults, options_.syncs_in_flight_max,
+                                         &writer_);
     if (s.is_ok()) {
-      log_line(LogLevel::info, "wal: write path io_uring (linked write + fdatasync)",
-               {{"dir", options_.dir}});
-      return Status::ok();
+      log_line(LogLevel::info, "wal: write path pwrite + fdatasync on io_uring",
+               {{"dir", options_.dir},
+                {"syncs_in_flight_max", std::to_string(options_.syncs_in_flight_max)}});
+      return open_sync_fds();
     }
     why = "io_uring unavailable: " + s.message();
   }
@@ -167,7 +172,28 @@ Status Log::start_writer() {
   // Said once, at start-up (docs/design.md rule 8).
   log_line(LogLevel::warn, "wal: write path pwrite + fdatasync thread",
            {{"dir", options_.dir}, {"reason", why}});
+  return open_sync_fds();
+}
+
+// One open file of the active segment per flush slot: a writeback error is reported once per
+// open file, so each flush in flight must have its own to be sure to hear of it (writer.hpp).
+Status Log::open_sync_fds() {
+  PAYCORE_ASSERT(writer_ != nullptr);
+  PAYCORE_ASSERT_EQ(writer_->in_flight(), 0U);
+  close_sync_fds();
+  flights_.resize(writer_->slots_max());
+  const std::string& path = segments_.back().path;
+  for (std::uint32_t i = 0; i < writer_->slots_max(); ++i) {
+    const int fd = ::open(path.c_str(), O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return errno_status("wal: open", path);
+    sync_fds_.push_back(fd);
+  }
   return Status::ok();
+}
+
+void Log::close_sync_fds() {
+  for (const int fd : sync_fds_) ::close(fd);
+  sync_fds_.clear();
 }
 
 Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum) {
@@ -231,9 +257,13 @@ Status Log::rotate() {
   PAYCORE_ASSERT(fill_->bytes == 0);
   // The previous segment must be complete on disk before the next one exists: then a torn
   // write can only ever be at the end of the last segment, which is what recovery assumes.
-  if (writer_->busy()) reap(true);
+  wait();
   if (read_only()) return Status(StatusCode::kReadOnly, failure_.message());
-  return create_segment(next_lsn_, prev_checksum_);
+  Status s = create_segment(next_lsn_, prev_checksum_);
+  if (!s.is_ok()) return s;
+  s = open_sync_fds();
+  if (!s.is_ok()) enter_read_only(s);
+  return s;
 }
 
 Status Log::append(std::uint16_t type, std::span<const std::byte> payload,
@@ -276,55 +306,79 @@ Status Log::append(std::uint16_t type, std::span<const std::byte> payload,
 Status Log::submit() {
   if (read_only()) return Status(StatusCode::kReadOnly, failure_.message());
   if (fill_->bytes == 0) return Status::ok();
-  if (writer_->busy()) {
+  if (!sync_slot_free()) {
     reap(true);
     if (read_only()) return Status(StatusCode::kReadOnly, failure_.message());
   }
-  std::swap(fill_, flight_);
-  flight_->submitted_at = std::chrono::steady_clock::now();
-  Status s = writer_->start(*flight_);
+  // In LSN order into the page cache: every later flush covers this batch too.
+  Status s = detail::write_batch(*fill_, options_.faults, &stats_.short_writes_count);
   if (!s.is_ok()) {
     enter_read_only(s);
     return s;
   }
+  const std::uint32_t slot = free_slot();
+  Flight& f = flights_[slot];
+  f.last_lsn = fill_->last_lsn;
+  f.bytes = fill_->bytes;
+  f.records = fill_->records;
+  f.file_offset = fill_->file_offset;
+  f.path = fill_->path;
+  f.submitted_at = std::chrono::steady_clock::now();
+  s = writer_->start({slot, sync_fds_[slot], &f.path, f.file_offset});
+  if (!s.is_ok()) {
+    enter_read_only(s);
+    return s;
+  }
+  f.busy = true;
   fill_->bytes = 0;
   fill_->records = 0;
   return Status::ok();
 }
 
-std::uint64_t Log::reap(bool block) {
-  if (!writer_->busy()) return durable_lsn_;
-  Status result;
-  if (block) {
-    writer_->wait(&result);
-  } else if (!writer_->poll(&result)) {
-    return durable_lsn_;
+std::uint32_t Log::free_slot() const {
+  for (std::uint32_t i = 0; i < flights_.size(); ++i) {
+    if (!flights_[i].busy) return i;
   }
-  // Nothing else is in flight now, so no completion signal can be lost by draining here.
-  std::uint64_t count = 0;
-  [[maybe_unused]] const ssize_t n = ::read(event_fd_, &count, sizeof count);
-  complete_batch(result);
+  PAYCORE_ASSERT(false);  // called only when sync_slot_free()
+  return 0;
+}
+
+std::uint64_t Log::reap(bool block) {
+  detail::SyncDone done;
+  if (block && writer_->in_flight() > 0) {
+    writer_->wait(&done);
+    complete_flush(done);
+  }
+  while (writer_->poll(&done)) complete_flush(done);
   return durable_lsn_;
 }
 
 std::uint64_t Log::poll() { return reap(false); }
-std::uint64_t Log::wait() { return reap(true); }
 
-void Log::complete_batch(const Status& result) {
-  if (!result.is_ok()) {
-    enter_read_only(result);
+std::uint64_t Log::wait() {
+  while (writer_->in_flight() > 0) reap(true);
+  return durable_lsn_;
+}
+
+void Log::complete_flush(const detail::SyncDone& done) {
+  PAYCORE_ASSERT_LT(done.slot, flights_.size());
+  Flight& f = flights_[done.slot];
+  PAYCORE_ASSERT(f.busy);
+  f.busy = false;
+  if (!done.status.is_ok()) {
+    enter_read_only(done.status);
     return;
   }
-  const Batch& b = *flight_;
-  PAYCORE_ASSERT_EQ(b.first_lsn, durable_lsn_ + 1);
-  PAYCORE_ASSERT_GE(b.last_lsn, b.first_lsn);
-  durable_lsn_ = b.last_lsn;
+  // After a fault nothing more becomes durable: the engine rebuilds from what was.
+  if (read_only()) return;
+  // Flushes may complete out of order; a later one has already made this batch durable.
+  durable_lsn_ = std::max(durable_lsn_, f.last_lsn);
   ++stats_.batches_count;
-  stats_.write_bytes += b.bytes;
-  stats_.batch_records_max = std::max<std::uint64_t>(stats_.batch_records_max, b.records);
-  ++stats_.batch_records_log2[log2_bucket(b.records, kHistogramBuckets)];
+  stats_.write_bytes += f.bytes;
+  stats_.batch_records_max = std::max<std::uint64_t>(stats_.batch_records_max, f.records);
+  ++stats_.batch_records_log2[log2_bucket(f.records, kHistogramBuckets)];
   const auto us = std::chrono::duration_cast<std::chrono::microseconds>(
-      std::chrono::steady_clock::now() - b.submitted_at);
+      std::chrono::steady_clock::now() - f.submitted_at);
   ++stats_.sync_latency_us_log2[log2_bucket(static_cast<std::uint64_t>(us.count()), kHistogramBuckets)];
 }
 
@@ -338,7 +392,8 @@ std::uint64_t Log::first_lsn() const {
   return segments_.empty() ? next_lsn_ : segments_.front().first_lsn;
 }
 bool Log::using_io_uring() const { return writer_->io_uring(); }
-bool Log::batch_in_flight() const { return writer_->busy(); }
+bool Log::batch_in_flight() const { return writer_->in_flight() > 0; }
+bool Log::sync_slot_free() const { return writer_->in_flight() < writer_->slots_max(); }
 std::size_t Log::batch_pending_bytes() const { return fill_->bytes; }
 
 Status Log::replay(std::uint64_t from_lsn, ReplayFn fn) {
@@ -405,9 +460,7 @@ Status Log::remove_segments_below(std::uint64_t lsn) {
 
 Stats Log::stats() const {
   Stats s = stats_;
-  const detail::WriterCounters c = writer_->counters();
-  s.fsyncs_count += c.fsyncs_count;
-  s.short_writes_count = c.short_writes_count;
+  s.fsyncs_count += writer_->fsyncs_count();
   return s;
 }
 

@@ -5,15 +5,19 @@
 // waiting, which may happen in its epoll. Usage:
 //
 //   append(...) xN          fill the open batch; each record gets the next LSN
-//   submit()                one write + fdatasync for the whole batch; returns at once on io_uring
-//   append(...) xN          the next batch fills while the previous one is being written
-//   poll() / wait()         the durable LSN advances when a batch's fdatasync completes
+//   submit()                pwrite the whole batch (page cache, in LSN order), then start one
+//                           fdatasync for it; returns at once on io_uring
+//   append(...) xN          the next batch fills while earlier ones are being flushed
+//   submit()                on io_uring up to syncs_in_flight_max flushes run at once
+//   poll() / wait()         the durable LSN advances when a flush completes: to the last record
+//                           written before that flush was issued (it covers every earlier batch)
 //
 // A failed write or fdatasync makes the log read-only for the rest of the process's life
 // (docs/design.md rule 7): the fsync is never retried, append/submit return kReadOnly, replay still
 // works, and a restart recovers from what is on disk.
 
 #include <array>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <memory>
@@ -27,10 +31,16 @@
 
 namespace paycore::wal {
 
+// Flushes in flight at once, at most (Options::syncs_in_flight_max).
+inline constexpr std::uint32_t kSyncSlotsMax = 8;
+
 struct Options {
   std::string dir;
   std::uint64_t segment_bytes = 64ULL << 20;  // size each segment file is preallocated to
-  std::uint32_t batch_bytes_max = 4U << 20;   // size of each of the two batch buffers
+  std::uint32_t batch_bytes_max = 4U << 20;   // size of the batch buffer: a batch's bytes at most
+  // fdatasyncs in flight at once on io_uring, 1..kSyncSlotsMax (the fallback thread has one).
+  // 1 is classic group commit: the next batch's flush starts when the previous one completes.
+  std::uint32_t syncs_in_flight_max = 4;
   // LSN of the first record when the directory holds no segment: after a snapshot at LSN s
   // whose log segments were all removed, pass s + 1 so that LSNs keep increasing.
   std::uint64_t first_lsn_if_empty = 1;
@@ -77,6 +87,7 @@ using ReplayFn = FunctionRef<void(std::uint64_t lsn, std::uint16_t type,
 namespace detail {
 class Writer;
 struct Batch;
+struct SyncDone;
 }  // namespace detail
 
 class Log {
@@ -89,7 +100,7 @@ class Log {
 
   Log(const Log&) = delete;
   Log& operator=(const Log&) = delete;
-  ~Log();  // waits for the batch in flight; does not submit a batch still being filled
+  ~Log();  // waits for the flushes in flight; does not submit a batch still being filled
 
   // Calls fn for every durable record with LSN >= from_lsn, in order. kNotFound if from_lsn is
   // below the first record still on disk (its segment was removed), kCorruption on bad bytes.
@@ -101,16 +112,17 @@ class Log {
   // kNoSpace if a new segment could not be preallocated (the log stays writable).
   Status append(std::uint16_t type, std::span<const std::byte> payload, std::uint64_t* lsn_out);
 
-  // Hands the filled batch to the writer: one write + one fdatasync. Returns without waiting on
-  // the io_uring path; if a batch is already in flight it first waits for that one.
+  // Writes the filled batch with pwrite and starts one fdatasync for it. Returns without waiting
+  // for the flush; if syncs_in_flight_max flushes are in flight it first waits for one of them.
+  // A failed pwrite or flush makes the log read-only (kIoError, kNoSpace).
   Status submit();
 
-  // Reaps a completed batch without blocking; returns the durable LSN.
+  // Reaps the completed flushes without blocking; returns the durable LSN.
   std::uint64_t poll();
-  // Blocks until the batch in flight (if any) completes; returns the durable LSN.
+  // Blocks until no flush is in flight; returns the durable LSN.
   std::uint64_t wait();
 
-  // Readable when a batch completes (poll() drains it). Level-triggered in epoll.
+  // Readable when a flush completes (poll() drains it). Level-triggered in epoll.
   int completion_fd() const { return event_fd_; }
 
   std::uint64_t durable_lsn() const { return durable_lsn_; }
@@ -119,7 +131,8 @@ class Log {
   bool read_only() const { return !failure_.is_ok(); }
   const Status& failure() const { return failure_; }  // the fault that made it read-only
   bool using_io_uring() const;
-  bool batch_in_flight() const;
+  bool batch_in_flight() const;     // a flush is in flight
+  bool sync_slot_free() const;      // submit() would start its flush without waiting
   std::size_t batch_pending_bytes() const;  // bytes appended but not yet submitted
 
   // Deletes the segment files whose records all have LSN < lsn. Never the segment being written.
@@ -140,9 +153,23 @@ class Log {
   Status start_writer();
   Status create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum);
   Status rotate();
-  void complete_batch(const Status& result);
+  Status open_sync_fds();
+  void close_sync_fds();
+  std::uint32_t free_slot() const;
+  void complete_flush(const detail::SyncDone& done);
   void enter_read_only(const Status& cause);
   std::uint64_t reap(bool block);
+
+  // A batch between its pwrite and the end of its flush, by writer slot.
+  struct Flight {
+    bool busy = false;
+    std::uint64_t last_lsn = 0;
+    std::uint32_t bytes = 0;
+    std::uint32_t records = 0;
+    std::uint64_t file_offset = 0;
+    std::string path;  // for the writer's error messages
+    std::chrono::steady_clock::time_point submitted_at;
+  };
 
   Options options_;
   int dir_fd_ = -1;
@@ -157,7 +184,8 @@ class Log {
   std::size_t record_bytes_max_ = 0;
   Status failure_;
   std::unique_ptr<detail::Batch> fill_;
-  std::unique_ptr<detail::Batch> flight_;
+  std::vector<Flight> flights_;  // writer_->slots_max() entries
+  std::vector<int> sync_fds_;    // the active segment opened once per slot (writer.hpp says why)
   std::unique_ptr<detail::Writer> writer_;
   Stats stats_;
 };

@@ -1,6 +1,7 @@
-// The fallback write path (docs/design.md rule 8): pwrite + fdatasync on a thread of its own, for
-// kernels or sandboxes that refuse io_uring. The owner and the thread meet at one semaphore (go)
-// and one atomic state word (done); the eventfd tells a sleeping engine that a batch finished.
+// The fallback flush path (docs/design.md rule 8): fdatasync on a thread of its own, one at a
+// time, for kernels or sandboxes that refuse io_uring (the Log has written the batch with pwrite
+// already). The owner and the thread meet at one semaphore (go) and one atomic state word
+// (done); the eventfd tells a sleeping engine that a flush finished.
 
 #include <sys/types.h>
 #include <unistd.h>
@@ -26,8 +27,8 @@ class ThreadWriter final : public Writer {
   ThreadWriter& operator=(const ThreadWriter&) = delete;
 
   ~ThreadWriter() override {
-    if (busy()) {
-      Status ignored;
+    if (in_flight() > 0) {
+      SyncDone ignored;
       wait(&ignored);
     }
     stop_.store(true, std::memory_order_relaxed);
@@ -35,39 +36,45 @@ class ThreadWriter final : public Writer {
     thread_.join();
   }
 
-  Status start(const Batch& batch) override {
+  Status start(const SyncRequest& request) override {
     PAYCORE_ASSERT(state_.load(std::memory_order_relaxed) == kIdle);
-    PAYCORE_ASSERT_GT(batch.bytes, 0U);
-    PAYCORE_ASSERT_GE(batch.fd, 0);
-    batch_ = &batch;
+    PAYCORE_ASSERT_EQ(request.slot, 0U);
+    PAYCORE_ASSERT_GE(request.fd, 0);
+    PAYCORE_ASSERT(request.path != nullptr);
+    request_ = request;
     state_.store(kPending, std::memory_order_relaxed);
-    go_.release();  // release: the thread sees batch_ and the batch's bytes
+    go_.release();  // release: the thread sees request_
     return Status::ok();
   }
 
-  bool poll(Status* result) override {
+  bool poll(SyncDone* done) override {
     if (state_.load(std::memory_order_acquire) != kDone) return false;
-    take(result);
+    take(done);
     return true;
   }
 
-  void wait(Status* result) override {
-    PAYCORE_ASSERT(busy());
+  void wait(SyncDone* done) override {
+    PAYCORE_ASSERT_GT(in_flight(), 0U);
     while (state_.load(std::memory_order_acquire) == kPending) {
       state_.wait(kPending, std::memory_order_acquire);
     }
-    take(result);
+    take(done);
   }
 
-  bool busy() const override { return state_.load(std::memory_order_relaxed) != kIdle; }
-  bool io_uring() const override { return false; }
-  WriterCounters counters() const override {
-    return {fsyncs_.load(std::memory_order_relaxed), shorts_.load(std::memory_order_relaxed)};
+  std::uint32_t in_flight() const override {
+    return state_.load(std::memory_order_relaxed) != kIdle ? 1 : 0;
   }
+  std::uint32_t slots_max() const override { return 1; }
+  bool io_uring() const override { return false; }
+  std::uint64_t fsyncs_count() const override { return fsyncs_.load(std::memory_order_relaxed); }
 
  private:
-  void take(Status* result) {
-    *result = std::move(result_);
+  void take(SyncDone* done) {
+    // Drained here: one flush at a time, so no later completion's signal can be lost.
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = ::read(event_fd_, &count, sizeof count);
+    done->slot = 0;
+    done->status = std::move(result_);
     result_ = Status::ok();
     state_.store(kIdle, std::memory_order_relaxed);
   }
@@ -76,7 +83,7 @@ class ThreadWriter final : public Writer {
     for (;;) {
       go_.acquire();
       if (stop_.load(std::memory_order_relaxed)) return;
-      result_ = write_and_sync(*batch_);
+      result_ = sync(request_);
       state_.store(kDone, std::memory_order_release);
       state_.notify_all();
       const std::uint64_t one = 1;
@@ -85,43 +92,24 @@ class ThreadWriter final : public Writer {
     }
   }
 
-  Status write_and_sync(const Batch& b) {
-    std::uint32_t written = 0;
-    while (written < b.bytes) {
-      std::uint32_t len = b.bytes - written;
-      const std::uint64_t at = b.file_offset + written;
-      if (faults_ != nullptr) {
-        const FaultAction a = faults_->next(FaultOp::kWrite);
-        if (a.error != 0) return io_status(a.error, "pwrite", b.path, at);
-        if (a.short_bytes > 0 && a.short_bytes < len) len = a.short_bytes;
-      }
-      const ssize_t n = ::pwrite(b.fd, b.data + written, len, static_cast<off_t>(at));
-      if (n < 0 && errno == EINTR) continue;
-      if (n < 0) return io_status(errno, "pwrite", b.path, at);
-      if (n == 0) return io_status(EIO, "pwrite (no progress)", b.path, at);
-      if (static_cast<std::uint32_t>(n) < b.bytes - written) {
-        shorts_.fetch_add(1, std::memory_order_relaxed);
-      }
-      written += static_cast<std::uint32_t>(n);
-    }
+  Status sync(const SyncRequest& r) {
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
     if (faults_ != nullptr) {
       const FaultAction a = faults_->next(FaultOp::kFsync);
-      if (a.error != 0) return io_status(a.error, "fdatasync", b.path, b.file_offset);
+      if (a.error != 0) return io_status(a.error, "fdatasync", *r.path, r.file_offset);
     }
     // Never retried, not even on EINTR: after a failed flush the page cache state is unknown.
-    if (::fdatasync(b.fd) != 0) return io_status(errno, "fdatasync", b.path, b.file_offset);
+    if (::fdatasync(r.fd) != 0) return io_status(errno, "fdatasync", *r.path, r.file_offset);
     return Status::ok();
   }
 
   const int event_fd_;
   FaultInjector* const faults_;
-  const Batch* batch_ = nullptr;
+  SyncRequest request_;
   Status result_;
   std::atomic<int> state_{kIdle};
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> fsyncs_{0};
-  std::atomic<std::uint64_t> shorts_{0};
   std::binary_semaphore go_{0};
   std::thread thread_;  // last: starts after every member it uses exists
 };

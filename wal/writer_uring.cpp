@@ -1,209 +1,196 @@
-// The io_uring write path: per batch, one IORING_OP_WRITE linked (IOSQE_IO_LINK) to one
-// IORING_OP_FSYNC with IORING_FSYNC_DATASYNC, submitted with a single io_uring_enter.
+// The io_uring flush path: one IORING_OP_FSYNC with IORING_FSYNC_DATASYNC per batch, up to
+// slots_max of them in flight, each on an open file of its own (writer.hpp says why). The Log
+// has already written the batch with pwrite, in order, before it asks for the flush.
 //
-// Why linked write + fdatasync rather than O_DSYNC writes: the two completions tell a failed
-// write apart from a failed flush (rule 7 needs to know the flush failed), a short write is
-// resubmitted as a new write+fsync pair without a sync per fragment, and the engine can keep
-// filling the next batch while the kernel works. With O_DSYNC every resubmitted fragment of a
-// short write would pay its own flush.
+// Why pwrite + an asynchronous fdatasync rather than a linked write + fdatasync chain (the
+// first version) or O_DSYNC writes: a buffered pwrite returns once the bytes are in the page
+// cache (microseconds), so batches reach the file strictly in LSN order, the batch buffer is
+// free again at once, and the next batch's flush can start while the previous one is still in
+// the device. A flush that completes covers every batch written before it was issued, so no
+// answer waits for a flush that was already running when its batch was applied plus one of its
+// own. With O_DSYNC each write would carry its own flush and short writes would pay one each.
 //
 // Ring setup flags: none, on purpose. SQPOLL would keep a kernel thread polling the SQ, a whole
 // core on a 2-core machine that also runs the engine and the load generator; SINGLE_ISSUER ties
 // the ring to the task that created it, and the log is opened on one thread and driven on
 // another; COOP_TASKRUN only saves IPIs when the issuer polls often, and the engine sleeps on
-// the eventfd instead. Two SQEs per batch, at most one batch in flight: 8 entries is plenty.
+// the eventfd instead.
 
 #include <cerrno>
 #include <cstring>
+#include <vector>
 
 #include <liburing.h>
 #include <unistd.h>
 
 #include "base/assert.hpp"
+#include "wal/log.hpp"
 #include "wal/writer.hpp"
 
 namespace paycore::wal::detail {
 namespace {
 
-constexpr unsigned kRingEntries = 8;
-constexpr std::uint64_t kWriteTag = 1;
-constexpr std::uint64_t kFsyncTag = 2;
-constexpr int kChainSqes = 2;
-
 class UringWriter final : public Writer {
  public:
-  explicit UringWriter(FaultInjector* faults) : faults_(faults) {}
+  UringWriter(FaultInjector* faults, std::uint32_t slots_max)
+      : faults_(faults), slots_(slots_max) {}
   UringWriter(const UringWriter&) = delete;
   UringWriter& operator=(const UringWriter&) = delete;
 
   ~UringWriter() override {
-    if (ring_ready_) {
-      if (busy_) {
-        Status ignored;
-        wait(&ignored);
-      }
-      io_uring_queue_exit(&ring_);
-    }
+    if (!ring_ready_) return;
+    SyncDone ignored;
+    while (in_flight_ > 0) wait(&ignored);
+    io_uring_queue_exit(&ring_);
   }
 
   Status init(int event_fd) {
+    PAYCORE_ASSERT(slots_max() >= 1 && slots_max() <= kSyncSlotsMax);
     event_fd_ = event_fd;
-    const int rc = io_uring_queue_init(kRingEntries, &ring_, 0);
+    // One SQE per flush in flight; a power of two at least as large.
+    const int rc = io_uring_queue_init(kSyncSlotsMax, &ring_, 0);
     if (rc < 0) return Status(StatusCode::kIoError, std::string("io_uring_queue_init: ") + std::strerror(-rc));
     ring_ready_ = true;
-    // Kernels before 5.6 have io_uring but not IORING_OP_WRITE: probe, do not assume.
+    // Kernels before 5.1 have no IORING_OP_FSYNC: probe, do not assume.
     io_uring_probe* probe = io_uring_get_probe_ring(&ring_);
-    const bool ops_ok = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_WRITE) &&
-                        io_uring_opcode_supported(probe, IORING_OP_FSYNC);
+    const bool ops_ok = probe != nullptr && io_uring_opcode_supported(probe, IORING_OP_FSYNC);
     if (probe != nullptr) io_uring_free_probe(probe);
-    if (!ops_ok) return Status(StatusCode::kIoError, "io_uring lacks IORING_OP_WRITE or IORING_OP_FSYNC");
+    if (!ops_ok) return Status(StatusCode::kIoError, "io_uring lacks IORING_OP_FSYNC");
     const int erc = io_uring_register_eventfd(&ring_, event_fd);
     if (erc < 0) return Status(StatusCode::kIoError, std::string("io_uring_register_eventfd: ") + std::strerror(-erc));
     return Status::ok();
   }
 
-  Status start(const Batch& batch) override {
-    PAYCORE_ASSERT(!busy_);
-    PAYCORE_ASSERT_GT(batch.bytes, 0U);
-    PAYCORE_ASSERT_GE(batch.fd, 0);
-    batch_ = &batch;
-    written_ = 0;
-    busy_ = true;
-    Status s = submit_chain();
-    if (!s.is_ok()) busy_ = false;
-    return s;
-  }
-
-  bool poll(Status* result) override { return advance(false, result); }
-
-  void wait(Status* result) override {
-    const bool done = advance(true, result);
-    PAYCORE_ASSERT(done);
-  }
-
-  bool busy() const override { return busy_; }
-  bool io_uring() const override { return true; }
-  WriterCounters counters() const override { return counters_; }
-
- private:
-  // Queues write(rest of the batch) -> fdatasync as one linked chain.
-  Status submit_chain() {
-    PAYCORE_ASSERT(written_ < batch_->bytes);
-    std::uint32_t len = batch_->bytes - written_;
-    write_fault_ = 0;
-    fsync_fault_ = 0;
-    if (faults_ != nullptr) {
-      const FaultAction w = faults_->next(FaultOp::kWrite);
-      if (w.short_bytes > 0 && w.short_bytes < len) len = w.short_bytes;
-      write_fault_ = w.error;
-      fsync_fault_ = faults_->next(FaultOp::kFsync).error;
-    }
-    io_uring_sqe* w = io_uring_get_sqe(&ring_);
+  Status start(const SyncRequest& request) override {
+    PAYCORE_ASSERT_LT(request.slot, slots_max());
+    PAYCORE_ASSERT(!slots_[request.slot].busy);
+    PAYCORE_ASSERT_GE(request.fd, 0);
+    PAYCORE_ASSERT(request.path != nullptr);
+    Slot& slot = slots_[request.slot];
+    slot.fault = faults_ != nullptr ? faults_->next(FaultOp::kFsync).error : 0;
+    slot.request = request;
     io_uring_sqe* f = io_uring_get_sqe(&ring_);
-    // One chain at a time in an 8-entry ring: both entries are always there.
-    PAYCORE_ASSERT(w != nullptr);
-    PAYCORE_ASSERT(f != nullptr);
-    io_uring_prep_write(w, batch_->fd, batch_->data + written_, len,
-                        batch_->file_offset + written_);
-    w->flags |= IOSQE_IO_LINK;
-    io_uring_sqe_set_data64(w, kWriteTag);
-    io_uring_prep_fsync(f, batch_->fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(f, kFsyncTag);
+    PAYCORE_ASSERT(f != nullptr);  // the ring has an entry for every slot
+    io_uring_prep_fsync(f, request.fd, IORING_FSYNC_DATASYNC);
+    io_uring_sqe_set_data64(f, request.slot);
     int rc;
     do {
       rc = io_uring_submit(&ring_);
     } while (rc == -EINTR);
-    if (rc < 0) return io_status(-rc, "io_uring_submit", batch_->path, batch_->file_offset);
-    PAYCORE_ASSERT(rc == kChainSqes);
-    pending_ = kChainSqes;
-    write_res_ = 0;
-    fsync_res_ = 0;
-    ++counters_.fsyncs_count;
+    if (rc < 0) return io_status(-rc, "io_uring_submit", *request.path, request.file_offset);
+    PAYCORE_ASSERT(rc == 1);
+    slot.busy = true;
+    ++in_flight_;
+    ++fsyncs_count_;
     return Status::ok();
   }
 
-  // Reaps the chain's completions; resubmits after a short write; true once the batch is done.
-  bool advance(bool block, Status* result) {
-    if (!busy_) return false;
-    // Every CQE bumps the eventfd. After consuming some but not all of a chain's CQEs, drain it
-    // and look once more, so that a sleeping engine wakes for the next CQE instead of spinning
-    // on a readable fd between the write's completion and the fdatasync's.
-    bool drained = true;
-    for (;;) {
-      while (pending_ > 0) {
-        io_uring_cqe* cqe = nullptr;
-        const int rc = block ? io_uring_wait_cqe(&ring_, &cqe) : io_uring_peek_cqe(&ring_, &cqe);
-        if (rc == -EAGAIN && !block) {
-          if (drained) return false;
-          std::uint64_t count = 0;
-          [[maybe_unused]] const ssize_t n = ::read(event_fd_, &count, sizeof count);
-          drained = true;
-          continue;
-        }
-        if (rc == -EINTR) continue;
-        if (rc < 0) return finish(io_status(-rc, "io_uring_wait_cqe", batch_->path, batch_->file_offset), result);
-        const std::uint64_t tag = io_uring_cqe_get_data64(cqe);
-        if (tag == kWriteTag) {
-          write_res_ = write_fault_ != 0 ? -write_fault_ : cqe->res;
-        } else {
-          PAYCORE_ASSERT(tag == kFsyncTag);
-          fsync_res_ = fsync_fault_ != 0 ? -fsync_fault_ : cqe->res;
-        }
-        io_uring_cqe_seen(&ring_, cqe);
-        --pending_;
-        drained = false;
-      }
-      const std::uint64_t at = batch_->file_offset + written_;
-      if (write_res_ < 0) return finish(io_status(-write_res_, "write", batch_->path, at), result);
-      if (write_res_ == 0) {
-        return finish(Status(StatusCode::kIoError, "write made no progress on " + batch_->path +
-                                                       " at offset " + std::to_string(at)),
-                      result);
-      }
-      written_ += static_cast<std::uint32_t>(write_res_);
-      PAYCORE_ASSERT(written_ <= batch_->bytes);
-      if (written_ < batch_->bytes) {
-        // A short write breaks the link, so the fsync was cancelled (or synced only part):
-        // write the rest with a fresh fsync behind it.
-        ++counters_.short_writes_count;
-        Status s = submit_chain();
-        if (!s.is_ok()) return finish(std::move(s), result);
-        continue;  // not blocking: the inner loop drains the eventfd and returns false
-      }
-      if (fsync_res_ < 0) return finish(io_status(-fsync_res_, "fdatasync", batch_->path, at), result);
-      return finish(Status::ok(), result);
-    }
+  bool poll(SyncDone* done) override { return reap(false, done); }
+
+  void wait(SyncDone* done) override {
+    PAYCORE_ASSERT_GT(in_flight_, 0U);
+    const bool reaped = reap(true, done);
+    PAYCORE_ASSERT(reaped);
   }
 
-  bool finish(Status s, Status* result) {
-    busy_ = false;
-    pending_ = 0;
-    *result = std::move(s);
+  std::uint32_t in_flight() const override { return in_flight_; }
+  std::uint32_t slots_max() const override { return static_cast<std::uint32_t>(slots_.size()); }
+  bool io_uring() const override { return true; }
+  std::uint64_t fsyncs_count() const override { return fsyncs_count_; }
+
+ private:
+  struct Slot {
+    SyncRequest request;
+    int fault = 0;
+    bool busy = false;
+  };
+
+  // Takes one completion. Every CQE bumps the eventfd: it is drained before looking, so a CQE
+  // that arrives after the look leaves the fd readable for the engine's epoll. The Log calls
+  // poll() until it returns false, so CQEs already queued are all taken.
+  bool reap(bool block, SyncDone* done) {
+    if (in_flight_ == 0) return false;
+    std::uint64_t count = 0;
+    [[maybe_unused]] const ssize_t n = ::read(event_fd_, &count, sizeof count);
+    io_uring_cqe* cqe = nullptr;
+    int rc;
+    do {
+      rc = block ? io_uring_wait_cqe(&ring_, &cqe) : io_uring_peek_cqe(&ring_, &cqe);
+    } while (rc == -EINTR);
+    if (rc == -EAGAIN && !block) return false;
+    if (rc < 0) {
+      // The ring itself failed: which flush is lost is unknown, so every one is failed.
+      return fail_first_busy(io_status(-rc, "io_uring_wait_cqe", *first_busy().request.path, 0), done);
+    }
+    const auto index = static_cast<std::uint32_t>(io_uring_cqe_get_data64(cqe));
+    const int res = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    PAYCORE_ASSERT_LT(index, slots_max());
+    Slot& slot = slots_[index];
+    PAYCORE_ASSERT(slot.busy);
+    slot.busy = false;
+    --in_flight_;
+    done->slot = index;
+    const int error = slot.fault != 0 ? slot.fault : (res < 0 ? -res : 0);
+    done->status = error == 0 ? Status::ok()
+                              : io_status(error, "fdatasync", *slot.request.path, slot.request.file_offset);
+    return true;
+  }
+
+  Slot& first_busy() {
+    for (Slot& s : slots_) {
+      if (s.busy) return s;
+    }
+    PAYCORE_ASSERT(false);  // called only with a flush in flight
+    return slots_.front();
+  }
+
+  bool fail_first_busy(const Status& status, SyncDone* done) {
+    Slot& slot = first_busy();
+    slot.busy = false;
+    --in_flight_;
+    done->slot = static_cast<std::uint32_t>(&slot - slots_.data());
+    done->status = status;
     return true;
   }
 
   FaultInjector* faults_;
+  std::vector<Slot> slots_;
   int event_fd_ = -1;
   struct ::io_uring ring_{};
   bool ring_ready_ = false;
-  bool busy_ = false;
-  const Batch* batch_ = nullptr;
-  std::uint32_t written_ = 0;
-  int pending_ = 0;
-  int write_res_ = 0;
-  int fsync_res_ = 0;
-  int write_fault_ = 0;
-  int fsync_fault_ = 0;
-  WriterCounters counters_;
+  std::uint32_t in_flight_ = 0;
+  std::uint64_t fsyncs_count_ = 0;
 };
 
 }  // namespace
 
-Status make_uring_writer(int event_fd, FaultInjector* faults, std::unique_ptr<Writer>* out) {
-  auto writer = std::make_unique<UringWriter>(faults);
+Status make_uring_writer(int event_fd, FaultInjector* faults, std::uint32_t slots_max,
+                         std::unique_ptr<Writer>* out) {
+  auto writer = std::make_unique<UringWriter>(faults, slots_max);
   Status s = writer->init(event_fd);
   if (!s.is_ok()) return s;
   *out = std::move(writer);
+  return Status::ok();
+}
+
+Status write_batch(const Batch& b, FaultInjector* faults, std::uint64_t* short_writes_count) {
+  std::uint32_t written = 0;
+  while (written < b.bytes) {
+    std::uint32_t len = b.bytes - written;
+    const std::uint64_t at = b.file_offset + written;
+    if (faults != nullptr) {
+      const FaultAction a = faults->next(FaultOp::kWrite);
+      if (a.error != 0) return io_status(a.error, "pwrite", b.path, at);
+      if (a.short_bytes > 0 && a.short_bytes < len) len = a.short_bytes;
+    }
+    const ssize_t n = ::pwrite(b.fd, b.data + written, len, static_cast<off_t>(at));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return io_status(errno, "pwrite", b.path, at);
+    if (n == 0) return io_status(EIO, "pwrite (no progress)", b.path, at);
+    if (static_cast<std::uint32_t>(n) < b.bytes - written) ++*short_writes_count;
+    written += static_cast<std::uint32_t>(n);
+  }
   return Status::ok();
 }
 

@@ -4,6 +4,7 @@
 //
 //   engine_bench [--producers N] [--seconds S] [--accounts A] [--window W] [--batch-max B]
 //                [--snapshot-payments P] [--tail-records R] [--dir DIR] [--fallback]
+//                [--syncs-in-flight K]
 //
 // Prints one table; every figure is measured here, none is computed from a model.
 
@@ -40,6 +41,7 @@ struct Options {
   std::uint64_t tail_records = 1'000'000;
   std::string dir = "/tmp/paycore-engine-bench";
   bool fallback = false;
+  std::uint32_t syncs_in_flight = 4;  // wal flushes in flight at once (io_uring)
 };
 
 void set_id(Id& id, std::string_view prefix, std::uint64_t n) {
@@ -170,6 +172,7 @@ EngineConfig config_for(const Options& o) {
   config.batch_max = o.batch_max;
   config.ring_capacity = 8192;
   config.wal_force_fallback = o.fallback;
+  config.wal_syncs_in_flight_max = o.syncs_in_flight;
   config.snapshot_every_records = 0;
   config.snapshot_every_us = 0;
   config.snapshot_at_shutdown = false;
@@ -213,8 +216,8 @@ void throughput(const Options& o) {
   }
   const std::uint64_t batches = e->metrics().wal_batches.load() - batches_before;
   const std::uint64_t logged = e->metrics().commands_logged.load() - logged_before;
-  std::printf("durable payments: producers=%u window=%u batch_max=%u path=%s\n", o.producers, o.window, o.batch_max,
-              o.fallback ? "fallback" : "io_uring");
+  std::printf("durable payments: producers=%u window=%u batch_max=%u path=%s syncs_in_flight=%u\n", o.producers,
+              o.window, o.batch_max, o.fallback ? "fallback" : "io_uring", o.fallback ? 1U : o.syncs_in_flight);
   std::printf("  %.0f payments/s (%" PRIu64 " in %.2f s, %" PRIu64 " errors), %" PRIu64 " fsync batches, %.0f records/batch\n",
               static_cast<double>(done) / elapsed, done, elapsed, errors, batches,
               batches ? static_cast<double>(logged) / static_cast<double>(batches) : 0.0);
@@ -303,6 +306,7 @@ int main(int argc, char** argv) {
     else if (a == "--tail-records") o.tail_records = std::stoull(next());
     else if (a == "--dir") o.dir = next();
     else if (a == "--fallback") o.fallback = true;
+    else if (a == "--syncs-in-flight") o.syncs_in_flight = static_cast<std::uint32_t>(std::stoul(next()));
     else {
       std::fprintf(stderr, "engine_bench: unknown argument %s\n", a.c_str());
       return 2;

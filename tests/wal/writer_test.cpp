@@ -1,5 +1,5 @@
-// The two write paths, io_uring and the pwrite+fdatasync thread, and the storage faults each
-// must survive. Every test runs on both paths.
+// The two flush paths, io_uring (several flushes in flight, or one) and the fdatasync thread,
+// and the storage faults each must survive. Every test runs on each path.
 
 #include <poll.h>
 
@@ -16,7 +16,7 @@ namespace {
 
 using namespace testing;
 
-enum class Path { kIoUring, kFallback };
+enum class Path { kIoUring, kIoUringOneFlush, kFallback };
 
 class WalWriter : public ::testing::TestWithParam<Path> {
  protected:
@@ -26,12 +26,13 @@ class WalWriter : public ::testing::TestWithParam<Path> {
     o.segment_bytes = 256 << 10;
     o.batch_bytes_max = 64 << 10;
     o.force_fallback = GetParam() == Path::kFallback;
+    o.syncs_in_flight_max = GetParam() == Path::kIoUring ? 4 : 1;
     o.faults = const_cast<FaultInjector*>(&faults_);
     return o;
   }
   std::unique_ptr<Log> open() {
     auto log = open_log(options());
-    if (log && GetParam() == Path::kIoUring && !log->using_io_uring()) {
+    if (log && GetParam() != Path::kFallback && !log->using_io_uring()) {
       ADD_FAILURE() << "io_uring was refused on this machine; the io_uring case cannot run";
     }
     if (log && GetParam() == Path::kFallback) {
@@ -77,11 +78,16 @@ TEST_P(WalWriter, GroupCommitMakesBatchDurable) {
 TEST_P(WalWriter, NextBatchFillsWhileOneIsInFlight) {
   auto log = open();
   ASSERT_TRUE(log);
-  for (int round = 0; round < 50; ++round) {
+  // submit() waits for a flush only when every slot is taken: then the batch submitted that
+  // many batches before this one is durable.
+  const std::uint64_t slots = GetParam() == Path::kIoUring ? 4 : 1;
+  for (std::uint64_t round = 0; round < 50; ++round) {
     append_n(*log, 20);
-    ASSERT_TRUE(log->submit().is_ok());  // waits for the previous batch if still in flight
+    ASSERT_TRUE(log->submit().is_ok());
     EXPECT_LE(log->poll(), log->next_lsn() - 1);
-    EXPECT_GE(log->durable_lsn(), static_cast<std::uint64_t>(round) * 20);
+    if (round >= slots) {
+      EXPECT_GE(log->durable_lsn(), (round - slots + 1) * 20);
+    }
   }
   EXPECT_EQ(log->wait(), 1000u);
   EXPECT_FALSE(log->batch_in_flight());
@@ -146,8 +152,8 @@ TEST_P(WalWriter, ShortWriteIsCompletedWhilePolling) {
   faults_.short_write(512, 1);
   append_n(*log, 50);
   ASSERT_TRUE(log->submit().is_ok());
-  // The engine's way: sleep on the completion fd, poll when woken. Resubmitting the rest of a
-  // short write must leave the fd quiet until there is news, so wake-ups stay few.
+  // The engine's way: sleep on the completion fd, poll when woken. The fd must stay quiet until
+  // there is news, so wake-ups stay few.
   int wakeups = 0;
   while (log->poll() < 50 && wakeups < 100) {
     ASSERT_TRUE(readable(log->completion_fd(), 5000)) << "no completion within 5 s";
@@ -167,7 +173,7 @@ TEST_P(WalWriter, EioOnWriteMakesLogReadOnly) {
   ASSERT_EQ(log->wait(), 10u);
   faults_.fail(FaultOp::kWrite, EIO);
   append_n(*log, 10);
-  ASSERT_TRUE(log->submit().is_ok());
+  EXPECT_EQ(log->submit().code(), StatusCode::kIoError);  // the pwrite is the submit's own
   EXPECT_EQ(log->wait(), 10u);  // the failed batch never becomes durable
   EXPECT_TRUE(log->read_only());
   EXPECT_EQ(log->failure().code(), StatusCode::kIoError);
@@ -209,7 +215,7 @@ TEST_P(WalWriter, EnospcIsReported) {
   ASSERT_TRUE(log);
   faults_.fail(FaultOp::kWrite, ENOSPC);
   append_n(*log, 10);
-  ASSERT_TRUE(log->submit().is_ok());
+  EXPECT_EQ(log->submit().code(), StatusCode::kNoSpace);
   EXPECT_EQ(log->wait(), 0u);
   // A write that failed for lack of space may have written part of the batch: same as EIO,
   // the log stops taking writes in this process.
@@ -248,9 +254,71 @@ TEST_P(WalWriter, EnospcOnNewSegmentKeepsLogWritable) {
   EXPECT_EQ(log->stats().segments_created_count, 2u);
 }
 
-INSTANTIATE_TEST_SUITE_P(Paths, WalWriter, ::testing::Values(Path::kIoUring, Path::kFallback),
+// Submitting does not wait for the flush before it while a slot is free; when the flushes
+// complete, the durable LSN is the last batch's whatever order they completed in.
+TEST_P(WalWriter, SeveralBatchesAreFlushedAtOnce) {
+  auto log = open();
+  ASSERT_TRUE(log);
+  const bool several = GetParam() == Path::kIoUring;
+  for (int batch = 0; batch < 3; ++batch) {
+    append_n(*log, 25);
+    ASSERT_TRUE(log->submit().is_ok());
+    EXPECT_EQ(log->sync_slot_free(), several) << "after batch " << batch;
+  }
+  EXPECT_LE(log->poll(), 75u);
+  EXPECT_EQ(log->wait(), 75u);
+  EXPECT_FALSE(log->batch_in_flight());
+  EXPECT_TRUE(log->sync_slot_free());
+  EXPECT_EQ(log->stats().batches_count, 3u);
+  expect_records(replay_all(*log, 1), 1, 75);
+}
+
+// A failed flush among several in flight: the log stops, nothing after the fault becomes
+// durable, and what was durable before it still reads back.
+TEST_P(WalWriter, FailedFlushAmongSeveralStopsTheLog) {
+  auto log = open();
+  ASSERT_TRUE(log);
+  append_n(*log, 10);
+  ASSERT_TRUE(log->submit().is_ok());
+  ASSERT_EQ(log->wait(), 10u);
+  faults_.fail(FaultOp::kFsync, EIO, 1);  // the second of the next three flushes
+  for (int batch = 0; batch < 3; ++batch) {
+    append_n(*log, 10);
+    const Status s = log->submit();
+    ASSERT_TRUE(s.is_ok() || s.code() == StatusCode::kReadOnly) << s.to_string();
+  }
+  const std::uint64_t durable = log->wait();
+  EXPECT_TRUE(log->read_only());
+  EXPECT_GE(durable, 10u);
+  EXPECT_LE(durable, 40u);
+  EXPECT_NE(durable, 30u) << "the failed batch (21..30) was reported durable on its own";
+  EXPECT_EQ(log->submit().code(), StatusCode::kReadOnly);
+  expect_records(replay_all(*log, 1), 1, durable);
+}
+
+TEST(WalOptions, FlushesInFlightMustBeOneToEight) {
+  TempDir tmp;
+  for (const std::uint32_t bad : {0U, kSyncSlotsMax + 1}) {
+    Options o;
+    o.dir = tmp.log_dir();
+    o.syncs_in_flight_max = bad;
+    std::unique_ptr<Log> log;
+    RecoveryReport report;
+    const Status s = Log::open(o, &log, &report);
+    EXPECT_EQ(s.code(), StatusCode::kInvalidArgument) << bad;
+    EXPECT_NE(s.message().find("syncs_in_flight_max"), std::string::npos) << s.to_string();
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(Paths, WalWriter,
+                         ::testing::Values(Path::kIoUring, Path::kIoUringOneFlush, Path::kFallback),
                          [](const ::testing::TestParamInfo<Path>& param_info) {
-                           return param_info.param == Path::kIoUring ? "IoUring" : "Fallback";
+                           switch (param_info.param) {
+                             case Path::kIoUring: return "IoUring";
+                             case Path::kIoUringOneFlush: return "IoUringOneFlush";
+                             case Path::kFallback: return "Fallback";
+                           }
+                           return "unknown";
                          });
 
 }  // namespace
