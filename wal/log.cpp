@@ -19,10 +19,31 @@
 #include "wal/writer.hpp"
 
 namespace paycore::wal {
+namespace detail {
+
+// The batch being filled. It lies in the active segment, from file_offset on: a batch never
+// spans two segments, and rotation happens only when it is empty.
+struct Batch {
+  std::unique_ptr<std::byte[]> storage;  // batch_bytes_max bytes, allocated at open
+  std::byte* data = nullptr;             // storage.get()
+  std::uint32_t bytes = 0;
+  std::uint32_t records = 0;
+  std::uint64_t last_lsn = 0;
+  std::uint64_t file_offset = 0;
+};
+
+}  // namespace detail
+
 namespace {
 
 using detail::Batch;
-using detail::io_status;
+
+// "<what> failed on <path> at offset N: <strerror>", with kNoSpace for ENOSPC.
+Status io_status(int error, const char* what, const std::string& path, std::uint64_t offset) {
+  const StatusCode code = error == ENOSPC ? StatusCode::kNoSpace : StatusCode::kIoError;
+  return Status(code, std::string(what) + " failed on " + path + " at offset " +
+                          std::to_string(offset) + ": " + std::strerror(error));
+}
 
 constexpr std::uint32_t kBatchBytesMin = 4096;
 constexpr std::uint64_t kSegmentBytesMin = 4096;
@@ -53,14 +74,24 @@ Status check_options(const Options& o) {
   return Status::ok();
 }
 
-// Writes all of buf at offset (a short pwrite is followed by another for the rest).
+// Writes all of buf at offset (a short pwrite is followed by another for the rest). With
+// `faults` (the batches' writes in the fault tests), each pwrite first asks it what to do, and
+// the short writes seen are added to *short_writes_count.
 Status pwrite_all(int fd, const std::byte* buf, std::size_t n, std::uint64_t offset,
-                  const std::string& path) {
+                  const std::string& path, FaultInjector* faults = nullptr,
+                  std::uint64_t* short_writes_count = nullptr) {
   std::size_t done = 0;
   while (done < n) {
-    const ssize_t w = ::pwrite(fd, buf + done, n - done, static_cast<off_t>(offset + done));
+    std::size_t len = n - done;
+    if (faults != nullptr) {
+      const FaultAction a = faults->next(FaultOp::kWrite);
+      if (a.error != 0) return io_status(a.error, "pwrite", path, offset + done);
+      if (a.short_bytes > 0 && a.short_bytes < len) len = a.short_bytes;
+    }
+    const ssize_t w = ::pwrite(fd, buf + done, len, static_cast<off_t>(offset + done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) return io_status(w < 0 ? errno : EIO, "pwrite", path, offset + done);
+    if (short_writes_count != nullptr && static_cast<std::size_t>(w) < n - done) ++*short_writes_count;
     done += static_cast<std::size_t>(w);
   }
   return Status::ok();
@@ -285,11 +316,8 @@ Status Log::append(std::uint16_t type, std::span<const std::byte> payload,
   }
   Batch& b = *fill_;
   if (b.bytes == 0) {
-    b.fd = active_fd_;
     b.file_offset = tail_offset_;
-    b.first_lsn = next_lsn_;
     b.records = 0;
-    b.path = segments_.back().path;
   }
   PAYCORE_DEBUG_ASSERT(b.file_offset + b.bytes == tail_offset_);
   prev_checksum_ = format::encode_record(b.data + b.bytes, next_lsn_, type, prev_checksum_, payload);
@@ -311,21 +339,22 @@ Status Log::submit() {
     if (read_only()) return Status(StatusCode::kReadOnly, failure_.message());
   }
   // In LSN order into the page cache: every later flush covers this batch too.
-  Status s = detail::write_batch(*fill_, options_.faults, &stats_.short_writes_count);
+  const Batch& b = *fill_;
+  Status s = pwrite_all(active_fd_, b.data, b.bytes, b.file_offset, segments_.back().path,
+                        options_.faults, &stats_.short_writes_count);
   if (!s.is_ok()) {
     enter_read_only(s);
     return s;
   }
   const std::uint32_t slot = free_slot();
   Flight& f = flights_[slot];
-  f.last_lsn = fill_->last_lsn;
-  f.bytes = fill_->bytes;
-  f.records = fill_->records;
-  f.file_offset = fill_->file_offset;
-  f.path = fill_->path;
+  f.last_lsn = b.last_lsn;
+  f.bytes = b.bytes;
+  f.records = b.records;
+  f.file_offset = b.file_offset;
   f.submitted_at = std::chrono::steady_clock::now();
-  s = writer_->start({slot, sync_fds_[slot], &f.path, f.file_offset});
-  if (!s.is_ok()) {
+  if (const int error = writer_->start({slot, sync_fds_[slot]}); error != 0) {
+    s = io_status(error, "io_uring_submit", segments_.back().path, f.file_offset);
     enter_read_only(s);
     return s;
   }
@@ -365,8 +394,9 @@ void Log::complete_flush(const detail::SyncDone& done) {
   Flight& f = flights_[done.slot];
   PAYCORE_ASSERT(f.busy);
   f.busy = false;
-  if (!done.status.is_ok()) {
-    enter_read_only(done.status);
+  if (done.error != 0) {
+    // Every flight is in the active segment: rotation waits for them all.
+    enter_read_only(io_status(done.error, done.what, segments_.back().path, f.file_offset));
     return;
   }
   // After a fault nothing more becomes durable: the engine rebuilds from what was.

@@ -166,8 +166,7 @@ class Log {
     std::uint64_t last_lsn = 0;
     std::uint32_t bytes = 0;
     std::uint32_t records = 0;
-    std::uint64_t file_offset = 0;
-    std::string path;  // for the writer's error messages
+    std::uint64_t file_offset = 0;  // the batch's, for error messages
     std::chrono::steady_clock::time_point submitted_at;
   };
 

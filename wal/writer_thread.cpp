@@ -36,15 +36,14 @@ class ThreadWriter final : public Writer {
     thread_.join();
   }
 
-  Status start(const SyncRequest& request) override {
+  int start(const SyncRequest& request) override {
     PAYCORE_ASSERT(state_.load(std::memory_order_relaxed) == kIdle);
     PAYCORE_ASSERT_EQ(request.slot, 0U);
     PAYCORE_ASSERT_GE(request.fd, 0);
-    PAYCORE_ASSERT(request.path != nullptr);
-    request_ = request;
+    fd_ = request.fd;
     state_.store(kPending, std::memory_order_relaxed);
-    go_.release();  // release: the thread sees request_
-    return Status::ok();
+    go_.release();  // release: the thread sees fd_
+    return 0;
   }
 
   bool poll(SyncDone* done) override {
@@ -73,9 +72,7 @@ class ThreadWriter final : public Writer {
     // Drained here: one flush at a time, so no later completion's signal can be lost.
     std::uint64_t count = 0;
     [[maybe_unused]] const ssize_t n = ::read(event_fd_, &count, sizeof count);
-    done->slot = 0;
-    done->status = std::move(result_);
-    result_ = Status::ok();
+    *done = {0, error_, "fdatasync"};
     state_.store(kIdle, std::memory_order_relaxed);
   }
 
@@ -83,7 +80,7 @@ class ThreadWriter final : public Writer {
     for (;;) {
       go_.acquire();
       if (stop_.load(std::memory_order_relaxed)) return;
-      result_ = sync(request_);
+      error_ = sync();
       state_.store(kDone, std::memory_order_release);
       state_.notify_all();
       const std::uint64_t one = 1;
@@ -92,21 +89,21 @@ class ThreadWriter final : public Writer {
     }
   }
 
-  Status sync(const SyncRequest& r) {
+  // The errno of the flush, or 0.
+  int sync() {
     fsyncs_.fetch_add(1, std::memory_order_relaxed);
     if (faults_ != nullptr) {
       const FaultAction a = faults_->next(FaultOp::kFsync);
-      if (a.error != 0) return io_status(a.error, "fdatasync", *r.path, r.file_offset);
+      if (a.error != 0) return a.error;
     }
     // Never retried, not even on EINTR: after a failed flush the page cache state is unknown.
-    if (::fdatasync(r.fd) != 0) return io_status(errno, "fdatasync", *r.path, r.file_offset);
-    return Status::ok();
+    return ::fdatasync(fd_) != 0 ? errno : 0;
   }
 
   const int event_fd_;
   FaultInjector* const faults_;
-  SyncRequest request_;
-  Status result_;
+  int fd_ = -1;
+  int error_ = 0;
   std::atomic<int> state_{kIdle};
   std::atomic<bool> stop_{false};
   std::atomic<std::uint64_t> fsyncs_{0};

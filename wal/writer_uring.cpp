@@ -61,14 +61,12 @@ class UringWriter final : public Writer {
     return Status::ok();
   }
 
-  Status start(const SyncRequest& request) override {
+  int start(const SyncRequest& request) override {
     PAYCORE_ASSERT_LT(request.slot, slots_max());
     PAYCORE_ASSERT(!slots_[request.slot].busy);
     PAYCORE_ASSERT_GE(request.fd, 0);
-    PAYCORE_ASSERT(request.path != nullptr);
     Slot& slot = slots_[request.slot];
     slot.fault = faults_ != nullptr ? faults_->next(FaultOp::kFsync).error : 0;
-    slot.request = request;
     io_uring_sqe* f = io_uring_get_sqe(&ring_);
     PAYCORE_ASSERT(f != nullptr);  // the ring has an entry for every slot
     io_uring_prep_fsync(f, request.fd, IORING_FSYNC_DATASYNC);
@@ -77,12 +75,12 @@ class UringWriter final : public Writer {
     do {
       rc = io_uring_submit(&ring_);
     } while (rc == -EINTR);
-    if (rc < 0) return io_status(-rc, "io_uring_submit", *request.path, request.file_offset);
+    if (rc < 0) return -rc;
     PAYCORE_ASSERT(rc == 1);
     slot.busy = true;
     ++in_flight_;
     ++fsyncs_count_;
-    return Status::ok();
+    return 0;
   }
 
   bool poll(SyncDone* done) override { return reap(false, done); }
@@ -100,8 +98,7 @@ class UringWriter final : public Writer {
 
  private:
   struct Slot {
-    SyncRequest request;
-    int fault = 0;
+    int fault = 0;  // errno armed by the fault tests for this flush
     bool busy = false;
   };
 
@@ -119,38 +116,31 @@ class UringWriter final : public Writer {
     } while (rc == -EINTR);
     if (rc == -EAGAIN && !block) return false;
     if (rc < 0) {
-      // The ring itself failed: which flush is lost is unknown, so every one is failed.
-      return fail_first_busy(io_status(-rc, "io_uring_wait_cqe", *first_busy().request.path, 0), done);
+      // The ring itself failed, so which flush is lost is unknown: each call fails one more.
+      return finish(first_busy(), -rc, "io_uring_wait_cqe", done);
     }
     const auto index = static_cast<std::uint32_t>(io_uring_cqe_get_data64(cqe));
     const int res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
     PAYCORE_ASSERT_LT(index, slots_max());
     Slot& slot = slots_[index];
+    return finish(index, slot.fault != 0 ? slot.fault : (res < 0 ? -res : 0), "fdatasync", done);
+  }
+
+  std::uint32_t first_busy() const {
+    for (std::uint32_t i = 0; i < slots_.size(); ++i) {
+      if (slots_[i].busy) return i;
+    }
+    PAYCORE_ASSERT(false);  // called only with a flush in flight
+    return 0;
+  }
+
+  bool finish(std::uint32_t index, int error, const char* what, SyncDone* done) {
+    Slot& slot = slots_[index];
     PAYCORE_ASSERT(slot.busy);
     slot.busy = false;
     --in_flight_;
-    done->slot = index;
-    const int error = slot.fault != 0 ? slot.fault : (res < 0 ? -res : 0);
-    done->status = error == 0 ? Status::ok()
-                              : io_status(error, "fdatasync", *slot.request.path, slot.request.file_offset);
-    return true;
-  }
-
-  Slot& first_busy() {
-    for (Slot& s : slots_) {
-      if (s.busy) return s;
-    }
-    PAYCORE_ASSERT(false);  // called only with a flush in flight
-    return slots_.front();
-  }
-
-  bool fail_first_busy(const Status& status, SyncDone* done) {
-    Slot& slot = first_busy();
-    slot.busy = false;
-    --in_flight_;
-    done->slot = static_cast<std::uint32_t>(&slot - slots_.data());
-    done->status = status;
+    *done = {index, error, what};
     return true;
   }
 
@@ -172,32 +162,6 @@ Status make_uring_writer(int event_fd, FaultInjector* faults, std::uint32_t slot
   if (!s.is_ok()) return s;
   *out = std::move(writer);
   return Status::ok();
-}
-
-Status write_batch(const Batch& b, FaultInjector* faults, std::uint64_t* short_writes_count) {
-  std::uint32_t written = 0;
-  while (written < b.bytes) {
-    std::uint32_t len = b.bytes - written;
-    const std::uint64_t at = b.file_offset + written;
-    if (faults != nullptr) {
-      const FaultAction a = faults->next(FaultOp::kWrite);
-      if (a.error != 0) return io_status(a.error, "pwrite", b.path, at);
-      if (a.short_bytes > 0 && a.short_bytes < len) len = a.short_bytes;
-    }
-    const ssize_t n = ::pwrite(b.fd, b.data + written, len, static_cast<off_t>(at));
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return io_status(errno, "pwrite", b.path, at);
-    if (n == 0) return io_status(EIO, "pwrite (no progress)", b.path, at);
-    if (static_cast<std::uint32_t>(n) < b.bytes - written) ++*short_writes_count;
-    written += static_cast<std::uint32_t>(n);
-  }
-  return Status::ok();
-}
-
-Status io_status(int error, const char* what, const std::string& path, std::uint64_t offset) {
-  const StatusCode code = error == ENOSPC ? StatusCode::kNoSpace : StatusCode::kIoError;
-  return Status(code, std::string(what) + " failed on " + path + " at offset " +
-                          std::to_string(offset) + ": " + std::strerror(error));
 }
 
 }  // namespace paycore::wal::detail
