@@ -121,7 +121,7 @@ std::uint64_t retain_snapshots(const std::string& dir, std::uint32_t keep) {
     ::unlink(files.front().path.c_str());
     files.erase(files.begin());
   }
-  return files.empty() ? 0 : files.front().lsn;
+  return files.empty() || files.size() < keep ? 0 : files.front().lsn;
 }
 
 Status make_directories(const std::string& path) {

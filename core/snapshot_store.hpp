@@ -44,8 +44,10 @@ void load_newest_snapshot(const std::string& dir, const StateConfig& config,
                           std::unique_ptr<State>* state, SnapshotInfo* info,
                           std::vector<std::string>* skipped);
 
-// Deletes all but the newest `keep` snapshots (and stray temporary files); returns the LSN of
-// the oldest one kept (0 if none).
+// Deletes all but the newest `keep` snapshots (and stray temporary files). Returns the LSN below
+// which the log is no longer needed: that of the oldest snapshot kept, once `keep` of them exist;
+// 0 while fewer exist, because recovery falls back from a damaged snapshot to the one before it
+// and, past the oldest, to an empty state and the whole log (load_newest_snapshot).
 std::uint64_t retain_snapshots(const std::string& dir, std::uint32_t keep);
 
 /// Creates a directory and its parents (mkdir -p). Errors: mkdir's, naming the directory.

@@ -223,6 +223,62 @@ TEST_P(EngineTest, TruncatedSnapshotFallsBackToTheLog) {
   EXPECT_EQ(state_image(again->state_for_tests()), before);
 }
 
+// Until snapshots_keep snapshots exist, the fallback past the oldest is an empty state and the
+// whole log: no segment may be dropped (docs/design.md "Snapshots and recovery").
+TEST_P(EngineTest, ADamagedOnlySnapshotFallsBackToTheWholeLog) {
+  config.snapshot_at_shutdown = false;
+  config.snapshots_keep = 2;
+  config.wal_segment_bytes = 16 << 10;  // several segments below the snapshot
+  config.wal_batch_bytes_max = 8 << 10;
+  std::string before;
+  {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 600);
+    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    e->stop();
+    before = state_image(e->state_for_tests());
+  }
+  const auto snapshots = list_snapshots(dir + "/snapshots");
+  ASSERT_EQ(snapshots.size(), 1u);
+  ASSERT_EQ(::truncate(snapshots[0].path.c_str(), 100), 0);
+  auto again = open_engine(config);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(state_image(again->state_for_tests()), before);
+}
+
+// Once snapshots_keep exist, the log below the oldest is dropped, and a damaged newest snapshot
+// still recovers through the oldest and the log after it.
+TEST_P(EngineTest, TheLogBelowTheOldestKeptSnapshotIsDropped) {
+  config.snapshot_at_shutdown = false;
+  config.snapshots_keep = 2;
+  config.wal_segment_bytes = 16 << 10;
+  config.wal_batch_bytes_max = 8 << 10;
+  const std::string first_segment = dir + "/wal/00000000000000000001.log";
+  std::string before;
+  {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 300);
+    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    EXPECT_TRUE(std::filesystem::exists(first_segment)) << "one snapshot of two kept";
+    for (int i = 0; i < 300; ++i) {
+      const std::string n = std::to_string(i);
+      ASSERT_EQ(run(*e, pay("m1", "s" + n, "p" + n, 10, "alice")).code, ResultCode::ok);
+    }
+    ASSERT_TRUE(call(*e, Request{Command{}, 2, RequestOp::snapshot}).snapshot_ok);
+    EXPECT_FALSE(std::filesystem::exists(first_segment)) << "two of two kept";
+    e->stop();
+    before = state_image(e->state_for_tests());
+  }
+  const auto snapshots = list_snapshots(dir + "/snapshots");
+  ASSERT_EQ(snapshots.size(), 2u);
+  ASSERT_EQ(::truncate(snapshots[1].path.c_str(), 100), 0);
+  auto again = open_engine(config);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(state_image(again->state_for_tests()), before);
+}
+
 TEST_P(EngineTest, MissingLogSegmentRefusesToStart) {
   config.snapshot_at_shutdown = false;
   config.wal_segment_bytes = 16 << 10;  // several segments
