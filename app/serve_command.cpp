@@ -91,6 +91,7 @@ std::vector<Setting> default_settings() {
       {"mandates_max", SettingType::integer, "10000000", "mandates at most"},
       {"amount_max", SettingType::integer, "1000000000000000", "largest amount in minor units"},
       {"wal_fallback", SettingType::flag, "false", "flush the log with fdatasync on a thread, not io_uring"},
+      {"wal_spare_segments", SettingType::flag, "true", "write the next log segment full of zeros ahead of need (cheaper flushes than fallocated space)"},
       {"wal_syncs_in_flight_max", SettingType::integer, "4", "log flushes (fdatasync) in flight at once on io_uring, 1..8 (1: one at a time)"},
       {"tls_cert", SettingType::text, "", "TLS certificate chain file (PEM, leaf first); with tls_key, the listener speaks TLS 1.2+ only"},
       {"tls_key", SettingType::text, "", "TLS private key file (PEM)"},
@@ -561,6 +562,7 @@ EngineConfig engine_config_from(Settings& settings, const ServeShape& shape, con
   engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
   engine_config.wal_segment_bytes = static_cast<std::uint64_t>(settings.integer("wal_segment_bytes"));
   engine_config.wal_force_fallback = settings.flag("wal_fallback");
+  engine_config.wal_spare_segments = settings.flag("wal_spare_segments");
   // Saturated, not truncated: an absurd value must meet the log's own range check.
   engine_config.wal_syncs_in_flight_max = static_cast<std::uint32_t>(
       std::min<std::int64_t>(settings.integer("wal_syncs_in_flight_max"), UINT32_MAX));

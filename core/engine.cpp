@@ -385,6 +385,9 @@ struct Engine::Core {
     e.metrics_.wal_batches.store(s.batches_count, std::memory_order_relaxed);
     e.metrics_.wal_fsyncs.store(s.fsyncs_count, std::memory_order_relaxed);
     e.metrics_.wal_bytes.store(s.write_bytes, std::memory_order_relaxed);
+    e.metrics_.wal_segments.store(s.segments_created_count, std::memory_order_relaxed);
+    e.metrics_.wal_segments_from_spares.store(s.segments_from_spares_count,
+                                              std::memory_order_relaxed);
     for (std::size_t i = 0; i < EngineMetrics::histogram_buckets && i < wal::kHistogramBuckets;
          ++i) {
       e.metrics_.fsync_latency_us_log2[i].store(s.sync_latency_us_log2[i],
@@ -420,6 +423,7 @@ StatusOr<std::unique_ptr<wal::Log>> open_log(const EngineConfig& config, const s
   options.batch_bytes_max = config.wal_batch_bytes_max;
   options.force_fallback = config.wal_force_fallback;
   options.syncs_in_flight_max = config.wal_syncs_in_flight_max;
+  options.spare_segments = config.wal_spare_segments;
   options.faults = config.wal_faults;
   // After a snapshot at LSN s whose log segments were all removed, the log continues at s + 1.
   const std::vector<SnapshotFile> snapshots = list_snapshots(snapshots_dir);

@@ -62,6 +62,7 @@ struct EngineConfig {
   std::uint32_t wal_batch_bytes_max = 8U << 20;
   bool wal_force_fallback = false;
   std::uint32_t wal_syncs_in_flight_max = 4;  // wal::Options::syncs_in_flight_max
+  bool wal_spare_segments = true;             // wal::Options::spare_segments
   wal::FaultInjector* wal_faults = nullptr;  // tests only
   std::uint32_t idle_spins = 200;            // turns without work before the core sleeps
   // Wall clock in microseconds; tests may substitute one. Timestamps never go backwards even
@@ -120,6 +121,8 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> wal_batches{0};
   std::atomic<std::uint64_t> wal_fsyncs{0};
   std::atomic<std::uint64_t> wal_bytes{0};
+  std::atomic<std::uint64_t> wal_segments{0};              // created since start
+  std::atomic<std::uint64_t> wal_segments_from_spares{0};  // of those, zero-filled ahead
   static constexpr std::size_t histogram_buckets = 24;  // bucket i: < 2^i (us or records)
   std::atomic<std::uint64_t> fsync_latency_us_log2[histogram_buckets]{};
   std::atomic<std::uint64_t> batch_records_log2[histogram_buckets]{};

@@ -278,6 +278,11 @@ bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads
   e.counter("paycore_wal_batches_total", "Group-commit batches written.", load(engine.wal_batches));
   e.counter("paycore_wal_fsyncs_total", "fdatasync calls completed.", load(engine.wal_fsyncs));
   e.counter("paycore_wal_bytes_total", "Bytes written to the log.", load(engine.wal_bytes));
+  e.counter("paycore_wal_segments_created_total", "Log segments created since start.",
+            load(engine.wal_segments));
+  e.counter("paycore_wal_segments_from_spares_total",
+            "Log segments made from a spare written full of zeros ahead of need.",
+            load(engine.wal_segments_from_spares));
   e.log2_histogram("paycore_wal_fsync_duration_microseconds",
                    "fdatasync latency in microseconds (power-of-two buckets).",
                    engine.fsync_latency_us_log2);

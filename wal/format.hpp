@@ -3,8 +3,14 @@
 // docs/wal-format.md says the same for readers outside the code.
 //
 // A log is a directory of segment files named <first-lsn, 20 decimal digits>.log, e.g.
-// 00000000000000000001.log. Each is preallocated (fallocate) to a fixed size and filled from the
-// front; a record never spans two files. All integers are little-endian.
+// 00000000000000000001.log. Each is preallocated to a fixed size, either with fallocate or (a
+// "spare", wal/spare_segment.hpp) by writing zeros over all of it, and filled from the front; a
+// record never spans two files. A segment may end early, before its file does: the log moves to
+// a spare as soon as one is ready. All integers are little-endian.
+//
+// Temp files, <20 digits>.log.tmp, are segments being made: a new segment gets its header and
+// is flushed under that name, then renamed into place. 00000000000000000000.log.tmp (LSN 0, which
+// no record has) is the spare being written. Recovery deletes every temp file.
 //
 //   segment file
 //   +----------------------+ 0

@@ -16,6 +16,7 @@
 #include "base/log.hpp"
 #include "wal/format.hpp"
 #include "wal/reader.hpp"
+#include "wal/spare_segment.hpp"
 #include "wal/writer.hpp"
 
 namespace paycore::wal {
@@ -108,6 +109,7 @@ Log::Log(const Options& options) : options_(options) {
 }
 
 Log::~Log() {
+  spare_.reset();  // stops its thread, mid-file if need be
   if (writer_) wait();
   writer_.reset();  // joins the fallback thread / tears down the ring before fds close
   close_sync_fds();
@@ -135,6 +137,10 @@ Status Log::open(const Options& options, std::unique_ptr<Log>* out, RecoveryRepo
   if (!s.is_ok()) return s;
   s = log->start_writer();
   if (!s.is_ok()) return s;
+  // After recovery, which removes a spare left by a crash with the other temp files.
+  if (options.spare_segments) {
+    log->spare_ = std::make_unique<detail::SpareSegment>(options.dir, options.segment_bytes);
+  }
   PAYCORE_ASSERT(log->durable_lsn_ + 1 == log->next_lsn_);
   *out = std::move(log);
   return Status::ok();
@@ -227,16 +233,10 @@ void Log::close_sync_fds() {
   sync_fds_.clear();
 }
 
-Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum) {
-  const std::string path = detail::join_path(options_.dir, detail::segment_file_name(first_lsn));
-  const std::string tmp = path + ".tmp";
+// A fresh segment file under `tmp`, fallocated to segment_bytes (its blocks unwritten).
+Status Log::prepare_fallocated(const std::string& tmp, int* fd_out) {
   const int fd = ::open(tmp.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return errno_status("wal: create", tmp);
-  auto fail = [&](Status s) {
-    ::close(fd);
-    ::unlink(tmp.c_str());
-    return s;
-  };
   const FaultAction falloc =
       options_.faults != nullptr ? options_.faults->next(FaultOp::kFallocate) : FaultAction{};
   int rc = 0;
@@ -248,7 +248,38 @@ Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum)
     // Filesystems without fallocate still give a file of the right size that reads as zeros.
     if (rc != 0 && errno == EOPNOTSUPP) rc = ::ftruncate(fd, static_cast<off_t>(options_.segment_bytes));
   }
-  if (rc != 0) return fail(errno_status("wal: fallocate", tmp));
+  if (rc != 0) {
+    const Status s = errno_status("wal: fallocate", tmp);
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    return s;
+  }
+  *fd_out = fd;
+  return Status::ok();
+}
+
+// The next segment: a ready spare when there is one, else a fallocated file. Either way it gets
+// its header, is flushed, and only then renamed into place.
+Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum) {
+  const std::string path = detail::join_path(options_.dir, detail::segment_file_name(first_lsn));
+  const bool from_spare = spare_ != nullptr && spare_->ready();
+  const std::string tmp = from_spare ? spare_->path() : path + ".tmp";
+  int fd = -1;
+  if (from_spare) {
+    fd = spare_->take();
+  } else {
+    PAYCORE_RETURN_IF_ERROR(prepare_fallocated(tmp, &fd));
+  }
+  // The spare's name is free again once renamed or unlinked: then the next spare may start.
+  auto release_name = [&] {
+    if (from_spare) spare_->release();
+  };
+  auto fail = [&](Status s) {
+    ::close(fd);
+    ::unlink(tmp.c_str());
+    release_name();
+    return s;
+  };
 
   std::byte header[format::kSegmentHeaderBytes];
   format::SegmentHeader h;
@@ -268,6 +299,7 @@ Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum)
   // Renamed into place only when complete, so a segment with its real name always has a valid
   // header; the directory fsync makes the new name durable.
   if (::rename(tmp.c_str(), path.c_str()) != 0) return fail(errno_status("wal: rename", tmp));
+  release_name();
   ++stats_.fsyncs_count;
   if (::fsync(dir_fd_) != 0) {
     s = errno_status("wal: fsync directory", options_.dir);
@@ -279,9 +311,19 @@ Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum)
   active_fd_ = fd;
   active_bytes_ = options_.segment_bytes;
   tail_offset_ = format::kSegmentHeaderBytes;
+  active_written_ = from_spare;
   segments_.push_back({first_lsn, path});
   ++stats_.segments_created_count;
+  if (from_spare) ++stats_.segments_from_spares_count;
   return Status::ok();
+}
+
+// A batch about to start in a fallocated segment moves to a ready spare instead: its flushes
+// would each commit extent conversions (spare_segment.hpp). Only once the active segment holds
+// a record, since a segment is named after its first LSN and two must not share a name.
+bool Log::leave_segment_early() const {
+  return !active_written_ && spare_ != nullptr && fill_->bytes == 0 &&
+         tail_offset_ > format::kSegmentHeaderBytes && spare_->ready();
 }
 
 Status Log::rotate() {
@@ -308,7 +350,7 @@ Status Log::append(std::uint16_t type, std::span<const std::byte> payload,
                       std::to_string(record_bytes_max_ - format::kRecordHeaderBytes));
   }
   if (fill_->bytes + need > options_.batch_bytes_max) return Status::full();
-  if (tail_offset_ + need > active_bytes_) {
+  if (tail_offset_ + need > active_bytes_ || leave_segment_early()) {
     if (fill_->bytes > 0) return Status::full();  // a batch never spans two segments
     Status s = rotate();
     if (!s.is_ok()) return s;

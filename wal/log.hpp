@@ -44,6 +44,10 @@ struct Options {
   // LSN of the first record when the directory holds no segment: after a snapshot at LSN s
   // whose log segments were all removed, pass s + 1 so that LSNs keep increasing.
   std::uint64_t first_lsn_if_empty = 1;
+  // Write each next segment full of zeros on a thread ahead of need (wal/spare_segment.hpp says
+  // why) and leave a fallocated segment for such a spare as soon as one is ready. Off: every
+  // segment is fallocated at rotation, on the caller's thread.
+  bool spare_segments = true;
   bool force_fallback = false;        // use the pwrite+fdatasync thread even if io_uring works
   FaultInjector* faults = nullptr;    // tests only
 };
@@ -72,6 +76,7 @@ struct Stats {
   std::uint64_t fsyncs_count = 0;       // fdatasync calls / SQEs issued, segment creation included
   std::uint64_t short_writes_count = 0;
   std::uint64_t segments_created_count = 0;
+  std::uint64_t segments_from_spares_count = 0;  // of those, made from a zero-filled spare
   std::uint64_t batch_records_max = 0;
   // Bucket i counts batches whose submit-to-durable time was < 2^i microseconds (the last
   // bucket takes the rest). On io_uring the time includes any delay before poll() saw it.
@@ -86,6 +91,7 @@ using ReplayFn = FunctionRef<void(std::uint64_t lsn, std::uint16_t type,
 
 namespace detail {
 class Writer;
+class SpareSegment;
 struct Batch;
 struct SyncDone;
 }  // namespace detail
@@ -152,6 +158,8 @@ class Log {
   Status recover(RecoveryReport* report);
   Status start_writer();
   Status create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum);
+  Status prepare_fallocated(const std::string& tmp, int* fd_out);
+  bool leave_segment_early() const;
   Status rotate();
   Status open_sync_fds();
   void close_sync_fds();
@@ -176,6 +184,7 @@ class Log {
   int active_fd_ = -1;              // the segment being appended to
   std::uint64_t active_bytes_ = 0;  // its file size
   std::uint64_t tail_offset_ = 0;   // where the next record goes in it
+  bool active_written_ = false;     // every byte of it was written once (made from a spare)
   std::vector<Segment> segments_;   // in LSN order; the last one is active
   std::uint64_t next_lsn_ = 1;
   std::uint64_t durable_lsn_ = 0;
@@ -186,6 +195,7 @@ class Log {
   std::vector<Flight> flights_;  // writer_->slots_max() entries
   std::vector<int> sync_fds_;    // the active segment opened once per slot (writer.hpp says why)
   std::unique_ptr<detail::Writer> writer_;
+  std::unique_ptr<detail::SpareSegment> spare_;  // null without Options::spare_segments
   Stats stats_;
 };
 

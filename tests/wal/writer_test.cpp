@@ -28,6 +28,7 @@ class WalWriter : public ::testing::TestWithParam<Path> {
     o.force_fallback = GetParam() == Path::kFallback;
     o.syncs_in_flight_max = GetParam() == Path::kIoUring ? 4 : 1;
     o.faults = const_cast<FaultInjector*>(&faults_);
+    o.spare_segments = false;  // fallocate faults must reach every rotation; spare_segment_test
     return o;
   }
   std::unique_ptr<Log> open() {

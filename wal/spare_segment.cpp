@@ -1,0 +1,127 @@
+#include "wal/spare_segment.hpp"
+
+#include <fcntl.h>
+#include <pthread.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstring>
+#include <vector>
+
+#include "base/assert.hpp"
+#include "base/log.hpp"
+#include "wal/reader.hpp"
+
+namespace paycore::wal::detail {
+namespace {
+
+constexpr std::size_t kZerosChunkBytes = 1U << 20;
+// Flushed every this many bytes, so that the spare reaches the disk as a steady trickle beside
+// the log's own flushes rather than as one burst of a whole segment at the end.
+constexpr std::uint64_t kFlushEveryBytes = 8ULL << 20;
+
+}  // namespace
+
+SpareSegment::SpareSegment(const std::string& dir, std::uint64_t segment_bytes)
+    : path_(join_path(dir, segment_file_name(0)) + ".tmp"),
+      segment_bytes_(segment_bytes),
+      thread_([this] { run(); }) {}
+
+SpareSegment::~SpareSegment() {
+  {
+    const std::lock_guard lock(mu_);
+    stop_ = true;
+  }
+  cv_.notify_all();
+  thread_.join();
+  if (ready_fd_ >= 0) ::close(ready_fd_);
+}
+
+bool SpareSegment::ready() const {
+  const std::lock_guard lock(mu_);
+  return ready_fd_ >= 0;
+}
+
+bool SpareSegment::failed() const {
+  const std::lock_guard lock(mu_);
+  return failed_;
+}
+
+int SpareSegment::take() {
+  const std::lock_guard lock(mu_);
+  PAYCORE_ASSERT_GE(ready_fd_, 0);
+  const int fd = ready_fd_;
+  ready_fd_ = -1;
+  return fd;
+}
+
+void SpareSegment::release() {
+  {
+    const std::lock_guard lock(mu_);
+    PAYCORE_ASSERT(!wanted_);
+    wanted_ = true;
+  }
+  cv_.notify_all();
+}
+
+void SpareSegment::run() {
+  ::pthread_setname_np(::pthread_self(), "paycore-spare");
+  for (;;) {
+    {
+      std::unique_lock lock(mu_);
+      cv_.wait(lock, [this] { return stop_ || (wanted_ && !failed_); });
+      if (stop_) return;
+    }
+    const int fd = make();
+    const std::lock_guard lock(mu_);
+    if (fd < 0) {
+      failed_ = !stop_;
+      continue;
+    }
+    PAYCORE_ASSERT_EQ(ready_fd_, -1);
+    ready_fd_ = fd;
+    wanted_ = false;  // until the caller has taken it and freed the name
+  }
+}
+
+int SpareSegment::make() {
+  const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  auto give_up = [&](const char* what) {
+    const int error = errno;
+    if (fd >= 0) ::close(fd);
+    ::unlink(path_.c_str());
+    // Once: failed_ stops the thread from trying again.
+    log_line(LogLevel::warn, "wal: no spare segment, new segments are fallocated",
+             {{"path", path_}, {"call", what}, {"error", std::strerror(error)}});
+    return -1;
+  };
+  if (fd < 0) return give_up("open");
+  const std::vector<std::byte> zeros(kZerosChunkBytes, std::byte{0});
+  std::uint64_t done = 0;
+  while (done < segment_bytes_) {
+    {
+      const std::lock_guard lock(mu_);
+      if (stop_) {
+        ::close(fd);
+        ::unlink(path_.c_str());
+        return -1;
+      }
+    }
+    const std::size_t len =
+        static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), segment_bytes_ - done));
+    const ssize_t w = ::pwrite(fd, zeros.data(), len, static_cast<off_t>(done));
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) {
+      if (w == 0) errno = EIO;
+      return give_up("pwrite");
+    }
+    done += static_cast<std::uint64_t>(w);
+    if ((done % kFlushEveryBytes == 0 || done == segment_bytes_) && ::fdatasync(fd) != 0) {
+      return give_up("fdatasync");
+    }
+  }
+  return fd;
+}
+
+}  // namespace paycore::wal::detail
