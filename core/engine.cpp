@@ -412,6 +412,11 @@ Status check_config(const EngineConfig& config) {
   const bool power_of_two =
       config.ring_capacity >= 2 && (config.ring_capacity & (config.ring_capacity - 1)) == 0;
   if (!power_of_two) return Status::invalid_argument("ring capacity must be a power of two");
+  // 0 would delete the snapshot just written. 1 trims the log below the only snapshot, so a
+  // damaged one has nothing to fall back to (docs/operations.md).
+  if (config.snapshots_keep < 1 || config.snapshots_keep > snapshots_keep_max) {
+    return Status::invalid_argument("snapshots_keep must be 1.." + std::to_string(snapshots_keep_max));
+  }
   return Status::ok();
 }
 

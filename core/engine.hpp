@@ -34,6 +34,8 @@ namespace paycore {
 // one comes after this instead of tick_interval_us.
 inline constexpr std::int64_t tick_backlog_interval_us = 1'000;
 
+inline constexpr std::uint32_t snapshots_keep_max = 1000;
+
 struct EngineConfig {
   std::string data_dir = "paycore-data";
   std::uint32_t producers = 1;
@@ -56,7 +58,7 @@ struct EngineConfig {
   std::uint32_t archive_job_payments_max = 2048;
   std::uint64_t snapshot_every_records = 10'000'000;    // 0: never by count
   std::int64_t snapshot_every_us = 3600LL * 1'000'000;  // 0: never by time
-  std::uint32_t snapshots_keep = 3;
+  std::uint32_t snapshots_keep = 3;  // 1..snapshots_keep_max
   bool snapshot_at_shutdown = true;
   std::uint64_t wal_segment_bytes = 256ULL << 20;
   std::uint32_t wal_batch_bytes_max = 8U << 20;

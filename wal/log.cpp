@@ -1,7 +1,10 @@
 #include "wal/log.hpp"
 
 #include <fcntl.h>
+#include <linux/fiemap.h>
+#include <linux/fs.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -98,6 +101,31 @@ Status pwrite_all(int fd, const std::byte* buf, std::size_t n, std::uint64_t off
   return Status::ok();
 }
 
+// True when every byte of the file's first `bytes` lies in a written extent: no hole and no
+// extent still marked unwritten (FIEMAP_EXTENT_UNWRITTEN, what fallocate leaves; the ioctl is
+// documented in the kernel's Documentation/filesystems/fiemap.rst). False when the filesystem
+// cannot say, which only costs one early move to a spare.
+bool all_blocks_written(int fd, std::uint64_t bytes) {
+  constexpr std::uint32_t kExtentsPerCall = 32;
+  alignas(struct fiemap) std::byte buffer[sizeof(struct fiemap) + kExtentsPerCall * sizeof(struct fiemap_extent)];
+  auto* map = reinterpret_cast<struct fiemap*>(buffer);
+  std::uint64_t covered = 0;  // every byte below this is in a written extent
+  for (int calls = 0; covered < bytes && calls < 1024; ++calls) {
+    std::memset(buffer, 0, sizeof buffer);
+    map->fm_start = covered;
+    map->fm_length = bytes - covered;
+    map->fm_extent_count = kExtentsPerCall;
+    if (::ioctl(fd, FS_IOC_FIEMAP, map) != 0 || map->fm_mapped_extents == 0) return false;
+    for (std::uint32_t i = 0; i < map->fm_mapped_extents; ++i) {
+      const struct fiemap_extent& e = map->fm_extents[i];
+      if (e.fe_logical > covered || (e.fe_flags & FIEMAP_EXTENT_UNWRITTEN) != 0) return false;
+      covered = std::max<std::uint64_t>(covered, e.fe_logical + e.fe_length);
+      if ((e.fe_flags & FIEMAP_EXTENT_LAST) != 0 && covered < bytes) return false;
+    }
+  }
+  return covered >= bytes;
+}
+
 }  // namespace
 
 Log::Log(const Options& options) : options_(options) {
@@ -182,6 +210,8 @@ Status Log::recover(RecoveryReport* report) {
   for (const auto& seg : scan.segments) segments_.push_back({seg.first_lsn, seg.path});
   active_bytes_ = scan.last_file_bytes;
   tail_offset_ = scan.tail_offset;
+  // A segment made from a spare before the restart need not be left for a new one.
+  active_written_ = all_blocks_written(active_fd_, active_bytes_);
   next_lsn_ = scan.next_lsn;
   durable_lsn_ = next_lsn_ - 1;
   prev_checksum_ = scan.last_checksum;
@@ -322,7 +352,7 @@ Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum)
 // would each commit extent conversions (spare_segment.hpp). Only once the active segment holds
 // a record, since a segment is named after its first LSN and two must not share a name.
 bool Log::leave_segment_early() const {
-  return !active_written_ && spare_ != nullptr && fill_->bytes == 0 &&
+  return !active_written_ && !early_moves_stopped_ && spare_ != nullptr && fill_->bytes == 0 &&
          tail_offset_ > format::kSegmentHeaderBytes && spare_->ready();
 }
 
@@ -350,10 +380,17 @@ Status Log::append(std::uint16_t type, std::span<const std::byte> payload,
                       std::to_string(record_bytes_max_ - format::kRecordHeaderBytes));
   }
   if (fill_->bytes + need > options_.batch_bytes_max) return Status::full();
-  if (tail_offset_ + need > active_bytes_ || leave_segment_early()) {
+  const bool fits = tail_offset_ + need <= active_bytes_;
+  if (!fits || leave_segment_early()) {
     if (fill_->bytes > 0) return Status::full();  // a batch never spans two segments
     Status s = rotate();
-    if (!s.is_ok()) return s;
+    if (!s.is_ok() && (!fits || read_only())) return s;
+    if (!s.is_ok()) {
+      // The move was optional: stay in this segment, and do not try again (said once).
+      early_moves_stopped_ = true;
+      log_line(LogLevel::warn, "wal: could not move to a spare segment; staying in this one",
+               {{"dir", options_.dir}, {"error", s.message()}});
+    }
     PAYCORE_ASSERT(tail_offset_ + need <= active_bytes_);
   }
   Batch& b = *fill_;

@@ -185,6 +185,7 @@ class Log {
   std::uint64_t active_bytes_ = 0;  // its file size
   std::uint64_t tail_offset_ = 0;   // where the next record goes in it
   bool active_written_ = false;     // every byte of it was written once (made from a spare)
+  bool early_moves_stopped_ = false;  // a move to a spare before the segment was full failed
   std::vector<Segment> segments_;   // in LSN order; the last one is active
   std::uint64_t next_lsn_ = 1;
   std::uint64_t durable_lsn_ = 0;

@@ -23,9 +23,11 @@ constexpr std::uint64_t kFlushEveryBytes = 8ULL << 20;
 
 }  // namespace
 
-SpareSegment::SpareSegment(const std::string& dir, std::uint64_t segment_bytes)
+SpareSegment::SpareSegment(const std::string& dir, std::uint64_t segment_bytes,
+                           std::uint32_t retry_ms)
     : path_(join_path(dir, segment_file_name(0)) + ".tmp"),
       segment_bytes_(segment_bytes),
+      retry_(retry_ms),
       thread_([this] { run(); }) {}
 
 SpareSegment::~SpareSegment() {
@@ -70,14 +72,17 @@ void SpareSegment::run() {
   for (;;) {
     {
       std::unique_lock lock(mu_);
-      cv_.wait(lock, [this] { return stop_ || (wanted_ && !failed_); });
+      if (failed_) cv_.wait_for(lock, retry_, [this] { return stop_; });
+      cv_.wait(lock, [this] { return stop_ || wanted_; });
       if (stop_) return;
     }
     const int fd = make();
     const std::lock_guard lock(mu_);
-    if (fd < 0) {
-      failed_ = !stop_;
-      continue;
+    failed_ = fd < 0 && !stop_;
+    if (fd < 0) continue;
+    if (failure_logged_) {
+      failure_logged_ = false;
+      log_line(LogLevel::info, "wal: spare segments again", {{"path", path_}});
     }
     PAYCORE_ASSERT_EQ(ready_fd_, -1);
     ready_fd_ = fd;
@@ -91,14 +96,18 @@ int SpareSegment::make() {
     const int error = errno;
     if (fd >= 0) ::close(fd);
     ::unlink(path_.c_str());
-    // Once: failed_ stops the thread from trying again.
-    log_line(LogLevel::warn, "wal: no spare segment, new segments are fallocated",
-             {{"path", path_}, {"call", what}, {"error", std::strerror(error)}});
+    if (!failure_logged_) {  // once per run of failures: the thread retries every retry_
+      failure_logged_ = true;
+      log_line(LogLevel::warn, "wal: no spare segment, new segments are fallocated until one is made",
+               {{"path", path_}, {"call", what}, {"error", std::strerror(error)},
+                {"retry_ms", std::to_string(retry_.count())}});
+    }
     return -1;
   };
   if (fd < 0) return give_up("open");
   const std::vector<std::byte> zeros(kZerosChunkBytes, std::byte{0});
   std::uint64_t done = 0;
+  std::uint64_t flush_at = kFlushEveryBytes;
   while (done < segment_bytes_) {
     {
       const std::lock_guard lock(mu_);
@@ -117,8 +126,9 @@ int SpareSegment::make() {
       return give_up("pwrite");
     }
     done += static_cast<std::uint64_t>(w);
-    if ((done % kFlushEveryBytes == 0 || done == segment_bytes_) && ::fdatasync(fd) != 0) {
-      return give_up("fdatasync");
+    if (done >= flush_at || done == segment_bytes_) {
+      if (::fdatasync(fd) != 0) return give_up("fdatasync");
+      flush_at = done + kFlushEveryBytes;
     }
   }
   return fd;

@@ -15,9 +15,11 @@
 // and renames it into place; the thread then starts the next one.
 //
 // Threads: the log's owner calls ready/take/release; the spare's thread only makes files. A
-// failure to make a spare (ENOSPC, EIO) is logged once and ends the spares: the log goes on with
-// fallocated segments, which are correct, only slower to flush.
+// failure to make a spare (ENOSPC, EIO) is logged once per run of failures and tried again after
+// `retry_ms`; meanwhile the log goes on with fallocated segments, which are correct, only slower
+// to flush. A full disk thus gets its spares back once space is freed, without a restart.
 
+#include <chrono>
 #include <condition_variable>
 #include <cstdint>
 #include <mutex>
@@ -28,8 +30,11 @@ namespace paycore::wal::detail {
 
 class SpareSegment {
  public:
+  static constexpr std::uint32_t kRetryMsDefault = 10'000;
+
   // Starts the thread, which begins at once to write a spare of `segment_bytes` in `dir`.
-  SpareSegment(const std::string& dir, std::uint64_t segment_bytes);
+  SpareSegment(const std::string& dir, std::uint64_t segment_bytes,
+               std::uint32_t retry_ms = kRetryMsDefault);
   SpareSegment(const SpareSegment&) = delete;
   SpareSegment& operator=(const SpareSegment&) = delete;
   ~SpareSegment();  // stops the thread (mid-file if need be); a spare left on disk is harmless
@@ -43,7 +48,7 @@ class SpareSegment {
   // The caller is done with the spare's name (renamed or unlinked): the thread makes the next.
   void release();
 
-  // A spare could not be made (logged); none will be.
+  // The last attempt to make a spare failed (logged); the next is `retry_ms` after it.
   bool failed() const;
 
   const std::string& path() const { return path_; }
@@ -54,12 +59,14 @@ class SpareSegment {
 
   const std::string path_;
   const std::uint64_t segment_bytes_;
+  const std::chrono::milliseconds retry_;
   mutable std::mutex mu_;
   std::condition_variable cv_;
   int ready_fd_ = -1;     // guarded by mu_
   bool wanted_ = true;    // guarded by mu_: make one (false while the caller holds the name)
   bool stop_ = false;     // guarded by mu_
-  bool failed_ = false;   // guarded by mu_: a spare could not be made; no more are tried
+  bool failed_ = false;   // guarded by mu_: the last attempt failed
+  bool failure_logged_ = false;  // the thread's own: said once per run of failures
   std::thread thread_;
 };
 

@@ -56,10 +56,11 @@ TEST_P(EngineTest, TornTailIsReportedOnce) {
     e->start();
     populate(*e, 3);
   }
-  // Stray bytes just after the last record of the only segment: what a crash mid-write leaves.
+  // Stray bytes just after the last record of the last segment (by name: the log may have
+  // moved to a spare segment): what a crash mid-write leaves.
   std::string segment;
   for (const auto& entry : std::filesystem::directory_iterator(dir + "/wal")) {
-    if (entry.path().extension() == ".log") segment = entry.path().string();
+    if (entry.path().extension() == ".log") segment = std::max(segment, entry.path().string());
   }
   ASSERT_FALSE(segment.empty());
   std::string bytes;
@@ -277,6 +278,18 @@ TEST_P(EngineTest, TheLogBelowTheOldestKeptSnapshotIsDropped) {
   auto again = open_engine(config);
   ASSERT_TRUE(again);
   EXPECT_EQ(state_image(again->state_for_tests()), before);
+}
+
+TEST_P(EngineTest, SnapshotsKeepMustBeOneToTheMaximum) {
+  for (const std::uint32_t keep : {0U, snapshots_keep_max + 1}) {
+    config.snapshots_keep = keep;
+    const StatusOr<std::unique_ptr<Engine>> e = Engine::open(config);
+    ASSERT_FALSE(e.is_ok()) << keep;
+    EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
+    EXPECT_NE(e.status().message().find("snapshots_keep"), std::string::npos) << e.status().to_string();
+  }
+  config.snapshots_keep = 1;
+  EXPECT_TRUE(Engine::open(config).is_ok());
 }
 
 TEST_P(EngineTest, MissingLogSegmentRefusesToStart) {

@@ -178,6 +178,7 @@ std::vector<std::string> write_log(const std::string& dir, std::size_t count) {
   options.segment_bytes = 4096;
   options.batch_bytes_max = 4096;
   options.force_fallback = true;
+  options.spare_segments = false;  // seeds with a fixed layout, and no spare file among them
   std::unique_ptr<wal::Log> log;
   wal::RecoveryReport report;
   if (!wal::Log::open(options, &log, &report).is_ok()) std::abort();

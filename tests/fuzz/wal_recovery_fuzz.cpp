@@ -130,6 +130,7 @@ PAYCORE_FUZZ_TARGET(wal_recovery) {
   options.segment_bytes = 4096;
   options.batch_bytes_max = 4096;
   options.force_fallback = true;  // recovery is what is fuzzed; no io_uring ring per input
+  options.spare_segments = false;  // nor a thread writing a spare per input
   std::unique_ptr<Log> log;
   RecoveryReport report;
   const Status opened = Log::open(options, &log, &report);

@@ -71,11 +71,18 @@ TEST(SpareSegment, TheNextIsMadeOnlyOnceTheNameIsReleased) {
   EXPECT_EQ(file_bytes(taken), 64U << 10);  // the taken one was left alone
 }
 
-TEST(SpareSegment, OneThatCannotBeMadeEndsTheSpares) {
+// A spare that cannot be made (here: no directory; in life ENOSPC) is tried again later, so a
+// full disk gets its spares back once space is freed.
+TEST(SpareSegment, OneThatCannotBeMadeIsTriedAgain) {
   TempDir tmp;
-  SpareSegment spare(tmp.path() + "/no-such-directory", 64 << 10);
+  const std::string dir = tmp.path() + "/not-yet";
+  SpareSegment spare(dir, 64 << 10, /*retry_ms=*/20);
   ASSERT_TRUE(eventually([&] { return spare.failed(); }));
   EXPECT_FALSE(spare.ready());
+  ASSERT_TRUE(std::filesystem::create_directory(dir));
+  ASSERT_TRUE(eventually([&] { return spare.ready(); }));
+  EXPECT_FALSE(spare.failed());
+  EXPECT_EQ(file_bytes(spare.path()), 64U << 10);
 }
 
 class WalSpares : public ::testing::TestWithParam<bool> {
@@ -121,7 +128,7 @@ TEST_P(WalSpares, AFallocatedSegmentIsLeftOnceASpareIsReady) {
   EXPECT_LT(moved_at, 1000u);
   EXPECT_TRUE(std::filesystem::exists(segment_path(tmp_.log_dir(), moved_at)));
   write_records(*log, 100, 7);
-  const std::uint64_t last = log->next_lsn() - 1;
+  std::uint64_t last = log->next_lsn() - 1;
   log.reset();
   RecoveryReport report;
   auto again = open_log(options(), &report);
@@ -130,10 +137,20 @@ TEST_P(WalSpares, AFallocatedSegmentIsLeftOnceASpareIsReady) {
   EXPECT_EQ(report.last_lsn, last);
   EXPECT_FALSE(report.torn_tail_truncated);
   expect_records(replay_all(*again, 1), 1, last);
+  // The segment it reopened in was a spare, all written (FIEMAP says so): it is not left for
+  // the new spare, which is ready long before these 200 small batches are done.
+  for (int i = 0; i < 200; ++i) {
+    write_records(*again, 1, 1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  last += 200;
+  EXPECT_EQ(again->stats().segments_created_count, 0u);
+  expect_records(replay_all(*again, 1), 1, last);
 }
 
-// Steady state: every rotation takes a zero-filled spare when the writer is slower than the
-// spare's thread (here: one small batch per millisecond).
+// Steady state: rotations take zero-filled spares when the writer is slower than the spare's
+// thread (here: 20 records per 5 ms). Only a count is asserted, not that every rotation found
+// one ready: a busy CI machine may stall the spare's flushes.
 TEST_P(WalSpares, RotationsTakeSpares) {
   Options o = options();
   o.segment_bytes = 16 << 10;
@@ -143,14 +160,11 @@ TEST_P(WalSpares, RotationsTakeSpares) {
   std::uint64_t written = 0;
   write_until_on_a_spare(*log, &written);
   const auto until = std::chrono::steady_clock::now() + kWaitMax;
-  while (log->stats().segments_created_count < 6) {
-    ASSERT_LT(std::chrono::steady_clock::now(), until);
+  while (log->stats().segments_from_spares_count < 4) {
+    ASSERT_LT(std::chrono::steady_clock::now(), until) << "rotations did not take spares";
     write_records(*log, 20, 20);
     std::this_thread::sleep_for(std::chrono::milliseconds(5));
   }
-  const Stats stats = log->stats();
-  EXPECT_GE(stats.segments_from_spares_count, stats.segments_created_count - 2)
-      << "at most the first segment and one rotation that found no spare ready";
   const std::uint64_t last = log->next_lsn() - 1;
   log.reset();
   RecoveryReport report;
