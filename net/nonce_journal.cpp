@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cerrno>
 #include <chrono>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <filesystem>
@@ -33,14 +34,24 @@ std::uint64_t get_le(const char* p, int bytes) {
   return v;
 }
 
-bool write_all(int fd, std::string_view bytes) {
+constexpr std::string_view spare_name = "nonces-spare.tmp";  // not *.log: loading ignores it
+
+bool write_all(int fd, std::string_view bytes, std::uint64_t offset) {
   while (!bytes.empty()) {
-    const ssize_t n = ::write(fd, bytes.data(), bytes.size());
+    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
     if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) return false;
+    if (n <= 0) {
+      if (n == 0) errno = EIO;
+      return false;
+    }
     bytes.remove_prefix(static_cast<std::size_t>(n));
+    offset += static_cast<std::uint64_t>(n);
   }
   return true;
+}
+
+bool all_zero(std::string_view bytes) {
+  return std::all_of(bytes.begin(), bytes.end(), [](char c) { return c == 0; });
 }
 
 struct LoadedFile {
@@ -59,6 +70,11 @@ LoadedFile parse_file(std::string_view bytes, Take&& take) {
   }
   std::size_t at = file_magic.size();
   while (at < bytes.size()) {
+    // Only zeros left: the unwritten rest of a file made from a spare, a clean end.
+    if (bytes[at] == 0 && all_zero(bytes.substr(at))) {
+      result.good_bytes = at;
+      return result;
+    }
     if (bytes.size() - at < record_head_bytes) break;
     const char* p = bytes.data() + at;
     const auto principal_len = static_cast<unsigned char>(p[12]);
@@ -103,7 +119,7 @@ NonceJournal::NonceJournal(std::string dir, std::int64_t window_s)
 StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& dir,
                                                            std::int64_t window_s,
                                                            std::int64_t now_s, auth::NonceCache& cache,
-                                                           NonceJournalLoad* load) {
+                                                           NonceJournalLoad* load, bool spare_files) {
   PAYCORE_ASSERT_GT(window_s, 0);
   std::vector<std::string> paths;
   PAYCORE_RETURN_IF_ERROR(list_journal_files(dir, &paths));
@@ -132,7 +148,10 @@ StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& di
     journal->closed_.push_back(File{path, loaded.newest_timestamp_s});
   }
   journal->drop_expired_files(now_s);
-  PAYCORE_RETURN_IF_ERROR(journal->rotate_if_due(now_s));
+  PAYCORE_RETURN_IF_ERROR(journal->rotate_if_due(now_s, 0));
+  if (spare_files) {
+    journal->spare_ = std::make_unique<SpareFile>(dir + "/" + std::string(spare_name), nonce_file_bytes);
+  }
   journal->thread_ = std::thread([j = journal.get()] { j->run(); });
   return journal;
 }
@@ -168,30 +187,19 @@ std::uint64_t NonceJournal::append(std::string_view principal, std::string_view 
   return seq;
 }
 
-// A new file when none is open or the current one has been written for a window. Always a file
-// of its own (O_EXCL, a counter after the second): appending to an older file could put new
-// records after a torn tail, where loading never reaches them.
-Status NonceJournal::rotate_if_due(std::int64_t now_s) {
-  if (fd_ >= 0 && now_s - current_started_s_ < window_s_) return Status::ok();
-  const auto failed = [&](int error_number) {
-    return errno_status(dir_ + ": cannot create a nonce journal file", error_number);
-  };
-  std::string path;
+// A new file when none is open, the current one has been written for a window, or the batch
+// does not fit in it; and, as soon as a spare is ready, in place of a file that grows (its
+// flushes each commit a size change).
+Status NonceJournal::rotate_if_due(std::int64_t now_s, std::size_t batch_bytes) {
+  const bool full = current_capacity_bytes_ > 0 && current_bytes_ + batch_bytes > current_capacity_bytes_;
+  const bool growing_and_spare_ready = current_capacity_bytes_ == 0 && spare_ != nullptr && spare_->ready();
+  if (fd_ >= 0 && now_s - current_started_s_ < window_s_ && !full && !growing_and_spare_ready) {
+    return Status::ok();
+  }
   int fd = -1;
-  for (int attempt = 0; fd < 0 && attempt < 1000; ++attempt) {
-    path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) + "-" + std::to_string(attempt) +
-           std::string(file_suffix);
-    fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_APPEND | O_CLOEXEC, 0600);
-    if (fd < 0 && errno != EEXIST) return failed(errno);
-  }
-  if (fd < 0) return failed(EEXIST);
-  if (!write_all(fd, file_magic) || ::fdatasync(fd) != 0 || !fsync_directory(dir_).is_ok()) {
-    const int error_number = errno;
-    ::close(fd);
-    ::unlink(path.c_str());
-    errno = error_number;  // write_batch logs strerror(errno)
-    return failed(error_number);
-  }
+  std::string path;
+  std::uint64_t capacity_bytes = 0;
+  PAYCORE_RETURN_IF_ERROR(create_file(now_s, batch_bytes, &fd, &path, &capacity_bytes));
   if (fd_ >= 0) {
     ::close(fd_);
     closed_.push_back(current_);
@@ -200,6 +208,57 @@ Status NonceJournal::rotate_if_due(std::int64_t now_s) {
   current_ = File{path, 0};
   current_started_s_ = now_s;
   current_bytes_ = file_magic.size();
+  current_capacity_bytes_ = capacity_bytes;
+  return Status::ok();
+}
+
+// Always a file of its own (O_EXCL or RENAME_NOREPLACE, a counter after the second): appending
+// to an older file could put new records after a torn tail, where loading never reaches them.
+Status NonceJournal::create_file(std::int64_t now_s, std::size_t batch_bytes, int* fd_out,
+                                 std::string* path_out, std::uint64_t* capacity_bytes) {
+  const auto failed = [&](int error_number) {
+    return errno_status(dir_ + ": cannot create a nonce journal file", error_number);
+  };
+  const bool from_spare = spare_ != nullptr && spare_->ready() &&
+                          file_magic.size() + batch_bytes <= spare_->bytes();
+  int fd = from_spare ? spare_->take() : -1;
+  const std::string from = from_spare ? spare_->path() : std::string();
+  std::string path;
+  // The spare gets its header and is flushed under its own name, then renamed into place.
+  bool ok = !from_spare || (write_all(fd, file_magic, 0) && ::fdatasync(fd) == 0);
+  bool placed = false;
+  for (int attempt = 0; ok && !placed && attempt < 1000; ++attempt) {
+    path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) + "-" + std::to_string(attempt) +
+           std::string(file_suffix);
+    if (from_spare) {
+      placed = ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0;
+    } else {
+      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+      placed = fd >= 0;
+    }
+    ok = placed || errno == EEXIST;
+  }
+  if (!placed && ok) errno = EEXIST;
+  const int placing_error = errno;
+  if (from_spare) {
+    if (!placed) ::unlink(from.c_str());
+    spare_->release();  // its name is free again: renamed or unlinked
+  }
+  if (!placed) {
+    if (fd >= 0) ::close(fd);
+    return failed(placing_error);
+  }
+  if ((!from_spare && (!write_all(fd, file_magic, 0) || ::fdatasync(fd) != 0)) ||
+      !fsync_directory(dir_).is_ok()) {
+    const int error_number = errno;
+    ::close(fd);
+    ::unlink(path.c_str());
+    errno = error_number;  // write_batch logs strerror(errno)
+    return failed(error_number);
+  }
+  *fd_out = fd;
+  *path_out = path;
+  *capacity_bytes = from_spare ? spare_->bytes() : 0;
   return Status::ok();
 }
 
@@ -217,9 +276,9 @@ void NonceJournal::drop_expired_files(std::int64_t now_s) {
 // record and closed, and the next batch starts a new file: the journal heals by itself once the
 // disk takes writes again, like the write-ahead log.
 void NonceJournal::write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s) {
-  bool ok = rotate_if_due(now_s).is_ok();
+  bool ok = rotate_if_due(now_s, records.size()).is_ok();
   if (ok && !records.empty()) {
-    ok = write_all(fd_, records) && ::fdatasync(fd_) == 0;
+    ok = write_all(fd_, records, current_bytes_) && ::fdatasync(fd_) == 0;
     if (ok) {
       current_bytes_ += records.size();
       current_.newest_timestamp_s = std::max(current_.newest_timestamp_s, newest_s);

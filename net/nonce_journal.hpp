@@ -18,13 +18,18 @@
 // write-ahead log's runs, so its latency is the larger of the two; a read waits for one
 // fdatasync it did not wait for before (measured in docs/benchmarks.md).
 //
-// Files: DIR/nonces-<first unix second>-<n>.log, a new one every `window_s` and at every start; a file is deleted once
-// every entry in it has expired (its newest timestamp + window has passed). Each file starts
-// with the 8 bytes "PCNONCE1"; each record is
+// Files: DIR/nonces-<first unix second>-<n>.log, a new one every `window_s`, at every start and
+// when the current one is full; a file is deleted once every entry in it has expired (its newest
+// timestamp + window has passed). Each file starts with the 8 bytes "PCNONCE1"; each record is
 //   u32 xxh32(rest, seed 0) | i64 timestamp_s | u8 principal_len | u8 nonce_len | principal | nonce
-// little-endian. Loading stops at the first record that is incomplete or fails its checksum (a
-// torn tail after a crash: that record was never acknowledged, since its fdatasync had not
-// completed).
+// little-endian. A file is normally a spare (base/spare_file.hpp, DIR/nonces-spare.tmp while it
+// is being made) of nonce_file_bytes written full of zeros ahead of need: its records are
+// written in place, so each fdatasync flushes data only, with no size or extent change for the
+// filesystem to commit (before, every batch's fdatasync had one, and answers waited for it:
+// docs/benchmarks.md). Without a ready spare, a file grows as it is written. Loading stops at
+// the first record that is incomplete or fails its checksum (a torn tail after a crash: that
+// record was never acknowledged, since its fdatasync had not completed), or cleanly where only
+// zeros are left (a record never has principal_len 0).
 //
 // Failure: a batch whose write or fdatasync fails (a full disk, an I/O error) is dropped and its
 // answers are released: the requests were executed, and reads must keep working on a full disk
@@ -43,6 +48,7 @@
 #include <thread>
 #include <vector>
 
+#include "base/spare_file.hpp"
 #include "base/status.hpp"
 #include "net/credentials.hpp"
 
@@ -56,15 +62,20 @@ struct NonceJournalLoad {
   std::size_t cache_full = 0;    // live records the cache had no room for
 };
 
+// Size of each journal file made from a spare: ~250k records of a 40-byte nonce.
+inline constexpr std::uint64_t nonce_file_bytes = 16ULL << 20;
+
 class NonceJournal {
  public:
   /// Creates DIR if needed, loads every journal file in it into `cache` (entries whose
   /// timestamp + window has passed at `now_s` are skipped; counts into `load`), deletes expired
   /// files and starts a new file and the journal thread. An io error naming DIR or the file
-  /// (and the reason) if DIR cannot be used or a file cannot be read.
+  /// (and the reason) if DIR cannot be used or a file cannot be read. `spare_files` false: every
+  /// file grows as it is written (tests that edit the files).
   static StatusOr<std::unique_ptr<NonceJournal>> open(const std::string& dir,
                                                       std::int64_t window_s, std::int64_t now_s,
-                                                      auth::NonceCache& cache, NonceJournalLoad* load);
+                                                      auth::NonceCache& cache, NonceJournalLoad* load,
+                                                      bool spare_files = true);
   ~NonceJournal();
   NonceJournal(const NonceJournal&) = delete;
   NonceJournal& operator=(const NonceJournal&) = delete;
@@ -87,8 +98,13 @@ class NonceJournal {
   NonceJournal(std::string dir, std::int64_t window_s);
   void run();
   void write_batch(std::string_view records, std::int64_t newest_s, std::int64_t now_s);
-  // A new file when one is due; an io error naming the directory (errno kept for the log).
-  Status rotate_if_due(std::int64_t now_s);
+  // A new file when one is due (none open, a window old, or no room for `batch_bytes` more); an
+  // io error naming the directory (errno kept for the log).
+  Status rotate_if_due(std::int64_t now_s, std::size_t batch_bytes);
+  // A new journal file at a free name: the ready spare (header written, flushed, renamed) if one
+  // can hold `batch_bytes`, else an empty file that grows. *capacity_bytes: 0 when it grows.
+  Status create_file(std::int64_t now_s, std::size_t batch_bytes, int* fd, std::string* path,
+                     std::uint64_t* capacity_bytes);
   void drop_expired_files(std::int64_t now_s);
 
   struct File {
@@ -115,8 +131,10 @@ class NonceJournal {
   File current_;
   std::int64_t current_started_s_ = 0;
   std::size_t current_bytes_ = 0;  // whole records written (and synced) to current_
+  std::uint64_t current_capacity_bytes_ = 0;  // its preallocated size; 0: it grows
   bool failing_ = false;           // the last batch failed (log the change, not every batch)
   std::vector<File> closed_;
+  std::unique_ptr<SpareFile> spare_;
   std::thread thread_;
 };
 

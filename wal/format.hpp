@@ -4,7 +4,7 @@
 //
 // A log is a directory of segment files named <first-lsn, 20 decimal digits>.log, e.g.
 // 00000000000000000001.log. Each is preallocated to a fixed size, either with fallocate or (a
-// "spare", wal/spare_segment.hpp) by writing zeros over all of it, and filled from the front; a
+// "spare", base/spare_file.hpp) by writing zeros over all of it, and filled from the front; a
 // record never spans two files. A segment may end early, before its file does: the log moves to
 // a spare as soon as one is ready. All integers are little-endian.
 //

@@ -17,9 +17,9 @@
 #include "base/assert.hpp"
 #include "base/histogram.hpp"
 #include "base/log.hpp"
+#include "base/spare_file.hpp"
 #include "wal/format.hpp"
 #include "wal/reader.hpp"
-#include "wal/spare_segment.hpp"
 #include "wal/writer.hpp"
 
 namespace paycore::wal {
@@ -167,7 +167,9 @@ Status Log::open(const Options& options, std::unique_ptr<Log>* out, RecoveryRepo
   if (!s.is_ok()) return s;
   // After recovery, which removes a spare left by a crash with the other temp files.
   if (options.spare_segments) {
-    log->spare_ = std::make_unique<detail::SpareSegment>(options.dir, options.segment_bytes);
+    // LSN 0, which no segment has: recovery deletes it like any half-made segment.
+    log->spare_ = std::make_unique<SpareFile>(
+        detail::join_path(options.dir, detail::segment_file_name(0)) + ".tmp", options.segment_bytes);
   }
   PAYCORE_ASSERT(log->durable_lsn_ + 1 == log->next_lsn_);
   *out = std::move(log);
@@ -349,7 +351,7 @@ Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum)
 }
 
 // A batch about to start in a fallocated segment moves to a ready spare instead: its flushes
-// would each commit extent conversions (spare_segment.hpp). Only once the active segment holds
+// would each commit extent conversions (base/spare_file.hpp). Only once the active segment holds
 // a record, since a segment is named after its first LSN and two must not share a name.
 bool Log::leave_segment_early() const {
   return !active_written_ && !early_moves_stopped_ && spare_ != nullptr && fill_->bytes == 0 &&

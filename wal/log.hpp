@@ -29,6 +29,10 @@
 #include "base/function_ref.hpp"
 #include "base/status.hpp"
 
+namespace paycore {
+class SpareFile;
+}
+
 namespace paycore::wal {
 
 // Flushes in flight at once, at most (Options::syncs_in_flight_max).
@@ -44,7 +48,7 @@ struct Options {
   // LSN of the first record when the directory holds no segment: after a snapshot at LSN s
   // whose log segments were all removed, pass s + 1 so that LSNs keep increasing.
   std::uint64_t first_lsn_if_empty = 1;
-  // Write each next segment full of zeros on a thread ahead of need (wal/spare_segment.hpp says
+  // Write each next segment full of zeros on a thread ahead of need (base/spare_file.hpp says
   // why) and leave a fallocated segment for such a spare as soon as one is ready. Off: every
   // segment is fallocated at rotation, on the caller's thread.
   bool spare_segments = true;
@@ -91,7 +95,6 @@ using ReplayFn = FunctionRef<void(std::uint64_t lsn, std::uint16_t type,
 
 namespace detail {
 class Writer;
-class SpareSegment;
 struct Batch;
 struct SyncDone;
 }  // namespace detail
@@ -196,7 +199,7 @@ class Log {
   std::vector<Flight> flights_;  // writer_->slots_max() entries
   std::vector<int> sync_fds_;    // the active segment opened once per slot (writer.hpp says why)
   std::unique_ptr<detail::Writer> writer_;
-  std::unique_ptr<detail::SpareSegment> spare_;  // null without Options::spare_segments
+  std::unique_ptr<SpareFile> spare_;  // null without Options::spare_segments
   Stats stats_;
 };
 

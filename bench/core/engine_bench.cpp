@@ -110,7 +110,7 @@ void setup_accounts(Engine& e, std::uint32_t accounts, std::uint32_t producers) 
 }
 
 // A new log starts in a fallocated segment and moves to a zero-filled spare once the spare's
-// thread has written one (wal/spare_segment.hpp). Deposits go in, one at a time, until it has
+// thread has written one (base/spare_file.hpp). Deposits go in, one at a time, until it has
 // moved, so that the run measures the steady state and not the spare being written.
 void wait_for_spare_segment(Engine& e, const Options& o) {
   if (!o.spare_segments || o.fallback) return;

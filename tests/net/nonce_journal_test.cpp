@@ -31,9 +31,10 @@ void wait_durable(const NonceJournal& journal, std::uint64_t seq) {
   ASSERT_GE(journal.durable_seq(), seq);
 }
 
+// Without spare files unless asked: most cases cut or edit the one file a run wrote.
 std::unique_ptr<NonceJournal> open_journal(const std::string& dir, auth::NonceCache& cache, NonceJournalLoad* load,
-                                           std::int64_t at_s = now_s()) {
-  auto journal = NonceJournal::open(dir, window_s, at_s, cache, load);
+                                           std::int64_t at_s = now_s(), bool spare_files = false) {
+  auto journal = NonceJournal::open(dir, window_s, at_s, cache, load, spare_files);
   EXPECT_TRUE(journal.is_ok()) << journal.status().to_string();
   if (!journal.is_ok()) return nullptr;
   return std::move(journal).value();
@@ -181,6 +182,85 @@ TEST(NonceJournalFile, CorruptRecordStopsTheFileThere) {
   auto journal = open_journal(dir.path, cache, &load);
   EXPECT_EQ(load.records, 1u);
   EXPECT_EQ(load.torn, 1u);
+}
+
+// The journal moves from the file it started (which grows) to a spare written full of zeros as
+// soon as one is ready; its records are written in place there, and loading reads them up to
+// the zeros, which are a clean end, not a torn tail.
+TEST(NonceJournal, RecordsInASpareFileAreLoadedAndItsZerosAreNoTornTail) {
+  TempDir dir;
+  const std::int64_t t = now_s();
+  std::vector<std::string> nonces;
+  {
+    auth::NonceCache cache;
+    NonceJournalLoad load;
+    auto journal = open_journal(dir.path, cache, &load, t, /*spare_files=*/true);
+    const auto moved = [&] {
+      for (const std::string& f : journal_files(dir.path)) {
+        if (f.ends_with(".log") && std::filesystem::file_size(f) == nonce_file_bytes) return true;
+      }
+      return false;
+    };
+    for (int i = 0; i < 3000 && !moved(); ++i) {
+      nonces.push_back("nonce-spare-" + std::to_string(i));
+      wait_durable(*journal, journal->append("m_001", nonces.back(), t));
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_TRUE(moved()) << "the journal never moved to a spare file";
+    for (int i = 0; i < 5; ++i) {  // these go into the spare file
+      nonces.push_back("nonce-in-spare-" + std::to_string(i));
+      wait_durable(*journal, journal->append("m_001", nonces.back(), t));
+    }
+    journal->stop();
+  }
+  auth::NonceCache cache;
+  NonceJournalLoad load;
+  auto journal = open_journal(dir.path, cache, &load, t);
+  EXPECT_EQ(load.records, nonces.size());
+  EXPECT_EQ(load.torn, 0u);
+  for (const std::string& nonce : nonces) {
+    EXPECT_EQ(cache.insert("m_001", nonce, t, t), auth::NonceCache::Insert::replayed) << nonce;
+  }
+}
+
+// A record cut short inside a spare file (bytes after it still zero) is a torn tail there.
+TEST(NonceJournalFile, ATornRecordInASpareFileIsATornTail) {
+  TempDir dir;
+  const std::int64_t t = now_s();
+  std::string spare_file;
+  {
+    auth::NonceCache cache;
+    NonceJournalLoad load;
+    auto journal = open_journal(dir.path, cache, &load, t, /*spare_files=*/true);
+    for (int i = 0; i < 3000 && spare_file.empty(); ++i) {
+      wait_durable(*journal, journal->append("m_001", "nonce-torn-case-" + std::to_string(i), t));
+      for (const std::string& f : journal_files(dir.path)) {
+        if (f.ends_with(".log") && std::filesystem::file_size(f) == nonce_file_bytes) spare_file = f;
+      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    ASSERT_FALSE(spare_file.empty());
+    wait_durable(*journal, journal->append("m_001", "nonce-last-one", t));
+    journal->stop();
+  }
+  // Zero the last 3 bytes of the last record: its checksum fails, zeros follow.
+  std::string bytes;
+  {
+    std::ifstream in(spare_file, std::ios::binary);
+    bytes.assign(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>());
+  }
+  const std::size_t end = bytes.find_last_not_of('\0') + 1;
+  {
+    std::fstream file(spare_file, std::ios::in | std::ios::out | std::ios::binary);
+    file.seekp(static_cast<std::streamoff>(end - 3));
+    file.write("\0\0\0", 3);
+  }
+  auth::NonceCache cache;
+  NonceJournalLoad load;
+  auto journal = open_journal(dir.path, cache, &load, t);
+  EXPECT_EQ(load.torn, 1u);
+  EXPECT_EQ(cache.insert("m_001", "nonce-last-one", t, t), auth::NonceCache::Insert::fresh);
+  EXPECT_EQ(cache.insert("m_001", "nonce-torn-case-0", t, t), auth::NonceCache::Insert::replayed);
 }
 
 TEST(NonceJournal, UnusableDirectoryIsAnError) {

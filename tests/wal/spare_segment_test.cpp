@@ -1,6 +1,6 @@
-// Spare segments (wal/spare_segment.hpp): the next segment written full of zeros on a thread,
-// taken at rotation; a fallocated segment left as soon as a spare is ready.
-#include "wal/spare_segment.hpp"
+// Spare files (base/spare_file.hpp) and the log's spare segments: the next segment written full
+// of zeros on a thread, taken at rotation; a fallocated segment left as soon as a spare is ready.
+#include "base/spare_file.hpp"
 
 #include <sys/stat.h>
 
@@ -16,7 +16,6 @@ namespace paycore::wal {
 namespace {
 
 using namespace testing;
-using detail::SpareSegment;
 
 constexpr auto kWaitMax = std::chrono::seconds(30);
 
@@ -36,12 +35,11 @@ std::uint64_t file_bytes(const std::string& path) {
   return ::stat(path.c_str(), &st) == 0 ? static_cast<std::uint64_t>(st.st_size) : 0;
 }
 
-TEST(SpareSegment, IsAZeroFilledFileOfTheSegmentSize) {
+TEST(SpareFile, IsAZeroFilledFileOfTheSegmentSize) {
   TempDir tmp;
   const std::uint64_t bytes = (3U << 20) + 4096;  // not a whole number of the thread's chunks
-  SpareSegment spare(tmp.path(), bytes);
+  SpareFile spare(tmp.path() + "/00000000000000000000.log.tmp", bytes);
   ASSERT_TRUE(eventually([&] { return spare.ready(); }));
-  EXPECT_EQ(spare.path(), tmp.path() + "/00000000000000000000.log.tmp");
   EXPECT_EQ(file_bytes(spare.path()), bytes);
   // Every block written, none merely allocated: the file has no hole and reads as zeros.
   struct stat st {};
@@ -51,9 +49,9 @@ TEST(SpareSegment, IsAZeroFilledFileOfTheSegmentSize) {
   EXPECT_EQ(std::count(data.begin(), data.end(), std::byte{0}), static_cast<std::ptrdiff_t>(bytes));
 }
 
-TEST(SpareSegment, TheNextIsMadeOnlyOnceTheNameIsReleased) {
+TEST(SpareFile, TheNextIsMadeOnlyOnceTheNameIsReleased) {
   TempDir tmp;
-  SpareSegment spare(tmp.path(), 64 << 10);
+  SpareFile spare(tmp.path() + "/spare.tmp", 64 << 10);
   ASSERT_TRUE(eventually([&] { return spare.ready(); }));
   const int fd = spare.take();
   ASSERT_GE(fd, 0);
@@ -73,10 +71,10 @@ TEST(SpareSegment, TheNextIsMadeOnlyOnceTheNameIsReleased) {
 
 // A spare that cannot be made (here: no directory; in life ENOSPC) is tried again later, so a
 // full disk gets its spares back once space is freed.
-TEST(SpareSegment, OneThatCannotBeMadeIsTriedAgain) {
+TEST(SpareFile, OneThatCannotBeMadeIsTriedAgain) {
   TempDir tmp;
   const std::string dir = tmp.path() + "/not-yet";
-  SpareSegment spare(dir, 64 << 10, /*retry_ms=*/20);
+  SpareFile spare(dir + "/spare.tmp", 64 << 10, /*retry_ms=*/20);
   ASSERT_TRUE(eventually([&] { return spare.failed(); }));
   EXPECT_FALSE(spare.ready());
   ASSERT_TRUE(std::filesystem::create_directory(dir));

@@ -1,4 +1,4 @@
-#include "wal/spare_segment.hpp"
+#include "base/spare_file.hpp"
 
 #include <fcntl.h>
 #include <pthread.h>
@@ -7,13 +7,13 @@
 #include <algorithm>
 #include <cerrno>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "base/assert.hpp"
 #include "base/log.hpp"
-#include "wal/reader.hpp"
 
-namespace paycore::wal::detail {
+namespace paycore {
 namespace {
 
 constexpr std::size_t kZerosChunkBytes = 1U << 20;
@@ -23,14 +23,13 @@ constexpr std::uint64_t kFlushEveryBytes = 8ULL << 20;
 
 }  // namespace
 
-SpareSegment::SpareSegment(const std::string& dir, std::uint64_t segment_bytes,
-                           std::uint32_t retry_ms)
-    : path_(join_path(dir, segment_file_name(0)) + ".tmp"),
-      segment_bytes_(segment_bytes),
+SpareFile::SpareFile(std::string path, std::uint64_t bytes, std::uint32_t retry_ms)
+    : path_(std::move(path)),
+      bytes_(bytes),
       retry_(retry_ms),
       thread_([this] { run(); }) {}
 
-SpareSegment::~SpareSegment() {
+SpareFile::~SpareFile() {
   {
     const std::lock_guard lock(mu_);
     stop_ = true;
@@ -40,17 +39,17 @@ SpareSegment::~SpareSegment() {
   if (ready_fd_ >= 0) ::close(ready_fd_);
 }
 
-bool SpareSegment::ready() const {
+bool SpareFile::ready() const {
   const std::lock_guard lock(mu_);
   return ready_fd_ >= 0;
 }
 
-bool SpareSegment::failed() const {
+bool SpareFile::failed() const {
   const std::lock_guard lock(mu_);
   return failed_;
 }
 
-int SpareSegment::take() {
+int SpareFile::take() {
   const std::lock_guard lock(mu_);
   PAYCORE_ASSERT_GE(ready_fd_, 0);
   const int fd = ready_fd_;
@@ -58,7 +57,7 @@ int SpareSegment::take() {
   return fd;
 }
 
-void SpareSegment::release() {
+void SpareFile::release() {
   {
     const std::lock_guard lock(mu_);
     PAYCORE_ASSERT(!wanted_);
@@ -67,7 +66,7 @@ void SpareSegment::release() {
   cv_.notify_all();
 }
 
-void SpareSegment::run() {
+void SpareFile::run() {
   ::pthread_setname_np(::pthread_self(), "paycore-spare");
   for (;;) {
     {
@@ -82,7 +81,7 @@ void SpareSegment::run() {
     if (fd < 0) continue;
     if (failure_logged_) {
       failure_logged_ = false;
-      log_line(LogLevel::info, "wal: spare segments again", {{"path", path_}});
+      log_line(LogLevel::info, "spare files again", {{"path", path_}});
     }
     PAYCORE_ASSERT_EQ(ready_fd_, -1);
     ready_fd_ = fd;
@@ -90,7 +89,7 @@ void SpareSegment::run() {
   }
 }
 
-int SpareSegment::make() {
+int SpareFile::make() {
   const int fd = ::open(path_.c_str(), O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   auto give_up = [&](const char* what) {
     const int error = errno;
@@ -98,7 +97,7 @@ int SpareSegment::make() {
     ::unlink(path_.c_str());
     if (!failure_logged_) {  // once per run of failures: the thread retries every retry_
       failure_logged_ = true;
-      log_line(LogLevel::warn, "wal: no spare segment, new segments are fallocated until one is made",
+      log_line(LogLevel::warn, "no spare file: new files are made without one until it is",
                {{"path", path_}, {"call", what}, {"error", std::strerror(error)},
                 {"retry_ms", std::to_string(retry_.count())}});
     }
@@ -108,7 +107,7 @@ int SpareSegment::make() {
   const std::vector<std::byte> zeros(kZerosChunkBytes, std::byte{0});
   std::uint64_t done = 0;
   std::uint64_t flush_at = kFlushEveryBytes;
-  while (done < segment_bytes_) {
+  while (done < bytes_) {
     {
       const std::lock_guard lock(mu_);
       if (stop_) {
@@ -118,7 +117,7 @@ int SpareSegment::make() {
       }
     }
     const std::size_t len =
-        static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), segment_bytes_ - done));
+        static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), bytes_ - done));
     const ssize_t w = ::pwrite(fd, zeros.data(), len, static_cast<off_t>(done));
     if (w < 0 && errno == EINTR) continue;
     if (w <= 0) {
@@ -126,7 +125,7 @@ int SpareSegment::make() {
       return give_up("pwrite");
     }
     done += static_cast<std::uint64_t>(w);
-    if (done >= flush_at || done == segment_bytes_) {
+    if (done >= flush_at || done == bytes_) {
       if (::fdatasync(fd) != 0) return give_up("fdatasync");
       flush_at = done + kFlushEveryBytes;
     }
@@ -134,4 +133,4 @@ int SpareSegment::make() {
   return fd;
 }
 
-}  // namespace paycore::wal::detail
+}  // namespace paycore
