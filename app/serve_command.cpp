@@ -92,7 +92,7 @@ std::vector<Setting> default_settings() {
       {"amount_max", SettingType::integer, "1000000000000000", "largest amount in minor units"},
       {"wal_fallback", SettingType::flag, "false", "flush the log with fdatasync on a thread, not io_uring"},
       {"wal_spare_segments", SettingType::flag, "true", "write the next log segment full of zeros ahead of need (cheaper flushes than fallocated space)"},
-      {"wal_syncs_in_flight_max", SettingType::integer, "4", "log flushes (fdatasync) in flight at once on io_uring, 1..8 (1: one at a time)"},
+      {"wal_syncs_in_flight_max", SettingType::integer, "1", "log flushes (fdatasync) in flight at once on io_uring, 1..8 (1: one at a time; more measured slower over HTTP, docs/benchmarks.md)"},
       {"tls_cert", SettingType::text, "", "TLS certificate chain file (PEM, leaf first); with tls_key, the listener speaks TLS 1.2+ only"},
       {"tls_key", SettingType::text, "", "TLS private key file (PEM)"},
       {"access_log", SettingType::flag, "false", "log every request (otherwise 5xx and malformed only)"},

@@ -63,7 +63,7 @@ struct EngineConfig {
   std::uint64_t wal_segment_bytes = 256ULL << 20;
   std::uint32_t wal_batch_bytes_max = 8U << 20;
   bool wal_force_fallback = false;
-  std::uint32_t wal_syncs_in_flight_max = 4;  // wal::Options::syncs_in_flight_max
+  std::uint32_t wal_syncs_in_flight_max = 1;  // wal::Options::syncs_in_flight_max
   bool wal_spare_segments = true;             // wal::Options::spare_segments
   wal::FaultInjector* wal_faults = nullptr;  // tests only
   std::uint32_t idle_spins = 200;            // turns without work before the core sleeps

@@ -44,7 +44,7 @@ struct Options {
   std::uint32_t batch_bytes_max = 4U << 20;   // size of the batch buffer: a batch's bytes at most
   // fdatasyncs in flight at once on io_uring, 1..kSyncSlotsMax (the fallback thread has one).
   // 1 is classic group commit: the next batch's flush starts when the previous one completes.
-  std::uint32_t syncs_in_flight_max = 4;
+  std::uint32_t syncs_in_flight_max = 1;
   // LSN of the first record when the directory holds no segment: after a snapshot at LSN s
   // whose log segments were all removed, pass s + 1 so that LSNs keep increasing.
   std::uint64_t first_lsn_if_empty = 1;

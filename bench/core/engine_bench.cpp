@@ -41,7 +41,7 @@ struct Options {
   std::uint64_t tail_records = 1'000'000;
   std::string dir = "/tmp/paycore-engine-bench";
   bool fallback = false;
-  std::uint32_t syncs_in_flight = 4;  // wal flushes in flight at once (io_uring)
+  std::uint32_t syncs_in_flight = 1;  // wal flushes in flight at once (io_uring)
   std::uint64_t segment_bytes = 256ULL << 20;
   bool spare_segments = true;
 };
