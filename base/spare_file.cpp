@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "base/assert.hpp"
+#include "base/file_write.hpp"
 #include "base/log.hpp"
 
 namespace paycore {
@@ -118,13 +119,8 @@ int SpareFile::make() {
     }
     const std::size_t len =
         static_cast<std::size_t>(std::min<std::uint64_t>(zeros.size(), bytes_ - done));
-    const ssize_t w = ::pwrite(fd, zeros.data(), len, static_cast<off_t>(done));
-    if (w < 0 && errno == EINTR) continue;
-    if (w <= 0) {
-      if (w == 0) errno = EIO;
-      return give_up("pwrite");
-    }
-    done += static_cast<std::uint64_t>(w);
+    if (!pwrite_full(fd, zeros.data(), len, done)) return give_up("pwrite");
+    done += len;
     if (done >= flush_at || done == bytes_) {
       if (::fdatasync(fd) != 0) return give_up("fdatasync");
       flush_at = done + kFlushEveryBytes;

@@ -14,6 +14,7 @@
 #include <filesystem>
 
 #include "base/assert.hpp"
+#include "base/file_write.hpp"
 #include "base/log.hpp"
 #include "core/snapshot.hpp"
 #include "core/snapshot_store.hpp"
@@ -34,20 +35,12 @@ std::uint64_t get_le(const char* p, int bytes) {
   return v;
 }
 
-constexpr std::string_view spare_name = "nonces-spare.tmp";  // not *.log: loading ignores it
+// Temp names, not *.log: loading ignores them, and the next start overwrites them.
+constexpr std::string_view spare_name = "nonces-spare.tmp";  // a spare being made
+constexpr std::string_view new_file_name = "nonces-new.tmp";  // a new file without a spare
 
 bool write_all(int fd, std::string_view bytes, std::uint64_t offset) {
-  while (!bytes.empty()) {
-    const ssize_t n = ::pwrite(fd, bytes.data(), bytes.size(), static_cast<off_t>(offset));
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      if (n == 0) errno = EIO;
-      return false;
-    }
-    bytes.remove_prefix(static_cast<std::size_t>(n));
-    offset += static_cast<std::uint64_t>(n);
-  }
-  return true;
+  return pwrite_full(fd, bytes.data(), bytes.size(), offset);
 }
 
 bool all_zero(std::string_view bytes) {
@@ -212,49 +205,39 @@ Status NonceJournal::rotate_if_due(std::int64_t now_s, std::size_t batch_bytes) 
   return Status::ok();
 }
 
-// Always a file of its own (O_EXCL or RENAME_NOREPLACE, a counter after the second): appending
-// to an older file could put new records after a torn tail, where loading never reaches them.
+// Always a file of its own (RENAME_NOREPLACE, a counter after the second): appending to an
+// older file could put new records after a torn tail, where loading never reaches them. Either
+// source gets its header and is flushed under a temp name (not *.log: loading ignores it), then
+// renamed into place.
 Status NonceJournal::create_file(std::int64_t now_s, std::size_t batch_bytes, int* fd_out,
                                  std::string* path_out, std::uint64_t* capacity_bytes) {
-  const auto failed = [&](int error_number) {
-    return errno_status(dir_ + ": cannot create a nonce journal file", error_number);
-  };
   const bool from_spare = spare_ != nullptr && spare_->ready() &&
                           file_magic.size() + batch_bytes <= spare_->bytes();
-  int fd = from_spare ? spare_->take() : -1;
-  const std::string from = from_spare ? spare_->path() : std::string();
-  std::string path;
-  // The spare gets its header and is flushed under its own name, then renamed into place.
-  bool ok = !from_spare || (write_all(fd, file_magic, 0) && ::fdatasync(fd) == 0);
+  const std::string from = from_spare ? spare_->path() : dir_ + "/" + std::string(new_file_name);
+  const int fd = from_spare ? spare_->take()
+                            : ::open(from.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  bool ok = fd >= 0 && write_all(fd, file_magic, 0) && ::fdatasync(fd) == 0;
   bool placed = false;
+  std::string path;
   for (int attempt = 0; ok && !placed && attempt < 1000; ++attempt) {
     path = dir_ + "/" + std::string(file_prefix) + std::to_string(now_s) + "-" + std::to_string(attempt) +
            std::string(file_suffix);
-    if (from_spare) {
-      placed = ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0;
-    } else {
-      fd = ::open(path.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
-      placed = fd >= 0;
-    }
+    placed = ::renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, path.c_str(), RENAME_NOREPLACE) == 0;
     ok = placed || errno == EEXIST;
   }
-  if (!placed && ok) errno = EEXIST;
-  const int placing_error = errno;
-  if (from_spare) {
-    if (!placed) ::unlink(from.c_str());
-    spare_->release();  // its name is free again: renamed or unlinked
+  if (ok && !placed) errno = EEXIST;
+  int error_number = errno;
+  if (!placed) ::unlink(from.c_str());
+  if (from_spare) spare_->release();  // its name is free again: renamed or unlinked
+  if (placed && !fsync_directory(dir_).is_ok()) {
+    error_number = errno;
+    ::unlink(path.c_str());
+    placed = false;
   }
   if (!placed) {
     if (fd >= 0) ::close(fd);
-    return failed(placing_error);
-  }
-  if ((!from_spare && (!write_all(fd, file_magic, 0) || ::fdatasync(fd) != 0)) ||
-      !fsync_directory(dir_).is_ok()) {
-    const int error_number = errno;
-    ::close(fd);
-    ::unlink(path.c_str());
     errno = error_number;  // write_batch logs strerror(errno)
-    return failed(error_number);
+    return errno_status(dir_ + ": cannot create a nonce journal file", error_number);
   }
   *fd_out = fd;
   *path_out = path;

@@ -86,13 +86,7 @@ TEST(SpareFile, OneThatCannotBeMadeIsTriedAgain) {
 class WalSpares : public ::testing::TestWithParam<bool> {
  protected:
   Options options() const {
-    Options o;
-    o.dir = tmp_.log_dir();
-    o.segment_bytes = 256 << 10;
-    o.batch_bytes_max = 64 << 10;
-    o.force_fallback = GetParam();
-    o.spare_segments = true;
-    return o;
+    return writer_test_options(tmp_, /*force_fallback=*/GetParam(), /*spare_segments=*/true);
   }
   // Appends one small batch at a time until the log moved to a spare (bounded).
   void write_until_on_a_spare(Log& log, std::uint64_t* written) {

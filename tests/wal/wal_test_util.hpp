@@ -39,6 +39,17 @@ class TempDir {
   std::string path_;
 };
 
+// The writer tests' log: 256 KiB segments (a few thousand records each), 64 KiB batches.
+inline Options writer_test_options(const TempDir& tmp, bool force_fallback, bool spare_segments) {
+  Options o;
+  o.dir = tmp.log_dir();
+  o.segment_bytes = 256 << 10;
+  o.batch_bytes_max = 64 << 10;
+  o.force_fallback = force_fallback;
+  o.spare_segments = spare_segments;
+  return o;
+}
+
 // Payload of record `lsn`: its length and bytes follow from the LSN, so any record can be checked.
 inline std::vector<std::byte> payload_for(std::uint64_t lsn, std::size_t base_bytes = 100) {
   const std::size_t n = base_bytes + static_cast<std::size_t>(lsn * 7 % 13);

@@ -21,14 +21,10 @@ enum class Path { kIoUring, kIoUringOneFlush, kFallback };
 class WalWriter : public ::testing::TestWithParam<Path> {
  protected:
   Options options() const {
-    Options o;
-    o.dir = tmp_.log_dir();
-    o.segment_bytes = 256 << 10;
-    o.batch_bytes_max = 64 << 10;
-    o.force_fallback = GetParam() == Path::kFallback;
+    // Without spares: fallocate faults must reach every rotation (spare_segment_test has them).
+    Options o = writer_test_options(tmp_, GetParam() == Path::kFallback, /*spare_segments=*/false);
     o.syncs_in_flight_max = GetParam() == Path::kIoUring ? 4 : 1;
     o.faults = const_cast<FaultInjector*>(&faults_);
-    o.spare_segments = false;  // fallocate faults must reach every rotation; spare_segment_test
     return o;
   }
   std::unique_ptr<Log> open() {
