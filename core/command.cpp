@@ -209,6 +209,10 @@ std::size_t encode_as(const Command& command, std::uint8_t version, std::span<st
     w.le(a.updated_at_us);
     w.id(a.request_id);
   }
+  if (version != command_encoding_version_v1 && command.carries_nonce()) {
+    w.le(command.nonce_timestamp_s);
+    w.id(command.nonce);
+  }
   return w.used();
 }
 
@@ -293,6 +297,11 @@ CommandDecodeError decode_command(std::span<const std::byte> in, Command* out) {
     if (const CommandDecodeError e = decode_archived(r, &out->archived); e != CommandDecodeError::ok)
       return e;
   }
+  if (out->carries_nonce()) {
+    if (!r.le(&out->nonce_timestamp_s)) return CommandDecodeError::truncated;
+    if (const CommandDecodeError e = r.id(&out->nonce); e != CommandDecodeError::ok) return e;
+    if (out->nonce.empty()) return CommandDecodeError::bad_id;  // the flag promises one
+  }
   return r.at_end() ? CommandDecodeError::ok : CommandDecodeError::trailing_bytes;
 }
 
@@ -303,6 +312,8 @@ std::uint64_t command_fingerprint(const Command& command) {
   canonical.flags = static_cast<std::uint8_t>(command.flags & ~command_flags_of_engine);
   canonical.expire_max = 0;
   canonical.request_id = Id{};
+  canonical.nonce = Id{};
+  canonical.nonce_timestamp_s = 0;
   // What the edge adds to a command on a cold payment (the payment as the archive holds it)
   // is not the client's: the same request replays whether the payment was hot or cold.
   if (canonical.kind >= CommandKind::cancel_payment && canonical.kind <= CommandKind::refund_payment) {

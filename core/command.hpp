@@ -65,13 +65,18 @@ inline constexpr std::uint8_t command_flag_in_archive = 8;
 // cancel/ship/complete/refund of a payment that had left memory: the command carries the
 // payment as the archive holds it (Command::archived), and apply brings it back into memory.
 inline constexpr std::uint8_t command_flag_archived_payment = 16;
+// The command carries its signer's nonce (Command::nonce, nonce_timestamp_s): the log keeps it,
+// so that the request stays refused as a replay after a restart without a nonce journal record
+// of its own (docs/design.md "Who may move whose money").
+inline constexpr std::uint8_t command_flag_nonce = 32;
 inline constexpr std::uint8_t command_flags_known =
     command_flag_operator | command_flag_single_use | command_flag_archive_checked |
-    command_flag_in_archive | command_flag_archived_payment;
-// Flags that are the engine's, not the client's: outside the request's fingerprint.
+    command_flag_in_archive | command_flag_archived_payment | command_flag_nonce;
+// Flags that are the engine's or the transport's, not the client's: outside the request's
+// fingerprint.
 inline constexpr std::uint8_t command_flags_of_engine =
     command_flag_operator | command_flag_archive_checked | command_flag_in_archive |
-    command_flag_archived_payment;
+    command_flag_archived_payment | command_flag_nonce;
 
 // A payment as the archive holds it, carried by a command on a cold payment so that apply
 // needs no I/O (docs/design.md "Hot and cold"). The payment's other fields travel in the
@@ -116,6 +121,11 @@ struct Command {
   Id mandate_id;                 // mandate commands
   Id merchant_id;                // create_mandate: the merchant the mandate authorizes
   ArchivedPaymentFields archived;  // with command_flag_archived_payment
+  // With command_flag_nonce: the signed request's X-Nonce and X-Timestamp (seconds), logged with
+  // the command and handed back at recovery (EngineConfig::on_recovered_nonce). Transport, not
+  // meaning: apply never reads them and the fingerprint leaves them out.
+  Id nonce;
+  std::int64_t nonce_timestamp_s = 0;
   // list_payments: the listing's work, lent by the edge until the result comes back (never
   // encoded; a decoded command has none, and apply refuses list_payments without it).
   PaymentListWork* list = nullptr;
@@ -123,10 +133,11 @@ struct Command {
   bool is_operator() const { return (flags & command_flag_operator) != 0; }
   bool is_single_use() const { return (flags & command_flag_single_use) != 0; }
   bool carries_archived_payment() const { return (flags & command_flag_archived_payment) != 0; }
+  bool carries_nonce() const { return (flags & command_flag_nonce) != 0; }
   friend bool operator==(const Command&, const Command&) = default;
 };
 static_assert(std::is_trivially_copyable_v<Command>);
-static_assert(sizeof(Command) <= 712, "commands travel through rings by value");
+static_assert(sizeof(Command) <= 792, "commands travel through rings by value");
 static_assert(std::is_same_v<decltype(Command::paid_at_us), decltype(Command::pending_lifetime_us)>,
               "both share the encoding's i64 at offset 28");
 static_assert(std::is_same_v<decltype(Command::paid_at_us), decltype(Command::archive_as_of_us)>,
@@ -158,6 +169,9 @@ static_assert(std::is_same_v<decltype(Command::expire_max), decltype(Command::ar
 //        .       (version 3, only with command_flag_archived_payment) the archived payment:
 //                u8 status, i64 amount, i64 refunded_amount, i64 created_at_us,
 //                i64 updated_at_us, then its request_id as u8 length + bytes
+//        .       (versions 2 and 3, only with command_flag_nonce) i64 nonce_timestamp_s, then
+//                the nonce as u8 length + bytes. A build that predates the flag refuses such a
+//                record (unknown flag) rather than misreading it.
 //
 // Version 3 is written only for commands that carry an archived payment: every other command
 // is written as version 2, byte for byte as before.
@@ -174,10 +188,10 @@ inline constexpr std::size_t command_encoding_time_field_offset = 28;
 inline constexpr std::size_t command_ids_v1 = 6;
 inline constexpr std::size_t command_ids = 8;
 inline constexpr std::size_t command_archived_block_bytes_max = 1 + 4 * 8 + 1 + id_bytes_max;
-inline constexpr std::size_t command_encoded_bytes_max = command_encoded_fixed_bytes +
-                                                         command_ids * (1 + id_bytes_max) +
-                                                         sizeof(std::int64_t) +
-                                                         command_archived_block_bytes_max;
+inline constexpr std::size_t command_nonce_block_bytes_max = 8 + 1 + id_bytes_max;
+inline constexpr std::size_t command_encoded_bytes_max =
+    command_encoded_fixed_bytes + command_ids * (1 + id_bytes_max) + sizeof(std::int64_t) +
+    command_archived_block_bytes_max + command_nonce_block_bytes_max;
 
 // Writes the encoding into `out` (at least command_encoded_bytes_max bytes); returns its size.
 std::size_t encode_command(const Command& command, std::span<std::byte> out);

@@ -203,6 +203,70 @@ TEST(CommandCodec, TrailingBytesAreRefused) {
   EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::trailing_bytes);
 }
 
+Command signed_pay() {
+  Command c = pay("m1", "r1", "o1", 5, "a1");
+  c.flags = command_flag_nonce;
+  c.nonce = Id::of("n0nce-ABC_123");
+  c.nonce_timestamp_s = 1'795'670'354;
+  return c;
+}
+
+TEST(CommandCodec, TheNonceRoundTripsAfterEverythingElse) {
+  const Command c = signed_pay();
+  Command plain = c;
+  plain.flags = 0;
+  plain.nonce = Id{};
+  plain.nonce_timestamp_s = 0;
+  const auto bytes = encode(c);
+  const auto plain_bytes = encode(plain);
+  // The plain encoding, then i64 timestamp, u8 length and the nonce's 13 bytes.
+  ASSERT_EQ(bytes.size(), plain_bytes.size() + 8 + 1 + 13);
+  EXPECT_EQ(std::memcmp(bytes.data() + 5, plain_bytes.data() + 5, plain_bytes.size() - 5), 0);
+  Command back;
+  ASSERT_EQ(decode_command(bytes, &back), CommandDecodeError::ok);
+  EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
+  EXPECT_TRUE(back.carries_nonce());
+}
+
+TEST(CommandCodec, TheNonceFollowsAnArchivedPayment) {
+  Command c = signed_pay();
+  c.kind = CommandKind::refund_payment;
+  c.flags |= command_flag_archived_payment;
+  c.archived.status = PaymentStatus::completed;
+  c.archived.amount = 5;
+  c.archived.request_id = Id::of("r0");
+  Command back;
+  ASSERT_EQ(decode_command(encode(c), &back), CommandDecodeError::ok);
+  EXPECT_EQ(std::memcmp(&back, &c, sizeof(Command)), 0);
+}
+
+TEST(CommandCodec, ANonceFlagWithoutANonceIsRefused) {
+  auto bytes = encode(signed_pay());
+  bytes.resize(bytes.size() - 14);  // the nonce (u8 length + 13 bytes)
+  bytes.push_back(std::byte{0});    // as an empty one
+  Command back;
+  EXPECT_EQ(decode_command(bytes, &back), CommandDecodeError::bad_id);
+}
+
+TEST(CommandCodec, EveryPrefixOfASignedCommandIsTruncated) {
+  const auto bytes = encode(signed_pay());
+  for (std::size_t n = 0; n < bytes.size(); ++n) {
+    Command back;
+    EXPECT_EQ(decode_command(std::span(bytes.data(), n), &back), CommandDecodeError::truncated) << n;
+  }
+}
+
+// The nonce is transport: a retry with a new nonce is the same request (docs/api.md
+// "Idempotency"), and a signed command is fingerprinted exactly as an unsigned one.
+TEST(CommandFingerprint, IgnoresTheNonce) {
+  const Command c = signed_pay();
+  Command other = c;
+  other.nonce = Id::of("another-nonce");
+  other.nonce_timestamp_s = 7;
+  EXPECT_EQ(command_fingerprint(c), command_fingerprint(other));
+  EXPECT_EQ(command_fingerprint(c), command_fingerprint(pay("m1", "r1", "o1", 5, "a1")));
+}
+
 TEST(CommandFingerprint, IgnoresTimestampAndRequestIdButNotTheBody) {
   Command a = pay("m1", "r1", "o1", 5, "a1");
   Command b = a;

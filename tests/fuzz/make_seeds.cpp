@@ -150,6 +150,11 @@ std::vector<Command> sample_commands() {
       revoke_mandate("r-11", "md-1"),
       get_mandate("m_001", "md-1"),
   };
+  Command signed_payment = pay("m_001", "r-12", "o-3", 99, "c_1");  // a nonce after the ids
+  signed_payment.flags |= command_flag_nonce;
+  signed_payment.nonce = Id::of("nonce-0123456789");
+  signed_payment.nonce_timestamp_s = 1'795'651'200;
+  commands.push_back(signed_payment);
   std::int64_t now_us = 1'795'651'200'000'000;
   for (Command& c : commands) c.timestamp_us = (now_us += 1'000'000);
   return commands;
