@@ -18,6 +18,7 @@
 #include "base/histogram.hpp"
 #include "base/log.hpp"
 #include "base/spare_file.hpp"
+#include "base/time.hpp"
 #include "wal/format.hpp"
 #include "wal/reader.hpp"
 #include "wal/writer.hpp"
@@ -209,7 +210,8 @@ Status Log::recover(RecoveryReport* report) {
     report->torn_reason = scan.torn_reason;
   }
   segments_.reserve(scan.segments.size());
-  for (const auto& seg : scan.segments) segments_.push_back({seg.first_lsn, seg.path});
+  const std::int64_t opened_us = wall_clock_us();
+  for (const auto& seg : scan.segments) segments_.push_back({seg.first_lsn, seg.path, opened_us});
   active_bytes_ = scan.last_file_bytes;
   tail_offset_ = scan.tail_offset;
   // A segment made from a spare before the restart need not be left for a new one.
@@ -344,7 +346,8 @@ Status Log::create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum)
   active_bytes_ = options_.segment_bytes;
   tail_offset_ = format::kSegmentHeaderBytes;
   active_written_ = from_spare;
-  segments_.push_back({first_lsn, path});
+  if (!segments_.empty()) segments_.back().written_until_us = wall_clock_us();
+  segments_.push_back({first_lsn, path, 0});
   ++stats_.segments_created_count;
   if (from_spare) ++stats_.segments_from_spares_count;
   return Status::ok();
@@ -507,9 +510,9 @@ bool Log::batch_in_flight() const { return writer_->in_flight() > 0; }
 bool Log::sync_slot_free() const { return writer_->in_flight() < writer_->slots_max(); }
 std::size_t Log::batch_pending_bytes() const { return fill_->bytes; }
 
-Status Log::replay(std::uint64_t from_lsn, ReplayFn fn) {
+Status Log::replay(std::uint64_t from_lsn, ReplayFn fn, std::uint64_t to_lsn) {
   from_lsn = std::max<std::uint64_t>(from_lsn, 1);
-  const std::uint64_t limit = durable_lsn_;
+  const std::uint64_t limit = std::min(durable_lsn_, to_lsn);
   if (from_lsn > limit) return Status::ok();
   if (segments_.empty() || from_lsn < segments_.front().first_lsn) {
     return Status(StatusCode::kNotFound, "wal: records before LSN " +
@@ -551,10 +554,11 @@ Status Log::replay(std::uint64_t from_lsn, ReplayFn fn) {
   return Status::ok();
 }
 
-Status Log::remove_segments_below(std::uint64_t lsn) {
+Status Log::remove_segments_below(std::uint64_t lsn, std::int64_t keep_written_since_us) {
   std::size_t removable = 0;
   // Segment i holds LSNs [first_i, first_{i+1}); never remove the last (active) one.
-  while (removable + 1 < segments_.size() && segments_[removable + 1].first_lsn <= lsn) {
+  while (removable + 1 < segments_.size() && segments_[removable + 1].first_lsn <= lsn &&
+         segments_[removable].written_until_us < keep_written_since_us) {
     ++removable;
   }
   for (std::size_t i = 0; i < removable; ++i) {
@@ -567,6 +571,13 @@ Status Log::remove_segments_below(std::uint64_t lsn) {
   segments_.erase(segments_.begin(), segments_.begin() + static_cast<std::ptrdiff_t>(removable));
   if (removable > 0 && ::fsync(dir_fd_) != 0) return errno_status("wal: fsync directory", options_.dir);
   return Status::ok();
+}
+
+std::vector<std::uint64_t> Log::segment_first_lsns() const {
+  std::vector<std::uint64_t> lsns;
+  lsns.reserve(segments_.size());
+  for (const Segment& segment : segments_) lsns.push_back(segment.first_lsn);
+  return lsns;
 }
 
 Stats Log::stats() const {

@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <limits>
 #include <memory>
 #include <span>
 #include <string>
@@ -111,9 +112,11 @@ class Log {
   Log& operator=(const Log&) = delete;
   ~Log();  // waits for the flushes in flight; does not submit a batch still being filled
 
-  // Calls fn for every durable record with LSN >= from_lsn, in order. kNotFound if from_lsn is
-  // below the first record still on disk (its segment was removed), kCorruption on bad bytes.
-  Status replay(std::uint64_t from_lsn, ReplayFn fn);
+  // Calls fn for every durable record with from_lsn <= LSN <= to_lsn, in order. kNotFound if
+  // from_lsn is below the first record still on disk (its segment was removed), kCorruption on
+  // bad bytes.
+  Status replay(std::uint64_t from_lsn, ReplayFn fn,
+                std::uint64_t to_lsn = std::numeric_limits<std::uint64_t>::max());
 
   // Copies one record into the batch being filled and returns its LSN in *lsn_out.
   // kFull: no room in the batch buffer (or the segment): submit(), then append again.
@@ -144,8 +147,14 @@ class Log {
   bool sync_slot_free() const;      // submit() would start its flush without waiting
   std::size_t batch_pending_bytes() const;  // bytes appended but not yet submitted
 
-  // Deletes the segment files whose records all have LSN < lsn. Never the segment being written.
-  Status remove_segments_below(std::uint64_t lsn);
+  // Deletes the segment files whose records all have LSN < lsn, oldest first, stopping at the
+  // first one written to at or after wall time keep_written_since_us (microseconds since the
+  // epoch; a segment found at open counts as written then). Never the segment being written.
+  Status remove_segments_below(std::uint64_t lsn,
+                               std::int64_t keep_written_since_us =
+                                   std::numeric_limits<std::int64_t>::max());
+  // The first LSN of every segment on disk, oldest first (the last is the one being written).
+  std::vector<std::uint64_t> segment_first_lsns() const;
 
   Stats stats() const;
   // Segments created so far (stats().segments_created_count without copying the histograms).
@@ -155,6 +164,9 @@ class Log {
   struct Segment {
     std::uint64_t first_lsn = 0;
     std::string path;
+    // Wall time (us) after which nothing was written to it: its rotation, or the log's open for
+    // a segment found there. Unused for the segment being written.
+    std::int64_t written_until_us = 0;
   };
 
   explicit Log(const Options& options);

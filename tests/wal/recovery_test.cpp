@@ -1,9 +1,11 @@
 // Recovery: one test per way a log directory can be found at start-up.
 
+#include <algorithm>
 #include <filesystem>
 
 #include <gtest/gtest.h>
 
+#include "base/time.hpp"
 #include "wal/format.hpp"
 #include "wal/log.hpp"
 #include "wal_test_util.hpp"
@@ -373,6 +375,66 @@ TEST(WalRecovery, RemoveSegmentsBelowKeepsLaterRecords) {
   EXPECT_EQ(count_files(), 1);
   write_records(*again, 5);
   EXPECT_EQ(again->durable_lsn(), 3005u);
+}
+
+TEST(WalRecovery, ReplayStopsAtToLsn) {
+  TempDir tmp;
+  auto log = open_log(small_options(tmp));
+  ASSERT_TRUE(log);
+  write_records(*log, 3000);  // several segments
+  std::vector<std::uint64_t> lsns;
+  const auto collect = [&](std::uint64_t lsn, std::uint16_t, std::span<const std::byte>) {
+    lsns.push_back(lsn);
+  };
+  ASSERT_TRUE(log->replay(1000, collect, 2500).is_ok());
+  ASSERT_EQ(lsns.size(), 1501u);
+  EXPECT_EQ(lsns.front(), 1000u);
+  EXPECT_EQ(lsns.back(), 2500u);
+  lsns.clear();
+  ASSERT_TRUE(log->replay(7, collect, 7).is_ok());
+  EXPECT_EQ(lsns, std::vector<std::uint64_t>{7});
+  // Each segment's first LSN, oldest first: 1, then where each rotation began.
+  const std::vector<std::uint64_t> firsts = log->segment_first_lsns();
+  ASSERT_GT(firsts.size(), 2u);
+  EXPECT_EQ(firsts.front(), 1u);
+  EXPECT_TRUE(std::is_sorted(firsts.begin(), firsts.end()));
+}
+
+// A segment written to at or after the given wall time stays, and every later one with it,
+// although its LSNs are below the limit (the nonces of the last window: docs/design.md).
+TEST(WalRecovery, RemoveSegmentsBelowKeepsThoseWrittenSince) {
+  TempDir tmp;
+  Options o = small_options(tmp);
+  auto log = open_log(o);
+  ASSERT_TRUE(log);
+  write_records(*log, 3000);
+  const std::vector<std::uint64_t> firsts = log->segment_first_lsns();
+  ASSERT_GT(firsts.size(), 2u);
+  // Every closed segment was written to within the last minute: none goes.
+  ASSERT_TRUE(log->remove_segments_below(UINT64_MAX, wall_clock_us() - 60'000'000).is_ok());
+  EXPECT_EQ(log->segment_first_lsns(), firsts);
+  // A cutoff after their rotation: all closed segments go.
+  ASSERT_TRUE(log->remove_segments_below(UINT64_MAX, wall_clock_us() + 1).is_ok());
+  EXPECT_EQ(log->segment_first_lsns(), std::vector<std::uint64_t>{firsts.back()});
+}
+
+// Segments found at open count as written at the open: the previous run may have written to
+// them up to its end, and nothing on disk says when that was.
+TEST(WalRecovery, SegmentsFoundAtOpenCountAsWrittenThen) {
+  TempDir tmp;
+  Options o = small_options(tmp);
+  const std::int64_t before_open_us = [&] {
+    auto log = open_log(o);
+    EXPECT_TRUE(log);
+    write_records(*log, 3000);
+    return wall_clock_us();
+  }();
+  auto again = open_log(o);
+  ASSERT_TRUE(again);
+  const std::vector<std::uint64_t> firsts = again->segment_first_lsns();
+  ASSERT_GT(firsts.size(), 2u);
+  ASSERT_TRUE(again->remove_segments_below(UINT64_MAX, before_open_us).is_ok());
+  EXPECT_EQ(again->segment_first_lsns(), firsts);
 }
 
 TEST(WalRecovery, BatchFullAndOversizedRecordAreReported) {
