@@ -167,14 +167,16 @@ struct Engine::Core {
       e.metrics_.commands_applied.fetch_add(1, std::memory_order_relaxed);
     }
     std::uint64_t release_lsn = state_lsn;
+    bool nonce_logged = r.mutated && c.carries_nonce();
     if (r.mutated && !append(c, &release_lsn)) {
       r = refusal(c, ResultCode::unavailable);
       release_lsn = log->durable_lsn();
+      nonce_logged = false;
     }
     PipelineStamps stamps;
     stamps.submitted_ns = request.submitted_ns;
     stamps.taken_ns = taken_ns;
-    releases.enqueue(p, request.token, r, release_lsn, stamps);
+    releases.enqueue(p, request.token, r, release_lsn, stamps, nonce_logged);
   }
 
   // Appends a command that changed the state. On a storage fault the state is rebuilt from
@@ -461,6 +463,8 @@ void log_recovered(const RecoveredState& recovered, const wal::Log& log, std::in
             {"ms", std::to_string((wall_clock_us() - started_us) / 1000)},
             {"snapshot_load_ms", std::to_string(recovered.snapshot_load_us / 1000)},
             {"replay_ms", std::to_string(recovered.replay_us / 1000)},
+            {"nonce_scan_records", std::to_string(recovered.nonce_scan_count)},
+            {"nonce_scan_ms", std::to_string(recovered.nonce_scan_us / 1000)},
             {"write_path", log.using_io_uring() ? "io_uring" : "pwrite+fdatasync thread"}});
 }
 
@@ -475,13 +479,21 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const EngineConfig& config) {
   StatusOr<std::unique_ptr<wal::Log>> log =
       open_log(config, engine->wal_dir(), engine->snapshots_dir());
   if (!log.is_ok()) return log.status();
-  StatusOr<RecoveredState> recovered = rebuild_state(config.state, engine->snapshots_dir(), **log);
+  RecoveryNonces nonces;
+  if (config.nonce_retention_us > 0 && config.on_recovered_nonce) {
+    nonces.since_us = wall_clock_us() - config.nonce_retention_us;
+    nonces.sink = config.on_recovered_nonce;
+  }
+  StatusOr<RecoveredState> recovered =
+      rebuild_state(config.state, engine->snapshots_dir(), **log, nonces);
   if (!recovered.is_ok()) return recovered.status();
   log_recovered(*recovered, **log, started_us);
   engine->state_ = std::move(recovered->state);
   engine->make_rings();
   engine->core_ = std::make_unique<Core>(*engine, std::move(*log), recovered->snapshot_lsn);
   engine->metrics_.snapshot_lsn.store(recovered->snapshot_lsn, std::memory_order_relaxed);
+  engine->metrics_.recovery_nonce_scan_records.store(recovered->nonce_scan_count,
+                                                     std::memory_order_relaxed);
   engine->metrics_.durable_lsn.store(engine->core_->log->durable_lsn(), std::memory_order_relaxed);
   PAYCORE_RETURN_IF_ERROR(engine->register_channels());
   engine->metrics_.ready.store(true, std::memory_order_relaxed);

@@ -12,6 +12,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <span>
 #include <string>
@@ -66,6 +67,14 @@ struct EngineConfig {
   std::uint32_t wal_syncs_in_flight_max = 1;  // wal::Options::syncs_in_flight_max
   bool wal_spare_segments = true;             // wal::Options::spare_segments
   wal::FaultInjector* wal_faults = nullptr;  // tests only
+  // Nonces logged with commands (command_flag_nonce, docs/design.md "Who may move whose money"):
+  // a log segment written to within the last nonce_retention_us is kept whatever the snapshots
+  // allow, and recovery hands every logged command of that span that carries a nonce to
+  // on_recovered_nonce, on the opening thread, before Engine::open returns. 0: neither. The
+  // edge sets it to twice its signature window: a nonce is remembered until its timestamp plus
+  // the window, and a timestamp may be up to the window ahead of the clock.
+  std::int64_t nonce_retention_us = 0;
+  std::function<void(const Command&)> on_recovered_nonce;
   std::uint32_t idle_spins = 200;            // turns without work before the core sleeps
   // Wall clock in microseconds; tests may substitute one. Timestamps never go backwards even
   // if this does.
@@ -95,6 +104,9 @@ struct Response {
   std::uint64_t lsn = 0;  // the LSN that had to be durable before release
   RequestOp op = RequestOp::command;
   PipelineStamps stamps;  // submitted_ns .. released_ns filled; the producer adds its own
+  // The command carried a nonce (command_flag_nonce) and its record is in the log at or before
+  // `lsn`: the nonce is durable with it.
+  bool nonce_logged = false;
   // op == snapshot
   bool snapshot_ok = false;
   std::uint64_t snapshot_lsn = 0;
@@ -118,6 +130,9 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> awaiting_release{0};  // applied, waiting for durability
   std::atomic<std::uint64_t> snapshot_lsn{0};
   std::atomic<std::int64_t> snapshot_at_us{0};
+  // Records recovery read before the snapshot only for their nonces (EngineConfig::
+  // nonce_retention_us), at this start.
+  std::atomic<std::uint64_t> recovery_nonce_scan_records{0};
   std::atomic<std::uint64_t> snapshots_written{0};
   std::atomic<std::uint64_t> snapshot_pause_us_max{0};  // longest core pause to start one
   std::atomic<std::uint64_t> wal_batches{0};

@@ -15,15 +15,25 @@ namespace {
 
 std::string at_lsn(std::uint64_t lsn) { return "log record at LSN " + std::to_string(lsn); }
 
-// Applies one logged record to `state`; an error names the record's LSN.
-Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
-                     std::span<const std::byte> payload) {
-  Command c;
+Status decode_record(std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload,
+                     Command* c) {
   const CommandDecodeError decoded =
-      type == record_type_command ? decode_command(payload, &c) : CommandDecodeError::unknown_kind;
+      type == record_type_command ? decode_command(payload, c) : CommandDecodeError::unknown_kind;
   if (decoded != CommandDecodeError::ok) {
     return Status::corruption(at_lsn(lsn) + ": " + std::string(to_string(decoded)));
   }
+  return Status::ok();
+}
+
+void hand_back_nonce(const Command& c, const RecoveryNonces& nonces) {
+  if (c.carries_nonce() && c.timestamp_us >= nonces.since_us) nonces.sink(c);
+}
+
+// Applies one logged record to `state`; an error names the record's LSN.
+Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
+                     std::span<const std::byte> payload, const RecoveryNonces& nonces) {
+  Command c;
+  PAYCORE_RETURN_IF_ERROR(decode_record(lsn, type, payload, &c));
   if (c.timestamp_us < state.last_timestamp_us) {
     return Status::corruption(at_lsn(lsn) + ": timestamp goes backwards");
   }
@@ -32,17 +42,19 @@ Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
     return Status::corruption(at_lsn(lsn) +
                               " changed nothing on replay: the log and this build disagree");
   }
+  if (nonces.sink) hand_back_nonce(c, nonces);
   return Status::ok();
 }
 
 // Replays every record after `snapshot_lsn` into `state`; returns how many.
-StatusOr<std::uint64_t> replay_after(State& state, std::uint64_t snapshot_lsn, wal::Log& log) {
+StatusOr<std::uint64_t> replay_after(State& state, std::uint64_t snapshot_lsn, wal::Log& log,
+                                     const RecoveryNonces& nonces) {
   Status record_error;
   std::uint64_t replayed = 0;
   const Status read = log.replay(snapshot_lsn + 1, [&](std::uint64_t lsn, std::uint16_t type,
                                                        std::span<const std::byte> payload) {
     if (!record_error.is_ok()) return;
-    record_error = replay_record(state, lsn, type, payload);
+    record_error = replay_record(state, lsn, type, payload, nonces);
     if (record_error.is_ok()) ++replayed;
   });
   if (read.code() == StatusCode::kNotFound) {
@@ -55,10 +67,78 @@ StatusOr<std::uint64_t> replay_after(State& state, std::uint64_t snapshot_lsn, w
   return replayed;
 }
 
+// The timestamp of the record at `lsn` (the first of a segment).
+StatusOr<std::int64_t> record_timestamp_us(wal::Log& log, std::uint64_t lsn) {
+  Command c;
+  Status decoded = Status(StatusCode::kNotFound, at_lsn(lsn) + " is not on disk");
+  const Status read = log.replay(
+      lsn,
+      [&](std::uint64_t at, std::uint16_t type, std::span<const std::byte> payload) {
+        decoded = decode_record(at, type, payload, &c);
+      },
+      lsn);
+  PAYCORE_RETURN_IF_ERROR(read);
+  PAYCORE_RETURN_IF_ERROR(decoded);
+  return c.timestamp_us;
+}
+
+// The first LSN at or after which a record up to `to_lsn` may have been written at or after
+// since_us: the start of the newest segment whose first record is older than that. Timestamps
+// increase along the log, so a binary search over the segments' first records finds it.
+StatusOr<std::uint64_t> nonce_scan_start(wal::Log& log, std::int64_t since_us, std::uint64_t to_lsn) {
+  std::vector<std::uint64_t> firsts = log.segment_first_lsns();
+  while (!firsts.empty() && firsts.back() > to_lsn) firsts.pop_back();
+  if (firsts.empty()) return to_lsn + 1;
+  std::size_t low = 0;               // invariant: the answer is a segment at or after `low`
+  std::size_t high = firsts.size();  // and the first one at or after `high` starts too late
+  while (high - low > 1) {
+    const std::size_t middle = low + (high - low) / 2;
+    StatusOr<std::int64_t> first_us = record_timestamp_us(log, firsts[middle]);
+    if (!first_us.is_ok()) return first_us.status();
+    if (*first_us < since_us) {
+      low = middle;
+    } else {
+      high = middle;
+    }
+  }
+  return firsts[low];
+}
+
+// Hands back the nonces of the records up to `to_lsn` written since nonces.since_us (the records
+// after it are replayed, and hand theirs back as they go). Returns how many records were read.
+// The state does not depend on these records: a failure is said in the log, and the start goes
+// on with the nonces found so far (a replay of one of the others would be refused only by its
+// idempotency record, docs/api.md).
+std::uint64_t scan_nonces_before(wal::Log& log, std::uint64_t to_lsn, const RecoveryNonces& nonces) {
+  StatusOr<std::uint64_t> start = nonce_scan_start(log, nonces.since_us, to_lsn);
+  std::uint64_t read_count = 0;
+  Status record_error;
+  Status read = start.status();
+  if (start.is_ok() && *start <= to_lsn) {
+    read = log.replay(
+        *start,
+        [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+          if (!record_error.is_ok()) return;
+          Command c;
+          record_error = decode_record(lsn, type, payload, &c);
+          if (!record_error.is_ok()) return;
+          ++read_count;
+          hand_back_nonce(c, nonces);
+        },
+        to_lsn);
+  }
+  if (read.is_ok()) read = record_error;
+  if (!read.is_ok()) {
+    log_line(LogLevel::warn, "recovery: nonces of records before the snapshot not all read",
+             {{"to_lsn", std::to_string(to_lsn)}, {"error", read.to_string()}});
+  }
+  return read_count;
+}
+
 }  // namespace
 
 StatusOr<RecoveredState> rebuild_state(const StateConfig& config, const std::string& snapshots_dir,
-                                       wal::Log& log) {
+                                       wal::Log& log, const RecoveryNonces& nonces) {
   RecoveredState recovered;
   SnapshotInfo info;
   std::vector<std::string> skipped;
@@ -75,9 +155,14 @@ StatusOr<RecoveredState> rebuild_state(const StateConfig& config, const std::str
                       ", before the snapshot's LSN " + std::to_string(info.lsn) +
                       ": log records are missing");
   }
+  if (nonces.sink && info.lsn > 0) {
+    const std::int64_t scan_start_ns = monotonic_ns();
+    recovered.nonce_scan_count = scan_nonces_before(log, info.lsn, nonces);
+    recovered.nonce_scan_us = (monotonic_ns() - scan_start_ns) / 1000;
+  }
   if (log.next_lsn() == info.lsn + 1) return recovered;  // nothing after the snapshot
   const std::int64_t replay_start_ns = monotonic_ns();
-  StatusOr<std::uint64_t> replayed = replay_after(*recovered.state, info.lsn, log);
+  StatusOr<std::uint64_t> replayed = replay_after(*recovered.state, info.lsn, log, nonces);
   if (!replayed.is_ok()) return replayed.status();
   recovered.replayed_count = *replayed;
   recovered.replay_us = (monotonic_ns() - replay_start_ns) / 1000;

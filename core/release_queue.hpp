@@ -43,8 +43,9 @@ class ReleaseQueue {
 
   /// Queues the answer to producer `p`'s request `token`; it leaves once `lsn` is durable.
   /// `stamps` carries its submitted_ns and taken_ns (core/pipeline.hpp); the queue adds the rest.
+  /// `nonce_logged`: Response::nonce_logged.
   void enqueue(std::uint32_t p, std::uint64_t token, const Result& result, std::uint64_t lsn,
-               const PipelineStamps& stamps) {
+               const PipelineStamps& stamps, bool nonce_logged = false) {
     PAYCORE_ASSERT_LT(count_, waiting_.size());
     Waiting& slot = waiting_[(head_ + count_) % waiting_.size()];
     slot.producer = p;
@@ -53,6 +54,7 @@ class ReleaseQueue {
     slot.response.token = token;
     slot.response.lsn = lsn;
     slot.response.stamps = stamps;
+    slot.response.nonce_logged = nonce_logged;
     ++count_;
   }
   /// Stamps applied_ns = `now_ns` on every answer queued since the last call: the chunk of

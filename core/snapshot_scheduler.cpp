@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <limits>
 
 #include "base/assert.hpp"
 #include "base/json_text.hpp"
@@ -159,7 +160,12 @@ void SnapshotScheduler::on_written(std::uint64_t lsn) {
   metrics_.snapshots_written.fetch_add(1, std::memory_order_relaxed);
   const std::uint64_t oldest = retain_snapshots(snapshots_dir_, config_.snapshots_keep);
   if (oldest > 0) {
-    const Status removed = log_.remove_segments_below(oldest + 1);
+    // Segments that may hold a nonce still within its window stay (EngineConfig::
+    // nonce_retention_us); the next snapshot removes them.
+    const std::int64_t keep_written_since_us =
+        config_.nonce_retention_us > 0 ? wall_clock_us() - config_.nonce_retention_us
+                                       : std::numeric_limits<std::int64_t>::max();
+    const Status removed = log_.remove_segments_below(oldest + 1, keep_written_since_us);
     if (!removed.is_ok()) {
       log_line(LogLevel::warn, "could not remove old log segments",
                {{"status", removed.to_string()}});

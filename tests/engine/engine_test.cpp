@@ -4,6 +4,7 @@
 #include <filesystem>
 #include <fstream>
 
+#include "base/time.hpp"
 #include "engine_harness.hpp"
 #include "wal/fault.hpp"
 
@@ -358,6 +359,138 @@ TEST_P(EngineTest, TimestampsDoNotGoBackwardsAcrossRestarts) {
   auto again = open_engine(config);
   again->start();
   EXPECT_GT(run(*again, open_account("o2", "bob")).account.created_at_us, last);
+}
+
+// ---- Nonces logged with their commands (docs/design.md "Who may move whose money")
+
+Command signed_command(Command c, const std::string& nonce) {
+  c.flags |= command_flag_nonce;
+  c.nonce = Id::of(nonce);
+  c.nonce_timestamp_s = 1'795'670'354;
+  return c;
+}
+
+class EngineNonceTest : public EngineTest {
+ protected:
+  void SetUp() override {
+    EngineTest::SetUp();
+    config.snapshot_at_shutdown = false;
+    config.wal_segment_bytes = 16 << 10;  // several segments below the snapshot
+    config.wal_batch_bytes_max = 8 << 10;
+    config.nonce_retention_us = 3600LL * 1'000'000;
+  }
+  // Opens the engine as a restart does, collecting the nonces recovery hands back.
+  std::unique_ptr<Engine> reopen(std::vector<std::string>* nonces) {
+    config.on_recovered_nonce = [nonces](const Command& c) {
+      nonces->emplace_back(c.nonce.view());
+    };
+    return open_engine(config);
+  }
+  void pay_signed(Engine& e, const std::string& prefix, int count) {
+    for (int i = 0; i < count; ++i) {
+      const std::string n = prefix + std::to_string(i);
+      const Request request{signed_command(pay("m1", n, n, 10, "alice"), "nonce-" + n), 1};
+      const Response answer = call(e, request);
+      ASSERT_EQ(answer.result.code, ResultCode::ok);
+      ASSERT_TRUE(answer.nonce_logged);
+    }
+  }
+  std::vector<std::string> nonces_of(const std::string& prefix, int count) {
+    std::vector<std::string> out;
+    for (int i = 0; i < count; ++i) out.push_back("nonce-" + prefix + std::to_string(i));
+    return out;
+  }
+};
+
+INSTANTIATE_TEST_SUITE_P(WriterPaths, EngineNonceTest, ::testing::Values(false, true),
+                         [](const auto& p) { return p.param ? std::string("Fallback") : std::string("IoUring"); });
+
+// Only a command whose record is in the log has its nonce there: a repeat answered from its
+// idempotency record, or an unsigned command, says so.
+TEST_P(EngineNonceTest, AnAnswerSaysWhetherItsNonceIsInTheLog) {
+  auto e = open_engine(config);
+  e->start();
+  populate(*e, 1);
+  const Command first = signed_command(pay("m1", "n1", "n1", 10, "alice"), "nonce-first");
+  EXPECT_TRUE(call(*e, Request{first, 1}).nonce_logged);
+  const Response repeat = call(*e, Request{signed_command(first, "nonce-repeat"), 2});
+  EXPECT_TRUE(repeat.result.replayed);
+  EXPECT_FALSE(repeat.nonce_logged);
+  EXPECT_FALSE(call(*e, Request{pay("m1", "n2", "n2", 10, "alice"), 3}).nonce_logged);
+  e->stop();
+}
+
+// The nonces of the records before the snapshot (read only for them, from several segments)
+// and of those replayed after it all come back; unsigned commands hand back nothing.
+TEST_P(EngineNonceTest, LoggedNoncesComeBackAtRecoveryOnBothSidesOfTheSnapshot) {
+  {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 5);
+    pay_signed(*e, "a", 300);
+    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    pay_signed(*e, "b", 20);
+    e->stop();
+  }
+  std::vector<std::string> nonces;
+  auto again = reopen(&nonces);
+  ASSERT_TRUE(again);
+  std::vector<std::string> expected = nonces_of("a", 300);
+  const std::vector<std::string> after = nonces_of("b", 20);
+  expected.insert(expected.end(), after.begin(), after.end());
+  EXPECT_EQ(nonces, expected);
+}
+
+// Records older than the retention are not read: the scan starts at the newest segment whose
+// first record is older than the cutoff, and hands back none of them.
+TEST_P(EngineNonceTest, NoncesOlderThanTheRetentionStayInTheLog) {
+  static std::int64_t now_us = 0;
+  now_us = wall_clock_us() - 2 * config.nonce_retention_us;  // two retentions ago
+  config.clock_us = [] { return now_us; };
+  {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 5);
+    pay_signed(*e, "old", 300);
+    e->stop();
+  }
+  config.clock_us = nullptr;
+  {
+    auto e = open_engine(config);
+    e->start();
+    pay_signed(*e, "new", 10);
+    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    e->stop();
+  }
+  std::vector<std::string> nonces;
+  auto again = reopen(&nonces);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(nonces, nonces_of("new", 10));
+  // From the last segment that began before the cutoff: a part of the old records, not all.
+  const std::uint64_t scanned = again->metrics().recovery_nonce_scan_records.load();
+  EXPECT_GE(scanned, 10u);
+  EXPECT_LT(scanned, 300u);
+}
+
+// A segment written to within the retention outlives the snapshots that no longer need it.
+TEST_P(EngineNonceTest, SegmentsWithRecentNoncesOutliveTheSnapshots) {
+  config.snapshots_keep = 1;
+  const std::string first_segment = dir + "/wal/00000000000000000001.log";
+  {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 5);
+    pay_signed(*e, "a", 300);
+    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    pay_signed(*e, "b", 300);
+    ASSERT_TRUE(call(*e, Request{Command{}, 2, RequestOp::snapshot}).snapshot_ok);
+    EXPECT_TRUE(std::filesystem::exists(first_segment));
+    e->stop();
+  }
+  std::vector<std::string> nonces;
+  auto again = reopen(&nonces);
+  ASSERT_TRUE(again);
+  EXPECT_EQ(nonces.size(), 600u);
 }
 
 }  // namespace
