@@ -33,6 +33,7 @@
 #include "net/server.hpp"
 #include "core/engine.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "wal/fault.hpp"
 
 namespace paycore::app {
@@ -532,6 +533,19 @@ bool open_storage(Settings& settings, const EngineConfig& engine_config, const s
   return true;
 }
 
+// Durable nonces (the nonce_journal setting): a single write's nonce is made durable in its log
+// record (net/io_thread_requests.cpp), so the engine keeps the log of the time a nonce lives
+// (its timestamp may be a window ahead of the clock, and it lives a window after it) and
+// recovery hands those nonces to the cache the server will use.
+void keep_logged_nonces(std::int64_t window_s, auth::NonceCache& nonces, net::NonceJournalLoad* load,
+                        EngineConfig* engine_config) {
+  engine_config->nonce_retention_us = 2 * window_s * 1'000'000;
+  const std::int64_t now_s = wall_clock_us() / 1'000'000;
+  engine_config->on_recovered_nonce = [&nonces, load, now_s](const Command& c) {
+    net::load_nonce(nonces, c.principal.view(), c.nonce.view(), c.nonce_timestamp_s, now_s, load);
+  };
+}
+
 // Signals are taken synchronously by the main thread; every thread made after this inherits
 // the mask. Returns the set to wait on.
 sigset_t block_signals() {
@@ -667,12 +681,27 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     engine_config.wal_faults = &wal_faults;
   }
 
+  net::ServerConfig server_config = server_config_from(settings, *shape);
+  // Made before the engine, so that recovery can put back the nonces logged with commands.
+  auth::NonceCache nonces(auth::NonceCacheConfig{server_config.nonce_entries_max, 64,
+                                                 server_config.auth_window_s});
+  server_config.nonces = &nonces;
+  net::NonceJournalLoad logged_nonces;
+  if (!server_config.nonce_journal_dir.empty()) {
+    keep_logged_nonces(server_config.auth_window_s, nonces, &logged_nonces, &engine_config);
+  }
+
   std::unique_ptr<Engine> engine;
   Tier tier;
   if (!open_storage(settings, engine_config, data_dir, &engine, &tier)) return 1;
+  if (!server_config.nonce_journal_dir.empty()) {
+    log_line(LogLevel::info, "nonces recovered from the log",
+             {{"records", std::to_string(logged_nonces.records)},
+              {"live", std::to_string(logged_nonces.live)},
+              {"cache_full", std::to_string(logged_nonces.cache_full)}});
+  }
   if (!run_to_completion) engine->start();
 
-  net::ServerConfig server_config = server_config_from(settings, *shape);
   server_config.archive = tier.store.get();  // null without the archive setting
   server_config.archive_read_threads = static_cast<std::uint32_t>(settings.integer("archive_read_threads"));
   if (const Status limits = rate_limits_from(settings, &server_config.rate_limits); !limits.is_ok()) {

@@ -379,6 +379,7 @@ bool IoThread::render_ready(Connection& c) {
   while (c.count > 0 && c.out.size() < out_high_water_bytes) {
     Slot& slot = c.slots[c.head];
     if (slot.state != SlotState::ready) break;
+    if (slot.logged_nonce.pending) settle_nonce(slot);
     if (slot.nonce_seq > journal_durable_) {  // its nonce is not durable yet: wait (in order)
       if (!c.journal_wait) {
         c.journal_wait = true;

@@ -111,8 +111,11 @@ class IoThread {
   bool admit_batch_items(Slot& slot, const auth::AuthResult& auth, const HttpRequest& request,
                          std::uint32_t* granted);
   void submit_batch_items(Connection& c, Slot& slot, const auth::AuthResult& auth, std::uint32_t granted);
-  bool admit(Slot& slot, const auth::AuthResult& auth, Route route, const HttpRequest& request);
-  bool record_signed_nonce(Slot& slot, const auth::AuthResult& auth);
+  bool admit(Slot& slot, const auth::AuthResult& auth, Route route, const HttpRequest& request,
+             bool nonce_to_log);
+  bool record_signed_nonce(Slot& slot, const auth::AuthResult& auth, bool nonce_to_log = false);
+  void settle_nonce(Slot& slot);
+  static Command with_nonce(const Command& command, const LoggedNonce& logged);
   bool rate_limited(Slot& slot, const auth::Principal& principal, Route route, const HttpRequest& request,
                     std::uint32_t cost);
   bool submit(const AnswerToken& token, const Command& command, RequestOp op = RequestOp::command);

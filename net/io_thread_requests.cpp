@@ -32,6 +32,7 @@ Slot& IoThread::push_slot(Connection& c) {
   slot.allow = {};
   slot.batch.pending = 0;
   slot.nonce_seq = 0;
+  slot.logged_nonce.pending = false;
   slot.retry_after_s = 0;
   slot.archive_lookups = 0;
   slot.batch.entries.clear();
@@ -198,7 +199,10 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
   }
   const bool admit_first = auth != nullptr && (decision.kind != DecisionKind::local_answer ||
                                                decision.admission == Admission::before_answer);
-  if (admit_first && !admit(slot, *auth, slot.route, request)) return;
+  // A single write's nonce can go to the log in its command instead of to the journal.
+  const bool nonce_to_log =
+      decision.kind == DecisionKind::command && !command_is_read(decision.command.kind);
+  if (admit_first && !admit(slot, *auth, slot.route, request, nonce_to_log)) return;
   switch (decision.kind) {
     case DecisionKind::local_answer:
       slot.allow = decision.allow;
@@ -216,7 +220,11 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
       return;
     case DecisionKind::command:
       slot.kind = SlotKind::engine;
-      submit_single(c, slot, decision.command, RequestOp::command);
+      if (slot.logged_nonce.pending) {
+        submit_single(c, slot, with_nonce(decision.command, slot.logged_nonce), RequestOp::command);
+      } else {
+        submit_single(c, slot, decision.command, RequestOp::command);
+      }
       return;
     case DecisionKind::list:
       execute_list(c, slot, decision.list);
@@ -291,16 +299,19 @@ void IoThread::submit_batch_items(Connection& c, Slot& slot, const auth::AuthRes
 
 // Charges the request to its principal's rate limit and records its nonce; false with the
 // answer (429, 401 replay, 503 nonce cache full) when either refuses.
-bool IoThread::admit(Slot& slot, const auth::AuthResult& auth, Route route, const HttpRequest& request) {
+bool IoThread::admit(Slot& slot, const auth::AuthResult& auth, Route route, const HttpRequest& request,
+                     bool nonce_to_log) {
   if (rate_limited(slot, *auth.principal, route, request, 1)) return false;
-  return record_signed_nonce(slot, auth);
+  return record_signed_nonce(slot, auth, nonce_to_log);
 }
 
 // Records the request's nonce once authorization and the rate limit let it through; false (with
 // the answer) for a replay that raced this one, or a full nonce cache. With the nonce journal
-// (net/nonce_journal.hpp) the nonce is journaled and the answer waits until that record is
-// durable (or its batch failed: see there).
-bool IoThread::record_signed_nonce(Slot& slot, const auth::AuthResult& auth) {
+// (net/nonce_journal.hpp) the nonce is made durable before the answer leaves: `nonce_to_log`
+// (a single write), when the engine keeps logged nonces, sends it to the log in the command
+// (settled by settle_nonce); otherwise it is journaled now and the answer waits until that
+// record is durable (or its batch failed: see there).
+bool IoThread::record_signed_nonce(Slot& slot, const auth::AuthResult& auth, bool nonce_to_log) {
   const auth::AuthStatus status = auth::record_nonce(server_.nonces_, auth, now_s_);
   if (status == auth::AuthStatus::replayed_nonce) {
     finish_local(
@@ -317,10 +328,35 @@ bool IoThread::record_signed_nonce(Slot& slot, const auth::AuthResult& auth) {
     return false;
   }
   NonceJournal* journal = server_.journal_.get();
-  if (journal != nullptr) {
-    slot.nonce_seq = journal->append(auth.principal->id.view(), auth.nonce, auth.timestamp_s);
+  if (journal == nullptr) return true;
+  if (nonce_to_log && server_.log_carries_nonces_) {
+    LoggedNonce& logged = slot.logged_nonce;
+    logged.pending = true;
+    logged.principal = auth.principal->id;
+    logged.nonce = Id::trusted(auth.nonce);  // verified: 8-64 of [A-Za-z0-9_-], a subset of an id
+    logged.timestamp_s = auth.timestamp_s;
+    return true;
   }
+  slot.nonce_seq = journal->append(auth.principal->id.view(), auth.nonce, auth.timestamp_s);
+  ServerMetrics::bump(metrics.nonces_journaled);
   return true;
+}
+
+// A write's nonce went to the log in its command: if the engine's answer says the record holds
+// it (Response::nonce_logged), it is durable with the answer; otherwise (a repeat answered from
+// its idempotency record, a refusal that changed nothing, a ring full, an archive lookup that
+// sent a new command) it is journaled now and the answer waits for that.
+void IoThread::settle_nonce(Slot& slot) {
+  LoggedNonce& logged = slot.logged_nonce;
+  PAYCORE_ASSERT(logged.pending);
+  logged.pending = false;
+  if (slot.kind == SlotKind::engine && slot.response.nonce_logged) {
+    ServerMetrics::bump(metrics.nonces_logged);
+    return;
+  }
+  slot.nonce_seq = server_.journal_->append(logged.principal.view(), logged.nonce.view(),
+                                            logged.timestamp_s);
+  ServerMetrics::bump(metrics.nonces_journaled);
 }
 
 // Per-principal token buckets (net/rate_limit.hpp): true (and a 429 answer) when over the limit.
@@ -336,6 +372,16 @@ bool IoThread::rate_limited(Slot& slot, const auth::Principal& principal, Route 
       slot,
       LocalError{429, "rate_limited", "too many requests; retry after Retry-After seconds", {}});
   return true;
+}
+
+// `command` carrying the signer's nonce (Command::nonce); the signer is its principal.
+Command IoThread::with_nonce(const Command& command, const LoggedNonce& logged) {
+  PAYCORE_ASSERT(command.principal == logged.principal);
+  Command signed_command = command;
+  signed_command.flags |= command_flag_nonce;
+  signed_command.nonce = logged.nonce;
+  signed_command.nonce_timestamp_s = logged.timestamp_s;
+  return signed_command;
 }
 
 void IoThread::submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op) {

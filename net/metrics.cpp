@@ -271,6 +271,12 @@ bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads
             sum_of(threads, &ServerMetrics::connections_timed_out));
   e.counter("paycore_http_protocol_errors_total", "Malformed, oversized or smuggling requests.",
             sum_of(threads, &ServerMetrics::protocol_errors));
+  e.counter("paycore_nonces_logged_total",
+            "Accepted nonces made durable in their command's log record.",
+            sum_of(threads, &ServerMetrics::nonces_logged));
+  e.counter("paycore_nonces_journaled_total",
+            "Accepted nonces made durable in the nonce journal.",
+            sum_of(threads, &ServerMetrics::nonces_journaled));
 
   e.counter("paycore_commands_applied_total", "Commands applied by the core.", load(engine.commands_applied));
   e.counter("paycore_wal_appends_total", "Commands appended to the write-ahead log.",

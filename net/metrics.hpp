@@ -36,6 +36,9 @@ struct alignas(64) ServerMetrics {
   std::atomic<std::uint64_t> connections_timed_out{0};
   std::atomic<std::uint64_t> protocol_errors{0};      // malformed / oversized requests
   std::atomic<std::uint64_t> stale_responses{0};      // for connections already closed
+  // Accepted nonces made durable in a command's log record, or in the nonce journal.
+  std::atomic<std::uint64_t> nonces_logged{0};
+  std::atomic<std::uint64_t> nonces_journaled{0};
   StageHistograms stages;  // single-command answers' stages (core/pipeline.hpp)
 
   // Single writer: load + store is enough and cheaper than fetch_add.

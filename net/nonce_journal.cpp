@@ -106,6 +106,18 @@ Status list_journal_files(const std::string& dir, std::vector<std::string>* path
 
 }  // namespace
 
+void load_nonce(auth::NonceCache& cache, std::string_view principal, std::string_view nonce,
+                std::int64_t timestamp_s, std::int64_t now_s, NonceJournalLoad* load) {
+  ++load->records;
+  // Expired: the timestamp check refuses it anyway.
+  if (timestamp_s + cache.window_s() < now_s) return;
+  if (principal.size() > id_bytes_max || !auth::nonce_is_valid(nonce)) return;
+  ++load->live;
+  if (cache.insert(principal, nonce, timestamp_s, now_s) == auth::NonceCache::Insert::full) {
+    ++load->cache_full;
+  }
+}
+
 NonceJournal::NonceJournal(std::string dir, std::int64_t window_s)
     : dir_(std::move(dir)), window_s_(window_s) {}
 
@@ -125,13 +137,7 @@ StatusOr<std::unique_ptr<NonceJournal>> NonceJournal::open(const std::string& di
     ++load->files;
     const LoadedFile loaded = parse_file(
         bytes, [&](std::string_view principal, std::string_view nonce, std::int64_t timestamp_s) {
-          ++load->records;
-          if (timestamp_s + window_s < now_s) return;  // expired: the timestamp check refuses it
-          if (principal.size() > id_bytes_max || !auth::nonce_is_valid(nonce)) return;
-          ++load->live;
-          if (cache.insert(principal, nonce, timestamp_s, now_s) == auth::NonceCache::Insert::full) {
-            ++load->cache_full;
-          }
+          load_nonce(cache, principal, nonce, timestamp_s, now_s, load);
         });
     if (loaded.torn) {
       ++load->torn;

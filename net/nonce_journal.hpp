@@ -14,9 +14,10 @@
 // (append() -> sequence number), one journal thread writes and fdatasyncs whatever has
 // accumulated (group commit: one fdatasync for every request that arrived during the previous
 // one), publishes durable_seq() and wakes the I/O threads, and a slot is rendered only when
-// durable_seq() >= its sequence number. For a mutating request this fdatasync runs while the
-// write-ahead log's runs, so its latency is the larger of the two; a read waits for one
-// fdatasync it did not wait for before (measured in docs/benchmarks.md).
+// durable_seq() >= its sequence number. A single write that changes state does not come here:
+// its nonce is durable in its own log record (docs/design.md "Who may move whose money"), since
+// a second flush run beside the log's made the answer wait for the slower of the two. Reads,
+// batches and writes that the log has no record of come here (measured in docs/benchmarks.md).
 //
 // Files: DIR/nonces-<first unix second>-<n>.log, a new one every `window_s`, at every start and
 // when the current one is full; a file is deleted once every entry in it has expired (its newest
@@ -61,6 +62,13 @@ struct NonceJournalLoad {
   std::size_t torn = 0;          // files whose tail was cut off (incomplete or bad checksum)
   std::size_t cache_full = 0;    // live records the cache had no room for
 };
+
+/// Puts one accepted nonce read back at a start (from a journal file, or from a command in the
+/// log: EngineConfig::on_recovered_nonce) into `cache`, unless it expired (timestamp_s +
+/// window_s < now_s) or is not a nonce a signed request can carry; counts into `load` (records,
+/// live, cache_full).
+void load_nonce(auth::NonceCache& cache, std::string_view principal, std::string_view nonce,
+                std::int64_t timestamp_s, std::int64_t now_s, NonceJournalLoad* load);
 
 // Size of each journal file made from a spare: ~250k records of a 40-byte nonce.
 inline constexpr std::uint64_t nonce_file_bytes = 16ULL << 20;

@@ -21,6 +21,9 @@ Status check_config(const ServerConfig& config, const Engine& engine) {
     return Status::invalid_argument(
         "running the engine on the I/O thread needs exactly one I/O thread");
   }
+  if (config.nonces != nullptr && config.nonces->window_s() != config.auth_window_s) {
+    return Status::invalid_argument("the nonce cache's window is not auth_window_s");
+  }
   if (config.pipeline_depth == 0 || config.pipeline_depth > (1u << answer_token_slot_bits)) {
     return Status::invalid_argument("pipeline depth must be 1..256");
   }
@@ -48,7 +51,11 @@ Server::Server(const ServerConfig& config, Engine& engine, auth::KeysHolder& key
     : config_(config),
       engine_(engine),
       keys_(keys),
-      nonces_(auth::NonceCacheConfig{config.nonce_entries_max, 64, config.auth_window_s}),
+      own_nonces_(config.nonces != nullptr
+                      ? nullptr
+                      : std::make_unique<auth::NonceCache>(auth::NonceCacheConfig{
+                            config.nonce_entries_max, 64, config.auth_window_s})),
+      nonces_(config.nonces != nullptr ? *config.nonces : *own_nonces_),
       rate_limiter_(config.rate_limits) {}
 
 Server::~Server() {
@@ -124,6 +131,11 @@ Status Server::open_nonce_journal() {
       config_.nonce_journal_dir, config_.auth_window_s, wall_seconds(), nonces_, &load);
   if (!journal.is_ok()) return journal.status();
   journal_ = std::move(journal).value();
+  // A write's nonce may ride in its log record only if recovery gives back those of the whole
+  // time a nonce lives (its timestamp may be a window ahead, and it lives a window after it).
+  const EngineConfig& engine = engine_.config();
+  log_carries_nonces_ = engine.on_recovered_nonce &&
+                        engine.nonce_retention_us >= 2 * config_.auth_window_s * 1'000'000;
   journal_->set_on_durable([this] {
     for (auto& thread : threads_) thread->wake();
   });

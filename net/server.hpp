@@ -84,9 +84,14 @@ struct ServerConfig {
   std::uint32_t batch_items_max = 1000;
   Amount amount_max = amount_max_default;
   bool access_log = false;  // one log line per request (otherwise only 5xx and protocol errors)
-  // Accepted nonces are journaled here and answers wait for the journal's fdatasync
-  // (net/nonce_journal.hpp); empty: nonces are kept in memory only (forgotten at restart).
+  // Accepted nonces are made durable before their answers leave: a single write's in its log
+  // record (Command::nonce), every other one in the nonce journal kept here
+  // (net/nonce_journal.hpp). Empty: nonces are kept in memory only (forgotten at restart).
   std::string nonce_journal_dir;
+  // The nonce cache, when the caller made it before the engine so that recovery could put the
+  // logged nonces back into it (EngineConfig::on_recovered_nonce); its window must be
+  // auth_window_s. Null: the server makes its own. Must outlive the server.
+  auth::NonceCache* nonces = nullptr;
   RateLimitConfig rate_limits;  // off unless a class has per_s > 0 (net/rate_limit.hpp)
   TlsConfig tls;  // both paths empty: plain HTTP; otherwise every connection is TLS (net/tls.hpp)
   // The archive of payments that left memory (docs/design.md "Hot and cold"); must outlive
@@ -137,8 +142,12 @@ class Server {
   Engine& engine_;
   auth::KeysHolder& keys_;
   std::atomic<std::uint64_t> keys_version_{0};
-  auth::NonceCache nonces_;
+  std::unique_ptr<auth::NonceCache> own_nonces_;  // when config_.nonces is null
+  auth::NonceCache& nonces_;
   std::unique_ptr<NonceJournal> journal_;  // null when config_.nonce_journal_dir is empty
+  // A single write's nonce goes in its command to the log instead of the journal (with a
+  // journal, and an engine that keeps and recovers logged nonces long enough).
+  bool log_carries_nonces_ = false;
   RateLimiter rate_limiter_;
   std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
   std::unique_ptr<ArchiveLookup> archive_lookup_;  // null without config_.archive

@@ -59,6 +59,16 @@ struct ListAnswer {
   std::vector<RefundView> refunds;  // refunds: in the order they were made
 };
 
+/// A single write's nonce, sent to the log in its command (Command::nonce) rather than to the
+/// nonce journal: settled when the answer reaches the head of its connection's queue
+/// (IoThread::settle_nonce), journaled then unless the engine says its record holds it.
+struct LoggedNonce {
+  bool pending = false;
+  Id principal;
+  Id nonce;
+  std::int64_t timestamp_s = 0;
+};
+
 /// One request in flight on a connection, answered when it reaches the head of the queue.
 struct Slot {
   SlotState state = SlotState::free;
@@ -75,6 +85,7 @@ struct Slot {
   SnapshotAnswer snapshot;
   ListAnswer list;
   std::uint64_t nonce_seq = 0;      // rendered only once the nonce journal has this durable
+  LoggedNonce logged_nonce;
   std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
   std::uint8_t archive_lookups = 0;  // lookups made for this request (net/archive_lookup.hpp)
 };

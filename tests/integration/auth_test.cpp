@@ -66,6 +66,74 @@ TEST_F(NoncesAcrossRestarts, ReplayedPaymentAfterSigkillIsRefused) {
   EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
 }
 
+// A single write's nonce is made durable in its log record, not in the nonce journal: with
+// the journal's files gone, recovery still refuses the replay, whether the record is replayed
+// after the newest snapshot or read before it only for its nonce (docs/design.md "Who may
+// move whose money").
+class LoggedNonces : public NoncesAcrossRestarts {
+ protected:
+  std::string pay_request(const Client& client, const std::string& id) {
+    const std::string body = R"({"request_id":")" + id + R"(","order_id":")" + id +
+                             R"(","amount":100,"currency":"CNY","channel":"alipay"})";
+    return Client::signed_request(client.merchant("m_001"), "POST", "/v1/payments", body, now_s(),
+                                  "nonce-" + id);
+  }
+  // SIGKILL, the journal's files removed, restart; then the identical bytes again.
+  HttpResponse replay_without_journal(const std::string& request) {
+    (void)fixture_.server->stop(SIGKILL);
+    remove_tree(fixture_.data_dir + "/nonces");
+    EXPECT_TRUE(fixture_.restart()) << fixture_.server->log();
+    return Client(fixture_.server->port(), fixture_.keys).raw(request);
+  }
+};
+
+TEST_F(LoggedNonces, APaymentsNonceComesBackFromTheLog) {
+  ASSERT_TRUE(fixture_.start());
+  Client client(fixture_.server->port(), fixture_.keys);
+  const std::string request = pay_request(client, "logged-0001");
+  ASSERT_EQ(client.raw(request).status, 201);
+  const std::string metrics = client.get("/metrics").body;
+  EXPECT_EQ(metric(metrics, "paycore_nonces_logged_total"), 1) << metrics;
+  EXPECT_EQ(metric(metrics, "paycore_nonces_journaled_total"), 0) << metrics;
+  const HttpResponse replay = replay_without_journal(request);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+}
+
+TEST_F(LoggedNonces, ANonceBeforeTheNewestSnapshotComesBackFromTheLog) {
+  ASSERT_TRUE(fixture_.start());
+  Client client(fixture_.server->port(), fixture_.keys);
+  const std::string request = pay_request(client, "logged-0002");
+  ASSERT_EQ(client.raw(request).status, 201);
+  ASSERT_EQ(client.call(client.operator_signer(), "POST", "/v1/admin/snapshot", "").status, 200);
+  const HttpResponse replay = replay_without_journal(request);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+  EXPECT_NE(fixture_.server->log().find(R"("nonce_scan_records":")"), std::string::npos);
+}
+
+// A repeat answered from its idempotency record changes nothing, so the log has no record of
+// it: its nonce goes to the journal, and is refused after a crash like any other.
+TEST_F(LoggedNonces, ARepeatsNonceIsJournaled) {
+  ASSERT_TRUE(fixture_.start());
+  Client client(fixture_.server->port(), fixture_.keys);
+  ASSERT_EQ(client.raw(pay_request(client, "logged-0003")).status, 201);
+  const std::string body =
+      R"({"request_id":"logged-0003","order_id":"logged-0003","amount":100,"currency":"CNY","channel":"alipay"})";
+  const std::string repeat = Client::signed_request(client.merchant("m_001"), "POST", "/v1/payments",
+                                                    body, now_s(), "nonce-repeat-0003");
+  const HttpResponse repeated = client.raw(repeat);
+  ASSERT_EQ(repeated.status, 201) << repeated.body;
+  EXPECT_EQ(repeated.header("idempotent-replayed"), "true");
+  const std::string metrics = client.get("/metrics").body;
+  EXPECT_EQ(metric(metrics, "paycore_nonces_journaled_total"), 1) << metrics;
+  (void)fixture_.server->stop(SIGKILL);
+  ASSERT_TRUE(fixture_.restart());
+  const HttpResponse replay = Client(fixture_.server->port(), fixture_.keys).raw(repeat);
+  EXPECT_EQ(replay.status, 401) << replay.body;
+  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+}
+
 // What the journal is for: with it off, the same replay after a restart is accepted.
 TEST_F(NoncesAcrossRestarts, WithoutTheJournalReplayAfterRestartIsAccepted) {
   const HttpResponse replay = replay_after_restart(SIGTERM, {"--nonce-journal=false"});

@@ -419,6 +419,13 @@ std::optional<std::int64_t> json_int(const std::string& json, const std::string&
   return out;
 }
 
+std::int64_t metric(const std::string& exposition, const std::string& sample) {
+  const std::string key = "\n" + sample + " ";
+  const std::size_t at = exposition.find(key);
+  if (at == std::string::npos) return -1;
+  return std::stoll(exposition.substr(at + key.size()));
+}
+
 std::optional<std::string> json_string(const std::string& json, const std::string& pointer) {
   simdjson::dom::parser parser;
   bool found = false;

@@ -165,6 +165,9 @@ std::string notification_request(const std::string& channel, const std::string& 
 // Small JSON field readers for assertions (simdjson underneath). Missing: nullopt.
 std::optional<std::int64_t> json_int(const std::string& json, const std::string& pointer);
 std::optional<std::string> json_string(const std::string& json, const std::string& pointer);
+// A gauge or counter sample of a /metrics exposition ("name value" or "name{labels} value");
+// -1 when absent.
+std::int64_t metric(const std::string& exposition, const std::string& sample);
 bool json_is_null(const std::string& json, const std::string& pointer);
 std::size_t json_array_size(const std::string& json, const std::string& pointer);
 

@@ -19,14 +19,6 @@ const std::vector<std::string> cold_args = {"--hot-window-ms", "300",
                                             "--idempotency-retention-ms", "300"};
 constexpr int cold_wait_ms_max = 30'000;  // the archiver's and the tick's pace, with margin
 
-// A gauge or counter sample of the exposition ("name value" or "name{labels} value").
-std::int64_t metric(const std::string& exposition, const std::string& sample) {
-  const std::string key = "\n" + sample + " ";
-  const std::size_t at = exposition.find(key);
-  if (at == std::string::npos) return -1;
-  return std::stoll(exposition.substr(at + key.size()));
-}
-
 class ColdPayments : public ServerSuite {
  protected:
   static void SetUpTestSuite() {
