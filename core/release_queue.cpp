@@ -85,6 +85,7 @@ void ReleaseQueue::refuse_beyond(std::uint64_t durable_lsn) {
     r.result.kind = kind;
     r.result.code = ResultCode::unavailable;
     r.lsn = durable_lsn;
+    r.nonce_logged = false;  // its record never became durable
   }
 }
 

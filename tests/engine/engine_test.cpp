@@ -318,8 +318,14 @@ TEST_P(EngineTest, FsyncFailureRefusesWritesKeepsReadsAndLosesNothingDurable) {
     e->start();
     populate(*e, 5);
     faults.fail(wal::FaultOp::kFsync, EIO);
-    const Result failed = run(*e, pay("m1", "rX", "oX", 10, "alice"));
+    // Signed: a record that never became durable does not hold its nonce either.
+    Command signed_pay = pay("m1", "rX", "oX", 10, "alice");
+    signed_pay.flags |= command_flag_nonce;
+    signed_pay.nonce = Id::of("nonce-of-rX");
+    const Response failed_answer = call(*e, Request{signed_pay, 1});
+    const Result& failed = failed_answer.result;
     EXPECT_EQ(failed.code, ResultCode::unavailable);
+    EXPECT_FALSE(failed_answer.nonce_logged);
     EXPECT_TRUE(e->metrics().read_only.load());
     EXPECT_FALSE(e->metrics().ready.load());
     EXPECT_EQ(run(*e, pay("m1", "rY", "oY", 10, "alice")).code, ResultCode::unavailable);
