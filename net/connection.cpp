@@ -268,6 +268,7 @@ void ConnectionTable::close(Connection& c) {
   ::close(c.fd);  // also removes it from the epoll set
   c.fd = -1;
   c.generation = next_generation(c.generation);
+  if (on_close_) on_close_(c);
   for (Slot& slot : c.slots) {
     slot.state = SlotState::free;
     slot.batch.entries.clear();

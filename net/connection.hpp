@@ -9,6 +9,7 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string_view>
 #include <vector>
@@ -93,8 +94,12 @@ class ConnectionTable {
   /// Registers the events the connection waits for now (input while it takes requests,
   /// output while it has bytes to send); lists it if OpenSSL holds decrypted input.
   void update_interest(Connection& c);
-  /// Closes the socket, bumps the generation (answers still due become stale) and frees it.
+  /// Closes the socket, bumps the generation (answers still due become stale) and frees it,
+  /// after handing it to the on_close callback while its slots are still in place.
   void close(Connection& c);
+  /// Called by close() with the connection's slots still as they were (IoThread: nonces of
+  /// requests that will never be answered on it, net/io_thread_requests.cpp).
+  void set_on_close(std::function<void(Connection&)> on_close) { on_close_ = std::move(on_close); }
   /// Closes every connection past its header or idle timeout (none waiting for the engine).
   void close_timed_out(std::int64_t now_ms);
   /// Connections with decrypted input inside OpenSSL (listed by update_interest), taken.
@@ -127,6 +132,7 @@ class ConnectionTable {
   std::vector<std::uint32_t> free_connections_;
   std::vector<std::uint32_t> tls_pending_;  // decrypted input waiting inside OpenSSL
   std::uint32_t open_count_ = 0;
+  std::function<void(Connection&)> on_close_;
 };
 
 }  // namespace paycore::net

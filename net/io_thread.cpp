@@ -61,7 +61,9 @@ IoThread::IoThread(Server& server, std::uint32_t index)
                             server.config_.http.body_bytes_max}),
       body_(64u << 20, 64 * 1024),
       responses_(responses_per_take),
-      lookup_(server.archive_lookup_.get()) {}
+      lookup_(server.archive_lookup_.get()) {
+  connections_.set_on_close([this](Connection& c) { settle_nonces_of_closed(c); });
+}
 
 IoThread::~IoThread() {
   if (epoll_fd_ >= 0) ::close(epoll_fd_);

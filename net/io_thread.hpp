@@ -115,6 +115,7 @@ class IoThread {
              bool nonce_to_log);
   bool record_signed_nonce(Slot& slot, const auth::AuthResult& auth, bool nonce_to_log = false);
   void settle_nonce(Slot& slot);
+  void settle_nonces_of_closed(Connection& c);
   static Command with_nonce(const Command& command, const LoggedNonce& logged);
   bool rate_limited(Slot& slot, const auth::Principal& principal, Route route, const HttpRequest& request,
                     std::uint32_t cost);

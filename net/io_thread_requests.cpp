@@ -350,7 +350,8 @@ void IoThread::settle_nonce(Slot& slot) {
   LoggedNonce& logged = slot.logged_nonce;
   PAYCORE_ASSERT(logged.pending);
   logged.pending = false;
-  if (slot.kind == SlotKind::engine && slot.response.nonce_logged) {
+  // Only an answer that came back says anything: a waiting slot's response is an earlier one's.
+  if (slot.state == SlotState::ready && slot.kind == SlotKind::engine && slot.response.nonce_logged) {
     ServerMetrics::bump(metrics.nonces_logged);
     return;
   }
@@ -372,6 +373,17 @@ bool IoThread::rate_limited(Slot& slot, const auth::Principal& principal, Route 
       slot,
       LocalError{429, "rate_limited", "too many requests; retry after Retry-After seconds", {}});
   return true;
+}
+
+// A connection closing with requests not yet answered (the client went away, its output
+// overflowed, the shutdown's grace ran out): their nonces were accepted and the requests may
+// still be executed, or were refused in a way that keeps nothing (a full ring, a refusal that
+// changed nothing), so each goes to the journal unless its answer already said its record holds
+// it. Nobody waits for these records.
+void IoThread::settle_nonces_of_closed(Connection& c) {
+  for (Slot& slot : c.slots) {
+    if (slot.state != SlotState::free && slot.logged_nonce.pending) settle_nonce(slot);
+  }
 }
 
 // `command` carrying the signer's nonce (Command::nonce); the signer is its principal.

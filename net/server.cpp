@@ -134,7 +134,7 @@ Status Server::open_nonce_journal() {
   // A write's nonce may ride in its log record only if recovery gives back those of the whole
   // time a nonce lives (its timestamp may be a window ahead, and it lives a window after it).
   const EngineConfig& engine = engine_.config();
-  log_carries_nonces_ = engine.on_recovered_nonce &&
+  log_carries_nonces_ = config_.nonces != nullptr && engine.on_recovered_nonce &&
                         engine.nonce_retention_us >= 2 * config_.auth_window_s * 1'000'000;
   journal_->set_on_durable([this] {
     for (auto& thread : threads_) thread->wake();

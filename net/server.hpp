@@ -146,7 +146,8 @@ class Server {
   auth::NonceCache& nonces_;
   std::unique_ptr<NonceJournal> journal_;  // null when config_.nonce_journal_dir is empty
   // A single write's nonce goes in its command to the log instead of the journal (with a
-  // journal, and an engine that keeps and recovers logged nonces long enough).
+  // journal, a nonce cache given by the caller, and an engine that keeps and recovers logged
+  // nonces long enough: recovery can only have filled a cache made before the engine).
   bool log_carries_nonces_ = false;
   RateLimiter rate_limiter_;
   std::unique_ptr<TlsContext> tls_;  // null: plain HTTP

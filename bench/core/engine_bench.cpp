@@ -4,7 +4,7 @@
 //
 //   engine_bench [--producers N] [--seconds S] [--accounts A] [--window W] [--batch-max B]
 //                [--snapshot-payments P] [--tail-records R] [--dir DIR] [--fallback]
-//                [--syncs-in-flight K] [--segment-bytes B] [--no-spare-segments]
+//                [--syncs-in-flight K] [--segment-bytes B] [--no-spare-segments] [--signed]
 //
 // Prints one table; every figure is measured here, none is computed from a model.
 
@@ -44,7 +44,12 @@ struct Options {
   std::uint32_t syncs_in_flight = 1;  // wal flushes in flight at once (io_uring)
   std::uint64_t segment_bytes = 256ULL << 20;
   bool spare_segments = true;
+  // Payments carry their signer's nonce (command_flag_nonce), as the server's single writes
+  // do, and the engine keeps and recovers them for 10 minutes (nonce_retention_us).
+  bool signed_payments = false;
 };
+
+inline constexpr std::int64_t bench_nonce_retention_us = 600LL * 1'000'000;
 
 void set_id(Id& id, std::string_view prefix, std::uint64_t n) {
   id = Id{};
@@ -53,7 +58,7 @@ void set_id(Id& id, std::string_view prefix, std::uint64_t n) {
   id.size = static_cast<std::uint8_t>(end - id.bytes.data());
 }
 
-Command payment(std::uint32_t producer, std::uint64_t n, std::uint64_t payer) {
+Command payment(std::uint32_t producer, std::uint64_t n, std::uint64_t payer, bool with_nonce) {
   Command c;
   c.kind = CommandKind::create_payment;
   c.currency = *currency_from_code("CNY");
@@ -63,23 +68,64 @@ Command payment(std::uint32_t producer, std::uint64_t n, std::uint64_t payer) {
   set_id(c.request_id, "q" + std::to_string(producer) + "-", n);
   set_id(c.order_id, "o" + std::to_string(producer) + "-", n);
   set_id(c.account, "c", payer);
+  if (with_nonce) {  // 24 characters, as loadgen's
+    c.flags |= command_flag_nonce;
+    set_id(c.nonce, "nonce-" + std::to_string(producer) + "-00000000", n);
+    c.nonce_timestamp_s = wall_clock_us() / 1'000'000;
+  }
   return c;
 }
 
+// Set-up commands of one producer, many in flight (one ring applies them in order, so an
+// account is open before its deposit): the set-up takes as many flushes as batches, not one
+// per command. Any refusal ends the run.
+class SetupCalls {
+ public:
+  SetupCalls(Engine& e, std::uint32_t p) : e_(e), p_(p), responses_(4096) {}
+  ~SetupCalls() { drain(0); }
+  SetupCalls(const SetupCalls&) = delete;
+  SetupCalls& operator=(const SetupCalls&) = delete;
+
+  void send(const Command& c) {
+    drain(in_flight_max - 1);
+    while (!e_.submit(p_, Request{c, 0})) take();
+    ++in_flight_;
+  }
+  // Waits until at most `left` are in flight.
+  void drain(std::uint32_t left) {
+    while (in_flight_ > left) take();
+  }
+
+ private:
+  static constexpr std::uint32_t in_flight_max = 4000;
+  void take() {
+    const std::size_t n = e_.take(p_, responses_);
+    if (n == 0) std::this_thread::yield();
+    for (std::size_t i = 0; i < n; ++i) {
+      if (responses_[i].result.code != ResultCode::ok) {
+        std::fprintf(stderr, "set-up command failed: %s\n",
+                     std::string(to_string(responses_[i].result.code)).c_str());
+        std::exit(1);
+      }
+    }
+    in_flight_ -= static_cast<std::uint32_t>(n);
+  }
+  Engine& e_;
+  std::uint32_t p_;
+  std::vector<Response> responses_;
+  std::uint32_t in_flight_ = 0;
+};
+
 // Submits and waits, as one producer; for set-up only.
 void call(Engine& e, std::uint32_t p, const Command& c) {
-  while (!e.submit(p, Request{c, 0})) std::this_thread::yield();
-  Response r;
-  while (e.take(p, std::span(&r, 1)) == 0) std::this_thread::yield();
-  if (r.result.code != ResultCode::ok) {
-    std::fprintf(stderr, "set-up command failed: %s\n", std::string(to_string(r.result.code)).c_str());
-    std::exit(1);
-  }
+  SetupCalls calls(e, p);
+  calls.send(c);
 }
 
 // Opens `accounts` customers with a deposit each and, for each of the `producers` merchants
 // ("m_<p>"), a mandate that lets it debit them (docs/api.md "Mandates").
 void setup_accounts(Engine& e, std::uint32_t accounts, std::uint32_t producers) {
+  SetupCalls calls(e, 0);
   for (std::uint32_t i = 0; i < accounts; ++i) {
     Command c;
     c.kind = CommandKind::open_account;
@@ -89,11 +135,11 @@ void setup_accounts(Engine& e, std::uint32_t accounts, std::uint32_t producers) 
     set_id(c.account, "c", i);
     c.currency = *currency_from_code("CNY");
     c.account_kind = AccountKind::customer;
-    call(e, 0, c);
+    calls.send(c);
     c.kind = CommandKind::deposit;
     set_id(c.request_id, "dep-", i);
     c.amount = 1'000'000'000'000;
-    call(e, 0, c);
+    calls.send(c);
     for (std::uint32_t p = 0; p < producers; ++p) {
       Command m;
       m.kind = CommandKind::create_mandate;
@@ -104,7 +150,7 @@ void setup_accounts(Engine& e, std::uint32_t accounts, std::uint32_t producers) 
       set_id(m.mandate_id, "mandate-" + std::to_string(p) + "-", i);
       set_id(m.merchant_id, "m_", p);
       m.amount = amount_max_default;
-      call(e, 0, m);
+      calls.send(m);
     }
   }
 }
@@ -155,7 +201,7 @@ void produce(Engine& e, std::uint32_t p, const Options& o, Clock::time_point sta
   while (Clock::now() < deadline || free_slots.size() < o.window) {
     while (!free_slots.empty() && Clock::now() < deadline) {
       const std::uint32_t slot = free_slots.back();
-      Request request{payment(p, n, rng() % o.accounts), slot};
+      Request request{payment(p, n, rng() % o.accounts, o.signed_payments), slot};
       request.submitted_ns = monotonic_ns();
       if (!e.submit(p, request)) break;
       sent[slot] = Clock::now();
@@ -207,6 +253,7 @@ EngineConfig config_for(const Options& o) {
   config.state.accounts_expected = o.accounts + 64;
   config.state.payments_expected = 1 << 20;
   config.state.idempotency_expected = 1 << 20;
+  if (o.signed_payments) config.nonce_retention_us = bench_nonce_retention_us;
   return config;
 }
 
@@ -291,7 +338,7 @@ void snapshot_and_recovery(const Options& o) {
     std::uint64_t sent = 0, done = 0;
     std::mt19937_64 rng(from + 7);
     while (done < count) {
-      while (sent < count && sent - done < 8000 && e->submit(0, Request{payment(0, from + sent, rng() % o.accounts), 0})) ++sent;
+      while (sent < count && sent - done < 8000 && e->submit(0, Request{payment(0, from + sent, rng() % o.accounts, o.signed_payments), 0})) ++sent;
       done += e->take(0, responses);
     }
   };
@@ -312,6 +359,10 @@ void snapshot_and_recovery(const Options& o) {
   fill(o.snapshot_payments, o.tail_records);
   e->stop();
   e.reset();
+  std::uint64_t nonces_recovered = 0;
+  if (o.signed_payments) {
+    config.on_recovered_nonce = [&nonces_recovered](const Command&) { ++nonces_recovered; };
+  }
   const auto recover_start = Clock::now();
   auto recovered = open_or_die(config);
   const double seconds = std::chrono::duration<double>(Clock::now() - recover_start).count();
@@ -319,6 +370,10 @@ void snapshot_and_recovery(const Options& o) {
               o.snapshot_payments, o.tail_records, seconds,
               static_cast<double>(o.tail_records) / seconds);
   std::printf("  recovered payments: %u\n", recovered->state_for_tests().payments.size());
+  if (o.signed_payments) {
+    std::printf("  nonces handed back: %" PRIu64 "; records read before the snapshot for them: %" PRIu64 "\n",
+                nonces_recovered, recovered->metrics().recovery_nonce_scan_records.load());
+  }
 }
 
 }  // namespace
@@ -341,6 +396,7 @@ int main(int argc, char** argv) {
     else if (a == "--syncs-in-flight") o.syncs_in_flight = static_cast<std::uint32_t>(std::stoul(next()));
     else if (a == "--segment-bytes") o.segment_bytes = std::stoull(next());
     else if (a == "--no-spare-segments") o.spare_segments = false;
+    else if (a == "--signed") o.signed_payments = true;
     else {
       std::fprintf(stderr, "engine_bench: unknown argument %s\n", a.c_str());
       return 2;

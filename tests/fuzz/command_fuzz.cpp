@@ -3,7 +3,7 @@
 // same bytes (the encoding is canonical: replay and the idempotency fingerprint depend on it)
 // — a version 1 payload to the same bytes as version 2, that is with version byte 2 and two
 // empty ids and a zero expires_at_us appended — holds only well-formed ids, and its fingerprint does not depend on
-// the timestamp.
+// the timestamp or the nonce.
 #include <array>
 #include <cstddef>
 #include <cstdint>
@@ -50,5 +50,12 @@ PAYCORE_FUZZ_TARGET(command) {
   Command restamped = command;
   restamped.timestamp_us ^= 0x5555;
   FUZZ_CHECK(command, command_fingerprint(restamped) == command_fingerprint(command));
+  // The nonce (command_flag_nonce) is transport: well formed when present, outside the
+  // fingerprint.
+  if (command.carries_nonce()) FUZZ_CHECK(command, !command.nonce.empty() && command.nonce.well_formed());
+  Command renonced = command;
+  renonced.nonce = Id::of("another-nonce");
+  renonced.nonce_timestamp_s ^= 0x77;
+  FUZZ_CHECK(command, command_fingerprint(renonced) == command_fingerprint(command));
   return 0;
 }
