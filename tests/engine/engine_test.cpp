@@ -447,6 +447,35 @@ TEST_P(EngineNonceTest, LoggedNoncesComeBackAtRecoveryOnBothSidesOfTheSnapshot) 
   EXPECT_EQ(nonces, expected);
 }
 
+// The scan before the snapshot runs while the newest snapshot loads, up to its LSN; if that
+// snapshot is damaged and the one before it is used, the records between the two are both
+// scanned and replayed, and each nonce still comes back once.
+TEST_P(EngineNonceTest, ANonceComesBackOnceWhenTheNewestSnapshotIsDamaged) {
+  {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 5);
+    pay_signed(*e, "a", 100);
+    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    pay_signed(*e, "b", 100);
+    ASSERT_TRUE(call(*e, Request{Command{}, 2, RequestOp::snapshot}).snapshot_ok);
+    pay_signed(*e, "c", 10);
+    e->stop();
+  }
+  const auto snapshots = list_snapshots(dir + "/snapshots");
+  ASSERT_EQ(snapshots.size(), 2u);
+  ASSERT_EQ(::truncate(snapshots.back().path.c_str(), 100), 0);
+  std::vector<std::string> nonces;
+  auto again = reopen(&nonces);
+  ASSERT_TRUE(again);
+  std::vector<std::string> expected = nonces_of("a", 100);
+  for (const auto& [prefix, count] : {std::pair{"b", 100}, std::pair{"c", 10}}) {
+    const std::vector<std::string> more = nonces_of(prefix, count);
+    expected.insert(expected.end(), more.begin(), more.end());
+  }
+  EXPECT_EQ(nonces, expected);
+}
+
 // Records older than the retention are not read: the scan starts at the newest segment whose
 // first record is older than the cutoff, and hands back none of them.
 TEST_P(EngineNonceTest, NoncesOlderThanTheRetentionStayInTheLog) {
