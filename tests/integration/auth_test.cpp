@@ -16,6 +16,11 @@ std::string error_code(const HttpResponse& r) { return json_string(r.body, "/err
 
 std::int64_t now_s() { return static_cast<std::int64_t>(::time(nullptr)); }
 
+void expect_refused_as_replay(const HttpResponse& r) {
+  EXPECT_EQ(r.status, 401) << r.body;
+  EXPECT_EQ(error_code(r), "replayed_nonce") << r.body;
+}
+
 class NoncesAcrossRestarts : public ::testing::Test {
  protected:
   void TearDown() override { fixture_.destroy(); }
@@ -40,14 +45,12 @@ class NoncesAcrossRestarts : public ::testing::Test {
 
 TEST_F(NoncesAcrossRestarts, ReplayAfterSigtermRestartIsRefused) {
   const HttpResponse replay = replay_after_restart(SIGTERM);
-  EXPECT_EQ(replay.status, 401) << replay.body;
-  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+  expect_refused_as_replay(replay);
 }
 
 TEST_F(NoncesAcrossRestarts, ReplayAfterSigkillRestartIsRefused) {
   const HttpResponse replay = replay_after_restart(SIGKILL);
-  EXPECT_EQ(replay.status, 401) << replay.body;
-  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+  expect_refused_as_replay(replay);
 }
 
 TEST_F(NoncesAcrossRestarts, ReplayedPaymentAfterSigkillIsRefused) {
@@ -62,8 +65,7 @@ TEST_F(NoncesAcrossRestarts, ReplayedPaymentAfterSigkillIsRefused) {
   (void)fixture_.server->stop(SIGKILL);
   ASSERT_TRUE(fixture_.restart());
   const HttpResponse replay = Client(fixture_.server->port(), fixture_.keys).raw(request);
-  EXPECT_EQ(replay.status, 401) << replay.body;
-  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+  expect_refused_as_replay(replay);
 }
 
 // A single write's nonce is made durable in its log record, not in the nonce journal: with
@@ -96,8 +98,7 @@ TEST_F(LoggedNonces, APaymentsNonceComesBackFromTheLog) {
   EXPECT_EQ(metric(metrics, "paycore_nonces_logged_total"), 1) << metrics;
   EXPECT_EQ(metric(metrics, "paycore_nonces_journaled_total"), 0) << metrics;
   const HttpResponse replay = replay_without_journal(request);
-  EXPECT_EQ(replay.status, 401) << replay.body;
-  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+  expect_refused_as_replay(replay);
 }
 
 TEST_F(LoggedNonces, ANonceBeforeTheNewestSnapshotComesBackFromTheLog) {
@@ -107,8 +108,7 @@ TEST_F(LoggedNonces, ANonceBeforeTheNewestSnapshotComesBackFromTheLog) {
   ASSERT_EQ(client.raw(request).status, 201);
   ASSERT_EQ(client.call(client.operator_signer(), "POST", "/v1/admin/snapshot", "").status, 200);
   const HttpResponse replay = replay_without_journal(request);
-  EXPECT_EQ(replay.status, 401) << replay.body;
-  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+  expect_refused_as_replay(replay);
   // The restart read the records before the snapshot for their nonces.
   const std::string log = fixture_.server->log();
   const std::string key = R"("nonce_scan_records":")";
@@ -135,8 +135,7 @@ TEST_F(LoggedNonces, ARepeatsNonceIsJournaled) {
   (void)fixture_.server->stop(SIGKILL);
   ASSERT_TRUE(fixture_.restart());
   const HttpResponse replay = Client(fixture_.server->port(), fixture_.keys).raw(repeat);
-  EXPECT_EQ(replay.status, 401) << replay.body;
-  EXPECT_EQ(error_code(replay), "replayed_nonce") << replay.body;
+  expect_refused_as_replay(replay);
 }
 
 // What the journal is for: with it off, the same replay after a restart is accepted.
