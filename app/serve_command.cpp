@@ -536,14 +536,37 @@ bool open_storage(Settings& settings, const EngineConfig& engine_config, const s
 // Durable nonces (the nonce_journal setting): a single write's nonce is made durable in its log
 // record (net/io_thread_requests.cpp), so the engine keeps the log of the time a nonce lives
 // (its timestamp may be a window ahead of the clock, and it lives a window after it) and
-// recovery hands those nonces to the cache the server will use.
-void keep_logged_nonces(std::int64_t window_s, auth::NonceCache& nonces, net::NonceJournalLoad* load,
-                        EngineConfig* engine_config) {
-  engine_config->nonce_retention_us = 2 * window_s * 1'000'000;
+// recovery hands those nonces to the cache the server will use. Nothing without the journal.
+void keep_logged_nonces(const net::ServerConfig& server_config, auth::NonceCache& nonces,
+                        net::NonceJournalLoad* load, EngineConfig* engine_config) {
+  if (server_config.nonce_journal_dir.empty()) return;
+  engine_config->nonce_retention_us = 2 * server_config.auth_window_s * 1'000'000;
   const std::int64_t now_s = wall_clock_us() / 1'000'000;
   engine_config->on_recovered_nonce = [&nonces, load, now_s](const Command& c) {
     net::load_nonce(nonces, c.principal.view(), c.nonce.view(), c.nonce_timestamp_s, now_s, load);
   };
+}
+
+// The one log line of keep_logged_nonces' counts, once the engine has recovered.
+void say_logged_nonces(const net::ServerConfig& server_config, const net::NonceJournalLoad& load) {
+  if (server_config.nonce_journal_dir.empty()) return;
+  log_line(LogLevel::info, "nonces recovered from the log",
+           {{"records", std::to_string(load.records)},
+            {"live", std::to_string(load.live)},
+            {"cache_full", std::to_string(load.cache_full)}});
+}
+
+// Arms the hidden --wal-fault specs (tests only) into `faults`, which must outlive the engine;
+// false (said on stderr) if one does not parse: exit status 2.
+bool attach_wal_faults(const std::vector<std::string>& specs, wal::FaultInjector* faults,
+                       EngineConfig* engine_config) {
+  if (specs.empty()) return true;
+  if (const Status armed = arm_wal_faults(specs, faults); !armed.is_ok()) {
+    std::fprintf(stderr, "paycore serve: %s\n", armed.message().c_str());
+    return false;
+  }
+  engine_config->wal_faults = faults;
+  return true;
 }
 
 // Signals are taken synchronously by the main thread; every thread made after this inherits
@@ -673,13 +696,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   EngineConfig engine_config = engine_config_from(settings, *shape, **loaded);
   // Outlives the engine (declared before it); only ever armed by the hidden --wal-fault.
   wal::FaultInjector wal_faults;
-  if (!wal_fault_specs.empty()) {
-    if (const Status armed = arm_wal_faults(wal_fault_specs, &wal_faults); !armed.is_ok()) {
-      std::fprintf(stderr, "paycore serve: %s\n", armed.message().c_str());
-      return 2;
-    }
-    engine_config.wal_faults = &wal_faults;
-  }
+  if (!attach_wal_faults(wal_fault_specs, &wal_faults, &engine_config)) return 2;
 
   net::ServerConfig server_config = server_config_from(settings, *shape);
   // Made before the engine, so that recovery can put back the nonces logged with commands.
@@ -687,19 +704,12 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
                                                  server_config.auth_window_s});
   server_config.nonces = &nonces;
   net::NonceJournalLoad logged_nonces;
-  if (!server_config.nonce_journal_dir.empty()) {
-    keep_logged_nonces(server_config.auth_window_s, nonces, &logged_nonces, &engine_config);
-  }
+  keep_logged_nonces(server_config, nonces, &logged_nonces, &engine_config);
 
   std::unique_ptr<Engine> engine;
   Tier tier;
   if (!open_storage(settings, engine_config, data_dir, &engine, &tier)) return 1;
-  if (!server_config.nonce_journal_dir.empty()) {
-    log_line(LogLevel::info, "nonces recovered from the log",
-             {{"records", std::to_string(logged_nonces.records)},
-              {"live", std::to_string(logged_nonces.live)},
-              {"cache_full", std::to_string(logged_nonces.cache_full)}});
-  }
+  say_logged_nonces(server_config, logged_nonces);
   if (!run_to_completion) engine->start();
 
   server_config.archive = tier.store.get();  // null without the archive setting
