@@ -167,16 +167,15 @@ struct Engine::Core {
       e.metrics_.commands_applied.fetch_add(1, std::memory_order_relaxed);
     }
     std::uint64_t release_lsn = state_lsn;
-    bool nonce_logged = r.mutated && c.carries_nonce();
     if (r.mutated && !append(c, &release_lsn)) {
-      r = refusal(c, ResultCode::unavailable);
+      r = refusal(c, ResultCode::unavailable);  // changed nothing: mutated is false
       release_lsn = log->durable_lsn();
-      nonce_logged = false;
     }
     PipelineStamps stamps;
     stamps.submitted_ns = request.submitted_ns;
     stamps.taken_ns = taken_ns;
-    releases.enqueue(p, request.token, r, release_lsn, stamps, nonce_logged);
+    // Still mutated: its record, nonce and all, is in the log at release_lsn.
+    releases.enqueue(p, request.token, r, release_lsn, stamps, r.mutated && c.carries_nonce());
   }
 
   // Appends a command that changed the state. On a storage fault the state is rebuilt from

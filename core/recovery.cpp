@@ -1,5 +1,6 @@
 #include "recovery.hpp"
 
+#include <limits>
 #include <string>
 #include <vector>
 
@@ -26,7 +27,21 @@ Status decode_record(std::uint64_t lsn, std::uint16_t type, std::span<const std:
 }
 
 void hand_back_nonce(const Command& c, const RecoveryNonces& nonces) {
-  if (c.carries_nonce() && c.timestamp_us >= nonces.since_us) nonces.sink(c);
+  if (nonces.sink && c.carries_nonce() && c.timestamp_us >= nonces.since_us) nonces.sink(c);
+}
+
+// Calls `visit` (-> Status) for the durable records from_lsn..to_lsn in order, none after the
+// first that fails; returns the read's error, else that visit's.
+template <typename Visit>
+Status visit_records(wal::Log& log, std::uint64_t from_lsn, std::uint64_t to_lsn, Visit visit) {
+  Status visit_error;
+  const Status read = log.replay(
+      from_lsn,
+      [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+        if (visit_error.is_ok()) visit_error = visit(lsn, type, payload);
+      },
+      to_lsn);
+  return read.is_ok() ? visit_error : read;
 }
 
 // Applies one logged record to `state`; an error names the record's LSN.
@@ -42,43 +57,40 @@ Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
     return Status::corruption(at_lsn(lsn) +
                               " changed nothing on replay: the log and this build disagree");
   }
-  if (nonces.sink) hand_back_nonce(c, nonces);
+  hand_back_nonce(c, nonces);
   return Status::ok();
 }
 
 // Replays every record after `snapshot_lsn` into `state`; returns how many.
 StatusOr<std::uint64_t> replay_after(State& state, std::uint64_t snapshot_lsn, wal::Log& log,
                                      const RecoveryNonces& nonces) {
-  Status record_error;
   std::uint64_t replayed = 0;
-  const Status read = log.replay(snapshot_lsn + 1, [&](std::uint64_t lsn, std::uint16_t type,
-                                                       std::span<const std::byte> payload) {
-    if (!record_error.is_ok()) return;
-    record_error = replay_record(state, lsn, type, payload, nonces);
-    if (record_error.is_ok()) ++replayed;
-  });
+  const Status read = visit_records(
+      log, snapshot_lsn + 1, std::numeric_limits<std::uint64_t>::max(),
+      [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+        PAYCORE_RETURN_IF_ERROR(replay_record(state, lsn, type, payload, nonces));
+        ++replayed;
+        return Status::ok();
+      });
   if (read.code() == StatusCode::kNotFound) {
     return Status(StatusCode::kMissingSegment, "the log has no records after the snapshot at LSN " +
                                                    std::to_string(snapshot_lsn) +
                                                    " (segments missing): " + read.to_string());
   }
   if (!read.is_ok()) return read;
-  if (!record_error.is_ok()) return record_error;
   return replayed;
 }
 
 // The timestamp of the record at `lsn` (the first of a segment).
 StatusOr<std::int64_t> record_timestamp_us(wal::Log& log, std::uint64_t lsn) {
   Command c;
-  Status decoded = Status(StatusCode::kNotFound, at_lsn(lsn) + " is not on disk");
-  const Status read = log.replay(
-      lsn,
-      [&](std::uint64_t at, std::uint16_t type, std::span<const std::byte> payload) {
-        decoded = decode_record(at, type, payload, &c);
-      },
-      lsn);
-  PAYCORE_RETURN_IF_ERROR(read);
-  PAYCORE_RETURN_IF_ERROR(decoded);
+  bool found = false;
+  PAYCORE_RETURN_IF_ERROR(visit_records(
+      log, lsn, lsn, [&](std::uint64_t at, std::uint16_t type, std::span<const std::byte> payload) {
+        found = true;
+        return decode_record(at, type, payload, &c);
+      }));
+  if (!found) return Status(StatusCode::kNotFound, at_lsn(lsn) + " is not on disk");
   return c.timestamp_us;
 }
 
@@ -112,22 +124,18 @@ StatusOr<std::uint64_t> nonce_scan_start(wal::Log& log, std::int64_t since_us, s
 std::uint64_t scan_nonces_before(wal::Log& log, std::uint64_t to_lsn, const RecoveryNonces& nonces) {
   StatusOr<std::uint64_t> start = nonce_scan_start(log, nonces.since_us, to_lsn);
   std::uint64_t read_count = 0;
-  Status record_error;
   Status read = start.status();
   if (start.is_ok() && *start <= to_lsn) {
-    read = log.replay(
-        *start,
+    read = visit_records(
+        log, *start, to_lsn,
         [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
-          if (!record_error.is_ok()) return;
           Command c;
-          record_error = decode_record(lsn, type, payload, &c);
-          if (!record_error.is_ok()) return;
+          PAYCORE_RETURN_IF_ERROR(decode_record(lsn, type, payload, &c));
           ++read_count;
           hand_back_nonce(c, nonces);
-        },
-        to_lsn);
+          return Status::ok();
+        });
   }
-  if (read.is_ok()) read = record_error;
   if (!read.is_ok()) {
     log_line(LogLevel::warn, "recovery: nonces of records before the snapshot not all read",
              {{"to_lsn", std::to_string(to_lsn)}, {"error", read.to_string()}});

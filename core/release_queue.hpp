@@ -45,7 +45,7 @@ class ReleaseQueue {
   /// `stamps` carries its submitted_ns and taken_ns (core/pipeline.hpp); the queue adds the rest.
   /// `nonce_logged`: Response::nonce_logged.
   void enqueue(std::uint32_t p, std::uint64_t token, const Result& result, std::uint64_t lsn,
-               const PipelineStamps& stamps, bool nonce_logged = false) {
+               const PipelineStamps& stamps, bool nonce_logged) {
     PAYCORE_ASSERT_LT(count_, waiting_.size());
     Waiting& slot = waiting_[(head_ + count_) % waiting_.size()];
     slot.producer = p;

@@ -116,10 +116,11 @@ class IoThread {
   bool record_signed_nonce(Slot& slot, const auth::AuthResult& auth, bool nonce_to_log = false);
   void settle_nonce(Slot& slot);
   void settle_nonces_of_closed(Connection& c);
-  static Command with_nonce(const Command& command, const LoggedNonce& logged);
   bool rate_limited(Slot& slot, const auth::Principal& principal, Route route, const HttpRequest& request,
                     std::uint32_t cost);
-  bool submit(const AnswerToken& token, const Command& command, RequestOp op = RequestOp::command);
+  // `nonce`: the signer's, carried in the command to the log (null: none).
+  bool submit(const AnswerToken& token, const Command& command, RequestOp op = RequestOp::command,
+              const LoggedNonce* nonce = nullptr);
   void submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op);
   Slot& push_slot(Connection& c);
   static std::uint32_t slot_index(const Connection& c, const Slot& slot) {

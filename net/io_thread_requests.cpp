@@ -220,11 +220,7 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
       return;
     case DecisionKind::command:
       slot.kind = SlotKind::engine;
-      if (slot.logged_nonce.pending) {
-        submit_single(c, slot, with_nonce(decision.command, slot.logged_nonce), RequestOp::command);
-      } else {
-        submit_single(c, slot, decision.command, RequestOp::command);
-      }
+      submit_single(c, slot, decision.command, RequestOp::command);
       return;
     case DecisionKind::list:
       execute_list(c, slot, decision.list);
@@ -386,24 +382,23 @@ void IoThread::settle_nonces_of_closed(Connection& c) {
   }
 }
 
-// `command` carrying the signer's nonce (Command::nonce); the signer is its principal.
-Command IoThread::with_nonce(const Command& command, const LoggedNonce& logged) {
-  PAYCORE_ASSERT(command.principal == logged.principal);
-  Command signed_command = command;
-  signed_command.flags |= command_flag_nonce;
-  signed_command.nonce = logged.nonce;
-  signed_command.nonce_timestamp_s = logged.timestamp_s;
-  return signed_command;
-}
-
+// The slot's command, with its nonce when that goes to the log (LoggedNonce).
 void IoThread::submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op) {
   const AnswerToken token = AnswerToken::for_request(c.index, c.generation, slot_index(c, slot));
-  if (!submit(token, command, op)) finish_local(slot, busy_answer);
+  const LoggedNonce* nonce = slot.logged_nonce.pending ? &slot.logged_nonce : nullptr;
+  if (!submit(token, command, op, nonce)) finish_local(slot, busy_answer);
 }
 
-bool IoThread::submit(const AnswerToken& token, const Command& command, RequestOp op) {
+bool IoThread::submit(const AnswerToken& token, const Command& command, RequestOp op,
+                      const LoggedNonce* nonce) {
   Request request;
   request.command = command;
+  if (nonce != nullptr) {  // the signer is the command's principal
+    PAYCORE_ASSERT(command.principal == nonce->principal);
+    request.command.flags |= command_flag_nonce;
+    request.command.nonce = nonce->nonce;
+    request.command.nonce_timestamp_s = nonce->timestamp_s;
+  }
   request.op = op;
   request.token = token.pack();
   request.submitted_ns = monotonic_ns();

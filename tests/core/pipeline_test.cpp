@@ -105,7 +105,7 @@ struct Queue {
   ~Queue() { ::close(fds[0]); }
   void enqueue(std::uint64_t token, std::uint64_t lsn) {
     queue->note_taken(0);
-    queue->enqueue(0, token, Result{}, lsn, PipelineStamps{.submitted_ns = 10, .taken_ns = 20});
+    queue->enqueue(0, token, Result{}, lsn, PipelineStamps{.submitted_ns = 10, .taken_ns = 20}, false);
   }
   Response take() {
     Response r;

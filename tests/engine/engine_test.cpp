@@ -309,6 +309,14 @@ TEST_P(EngineTest, FullRingAnswersBusy) {
   EXPECT_EQ(e->metrics().busy_refusals.load(), 6u);
 }
 
+// `c` carrying a signer's nonce (command_flag_nonce), as the edge sends a single write.
+Command signed_command(Command c, const std::string& nonce) {
+  c.flags |= command_flag_nonce;
+  c.nonce = Id::of(nonce);
+  c.nonce_timestamp_s = 1'795'670'354;
+  return c;
+}
+
 TEST_P(EngineTest, FsyncFailureRefusesWritesKeepsReadsAndLosesNothingDurable) {
   wal::FaultInjector faults;
   config.wal_faults = &faults;
@@ -319,9 +327,7 @@ TEST_P(EngineTest, FsyncFailureRefusesWritesKeepsReadsAndLosesNothingDurable) {
     populate(*e, 5);
     faults.fail(wal::FaultOp::kFsync, EIO);
     // Signed: a record that never became durable does not hold its nonce either.
-    Command signed_pay = pay("m1", "rX", "oX", 10, "alice");
-    signed_pay.flags |= command_flag_nonce;
-    signed_pay.nonce = Id::of("nonce-of-rX");
+    const Command signed_pay = signed_command(pay("m1", "rX", "oX", 10, "alice"), "nonce-of-rX");
     const Response failed_answer = call(*e, Request{signed_pay, 1});
     const Result& failed = failed_answer.result;
     EXPECT_EQ(failed.code, ResultCode::unavailable);
@@ -369,13 +375,6 @@ TEST_P(EngineTest, TimestampsDoNotGoBackwardsAcrossRestarts) {
 
 // ---- Nonces logged with their commands (docs/design.md "Who may move whose money")
 
-Command signed_command(Command c, const std::string& nonce) {
-  c.flags |= command_flag_nonce;
-  c.nonce = Id::of(nonce);
-  c.nonce_timestamp_s = 1'795'670'354;
-  return c;
-}
-
 class EngineNonceTest : public EngineTest {
  protected:
   void SetUp() override {
@@ -385,6 +384,13 @@ class EngineNonceTest : public EngineTest {
     config.wal_batch_bytes_max = 8 << 10;
     config.nonce_retention_us = 3600LL * 1'000'000;
   }
+  // A started engine with accounts, as populate() leaves them.
+  std::unique_ptr<Engine> started() {
+    auto e = open_engine(config);
+    e->start();
+    populate(*e, 5);
+    return e;
+  }
   // Opens the engine as a restart does, collecting the nonces recovery hands back.
   std::unique_ptr<Engine> reopen(std::vector<std::string>* nonces) {
     config.on_recovered_nonce = [nonces](const Command& c) {
@@ -392,7 +398,10 @@ class EngineNonceTest : public EngineTest {
     };
     return open_engine(config);
   }
-  void pay_signed(Engine& e, const std::string& prefix, int count) {
+  static void snapshot(Engine& e) {
+    ASSERT_TRUE(call(e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+  }
+  static void pay_signed(Engine& e, const std::string& prefix, int count) {
     for (int i = 0; i < count; ++i) {
       const std::string n = prefix + std::to_string(i);
       const Request request{signed_command(pay("m1", n, n, 10, "alice"), "nonce-" + n), 1};
@@ -401,9 +410,13 @@ class EngineNonceTest : public EngineTest {
       ASSERT_TRUE(answer.nonce_logged);
     }
   }
-  std::vector<std::string> nonces_of(const std::string& prefix, int count) {
+  // The nonces pay_signed made, runs of (prefix, count) in order.
+  static std::vector<std::string> nonces_of(
+      std::initializer_list<std::pair<const char*, int>> runs) {
     std::vector<std::string> out;
-    for (int i = 0; i < count; ++i) out.push_back("nonce-" + prefix + std::to_string(i));
+    for (const auto& [prefix, count] : runs) {
+      for (int i = 0; i < count; ++i) out.push_back("nonce-" + (prefix + std::to_string(i)));
+    }
     return out;
   }
 };
@@ -414,9 +427,7 @@ INSTANTIATE_TEST_SUITE_P(WriterPaths, EngineNonceTest, ::testing::Values(false, 
 // Only a command whose record is in the log has its nonce there: a repeat answered from its
 // idempotency record, or an unsigned command, says so.
 TEST_P(EngineNonceTest, AnAnswerSaysWhetherItsNonceIsInTheLog) {
-  auto e = open_engine(config);
-  e->start();
-  populate(*e, 1);
+  auto e = started();
   const Command first = signed_command(pay("m1", "n1", "n1", 10, "alice"), "nonce-first");
   EXPECT_TRUE(call(*e, Request{first, 1}).nonce_logged);
   const Response repeat = call(*e, Request{signed_command(first, "nonce-repeat"), 2});
@@ -430,35 +441,27 @@ TEST_P(EngineNonceTest, AnAnswerSaysWhetherItsNonceIsInTheLog) {
 // and of those replayed after it all come back; unsigned commands hand back nothing.
 TEST_P(EngineNonceTest, LoggedNoncesComeBackAtRecoveryOnBothSidesOfTheSnapshot) {
   {
-    auto e = open_engine(config);
-    e->start();
-    populate(*e, 5);
+    auto e = started();
     pay_signed(*e, "a", 300);
-    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    snapshot(*e);
     pay_signed(*e, "b", 20);
     e->stop();
   }
   std::vector<std::string> nonces;
   auto again = reopen(&nonces);
   ASSERT_TRUE(again);
-  std::vector<std::string> expected = nonces_of("a", 300);
-  const std::vector<std::string> after = nonces_of("b", 20);
-  expected.insert(expected.end(), after.begin(), after.end());
-  EXPECT_EQ(nonces, expected);
+  EXPECT_EQ(nonces, nonces_of({{"a", 300}, {"b", 20}}));
 }
 
-// The scan before the snapshot runs while the newest snapshot loads, up to its LSN; if that
-// snapshot is damaged and the one before it is used, the records between the two are both
-// scanned and replayed, and each nonce still comes back once.
+// When the newest snapshot is damaged and the one before it is used, the scan stops at the
+// snapshot used and the replay hands back the rest: each nonce comes back once.
 TEST_P(EngineNonceTest, ANonceComesBackOnceWhenTheNewestSnapshotIsDamaged) {
   {
-    auto e = open_engine(config);
-    e->start();
-    populate(*e, 5);
+    auto e = started();
     pay_signed(*e, "a", 100);
-    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    snapshot(*e);
     pay_signed(*e, "b", 100);
-    ASSERT_TRUE(call(*e, Request{Command{}, 2, RequestOp::snapshot}).snapshot_ok);
+    snapshot(*e);
     pay_signed(*e, "c", 10);
     e->stop();
   }
@@ -468,12 +471,7 @@ TEST_P(EngineNonceTest, ANonceComesBackOnceWhenTheNewestSnapshotIsDamaged) {
   std::vector<std::string> nonces;
   auto again = reopen(&nonces);
   ASSERT_TRUE(again);
-  std::vector<std::string> expected = nonces_of("a", 100);
-  for (const auto& [prefix, count] : {std::pair{"b", 100}, std::pair{"c", 10}}) {
-    const std::vector<std::string> more = nonces_of(prefix, count);
-    expected.insert(expected.end(), more.begin(), more.end());
-  }
-  EXPECT_EQ(nonces, expected);
+  EXPECT_EQ(nonces, nonces_of({{"a", 100}, {"b", 100}, {"c", 10}}));
 }
 
 // Records older than the retention are not read: the scan starts at the newest segment whose
@@ -483,9 +481,7 @@ TEST_P(EngineNonceTest, NoncesOlderThanTheRetentionStayInTheLog) {
   now_us = wall_clock_us() - 2 * config.nonce_retention_us;  // two retentions ago
   config.clock_us = [] { return now_us; };
   {
-    auto e = open_engine(config);
-    e->start();
-    populate(*e, 5);
+    auto e = started();
     pay_signed(*e, "old", 300);
     e->stop();
   }
@@ -494,13 +490,13 @@ TEST_P(EngineNonceTest, NoncesOlderThanTheRetentionStayInTheLog) {
     auto e = open_engine(config);
     e->start();
     pay_signed(*e, "new", 10);
-    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    snapshot(*e);
     e->stop();
   }
   std::vector<std::string> nonces;
   auto again = reopen(&nonces);
   ASSERT_TRUE(again);
-  EXPECT_EQ(nonces, nonces_of("new", 10));
+  EXPECT_EQ(nonces, nonces_of({{"new", 10}}));
   // From the last segment that began before the cutoff: a part of the old records, not all.
   const std::uint64_t scanned = again->metrics().recovery_nonce_scan_records.load();
   EXPECT_GE(scanned, 10u);
@@ -512,13 +508,11 @@ TEST_P(EngineNonceTest, SegmentsWithRecentNoncesOutliveTheSnapshots) {
   config.snapshots_keep = 1;
   const std::string first_segment = dir + "/wal/00000000000000000001.log";
   {
-    auto e = open_engine(config);
-    e->start();
-    populate(*e, 5);
+    auto e = started();
     pay_signed(*e, "a", 300);
-    ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    snapshot(*e);
     pay_signed(*e, "b", 300);
-    ASSERT_TRUE(call(*e, Request{Command{}, 2, RequestOp::snapshot}).snapshot_ok);
+    snapshot(*e);
     EXPECT_TRUE(std::filesystem::exists(first_segment));
     e->stop();
   }
