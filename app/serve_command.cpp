@@ -34,6 +34,7 @@
 #include "core/engine.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "repl/stream_publisher.hpp"
 #include "wal/fault.hpp"
 
 namespace paycore::app {
@@ -97,6 +98,12 @@ std::vector<Setting> default_settings() {
       {"tls_cert", SettingType::text, "", "TLS certificate chain file (PEM, leaf first); with tls_key, the listener speaks TLS 1.2+ only"},
       {"tls_key", SettingType::text, "", "TLS private key file (PEM)"},
       {"access_log", SettingType::flag, "false", "log every request (otherwise 5xx and malformed only)"},
+      {"nats_url", SettingType::text, "", "replicate the log to NATS JetStream at these comma-separated nats:// URLs (docs/replication.md); empty: a single node"},
+      {"cluster_name", SettingType::text, "paycore", "the cluster's name: its log stream is PAYCORE_LOG_<name>"},
+      {"log_stream_replicas", SettingType::integer, "3", "copies JetStream keeps of the log stream (1..5; 3 with three NATS servers)"},
+      {"log_stream_bytes_max", SettingType::integer, "68719476736", "the log stream keeps at most this many bytes (64 GiB)"},
+      {"log_stream_age_max_s", SettingType::integer, "604800", "the log stream keeps messages this long (7 days)"},
+      {"replication_ack_timeout_ms", SettingType::integer, "2000", "a batch the log stream has not acknowledged after this is looked up, and writes are refused (503) until it is"},
   };
 }
 
@@ -533,6 +540,49 @@ bool open_storage(Settings& settings, const EngineConfig& engine_config, const s
   return true;
 }
 
+// With nats_url: connects to JetStream, aligns the log stream with the recovered local log and
+// makes the engine its writer (docs/replication.md). False (said in the log and on stderr) if
+// the stream cannot be reached or holds another history: exit status 1.
+bool attach_replication(Settings& settings, Engine& engine,
+                        std::unique_ptr<repl::StreamPublisher>* out) {
+  const std::string urls = settings.text("nats_url");
+  if (urls.empty()) return true;
+  const std::string cluster = settings.text("cluster_name");
+  Status s = repl::check_cluster_name(cluster);
+  repl::LinkConfig link;
+  link.urls = urls;
+  link.name = "paycore-" + cluster;
+  repl::PublisherConfig config;
+  config.stream.name = repl::log_stream_name(cluster);
+  config.stream.subject = repl::log_subject(cluster);
+  config.stream.replicas = static_cast<int>(settings.integer("log_stream_replicas"));
+  config.stream.bytes_max = settings.integer("log_stream_bytes_max");
+  config.stream.age_max_ms = settings.integer("log_stream_age_max_s") * 1000;
+  config.ack_timeout_ms = settings.integer("replication_ack_timeout_ms");
+  config.writer_id = repl::random_writer_id();
+  auto replay = [&](std::uint64_t from, std::uint64_t to,
+                    FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
+    return engine.replay_log_frames(from, to, fn);
+  };
+  const repl::LocalLogView local{engine.log_last_lsn(), engine.log_last_checksum(), replay};
+  StatusOr<std::unique_ptr<repl::StreamPublisher>> started =
+      s.is_ok() ? repl::StreamPublisher::start(link, config, local) : StatusOr<std::unique_ptr<repl::StreamPublisher>>(s);
+  if (!started.is_ok()) {
+    log_line(LogLevel::error, "cannot replicate: " + started.status().to_string(), {{"nats_url", urls}});
+    std::fprintf(stderr, "paycore serve: cannot replicate: %s\n", started.status().to_string().c_str());
+    return false;
+  }
+  *out = std::move(*started);
+  engine.attach_replica(out->get());
+  const repl::Alignment& a = (*out)->alignment();
+  log_line(LogLevel::info, "primary of the log stream",
+           {{"stream", config.stream.name}, {"writer", repl::writer_id_text(config.writer_id)},
+            {"stream_last_sequence", std::to_string(a.stream_last_sequence)},
+            {"stream_last_lsn", std::to_string(a.stream_last_lsn)},
+            {"tail_records_sent", std::to_string(a.tail_records_sent)}});
+  return true;
+}
+
 // Durable nonces (the nonce_journal setting): a single write's nonce is made durable in its log
 // record (net/io_thread_requests.cpp), so the engine keeps the log of the time a nonce lives
 // (its timestamp may be a window ahead of the clock, and it lives a window after it) and
@@ -651,9 +701,10 @@ void announce(const ServeShape& shape, const net::Server& server, const Engine& 
             {"snapshots_dir", engine.snapshots_dir()}});
 }
 
-// Drains the admin producer's answers and handles signals until SIGTERM or SIGINT: SIGHUP
-// reloads the keys and the TLS certificate.
-void serve_until_stopped(const sigset_t& signals, const std::string& keys_path, auth::KeysHolder& keys,
+// Drains the admin producer's answers and handles signals until SIGTERM or SIGINT (returns 0)
+// or until another process writes the shared log (returns 3: this one answers nothing more,
+// and a supervisor restarts it); SIGHUP reloads the keys and the TLS certificate.
+int serve_until_stopped(const sigset_t& signals, const std::string& keys_path, auth::KeysHolder& keys,
                          net::Server& server, Engine& engine, std::uint32_t admin_producer) {
   std::vector<Response> admin_responses(64);
   while (true) {
@@ -666,7 +717,11 @@ void serve_until_stopped(const sigset_t& signals, const std::string& keys_path, 
       reload_tls(server);
     } else if (signal_number == SIGTERM || signal_number == SIGINT) {
       log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
-      return;
+      return 0;
+    }
+    if (engine.metrics().replica_fenced.load(std::memory_order_relaxed)) {
+      log_line(LogLevel::error, "fenced by another primary: stopping (exit status 3)");
+      return 3;
     }
   }
 }
@@ -706,9 +761,11 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   net::NonceJournalLoad logged_nonces;
   keep_logged_nonces(server_config, nonces, &logged_nonces, &engine_config);
 
+  std::unique_ptr<repl::StreamPublisher> publisher;  // outlives the engine that uses it
   std::unique_ptr<Engine> engine;
   Tier tier;
   if (!open_storage(settings, engine_config, data_dir, &engine, &tier)) return 1;
+  if (!attach_replication(settings, *engine, &publisher)) return 1;
   say_logged_nonces(server_config, logged_nonces);
   if (!run_to_completion) engine->start();
 
@@ -730,12 +787,12 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   server->start();
   announce(*shape, *server, *engine, private_keys, **loaded);
   const std::uint32_t admin_producer = shape->threads;  // the producer after the I/O threads'
-  serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer);
+  const int status = serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer);
   server->stop();
   engine->stop();
   tier.stop();
   log_line(LogLevel::info, "stopped");
-  return 0;
+  return status;
 }
 
 }  // namespace

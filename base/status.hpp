@@ -30,6 +30,8 @@ enum class StatusCode : std::uint8_t {
   kMissingSegment,   // a gap in LSNs between two log segment files
   kNotFound,         // a file, a key or an LSN that is not there
   kInvalidArgument,  // caller error: options, malformed input, payload too large
+  kConflict,         // the shared log holds another history: another writer appended to it
+  kUnavailable,      // a remote service (the shared log) did not answer in time
 };
 
 /// A code and, for the cold codes, a message that names what failed (file, offset, errno).
@@ -141,6 +143,8 @@ inline std::string_view code_name(StatusCode code) {
     case StatusCode::kMissingSegment: return "missing segment";
     case StatusCode::kNotFound: return "not found";
     case StatusCode::kInvalidArgument: return "invalid argument";
+    case StatusCode::kConflict: return "conflict";
+    case StatusCode::kUnavailable: return "unavailable";
   }
   return "unknown";
 }

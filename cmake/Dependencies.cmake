@@ -8,6 +8,9 @@ find_package(simdjson 3.0 REQUIRED)
 find_package(OpenSSL 3.0 REQUIRED)
 find_package(CLI11 REQUIRED)
 pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus>=3.3)
+# Replication's NATS JetStream client (libnats-dev; pkg-config: its CMake file names a static
+# library Debian does not ship). Linked always; used only with nats_url.
+pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats>=3.4)
 if(PAYCORE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

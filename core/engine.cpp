@@ -18,6 +18,8 @@
 #include "snapshot_store.hpp"
 #include "stall_watch.hpp"
 #include "storage_guard.hpp"
+#include "wal/format.hpp"
+#include "wal/frames.hpp"
 #include "wal/log.hpp"
 
 namespace paycore {
@@ -37,8 +39,9 @@ void drain_eventfd_nonblocking(int fd) {
 }
 
 // The core sleeps here: woken by producers (wake_fd), by the log completing a batch, by a
-// snapshot child's exit (its pidfd, added by the scheduler) and by a finished archive job (the
-// sink's ready_fd, added by attach_archive).
+// snapshot child's exit (its pidfd, added by the scheduler), by a finished archive job (the
+// sink's ready_fd, added by attach_archive) and by the shared log's acknowledgements (the
+// replica's ready_fd, added by attach_replica).
 int make_core_epoll(int wake_fd, int log_completion_fd) {
   const int epoll_fd = ::epoll_create1(EPOLL_CLOEXEC);
   PAYCORE_ASSERT_GE(epoll_fd, 0);
@@ -89,6 +92,9 @@ struct Engine::Core {
   // The newest log record whose change the state holds: what a command that changed nothing
   // observed, and so what must be durable before its answer leaves (docs/design.md rule 4).
   std::uint64_t state_lsn;
+  ReplicaStatus replica;  // as the core last read it (all zero without replication)
+  FollowSource* follow = nullptr;  // a standby: records come from the shared log
+  ReplicatedBatch replicated;      // the batch being applied (its buffer reused)
 
   Core(Engine& engine, std::unique_ptr<wal::Log> opened_log, std::uint64_t snapshot_lsn)
       : e(engine),
@@ -155,10 +161,11 @@ struct Engine::Core {
       snapshots.request(p, request.token);
       return;
     }
+    if (refused_by_replica(p, request, taken_ns)) return;
     Command c = request.command;
     c.timestamp_us = next_timestamp(now);
     Result r;
-    if (!command_is_read(c.kind) && storage.writes_refused(now)) {
+    if (!command_is_read(c.kind) && writes_refused(now)) {
       r = refusal(c, ResultCode::unavailable);
     } else if (const Admission a = admit(state(), e.config_.limits, c); a.code != ResultCode::ok) {
       r = refusal(c, a.code, a.field);
@@ -178,6 +185,32 @@ struct Engine::Core {
     releases.enqueue(p, request.token, r, release_lsn, stamps, r.mutated && c.carries_nonce());
   }
 
+  // Fenced, nothing more is answered from a state that may hold changes the shared log
+  // refused (`not_primary`, reads too); stalled, writes are refused (`unavailable`). Such a
+  // refusal observed nothing and leaves at once, ahead of the answers that wait for the
+  // stream (which may be a long wait).
+  bool refused_by_replica(std::uint32_t p, const Request& request, std::int64_t taken_ns) {
+    const Command& c = request.command;
+    ResultCode code = ResultCode::ok;
+    if (replica.fenced || (follow != nullptr && !command_is_read(c.kind))) {
+      code = ResultCode::not_primary;
+    } else if (replica.stalled && !command_is_read(c.kind)) {
+      code = ResultCode::unavailable;
+    } else {
+      return false;
+    }
+    Response response;
+    response.result = refusal(c, code);
+    response.token = request.token;
+    response.lsn = follow != nullptr ? state_lsn : replica.acknowledged_lsn;
+    response.stamps.submitted_ns = request.submitted_ns;
+    response.stamps.taken_ns = taken_ns;
+    response.stamps.applied_ns = response.stamps.write_submitted_ns = taken_ns;
+    response.stamps.durable_ns = response.stamps.released_ns = monotonic_ns();
+    releases.answer_now(p, response);
+    return true;
+  }
+
   // Appends a command that changed the state. On a storage fault the state is rebuilt from
   // what is durable (so that nothing the log lacks stays visible) and false is returned.
   bool append(const Command& c, std::uint64_t* lsn) {
@@ -187,6 +220,11 @@ struct Engine::Core {
     const bool round_trips = decodes_to(payload, c);
     PAYCORE_ASSERT(round_trips);
 #endif
+    return append_payload(payload, lsn);
+  }
+
+  // append() of a command already encoded (a standby's record from the shared log).
+  bool append_payload(std::span<const std::byte> payload, std::uint64_t* lsn) {
     Status s = log->append(record_type_command, payload, lsn);
     if (s.code() == StatusCode::kFull) {
       // submit() first waits for the batch in flight: the turn's time goes to the log.
@@ -207,12 +245,17 @@ struct Engine::Core {
 
   void on_storage_fault(const Status& status) { state_lsn = storage.on_fault(status, now_us()); }
 
+  // A storage fault or full disk, a fenced primary, or a shared log that does not acknowledge.
+  bool writes_refused(std::int64_t now) {
+    return storage.writes_refused(now) || replica.fenced || replica.stalled || follow != nullptr;
+  }
+
   // ---- Ticks, durability, release
 
   bool maybe_tick(std::int64_t now) {
     if (now < next_tick_us) return false;
     next_tick_us = now + e.config_.tick_interval_us;
-    if (storage.writes_refused(now)) return false;
+    if (writes_refused(now)) return false;
     Command c;
     c.kind = CommandKind::tick;
     c.pending_lifetime_us = e.config_.pending_lifetime_us;
@@ -235,7 +278,7 @@ struct Engine::Core {
   // Hot and cold: a finished archive job becomes the logged command that evicts what it
   // holds; then the next job is copied (docs/design.md "Hot and cold").
   bool maybe_archive(std::int64_t now) {
-    if (storage.writes_refused(now)) return false;
+    if (writes_refused(now)) return false;
     Command c;
     bool worked = false;
     if (archiver.take_done(now, &c)) {
@@ -283,7 +326,140 @@ struct Engine::Core {
     }
   }
 
-  bool release() { return releases.release(log->durable_lsn(), durable_seen_ns); }
+  // Reads what the shared log has acknowledged. The first time it says another process
+  // writes it, every answer beyond what it acknowledged becomes `not_primary`: those changes
+  // may never be part of the shared log, and no success may leave for them.
+  void read_replica() {
+    if (e.config_.replica == nullptr) return;
+    const bool was_fenced = replica.fenced;
+    replica = e.config_.replica->status();
+    e.metrics_.replicated_lsn.store(replica.acknowledged_lsn, std::memory_order_relaxed);
+    e.metrics_.replica_stalled.store(replica.stalled, std::memory_order_relaxed);
+    if (replica.fenced && !was_fenced) {
+      e.metrics_.replica_fenced.store(true, std::memory_order_relaxed);
+      releases.refuse_beyond(replica.acknowledged_lsn, ResultCode::not_primary);
+      log_line(LogLevel::error, "fenced: another process appends to the shared log",
+               {{"acknowledged_lsn", std::to_string(replica.acknowledged_lsn)},
+                {"local_lsn", std::to_string(state_lsn)}});
+    }
+  }
+
+  // What an answer may depend on: durable locally and, with replication, acknowledged.
+  std::uint64_t releasable_lsn() const {
+    const std::uint64_t durable = log->durable_lsn();
+    if (e.config_.replica == nullptr) return durable;
+    return std::min(durable, replica.acknowledged_lsn);
+  }
+
+  bool release() { return releases.release(releasable_lsn(), durable_seen_ns); }
+
+  // ---- A standby: applying the shared log
+
+  // Applies the batches the source has ready (a bounded number per turn, so that reads and
+  // releases keep their turn). A record that does not continue the local log stops it.
+  bool follow_stream() {
+    if (follow == nullptr || e.metrics_.follow_failed.load(std::memory_order_relaxed)) {
+      return false;
+    }
+    bool worked = false;
+    for (int i = 0; i < 64 && follow->take(&replicated); ++i) {
+      if (const Status s = apply_replicated(replicated); !s.is_ok()) {
+        e.metrics_.follow_failed.store(true, std::memory_order_relaxed);
+        log_line(LogLevel::error, "standby stopped following the shared log: " + s.to_string(),
+                 {{"sequence", std::to_string(replicated.sequence)},
+                  {"local_lsn", std::to_string(log->next_lsn() - 1)}});
+        return true;
+      }
+      e.metrics_.followed_sequence.store(replicated.sequence, std::memory_order_relaxed);
+      worked = true;
+    }
+    if (const Status f = follow->failure(); !f.is_ok() && !e.metrics_.follow_failed.load()) {
+      e.metrics_.follow_failed.store(true, std::memory_order_relaxed);
+    }
+    return worked;
+  }
+
+  // The records of one stream message after the local log's end, checked and applied.
+  Status apply_replicated(const ReplicatedBatch& b) {
+    if (b.frames.size() < wal::format::kRecordHeaderBytes) {
+      return Status::corruption("stream message " + std::to_string(b.sequence) + " is empty");
+    }
+    const std::uint64_t local_last = log->next_lsn() - 1;
+    std::uint64_t next = b.first_lsn;
+    std::uint64_t prev = wal::format::decode_record_header(b.frames.data()).prev_checksum;
+    const Status s = wal::for_each_frame(b.frames, &next, &prev, [&](const wal::FrameView& f) {
+      return f.lsn <= local_last ? Status::ok() : apply_replicated_record(f);
+    });
+    return s.with_context("stream message " + std::to_string(b.sequence));
+  }
+
+  Status apply_replicated_record(const wal::FrameView& f) {
+    const std::string at = "record LSN " + std::to_string(f.lsn);
+    if (f.lsn != log->next_lsn()) {
+      return Status::corruption(at + " where " + std::to_string(log->next_lsn()) + " was due");
+    }
+    if (wal::format::decode_record_header(f.frame.data()).prev_checksum != log->last_checksum()) {
+      return Status(StatusCode::kConflict, at + " does not follow the local log (another history)");
+    }
+    Command c;
+    if (f.type != record_type_command || decode_command(f.payload, &c) != CommandDecodeError::ok) {
+      return Status::corruption(at + " is not a command this build reads");
+    }
+    const Result r = apply(state(), c);
+    // The primary logged it because it changed its state: the same state must change here.
+    if (!r.mutated) return Status(StatusCode::kConflict, at + " changed nothing here");
+    last_timestamp_us = std::max(last_timestamp_us, c.timestamp_us);
+    std::uint64_t lsn = 0;
+    if (!append_payload(f.payload, &lsn)) return Status::io_error(at + ": the local log failed");
+    PAYCORE_ASSERT_EQ(lsn, f.lsn);
+    e.metrics_.commands_applied.fetch_add(1, std::memory_order_relaxed);
+    return Status::ok();
+  }
+
+  // A requested promotion, once the stream is applied through its sequence: the new writer
+  // is made here, on the core thread, from the local log's end.
+  void maybe_promote() {
+    if (follow == nullptr || !e.promotion_requested_.load(std::memory_order_acquire)) return;
+    std::function<ReplicaPort*(const PrimaryStart&)> make;
+    {
+      const std::lock_guard lock(e.promotion_mu_);
+      const std::uint64_t followed = e.metrics_.followed_sequence.load(std::memory_order_relaxed);
+      if (followed < e.promotion_through_) return;
+      make = std::move(e.promotion_);
+      e.promotion_requested_.store(false, std::memory_order_relaxed);
+    }
+    // The records applied so far go to the local disk now, while no replica is attached:
+    // they are in the stream already and must not be published again.
+    if (log->batch_pending_bytes() > 0) {
+      if (const Status s = submit_batch(); !s.is_ok()) {
+        on_storage_fault(s);
+        return;
+      }
+    }
+    const PrimaryStart start{log->next_lsn() - 1, log->last_checksum(),
+                             e.metrics_.followed_sequence.load(std::memory_order_relaxed)};
+    ReplicaPort* port = make ? make(start) : nullptr;
+    if (port == nullptr) return;  // still a standby; leadership may ask again
+    epoll_ctl_fd(EPOLL_CTL_DEL, follow->ready_fd());
+    follow = nullptr;
+    e.metrics_.following.store(false, std::memory_order_relaxed);
+    e.config_.replica = port;
+    epoll_ctl_fd(EPOLL_CTL_ADD, port->ready_fd());
+    read_replica();
+    e.metrics_.promotions.fetch_add(1, std::memory_order_relaxed);
+    log_line(LogLevel::info, "promoted to primary",
+             {{"lsn", std::to_string(start.last_lsn)},
+              {"stream_sequence", std::to_string(start.followed_sequence)}});
+    if (const Status s = e.register_channels(); !s.is_ok()) on_storage_fault(s);
+  }
+
+  void epoll_ctl_fd(int op, int fd) const {
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.fd = fd;
+    const int done = ::epoll_ctl(epoll_fd, op, fd, &ev);
+    PAYCORE_ASSERT_EQ(done, 0);
+  }
 
   // ---- The loop
 
@@ -294,8 +470,11 @@ struct Engine::Core {
     stalls.begin(log->segments_created_count(), state().index_growths_count(), has_input());
     const std::int64_t now = now_us();
     reap();
+    read_replica();
     stalls.lap(StallCause::log_submit);
-    bool worked = take_commands(now);
+    bool worked = follow_stream();
+    maybe_promote();
+    worked |= take_commands(now);
     stalls.lap(StallCause::long_batch);
     worked |= maybe_tick(now);
     stalls.lap(StallCause::tick);
@@ -307,6 +486,7 @@ struct Engine::Core {
     stalls.lap(StallCause::snapshot);
     submit_if_slot_free();
     reap();
+    read_replica();
     stalls.lap(StallCause::log_submit);
     worked |= release();
     publish_counts();
@@ -368,8 +548,16 @@ struct Engine::Core {
         release();
         break;
       }
+      if (replica.fenced || replica.stalled) {
+        // The shared log will not acknowledge what waits: it leaves as a refusal.
+        releases.refuse_beyond(replica.acknowledged_lsn, replica.fenced ? ResultCode::not_primary
+                                                                       : ResultCode::unavailable);
+        release();
+        break;
+      }
     }
-    snapshots.write_final();
+    // A fenced primary's state may hold changes the shared log refused: never in a snapshot.
+    if (!replica.fenced) snapshots.write_final();
   }
 
   void publish_counts() {
@@ -421,8 +609,9 @@ Status check_config(const EngineConfig& config) {
   return Status::ok();
 }
 
+// `engine` receives each written batch for its replica, if one is attached by then.
 StatusOr<std::unique_ptr<wal::Log>> open_log(const EngineConfig& config, const std::string& wal_dir,
-                                             const std::string& snapshots_dir) {
+                                             const std::string& snapshots_dir, Engine* engine) {
   wal::Options options;
   options.dir = wal_dir;
   options.segment_bytes = config.wal_segment_bytes;
@@ -431,6 +620,12 @@ StatusOr<std::unique_ptr<wal::Log>> open_log(const EngineConfig& config, const s
   options.syncs_in_flight_max = config.wal_syncs_in_flight_max;
   options.spare_segments = config.wal_spare_segments;
   options.faults = config.wal_faults;
+  options.on_batch_written = [engine](std::uint64_t first, std::uint64_t last,
+                                      std::span<const std::byte> records) {
+    if (ReplicaPort* replica = engine->config().replica; replica != nullptr) {
+      replica->publish(first, last, records);
+    }
+  };
   // After a snapshot at LSN s whose log segments were all removed, the log continues at s + 1.
   const std::vector<SnapshotFile> snapshots = list_snapshots(snapshots_dir);
   options.first_lsn_if_empty = snapshots.empty() ? 1 : snapshots.back().lsn + 1;
@@ -476,7 +671,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const EngineConfig& config) {
   PAYCORE_RETURN_IF_ERROR(make_directories(engine->snapshots_dir()));
   const std::int64_t started_us = wall_clock_us();
   StatusOr<std::unique_ptr<wal::Log>> log =
-      open_log(config, engine->wal_dir(), engine->snapshots_dir());
+      open_log(config, engine->wal_dir(), engine->snapshots_dir(), engine.get());
   if (!log.is_ok()) return log.status();
   RecoveryNonces nonces;
   if (config.nonce_retention_us > 0 && config.on_recovered_nonce) {
@@ -494,7 +689,7 @@ StatusOr<std::unique_ptr<Engine>> Engine::open(const EngineConfig& config) {
   engine->metrics_.recovery_nonce_scan_records.store(recovered->nonce_scan_count,
                                                      std::memory_order_relaxed);
   engine->metrics_.durable_lsn.store(engine->core_->log->durable_lsn(), std::memory_order_relaxed);
-  PAYCORE_RETURN_IF_ERROR(engine->register_channels());
+  if (config.register_channels_at_open) PAYCORE_RETURN_IF_ERROR(engine->register_channels());
   engine->metrics_.ready.store(true, std::memory_order_relaxed);
   return engine;
 }
@@ -557,6 +752,44 @@ void Engine::attach_archive(ArchiveSink* sink) {
     const int added = ::epoll_ctl(core_->epoll_fd, EPOLL_CTL_ADD, fd, &ev);
     PAYCORE_ASSERT_EQ(added, 0);
   }
+}
+
+void Engine::attach_replica(ReplicaPort* replica) {
+  PAYCORE_ASSERT(!thread_.joinable());
+  PAYCORE_ASSERT(!driven_);
+  PAYCORE_ASSERT(core_->follow == nullptr);
+  config_.replica = replica;
+  core_->epoll_ctl_fd(EPOLL_CTL_ADD, replica->ready_fd());
+  core_->read_replica();
+}
+
+void Engine::attach_follower(FollowSource* source) {
+  PAYCORE_ASSERT(!thread_.joinable());
+  PAYCORE_ASSERT(!driven_);
+  PAYCORE_ASSERT(config_.replica == nullptr);
+  core_->follow = source;
+  metrics_.following.store(true, std::memory_order_relaxed);
+  core_->epoll_ctl_fd(EPOLL_CTL_ADD, source->ready_fd());
+}
+
+void Engine::request_promotion(std::uint64_t through_sequence,
+                               std::function<ReplicaPort*(const PrimaryStart&)> make_primary) {
+  {
+    const std::lock_guard lock(promotion_mu_);
+    promotion_through_ = through_sequence;
+    promotion_ = std::move(make_primary);
+    promotion_requested_.store(true, std::memory_order_release);
+  }
+  if (core_sleeping_.load()) write_eventfd(wake_fd_);
+}
+
+std::uint64_t Engine::log_last_lsn() const { return core_->log->next_lsn() - 1; }
+std::uint64_t Engine::log_last_checksum() const { return core_->log->last_checksum(); }
+
+Status Engine::replay_log_frames(std::uint64_t from_lsn, std::uint64_t to_lsn,
+                                 FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
+  PAYCORE_ASSERT(!thread_.joinable());
+  return core_->log->replay_frames(from_lsn, fn, to_lsn);
 }
 
 void Engine::start() {

@@ -14,6 +14,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <span>
 #include <string>
 #include <thread>
@@ -21,9 +22,11 @@
 
 #include "apply.hpp"
 #include "archive_port.hpp"
+#include "base/function_ref.hpp"
 #include "base/status.hpp"
 #include "command.hpp"
 #include "pipeline.hpp"
+#include "replica_port.hpp"
 #include "result.hpp"
 #include "ring.hpp"
 #include "state.hpp"
@@ -45,6 +48,9 @@ struct EngineConfig {
   Limits limits;
   StateConfig state;
   std::vector<std::string> channels;  // external channels: registered in the state at start
+  // False in a cluster: a standby writes nothing of its own, so the channels are registered
+  // by the primary, through the shared log (register_channels() once it writes).
+  bool register_channels_at_open = true;
   std::int64_t pending_lifetime_us = pending_lifetime_default_us;
   std::int64_t tick_interval_us = 100'000;
   std::uint32_t tick_expire_max = 4096;
@@ -75,6 +81,11 @@ struct EngineConfig {
   // the window, and a timestamp may be up to the window ahead of the clock.
   std::int64_t nonce_retention_us = 0;
   std::function<void(const Command&)> on_recovered_nonce;
+  // Replication (docs/design.md "Beyond one machine"; set by Engine::attach_replica): every
+  // batch written to the local log is also handed to this port, and an answer leaves only once
+  // the port has acknowledged its LSN too. Fenced, the engine answers everything
+  // `not_primary`; stalled, it refuses writes `unavailable`. Null: a single node.
+  ReplicaPort* replica = nullptr;
   std::uint32_t idle_spins = 200;            // turns without work before the core sleeps
   // Wall clock in microseconds; tests may substitute one. Timestamps never go backwards even
   // if this does.
@@ -144,6 +155,13 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> fsync_latency_us_log2[histogram_buckets]{};
   std::atomic<std::uint64_t> batch_records_log2[histogram_buckets]{};
   StallMetrics stalls;  // turns of the core loop over stall_threshold_ns, by cause
+  std::atomic<std::uint64_t> replicated_lsn{0};  // acknowledged by the shared log
+  std::atomic<bool> replica_fenced{false};       // another process writes the shared log
+  std::atomic<bool> replica_stalled{false};      // the shared log does not acknowledge
+  std::atomic<bool> following{false};            // a standby applying the shared log
+  std::atomic<std::uint64_t> followed_sequence{0};  // its last stream message applied
+  std::atomic<bool> follow_failed{false};        // a record did not continue the local log
+  std::atomic<std::uint64_t> promotions{0};      // standby -> primary, in this process
   std::atomic<bool> ready{false};      // recovered and the log accepts writes
   std::atomic<bool> read_only{false};  // a storage fault: writes refused until restart
 };
@@ -163,6 +181,44 @@ class Engine {
   /// The archive holds payment rows below this, as the recovered log says (before start()):
   /// an archive whose position is below it is missing payments.
   std::uint32_t archived_rows_end() const { return state_->archived_rows_end; }
+
+  /// Makes the engine a primary of a shared log (before start()): every batch written from now
+  /// on goes to `replica` too, and answers wait for its acknowledgement. The replica must
+  /// already hold every record of the local log (repl/ aligns it with log_last_lsn() and
+  /// replay_log_frames() first) and outlive the engine.
+  void attach_replica(ReplicaPort* replica);
+  /// Before start(): the local log's last record (0 and 0 when empty) and its durable records'
+  /// frames in [from_lsn, to_lsn] (wal::Log::replay_frames, its errors).
+  std::uint64_t log_last_lsn() const;
+  std::uint64_t log_last_checksum() const;
+  Status replay_log_frames(std::uint64_t from_lsn, std::uint64_t to_lsn,
+                           FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn);
+
+  /// Makes the engine a standby (before start()): it applies the records `source` hands over,
+  /// in order, appending them to its local log at the same LSNs, answers reads, and refuses
+  /// every other request `not_primary`. A record that does not continue the local log's chain
+  /// stops the following (logged; metrics().follow_failed). `source` must outlive the engine
+  /// or the promotion that detaches it.
+  void attach_follower(FollowSource* source);
+
+  /// What a standby promoted to primary starts from (core thread, in the promotion callback).
+  struct PrimaryStart {
+    std::uint64_t last_lsn = 0;
+    std::uint64_t last_checksum = 0;
+    std::uint64_t followed_sequence = 0;  // the last stream message applied
+  };
+  /// Asks a standby to become the primary once it has applied every stream message up to
+  /// `through_sequence`: then, on the core thread, it calls make_primary, which starts the
+  /// writer of the shared log (repl/ aligns it and publishes) and returns it, or null if it
+  /// could not (the engine stays a standby and keeps following). From any thread; a later
+  /// request replaces an earlier one not yet carried out.
+  void request_promotion(std::uint64_t through_sequence,
+                         std::function<ReplicaPort*(const PrimaryStart&)> make_primary);
+
+  /// Registers the configured channels the state lacks, through the log (before start(), or
+  /// on the core thread). A promoted standby does it itself. Errors: kInvalidArgument for a
+  /// bad name, the log's errors.
+  Status register_channels();
 
   void start();  // runs the core loop on its own thread
   // Clean shutdown: takes what is already in the rings, makes it durable, releases every
@@ -198,7 +254,6 @@ class Engine {
  private:
   explicit Engine(const EngineConfig& config);
   void make_rings();
-  Status register_channels();
 
   EngineConfig config_;
   std::unique_ptr<State> state_;
@@ -212,6 +267,11 @@ class Engine {
   // (Core::sleep_until_work says how the two flags keep a wake-up from being lost).
   std::atomic<bool> wake_pending_{false};
   std::atomic<bool> stop_requested_{false};
+  // A standby's promotion, asked from another thread, carried out by the core.
+  std::mutex promotion_mu_;
+  std::uint64_t promotion_through_ = 0;
+  std::function<ReplicaPort*(const PrimaryStart&)> promotion_;
+  std::atomic<bool> promotion_requested_{false};
   bool driven_ = false;  // turn() was called: no core thread, the caller drives
   bool stopped_ = false;
   std::thread thread_;

@@ -76,14 +76,14 @@ void ReleaseQueue::wake_producers() {
   }
 }
 
-void ReleaseQueue::refuse_beyond(std::uint64_t durable_lsn) {
+void ReleaseQueue::refuse_beyond(std::uint64_t durable_lsn, ResultCode code) {
   for (std::size_t i = 0; i < count_; ++i) {
     Response& r = waiting_[(head_ + i) % waiting_.size()].response;
     if (r.lsn <= durable_lsn) continue;
     const CommandKind kind = r.result.kind;
     r.result = Result{};
     r.result.kind = kind;
-    r.result.code = ResultCode::unavailable;
+    r.result.code = code;
     r.lsn = durable_lsn;
     r.nonce_logged = false;  // its record never became durable
   }

@@ -73,8 +73,9 @@ class ReleaseQueue {
   void wake_producers();
 
   /// After a storage fault the state was rebuilt from what is durable: an answer that depended
-  /// on a record beyond `durable_lsn` is rewritten to `unavailable` (and released at it).
-  void refuse_beyond(std::uint64_t durable_lsn);
+  /// on a record beyond `durable_lsn` is rewritten to `code` (and released at it). Also used
+  /// when a primary is fenced: nothing the shared log did not acknowledge is answered.
+  void refuse_beyond(std::uint64_t durable_lsn, ResultCode code = ResultCode::unavailable);
 
   std::size_t waiting_count() const { return count_; }
 

@@ -26,6 +26,7 @@ std::string_view to_string(ResultCode code) {
     case ResultCode::invalid_payer: return "invalid_payer";
     case ResultCode::mandate_exists: return "mandate_exists";
     case ResultCode::archive_check_needed: return "archive_check_needed";
+    case ResultCode::not_primary: return "not_primary";
   }
   return "unknown";
 }

@@ -55,9 +55,12 @@ enum class ResultCode : std::uint8_t {
   // The result's payment view then holds the command's fields (merchant, order, request,
   // channel, payer, amount, currency) for the edge to hand it in again.
   archive_check_needed,
+  // Replication (docs/design.md "Beyond one machine"): this process is not the writer of the
+  // shared log (a standby, or a primary fenced by another writer). 503, never kept.
+  not_primary,
 };
 inline constexpr std::uint8_t result_code_max =
-    static_cast<std::uint8_t>(ResultCode::archive_check_needed);
+    static_cast<std::uint8_t>(ResultCode::not_primary);
 static_assert(static_cast<int>(ResultCode::unavailable) == 15, "stored numbers never change");
 static_assert(static_cast<int>(ResultCode::mandate_exists) == 21, "stored numbers never change");
 

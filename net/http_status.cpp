@@ -31,6 +31,7 @@ int http_status(ResultCode code, CommandKind kind) {
     case ResultCode::refund_exceeds_payment:
     case ResultCode::invalid_payer: return 422;
     case ResultCode::unavailable:
+    case ResultCode::not_primary:
     case ResultCode::archive_check_needed: return 503;  // only if the archive could not answer
     case ResultCode::capacity_exhausted: return 507;
   }

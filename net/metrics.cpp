@@ -318,6 +318,14 @@ bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads
           engine.ready.load(std::memory_order_relaxed) ? 1 : 0);
   e.gauge("paycore_read_only", "1 after a storage fault: writes refused until restart.",
           engine.read_only.load(std::memory_order_relaxed) ? 1 : 0);
+  e.gauge("paycore_replicated_lsn",
+          "Highest log position the shared log (NATS JetStream) acknowledged; 0 on a single node.",
+          load(engine.replicated_lsn));
+  e.gauge("paycore_replica_fenced", "1 once another process writes the shared log.",
+          engine.replica_fenced.load(std::memory_order_relaxed) ? 1 : 0);
+  e.gauge("paycore_replica_stalled",
+          "1 while the shared log leaves a batch unacknowledged past the timeout (writes 503).",
+          engine.replica_stalled.load(std::memory_order_relaxed) ? 1 : 0);
   write_archive(e, engine, archive);
   return e.ok();
 }

@@ -103,6 +103,7 @@ std::string_view result_message(ResultCode code, CommandKind kind) {
     case ResultCode::invalid_payer: return "the payer is not a customer account";
     case ResultCode::mandate_exists: return "a mandate with this mandate_id exists already";
     case ResultCode::archive_check_needed: return "the archive of past payments could not be read";
+    case ResultCode::not_primary: return "this process is not the primary: send writes to the primary";
   }
   return "error";
 }
@@ -165,6 +166,8 @@ bool write_readyz_body(const RenderContext& context, OutBuffer& body, ResponseHe
   const EngineMetrics& m = context.engine_metrics;
   const bool ready = m.ready.load(std::memory_order_relaxed) &&
                      !m.read_only.load(std::memory_order_relaxed) &&
+                     !m.replica_fenced.load(std::memory_order_relaxed) &&
+                     !m.replica_stalled.load(std::memory_order_relaxed) &&
                      !context.stopping.load(std::memory_order_relaxed);
   head->status = ready ? 200 : 503;
   return ready ? body.append("{\"status\":\"ready\"}")
@@ -272,10 +275,25 @@ bool write_list_body(OutBuffer& body, const ListAnswer& list) {
   return json.complete();
 }
 
+namespace {
+
+// What Paycore-Lsn says: for one command's answer, the LSN its release waited for (what it
+// changed or observed); for anything else, the newest position answers are released at.
+std::uint64_t answered_lsn(const Slot& slot, const RenderContext& context) {
+  if (slot.kind == SlotKind::engine) return slot.response.lsn;
+  const EngineMetrics& m = context.engine_metrics;
+  const std::uint64_t durable = m.durable_lsn.load(std::memory_order_relaxed);
+  if (m.replicated_lsn.load(std::memory_order_relaxed) == 0) return durable;
+  return std::min(durable, m.replicated_lsn.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
 ResponseHead render_slot(const Slot& slot, const RenderContext& context, OutBuffer& body,
                          ExtraHeaderLines* extra) {
   body.clear();
   ResponseHead head;
+  head.lsn = answered_lsn(slot, context);
   head.trace_id = slot.trace_id.view();  // echoed as X-Request-Id
   head.keep_alive = slot.keep_alive && !context.shutting_down;
   head.omit_body = slot.head;

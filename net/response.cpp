@@ -126,6 +126,11 @@ bool write_response(OutBuffer& out, const ResponseHead& head, std::string_view b
     ok = out.append("\r\nX-Request-Id: ") && out.append(head.trace_id);
   }
   if (ok && head.idempotent_replayed) ok = out.append("\r\nIdempotent-Replayed: true");
+  char lsn[24];
+  const auto [lsn_end, lsn_error] = std::to_chars(lsn, lsn + sizeof(lsn), head.lsn);
+  PAYCORE_ASSERT(lsn_error == std::errc{});
+  ok = ok && out.append("\r\nPaycore-Lsn: ") &&
+       out.append(std::string_view(lsn, static_cast<std::size_t>(lsn_end - lsn)));
   for (std::string_view header : head.extra_headers) {
     if (ok) ok = out.append("\r\n") && out.append(header);
   }

@@ -64,6 +64,9 @@ struct ResponseHead {
   std::string_view trace_id;        // X-Request-Id echo (not the idempotency key); omitted if empty
   bool keep_alive = true;           // Connection: keep-alive | close
   bool idempotent_replayed = false;  // Idempotent-Replayed: true
+  // Paycore-Lsn: the log position the answer reflects (docs/api.md "Replication"); sent on
+  // every answer.
+  std::uint64_t lsn = 0;
   // Further header lines, each "Name: value" without CRLF (e.g. "Allow: GET").
   std::span<const std::string_view> extra_headers{};
   // The answer to HEAD (RFC 9110 9.3.2): the head is the one the body would get (its

@@ -430,6 +430,10 @@ Status Log::submit() {
     enter_read_only(s);
     return s;
   }
+  if (options_.on_batch_written) {
+    options_.on_batch_written(b.last_lsn - b.records + 1, b.last_lsn,
+                              std::span<const std::byte>(b.data, b.bytes));
+  }
   const std::uint32_t slot = free_slot();
   Flight& f = flights_[slot];
   f.last_lsn = b.last_lsn;
@@ -511,6 +515,21 @@ bool Log::sync_slot_free() const { return writer_->in_flight() < writer_->slots_
 std::size_t Log::batch_pending_bytes() const { return fill_->bytes; }
 
 Status Log::replay(std::uint64_t from_lsn, ReplayFn fn, std::uint64_t to_lsn) {
+  auto each = [&](const MappedFile&, const detail::RecordView& r) {
+    fn(r.header.lsn, r.header.type, r.payload);
+  };
+  return walk(from_lsn, to_lsn, WalkFn(each));
+}
+
+Status Log::replay_frames(std::uint64_t from_lsn, FrameFn fn, std::uint64_t to_lsn) {
+  auto each = [&](const MappedFile& file, const detail::RecordView& r) {
+    fn(r.header.lsn, file.bytes().subspan(r.offset, format::record_bytes(r.header.length)));
+  };
+  return walk(from_lsn, to_lsn, WalkFn(each));
+}
+
+// Calls fn for every durable record in [from_lsn, to_lsn], with the mapped file it lies in.
+Status Log::walk(std::uint64_t from_lsn, std::uint64_t to_lsn, WalkFn fn) {
   from_lsn = std::max<std::uint64_t>(from_lsn, 1);
   const std::uint64_t limit = std::min(durable_lsn_, to_lsn);
   if (from_lsn > limit) return Status::ok();
@@ -522,15 +541,15 @@ Status Log::replay(std::uint64_t from_lsn, ReplayFn fn, std::uint64_t to_lsn) {
   auto it = std::upper_bound(segments_.begin(), segments_.end(), from_lsn,
                              [](std::uint64_t lsn, const Segment& s) { return lsn < s.first_lsn; });
   std::size_t index = static_cast<std::size_t>(it - segments_.begin()) - 1;
-  auto visit_fn = [&](const detail::SegmentFile&, const detail::RecordView& r) {
-    if (r.header.lsn >= from_lsn) fn(r.header.lsn, r.header.type, r.payload);
-    return true;
-  };
-  detail::RecordVisitor visit(visit_fn);
   std::uint64_t next = segments_[index].first_lsn;
   for (; index < segments_.size() && next <= limit; ++index) {
     const detail::SegmentFile seg{segments_[index].first_lsn, segments_[index].path};
     MappedFile file;
+    auto visit_fn = [&](const detail::SegmentFile&, const detail::RecordView& r) {
+      if (r.header.lsn >= from_lsn) fn(file, r);
+      return true;
+    };
+    detail::RecordVisitor visit(visit_fn);
     Status s = file.open(seg.path);
     if (!s.is_ok()) return s;
     format::SegmentHeader header;

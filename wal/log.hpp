@@ -20,6 +20,7 @@
 #include <chrono>
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <span>
@@ -31,6 +32,7 @@
 #include "base/status.hpp"
 
 namespace paycore {
+class MappedFile;
 class SpareFile;
 }
 
@@ -54,6 +56,12 @@ struct Options {
   // segment is fallocated at rotation, on the caller's thread.
   bool spare_segments = true;
   bool force_fallback = false;        // use the pwrite+fdatasync thread even if io_uring works
+  // Called by submit() once a batch is written (before its flush completes), on the caller's
+  // thread: LSNs first_lsn..last_lsn, the record frames exactly as written (format.hpp). The
+  // view is valid during the call only. Replication sends it to the shared log from here.
+  std::function<void(std::uint64_t first_lsn, std::uint64_t last_lsn,
+                     std::span<const std::byte> records)>
+      on_batch_written;
   FaultInjector* faults = nullptr;    // tests only
 };
 
@@ -94,8 +102,13 @@ struct Stats {
 using ReplayFn = FunctionRef<void(std::uint64_t lsn, std::uint16_t type,
                                   std::span<const std::byte> payload)>;
 
+// Called once per record by replay_frames(), in LSN order: the record's frame exactly as the
+// file holds it (header, payload, padding; format.hpp). Valid during the call only.
+using FrameFn = FunctionRef<void(std::uint64_t lsn, std::span<const std::byte> frame)>;
+
 namespace detail {
 class Writer;
+struct RecordView;
 struct Batch;
 struct SyncDone;
 }  // namespace detail
@@ -118,6 +131,11 @@ class Log {
   Status replay(std::uint64_t from_lsn, ReplayFn fn,
                 std::uint64_t to_lsn = std::numeric_limits<std::uint64_t>::max());
 
+  // replay() for those who ship records elsewhere: each record's whole frame (replication
+  // sends the frames its shared log is missing). Same range and errors as replay().
+  Status replay_frames(std::uint64_t from_lsn, FrameFn fn,
+                       std::uint64_t to_lsn = std::numeric_limits<std::uint64_t>::max());
+
   // Copies one record into the batch being filled and returns its LSN in *lsn_out.
   // kFull: no room in the batch buffer (or the segment): submit(), then append again.
   // kReadOnly after a storage fault; kInvalidArgument if the record could never fit;
@@ -139,6 +157,8 @@ class Log {
 
   std::uint64_t durable_lsn() const { return durable_lsn_; }
   std::uint64_t next_lsn() const { return next_lsn_; }
+  // Checksum of record next_lsn() - 1 (the chain's head; format.hpp), 0 if the log started here.
+  std::uint64_t last_checksum() const { return prev_checksum_; }
   std::uint64_t first_lsn() const;  // first record still on disk (or next_lsn() when none)
   bool read_only() const { return !failure_.is_ok(); }
   const Status& failure() const { return failure_; }  // the fault that made it read-only
@@ -171,6 +191,8 @@ class Log {
 
   explicit Log(const Options& options);
   Status recover(RecoveryReport* report);
+  using WalkFn = FunctionRef<void(const MappedFile& file, const detail::RecordView& record)>;
+  Status walk(std::uint64_t from_lsn, std::uint64_t to_lsn, WalkFn fn);
   Status start_writer();
   Status create_segment(std::uint64_t first_lsn, std::uint64_t prev_checksum);
   Status prepare_fallocated(const std::string& tmp, int* fd_out);

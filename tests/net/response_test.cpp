@@ -57,10 +57,12 @@ TEST(Response, WritesStatusHeadersAndBody) {
   ResponseHead head;
   head.status = 201;
   head.trace_id = "req-1";
+  head.lsn = 42;
   ASSERT_TRUE(write_response(out, head, "{\"a\":1}"));
   EXPECT_EQ(out.view(),
             "HTTP/1.1 201 Created\r\nContent-Type: application/json\r\nContent-Length: 7\r\n"
-            "Connection: keep-alive\r\nX-Request-Id: req-1\r\n\r\n{\"a\":1}");
+            "Connection: keep-alive\r\nX-Request-Id: req-1\r\nPaycore-Lsn: 42\r\n\r\n"
+            "{\"a\":1}");
 }
 
 TEST(Response, ReplayedAndCloseHeaders) {

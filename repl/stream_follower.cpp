@@ -1,0 +1,166 @@
+#include "repl/stream_follower.hpp"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <cerrno>
+
+#include "base/assert.hpp"
+#include "base/log.hpp"
+
+namespace paycore::repl {
+
+StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
+                                        std::uint64_t local_last_lsn) {
+  StatusOr<StreamPosition> position = read_position(js, stream);
+  if (!position.is_ok()) return position.status();
+  FollowStart start;
+  start.stream_last_sequence = position->last_sequence;
+  if (position->last_sequence == 0) {
+    start.sequence = 1;  // the first message to come
+    return start;
+  }
+  StatusOr<StoredMessage> first = read_message(js, stream, position->first_sequence);
+  if (!first.is_ok()) return first.status();
+  if (first->first_lsn > local_last_lsn + 1) {
+    return Status::not_found("the log stream starts at LSN " + std::to_string(first->first_lsn) +
+                             ", after this process's next LSN " +
+                             std::to_string(local_last_lsn + 1) + ": a snapshot is needed first");
+  }
+  StatusOr<StoredMessage> last = read_message(js, stream, position->last_sequence);
+  if (!last.is_ok()) return last.status();
+  start.stream_last_lsn = last->last_lsn;
+  if (last->last_lsn < local_last_lsn) {
+    return Status(StatusCode::kConflict,
+                  "this process's log (LSN " + std::to_string(local_last_lsn) +
+                      ") is ahead of the log stream (LSN " + std::to_string(last->last_lsn) +
+                      "): it holds records the cluster never acknowledged");
+  }
+  // The first message whose last LSN is past the local log: messages' LSNs grow with their
+  // sequence, so a binary search over [first, last + 1).
+  std::uint64_t low = position->first_sequence;
+  std::uint64_t high = position->last_sequence + 1;
+  while (low < high) {
+    const std::uint64_t middle = low + (high - low) / 2;
+    StatusOr<StoredMessage> m = read_message(js, stream, middle);
+    if (!m.is_ok()) return m.status();
+    if (m->last_lsn <= local_last_lsn) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  start.sequence = low;
+  return start;
+}
+
+StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(const LinkConfig& link,
+                                                                const FollowerConfig& config,
+                                                                std::uint64_t local_last_lsn) {
+  std::unique_ptr<StreamFollower> f(new StreamFollower(config));
+  StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link);
+  if (!connected.is_ok()) return connected.status();
+  f->link_ = std::move(connected.value());
+  StatusOr<FollowStart> start = find_follow_start(f->link_->js(), config.stream, local_last_lsn);
+  if (!start.is_ok()) return start.status();
+  f->start_ = *start;
+  f->next_sequence_ = start->sequence;
+  f->stream_last_.store(start->stream_last_sequence);
+  f->taken_.store(start->sequence - 1);
+  const natsStatus s =
+      natsConnection_SubscribeSync(&f->wake_, f->link_->connection(), config.subject.c_str());
+  if (s != NATS_OK) return nats_status(s, jsErrCode{}, "subscribe to " + config.subject);
+  f->ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  PAYCORE_ASSERT_GE(f->ready_fd_, 0);
+  f->thread_ = std::thread([raw = f.get()] { raw->run(); });
+  return f;
+}
+
+StreamFollower::~StreamFollower() {
+  {
+    const std::lock_guard lock(mu_);
+    stopping_ = true;
+  }
+  room_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (wake_ != nullptr) natsSubscription_Destroy(wake_);
+  link_.reset();
+  if (ready_fd_ >= 0) ::close(ready_fd_);
+}
+
+bool StreamFollower::take(ReplicatedBatch* out) {
+  {
+    const std::lock_guard lock(mu_);
+    if (queue_.empty()) return false;
+    *out = std::move(queue_.front());
+    queue_.pop_front();
+    queued_bytes_ -= out->frames.size();
+  }
+  taken_.store(out->sequence, std::memory_order_relaxed);
+  room_.notify_one();
+  return true;
+}
+
+Status StreamFollower::failure() const {
+  const std::lock_guard lock(mu_);
+  return failure_;
+}
+
+void StreamFollower::signal_ready() {
+  const std::uint64_t one = 1;
+  while (::write(ready_fd_, &one, sizeof one) < 0 && errno == EINTR) {
+  }
+}
+
+void StreamFollower::fail(const Status& status) {
+  log_line(LogLevel::error, "cannot follow the log stream: " + status.to_string(),
+           {{"sequence", std::to_string(next_sequence_)}});
+  {
+    const std::lock_guard lock(mu_);
+    failure_ = status;
+  }
+  signal_ready();
+}
+
+void StreamFollower::run() {
+  while (true) {
+    {
+      std::unique_lock lock(mu_);
+      room_.wait(lock, [&] { return stopping_ || queued_bytes_ < config_.queued_bytes_max; });
+      if (stopping_ || !failure_.is_ok()) return;
+    }
+    if (!read_next()) wait_for_publish();
+  }
+}
+
+// Reads message next_sequence_ into the queue: false when there is none yet (or NATS does not
+// answer: tried again after the wait).
+bool StreamFollower::read_next() {
+  StatusOr<StoredMessage> m = read_message(link_->js(), config_.stream, next_sequence_);
+  if (!m.is_ok()) {
+    if (m.status().code() == StatusCode::kCorruption) fail(m.status());
+    return false;
+  }
+  ReplicatedBatch batch{m->sequence, m->first_lsn, std::move(m->data)};
+  {
+    const std::lock_guard lock(mu_);
+    queued_bytes_ += batch.frames.size();
+    queue_.push_back(std::move(batch));
+  }
+  if (next_sequence_ > stream_last_.load(std::memory_order_relaxed)) {
+    stream_last_.store(next_sequence_, std::memory_order_relaxed);
+  }
+  ++next_sequence_;
+  signal_ready();
+  return true;
+}
+
+// At the stream's end: a publish on the subject, or the idle wait, whichever comes first.
+void StreamFollower::wait_for_publish() {
+  natsMsg* msg = nullptr;
+  if (natsSubscription_NextMsg(&msg, wake_, config_.idle_wait_ms) == NATS_OK) natsMsg_Destroy(msg);
+  // Skip the wake-ups already queued: one look at the stream reads all they announced.
+  while (natsSubscription_NextMsg(&msg, wake_, 0) == NATS_OK) natsMsg_Destroy(msg);
+}
+
+}  // namespace paycore::repl

@@ -1,0 +1,94 @@
+#pragma once
+// A standby's side of the shared log (issue 14; docs/replication.md "Standbys"): reads the log
+// stream in sequence order from the message that holds the local log's next LSN and hands each
+// message to the core as a ReplicatedBatch (core/replica_port.hpp).
+//
+// Reading is by sequence (JetStream's "get message"), one request per message, so no consumer
+// state lives on the server and a restart needs nothing but the local log. At the stream's end
+// the reader waits on a plain NATS subscription to the log's subject: a publish wakes it at
+// once (the message itself is taken from the stream, never from the subscription, which also
+// carries messages the stream refused).
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <thread>
+
+#include "base/status.hpp"
+#include "core/replica_port.hpp"
+#include "repl/nats_link.hpp"
+
+namespace paycore::repl {
+
+struct FollowerConfig {
+  std::string stream;   // log_stream_name(cluster)
+  std::string subject;  // log_subject(cluster)
+  std::int64_t idle_wait_ms = 100;           // at the stream's end, between looks
+  std::size_t queued_bytes_max = 64u << 20;  // read ahead of the core at most this much
+};
+
+/// Where the stream stands against a local log whose last LSN is given.
+struct FollowStart {
+  std::uint64_t sequence = 0;  // first message to read (0: the stream is empty)
+  std::uint64_t stream_last_sequence = 0;
+  std::uint64_t stream_last_lsn = 0;
+};
+
+/// The first stream message holding a record after local_last_lsn (binary search over the
+/// messages' LSN headers). kNotFound if the stream starts after local_last_lsn + 1: this
+/// process needs a snapshot first (below the stream's retention).
+StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
+                                        std::uint64_t local_last_lsn);
+
+class StreamFollower final : public FollowSource {
+ public:
+  /// Connects and starts reading at find_follow_start(local_last_lsn). Errors: its errors,
+  /// kUnavailable when NATS does not answer.
+  static StatusOr<std::unique_ptr<StreamFollower>> start(const LinkConfig& link,
+                                                         const FollowerConfig& config,
+                                                         std::uint64_t local_last_lsn);
+  ~StreamFollower() override;
+  StreamFollower(const StreamFollower&) = delete;
+  StreamFollower& operator=(const StreamFollower&) = delete;
+
+  bool take(ReplicatedBatch* out) override;
+  int ready_fd() const override { return ready_fd_; }
+  Status failure() const override;
+
+  /// The stream's last sequence as this reader last saw it, and the last sequence handed to
+  /// the core (any thread).
+  std::uint64_t stream_last_sequence() const { return stream_last_.load(); }
+  std::uint64_t taken_sequence() const { return taken_.load(); }
+  const FollowStart& follow_start() const { return start_; }
+
+ private:
+  explicit StreamFollower(const FollowerConfig& config) : config_(config) {}
+  void run();
+  bool read_next();
+  void wait_for_publish();
+  void fail(const Status& status);
+  void signal_ready();
+
+  FollowerConfig config_;
+  std::unique_ptr<NatsLink> link_;
+  natsSubscription* wake_ = nullptr;
+  FollowStart start_;
+  int ready_fd_ = -1;
+  std::uint64_t next_sequence_ = 0;  // reader thread only
+
+  mutable std::mutex mu_;
+  std::condition_variable room_;
+  std::deque<ReplicatedBatch> queue_;
+  std::size_t queued_bytes_ = 0;
+  Status failure_;
+  bool stopping_ = false;
+  std::atomic<std::uint64_t> stream_last_{0};
+  std::atomic<std::uint64_t> taken_{0};
+  std::thread thread_;
+};
+
+}  // namespace paycore::repl

@@ -1,0 +1,406 @@
+// The primary's side of the shared log against a real nats-server (tests/support/
+// nats_cluster.hpp), one node unless said: what the stream holds, when answers leave, fencing,
+// stalls and alignment at start (repl/stream_publisher.hpp).
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <thread>
+#include <vector>
+
+#include "../engine/engine_harness.hpp"
+#include "repl/nats_link.hpp"
+#include "repl/stream_follower.hpp"
+#include "repl/stream_publisher.hpp"
+#include "tests/support/nats_cluster.hpp"
+#include "wal/format.hpp"
+
+namespace paycore::repl {
+namespace {
+using paycore::testing::NatsCluster;
+using namespace paycore::testing;  // engine harness and command builders
+
+constexpr const char* kCluster = "test";
+
+class Replication : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(NatsCluster::available()) << "nats-server is missing: run scripts/setup";
+    dir_ = make_temp_dir();
+    ASSERT_TRUE(nats_.start(dir_ + "/nats", 1)) << nats_.error();
+  }
+  void TearDown() override {
+    engines_.clear();
+    publishers_.clear();
+    followers_.clear();
+    remove_tree(dir_);
+  }
+
+  PublisherConfig publisher_config(std::int64_t ack_timeout_ms = 10'000) const {
+    PublisherConfig config;
+    config.stream.name = log_stream_name(kCluster);
+    config.stream.subject = log_subject(kCluster);
+    config.stream.replicas = 1;
+    config.ack_timeout_ms = ack_timeout_ms;
+    config.writer_id = random_writer_id();
+    return config;
+  }
+  LinkConfig link() const {
+    LinkConfig l;
+    l.urls = nats_.urls();
+    l.name = "paycore-test";
+    l.timeout_ms = 1000;
+    return l;
+  }
+
+  // Opens an engine on data directory `name` (no replica yet). `cluster`: as a cluster member,
+  // which registers its channels only once it writes the shared log.
+  Engine& open(const std::string& name, bool cluster = false) {
+    EngineConfig config = test_config(dir_ + "/" + name);
+    config.register_channels_at_open = !cluster;
+    engines_.push_back(open_engine(config));
+    return *engines_.back();
+  }
+
+  // A cluster member's primary start: the stream holds its whole log from LSN 1.
+  Engine& cluster_primary(const std::string& name) {
+    Engine& engine = open(name, /*cluster=*/true);
+    const Status s = try_publish(engine);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    engine.attach_replica(publishers_.back().get());
+    EXPECT_TRUE(engine.register_channels().is_ok());
+    engine.start();
+    return engine;
+  }
+
+  // A cluster member following the stream from its local log's end.
+  Engine& standby(const std::string& name) {
+    Engine& engine = open(name, /*cluster=*/true);
+    FollowerConfig config;
+    config.stream = log_stream_name(kCluster);
+    config.subject = log_subject(kCluster);
+    StatusOr<std::unique_ptr<StreamFollower>> f =
+        StreamFollower::start(link(), config, engine.log_last_lsn());
+    EXPECT_TRUE(f.is_ok()) << f.status().to_string();
+    followers_.push_back(std::move(*f));
+    engine.attach_follower(followers_.back().get());
+    engine.start();
+    return engine;
+  }
+
+  std::uint64_t stream_last_sequence() {
+    StatusOr<std::unique_ptr<NatsLink>> reader = NatsLink::connect(link());
+    StatusOr<StreamPosition> position = read_position((*reader)->js(), log_stream_name(kCluster));
+    EXPECT_TRUE(position.is_ok()) << position.status().to_string();
+    return position->last_sequence;
+  }
+
+  // Waits until `engine` has applied the stream through `sequence`.
+  static bool followed_through(Engine& engine, std::uint64_t sequence) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (engine.metrics().followed_sequence.load() < sequence) {
+      if (std::chrono::steady_clock::now() > deadline) return false;
+      std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    }
+    return true;
+  }
+
+  // Aligns the stream with `engine`'s log and starts a publisher for it: the status.
+  Status try_publish(Engine& engine, std::int64_t ack_timeout_ms = 10'000) {
+    auto replay = [&](std::uint64_t from, std::uint64_t to,
+                      FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
+      return engine.replay_log_frames(from, to, fn);
+    };
+    const LocalLogView local{engine.log_last_lsn(), engine.log_last_checksum(), replay};
+    StatusOr<std::unique_ptr<StreamPublisher>> started =
+        StreamPublisher::start(link(), publisher_config(ack_timeout_ms), local);
+    if (!started.is_ok()) return started.status();
+    publishers_.push_back(std::move(*started));
+    return Status::ok();
+  }
+
+  // A started engine on `name` whose writes go to the stream.
+  Engine& primary(const std::string& name, std::int64_t ack_timeout_ms = 10'000) {
+    Engine& engine = open(name);
+    const Status s = try_publish(engine, ack_timeout_ms);
+    EXPECT_TRUE(s.is_ok()) << s.to_string();
+    engine.attach_replica(publishers_.back().get());
+    engine.start();
+    return engine;
+  }
+
+  // Every record the stream holds, as frames, in order, and the LSN of the first.
+  std::vector<std::byte> stream_frames(std::uint64_t* first_lsn) {
+    StatusOr<std::unique_ptr<NatsLink>> reader = NatsLink::connect(link());
+    EXPECT_TRUE(reader.is_ok()) << reader.status().to_string();
+    StatusOr<StreamPosition> position = read_position((*reader)->js(), log_stream_name(kCluster));
+    EXPECT_TRUE(position.is_ok()) << position.status().to_string();
+    std::vector<std::byte> all;
+    for (std::uint64_t seq = position->first_sequence; seq <= position->last_sequence; ++seq) {
+      StatusOr<StoredMessage> m = read_message((*reader)->js(), log_stream_name(kCluster), seq);
+      EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+      if (seq == position->first_sequence) *first_lsn = m->first_lsn;
+      all.insert(all.end(), m->data.begin(), m->data.end());
+    }
+    return all;
+  }
+
+  std::vector<std::byte> local_frames(Engine& engine, std::uint64_t from_lsn) {
+    std::vector<std::byte> all;
+    auto add = [&](std::uint64_t, std::span<const std::byte> f) {
+      all.insert(all.end(), f.begin(), f.end());
+    };
+    EXPECT_TRUE(engine.replay_log_frames(from_lsn, engine.log_last_lsn(), add).is_ok());
+    return all;
+  }
+
+  // Takes producer 0's answer within `wait_ms`, if one comes.
+  static std::optional<Response> answer_within(Engine& engine, int wait_ms) {
+    Response response;
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::milliseconds(wait_ms);
+    while (std::chrono::steady_clock::now() < deadline) {
+      if (engine.take(0, std::span(&response, 1)) == 1) return response;
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    return std::nullopt;
+  }
+
+  static void submit(Engine& engine, const Command& c, std::uint64_t token) {
+    Request request;
+    request.command = c;
+    request.token = token;
+    ASSERT_TRUE(engine.submit(0, request));
+  }
+
+  void fund(Engine& engine) {
+    ASSERT_EQ(run(engine, open_account("r1", "alice")).code, ResultCode::ok);
+    ASSERT_EQ(run(engine, open_account("r2", "m_001", "CNY", AccountKind::merchant)).code,
+              ResultCode::ok);
+    ASSERT_EQ(run(engine, deposit("r3", "alice", 1'000'000)).code, ResultCode::ok);
+  }
+
+  std::string dir_;
+  NatsCluster nats_;
+  std::vector<std::unique_ptr<StreamPublisher>> publishers_;  // outlive their engines
+  std::vector<std::unique_ptr<StreamFollower>> followers_;
+  std::vector<std::unique_ptr<Engine>> engines_;
+};
+
+TEST_F(Replication, TheStreamHoldsTheLocalLogsRecordsByteForByte) {
+  Engine& engine = primary("a");
+  fund(engine);
+  for (int i = 0; i < 50; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_EQ(run(engine, deposit("d" + n, "alice", 10 + i)).code, ResultCode::ok);
+  }
+  engine.stop();
+  std::uint64_t first_lsn = 0;
+  const std::vector<std::byte> stream = stream_frames(&first_lsn);
+  ASSERT_FALSE(stream.empty());
+  // The channels registered at open came before the stream existed; every later record is in it.
+  EXPECT_GT(first_lsn, 1U);
+  EXPECT_EQ(stream, local_frames(engine, first_lsn));
+}
+
+TEST_F(Replication, AnAnswerWaitsForTheStreamsAcknowledgement) {
+  Engine& engine = primary("a");
+  fund(engine);
+  nats_.pause(0);
+  submit(engine, deposit("d1", "alice", 5), 7);
+  EXPECT_FALSE(answer_within(engine, 500).has_value()) << "answered before the stream had it";
+  nats_.resume(0);
+  const std::optional<Response> answer = answer_within(engine, 10'000);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->result.code, ResultCode::ok);
+  EXPECT_GE(engine.metrics().replicated_lsn.load(), answer->lsn);
+}
+
+TEST_F(Replication, AnotherWriterFencesThePrimary) {
+  Engine& engine = primary("a");
+  fund(engine);
+  // Another process appends to the stream, as a new primary would after taking over.
+  StatusOr<std::unique_ptr<NatsLink>> other = NatsLink::connect(link());
+  ASSERT_TRUE(other.is_ok());
+  StatusOr<StreamPosition> position = read_position((*other)->js(), log_stream_name(kCluster));
+  ASSERT_TRUE(position.is_ok());
+  StatusOr<StoredMessage> last =
+      read_message((*other)->js(), log_stream_name(kCluster), position->last_sequence);
+  ASSERT_TRUE(last.is_ok());
+  natsMsg* msg = nullptr;
+  ASSERT_EQ(natsMsg_Create(&msg, log_subject(kCluster).c_str(), nullptr,
+                           reinterpret_cast<const char*>(last->data.data()),
+                           static_cast<int>(last->data.size())),
+            NATS_OK);
+  const std::string expected = std::to_string(position->last_sequence);
+  natsMsgHeader_Set(msg, kHeaderExpectedLastSequence, expected.c_str());
+  natsMsgHeader_Set(msg, kHeaderFirstLsn, std::to_string(last->last_lsn + 1).c_str());
+  natsMsgHeader_Set(msg, kHeaderLastLsn, std::to_string(last->last_lsn + 1).c_str());
+  natsMsgHeader_Set(msg, kHeaderWriter, "0000000000000bad");
+  jsPubAck* ack = nullptr;
+  ASSERT_EQ(js_PublishMsg(&ack, (*other)->js(), msg, nullptr, nullptr), NATS_OK);
+  jsPubAck_Destroy(ack);
+  natsMsg_Destroy(msg);
+
+  // The primary's next write is refused by the stream: it must not answer it as done.
+  const Response write = call(engine, [] {
+    Request r;
+    r.command = deposit("after", "alice", 5);
+    r.token = 9;
+    return r;
+  }());
+  EXPECT_EQ(write.result.code, ResultCode::not_primary);
+  EXPECT_TRUE(engine.metrics().replica_fenced.load());
+  // Nor does it answer reads from a state the stream did not take.
+  EXPECT_EQ(run(engine, get_account(op, "alice")).code, ResultCode::not_primary);
+}
+
+TEST_F(Replication, AStalledStreamRefusesNewWritesUntilItAnswers) {
+  Engine& engine = primary("a", /*ack_timeout_ms=*/300);
+  fund(engine);
+  nats_.pause(0);
+  submit(engine, deposit("waits", "alice", 5), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(600));
+  // Past the timeout: a new write is refused at once, the one applied keeps waiting.
+  submit(engine, deposit("refused", "alice", 5), 2);
+  const std::optional<Response> refused = answer_within(engine, 5'000);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->token, 2U);
+  EXPECT_EQ(refused->result.code, ResultCode::unavailable);
+  EXPECT_TRUE(engine.metrics().replica_stalled.load());
+  nats_.resume(0);
+  const std::optional<Response> waited = answer_within(engine, 10'000);
+  ASSERT_TRUE(waited.has_value());
+  EXPECT_EQ(waited->token, 1U);
+  EXPECT_EQ(waited->result.code, ResultCode::ok);
+  EXPECT_EQ(run(engine, deposit("later", "alice", 5)).code, ResultCode::ok);
+}
+
+TEST_F(Replication, WritesResumeAfterTheServerIsKilledAndRestarted) {
+  Engine& engine = primary("a", /*ack_timeout_ms=*/300);
+  fund(engine);
+  nats_.kill(0);
+  submit(engine, deposit("across", "alice", 5), 1);
+  ASSERT_TRUE(nats_.restart(0)) << nats_.error();
+  const std::optional<Response> answer = answer_within(engine, 20'000);
+  ASSERT_TRUE(answer.has_value());
+  EXPECT_EQ(answer->result.code, ResultCode::ok);
+  EXPECT_EQ(run(engine, deposit("after", "alice", 5)).code, ResultCode::ok);
+  engine.stop();
+  std::uint64_t first_lsn = 0;
+  const std::vector<std::byte> stream = stream_frames(&first_lsn);
+  EXPECT_EQ(stream, local_frames(engine, first_lsn));
+}
+
+TEST_F(Replication, AtStartTheLocalRecordsTheStreamLacksAreSent) {
+  {
+    Engine& engine = primary("a");
+    fund(engine);
+    engine.stop();
+  }
+  engines_.clear();
+  publishers_.clear();
+  std::uint64_t behind = 0;
+  {
+    // The same data directory runs alone for a while (or crashed before its publish).
+    Engine& alone = open("a");
+    alone.start();
+    ASSERT_EQ(run(alone, deposit("alone1", "alice", 5)).code, ResultCode::ok);
+    ASSERT_EQ(run(alone, deposit("alone2", "alice", 5)).code, ResultCode::ok);
+    alone.stop();
+    behind = alone.log_last_lsn();
+  }
+  engines_.clear();
+  Engine& again = primary("a");
+  EXPECT_GE(publishers_.back()->alignment().tail_records_sent, 2U);
+  again.stop();
+  std::uint64_t first_lsn = 0;
+  const std::vector<std::byte> stream = stream_frames(&first_lsn);
+  EXPECT_EQ(stream, local_frames(again, first_lsn));
+  EXPECT_GE(again.log_last_lsn(), behind);
+}
+
+TEST_F(Replication, AStreamWithAnotherHistoryIsRefused) {
+  Engine& a = primary("a");
+  fund(a);
+  a.stop();
+  // Another data directory whose log reaches as far but holds other records.
+  Engine& b = open("b");
+  b.start();
+  fund(b);
+  for (int i = 0; i < 3; ++i) {
+    ASSERT_EQ(run(b, deposit("other" + std::to_string(i), "alice", 1)).code, ResultCode::ok);
+  }
+  b.stop();
+  ASSERT_GE(b.log_last_lsn(), a.log_last_lsn());
+  const Status s = try_publish(b);
+  EXPECT_EQ(s.code(), StatusCode::kConflict) << s.to_string();
+}
+
+TEST_F(Replication, AStreamAheadOfTheLocalLogIsRefused) {
+  Engine& a = primary("a");
+  fund(a);
+  a.stop();
+  Engine& fresh = open("fresh");  // only its channel registration
+  const Status s = try_publish(fresh);
+  EXPECT_EQ(s.code(), StatusCode::kConflict) << s.to_string();
+  EXPECT_NE(s.message().find("ahead"), std::string::npos) << s.message();
+}
+
+TEST_F(Replication, AStandbyAppliesTheStreamAndAnswersReadsOnly) {
+  Engine& primary_engine = cluster_primary("a");
+  fund(primary_engine);
+  Engine& standby_engine = standby("b");
+  for (int i = 0; i < 20; ++i) {
+    const std::string n = std::to_string(i);
+    ASSERT_EQ(run(primary_engine, deposit("d" + n, "alice", 100 + i)).code, ResultCode::ok);
+  }
+  ASSERT_TRUE(followed_through(standby_engine, stream_last_sequence()));
+  const Result read = run(standby_engine, get_account(op, "alice", /*as_operator=*/true));
+  EXPECT_EQ(read.code, ResultCode::ok);
+  EXPECT_EQ(run(standby_engine, deposit("on-standby", "alice", 1)).code, ResultCode::not_primary);
+  primary_engine.stop();
+  standby_engine.stop();
+  EXPECT_EQ(standby_engine.log_last_lsn(), primary_engine.log_last_lsn());
+  EXPECT_EQ(state_image(standby_engine.state_for_tests()),
+            state_image(primary_engine.state_for_tests()));
+  EXPECT_FALSE(standby_engine.metrics().follow_failed.load());
+}
+
+TEST_F(Replication, APromotedStandbyWritesAndTheOldPrimaryIsFenced) {
+  Engine& old_primary = cluster_primary("a");
+  fund(old_primary);
+  Engine& next = standby("b");
+  const std::uint64_t through = stream_last_sequence();
+  std::atomic<bool> made{false};
+  next.request_promotion(through, [&](const Engine::PrimaryStart& start) -> ReplicaPort* {
+    auto no_replay = [](std::uint64_t, std::uint64_t,
+                        FunctionRef<void(std::uint64_t, std::span<const std::byte>)>) {
+      return Status::invalid_argument("a promoted standby has nothing the stream lacks");
+    };
+    const LocalLogView local{start.last_lsn, start.last_checksum, no_replay};
+    StatusOr<std::unique_ptr<StreamPublisher>> p =
+        StreamPublisher::start(link(), publisher_config(), local);
+    EXPECT_TRUE(p.is_ok()) << p.status().to_string();
+    if (!p.is_ok()) return nullptr;
+    publishers_.push_back(std::move(*p));
+    made = true;
+    return publishers_.back().get();
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (next.metrics().promotions.load() == 0 && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  ASSERT_TRUE(made.load());
+  EXPECT_EQ(run(next, deposit("on-new-primary", "alice", 7)).code, ResultCode::ok);
+  // The old primary's next append meets the new one's message: it is fenced, not answered.
+  EXPECT_EQ(run(old_primary, deposit("on-old-primary", "alice", 7)).code,
+            ResultCode::not_primary);
+  EXPECT_TRUE(old_primary.metrics().replica_fenced.load());
+  next.stop();
+  std::uint64_t first_lsn = 0;
+  const std::vector<std::byte> stream = stream_frames(&first_lsn);
+  EXPECT_EQ(first_lsn, 1U);
+  EXPECT_EQ(stream, local_frames(next, first_lsn));
+}
+
+}  // namespace
+}  // namespace paycore::repl
