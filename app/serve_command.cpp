@@ -34,7 +34,7 @@
 #include "core/engine.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
-#include "repl/stream_publisher.hpp"
+#include "repl/cluster_member.hpp"
 #include "wal/fault.hpp"
 
 namespace paycore::app {
@@ -101,9 +101,12 @@ std::vector<Setting> default_settings() {
       {"nats_url", SettingType::text, "", "replicate the log to NATS JetStream at these comma-separated nats:// URLs (docs/replication.md); empty: a single node"},
       {"cluster_name", SettingType::text, "paycore", "the cluster's name: its log stream is PAYCORE_LOG_<name>"},
       {"log_stream_replicas", SettingType::integer, "3", "copies JetStream keeps of the log stream (1..5; 3 with three NATS servers)"},
-      {"log_stream_bytes_max", SettingType::integer, "68719476736", "the log stream keeps at most this many bytes (64 GiB)"},
+      {"log_stream_bytes_max", SettingType::integer, "-1", "the log stream keeps at most this many bytes (-1: as many as the NATS servers' JetStream storage limit allows; a limit above what they have is refused)"},
       {"log_stream_age_max_s", SettingType::integer, "604800", "the log stream keeps messages this long (7 days)"},
       {"replication_ack_timeout_ms", SettingType::integer, "2000", "a batch the log stream has not acknowledged after this is looked up, and writes are refused (503) until it is"},
+      {"advertise_url", SettingType::text, "", "this process's base URL as the other cluster members name it (default http://LISTEN)"},
+      {"lease_timeout_ms", SettingType::integer, "3000", "a primary lease not renewed for this long is taken by a standby"},
+      {"lease_heartbeat_ms", SettingType::integer, "250", "the primary renews its lease, and standbys look at it, this often"},
   };
 }
 
@@ -463,6 +466,11 @@ bool tier_settings_valid(Settings& settings) {
     return false;
   };
   if (settings.integer("hot_window_ms") < 1) return refuse("hot_window_ms must be at least 1");
+  // A standby applying the primary's archive_payments would drop payments its own archive
+  // never received (docs/replication.md "Not yet").
+  if (!settings.text("nats_url").empty() && settings.flag("archive")) {
+    return refuse("a cluster member (nats_url) runs without the archive for now: add --archive=false");
+  }
   const std::int64_t retention_ms = settings.integer("idempotency_retention_ms");
   if (retention_ms < 1) return refuse("idempotency_retention_ms must be at least 1");
   const std::int64_t job = settings.integer("archive_job_payments_max");
@@ -540,46 +548,47 @@ bool open_storage(Settings& settings, const EngineConfig& engine_config, const s
   return true;
 }
 
-// With nats_url: connects to JetStream, aligns the log stream with the recovered local log and
-// makes the engine its writer (docs/replication.md). False (said in the log and on stderr) if
-// the stream cannot be reached or holds another history: exit status 1.
-bool attach_replication(Settings& settings, Engine& engine,
-                        std::unique_ptr<repl::StreamPublisher>* out) {
+// With nats_url: joins the cluster (docs/replication.md): a standby following the log stream
+// until its leadership takes the lease and promotes it. False (said in the log and on stderr)
+// if the stream cannot be reached or holds another history: exit status 1.
+bool join_cluster(Settings& settings, const ServeShape& shape, Engine& engine,
+                  std::unique_ptr<repl::ClusterMember>* out) {
   const std::string urls = settings.text("nats_url");
   if (urls.empty()) return true;
   const std::string cluster = settings.text("cluster_name");
+  repl::MemberConfig config;
+  config.link.urls = urls;
+  config.link.name = "paycore-" + cluster;
+  const std::uint64_t writer = repl::random_writer_id();
+  const int replicas = static_cast<int>(settings.integer("log_stream_replicas"));
+  config.publisher.stream.name = repl::log_stream_name(cluster);
+  config.publisher.stream.subject = repl::log_subject(cluster);
+  config.publisher.stream.replicas = replicas;
+  config.publisher.stream.bytes_max = settings.integer("log_stream_bytes_max");
+  config.publisher.stream.age_max_ms = settings.integer("log_stream_age_max_s") * 1000;
+  config.publisher.ack_timeout_ms = settings.integer("replication_ack_timeout_ms");
+  config.publisher.writer_id = writer;
+  config.follower.stream = config.publisher.stream.name;
+  config.follower.subject = config.publisher.stream.subject;
+  std::string url = settings.text("advertise_url");
+  if (url.empty()) url = "http://" + format_endpoint(shape.listen.host, shape.listen.port);
+  config.lease.bucket = repl::lease_bucket_name(cluster);
+  config.lease.holder = repl::lease_holder_value(writer, url);
+  config.lease.replicas = replicas;
+  config.lease.timeout_ms = settings.integer("lease_timeout_ms");
+  config.heartbeat_ms = settings.integer("lease_heartbeat_ms");
   Status s = repl::check_cluster_name(cluster);
-  repl::LinkConfig link;
-  link.urls = urls;
-  link.name = "paycore-" + cluster;
-  repl::PublisherConfig config;
-  config.stream.name = repl::log_stream_name(cluster);
-  config.stream.subject = repl::log_subject(cluster);
-  config.stream.replicas = static_cast<int>(settings.integer("log_stream_replicas"));
-  config.stream.bytes_max = settings.integer("log_stream_bytes_max");
-  config.stream.age_max_ms = settings.integer("log_stream_age_max_s") * 1000;
-  config.ack_timeout_ms = settings.integer("replication_ack_timeout_ms");
-  config.writer_id = repl::random_writer_id();
-  auto replay = [&](std::uint64_t from, std::uint64_t to,
-                    FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
-    return engine.replay_log_frames(from, to, fn);
-  };
-  const repl::LocalLogView local{engine.log_last_lsn(), engine.log_last_checksum(), replay};
-  StatusOr<std::unique_ptr<repl::StreamPublisher>> started =
-      s.is_ok() ? repl::StreamPublisher::start(link, config, local) : StatusOr<std::unique_ptr<repl::StreamPublisher>>(s);
-  if (!started.is_ok()) {
-    log_line(LogLevel::error, "cannot replicate: " + started.status().to_string(), {{"nats_url", urls}});
-    std::fprintf(stderr, "paycore serve: cannot replicate: %s\n", started.status().to_string().c_str());
+  StatusOr<std::unique_ptr<repl::ClusterMember>> joined =
+      s.is_ok() ? repl::ClusterMember::join(config, engine)
+                : StatusOr<std::unique_ptr<repl::ClusterMember>>(s);
+  if (!joined.is_ok()) {
+    log_line(LogLevel::error, "cannot join the cluster: " + joined.status().to_string(),
+             {{"nats_url", urls}});
+    std::fprintf(stderr, "paycore serve: cannot join the cluster: %s\n",
+                 joined.status().to_string().c_str());
     return false;
   }
-  *out = std::move(*started);
-  engine.attach_replica(out->get());
-  const repl::Alignment& a = (*out)->alignment();
-  log_line(LogLevel::info, "primary of the log stream",
-           {{"stream", config.stream.name}, {"writer", repl::writer_id_text(config.writer_id)},
-            {"stream_last_sequence", std::to_string(a.stream_last_sequence)},
-            {"stream_last_lsn", std::to_string(a.stream_last_lsn)},
-            {"tail_records_sent", std::to_string(a.tail_records_sent)}});
+  *out = std::move(*joined);
   return true;
 }
 
@@ -660,6 +669,8 @@ EngineConfig engine_config_from(Settings& settings, const ServeShape& shape, con
       high_water > 0 ? high_water : settings.integer("payments_max") / 4 * 3);
   engine_config.archive_job_payments_max =
       static_cast<std::uint32_t>(settings.integer("archive_job_payments_max"));
+  // In a cluster only the primary writes records, through the shared log.
+  engine_config.register_channels_at_open = settings.text("nats_url").empty();
   return engine_config;
 }
 
@@ -705,7 +716,8 @@ void announce(const ServeShape& shape, const net::Server& server, const Engine& 
 // or until another process writes the shared log (returns 3: this one answers nothing more,
 // and a supervisor restarts it); SIGHUP reloads the keys and the TLS certificate.
 int serve_until_stopped(const sigset_t& signals, const std::string& keys_path, auth::KeysHolder& keys,
-                         net::Server& server, Engine& engine, std::uint32_t admin_producer) {
+                         net::Server& server, Engine& engine, std::uint32_t admin_producer,
+                         const repl::ClusterMember* member) {
   std::vector<Response> admin_responses(64);
   while (true) {
     const timespec wait{0, 200'000'000};
@@ -719,8 +731,9 @@ int serve_until_stopped(const sigset_t& signals, const std::string& keys_path, a
       log_line(LogLevel::info, signal_number == SIGTERM ? "SIGTERM: stopping" : "SIGINT: stopping");
       return 0;
     }
-    if (engine.metrics().replica_fenced.load(std::memory_order_relaxed)) {
-      log_line(LogLevel::error, "fenced by another primary: stopping (exit status 3)");
+    if (engine.metrics().replica_fenced.load(std::memory_order_relaxed) ||
+        (member != nullptr && member->lease_lost())) {
+      log_line(LogLevel::error, "another process is primary: stopping (exit status 3)");
       return 3;
     }
   }
@@ -761,11 +774,11 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   net::NonceJournalLoad logged_nonces;
   keep_logged_nonces(server_config, nonces, &logged_nonces, &engine_config);
 
-  std::unique_ptr<repl::StreamPublisher> publisher;  // outlives the engine that uses it
+  std::unique_ptr<repl::ClusterMember> member;  // outlives the engine that uses its ports
   std::unique_ptr<Engine> engine;
   Tier tier;
   if (!open_storage(settings, engine_config, data_dir, &engine, &tier)) return 1;
-  if (!attach_replication(settings, *engine, &publisher)) return 1;
+  if (!join_cluster(settings, *shape, *engine, &member)) return 1;
   say_logged_nonces(server_config, logged_nonces);
   if (!run_to_completion) engine->start();
 
@@ -787,9 +800,11 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   server->start();
   announce(*shape, *server, *engine, private_keys, **loaded);
   const std::uint32_t admin_producer = shape->threads;  // the producer after the I/O threads'
-  const int status = serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer);
+  const int status =
+      serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer, member.get());
   server->stop();
   engine->stop();
+  if (member != nullptr) member->stop();  // gives the lease up: a standby takes over at once
   tier.stop();
   log_line(LogLevel::info, "stopped");
   return status;

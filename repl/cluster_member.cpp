@@ -1,0 +1,140 @@
+#include "repl/cluster_member.hpp"
+
+#include "base/log.hpp"
+#include "base/time.hpp"
+
+namespace paycore::repl {
+namespace {
+
+std::int64_t now_ms() { return monotonic_ns() / 1'000'000; }
+
+}  // namespace
+
+StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig& config,
+                                                             Engine& engine) {
+  std::unique_ptr<ClusterMember> m(new ClusterMember(config, engine));
+  StatusOr<std::unique_ptr<Lease>> lease = Lease::open(config.link, config.lease);
+  if (!lease.is_ok()) return lease.status();
+  m->lease_ = std::move(*lease);
+  StatusOr<std::unique_ptr<NatsLink>> link = NatsLink::connect(config.link);
+  if (!link.is_ok()) return link.status();
+  m->link_ = std::move(*link);
+  if (Status s = ensure_stream(m->link_->js(), config.publisher.stream); !s.is_ok()) return s;
+  StatusOr<std::unique_ptr<StreamFollower>> follower =
+      StreamFollower::start(config.link, config.follower, engine.log_last_lsn());
+  if (follower.is_ok()) {
+    m->follower_ = std::move(*follower);
+    engine.attach_follower(m->follower_.get());
+    log_line(LogLevel::info, "standby: following the log stream",
+             {{"stream", config.follower.stream},
+              {"from_sequence", std::to_string(m->follower_->follow_start().sequence)},
+              {"local_lsn", std::to_string(engine.log_last_lsn())}});
+  } else if (follower.status().code() == StatusCode::kConflict) {
+    if (Status s = m->start_as_primary(); !s.is_ok()) {
+      return s.with_context(follower.status().message());
+    }
+  } else {
+    return follower.status();
+  }
+  m->thread_ = std::thread([raw = m.get()] { raw->run(); });
+  return m;
+}
+
+// The local log is ahead of the stream: only as the primary can this process go on, sending
+// what the stream lacks (StreamPublisher's alignment refuses another history).
+Status ClusterMember::start_as_primary() {
+  if (lease_->step(now_ms()) != Lease::Step::held) {
+    return Status(StatusCode::kConflict, "another process holds the primary lease");
+  }
+  auto replay = [this](std::uint64_t from, std::uint64_t to,
+                       FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
+    return engine_.replay_log_frames(from, to, fn);
+  };
+  const LocalLogView local{engine_.log_last_lsn(), engine_.log_last_checksum(), replay};
+  StatusOr<std::unique_ptr<StreamPublisher>> p =
+      StreamPublisher::start(config_.link, config_.publisher, local);
+  if (!p.is_ok()) {
+    lease_->release();
+    return p.status();
+  }
+  publisher_ = std::move(*p);
+  engine_.attach_replica(publisher_.get());
+  if (Status s = engine_.register_channels(); !s.is_ok()) return s;
+  primary_ = true;
+  log_line(LogLevel::info, "primary: the local log's tail was sent to the stream",
+           {{"records", std::to_string(publisher_->alignment().tail_records_sent)}});
+  return Status::ok();
+}
+
+ClusterMember::~ClusterMember() { stop(); }
+
+void ClusterMember::stop() {
+  {
+    const std::lock_guard lock(mu_);
+    if (stopping_) return;
+    stopping_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+  if (lease_ != nullptr) lease_->release();
+}
+
+void ClusterMember::run() {
+  std::unique_lock lock(mu_);
+  while (!stopping_) {
+    lock.unlock();
+    heartbeat(now_ms());
+    lock.lock();
+    wake_.wait_for(lock, std::chrono::milliseconds(config_.heartbeat_ms), [&] { return stopping_; });
+  }
+}
+
+void ClusterMember::heartbeat(std::int64_t now) {
+  const Lease::Step step = lease_->step(now);
+  if (step == Lease::Step::lost) {
+    if (primary_) lease_lost_ = true;
+    promotion_asked_ = false;
+    return;
+  }
+  if (step != Lease::Step::held || primary_) return;
+  if (engine_.metrics().promotions.load() > 0) {
+    primary_ = true;
+    follower_.reset();  // the core let go of it when it was promoted
+    return;
+  }
+  if (promotion_failed_.exchange(false)) promotion_asked_ = false;
+  if (!promotion_asked_) ask_promotion();
+}
+
+// Holding the lease: become the writer once the stream is applied as far as it goes now.
+void ClusterMember::ask_promotion() {
+  StatusOr<StreamPosition> position = read_position(link_->js(), config_.publisher.stream.name);
+  if (!position.is_ok()) return;  // asked again at the next heartbeat
+  promotion_asked_ = true;
+  log_line(LogLevel::info, "holding the primary lease: catching up before writing",
+           {{"through_sequence", std::to_string(position->last_sequence)}});
+  engine_.request_promotion(position->last_sequence, [this](const Engine::PrimaryStart& start) {
+    return make_primary(start);
+  });
+}
+
+// On the core thread: the stream's writer from the local log's end. Null if the stream moved
+// on meanwhile (the old primary still wrote): the leadership asks again.
+ReplicaPort* ClusterMember::make_primary(const Engine::PrimaryStart& start) {
+  auto no_replay = [](std::uint64_t, std::uint64_t,
+                      FunctionRef<void(std::uint64_t, std::span<const std::byte>)>) {
+    return Status(StatusCode::kConflict, "the stream holds records this standby has not applied");
+  };
+  const LocalLogView local{start.last_lsn, start.last_checksum, no_replay};
+  StatusOr<std::unique_ptr<StreamPublisher>> p =
+      StreamPublisher::start(config_.link, config_.publisher, local);
+  if (!p.is_ok()) {
+    log_line(LogLevel::warn, "promotion deferred: " + p.status().to_string());
+    promotion_failed_ = true;
+    return nullptr;
+  }
+  publisher_ = std::move(*p);
+  return publisher_.get();
+}
+
+}  // namespace paycore::repl

@@ -1,0 +1,110 @@
+#include "repl/lease.hpp"
+
+#include "base/log.hpp"
+#include "repl/stream_format.hpp"
+
+namespace paycore::repl {
+namespace {
+
+constexpr const char* kLeaseKey = "primary";
+// What a holder writes when it stops: the lease may be taken at once, not after the timeout.
+constexpr const char* kReleased = "released";
+
+}  // namespace
+
+std::string lease_bucket_name(const std::string& cluster) { return "PAYCORE_LEASE_" + cluster; }
+
+std::string lease_holder_value(std::uint64_t writer_id, const std::string& url) {
+  return "writer=" + writer_id_text(writer_id) + " url=" + url;
+}
+
+std::string lease_holder_url(const std::string& value) {
+  const std::size_t at = value.find(" url=");
+  return at == std::string::npos ? std::string() : value.substr(at + 5);
+}
+
+StatusOr<std::unique_ptr<Lease>> Lease::open(const LinkConfig& link, const LeaseConfig& config) {
+  std::unique_ptr<Lease> lease(new Lease(config));
+  StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link);
+  if (!connected.is_ok()) return connected.status();
+  lease->link_ = std::move(connected.value());
+  kvConfig kv_config;
+  kvConfig_Init(&kv_config);
+  kv_config.Bucket = config.bucket.c_str();
+  kv_config.History = 1;
+  kv_config.StorageType = js_FileStorage;
+  kv_config.Replicas = config.replicas;
+  natsStatus s = js_CreateKeyValue(&lease->kv_, lease->link_->js(), &kv_config);
+  if (s != NATS_OK) s = js_KeyValue(&lease->kv_, lease->link_->js(), config.bucket.c_str());
+  if (s != NATS_OK) return nats_status(s, jsErrCode{}, "lease bucket " + config.bucket);
+  return lease;
+}
+
+Lease::~Lease() {
+  if (kv_ != nullptr) kvStore_Destroy(kv_);
+}
+
+Lease::Step Lease::step(std::int64_t now_ms) { return held_ ? renew() : watch(now_ms); }
+
+Lease::Step Lease::renew() {
+  std::uint64_t revision = 0;
+  const natsStatus s = kvStore_UpdateString(&revision, kv_, kLeaseKey, config_.holder.c_str(),
+                                            revision_);
+  if (s == NATS_OK) {
+    revision_ = revision;
+    return Step::held;
+  }
+  const Status status = nats_status(s, jsErrCode{}, "renew the lease");
+  if (status.code() == StatusCode::kUnavailable) return Step::held;  // nobody can take it either
+  held_ = false;
+  revision_seen_ms_ = 0;
+  log_line(LogLevel::error, "lost the primary lease: " + status.to_string());
+  return Step::lost;
+}
+
+Lease::Step Lease::watch(std::int64_t now_ms) {
+  kvEntry* entry = nullptr;
+  const natsStatus s = kvStore_Get(&entry, kv_, kLeaseKey);
+  std::uint64_t revision = 0;
+  if (s == NATS_OK) {
+    revision = kvEntry_Revision(entry);
+    holder_seen_ = kvEntry_ValueString(entry);
+    kvEntry_Destroy(entry);
+  } else if (s != NATS_NOT_FOUND) {
+    return Step::not_held;  // NATS does not answer: nothing to decide on
+  }
+  if (s == NATS_NOT_FOUND) {
+    holder_seen_.clear();
+    if (kvStore_CreateString(&revision, kv_, kLeaseKey, config_.holder.c_str()) != NATS_OK) {
+      return Step::not_held;  // another process created it first
+    }
+  } else {
+    if (revision != revision_ && holder_seen_ != kReleased) {
+      revision_ = revision;
+      revision_seen_ms_ = now_ms;
+      return Step::not_held;
+    }
+    const bool free = holder_seen_ == kReleased;
+    if (!free && now_ms - revision_seen_ms_ < config_.timeout_ms) return Step::not_held;
+    std::uint64_t taken = 0;
+    if (kvStore_UpdateString(&taken, kv_, kLeaseKey, config_.holder.c_str(), revision) != NATS_OK) {
+      return Step::not_held;  // renewed or taken meanwhile
+    }
+    revision = taken;
+  }
+  held_ = true;
+  revision_ = revision;
+  holder_seen_ = config_.holder;
+  log_line(LogLevel::info, "took the primary lease", {{"revision", std::to_string(revision)}});
+  return Step::held;
+}
+
+void Lease::release() {
+  if (!held_) return;
+  held_ = false;
+  std::uint64_t revision = 0;
+  // Compare-and-set as every write: a lease another process took meanwhile stays theirs.
+  (void)kvStore_UpdateString(&revision, kv_, kLeaseKey, kReleased, revision_);
+}
+
+}  // namespace paycore::repl
