@@ -780,7 +780,7 @@ void Engine::request_promotion(std::uint64_t through_sequence,
     promotion_ = std::move(make_primary);
     promotion_requested_.store(true, std::memory_order_release);
   }
-  if (core_sleeping_.load()) write_eventfd(wake_fd_);
+  write_eventfd(wake_fd_);  // a sleeping core looks at once (an extra wake-up costs a turn)
 }
 
 std::uint64_t Engine::log_last_lsn() const { return core_->log->next_lsn() - 1; }

@@ -254,6 +254,28 @@ void write_archive(Exposition& e, const EngineMetrics& engine, const ArchiveLook
                    archive->latency_us_log2);
 }
 
+// Replication (docs/replication.md): all zero on a single node.
+void write_replication(Exposition& e, const EngineMetrics& engine) {
+  const auto flag = [](const std::atomic<bool>& b) {
+    return b.load(std::memory_order_relaxed) ? std::uint64_t{1} : std::uint64_t{0};
+  };
+  e.gauge("paycore_replicated_lsn",
+          "Highest log position the shared log (NATS JetStream) acknowledged; 0 on a single node.",
+          engine.replicated_lsn.load(std::memory_order_relaxed));
+  e.gauge("paycore_replica_fenced", "1 once another process writes the shared log.",
+          flag(engine.replica_fenced));
+  e.gauge("paycore_replica_stalled",
+          "1 while the shared log leaves a batch unacknowledged past the timeout (writes 503).",
+          flag(engine.replica_stalled));
+  e.gauge("paycore_following", "1 on a standby applying the shared log.", flag(engine.following));
+  e.gauge("paycore_followed_sequence", "The last stream message a standby applied.",
+          engine.followed_sequence.load(std::memory_order_relaxed));
+  e.gauge("paycore_follow_failed", "1 once a standby met a record that does not continue its log.",
+          flag(engine.follow_failed));
+  e.counter("paycore_promotions_total", "Standby to primary, in this process.",
+            engine.promotions.load(std::memory_order_relaxed));
+}
+
 }  // namespace
 
 bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads,
@@ -318,14 +340,7 @@ bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads
           engine.ready.load(std::memory_order_relaxed) ? 1 : 0);
   e.gauge("paycore_read_only", "1 after a storage fault: writes refused until restart.",
           engine.read_only.load(std::memory_order_relaxed) ? 1 : 0);
-  e.gauge("paycore_replicated_lsn",
-          "Highest log position the shared log (NATS JetStream) acknowledged; 0 on a single node.",
-          load(engine.replicated_lsn));
-  e.gauge("paycore_replica_fenced", "1 once another process writes the shared log.",
-          engine.replica_fenced.load(std::memory_order_relaxed) ? 1 : 0);
-  e.gauge("paycore_replica_stalled",
-          "1 while the shared log leaves a batch unacknowledged past the timeout (writes 503).",
-          engine.replica_stalled.load(std::memory_order_relaxed) ? 1 : 0);
+  write_replication(e, engine);
   write_archive(e, engine, archive);
   return e.ok();
 }

@@ -48,10 +48,13 @@ class Failover : public ::testing::Test {
             "--replication-ack-timeout-ms", "1000", "--snapshot-every-records", "2000"};
   }
 
+  ServerProcess& server(int i) { return *servers_[static_cast<std::size_t>(i)]; }
+
   bool start(int i) {
-    if (servers_.size() <= static_cast<std::size_t>(i)) servers_.resize(i + 1);
-    servers_[i] = std::make_unique<ServerProcess>();
-    const bool up = servers_[i]->start(data_dir(i), keys_path_, args());
+    const auto at = static_cast<std::size_t>(i);
+    if (servers_.size() <= at) servers_.resize(at + 1);
+    servers_[at] = std::make_unique<ServerProcess>();
+    const bool up = servers_[at]->start(data_dir(i), keys_path_, args());
     if (up && keys_ == nullptr) {
       StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path_);
       if (loaded.is_ok()) keys_ = *loaded;
@@ -81,7 +84,7 @@ class Failover : public ::testing::Test {
   }
 
   std::int64_t balance_on(int i) {
-    Client client(servers_[i]->port(), keys_);
+    Client client(server(i).port(), keys_);
     const HttpResponse r = client.call(client.operator_signer(), "GET", "/v1/accounts/alice");
     EXPECT_EQ(r.status, 200) << r.body;
     return json_int(r.body, "/balance").value_or(-1);
@@ -120,7 +123,7 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
                 0);
       acknowledged_sum += n + 1;
     }
-    servers_[primary]->kill_hard();
+    server(primary).kill_hard();
     const auto killed_at = Clock::now();
     // The same request is retried until the new primary answers it: it settles once.
     ASSERT_NE(call_primary("POST", "/v1/accounts/alice/deposits", deposit_body(n), 30'000), 0)
@@ -134,7 +137,7 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
     if (!start(primary)) {
       ++restarted_empty;
       remove_tree(data_dir(primary));
-      ASSERT_TRUE(start(primary)) << servers_[primary]->log();
+      ASSERT_TRUE(start(primary)) << server(primary).log();
     }
   }
   int primary = -1;
