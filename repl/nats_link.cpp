@@ -1,5 +1,6 @@
 #include "repl/nats_link.hpp"
 
+#include <algorithm>
 #include <charconv>
 #include <cstring>
 
@@ -31,7 +32,20 @@ Status nats_status(natsStatus status, jsErrCode js_error, const std::string& wha
 StatusOr<std::unique_ptr<NatsLink>> NatsLink::connect(const LinkConfig& config) {
   std::unique_ptr<NatsLink> link(new NatsLink(config));
   natsStatus s = natsOptions_Create(&link->options_);
-  if (s == NATS_OK) s = natsOptions_SetURL(link->options_, config.urls.c_str());
+  // One URL per server: natsOptions_SetURL takes a single one (a list is refused with "no
+  // server available"), natsOptions_SetServers the list.
+  std::vector<std::string> urls;
+  for (std::size_t at = 0; at <= config.urls.size();) {
+    const std::size_t comma = std::min(config.urls.find(',', at), config.urls.size());
+    if (comma > at) urls.push_back(config.urls.substr(at, comma - at));
+    at = comma + 1;
+  }
+  std::vector<const char*> servers;
+  for (const std::string& url : urls) servers.push_back(url.c_str());
+  if (servers.empty()) return Status::invalid_argument("nats_url names no server");
+  if (s == NATS_OK) {
+    s = natsOptions_SetServers(link->options_, servers.data(), static_cast<int>(servers.size()));
+  }
   if (s == NATS_OK) s = natsOptions_SetName(link->options_, config.name.c_str());
   if (s == NATS_OK) s = natsOptions_SetTimeout(link->options_, config.timeout_ms);
   if (s == NATS_OK) s = natsOptions_SetMaxReconnect(link->options_, -1);  // never give up

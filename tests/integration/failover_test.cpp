@@ -7,6 +7,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <csignal>
 #include <cstdlib>
 #include <map>
 #include <thread>
@@ -70,7 +71,7 @@ class Failover : public ::testing::Test {
     const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
     while (Clock::now() < deadline) {
       for (std::size_t i = 0; i < servers_.size(); ++i) {
-        if (!servers_[i] || !servers_[i]->running()) continue;
+        if (!servers_[i] || !servers_[i]->running() || paused_ == static_cast<int>(i)) continue;
         Client client(servers_[i]->port(), keys_);
         const HttpResponse r = client.call(client.operator_signer(), method, target, body);
         if (r.status == 200 || r.status == 201) {
@@ -95,6 +96,7 @@ class Failover : public ::testing::Test {
   NatsCluster nats_;
   std::shared_ptr<const auth::Keys> keys_;
   std::vector<std::unique_ptr<ServerProcess>> servers_;
+  int paused_ = -1;  // a process stopped with SIGSTOP: not asked (it would not answer)
 };
 
 std::string deposit_body(int n) {
@@ -157,6 +159,49 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
     }
     EXPECT_EQ(balance_on(static_cast<int>(i)), acknowledged_sum) << "standby " << i;
   }
+}
+
+TEST_F(Failover, APausedPrimaryIsReplacedAndAnswersNoSuccessAfterwards) {
+  ASSERT_TRUE(start(0)) << servers_[0]->log();
+  ASSERT_NE(call_primary("POST", "/v1/accounts",
+                         R"({"request_id":"open-alice","account_id":"alice","currency":"CNY",)"
+                         R"("kind":"customer"})",
+                         15'000),
+            0);
+  ASSERT_TRUE(start(1)) << servers_[1]->log();
+  std::int64_t acknowledged_sum = 0;
+  int n = 0;
+  for (; n < 10; ++n) {
+    ASSERT_NE(call_primary("POST", "/v1/accounts/alice/deposits", deposit_body(n), 10'000), 0);
+    acknowledged_sum += n + 1;
+  }
+  // Past its lease: the standby takes over while the old primary sleeps.
+  ASSERT_EQ(::kill(server(0).pid(), SIGSTOP), 0);
+  paused_ = 0;
+  int primary = -1;
+  for (int k = 0; k < 5; ++k, ++n) {
+    ASSERT_NE(call_primary("POST", "/v1/accounts/alice/deposits", deposit_body(n), 20'000,
+                           &primary),
+              0);
+    acknowledged_sum += n + 1;
+  }
+  ASSERT_EQ(primary, 1);
+  // Woken, the old primary finds its lease taken (or its next append refused): a write sent
+  // to it now is never a success, and it stops.
+  ASSERT_EQ(::kill(server(0).pid(), SIGCONT), 0);
+  paused_ = -1;
+  Client old(server(0).port(), keys_);
+  const HttpResponse late = old.call(old.operator_signer(), "POST", "/v1/accounts/alice/deposits",
+                                     deposit_body(1000));
+  EXPECT_NE(late.status, 200) << late.body;
+  const auto deadline = Clock::now() + std::chrono::seconds(10);
+  while (server(0).log().find("another process is primary") == std::string::npos &&
+         Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  EXPECT_NE(server(0).log().find("another process is primary"), std::string::npos)
+      << server(0).log();
+  EXPECT_EQ(balance_on(1), acknowledged_sum);
 }
 
 }  // namespace

@@ -26,8 +26,10 @@ class Replication : public ::testing::Test {
   void SetUp() override {
     ASSERT_TRUE(NatsCluster::available()) << "nats-server is missing: run scripts/setup";
     dir_ = make_temp_dir();
-    ASSERT_TRUE(nats_.start(dir_ + "/nats", 1)) << nats_.error();
+    ASSERT_TRUE(nats_.start(dir_ + "/nats", nats_nodes())) << nats_.error();
   }
+  virtual int nats_nodes() const { return 1; }
+
   void TearDown() override {
     engines_.clear();
     publishers_.clear();
@@ -39,7 +41,7 @@ class Replication : public ::testing::Test {
     PublisherConfig config;
     config.stream.name = log_stream_name(kCluster);
     config.stream.subject = log_subject(kCluster);
-    config.stream.replicas = 1;
+    config.stream.replicas = nats_nodes();
     config.ack_timeout_ms = ack_timeout_ms;
     config.writer_id = random_writer_id();
     return config;
@@ -400,6 +402,53 @@ TEST_F(Replication, APromotedStandbyWritesAndTheOldPrimaryIsFenced) {
   const std::vector<std::byte> stream = stream_frames(&first_lsn);
   EXPECT_EQ(first_lsn, 1U);
   EXPECT_EQ(stream, local_frames(next, first_lsn));
+}
+
+// Three NATS servers, the stream on all three (R3).
+class ReplicationOnThree : public Replication {
+ protected:
+  int nats_nodes() const override { return 3; }
+};
+
+TEST_F(ReplicationOnThree, WritesGoOnWhenOneNatsServerIsKilled) {
+  Engine& engine = primary("a", /*ack_timeout_ms=*/2000);
+  fund(engine);
+  nats_.kill(0);
+  for (int i = 0; i < 20; ++i) {
+    EXPECT_EQ(run(engine, deposit("one-down-" + std::to_string(i), "alice", 1)).code,
+              ResultCode::ok);
+  }
+  EXPECT_FALSE(engine.metrics().replica_fenced.load());
+}
+
+TEST_F(ReplicationOnThree, TwoServersDownStopWritesAndTheirReturnResumesThem) {
+  Engine& engine = primary("a", /*ack_timeout_ms=*/500);
+  fund(engine);
+  nats_.kill(1);
+  nats_.kill(2);
+  submit(engine, deposit("no-quorum", "alice", 1), 1);
+  std::this_thread::sleep_for(std::chrono::milliseconds(1000));
+  submit(engine, deposit("refused", "alice", 1), 2);
+  const std::optional<Response> refused = answer_within(engine, 5'000);
+  ASSERT_TRUE(refused.has_value());
+  EXPECT_EQ(refused->token, 2U);
+  EXPECT_EQ(refused->result.code, ResultCode::unavailable);
+  ASSERT_TRUE(nats_.restart(1)) << nats_.error();
+  ASSERT_TRUE(nats_.restart(2)) << nats_.error();
+  const std::optional<Response> waited = answer_within(engine, 30'000);
+  ASSERT_TRUE(waited.has_value());
+  EXPECT_EQ(waited->token, 1U);
+  EXPECT_EQ(waited->result.code, ResultCode::ok);
+  // Writes are taken again once nothing older than the timeout waits for the stream.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (engine.metrics().replica_stalled.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  EXPECT_EQ(run(engine, deposit("quorum-back", "alice", 1)).code, ResultCode::ok);
+  engine.stop();
+  std::uint64_t first_lsn = 0;
+  const std::vector<std::byte> stream = stream_frames(&first_lsn);
+  EXPECT_EQ(stream, local_frames(engine, first_lsn));
 }
 
 }  // namespace
