@@ -783,6 +783,9 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   if (!run_to_completion) engine->start();
 
   server_config.archive = tier.store.get();  // null without the archive setting
+  if (member != nullptr) {
+    server_config.primary_url = [m = member.get()] { return m->primary_url(); };
+  }
   server_config.archive_read_threads = static_cast<std::uint32_t>(settings.integer("archive_read_threads"));
   if (const Status limits = rate_limits_from(settings, &server_config.rate_limits); !limits.is_ok()) {
     std::fprintf(stderr, "paycore serve: %s\n", limits.message().c_str());
@@ -797,6 +800,10 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     return 1;
   }
   std::unique_ptr<net::Server> server = std::move(created).value();
+  if (member != nullptr && settings.text("advertise_url").empty()) {
+    member->advertise(std::string(server->tls_enabled() ? "https" : "http") + "://" +
+                      format_endpoint(shape->listen.host, server->port()));
+  }
   server->start();
   announce(*shape, *server, *engine, private_keys, **loaded);
   const std::uint32_t admin_producer = shape->threads;  // the producer after the I/O threads'

@@ -409,7 +409,8 @@ bool IoThread::answer(Connection& c, Slot& slot) {
   const RenderContext context{server_.engine_.metrics(),       server_.stopping_,
                               server_.connections_open_,       server_.metrics_,
                               server_.engine_.snapshots_dir(), shutting_down_,
-                              lookup_ == nullptr ? nullptr : &lookup_->metrics()};
+                              lookup_ == nullptr ? nullptr : &lookup_->metrics(),
+                              &server_.config().primary_url};
   ExtraHeaderLines extra;
   const ResponseHead head = render_slot(slot, context, body_, &extra);
   const std::int64_t answered_ns = monotonic_ns();

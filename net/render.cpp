@@ -204,6 +204,17 @@ bool write_snapshot_body(const RenderContext& context, const SnapshotAnswer& sna
 }
 
 // The body of `slot` into `body`, its status (and headers) into `head`; false if it did not fit.
+// docs/api.md "Replication": a standby names the primary it knows (a URL from the lease,
+// written by an operator's configuration: kept only if it is one header line).
+void name_primary(const RenderContext& context, ResponseHead* head, ExtraHeaderLines* extra) {
+  if (context.primary_url == nullptr || !*context.primary_url) return;
+  const std::string url = (*context.primary_url)();
+  if (url.empty() || url.find_first_of("\r\n") != std::string::npos) return;
+  extra->primary = "Paycore-Primary: " + url;
+  extra->lines[0] = extra->primary;
+  head->extra_headers = std::span<const std::string_view>(extra->lines, 1);
+}
+
 bool write_slot_body(const Slot& slot, const RenderContext& context, OutBuffer& body,
                      ResponseHead* head, ExtraHeaderLines* extra) {
   bool body_ok = true;
@@ -221,6 +232,9 @@ bool write_slot_body(const Slot& slot, const RenderContext& context, OutBuffer& 
     case SlotKind::engine:
       head->status = result_status(slot.response.result);
       head->idempotent_replayed = slot.response.result.replayed;
+      if (slot.response.result.code == ResultCode::not_primary) {
+        name_primary(context, head, extra);
+      }
       return write_result_body(body, slot.route, slot.response.result);
     case SlotKind::snapshot:
       return write_snapshot_body(context, slot.snapshot, body, head);

@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,12 +60,15 @@ struct RenderContext {
   const std::string& snapshots_dir;
   bool shutting_down = false;  // this thread is closing its connections: no keep-alive
   const ArchiveLookupMetrics* archive_lookups = nullptr;  // null: no archive
+  const std::function<std::string()>* primary_url = nullptr;  // ServerConfig::primary_url
 };
 
-/// Storage for a head's extra header lines (Allow, Retry-After): the head points into it.
+/// Storage for a head's extra header lines (Allow, Retry-After, Paycore-Primary): the head
+/// points into it.
 struct ExtraHeaderLines {
   char allow[32] = {};
   char retry_after[32] = {};
+  std::string primary;  // "Paycore-Primary: <url>"
   std::string_view lines[2];
 };
 

@@ -45,6 +45,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <thread>
@@ -100,6 +101,10 @@ struct ServerConfig {
   const ArchiveReader* archive = nullptr;
   std::uint32_t archive_read_threads = 2;         // workers reading it (net/archive_lookup.hpp)
   std::uint32_t archive_lookups_queued_max = 4096;  // beyond: 503 at once
+  // In a cluster (docs/replication.md): the primary's base URL as last known ("" when
+  // unknown), sent as Paycore-Primary with every `503 not_primary`. Called from the I/O
+  // threads, only for such answers. Null on a single node.
+  std::function<std::string()> primary_url;
 };
 
 class IoThread;

@@ -1,5 +1,7 @@
 #include "repl/cluster_member.hpp"
 
+#include <utility>
+
 #include "base/log.hpp"
 #include "base/time.hpp"
 
@@ -89,8 +91,26 @@ void ClusterMember::run() {
   }
 }
 
+void ClusterMember::advertise(const std::string& url) {
+  const std::lock_guard lock(url_mu_);
+  advertised_ = lease_holder_value(config_.publisher.writer_id, url);
+}
+
+std::string ClusterMember::primary_url() const {
+  const std::lock_guard lock(url_mu_);
+  return primary_url_;
+}
+
 void ClusterMember::heartbeat(std::int64_t now) {
+  {
+    const std::lock_guard lock(url_mu_);
+    if (!advertised_.empty()) lease_->set_holder(std::exchange(advertised_, {}));
+  }
   const Lease::Step step = lease_->step(now);
+  {
+    const std::lock_guard lock(url_mu_);
+    primary_url_ = lease_holder_url(lease_->holder());
+  }
   if (step == Lease::Step::lost) {
     if (primary_) lease_lost_ = true;
     promotion_asked_ = false;

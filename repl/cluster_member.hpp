@@ -50,6 +50,11 @@ class ClusterMember {
   /// This process was primary and another took the lease: it must stop (serve exits 3).
   bool lease_lost() const { return lease_lost_.load(); }
   bool primary() const { return primary_.load(); }
+  /// This process's base URL, written into the lease from the next heartbeat on (when the
+  /// listener's port is known only after join). Any thread.
+  void advertise(const std::string& url);
+  /// The primary's base URL as the lease names it ("" while no holder is known). Any thread.
+  std::string primary_url() const;
 
  private:
   ClusterMember(const MemberConfig& config, Engine& engine) : config_(config), engine_(engine) {}
@@ -69,6 +74,10 @@ class ClusterMember {
   std::atomic<bool> lease_lost_{false};
   std::atomic<bool> promotion_asked_{false};
   std::atomic<bool> promotion_failed_{false};
+
+  mutable std::mutex url_mu_;
+  std::string primary_url_;  // under url_mu_
+  std::string advertised_;   // under url_mu_: a holder value not yet given to the lease
 
   std::mutex mu_;
   std::condition_variable wake_;

@@ -55,6 +55,9 @@ class Lease {
   /// so that a standby takes it at once.
   void release();
 
+  /// The value written from the next write on (a URL learnt after the listener bound).
+  void set_holder(const std::string& value) { config_.holder = value; }
+
   bool held() const { return held_; }
   /// The holder's value as last read ("" if none).
   const std::string& holder() const { return holder_seen_; }

@@ -169,6 +169,21 @@ TEST_F(Failover, APausedPrimaryIsReplacedAndAnswersNoSuccessAfterwards) {
                          15'000),
             0);
   ASSERT_TRUE(start(1)) << servers_[1]->log();
+  // A standby refuses a write and names the primary (once it has read the lease).
+  {
+    const std::string expected = "http://127.0.0.1:" + std::to_string(server(0).port());
+    Client standby(server(1).port(), keys_);
+    HttpResponse refused;
+    const auto deadline = Clock::now() + std::chrono::seconds(10);
+    do {
+      refused = standby.call(standby.operator_signer(), "POST", "/v1/accounts/alice/deposits",
+                             deposit_body(500));
+    } while (refused.headers["paycore-primary"] != expected && Clock::now() < deadline);
+    EXPECT_EQ(refused.status, 503);
+    EXPECT_EQ(json_string(refused.body, "/error/code").value_or(""), "not_primary");
+    EXPECT_EQ(refused.headers["paycore-primary"], expected);
+    EXPECT_FALSE(refused.headers["paycore-lsn"].empty());
+  }
   std::int64_t acknowledged_sum = 0;
   int n = 0;
   for (; n < 10; ++n) {
