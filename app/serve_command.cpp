@@ -779,6 +779,14 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   Tier tier;
   if (!open_storage(settings, engine_config, data_dir, &engine, &tier)) return 1;
   if (!join_cluster(settings, *shape, *engine, &member)) return 1;
+  // Declared after the engine, so destroyed before it on every return: the leadership thread
+  // stops using the engine first (the engine itself is stopped while the member's ports live).
+  const struct StopLeadership {
+    repl::ClusterMember* member;
+    ~StopLeadership() {
+      if (member != nullptr) member->stop();
+    }
+  } stop_leadership{member.get()};
   say_logged_nonces(server_config, logged_nonces);
   if (!run_to_completion) engine->start();
 

@@ -331,6 +331,7 @@ struct Engine::Core {
   // may never be part of the shared log, and no success may leave for them.
   void read_replica() {
     if (e.config_.replica == nullptr) return;
+    drain_eventfd_nonblocking(e.config_.replica->ready_fd());  // level-triggered in the epoll
     const bool was_fenced = replica.fenced;
     replica = e.config_.replica->status();
     e.metrics_.replicated_lsn.store(replica.acknowledged_lsn, std::memory_order_relaxed);
@@ -361,6 +362,7 @@ struct Engine::Core {
     if (follow == nullptr || e.metrics_.follow_failed.load(std::memory_order_relaxed)) {
       return false;
     }
+    drain_eventfd_nonblocking(follow->ready_fd());  // level-triggered in the epoll
     bool worked = false;
     for (int i = 0; i < 64 && follow->take(&replicated); ++i) {
       if (const Status s = apply_replicated(replicated); !s.is_ok()) {
@@ -770,6 +772,12 @@ void Engine::attach_follower(FollowSource* source) {
   core_->follow = source;
   metrics_.following.store(true, std::memory_order_relaxed);
   core_->epoll_ctl_fd(EPOLL_CTL_ADD, source->ready_fd());
+}
+
+void Engine::cancel_promotion() {
+  const std::lock_guard lock(promotion_mu_);
+  promotion_requested_.store(false, std::memory_order_release);
+  promotion_ = nullptr;
 }
 
 void Engine::request_promotion(std::uint64_t through_sequence,

@@ -214,6 +214,8 @@ class Engine {
   /// request replaces an earlier one not yet carried out.
   void request_promotion(std::uint64_t through_sequence,
                          std::function<ReplicaPort*(const PrimaryStart&)> make_primary);
+  /// Withdraws a request not yet carried out (the lease was lost meanwhile). Any thread.
+  void cancel_promotion();
 
   /// Registers the configured channels the state lacks, through the log (before start(), or
   /// on the core thread). A promoted standby does it itself. Errors: kInvalidArgument for a

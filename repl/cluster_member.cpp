@@ -106,13 +106,21 @@ void ClusterMember::heartbeat(std::int64_t now) {
     const std::lock_guard lock(url_mu_);
     if (!advertised_.empty()) lease_->set_holder(std::exchange(advertised_, {}));
   }
+  // A primary whose log failed cannot write: it gives the lease to a standby (and stops).
+  if (primary_ && engine_.metrics().read_only.load()) {
+    lease_->release();
+    lease_lost_ = true;
+    return;
+  }
   const Lease::Step step = lease_->step(now);
   {
     const std::lock_guard lock(url_mu_);
     primary_url_ = lease_holder_url(lease_->holder());
   }
   if (step == Lease::Step::lost) {
-    if (primary_) lease_lost_ = true;
+    engine_.cancel_promotion();
+    // Promoted (even if this thread had not seen it yet) or about to be: it must stop.
+    if (primary_ || engine_.metrics().promotions.load() > 0) lease_lost_ = true;
     promotion_asked_ = false;
     return;
   }
@@ -141,6 +149,7 @@ void ClusterMember::ask_promotion() {
 // On the core thread: the stream's writer from the local log's end. Null if the stream moved
 // on meanwhile (the old primary still wrote): the leadership asks again.
 ReplicaPort* ClusterMember::make_primary(const Engine::PrimaryStart& start) {
+  if (lease_lost_.load()) return nullptr;
   auto no_replay = [](std::uint64_t, std::uint64_t,
                       FunctionRef<void(std::uint64_t, std::span<const std::byte>)>) {
     return Status(StatusCode::kConflict, "the stream holds records this standby has not applied");

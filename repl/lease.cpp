@@ -44,18 +44,22 @@ Lease::~Lease() {
   if (kv_ != nullptr) kvStore_Destroy(kv_);
 }
 
-Lease::Step Lease::step(std::int64_t now_ms) { return held_ ? renew() : watch(now_ms); }
+Lease::Step Lease::step(std::int64_t now_ms) { return held_ ? renew(now_ms) : watch(now_ms); }
 
-Lease::Step Lease::renew() {
+Lease::Step Lease::renew(std::int64_t now_ms) {
   std::uint64_t revision = 0;
   const natsStatus s = kvStore_UpdateString(&revision, kv_, kLeaseKey, config_.holder.c_str(),
                                             revision_);
   if (s == NATS_OK) {
     revision_ = revision;
+    renewed_ms_ = now_ms;
     return Step::held;
   }
   const Status status = nats_status(s, jsErrCode{}, "renew the lease");
-  if (status.code() == StatusCode::kUnavailable) return Step::held;  // nobody can take it either
+  // Unreachable for less than the timeout: nobody else can have taken it from that revision.
+  if (status.code() == StatusCode::kUnavailable && now_ms - renewed_ms_ < config_.timeout_ms) {
+    return Step::held;
+  }
   held_ = false;
   revision_seen_ms_ = 0;
   log_line(LogLevel::error, "lost the primary lease: " + status.to_string());
@@ -94,6 +98,7 @@ Lease::Step Lease::watch(std::int64_t now_ms) {
   }
   held_ = true;
   revision_ = revision;
+  renewed_ms_ = now_ms;
   holder_seen_ = config_.holder;
   log_line(LogLevel::info, "took the primary lease", {{"revision", std::to_string(revision)}});
   return Step::held;

@@ -48,8 +48,8 @@ class Lease {
   Lease& operator=(const Lease&) = delete;
 
   /// One heartbeat at `now_ms` (a monotonic clock): renews a held lease, or watches another's
-  /// and takes it once its revision has not changed for timeout_ms. NATS errors leave the
-  /// state as it was (a holder that cannot renew stays `held` until another takes it).
+  /// and takes it once its revision has not changed for timeout_ms. A holder that could not
+  /// renew for timeout_ms counts it as lost: a standby may have taken it by then.
   Step step(std::int64_t now_ms);
   /// Gives the lease up (a graceful stop): marks it released, if this process still holds it,
   /// so that a standby takes it at once.
@@ -64,7 +64,7 @@ class Lease {
 
  private:
   Lease(const LeaseConfig& config) : config_(config) {}
-  Step renew();
+  Step renew(std::int64_t now_ms);
   Step watch(std::int64_t now_ms);
 
   LeaseConfig config_;
@@ -74,6 +74,7 @@ class Lease {
   std::uint64_t revision_ = 0;        // ours when held; the watched one otherwise
   std::int64_t revision_seen_ms_ = 0;  // when the watched revision was first seen
   std::string holder_seen_;
+  std::int64_t renewed_ms_ = 0;  // the holder's last successful write of it
 };
 
 }  // namespace paycore::repl

@@ -70,6 +70,9 @@ StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(const LinkConfig
   const natsStatus s =
       natsConnection_SubscribeSync(&f->wake_, f->link_->connection(), config.subject.c_str());
   if (s != NATS_OK) return nats_status(s, jsErrCode{}, "subscribe to " + config.subject);
+  // Only a wake-up: a few pending are enough (more are dropped, harmlessly), not 64 MiB of
+  // copies of the stream's messages while this standby catches up.
+  (void)natsSubscription_SetPendingLimits(f->wake_, 16, 1 << 20);
   f->ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
   PAYCORE_ASSERT_GE(f->ready_fd_, 0);
   f->thread_ = std::thread([raw = f.get()] { raw->run(); });
@@ -139,6 +142,7 @@ bool StreamFollower::read_next() {
   StatusOr<StoredMessage> m = read_message(link_->js(), config_.stream, next_sequence_);
   if (!m.is_ok()) {
     if (m.status().code() == StatusCode::kCorruption) fail(m.status());
+    if (m.status().code() == StatusCode::kNotFound) check_retained();
     return false;
   }
   ReplicatedBatch batch{m->sequence, m->first_lsn, std::move(m->data)};
@@ -153,6 +157,20 @@ bool StreamFollower::read_next() {
   ++next_sequence_;
   signal_ready();
   return true;
+}
+
+// Not found is the stream's end, unless the stream has moved past the message (its retention
+// dropped it before this standby read it): then this process needs a snapshot to go on.
+void StreamFollower::check_retained() {
+  StatusOr<StreamPosition> position = read_position(link_->js(), config_.stream);
+  if (!position.is_ok()) return;
+  stream_last_.store(position->last_sequence, std::memory_order_relaxed);
+  if (position->first_sequence > next_sequence_) {
+    fail(Status::not_found("stream message " + std::to_string(next_sequence_) +
+                           " left the stream's retention (its first is now " +
+                           std::to_string(position->first_sequence) +
+                           "): a snapshot is needed first"));
+  }
 }
 
 // At the stream's end: a publish on the subject, or the idle wait, whichever comes first.

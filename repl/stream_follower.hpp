@@ -69,6 +69,7 @@ class StreamFollower final : public FollowSource {
   explicit StreamFollower(const FollowerConfig& config) : config_(config) {}
   void run();
   bool read_next();
+  void check_retained();
   void wait_for_publish();
   void fail(const Status& status);
   void signal_ready();
