@@ -732,7 +732,7 @@ int serve_until_stopped(const sigset_t& signals, const std::string& keys_path, a
       return 0;
     }
     if (engine.metrics().replica_fenced.load(std::memory_order_relaxed) ||
-        (member != nullptr && member->lease_lost())) {
+        (member != nullptr && member->must_stop())) {
       log_line(LogLevel::error, "another process is primary: stopping (exit status 3)");
       return 3;
     }

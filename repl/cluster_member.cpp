@@ -23,7 +23,8 @@ StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig&
   m->link_ = std::move(*link);
   if (Status s = ensure_stream(m->link_->js(), config.publisher.stream); !s.is_ok()) return s;
   StatusOr<std::unique_ptr<StreamFollower>> follower =
-      StreamFollower::start(config.link, config.follower, engine.log_last_lsn());
+      StreamFollower::start(config.link, config.follower, engine.log_last_lsn(),
+                            engine.log_last_checksum());
   if (follower.is_ok()) {
     m->follower_ = std::move(*follower);
     engine.attach_follower(m->follower_.get());
@@ -102,6 +103,14 @@ std::string ClusterMember::primary_url() const {
 }
 
 void ClusterMember::heartbeat(std::int64_t now) {
+  // A standby that met a record not continuing its log can never catch up: it stops (and
+  // does not hold on to a lease it could not use).
+  if (!primary_ && engine_.metrics().follow_failed.load()) {
+    engine_.cancel_promotion();
+    lease_->release();
+    follow_failed_ = true;
+    return;
+  }
   {
     const std::lock_guard lock(url_mu_);
     if (!advertised_.empty()) lease_->set_holder(std::exchange(advertised_, {}));

@@ -47,8 +47,9 @@ class ClusterMember {
 
   /// Stops the leadership thread and gives the lease up if held (before the engine stops).
   void stop();
-  /// This process was primary and another took the lease: it must stop (serve exits 3).
-  bool lease_lost() const { return lease_lost_.load(); }
+  /// This process was primary and another took the lease, or as a standby it met a record
+  /// that does not continue its log: it must stop (serve exits 3).
+  bool must_stop() const { return lease_lost_.load() || follow_failed_.load(); }
   bool primary() const { return primary_.load(); }
   /// This process's base URL, written into the lease from the next heartbeat on (when the
   /// listener's port is known only after join). Any thread.
@@ -72,6 +73,7 @@ class ClusterMember {
   std::unique_ptr<StreamPublisher> publisher_;
   std::atomic<bool> primary_{false};
   std::atomic<bool> lease_lost_{false};
+  std::atomic<bool> follow_failed_{false};
   std::atomic<bool> promotion_asked_{false};
   std::atomic<bool> promotion_failed_{false};
 

@@ -7,11 +7,46 @@
 
 #include "base/assert.hpp"
 #include "base/log.hpp"
+#include "repl/stream_format.hpp"
+#include "wal/format.hpp"
 
 namespace paycore::repl {
 
+namespace {
+
+// The local log's last record must be the stream's record at that LSN (same checksum): a
+// process killed as primary may hold a last record the cluster never took, at an LSN the next
+// primary then wrote. It lies in message `first_after` or the one before it.
+Status check_same_record(jsCtx* js, const std::string& stream, std::uint64_t first_after,
+                         std::uint64_t lsn, std::uint64_t checksum) {
+  if (lsn == 0) return Status::ok();
+  for (std::uint64_t seq = first_after; seq + 1 >= first_after && seq >= 1; --seq) {
+    StatusOr<StoredMessage> m = read_message(js, stream, seq);
+    if (!m.is_ok() && m.status().code() == StatusCode::kNotFound) continue;  // past the end
+    if (!m.is_ok()) return m.status();
+    if (m->first_lsn > lsn) continue;
+    if (m->last_lsn < lsn) break;
+    std::uint64_t next = m->first_lsn;
+    std::uint64_t prev = wal::format::decode_record_header(m->data.data()).prev_checksum;
+    std::uint64_t found = 0;
+    const Status s = for_each_frame(m->data, &next, &prev, [&](const FrameView& f) {
+      if (f.lsn == lsn) found = f.checksum;
+    });
+    if (!s.is_ok()) return s;
+    if (found == checksum) return Status::ok();
+    return Status(StatusCode::kConflict,
+                  "this process's record LSN " + std::to_string(lsn) +
+                      " differs from the log stream's: it holds records the cluster never "
+                      "acknowledged");
+  }
+  return Status::ok();  // not in the stream any more (retention): nothing to compare
+}
+
+}  // namespace
+
 StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
-                                        std::uint64_t local_last_lsn) {
+                                        std::uint64_t local_last_lsn,
+                                        std::uint64_t local_last_checksum) {
   StatusOr<StreamPosition> position = read_position(js, stream);
   if (!position.is_ok()) return position.status();
   FollowStart start;
@@ -51,17 +86,22 @@ StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
     }
   }
   start.sequence = low;
+  if (Status s = check_same_record(js, stream, low, local_last_lsn, local_last_checksum);
+      !s.is_ok()) {
+    return s;
+  }
   return start;
 }
 
-StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(const LinkConfig& link,
-                                                                const FollowerConfig& config,
-                                                                std::uint64_t local_last_lsn) {
+StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(
+    const LinkConfig& link, const FollowerConfig& config, std::uint64_t local_last_lsn,
+    std::uint64_t local_last_checksum) {
   std::unique_ptr<StreamFollower> f(new StreamFollower(config));
   StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link);
   if (!connected.is_ok()) return connected.status();
   f->link_ = std::move(connected.value());
-  StatusOr<FollowStart> start = find_follow_start(f->link_->js(), config.stream, local_last_lsn);
+  StatusOr<FollowStart> start =
+      find_follow_start(f->link_->js(), config.stream, local_last_lsn, local_last_checksum);
   if (!start.is_ok()) return start.status();
   f->start_ = *start;
   f->next_sequence_ = start->sequence;

@@ -40,9 +40,12 @@ struct FollowStart {
 
 /// The first stream message holding a record after local_last_lsn (binary search over the
 /// messages' LSN headers). kNotFound if the stream starts after local_last_lsn + 1: this
-/// process needs a snapshot first (below the stream's retention).
+/// process needs a snapshot first (below the stream's retention). kConflict if the local log
+/// holds a record the stream does not: beyond its end, or another record (checksum) at the
+/// local log's last LSN.
 StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
-                                        std::uint64_t local_last_lsn);
+                                        std::uint64_t local_last_lsn,
+                                        std::uint64_t local_last_checksum);
 
 class StreamFollower final : public FollowSource {
  public:
@@ -50,7 +53,8 @@ class StreamFollower final : public FollowSource {
   /// kUnavailable when NATS does not answer.
   static StatusOr<std::unique_ptr<StreamFollower>> start(const LinkConfig& link,
                                                          const FollowerConfig& config,
-                                                         std::uint64_t local_last_lsn);
+                                                         std::uint64_t local_last_lsn,
+                                                         std::uint64_t local_last_checksum);
   ~StreamFollower() override;
   StreamFollower(const StreamFollower&) = delete;
   StreamFollower& operator=(const StreamFollower&) = delete;

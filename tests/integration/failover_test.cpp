@@ -9,7 +9,11 @@
 #include <chrono>
 #include <csignal>
 #include <cstdlib>
+#include <atomic>
 #include <map>
+#include <mutex>
+#include <sstream>
+#include <stop_token>
 #include <thread>
 #include <vector>
 
@@ -22,10 +26,11 @@ namespace {
 using paycore::testing::NatsCluster;
 using Clock = std::chrono::steady_clock;
 
-// PAYCORE_FAILOVER_KILLS overrides the number of kills (the slow label runs 200).
+// PAYCORE_FAILOVER_KILLS overrides the number of kills (20 by default, as issue 14 asks of
+// CI; the slow label runs 200).
 int kills_wanted() {
   const char* text = std::getenv("PAYCORE_FAILOVER_KILLS");
-  return text != nullptr ? std::atoi(text) : 5;
+  return text != nullptr ? std::atoi(text) : 20;
 }
 
 class Failover : public ::testing::Test {
@@ -53,9 +58,13 @@ class Failover : public ::testing::Test {
 
   bool start(int i) {
     const auto at = static_cast<std::size_t>(i);
-    if (servers_.size() <= at) servers_.resize(at + 1);
-    servers_[at] = std::make_unique<ServerProcess>();
-    const bool up = servers_[at]->start(data_dir(i), keys_path_, args());
+    auto process = std::make_unique<ServerProcess>();
+    const bool up = process->start(data_dir(i), keys_path_, args());
+    {
+      const std::lock_guard lock(servers_mu_);
+      if (servers_.size() <= at) servers_.resize(at + 1);
+      servers_[at] = std::move(process);
+    }
     if (up && keys_ == nullptr) {
       StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path_);
       if (loaded.is_ok()) keys_ = *loaded;
@@ -70,12 +79,11 @@ class Failover : public ::testing::Test {
                    int wait_ms, int* which = nullptr) {
     const auto deadline = Clock::now() + std::chrono::milliseconds(wait_ms);
     while (Clock::now() < deadline) {
-      for (std::size_t i = 0; i < servers_.size(); ++i) {
-        if (!servers_[i] || !servers_[i]->running() || paused_ == static_cast<int>(i)) continue;
-        Client client(servers_[i]->port(), keys_);
+      for (const auto& [i, port] : live_ports()) {
+        Client client(port, keys_);
         const HttpResponse r = client.call(client.operator_signer(), method, target, body);
         if (r.status == 200 || r.status == 201) {
-          if (which != nullptr) *which = static_cast<int>(i);
+          if (which != nullptr) *which = i;
           return r.status;
         }
       }
@@ -84,9 +92,57 @@ class Failover : public ::testing::Test {
     return 0;
   }
 
-  std::int64_t balance_on(int i) {
+  // The last lines of every process's log, without the core's stall warnings.
+  std::string logs_tail() {
+    const std::lock_guard lock(servers_mu_);
+    std::string out;
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      if (!servers_[i]) continue;
+      std::string kept;
+      std::istringstream lines(servers_[i]->log());
+      for (std::string line; std::getline(lines, line);) {
+        if (line.find("core stall") == std::string::npos &&
+            line.find("\"msg\":\"request\"") == std::string::npos) {
+          kept += line + "\n";
+        }
+      }
+      out += "--- process " + std::to_string(i) + "\n" +
+             kept.substr(kept.size() > 3000 ? kept.size() - 3000 : 0);
+      if (servers_[i]->running()) {
+        Client client(servers_[i]->port(), keys_);
+        const std::string m = client.get("/metrics").body;
+        for (const char* name : {"paycore_wal_durable_lsn", "paycore_replicated_lsn",
+                                 "paycore_replica_stalled", "paycore_replica_fenced",
+                                 "paycore_following", "paycore_followed_sequence",
+                                 "paycore_follow_failed", "paycore_promotions_total",
+                                 "paycore_engine_awaiting_release", "paycore_engine_queue_depth"}) {
+          out += std::string(name) + " " + std::to_string(metric(m, name)) + "\n";
+        }
+      }
+    }
+    return out;
+  }
+
+  // (index, port) of the processes running and not paused; any thread.
+  std::vector<std::pair<int, std::uint16_t>> live_ports() {
+    const std::lock_guard lock(servers_mu_);
+    std::vector<std::pair<int, std::uint16_t>> out;
+    for (std::size_t i = 0; i < servers_.size(); ++i) {
+      if (!servers_[i] || !servers_[i]->running() || paused_ == static_cast<int>(i)) continue;
+      out.emplace_back(static_cast<int>(i), servers_[i]->port());
+    }
+    return out;
+  }
+
+  void kill_hard(int i) {
+    const std::lock_guard lock(servers_mu_);
+    server(i).kill_hard();
+  }
+
+  std::int64_t balance_on(int i, const std::string& account = "alice") {
     Client client(server(i).port(), keys_);
-    const HttpResponse r = client.call(client.operator_signer(), "GET", "/v1/accounts/alice");
+    const HttpResponse r =
+        client.call(client.operator_signer(), "GET", "/v1/accounts/" + account);
     EXPECT_EQ(r.status, 200) << r.body;
     return json_int(r.body, "/balance").value_or(-1);
   }
@@ -95,6 +151,7 @@ class Failover : public ::testing::Test {
   std::string keys_path_;
   NatsCluster nats_;
   std::shared_ptr<const auth::Keys> keys_;
+  std::mutex servers_mu_;  // servers_ and paused_: the background writer reads them
   std::vector<std::unique_ptr<ServerProcess>> servers_;
   int paused_ = -1;  // a process stopped with SIGSTOP: not asked (it would not answer)
 };
@@ -113,6 +170,22 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
             0)
       << servers_[0]->log();
   ASSERT_TRUE(start(1)) << servers_[1]->log();
+  ASSERT_NE(call_primary("POST", "/v1/accounts",
+                         R"({"request_id":"open-bob","account_id":"bob","currency":"CNY",)"
+                         R"("kind":"customer"})",
+                         15'000),
+            0);
+  // A second writer, concurrently: its requests are in flight when the kills come. Each is
+  // retried with its own request_id until acknowledged.
+  std::atomic<std::int64_t> bob_sum{0};
+  std::jthread writer([&](const std::stop_token& stop) {  // joined on every return
+    for (int k = 0; !stop.stop_requested(); ++k) {
+      const std::string body = R"({"request_id":"bob-)" + std::to_string(k) +
+                               R"(","amount":)" + std::to_string(k % 7 + 1) + R"(,"currency":"CNY"})";
+      if (call_primary("POST", "/v1/accounts/bob/deposits", body, 60'000) == 0) return;
+      bob_sum += k % 7 + 1;
+    }
+  });
   std::int64_t acknowledged_sum = 0;
   int n = 0;
   std::vector<double> failover_ms;
@@ -125,11 +198,11 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
                 0);
       acknowledged_sum += n + 1;
     }
-    server(primary).kill_hard();
+    kill_hard(primary);
     const auto killed_at = Clock::now();
     // The same request is retried until the new primary answers it: it settles once.
     ASSERT_NE(call_primary("POST", "/v1/accounts/alice/deposits", deposit_body(n), 30'000), 0)
-        << "no primary after kill " << kill;
+        << "no primary after kill " << kill << "\n" << logs_tail();
     failover_ms.push_back(
         std::chrono::duration<double, std::milli>(Clock::now() - killed_at).count());
     acknowledged_sum += n + 1;
@@ -137,14 +210,21 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
     // The killed process rejoins as a standby; one whose log the cluster never acknowledged
     // in full cannot yet, and starts again empty (it then catches up from the stream).
     if (!start(primary)) {
+      // Only for the reason docs/replication.md gives, never to hide another failure.
+      const std::string why = server(primary).log();
+      ASSERT_NE(why.find("never acknowledged"), std::string::npos) << why;
       ++restarted_empty;
       remove_tree(data_dir(primary));
       ASSERT_TRUE(start(primary)) << server(primary).log();
     }
   }
+  writer.request_stop();
+  writer.join();
   int primary = -1;
   ASSERT_NE(call_primary("GET", "/v1/accounts/alice", "", 10'000, &primary), 0);
   EXPECT_EQ(balance_on(primary), acknowledged_sum);
+  EXPECT_EQ(balance_on(primary, "bob"), bob_sum.load());
+  EXPECT_GT(bob_sum.load(), 0);
   double max_ms = 0;
   for (double ms : failover_ms) max_ms = std::max(max_ms, ms);
   std::sort(failover_ms.begin(), failover_ms.end());
@@ -158,6 +238,7 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
       std::this_thread::sleep_for(std::chrono::milliseconds(20));
     }
     EXPECT_EQ(balance_on(static_cast<int>(i)), acknowledged_sum) << "standby " << i;
+    EXPECT_EQ(balance_on(static_cast<int>(i), "bob"), bob_sum.load()) << "standby " << i;
   }
 }
 

@@ -81,7 +81,7 @@ class Replication : public ::testing::Test {
     config.stream = log_stream_name(kCluster);
     config.subject = log_subject(kCluster);
     StatusOr<std::unique_ptr<StreamFollower>> f =
-        StreamFollower::start(link(), config, engine.log_last_lsn());
+        StreamFollower::start(link(), config, engine.log_last_lsn(), engine.log_last_checksum());
     EXPECT_TRUE(f.is_ok()) << f.status().to_string();
     followers_.push_back(std::move(*f));
     engine.attach_follower(followers_.back().get());
@@ -429,9 +429,17 @@ TEST_F(ReplicationOnThree, WritesGoOnWhenOneNatsServerIsKilled) {
   Engine& engine = primary("a", /*ack_timeout_ms=*/2000);
   fund(engine);
   nats_.kill(0);
+  // If the killed server led the stream, JetStream elects another (seconds): writes may be
+  // refused `unavailable` meanwhile, and a retry with the same request_id then succeeds.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   for (int i = 0; i < 20; ++i) {
-    EXPECT_EQ(run(engine, deposit("one-down-" + std::to_string(i), "alice", 1)).code,
-              ResultCode::ok);
+    const Command c = deposit("one-down-" + std::to_string(i), "alice", 1);
+    ResultCode code = run(engine, c).code;
+    while (code == ResultCode::unavailable && std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      code = run(engine, c).code;
+    }
+    EXPECT_EQ(code, ResultCode::ok) << "deposit " << i;
   }
   EXPECT_FALSE(engine.metrics().replica_fenced.load());
 }
