@@ -739,6 +739,42 @@ int serve_until_stopped(const sigset_t& signals, const std::string& keys_path, a
   }
 }
 
+// What the server needs of the opened storage and the cluster, and the rate limits; false
+// (said on stderr) for bad rate limits.
+bool complete_server_config(Settings& settings, const Tier& tier, repl::ClusterMember* member,
+                            net::ServerConfig* server_config) {
+  server_config->archive = tier.store.get();  // null without the archive setting
+  if (member != nullptr) {
+    server_config->primary_url = [member] { return member->primary_url(); };
+  }
+  server_config->archive_read_threads =
+      static_cast<std::uint32_t>(settings.integer("archive_read_threads"));
+  if (const Status limits = rate_limits_from(settings, &server_config->rate_limits);
+      !limits.is_ok()) {
+    std::fprintf(stderr, "paycore serve: %s\n", limits.message().c_str());
+    return false;
+  }
+  return true;
+}
+
+// The keys file, created for development if missing (its private keys in *private_keys).
+StatusOr<std::shared_ptr<const auth::Keys>> load_keys(const std::string& keys_path,
+                                                      std::vector<std::string>* private_keys) {
+  if (const Status made = ensure_keys(keys_path, private_keys); !made.is_ok()) return made;
+  return auth::keys_load(keys_path);
+}
+
+// Stops a cluster member's leadership thread when it leaves scope (serve's every return).
+struct StopLeadership {
+  repl::ClusterMember* member;
+  explicit StopLeadership(repl::ClusterMember* m) : member(m) {}
+  StopLeadership(const StopLeadership&) = delete;
+  StopLeadership& operator=(const StopLeadership&) = delete;
+  ~StopLeadership() {
+    if (member != nullptr) member->stop();
+  }
+};
+
 int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   const std::optional<ServeShape> shape = serve_shape(settings);
   if (!shape || !tier_settings_valid(settings)) return 2;
@@ -750,11 +786,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   std::vector<std::string> private_keys;
-  if (const Status made = ensure_keys(keys_path, &private_keys); !made.is_ok()) {
-    log_line(LogLevel::error, "keys: " + made.message());
-    return 1;
-  }
-  const StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path);
+  const StatusOr<std::shared_ptr<const auth::Keys>> loaded = load_keys(keys_path, &private_keys);
   if (!loaded.is_ok()) {
     log_line(LogLevel::error, "keys: " + loaded.status().message());
     return 1;
@@ -781,22 +813,11 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   if (!join_cluster(settings, *shape, *engine, &member)) return 1;
   // Declared after the engine, so destroyed before it on every return: the leadership thread
   // stops using the engine first (the engine itself is stopped while the member's ports live).
-  const struct StopLeadership {
-    repl::ClusterMember* member;
-    ~StopLeadership() {
-      if (member != nullptr) member->stop();
-    }
-  } stop_leadership{member.get()};
+  const StopLeadership stop_leadership{member.get()};
   say_logged_nonces(server_config, logged_nonces);
   if (!run_to_completion) engine->start();
 
-  server_config.archive = tier.store.get();  // null without the archive setting
-  if (member != nullptr) {
-    server_config.primary_url = [m = member.get()] { return m->primary_url(); };
-  }
-  server_config.archive_read_threads = static_cast<std::uint32_t>(settings.integer("archive_read_threads"));
-  if (const Status limits = rate_limits_from(settings, &server_config.rate_limits); !limits.is_ok()) {
-    std::fprintf(stderr, "paycore serve: %s\n", limits.message().c_str());
+  if (!complete_server_config(settings, tier, member.get(), &server_config)) {
     engine->stop();
     return 2;
   }
