@@ -123,6 +123,24 @@ class Failover : public ::testing::Test {
     return out;
   }
 
+  // Opens the customer account `id` (CNY) on the primary.
+  void open_account(const std::string& id) {
+    ASSERT_NE(call_primary("POST", "/v1/accounts",
+                           R"({"request_id":"open-)" + id + R"(","account_id":")" + id +
+                               R"(","currency":"CNY","kind":"customer"})",
+                           15'000),
+              0)
+        << logs_tail();
+  }
+
+  // Process 0 (it becomes the primary, the first to take the lease), the account "alice",
+  // then process 1 (a standby).
+  void start_pair() {
+    ASSERT_TRUE(start(0)) << server(0).log();
+    ASSERT_NO_FATAL_FAILURE(open_account("alice"));
+    ASSERT_TRUE(start(1)) << server(1).log();
+  }
+
   // (index, port) of the processes running and not paused; any thread.
   std::vector<std::pair<int, std::uint16_t>> live_ports() {
     const std::lock_guard lock(servers_mu_);
@@ -162,19 +180,8 @@ std::string deposit_body(int n) {
 }
 
 TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
-  ASSERT_TRUE(start(0)) << servers_[0]->log();
-  ASSERT_NE(call_primary("POST", "/v1/accounts",
-                         R"({"request_id":"open-alice","account_id":"alice","currency":"CNY",)"
-                         R"("kind":"customer"})",
-                         15'000),
-            0)
-      << servers_[0]->log();
-  ASSERT_TRUE(start(1)) << servers_[1]->log();
-  ASSERT_NE(call_primary("POST", "/v1/accounts",
-                         R"({"request_id":"open-bob","account_id":"bob","currency":"CNY",)"
-                         R"("kind":"customer"})",
-                         15'000),
-            0);
+  ASSERT_NO_FATAL_FAILURE(start_pair());
+  ASSERT_NO_FATAL_FAILURE(open_account("bob"));
   // A second writer, concurrently: its requests are in flight when the kills come. Each is
   // retried with its own request_id until acknowledged.
   std::atomic<std::int64_t> bob_sum{0};
@@ -243,13 +250,7 @@ TEST_F(Failover, EveryAcknowledgedDepositSurvivesEachKillOfThePrimary) {
 }
 
 TEST_F(Failover, APausedPrimaryIsReplacedAndAnswersNoSuccessAfterwards) {
-  ASSERT_TRUE(start(0)) << servers_[0]->log();
-  ASSERT_NE(call_primary("POST", "/v1/accounts",
-                         R"({"request_id":"open-alice","account_id":"alice","currency":"CNY",)"
-                         R"("kind":"customer"})",
-                         15'000),
-            0);
-  ASSERT_TRUE(start(1)) << servers_[1]->log();
+  ASSERT_NO_FATAL_FAILURE(start_pair());
   // A standby refuses a write and names the primary (once it has read the lease).
   {
     const std::string expected = "http://127.0.0.1:" + std::to_string(server(0).port());

@@ -173,6 +173,16 @@ class Replication : public ::testing::Test {
     ASSERT_TRUE(engine.submit(0, request));
   }
 
+  // While the stream does not acknowledge (past the timeout), a new write is refused at once
+  // (token 2), ahead of the applied one that keeps waiting.
+  static void expect_write_refused_unavailable(Engine& engine) {
+    submit(engine, deposit("refused", "alice", 5), 2);
+    const std::optional<Response> refused = answer_within(engine, 5'000);
+    ASSERT_TRUE(refused.has_value());
+    EXPECT_EQ(refused->token, 2U);
+    EXPECT_EQ(refused->result.code, ResultCode::unavailable);
+  }
+
   void fund(Engine& engine) {
     ASSERT_EQ(run(engine, open_account("r1", "alice")).code, ResultCode::ok);
     ASSERT_EQ(run(engine, open_account("r2", "m_001", "CNY", AccountKind::merchant)).code,
@@ -261,12 +271,7 @@ TEST_F(Replication, AStalledStreamRefusesNewWritesUntilItAnswers) {
   nats_.pause(0);
   submit(engine, deposit("waits", "alice", 5), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(600));
-  // Past the timeout: a new write is refused at once, the one applied keeps waiting.
-  submit(engine, deposit("refused", "alice", 5), 2);
-  const std::optional<Response> refused = answer_within(engine, 5'000);
-  ASSERT_TRUE(refused.has_value());
-  EXPECT_EQ(refused->token, 2U);
-  EXPECT_EQ(refused->result.code, ResultCode::unavailable);
+  expect_write_refused_unavailable(engine);
   EXPECT_TRUE(engine.metrics().replica_stalled.load());
   nats_.resume(0);
   const std::optional<Response> waited = answer_within(engine, 10'000);
@@ -451,11 +456,7 @@ TEST_F(ReplicationOnThree, TwoServersDownStopWritesAndTheirReturnResumesThem) {
   nats_.kill(2);
   submit(engine, deposit("no-quorum", "alice", 1), 1);
   std::this_thread::sleep_for(std::chrono::milliseconds(1000));
-  submit(engine, deposit("refused", "alice", 1), 2);
-  const std::optional<Response> refused = answer_within(engine, 5'000);
-  ASSERT_TRUE(refused.has_value());
-  EXPECT_EQ(refused->token, 2U);
-  EXPECT_EQ(refused->result.code, ResultCode::unavailable);
+  expect_write_refused_unavailable(engine);
   ASSERT_TRUE(nats_.restart(1)) << nats_.error();
   ASSERT_TRUE(nats_.restart(2)) << nats_.error();
   const std::optional<Response> waited = answer_within(engine, 30'000);
