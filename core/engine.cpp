@@ -482,7 +482,8 @@ struct Engine::Core {
     stalls.lap(StallCause::tick);
     worked |= maybe_archive(now);
     stalls.lap(StallCause::archive);
-    snapshots.maybe_start(now, state_lsn);
+    // A fenced primary's state may hold changes the stream refused: never in a snapshot.
+    if (!replica.fenced) snapshots.maybe_start(now, state_lsn);
     snapshots.reap_child(false);
     snapshots.publish_if_durable();
     stalls.lap(StallCause::snapshot);

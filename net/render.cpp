@@ -168,6 +168,7 @@ bool write_readyz_body(const RenderContext& context, OutBuffer& body, ResponseHe
                      !m.read_only.load(std::memory_order_relaxed) &&
                      !m.replica_fenced.load(std::memory_order_relaxed) &&
                      !m.replica_stalled.load(std::memory_order_relaxed) &&
+                     !m.follow_failed.load(std::memory_order_relaxed) &&
                      !context.stopping.load(std::memory_order_relaxed);
   head->status = ready ? 200 : 503;
   return ready ? body.append("{\"status\":\"ready\"}")

@@ -1,5 +1,7 @@
 #include "repl/cluster_member.hpp"
 
+#include <chrono>
+#include <thread>
 #include <utility>
 
 #include "base/log.hpp"
@@ -46,8 +48,14 @@ StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig&
 // The local log is ahead of the stream: only as the primary can this process go on, sending
 // what the stream lacks (StreamPublisher's alignment refuses another history).
 Status ClusterMember::start_as_primary() {
-  if (lease_->step(now_ms()) != Lease::Step::held) {
-    return Status(StatusCode::kConflict, "another process holds the primary lease");
+  // The lease may still name this process from before its crash: it is taken once its
+  // revision has stood for the timeout. Another live holder renews it, and this fails.
+  const std::int64_t deadline_ms = now_ms() + 2 * config_.lease.timeout_ms + config_.heartbeat_ms;
+  while (lease_->step(now_ms()) != Lease::Step::held) {
+    if (now_ms() > deadline_ms) {
+      return Status(StatusCode::kConflict, "another process holds the primary lease");
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(config_.heartbeat_ms));
   }
   auto replay = [this](std::uint64_t from, std::uint64_t to,
                        FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
@@ -115,8 +123,10 @@ void ClusterMember::heartbeat(std::int64_t now) {
     const std::lock_guard lock(url_mu_);
     if (!advertised_.empty()) lease_->set_holder(std::exchange(advertised_, {}));
   }
-  // A primary whose log failed cannot write: it gives the lease to a standby (and stops).
-  if (primary_ && engine_.metrics().read_only.load()) {
+  // A process whose log failed can neither write nor finish a promotion: it gives the lease
+  // to a standby (and stops).
+  if (engine_.metrics().read_only.load()) {
+    engine_.cancel_promotion();
     lease_->release();
     lease_lost_ = true;
     return;
@@ -131,6 +141,11 @@ void ClusterMember::heartbeat(std::int64_t now) {
     // Promoted (even if this thread had not seen it yet) or about to be: it must stop.
     if (primary_ || engine_.metrics().promotions.load() > 0) lease_lost_ = true;
     promotion_asked_ = false;
+    return;
+  }
+  // Promoted while the lease was being lost (make_primary ran as it went): must not write on.
+  if (!lease_->held() && engine_.metrics().promotions.load() > 0) {
+    lease_lost_ = true;
     return;
   }
   if (step != Lease::Step::held || primary_) return;

@@ -53,6 +53,7 @@ Lease::Step Lease::renew(std::int64_t now_ms) {
   if (s == NATS_OK) {
     revision_ = revision;
     renewed_ms_ = now_ms;
+    holder_seen_ = config_.holder;  // the value just written (set_holder may have changed it)
     return Step::held;
   }
   const Status status = nats_status(s, jsErrCode{}, "renew the lease");

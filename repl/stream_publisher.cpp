@@ -108,7 +108,7 @@ Status StreamPublisher::align(const LocalLogView& local) {
   std::uint64_t from_lsn = 1;
   if (position->last_sequence == 0) {
     // An empty stream starts with this process's next record; what the local log holds before
-    // it reaches a standby through a snapshot (docs/replication.md "Bootstrap").
+    // it reaches a standby through a snapshot (docs/replication.md "Not yet").
     from_lsn = local.last_lsn + 1;
   } else {
     StatusOr<StoredMessage> last = read_message(link_->js(), stream, position->last_sequence);
