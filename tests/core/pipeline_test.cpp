@@ -218,16 +218,24 @@ TEST(StallWatch, AnIndexGrowingWhileApplyingIsTheCause) {
 
 // Blocked in a system call (fdatasync, a wait for the batch in flight) is the phase's time,
 // not preemption: the thread gave the CPU up itself.
+// A turn that sleeps in a system call is counted under the phase that slept. On a loaded
+// machine the scheduler may also preempt the thread in that turn (an involuntary switch), and
+// the turn is then rightly `preempted`: so up to 5 turns, and one must be the phase's. A
+// watch that never blamed the phase fails all 5.
 TEST(StallWatch, ATurnBlockedInASystemCallIsItsPhasesNotPreempted) {
-  StallMetrics m;
-  StallWatch watch(m);
-  watch.begin(0, 0, true);
-  watch.lap(StallCause::long_batch);
-  std::this_thread::sleep_for(std::chrono::milliseconds(3));
-  watch.lap(StallCause::log_submit);
-  watch.end(0, 0);
-  EXPECT_EQ(stalls_of(m, StallCause::log_submit), 1u);
-  EXPECT_EQ(stalls_of(m, StallCause::preempted), 0u);
+  bool blamed_the_phase = false;
+  for (int attempt = 0; attempt < 5 && !blamed_the_phase; ++attempt) {
+    StallMetrics m;
+    StallWatch watch(m);
+    watch.begin(0, 0, true);
+    watch.lap(StallCause::long_batch);
+    std::this_thread::sleep_for(std::chrono::milliseconds(3));
+    watch.lap(StallCause::log_submit);
+    watch.end(0, 0);
+    blamed_the_phase = stalls_of(m, StallCause::log_submit) == 1u &&
+                       stalls_of(m, StallCause::preempted) == 0u;
+  }
+  EXPECT_TRUE(blamed_the_phase);
 }
 
 }  // namespace
