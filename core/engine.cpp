@@ -540,11 +540,19 @@ struct Engine::Core {
     shutdown();
   }
 
+  // A primary stopping cleanly waits until the stream holds its whole log (records nobody
+  // waits for too, such as ticks): else it would come back with a tail the next primary may
+  // have written over, and could not rejoin. Bounded: past the ack timeout it is `stalled`.
+  bool replica_behind() const {
+    return e.config_.replica != nullptr && !replica.fenced && !replica.stalled &&
+           replica.acknowledged_lsn < log->durable_lsn();
+  }
+
   // Takes what the producers already handed in, makes it durable, answers everything, and
   // writes a final snapshot.
   void shutdown() {
     while (has_input() || releases.waiting_count() > 0 || log->batch_in_flight() ||
-           log->batch_pending_bytes() > 0) {
+           log->batch_pending_bytes() > 0 || replica_behind()) {
       turn();
       if (log->batch_in_flight()) log->wait();
       if (log->read_only()) {
