@@ -548,16 +548,12 @@ bool open_storage(Settings& settings, const EngineConfig& engine_config, const s
   return true;
 }
 
-// With nats_url: joins the cluster (docs/replication.md): a standby following the log stream
-// until its leadership takes the lease and promotes it. False (said in the log and on stderr)
-// if the stream cannot be reached or holds another history: exit status 1.
-bool join_cluster(Settings& settings, const ServeShape& shape, Engine& engine,
-                  std::unique_ptr<repl::ClusterMember>* out) {
-  const std::string urls = settings.text("nats_url");
-  if (urls.empty()) return true;
+// The cluster settings (docs/replication.md); kInvalidArgument for a bad cluster name.
+StatusOr<repl::MemberConfig> member_config_from(Settings& settings, const ServeShape& shape) {
   const std::string cluster = settings.text("cluster_name");
+  if (Status s = repl::check_cluster_name(cluster); !s.is_ok()) return s;
   repl::MemberConfig config;
-  config.link.urls = urls;
+  config.link.urls = settings.text("nats_url");
   config.link.name = "paycore-" + cluster;
   const std::uint64_t writer = repl::random_writer_id();
   const int replicas = static_cast<int>(settings.integer("log_stream_replicas"));
@@ -570,6 +566,7 @@ bool join_cluster(Settings& settings, const ServeShape& shape, Engine& engine,
   config.publisher.writer_id = writer;
   config.follower.stream = config.publisher.stream.name;
   config.follower.subject = config.publisher.stream.subject;
+  // Until the listener has bound (serve then advertises its port: ClusterMember::advertise).
   std::string url = settings.text("advertise_url");
   if (url.empty()) url = "http://" + format_endpoint(shape.listen.host, shape.listen.port);
   config.lease.bucket = repl::lease_bucket_name(cluster);
@@ -577,17 +574,25 @@ bool join_cluster(Settings& settings, const ServeShape& shape, Engine& engine,
   config.lease.replicas = replicas;
   config.lease.timeout_ms = settings.integer("lease_timeout_ms");
   config.heartbeat_ms = settings.integer("lease_heartbeat_ms");
-  Status s = repl::check_cluster_name(cluster);
-  StatusOr<std::unique_ptr<repl::ClusterMember>> joined =
-      s.is_ok() ? repl::ClusterMember::join(config, engine)
-                : StatusOr<std::unique_ptr<repl::ClusterMember>>(s);
-  if (!joined.is_ok()) {
-    log_line(LogLevel::error, "cannot join the cluster: " + joined.status().to_string(),
-             {{"nats_url", urls}});
-    std::fprintf(stderr, "paycore serve: cannot join the cluster: %s\n",
-                 joined.status().to_string().c_str());
+  return config;
+}
+
+// With nats_url: joins the cluster (docs/replication.md): a standby following the log stream
+// until its leadership takes the lease and promotes it. False (said in the log and on stderr)
+// if the stream cannot be reached or holds another history: exit status 1.
+bool join_cluster(Settings& settings, const ServeShape& shape, Engine& engine,
+                  std::unique_ptr<repl::ClusterMember>* out) {
+  if (settings.text("nats_url").empty()) return true;
+  const auto refuse = [&](const Status& status) {
+    log_line(LogLevel::error, "cannot join the cluster: " + status.to_string(),
+             {{"nats_url", settings.text("nats_url")}});
+    std::fprintf(stderr, "paycore serve: cannot join the cluster: %s\n", status.to_string().c_str());
     return false;
-  }
+  };
+  StatusOr<repl::MemberConfig> config = member_config_from(settings, shape);
+  if (!config.is_ok()) return refuse(config.status());
+  StatusOr<std::unique_ptr<repl::ClusterMember>> joined = repl::ClusterMember::join(*config, engine);
+  if (!joined.is_ok()) return refuse(joined.status());
   *out = std::move(*joined);
   return true;
 }

@@ -18,6 +18,8 @@ std::int64_t wall_clock_us();
 // CLOCK_MONOTONIC in nanoseconds (an arbitrary origin; never goes backwards): the stamps of a
 // request's way through the server (core/pipeline.hpp) and the core's turn timing.
 std::int64_t monotonic_ns();
+// The same in milliseconds (timeouts of threads that wait in milliseconds).
+inline std::int64_t monotonic_ms() { return monotonic_ns() / 1'000'000; }
 
 // Bytes of "YYYY-MM-DDTHH:MM:SS.ffffffZ".
 inline constexpr std::size_t rfc3339_us_bytes = 27;

@@ -1,19 +1,9 @@
 #include "release_queue.hpp"
 
-#include <unistd.h>
-
-#include <cerrno>
-
 #include "base/assert.hpp"
 #include "base/time.hpp"
 
 namespace paycore {
-
-void write_eventfd(int fd) {
-  const std::uint64_t one = 1;
-  while (::write(fd, &one, sizeof(one)) < 0 && errno == EINTR) {
-  }
-}
 
 ReleaseQueue::ReleaseQueue(std::span<const std::unique_ptr<SpscRing<Response>>> results,
                            std::span<const int> result_fds, std::uint32_t ring_capacity)

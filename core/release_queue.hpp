@@ -15,13 +15,11 @@
 #include <vector>
 
 #include "base/assert.hpp"
+#include "base/eventfd.hpp"
 #include "engine.hpp"
 #include "ring.hpp"
 
 namespace paycore {
-
-/// Adds one to the eventfd `fd` (retrying EINTR): wakes whoever waits on it.
-void write_eventfd(int fd);
 
 // The per-command calls (room, note_taken, enqueue) are defined inline here, as they were when
 // this was part of the core's loop.

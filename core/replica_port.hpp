@@ -9,8 +9,6 @@
 #include <span>
 #include <vector>
 
-#include "base/status.hpp"
-
 namespace paycore {
 
 /// What the shared log says about the writes handed to it. Read by the core thread each turn;
@@ -59,10 +57,11 @@ class FollowSource {
   /// The next batch, if one is waiting (core thread; never blocks). Batches come in stream
   /// order with consecutive LSNs.
   virtual bool take(ReplicatedBatch* out) = 0;
-  /// An eventfd written when a batch is waiting or failure() changes.
+  /// An eventfd written when a batch is waiting or the source fails.
   virtual int ready_fd() const = 0;
-  /// Non-ok once the source cannot go on (the stream lost what this process needs next).
-  virtual Status failure() const = 0;
+  /// True once the source cannot go on (the stream lost what this process needs next; it
+  /// logged why). Read every turn: a load, no lock.
+  virtual bool failed() const = 0;
 };
 
 }  // namespace paycore

@@ -298,8 +298,8 @@ std::uint64_t answered_lsn(const Slot& slot, const RenderContext& context) {
   if (slot.kind == SlotKind::engine) return slot.response.lsn;
   const EngineMetrics& m = context.engine_metrics;
   const std::uint64_t durable = m.durable_lsn.load(std::memory_order_relaxed);
-  if (m.replicated_lsn.load(std::memory_order_relaxed) == 0) return durable;
-  return std::min(durable, m.replicated_lsn.load(std::memory_order_relaxed));
+  const std::uint64_t replicated = m.replicated_lsn.load(std::memory_order_relaxed);
+  return replicated == 0 ? durable : std::min(durable, replicated);
 }
 
 }  // namespace

@@ -8,11 +8,6 @@
 #include "base/time.hpp"
 
 namespace paycore::repl {
-namespace {
-
-std::int64_t now_ms() { return monotonic_ns() / 1'000'000; }
-
-}  // namespace
 
 StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig& config,
                                                              Engine& engine) {
@@ -32,7 +27,7 @@ StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig&
     engine.attach_follower(m->follower_.get());
     log_line(LogLevel::info, "standby: following the log stream",
              {{"stream", config.follower.stream},
-              {"from_sequence", std::to_string(m->follower_->follow_start().sequence)},
+              {"from_sequence", std::to_string(m->follower_->first_sequence())},
               {"local_lsn", std::to_string(engine.log_last_lsn())}});
   } else if (follower.status().code() == StatusCode::kConflict) {
     if (Status s = m->start_as_primary(); !s.is_ok()) {
@@ -50,9 +45,9 @@ StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig&
 Status ClusterMember::start_as_primary() {
   // The lease may still name this process from before its crash: it is taken once its
   // revision has stood for the timeout. Another live holder renews it, and this fails.
-  const std::int64_t deadline_ms = now_ms() + 2 * config_.lease.timeout_ms + config_.heartbeat_ms;
-  while (lease_->step(now_ms()) != Lease::Step::held) {
-    if (now_ms() > deadline_ms) {
+  const std::int64_t deadline_ms = monotonic_ms() + 2 * config_.lease.timeout_ms + config_.heartbeat_ms;
+  while (lease_->step(monotonic_ms()) != Lease::Step::held) {
+    if (monotonic_ms() > deadline_ms) {
       return Status(StatusCode::kConflict, "another process holds the primary lease");
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(config_.heartbeat_ms));
@@ -61,14 +56,11 @@ Status ClusterMember::start_as_primary() {
                        FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
     return engine_.replay_log_frames(from, to, fn);
   };
-  const LocalLogView local{engine_.log_last_lsn(), engine_.log_last_checksum(), replay};
-  StatusOr<std::unique_ptr<StreamPublisher>> p =
-      StreamPublisher::start(config_.link, config_.publisher, local);
-  if (!p.is_ok()) {
+  if (Status s = start_writer({engine_.log_last_lsn(), engine_.log_last_checksum(), replay});
+      !s.is_ok()) {
     lease_->release();
-    return p.status();
+    return s;
   }
-  publisher_ = std::move(*p);
   engine_.attach_replica(publisher_.get());
   if (Status s = engine_.register_channels(); !s.is_ok()) return s;
   primary_ = true;
@@ -94,7 +86,7 @@ void ClusterMember::run() {
   std::unique_lock lock(mu_);
   while (!stopping_) {
     lock.unlock();
-    heartbeat(now_ms());
+    heartbeat(monotonic_ms());
     lock.lock();
     wake_.wait_for(lock, std::chrono::milliseconds(config_.heartbeat_ms), [&] { return stopping_; });
   }
@@ -174,20 +166,21 @@ void ClusterMember::ask_promotion() {
 // on meanwhile (the old primary still wrote): the leadership asks again.
 ReplicaPort* ClusterMember::make_primary(const Engine::PrimaryStart& start) {
   if (lease_lost_.load()) return nullptr;
-  auto no_replay = [](std::uint64_t, std::uint64_t,
-                      FunctionRef<void(std::uint64_t, std::span<const std::byte>)>) {
-    return Status(StatusCode::kConflict, "the stream holds records this standby has not applied");
-  };
-  const LocalLogView local{start.last_lsn, start.last_checksum, no_replay};
-  StatusOr<std::unique_ptr<StreamPublisher>> p =
-      StreamPublisher::start(config_.link, config_.publisher, local);
-  if (!p.is_ok()) {
-    log_line(LogLevel::warn, "promotion deferred: " + p.status().to_string());
+  if (Status s = start_writer(caught_up_log(start.last_lsn, start.last_checksum)); !s.is_ok()) {
+    log_line(LogLevel::warn, "promotion deferred: " + s.to_string());
     promotion_failed_ = true;
     return nullptr;
   }
-  publisher_ = std::move(*p);
   return publisher_.get();
+}
+
+// The stream's writer from the end of `local` (publisher_).
+Status ClusterMember::start_writer(const LocalLogView& local) {
+  StatusOr<std::unique_ptr<StreamPublisher>> p =
+      StreamPublisher::start(config_.link, config_.publisher, local);
+  if (!p.is_ok()) return p.status();
+  publisher_ = std::move(*p);
+  return Status::ok();
 }
 
 }  // namespace paycore::repl

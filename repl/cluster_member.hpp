@@ -60,6 +60,7 @@ class ClusterMember {
  private:
   ClusterMember(const MemberConfig& config, Engine& engine) : config_(config), engine_(engine) {}
   Status start_as_primary();
+  Status start_writer(const LocalLogView& local);
   void run();
   void heartbeat(std::int64_t now_ms);
   void ask_promotion();

@@ -51,9 +51,7 @@ Lease::Step Lease::renew(std::int64_t now_ms) {
   const natsStatus s = kvStore_UpdateString(&revision, kv_, kLeaseKey, config_.holder.c_str(),
                                             revision_);
   if (s == NATS_OK) {
-    revision_ = revision;
-    renewed_ms_ = now_ms;
-    holder_seen_ = config_.holder;  // the value just written (set_holder may have changed it)
+    wrote(revision, now_ms);
     return Step::held;
   }
   const Status status = nats_status(s, jsErrCode{}, "renew the lease");
@@ -70,39 +68,41 @@ Lease::Step Lease::renew(std::int64_t now_ms) {
 Lease::Step Lease::watch(std::int64_t now_ms) {
   kvEntry* entry = nullptr;
   const natsStatus s = kvStore_Get(&entry, kv_, kLeaseKey);
-  std::uint64_t revision = 0;
-  if (s == NATS_OK) {
-    revision = kvEntry_Revision(entry);
-    holder_seen_ = kvEntry_ValueString(entry);
-    kvEntry_Destroy(entry);
-  } else if (s != NATS_NOT_FOUND) {
-    return Step::not_held;  // NATS does not answer: nothing to decide on
-  }
+  std::uint64_t taken = 0;
   if (s == NATS_NOT_FOUND) {
     holder_seen_.clear();
-    if (kvStore_CreateString(&revision, kv_, kLeaseKey, config_.holder.c_str()) != NATS_OK) {
-      return Step::not_held;  // another process created it first
-    }
-  } else {
-    if (revision != revision_ && holder_seen_ != kReleased) {
-      revision_ = revision;
-      revision_seen_ms_ = now_ms;
-      return Step::not_held;
-    }
-    const bool free = holder_seen_ == kReleased;
-    if (!free && now_ms - revision_seen_ms_ < config_.timeout_ms) return Step::not_held;
-    std::uint64_t taken = 0;
-    if (kvStore_UpdateString(&taken, kv_, kLeaseKey, config_.holder.c_str(), revision) != NATS_OK) {
-      return Step::not_held;  // renewed or taken meanwhile
-    }
-    revision = taken;
+    const bool created =
+        kvStore_CreateString(&taken, kv_, kLeaseKey, config_.holder.c_str()) == NATS_OK;
+    return created ? take(taken, now_ms) : Step::not_held;  // or another created it first
   }
+  if (s != NATS_OK) return Step::not_held;  // NATS does not answer: nothing to decide on
+  const std::uint64_t revision = kvEntry_Revision(entry);
+  holder_seen_ = kvEntry_ValueString(entry);
+  kvEntry_Destroy(entry);
+  const bool released = holder_seen_ == kReleased;
+  if (!released && revision != revision_) {  // renewed: its holder lives; the wait starts over
+    revision_ = revision;
+    revision_seen_ms_ = now_ms;
+    return Step::not_held;
+  }
+  if (!released && now_ms - revision_seen_ms_ < config_.timeout_ms) return Step::not_held;
+  const bool updated = kvStore_UpdateString(&taken, kv_, kLeaseKey, config_.holder.c_str(),
+                                            revision) == NATS_OK;
+  return updated ? take(taken, now_ms) : Step::not_held;  // or renewed or taken meanwhile
+}
+
+Lease::Step Lease::take(std::uint64_t revision, std::int64_t now_ms) {
   held_ = true;
-  revision_ = revision;
-  renewed_ms_ = now_ms;
-  holder_seen_ = config_.holder;
+  wrote(revision, now_ms);
   log_line(LogLevel::info, "took the primary lease", {{"revision", std::to_string(revision)}});
   return Step::held;
+}
+
+// This process's value is the key's, at `revision`, as of `now_ms`.
+void Lease::wrote(std::uint64_t revision, std::int64_t now_ms) {
+  revision_ = revision;
+  renewed_ms_ = now_ms;
+  holder_seen_ = config_.holder;  // set_holder may have changed it since the last write
 }
 
 void Lease::release() {

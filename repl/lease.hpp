@@ -66,6 +66,8 @@ class Lease {
   Lease(const LeaseConfig& config) : config_(config) {}
   Step renew(std::int64_t now_ms);
   Step watch(std::int64_t now_ms);
+  Step take(std::uint64_t revision, std::int64_t now_ms);
+  void wrote(std::uint64_t revision, std::int64_t now_ms);
 
   LeaseConfig config_;
   std::unique_ptr<NatsLink> link_;

@@ -127,8 +127,6 @@ Status ensure_stream(jsCtx* js, const StreamSettings& settings) {
   return nats_status(s, error, "create stream " + settings.name);
 }
 
-namespace {
-
 bool header_number(natsMsg* msg, const char* key, std::uint64_t* out) {
   const char* value = nullptr;
   if (natsMsgHeader_Get(msg, key, &value) != NATS_OK || value == nullptr) return false;
@@ -136,8 +134,6 @@ bool header_number(natsMsg* msg, const char* key, std::uint64_t* out) {
   const auto [ptr, ec] = std::from_chars(value, end, *out);
   return ec == std::errc() && ptr == end;
 }
-
-}  // namespace
 
 StatusOr<StoredMessage> read_message(jsCtx* js, const std::string& stream,
                                      std::uint64_t sequence) {

@@ -78,6 +78,9 @@ struct StoredMessage {
   std::vector<std::byte> data;
 };
 
+/// The header `key` of `msg` as a decimal number; false if it is missing or not one.
+bool header_number(natsMsg* msg, const char* key, std::uint64_t* out);
+
 /// The message at `sequence`. kNotFound if there is none (never written, or past retention);
 /// kCorruption if its Paycore-* headers are missing or malformed.
 StatusOr<StoredMessage> read_message(jsCtx* js, const std::string& stream, std::uint64_t sequence);

@@ -3,12 +3,10 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cerrno>
-
 #include "base/assert.hpp"
+#include "base/eventfd.hpp"
 #include "base/log.hpp"
 #include "repl/stream_format.hpp"
-#include "wal/format.hpp"
 
 namespace paycore::repl {
 
@@ -26,10 +24,8 @@ Status check_same_record(jsCtx* js, const std::string& stream, std::uint64_t fir
     if (!m.is_ok()) return m.status();
     if (m->first_lsn > lsn) continue;
     if (m->last_lsn < lsn) break;
-    std::uint64_t next = m->first_lsn;
-    std::uint64_t prev = wal::format::decode_record_header(m->data.data()).prev_checksum;
     std::uint64_t found = 0;
-    const Status s = for_each_frame(m->data, &next, &prev, [&](const FrameView& f) {
+    const Status s = wal::for_each_frame_in(m->data, m->first_lsn, [&](const FrameView& f) {
       if (f.lsn == lsn) found = f.checksum;
     });
     if (!s.is_ok()) return s;
@@ -44,17 +40,12 @@ Status check_same_record(jsCtx* js, const std::string& stream, std::uint64_t fir
 
 }  // namespace
 
-StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
+StatusOr<std::uint64_t> find_follow_start(jsCtx* js, const std::string& stream,
                                         std::uint64_t local_last_lsn,
                                         std::uint64_t local_last_checksum) {
   StatusOr<StreamPosition> position = read_position(js, stream);
   if (!position.is_ok()) return position.status();
-  FollowStart start;
-  start.stream_last_sequence = position->last_sequence;
-  if (position->last_sequence == 0) {
-    start.sequence = 1;  // the first message to come
-    return start;
-  }
+  if (position->last_sequence == 0) return std::uint64_t{1};  // the first message to come
   StatusOr<StoredMessage> first = read_message(js, stream, position->first_sequence);
   if (!first.is_ok()) return first.status();
   if (first->first_lsn > local_last_lsn + 1) {
@@ -64,7 +55,6 @@ StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
   }
   StatusOr<StoredMessage> last = read_message(js, stream, position->last_sequence);
   if (!last.is_ok()) return last.status();
-  start.stream_last_lsn = last->last_lsn;
   if (last->last_lsn < local_last_lsn) {
     return Status(StatusCode::kConflict,
                   "this process's log (LSN " + std::to_string(local_last_lsn) +
@@ -85,12 +75,11 @@ StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
       high = middle;
     }
   }
-  start.sequence = low;
   if (Status s = check_same_record(js, stream, low, local_last_lsn, local_last_checksum);
       !s.is_ok()) {
     return s;
   }
-  return start;
+  return low;
 }
 
 StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(
@@ -100,13 +89,11 @@ StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(
   StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link);
   if (!connected.is_ok()) return connected.status();
   f->link_ = std::move(connected.value());
-  StatusOr<FollowStart> start =
+  StatusOr<std::uint64_t> first =
       find_follow_start(f->link_->js(), config.stream, local_last_lsn, local_last_checksum);
-  if (!start.is_ok()) return start.status();
-  f->start_ = *start;
-  f->next_sequence_ = start->sequence;
-  f->stream_last_.store(start->stream_last_sequence);
-  f->taken_.store(start->sequence - 1);
+  if (!first.is_ok()) return first.status();
+  f->first_sequence_ = *first;
+  f->next_sequence_ = *first;
   const natsStatus s =
       natsConnection_SubscribeSync(&f->wake_, f->link_->connection(), config.subject.c_str());
   if (s != NATS_OK) return nats_status(s, jsErrCode{}, "subscribe to " + config.subject);
@@ -139,30 +126,15 @@ bool StreamFollower::take(ReplicatedBatch* out) {
     queue_.pop_front();
     queued_bytes_ -= out->frames.size();
   }
-  taken_.store(out->sequence, std::memory_order_relaxed);
   room_.notify_one();
   return true;
-}
-
-Status StreamFollower::failure() const {
-  const std::lock_guard lock(mu_);
-  return failure_;
-}
-
-void StreamFollower::signal_ready() {
-  const std::uint64_t one = 1;
-  while (::write(ready_fd_, &one, sizeof one) < 0 && errno == EINTR) {
-  }
 }
 
 void StreamFollower::fail(const Status& status) {
   log_line(LogLevel::error, "cannot follow the log stream: " + status.to_string(),
            {{"sequence", std::to_string(next_sequence_)}});
-  {
-    const std::lock_guard lock(mu_);
-    failure_ = status;
-  }
-  signal_ready();
+  failed_.store(true, std::memory_order_release);
+  write_eventfd(ready_fd_);
 }
 
 void StreamFollower::run() {
@@ -170,7 +142,7 @@ void StreamFollower::run() {
     {
       std::unique_lock lock(mu_);
       room_.wait(lock, [&] { return stopping_ || queued_bytes_ < config_.queued_bytes_max; });
-      if (stopping_ || !failure_.is_ok()) return;
+      if (stopping_ || failed_.load()) return;
     }
     if (!read_next()) wait_for_publish();
   }
@@ -191,11 +163,8 @@ bool StreamFollower::read_next() {
     queued_bytes_ += batch.frames.size();
     queue_.push_back(std::move(batch));
   }
-  if (next_sequence_ > stream_last_.load(std::memory_order_relaxed)) {
-    stream_last_.store(next_sequence_, std::memory_order_relaxed);
-  }
   ++next_sequence_;
-  signal_ready();
+  write_eventfd(ready_fd_);
   return true;
 }
 
@@ -204,7 +173,6 @@ bool StreamFollower::read_next() {
 void StreamFollower::check_retained() {
   StatusOr<StreamPosition> position = read_position(link_->js(), config_.stream);
   if (!position.is_ok()) return;
-  stream_last_.store(position->last_sequence, std::memory_order_relaxed);
   if (position->first_sequence > next_sequence_) {
     fail(Status::not_found("stream message " + std::to_string(next_sequence_) +
                            " left the stream's retention (its first is now " +

@@ -31,19 +31,12 @@ struct FollowerConfig {
   std::size_t queued_bytes_max = 64u << 20;  // read ahead of the core at most this much
 };
 
-/// Where the stream stands against a local log whose last LSN is given.
-struct FollowStart {
-  std::uint64_t sequence = 0;  // first message to read (0: the stream is empty)
-  std::uint64_t stream_last_sequence = 0;
-  std::uint64_t stream_last_lsn = 0;
-};
-
-/// The first stream message holding a record after local_last_lsn (binary search over the
-/// messages' LSN headers). kNotFound if the stream starts after local_last_lsn + 1: this
+/// The sequence of the first stream message holding a record after local_last_lsn (binary
+/// search over the messages' LSN headers; 1 on an empty stream). kNotFound if the stream starts after local_last_lsn + 1: this
 /// process needs a snapshot first (below the stream's retention). kConflict if the local log
 /// holds a record the stream does not: beyond its end, or another record (checksum) at the
 /// local log's last LSN.
-StatusOr<FollowStart> find_follow_start(jsCtx* js, const std::string& stream,
+StatusOr<std::uint64_t> find_follow_start(jsCtx* js, const std::string& stream,
                                         std::uint64_t local_last_lsn,
                                         std::uint64_t local_last_checksum);
 
@@ -61,13 +54,10 @@ class StreamFollower final : public FollowSource {
 
   bool take(ReplicatedBatch* out) override;
   int ready_fd() const override { return ready_fd_; }
-  Status failure() const override;
+  bool failed() const override { return failed_.load(std::memory_order_acquire); }
 
-  /// The stream's last sequence as this reader last saw it, and the last sequence handed to
-  /// the core (any thread).
-  std::uint64_t stream_last_sequence() const { return stream_last_.load(); }
-  std::uint64_t taken_sequence() const { return taken_.load(); }
-  const FollowStart& follow_start() const { return start_; }
+  /// The first sequence this follower read (find_follow_start's answer).
+  std::uint64_t first_sequence() const { return first_sequence_; }
 
  private:
   explicit StreamFollower(const FollowerConfig& config) : config_(config) {}
@@ -76,12 +66,11 @@ class StreamFollower final : public FollowSource {
   void check_retained();
   void wait_for_publish();
   void fail(const Status& status);
-  void signal_ready();
 
   FollowerConfig config_;
   std::unique_ptr<NatsLink> link_;
   natsSubscription* wake_ = nullptr;
-  FollowStart start_;
+  std::uint64_t first_sequence_ = 0;
   int ready_fd_ = -1;
   std::uint64_t next_sequence_ = 0;  // reader thread only
 
@@ -89,10 +78,8 @@ class StreamFollower final : public FollowSource {
   std::condition_variable room_;
   std::deque<ReplicatedBatch> queue_;
   std::size_t queued_bytes_ = 0;
-  Status failure_;
   bool stopping_ = false;
-  std::atomic<std::uint64_t> stream_last_{0};
-  std::atomic<std::uint64_t> taken_{0};
+  std::atomic<bool> failed_{false};
   std::thread thread_;
 };
 

@@ -4,11 +4,10 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
-#include <cstring>
 #include <optional>
 
 #include "base/assert.hpp"
+#include "base/eventfd.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
 #include "wal/format.hpp"
@@ -16,16 +15,12 @@
 namespace paycore::repl {
 namespace {
 
-std::int64_t now_ms() { return monotonic_ns() / 1'000'000; }
-
 // The checksum of the last frame of a stored message (the chain's head after it).
 StatusOr<std::uint64_t> last_checksum_of(const StoredMessage& m) {
-  if (m.data.size() < wal::format::kRecordHeaderBytes) {
-    return Status::corruption("stream message " + std::to_string(m.sequence) + " holds no record");
-  }
-  std::uint64_t next = m.first_lsn;
-  std::uint64_t prev = wal::format::decode_record_header(m.data.data()).prev_checksum;
-  const Status s = for_each_frame(m.data, &next, &prev, [](const FrameView&) {});
+  std::uint64_t next = 0;
+  std::uint64_t prev = 0;
+  const Status s =
+      wal::for_each_frame_in(m.data, m.first_lsn, [](const FrameView&) {}, &next, &prev);
   if (!s.is_ok()) return s.with_context("stream message " + std::to_string(m.sequence));
   if (next != m.last_lsn + 1) {
     return Status::corruption("stream message " + std::to_string(m.sequence) +
@@ -64,7 +59,17 @@ natsMsg* make_message(const std::string& subject, std::uint64_t writer_id, std::
   return msg;
 }
 
+// caught_up_log's replay_frames: of static storage, as the FunctionRef refers to it.
+constexpr auto kNoFrames = [](std::uint64_t, std::uint64_t,
+                              FunctionRef<void(std::uint64_t, std::span<const std::byte>)>) {
+  return Status(StatusCode::kConflict, "the stream holds records this process has not applied");
+};
+
 }  // namespace
+
+LocalLogView caught_up_log(std::uint64_t last_lsn, std::uint64_t last_checksum) {
+  return LocalLogView{last_lsn, last_checksum, kNoFrames};
+}
 
 StreamPublisher::StreamPublisher(const PublisherConfig& config) : config_(config) {
   ready_fd_ = ::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -195,7 +200,7 @@ void StreamPublisher::publish(std::uint64_t first_lsn, std::uint64_t last_lsn,
   next_publish_lsn_ = last_lsn + 1;
   {
     const std::lock_guard lock(mu_);
-    const std::int64_t now = now_ms();
+    const std::int64_t now = monotonic_ms();
     queue_.push_back(
         Queued{first_lsn, std::vector<std::byte>(records.begin(), records.end()), now});
     if (oldest_unacknowledged_ms_.load(std::memory_order_relaxed) == 0) {
@@ -210,14 +215,8 @@ ReplicaStatus StreamPublisher::status() const {
   s.acknowledged_lsn = acknowledged_lsn_.load(std::memory_order_acquire);
   s.fenced = fenced_.load(std::memory_order_acquire);
   const std::int64_t oldest = oldest_unacknowledged_ms_.load(std::memory_order_relaxed);
-  s.stalled = oldest != 0 && now_ms() - oldest > config_.ack_timeout_ms;
+  s.stalled = oldest != 0 && monotonic_ms() - oldest > config_.ack_timeout_ms;
   return s;
-}
-
-void StreamPublisher::signal_ready() {
-  const std::uint64_t one = 1;
-  while (::write(ready_fd_, &one, sizeof one) < 0 && errno == EINTR) {
-  }
 }
 
 // ---- Acknowledgements (libnats's thread) -----------------------------------------------------
@@ -225,12 +224,8 @@ void StreamPublisher::signal_ready() {
 void StreamPublisher::on_ack(jsCtx*, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error,
                              void* closure) {
   auto* self = static_cast<StreamPublisher*>(closure);
-  const char* first_text = nullptr;
   std::uint64_t first_lsn = 0;
-  if (natsMsgHeader_Get(msg, kHeaderFirstLsn, &first_text) == NATS_OK && first_text != nullptr) {
-    first_lsn = std::strtoull(first_text, nullptr, 10);
-  }
-  if (ack != nullptr && error == nullptr) {
+  if (ack != nullptr && error == nullptr && header_number(msg, kHeaderFirstLsn, &first_lsn)) {
     self->acknowledge(first_lsn, ack->Sequence);
   } else {
     // Refused (wrong last sequence: a gap of ours or another writer) or unanswered: the
@@ -258,18 +253,18 @@ void StreamPublisher::acknowledge(std::uint64_t first_lsn, std::uint64_t sequenc
       }
       break;
     }
-    const std::uint64_t before = acknowledged_lsn_.load(std::memory_order_relaxed);
-    pop_acknowledged();
-    advanced = acknowledged_lsn_.load(std::memory_order_relaxed) != before;
+    advanced = pop_acknowledged();
   }
-  if (advanced) signal_ready();
+  if (advanced) write_eventfd(ready_fd_);
   wake_.notify_one();
 }
 
-void StreamPublisher::pop_acknowledged() {
+bool StreamPublisher::pop_acknowledged() {
+  bool advanced = false;
   while (!in_flight_.empty() && in_flight_.front().acknowledged) {
     acknowledged_lsn_.store(in_flight_.front().last_lsn, std::memory_order_release);
     in_flight_.pop_front();
+    advanced = true;
   }
   std::int64_t oldest = 0;
   if (!in_flight_.empty()) {
@@ -278,6 +273,7 @@ void StreamPublisher::pop_acknowledged() {
     oldest = queue_.front().queued_ms;
   }
   oldest_unacknowledged_ms_.store(oldest, std::memory_order_relaxed);
+  return advanced;
 }
 
 // ---- The publisher thread -------------------------------------------------------------------
@@ -295,7 +291,7 @@ void StreamPublisher::run() {
                    [&] { return stopping_ || resync_needed_ || !queue_.empty(); });
     if (stopping_) continue;
     const std::int64_t oldest = oldest_unacknowledged_ms_.load(std::memory_order_relaxed);
-    if (!in_flight_.empty() && oldest != 0 && now_ms() - oldest > config_.ack_timeout_ms) {
+    if (!in_flight_.empty() && oldest != 0 && monotonic_ms() - oldest > config_.ack_timeout_ms) {
       resync_needed_ = true;  // no answer in time: ask the stream
     }
     if (resync_needed_) {
@@ -325,8 +321,12 @@ void StreamPublisher::send_queued(std::unique_lock<std::mutex>& lock) {
       out.first_lsn = slice.first_lsn;
       out.last_lsn = slice.last_lsn;
       out.expected_sequence = next_expected_sequence_++;
-      out.bytes.assign(batch.bytes.begin() + static_cast<std::ptrdiff_t>(slice.offset),
-                       batch.bytes.begin() + static_cast<std::ptrdiff_t>(slice.offset + slice.bytes));
+      if (slices.size() == 1) {
+        out.bytes = std::move(batch.bytes);  // the usual case: the batch is one message
+      } else {
+        out.bytes.assign(batch.bytes.begin() + static_cast<std::ptrdiff_t>(slice.offset),
+                         batch.bytes.begin() + static_cast<std::ptrdiff_t>(slice.offset + slice.bytes));
+      }
       out.queued_ms = batch.queued_ms;
       messages.push_back(prepare(out));
       in_flight_.push_back(std::move(out));
@@ -438,13 +438,10 @@ Status StreamPublisher::settle_resync(std::span<const std::uint64_t> found,
     if (resending && !out.acknowledged) messages.push_back(prepare(out));
   }
   resync_needed_ = false;
-  const std::uint64_t before = acknowledged_lsn_.load(std::memory_order_relaxed);
-  pop_acknowledged();
-  const bool advanced = acknowledged_lsn_.load(std::memory_order_relaxed) != before;
+  const bool advanced = pop_acknowledged();
   lock.unlock();
-  resent_count_.fetch_add(messages.size(), std::memory_order_relaxed);
   const bool sent = send_all(messages);
-  if (advanced) signal_ready();
+  if (advanced) write_eventfd(ready_fd_);
   if (!sent) return Status(StatusCode::kUnavailable, "could not hand messages to NATS");
   return Status::ok();
 }
@@ -453,7 +450,7 @@ void StreamPublisher::fence(const std::string& why) {
   log_line(LogLevel::error, "fenced: this process no longer writes the shared log",
            {{"why", why}, {"acknowledged_lsn", std::to_string(acknowledged_lsn_.load())}});
   fenced_.store(true, std::memory_order_release);
-  signal_ready();
+  write_eventfd(ready_fd_);
 }
 
 }  // namespace paycore::repl

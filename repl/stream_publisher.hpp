@@ -50,6 +50,10 @@ struct LocalLogView {
       replay_frames;
 };
 
+/// A local log that ends where the stream ends (a standby that applied it all, at promotion):
+/// nothing to send; asking it for frames is kConflict (the stream moved on meanwhile).
+LocalLogView caught_up_log(std::uint64_t last_lsn, std::uint64_t last_checksum);
+
 /// How the stream and the local log were found at start.
 struct Alignment {
   std::uint64_t stream_last_sequence = 0;  // after any tail this process sent
@@ -78,8 +82,6 @@ class StreamPublisher final : public ReplicaPort {
   int ready_fd() const override { return ready_fd_; }
 
   const Alignment& alignment() const { return alignment_; }
-  /// Messages sent again after a resync (for tests and metrics).
-  std::uint64_t resent_count() const { return resent_count_.load(std::memory_order_relaxed); }
 
  private:
   struct Outgoing {
@@ -102,7 +104,7 @@ class StreamPublisher final : public ReplicaPort {
   Status send_now(std::uint64_t first_lsn, std::uint64_t last_lsn, std::span<const std::byte> bytes);
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure);
   void acknowledge(std::uint64_t first_lsn, std::uint64_t sequence);
-  void pop_acknowledged();  // under mu_
+  bool pop_acknowledged();  // under mu_: whether acknowledged_lsn_ advanced
   void run();
   void send_queued(std::unique_lock<std::mutex>& lock);
   natsMsg* prepare(const Outgoing& out) const;
@@ -112,7 +114,6 @@ class StreamPublisher final : public ReplicaPort {
   Status settle_resync(std::span<const std::uint64_t> found,
                        std::optional<std::uint64_t> resend_from);
   void fence(const std::string& why);
-  void signal_ready();
 
   PublisherConfig config_;
   std::unique_ptr<NatsLink> link_;
@@ -132,7 +133,6 @@ class StreamPublisher final : public ReplicaPort {
   // When the oldest batch not yet acknowledged (queued or in flight) was handed over; 0: none.
   std::atomic<std::int64_t> oldest_unacknowledged_ms_{0};
   std::atomic<bool> fenced_{false};
-  std::atomic<std::uint64_t> resent_count_{0};
   std::thread thread_;
 };
 

@@ -47,6 +47,7 @@ Status parse_frame(std::span<const std::byte> rest, std::size_t offset, std::uin
   out->lsn = h.lsn;
   out->type = h.type;
   out->checksum = h.checksum;
+  out->prev_checksum = h.prev_checksum;
   out->payload = rest.subspan(fmt::kRecordHeaderBytes, h.length);
   out->frame = rest.first(bytes);
   return Status::ok();

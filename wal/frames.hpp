@@ -9,6 +9,7 @@
 #include <type_traits>
 
 #include "base/status.hpp"
+#include "wal/format.hpp"
 
 namespace paycore::wal {
 
@@ -17,6 +18,7 @@ struct FrameView {
   std::uint64_t lsn = 0;
   std::uint16_t type = 0;
   std::uint64_t checksum = 0;
+  std::uint64_t prev_checksum = 0;  // the record before it, as this one names it
   std::span<const std::byte> payload;
   std::span<const std::byte> frame;  // the whole frame, as a local log would write it
 };
@@ -59,6 +61,22 @@ Status for_each_frame(std::span<const std::byte> message, std::uint64_t* next_ls
     *prev_checksum = view.checksum;
   }
   return Status::ok();
+}
+
+/// for_each_frame over a whole buffer of records from LSN first_lsn whose chain is taken from
+/// its first record's own prev_checksum (a reader that must check that link does it itself).
+/// *end_lsn and *last_checksum (optional) are left after the last record. kCorruption for a
+/// buffer that holds no record.
+template <typename Fn>
+Status for_each_frame_in(std::span<const std::byte> frames, std::uint64_t first_lsn, Fn fn,
+                         std::uint64_t* end_lsn = nullptr, std::uint64_t* last_checksum = nullptr) {
+  if (frames.size() < format::kRecordHeaderBytes) return Status::corruption("no record in frames");
+  std::uint64_t next = first_lsn;
+  std::uint64_t prev = format::decode_record_header(frames.data()).prev_checksum;
+  const Status s = for_each_frame(frames, &next, &prev, fn);
+  if (end_lsn != nullptr) *end_lsn = next;
+  if (last_checksum != nullptr) *last_checksum = prev;
+  return s;
 }
 
 }  // namespace paycore::wal

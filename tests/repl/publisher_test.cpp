@@ -144,12 +144,6 @@ class Replication : public ::testing::Test {
       StatusOr<StoredMessage> m = read_message((*reader)->js(), log_stream_name(kCluster), seq);
       EXPECT_TRUE(m.is_ok()) << m.status().to_string();
       if (seq == position->first_sequence) *first_lsn = m->first_lsn;
-      if (std::getenv("DEBUG_STREAM") != nullptr) {
-        std::fprintf(stderr, "stream seq %llu LSN %llu..%llu writer %s\n",
-                     static_cast<unsigned long long>(seq),
-                     static_cast<unsigned long long>(m->first_lsn),
-                     static_cast<unsigned long long>(m->last_lsn), m->writer.c_str());
-      }
       all.insert(all.end(), m->data.begin(), m->data.end());
     }
     return all;
@@ -391,13 +385,8 @@ TEST_F(Replication, APromotedStandbyWritesAndTheOldPrimaryIsFenced) {
   std::atomic<bool> made{false};
   std::atomic<int> deferred{0};
   const auto make = [&](const Engine::PrimaryStart& start) -> ReplicaPort* {
-    auto no_replay = [](std::uint64_t, std::uint64_t,
-                        FunctionRef<void(std::uint64_t, std::span<const std::byte>)>) {
-      return Status::invalid_argument("a promoted standby has nothing the stream lacks");
-    };
-    const LocalLogView local{start.last_lsn, start.last_checksum, no_replay};
-    StatusOr<std::unique_ptr<StreamPublisher>> p =
-        StreamPublisher::start(link(), publisher_config(), local);
+    StatusOr<std::unique_ptr<StreamPublisher>> p = StreamPublisher::start(
+        link(), publisher_config(), caught_up_log(start.last_lsn, start.last_checksum));
     if (!p.is_ok()) {
       EXPECT_EQ(p.status().code(), StatusCode::kConflict) << p.status().to_string();
       ++deferred;
