@@ -94,6 +94,15 @@ struct Engine::Core {
   ReplicaStatus replica;  // as the core last read it (all zero without replication)
   FollowSource* follow = nullptr;  // a standby: records come from the shared log
   ReplicatedBatch replicated;      // the batch being applied (its buffer reused)
+  // A request whose Paycore-Min-Lsn the state had not reached when it was taken (its answer's
+  // place in the result ring stays promised while it waits: the rings bound how many wait).
+  struct WaitingForLsn {
+    std::uint32_t p = 0;
+    std::int64_t taken_ns = 0;
+    std::int64_t deadline_ns = 0;  // monotonic: refused min_lsn_not_applied from then on
+    Request request;
+  };
+  std::vector<WaitingForLsn> waiting_for_lsn;
 
   Core(Engine& engine, std::unique_ptr<wal::Log> opened_log, std::uint64_t snapshot_lsn)
       : e(engine),
@@ -160,7 +169,19 @@ struct Engine::Core {
       snapshots.request(p, request.token);
       return;
     }
+    handle_command(p, request, now, taken_ns);
+  }
+
+  // A taken command (its answer's place promised): refused, held until its min_lsn is applied,
+  // or applied.
+  void handle_command(std::uint32_t p, const Request& request, std::int64_t now,
+                      std::int64_t taken_ns) {
     if (refused_by_replica(p, request, taken_ns)) return;
+    if (request.min_lsn > state_lsn) {
+      waiting_for_lsn.push_back(
+          WaitingForLsn{p, taken_ns, taken_ns + e.config_.min_lsn_wait_us * 1000, request});
+      return;
+    }
     Command c = request.command;
     c.timestamp_us = next_timestamp(now);
     Result r;
@@ -198,16 +219,60 @@ struct Engine::Core {
     } else {
       return false;
     }
+    answer_refusal_now(p, request, code, taken_ns);
+    return true;
+  }
+
+  // A refusal that observed nothing leaves at once, at the position the process has reached.
+  void answer_refusal_now(std::uint32_t p, const Request& request, ResultCode code,
+                          std::int64_t taken_ns) {
     Response response;
-    response.result = refusal(c, code);
+    response.result = refusal(request.command, code);
     response.token = request.token;
-    response.lsn = follow != nullptr ? state_lsn : replica.acknowledged_lsn;
+    response.lsn = follow != nullptr                 ? state_lsn
+                   : e.config_.replica != nullptr ? replica.acknowledged_lsn
+                                                  : log->durable_lsn();
     response.stamps.submitted_ns = request.submitted_ns;
     response.stamps.taken_ns = taken_ns;
     response.stamps.applied_ns = response.stamps.write_submitted_ns = taken_ns;
     response.stamps.durable_ns = response.stamps.released_ns = monotonic_ns();
     releases.answer_now(p, response);
-    return true;
+  }
+
+  // Requests held for their min_lsn, in the order taken: each is handled once the state has
+  // reached it, or refused once its wait is over. Returns whether any left.
+  bool handle_waiting_for_lsn(std::int64_t now) {
+    const std::int64_t now_ns = monotonic_ns();
+    const std::size_t count = waiting_for_lsn.size();
+    std::size_t kept = 0;
+    for (std::size_t i = 0; i < count; ++i) {
+      const WaitingForLsn w = waiting_for_lsn[i];
+      if (w.request.min_lsn <= state_lsn) {
+        handle_command(w.p, w.request, now, w.taken_ns);  // reached: never held again
+      } else if (now_ns >= w.deadline_ns) {
+        answer_refusal_now(w.p, w.request, ResultCode::min_lsn_not_applied, w.taken_ns);
+      } else {
+        waiting_for_lsn[kept++] = w;
+      }
+    }
+    PAYCORE_ASSERT_EQ(waiting_for_lsn.size(), count);
+    waiting_for_lsn.resize(kept);
+    return kept != count;
+  }
+
+  // At shutdown nothing more will be applied: the requests still waiting are refused.
+  void refuse_waiting_for_lsn() {
+    for (const WaitingForLsn& w : waiting_for_lsn) {
+      answer_refusal_now(w.p, w.request, ResultCode::min_lsn_not_applied, w.taken_ns);
+    }
+    waiting_for_lsn.clear();
+  }
+
+  // How long the core may sleep before the first waiting request's wait is over (ms, >= 1).
+  std::int64_t until_first_lsn_deadline_ms() const {
+    if (waiting_for_lsn.empty()) return 1000;
+    return std::max<std::int64_t>(0, (waiting_for_lsn.front().deadline_ns - monotonic_ns()) /
+                                         1'000'000) + 1;
   }
 
   // Appends a command that changed the state. On a storage fault the state is rebuilt from
@@ -475,6 +540,7 @@ struct Engine::Core {
     stalls.lap(StallCause::log_submit);
     bool worked = follow_stream();
     maybe_promote();
+    worked |= handle_waiting_for_lsn(now);
     worked |= take_commands(now);
     stalls.lap(StallCause::long_batch);
     worked |= maybe_tick(now);
@@ -522,7 +588,8 @@ struct Engine::Core {
         std::max<std::int64_t>(0, (next_tick_us - now_us()) / 1000) + 1;
     epoll_event events[4];
     ::epoll_wait(epoll_fd, events, 4,
-                 static_cast<int>(std::min<std::int64_t>(until_tick_ms, 1000)));
+                 static_cast<int>(std::min<std::int64_t>(
+                     {until_tick_ms, until_first_lsn_deadline_ms(), 1000})));
     e.core_sleeping_.store(false, std::memory_order_relaxed);
   }
 
@@ -550,9 +617,12 @@ struct Engine::Core {
   // Takes what the producers already handed in, makes it durable, answers everything, and
   // writes a final snapshot.
   void shutdown() {
+    refuse_waiting_for_lsn();
+    release();
     while (has_input() || releases.waiting_count() > 0 || log->batch_in_flight() ||
            log->batch_pending_bytes() > 0 || replica_behind()) {
       turn();
+      refuse_waiting_for_lsn();
       if (log->batch_in_flight()) log->wait();
       if (log->read_only()) {
         release();
@@ -600,8 +670,6 @@ struct Engine::Core {
 
 Engine::Engine(const EngineConfig& config) : config_(config) {}
 
-std::string Engine::snapshots_dir() const { return config_.data_dir + "/snapshots"; }
-std::string Engine::wal_dir() const { return config_.data_dir + "/wal"; }
 
 namespace {
 
@@ -639,6 +707,7 @@ StatusOr<std::unique_ptr<wal::Log>> open_log(const EngineConfig& config, const s
   // After a snapshot at LSN s whose log segments were all removed, the log continues at s + 1.
   const std::vector<SnapshotFile> snapshots = list_snapshots(snapshots_dir);
   options.first_lsn_if_empty = snapshots.empty() ? 1 : snapshots.back().lsn + 1;
+  options.prev_checksum_if_empty = config.log_prev_checksum_if_empty;
   wal::RecoveryReport report;
   std::unique_ptr<wal::Log> log;
   if (const Status s = wal::Log::open(options, &log, &report); !s.is_ok()) {

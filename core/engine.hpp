@@ -86,6 +86,12 @@ struct EngineConfig {
   // the port has acknowledged its LSN too. Fenced, the engine answers everything
   // `not_primary`; stalled, it refuses writes `unavailable`. Null: a single node.
   ReplicaPort* replica = nullptr;
+  // A request whose min_lsn this process has not applied waits at most this long, then is
+  // refused `min_lsn_not_applied` (503 unavailable: docs/api.md "Replication").
+  std::int64_t min_lsn_wait_us = 1'000'000;
+  // A log that starts empty after the newest snapshot continues the hash chain from this
+  // checksum (wal::Options::prev_checksum_if_empty): a cluster member's, from the shared log.
+  std::uint64_t log_prev_checksum_if_empty = 0;
   std::uint32_t idle_spins = 200;            // turns without work before the core sleeps
   // Wall clock in microseconds; tests may substitute one. Timestamps never go backwards even
   // if this does.
@@ -107,6 +113,10 @@ struct Request {
   // monotonic_ns() when the producer handed it in (0: not measured); the core copies it into
   // the response's stamps (core/pipeline.hpp).
   std::int64_t submitted_ns = 0;
+  // Paycore-Min-Lsn: handled only once the state holds the log up to this LSN (a standby that
+  // has not applied it yet keeps the request waiting, up to EngineConfig::min_lsn_wait_us).
+  // 0: at once.
+  std::uint64_t min_lsn = 0;
 };
 
 struct Response {
@@ -162,6 +172,9 @@ struct EngineMetrics {
   std::atomic<std::uint64_t> followed_sequence{0};  // its last stream message applied
   std::atomic<bool> follow_failed{false};        // a record did not continue the local log
   std::atomic<std::uint64_t> promotions{0};      // standby -> primary, in this process
+  // Set by the cluster member (repl/snapshot_shipper.hpp), not the core: the LSN of the newest
+  // snapshot this process published to the snapshot bucket.
+  std::atomic<std::uint64_t> snapshot_published_lsn{0};
   std::atomic<bool> ready{false};      // recovered and the log accepts writes
   std::atomic<bool> read_only{false};  // a storage fault: writes refused until restart
 };
@@ -242,9 +255,19 @@ class Engine {
   int result_fd(std::uint32_t producer) const;
 
   const EngineMetrics& metrics() const { return metrics_; }
+  /// EngineMetrics::snapshot_published_lsn, which the cluster member writes (any thread).
+  std::atomic<std::uint64_t>& snapshot_published_lsn_metric() {
+    return metrics_.snapshot_published_lsn;
+  }
   const EngineConfig& config() const { return config_; }
-  std::string snapshots_dir() const;
-  std::string wal_dir() const;
+  std::string snapshots_dir() const { return snapshots_dir_of(config_.data_dir); }
+  std::string wal_dir() const { return wal_dir_of(config_.data_dir); }
+  /// DATA_DIR/snapshots and DATA_DIR/wal: the data directory's layout, for whoever prepares it
+  /// before the engine opens (a cluster member's bootstrap).
+  static std::string snapshots_dir_of(const std::string& data_dir) {
+    return data_dir + "/snapshots";
+  }
+  static std::string wal_dir_of(const std::string& data_dir) { return data_dir + "/wal"; }
 
   // For tests and tools, from the thread that owns the engine when it is not started.
   const State& state_for_tests() const { return *state_; }

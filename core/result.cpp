@@ -27,6 +27,7 @@ std::string_view to_string(ResultCode code) {
     case ResultCode::mandate_exists: return "mandate_exists";
     case ResultCode::archive_check_needed: return "archive_check_needed";
     case ResultCode::not_primary: return "not_primary";
+    case ResultCode::min_lsn_not_applied: return "unavailable";  // API.md's code for it
   }
   return "unknown";
 }

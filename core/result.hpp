@@ -58,9 +58,12 @@ enum class ResultCode : std::uint8_t {
   // Replication (docs/design.md "Beyond one machine"): this process is not the writer of the
   // shared log (a standby, or a primary fenced by another writer). 503, never kept.
   not_primary,
+  // A read with Paycore-Min-Lsn (docs/api.md "Replication") that this process had not applied
+  // within min_lsn_wait_us. 503 with the code `unavailable`, never kept.
+  min_lsn_not_applied,
 };
 inline constexpr std::uint8_t result_code_max =
-    static_cast<std::uint8_t>(ResultCode::not_primary);
+    static_cast<std::uint8_t>(ResultCode::min_lsn_not_applied);
 static_assert(static_cast<int>(ResultCode::unavailable) == 15, "stored numbers never change");
 static_assert(static_cast<int>(ResultCode::mandate_exists) == 21, "stored numbers never change");
 

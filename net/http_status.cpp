@@ -32,6 +32,7 @@ int http_status(ResultCode code, CommandKind kind) {
     case ResultCode::invalid_payer: return 422;
     case ResultCode::unavailable:
     case ResultCode::not_primary:
+    case ResultCode::min_lsn_not_applied:
     case ResultCode::archive_check_needed: return 503;  // only if the archive could not answer
     case ResultCode::capacity_exhausted: return 507;
   }

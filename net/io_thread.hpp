@@ -118,9 +118,10 @@ class IoThread {
   void settle_nonces_of_closed(Connection& c);
   bool rate_limited(Slot& slot, const auth::Principal& principal, Route route, const HttpRequest& request,
                     std::uint32_t cost);
-  // `nonce`: the signer's, carried in the command to the log (null: none).
+  // `nonce`: the signer's, carried in the command to the log (null: none). `min_lsn`: the
+  // request's Paycore-Min-Lsn (Request::min_lsn; 0: none).
   bool submit(const AnswerToken& token, const Command& command, RequestOp op = RequestOp::command,
-              const LoggedNonce* nonce = nullptr);
+              const LoggedNonce* nonce = nullptr, std::uint64_t min_lsn = 0);
   void submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op);
   Slot& push_slot(Connection& c);
   static std::uint32_t slot_index(const Connection& c, const Slot& slot) {

@@ -69,7 +69,9 @@ void IoThread::list_step(Slot& slot, const AnswerToken& token) {
   const bool valid = Id::from(slot.list.work->query.merchant_id, &command.principal);
   PAYCORE_ASSERT(valid);
   command.list = slot.list.work;
-  if (!submit(token, command)) finish_list_local(slot, list_engine_busy);
+  if (!submit(token, command, RequestOp::command, nullptr, slot.min_lsn)) {
+    finish_list_local(slot, list_engine_busy);
+  }
 }
 
 // Hands the work to an archive worker for `purpose`.

@@ -15,6 +15,25 @@ namespace {
 const LocalError busy_answer{503, "unavailable", "the server is busy; retry", {}};
 const LocalError signature_refused{401, {}, "the request's signature headers were refused", {}};
 
+// Paycore-Min-Lsn (docs/api.md "Replication"): at most one, an unsigned decimal of at most 19
+// digits (an LSN is a u64; 19 digits never overflow). Absent: 0 (no wait).
+bool parse_min_lsn(const HttpRequest& request, std::uint64_t* min_lsn) {
+  *min_lsn = 0;
+  const std::optional<std::string_view> text = request.header("Paycore-Min-Lsn");
+  if (!text) return true;
+  if (request.header_occurrences("Paycore-Min-Lsn") != 1) return false;
+  if (text->empty() || text->size() > 19) return false;
+  for (const char ch : *text) {
+    if (ch < '0' || ch > '9') return false;
+    *min_lsn = *min_lsn * 10 + static_cast<std::uint64_t>(ch - '0');
+  }
+  return true;
+}
+
+constexpr LocalError min_lsn_invalid{
+    400, "invalid_field", "Paycore-Min-Lsn must be one unsigned decimal log position",
+    "Paycore-Min-Lsn"};
+
 }  // namespace
 
 Slot& IoThread::push_slot(Connection& c) {
@@ -35,6 +54,7 @@ Slot& IoThread::push_slot(Connection& c) {
   slot.logged_nonce.pending = false;
   slot.retry_after_s = 0;
   slot.archive_lookups = 0;
+  slot.min_lsn = 0;
   slot.batch.entries.clear();
   return slot;
 }
@@ -151,6 +171,10 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
     return;
   }
   slot.route = match.route;
+  if (!parse_min_lsn(request, &slot.min_lsn)) {
+    finish_local(slot, min_lsn_invalid);
+    return;
+  }
   // One Keys for the whole request: the principal authenticated below points into it.
   const auth::Keys& current = keys();
   auth::AuthResult auth;
@@ -386,11 +410,11 @@ void IoThread::settle_nonces_of_closed(Connection& c) {
 void IoThread::submit_single(Connection& c, Slot& slot, const Command& command, RequestOp op) {
   const AnswerToken token = AnswerToken::for_request(c.index, c.generation, slot_index(c, slot));
   const LoggedNonce* nonce = slot.logged_nonce.pending ? &slot.logged_nonce : nullptr;
-  if (!submit(token, command, op, nonce)) finish_local(slot, busy_answer);
+  if (!submit(token, command, op, nonce, slot.min_lsn)) finish_local(slot, busy_answer);
 }
 
 bool IoThread::submit(const AnswerToken& token, const Command& command, RequestOp op,
-                      const LoggedNonce* nonce) {
+                      const LoggedNonce* nonce, std::uint64_t min_lsn) {
   Request request;
   request.command = command;
   if (nonce != nullptr) {  // the signer is the command's principal
@@ -400,6 +424,7 @@ bool IoThread::submit(const AnswerToken& token, const Command& command, RequestO
     request.command.nonce_timestamp_s = nonce->timestamp_s;
   }
   request.op = op;
+  request.min_lsn = min_lsn;
   request.token = token.pack();
   request.submitted_ns = monotonic_ns();
   if (!server_.engine_.submit(producer_, request)) return false;

@@ -104,6 +104,8 @@ std::string_view result_message(ResultCode code, CommandKind kind) {
     case ResultCode::mandate_exists: return "a mandate with this mandate_id exists already";
     case ResultCode::archive_check_needed: return "the archive of past payments could not be read";
     case ResultCode::not_primary: return "this process is not the primary: send writes to the primary";
+    case ResultCode::min_lsn_not_applied:
+      return "this process has not applied the log as far as Paycore-Min-Lsn yet: retry";
   }
   return "error";
 }

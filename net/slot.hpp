@@ -88,6 +88,7 @@ struct Slot {
   LoggedNonce logged_nonce;
   std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
   std::uint8_t archive_lookups = 0;  // lookups made for this request (net/archive_lookup.hpp)
+  std::uint64_t min_lsn = 0;  // Paycore-Min-Lsn: handed to the core with its command (0: none)
 };
 
 }  // namespace paycore::net

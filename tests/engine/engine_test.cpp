@@ -38,7 +38,9 @@ class EngineTest : public ::testing::TestWithParam<bool> {
 };
 
 INSTANTIATE_TEST_SUITE_P(WriterPaths, EngineTest, ::testing::Values(false, true),
-                         [](const auto& p) { return p.param ? std::string("Fallback") : std::string("IoUring"); });
+                         [](const auto& p) {
+                           return p.param ? std::string("Fallback") : std::string("IoUring");
+                         });
 
 TEST_P(EngineTest, EmptyDataDirectoryStartsFresh) {
   auto e = open_engine(config);
@@ -108,6 +110,69 @@ TEST_P(EngineTest, ResultsAreReleasedOnlyWhenDurable) {
   const Response read = call(*e, Request{get_account("operator", "alice", true), 78});
   EXPECT_EQ(read.result.account.account_id.view(), "alice");
   EXPECT_GE(e->metrics().durable_lsn.load(), read.lsn);
+}
+
+// Paycore-Min-Lsn (docs/api.md "Replication"): a read waits until the state holds that LSN.
+// Deposits from a second producer take the log there one record at a time.
+TEST_P(EngineTest, AReadWithAMinLsnWaitsUntilTheStateHoldsIt) {
+  config.min_lsn_wait_us = 20'000'000;
+  config.producers = 2;
+  auto e = open_engine(config);
+  e->start();
+  const Response opened = call(*e, Request{open_account("o1", "alice"), 1});
+  ASSERT_EQ(opened.result.code, ResultCode::ok);
+  Request read{get_account("operator", "alice", true), 2};
+  read.min_lsn = opened.lsn + 20;
+  while (!e->submit(0, read)) std::this_thread::yield();
+  Response answer;
+  std::int64_t deposited_by_min_lsn = 0;  // deposits at or below min_lsn: the read sees them
+  for (int i = 0; i < 40 && e->take(0, std::span(&answer, 1)) == 0; ++i) {
+    Request write{deposit("d" + std::to_string(i), "alice", 1),
+                  10u + static_cast<std::uint64_t>(i)};
+    while (!e->submit(1, write)) std::this_thread::yield();
+    Response done;
+    while (e->take(1, std::span(&done, 1)) == 0) std::this_thread::yield();
+    ASSERT_EQ(done.result.code, ResultCode::ok);
+    if (done.lsn <= read.min_lsn) ++deposited_by_min_lsn;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  ASSERT_EQ(answer.token, 2u) << "the read was never answered";
+  EXPECT_EQ(answer.result.code, ResultCode::ok);
+  EXPECT_GE(answer.lsn, read.min_lsn);
+  EXPECT_GE(answer.result.account.balance, deposited_by_min_lsn);
+  EXPECT_GT(deposited_by_min_lsn, 0);
+}
+
+TEST_P(EngineTest, AReadWhoseMinLsnIsNotReachedInTimeIsRefused) {
+  config.min_lsn_wait_us = 50'000;
+  auto e = open_engine(config);
+  e->start();
+  const Response opened = call(*e, Request{open_account("o1", "alice"), 1});
+  Request read{get_account("operator", "alice", true), 2};
+  read.min_lsn = opened.lsn + 1000;
+  const auto started = std::chrono::steady_clock::now();
+  const Response refused = call(*e, read);
+  EXPECT_EQ(refused.result.code, ResultCode::min_lsn_not_applied);
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(50));
+  EXPECT_LT(refused.lsn, read.min_lsn);
+  // One already reached is answered at once.
+  read.min_lsn = opened.lsn;
+  read.token = 3;
+  EXPECT_EQ(call(*e, read).result.code, ResultCode::ok);
+}
+
+TEST_P(EngineTest, AReadStillWaitingForItsMinLsnIsRefusedAtShutdown) {
+  config.min_lsn_wait_us = 60'000'000;
+  auto e = open_engine(config);
+  e->start();
+  Request read{get_account("operator", "alice", true), 2};
+  read.min_lsn = 1000;
+  while (!e->submit(0, read)) std::this_thread::yield();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  e->stop();
+  Response refused;
+  ASSERT_EQ(e->take(0, std::span(&refused, 1)), 1u) << "a waiting read was left unanswered";
+  EXPECT_EQ(refused.result.code, ResultCode::min_lsn_not_applied);
 }
 
 TEST_P(EngineTest, TimestampsStrictlyIncrease) {
@@ -269,7 +334,8 @@ TEST_P(EngineTest, SnapshotsKeepMustBeOneToTheMaximum) {
     const StatusOr<std::unique_ptr<Engine>> e = Engine::open(config);
     ASSERT_FALSE(e.is_ok()) << keep;
     EXPECT_EQ(e.status().code(), StatusCode::kInvalidArgument);
-    EXPECT_NE(e.status().message().find("snapshots_keep"), std::string::npos) << e.status().to_string();
+    EXPECT_NE(e.status().message().find("snapshots_keep"), std::string::npos)
+        << e.status().to_string();
   }
   config.snapshots_keep = 1;
   EXPECT_TRUE(Engine::open(config).is_ok());
@@ -422,7 +488,9 @@ class EngineNonceTest : public EngineTest {
 };
 
 INSTANTIATE_TEST_SUITE_P(WriterPaths, EngineNonceTest, ::testing::Values(false, true),
-                         [](const auto& p) { return p.param ? std::string("Fallback") : std::string("IoUring"); });
+                         [](const auto& p) {
+                           return p.param ? std::string("Fallback") : std::string("IoUring");
+                         });
 
 // Only a command whose record is in the log has its nonce there: a repeat answered from its
 // idempotency record, or an unsigned command, says so.

@@ -2,6 +2,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <chrono>
 #include <set>
 
 #include <atomic>
@@ -143,6 +144,33 @@ TEST_F(Api, MetricsShowWhereEachRequestsTimeWent) {
                            "paycore_core_stall_microseconds_total{cause=\"preempted\"}",
                            "paycore_core_stall_microseconds_max"}) {
     EXPECT_NE(r.body.find(name), std::string::npos) << name;
+  }
+}
+
+// Paycore-Min-Lsn (docs/api.md "Replication"): a read waits for that position, up to
+// min_lsn_wait_ms (1 s by default), then is 503 unavailable; a malformed one is 400.
+TEST_F(Api, AReadCarryingPaycoreMinLsnWaitsForItOrIsRefused) {
+  const std::string id = unique("minlsn");
+  const HttpResponse opened = open_account(id);
+  ASSERT_EQ(opened.status, 201) << opened.body;
+  const std::string written = opened.header("paycore-lsn");
+  ASSERT_FALSE(written.empty());
+  const auto read_at = [&](const std::string& min_lsn) {
+    return client_->raw(Client::signed_request(op(), "GET", "/v1/accounts/" + id, "", 0, {},
+                                               "Paycore-Min-Lsn: " + min_lsn + "\r\n"));
+  };
+  const HttpResponse reached = read_at(written);
+  EXPECT_EQ(reached.status, 200) << reached.body;
+  EXPECT_GE(std::stoull(reached.header("paycore-lsn")), std::stoull(written));
+  const auto started = std::chrono::steady_clock::now();
+  const HttpResponse ahead = read_at(std::to_string(std::stoull(written) + 1'000'000));
+  EXPECT_EQ(ahead.status, 503) << ahead.body;
+  EXPECT_NE(ahead.body.find(R"("code":"unavailable")"), std::string::npos) << ahead.body;
+  EXPECT_GE(std::chrono::steady_clock::now() - started, std::chrono::milliseconds(900));
+  for (const char* bad : {"x", "-1", "", "12345678901234567890", "1 2"}) {
+    const HttpResponse refused = read_at(bad);
+    EXPECT_EQ(refused.status, 400) << bad << ": " << refused.body;
+    EXPECT_NE(refused.body.find("Paycore-Min-Lsn"), std::string::npos) << refused.body;
   }
 }
 

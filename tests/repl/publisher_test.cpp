@@ -375,6 +375,27 @@ TEST_F(Replication, AStandbyAppliesTheStreamAndAnswersReadsOnly) {
   EXPECT_FALSE(standby_engine.metrics().follow_failed.load());
 }
 
+// Read-your-writes on a standby (docs/api.md "Replication"): a read carrying the LSN of a
+// write just acknowledged by the primary sees that write, however far behind the standby was.
+TEST_F(Replication, AStandbyReadWithTheWritesLsnSeesTheWrite) {
+  Engine& primary_engine = cluster_primary("a");
+  fund(primary_engine);
+  Engine& standby_engine = standby("b");
+  for (int i = 0; i < 20; ++i) {
+    const Response written = call(
+        primary_engine,
+        Request{deposit("d" + std::to_string(i), "alice", 1), 10u + static_cast<std::uint64_t>(i)});
+    ASSERT_EQ(written.result.code, ResultCode::ok);
+    Request read{get_account(op, "alice", /*as_operator=*/true),
+                 100u + static_cast<std::uint64_t>(i)};
+    read.min_lsn = written.lsn;
+    const Response seen = call(standby_engine, read);
+    ASSERT_EQ(seen.result.code, ResultCode::ok);
+    EXPECT_EQ(seen.result.account.balance, 1'000'000 + i + 1) << "read " << i;
+    EXPECT_GE(seen.lsn, written.lsn);
+  }
+}
+
 TEST_F(Replication, APromotedStandbyWritesAndTheOldPrimaryIsFenced) {
   Engine& old_primary = cluster_primary("a");
   fund(old_primary);
@@ -411,8 +432,7 @@ TEST_F(Replication, APromotedStandbyWritesAndTheOldPrimaryIsFenced) {
   ASSERT_TRUE(made.load());
   EXPECT_EQ(run(next, deposit("on-new-primary", "alice", 7)).code, ResultCode::ok);
   // The old primary's next append meets the new one's message: it is fenced, not answered.
-  EXPECT_EQ(run(old_primary, deposit("on-old-primary", "alice", 7)).code,
-            ResultCode::not_primary);
+  EXPECT_EQ(run(old_primary, deposit("on-old-primary", "alice", 7)).code, ResultCode::not_primary);
   EXPECT_TRUE(old_primary.metrics().replica_fenced.load());
   next.stop();
   std::uint64_t first_lsn = 0;
