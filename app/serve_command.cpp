@@ -34,7 +34,9 @@
 #include "core/engine.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "repl/bootstrap.hpp"
 #include "repl/cluster_member.hpp"
+#include "repl/snapshot_objects.hpp"
 #include "wal/fault.hpp"
 
 namespace paycore::app {
@@ -106,6 +108,8 @@ std::vector<Setting> default_settings() {
       {"replication_ack_timeout_ms", SettingType::integer, "2000", "a batch the log stream has not acknowledged after this is looked up, and writes are refused (503) until it is"},
       {"advertise_url", SettingType::text, "", "this process's base URL as the other cluster members name it (default http://LISTEN)"},
       {"lease_timeout_ms", SettingType::integer, "3000", "a primary lease not renewed for this long is taken by a standby"},
+      {"snapshot_publish_interval_ms", SettingType::integer, "1000", "the primary publishes its newest snapshot to JetStream (for members that start empty) when it looks, this often"},
+      {"min_lsn_wait_ms", SettingType::integer, "1000", "a read with Paycore-Min-Lsn waits at most this long for the process to apply that LSN, then is refused (503 unavailable)"},
       {"lease_heartbeat_ms", SettingType::integer, "250", "the primary renews its lease, and standbys look at it, this often"},
   };
 }
@@ -466,6 +470,10 @@ bool tier_settings_valid(Settings& settings) {
     return false;
   };
   if (settings.integer("hot_window_ms") < 1) return refuse("hot_window_ms must be at least 1");
+  // A waiting read holds its place in the I/O thread's ring: the wait is kept short.
+  if (settings.integer("min_lsn_wait_ms") > 60'000) {
+    return refuse("min_lsn_wait_ms must be 0..60000");
+  }
   // A standby applying the primary's archive_payments would drop payments its own archive
   // never received (docs/replication.md "Not yet").
   if (!settings.text("nats_url").empty() && settings.flag("archive")) {
@@ -529,25 +537,6 @@ StatusOr<Tier> open_tier(Settings& settings, const std::string& data_dir, Engine
   return tier;
 }
 
-// Recovers the engine from the data directory and opens its archive; false (said in the log
-// and on stderr) if either cannot be opened: exit status 1.
-bool open_storage(Settings& settings, const EngineConfig& engine_config, const std::string& data_dir,
-                  std::unique_ptr<Engine>* engine, Tier* tier) {
-  const auto refuse = [&](const char* what, const Status& status) {
-    const std::string error = status.to_string();
-    log_line(LogLevel::error, std::string(what) + error, {{"data_dir", data_dir}});
-    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
-    return false;
-  };
-  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(engine_config);
-  if (!opened.is_ok()) return refuse("cannot open the data directory: ", opened.status());
-  *engine = std::move(*opened);
-  StatusOr<Tier> opened_tier = open_tier(settings, data_dir, **engine);
-  if (!opened_tier.is_ok()) return refuse("cannot open the archive: ", opened_tier.status());
-  *tier = std::move(*opened_tier);
-  return true;
-}
-
 // The cluster settings (docs/replication.md); kInvalidArgument for a bad cluster name.
 StatusOr<repl::MemberConfig> member_config_from(Settings& settings, const ServeShape& shape) {
   const std::string cluster = settings.text("cluster_name");
@@ -574,7 +563,55 @@ StatusOr<repl::MemberConfig> member_config_from(Settings& settings, const ServeS
   config.lease.replicas = replicas;
   config.lease.timeout_ms = settings.integer("lease_timeout_ms");
   config.heartbeat_ms = settings.integer("lease_heartbeat_ms");
+  config.snapshots.log_stream = config.publisher.stream.name;
+  config.snapshots.snapshot_bucket = repl::snapshot_bucket_name(cluster);
+  config.snapshots.replicas = replicas;
+  config.snapshots.interval_ms = std::max<std::int64_t>(settings.integer("snapshot_publish_interval_ms"), 1);
   return config;
+}
+
+// With nats_url, before the engine opens: a member whose log is empty starts from the snapshot
+// the primary published (repl/bootstrap.hpp), its log continuing the stream's hash chain. False
+// (said in the log and on stderr) if that cannot be done: exit status 1.
+bool bootstrap_member(Settings& settings, const ServeShape& shape, EngineConfig* engine_config) {
+  if (settings.text("nats_url").empty()) return true;
+  StatusOr<repl::MemberConfig> member = member_config_from(settings, shape);
+  if (!member.is_ok()) return true;  // join_cluster says why
+  StatusOr<repl::BootstrapOutcome> outcome = repl::prepare_empty_member(repl::BootstrapConfig{
+      member->link, member->publisher.stream.name, member->snapshots.snapshot_bucket,
+      Engine::snapshots_dir_of(shape.data_dir), Engine::wal_dir_of(shape.data_dir)});
+  if (!outcome.is_ok()) {
+    const std::string error = outcome.status().to_string();
+    log_line(LogLevel::error, "cannot start from the published snapshot: " + error,
+             {{"data_dir", shape.data_dir}});
+    std::fprintf(stderr, "paycore serve: cannot start from the published snapshot: %s\n",
+                 error.c_str());
+    return false;
+  }
+  engine_config->log_prev_checksum_if_empty = outcome->log_checksum;
+  return true;
+}
+
+// Prepares a cluster member's empty data directory (bootstrap_member), recovers the engine
+// from the data directory and opens its archive; false (said in the log and on stderr) if any
+// of that fails: exit status 1.
+bool open_storage(Settings& settings, const ServeShape& shape, EngineConfig engine_config,
+                  std::unique_ptr<Engine>* engine, Tier* tier) {
+  const std::string& data_dir = shape.data_dir;
+  if (!bootstrap_member(settings, shape, &engine_config)) return false;
+  const auto refuse = [&](const char* what, const Status& status) {
+    const std::string error = status.to_string();
+    log_line(LogLevel::error, std::string(what) + error, {{"data_dir", data_dir}});
+    std::fprintf(stderr, "paycore serve: %s\n", error.c_str());
+    return false;
+  };
+  StatusOr<std::unique_ptr<Engine>> opened = Engine::open(engine_config);
+  if (!opened.is_ok()) return refuse("cannot open the data directory: ", opened.status());
+  *engine = std::move(*opened);
+  StatusOr<Tier> opened_tier = open_tier(settings, data_dir, **engine);
+  if (!opened_tier.is_ok()) return refuse("cannot open the archive: ", opened_tier.status());
+  *tier = std::move(*opened_tier);
+  return true;
 }
 
 // With nats_url: joins the cluster (docs/replication.md): a standby following the log stream
@@ -658,6 +695,7 @@ EngineConfig engine_config_from(Settings& settings, const ServeShape& shape, con
   engine_config.limits.payments_max = static_cast<std::uint32_t>(settings.integer("payments_max"));
   engine_config.limits.mandates_max = static_cast<std::uint32_t>(settings.integer("mandates_max"));
   engine_config.pending_lifetime_us = settings.integer("pending_lifetime_s") * 1'000'000;
+  engine_config.min_lsn_wait_us = settings.integer("min_lsn_wait_ms") * 1000;
   engine_config.snapshot_every_records = static_cast<std::uint64_t>(settings.integer("snapshot_every_records"));
   engine_config.snapshot_every_us = settings.integer("snapshot_every_s") * 1'000'000;
   engine_config.snapshots_keep = static_cast<std::uint32_t>(settings.integer("snapshots_keep"));
@@ -814,7 +852,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   std::unique_ptr<repl::ClusterMember> member;  // outlives the engine that uses its ports
   std::unique_ptr<Engine> engine;
   Tier tier;
-  if (!open_storage(settings, engine_config, data_dir, &engine, &tier)) return 1;
+  if (!open_storage(settings, *shape, engine_config, &engine, &tier)) return 1;
   if (!join_cluster(settings, *shape, *engine, &member)) return 1;
   // Declared after the engine, so destroyed before it on every return: the leadership thread
   // stops using the engine first (the engine itself is stopped while the member's ports live).

@@ -274,6 +274,9 @@ void write_replication(Exposition& e, const EngineMetrics& engine) {
           flag(engine.follow_failed));
   e.counter("paycore_promotions_total", "Standby to primary, in this process.",
             engine.promotions.load(std::memory_order_relaxed));
+  e.gauge("paycore_snapshot_published_lsn",
+          "LSN of the newest snapshot this process published to JetStream (0: none).",
+          engine.snapshot_published_lsn.load(std::memory_order_relaxed));
 }
 
 }  // namespace

@@ -6,6 +6,7 @@
 
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "repl/snapshot_shipper.hpp"
 
 namespace paycore::repl {
 
@@ -37,6 +38,13 @@ StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig&
     return follower.status();
   }
   m->thread_ = std::thread([raw = m.get()] { raw->run(); });
+  ShipperConfig shipper = config.snapshots;
+  shipper.link = config.link;
+  shipper.link.name += "-snapshots";
+  shipper.snapshots_dir = engine.snapshots_dir();
+  m->shipper_ = std::make_unique<SnapshotShipper>(
+      shipper, [raw = m.get()] { return raw->primary() && !raw->must_stop(); },
+      &engine.snapshot_published_lsn_metric());
   return m;
 }
 
@@ -77,6 +85,7 @@ void ClusterMember::stop() {
     if (stopping_) return;
     stopping_ = true;
   }
+  shipper_.reset();  // an upload under way is finished first
   wake_.notify_all();
   if (thread_.joinable()) thread_.join();
   if (lease_ != nullptr) lease_->release();

@@ -18,6 +18,7 @@
 #include "core/engine.hpp"
 #include "repl/lease.hpp"
 #include "repl/nats_link.hpp"
+#include "repl/snapshot_shipper.hpp"
 #include "repl/stream_follower.hpp"
 #include "repl/stream_publisher.hpp"
 
@@ -28,6 +29,8 @@ struct MemberConfig {
   PublisherConfig publisher;  // its writer_id is this process's for its whole life
   FollowerConfig follower;
   LeaseConfig lease;          // its holder names the same writer_id
+  // The snapshot bucket (its link and snapshots_dir are filled in by join).
+  ShipperConfig snapshots;
   std::int64_t heartbeat_ms = 250;
 };
 
@@ -72,6 +75,7 @@ class ClusterMember {
   std::unique_ptr<NatsLink> link_;  // for reading the stream's position
   std::unique_ptr<StreamFollower> follower_;
   std::unique_ptr<StreamPublisher> publisher_;
+  std::unique_ptr<SnapshotShipper> shipper_;  // publishes snapshots while primary
   std::atomic<bool> primary_{false};
   std::atomic<bool> lease_lost_{false};
   std::atomic<bool> follow_failed_{false};

@@ -3,6 +3,8 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
+#include <optional>
+
 #include "base/assert.hpp"
 #include "base/eventfd.hpp"
 #include "base/log.hpp"
@@ -38,6 +40,25 @@ Status check_same_record(jsCtx* js, const std::string& stream, std::uint64_t fir
   return Status::ok();  // not in the stream any more (retention): nothing to compare
 }
 
+// The first message (sequence) whose last LSN is past `lsn`, last_sequence + 1 if none:
+// messages' LSNs grow with their sequence, so a binary search over [first, last + 1).
+StatusOr<std::uint64_t> first_message_past(jsCtx* js, const std::string& stream,
+                                           const StreamPosition& position, std::uint64_t lsn) {
+  std::uint64_t low = position.first_sequence;
+  std::uint64_t high = position.last_sequence + 1;
+  while (low < high) {
+    const std::uint64_t middle = low + (high - low) / 2;
+    StatusOr<StoredMessage> m = read_message(js, stream, middle);
+    if (!m.is_ok()) return m.status();
+    if (m->last_lsn <= lsn) {
+      low = middle + 1;
+    } else {
+      high = middle;
+    }
+  }
+  return low;
+}
+
 }  // namespace
 
 StatusOr<std::uint64_t> find_follow_start(jsCtx* js, const std::string& stream,
@@ -61,25 +82,33 @@ StatusOr<std::uint64_t> find_follow_start(jsCtx* js, const std::string& stream,
                       ") is ahead of the log stream (LSN " + std::to_string(last->last_lsn) +
                       "): it holds records the cluster never acknowledged");
   }
-  // The first message whose last LSN is past the local log: messages' LSNs grow with their
-  // sequence, so a binary search over [first, last + 1).
-  std::uint64_t low = position->first_sequence;
-  std::uint64_t high = position->last_sequence + 1;
-  while (low < high) {
-    const std::uint64_t middle = low + (high - low) / 2;
-    StatusOr<StoredMessage> m = read_message(js, stream, middle);
-    if (!m.is_ok()) return m.status();
-    if (m->last_lsn <= local_last_lsn) {
-      low = middle + 1;
-    } else {
-      high = middle;
-    }
-  }
-  if (Status s = check_same_record(js, stream, low, local_last_lsn, local_last_checksum);
+  StatusOr<std::uint64_t> low = first_message_past(js, stream, *position, local_last_lsn);
+  if (!low.is_ok()) return low.status();
+  if (Status s = check_same_record(js, stream, *low, local_last_lsn, local_last_checksum);
       !s.is_ok()) {
     return s;
   }
-  return low;
+  return *low;
+}
+
+StatusOr<std::uint64_t> record_checksum(jsCtx* js, const std::string& stream, std::uint64_t lsn) {
+  StatusOr<StreamPosition> position = read_position(js, stream);
+  if (!position.is_ok()) return position.status();
+  const std::string missing = "the log stream does not hold LSN " + std::to_string(lsn);
+  if (lsn == 0 || position->last_sequence == 0) return Status::not_found(missing);
+  StatusOr<std::uint64_t> at = first_message_past(js, stream, *position, lsn - 1);
+  if (!at.is_ok()) return at.status();
+  if (*at > position->last_sequence) return Status::not_found(missing);
+  StatusOr<StoredMessage> m = read_message(js, stream, *at);
+  if (!m.is_ok()) return m.status();
+  if (m->first_lsn > lsn) return Status::not_found(missing + " (retention dropped it)");
+  std::optional<std::uint64_t> found;
+  const Status s = wal::for_each_frame_in(m->data, m->first_lsn, [&](const FrameView& f) {
+    if (f.lsn == lsn) found = f.checksum;
+  });
+  if (!s.is_ok()) return s;
+  if (!found) return Status::not_found(missing);
+  return *found;
 }
 
 StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(

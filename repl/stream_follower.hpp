@@ -40,6 +40,11 @@ StatusOr<std::uint64_t> find_follow_start(jsCtx* js, const std::string& stream,
                                         std::uint64_t local_last_lsn,
                                         std::uint64_t local_last_checksum);
 
+/// The checksum of the log record at `lsn` as the stream holds it (the hash chain a log that
+/// starts at lsn + 1 continues from). kNotFound if the stream does not hold it (not written
+/// yet, or past retention); kCorruption for a damaged message; NATS errors.
+StatusOr<std::uint64_t> record_checksum(jsCtx* js, const std::string& stream, std::uint64_t lsn);
+
 class StreamFollower final : public FollowSource {
  public:
   /// Connects and starts reading at find_follow_start(local_last_lsn). Errors: its errors,

@@ -190,7 +190,7 @@ Status Log::recover(RecoveryReport* report) {
     report->fresh = true;
     next_lsn_ = options_.first_lsn_if_empty;
     durable_lsn_ = next_lsn_ - 1;
-    prev_checksum_ = 0;
+    prev_checksum_ = next_lsn_ > 1 ? options_.prev_checksum_if_empty : 0;
     return create_segment(next_lsn_, prev_checksum_);
   }
   const std::string& last_path = scan.segments.back().path;

@@ -51,6 +51,10 @@ struct Options {
   // LSN of the first record when the directory holds no segment: after a snapshot at LSN s
   // whose log segments were all removed, pass s + 1 so that LSNs keep increasing.
   std::uint64_t first_lsn_if_empty = 1;
+  // The hash chain such a log starts from (its first segment's prev_checksum): the checksum of
+  // record first_lsn_if_empty - 1 when it is known (a cluster member started from a published
+  // snapshot, whose records come from the shared log: repl/bootstrap.hpp); 0 otherwise.
+  std::uint64_t prev_checksum_if_empty = 0;
   // Write each next segment full of zeros on a thread ahead of need (base/spare_file.hpp says
   // why) and leave a fallocated segment for such a spare as soon as one is ready. Off: every
   // segment is fallocated at rotation, on the caller's thread.

@@ -1,0 +1,163 @@
+// A cluster member that starts with an empty data directory (issue 14; docs/replication.md
+// "Bootstrap"), with real `paycore serve` processes on a real nats-server: the primary
+// publishes its snapshot to JetStream; the log stream is purged below it, as its retention
+// would; a new member starts from the published snapshot, follows the stream after it and
+// answers reads with what the primary acknowledged.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "auth/keys.hpp"
+#include "client.hpp"
+#include "core/snapshot_store.hpp"
+#include "repl/nats_link.hpp"
+#include "repl/stream_format.hpp"
+#include "tests/support/nats_cluster.hpp"
+
+namespace paycore::it {
+namespace {
+using paycore::testing::NatsCluster;
+using Clock = std::chrono::steady_clock;
+
+class Bootstrap : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ASSERT_TRUE(NatsCluster::available()) << "nats-server is missing: run scripts/setup";
+    dir_ = make_temp_dir("bootstrap");
+    ASSERT_TRUE(nats_.start(dir_ + "/nats", 1)) << nats_.error();
+    keys_path_ = dir_ + "/keys.json";
+  }
+  void TearDown() override {
+    for (auto& s : servers_) {
+      if (s.running()) s.kill_hard();
+    }
+    remove_tree(dir_);
+  }
+
+  std::vector<std::string> args() const {
+    return {"--nats-url", nats_.urls(), "--cluster-name", "bt", "--log-stream-replicas", "1",
+            "--archive=false", "--lease-timeout-ms", "1000", "--lease-heartbeat-ms", "100",
+            "--snapshot-publish-interval-ms", "100"};
+  }
+  std::string data_dir(int i) const { return dir_ + "/node" + std::to_string(i); }
+  bool start(int i) {
+    const bool up = servers_[static_cast<std::size_t>(i)].start(data_dir(i), keys_path_, args());
+    if (up && keys_ == nullptr) {
+      StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path_);
+      if (loaded.is_ok()) keys_ = *loaded;
+    }
+    return up;
+  }
+  ServerProcess& server(int i) { return servers_[static_cast<std::size_t>(i)]; }
+  HttpResponse call(int i, const std::string& method, const std::string& target,
+                    const std::string& body = {}) {
+    Client client(server(i).port(), keys_);
+    return client.call(client.operator_signer(), method, target, body);
+  }
+  std::int64_t metric_of(int i, const std::string& name) {
+    Client client(server(i).port(), keys_);
+    return metric(client.get("/metrics").body, name);
+  }
+
+  // Purges the log stream's messages that hold only records at or below `lsn`, as its
+  // retention would have: what follows the snapshot stays. Returns how many went.
+  std::uint64_t purge_log_through(std::uint64_t lsn) {
+    repl::LinkConfig link;
+    link.urls = nats_.urls();
+    StatusOr<std::unique_ptr<repl::NatsLink>> connected = repl::NatsLink::connect(link);
+    EXPECT_TRUE(connected.is_ok()) << connected.status().to_string();
+    if (!connected.is_ok()) return 0;
+    jsCtx* js = (*connected)->js();
+    const std::string stream = repl::log_stream_name("bt");
+    StatusOr<repl::StreamPosition> position = repl::read_position(js, stream);
+    EXPECT_TRUE(position.is_ok());
+    std::uint64_t keep_from = position->first_sequence;
+    while (keep_from <= position->last_sequence) {
+      StatusOr<repl::StoredMessage> m = repl::read_message(js, stream, keep_from);
+      EXPECT_TRUE(m.is_ok()) << m.status().to_string();
+      if (!m.is_ok() || m->last_lsn > lsn) break;
+      ++keep_from;
+    }
+    jsOptions options;
+    jsOptions_Init(&options);
+    options.Stream.Purge.Sequence = keep_from;
+    jsErrCode error{};
+    EXPECT_EQ(js_PurgeStream(js, stream.c_str(), &options, &error), NATS_OK) << error;
+    return keep_from - position->first_sequence;
+  }
+
+  std::string dir_;
+  std::string keys_path_;
+  NatsCluster nats_;
+  std::shared_ptr<const auth::Keys> keys_;
+  std::vector<ServerProcess> servers_ = std::vector<ServerProcess>(3);
+};
+
+std::string deposit_body(int n) {
+  return R"({"request_id":"dep-)" + std::to_string(n) + R"(","amount":)" + std::to_string(n + 1) +
+         R"(,"currency":"CNY"})";
+}
+
+TEST_F(Bootstrap, AMemberStartedEmptyBeginsFromThePublishedSnapshotAndCatchesUp) {
+  ASSERT_TRUE(start(0)) << server(0).log();
+  // Process 0 takes the lease (it is alone) and opens the account.
+  const std::string open_body =
+      R"({"request_id":"open-alice","account_id":"alice","currency":"CNY","kind":"customer"})";
+  HttpResponse r = call(0, "POST", "/v1/accounts", open_body);
+  const auto deadline = Clock::now() + std::chrono::seconds(15);
+  while (r.status != 201 && Clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    r = call(0, "POST", "/v1/accounts", open_body);
+  }
+  ASSERT_EQ(r.status, 201) << r.body << server(0).log();
+  std::int64_t expected = 0;  // deposit n is n + 1
+  for (int n = 0; n < 50; ++n) {
+    ASSERT_EQ(call(0, "POST", "/v1/accounts/alice/deposits", deposit_body(n)).status, 200);
+    expected += n + 1;
+  }
+  const HttpResponse snapshot = call(0, "POST", "/v1/admin/snapshot");
+  ASSERT_EQ(snapshot.status, 200) << snapshot.body;
+  const std::int64_t snapshot_lsn = json_int(snapshot.body, "/lsn").value_or(0);
+  ASSERT_GT(snapshot_lsn, 0);
+  const auto published_by = Clock::now() + std::chrono::seconds(15);
+  while (metric_of(0, "paycore_snapshot_published_lsn") < snapshot_lsn &&
+         Clock::now() < published_by) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  }
+  ASSERT_GE(metric_of(0, "paycore_snapshot_published_lsn"), snapshot_lsn) << server(0).log();
+  std::string last_lsn;
+  for (int n = 50; n < 70; ++n) {
+    const HttpResponse d = call(0, "POST", "/v1/accounts/alice/deposits", deposit_body(n));
+    ASSERT_EQ(d.status, 200) << d.body;
+    expected += n + 1;
+    last_lsn = d.header("paycore-lsn");
+  }
+  ASSERT_GT(purge_log_through(static_cast<std::uint64_t>(snapshot_lsn)), 0u);
+
+  ASSERT_TRUE(start(1)) << server(1).log();
+  EXPECT_NE(server(1).log().find("bootstrap: installed the published snapshot"), std::string::npos);
+  EXPECT_TRUE(std::filesystem::exists(
+      snapshot_path(data_dir(1) + "/snapshots", static_cast<std::uint64_t>(snapshot_lsn))));
+  Client standby(server(1).port(), keys_);
+  const HttpResponse read = standby.raw(Client::signed_request(
+      standby.operator_signer(), "GET", "/v1/accounts/alice", "", 0, {},
+      "Paycore-Min-Lsn: " + last_lsn + "\r\n"));
+  ASSERT_EQ(read.status, 200) << read.body << server(1).log();
+  EXPECT_EQ(json_int(read.body, "/balance").value_or(-1), expected);
+  // The standby's log starts after the snapshot: it never had the purged records.
+  for (const auto& entry : std::filesystem::directory_iterator(data_dir(1) + "/wal")) {
+    const std::string name = entry.path().filename().string();
+    if (name.ends_with(".log")) {
+      EXPECT_GE(std::stoull(name.substr(0, 20)), static_cast<std::uint64_t>(snapshot_lsn) + 1)
+          << name;
+    }
+  }
+  EXPECT_EQ(metric_of(1, "paycore_follow_failed"), 0);
+}
+
+}  // namespace
+}  // namespace paycore::it
