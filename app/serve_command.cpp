@@ -108,6 +108,7 @@ std::vector<Setting> default_settings() {
       {"replication_ack_timeout_ms", SettingType::integer, "2000", "a batch the log stream has not acknowledged after this is looked up, and writes are refused (503) until it is"},
       {"advertise_url", SettingType::text, "", "this process's base URL as the other cluster members name it (default http://LISTEN)"},
       {"lease_timeout_ms", SettingType::integer, "3000", "a primary lease not renewed for this long is taken by a standby"},
+      {"set_aside_unacknowledged", SettingType::flag, "true", "a cluster member whose log holds records the cluster never acknowledged (killed as primary with batches in flight) moves its log to DATA_DIR/set-aside/ and starts from the published snapshot, instead of refusing to start"},
       {"snapshot_publish_interval_ms", SettingType::integer, "1000", "the primary publishes its newest snapshot to JetStream (for members that start empty) when it looks, this often"},
       {"min_lsn_wait_ms", SettingType::integer, "1000", "a read with Paycore-Min-Lsn waits at most this long for the process to apply that LSN, then is refused (503 unavailable)"},
       {"lease_heartbeat_ms", SettingType::integer, "250", "the primary renews its lease, and standbys look at it, this often"},
@@ -614,24 +615,67 @@ bool open_storage(Settings& settings, const ServeShape& shape, EngineConfig engi
   return true;
 }
 
-// With nats_url: joins the cluster (docs/replication.md): a standby following the log stream
-// until its leadership takes the lease and promotes it. False (said in the log and on stderr)
-// if the stream cannot be reached or holds another history: exit status 1.
-bool join_cluster(Settings& settings, const ServeShape& shape, Engine& engine,
-                  std::unique_ptr<repl::ClusterMember>* out) {
-  if (settings.text("nats_url").empty()) return true;
-  const auto refuse = [&](const Status& status) {
-    log_line(LogLevel::error, "cannot join the cluster: " + status.to_string(),
-             {{"nats_url", settings.text("nats_url")}});
-    std::fprintf(stderr, "paycore serve: cannot join the cluster: %s\n", status.to_string().c_str());
-    return false;
-  };
+// Joins the cluster (docs/replication.md): a standby following the log stream until its
+// leadership takes the lease and promotes it.
+Status join_cluster(Settings& settings, const ServeShape& shape, Engine& engine,
+                    std::unique_ptr<repl::ClusterMember>* out) {
   StatusOr<repl::MemberConfig> config = member_config_from(settings, shape);
-  if (!config.is_ok()) return refuse(config.status());
+  if (!config.is_ok()) return config.status();
   StatusOr<std::unique_ptr<repl::ClusterMember>> joined = repl::ClusterMember::join(*config, engine);
-  if (!joined.is_ok()) return refuse(joined.status());
+  if (!joined.is_ok()) return joined.status();
   *out = std::move(*joined);
+  return Status::ok();
+}
+
+// A join refused because the local log holds records the cluster never acknowledged (kConflict)
+// by a log of the stream's own history: those records' answers never left, so with
+// set_aside_unacknowledged the log is moved to DATA_DIR/set-aside/ and true is returned (the
+// caller opens an empty member, which starts from the published snapshot).
+bool set_aside_unacknowledged(Settings& settings, const ServeShape& shape, const Status& refused,
+                              std::unique_ptr<Engine>* engine, Tier* tier) {
+  if (refused.code() != StatusCode::kConflict || !settings.flag("set_aside_unacknowledged")) {
+    return false;
+  }
+  StatusOr<repl::MemberConfig> config = member_config_from(settings, shape);
+  if (!config.is_ok()) return false;
+  StatusOr<bool> same = repl::log_shares_stream_history(config->link, config->follower.stream, **engine);
+  if (!same.is_ok() || !*same) {
+    log_line(LogLevel::error, "the local log is not the log stream's history: left as it is",
+             {{"reason", same.is_ok() ? "no common record" : same.status().to_string()}});
+    return false;
+  }
+  engine->reset();
+  tier->stop();
+  std::string where;
+  if (const Status s = repl::set_aside_log(shape.data_dir, &where); !s.is_ok()) {
+    log_line(LogLevel::error, "cannot set the local log aside: " + s.to_string());
+    return false;
+  }
+  log_line(LogLevel::warn,
+           "the local log held records the cluster never acknowledged: set aside, starting from "
+           "the published snapshot",
+           {{"moved_to", where}, {"reason", refused.to_string()}});
   return true;
+}
+
+// With nats_url: opens the storage and joins the cluster, setting aside a log that holds
+// records the cluster never acknowledged (once). False (said in the log and on stderr) if the
+// storage cannot be opened, the stream cannot be reached or holds another history: exit 1.
+bool open_as_member(Settings& settings, const ServeShape& shape, const EngineConfig& engine_config,
+                    std::unique_ptr<Engine>* engine, Tier* tier,
+                    std::unique_ptr<repl::ClusterMember>* member) {
+  if (!open_storage(settings, shape, engine_config, engine, tier)) return false;
+  if (settings.text("nats_url").empty()) return true;
+  Status joined = join_cluster(settings, shape, **engine, member);
+  if (!joined.is_ok() && set_aside_unacknowledged(settings, shape, joined, engine, tier)) {
+    if (!open_storage(settings, shape, engine_config, engine, tier)) return false;
+    joined = join_cluster(settings, shape, **engine, member);
+  }
+  if (joined.is_ok()) return true;
+  log_line(LogLevel::error, "cannot join the cluster: " + joined.to_string(),
+           {{"nats_url", settings.text("nats_url")}});
+  std::fprintf(stderr, "paycore serve: cannot join the cluster: %s\n", joined.to_string().c_str());
+  return false;
 }
 
 // Durable nonces (the nonce_journal setting): a single write's nonce is made durable in its log
@@ -852,8 +896,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   std::unique_ptr<repl::ClusterMember> member;  // outlives the engine that uses its ports
   std::unique_ptr<Engine> engine;
   Tier tier;
-  if (!open_storage(settings, *shape, engine_config, &engine, &tier)) return 1;
-  if (!join_cluster(settings, *shape, *engine, &member)) return 1;
+  if (!open_as_member(settings, *shape, engine_config, &engine, &tier, &member)) return 1;
   // Declared after the engine, so destroyed before it on every return: the leadership thread
   // stops using the engine first (the engine itself is stopped while the member's ports live).
   const StopLeadership stop_leadership{member.get()};

@@ -870,6 +870,7 @@ void Engine::request_promotion(std::uint64_t through_sequence,
 
 std::uint64_t Engine::log_last_lsn() const { return core_->log->next_lsn() - 1; }
 std::uint64_t Engine::log_last_checksum() const { return core_->log->last_checksum(); }
+std::uint64_t Engine::log_first_lsn() const { return core_->log->first_lsn(); }
 
 Status Engine::replay_log_frames(std::uint64_t from_lsn, std::uint64_t to_lsn,
                                  FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {

@@ -204,6 +204,8 @@ class Engine {
   /// frames in [from_lsn, to_lsn] (wal::Log::replay_frames, its errors).
   std::uint64_t log_last_lsn() const;
   std::uint64_t log_last_checksum() const;
+  /// Before start(): the first record still on disk (log_last_lsn() + 1 when there is none).
+  std::uint64_t log_first_lsn() const;
   Status replay_log_frames(std::uint64_t from_lsn, std::uint64_t to_lsn,
                            FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn);
 

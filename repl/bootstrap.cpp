@@ -2,16 +2,20 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cerrno>
+#include <cstdio>
 #include <span>
 #include <optional>
 #include <vector>
 
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "core/snapshot.hpp"
 #include "core/snapshot_store.hpp"
 #include "repl/snapshot_objects.hpp"
 #include "repl/stream_follower.hpp"
+#include "wal/frames.hpp"
 #include "wal/reader.hpp"
 
 namespace paycore::repl {
@@ -86,6 +90,49 @@ StatusOr<BootstrapOutcome> prepare_empty_member(const BootstrapConfig& config) {
   }
   outcome.log_checksum = *chain;
   return outcome;
+}
+
+StatusOr<bool> log_shares_stream_history(const LinkConfig& link, const std::string& log_stream,
+                                         Engine& engine) {
+  StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link);
+  if (!connected.is_ok()) return connected.status();
+  jsCtx* js = (*connected)->js();
+  StatusOr<StreamPosition> position = read_position(js, log_stream);
+  if (!position.is_ok()) return position.status();
+  if (position->last_sequence == 0 || engine.log_last_lsn() == 0) return false;
+  StatusOr<StoredMessage> first = read_message(js, log_stream, position->first_sequence);
+  if (!first.is_ok()) return first.status();
+  StatusOr<StoredMessage> last = read_message(js, log_stream, position->last_sequence);
+  if (!last.is_ok()) return last.status();
+  // The first LSN both hold: compared there, a shared history shows whatever its tails are.
+  const std::uint64_t lsn = std::max(engine.log_first_lsn(), first->first_lsn);
+  if (lsn > std::min(engine.log_last_lsn(), last->last_lsn)) return false;
+  std::optional<std::uint64_t> local;
+  const Status walked =
+      engine.replay_log_frames(lsn, lsn, [&](std::uint64_t, std::span<const std::byte> frame) {
+        (void)wal::for_each_frame_in(frame, lsn,
+                                     [&](const wal::FrameView& f) { local = f.checksum; });
+      });
+  if (!walked.is_ok()) return walked;
+  if (!local) return false;
+  StatusOr<std::uint64_t> shared = record_checksum(js, log_stream, lsn);
+  if (!shared.is_ok()) return shared.status();
+  return *shared == *local;
+}
+
+Status set_aside_log(const std::string& data_dir, std::string* where) {
+  *where = data_dir + "/set-aside/" + std::to_string(wall_clock_us() / 1000);
+  PAYCORE_RETURN_IF_ERROR(make_directories(*where));
+  for (const std::string& name : {std::string("wal"), std::string("snapshots")}) {
+    const std::string from = data_dir + "/" + name;
+    const std::string to = *where + "/" + name;
+    if (::rename(from.c_str(), to.c_str()) != 0 && errno != ENOENT) {
+      return errno_status("rename " + from + " to " + to, errno);
+    }
+  }
+  PAYCORE_RETURN_IF_ERROR(fsync_directory(*where));
+  PAYCORE_RETURN_IF_ERROR(fsync_directory(data_dir + "/set-aside"));
+  return fsync_directory(data_dir);
 }
 
 }  // namespace paycore::repl

@@ -11,6 +11,7 @@
 #include <string>
 
 #include "base/status.hpp"
+#include "core/engine.hpp"
 #include "repl/nats_link.hpp"
 
 namespace paycore::repl {
@@ -38,5 +39,21 @@ struct BootstrapOutcome {
 /// be chained (the stream no longer holds its record and no published snapshot matches);
 /// kCorruption for a damaged download; file and NATS errors.
 StatusOr<BootstrapOutcome> prepare_empty_member(const BootstrapConfig& config);
+
+/// Whether `engine`'s log (opened, not started) is the stream's history: both hold the record
+/// at the first LSN they both hold, with the same checksum. A log whose join failed because it
+/// goes past the stream or differs from it at its end (kConflict: ClusterMember::join) and that
+/// shares the stream's history holds only records the cluster never acknowledged past that
+/// point: their answers never left (an answer waits for the stream), so the log may be set
+/// aside and the member started from the published snapshot. False when the two hold no LSN in
+/// common or differ at the first they share (another history: never set aside by itself).
+/// NATS and log errors.
+StatusOr<bool> log_shares_stream_history(const LinkConfig& link, const std::string& log_stream,
+                                         Engine& engine);
+
+/// Moves DATA_DIR/wal and DATA_DIR/snapshots to DATA_DIR/set-aside/<unix ms>/ (fsyncing the
+/// directories), for a member whose log cannot follow the stream; `*where` names the place.
+/// The engine on that directory must be closed first. Errors: the system calls'.
+Status set_aside_log(const std::string& data_dir, std::string* where);
 
 }  // namespace paycore::repl

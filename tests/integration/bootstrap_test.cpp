@@ -6,6 +6,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <csignal>
 #include <filesystem>
 #include <string>
 #include <thread>
@@ -38,14 +39,15 @@ class Bootstrap : public ::testing::Test {
     remove_tree(dir_);
   }
 
-  std::vector<std::string> args() const {
-    return {"--nats-url", nats_.urls(), "--cluster-name", "bt", "--log-stream-replicas", "1",
+  std::vector<std::string> args(const std::string& cluster = "bt") const {
+    return {"--nats-url", nats_.urls(), "--cluster-name", cluster, "--log-stream-replicas", "1",
             "--archive=false", "--lease-timeout-ms", "1000", "--lease-heartbeat-ms", "100",
             "--snapshot-publish-interval-ms", "100"};
   }
   std::string data_dir(int i) const { return dir_ + "/node" + std::to_string(i); }
-  bool start(int i) {
-    const bool up = servers_[static_cast<std::size_t>(i)].start(data_dir(i), keys_path_, args());
+  bool start(int i, const std::string& cluster = "bt") {
+    const bool up =
+        servers_[static_cast<std::size_t>(i)].start(data_dir(i), keys_path_, args(cluster));
     if (up && keys_ == nullptr) {
       StatusOr<std::shared_ptr<const auth::Keys>> loaded = auth::keys_load(keys_path_);
       if (loaded.is_ok()) keys_ = *loaded;
@@ -57,6 +59,18 @@ class Bootstrap : public ::testing::Test {
                     const std::string& body = {}) {
     Client client(server(i).port(), keys_);
     return client.call(client.operator_signer(), method, target, body);
+  }
+  // Opens `account` on process i once it is primary (it takes the lease within seconds).
+  void open_account_on(int i, const std::string& account) {
+    const std::string body = R"({"request_id":"open-)" + account + R"(","account_id":")" +
+                             account + R"(","currency":"CNY","kind":"customer"})";
+    HttpResponse r = call(i, "POST", "/v1/accounts", body);
+    const auto deadline = Clock::now() + std::chrono::seconds(15);
+    while (r.status != 201 && Clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      r = call(i, "POST", "/v1/accounts", body);
+    }
+    ASSERT_EQ(r.status, 201) << r.body << server(i).log();
   }
   std::int64_t metric_of(int i, const std::string& name) {
     Client client(server(i).port(), keys_);
@@ -104,16 +118,7 @@ std::string deposit_body(int n) {
 
 TEST_F(Bootstrap, AMemberStartedEmptyBeginsFromThePublishedSnapshotAndCatchesUp) {
   ASSERT_TRUE(start(0)) << server(0).log();
-  // Process 0 takes the lease (it is alone) and opens the account.
-  const std::string open_body =
-      R"({"request_id":"open-alice","account_id":"alice","currency":"CNY","kind":"customer"})";
-  HttpResponse r = call(0, "POST", "/v1/accounts", open_body);
-  const auto deadline = Clock::now() + std::chrono::seconds(15);
-  while (r.status != 201 && Clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(50));
-    r = call(0, "POST", "/v1/accounts", open_body);
-  }
-  ASSERT_EQ(r.status, 201) << r.body << server(0).log();
+  ASSERT_NO_FATAL_FAILURE(open_account_on(0, "alice"));  // process 0 is alone: the primary
   std::int64_t expected = 0;  // deposit n is n + 1
   for (int n = 0; n < 50; ++n) {
     ASSERT_EQ(call(0, "POST", "/v1/accounts/alice/deposits", deposit_body(n)).status, 200);
@@ -157,6 +162,30 @@ TEST_F(Bootstrap, AMemberStartedEmptyBeginsFromThePublishedSnapshotAndCatchesUp)
     }
   }
   EXPECT_EQ(metric_of(1, "paycore_follow_failed"), 0);
+}
+
+// A member whose log is another cluster's history is refused and its log left where it is: only
+// records the stream's own history never acknowledged are ever set aside by themselves.
+TEST_F(Bootstrap, ALogOfAnotherHistoryIsNeverSetAside) {
+  ASSERT_TRUE(start(0)) << server(0).log();
+  ASSERT_NO_FATAL_FAILURE(open_account_on(0, "alice"));
+  for (int n = 0; n < 5; ++n) {
+    ASSERT_EQ(call(0, "POST", "/v1/accounts/alice/deposits", deposit_body(n)).status, 200);
+  }
+  // Process 1 writes a history of its own as the primary of cluster "other".
+  ASSERT_TRUE(start(1, "other")) << server(1).log();
+  ASSERT_NO_FATAL_FAILURE(open_account_on(1, "carol"));
+  for (int n = 0; n < 10; ++n) {
+    ASSERT_EQ(call(1, "POST", "/v1/accounts/carol/deposits", deposit_body(n)).status, 200);
+  }
+  EXPECT_EQ(server(1).stop(SIGTERM), 0);
+  // Pointed at cluster "bt", its log goes past that stream's end: it cannot join, and it is
+  // not that stream's history.
+  EXPECT_FALSE(start(1)) << server(1).log();
+  EXPECT_NE(server(1).log().find("is not the log stream's history"), std::string::npos)
+      << server(1).log();
+  EXPECT_FALSE(std::filesystem::exists(data_dir(1) + "/set-aside"));
+  EXPECT_TRUE(std::filesystem::exists(data_dir(1) + "/wal"));
 }
 
 }  // namespace
