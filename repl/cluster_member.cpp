@@ -1,5 +1,6 @@
 #include "repl/cluster_member.hpp"
 
+#include <algorithm>
 #include <chrono>
 #include <thread>
 #include <utility>
@@ -13,6 +14,7 @@ namespace paycore::repl {
 StatusOr<std::unique_ptr<ClusterMember>> ClusterMember::join(const MemberConfig& config,
                                                              Engine& engine) {
   std::unique_ptr<ClusterMember> m(new ClusterMember(config, engine));
+  m->config_.publisher.writes_until_ms = &m->writes_until_ms_;
   StatusOr<std::unique_ptr<Lease>> lease = Lease::open(config.link, config.lease);
   if (!lease.is_ok()) return lease.status();
   m->lease_ = std::move(*lease);
@@ -60,6 +62,7 @@ Status ClusterMember::start_as_primary() {
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(config_.heartbeat_ms));
   }
+  note_lease_written();
   auto replay = [this](std::uint64_t from, std::uint64_t to,
                        FunctionRef<void(std::uint64_t, std::span<const std::byte>)> fn) {
     return engine_.replay_log_frames(from, to, fn);
@@ -133,6 +136,7 @@ void ClusterMember::heartbeat(std::int64_t now) {
     return;
   }
   const Lease::Step step = lease_->step(now);
+  if (step == Lease::Step::held) note_lease_written();
   {
     const std::lock_guard lock(url_mu_);
     primary_url_ = lease_holder_url(lease_->holder());
@@ -157,6 +161,18 @@ void ClusterMember::heartbeat(std::int64_t now) {
   }
   if (promotion_failed_.exchange(false)) promotion_asked_ = false;
   if (!promotion_asked_) ask_promotion();
+}
+
+// How long after a lease write the primary still takes writes: the lease timeout less a margin
+// for an append in flight (a standby takes the lease a full timeout after it first saw that
+// write, on its own clock).
+std::int64_t ClusterMember::write_window_ms() const {
+  const std::int64_t timeout = config_.lease.timeout_ms;
+  return timeout - std::max(2 * config_.heartbeat_ms, timeout / 4);
+}
+
+void ClusterMember::note_lease_written() {
+  writes_until_ms_.store(lease_->renewed_ms() + write_window_ms(), std::memory_order_relaxed);
 }
 
 // Holding the lease: become the writer once the stream is applied as far as it goes now.

@@ -68,6 +68,8 @@ class ClusterMember {
   void heartbeat(std::int64_t now_ms);
   void ask_promotion();
   ReplicaPort* make_primary(const Engine::PrimaryStart& start);
+  std::int64_t write_window_ms() const;
+  void note_lease_written();
 
   MemberConfig config_;
   Engine& engine_;
@@ -81,6 +83,9 @@ class ClusterMember {
   std::atomic<bool> follow_failed_{false};
   std::atomic<bool> promotion_asked_{false};
   std::atomic<bool> promotion_failed_{false};
+  // The publisher's write guard (PublisherConfig::writes_until_ms): the last lease write plus
+  // write_window_ms().
+  std::atomic<std::int64_t> writes_until_ms_{0};
 
   mutable std::mutex url_mu_;
   std::string primary_url_;  // under url_mu_

@@ -59,6 +59,9 @@ class Lease {
   void set_holder(const std::string& value) { config_.holder = value; }
 
   bool held() const { return held_; }
+  /// When (the `now_ms` of the step) this process last wrote the lease successfully: taken or
+  /// renewed. Meaningful while held().
+  std::int64_t renewed_ms() const { return renewed_ms_; }
   /// The holder's value as last read ("" if none).
   const std::string& holder() const { return holder_seen_; }
 

@@ -215,7 +215,12 @@ ReplicaStatus StreamPublisher::status() const {
   s.acknowledged_lsn = acknowledged_lsn_.load(std::memory_order_acquire);
   s.fenced = fenced_.load(std::memory_order_acquire);
   const std::int64_t oldest = oldest_unacknowledged_ms_.load(std::memory_order_relaxed);
-  s.stalled = oldest != 0 && monotonic_ms() - oldest > config_.ack_timeout_ms;
+  const std::int64_t now = monotonic_ms();
+  s.stalled = oldest != 0 && now - oldest > config_.ack_timeout_ms;
+  if (config_.writes_until_ms != nullptr) {
+    const std::int64_t until = config_.writes_until_ms->load(std::memory_order_relaxed);
+    s.stalled = s.stalled || (until != 0 && now > until);
+  }
   return s;
 }
 

@@ -38,6 +38,12 @@ struct PublisherConfig {
   // port report `stalled` (new writes refused) until it is acknowledged.
   std::int64_t ack_timeout_ms = 2000;
   std::uint64_t writer_id = 0;  // random per process start
+  // The lease's write guard (ClusterMember): past this monotonic_ms() the port reports
+  // `stalled`, so that the engine takes no new write nor tick once the lease may be about to
+  // pass to a standby. It only narrows the window in which an old primary's late append
+  // fences the new primary (docs/replication.md "Leadership"); fencing, not this, keeps writes
+  // safe. Null or 0: no guard.
+  const std::atomic<std::int64_t>* writes_until_ms = nullptr;
 };
 
 /// The local log as alignment needs it (the engine before start(), wal::Log underneath).

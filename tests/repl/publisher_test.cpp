@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "../engine/engine_harness.hpp"
+#include "base/time.hpp"
 #include "repl/nats_link.hpp"
 #include "repl/stream_follower.hpp"
 #include "repl/stream_publisher.hpp"
@@ -39,6 +40,7 @@ class Replication : public ::testing::Test {
 
   PublisherConfig publisher_config(std::int64_t ack_timeout_ms = 10'000) const {
     PublisherConfig config;
+    config.writes_until_ms = &writes_until_ms_;
     config.stream.name = log_stream_name(kCluster);
     config.stream.subject = log_subject(kCluster);
     config.stream.replicas = nats_nodes();
@@ -195,6 +197,7 @@ class Replication : public ::testing::Test {
 
   std::string dir_;
   NatsCluster nats_;
+  std::atomic<std::int64_t> writes_until_ms_{0};  // the lease's write guard (0: none)
   std::vector<std::unique_ptr<StreamPublisher>> publishers_;  // outlive their engines
   std::vector<std::unique_ptr<StreamFollower>> followers_;
   std::vector<std::unique_ptr<Engine>> engines_;
@@ -282,6 +285,18 @@ TEST_F(Replication, AStalledStreamRefusesNewWritesUntilItAnswers) {
   EXPECT_EQ(waited->token, 1U);
   EXPECT_EQ(waited->result.code, ResultCode::ok);
   EXPECT_EQ(run(engine, deposit("later", "alice", 5)).code, ResultCode::ok);
+}
+
+// The lease's write guard (PublisherConfig::writes_until_ms, set by ClusterMember after each
+// lease write): past it, a primary takes no write, while reads go on; a renewal lifts it.
+TEST_F(Replication, APrimaryPastItsLeaseWindowTakesNoWrites) {
+  Engine& engine = primary("a");
+  fund(engine);
+  writes_until_ms_ = monotonic_ms() - 1;
+  expect_write_refused_unavailable(engine);
+  EXPECT_EQ(run(engine, get_account(op, "alice", /*as_operator=*/true)).code, ResultCode::ok);
+  writes_until_ms_ = monotonic_ms() + 60'000;
+  EXPECT_EQ(run(engine, deposit("renewed", "alice", 5)).code, ResultCode::ok);
 }
 
 TEST_F(Replication, WritesResumeAfterTheServerIsKilledAndRestarted) {
