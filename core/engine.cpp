@@ -636,8 +636,10 @@ struct Engine::Core {
         break;
       }
     }
-    // A fenced primary's state may hold changes the shared log refused: never in a snapshot.
-    if (!replica.fenced) snapshots.write_final();
+    // A primary's state may hold changes the shared log never acknowledged (fenced, or cut off
+    // from it): such a state is never a snapshot.
+    const bool unacknowledged = e.config_.replica != nullptr && replica.acknowledged_lsn < state_lsn;
+    if (!replica.fenced && !unacknowledged) snapshots.write_final();
   }
 
   void publish_counts() {

@@ -1,6 +1,9 @@
 #include "repl/lease.hpp"
 
+#include <algorithm>
+
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "repl/stream_format.hpp"
 
 namespace paycore::repl {
@@ -56,7 +59,9 @@ Lease::Step Lease::renew(std::int64_t now_ms) {
   }
   const Status status = nats_status(s, jsErrCode{}, "renew the lease");
   // Unreachable for less than the timeout: nobody else can have taken it from that revision.
-  if (status.code() == StatusCode::kUnavailable && now_ms - renewed_ms_ < config_.timeout_ms) {
+  // Judged at the time the attempt ended, not began: it may have waited the link's timeout.
+  const std::int64_t ended_ms = std::max(now_ms, monotonic_ms());
+  if (status.code() == StatusCode::kUnavailable && ended_ms - renewed_ms_ < config_.timeout_ms) {
     return Step::held;
   }
   held_ = false;
