@@ -11,6 +11,9 @@ pkg_check_modules(TOMLPP REQUIRED IMPORTED_TARGET tomlplusplus>=3.3)
 # Replication's NATS JetStream client (libnats-dev; pkg-config: its CMake file names a static
 # library Debian does not ship). Linked always; used only with nats_url.
 pkg_check_modules(NATS REQUIRED IMPORTED_TARGET libnats>=3.4)
+# Webhook delivery's HTTP client (libcurl4-openssl-dev: TLS through the same OpenSSL). 7.85 for
+# CURLOPT_PROTOCOLS_STR; the multi interface's curl_multi_poll/wakeup are older.
+find_package(CURL 7.85 REQUIRED)
 if(PAYCORE_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()
