@@ -172,21 +172,62 @@ std::string index_key(const Delivery& d) {
 StatusOr<std::size_t> DeliveryStore::add(const StoredEvent& event,
                                          std::span<const NewDelivery> endpoints,
                                          std::int64_t now_us) {
-  PAYCORE_RETURN_IF_ERROR(check_new(event, endpoints));
+  const EventToAdd one[] = {{&event, endpoints}};
+  return add_many(one, now_us);
+}
+
+namespace {
+
+// Puts the event (unless stored or put earlier in this batch) and its new deliveries.
+StatusOr<std::size_t> put_new(DeliveryStore::Impl& impl, const StoredEvent& event,
+                              std::span<const NewDelivery> endpoints, std::int64_t now_us,
+                              std::set<std::string>& batch_keys, rocksdb::WriteBatch& batch);
+
+}  // namespace
+
+StatusOr<std::size_t> DeliveryStore::add_many(std::span<const EventToAdd> events,
+                                              std::int64_t now_us) {
+  if (events.size() > events_per_add_max) {
+    return Status::invalid_argument("more than " + std::to_string(events_per_add_max) +
+                                    " events in one add");
+  }
+  for (const EventToAdd& e : events) {
+    PAYCORE_ASSERT(e.event != nullptr);
+    PAYCORE_RETURN_IF_ERROR(check_new(*e.event, e.endpoints));
+  }
   PAYCORE_ASSERT_GT(now_us, 0);
   const std::lock_guard lock(impl_->write_mutex);
   rocksdb::WriteBatch batch;
-  StatusOr<std::optional<std::string>> stored_event = impl_->get(format::event_key(event.id));
+  std::set<std::string> batch_keys;  // what this batch puts: a repeat within it is one
+  std::size_t added_count = 0;
+  for (const EventToAdd& e : events) {
+    StatusOr<std::size_t> added = put_new(*impl_, *e.event, e.endpoints, now_us, batch_keys, batch);
+    PAYCORE_RETURN_IF_ERROR(added.status());
+    added_count += *added;
+  }
+  if (batch.Count() == 0) return std::size_t{0};
+  PAYCORE_RETURN_IF_ERROR(impl_->write(batch, /*sync=*/true));
+  impl_->pending_count += added_count;
+  return added_count;
+}
+
+namespace {
+
+StatusOr<std::size_t> put_new(DeliveryStore::Impl& impl, const StoredEvent& event,
+                              std::span<const NewDelivery> endpoints, std::int64_t now_us,
+                              std::set<std::string>& batch_keys, rocksdb::WriteBatch& batch) {
+  const std::string event_key = format::event_key(event.id);
+  StatusOr<std::optional<std::string>> stored_event = impl.get(event_key);
   PAYCORE_RETURN_IF_ERROR(stored_event.status());
-  if (!stored_event->has_value()) {
-    PAYCORE_RETURN_IF_ERROR(put(batch, format::event_key(event.id), format::encode_event(event)));
+  if (!stored_event->has_value() && batch_keys.insert(event_key).second) {
+    PAYCORE_RETURN_IF_ERROR(put(batch, event_key, format::encode_event(event)));
   }
   std::size_t added_count = 0;
   for (const NewDelivery& endpoint : endpoints) {
     const std::string key = format::delivery_key(event.id, endpoint.endpoint_id);
-    StatusOr<std::optional<std::string>> existing = impl_->get(key);
+    StatusOr<std::optional<std::string>> existing = impl.get(key);
     PAYCORE_RETURN_IF_ERROR(existing.status());
-    if (existing->has_value()) continue;
+    if (existing->has_value() || !batch_keys.insert(key).second) continue;
     Delivery d;
     d.event_id = event.id;
     d.endpoint_id = endpoint.endpoint_id;
@@ -198,10 +239,10 @@ StatusOr<std::size_t> DeliveryStore::add(const StoredEvent& event,
     PAYCORE_RETURN_IF_ERROR(put(batch, index_key(d), {}));
     ++added_count;
   }
-  PAYCORE_RETURN_IF_ERROR(impl_->write(batch, /*sync=*/true));
-  impl_->pending_count += added_count;
   return added_count;
 }
+
+}  // namespace
 
 // ---- Reads -------------------------------------------------------------------------------------
 

@@ -37,6 +37,8 @@ namespace paycore::webhooks {
 inline constexpr std::size_t deliveries_per_event_max = 16;
 /// due_endpoints() reads at most this many endpoints (the dispatcher's table is as bounded).
 inline constexpr std::size_t endpoints_max = 100'000;
+/// Events in one add_many (one RocksDB batch).
+inline constexpr std::size_t events_per_add_max = 1024;
 
 struct DeliveryStoreOptions {
   std::string dir;  // the RocksDB directory, created when missing
@@ -71,6 +73,14 @@ class DeliveryStore {
   /// secret, or more than deliveries_per_event_max endpoints; nothing is written then.
   StatusOr<std::size_t> add(const StoredEvent& event, std::span<const NewDelivery> endpoints,
                             std::int64_t now_us);
+  /// The same for several events in one synced batch (one fsync for all: the enqueue rate is
+  /// the disk's fsync rate divided by nothing else; docs/webhooks.md). At most
+  /// events_per_add_max events; the same rules, checked for all before anything is written.
+  struct EventToAdd {
+    const StoredEvent* event = nullptr;
+    std::span<const NewDelivery> endpoints;
+  };
+  StatusOr<std::size_t> add_many(std::span<const EventToAdd> events, std::int64_t now_us);
 
   /// The stored event / delivery; nullopt when absent. kCorruption on damaged bytes.
   StatusOr<std::optional<StoredEvent>> event(std::string_view event_id) const;
@@ -105,8 +115,10 @@ class DeliveryStore {
   /// PENDING deliveries now (counted at open, then kept by add/update).
   std::uint64_t pending_count() const;
 
- private:
+ /// Defined in delivery_store.cpp (named here so that its helpers there can take it).
   struct Impl;
+
+ private:
   explicit DeliveryStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };

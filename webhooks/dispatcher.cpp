@@ -390,19 +390,38 @@ StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::start(DispatcherConfig config)
 }
 
 Status Dispatcher::enqueue(const Event& event, std::span<const Endpoint> endpoints) {
-  std::vector<NewDelivery> wanted;
-  for (const Endpoint& endpoint : endpoints) {
-    if (!endpoint.enabled || impl_->is_disabled(endpoint.id)) continue;
-    wanted.push_back({endpoint.id, endpoint.url, endpoint.secret});
+  const EventToDeliver one[] = {{&event, endpoints}};
+  return enqueue_batch(one);
+}
+
+Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events) {
+  if (events.size() > events_per_add_max) {
+    return Status::invalid_argument("more than " + std::to_string(events_per_add_max) + " events");
   }
-  const StoredEvent stored{.id = event.id, .merchant_id = event.merchant_id, .type = event.type,
-                           .created_at_us = event.created_at_us, .body = event.body};
+  std::vector<StoredEvent> stored(events.size());
+  std::vector<std::vector<NewDelivery>> wanted(events.size());
+  std::vector<DeliveryStore::EventToAdd> adds(events.size());
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    const Event& e = *events[i].event;
+    stored[i] = {.id = e.id, .merchant_id = e.merchant_id, .type = e.type,
+                 .created_at_us = e.created_at_us, .body = e.body};
+    for (const Endpoint& endpoint : events[i].endpoints) {
+      if (!endpoint.enabled || impl_->is_disabled(endpoint.id)) continue;
+      wanted[i].push_back({endpoint.id, endpoint.url, endpoint.secret});
+    }
+    adds[i] = {&stored[i], wanted[i]};
+  }
   const std::int64_t now = impl_->now_us();
-  StatusOr<std::size_t> added = impl_->store->add(stored, wanted, now);
+  StatusOr<std::size_t> added = impl_->store->add_many(adds, now);
   PAYCORE_RETURN_IF_ERROR(added.status());
   impl_->enqueued += *added;
   if (*added == 0) return Status::ok();
-  for (const NewDelivery& endpoint : wanted) impl_->notify(endpoint.endpoint_id, now);
+  std::unordered_set<std::string> notified;  // one notice per endpoint per batch
+  for (const auto& endpoints : wanted) {
+    for (const NewDelivery& endpoint : endpoints) {
+      if (notified.insert(endpoint.endpoint_id).second) impl_->notify(endpoint.endpoint_id, now);
+    }
+  }
   return Status::ok();
 }
 

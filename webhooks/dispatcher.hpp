@@ -6,6 +6,7 @@
 // The events area (the lead's) calls five members, from any thread:
 //   enqueue(event, endpoints)  once per event, with the endpoints that want it: durable when it
 //                              returns; a repeat (after a restart) adds nothing
+//   enqueue_batch(events)      the same for many events with one fsync
 //   deliveries_of(event_id)    GET /v1/events/{id}/deliveries
 //   redeliver(event_id)        POST /v1/events/{id}/redeliver: one more attempt, now
 //   disable_endpoint(id)       POST /v1/webhook_endpoints/{id}/disable: its PENDING deliveries
@@ -100,6 +101,13 @@ class Dispatcher {
   /// then tells the thread. Endpoints that already have a delivery of this event are left as
   /// they are. kInvalidArgument: the event or an endpoint breaks a limit (nothing stored).
   Status enqueue(const Event& event, std::span<const Endpoint> endpoints);
+  /// The same for up to events_per_add_max events in one synced write: the way to keep up with
+  /// a busy log (one fsync per call: docs/webhooks.md has the rates of both).
+  struct EventToDeliver {
+    const Event* event = nullptr;
+    std::span<const Endpoint> endpoints;
+  };
+  Status enqueue_batch(std::span<const EventToDeliver> events);
   /// Every delivery of the event with its latest attempts; the secret is left empty.
   StatusOr<std::vector<Delivery>> deliveries_of(std::string_view event_id) const;
   /// Makes every delivery of the event PENDING and due now (synced): one more attempt for a
