@@ -16,7 +16,8 @@ bool backoff_policy_valid(const BackoffPolicy& policy) {
 
 std::int64_t retry_wait_ms(const BackoffPolicy& policy, std::uint32_t failed_attempts,
                            std::uint32_t draw) {
-  PAYCORE_ASSERT(backoff_policy_valid(policy));
+  const bool policy_valid = backoff_policy_valid(policy);
+  PAYCORE_ASSERT(policy_valid);
   PAYCORE_ASSERT_GE(failed_attempts, 1U);
   std::int64_t nominal_ms = policy.first_wait_ms;
   // Doubling stops at the cap, so the loop runs at most log2(30 days / 1 ms) ~ 32 times.

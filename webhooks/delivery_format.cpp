@@ -257,7 +257,8 @@ StatusOr<std::string> parse_disabled_key(std::string_view key) {
 }
 
 std::string encode_event(const StoredEvent& event) {
-  PAYCORE_ASSERT(check_event(event).is_ok());
+  const bool event_valid = check_event(event).is_ok();
+  PAYCORE_ASSERT(event_valid);
   std::string value = start_value();
   Writer w(&value);
   w.integer(event.created_at_us);
@@ -268,7 +269,8 @@ std::string encode_event(const StoredEvent& event) {
 }
 
 std::string encode_delivery(const Delivery& d) {
-  PAYCORE_ASSERT(check_delivery(d).is_ok());
+  const bool delivery_valid = check_delivery(d).is_ok();
+  PAYCORE_ASSERT(delivery_valid);
   std::string value = start_value();
   Writer w(&value);
   w.integer(static_cast<std::uint8_t>(d.state));

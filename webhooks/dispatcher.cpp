@@ -263,7 +263,8 @@ void Dispatcher::Impl::record(std::vector<SendResult>& results) {
   std::vector<InFlight> finished;
   for (const SendResult& result : results) {
     auto it = in_flight.find(result.tag);
-    PAYCORE_ASSERT(it != in_flight.end());
+    const bool known = it != in_flight.end();
+    PAYCORE_ASSERT(known);
     finished.push_back(std::move(it->second));
     in_flight.erase(it);
     keys.push_back({finished.back().event_id, finished.back().endpoint_id});
@@ -338,7 +339,9 @@ void Dispatcher::Impl::purge(std::int64_t now) {
       store->purge_finished(now - config.retention_ms * 1000, config.purge_batch_max);
   if (!purged.is_ok()) {
     log_line(LogLevel::error, "webhooks: retention", {{"error", purged.status().to_string()}});
+    return;
   }
+  if (*purged == config.purge_batch_max) next_purge_us = now;  // more are due: next turn again
 }
 
 void Dispatcher::Impl::run() {

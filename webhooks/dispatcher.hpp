@@ -67,7 +67,8 @@ struct DispatcherConfig {
   std::int64_t idle_wait_ms = 1000;  // the longest the thread sleeps between looks at the clock
   std::int64_t retention_ms = std::int64_t{30} * 86'400'000;  // finished deliveries kept
   std::int64_t purge_interval_ms = 60'000;
-  std::size_t purge_batch_max = 1000;  // deliveries deleted per purge
+  std::size_t purge_batch_max = 1000;  // deliveries deleted per turn (again the next turn
+                                       // while a purge finds a full batch)
   std::uint64_t jitter_seed = 0;       // 0: from std::random_device
   /// Unix microseconds: the schedule's clock and the signature's `t`. Tests step it.
   std::function<std::int64_t()> clock_us;  // empty: wall_clock_us
