@@ -7,6 +7,7 @@
 
 #include "app/commands.hpp"
 #include "core/command.hpp"
+#include "core/command_record.hpp"
 #include "core/engine_records.hpp"
 #include "base/log.hpp"
 #include "core/snapshot.hpp"
@@ -16,13 +17,18 @@
 namespace paycore::app {
 namespace {
 
-// A log record's payload as JSON: the decoded command (or an error naming why it is not one).
+// A log record's payload as JSON: the decoded command, with its outcome when the record holds
+// one (or an error naming why it is not a command record).
 std::string format_record(std::uint16_t type, std::span<const std::byte> payload) {
-  if (type != record_type_command) return {};
+  if (type != record_type_command && type != record_type_command_outcome) return {};
   Command c;
-  const CommandDecodeError e = decode_command(payload, &c);
+  CommandOutcome outcome;
+  bool has_outcome = false;
+  const CommandDecodeError e = decode_command_record(type, payload, &c, &outcome, &has_outcome);
   if (e != CommandDecodeError::ok) return "{\"decode_error\":\"" + std::string(to_string(e)) + "\"}";
-  return command_to_json(c);
+  std::string json = command_to_json(c);
+  if (has_outcome) json.insert(json.size() - 1, ",\"outcome\":" + outcome_to_json(outcome));
+  return json;
 }
 
 }  // namespace

@@ -11,6 +11,7 @@
 #include "base/log.hpp"
 #include "base/time.hpp"
 #include "archive_scheduler.hpp"
+#include "command_record.hpp"
 #include "engine_records.hpp"
 #include "recovery.hpp"
 #include "release_queue.hpp"
@@ -56,9 +57,14 @@ int make_core_epoll(int wake_fd, int log_completion_fd) {
 
 // The paired check of docs/style.md rule 4: the record the log will hold decodes to the very
 // command that was applied, so that replay applies what the core applied.
-[[maybe_unused]] bool decodes_to(std::span<const std::byte> payload, const Command& command) {
+[[maybe_unused]] bool decodes_to(std::span<const std::byte> payload, const Command& command,
+                                 const CommandOutcome& outcome) {
   Command decoded;
-  return decode_command(payload, &decoded) == CommandDecodeError::ok && decoded == command;
+  CommandOutcome decoded_outcome;
+  bool has_outcome = false;
+  return decode_command_record(record_type_command_outcome, payload, &decoded, &decoded_outcome,
+                               &has_outcome) == CommandDecodeError::ok &&
+         has_outcome && decoded == command && decoded_outcome == outcome;
 }
 
 }  // namespace
@@ -85,7 +91,7 @@ struct Engine::Core {
   std::uint32_t next_producer = 0;
   std::int64_t last_timestamp_us;
   std::int64_t next_tick_us = 0;
-  std::byte encoded[command_encoded_bytes_max];
+  std::byte encoded[command_record_bytes_max];
   std::uint64_t durable_seen = 0;
   std::int64_t durable_seen_ns = 0;  // when the core saw the log reach durable_seen
   // The newest log record whose change the state holds: what a command that changed nothing
@@ -194,7 +200,7 @@ struct Engine::Core {
       e.metrics_.commands_applied.fetch_add(1, std::memory_order_relaxed);
     }
     std::uint64_t release_lsn = state_lsn;
-    if (r.mutated && !append(c, &release_lsn)) {
+    if (r.mutated && !append(c, r, &release_lsn)) {
       r = refusal(c, ResultCode::unavailable);  // changed nothing: mutated is false
       release_lsn = log->durable_lsn();
     }
@@ -275,27 +281,31 @@ struct Engine::Core {
                                          1'000'000) + 1;
   }
 
-  // Appends a command that changed the state. On a storage fault the state is rebuilt from
-  // what is durable (so that nothing the log lacks stays visible) and false is returned.
-  bool append(const Command& c, std::uint64_t* lsn) {
-    const std::size_t size = encode_command(c, encoded);
+  // Appends a command that changed the state, with its outcome `r` (core/command_record.hpp).
+  // On a storage fault the state is rebuilt from what is durable (so that nothing the log lacks
+  // stays visible) and false is returned.
+  bool append(const Command& c, const Result& r, std::uint64_t* lsn) {
+    const CommandOutcome outcome = outcome_of(r);
+    const std::size_t size = encode_command_record(c, outcome, encoded);
     const std::span<const std::byte> payload(encoded, size);
 #if defined(PAYCORE_INVARIANTS)
-    const bool round_trips = decodes_to(payload, c);
+    const bool round_trips = decodes_to(payload, c, outcome);
     PAYCORE_ASSERT(round_trips);
 #endif
     return append_payload(payload, lsn);
   }
 
-  // append() of a command already encoded (a standby's record from the shared log).
-  bool append_payload(std::span<const std::byte> payload, std::uint64_t* lsn) {
-    Status s = log->append(record_type_command, payload, lsn);
+  // append() of a command record already encoded (a standby's record from the shared log: its
+  // type as the primary wrote it).
+  bool append_payload(std::span<const std::byte> payload, std::uint64_t* lsn,
+                      std::uint16_t record_type = record_type_command_outcome) {
+    Status s = log->append(record_type, payload, lsn);
     if (s.code() == StatusCode::kFull) {
       // submit() first waits for the batch in flight: the turn's time goes to the log.
       stalls.lap(StallCause::long_batch);
       s = submit_batch();
       stalls.lap(StallCause::log_submit);
-      if (s.is_ok()) s = log->append(record_type_command, payload, lsn);
+      if (s.is_ok()) s = log->append(record_type, payload, lsn);
     }
     if (!s.is_ok()) {
       on_storage_fault(s);
@@ -328,7 +338,7 @@ struct Engine::Core {
     c.timestamp_us = next_timestamp(now);
     const Result r = apply(state(), c);
     std::uint64_t lsn = 0;
-    if (r.mutated) append(c, &lsn);
+    if (r.mutated) append(c, r, &lsn);
     // A tick does at most expire_max of each kind of work, so that no tick pauses the core for
     // long; when that left work due, the next one comes within a millisecond rather than a
     // whole interval (at 50k payments/s, 4,096 idempotency drops per 100 ms tick were the
@@ -351,7 +361,7 @@ struct Engine::Core {
       // fault): then the rows it names may not exist any more, and the next job starts over.
       const Result r = apply(state(), c);
       std::uint64_t lsn = 0;
-      if (r.mutated) append(c, &lsn);
+      if (r.mutated) append(c, r, &lsn);
       e.metrics_.payments_archived.fetch_add(r.archived_count, std::memory_order_relaxed);
       worked = true;
     }
@@ -461,15 +471,27 @@ struct Engine::Core {
       return Status(StatusCode::kConflict, at + " does not follow the local log (another history)");
     }
     Command c;
-    if (f.type != record_type_command || decode_command(f.payload, &c) != CommandDecodeError::ok) {
+    CommandOutcome logged;
+    bool has_outcome = false;
+    if (decode_command_record(f.type, f.payload, &c, &logged, &has_outcome) !=
+        CommandDecodeError::ok) {
       return Status::corruption(at + " is not a command this build reads");
     }
     const Result r = apply(state(), c);
-    // The primary logged it because it changed its state: the same state must change here.
+    // The primary logged it because it changed its state: the same state must change here,
+    // and the same way (its outcome, when the record carries one).
     if (!r.mutated) return Status(StatusCode::kConflict, at + " changed nothing here");
+    if (has_outcome) {
+      if (const std::string differs = describe_outcome_mismatch(logged, outcome_of(r));
+          !differs.empty()) {
+        return Status(StatusCode::kConflict, at + ": " + differs);
+      }
+    }
     last_timestamp_us = std::max(last_timestamp_us, c.timestamp_us);
     std::uint64_t lsn = 0;
-    if (!append_payload(f.payload, &lsn)) return Status::io_error(at + ": the local log failed");
+    if (!append_payload(f.payload, &lsn, f.type)) {
+      return Status::io_error(at + ": the local log failed");
+    }
     PAYCORE_ASSERT_EQ(lsn, f.lsn);
     e.metrics_.commands_applied.fetch_add(1, std::memory_order_relaxed);
     return Status::ok();
@@ -801,7 +823,7 @@ Status Engine::register_channels() {
     if (r.code != ResultCode::ok) {
       return Status::invalid_argument(refused + std::string(to_string(r.code)));
     }
-    if (r.mutated && !core.append(c, &lsn)) {
+    if (r.mutated && !core.append(c, r, &lsn)) {
       return Status::io_error(refused + std::string(to_string(r.code)));
     }
   }

@@ -8,6 +8,7 @@
 #include "base/log.hpp"
 #include "base/time.hpp"
 #include "command.hpp"
+#include "command_record.hpp"
 #include "engine_records.hpp"
 #include "snapshot_store.hpp"
 
@@ -17,13 +18,20 @@ namespace {
 std::string at_lsn(std::uint64_t lsn) { return "log record at LSN " + std::to_string(lsn); }
 
 Status decode_record(std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload,
-                     Command* c) {
-  const CommandDecodeError decoded =
-      type == record_type_command ? decode_command(payload, c) : CommandDecodeError::unknown_kind;
+                     Command* c, CommandOutcome* outcome, bool* has_outcome) {
+  const CommandDecodeError decoded = decode_command_record(type, payload, c, outcome, has_outcome);
   if (decoded != CommandDecodeError::ok) {
     return Status::corruption(at_lsn(lsn) + ": " + std::string(to_string(decoded)));
   }
   return Status::ok();
+}
+
+// decode_record() of a record whose outcome is not needed (checked all the same).
+Status decode_record(std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload,
+                     Command* c) {
+  CommandOutcome outcome;
+  bool has_outcome = false;
+  return decode_record(lsn, type, payload, c, &outcome, &has_outcome);
 }
 
 void hand_back_nonce(const Command& c, const RecoveryNonces& nonces) {
@@ -48,7 +56,9 @@ Status visit_records(wal::Log& log, std::uint64_t from_lsn, std::uint64_t to_lsn
 Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
                      std::span<const std::byte> payload, const RecoveryNonces& nonces) {
   Command c;
-  PAYCORE_RETURN_IF_ERROR(decode_record(lsn, type, payload, &c));
+  CommandOutcome logged;
+  bool has_outcome = false;
+  PAYCORE_RETURN_IF_ERROR(decode_record(lsn, type, payload, &c, &logged, &has_outcome));
   if (c.timestamp_us < state.last_timestamp_us) {
     return Status::corruption(at_lsn(lsn) + ": timestamp goes backwards");
   }
@@ -56,6 +66,14 @@ Status replay_record(State& state, std::uint64_t lsn, std::uint16_t type,
   if (!result.mutated) {
     return Status::corruption(at_lsn(lsn) +
                               " changed nothing on replay: the log and this build disagree");
+  }
+  // Deterministic apply (docs/design.md rule 2), checked: the same outcome as when logged.
+  if (has_outcome) {
+    if (const std::string differs = describe_outcome_mismatch(logged, outcome_of(result));
+        !differs.empty()) {
+      return Status::corruption(at_lsn(lsn) + " replays differently (" + differs +
+                                "): the log and this build disagree");
+    }
   }
   hand_back_nonce(c, nonces);
   return Status::ok();

@@ -104,6 +104,7 @@ struct AccountView {
   Amount balance = 0;
   std::int64_t created_at_us = 0;
   std::int64_t updated_at_us = 0;
+  friend bool operator==(const AccountView&, const AccountView&) = default;
 };
 
 struct PaymentView {
@@ -120,6 +121,7 @@ struct PaymentView {
   std::int64_t updated_at_us = 0;
   Currency currency{};
   PaymentStatus status{};
+  friend bool operator==(const PaymentView&, const PaymentView&) = default;
 };
 
 // One refund of a payment (docs/api.md: `GET /v1/payments/{order_id}/refunds`).
@@ -148,6 +150,7 @@ struct MandateView {
   Currency currency{};             // the payer's: amount_max is in its minor units
   MandateStatus status{};          // as read at the command's time (EXPIRED computed)
   bool single_use = false;
+  friend bool operator==(const MandateView&, const MandateView&) = default;
 };
 
 enum class ResourceKind : std::uint8_t { none = 0, account, payment, mandate };

@@ -239,4 +239,30 @@ std::string command_to_json(const Command& c) {
   return s;
 }
 
+std::string outcome_to_json(const CommandOutcome& o) {
+  std::string s = "{\"code\":" + q(to_string(o.code));
+  if (o.notification == NotificationOutcome::applied) s += ",\"notification\":\"applied\"";
+  if (o.notification == NotificationOutcome::duplicate) s += ",\"notification\":\"duplicate\"";
+  if (o.notification == NotificationOutcome::anomaly) {
+    s += ",\"notification\":\"anomaly\",\"anomaly\":" + q(to_string(o.anomaly));
+  }
+  if (o.expired_count != 0) s += ",\"expired\":" + n(o.expired_count);
+  switch (o.resource) {
+    case ResourceKind::account:
+      s += ",\"account_id\":" + q(o.account.account_id.view()) + ",\"balance\":" + n(o.account.balance);
+      break;
+    case ResourceKind::payment:
+      s += ",\"order_id\":" + q(o.payment.order_id.view()) + ",\"status\":" +
+           q(to_string(o.payment.status)) + ",\"refunded_amount\":" + n(o.payment.refunded_amount);
+      break;
+    case ResourceKind::mandate:
+      s += ",\"mandate_id\":" + q(o.mandate.mandate_id.view()) + ",\"status\":" +
+           q(to_string(o.mandate.status));
+      break;
+    case ResourceKind::none: break;
+  }
+  s += '}';
+  return s;
+}
+
 }  // namespace paycore

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "command.hpp"
+#include "command_record.hpp"
 
 namespace paycore {
 
@@ -17,5 +18,9 @@ int inspect_snapshot(const std::string& path, std::ostream& out);
 int export_snapshot(const std::string& path, const std::string& format, std::ostream& out);
 // A command as one JSON object (for `paycore wal dump`).
 std::string command_to_json(const Command& command);
+// A logged command's outcome as one JSON object (for `paycore wal dump`): the result code,
+// the notification outcome, the tick's expired count, and the changed resource's id and
+// status (a payment's refunded amount, an account's balance).
+std::string outcome_to_json(const CommandOutcome& outcome);
 
 }  // namespace paycore

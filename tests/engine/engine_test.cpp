@@ -5,8 +5,12 @@
 #include <fstream>
 
 #include "base/time.hpp"
+#include "core/apply.hpp"
+#include "core/command_record.hpp"
+#include "core/engine_records.hpp"
 #include "engine_harness.hpp"
 #include "wal/fault.hpp"
+#include "wal/log.hpp"
 
 namespace paycore::testing {
 namespace {
@@ -364,6 +368,85 @@ TEST_P(EngineTest, MissingLogSegmentRefusesToStart) {
   EXPECT_FALSE(e.is_ok());
   const std::string error = e.status().to_string();
   EXPECT_NE(error.find("segment"), std::string::npos) << error;
+}
+
+// Writes `records` (type, payload) into a fresh log at dir/wal, as an older or another build
+// would have; returns whether it could.
+bool write_records(const EngineConfig& config,
+                   const std::vector<std::pair<std::uint16_t, std::vector<std::byte>>>& records) {
+  wal::Options options;
+  options.dir = Engine::wal_dir_of(config.data_dir);
+  options.segment_bytes = config.wal_segment_bytes;
+  options.force_fallback = true;
+  std::unique_ptr<wal::Log> log;
+  wal::RecoveryReport report;
+  if (!wal::Log::open(options, &log, &report).is_ok()) return false;
+  for (const auto& [type, payload] : records) {
+    std::uint64_t lsn = 0;
+    if (!log->append(type, payload, &lsn).is_ok()) return false;
+  }
+  if (!log->submit().is_ok()) return false;
+  log->wait();
+  return log->durable_lsn() == records.size();
+}
+
+// The record of `c` stamped at `timestamp_us` with the outcome apply gives it on `state`.
+std::pair<std::uint16_t, std::vector<std::byte>> record_after(State& state, Command c,
+                                                               std::int64_t timestamp_us) {
+  c.timestamp_us = timestamp_us;
+  const Result r = apply(state, c);
+  std::vector<std::byte> payload(command_record_bytes_max);
+  payload.resize(encode_command_record(c, outcome_of(r), payload));
+  return {record_type_command_outcome, payload};
+}
+
+// Logs written before outcomes (record_type_command) are still read.
+TEST_P(EngineTest, ALogOfCommandsWithoutOutcomesStillRecovers) {
+  std::vector<std::pair<std::uint16_t, std::vector<std::byte>>> records;
+  std::int64_t t = 1'700'000'000'000'000;
+  for (Command c : {open_account("o1", "alice"), deposit("o2", "alice", 700)}) {
+    c.timestamp_us = ++t;
+    std::vector<std::byte> payload(command_encoded_bytes_max);
+    payload.resize(encode_command(c, payload));
+    records.emplace_back(record_type_command, payload);
+  }
+  ASSERT_TRUE(write_records(config, records));
+  auto e = open_engine(config);
+  ASSERT_TRUE(e);
+  const std::uint32_t alice = e->state_for_tests().find_account("alice");
+  ASSERT_NE(alice, row_none);
+  EXPECT_EQ(e->state_for_tests().accounts[alice].balance, 700);
+}
+
+// Deterministic apply, checked record by record: a record whose logged outcome this build's
+// apply does not reproduce stops the start, naming the record.
+TEST_P(EngineTest, ARecordWhoseOutcomeApplyDoesNotReproduceRefusesToStart) {
+  State state;
+  std::int64_t t = 1'700'000'000'000'000;
+  std::vector<std::pair<std::uint16_t, std::vector<std::byte>>> records;
+  records.push_back(record_after(state, add_channel("alipay"), ++t));
+  records.push_back(record_after(state, open_account("o1", "alice"), ++t));
+  auto [type, payload] = record_after(state, deposit("o2", "alice", 700), ++t);
+  ASSERT_TRUE(write_records(config, {records[0], records[1], {type, payload}}));
+  {
+    auto e = open_engine(config);  // the faithful log recovers
+    ASSERT_TRUE(e);
+  }
+  remove_tree(Engine::wal_dir_of(config.data_dir));
+  remove_tree(Engine::snapshots_dir_of(config.data_dir));
+  // The same deposit, logged as having left a balance of 701.
+  Command c;
+  CommandOutcome outcome;
+  bool has_outcome = false;
+  ASSERT_EQ(decode_command_record(type, payload, &c, &outcome, &has_outcome), CommandDecodeError::ok);
+  outcome.account.balance = 701;
+  payload.resize(command_record_bytes_max);
+  payload.resize(encode_command_record(c, outcome, payload));
+  ASSERT_TRUE(write_records(config, {records[0], records[1], {type, payload}}));
+  const StatusOr<std::unique_ptr<Engine>> e = Engine::open(config);
+  ASSERT_FALSE(e.is_ok());
+  const std::string error = e.status().to_string();
+  EXPECT_NE(error.find("LSN 3 replays differently"), std::string::npos) << error;
 }
 
 TEST_P(EngineTest, FullRingAnswersBusy) {

@@ -21,6 +21,7 @@ namespace paycore::fuzz {
   X(http_request)               \
   X(json_request)               \
   X(command)                    \
+  X(command_record)             \
   X(wal_recovery)               \
   X(snapshot)                   \
   X(statement)                  \

@@ -23,6 +23,8 @@
 #include "recon/gen.hpp"
 #include "recon/text.hpp"
 #include "core/command.hpp"
+#include "core/command_record.hpp"
+#include "core/apply.hpp"
 #include "core/engine_records.hpp"
 #include "core/snapshot.hpp"
 #include "wal/log.hpp"
@@ -165,6 +167,26 @@ void command_seeds() {
   for (std::size_t i = 0; i < commands.size(); ++i) {
     write_seed("command", std::to_string(i) + "-" + std::string(to_string(commands[i].kind)), 0,
                encoded(commands[i]), false);
+  }
+}
+
+// ---- command_record: the sample commands applied in order, each mutation with its outcome ----
+
+void command_record_seeds() {
+  State state;
+  Command alipay = add_channel("alipay");
+  alipay.timestamp_us = 1'795'651'200'000'000;
+  (void)apply(state, alipay);
+  int written = 0;
+  for (const Command& c : sample_commands()) {
+    const Result r = apply(state, c);
+    if (!r.mutated) continue;
+    std::byte buffer[command_record_bytes_max];
+    const std::size_t n = encode_command_record(c, outcome_of(r), buffer);
+    write_seed("command_record",
+               std::to_string(written++) + "-" + std::string(to_string(c.kind)) + "-" +
+                   std::string(to_string(r.code)),
+               0, std::string(reinterpret_cast<const char*>(buffer), n), false);
   }
 }
 
@@ -321,6 +343,7 @@ int main(int argc, char** argv) {
   http_seeds();
   json_seeds();
   command_seeds();
+  command_record_seeds();
   wal_seeds();
   snapshot_seeds();
   statement_seeds(PAYCORE_RECON_TEST_DATA_DIR);
