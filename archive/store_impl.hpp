@@ -12,6 +12,7 @@
 #include <string_view>
 
 #include "archive/store.hpp"
+#include "base/rocksdb_status.hpp"
 #include "base/status.hpp"
 
 namespace paycore {
@@ -27,20 +28,9 @@ struct ArchiveStore::Impl {
 
 namespace archive {
 
-/// RocksDB's status as paycore's: corruption, no space, not found and invalid argument keep
-/// their meaning, anything else is kIoError; the message is "`what`: RocksDB's text".
-inline Status from_rocksdb(const rocksdb::Status& status, std::string_view what) {
-  if (status.ok()) return Status::ok();
-  StatusCode code = StatusCode::kIoError;
-  if (status.IsCorruption()) code = StatusCode::kCorruption;
-  if (status.IsNoSpace()) code = StatusCode::kNoSpace;
-  if (status.IsNotFound()) code = StatusCode::kNotFound;
-  if (status.IsInvalidArgument()) code = StatusCode::kInvalidArgument;
-  return Status(code, std::string(what) + ": " + status.ToString());
-}
-
-inline rocksdb::Slice slice(std::string_view bytes) { return {bytes.data(), bytes.size()}; }
-inline std::string_view view(const rocksdb::Slice& bytes) { return {bytes.data(), bytes.size()}; }
+using paycore::from_rocksdb;
+inline rocksdb::Slice slice(std::string_view bytes) { return rocksdb_slice(bytes); }
+inline std::string_view view(const rocksdb::Slice& bytes) { return rocksdb_view(bytes); }
 
 }  // namespace archive
 }  // namespace paycore

@@ -1,7 +1,7 @@
 #pragma once
 // Little-endian byte writer and reader for the log's record payloads (core/command.hpp,
-// core/command_record.hpp). Internal to core/: the formats themselves are documented where
-// they are defined and in docs/wal-format.md.
+// core/command_record.hpp) and for stores that keep what those records hold (events/). The
+// formats themselves are documented where they are defined and in docs/wal-format.md.
 
 #include <cstddef>
 #include <cstdint>

@@ -217,6 +217,36 @@ CommandDecodeError decode_command_record(std::uint16_t type, std::span<const std
   return CommandDecodeError::ok;
 }
 
+std::size_t encode_payment_view(const PaymentView& view, std::span<std::byte> out) {
+  PAYCORE_ASSERT(out.size() >= payment_view_bytes_max);
+  Writer w(out);
+  put_payment(w, view);
+  return w.used();
+}
+
+CommandDecodeError decode_payment_view(std::span<const std::byte> in, PaymentView* view) {
+  *view = PaymentView{};
+  Reader r(in);
+  const CommandDecodeError e = get_payment(r, view);
+  if (e != CommandDecodeError::ok) return e;
+  return r.at_end() ? CommandDecodeError::ok : CommandDecodeError::trailing_bytes;
+}
+
+std::size_t encode_mandate_view(const MandateView& view, std::span<std::byte> out) {
+  PAYCORE_ASSERT(out.size() >= mandate_view_bytes_max);
+  Writer w(out);
+  put_mandate(w, view);
+  return w.used();
+}
+
+CommandDecodeError decode_mandate_view(std::span<const std::byte> in, MandateView* view) {
+  *view = MandateView{};
+  Reader r(in);
+  const CommandDecodeError e = get_mandate(r, view);
+  if (e != CommandDecodeError::ok) return e;
+  return r.at_end() ? CommandDecodeError::ok : CommandDecodeError::trailing_bytes;
+}
+
 std::string describe_outcome_mismatch(const CommandOutcome& logged, const CommandOutcome& here) {
   if (logged == here) return "";
   if (logged.code != here.code) {

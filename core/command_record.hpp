@@ -81,6 +81,16 @@ std::size_t encode_command_record(const Command& command, const CommandOutcome& 
                                                        Command* command, CommandOutcome* outcome,
                                                        bool* has_outcome);
 
+/// A payment's or a mandate's view alone, in the layouts above (for stores that keep views:
+/// events/). encode_* write into `out` (at least *_view_bytes_max bytes) and return the size;
+/// decode_* read exactly the whole span (errors as decode_command's; trailing_bytes for more).
+inline constexpr std::size_t payment_view_bytes_max = 7 * (1 + id_bytes_max) + 4 * 8 + 3 + 1;
+inline constexpr std::size_t mandate_view_bytes_max = 3 * (1 + id_bytes_max) + 4 * 8 + 3 + 2;
+std::size_t encode_payment_view(const PaymentView& view, std::span<std::byte> out);
+[[nodiscard]] CommandDecodeError decode_payment_view(std::span<const std::byte> in, PaymentView* view);
+std::size_t encode_mandate_view(const MandateView& view, std::span<std::byte> out);
+[[nodiscard]] CommandDecodeError decode_mandate_view(std::span<const std::byte> in, MandateView* view);
+
 /// What differs between the outcome a record carries and the one `apply` gave here, for the
 /// error of a replay that disagrees ("" when they are equal).
 std::string describe_outcome_mismatch(const CommandOutcome& logged, const CommandOutcome& here);

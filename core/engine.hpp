@@ -80,6 +80,10 @@ struct EngineConfig {
   // edge sets it to twice its signature window: a nonce is remembered until its timestamp plus
   // the window, and a timestamp may be up to the window ahead of the clock.
   std::int64_t nonce_retention_us = 0;
+  // Readers of the committed log outside the core (events/: the event deriver) that must not
+  // lose records: the lowest LSN they still need. Log segments holding it or later stay,
+  // whatever the snapshots (docs/events.md). Null: no such reader.
+  const std::atomic<std::uint64_t>* log_readers_floor_lsn = nullptr;
   std::function<void(const Command&)> on_recovered_nonce;
   // Replication (docs/design.md "Beyond one machine"; set by Engine::attach_replica): every
   // batch written to the local log is also handed to this port, and an answer leaves only once

@@ -129,6 +129,7 @@ struct RefundView {
   Id request_id;
   Amount amount = 0;
   std::int64_t created_at_us = 0;
+  friend bool operator==(const RefundView&, const RefundView&) = default;
 };
 
 // Whether `a` and `b` are the same refund. Not the request_id alone: after the idempotency

@@ -7,6 +7,7 @@
 
 #include <cerrno>
 #include <cstring>
+#include <algorithm>
 #include <limits>
 
 #include "base/assert.hpp"
@@ -165,7 +166,11 @@ void SnapshotScheduler::on_written(std::uint64_t lsn) {
     const std::int64_t keep_written_since_us =
         config_.nonce_retention_us > 0 ? wall_clock_us() - config_.nonce_retention_us
                                        : std::numeric_limits<std::int64_t>::max();
-    const Status removed = log_.remove_segments_below(oldest + 1, keep_written_since_us);
+    std::uint64_t below = oldest + 1;
+    if (config_.log_readers_floor_lsn != nullptr) {
+      below = std::min(below, config_.log_readers_floor_lsn->load(std::memory_order_acquire));
+    }
+    const Status removed = log_.remove_segments_below(below, keep_written_since_us);
     if (!removed.is_ok()) {
       log_line(LogLevel::warn, "could not remove old log segments",
                {{"status", removed.to_string()}});

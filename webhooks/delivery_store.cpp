@@ -15,21 +15,13 @@
 #include <set>
 
 #include "base/assert.hpp"
+#include "base/rocksdb_status.hpp"
 
 namespace paycore::webhooks {
 namespace {
 
-Status from_rocksdb(const rocksdb::Status& status, std::string_view what) {
-  if (status.ok()) return Status::ok();
-  StatusCode code = StatusCode::kIoError;
-  if (status.IsCorruption()) code = StatusCode::kCorruption;
-  if (status.IsNoSpace()) code = StatusCode::kNoSpace;
-  if (status.IsInvalidArgument()) code = StatusCode::kInvalidArgument;
-  return Status(code, std::string(what) + ": " + status.ToString());
-}
-
-rocksdb::Slice slice(std::string_view bytes) { return {bytes.data(), bytes.size()}; }
-std::string_view view(const rocksdb::Slice& bytes) { return {bytes.data(), bytes.size()}; }
+rocksdb::Slice slice(std::string_view bytes) { return rocksdb_slice(bytes); }
+std::string_view view(const rocksdb::Slice& bytes) { return rocksdb_view(bytes); }
 
 // Small values, few keys: the archive's settings (archive/store.cpp) scaled down, with the
 // same torn-tail rule and caps on RocksDB's own log files.

@@ -1,0 +1,144 @@
+#include "events/deriver.hpp"
+
+#include <algorithm>
+#include <chrono>
+#include <vector>
+
+#include "base/log.hpp"
+#include "base/time.hpp"
+#include "core/command_record.hpp"
+#include "wal/committed.hpp"
+
+namespace paycore::events {
+
+Deriver::Deriver(EventStore& store, DeriverConfig config, ManualStart)
+    : store_(store), config_(std::move(config)) {
+  metrics_.position.store(store_.position(), std::memory_order_relaxed);
+  if (config_.floor_lsn != nullptr) config_.floor_lsn->store(store_.position() + 1, std::memory_order_release);
+}
+
+Deriver::Deriver(EventStore& store, DeriverConfig config)
+    : Deriver(store, std::move(config), ManualStart{}) {
+  thread_ = std::thread([this] { loop(); });
+}
+
+Deriver::~Deriver() { stop(); }
+
+void Deriver::stop() {
+  {
+    const std::lock_guard lock(mutex_);
+    stop_requested_ = true;
+  }
+  wake_.notify_all();
+  if (thread_.joinable()) thread_.join();
+}
+
+void Deriver::notify() {
+  {
+    const std::lock_guard lock(mutex_);
+    notified_ = true;
+  }
+  wake_.notify_all();
+}
+
+std::string Deriver::last_failure() const {
+  const std::lock_guard lock(mutex_);
+  return last_failure_;
+}
+
+std::int64_t Deriver::now_us() const { return config_.clock_us ? config_.clock_us() : wall_clock_us(); }
+
+// The log no longer holds the records after the store's position (events were off, or this
+// member started from a snapshot): derivation resumes at the log's first record, and says so.
+Status Deriver::skip_gap_if_any() {
+  StatusOr<std::uint64_t> first = wal::first_committed_lsn(config_.wal_dir);
+  if (!first.is_ok()) return first.status();
+  if (*first <= store_.position() + 1) return Status::ok();
+  log_line(LogLevel::warn, "events: the log no longer holds records the event store never saw",
+           {{"events_position", std::to_string(store_.position())},
+            {"log_first_lsn", std::to_string(*first)}});
+  return store_.skip_gap(*first, now_us());
+}
+
+Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
+  *progressed = false;
+  const std::uint64_t from = store_.position() + 1;
+  to_lsn = std::min<std::uint64_t>(to_lsn, from + config_.records_per_batch_max - 1);
+  EventStore::BatchPtr batch = store_.begin();
+  std::vector<Event> events;
+  std::uint64_t last = from - 1;
+  Status failed;
+  const std::int64_t gap_at_us = store_.gap_at_us();
+  const Status read = wal::read_committed(
+      config_.wal_dir, from, to_lsn, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+        Command c;
+        CommandOutcome o;
+        bool has_outcome = false;
+        if (const CommandDecodeError e = decode_command_record(type, payload, &c, &o, &has_outcome);
+            e != CommandDecodeError::ok) {
+          failed = Status::corruption("log record at LSN " + std::to_string(lsn) + ": " + std::string(to_string(e)));
+          return false;
+        }
+        // Records from before outcomes were logged (type 1) give no event.
+        const bool complete = gap_at_us == 0 || c.timestamp_us >= gap_at_us + c.pending_lifetime_us;
+        if (has_outcome) failed = derive_events(lsn, c, o, EventStore::pending(*batch), complete, &events);
+        if (!failed.is_ok()) return false;
+        last = lsn;
+        return events.size() < config_.events_per_batch_max;
+      });
+  PAYCORE_RETURN_IF_ERROR(failed);
+  PAYCORE_RETURN_IF_ERROR(read);
+  if (last < from) return Status::ok();
+  PAYCORE_RETURN_IF_ERROR(EventStore::add(*batch, events));
+  PAYCORE_RETURN_IF_ERROR(store_.commit(*batch, last));
+  if (config_.floor_lsn != nullptr) config_.floor_lsn->store(last + 1, std::memory_order_release);
+  metrics_.position.store(last, std::memory_order_relaxed);
+  metrics_.events_derived.fetch_add(events.size(), std::memory_order_relaxed);
+  metrics_.batches.fetch_add(1, std::memory_order_relaxed);
+  *progressed = true;
+  if (config_.on_committed && !events.empty()) config_.on_committed(events);
+  return Status::ok();
+}
+
+void Deriver::drop_expired_events() {
+  StatusOr<std::uint32_t> dropped =
+      store_.drop_older_than(now_us() - config_.retention_us, config_.retention_drop_max);
+  if (!dropped.is_ok()) {
+    log_line(LogLevel::warn, "events: retention failed", {{"error", dropped.status().to_string()}});
+    return;
+  }
+  metrics_.events_dropped_by_retention.fetch_add(*dropped, std::memory_order_relaxed);
+}
+
+Status Deriver::run_once() {
+  PAYCORE_RETURN_IF_ERROR(skip_gap_if_any());
+  for (;;) {
+    const std::uint64_t durable = config_.durable_lsn->load(std::memory_order_acquire);
+    if (store_.position() >= durable) return Status::ok();
+    bool progressed = false;
+    PAYCORE_RETURN_IF_ERROR(derive_batch(durable, &progressed));
+    if (!progressed) return Status::ok();
+  }
+}
+
+void Deriver::loop() {
+  for (;;) {
+    const Status s = run_once();
+    metrics_.stuck.store(!s.is_ok(), std::memory_order_relaxed);
+    if (!s.is_ok()) {
+      metrics_.failures.fetch_add(1, std::memory_order_relaxed);
+      log_line(LogLevel::error, "events: deriving failed; retrying", {{"error", s.to_string()}});
+      const std::lock_guard lock(mutex_);
+      last_failure_ = s.to_string();
+    } else {
+      drop_expired_events();
+    }
+    std::unique_lock lock(mutex_);
+    const std::int64_t wait_ms = s.is_ok() ? config_.idle_wait_ms : config_.retry_wait_ms;
+    wake_.wait_for(lock, std::chrono::milliseconds(wait_ms), [this] { return stop_requested_ || notified_; });
+    if (stop_requested_) return;
+    notified_ = false;
+  }
+}
+
+}  // namespace paycore::events

@@ -1,0 +1,94 @@
+#pragma once
+// The event deriver (issue 15; docs/events.md): a thread that follows the committed local log
+// (wal::read_committed, up to the engine's durable LSN), turns each command record into its
+// events (derive_events) and writes them, with the PENDING payments and its position, to the
+// EventStore in synced batches. It never touches the core: the core's only part is to keep the
+// log segments the deriver has not read yet (EngineConfig::log_readers_floor_lsn, which the
+// deriver advances). After each batch it hands the new events to `on_committed` (the webhook
+// dispatcher's enqueue); after a crash it resumes after its last batch, so every event is
+// derived and handed over at least once, with the same id.
+
+#include <atomic>
+#include <condition_variable>
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <span>
+#include <string>
+#include <thread>
+
+#include "base/status.hpp"
+#include "events/event.hpp"
+#include "events/event_store.hpp"
+
+namespace paycore::events {
+
+struct DeriverConfig {
+  std::string wal_dir;                                  // the engine's log (Engine::wal_dir)
+  const std::atomic<std::uint64_t>* durable_lsn = nullptr;  // EngineMetrics::durable_lsn
+  // Advanced to the position + 1 after each batch; give it to EngineConfig::
+  // log_readers_floor_lsn (set it to store.position() + 1 before the engine opens).
+  std::atomic<std::uint64_t>* floor_lsn = nullptr;
+  std::uint32_t records_per_batch_max = 4096;  // records read per store commit
+  std::uint32_t events_per_batch_max = 8192;   // a batch ends after the record that passes it
+  std::int64_t idle_wait_ms = 20;              // sleep when caught up (or notify())
+  std::int64_t retry_wait_ms = 1000;           // sleep after a failure before trying again
+  std::int64_t retention_us = 30LL * 24 * 3600 * 1'000'000;  // events kept at least this long
+  std::uint32_t retention_drop_max = 10'000;   // events deleted per pass (one pass per idle turn)
+  std::function<std::int64_t()> clock_us;      // wall clock (tests inject one); null: the system's
+  // Called on the deriver thread after each committed batch, with its events in log order.
+  std::function<void(std::span<const Event>)> on_committed;
+};
+
+/// Counters for /metrics.
+struct DeriverMetrics {
+  std::atomic<std::uint64_t> position{0};         // last LSN derived
+  std::atomic<std::uint64_t> events_derived{0};
+  std::atomic<std::uint64_t> batches{0};
+  std::atomic<std::uint64_t> events_dropped_by_retention{0};
+  std::atomic<std::uint64_t> failures{0};         // batches that failed (retried)
+  std::atomic<bool> stuck{false};                 // the last attempt failed
+};
+
+class Deriver {
+ public:
+  /// Starts the thread. `store` must outlive the deriver.
+  Deriver(EventStore& store, DeriverConfig config);
+  ~Deriver();  // stop()
+  Deriver(const Deriver&) = delete;
+  Deriver& operator=(const Deriver&) = delete;
+
+  /// Stops the thread after its current batch (idempotent).
+  void stop();
+  /// Wakes the thread: more of the log is durable.
+  void notify();
+  /// Derives up to durable_lsn now, on the calling thread (tests; the thread must not run:
+  /// construct with start = false). Returns the first failure.
+  Status run_once();
+  const DeriverMetrics& metrics() const { return metrics_; }
+  /// The last failure's text ("" when none).
+  std::string last_failure() const;
+
+  struct ManualStart {};
+  /// A deriver without its thread (run_once drives it).
+  Deriver(EventStore& store, DeriverConfig config, ManualStart);
+
+ private:
+  void loop();
+  Status derive_batch(std::uint64_t to_lsn, bool* progressed);
+  Status skip_gap_if_any();
+  void drop_expired_events();
+  std::int64_t now_us() const;
+
+  EventStore& store_;
+  DeriverConfig config_;
+  DeriverMetrics metrics_;
+  mutable std::mutex mutex_;
+  std::condition_variable wake_;
+  bool stop_requested_ = false;
+  bool notified_ = false;
+  std::string last_failure_;
+  std::thread thread_;
+};
+
+}  // namespace paycore::events

@@ -1,0 +1,102 @@
+#pragma once
+// The event store (issue 15; docs/events.md "The store"): the events derived from the log, the
+// PENDING payments the derivation needs for expiries, and how far in the log it has derived,
+// in one RocksDB directory (DATA_DIR/events), written in synced batches so that a crash loses
+// nothing it said it holds and the deriver resumes exactly after its last batch.
+//
+// Keys (one column family; big-endian numbers so that byte order is log order):
+//   "F"                                   format version (u32)
+//   "S"                                   position: the last LSN derived (u64)
+//   "G"                                   gap: time of the first record derived after a gap
+//                                         in the log (i64; absent: none, docs/events.md)
+//   "E" lsn index                         an event (events/event.hpp's encoding)
+//   "M" merchant_id 0x00 lsn index        the merchant's events (empty value)
+//   "T" type lsn index                    the events of a type (empty value)
+//   "U" merchant_id 0x00 type lsn index   the merchant's events of a type (empty value)
+//   "P" created_at_us                     a PENDING payment's view (core/command_record.hpp)
+// Ids never hold 0x00 (core/id.hpp), so a merchant's keys never run into another's.
+
+#include <cstddef>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "base/status.hpp"
+#include "events/derive.hpp"
+#include "events/event.hpp"
+
+namespace paycore::events {
+
+struct EventStoreOptions {
+  std::string dir;                                 // created when missing
+  std::size_t block_cache_bytes = std::size_t{16} << 20;
+};
+
+/// One page of GET /v1/events (docs/api.md "Lists"): newest first.
+struct EventListQuery {
+  Id merchant_id;                      // empty: every merchant's (the operator)
+  std::optional<EventType> type;
+  std::optional<EventKey> starting_after;  // the events older than this one
+  std::uint32_t limit = 10;            // 1..100
+};
+struct EventListPage {
+  std::vector<Event> events;
+  bool has_more = false;
+};
+
+/// Thread safety: reads (get, list, position) from any thread, concurrently with one writer
+/// (the deriver: begin/commit, drop_older_than) at a time.
+class EventStore {
+ public:
+  /// Opens or creates the store at options.dir. Errors: kInvalidArgument for an empty dir;
+  /// kCorruption for another format version or damage RocksDB finds; kIoError otherwise.
+  static StatusOr<std::unique_ptr<EventStore>> open(const EventStoreOptions& options);
+  ~EventStore();
+  EventStore(const EventStore&) = delete;
+  EventStore& operator=(const EventStore&) = delete;
+
+  /// The last LSN whose events the store holds (0: none).
+  std::uint64_t position() const;
+  /// When derivation resumed after a gap in the log (records it never saw), the time of the
+  /// first record it derived then (µs); 0 when there was none. Until a PENDING payment's
+  /// lifetime has passed since, the store may lack PENDING payments (derive_events'
+  /// pending_complete).
+  std::int64_t gap_at_us() const;
+  /// Skips the records position()+1 .. first_lsn-1, which the log no longer holds, and
+  /// notes the gap as starting at `at_us`. Synced.
+  Status skip_gap(std::uint64_t first_lsn, std::int64_t at_us);
+
+  /// Events and PENDING changes gathered for one commit; reads through it see its own writes.
+  class Batch;
+  struct BatchDeleter {
+    void operator()(Batch* batch) const;
+  };
+  using BatchPtr = std::unique_ptr<Batch, BatchDeleter>;
+  BatchPtr begin();
+  /// The PENDING payments as the store and `batch` together hold them (derive_events' view).
+  static PendingPayments& pending(Batch& batch);
+  /// Adds `events` to `batch`.
+  static Status add(Batch& batch, std::span<const Event> events);
+  /// Writes `batch` with the position `through_lsn` (> position()), synced. Errors: RocksDB's.
+  Status commit(Batch& batch, std::uint64_t through_lsn);
+
+  /// The event with `key`, or nullopt.
+  StatusOr<std::optional<Event>> get(EventKey key) const;
+  /// A page of events, newest first. A cursor that is not an event (of that merchant) is
+  /// kNotFound. Errors: RocksDB's, kCorruption for an event that does not decode.
+  StatusOr<EventListPage> list(const EventListQuery& query) const;
+
+  /// Deletes the events created before `before_us`, oldest first, at most `count_max`; returns
+  /// how many went. Events are in log order, which is time order except that an expiry is
+  /// dated when the payment expired: the scan stops at the first event not old enough.
+  StatusOr<std::uint32_t> drop_older_than(std::int64_t before_us, std::uint32_t count_max);
+
+ private:
+  struct Impl;
+  explicit EventStore(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace paycore::events

@@ -1,0 +1,160 @@
+// The deriver (events/deriver.hpp) following a real engine's log: it derives what the engine
+// made durable, resumes after its last batch without deriving anything twice, holds back the
+// removal of log segments it has not read, and says so when the log no longer holds records
+// it never saw.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <filesystem>
+#include <thread>
+
+#include "engine_harness.hpp"
+#include "events/deriver.hpp"
+#include "events/event_store.hpp"
+#include "wal/committed.hpp"
+
+namespace paycore::testing {
+namespace {
+
+using events::Deriver;
+using events::Event;
+using events::EventStore;
+using events::EventType;
+
+class DeriverTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = make_temp_dir();
+    config = test_config(dir);
+    config.snapshot_at_shutdown = false;
+    open_store();
+  }
+  void TearDown() override {
+    store.reset();
+    remove_tree(dir);
+  }
+  void open_store() {
+    store.reset();
+    auto opened = EventStore::open({dir + "/events"});
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    store = std::move(*opened);
+  }
+  events::DeriverConfig deriver_config(Engine& e) {
+    events::DeriverConfig c;
+    c.wal_dir = e.wal_dir();
+    c.durable_lsn = &e.metrics().durable_lsn;
+    c.floor_lsn = &floor;
+    c.on_committed = [this](std::span<const Event> es) { handed.insert(handed.end(), es.begin(), es.end()); };
+    return c;
+  }
+  void pay_from_alice(Engine& e, int from, int count) {
+    for (int i = from; i < from + count; ++i) {
+      const std::string n = std::to_string(i);
+      ASSERT_EQ(run(e, pay("m1", "r" + n, "o" + n, 10, "alice")).code, ResultCode::ok);
+    }
+  }
+  void fund_alice(Engine& e) {
+    ASSERT_EQ(run(e, open_account("o1", "alice")).code, ResultCode::ok);
+    ASSERT_EQ(run(e, deposit("o2", "alice", 1'000'000)).code, ResultCode::ok);
+    ASSERT_EQ(run(e, create_mandate("o3", "md-alice-m1", "alice", "m1")).code, ResultCode::ok);
+  }
+
+  std::string dir;
+  EngineConfig config;
+  std::unique_ptr<EventStore> store;
+  std::atomic<std::uint64_t> floor{1};
+  std::vector<Event> handed;
+};
+
+TEST_F(DeriverTest, DerivesWhatTheEngineMadeDurableAndHandsItOver) {
+  auto e = open_engine(config);
+  e->start();
+  fund_alice(*e);
+  pay_from_alice(*e, 0, 5);
+  ASSERT_EQ(run(*e, refund("m1", "f1", "o0", 5)).code, ResultCode::ok);
+  Deriver deriver(*store, deriver_config(*e), Deriver::ManualStart{});
+  ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
+  EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
+  EXPECT_EQ(floor.load(), store->position() + 1);
+  ASSERT_EQ(handed.size(), 11U);  // 5 x (created, paid) + refunded
+  EXPECT_EQ(handed.back().type, EventType::payment_refunded);
+  auto page = store->list({Id::of("m1"), EventType::payment_paid, std::nullopt, 100});
+  ASSERT_TRUE(page.is_ok());
+  EXPECT_EQ(page->events.size(), 5U);
+  EXPECT_EQ(page->events.front().payment.order_id.view(), "o4");  // newest first
+}
+
+TEST_F(DeriverTest, ARestartResumesAfterTheLastBatchWithoutDerivingTwice) {
+  auto e = open_engine(config);
+  e->start();
+  fund_alice(*e);
+  pay_from_alice(*e, 0, 3);
+  {
+    Deriver first(*store, deriver_config(*e), Deriver::ManualStart{});
+    ASSERT_TRUE(first.run_once().is_ok());
+  }
+  pay_from_alice(*e, 3, 2);
+  open_store();  // a restart of the process
+  handed.clear();
+  Deriver second(*store, deriver_config(*e), Deriver::ManualStart{});
+  ASSERT_TRUE(second.run_once().is_ok());
+  ASSERT_EQ(handed.size(), 4U);  // only the two new payments' events
+  EXPECT_EQ(handed.front().payment.order_id.view(), "o3");
+  EXPECT_EQ(store->list({Id{}, std::nullopt, std::nullopt, 100})->events.size(), 10U);
+}
+
+TEST_F(DeriverTest, TheThreadFollowsTheLogAsItGrows) {
+  auto e = open_engine(config);
+  e->start();
+  fund_alice(*e);
+  Deriver deriver(*store, deriver_config(*e));
+  pay_from_alice(*e, 0, 20);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+  while (store->position() < e->metrics().durable_lsn.load() && std::chrono::steady_clock::now() < deadline) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  deriver.stop();
+  EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
+  EXPECT_EQ(deriver.metrics().events_derived.load(), 40U);
+}
+
+TEST_F(DeriverTest, SegmentsItHasNotReadOutliveTheSnapshots) {
+  config.snapshots_keep = 1;
+  config.wal_segment_bytes = 16 << 10;
+  config.wal_batch_bytes_max = 8 << 10;
+  config.log_readers_floor_lsn = &floor;
+  auto e = open_engine(config);
+  e->start();
+  fund_alice(*e);
+  pay_from_alice(*e, 0, 300);
+  ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+  EXPECT_EQ(*wal::first_committed_lsn(e->wal_dir()), 1U) << "the deriver has read nothing";
+  Deriver deriver(*store, deriver_config(*e), Deriver::ManualStart{});
+  ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
+  EXPECT_EQ(handed.size(), 600U);
+  pay_from_alice(*e, 300, 1);
+  ASSERT_TRUE(call(*e, Request{Command{}, 2, RequestOp::snapshot}).snapshot_ok);
+  EXPECT_GT(*wal::first_committed_lsn(e->wal_dir()), 1U) << "read, so removable";
+}
+
+TEST_F(DeriverTest, ALogThatNoLongerHoldsUnseenRecordsIsAGapSaidOnce) {
+  config.snapshots_keep = 1;
+  config.wal_segment_bytes = 16 << 10;
+  config.wal_batch_bytes_max = 8 << 10;
+  auto e = open_engine(config);  // no floor: the snapshots remove what they cover
+  e->start();
+  fund_alice(*e);
+  pay_from_alice(*e, 0, 300);
+  ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+  const std::uint64_t first = *wal::first_committed_lsn(e->wal_dir());
+  ASSERT_GT(first, 1U);
+  Deriver deriver(*store, deriver_config(*e), Deriver::ManualStart{});
+  ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
+  EXPECT_NE(store->gap_at_us(), 0);
+  EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
+  ASSERT_FALSE(handed.empty());
+  EXPECT_GE(handed.front().lsn, first);
+}
+
+}  // namespace
+}  // namespace paycore::testing

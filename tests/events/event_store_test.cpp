@@ -1,0 +1,174 @@
+// The event store (events/event_store.hpp): synced batches that survive reopening, a batch
+// that reads its own PENDING changes, listings newest first by merchant and type with cursor
+// pagination, and retention.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+
+#include "events/event_store.hpp"
+
+namespace paycore::testing {
+namespace {
+
+using events::Event;
+using events::EventStore;
+using events::EventType;
+
+std::string temp_dir() {
+  char pattern[] = "/tmp/paycore-events-XXXXXX";
+  const char* dir = ::mkdtemp(pattern);
+  EXPECT_NE(dir, nullptr);
+  return dir ? dir : "";
+}
+
+Event payment_event(std::uint64_t lsn, std::uint16_t index, EventType type, std::string_view merchant,
+                    std::string_view order, std::int64_t at_us) {
+  Event e;
+  e.lsn = lsn;
+  e.index = index;
+  e.type = type;
+  e.created_at_us = at_us;
+  e.merchant_id = Id::of(merchant);
+  e.resource = ResourceKind::payment;
+  e.payment.merchant_id = Id::of(merchant);
+  e.payment.order_id = Id::of(order);
+  e.payment.request_id = Id::of("r");
+  e.payment.channel = Id::of("alipay");
+  e.payment.amount = 10;
+  e.payment.currency = *currency_from_code("CNY");
+  e.payment.status = PaymentStatus::pending;
+  e.payment.created_at_us = at_us;
+  return e;
+}
+
+class Store : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    dir = temp_dir();
+    open();
+  }
+  void TearDown() override {
+    store.reset();
+    std::system(("rm -rf '" + dir + "'").c_str());
+  }
+  void open() {
+    store.reset();
+    auto opened = EventStore::open({dir});
+    ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
+    store = std::move(*opened);
+  }
+  void commit(const std::vector<Event>& es, std::uint64_t through) {
+    auto batch = store->begin();
+    ASSERT_TRUE(EventStore::add(*batch, es).is_ok());
+    ASSERT_TRUE(store->commit(*batch, through).is_ok());
+  }
+  // Ten events over LSNs 1..10: m1 and m2 alternate; every third is paid, the rest created.
+  void ten() {
+    std::vector<Event> es;
+    for (std::uint64_t lsn = 1; lsn <= 10; ++lsn) {
+      es.push_back(payment_event(lsn, 0, lsn % 3 == 0 ? EventType::payment_paid : EventType::payment_created,
+                                 lsn % 2 ? "m1" : "m2", "o-" + std::to_string(lsn),
+                                 1'000'000'000 + static_cast<std::int64_t>(lsn)));
+    }
+    commit(es, 10);
+  }
+  static std::vector<std::uint64_t> lsns(const events::EventListPage& page) {
+    std::vector<std::uint64_t> out;
+    for (const Event& e : page.events) out.push_back(e.lsn);
+    return out;
+  }
+
+  std::string dir;
+  std::unique_ptr<EventStore> store;
+};
+
+TEST_F(Store, ACommittedBatchAndItsPositionSurviveReopening) {
+  EXPECT_EQ(store->position(), 0U);
+  ten();
+  open();
+  EXPECT_EQ(store->position(), 10U);
+  const auto got = store->get({7, 0});
+  ASSERT_TRUE(got.is_ok());
+  ASSERT_TRUE(got->has_value());
+  EXPECT_EQ((*got)->payment.order_id.view(), "o-7");
+  EXPECT_FALSE(store->get({11, 0})->has_value());
+}
+
+TEST_F(Store, ABatchReadsItsOwnPendingChangesOverTheStores) {
+  auto first = store->begin();
+  PaymentView a, b, c;
+  for (PaymentView* p : {&a, &b, &c}) p->status = PaymentStatus::pending;
+  a.created_at_us = 30;
+  b.created_at_us = 10;
+  c.created_at_us = 20;
+  for (const PaymentView* p : {&a, &b}) ASSERT_TRUE(EventStore::pending(*first).add(*p).is_ok());
+  ASSERT_TRUE(store->commit(*first, 1).is_ok());
+  auto second = store->begin();
+  ASSERT_TRUE(EventStore::pending(*second).add(c).is_ok());
+  ASSERT_TRUE(EventStore::pending(*second).remove(10).is_ok());
+  std::vector<PaymentView> oldest;
+  ASSERT_TRUE(EventStore::pending(*second).oldest(5, &oldest).is_ok());
+  ASSERT_EQ(oldest.size(), 2U);
+  EXPECT_EQ(oldest[0].created_at_us, 20);
+  EXPECT_EQ(oldest[1].created_at_us, 30);
+  second.reset();  // never committed: the store still has the first batch's
+  auto third = store->begin();
+  ASSERT_TRUE(EventStore::pending(*third).oldest(1, &oldest).is_ok());
+  ASSERT_EQ(oldest.size(), 1U);
+  EXPECT_EQ(oldest[0].created_at_us, 10);
+}
+
+TEST_F(Store, ListsAreNewestFirstWithCursorsByMerchantAndType) {
+  ten();
+  auto all = store->list({Id{}, std::nullopt, std::nullopt, 4});
+  ASSERT_TRUE(all.is_ok());
+  EXPECT_EQ(lsns(*all), (std::vector<std::uint64_t>{10, 9, 8, 7}));
+  EXPECT_TRUE(all->has_more);
+  auto next = store->list({Id{}, std::nullopt, events::EventKey{7, 0}, 4});
+  EXPECT_EQ(lsns(*next), (std::vector<std::uint64_t>{6, 5, 4, 3}));
+  auto last = store->list({Id{}, std::nullopt, events::EventKey{3, 0}, 4});
+  EXPECT_EQ(lsns(*last), (std::vector<std::uint64_t>{2, 1}));
+  EXPECT_FALSE(last->has_more);
+  auto m1 = store->list({Id::of("m1"), std::nullopt, std::nullopt, 100});
+  EXPECT_EQ(lsns(*m1), (std::vector<std::uint64_t>{9, 7, 5, 3, 1}));
+  auto m1_paid = store->list({Id::of("m1"), EventType::payment_paid, std::nullopt, 100});
+  EXPECT_EQ(lsns(*m1_paid), (std::vector<std::uint64_t>{9, 3}));
+  auto paid = store->list({Id{}, EventType::payment_paid, std::nullopt, 100});
+  EXPECT_EQ(lsns(*paid), (std::vector<std::uint64_t>{9, 6, 3}));
+  // A merchant with no events, a merchant id that prefixes another's.
+  EXPECT_TRUE(store->list({Id::of("m"), std::nullopt, std::nullopt, 10})->events.empty());
+}
+
+TEST_F(Store, ACursorOutsideTheListIsNotFound) {
+  ten();
+  EXPECT_EQ(store->list({Id::of("m1"), std::nullopt, events::EventKey{2, 0}, 10}).status().code(),
+            StatusCode::kNotFound);  // m2's
+  EXPECT_EQ(store->list({Id{}, EventType::payment_paid, events::EventKey{2, 0}, 10}).status().code(),
+            StatusCode::kNotFound);  // not paid
+  EXPECT_EQ(store->list({Id{}, std::nullopt, events::EventKey{99, 0}, 10}).status().code(),
+            StatusCode::kNotFound);
+}
+
+TEST_F(Store, RetentionDropsTheOldestAndTheirIndexEntries) {
+  ten();
+  auto dropped = store->drop_older_than(1'000'000'000 + 5, 100);  // LSNs 1-4
+  ASSERT_TRUE(dropped.is_ok());
+  EXPECT_EQ(*dropped, 4U);
+  EXPECT_FALSE(store->get({4, 0})->has_value());
+  EXPECT_EQ(lsns(*store->list({Id::of("m1"), std::nullopt, std::nullopt, 100})),
+            (std::vector<std::uint64_t>{9, 7, 5}));
+  EXPECT_EQ(lsns(*store->list({Id{}, EventType::payment_paid, std::nullopt, 100})),
+            (std::vector<std::uint64_t>{9, 6}));
+  EXPECT_EQ(*store->drop_older_than(2'000'000'000, 2), 2U);  // bounded per call
+}
+
+TEST_F(Store, AGapMovesThePositionAndIsRemembered) {
+  ten();
+  ASSERT_TRUE(store->skip_gap(50, 123).is_ok());
+  open();
+  EXPECT_EQ(store->position(), 49U);
+  EXPECT_EQ(store->gap_at_us(), 123);
+}
+
+}  // namespace
+}  // namespace paycore::testing

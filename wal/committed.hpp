@@ -1,0 +1,35 @@
+#pragma once
+// Reading the committed log from outside its writer (issue 15: the event deriver follows the
+// local log as the core writes it). The writer owns wal::Log; a reader opens the segment files
+// by name, read-only, and reads records only up to an LSN the writer has made durable, whose
+// bytes never change again (the log never rewrites nor shrinks a durable record). Segment
+// files may be removed under the reader (after snapshots); a reader that must not lose records
+// holds the writer's removal back (EngineConfig::log_readers_floor_lsn).
+
+#include <cstddef>
+#include <cstdint>
+#include <span>
+#include <string>
+
+#include "base/function_ref.hpp"
+#include "base/status.hpp"
+
+namespace paycore::wal {
+
+/// Called for each record in LSN order; return false to stop.
+using CommittedVisitor =
+    FunctionRef<bool(std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload)>;
+
+/// Visits the records from_lsn..to_lsn (inclusive; to_lsn must be durable) of the log in `dir`.
+/// Errors: kNotFound when from_lsn is below the first segment on disk (removed: the reader fell
+/// behind the log's retention) or when a segment vanished while being read; kCorruption when a
+/// record up to to_lsn cannot be read or a segment does not start where the one before ended;
+/// the file system's errors, naming the file.
+Status read_committed(const std::string& dir, std::uint64_t from_lsn, std::uint64_t to_lsn,
+                      CommittedVisitor visit);
+
+/// The first LSN of the log in `dir` still on disk (its oldest segment's first), or 0 when it
+/// has no segment. Errors: the directory listing's.
+StatusOr<std::uint64_t> first_committed_lsn(const std::string& dir);
+
+}  // namespace paycore::wal
