@@ -90,13 +90,15 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   PAYCORE_RETURN_IF_ERROR(read);
   if (last < from) return Status::ok();
   PAYCORE_RETURN_IF_ERROR(EventStore::add(*batch, events));
+  if (config_.before_commit && !events.empty()) {
+    PAYCORE_RETURN_IF_ERROR(config_.before_commit(events).with_context("events: handing over"));
+  }
   PAYCORE_RETURN_IF_ERROR(store_.commit(*batch, last));
   if (config_.floor_lsn != nullptr) config_.floor_lsn->store(last + 1, std::memory_order_release);
   metrics_.position.store(last, std::memory_order_relaxed);
   metrics_.events_derived.fetch_add(events.size(), std::memory_order_relaxed);
   metrics_.batches.fetch_add(1, std::memory_order_relaxed);
   *progressed = true;
-  if (config_.on_committed && !events.empty()) config_.on_committed(events);
   return Status::ok();
 }
 

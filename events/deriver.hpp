@@ -4,9 +4,9 @@
 // events (derive_events) and writes them, with the PENDING payments and its position, to the
 // EventStore in synced batches. It never touches the core: the core's only part is to keep the
 // log segments the deriver has not read yet (EngineConfig::log_readers_floor_lsn, which the
-// deriver advances). After each batch it hands the new events to `on_committed` (the webhook
-// dispatcher's enqueue); after a crash it resumes after its last batch, so every event is
-// derived and handed over at least once, with the same id.
+// deriver advances). Before it commits a batch it hands the batch's events to `before_commit`
+// (the webhook dispatcher's enqueue); after a crash it resumes after its last committed batch,
+// so every event is derived and handed over at least once, always with the same id.
 
 #include <atomic>
 #include <condition_variable>
@@ -36,8 +36,11 @@ struct DeriverConfig {
   std::int64_t retention_us = 30LL * 24 * 3600 * 1'000'000;  // events kept at least this long
   std::uint32_t retention_drop_max = 10'000;   // events deleted per pass (one pass per idle turn)
   std::function<std::int64_t()> clock_us;      // wall clock (tests inject one); null: the system's
-  // Called on the deriver thread after each committed batch, with its events in log order.
-  std::function<void(std::span<const Event>)> on_committed;
+  // Called on the deriver thread with each batch's events in log order, before the batch is
+  // committed: a failure leaves the batch uncommitted, to be derived and handed over again.
+  // So every event is handed over at least once even across a crash (the webhook
+  // dispatcher's enqueue adds nothing for a delivery it already holds).
+  std::function<Status(std::span<const Event>)> before_commit;
 };
 
 /// Counters for /metrics.

@@ -4,6 +4,7 @@
 #include <rocksdb/table.h>
 #include <rocksdb/utilities/write_batch_with_index.h>
 
+#include <algorithm>
 #include <mutex>
 
 #include "base/assert.hpp"
@@ -58,6 +59,67 @@ void for_each_key(const Event& e, Write write) {
   write(merchant_prefix(e.merchant_id) + key_suffix(key));
   write(type_prefix(e.type) + key_suffix(key));
   write(merchant_type_prefix(e.merchant_id, e.type) + key_suffix(key));
+}
+
+// Endpoint records: u8 version, then strings as u32 length + bytes, the events as a u8 count
+// then strings, u8 enabled, i64 created_at_us (little-endian).
+void put_string(std::string& out, std::string_view v) {
+  const auto n = static_cast<std::uint32_t>(v.size());
+  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((n >> (8 * i)) & 0xff));
+  out.append(v);
+}
+
+bool get_string(std::string_view in, std::size_t* at, std::string* v) {
+  if (in.size() - *at < 4) return false;
+  std::uint32_t n = 0;
+  for (int i = 0; i < 4; ++i) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(in[*at + static_cast<std::size_t>(i)])) << (8 * i);
+  *at += 4;
+  if (in.size() - *at < n) return false;
+  v->assign(in.substr(*at, n));
+  *at += n;
+  return true;
+}
+
+std::string encode_endpoint(const EndpointRecord& e) {
+  std::string out(1, '\1');
+  for (std::string_view v : {std::string_view(e.id), e.merchant_id.view(), e.request_id.view(),
+                             std::string_view(e.url), std::string_view(e.secret)}) {
+    put_string(out, v);
+  }
+  out.push_back(static_cast<char>(e.events.size()));
+  for (const std::string& name : e.events) put_string(out, name);
+  out.push_back(e.enabled ? 1 : 0);
+  put_be(out, static_cast<std::uint64_t>(e.created_at_us), 8);
+  return out;
+}
+
+Status decode_endpoint(std::string_view in, EndpointRecord* e) {
+  const Status bad = Status::corruption("event store: a webhook endpoint does not decode");
+  std::size_t at = 1;
+  std::string merchant, request;
+  if (in.empty() || in[0] != 1) return bad;
+  if (!get_string(in, &at, &e->id) || !get_string(in, &at, &merchant) ||
+      !get_string(in, &at, &request) || !get_string(in, &at, &e->url) ||
+      !get_string(in, &at, &e->secret) || at >= in.size()) {
+    return bad;
+  }
+  if (!Id::from(merchant, &e->merchant_id) || (!request.empty() && !Id::from(request, &e->request_id))) return bad;
+  const auto count = static_cast<unsigned char>(in[at++]);
+  e->events.assign(count, {});
+  for (std::string& name : e->events) {
+    if (!get_string(in, &at, &name)) return bad;
+  }
+  if (in.size() - at != 9) return bad;
+  e->enabled = in[at] == 1;
+  e->created_at_us = static_cast<std::int64_t>(get_be(in, at + 1, 8));
+  return Status::ok();
+}
+
+std::string endpoint_key(const Id& merchant, std::string_view id) {
+  return "W" + std::string(merchant.view()) + '\0' + std::string(id);
+}
+std::string request_key(const Id& merchant, const Id& request_id) {
+  return "R" + std::string(merchant.view()) + '\0' + std::string(request_id.view());
 }
 
 rocksdb::Options make_options(const EventStoreOptions& options) {
@@ -272,6 +334,54 @@ StatusOr<EventListPage> EventStore::list(const EventListQuery& q) const {
   }
   PAYCORE_RETURN_IF_ERROR(from_rocksdb(it->status(), "event store: listing"));
   return page;
+}
+
+Status EventStore::put_endpoint(const EndpointRecord& endpoint) {
+  const std::lock_guard lock(impl_->write_mutex);
+  rocksdb::WriteBatch batch;
+  (void)batch.Put(rocksdb_slice(endpoint_key(endpoint.merchant_id, endpoint.id)),
+                  rocksdb_slice(encode_endpoint(endpoint)));
+  if (!endpoint.request_id.empty()) {
+    (void)batch.Put(rocksdb_slice(request_key(endpoint.merchant_id, endpoint.request_id)),
+                    rocksdb_slice(endpoint.id));
+  }
+  return impl_->write(&batch);
+}
+
+StatusOr<std::optional<EndpointRecord>> EventStore::endpoint(const Id& merchant, std::string_view id) const {
+  std::string value;
+  bool found = false;
+  PAYCORE_RETURN_IF_ERROR(impl_->read(endpoint_key(merchant, id), &value, &found));
+  if (!found) return std::optional<EndpointRecord>();
+  EndpointRecord e;
+  PAYCORE_RETURN_IF_ERROR(decode_endpoint(value, &e));
+  return std::optional<EndpointRecord>(std::move(e));
+}
+
+StatusOr<std::optional<EndpointRecord>> EventStore::endpoint_by_request(const Id& merchant,
+                                                                       const Id& request_id) const {
+  std::string id;
+  bool found = false;
+  PAYCORE_RETURN_IF_ERROR(impl_->read(request_key(merchant, request_id), &id, &found));
+  if (!found) return std::optional<EndpointRecord>();
+  return endpoint(merchant, id);
+}
+
+StatusOr<std::vector<EndpointRecord>> EventStore::endpoints_of(const Id& merchant, std::size_t count_max) const {
+  const std::string prefix = endpoint_key(merchant, "");
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  std::vector<EndpointRecord> out;
+  for (it->Seek(rocksdb_slice(prefix)); it->Valid() && out.size() < count_max; it->Next()) {
+    if (!rocksdb_view(it->key()).starts_with(prefix)) break;
+    EndpointRecord e;
+    PAYCORE_RETURN_IF_ERROR(decode_endpoint(rocksdb_view(it->value()), &e));
+    out.push_back(std::move(e));
+  }
+  PAYCORE_RETURN_IF_ERROR(from_rocksdb(it->status(), "event store: endpoints"));
+  std::sort(out.begin(), out.end(), [](const EndpointRecord& a, const EndpointRecord& b) {
+    return a.created_at_us != b.created_at_us ? a.created_at_us < b.created_at_us : a.id < b.id;
+  });
+  return out;
 }
 
 StatusOr<std::uint32_t> EventStore::drop_older_than(std::int64_t before_us, std::uint32_t count_max) {

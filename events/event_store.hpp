@@ -14,6 +14,8 @@
 //   "T" type lsn index                    the events of a type (empty value)
 //   "U" merchant_id 0x00 type lsn index   the merchant's events of a type (empty value)
 //   "P" created_at_us                     a PENDING payment's view (core/command_record.hpp)
+//   "W" merchant_id 0x00 endpoint_id      a webhook endpoint (EndpointRecord)
+//   "R" merchant_id 0x00 request_id       the endpoint its creation's request_id made
 // Ids never hold 0x00 (core/id.hpp), so a merchant's keys never run into another's.
 
 #include <cstddef>
@@ -44,6 +46,19 @@ struct EventListQuery {
 struct EventListPage {
   std::vector<Event> events;
   bool has_more = false;
+};
+
+/// A webhook endpoint as the store keeps it (events/service.hpp says what the fields mean).
+struct EndpointRecord {
+  std::string id;
+  Id merchant_id;
+  Id request_id;  // of the request that created it
+  std::string url;
+  std::vector<std::string> events;
+  std::string secret;
+  bool enabled = true;
+  std::int64_t created_at_us = 0;
+  friend bool operator==(const EndpointRecord&, const EndpointRecord&) = default;
 };
 
 /// Thread safety: reads (get, list, position) from any thread, concurrently with one writer
@@ -87,6 +102,15 @@ class EventStore {
   /// A page of events, newest first. A cursor that is not an event (of that merchant) is
   /// kNotFound. Errors: RocksDB's, kCorruption for an event that does not decode.
   StatusOr<EventListPage> list(const EventListQuery& query) const;
+
+  /// Writes `endpoint` (new or changed) and its request_id's entry, synced.
+  Status put_endpoint(const EndpointRecord& endpoint);
+  /// The merchant's endpoint `id`, or nullopt.
+  StatusOr<std::optional<EndpointRecord>> endpoint(const Id& merchant, std::string_view id) const;
+  /// The endpoint the merchant's request `request_id` created, or nullopt.
+  StatusOr<std::optional<EndpointRecord>> endpoint_by_request(const Id& merchant, const Id& request_id) const;
+  /// The merchant's endpoints, oldest first (at most `count_max`).
+  StatusOr<std::vector<EndpointRecord>> endpoints_of(const Id& merchant, std::size_t count_max) const;
 
   /// Deletes the events created before `before_us`, oldest first, at most `count_max`; returns
   /// how many went. Events are in log order, which is time order except that an expiry is

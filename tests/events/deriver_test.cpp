@@ -44,7 +44,11 @@ class DeriverTest : public ::testing::Test {
     c.wal_dir = e.wal_dir();
     c.durable_lsn = &e.metrics().durable_lsn;
     c.floor_lsn = &floor;
-    c.on_committed = [this](std::span<const Event> es) { handed.insert(handed.end(), es.begin(), es.end()); };
+    c.before_commit = [this](std::span<const Event> es) {
+      if (refuse_handover) return Status(StatusCode::kUnavailable, "the dispatcher refuses");
+      handed.insert(handed.end(), es.begin(), es.end());
+      return Status::ok();
+    };
     return c;
   }
   void pay_from_alice(Engine& e, int from, int count) {
@@ -64,6 +68,7 @@ class DeriverTest : public ::testing::Test {
   std::unique_ptr<EventStore> store;
   std::atomic<std::uint64_t> floor{1};
   std::vector<Event> handed;
+  bool refuse_handover = false;
 };
 
 TEST_F(DeriverTest, DerivesWhatTheEngineMadeDurableAndHandsItOver) {
@@ -101,6 +106,24 @@ TEST_F(DeriverTest, ARestartResumesAfterTheLastBatchWithoutDerivingTwice) {
   ASSERT_EQ(handed.size(), 4U);  // only the two new payments' events
   EXPECT_EQ(handed.front().payment.order_id.view(), "o3");
   EXPECT_EQ(store->list({Id{}, std::nullopt, std::nullopt, 100})->events.size(), 10U);
+}
+
+// A batch whose events could not be handed over is not committed: derived again, and handed
+// over, on the next attempt (at least once).
+TEST_F(DeriverTest, ABatchNotHandedOverIsNotCommitted) {
+  auto e = open_engine(config);
+  e->start();
+  fund_alice(*e);
+  pay_from_alice(*e, 0, 2);
+  Deriver deriver(*store, deriver_config(*e), Deriver::ManualStart{});
+  refuse_handover = true;
+  EXPECT_EQ(deriver.run_once().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store->position(), 0U);
+  EXPECT_TRUE(store->list({Id{}, std::nullopt, std::nullopt, 10})->events.empty());
+  refuse_handover = false;
+  ASSERT_TRUE(deriver.run_once().is_ok());
+  EXPECT_EQ(handed.size(), 4U);
+  EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
 }
 
 TEST_F(DeriverTest, TheThreadFollowsTheLogAsItGrows) {

@@ -170,5 +170,29 @@ TEST_F(Store, AGapMovesThePositionAndIsRemembered) {
   EXPECT_EQ(store->gap_at_us(), 123);
 }
 
+TEST_F(Store, EndpointsSurviveReopeningAndAreFoundByRequestAndListedOldestFirst) {
+  events::EndpointRecord a{"we_b", Id::of("m1"), Id::of("r1"), "https://a.example/hook",
+                           {"payment.paid", "payment.failed"}, "whsec_x", true, 20};
+  events::EndpointRecord b{"we_a", Id::of("m1"), Id::of("r2"), "https://b.example/hook", {"*"}, "whsec_y", true, 30};
+  events::EndpointRecord other{"we_c", Id::of("m10"), Id::of("r1"), "https://c.example/", {"*"}, "s", true, 10};
+  for (const auto* e : {&a, &b, &other}) ASSERT_TRUE(store->put_endpoint(*e).is_ok());
+  open();
+  const auto got = store->endpoint(Id::of("m1"), "we_b");
+  ASSERT_TRUE(got.is_ok() && got->has_value());
+  EXPECT_EQ(**got, a);
+  EXPECT_FALSE(store->endpoint(Id::of("m10"), "we_b")->has_value());  // another merchant's id
+  EXPECT_EQ(**store->endpoint_by_request(Id::of("m1"), Id::of("r2")), b);
+  EXPECT_EQ(**store->endpoint_by_request(Id::of("m10"), Id::of("r1")), other);
+  EXPECT_FALSE(store->endpoint_by_request(Id::of("m1"), Id::of("r3"))->has_value());
+  const auto list = store->endpoints_of(Id::of("m1"), 10);
+  ASSERT_TRUE(list.is_ok());
+  ASSERT_EQ(list->size(), 2U);  // not m10's, although "m1" prefixes it
+  EXPECT_EQ((*list)[0].id, "we_b");
+  EXPECT_EQ((*list)[1].id, "we_a");
+  b.enabled = false;
+  ASSERT_TRUE(store->put_endpoint(b).is_ok());
+  EXPECT_FALSE((*store->endpoint(Id::of("m1"), "we_a"))->enabled);
+}
+
 }  // namespace
 }  // namespace paycore::testing

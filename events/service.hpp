@@ -1,0 +1,89 @@
+#pragma once
+// What the HTTP edge asks of events and webhooks (issue 15; docs/api.md "Events and webhooks"):
+// the routes GET /v1/events, GET /v1/events/{id}, POST/GET /v1/webhook_endpoints,
+// POST /v1/webhook_endpoints/{id}/disable, GET /v1/events/{id}/deliveries and
+// POST /v1/events/{id}/redeliver call this interface. app/ implements it over the EventStore
+// and the webhook dispatcher (webhooks/), which net/ does not see. Every member may block on
+// disk (RocksDB reads, synced writes): net calls it off its I/O threads. Thread safe.
+//
+// Errors are Status values the edge maps to docs/api.md's: kNotFound -> 404 not_found (an
+// event or endpoint that is not the merchant's is not found, never forbidden);
+// kInvalidArgument -> 400 invalid_field, with the field named before the first ':' of the
+// message ("url: ..."); kConflict -> 422 idempotency_key_reused; kFull -> 507
+// capacity_exhausted (endpoints per merchant); anything else -> 503 unavailable.
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "base/status.hpp"
+#include "core/id.hpp"
+#include "events/event.hpp"
+#include "events/event_store.hpp"
+
+namespace paycore::events {
+
+/// A webhook endpoint (docs/api.md): `secret` is set only in the answer that created it.
+struct WebhookEndpoint {
+  std::string id;                   // "we_" + 24 hex digits
+  Id merchant_id;
+  std::string url;
+  std::vector<std::string> events;  // type names, or the one entry "*"
+  std::string secret;               // "whsec_" + 64 hex digits (creation only)
+  bool enabled = true;              // "status": "ENABLED" / "DISABLED"
+  std::int64_t created_at_us = 0;
+  bool replayed = false;            // an idempotent repeat of the creation (Idempotent-Replayed)
+};
+
+/// Limits on endpoints (each refusal is 400 invalid_field naming the field, or 507).
+inline constexpr std::size_t webhook_endpoints_per_merchant_max = 16;
+inline constexpr std::size_t webhook_event_filters_max = 16;
+inline constexpr std::size_t webhook_url_bytes_max = 2048;
+
+/// One attempt of a delivery, and a delivery (GET /v1/events/{id}/deliveries).
+struct DeliveryAttemptView {
+  std::int64_t started_at_us = 0;
+  std::int32_t duration_ms = 0;
+  std::int32_t http_status = 0;  // 0: no answer (then `error` says why)
+  std::string error;
+};
+struct DeliveryView {
+  std::string endpoint_id;
+  std::string status;  // "PENDING", "DELIVERED", "FAILED"
+  std::uint32_t attempts_count = 0;
+  std::int64_t next_attempt_at_us = 0;  // PENDING: when the next attempt is due
+  std::vector<DeliveryAttemptView> attempts;  // the latest ones, oldest first
+};
+
+class EventsService {
+ public:
+  virtual ~EventsService() = default;
+
+  /// A page of events (the query's merchant_id empty: the operator's, every merchant's).
+  virtual StatusOr<EventListPage> list_events(const EventListQuery& query) = 0;
+  /// The event with `key` if it is `merchant`'s (empty merchant: the operator), else kNotFound.
+  virtual StatusOr<Event> get_event(const Id& merchant, EventKey key) = 0;
+
+  /// Creates an endpoint for `merchant` (idempotent on request_id: the same request answers the
+  /// same endpoint, secret included, with replayed set; another body is kConflict; past
+  /// webhook_endpoints_per_merchant_max enabled endpoints, kFull).
+  /// `events`: type names (events::event_type_from) or ["*"], 1..webhook_event_filters_max,
+  /// no repeats. The URL passes the webhook URL policy (https://, or http:// to allowed hosts).
+  virtual StatusOr<WebhookEndpoint> create_endpoint(const Id& merchant, const Id& request_id,
+                                                    const std::string& url,
+                                                    const std::vector<std::string>& events) = 0;
+  /// The merchant's endpoints, oldest first, without secrets.
+  virtual StatusOr<std::vector<WebhookEndpoint>> list_endpoints(const Id& merchant) = 0;
+  /// Disables the merchant's endpoint `id` (again: no change); its PENDING deliveries are given
+  /// up. kNotFound when it is not the merchant's.
+  virtual StatusOr<WebhookEndpoint> disable_endpoint(const Id& merchant, std::string_view id) = 0;
+
+  /// The deliveries of the merchant's event (kNotFound when it is not the merchant's).
+  virtual StatusOr<std::vector<DeliveryView>> deliveries(const Id& merchant, EventKey key) = 0;
+  /// Queues one more attempt of the merchant's event to each of its endpoints that wants it.
+  virtual Status redeliver(const Id& merchant, EventKey key) = 0;
+};
+
+}  // namespace paycore::events
