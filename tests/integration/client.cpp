@@ -104,6 +104,9 @@ bool ServerProcess::start(const std::string& data_dir, const std::string& keys_p
     int status = 0;
     if (::waitpid(pid_, &status, WNOHANG) == pid_) {
       pid_ = -1;
+      // Read to the end of the pipe: the lines written just before the exit (why it did not
+      // start) may still be in it, and callers look for them in log().
+      if (reader_.joinable()) reader_.join();
       return false;
     }
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
