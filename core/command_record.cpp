@@ -17,6 +17,7 @@ CommandOutcome outcome_of(const Result& result) {
   o.anomaly = result.notification == NotificationOutcome::anomaly ? result.anomaly : AnomalyReason{};
   o.resource = result.resource;
   o.expired_count = result.expired_count;
+  o.work_left = result.kind == CommandKind::tick && result.work_left;
   switch (result.resource) {
     case ResourceKind::account: o.account = result.account; break;
     case ResourceKind::payment: o.payment = result.payment; break;
@@ -87,6 +88,7 @@ void put_outcome(Writer& w, const CommandOutcome& o) {
   w.u8(static_cast<std::uint8_t>(o.anomaly));
   w.u8(static_cast<std::uint8_t>(o.resource));
   w.le(o.expired_count);
+  w.u8(o.work_left ? 1 : 0);
   switch (o.resource) {
     case ResourceKind::account: put_account(w, o.account); break;
     case ResourceKind::payment: put_payment(w, o.payment); break;
@@ -151,8 +153,11 @@ CommandDecodeError get_outcome_head(Reader& r, CommandOutcome* o) {
   std::uint8_t version = 0, code = 0, notification = 0, anomaly = 0, resource = 0;
   PAYCORE_DECODE(need(r.u8(&version)));
   if (version != command_outcome_version) return CommandDecodeError::unknown_version;
+  std::uint8_t flags = 0;
   PAYCORE_DECODE(need(r.u8(&code) && r.u8(&notification) && r.u8(&anomaly) &&
-                      r.u8(&resource) && r.le(&o->expired_count)));
+                      r.u8(&resource) && r.le(&o->expired_count) && r.u8(&flags)));
+  if (flags > 1) return CommandDecodeError::bad_enum;
+  o->work_left = flags == 1;
   const bool code_kept = code <= result_code_max && result_is_kept(static_cast<ResultCode>(code));
   const bool anomaly_valid = notification == static_cast<std::uint8_t>(NotificationOutcome::anomaly)
                                  ? anomaly_reason_is_valid(anomaly)
@@ -258,6 +263,7 @@ std::string describe_outcome_mismatch(const CommandOutcome& logged, const Comman
     return "the log says " + std::to_string(logged.expired_count) + " expired, apply here says " +
            std::to_string(here.expired_count);
   }
+  if (logged.work_left != here.work_left) return "the tick's work left differs";
   if (logged.notification != here.notification || logged.anomaly != here.anomaly) {
     return "the notification outcome differs";
   }

@@ -29,6 +29,9 @@ struct CommandOutcome {
   // tick: how many PENDING payments it expired. They are the oldest PENDING ones, in creation
   // order (core/apply.cpp expire_pending: everything before its cursor has left PENDING).
   std::uint32_t expired_count = 0;
+  // tick: it stopped at its limit with work still due (Result::work_left); false means every
+  // PENDING payment due at its time has expired.
+  bool work_left = false;
   AccountView account;
   PaymentView payment;
   MandateView mandate;
@@ -49,6 +52,7 @@ CommandOutcome outcome_of(const Result& result);
 //        .    1  anomaly reason (0 = none)
 //        .    1  resource kind (ResourceKind)
 //        .    4  expired_count
+//        .    1  flags: bit 0 work_left (a tick stopped at its limit); other bits 0
 //        .    .  the view of the resource:
 //                account: id, u8 kind, currency (3 letters), i64 balance, i64 created_at_us,
 //                         i64 updated_at_us
@@ -64,7 +68,7 @@ CommandOutcome outcome_of(const Result& result);
 // trailing bytes (a fuzzer feeds it arbitrary bytes).
 inline constexpr std::uint8_t command_outcome_version = 1;
 inline constexpr std::size_t command_outcome_bytes_max =
-    1 + 1 + 1 + 1 + 1 + 4 + 7 * (1 + id_bytes_max) + 4 * 8 + 3 + 1;
+    1 + 1 + 1 + 1 + 1 + 4 + 1 + 7 * (1 + id_bytes_max) + 4 * 8 + 3 + 1;
 inline constexpr std::size_t command_record_bytes_max =
     2 + command_encoded_bytes_max + command_outcome_bytes_max;
 

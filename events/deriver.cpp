@@ -60,6 +60,18 @@ Status Deriver::skip_gap_if_any() {
   return store_.skip_gap(*first, now_us());
 }
 
+namespace {
+
+// Whether the tick `c` expired every payment the deriver may not know: those were all created
+// before the gap, so all due once a lifetime has passed since, and a tick that stopped short
+// of its limit (no work left) expired every payment due at its time.
+bool ends_gap(const Command& c, const CommandOutcome& o, std::int64_t gap_at_us) {
+  return c.kind == CommandKind::tick && !o.work_left &&
+         c.timestamp_us >= gap_at_us + c.pending_lifetime_us;
+}
+
+}  // namespace
+
 Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   *progressed = false;
   const std::uint64_t from = store_.position() + 1;
@@ -68,7 +80,7 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   std::vector<Event> events;
   std::uint64_t last = from - 1;
   Status failed;
-  const std::int64_t gap_at_us = store_.gap_at_us();
+  std::int64_t gap_at_us = store_.gap_at_us();
   const Status read = wal::read_committed(
       config_.wal_dir, from, to_lsn, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
         Command c;
@@ -79,9 +91,18 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
           failed = Status::corruption("log record at LSN " + std::to_string(lsn) + ": " + std::string(to_string(e)));
           return false;
         }
-        // Records from before outcomes were logged (type 1) give no event.
-        const bool complete = gap_at_us == 0 || c.timestamp_us >= gap_at_us + c.pending_lifetime_us;
-        if (has_outcome) failed = derive_events(lsn, c, o, EventStore::pending(*batch), complete, &events);
+        // Records from before outcomes were logged (type 1) give no event, and the PENDING
+        // payments they made are unknown: as after a gap.
+        if (!has_outcome) {
+          gap_at_us = std::max(gap_at_us, c.timestamp_us);
+          failed = EventStore::set_gap(*batch, gap_at_us);
+        } else {
+          failed = derive_events(lsn, c, o, EventStore::pending(*batch), gap_at_us == 0, &events);
+          if (failed.is_ok() && gap_at_us != 0 && ends_gap(c, o, gap_at_us)) {
+            gap_at_us = 0;
+            failed = EventStore::set_gap(*batch, 0);
+          }
+        }
         if (!failed.is_ok()) return false;
         last = lsn;
         return events.size() < config_.events_per_batch_max;
@@ -103,12 +124,15 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
 }
 
 void Deriver::drop_expired_events() {
-  StatusOr<std::uint32_t> dropped =
-      store_.drop_older_than(now_us() - config_.retention_us, config_.retention_drop_max);
+  const std::int64_t now = now_us();
+  if (now < next_retention_us_) return;
+  next_retention_us_ = now + config_.retention_interval_us;
+  StatusOr<std::uint32_t> dropped = store_.drop_older_than(now - config_.retention_us, config_.retention_drop_max);
   if (!dropped.is_ok()) {
     log_line(LogLevel::warn, "events: retention failed", {{"error", dropped.status().to_string()}});
     return;
   }
+  if (*dropped == config_.retention_drop_max) next_retention_us_ = now;  // more are due
   metrics_.events_dropped_by_retention.fetch_add(*dropped, std::memory_order_relaxed);
 }
 

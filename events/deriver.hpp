@@ -34,7 +34,8 @@ struct DeriverConfig {
   std::int64_t idle_wait_ms = 20;              // sleep when caught up (or notify())
   std::int64_t retry_wait_ms = 1000;           // sleep after a failure before trying again
   std::int64_t retention_us = 30LL * 24 * 3600 * 1'000'000;  // events kept at least this long
-  std::uint32_t retention_drop_max = 10'000;   // events deleted per pass (one pass per idle turn)
+  std::uint32_t retention_drop_max = 10'000;   // events deleted per pass
+  std::int64_t retention_interval_us = 60'000'000;  // a pass this often (again at once while full)
   std::function<std::int64_t()> clock_us;      // wall clock (tests inject one); null: the system's
   // Called on the deriver thread with each batch's events in log order, before the batch is
   // committed: a failure leaves the batch uncommitted, to be derived and handed over again.
@@ -82,6 +83,7 @@ class Deriver {
   Status skip_gap_if_any();
   void drop_expired_events();
   std::int64_t now_us() const;
+  std::int64_t next_retention_us_ = 0;
 
   EventStore& store_;
   DeriverConfig config_;

@@ -207,6 +207,14 @@ class EventStore::Batch final : public PendingPayments {
     return Status::ok();
   }
   rocksdb::WriteBatch* write_batch() { return batch_.GetWriteBatch(); }
+  Status set_gap(std::int64_t at_us) {
+    gap_at_us = at_us;
+    if (at_us == 0) return from_rocksdb(batch_.Delete("G"), "event store: batch");
+    std::string value;
+    put_be(value, static_cast<std::uint64_t>(at_us), 8);
+    return from_rocksdb(batch_.Put("G", rocksdb_slice(value)), "event store: batch");
+  }
+  std::optional<std::int64_t> gap_at_us;  // set_gap's, when called
 
  private:
   rocksdb::DB* db_;
@@ -272,6 +280,8 @@ PendingPayments& EventStore::pending(Batch& batch) { return batch; }
 
 Status EventStore::add(Batch& batch, std::span<const Event> events) { return batch.add_events(events); }
 
+Status EventStore::set_gap(Batch& batch, std::int64_t at_us) { return batch.set_gap(at_us); }
+
 Status EventStore::commit(Batch& batch, std::uint64_t through_lsn) {
   const std::lock_guard lock(impl_->write_mutex);
   PAYCORE_ASSERT_GT(through_lsn, position());
@@ -281,6 +291,7 @@ Status EventStore::commit(Batch& batch, std::uint64_t through_lsn) {
   PAYCORE_RETURN_IF_ERROR(from_rocksdb(write->Put("S", rocksdb_slice(value)), "event store: batch"));
   PAYCORE_RETURN_IF_ERROR(impl_->write(write));
   impl_->position.store(through_lsn, std::memory_order_release);
+  if (batch.gap_at_us) impl_->gap_at_us.store(*batch.gap_at_us, std::memory_order_release);
   return Status::ok();
 }
 

@@ -74,10 +74,9 @@ class EventStore {
 
   /// The last LSN whose events the store holds (0: none).
   std::uint64_t position() const;
-  /// When derivation resumed after a gap in the log (records it never saw), the time of the
-  /// first record it derived then (µs); 0 when there was none. Until a PENDING payment's
-  /// lifetime has passed since, the store may lack PENDING payments (derive_events'
-  /// pending_complete).
+  /// When derivation resumed after a gap in the log (records it never saw, or records without
+  /// outcomes), the time of the last such record (µs); 0 when there is none. While it is set,
+  /// the store may lack PENDING payments (derive_events' pending_complete is false).
   std::int64_t gap_at_us() const;
   /// Skips the records position()+1 .. first_lsn-1, which the log no longer holds, and
   /// notes the gap as starting at `at_us`. Synced.
@@ -94,6 +93,11 @@ class EventStore {
   static PendingPayments& pending(Batch& batch);
   /// Adds `events` to `batch`.
   static Status add(Batch& batch, std::span<const Event> events);
+  /// Sets, with `batch`, gap_at_us() to `at_us` (0: no gap any more, every PENDING payment
+  /// known). The deriver notes so a record that gave no events for lack of an outcome
+  /// (written before outcomes were logged), and clears it once a tick has expired every
+  /// payment due (docs/events.md "Gaps").
+  static Status set_gap(Batch& batch, std::int64_t at_us);
   /// Writes `batch` with the position `through_lsn` (> position()), synced. Errors: RocksDB's.
   Status commit(Batch& batch, std::uint64_t through_lsn);
 

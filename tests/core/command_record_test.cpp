@@ -164,6 +164,7 @@ TEST_F(CommandRecord, EachOutOfRangeOutcomeFieldIsRefused) {
       {2, 4, CommandDecodeError::bad_enum},  // notification outcome
       {3, 1, CommandDecodeError::bad_enum},  // an anomaly reason without an anomaly
       {4, 4, CommandDecodeError::bad_enum},  // resource kind
+      {9, 2, CommandDecodeError::bad_enum},  // flags: an unknown bit
   };
   for (const Case& c : cases) {
     auto changed = bytes;

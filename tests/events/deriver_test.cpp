@@ -11,7 +11,11 @@
 #include "engine_harness.hpp"
 #include "events/deriver.hpp"
 #include "events/event_store.hpp"
+#include "core/apply.hpp"
+#include "core/command_record.hpp"
+#include "core/engine_records.hpp"
 #include "wal/committed.hpp"
+#include "wal/log.hpp"
 
 namespace paycore::testing {
 namespace {
@@ -177,6 +181,54 @@ TEST_F(DeriverTest, ALogThatNoLongerHoldsUnseenRecordsIsAGapSaidOnce) {
   EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
   ASSERT_FALSE(handed.empty());
   EXPECT_GE(handed.front().lsn, first);
+}
+
+// A log written before outcomes were logged (record type 1): those records give no events and
+// their PENDING payments are unknown, so a later tick expiring them is not corruption; and
+// once such a tick has expired everything due, the gap is over.
+TEST_F(DeriverTest, RecordsWithoutOutcomesAreReadAsAGap) {
+  State state;
+  std::int64_t t = 1'700'000'000'000'000;
+  wal::Options options;
+  options.dir = dir + "/wal";
+  options.force_fallback = true;
+  std::unique_ptr<wal::Log> log;
+  wal::RecoveryReport report;
+  ASSERT_TRUE(wal::Log::open(options, &log, &report).is_ok());
+  const auto append = [&](Command c, bool with_outcome) {
+    c.timestamp_us = (t += 1'000'000);
+    const Result r = apply(state, c);
+    ASSERT_TRUE(r.mutated);
+    std::vector<std::byte> payload(command_record_bytes_max);
+    payload.resize(with_outcome ? encode_command_record(c, outcome_of(r), payload) : encode_command(c, payload));
+    std::uint64_t lsn = 0;
+    ASSERT_TRUE(log->append(with_outcome ? record_type_command_outcome : record_type_command, payload, &lsn).is_ok());
+  };
+  append(add_channel("alipay"), false);
+  append(pay_external("m1", "r1", "o-1", 70, "alipay"), false);
+  append(pay_external("m1", "r2", "o-2", 70, "alipay"), true);
+  t += 2 * pending_lifetime_default_us;
+  append(tick(pending_lifetime_default_us), true);  // expires both
+  ASSERT_TRUE(log->submit().is_ok());
+  log->wait();
+  std::atomic<std::uint64_t> durable{log->durable_lsn()};
+  events::DeriverConfig c;
+  c.wal_dir = dir + "/wal";
+  c.durable_lsn = &durable;
+  c.before_commit = [this](std::span<const Event> es) {
+    handed.insert(handed.end(), es.begin(), es.end());
+    return Status::ok();
+  };
+  Deriver deriver(*store, c, Deriver::ManualStart{});
+  const Status derived = deriver.run_once();
+  ASSERT_TRUE(derived.is_ok()) << derived.to_string();
+  EXPECT_EQ(store->position(), 4U);
+  // The tick came a whole lifetime after the last record without an outcome, and stopped short
+  // of its limit: every payment made before it had expired, so the gap is over.
+  EXPECT_EQ(store->gap_at_us(), 0);
+  ASSERT_EQ(handed.size(), 2U);  // o-2 created, then expired; o-1 unknown
+  EXPECT_EQ(handed[1].type, EventType::payment_cancelled);
+  EXPECT_EQ(handed[1].payment.order_id.view(), "o-2");
 }
 
 }  // namespace
