@@ -50,6 +50,22 @@ std::optional<LocalError> decode_list(const RouteMatch& match, const HttpRequest
   return unknown_list_channel(out->query.channel, keys);
 }
 
+const LocalError events_off{404, "not_found",
+                            "events and webhooks are off on this server", {}};
+
+// An events or webhook route: refused as a route that is not there when events are off
+// (nothing admitted, as for a route the principal may not call), else the call decoded.
+Decision decide_events(const RouteMatch& match, const HttpRequest& request,
+                       const RequestContext& context) {
+  if (!context.events_enabled) return local_answer(events_off, Admission::none);
+  Decision decision = of_kind(DecisionKind::events);
+  if (auto refusal = decode_events_call(match, request, *context.principal, context.decoder,
+                                        &decision.events)) {
+    return local_answer(*refusal, Admission::before_answer);
+  }
+  return decision;
+}
+
 Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
                        const RequestContext& context) {
   PAYCORE_ASSERT(context.principal != nullptr);
@@ -65,6 +81,7 @@ Decision decide_signed(const RouteMatch& match, const HttpRequest& request,
     return of_kind(DecisionKind::batch);
   }
   if (match.route == Route::admin_snapshot) return of_kind(DecisionKind::snapshot);
+  if (route_is_events(match.route)) return decide_events(match, request, context);
   if (match.route == Route::payment_list || match.route == Route::payment_refunds) {
     Decision decision = of_kind(DecisionKind::list);
     if (auto refusal = decode_list(match, request, context.keys, &decision.list)) {

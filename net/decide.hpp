@@ -18,6 +18,7 @@
 #include "core/command.hpp"
 #include "net/http_parser.hpp"
 #include "net/credentials.hpp"
+#include "net/events_call.hpp"
 #include "net/list_query.hpp"
 #include "net/request_json.hpp"
 #include "net/routes.hpp"
@@ -31,6 +32,7 @@ enum class DecisionKind : std::uint8_t {
   batch,         // the items in RequestContext::batch_items, each a payment for the engine
   snapshot,      // POST /v1/admin/snapshot: a snapshot request for the engine
   list,          // GET /v1/payments: `list`, served by the engine and the archive
+  events,        // the events and webhook routes: `events`, served by the events service
 };
 
 /// Whether a signed request refused here is admitted -- charged to its principal's rate limit
@@ -50,6 +52,7 @@ struct Decision {
   Admission admission = Admission::before_answer;  // local_answer of a signed request
   Command command;                                 // command
   PaymentListRequest list;                         // list (merchant_id: the signer)
+  EventsCall events;                               // events
 };
 
 /// What decide() reads besides the request. No clock: the signature's time window was checked
@@ -59,6 +62,9 @@ struct RequestContext {
   const auth::Principal* principal = nullptr;  // the authenticated signer; null for unsigned routes
   JsonDecoder& decoder;                  // the thread's reused parser (limits: amounts, items)
   std::vector<BatchItem>* batch_items = nullptr;  // out: a batch's decoded items
+  // The server has an events service (ServerConfig::events); without one the events and
+  // webhook routes answer 404 not_found ("events are off").
+  bool events_enabled = false;
 };
 
 /// A route that did not match: 404 not_found, or 405 with the Allow header (HEAD is allowed

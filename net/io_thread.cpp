@@ -23,6 +23,7 @@ constexpr std::uint64_t tag_results = ~std::uint64_t{0} - 1;
 constexpr std::uint64_t tag_wake = ~std::uint64_t{0} - 2;
 constexpr std::uint64_t tag_engine = ~std::uint64_t{0} - 3;
 constexpr std::uint64_t tag_archive = ~std::uint64_t{0} - 4;
+constexpr std::uint64_t tag_events = ~std::uint64_t{0} - 5;
 // Run to completion: at most this many core turns before the connections are served again.
 constexpr int drive_turns_max = 64;
 constexpr std::size_t responses_per_take = 256;
@@ -61,7 +62,8 @@ IoThread::IoThread(Server& server, std::uint32_t index)
                             server.config_.http.body_bytes_max}),
       body_(64u << 20, 64 * 1024),
       responses_(responses_per_take),
-      lookup_(server.archive_lookup_.get()) {
+      lookup_(server.archive_lookup_.get()),
+      events_calls_(server.events_calls_.get()) {
   connections_.set_on_close([this](Connection& c) { settle_nonces_of_closed(c); });
 }
 
@@ -85,6 +87,10 @@ Status IoThread::init() {
   if (lookup_ != nullptr) {
     PAYCORE_RETURN_IF_ERROR(epoll_add(epoll_fd_, lookup_->completion_fd(producer_), EPOLLIN,
                                       tag_archive, "epoll_ctl(archive fd)"));
+  }
+  if (events_calls_ != nullptr) {
+    PAYCORE_RETURN_IF_ERROR(epoll_add(epoll_fd_, events_calls_->completion_fd(producer_), EPOLLIN,
+                                      tag_events, "epoll_ctl(events fd)"));
   }
   if (!server_.config_.drive_engine) return Status::ok();
   // The core's own epoll set (log completions, snapshot child): readable when it has work.
@@ -152,6 +158,8 @@ void IoThread::dispatch_events(const epoll_event* events, int count, bool* resul
       *results = true;
     } else if (tag == tag_archive) {
       *archive_answers = true;
+    } else if (tag == tag_events) {
+      take_events_answers();
     } else if (tag == tag_engine) {
       // handled by drive_engine() in run()
     } else if (tag == tag_wake) {
@@ -392,6 +400,7 @@ bool IoThread::render_ready(Connection& c) {
     const bool ok = answer(c, slot);
     slot.state = SlotState::free;
     slot.batch.entries.clear();
+    if (slot.kind == SlotKind::events) std::string().swap(slot.events.body);
     c.head = (c.head + 1) % static_cast<std::uint32_t>(c.slots.size());
     --c.count;
     rendered = true;

@@ -5,7 +5,8 @@
 // (net/decide.hpp), the engine executes, render_slot() writes the answer (net/render.hpp).
 // io_thread.cpp holds the loop and the answers' way back; io_thread_requests.cpp the way in
 // (parsing, admission, submission); io_thread_archive.cpp the answers that need the archive
-// of payments that left memory (net/archive_lookup.hpp).
+// of payments that left memory (net/archive_lookup.hpp); io_thread_events.cpp the events and
+// webhook routes, answered by the events service's workers (net/events_call.hpp).
 
 #include <sys/epoll.h>
 
@@ -98,6 +99,10 @@ class IoThread {
   void finish_list_local(Slot& slot, const LocalError& error);
   void drop_list(PaymentListWork* work);
 
+  // io_thread_events.cpp: the events and webhook routes, called on the events pool's workers.
+  void execute_events(Connection& c, Slot& slot, const EventsCall& call);
+  void take_events_answers();
+
   // io_thread_requests.cpp: from bytes to a slot that waits for its answer.
   bool parse_requests(Connection& c);
   void expect_continue(Connection& c, std::size_t body_bytes_received);
@@ -146,6 +151,8 @@ class IoThread {
   std::vector<Response> responses_;
   ArchiveLookup* lookup_ = nullptr;  // the server's, null without an archive
   std::vector<ArchiveLookupDone> archive_answers_;
+  EventsCalls* events_calls_ = nullptr;  // the server's, null when events are off
+  std::vector<EventsDone> events_answers_;
   std::vector<BatchItem> batch_items_;
   // Listings in flight, by their work's address (lent to the core or a worker by pointer).
   std::unordered_map<const PaymentListWork*, std::unique_ptr<PaymentListWork>> lists_;

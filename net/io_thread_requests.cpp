@@ -181,7 +181,7 @@ void IoThread::handle_request(Connection& c, const HttpRequest& request) {
   const bool is_signed = route_is_signed(match.route);
   if (is_signed && !authenticate(slot, request, current, &auth)) return;
   const RequestContext context{current, is_signed ? auth.principal : nullptr, decoder_,
-                               &batch_items_};
+                               &batch_items_, events_calls_ != nullptr};
   execute(c, slot, decide(match, request, context), is_signed ? &auth : nullptr, request);
 }
 
@@ -248,6 +248,9 @@ void IoThread::execute(Connection& c, Slot& slot, const Decision& decision, cons
       return;
     case DecisionKind::list:
       execute_list(c, slot, decision.list);
+      return;
+    case DecisionKind::events:
+      execute_events(c, slot, decision.events);
       return;
     case DecisionKind::batch: break;
   }

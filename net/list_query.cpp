@@ -1,8 +1,11 @@
 #include "net/list_query.hpp"
 
+#include <algorithm>
 #include <charconv>
+#include <span>
 #include <string>
 
+#include "base/assert.hpp"
 #include "base/time.hpp"
 #include "core/model.hpp"
 
@@ -114,21 +117,15 @@ constexpr std::string_view parameter_names[] = {"limit",   "starting_after", "en
                                                  "status",  "channel",        "created_gte",
                                                  "created_lt"};
 
-// The known parameter `name` as a static string (errors outlive the request's buffer), and
-// its bit among those seen; -1 for an unknown name.
-int parameter_index(std::string_view name) {
-  for (int i = 0; i < static_cast<int>(std::size(parameter_names)); ++i) {
-    if (parameter_names[i] == name) return i;
-  }
-  return -1;
-}
-
-}  // namespace
-
-std::optional<LocalError> parse_payment_list_query(std::string_view query,
-                                                   PaymentListRequest* out) {
-  *out = PaymentListRequest{};
-  int seen = 0;
+// Walks the `name=value` pairs of `query`: each name must be one of `names` (a static string,
+// so that errors outlive the request's buffer), at most once, with a non-empty value; calls
+// `parameter(name, value)` with the decoded value for each, and stops at its first refusal.
+template <class Parameter>
+std::optional<LocalError> for_each_parameter(std::string_view query,
+                                             std::span<const std::string_view> names,
+                                             Parameter&& parameter) {
+  PAYCORE_ASSERT_LE(names.size(), 32u);
+  std::uint32_t seen = 0;
   std::string name;
   std::string value;
   while (!query.empty()) {
@@ -140,10 +137,10 @@ std::optional<LocalError> parse_payment_list_query(std::string_view query,
     if (!percent_decode(pair.substr(0, eq), &name)) {
       return bad("query", "malformed percent-encoding in a parameter name");
     }
-    const int index = parameter_index(name);
-    if (index < 0) return bad("query", "unknown query parameter");
-    const std::string_view field = parameter_names[index];
-    const int bit = 1 << index;
+    const auto known = std::find(names.begin(), names.end(), name);
+    if (known == names.end()) return bad("query", "unknown query parameter");
+    const std::string_view field = *known;
+    const std::uint32_t bit = 1u << static_cast<std::uint32_t>(known - names.begin());
     if ((seen & bit) != 0) return bad(field, "a query parameter is repeated");
     seen |= bit;
     if (eq == std::string_view::npos) return bad(field, "the parameter needs a value");
@@ -151,9 +148,49 @@ std::optional<LocalError> parse_payment_list_query(std::string_view query,
       return bad(field, "malformed percent-encoding, or a value over 128 bytes");
     }
     if (value.empty()) return bad(field, "the parameter needs a value");
-    if (auto error = parse_parameter(field, value, out)) return error;
+    if (auto error = parameter(field, std::string_view(value))) return error;
   }
   return std::nullopt;
+}
+
+constexpr std::string_view event_parameter_names[] = {"limit", "starting_after", "type"};
+
+std::optional<LocalError> parse_event_parameter(std::string_view name, std::string_view value,
+                                                events::EventListQuery* out) {
+  if (name == "limit") {
+    PaymentListQuery limit_only;
+    if (auto error = parse_limit(value, &limit_only)) return error;
+    out->limit = limit_only.limit;
+    return std::nullopt;
+  }
+  if (name == "starting_after") {
+    out->starting_after = events::parse_event_id(value);
+    if (!out->starting_after) return bad(name, "the cursor must be an event id (evt_...)");
+    return std::nullopt;
+  }
+  out->type = events::event_type_from(value);
+  if (!out->type) return bad("type", "type must be an event type, e.g. payment.paid");
+  return std::nullopt;
+}
+
+}  // namespace
+
+std::optional<LocalError> parse_payment_list_query(std::string_view query,
+                                                   PaymentListRequest* out) {
+  *out = PaymentListRequest{};
+  return for_each_parameter(query, parameter_names,
+                            [out](std::string_view name, std::string_view value) {
+                              return parse_parameter(name, value, out);
+                            });
+}
+
+std::optional<LocalError> parse_event_list_query(std::string_view query,
+                                                 events::EventListQuery* out) {
+  *out = events::EventListQuery{};
+  return for_each_parameter(query, event_parameter_names,
+                            [out](std::string_view name, std::string_view value) {
+                              return parse_event_parameter(name, value, out);
+                            });
 }
 
 std::optional<LocalError> parse_refund_list_target(std::string_view order_id,

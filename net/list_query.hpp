@@ -13,6 +13,7 @@
 
 #include "core/id.hpp"
 #include "core/payment_list.hpp"
+#include "events/event_store.hpp"
 #include "net/routes.hpp"
 
 namespace paycore::net {
@@ -21,6 +22,13 @@ namespace paycore::net {
 /// when a parameter is bad.
 [[nodiscard]] std::optional<LocalError> parse_payment_list_query(std::string_view query,
                                                                  PaymentListRequest* out);
+
+/// The query string of `GET /v1/events` (docs/api.md "Events and webhooks"): `limit` (1-100,
+/// default 10), `starting_after` (an event id, events::parse_event_id), `type` (an event type
+/// name, events::event_type_from), with the rules above; the merchant is left empty (the
+/// caller sets it).
+[[nodiscard]] std::optional<LocalError> parse_event_list_query(std::string_view query,
+                                                               events::EventListQuery* out);
 
 /// GET /v1/payments/{order_id}/refunds: `order_id` from the path; the query must be empty
 /// (no parameter is defined: any is `400 invalid_field` "query").

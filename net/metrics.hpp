@@ -16,7 +16,7 @@
 namespace paycore::net {
 
 // The status codes the server sends; anything else is counted as "other".
-inline constexpr int metric_statuses[] = {200, 201, 400, 401, 402, 404, 405, 409,
+inline constexpr int metric_statuses[] = {200, 201, 202, 400, 401, 402, 404, 405, 409,
                                           411, 413, 422, 431, 500, 503, 507};
 inline constexpr std::size_t metric_statuses_count = std::size(metric_statuses) + 1;
 // Request latency bucket upper bounds in microseconds (then +Inf).

@@ -248,6 +248,10 @@ bool write_slot_body(const Slot& slot, const RenderContext& context, OutBuffer& 
     case SlotKind::list:
       head->status = 200;
       return write_list_body(body, slot.list);
+    case SlotKind::events:
+      head->status = slot.events.status;
+      head->idempotent_replayed = slot.events.replayed;
+      return body.append(slot.events.body);
   }
   return true;
 }

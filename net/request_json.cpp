@@ -3,6 +3,7 @@
 #include <openssl/rand.h>
 #include <simdjson.h>
 
+#include <algorithm>
 #include <array>
 #include <charconv>
 #include <cstring>
@@ -10,6 +11,8 @@
 #include "net/response.hpp"
 #include "base/hex.hpp"
 #include "base/assert.hpp"
+#include "events/event.hpp"
+#include "events/service.hpp"
 
 namespace paycore::net {
 
@@ -411,6 +414,65 @@ RequestDecodeResult JsonDecoder::decode(std::string_view body, CreateMandateRequ
     return make_error(RequestDecodeErrorCode::invalid_field, names[6], "must be true or false");
   }
   return std::nullopt;
+}
+
+namespace {
+
+// A webhook endpoint's event filter: 1..webhook_event_filters_max distinct type names, or "*"
+// alone (every type).
+RequestDecodeResult decode_event_filter(element value, std::vector<std::string>* out) {
+  constexpr std::string_view field = "events";
+  simdjson::dom::array items;
+  if (value.get_array().get(items)) {
+    return make_error(RequestDecodeErrorCode::invalid_field, field, "must be an array of event types");
+  }
+  if (items.size() == 0 || items.size() > events::webhook_event_filters_max) {
+    return make_error(RequestDecodeErrorCode::invalid_field, field,
+                      "must hold 1 to 16 event types, or [\"*\"]");
+  }
+  out->clear();
+  for (element item : items) {
+    std::string_view name;
+    if (item.get_string().get(name)) {
+      return make_error(RequestDecodeErrorCode::invalid_field, field, "each entry must be a string");
+    }
+    if (name != "*" && !events::event_type_from(name)) {
+      return make_error(RequestDecodeErrorCode::invalid_field, field,
+                        "each entry must be an event type such as payment.paid, or \"*\"");
+    }
+    for (const std::string& seen : *out) {
+      if (seen == name) {
+        return make_error(RequestDecodeErrorCode::invalid_field, field, "an event type is repeated");
+      }
+    }
+    out->emplace_back(name);
+  }
+  if (out->size() > 1 && std::find(out->begin(), out->end(), "*") != out->end()) {
+    return make_error(RequestDecodeErrorCode::invalid_field, field, "\"*\" must be the only entry");
+  }
+  PAYCORE_ASSERT(!out->empty());
+  return std::nullopt;
+}
+
+}  // namespace
+
+RequestDecodeResult JsonDecoder::decode(std::string_view body, CreateWebhookEndpointRequest* out) {
+  static constexpr std::array<std::string_view, 3> names = {"request_id", "url", "events"};
+  Document document;
+  if (RequestDecodeResult error = parse(body, &document)) return error;
+  Members<names.size()> members{names};
+  if (RequestDecodeResult error = collect(document.root.get_object().value_unsafe(), &members)) return error;
+  if (RequestDecodeResult error = require(members, names.size())) return error;
+  *out = CreateWebhookEndpointRequest{};
+  if (RequestDecodeResult error = get_id(members, 0, &out->request_id)) return error;
+  std::string_view url;
+  if (RequestDecodeResult error = get_string(members, 1, &url)) return error;
+  if (url.empty() || url.size() > events::webhook_url_bytes_max) {
+    return make_error(RequestDecodeErrorCode::invalid_field, names[1],
+                      "must be an https:// URL of at most 2048 bytes");
+  }
+  out->url = url;
+  return decode_event_filter(members.values[2], &out->events);
 }
 
 RequestDecodeResult JsonDecoder::decode_batch(std::string_view body, std::vector<BatchItem>* out) {

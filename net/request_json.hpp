@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <string>
 #include <string_view>
 #include <vector>
 
@@ -128,6 +129,16 @@ struct CreateMandateRequest {
   bool single_use = false;
 };
 
+// POST /v1/webhook_endpoints (docs/api.md "Events and webhooks"). `url`: a string of
+// 1..webhook_url_bytes_max bytes (whether the server may send to it is the events service's
+// policy, checked when the endpoint is made); `events`: 1..webhook_event_filters_max distinct
+// event type names (events::event_type_from), or the one entry "*".
+struct CreateWebhookEndpointRequest {
+  Id request_id;
+  std::string url;
+  std::vector<std::string> events;
+};
+
 // One item of POST /v1/payments/batch: either decoded or refused on its own (the other items
 // still go ahead; the response carries a 400 error for this one).
 struct BatchItem {
@@ -149,6 +160,7 @@ class JsonDecoder {
   [[nodiscard]] RequestDecodeResult decode(std::string_view body, RefundRequest* out);
   [[nodiscard]] RequestDecodeResult decode(std::string_view body, NotificationRequest* out);
   [[nodiscard]] RequestDecodeResult decode(std::string_view body, CreateMandateRequest* out);
+  [[nodiscard]] RequestDecodeResult decode(std::string_view body, CreateWebhookEndpointRequest* out);
   // `{"payments": [...]}`, 1..batch_items_max items. `out` is cleared and refilled (its
   // capacity is kept between calls). An error here refuses the whole batch; errors of single
   // items are in their BatchItem.

@@ -79,6 +79,28 @@ RouteMatch match_mandates(HttpMethod method, std::string_view rest, bool has_res
   return {};
 }
 
+// /v1/events[/{id}[/deliveries | /redeliver]]
+RouteMatch match_events(HttpMethod method, std::string_view rest, bool has_rest) {
+  if (!has_rest) return matched(method, HttpMethod::get, Route::event_list);
+  const std::string_view id = next_segment(&rest);
+  if (id.empty()) return {};
+  if (rest.empty()) return matched(method, HttpMethod::get, Route::event_get, id);
+  if (rest == "deliveries") return matched(method, HttpMethod::get, Route::event_deliveries, id);
+  if (rest == "redeliver") return matched(method, HttpMethod::post, Route::event_redeliver, id);
+  return {};
+}
+
+// /v1/webhook_endpoints[/{id}/disable]
+RouteMatch match_webhook_endpoints(HttpMethod method, std::string_view rest, bool has_rest) {
+  if (!has_rest) {
+    return matched_get_or_post(method, Route::webhook_endpoint_list, Route::webhook_endpoint_create);
+  }
+  const std::string_view id = next_segment(&rest);
+  if (id.empty()) return {};
+  if (rest == "disable") return matched(method, HttpMethod::post, Route::webhook_endpoint_disable, id);
+  return {};
+}
+
 bool is_operator(const auth::Principal& principal) { return principal.kind == auth::PrincipalKind::operator_; }
 
 std::optional<LocalError> path_id(std::string_view text, std::string_view field, Id* out) {
@@ -204,6 +226,13 @@ std::string_view route_name(Route route) {
     case Route::mandate_revoke: return "mandate_revoke";
     case Route::payment_list: return "payment_list";
     case Route::payment_refunds: return "payment_refunds";
+    case Route::event_list: return "event_list";
+    case Route::event_get: return "event_get";
+    case Route::event_deliveries: return "event_deliveries";
+    case Route::event_redeliver: return "event_redeliver";
+    case Route::webhook_endpoint_create: return "webhook_endpoint_create";
+    case Route::webhook_endpoint_list: return "webhook_endpoint_list";
+    case Route::webhook_endpoint_disable: return "webhook_endpoint_disable";
   }
   return "other";
 }
@@ -220,7 +249,9 @@ RouteAccess route_access(Route route) {
     case Route::mandate_create:
     case Route::mandate_revoke: return RouteAccess::operator_only;
     case Route::account_get:
-    case Route::mandate_get: return RouteAccess::merchant_or_operator;
+    case Route::mandate_get:
+    case Route::event_list:
+    case Route::event_get: return RouteAccess::merchant_or_operator;
     case Route::channel_notification: return RouteAccess::channel;
     default: return RouteAccess::merchant_only;
   }
@@ -239,6 +270,8 @@ RouteMatch match_route(HttpMethod method, std::string_view path) {
   if (collection == "accounts") return match_accounts(method, rest, has_rest);
   if (collection == "payments") return match_payments(method, rest, has_rest);
   if (collection == "mandates") return match_mandates(method, rest, has_rest);
+  if (collection == "events") return match_events(method, rest, has_rest);
+  if (collection == "webhook_endpoints") return match_webhook_endpoints(method, rest, has_rest);
   if (!has_rest) return {};
   if (collection == "notify") {
     const std::string_view channel = next_segment(&rest);

@@ -18,6 +18,11 @@
 //   POST /v1/mandates                                      operator
 //   GET  /v1/mandates/{mandate_id}                         operator, or the mandate's merchant
 //   POST /v1/mandates/{mandate_id}/revoke                  operator
+//   GET  /v1/events, /v1/events/{id}                       merchant (its own), operator (all)
+//   GET  /v1/events/{id}/deliveries                        merchant
+//   POST /v1/events/{id}/redeliver                         merchant
+//   POST /v1/webhook_endpoints, GET /v1/webhook_endpoints  merchant
+//   POST /v1/webhook_endpoints/{id}/disable                merchant
 
 #include <cstdint>
 #include <optional>
@@ -52,8 +57,22 @@ enum class Route : std::uint8_t {
   mandate_revoke,
   payment_list,     // GET /v1/payments
   payment_refunds,  // GET /v1/payments/{order_id}/refunds
+  // Events and webhooks (net/events_call.hpp): served by the events service off the I/O thread.
+  event_list,                // GET /v1/events
+  event_get,                 // GET /v1/events/{id}
+  event_deliveries,          // GET /v1/events/{id}/deliveries
+  event_redeliver,           // POST /v1/events/{id}/redeliver
+  webhook_endpoint_create,   // POST /v1/webhook_endpoints
+  webhook_endpoint_list,     // GET /v1/webhook_endpoints
+  webhook_endpoint_disable,  // POST /v1/webhook_endpoints/{id}/disable
 };
-inline constexpr std::size_t routes_count = static_cast<std::size_t>(Route::payment_refunds) + 1;
+inline constexpr std::size_t routes_count =
+    static_cast<std::size_t>(Route::webhook_endpoint_disable) + 1;
+
+/// Whether `route` is served by the events service (net/events_call.hpp).
+constexpr bool route_is_events(Route route) {
+  return route >= Route::event_list && route <= Route::webhook_endpoint_disable;
+}
 
 // Metrics label: "healthz", "account_open", ...; "other" for unmatched.
 std::string_view route_name(Route route);

@@ -71,6 +71,7 @@ StatusOr<std::unique_ptr<Server>> Server::create(const ServerConfig& config, Eng
   PAYCORE_RETURN_IF_ERROR(server->listen());
   server->prepare_refusal();
   PAYCORE_RETURN_IF_ERROR(server->create_archive_lookup());
+  PAYCORE_RETURN_IF_ERROR(server->create_events_calls());
   for (std::uint32_t i = 0; i < config.io_threads; ++i) {
     auto thread = std::make_unique<IoThread>(*server, i);
     PAYCORE_RETURN_IF_ERROR(thread->init());
@@ -173,8 +174,24 @@ Status Server::create_archive_lookup() {
   return Status::ok();
 }
 
+// The events service's workers, one completion queue per I/O thread (before the threads
+// register it).
+Status Server::create_events_calls() {
+  if (config_.events == nullptr) return Status::ok();
+  events::EventsService* service = config_.events;
+  StatusOr<std::unique_ptr<EventsCalls>> created = EventsCalls::create(
+      "events calls", WorkerPoolConfig{config_.events_threads, config_.events_calls_queued_max},
+      config_.io_threads, [service](const EventsJob& job) {
+        return EventsDone{job.token, answer_events_call(*service, job.call)};
+      });
+  if (!created.is_ok()) return created.status();
+  events_calls_ = std::move(created).value();
+  return Status::ok();
+}
+
 void Server::start() {
   if (archive_lookup_) archive_lookup_->start();
+  if (events_calls_) events_calls_->start();
   for (auto& thread : threads_) thread->start();
 }
 
@@ -188,6 +205,7 @@ void Server::stop() {
   if (journal_) journal_->stop();  // after the threads: the answers they sent waited for it
   // After the threads too: they finish requests whose lookups are still in flight.
   if (archive_lookup_) archive_lookup_->stop();
+  if (events_calls_) events_calls_->stop();
 }
 
 }  // namespace paycore::net

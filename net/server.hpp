@@ -28,7 +28,9 @@
 // With an archive (ServerConfig::archive), what the engine cannot answer from memory -- a GET
 // of a payment that left memory, a command answered archive_check_needed -- is finished by a
 // read of the archive on the ArchiveLookup's workers, never on an I/O thread
-// (net/io_thread_archive.cpp, docs/api.md "Payments that left memory").
+// (net/io_thread_archive.cpp, docs/api.md "Payments that left memory"). With an events service
+// (ServerConfig::events) the events and webhook routes are answered likewise, by the events
+// pool's workers (net/events_call.hpp, net/io_thread_events.cpp).
 //
 // HTTP details (docs/api.md): `Expect: 100-continue` is answered with 100 once the header
 // section is in and no body byte is (after every earlier pipelined answer), or with the final
@@ -53,8 +55,10 @@
 
 #include "base/status.hpp"
 #include "core/engine.hpp"
+#include "events/service.hpp"
 #include "net/archive_lookup.hpp"
 #include "net/credentials.hpp"
+#include "net/events_call.hpp"
 #include "net/http_parser.hpp"
 #include "net/metrics.hpp"
 #include "net/nonce_journal.hpp"
@@ -101,6 +105,13 @@ struct ServerConfig {
   const ArchiveReader* archive = nullptr;
   std::uint32_t archive_read_threads = 2;         // workers reading it (net/archive_lookup.hpp)
   std::uint32_t archive_lookups_queued_max = 4096;  // beyond: 503 at once
+  // Events and webhooks (issue 15; docs/api.md "Events and webhooks"): what GET /v1/events,
+  // the webhook endpoint routes, deliveries and redeliver call, on events_threads workers of
+  // their own (its calls may block on disk: never on an I/O thread; net/events_call.hpp).
+  // Must outlive the server. Null: events are off, and those routes answer 404 not_found.
+  events::EventsService* events = nullptr;
+  std::uint32_t events_threads = 2;           // 1..64
+  std::uint32_t events_calls_queued_max = 1024;  // calls waiting for a worker; beyond: 503
   // In a cluster (docs/replication.md): the primary's base URL as last known ("" when
   // unknown), sent as Paycore-Primary with every `503 not_primary`. Called from the I/O
   // threads, only for such answers. Null on a single node.
@@ -141,6 +152,7 @@ class Server {
   Status open_nonce_journal();
   Status start_tls();
   Status create_archive_lookup();
+  Status create_events_calls();
   void prepare_refusal();
 
   ServerConfig config_;
@@ -157,6 +169,7 @@ class Server {
   RateLimiter rate_limiter_;
   std::unique_ptr<TlsContext> tls_;  // null: plain HTTP
   std::unique_ptr<ArchiveLookup> archive_lookup_;  // null without config_.archive
+  std::unique_ptr<EventsCalls> events_calls_;      // null without config_.events
   int listen_fd_ = -1;
   std::uint16_t port_ = 0;
   std::atomic<std::uint32_t> connections_open_{0};

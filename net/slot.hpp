@@ -10,6 +10,7 @@
 
 #include "core/engine.hpp"
 #include "core/payment_list.hpp"
+#include "net/events_call.hpp"
 #include "net/request_json.hpp"
 #include "net/routes.hpp"
 
@@ -25,6 +26,7 @@ enum class SlotKind : std::uint8_t {
   metrics,
   snapshot,  // `snapshot`: the answer to POST /v1/admin/snapshot
   list,      // `list`: GET /v1/payments (net/io_thread_list.cpp)
+  events,    // `events`: the events and webhook routes (net/io_thread_events.cpp)
 };
 enum class SlotState : std::uint8_t { free, waiting, ready };
 
@@ -84,6 +86,7 @@ struct Slot {
   BatchAnswer batch;
   SnapshotAnswer snapshot;
   ListAnswer list;
+  EventsReply events;  // its body is released once written (a page can be large)
   std::uint64_t nonce_seq = 0;      // rendered only once the nonce journal has this durable
   LoggedNonce logged_nonce;
   std::uint32_t retry_after_s = 0;  // 429: the Retry-After header
