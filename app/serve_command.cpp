@@ -30,6 +30,7 @@
 #include "archive/store.hpp"
 #include "auth/keys.hpp"
 #include "auth/signing.hpp"
+#include "net/render_events.hpp"
 #include "net/server.hpp"
 #include "core/engine.hpp"
 #include "base/log.hpp"
@@ -38,6 +39,8 @@
 #include "repl/cluster_member.hpp"
 #include "repl/snapshot_objects.hpp"
 #include "wal/fault.hpp"
+#include "app/events_runtime.hpp"
+#include "webhooks/endpoint_url.hpp"
 
 namespace paycore::app {
 namespace {
@@ -112,6 +115,13 @@ std::vector<Setting> default_settings() {
       {"snapshot_publish_interval_ms", SettingType::integer, "1000", "the primary publishes its newest snapshot to JetStream (for members that start empty) when it looks, this often"},
       {"min_lsn_wait_ms", SettingType::integer, "1000", "a read with Paycore-Min-Lsn waits at most this long for the process to apply that LSN, then is refused (503 unavailable)"},
       {"lease_heartbeat_ms", SettingType::integer, "250", "the primary renews its lease, and standbys look at it, this often"},
+      {"events", SettingType::flag, "true", "derive events from the log into DATA_DIR/events (GET /v1/events) and deliver webhooks from DATA_DIR/webhooks (docs/events.md)"},
+      {"events_retention_days", SettingType::integer, "30", "events are kept at least this many days (1..3650)"},
+      {"webhook_timeout_ms", SettingType::integer, "10000", "a webhook attempt without a 2xx answer within this has failed (1000..60000)"},
+      {"webhook_retry_horizon_s", SettingType::integer, "259200", "failed webhook deliveries are retried, with backoff, this long after their event (3 days; 0..31536000)"},
+      {"webhook_http_hosts", SettingType::text, "", "comma-separated hosts whose webhook endpoints may be plain http:// (e.g. 127.0.0.1 for tests); all others must be https://"},
+      {"webhook_allowed_networks", SettingType::text, "", "comma-separated networks (CIDR) the webhook dispatcher may connect to; empty: any address but loopback, private and link-local ones"},
+      {"webhook_ca_file", SettingType::text, "", "CA bundle (PEM) to verify webhook endpoints' certificates with (empty: the system's)"},
   };
 }
 
@@ -851,6 +861,79 @@ StatusOr<std::shared_ptr<const auth::Keys>> load_keys(const std::string& keys_pa
   return auth::keys_load(keys_path);
 }
 
+// Splits "a, b,c" at commas, dropping blanks around and empty pieces.
+std::vector<std::string> comma_list(const std::string& text) {
+  std::vector<std::string> out;
+  std::size_t from = 0;
+  while (from <= text.size()) {
+    std::size_t to = text.find(',', from);
+    if (to == std::string::npos) to = text.size();
+    std::string piece = text.substr(from, to - from);
+    piece.erase(0, piece.find_first_not_of(' '));
+    piece.erase(piece.find_last_not_of(' ') + 1);
+    if (!piece.empty()) out.push_back(piece);
+    from = to + 1;
+  }
+  return out;
+}
+
+// The events and webhooks settings (docs/events.md); kInvalidArgument naming a bad one.
+StatusOr<EventsRuntimeConfig> events_config_from(Settings& settings, const ServeShape& shape) {
+  const std::int64_t days = settings.integer("events_retention_days");
+  const std::int64_t timeout_ms = settings.integer("webhook_timeout_ms");
+  const std::int64_t horizon_s = settings.integer("webhook_retry_horizon_s");
+  if (days < 1 || days > 3650) return Status::invalid_argument("events_retention_days must be 1..3650");
+  if (timeout_ms < 1000 || timeout_ms > 60'000) return Status::invalid_argument("webhook_timeout_ms must be 1000..60000");
+  if (horizon_s < 0 || horizon_s > 31'536'000) return Status::invalid_argument("webhook_retry_horizon_s must be 0..31536000");
+  EventsRuntimeConfig config;
+  config.data_dir = shape.data_dir;
+  config.retention_us = days * 86'400'000'000;
+  config.webhooks = settings.text("nats_url").empty();
+  config.dispatcher.sender.timeout_ms = timeout_ms;
+  config.dispatcher.sender.ca_file = settings.text("webhook_ca_file");
+  config.dispatcher.backoff.horizon_ms = horizon_s * 1000;
+  config.dispatcher.sender.policy.http_hosts_allowed = comma_list(settings.text("webhook_http_hosts"));
+  for (const std::string& network : comma_list(settings.text("webhook_allowed_networks"))) {
+    StatusOr<webhooks::IpNetwork> parsed = webhooks::parse_ip_network(network);
+    if (!parsed.is_ok()) return Status::invalid_argument("webhook_allowed_networks: " + parsed.status().message());
+    config.dispatcher.sender.policy.addresses_allowed.push_back(*parsed);
+  }
+  config.render = [](const events::Event& e) { return net::render_event_json(e); };
+  return config;
+}
+
+// Opens the events runtime when the events setting is on (null when off); false (said) on a
+// bad setting or a store that does not open. It must outlive the engine (the engine reads its
+// floor), and be stopped before it (StopEvents).
+bool open_events(Settings& settings, const ServeShape& shape, EngineConfig* engine_config,
+                 std::unique_ptr<EventsRuntime>* out) {
+  if (!settings.flag("events")) return true;
+  StatusOr<EventsRuntimeConfig> config = events_config_from(settings, shape);
+  if (!config.is_ok()) {
+    std::fprintf(stderr, "paycore serve: %s\n", config.status().message().c_str());
+    return false;
+  }
+  StatusOr<std::unique_ptr<EventsRuntime>> opened = EventsRuntime::open(std::move(*config));
+  if (!opened.is_ok()) {
+    log_line(LogLevel::error, "events: " + opened.status().to_string());
+    return false;
+  }
+  *out = std::move(*opened);
+  engine_config->log_readers_floor_lsn = (*out)->floor_lsn();
+  return true;
+}
+
+// Stops the events runtime (its deriver reads the engine) before the engine goes.
+struct StopEvents {
+  EventsRuntime* runtime;
+  explicit StopEvents(EventsRuntime* r) : runtime(r) {}
+  StopEvents(const StopEvents&) = delete;
+  StopEvents& operator=(const StopEvents&) = delete;
+  ~StopEvents() {
+    if (runtime != nullptr) runtime->stop();
+  }
+};
+
 // Stops a cluster member's leadership thread when it leaves scope (serve's every return).
 struct StopLeadership {
   repl::ClusterMember* member;
@@ -893,15 +976,22 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   net::NonceJournalLoad logged_nonces;
   keep_logged_nonces(server_config, nonces, &logged_nonces, &engine_config);
 
+  std::unique_ptr<EventsRuntime> events;  // outlives the engine that reads its floor
+  if (!open_events(settings, *shape, &engine_config, &events)) return 2;
   std::unique_ptr<repl::ClusterMember> member;  // outlives the engine that uses its ports
   std::unique_ptr<Engine> engine;
   Tier tier;
   if (!open_as_member(settings, *shape, engine_config, &engine, &tier, &member)) return 1;
   // Declared after the engine, so destroyed before it on every return: the leadership thread
-  // stops using the engine first (the engine itself is stopped while the member's ports live).
+  // and the event deriver stop using the engine first.
   const StopLeadership stop_leadership{member.get()};
+  const StopEvents stop_events{events.get()};
   say_logged_nonces(server_config, logged_nonces);
   if (!run_to_completion) engine->start();
+  if (events != nullptr) {
+    events->start(*engine);
+    server_config.events = &events->service();
+  }
 
   if (!complete_server_config(settings, tier, member.get(), &server_config)) {
     engine->stop();
@@ -925,6 +1015,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   const int status =
       serve_until_stopped(signals, keys_path, keys, *server, *engine, admin_producer, member.get());
   server->stop();
+  if (events != nullptr) events->stop();
   engine->stop();
   if (member != nullptr) member->stop();  // gives the lease up: a standby takes over at once
   tier.stop();

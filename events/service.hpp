@@ -12,6 +12,7 @@
 // message ("url: ..."); kConflict -> 422 idempotency_key_reused; kFull -> 507
 // capacity_exhausted (endpoints per merchant); anything else -> 503 unavailable.
 
+#include <array>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -57,9 +58,28 @@ struct DeliveryView {
   std::vector<DeliveryAttemptView> attempts;  // the latest ones, oldest first
 };
 
+/// Counters for /metrics (docs/events.md): read from atomics, never blocking.
+struct EventsMetrics {
+  std::uint64_t derived_lsn = 0;       // the last log record derived
+  std::uint64_t events_derived = 0;    // since start
+  std::uint64_t deriver_failures = 0;  // batches that failed (retried)
+  bool deriver_stuck = false;          // the last attempt failed
+  bool webhooks = false;               // a dispatcher runs (not in a cluster)
+  std::uint64_t deliveries_enqueued = 0;
+  std::uint64_t deliveries_delivered = 0;
+  std::uint64_t attempts_failed = 0;
+  std::uint64_t deliveries_given_up = 0;
+  std::uint64_t deliveries_pending = 0;
+  std::uint64_t transfers_in_flight = 0;
+  std::array<std::uint64_t, 32> delivery_lag_ms_buckets{};  // bucket i: < 2^i ms
+};
+
 class EventsService {
  public:
   virtual ~EventsService() = default;
+
+  /// The deriver's and the dispatcher's counters; cheap (atomics), any thread.
+  virtual EventsMetrics metrics() const = 0;
 
   /// A page of events (the query's merchant_id empty: the operator's, every merchant's).
   virtual StatusOr<EventListPage> list_events(const EventListQuery& query) = 0;

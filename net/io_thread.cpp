@@ -419,7 +419,7 @@ bool IoThread::answer(Connection& c, Slot& slot) {
                               server_.connections_open_,       server_.metrics_,
                               server_.engine_.snapshots_dir(), shutting_down_,
                               lookup_ == nullptr ? nullptr : &lookup_->metrics(),
-                              &server_.config().primary_url};
+                              &server_.config().primary_url,   server_.config().events};
   ExtraHeaderLines extra;
   const ResponseHead head = render_slot(slot, context, body_, &extra);
   const std::int64_t answered_ns = monotonic_ns();

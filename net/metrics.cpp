@@ -279,11 +279,48 @@ void write_replication(Exposition& e, const EngineMetrics& engine) {
           engine.snapshot_published_lsn.load(std::memory_order_relaxed));
 }
 
+// Events and webhooks (docs/events.md, docs/webhooks.md).
+void write_events(Exposition& e, const events::EventsMetrics& m) {
+  e.gauge("paycore_events_derived_lsn", "The last log record the event deriver has derived.", m.derived_lsn);
+  e.counter("paycore_events_derived_total", "Events derived from the log since start.", m.events_derived);
+  e.counter("paycore_events_deriver_failures_total", "Deriver batches that failed (retried).",
+            m.deriver_failures);
+  e.gauge("paycore_events_deriver_stuck", "1 while the deriver's last attempt failed.", m.deriver_stuck ? 1 : 0);
+  if (!m.webhooks) return;
+  e.counter("paycore_webhook_deliveries_enqueued_total", "Deliveries stored (one per event and endpoint).",
+            m.deliveries_enqueued);
+  e.counter("paycore_webhook_deliveries_delivered_total", "Deliveries answered 2xx.", m.deliveries_delivered);
+  e.counter("paycore_webhook_attempts_failed_total", "Attempts without a 2xx answer.", m.attempts_failed);
+  e.counter("paycore_webhook_deliveries_given_up_total",
+            "Deliveries FAILED (retry horizon passed, endpoint disabled).", m.deliveries_given_up);
+  e.gauge("paycore_webhook_deliveries_pending", "Deliveries not yet delivered nor given up.",
+          m.deliveries_pending);
+  e.gauge("paycore_webhook_transfers_in_flight", "Webhook requests in flight now.", m.transfers_in_flight);
+  const std::string_view name = "paycore_webhook_delivery_lag_milliseconds";
+  e.header(name, "histogram", "Event creation to 2xx, in ms (power-of-two buckets).");
+  std::uint64_t cumulative = 0;
+  for (std::size_t i = 0; i + 1 < m.delivery_lag_ms_buckets.size(); ++i) {
+    cumulative += m.delivery_lag_ms_buckets[i];
+    e.text(name);
+    e.text("_bucket{le=\"");
+    e.number(std::uint64_t{1} << i);
+    e.text("\"} ");
+    e.number(cumulative);
+    e.text("\n");
+  }
+  cumulative += m.delivery_lag_ms_buckets.back();
+  e.text(name);
+  e.text("_bucket{le=\"+Inf\"} ");
+  e.number(cumulative);
+  e.text("\n");
+  e.sample(std::string(name) + "_count", cumulative);
+}
+
 }  // namespace
 
 bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads,
                    const EngineMetrics& engine, const ServerGauges& gauges, std::int64_t now_us,
-                   const ArchiveLookupMetrics* archive) {
+                   const ArchiveLookupMetrics* archive, const events::EventsMetrics* events) {
   Exposition e(out);
   write_requests(e, threads);
   e.gauge("paycore_http_connections_open", "Client connections open now.", gauges.connections_open);
@@ -345,6 +382,7 @@ bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads
           engine.read_only.load(std::memory_order_relaxed) ? 1 : 0);
   write_replication(e, engine);
   write_archive(e, engine, archive);
+  if (events != nullptr) write_events(e, *events);
   return e.ok();
 }
 

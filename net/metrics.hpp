@@ -12,6 +12,7 @@
 #include "net/response.hpp"
 #include "net/routes.hpp"
 #include "core/engine.hpp"
+#include "events/service.hpp"
 
 namespace paycore::net {
 
@@ -54,9 +55,11 @@ struct ServerGauges {
 };
 
 // Appends the whole exposition to `out`; false if it did not fit. `archive`: the archive
-// lookups' counters (null: no archive, none written).
+// lookups' counters (null: no archive, none written); `events`: the event deriver's and the
+// webhook dispatcher's (null: events off, none written).
 [[nodiscard]] bool write_metrics(OutBuffer& out, std::span<const ServerMetrics* const> threads,
                                  const EngineMetrics& engine, const ServerGauges& gauges,
-                                 std::int64_t now_us, const ArchiveLookupMetrics* archive = nullptr);
+                                 std::int64_t now_us, const ArchiveLookupMetrics* archive = nullptr,
+                                 const events::EventsMetrics* events = nullptr);
 
 }  // namespace paycore::net

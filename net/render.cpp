@@ -184,8 +184,11 @@ bool write_metrics_body(const RenderContext& context, OutBuffer& body, ResponseH
   ServerGauges gauges;
   gauges.connections_open = context.connections_open.load(std::memory_order_relaxed);
   gauges.io_threads = context.thread_metrics.size();
+  events::EventsMetrics events;
+  if (context.events != nullptr) events = context.events->metrics();
   return write_metrics(body, context.thread_metrics, context.engine_metrics, gauges,
-                       wall_clock_us(), context.archive_lookups);
+                       wall_clock_us(), context.archive_lookups,
+                       context.events != nullptr ? &events : nullptr);
 }
 
 bool write_snapshot_body(const RenderContext& context, const SnapshotAnswer& snapshot,

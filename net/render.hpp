@@ -61,6 +61,7 @@ struct RenderContext {
   bool shutting_down = false;  // this thread is closing its connections: no keep-alive
   const ArchiveLookupMetrics* archive_lookups = nullptr;  // null: no archive
   const std::function<std::string()>* primary_url = nullptr;  // ServerConfig::primary_url
+  const events::EventsService* events = nullptr;  // ServerConfig::events (null: off)
 };
 
 /// Storage for a head's extra header lines (Allow, Retry-After, Paycore-Primary): the head

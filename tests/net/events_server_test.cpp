@@ -194,6 +194,11 @@ TEST_F(EventsServerTest, TheRoutesHaveTheirMetricsLabels) {
   EXPECT_EQ(it::metric(exposition,
                        R"(paycore_http_requests_total{route="webhook_endpoint_list",status="200"})"),
             1);
+  // The service's counters (the fake's fixed values).
+  EXPECT_EQ(it::metric(exposition, "paycore_events_derived_lsn"), 42);
+  EXPECT_EQ(it::metric(exposition, "paycore_events_derived_total"), 7);
+  EXPECT_EQ(it::metric(exposition, "paycore_webhook_deliveries_delivered_total"), 5);
+  EXPECT_EQ(it::metric(exposition, "paycore_webhook_delivery_lag_milliseconds_count"), 0);
 }
 
 }  // namespace

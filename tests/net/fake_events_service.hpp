@@ -100,6 +100,14 @@ class FakeEventsService final : public events::EventsService {
     return blocked_;
   }
 
+  events::EventsMetrics metrics() const override {
+    events::EventsMetrics m;
+    m.derived_lsn = 42;
+    m.events_derived = 7;
+    m.webhooks = true;
+    m.deliveries_delivered = 5;
+    return m;
+  }
   StatusOr<events::EventListPage> list_events(const events::EventListQuery& query) override {
     std::unique_lock lock = enter();
     last_query = query;

@@ -1,0 +1,296 @@
+#include "app/events_runtime.hpp"
+
+#include <openssl/rand.h>
+
+#include <algorithm>
+#include <map>
+#include <tuple>
+#include <mutex>
+#include <set>
+
+#include "base/hex.hpp"
+#include "base/log.hpp"
+#include "base/time.hpp"
+#include "webhooks/endpoint_url.hpp"
+
+namespace paycore::app {
+
+bool endpoint_wants(const std::vector<std::string>& events, events::EventType type) {
+  const std::string_view name = events::to_string(type);
+  return std::any_of(events.begin(), events.end(),
+                     [&](const std::string& e) { return e == "*" || e == name; });
+}
+
+namespace {
+
+// Endpoints of a merchant, all of them (enabled or not), at most this many.
+constexpr std::size_t endpoints_stored_per_merchant_max = 64;
+
+std::string random_hex(std::size_t bytes) {
+  std::vector<unsigned char> raw(bytes);
+  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) return {};
+  std::string out;
+  append_hex(out, raw);
+  return out;
+}
+
+events::WebhookEndpoint to_api(const events::EndpointRecord& r, bool with_secret) {
+  events::WebhookEndpoint e;
+  e.id = r.id;
+  e.merchant_id = r.merchant_id;
+  e.url = r.url;
+  e.events = r.events;
+  if (with_secret) e.secret = r.secret;
+  e.enabled = r.enabled;
+  e.created_at_us = r.created_at_us;
+  return e;
+}
+
+// The event-type filter of an endpoint: type names or the one "*", no repeats.
+Status check_event_filter(const std::vector<std::string>& names) {
+  if (names.empty() || names.size() > events::webhook_event_filters_max) {
+    return Status::invalid_argument("events: 1 to " + std::to_string(events::webhook_event_filters_max) +
+                                    " event types, or [\"*\"]");
+  }
+  std::set<std::string> seen;
+  for (const std::string& name : names) {
+    if (name == "*" && names.size() != 1) return Status::invalid_argument("events: \"*\" stands alone");
+    if (name != "*" && !events::event_type_from(name)) {
+      return Status::invalid_argument("events: unknown event type \"" + name + "\"");
+    }
+    if (!seen.insert(name).second) return Status::invalid_argument("events: \"" + name + "\" twice");
+  }
+  return Status::ok();
+}
+
+class Service final : public events::EventsService {
+ public:
+  Service(events::EventStore& store, webhooks::Dispatcher* dispatcher, const EventsRuntimeConfig& config,
+          const std::unique_ptr<events::Deriver>& deriver)
+      : store_(store), dispatcher_(dispatcher), config_(config), deriver_(deriver) {}
+
+  events::EventsMetrics metrics() const override {
+    events::EventsMetrics m;
+    m.derived_lsn = store_.position();
+    if (deriver_) {
+      const events::DeriverMetrics& d = deriver_->metrics();
+      m.events_derived = d.events_derived.load(std::memory_order_relaxed);
+      m.deriver_failures = d.failures.load(std::memory_order_relaxed);
+      m.deriver_stuck = d.stuck.load(std::memory_order_relaxed);
+    }
+    if (dispatcher_ == nullptr) return m;
+    const webhooks::DispatcherStats s = dispatcher_->stats();
+    m.webhooks = true;
+    m.deliveries_enqueued = s.enqueued;
+    m.deliveries_delivered = s.delivered;
+    m.attempts_failed = s.attempts_failed;
+    m.deliveries_given_up = s.given_up;
+    m.deliveries_pending = s.pending;
+    m.transfers_in_flight = s.in_flight;
+    static_assert(webhooks::DispatcherStats::lag_buckets == std::tuple_size_v<decltype(m.delivery_lag_ms_buckets)>);
+    m.delivery_lag_ms_buckets = s.lag_ms_buckets;
+    return m;
+  }
+
+  StatusOr<events::EventListPage> list_events(const events::EventListQuery& query) override {
+    return store_.list(query);
+  }
+
+  StatusOr<events::Event> get_event(const Id& merchant, events::EventKey key) override {
+    StatusOr<std::optional<events::Event>> e = store_.get(key);
+    if (!e.is_ok()) return e.status();
+    if (!e->has_value() || (!merchant.empty() && (*e)->merchant_id != merchant)) {
+      return Status::not_found("no such event");
+    }
+    return **e;
+  }
+
+  StatusOr<events::WebhookEndpoint> create_endpoint(const Id& merchant, const Id& request_id,
+                                                    const std::string& url,
+                                                    const std::vector<std::string>& names) override {
+    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    const std::lock_guard lock(create_mutex_);  // one creation at a time: the count and the write
+    StatusOr<std::optional<events::EndpointRecord>> earlier = store_.endpoint_by_request(merchant, request_id);
+    if (!earlier.is_ok()) return earlier.status();
+    if (earlier->has_value()) return replay((**earlier), url, names);
+    PAYCORE_RETURN_IF_ERROR(check_event_filter(names));
+    if (url.size() > events::webhook_url_bytes_max) return Status::invalid_argument("url: longer than 2048 bytes");
+    StatusOr<webhooks::EndpointUrl> checked = webhooks::check_endpoint_url(url, config_.dispatcher.sender.policy);
+    if (!checked.is_ok()) return Status::invalid_argument("url: " + checked.status().message());
+    PAYCORE_RETURN_IF_ERROR(check_room(merchant));
+    events::EndpointRecord r{"we_" + random_hex(12), merchant, request_id, url, names,
+                             "whsec_" + random_hex(32), true, wall_clock_us()};
+    if (r.id.size() != 27 || r.secret.size() != 70) return Status(StatusCode::kUnavailable, "no randomness");
+    PAYCORE_RETURN_IF_ERROR(store_.put_endpoint(r));
+    return to_api(r, true);
+  }
+
+  StatusOr<std::vector<events::WebhookEndpoint>> list_endpoints(const Id& merchant) override {
+    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    StatusOr<std::vector<events::EndpointRecord>> all = store_.endpoints_of(merchant, endpoints_stored_per_merchant_max);
+    if (!all.is_ok()) return all.status();
+    std::vector<events::WebhookEndpoint> out;
+    for (const events::EndpointRecord& r : *all) out.push_back(to_api(r, false));
+    return out;
+  }
+
+  StatusOr<events::WebhookEndpoint> disable_endpoint(const Id& merchant, std::string_view id) override {
+    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    StatusOr<std::optional<events::EndpointRecord>> found = store_.endpoint(merchant, id);
+    if (!found.is_ok()) return found.status();
+    if (!found->has_value()) return Status::not_found("no such webhook endpoint");
+    events::EndpointRecord r = **found;
+    if (r.enabled) {
+      r.enabled = false;
+      PAYCORE_RETURN_IF_ERROR(store_.put_endpoint(r));
+      PAYCORE_RETURN_IF_ERROR(dispatcher_->disable_endpoint(r.id));
+    }
+    return to_api(r, false);
+  }
+
+  StatusOr<std::vector<events::DeliveryView>> deliveries(const Id& merchant, events::EventKey key) override {
+    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    StatusOr<events::Event> e = get_event(merchant, key);
+    if (!e.is_ok()) return e.status();
+    StatusOr<std::vector<webhooks::Delivery>> got = dispatcher_->deliveries_of(events::event_id(key.lsn, key.index));
+    if (!got.is_ok()) return got.status();
+    std::vector<events::DeliveryView> out;
+    for (const webhooks::Delivery& d : *got) out.push_back(view_of(d));
+    return out;
+  }
+
+  Status redeliver(const Id& merchant, events::EventKey key) override {
+    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    StatusOr<events::Event> e = get_event(merchant, key);
+    if (!e.is_ok()) return e.status();
+    // Endpoints created since the event get it too: enqueue adds only the missing deliveries.
+    StatusOr<std::vector<events::EndpointRecord>> endpoints = store_.endpoints_of(e->merchant_id, endpoints_stored_per_merchant_max);
+    if (!endpoints.is_ok()) return endpoints.status();
+    std::vector<webhooks::Endpoint> wanting;
+    for (const events::EndpointRecord& r : *endpoints) {
+      if (r.enabled && endpoint_wants(r.events, e->type)) wanting.push_back({r.id, r.url, r.secret, true});
+    }
+    const webhooks::Event body{events::event_id(key.lsn, key.index), std::string(e->merchant_id.view()),
+                               std::string(events::to_string(e->type)), config_.render(*e), e->created_at_us};
+    if (!wanting.empty()) PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue(body, wanting));
+    const Status s = dispatcher_->redeliver(body.id);
+    if (s.code() == StatusCode::kNotFound) return Status::not_found("the event has no webhook endpoint to go to");
+    return s;
+  }
+
+ private:
+  Status webhooks_available() const {
+    if (dispatcher_ != nullptr) return Status::ok();
+    return Status(StatusCode::kUnavailable, "webhooks are not delivered in a cluster yet (docs/events.md)");
+  }
+  // The same request again: the same endpoint, secret included; another body is refused.
+  static StatusOr<events::WebhookEndpoint> replay(const events::EndpointRecord& r, const std::string& url,
+                                                  const std::vector<std::string>& names) {
+    if (r.url != url || r.events != names) {
+      return Status(StatusCode::kConflict, "request_id was used for another endpoint");
+    }
+    events::WebhookEndpoint e = to_api(r, true);
+    e.replayed = true;
+    return e;
+  }
+  Status check_room(const Id& merchant) const {
+    StatusOr<std::vector<events::EndpointRecord>> all = store_.endpoints_of(merchant, endpoints_stored_per_merchant_max);
+    if (!all.is_ok()) return all.status();
+    const auto enabled = std::count_if(all->begin(), all->end(), [](const auto& r) { return r.enabled; });
+    if (static_cast<std::size_t>(enabled) >= events::webhook_endpoints_per_merchant_max ||
+        all->size() >= endpoints_stored_per_merchant_max) {
+      return Status(StatusCode::kFull, "too many webhook endpoints");
+    }
+    return Status::ok();
+  }
+  static events::DeliveryView view_of(const webhooks::Delivery& d) {
+    events::DeliveryView v;
+    v.endpoint_id = d.endpoint_id;
+    v.status = std::string(webhooks::delivery_state_name(d.state));
+    v.attempts_count = d.attempts_count;
+    v.next_attempt_at_us = d.state == webhooks::DeliveryState::kPending ? d.next_attempt_at_us : 0;
+    for (const webhooks::Attempt& a : d.attempts) {
+      v.attempts.push_back({a.started_at_us, a.duration_ms, a.http_status, a.error});
+    }
+    return v;
+  }
+
+  events::EventStore& store_;
+  webhooks::Dispatcher* dispatcher_;  // null: no webhooks (a cluster)
+  const EventsRuntimeConfig& config_;
+  const std::unique_ptr<events::Deriver>& deriver_;  // the runtime's: set by start()
+  std::mutex create_mutex_;
+};
+
+}  // namespace
+
+StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig config) {
+  std::unique_ptr<EventsRuntime> rt(new EventsRuntime());
+  rt->config_ = std::move(config);
+  StatusOr<std::unique_ptr<events::EventStore>> store = events::EventStore::open({rt->config_.data_dir + "/events"});
+  if (!store.is_ok()) return store.status();
+  rt->store_ = std::move(*store);
+  rt->floor_lsn_.store(rt->store_->position() + 1, std::memory_order_release);
+  if (rt->config_.webhooks) {
+    webhooks::DispatcherConfig dispatcher = rt->config_.dispatcher;
+    dispatcher.store.dir = rt->config_.data_dir + "/webhooks";
+    StatusOr<std::unique_ptr<webhooks::Dispatcher>> started = webhooks::Dispatcher::start(std::move(dispatcher));
+    if (!started.is_ok()) return started.status();
+    rt->dispatcher_ = std::move(*started);
+  }
+  rt->service_ = std::make_unique<Service>(*rt->store_, rt->dispatcher_.get(), rt->config_, rt->deriver_);
+  return rt;
+}
+
+EventsRuntime::~EventsRuntime() { stop(); }
+
+void EventsRuntime::start(const Engine& engine) {
+  events::DeriverConfig c;
+  c.wal_dir = engine.wal_dir();
+  c.durable_lsn = &engine.metrics().durable_lsn;
+  c.floor_lsn = &floor_lsn_;
+  c.retention_us = config_.retention_us;
+  if (dispatcher_ != nullptr) c.before_commit = [this](std::span<const events::Event> es) { return hand_over(es); };
+  deriver_ = std::make_unique<events::Deriver>(*store_, std::move(c));
+}
+
+void EventsRuntime::stop() {
+  if (deriver_) deriver_->stop();
+  dispatcher_.reset();
+}
+
+// Each event to its merchant's enabled endpoints that want it, in synced batches of at most
+// events_per_add_max events (the dispatcher's bound).
+Status EventsRuntime::hand_over(std::span<const events::Event> events) {
+  std::map<std::string, std::vector<events::EndpointRecord>, std::less<>> endpoints_of;
+  std::vector<webhooks::Event> bodies;
+  std::vector<std::vector<webhooks::Endpoint>> targets;
+  bodies.reserve(events.size());
+  targets.reserve(events.size());
+  for (const events::Event& e : events) {
+    auto it = endpoints_of.find(e.merchant_id.view());
+    if (it == endpoints_of.end()) {
+      StatusOr<std::vector<events::EndpointRecord>> got =
+          store_->endpoints_of(e.merchant_id, endpoints_stored_per_merchant_max);
+      if (!got.is_ok()) return got.status();
+      it = endpoints_of.emplace(std::string(e.merchant_id.view()), std::move(*got)).first;
+    }
+    std::vector<webhooks::Endpoint> wanting;
+    for (const events::EndpointRecord& r : it->second) {
+      if (r.enabled && endpoint_wants(r.events, e.type)) wanting.push_back({r.id, r.url, r.secret, true});
+    }
+    if (wanting.empty()) continue;
+    bodies.push_back({events::event_id(e.lsn, e.index), std::string(e.merchant_id.view()),
+                      std::string(events::to_string(e.type)), config_.render(e), e.created_at_us});
+    targets.push_back(std::move(wanting));
+  }
+  constexpr std::size_t chunk = webhooks::events_per_add_max;
+  for (std::size_t from = 0; from < bodies.size(); from += chunk) {
+    std::vector<webhooks::Dispatcher::EventToDeliver> batch;
+    for (std::size_t i = from; i < std::min(bodies.size(), from + chunk); ++i) batch.push_back({&bodies[i], targets[i]});
+    PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch));
+  }
+  return Status::ok();
+}
+
+}  // namespace paycore::app
