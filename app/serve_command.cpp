@@ -945,6 +945,23 @@ struct StopLeadership {
   }
 };
 
+// Starts the engine's thread (unless it runs to completion) and the event deriver on it.
+void start_engine(Engine& engine, EventsRuntime* events, bool run_to_completion,
+                  net::ServerConfig* server_config) {
+  if (!run_to_completion) engine.start();
+  if (events == nullptr) return;
+  events->start(engine);
+  server_config->events = &events->service();
+}
+
+// A cluster member without advertise_url names itself by the address it listens on.
+void advertise(Settings& settings, const ServeShape& shape, const net::Server& server,
+               repl::ClusterMember* member) {
+  if (member == nullptr || !settings.text("advertise_url").empty()) return;
+  member->advertise(std::string(server.tls_enabled() ? "https" : "http") + "://" +
+                    format_endpoint(shape.listen.host, server.port()));
+}
+
 int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   const std::optional<ServeShape> shape = serve_shape(settings);
   if (!shape || !tier_settings_valid(settings)) return 2;
@@ -987,11 +1004,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   const StopLeadership stop_leadership{member.get()};
   const StopEvents stop_events{events.get()};
   say_logged_nonces(server_config, logged_nonces);
-  if (!run_to_completion) engine->start();
-  if (events != nullptr) {
-    events->start(*engine);
-    server_config.events = &events->service();
-  }
+  start_engine(*engine, events.get(), run_to_completion, &server_config);
 
   if (!complete_server_config(settings, tier, member.get(), &server_config)) {
     engine->stop();
@@ -1005,10 +1018,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
     return 1;
   }
   std::unique_ptr<net::Server> server = std::move(created).value();
-  if (member != nullptr && settings.text("advertise_url").empty()) {
-    member->advertise(std::string(server->tls_enabled() ? "https" : "http") + "://" +
-                      format_endpoint(shape->listen.host, server->port()));
-  }
+  advertise(settings, *shape, *server, member.get());
   server->start();
   announce(*shape, *server, *engine, private_keys, **loaded);
   const std::uint32_t admin_producer = shape->threads;  // the producer after the I/O threads'
