@@ -332,8 +332,8 @@ Status ArchiveStore::write(std::span<const ArchivedPayment> payments,
   rocksdb::WriteOptions write_options;
   write_options.sync = true;  // the core evicts these payments once this returns ok
   PAYCORE_RETURN_IF_ERROR(
-      from_rocksdb(impl_->db->Write(write_options, &batch),
-                   "writing archive job " + std::to_string(position.jobs) + " to " + impl_->dir));
+      impl_->gate.write(*impl_->db, write_options, &batch,
+                        "writing archive job " + std::to_string(position.jobs) + " to " + impl_->dir));
   std::lock_guard position_lock(impl_->position_mutex);
   impl_->position = position;
   return Status::ok();

@@ -24,6 +24,7 @@ struct ArchiveStore::Impl {
   std::mutex write_mutex;  // one write() at a time: the position check and its write are one step
   mutable std::mutex position_mutex;
   ArchivePosition position;  // guarded by position_mutex
+  RocksdbWriteGate gate;     // no write after a failed one (base/rocksdb_status.hpp)
 };
 
 namespace archive {

@@ -146,6 +146,7 @@ struct EventStore::Impl {
   std::string dir;
   std::unique_ptr<rocksdb::DB> db;
   std::mutex write_mutex;  // one writer at a time (commit, drop_older_than)
+  RocksdbWriteGate gate;   // no write after a failed one
   std::atomic<std::uint64_t> position{0};
   std::atomic<std::int64_t> gap_at_us{0};
 
@@ -158,7 +159,7 @@ struct EventStore::Impl {
   Status write(rocksdb::WriteBatch* batch) {
     rocksdb::WriteOptions options;
     options.sync = true;
-    return from_rocksdb(db->Write(options, batch), "event store " + dir + ": write");
+    return gate.write(*db, options, batch, "event store " + dir + ": write");
   }
 };
 

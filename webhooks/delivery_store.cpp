@@ -66,6 +66,7 @@ struct DeliveryStore::Impl {
   std::unique_ptr<rocksdb::DB> db;
   std::mutex write_mutex;  // one read-modify-write at a time
   std::atomic<std::uint64_t> pending_count{0};
+  RocksdbWriteGate gate;  // no write after a failed one
 
   StatusOr<std::optional<std::string>> get(std::string_view key) const {
     std::string value;
@@ -78,7 +79,7 @@ struct DeliveryStore::Impl {
   Status write(rocksdb::WriteBatch& batch, bool sync) {
     rocksdb::WriteOptions options;
     options.sync = sync;
-    return from_rocksdb(db->Write(options, &batch), "delivery store " + dir + ": write");
+    return gate.write(*db, options, &batch, "delivery store " + dir + ": write");
   }
 
   Status check_or_write_format() {

@@ -211,7 +211,7 @@ TEST(DiskFull, FullTmpfsRefusesWritesUntilSpaceIsFreed) {
       book.acknowledged.push_back(id);
       book.acknowledged_total += 7;
     } else {
-      ASSERT_EQ(r.status, 503) << r.body;
+      ASSERT_EQ(r.status, 503) << r.body << fixture.log();
       book.refused.push_back(id);
     }
   }
