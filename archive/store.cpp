@@ -332,7 +332,7 @@ Status ArchiveStore::write(std::span<const ArchivedPayment> payments,
   rocksdb::WriteOptions write_options;
   write_options.sync = true;  // the core evicts these payments once this returns ok
   PAYCORE_RETURN_IF_ERROR(
-      impl_->gate.write(*impl_->db, write_options, &batch,
+      impl_->gate.write(*impl_->db, impl_->dir, write_options, &batch,
                         "writing archive job " + std::to_string(position.jobs) + " to " + impl_->dir));
   std::lock_guard position_lock(impl_->position_mutex);
   impl_->position = position;

@@ -6,6 +6,9 @@
 #include <rocksdb/slice.h>
 #include <rocksdb/status.h>
 #include <rocksdb/write_batch.h>
+#include <sys/statvfs.h>
+
+#include <cstdint>
 
 #include <mutex>
 #include <string>
@@ -30,18 +33,37 @@ inline Status from_rocksdb(const rocksdb::Status& status, std::string_view what)
 inline rocksdb::Slice rocksdb_slice(std::string_view bytes) { return {bytes.data(), bytes.size()}; }
 inline std::string_view rocksdb_view(const rocksdb::Slice& bytes) { return {bytes.data(), bytes.size()}; }
 
-/// A store's writes, stopped at the first that fails (docs/design.md rule 7, fail-stop on
-/// storage faults, as the log does): every later write returns that failure, and a restart
-/// reopens the store. Two reasons: the state of files after a failed write or sync is unknown,
-/// and Debian's RocksDB 7.8 asserts (aborting the process) when written again after a failed
-/// WAL write (facebook/rocksdb#12448, fixed in 9.x): a full disk under DATA_DIR would
-/// otherwise take payments down with it. Thread safe.
+/// A store's writes, kept away from a full disk and stopped at the first that fails
+/// (docs/design.md rule 7, fail-stop on storage faults, as the log does).
+/// - Before each write it looks at the free space of the store's file system: below
+///   `reserve_bytes` the write is refused (kNoSpace, nothing written, tried again later by the
+///   caller), so that RocksDB never meets ENOSPC in the usual way a disk fills (the log, which
+///   writes far more, reaches the limit first and refuses payments with 503 by itself).
+///   Debian's RocksDB 7.8 aborts the whole process on a failed WAL write in some paths
+///   ('Assertion sync_without_flush_called_ failed', facebook/rocksdb#12448, fixed in 9.x):
+///   a full disk under DATA_DIR must not take payments down with it.
+/// - A write that fails anyway stops the store's writes for the life of the process: the state
+///   of its files after a failed write or sync is unknown; a restart reopens it.
+/// Thread safe.
 class RocksdbWriteGate {
  public:
-  Status write(rocksdb::DB& db, const rocksdb::WriteOptions& options, rocksdb::WriteBatch* batch,
-               std::string_view what) {
+  static constexpr std::uint64_t reserve_bytes_default = std::uint64_t{64} << 20;
+  explicit RocksdbWriteGate(std::uint64_t reserve_bytes = reserve_bytes_default)
+      : reserve_bytes_(reserve_bytes) {}
+
+  /// Writes `batch` to `db`, whose files are in `dir`. Errors: kNoSpace when fewer than
+  /// reserve_bytes are free there (nothing written); RocksDB's (then every later call fails).
+  Status write(rocksdb::DB& db, const std::string& dir, const rocksdb::WriteOptions& options,
+               rocksdb::WriteBatch* batch, std::string_view what) {
     const std::lock_guard lock(mutex_);
     if (!failed_.is_ok()) return failed_;
+    struct statvfs fs {};
+    if (::statvfs(dir.c_str(), &fs) == 0 &&
+        static_cast<std::uint64_t>(fs.f_bavail) * fs.f_frsize < reserve_bytes_) {
+      return Status(StatusCode::kNoSpace, std::string(what) + ": fewer than " +
+                                              std::to_string(reserve_bytes_) + " bytes free in " +
+                                              dir + "; not written (the disk is kept for the log)");
+    }
     const Status s = from_rocksdb(db.Write(options, batch), what);
     if (!s.is_ok()) {
       failed_ = Status(s.code(), s.message() + " (no more writes to this store until a restart)");
@@ -50,6 +72,7 @@ class RocksdbWriteGate {
   }
 
  private:
+  std::uint64_t reserve_bytes_;
   std::mutex mutex_;
   Status failed_;
 };

@@ -159,7 +159,7 @@ struct EventStore::Impl {
   Status write(rocksdb::WriteBatch* batch) {
     rocksdb::WriteOptions options;
     options.sync = true;
-    return gate.write(*db, options, batch, "event store " + dir + ": write");
+    return gate.write(*db, dir, options, batch, "event store " + dir + ": write");
   }
 };
 
@@ -241,7 +241,10 @@ StatusOr<std::unique_ptr<EventStore>> EventStore::open(const EventStoreOptions& 
     put_be(format, store_format_version, 4);
     rocksdb::WriteBatch batch;
     (void)batch.Put("F", rocksdb_slice(format));
-    PAYCORE_RETURN_IF_ERROR(impl->write(&batch));
+    // Past the write gate: a few bytes at open, which must not fail on a nearly full disk.
+    rocksdb::WriteOptions sync;
+    sync.sync = true;
+    PAYCORE_RETURN_IF_ERROR(from_rocksdb(impl->db->Write(sync, &batch), "event store " + options.dir + ": format"));
   } else if (value.size() != 4 || get_be(value, 0, 4) != store_format_version) {
     return Status::corruption("event store " + options.dir + ": unknown format version");
   }
