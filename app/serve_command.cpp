@@ -115,7 +115,7 @@ std::vector<Setting> default_settings() {
       {"snapshot_publish_interval_ms", SettingType::integer, "1000", "the primary publishes its newest snapshot to JetStream (for members that start empty) when it looks, this often"},
       {"min_lsn_wait_ms", SettingType::integer, "1000", "a read with Paycore-Min-Lsn waits at most this long for the process to apply that LSN, then is refused (503 unavailable)"},
       {"lease_heartbeat_ms", SettingType::integer, "250", "the primary renews its lease, and standbys look at it, this often"},
-      {"events", SettingType::flag, "true", "derive events from the log into DATA_DIR/events (GET /v1/events) and deliver webhooks from DATA_DIR/webhooks (docs/events.md)"},
+      {"events", SettingType::flag, "false", "derive events from the log into DATA_DIR/events (GET /v1/events) and deliver webhooks from DATA_DIR/webhooks (docs/events.md; off by default until its cost is cut: docs/benchmarks.md)"},
       {"events_retention_days", SettingType::integer, "30", "events are kept at least this many days (1..3650)"},
       {"webhook_timeout_ms", SettingType::integer, "10000", "a webhook attempt without a 2xx answer within this has failed (1000..60000)"},
       {"webhook_retry_horizon_s", SettingType::integer, "259200", "failed webhook deliveries are retried, with backoff, this long after their event (3 days; 0..31536000)"},

@@ -23,7 +23,7 @@ namespace {
 using webhooks::test::Reply;
 using webhooks::test::TestReceiver;
 
-const std::vector<std::string> webhook_args = {"--webhook-http-hosts", "127.0.0.1",
+const std::vector<std::string> webhook_args = {"--events=true", "--webhook-http-hosts", "127.0.0.1",
                                                "--webhook-allowed-networks", "127.0.0.0/8"};
 
 class Webhooks : public ::testing::Test {
