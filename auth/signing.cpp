@@ -12,65 +12,20 @@
 
 #include "base/assert.hpp"
 #include "base/hex.hpp"
+#include "base/hmac_sha256.hpp"
 
 namespace paycore::auth {
 namespace {
 
-constexpr std::size_t hmac_bytes = 32;
+constexpr std::size_t hmac_bytes = hmac_sha256_bytes;
 static_assert(signature_hex_bytes == 2 * hmac_bytes);
 
-// The HMAC algorithm, fetched once per process; each thread keeps its own context with the
-// digest already set, so a request costs one EVP_MAC_init (key schedule) and no fetch.
-EVP_MAC* hmac_algorithm() {
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  PAYCORE_ASSERT(mac != nullptr);
-  return mac;
-}
-
-struct ThreadHmac {
-  EVP_MAC_CTX* context = nullptr;
-  ThreadHmac() {
-    context = EVP_MAC_CTX_new(hmac_algorithm());
-    PAYCORE_ASSERT(context != nullptr);
-    char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                                 OSSL_PARAM_construct_end()};
-    const int set = EVP_MAC_CTX_set_params(context, params);
-    PAYCORE_ASSERT(set == 1);
-  }
-  ~ThreadHmac() { EVP_MAC_CTX_free(context); }
-  ThreadHmac(const ThreadHmac&) = delete;
-  ThreadHmac& operator=(const ThreadHmac&) = delete;
-};
-
-void hmac_update(EVP_MAC_CTX* context, std::string_view text) {
-  const int updated =
-      EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-  PAYCORE_ASSERT(updated == 1);
-}
-
-// Cheap and allocation-free; OpenSSL failures here mean a broken library: stop.
+// Cheap and allocation-free (base/hmac_sha256.hpp).
 void hmac_sha256(std::string_view key, const SignedFields& fields,
                  unsigned char (&out)[hmac_bytes]) {
-  thread_local ThreadHmac hmac;
-  // An empty key would make EVP_MAC_init keep the previous one; keys are never empty.
-  PAYCORE_ASSERT(!key.empty());
-  const int initialised = EVP_MAC_init(
-      hmac.context, reinterpret_cast<const unsigned char*>(key.data()), key.size(), nullptr);
-  PAYCORE_ASSERT(initialised == 1);
-  hmac_update(hmac.context, fields.method);
-  hmac_update(hmac.context, "\n");
-  hmac_update(hmac.context, fields.path_and_query);
-  hmac_update(hmac.context, "\n");
-  hmac_update(hmac.context, fields.timestamp);
-  hmac_update(hmac.context, "\n");
-  hmac_update(hmac.context, fields.nonce);
-  hmac_update(hmac.context, "\n");
-  hmac_update(hmac.context, fields.body);
-  std::size_t out_bytes = 0;
-  const int finished = EVP_MAC_final(hmac.context, out, &out_bytes, hmac_bytes);
-  PAYCORE_ASSERT_EQ(finished, 1);
-  PAYCORE_ASSERT_EQ(out_bytes, hmac_bytes);
+  paycore::hmac_sha256(key, {fields.method, "\n", fields.path_and_query, "\n", fields.timestamp,
+                             "\n", fields.nonce, "\n", fields.body},
+                       out);
 }
 
 // 1-19 decimal digits, no sign: unix seconds.

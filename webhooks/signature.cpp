@@ -1,73 +1,30 @@
-// HMAC-SHA256 with OpenSSL 3's EVP_MAC (the HMAC_CTX functions are deprecated in 3.0) and the
-// header's parse. The one MAC context per thread follows auth/signing.cpp: one fetch per process,
-// one EVP_MAC_init (key schedule) per signature.
+// The webhook signature (HMAC-SHA256 by base/hmac_sha256.hpp) and the header's parse.
 #include "webhooks/signature.hpp"
 
-#include <openssl/core_names.h>
 #include <openssl/crypto.h>
-#include <openssl/evp.h>
-#include <openssl/params.h>
 
 #include <charconv>
 #include <span>
 
 #include "base/assert.hpp"
 #include "base/hex.hpp"
+#include "base/hmac_sha256.hpp"
 
 namespace paycore::webhooks {
 namespace {
 
-constexpr std::size_t hmac_bytes = 32;
+constexpr std::size_t hmac_bytes = hmac_sha256_bytes;
 static_assert(signature_v1_hex_bytes == 2 * hmac_bytes);
 
-EVP_MAC* hmac_algorithm() {
-  static EVP_MAC* const mac = EVP_MAC_fetch(nullptr, "HMAC", nullptr);
-  PAYCORE_ASSERT(mac != nullptr);
-  return mac;
-}
-
-struct ThreadHmac {
-  EVP_MAC_CTX* context = nullptr;
-  ThreadHmac() {
-    context = EVP_MAC_CTX_new(hmac_algorithm());
-    PAYCORE_ASSERT(context != nullptr);
-    char digest[] = "SHA256";
-    const OSSL_PARAM params[] = {OSSL_PARAM_construct_utf8_string(OSSL_MAC_PARAM_DIGEST, digest, 0),
-                                 OSSL_PARAM_construct_end()};
-    const int set = EVP_MAC_CTX_set_params(context, params);
-    PAYCORE_ASSERT(set == 1);
-  }
-  ~ThreadHmac() { EVP_MAC_CTX_free(context); }
-  ThreadHmac(const ThreadHmac&) = delete;
-  ThreadHmac& operator=(const ThreadHmac&) = delete;
-};
-
-void hmac_update(EVP_MAC_CTX* context, std::string_view text) {
-  const int updated =
-      EVP_MAC_update(context, reinterpret_cast<const unsigned char*>(text.data()), text.size());
-  PAYCORE_ASSERT(updated == 1);
-}
-
-// OpenSSL failures here mean a broken library: stop.
 void sign_into(std::string_view secret, std::int64_t timestamp_s, std::string_view body,
                char (&out_hex)[signature_v1_hex_bytes]) {
-  PAYCORE_ASSERT(!secret.empty());  // an empty key would make EVP_MAC_init keep the previous one
   PAYCORE_ASSERT_LE(secret.size(), secret_bytes_max);
-  thread_local ThreadHmac hmac;
-  const int initialised = EVP_MAC_init(
-      hmac.context, reinterpret_cast<const unsigned char*>(secret.data()), secret.size(), nullptr);
-  PAYCORE_ASSERT(initialised == 1);
   char digits[24];
   const auto [end, error] = std::to_chars(digits, digits + sizeof digits, timestamp_s);
   PAYCORE_ASSERT(error == std::errc());
-  hmac_update(hmac.context, std::string_view(digits, static_cast<std::size_t>(end - digits)));
-  hmac_update(hmac.context, ".");
-  hmac_update(hmac.context, body);
   unsigned char mac[hmac_bytes];
-  std::size_t mac_bytes = 0;
-  const int finished = EVP_MAC_final(hmac.context, mac, &mac_bytes, hmac_bytes);
-  PAYCORE_ASSERT_EQ(finished, 1);
-  PAYCORE_ASSERT_EQ(mac_bytes, hmac_bytes);
+  hmac_sha256(secret, {std::string_view(digits, static_cast<std::size_t>(end - digits)), ".", body},
+              mac);
   hex_encode(std::span<const unsigned char>(mac, hmac_bytes), out_hex);
 }
 
