@@ -1,14 +1,12 @@
 #include "app/events_runtime.hpp"
 
-#include <openssl/rand.h>
-
 #include <algorithm>
 #include <map>
 #include <tuple>
 #include <mutex>
 #include <set>
 
-#include "base/hex.hpp"
+#include "base/random_hex.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
 #include "webhooks/endpoint_url.hpp"
@@ -23,16 +21,25 @@ bool endpoint_wants(const std::vector<std::string>& events, events::EventType ty
 
 namespace {
 
+// The endpoints among `records` that get an event of `type`: enabled and subscribed to it.
+std::vector<webhooks::Endpoint> endpoints_wanting(const std::vector<events::EndpointRecord>& records,
+                                                  events::EventType type) {
+  std::vector<webhooks::Endpoint> out;
+  for (const events::EndpointRecord& r : records) {
+    if (r.enabled && endpoint_wants(r.events, type)) out.push_back({r.id, r.url, r.secret, true});
+  }
+  return out;
+}
+
+// An event as the dispatcher sends it, its body rendered once (config.render).
+webhooks::Event webhook_event(const events::Event& e, const EventsRuntimeConfig& config) {
+  return {events::event_id(e.lsn, e.index), std::string(e.merchant_id.view()),
+          std::string(events::to_string(e.type)), config.render(e), e.created_at_us};
+}
+
 // Endpoints of a merchant, all of them (enabled or not), at most this many.
 constexpr std::size_t endpoints_stored_per_merchant_max = 64;
 
-std::string random_hex(std::size_t bytes) {
-  std::vector<unsigned char> raw(bytes);
-  if (RAND_bytes(raw.data(), static_cast<int>(raw.size())) != 1) return {};
-  std::string out;
-  append_hex(out, raw);
-  return out;
-}
 
 events::WebhookEndpoint to_api(const events::EndpointRecord& r, bool with_secret) {
   events::WebhookEndpoint e;
@@ -166,12 +173,8 @@ class Service final : public events::EventsService {
     // Endpoints created since the event get it too: enqueue adds only the missing deliveries.
     StatusOr<std::vector<events::EndpointRecord>> endpoints = store_.endpoints_of(e->merchant_id, endpoints_stored_per_merchant_max);
     if (!endpoints.is_ok()) return endpoints.status();
-    std::vector<webhooks::Endpoint> wanting;
-    for (const events::EndpointRecord& r : *endpoints) {
-      if (r.enabled && endpoint_wants(r.events, e->type)) wanting.push_back({r.id, r.url, r.secret, true});
-    }
-    const webhooks::Event body{events::event_id(key.lsn, key.index), std::string(e->merchant_id.view()),
-                               std::string(events::to_string(e->type)), config_.render(*e), e->created_at_us};
+    const std::vector<webhooks::Endpoint> wanting = endpoints_wanting(*endpoints, e->type);
+    const webhooks::Event body = webhook_event(*e, config_);
     if (!wanting.empty()) PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue(body, wanting));
     const Status s = dispatcher_->redeliver(body.id);
     if (s.code() == StatusCode::kNotFound) return Status::not_found("the event has no webhook endpoint to go to");
@@ -275,13 +278,9 @@ Status EventsRuntime::hand_over(std::span<const events::Event> events) {
       if (!got.is_ok()) return got.status();
       it = endpoints_of.emplace(std::string(e.merchant_id.view()), std::move(*got)).first;
     }
-    std::vector<webhooks::Endpoint> wanting;
-    for (const events::EndpointRecord& r : it->second) {
-      if (r.enabled && endpoint_wants(r.events, e.type)) wanting.push_back({r.id, r.url, r.secret, true});
-    }
+    std::vector<webhooks::Endpoint> wanting = endpoints_wanting(it->second, e.type);
     if (wanting.empty()) continue;
-    bodies.push_back({events::event_id(e.lsn, e.index), std::string(e.merchant_id.view()),
-                      std::string(events::to_string(e.type)), config_.render(e), e.created_at_us});
+    bodies.push_back(webhook_event(e, config_));
     targets.push_back(std::move(wanting));
   }
   constexpr std::size_t chunk = webhooks::events_per_add_max;

@@ -46,8 +46,6 @@ class EventsRuntime {
   void stop();
 
   events::EventsService& service() { return *service_; }
-  const events::DeriverMetrics* deriver_metrics() const { return deriver_ ? &deriver_->metrics() : nullptr; }
-  webhooks::Dispatcher* dispatcher() { return dispatcher_.get(); }
 
  private:
   EventsRuntime() = default;

@@ -17,6 +17,7 @@
 
 #include "base/assert.hpp"
 #include "base/hex.hpp"
+#include "base/random_hex.hpp"
 #include "base/json_text.hpp"
 
 namespace paycore::auth {
@@ -172,14 +173,7 @@ Status parse_channels(element value, std::vector<ChannelKey>* out) {
 
 // ---- keys_init helpers ----
 
-std::string random_secret_hex() {
-  unsigned char bytes[32];
-  const int random_ok = RAND_bytes(bytes, sizeof(bytes));
-  PAYCORE_ASSERT_EQ(random_ok, 1);  // no entropy means no safe secrets: stop
-  std::string text;
-  append_hex(text, bytes);
-  return text;
-}
+std::string random_secret_hex() { return random_hex(32); }
 
 std::string bio_text(BIO* bio) {
   char* data = nullptr;

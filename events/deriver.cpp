@@ -13,7 +13,6 @@ namespace paycore::events {
 
 Deriver::Deriver(EventStore& store, DeriverConfig config, ManualStart)
     : store_(store), config_(std::move(config)) {
-  metrics_.position.store(store_.position(), std::memory_order_relaxed);
   if (config_.floor_lsn != nullptr) config_.floor_lsn->store(store_.position() + 1, std::memory_order_release);
 }
 
@@ -116,7 +115,6 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   }
   PAYCORE_RETURN_IF_ERROR(store_.commit(*batch, last));
   if (config_.floor_lsn != nullptr) config_.floor_lsn->store(last + 1, std::memory_order_release);
-  metrics_.position.store(last, std::memory_order_relaxed);
   metrics_.events_derived.fetch_add(events.size(), std::memory_order_relaxed);
   metrics_.batches.fetch_add(1, std::memory_order_relaxed);
   *progressed = true;

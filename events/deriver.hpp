@@ -46,7 +46,6 @@ struct DeriverConfig {
 
 /// Counters for /metrics.
 struct DeriverMetrics {
-  std::atomic<std::uint64_t> position{0};         // last LSN derived
   std::atomic<std::uint64_t> events_derived{0};
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> events_dropped_by_retention{0};
