@@ -10,14 +10,25 @@ namespace paycore {
 using detail::Reader;
 using detail::Writer;
 
+namespace {
+
+// What the record keeps of a Result's anomaly reason and work_left (outcome_of's rules, shared
+// with encoding straight from a Result).
+AnomalyReason logged_anomaly(const Result& r) {
+  return r.notification == NotificationOutcome::anomaly ? r.anomaly : AnomalyReason{};
+}
+bool logged_work_left(const Result& r) { return r.kind == CommandKind::tick && r.work_left; }
+
+}  // namespace
+
 CommandOutcome outcome_of(const Result& result) {
   CommandOutcome o;
   o.code = result.code;
   o.notification = result.notification;
-  o.anomaly = result.notification == NotificationOutcome::anomaly ? result.anomaly : AnomalyReason{};
+  o.anomaly = logged_anomaly(result);
   o.resource = result.resource;
   o.expired_count = result.expired_count;
-  o.work_left = result.kind == CommandKind::tick && result.work_left;
+  o.work_left = logged_work_left(result);
   switch (result.resource) {
     case ResourceKind::account: o.account = result.account; break;
     case ResourceKind::payment: o.payment = result.payment; break;
@@ -81,20 +92,36 @@ void put_mandate(Writer& w, const MandateView& m) {
   w.u8(m.single_use ? 1 : 0);
 }
 
-void put_outcome(Writer& w, const CommandOutcome& o) {
+// A CommandOutcome, or a Result with the reason and flag the record keeps of it: the same
+// members by name, so that the core encodes its Result without building a CommandOutcome.
+template <class Outcome>
+void put_outcome(Writer& w, const Outcome& o, AnomalyReason anomaly, bool work_left) {
   w.u8(command_outcome_version);
   w.u8(static_cast<std::uint8_t>(o.code));
   w.u8(static_cast<std::uint8_t>(o.notification));
-  w.u8(static_cast<std::uint8_t>(o.anomaly));
+  w.u8(static_cast<std::uint8_t>(anomaly));
   w.u8(static_cast<std::uint8_t>(o.resource));
   w.le(o.expired_count);
-  w.u8(o.work_left ? 1 : 0);
+  w.u8(work_left ? 1 : 0);
   switch (o.resource) {
     case ResourceKind::account: put_account(w, o.account); break;
     case ResourceKind::payment: put_payment(w, o.payment); break;
     case ResourceKind::mandate: put_mandate(w, o.mandate); break;
     case ResourceKind::none: break;
   }
+}
+
+// The command, then its outcome written by `put`.
+template <class Put>
+std::size_t encode_record(const Command& command, std::span<std::byte> out, Put put) {
+  PAYCORE_ASSERT(out.size() >= command_record_bytes_max);
+  const std::size_t command_bytes = encode_command(command, out.subspan(2));
+  static_assert(command_encoded_bytes_max <= 0xffff);
+  Writer head(out.first(2));
+  head.le(static_cast<std::uint16_t>(command_bytes));
+  Writer w(out.subspan(2 + command_bytes));
+  put(w);
+  return 2 + command_bytes + w.used();
 }
 
 // Runs the decode steps in order, stopping at the first error.
@@ -189,14 +216,16 @@ CommandDecodeError get_outcome(Reader& r, CommandOutcome* o) {
 
 std::size_t encode_command_record(const Command& command, const CommandOutcome& outcome,
                                   std::span<std::byte> out) {
-  PAYCORE_ASSERT(out.size() >= command_record_bytes_max);
-  const std::size_t command_bytes = encode_command(command, out.subspan(2));
-  static_assert(command_encoded_bytes_max <= 0xffff);
-  Writer head(out.first(2));
-  head.le(static_cast<std::uint16_t>(command_bytes));
-  Writer w(out.subspan(2 + command_bytes));
-  put_outcome(w, outcome);
-  return 2 + command_bytes + w.used();
+  return encode_record(command, out, [&](Writer& w) {
+    put_outcome(w, outcome, outcome.anomaly, outcome.work_left);
+  });
+}
+
+std::size_t encode_command_record(const Command& command, const Result& result,
+                                  std::span<std::byte> out) {
+  return encode_record(command, out, [&](Writer& w) {
+    put_outcome(w, result, logged_anomaly(result), logged_work_left(result));
+  });
 }
 
 CommandDecodeError decode_command_record(std::uint16_t type, std::span<const std::byte> payload,

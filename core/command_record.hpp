@@ -76,6 +76,10 @@ inline constexpr std::size_t command_record_bytes_max =
 /// (at least command_record_bytes_max bytes); returns its size.
 std::size_t encode_command_record(const Command& command, const CommandOutcome& outcome,
                                   std::span<std::byte> out);
+/// The same record straight from apply's Result (what outcome_of(result) would write): the
+/// core's path, which builds no CommandOutcome.
+std::size_t encode_command_record(const Command& command, const Result& result,
+                                  std::span<std::byte> out);
 
 /// Decodes a log record of either command type (engine_records.hpp). For a
 /// record_type_command (written before outcomes were logged) *has_outcome is false and

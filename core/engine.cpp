@@ -285,11 +285,10 @@ struct Engine::Core {
   // On a storage fault the state is rebuilt from what is durable (so that nothing the log lacks
   // stays visible) and false is returned.
   bool append(const Command& c, const Result& r, std::uint64_t* lsn) {
-    const CommandOutcome outcome = outcome_of(r);
-    const std::size_t size = encode_command_record(c, outcome, encoded);
+    const std::size_t size = encode_command_record(c, r, encoded);
     const std::span<const std::byte> payload(encoded, size);
 #if defined(PAYCORE_INVARIANTS)
-    const bool round_trips = decodes_to(payload, c, outcome);
+    const bool round_trips = decodes_to(payload, c, outcome_of(r));
     PAYCORE_ASSERT(round_trips);
 #endif
     return append_payload(payload, lsn);

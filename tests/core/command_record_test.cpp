@@ -207,6 +207,10 @@ TEST(CommandRecordRandom, EveryMutationsRecordDecodesToItsCommandAndOutcome) {
     if (!r.mutated) continue;
     c.timestamp_us = d.now_us();
     const CommandOutcome o = outcome_of(r);
+    // The core encodes straight from its Result: the same bytes as through the outcome.
+    std::vector<std::byte> from_result(command_record_bytes_max);
+    from_result.resize(encode_command_record(c, r, from_result));
+    ASSERT_EQ(from_result, encode(c, o)) << "command " << i;
     const Decoded got = decode(encode(c, o));
     ASSERT_EQ(got.error, CommandDecodeError::ok) << "command " << i << " " << to_string(c.kind);
     ASSERT_EQ(got.command, c) << "command " << i;
