@@ -2,7 +2,9 @@
 // RocksDB's status and slices as paycore's (header only: included by the areas that link
 // RocksDB, archive/, events/ and webhooks/, never by base/'s own sources).
 
+#include <rocksdb/cache.h>
 #include <rocksdb/db.h>
+#include <rocksdb/table.h>
 #include <rocksdb/slice.h>
 #include <rocksdb/status.h>
 #include <rocksdb/write_batch.h>
@@ -32,6 +34,28 @@ inline Status from_rocksdb(const rocksdb::Status& status, std::string_view what)
 
 inline rocksdb::Slice rocksdb_slice(std::string_view bytes) { return {bytes.data(), bytes.size()}; }
 inline std::string_view rocksdb_view(const rocksdb::Slice& bytes) { return {bytes.data(), bytes.size()}; }
+
+/// The options of a small store (the event store, the webhook delivery store): the archive's
+/// settings (archive/store.cpp) scaled down: created when missing, paranoid checks, a torn WAL
+/// tail dropped (point-in-time recovery), 16 MiB memtables, RocksDB's own LOG files capped, a
+/// block cache of `block_cache_bytes` holding the index and filter blocks too.
+inline rocksdb::Options rocksdb_small_store_options(std::size_t block_cache_bytes, int background_jobs) {
+  rocksdb::Options db;
+  db.create_if_missing = true;
+  db.paranoid_checks = true;
+  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
+  db.max_background_jobs = background_jobs;
+  db.write_buffer_size = std::size_t{16} << 20;
+  db.max_write_buffer_number = 2;
+  db.max_open_files = 256;
+  db.max_log_file_size = std::size_t{4} << 20;
+  db.keep_log_file_num = 2;
+  rocksdb::BlockBasedTableOptions table;
+  table.block_cache = rocksdb::NewLRUCache(block_cache_bytes);
+  table.cache_index_and_filter_blocks = true;
+  db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
+  return db;
+}
 
 /// A store's writes, kept away from a full disk and stopped at the first that fails
 /// (docs/design.md rule 7, fail-stop on storage faults, as the log does).

@@ -123,21 +123,7 @@ std::string request_key(const Id& merchant, const Id& request_id) {
 }
 
 rocksdb::Options make_options(const EventStoreOptions& options) {
-  rocksdb::Options db;
-  db.create_if_missing = true;
-  db.paranoid_checks = true;
-  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;
-  db.max_background_jobs = 2;
-  db.write_buffer_size = std::size_t{16} << 20;
-  db.max_write_buffer_number = 2;
-  db.max_open_files = 256;
-  db.max_log_file_size = std::size_t{4} << 20;
-  db.keep_log_file_num = 2;
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
-  table.cache_index_and_filter_blocks = true;
-  db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  return db;
+  return rocksdb_small_store_options(options.block_cache_bytes, 2);
 }
 
 }  // namespace

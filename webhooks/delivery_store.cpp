@@ -26,21 +26,7 @@ std::string_view view(const rocksdb::Slice& bytes) { return rocksdb_view(bytes);
 // Small values, few keys: the archive's settings (archive/store.cpp) scaled down, with the
 // same torn-tail rule and caps on RocksDB's own log files.
 rocksdb::Options make_options(const DeliveryStoreOptions& options) {
-  rocksdb::Options db;
-  db.create_if_missing = true;
-  db.paranoid_checks = true;
-  db.wal_recovery_mode = rocksdb::WALRecoveryMode::kPointInTimeRecovery;  // a torn tail is dropped
-  db.max_background_jobs = 1;
-  db.write_buffer_size = std::size_t{16} << 20;
-  db.max_write_buffer_number = 2;
-  db.max_open_files = 256;
-  db.max_log_file_size = std::size_t{4} << 20;
-  db.keep_log_file_num = 2;
-  rocksdb::BlockBasedTableOptions table;
-  table.block_cache = rocksdb::NewLRUCache(options.block_cache_bytes);
-  table.cache_index_and_filter_blocks = true;
-  db.table_factory.reset(rocksdb::NewBlockBasedTableFactory(table));
-  return db;
+  return rocksdb_small_store_options(options.block_cache_bytes, 1);
 }
 
 // The keys with `prefix`, in order: an iterator bounded so that it never reads past them.
