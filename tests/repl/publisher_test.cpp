@@ -188,6 +188,18 @@ class Replication : public ::testing::Test {
     EXPECT_EQ(refused->result.code, ResultCode::unavailable);
   }
 
+  // The core reads the stream's status once per turn (Engine's read_replica): a test that
+  // changes it waits until the core has seen the change, or a write taken in the same turn
+  // as the change races it.
+  static void wait_until_stalled_is(Engine& engine, bool stalled) {
+    const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    while (engine.metrics().replica_stalled.load() != stalled &&
+           std::chrono::steady_clock::now() < deadline) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    }
+    ASSERT_EQ(engine.metrics().replica_stalled.load(), stalled);
+  }
+
   void fund(Engine& engine) {
     ASSERT_EQ(run(engine, open_account("r1", "alice")).code, ResultCode::ok);
     ASSERT_EQ(run(engine, open_account("r2", "m_001", "CNY", AccountKind::merchant)).code,
@@ -284,6 +296,7 @@ TEST_F(Replication, AStalledStreamRefusesNewWritesUntilItAnswers) {
   ASSERT_TRUE(waited.has_value());
   EXPECT_EQ(waited->token, 1U);
   EXPECT_EQ(waited->result.code, ResultCode::ok);
+  wait_until_stalled_is(engine, false);
   EXPECT_EQ(run(engine, deposit("later", "alice", 5)).code, ResultCode::ok);
 }
 
@@ -293,9 +306,11 @@ TEST_F(Replication, APrimaryPastItsLeaseWindowTakesNoWrites) {
   Engine& engine = primary("a");
   fund(engine);
   writes_until_ms_ = monotonic_ms() - 1;
+  wait_until_stalled_is(engine, true);
   expect_write_refused_unavailable(engine);
   EXPECT_EQ(run(engine, get_account(op, "alice", /*as_operator=*/true)).code, ResultCode::ok);
   writes_until_ms_ = monotonic_ms() + 60'000;
+  wait_until_stalled_is(engine, false);
   EXPECT_EQ(run(engine, deposit("renewed", "alice", 5)).code, ResultCode::ok);
 }
 
@@ -514,10 +529,7 @@ TEST_F(ReplicationOnThree, TwoServersDownStopWritesAndTheirReturnResumesThem) {
   EXPECT_EQ(waited->token, 1U);
   EXPECT_EQ(waited->result.code, ResultCode::ok);
   // Writes are taken again once nothing older than the timeout waits for the stream.
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
-  while (engine.metrics().replica_stalled.load() && std::chrono::steady_clock::now() < deadline) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
+  wait_until_stalled_is(engine, false);
   EXPECT_EQ(run(engine, deposit("quorum-back", "alice", 1)).code, ResultCode::ok);
   engine.stop();
   std::uint64_t first_lsn = 0;
