@@ -12,7 +12,7 @@
 namespace paycore::events {
 
 Deriver::Deriver(EventStore& store, DeriverConfig config, ManualStart)
-    : store_(store), config_(std::move(config)) {
+    : store_(store), config_(std::move(config)), log_(config_.wal_dir) {
   if (config_.floor_lsn != nullptr) config_.floor_lsn->store(store_.position() + 1, std::memory_order_release);
 }
 
@@ -80,8 +80,8 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   std::uint64_t last = from - 1;
   Status failed;
   std::int64_t gap_at_us = store_.gap_at_us();
-  const Status read = wal::read_committed(
-      config_.wal_dir, from, to_lsn, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+  const Status read = log_.read(
+      from, to_lsn, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
         Command c;
         CommandOutcome o;
         bool has_outcome = false;

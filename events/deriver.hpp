@@ -20,6 +20,7 @@
 #include "base/status.hpp"
 #include "events/event.hpp"
 #include "events/event_store.hpp"
+#include "wal/committed.hpp"
 
 namespace paycore::events {
 
@@ -86,6 +87,7 @@ class Deriver {
 
   EventStore& store_;
   DeriverConfig config_;
+  wal::CommittedReader log_;  // keeps its place in the log between batches
   DeriverMetrics metrics_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

@@ -8,6 +8,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <memory>
 #include <span>
 #include <string>
 
@@ -27,6 +28,30 @@ using CommittedVisitor =
 /// the file system's errors, naming the file.
 Status read_committed(const std::string& dir, std::uint64_t from_lsn, std::uint64_t to_lsn,
                       CommittedVisitor visit);
+
+/// A reader that follows the log forward and keeps its place: a read from the LSN after the
+/// previous read's last record resumes in the segment it has mapped, at that record's offset,
+/// instead of listing the directory and checking the segment from its start again (which
+/// made a follower's cost grow with the segment's size: docs/events.md "Cost"). Any other
+/// from_lsn, or a read after an error, starts afresh. Records are checked as read_committed
+/// checks them. Not thread safe: one per following thread.
+class CommittedReader {
+ public:
+  explicit CommittedReader(std::string dir);
+  ~CommittedReader();
+  CommittedReader(const CommittedReader&) = delete;
+  CommittedReader& operator=(const CommittedReader&) = delete;
+
+  /// As read_committed (same arguments, order and errors).
+  Status read(std::uint64_t from_lsn, std::uint64_t to_lsn, CommittedVisitor visit);
+
+ private:
+  struct Place;
+  Status locate(std::uint64_t from_lsn);
+  Status advance(std::uint64_t to_lsn, bool* remapped);
+  std::string dir_;
+  std::unique_ptr<Place> place_;  // the mapped segment and the next record in it
+};
 
 /// The first LSN of the log in `dir` still on disk (its oldest segment's first), or 0 when it
 /// has no segment. Errors: the directory listing's.

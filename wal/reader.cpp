@@ -156,11 +156,17 @@ Status check_intact_record(const SegmentFile& segment, const std::byte* data, st
 Status scan_records(const SegmentFile& segment, const MappedFile& file,
                     const format::SegmentHeader& header, std::uint64_t to_lsn,
                     RecordVisitor* visit, SegmentScan* out) {
+  return scan_records_from(segment, file, {kSegmentHeaderBytes, header.first_lsn, header.prev_checksum},
+                           to_lsn, visit, out);
+}
+
+Status scan_records_from(const SegmentFile& segment, const MappedFile& file, ScanFrom from,
+                         std::uint64_t to_lsn, RecordVisitor* visit, SegmentScan* out) {
   const std::byte* data = file.data();
   const std::size_t size = file.size();
-  std::uint64_t off = kSegmentHeaderBytes;
-  std::uint64_t lsn = header.first_lsn;
-  std::uint64_t prev = header.prev_checksum;
+  std::uint64_t off = from.offset;
+  std::uint64_t lsn = from.lsn;
+  std::uint64_t prev = from.prev_checksum;
   std::uint64_t count = 0;
   ScanStop stop = ScanStop::kEnd;
   std::string reason;

@@ -66,6 +66,17 @@ Status scan_records(const SegmentFile& segment, const MappedFile& file,
                     const format::SegmentHeader& header, std::uint64_t to_lsn,
                     RecordVisitor* visit, SegmentScan* out);
 
+// Where a scan resumes inside a segment: a record's offset, and the LSN and previous checksum
+// the chain expects there (a SegmentScan's next_lsn, last_checksum and end_offset).
+struct ScanFrom {
+  std::uint64_t offset = 0;
+  std::uint64_t lsn = 0;
+  std::uint64_t prev_checksum = 0;
+};
+// As scan_records, from `from` instead of the segment's first record (wal::CommittedReader).
+Status scan_records_from(const SegmentFile& segment, const MappedFile& file, ScanFrom from,
+                         std::uint64_t to_lsn, RecordVisitor* visit, SegmentScan* out);
+
 // Offset of the first valid-looking record (checksum matches) at or after `from`, or 0.
 std::uint64_t find_valid_record(const MappedFile& file, std::uint64_t from);
 // One past the last non-zero byte at or after `from`, rounded up to 8; `from` if all zero.
