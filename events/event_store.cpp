@@ -2,10 +2,12 @@
 
 #include <rocksdb/db.h>
 #include <rocksdb/table.h>
-#include <rocksdb/utilities/write_batch_with_index.h>
 
 #include <algorithm>
+#include <atomic>
+#include <map>
 #include <mutex>
+#include <optional>
 
 #include "base/assert.hpp"
 #include "base/rocksdb_status.hpp"
@@ -14,7 +16,8 @@
 namespace paycore::events {
 namespace {
 
-constexpr std::uint32_t store_format_version = 1;
+// 1: a key per event and per index entry (before 2026-12-02). 2: blocks.
+constexpr std::uint32_t store_format_version = 2;
 
 void put_be(std::string& out, std::uint64_t v, int bytes) {
   for (int i = bytes - 1; i >= 0; --i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
@@ -26,6 +29,8 @@ std::uint64_t get_be(std::string_view in, std::size_t at, int bytes) {
   return v;
 }
 
+constexpr std::size_t key_bytes = 10;  // u64 lsn, u16 index
+
 std::string key_suffix(EventKey key) {
   std::string s;
   put_be(s, key.lsn, 8);
@@ -33,8 +38,11 @@ std::string key_suffix(EventKey key) {
   return s;
 }
 
-// The five keys of an event: "E" first, then its three index entries.
-std::string event_key(EventKey key) { return "E" + key_suffix(key); }
+EventKey key_at(std::string_view in, std::size_t at) {
+  return {get_be(in, at, 8), static_cast<std::uint16_t>(get_be(in, at + 8, 2))};
+}
+
+std::string block_key(EventKey first) { return "B" + key_suffix(first); }
 std::string merchant_prefix(const Id& merchant) { return "M" + std::string(merchant.view()) + '\0'; }
 std::string type_prefix(EventType type) { return std::string("T") + static_cast<char>(type); }
 std::string merchant_type_prefix(const Id& merchant, EventType type) {
@@ -46,19 +54,118 @@ std::string pending_key(std::int64_t created_at_us) {
   return s;
 }
 
-// The prefix a listing scans: the events it may show are the keys under it, in log order.
+// The prefix a listing scans: blocks ("B") or index entries, each key the prefix and the first
+// event of a block.
 std::string list_prefix(const EventListQuery& q) {
-  if (q.merchant_id.empty()) return q.type ? type_prefix(*q.type) : std::string("E");
+  if (q.merchant_id.empty()) return q.type ? type_prefix(*q.type) : std::string("B");
   return q.type ? merchant_type_prefix(q.merchant_id, *q.type) : merchant_prefix(q.merchant_id);
 }
 
-template <class Write>
-void for_each_key(const Event& e, Write write) {
-  const EventKey key{e.lsn, e.index};
-  write(event_key(key));
-  write(merchant_prefix(e.merchant_id) + key_suffix(key));
-  write(type_prefix(e.type) + key_suffix(key));
-  write(merchant_type_prefix(e.merchant_id, e.type) + key_suffix(key));
+// ---- Blocks ---------------------------------------------------------------------------------
+//
+// A block ("B" key): u8 block_version, i64 newest created_at_us of its events, u32 count, then
+// count entries (u64 lsn, u16 index, u32 end) in log order, then the events' encodings
+// (events/event.hpp) back to back: entry i's event is bytes [end(i-1), end(i)) of that part.
+// All numbers big-endian.
+constexpr std::uint8_t block_version = 1;
+constexpr std::size_t block_header_bytes = 1 + 8 + 4;
+constexpr std::size_t block_entry_bytes = key_bytes + 4;
+
+std::string encode_block(std::span<const Event> events) {
+  std::vector<std::string> encoded;
+  encoded.reserve(events.size());
+  std::int64_t newest_us = events.front().created_at_us;
+  for (const Event& e : events) {
+    encoded.push_back(encode_event(e));
+    newest_us = std::max(newest_us, e.created_at_us);
+  }
+  std::string out(1, static_cast<char>(block_version));
+  put_be(out, static_cast<std::uint64_t>(newest_us), 8);
+  put_be(out, events.size(), 4);
+  std::size_t end = 0;
+  for (std::size_t i = 0; i < events.size(); ++i) {
+    end += encoded[i].size();
+    out += key_suffix({events[i].lsn, events[i].index});
+    put_be(out, end, 4);
+  }
+  for (const std::string& e : encoded) out += e;
+  return out;
+}
+
+// A block read in place (its bytes must outlive the view).
+class BlockView {
+ public:
+  // Checks the layout; kCorruption names the block.
+  static StatusOr<BlockView> parse(std::string_view bytes) {
+    BlockView b;
+    b.bytes_ = bytes;
+    const Status bad = Status::corruption("event store: a block does not decode");
+    if (bytes.size() < block_header_bytes || static_cast<std::uint8_t>(bytes[0]) != block_version) return bad;
+    b.newest_us_ = static_cast<std::int64_t>(get_be(bytes, 1, 8));
+    b.count_ = static_cast<std::uint32_t>(get_be(bytes, 9, 4));
+    b.data_at_ = block_header_bytes + std::size_t{b.count_} * block_entry_bytes;
+    if (b.count_ == 0 || bytes.size() < b.data_at_ || b.end(b.count_ - 1) != bytes.size() - b.data_at_) return bad;
+    for (std::uint32_t i = 1; i < b.count_; ++i) {
+      if (b.end(i) < b.end(i - 1) || !(b.key(i - 1) < b.key(i))) return bad;
+    }
+    return b;
+  }
+  std::uint32_t count() const { return count_; }
+  std::int64_t newest_us() const { return newest_us_; }
+  EventKey key(std::uint32_t i) const { return key_at(bytes_, block_header_bytes + i * block_entry_bytes); }
+  // The entry of `k`, or count() when the block does not hold it.
+  std::uint32_t find(EventKey k) const {
+    std::uint32_t lo = 0, hi = count_;
+    while (lo < hi) {
+      const std::uint32_t mid = lo + (hi - lo) / 2;
+      if (key(mid) < k) lo = mid + 1; else hi = mid;
+    }
+    return lo < count_ && key(lo) == k ? lo : count_;
+  }
+  Status event(std::uint32_t i, Event* e) const {
+    const std::size_t begin = i == 0 ? 0 : end(i - 1);
+    const std::string_view part = bytes_.substr(data_at_ + begin, end(i) - begin);
+    const EventKey k = key(i);
+    e->lsn = k.lsn;
+    e->index = k.index;
+    return decode_event(std::as_bytes(std::span(part.data(), part.size())), e)
+        .with_context("event store: " + event_id(k.lsn, k.index));
+  }
+
+ private:
+  std::size_t end(std::uint32_t i) const { return get_be(bytes_, block_header_bytes + i * block_entry_bytes + key_bytes, 4); }
+  std::string_view bytes_;
+  std::int64_t newest_us_ = 0;
+  std::uint32_t count_ = 0;
+  std::size_t data_at_ = 0;
+};
+
+// An index entry (the other keys): u8 index_version, then the keys of the block's events in
+// its scope, in log order.
+constexpr std::uint8_t index_version = 1;
+
+Status parse_index(std::string_view bytes, std::vector<EventKey>* keys) {
+  if (bytes.empty() || static_cast<std::uint8_t>(bytes[0]) != index_version || (bytes.size() - 1) % key_bytes != 0) {
+    return Status::corruption("event store: an index entry does not decode");
+  }
+  keys->clear();
+  for (std::size_t at = 1; at < bytes.size(); at += key_bytes) keys->push_back(key_at(bytes, at));
+  return Status::ok();
+}
+
+// The index entries of a block: prefix (merchant, type, merchant and type) -> the value.
+std::map<std::string, std::string> block_indexes(std::span<const Event> events) {
+  std::map<std::string, std::string> out;
+  for (const Event& e : events) {
+    const std::string key = key_suffix({e.lsn, e.index});
+    for (std::string prefix : {merchant_prefix(e.merchant_id), type_prefix(e.type),
+                               merchant_type_prefix(e.merchant_id, e.type)}) {
+      std::string& value = out[std::move(prefix)];
+      if (value.empty()) value.push_back(static_cast<char>(index_version));
+      value += key;
+    }
+  }
+  return out;
 }
 
 // Endpoint records: u8 version, then strings as u32 length + bytes, the events as a u8 count
@@ -130,6 +237,7 @@ rocksdb::Options make_options(const EventStoreOptions& options) {
 
 struct EventStore::Impl {
   std::string dir;
+  std::uint32_t events_per_block_max = 256;
   std::unique_ptr<rocksdb::DB> db;
   std::mutex write_mutex;  // one writer at a time (commit, drop_older_than)
   RocksdbWriteGate gate;   // no write after a failed one
@@ -149,51 +257,105 @@ struct EventStore::Impl {
   }
 };
 
-// The PENDING payments through a batch: the store's, with the batch's own changes on top.
+namespace {
+
+// Events by key through the block that holds each, keeping the last block read: a listing's
+// keys come newest first, mostly from one block after another.
+class BlockReader {
+ public:
+  explicit BlockReader(rocksdb::DB& db) {
+    options_.iterate_lower_bound = &lower_;
+    it_.reset(db.NewIterator(options_));
+  }
+  StatusOr<std::optional<Event>> get(EventKey k) {
+    std::uint32_t at = view_ ? view_->find(k) : 0;
+    if (!view_ || at == view_->count()) {
+      PAYCORE_RETURN_IF_ERROR(load(k));
+      if (!view_) return std::optional<Event>();
+      at = view_->find(k);
+      if (at == view_->count()) return std::optional<Event>();
+    }
+    Event e;
+    PAYCORE_RETURN_IF_ERROR(view_->event(at, &e));
+    return std::optional<Event>(std::move(e));
+  }
+
+ private:
+  // The block that would hold `k`: the last one starting at or before it.
+  Status load(EventKey k) {
+    view_.reset();
+    it_->SeekForPrev(rocksdb_slice(block_key(k)));
+    if (!it_->Valid()) return from_rocksdb(it_->status(), "event store: reading a block");
+    const std::string_view key = rocksdb_view(it_->key());
+    if (key.size() != 1 + key_bytes || key[0] != 'B') return Status::ok();
+    value_.assign(rocksdb_view(it_->value()));
+    StatusOr<BlockView> view = BlockView::parse(value_);
+    if (!view.is_ok()) return view.status();
+    view_ = *view;
+    return Status::ok();
+  }
+
+  std::string lower_text_ = "B";
+  rocksdb::Slice lower_{lower_text_};
+  rocksdb::ReadOptions options_;
+  std::unique_ptr<rocksdb::Iterator> it_;
+  std::string value_;
+  std::optional<BlockView> view_;
+};
+
+}  // namespace
+
+// What one commit writes: the events (made into blocks at commit) and the PENDING changes,
+// which the batch also keeps in memory so that derive_events reads its own changes over the
+// store's.
 class EventStore::Batch final : public PendingPayments {
  public:
-  explicit Batch(rocksdb::DB* db) : db_(db), batch_(rocksdb::BytewiseComparator(), 0, true) {}
+  explicit Batch(rocksdb::DB* db) : db_(db) {}
 
   Status add(const PaymentView& payment) override {
     std::byte view[payment_view_bytes_max];
     const std::size_t size = encode_payment_view(payment, view);
+    overlay_[payment.created_at_us] = payment;
     return from_rocksdb(batch_.Put(rocksdb_slice(pending_key(payment.created_at_us)),
                                    rocksdb::Slice(reinterpret_cast<const char*>(view), size)),
                         "event store: batch");
   }
   Status remove(std::int64_t created_at_us) override {
+    overlay_[created_at_us] = std::nullopt;
     return from_rocksdb(batch_.Delete(rocksdb_slice(pending_key(created_at_us))), "event store: batch");
   }
+  // The store's PENDING payments merged with this batch's changes, oldest first.
   Status oldest(std::uint32_t count, std::vector<PaymentView>* out) override {
     out->clear();
-    const std::string upper = "Q";
+    const std::string lower = "P", upper = "Q";
+    const rocksdb::Slice lower_slice = rocksdb_slice(lower), upper_slice = rocksdb_slice(upper);
     rocksdb::ReadOptions read_options;
-    const rocksdb::Slice upper_slice = rocksdb_slice(upper);
+    read_options.iterate_lower_bound = &lower_slice;
     read_options.iterate_upper_bound = &upper_slice;
-    std::unique_ptr<rocksdb::Iterator> it(batch_.NewIteratorWithBase(db_->NewIterator(read_options)));
-    for (it->Seek("P"); it->Valid() && out->size() < count; it->Next()) {
-      if (!it->key().starts_with("P")) break;
+    std::unique_ptr<rocksdb::Iterator> it(db_->NewIterator(read_options));
+    it->Seek(lower_slice);
+    auto o = overlay_.begin();
+    while (out->size() < count && (it->Valid() || o != overlay_.end())) {
+      const std::string_view key = it->Valid() ? rocksdb_view(it->key()) : std::string_view();
+      if (it->Valid() && key.size() != 9) return Status::corruption("event store: a bad PENDING key");
+      const auto stored_at = it->Valid() ? static_cast<std::int64_t>(get_be(key, 1, 8)) : 0;
+      if (o != overlay_.end() && (!it->Valid() || o->first <= stored_at)) {
+        if (it->Valid() && o->first == stored_at) it->Next();  // the batch's change wins
+        if (o->second) out->push_back(*o->second);
+        ++o;
+        continue;
+      }
       PaymentView p;
       const rocksdb::Slice v = it->value();
       if (decode_payment_view(std::as_bytes(std::span(v.data(), v.size())), &p) != CommandDecodeError::ok) {
         return Status::corruption("event store: a PENDING payment does not decode");
       }
       out->push_back(p);
+      it->Next();
     }
     return from_rocksdb(it->status(), "event store: reading PENDING payments");
   }
-  Status add_events(std::span<const Event> events) {
-    for (const Event& e : events) {
-      Status status;
-      for_each_key(e, [&](const std::string& key) {
-        const std::string value = key[0] == 'E' ? encode_event(e) : std::string();
-        if (status.is_ok()) status = from_rocksdb(batch_.Put(rocksdb_slice(key), rocksdb_slice(value)), "event store: batch");
-      });
-      PAYCORE_RETURN_IF_ERROR(status);
-    }
-    return Status::ok();
-  }
-  rocksdb::WriteBatch* write_batch() { return batch_.GetWriteBatch(); }
+  void add_events(std::span<const Event> events) { events_.insert(events_.end(), events.begin(), events.end()); }
   Status set_gap(std::int64_t at_us) {
     gap_at_us = at_us;
     if (at_us == 0) return from_rocksdb(batch_.Delete("G"), "event store: batch");
@@ -201,11 +363,29 @@ class EventStore::Batch final : public PendingPayments {
     put_be(value, static_cast<std::uint64_t>(at_us), 8);
     return from_rocksdb(batch_.Put("G", rocksdb_slice(value)), "event store: batch");
   }
+  // The write: the events in blocks of at most `per_block` with their index entries, the
+  // PENDING changes, the gap, and `through_lsn` as the position.
+  rocksdb::WriteBatch* finish(std::uint32_t per_block, std::uint64_t through_lsn, Status* status) {
+    for (std::size_t at = 0; at < events_.size() && status->is_ok(); at += per_block) {
+      const std::span<const Event> block = std::span(events_).subspan(at, std::min<std::size_t>(per_block, events_.size() - at));
+      const std::string suffix = key_suffix({block.front().lsn, block.front().index});
+      *status = from_rocksdb(batch_.Put(rocksdb_slice("B" + suffix), rocksdb_slice(encode_block(block))), "event store: batch");
+      for (const auto& [prefix, value] : block_indexes(block)) {
+        if (status->is_ok()) *status = from_rocksdb(batch_.Put(rocksdb_slice(prefix + suffix), rocksdb_slice(value)), "event store: batch");
+      }
+    }
+    std::string position;
+    put_be(position, through_lsn, 8);
+    if (status->is_ok()) *status = from_rocksdb(batch_.Put("S", rocksdb_slice(position)), "event store: batch");
+    return &batch_;
+  }
   std::optional<std::int64_t> gap_at_us;  // set_gap's, when called
 
  private:
   rocksdb::DB* db_;
-  rocksdb::WriteBatchWithIndex batch_;
+  rocksdb::WriteBatch batch_;
+  std::map<std::int64_t, std::optional<PaymentView>> overlay_;  // nullopt: removed
+  std::vector<Event> events_;
 };
 
 EventStore::EventStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -215,6 +395,8 @@ StatusOr<std::unique_ptr<EventStore>> EventStore::open(const EventStoreOptions& 
   if (options.dir.empty()) return Status::invalid_argument("event store: no directory given");
   auto impl = std::make_unique<Impl>();
   impl->dir = options.dir;
+  if (options.events_per_block_max == 0) return Status::invalid_argument("event store: events_per_block_max is 0");
+  impl->events_per_block_max = options.events_per_block_max;
   rocksdb::DB* db = nullptr;
   PAYCORE_RETURN_IF_ERROR(from_rocksdb(rocksdb::DB::Open(make_options(options), options.dir, &db),
                                        "event store " + options.dir + ": open"));
@@ -232,7 +414,11 @@ StatusOr<std::unique_ptr<EventStore>> EventStore::open(const EventStoreOptions& 
     sync.sync = true;
     PAYCORE_RETURN_IF_ERROR(from_rocksdb(impl->db->Write(sync, &batch), "event store " + options.dir + ": format"));
   } else if (value.size() != 4 || get_be(value, 0, 4) != store_format_version) {
-    return Status::corruption("event store " + options.dir + ": unknown format version");
+    return Status::corruption("event store " + options.dir + ": format version " +
+                              std::to_string(value.size() == 4 ? get_be(value, 0, 4) : 0) +
+                              " is not this build's (" + std::to_string(store_format_version) +
+                              "); the store holds only what the log can give again: remove the "
+                              "directory to derive anew what the log still holds");
   }
   PAYCORE_RETURN_IF_ERROR(impl->read("S", &value, &found));
   if (found && value.size() != 8) return Status::corruption("event store " + options.dir + ": bad position");
@@ -268,17 +454,19 @@ void EventStore::BatchDeleter::operator()(Batch* batch) const { delete batch; }
 
 PendingPayments& EventStore::pending(Batch& batch) { return batch; }
 
-Status EventStore::add(Batch& batch, std::span<const Event> events) { return batch.add_events(events); }
+Status EventStore::add(Batch& batch, std::span<const Event> events) {
+  batch.add_events(events);
+  return Status::ok();
+}
 
 Status EventStore::set_gap(Batch& batch, std::int64_t at_us) { return batch.set_gap(at_us); }
 
 Status EventStore::commit(Batch& batch, std::uint64_t through_lsn) {
   const std::lock_guard lock(impl_->write_mutex);
   PAYCORE_ASSERT_GT(through_lsn, position());
-  std::string value;
-  put_be(value, through_lsn, 8);
-  rocksdb::WriteBatch* write = batch.write_batch();
-  PAYCORE_RETURN_IF_ERROR(from_rocksdb(write->Put("S", rocksdb_slice(value)), "event store: batch"));
+  Status status;
+  rocksdb::WriteBatch* write = batch.finish(impl_->events_per_block_max, through_lsn, &status);
+  PAYCORE_RETURN_IF_ERROR(status);
   PAYCORE_RETURN_IF_ERROR(impl_->write(write));
   impl_->position.store(through_lsn, std::memory_order_release);
   if (batch.gap_at_us) impl_->gap_at_us.store(*batch.gap_at_us, std::memory_order_release);
@@ -286,17 +474,23 @@ Status EventStore::commit(Batch& batch, std::uint64_t through_lsn) {
 }
 
 StatusOr<std::optional<Event>> EventStore::get(EventKey key) const {
-  std::string value;
-  bool found = false;
-  PAYCORE_RETURN_IF_ERROR(impl_->read(event_key(key), &value, &found));
-  if (!found) return std::optional<Event>();
-  Event e;
-  e.lsn = key.lsn;
-  e.index = key.index;
-  PAYCORE_RETURN_IF_ERROR(decode_event(std::as_bytes(std::span(value.data(), value.size())), &e)
-                              .with_context("event store: " + event_id(key.lsn, key.index)));
-  return std::optional<Event>(e);
+  BlockReader reader(*impl_->db);
+  return reader.get(key);
 }
+
+namespace {
+
+// The keys an entry under a listing's prefix gives: a block's own, or an index entry's.
+Status keys_of(std::string_view prefix, std::string_view value, std::vector<EventKey>* keys) {
+  if (prefix != "B") return parse_index(value, keys);
+  StatusOr<BlockView> block = BlockView::parse(value);
+  if (!block.is_ok()) return block.status();
+  keys->clear();
+  for (std::uint32_t i = 0; i < block->count(); ++i) keys->push_back(block->key(i));
+  return Status::ok();
+}
+
+}  // namespace
 
 StatusOr<EventListPage> EventStore::list(const EventListQuery& q) const {
   PAYCORE_ASSERT(q.limit >= 1 && q.limit <= 100);
@@ -318,20 +512,26 @@ StatusOr<EventListPage> EventStore::list(const EventListQuery& q) const {
   const rocksdb::Slice lower = rocksdb_slice(prefix);
   read_options.iterate_lower_bound = &lower;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
+  BlockReader events(*impl_->db);
   EventListPage page;
-  for (it->SeekForPrev(rocksdb_slice(start)); it->Valid(); it->Prev()) {
+  std::vector<EventKey> keys;
+  // Entries start at their block's first event, so the one at or before the cursor may hold
+  // keys past it; every later one holds only keys past it.
+  for (it->SeekForPrev(rocksdb_slice(start)); it->Valid() && !page.has_more; it->Prev()) {
     const std::string_view key = rocksdb_view(it->key());
-    if (!key.starts_with(prefix) || key.size() != prefix.size() + 10) break;
-    const EventKey k{get_be(key, prefix.size(), 8), static_cast<std::uint16_t>(get_be(key, prefix.size() + 8, 2))};
-    if (q.starting_after && k == *q.starting_after) continue;
-    if (page.events.size() == q.limit) {
-      page.has_more = true;
-      break;
+    if (!key.starts_with(prefix) || key.size() != prefix.size() + key_bytes) break;
+    PAYCORE_RETURN_IF_ERROR(keys_of(prefix, rocksdb_view(it->value()), &keys));
+    for (auto k = keys.rbegin(); k != keys.rend(); ++k) {
+      if (q.starting_after && *k >= *q.starting_after) continue;
+      if (page.events.size() == q.limit) {
+        page.has_more = true;
+        break;
+      }
+      StatusOr<std::optional<Event>> e = events.get(*k);
+      if (!e.is_ok()) return e.status();
+      if (!e->has_value()) return Status::corruption("event store: index entry without its event " + event_id(k->lsn, k->index));
+      page.events.push_back(std::move(**e));
     }
-    StatusOr<std::optional<Event>> e = get(k);
-    if (!e.is_ok()) return e.status();
-    if (!e->has_value()) return Status::corruption("event store: index entry without its event " + event_id(k.lsn, k.index));
-    page.events.push_back(**e);
   }
   PAYCORE_RETURN_IF_ERROR(from_rocksdb(it->status(), "event store: listing"));
   return page;
@@ -388,22 +588,26 @@ StatusOr<std::vector<EndpointRecord>> EventStore::endpoints_of(const Id& merchan
 StatusOr<std::uint32_t> EventStore::drop_older_than(std::int64_t before_us, std::uint32_t count_max) {
   const std::lock_guard lock(impl_->write_mutex);
   rocksdb::ReadOptions read_options;
-  const std::string upper = "F";
+  const std::string upper = "C";
   const rocksdb::Slice upper_slice = rocksdb_slice(upper);
   read_options.iterate_upper_bound = &upper_slice;
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
   rocksdb::WriteBatch batch;
   std::uint32_t dropped = 0;
-  for (it->Seek("E"); it->Valid() && dropped < count_max; it->Next()) {
+  std::vector<Event> events;
+  for (it->Seek("B"); it->Valid() && dropped < count_max; it->Next()) {
     const std::string_view key = rocksdb_view(it->key());
-    Event e;
-    e.lsn = get_be(key, 1, 8);
-    e.index = static_cast<std::uint16_t>(get_be(key, 9, 2));
-    const rocksdb::Slice v = it->value();
-    PAYCORE_RETURN_IF_ERROR(decode_event(std::as_bytes(std::span(v.data(), v.size())), &e));
-    if (e.created_at_us >= before_us) break;
-    for_each_key(e, [&](const std::string& k) { (void)batch.Delete(rocksdb_slice(k)); });
-    ++dropped;
+    if (key.size() != 1 + key_bytes) return Status::corruption("event store: a bad block key");
+    StatusOr<BlockView> block = BlockView::parse(rocksdb_view(it->value()));
+    if (!block.is_ok()) return block.status();
+    if (block->newest_us() >= before_us) break;
+    // Its index entries are those its events give.
+    events.assign(block->count(), Event{});
+    for (std::uint32_t i = 0; i < block->count(); ++i) PAYCORE_RETURN_IF_ERROR(block->event(i, &events[i]));
+    const std::string suffix(key.substr(1));
+    for (const auto& entry : block_indexes(events)) (void)batch.Delete(rocksdb_slice(entry.first + suffix));
+    (void)batch.Delete(it->key());
+    dropped += block->count();
   }
   PAYCORE_RETURN_IF_ERROR(from_rocksdb(it->status(), "event store: retention scan"));
   if (dropped > 0) PAYCORE_RETURN_IF_ERROR(impl_->write(&batch));

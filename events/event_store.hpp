@@ -4,18 +4,24 @@
 // in one RocksDB directory (DATA_DIR/events), written in synced batches so that a crash loses
 // nothing it said it holds and the deriver resumes exactly after its last batch.
 //
-// Keys (one column family; big-endian numbers so that byte order is log order):
+// Events are kept in blocks of consecutive events (EventStoreOptions::events_per_block_max),
+// not one key each: a RocksDB key costs a memtable insert and a WAL entry, and at one key per
+// event and index the deriver spent twice the core's CPU (docs/events.md "Cost"). A block's
+// index entries are likewise one key per block and scope (merchant, type, merchant and type).
+//
+// Keys (one column family; big-endian numbers so that byte order is log order; "K" below is
+// the 10 bytes u64 lsn, u16 index of the block's first event):
+//   "B" K                                 a block of events (layout in event_store.cpp)
 //   "F"                                   format version (u32)
-//   "S"                                   position: the last LSN derived (u64)
 //   "G"                                   gap: time of the first record derived after a gap
 //                                         in the log (i64; absent: none, docs/events.md)
-//   "E" lsn index                         an event (events/event.hpp's encoding)
-//   "M" merchant_id 0x00 lsn index        the merchant's events (empty value)
-//   "T" type lsn index                    the events of a type (empty value)
-//   "U" merchant_id 0x00 type lsn index   the merchant's events of a type (empty value)
+//   "M" merchant_id 0x00 K                the block's events of that merchant (their keys)
 //   "P" created_at_us                     a PENDING payment's view (core/command_record.hpp)
-//   "W" merchant_id 0x00 endpoint_id      a webhook endpoint (EndpointRecord)
 //   "R" merchant_id 0x00 request_id       the endpoint its creation's request_id made
+//   "S"                                   position: the last LSN derived (u64)
+//   "T" type K                            the block's events of that type (their keys)
+//   "U" merchant_id 0x00 type K           the block's events of that merchant and type
+//   "W" merchant_id 0x00 endpoint_id      a webhook endpoint (EndpointRecord)
 // Ids never hold 0x00 (core/id.hpp), so a merchant's keys never run into another's.
 
 #include <cstddef>
@@ -34,6 +40,9 @@ namespace paycore::events {
 struct EventStoreOptions {
   std::string dir;                                 // created when missing
   std::size_t block_cache_bytes = std::size_t{16} << 20;
+  // Events per block at most: a lookup by id decodes one event of its block, a listing
+  // reads at most a block more than its page; retention drops whole blocks.
+  std::uint32_t events_per_block_max = 256;
 };
 
 /// One page of GET /v1/events (docs/api.md "Lists"): newest first.
@@ -116,9 +125,11 @@ class EventStore {
   /// The merchant's endpoints, oldest first (at most `count_max`).
   StatusOr<std::vector<EndpointRecord>> endpoints_of(const Id& merchant, std::size_t count_max) const;
 
-  /// Deletes the events created before `before_us`, oldest first, at most `count_max`; returns
-  /// how many went. Events are in log order, which is time order except that an expiry is
-  /// dated when the payment expired: the scan stops at the first event not old enough.
+  /// Deletes the blocks whose every event was created before `before_us`, oldest first, until
+  /// about `count_max` events went (at least one block when one is due); returns how many
+  /// events went. Events are in log order, which is time order except that an expiry is dated
+  /// when the payment expired: the scan stops at the first block not wholly old enough, so an
+  /// event may outlive the retention by its block's span (retention is "at least").
   StatusOr<std::uint32_t> drop_older_than(std::int64_t before_us, std::uint32_t count_max);
 
  private:

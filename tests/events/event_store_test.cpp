@@ -53,7 +53,10 @@ class Store : public ::testing::Test {
   }
   void open() {
     store.reset();
-    auto opened = EventStore::open({dir});
+    events::EventStoreOptions options;
+    options.dir = dir;
+    options.events_per_block_max = per_block;
+    auto opened = EventStore::open(options);
     ASSERT_TRUE(opened.is_ok()) << opened.status().to_string();
     store = std::move(*opened);
   }
@@ -78,7 +81,15 @@ class Store : public ::testing::Test {
     return out;
   }
 
+  // A fresh store with blocks of at most `n` events.
+  void reopen_empty(std::uint32_t n) {
+    TearDown();
+    per_block = n;
+    SetUp();
+  }
+
   std::string dir;
+  std::uint32_t per_block = 256;
   std::unique_ptr<EventStore> store;
 };
 
@@ -118,25 +129,42 @@ TEST_F(Store, ABatchReadsItsOwnPendingChangesOverTheStores) {
   EXPECT_EQ(oldest[0].created_at_us, 10);
 }
 
+// Within one block, and across blocks of one and of three events (a cursor in the middle of
+// a block, index entries that start before the cursor).
 TEST_F(Store, ListsAreNewestFirstWithCursorsByMerchantAndType) {
-  ten();
-  auto all = store->list({Id{}, std::nullopt, std::nullopt, 4});
-  ASSERT_TRUE(all.is_ok());
-  EXPECT_EQ(lsns(*all), (std::vector<std::uint64_t>{10, 9, 8, 7}));
-  EXPECT_TRUE(all->has_more);
-  auto next = store->list({Id{}, std::nullopt, events::EventKey{7, 0}, 4});
-  EXPECT_EQ(lsns(*next), (std::vector<std::uint64_t>{6, 5, 4, 3}));
-  auto last = store->list({Id{}, std::nullopt, events::EventKey{3, 0}, 4});
-  EXPECT_EQ(lsns(*last), (std::vector<std::uint64_t>{2, 1}));
-  EXPECT_FALSE(last->has_more);
-  auto m1 = store->list({Id::of("m1"), std::nullopt, std::nullopt, 100});
-  EXPECT_EQ(lsns(*m1), (std::vector<std::uint64_t>{9, 7, 5, 3, 1}));
-  auto m1_paid = store->list({Id::of("m1"), EventType::payment_paid, std::nullopt, 100});
-  EXPECT_EQ(lsns(*m1_paid), (std::vector<std::uint64_t>{9, 3}));
-  auto paid = store->list({Id{}, EventType::payment_paid, std::nullopt, 100});
-  EXPECT_EQ(lsns(*paid), (std::vector<std::uint64_t>{9, 6, 3}));
-  // A merchant with no events, a merchant id that prefixes another's.
-  EXPECT_TRUE(store->list({Id::of("m"), std::nullopt, std::nullopt, 10})->events.empty());
+  for (const std::uint32_t n : {256U, 1U, 3U}) {
+    SCOPED_TRACE("events per block " + std::to_string(n));
+    reopen_empty(n);
+    ten();
+    auto all = store->list({Id{}, std::nullopt, std::nullopt, 4});
+    ASSERT_TRUE(all.is_ok());
+    EXPECT_EQ(lsns(*all), (std::vector<std::uint64_t>{10, 9, 8, 7}));
+    EXPECT_TRUE(all->has_more);
+    auto next = store->list({Id{}, std::nullopt, events::EventKey{7, 0}, 4});
+    EXPECT_EQ(lsns(*next), (std::vector<std::uint64_t>{6, 5, 4, 3}));
+    auto last = store->list({Id{}, std::nullopt, events::EventKey{3, 0}, 4});
+    EXPECT_EQ(lsns(*last), (std::vector<std::uint64_t>{2, 1}));
+    EXPECT_FALSE(last->has_more);
+    auto m1 = store->list({Id::of("m1"), std::nullopt, std::nullopt, 100});
+    EXPECT_EQ(lsns(*m1), (std::vector<std::uint64_t>{9, 7, 5, 3, 1}));
+    auto m1_after = store->list({Id::of("m1"), std::nullopt, events::EventKey{5, 0}, 1});
+    EXPECT_EQ(lsns(*m1_after), (std::vector<std::uint64_t>{3}));
+    EXPECT_TRUE(m1_after->has_more);
+    auto m1_paid = store->list({Id::of("m1"), EventType::payment_paid, std::nullopt, 100});
+    EXPECT_EQ(lsns(*m1_paid), (std::vector<std::uint64_t>{9, 3}));
+    auto paid = store->list({Id{}, EventType::payment_paid, std::nullopt, 100});
+    EXPECT_EQ(lsns(*paid), (std::vector<std::uint64_t>{9, 6, 3}));
+    auto paid_after = store->list({Id{}, EventType::payment_paid, events::EventKey{6, 0}, 100});
+    EXPECT_EQ(lsns(*paid_after), (std::vector<std::uint64_t>{3}));
+    // A merchant with no events, a merchant id that prefixes another's.
+    EXPECT_TRUE(store->list({Id::of("m"), std::nullopt, std::nullopt, 10})->events.empty());
+    for (std::uint64_t lsn = 1; lsn <= 10; ++lsn) {
+      auto got = store->get({lsn, 0});
+      ASSERT_TRUE(got.is_ok() && got->has_value()) << lsn;
+      EXPECT_EQ((*got)->payment.order_id.view(), "o-" + std::to_string(lsn));
+      EXPECT_FALSE(store->get({lsn, 1})->has_value());
+    }
+  }
 }
 
 TEST_F(Store, ACursorOutsideTheListIsNotFound) {
@@ -149,17 +177,28 @@ TEST_F(Store, ACursorOutsideTheListIsNotFound) {
             StatusCode::kNotFound);
 }
 
-TEST_F(Store, RetentionDropsTheOldestAndTheirIndexEntries) {
+// Retention drops whole blocks (here of three events: LSNs 1-3, 4-6, 7-9, 10), the oldest
+// first, each once all its events are old enough, with the index entries that point into it.
+TEST_F(Store, RetentionDropsTheOldestBlocksAndTheirIndexEntries) {
+  reopen_empty(3);
   ten();
-  auto dropped = store->drop_older_than(1'000'000'000 + 5, 100);  // LSNs 1-4
+  auto dropped = store->drop_older_than(1'000'000'000 + 5, 100);  // LSNs 1-4 are old enough
   ASSERT_TRUE(dropped.is_ok());
-  EXPECT_EQ(*dropped, 4U);
-  EXPECT_FALSE(store->get({4, 0})->has_value());
+  EXPECT_EQ(*dropped, 3U);  // 4 shares its block with 5 and 6
+  EXPECT_FALSE(store->get({3, 0})->has_value());
+  EXPECT_TRUE(store->get({4, 0})->has_value());
   EXPECT_EQ(lsns(*store->list({Id::of("m1"), std::nullopt, std::nullopt, 100})),
             (std::vector<std::uint64_t>{9, 7, 5}));
   EXPECT_EQ(lsns(*store->list({Id{}, EventType::payment_paid, std::nullopt, 100})),
             (std::vector<std::uint64_t>{9, 6}));
-  EXPECT_EQ(*store->drop_older_than(2'000'000'000, 2), 2U);  // bounded per call
+  EXPECT_EQ(lsns(*store->list({Id::of("m2"), EventType::payment_created, std::nullopt, 100})),
+            (std::vector<std::uint64_t>{10, 8, 4}));
+  EXPECT_EQ(*store->drop_older_than(2'000'000'000, 2), 3U);  // bounded per call, whole blocks
+  EXPECT_EQ(lsns(*store->list({Id{}, std::nullopt, std::nullopt, 100})),
+            (std::vector<std::uint64_t>{10, 9, 8, 7}));
+  EXPECT_EQ(*store->drop_older_than(2'000'000'000, 100), 4U);
+  EXPECT_TRUE(store->list({Id::of("m2"), std::nullopt, std::nullopt, 100})->events.empty());
+  EXPECT_EQ(*store->drop_older_than(2'000'000'000, 100), 0U);
 }
 
 TEST_F(Store, AGapMovesThePositionAndIsRemembered) {
