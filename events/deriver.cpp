@@ -12,7 +12,7 @@
 namespace paycore::events {
 
 Deriver::Deriver(EventStore& store, DeriverConfig config, ManualStart)
-    : store_(store), config_(std::move(config)), log_(config_.wal_dir) {
+    : store_(store), config_(std::move(config)), log_(config_.wal_dir), flushed_position_(store.position()) {
   if (config_.floor_lsn != nullptr) config_.floor_lsn->store(store_.position() + 1, std::memory_order_release);
 }
 
@@ -114,7 +114,6 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
     PAYCORE_RETURN_IF_ERROR(config_.before_commit(events).with_context("events: handing over"));
   }
   PAYCORE_RETURN_IF_ERROR(store_.commit(*batch, last));
-  if (config_.floor_lsn != nullptr) config_.floor_lsn->store(last + 1, std::memory_order_release);
   metrics_.events_derived.fetch_add(events.size(), std::memory_order_relaxed);
   metrics_.batches.fetch_add(1, std::memory_order_relaxed);
   *progressed = true;
@@ -134,13 +133,27 @@ void Deriver::drop_expired_events() {
   metrics_.events_dropped_by_retention.fetch_add(*dropped, std::memory_order_relaxed);
 }
 
+// Makes the store's commits durable once flush_interval_ms has passed since the last flush,
+// then lets the engine remove the log records they came from (the floor).
+Status Deriver::flush_if_due() {
+  if (store_.position() == flushed_position_) return Status::ok();
+  const std::int64_t now_ms = monotonic_ms();
+  if (now_ms - last_flush_ms_ < config_.flush_interval_ms) return Status::ok();
+  StatusOr<std::uint64_t> durable = store_.flush();
+  if (!durable.is_ok()) return durable.status();
+  last_flush_ms_ = now_ms;
+  flushed_position_ = *durable;
+  if (config_.floor_lsn != nullptr) config_.floor_lsn->store(*durable + 1, std::memory_order_release);
+  return Status::ok();
+}
+
 Status Deriver::run_once() {
   PAYCORE_RETURN_IF_ERROR(skip_gap_if_any());
   for (;;) {
     const std::uint64_t durable = config_.durable_lsn->load(std::memory_order_acquire);
-    if (store_.position() >= durable) return Status::ok();
     bool progressed = false;
-    PAYCORE_RETURN_IF_ERROR(derive_batch(durable, &progressed));
+    if (store_.position() < durable) PAYCORE_RETURN_IF_ERROR(derive_batch(durable, &progressed));
+    PAYCORE_RETURN_IF_ERROR(flush_if_due());
     if (!progressed) return Status::ok();
   }
 }

@@ -1,6 +1,6 @@
 #pragma once
 // The event deriver (issue 15; docs/events.md): a thread that follows the committed local log
-// (wal::read_committed, up to the engine's durable LSN), turns each command record into its
+// (a wal::CommittedReader, up to the engine's durable LSN), turns each command record into its
 // events (derive_events) and writes them, with the PENDING payments and its position, to the
 // EventStore in synced batches. It never touches the core: the core's only part is to keep the
 // log segments the deriver has not read yet (EngineConfig::log_readers_floor_lsn, which the
@@ -27,12 +27,15 @@ namespace paycore::events {
 struct DeriverConfig {
   std::string wal_dir;                                  // the engine's log (Engine::wal_dir)
   const std::atomic<std::uint64_t>* durable_lsn = nullptr;  // EngineMetrics::durable_lsn
-  // Advanced to the position + 1 after each batch; give it to EngineConfig::
+  // Advanced to the durable position + 1 after each flush; give it to EngineConfig::
   // log_readers_floor_lsn (set it to store.position() + 1 before the engine opens).
   std::atomic<std::uint64_t>* floor_lsn = nullptr;
   std::uint32_t records_per_batch_max = 4096;  // records read per store commit
   std::uint32_t events_per_batch_max = 8192;   // a batch ends after the record that passes it
   std::int64_t idle_wait_ms = 20;              // sleep when caught up (or notify())
+  // The store's commits are made durable this often (EventStore::flush); only then does the
+  // floor move past them. 0: after every batch (tests).
+  std::int64_t flush_interval_ms = 1000;
   std::int64_t retry_wait_ms = 1000;           // sleep after a failure before trying again
   std::int64_t retention_us = 30LL * 24 * 3600 * 1'000'000;  // events kept at least this long
   std::uint32_t retention_drop_max = 10'000;   // events deleted per pass
@@ -82,12 +85,15 @@ class Deriver {
   Status derive_batch(std::uint64_t to_lsn, bool* progressed);
   Status skip_gap_if_any();
   void drop_expired_events();
+  Status flush_if_due();
   std::int64_t now_us() const;
   std::int64_t next_retention_us_ = 0;
 
   EventStore& store_;
   DeriverConfig config_;
   wal::CommittedReader log_;  // keeps its place in the log between batches
+  std::uint64_t flushed_position_;  // the store's position as of its last flush
+  std::int64_t last_flush_ms_ = 0;
   DeriverMetrics metrics_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

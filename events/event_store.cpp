@@ -250,9 +250,18 @@ struct EventStore::Impl {
     if (s.IsNotFound()) return Status::ok();
     return from_rocksdb(s, "event store " + dir + ": read");
   }
+  // A synced write through RocksDB's WAL (endpoints, gaps, retention: rare).
   Status write(rocksdb::WriteBatch* batch) {
     rocksdb::WriteOptions options;
     options.sync = true;
+    return gate.write(*db, dir, options, batch, "event store " + dir + ": write");
+  }
+  // A write of derived events, past RocksDB's WAL: durable at the next flush (flush()). The
+  // log holds them until then (the deriver's floor), so a crash re-derives them; with one
+  // column family a reopened store is the state of some flush, its position included.
+  Status write_unlogged(rocksdb::WriteBatch* batch) {
+    rocksdb::WriteOptions options;
+    options.disableWAL = true;
     return gate.write(*db, dir, options, batch, "event store " + dir + ": write");
   }
 };
@@ -467,10 +476,19 @@ Status EventStore::commit(Batch& batch, std::uint64_t through_lsn) {
   Status status;
   rocksdb::WriteBatch* write = batch.finish(impl_->events_per_block_max, through_lsn, &status);
   PAYCORE_RETURN_IF_ERROR(status);
-  PAYCORE_RETURN_IF_ERROR(impl_->write(write));
+  PAYCORE_RETURN_IF_ERROR(impl_->write_unlogged(write));
   impl_->position.store(through_lsn, std::memory_order_release);
   if (batch.gap_at_us) impl_->gap_at_us.store(*batch.gap_at_us, std::memory_order_release);
   return Status::ok();
+}
+
+StatusOr<std::uint64_t> EventStore::flush() {
+  const std::lock_guard lock(impl_->write_mutex);
+  const std::uint64_t position = impl_->position.load(std::memory_order_acquire);
+  rocksdb::FlushOptions options;
+  options.wait = true;
+  PAYCORE_RETURN_IF_ERROR(from_rocksdb(impl_->db->Flush(options), "event store " + impl_->dir + ": flush"));
+  return position;
 }
 
 StatusOr<std::optional<Event>> EventStore::get(EventKey key) const {

@@ -1,8 +1,12 @@
 #pragma once
 // The event store (issue 15; docs/events.md "The store"): the events derived from the log, the
 // PENDING payments the derivation needs for expiries, and how far in the log it has derived,
-// in one RocksDB directory (DATA_DIR/events), written in synced batches so that a crash loses
-// nothing it said it holds and the deriver resumes exactly after its last batch.
+// in one RocksDB directory (DATA_DIR/events). Derived events are written past RocksDB's WAL
+// and made durable by flush(), about once a second: a synced write per batch had cost a
+// fifth of the payments' throughput (docs/events.md "Cost"), and what a crash loses since the
+// last flush the deriver derives again from the log, which keeps those records until then.
+// A reopened store is the state of one flush, position included, so the deriver resumes
+// exactly after it. Endpoints, gaps and retention's deletions are synced writes.
 //
 // Events are kept in blocks of consecutive events (EventStoreOptions::events_per_block_max),
 // not one key each: a RocksDB key costs a memtable insert and a WAL entry, and at one key per
@@ -107,8 +111,12 @@ class EventStore {
   /// (written before outcomes were logged), and clears it once a tick has expired every
   /// payment due (docs/events.md "Gaps").
   static Status set_gap(Batch& batch, std::int64_t at_us);
-  /// Writes `batch` with the position `through_lsn` (> position()), synced. Errors: RocksDB's.
+  /// Writes `batch` with the position `through_lsn` (> position()), not yet durable (flush).
+  /// Errors: RocksDB's.
   Status commit(Batch& batch, std::uint64_t through_lsn);
+  /// Makes every commit so far durable; returns the position they reached, which a reopened
+  /// store has at least. Errors: RocksDB's.
+  StatusOr<std::uint64_t> flush();
 
   /// The event with `key`, or nullopt.
   StatusOr<std::optional<Event>> get(EventKey key) const;

@@ -48,6 +48,7 @@ class DeriverTest : public ::testing::Test {
     c.wal_dir = e.wal_dir();
     c.durable_lsn = &e.metrics().durable_lsn;
     c.floor_lsn = &floor;
+    c.flush_interval_ms = 0;  // the floor follows every batch
     c.before_commit = [this](std::span<const Event> es) {
       if (refuse_handover) return Status(StatusCode::kUnavailable, "the dispatcher refuses");
       handed.insert(handed.end(), es.begin(), es.end());
@@ -110,6 +111,37 @@ TEST_F(DeriverTest, ARestartResumesAfterTheLastBatchWithoutDerivingTwice) {
   ASSERT_EQ(handed.size(), 4U);  // only the two new payments' events
   EXPECT_EQ(handed.front().payment.order_id.view(), "o3");
   EXPECT_EQ(store->list({Id{}, std::nullopt, std::nullopt, 100})->events.size(), 10U);
+}
+
+// Commits become durable at the store's flush (about once a second): until then the floor
+// stays, so the log keeps what a crash would make the deriver derive again, and it does so.
+TEST_F(DeriverTest, ACrashBeforeTheFlushDerivesTheUnflushedBatchesAgain) {
+  auto e = open_engine(config);
+  e->start();
+  fund_alice(*e);
+  pay_from_alice(*e, 0, 2);
+  events::DeriverConfig c = deriver_config(*e);
+  c.flush_interval_ms = 3'600'000;
+  Deriver deriver(*store, c, Deriver::ManualStart{});
+  ASSERT_TRUE(deriver.run_once().is_ok());  // the first flush comes at once
+  const std::uint64_t flushed = store->position();
+  EXPECT_EQ(floor.load(), flushed + 1);
+  pay_from_alice(*e, 2, 3);
+  ASSERT_TRUE(deriver.run_once().is_ok());
+  EXPECT_GT(store->position(), flushed);
+  EXPECT_EQ(floor.load(), flushed + 1);  // not durable yet
+  // The store's files as a crash now leaves them: what the last flush wrote.
+  const std::string crashed = dir + "/events-crashed";
+  ASSERT_EQ(std::system(("cp -r '" + dir + "/events' '" + crashed + "'").c_str()), 0);
+  auto reopened = EventStore::open({crashed});
+  ASSERT_TRUE(reopened.is_ok()) << reopened.status().to_string();
+  EXPECT_EQ((*reopened)->position(), flushed);
+  handed.clear();
+  Deriver again(**reopened, deriver_config(*e), Deriver::ManualStart{});
+  ASSERT_TRUE(again.run_once().is_ok());
+  ASSERT_EQ(handed.size(), 6U);  // the three later payments' events, handed over again
+  EXPECT_EQ(handed.front().payment.order_id.view(), "o2");
+  EXPECT_EQ((*reopened)->list({Id{}, std::nullopt, std::nullopt, 100})->events.size(), 10U);
 }
 
 // A batch whose events could not be handed over is not committed: derived again, and handed
