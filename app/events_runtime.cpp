@@ -253,7 +253,10 @@ void EventsRuntime::start(const Engine& engine) {
   c.durable_lsn = &engine.metrics().durable_lsn;
   c.floor_lsn = &floor_lsn_;
   c.retention_us = config_.retention_us;
-  if (dispatcher_ != nullptr) c.before_commit = [this](std::span<const events::Event> es) { return hand_over(es); };
+  if (dispatcher_ != nullptr) {
+    c.before_commit = [this](std::span<const events::Event> es) { return hand_over(es); };
+    c.before_flush = [this] { return dispatcher_->sync(); };
+  }
   deriver_ = std::make_unique<events::Deriver>(*store_, std::move(c));
 }
 
@@ -262,8 +265,10 @@ void EventsRuntime::stop() {
   dispatcher_.reset();
 }
 
-// Each event to its merchant's enabled endpoints that want it, in synced batches of at most
-// events_per_add_max events (the dispatcher's bound).
+// Each event to its merchant's enabled endpoints that want it, in batches of at most
+// events_per_add_max events (the dispatcher's bound), not synced: the deriver syncs the
+// dispatcher (before_flush) before its store makes these events durable, and until then a
+// crash derives and hands them over again.
 Status EventsRuntime::hand_over(std::span<const events::Event> events) {
   std::map<std::string, std::vector<events::EndpointRecord>, std::less<>> endpoints_of;
   std::vector<webhooks::Event> bodies;
@@ -287,7 +292,7 @@ Status EventsRuntime::hand_over(std::span<const events::Event> events) {
   for (std::size_t from = 0; from < bodies.size(); from += chunk) {
     std::vector<webhooks::Dispatcher::EventToDeliver> batch;
     for (std::size_t i = from; i < std::min(bodies.size(), from + chunk); ++i) batch.push_back({&bodies[i], targets[i]});
-    PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch));
+    PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch, /*sync=*/false));
   }
   return Status::ok();
 }

@@ -139,6 +139,7 @@ Status Deriver::flush_if_due() {
   if (store_.position() == flushed_position_) return Status::ok();
   const std::int64_t now_ms = monotonic_ms();
   if (now_ms - last_flush_ms_ < config_.flush_interval_ms) return Status::ok();
+  if (config_.before_flush) PAYCORE_RETURN_IF_ERROR(config_.before_flush().with_context("events: before the flush"));
   StatusOr<std::uint64_t> durable = store_.flush();
   if (!durable.is_ok()) return durable.status();
   last_flush_ms_ = now_ms;

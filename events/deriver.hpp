@@ -2,11 +2,13 @@
 // The event deriver (issue 15; docs/events.md): a thread that follows the committed local log
 // (a wal::CommittedReader, up to the engine's durable LSN), turns each command record into its
 // events (derive_events) and writes them, with the PENDING payments and its position, to the
-// EventStore in synced batches. It never touches the core: the core's only part is to keep the
-// log segments the deriver has not read yet (EngineConfig::log_readers_floor_lsn, which the
-// deriver advances). Before it commits a batch it hands the batch's events to `before_commit`
-// (the webhook dispatcher's enqueue); after a crash it resumes after its last committed batch,
-// so every event is derived and handed over at least once, always with the same id.
+// EventStore in batches, made durable by a flush about once a second. It never touches the
+// core: the core's only part is to keep the log segments the deriver has not made durable yet
+// (EngineConfig::log_readers_floor_lsn, which the deriver advances after each flush). Before it
+// commits a batch it hands the batch's events to `before_commit` (the webhook dispatcher's
+// enqueue), and before each flush it calls `before_flush` (the dispatcher's sync); after a
+// crash it resumes after its last flushed batch, so every event is derived and handed over at
+// least once, always with the same id.
 
 #include <atomic>
 #include <condition_variable>
@@ -46,6 +48,10 @@ struct DeriverConfig {
   // So every event is handed over at least once even across a crash (the webhook
   // dispatcher's enqueue adds nothing for a delivery it already holds).
   std::function<Status(std::span<const Event>)> before_commit;
+  // Called on the deriver thread before each flush of the store: whatever before_commit
+  // handed over must be durable when it returns (the dispatcher's sync), since after the
+  // flush those events are never derived again. A failure leaves the flush for later.
+  std::function<Status()> before_flush;
 };
 
 /// Counters for /metrics.

@@ -155,7 +155,7 @@ StatusOr<std::size_t> DeliveryStore::add(const StoredEvent& event,
                                          std::span<const NewDelivery> endpoints,
                                          std::int64_t now_us) {
   const EventToAdd one[] = {{&event, endpoints}};
-  return add_many(one, now_us);
+  return add_many(one, now_us, /*sync=*/true);
 }
 
 namespace {
@@ -168,7 +168,7 @@ StatusOr<std::size_t> put_new(DeliveryStore::Impl& impl, const StoredEvent& even
 }  // namespace
 
 StatusOr<std::size_t> DeliveryStore::add_many(std::span<const EventToAdd> events,
-                                              std::int64_t now_us) {
+                                              std::int64_t now_us, bool sync) {
   if (events.size() > events_per_add_max) {
     return Status::invalid_argument("more than " + std::to_string(events_per_add_max) +
                                     " events in one add");
@@ -188,9 +188,14 @@ StatusOr<std::size_t> DeliveryStore::add_many(std::span<const EventToAdd> events
     added_count += *added;
   }
   if (batch.Count() == 0) return std::size_t{0};
-  PAYCORE_RETURN_IF_ERROR(impl_->write(batch, /*sync=*/true));
+  PAYCORE_RETURN_IF_ERROR(impl_->write(batch, sync));
   impl_->pending_count += added_count;
   return added_count;
+}
+
+Status DeliveryStore::sync() {
+  const std::lock_guard lock(impl_->write_mutex);
+  return from_rocksdb(impl_->db->SyncWAL(), "delivery store " + impl_->dir + ": sync");
 }
 
 namespace {

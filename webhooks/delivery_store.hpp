@@ -73,14 +73,17 @@ class DeliveryStore {
   /// secret, or more than deliveries_per_event_max endpoints; nothing is written then.
   StatusOr<std::size_t> add(const StoredEvent& event, std::span<const NewDelivery> endpoints,
                             std::int64_t now_us);
-  /// The same for several events in one synced batch (one fsync for all: the enqueue rate is
-  /// the disk's fsync rate divided by nothing else; docs/webhooks.md). At most
-  /// events_per_add_max events; the same rules, checked for all before anything is written.
+  /// The same for several events in one batch, synced when `sync` (one fsync for all: the
+  /// enqueue rate is the disk's fsync rate divided by nothing else; docs/webhooks.md); not
+  /// synced, it is durable at the next sync(). At most events_per_add_max events; the same
+  /// rules, checked for all before anything is written.
   struct EventToAdd {
     const StoredEvent* event = nullptr;
     std::span<const NewDelivery> endpoints;
   };
-  StatusOr<std::size_t> add_many(std::span<const EventToAdd> events, std::int64_t now_us);
+  StatusOr<std::size_t> add_many(std::span<const EventToAdd> events, std::int64_t now_us, bool sync);
+  /// Makes every write so far durable (an fsync of RocksDB's WAL). Errors: RocksDB's.
+  Status sync();
 
   /// The stored event / delivery; nullopt when absent. kCorruption on damaged bytes.
   StatusOr<std::optional<StoredEvent>> event(std::string_view event_id) const;

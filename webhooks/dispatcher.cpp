@@ -394,10 +394,12 @@ StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::start(DispatcherConfig config)
 
 Status Dispatcher::enqueue(const Event& event, std::span<const Endpoint> endpoints) {
   const EventToDeliver one[] = {{&event, endpoints}};
-  return enqueue_batch(one);
+  return enqueue_batch(one, /*sync=*/true);
 }
 
-Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events) {
+Status Dispatcher::sync() { return impl_->store->sync(); }
+
+Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events, bool sync) {
   if (events.size() > events_per_add_max) {
     return Status::invalid_argument("more than " + std::to_string(events_per_add_max) + " events");
   }
@@ -415,7 +417,7 @@ Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events) {
     adds[i] = {&stored[i], wanted[i]};
   }
   const std::int64_t now = impl_->now_us();
-  StatusOr<std::size_t> added = impl_->store->add_many(adds, now);
+  StatusOr<std::size_t> added = impl_->store->add_many(adds, now, sync);
   PAYCORE_RETURN_IF_ERROR(added.status());
   impl_->enqueued += *added;
   if (*added == 0) return Status::ok();

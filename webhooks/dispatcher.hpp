@@ -6,7 +6,8 @@
 // The events area (the lead's) calls five members, from any thread:
 //   enqueue(event, endpoints)  once per event, with the endpoints that want it: durable when it
 //                              returns; a repeat (after a restart) adds nothing
-//   enqueue_batch(events)      the same for many events with one fsync
+//   enqueue_batch(events, sync) the same for many events with one fsync, or none until sync()
+//   sync()                     makes every enqueue so far durable
 //   deliveries_of(event_id)    GET /v1/events/{id}/deliveries
 //   redeliver(event_id)        POST /v1/events/{id}/redeliver: one more attempt, now
 //   disable_endpoint(id)       POST /v1/webhook_endpoints/{id}/disable: its PENDING deliveries
@@ -108,7 +109,12 @@ class Dispatcher {
     const Event* event = nullptr;
     std::span<const Endpoint> endpoints;
   };
-  Status enqueue_batch(std::span<const EventToDeliver> events);
+  /// `sync` false: durable only at the next sync() (the event deriver syncs before its store
+  /// makes the events durable, so a crash hands them over again: at least once, one fsync a
+  /// second instead of one a batch).
+  Status enqueue_batch(std::span<const EventToDeliver> events, bool sync);
+  /// Makes every enqueue so far durable. Errors: the store's.
+  Status sync();
   /// Every delivery of the event with its latest attempts; the secret is left empty.
   StatusOr<std::vector<Delivery>> deliveries_of(std::string_view event_id) const;
   /// Makes every delivery of the event PENDING and due now (synced): one more attempt for a

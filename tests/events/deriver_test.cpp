@@ -144,6 +144,31 @@ TEST_F(DeriverTest, ACrashBeforeTheFlushDerivesTheUnflushedBatchesAgain) {
   EXPECT_EQ((*reopened)->list({Id{}, std::nullopt, std::nullopt, 100})->events.size(), 10U);
 }
 
+// What was handed over must be durable before the store's flush makes its events so: a
+// failed before_flush (the dispatcher's sync) leaves the flush, and the floor, for later.
+TEST_F(DeriverTest, TheFloorWaitsForTheHandedOverEventsToBeDurable) {
+  auto e = open_engine(config);
+  e->start();
+  fund_alice(*e);
+  pay_from_alice(*e, 0, 2);
+  events::DeriverConfig c = deriver_config(*e);
+  int syncs = 0;
+  bool refuse_sync = true;
+  c.before_flush = [&] {
+    ++syncs;
+    return refuse_sync ? Status(StatusCode::kIoError, "fsync failed") : Status::ok();
+  };
+  Deriver deriver(*store, c, Deriver::ManualStart{});
+  EXPECT_EQ(deriver.run_once().code(), StatusCode::kIoError);
+  EXPECT_EQ(syncs, 1);
+  EXPECT_EQ(floor.load(), 1U);  // the log keeps everything
+  refuse_sync = false;
+  ASSERT_TRUE(deriver.run_once().is_ok());
+  EXPECT_EQ(syncs, 2);
+  EXPECT_EQ(floor.load(), store->position() + 1);
+  EXPECT_EQ(handed.size(), 4U);  // handed over once: the batch was committed the first time
+}
+
 // A batch whose events could not be handed over is not committed: derived again, and handed
 // over, on the next attempt (at least once).
 TEST_F(DeriverTest, ABatchNotHandedOverIsNotCommitted) {

@@ -291,7 +291,7 @@ TEST_F(DispatcherTest, DeliveriesPerSecondToALocalReceiver) {
   for (std::size_t first = 200; first < events.size(); first += 100) {
     std::vector<Dispatcher::EventToDeliver> batch;
     for (std::size_t i = first; i < first + 100; ++i) batch.push_back({&events[i], endpoints});
-    ASSERT_TRUE(dispatcher_->enqueue_batch(batch).is_ok());
+    ASSERT_TRUE(dispatcher_->enqueue_batch(batch, /*sync=*/true).is_ok());
   }
   const std::int64_t enqueued_ns = monotonic_ns();
   constexpr std::uint64_t deliveries_count = std::uint64_t{events_count} * endpoints_count;
