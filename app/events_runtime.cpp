@@ -247,10 +247,11 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
 
 EventsRuntime::~EventsRuntime() { stop(); }
 
-void EventsRuntime::start(const Engine& engine) {
+Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_primary) {
   events::DeriverConfig c;
   c.wal_dir = engine.wal_dir();
   c.durable_lsn = &engine.metrics().durable_lsn;
+  if (config_.cluster) c.acknowledged_lsn = &engine.metrics().replicated_lsn;
   c.floor_lsn = &floor_lsn_;
   c.retention_us = config_.retention_us;
   if (dispatcher_ != nullptr) {
@@ -258,9 +259,19 @@ void EventsRuntime::start(const Engine& engine) {
     c.before_flush = [this] { return dispatcher_->sync(); };
   }
   deriver_ = std::make_unique<events::Deriver>(*store_, std::move(c));
+  if (!config_.cluster) return Status::ok();
+  cdc::CdcConfig cdc = config_.cdc;
+  cdc.is_primary = std::move(is_primary);
+  cdc.render = config_.render;
+  cdc.age_max_ms = config_.retention_us / 1000;
+  StatusOr<std::unique_ptr<cdc::CdcPublisher>> started = cdc::CdcPublisher::start(*store_, std::move(cdc));
+  if (!started.is_ok()) return started.status();
+  cdc_ = std::move(*started);
+  return Status::ok();
 }
 
 void EventsRuntime::stop() {
+  cdc_.reset();  // it reads the store
   if (deriver_) deriver_->stop();
   dispatcher_.reset();
 }

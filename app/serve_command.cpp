@@ -889,6 +889,11 @@ StatusOr<EventsRuntimeConfig> events_config_from(Settings& settings, const Serve
   config.data_dir = shape.data_dir;
   config.retention_us = days * 86'400'000'000;
   config.webhooks = settings.text("nats_url").empty();
+  config.cluster = !config.webhooks;
+  config.cdc.link.urls = settings.text("nats_url");
+  config.cdc.link.name = "paycore-" + settings.text("cluster_name") + "-cdc";
+  config.cdc.cluster = settings.text("cluster_name");
+  config.cdc.replicas = static_cast<int>(settings.integer("log_stream_replicas"));
   config.dispatcher.sender.timeout_ms = timeout_ms;
   config.dispatcher.sender.ca_file = settings.text("webhook_ca_file");
   config.dispatcher.backoff.horizon_ms = horizon_s * 1000;
@@ -945,13 +950,22 @@ struct StopLeadership {
   }
 };
 
-// Starts the engine's thread (unless it runs to completion) and the event deriver on it.
-void start_engine(Engine& engine, EventsRuntime* events, bool run_to_completion,
-                  net::ServerConfig* server_config) {
+// Starts the engine's thread (unless it runs to completion) and the event deriver on it (and,
+// in a cluster, the CDC publisher, publishing while this member is primary). False (said, and
+// the engine stopped) if the events cannot start.
+bool start_engine(Engine& engine, EventsRuntime* events, const repl::ClusterMember* member,
+                  bool run_to_completion, net::ServerConfig* server_config) {
   if (!run_to_completion) engine.start();
-  if (events == nullptr) return;
-  events->start(engine);
+  if (events == nullptr) return true;
+  std::function<bool()> is_primary;
+  if (member != nullptr) is_primary = [member] { return member->primary(); };
+  if (const Status s = events->start(engine, std::move(is_primary)); !s.is_ok()) {
+    log_line(LogLevel::error, "events: " + s.to_string());
+    engine.stop();
+    return false;
+  }
   server_config->events = &events->service();
+  return true;
 }
 
 // A cluster member without advertise_url names itself by the address it listens on.
@@ -1004,7 +1018,7 @@ int serve(Settings& settings, const std::vector<std::string>& wal_fault_specs) {
   const StopLeadership stop_leadership{member.get()};
   const StopEvents stop_events{events.get()};
   say_logged_nonces(server_config, logged_nonces);
-  start_engine(*engine, events.get(), run_to_completion, &server_config);
+  if (!start_engine(*engine, events.get(), member.get(), run_to_completion, &server_config)) return 2;
 
   if (!complete_server_config(settings, tier, member.get(), &server_config)) {
     engine->stop();

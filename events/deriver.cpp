@@ -151,7 +151,11 @@ Status Deriver::flush_if_due() {
 Status Deriver::run_once() {
   PAYCORE_RETURN_IF_ERROR(skip_gap_if_any());
   for (;;) {
-    const std::uint64_t durable = config_.durable_lsn->load(std::memory_order_acquire);
+    std::uint64_t durable = config_.durable_lsn->load(std::memory_order_acquire);
+    if (config_.acknowledged_lsn != nullptr) {
+      const std::uint64_t acknowledged = config_.acknowledged_lsn->load(std::memory_order_acquire);
+      if (acknowledged != 0) durable = std::min(durable, acknowledged);
+    }
     bool progressed = false;
     if (store_.position() < durable) PAYCORE_RETURN_IF_ERROR(derive_batch(durable, &progressed));
     PAYCORE_RETURN_IF_ERROR(flush_if_due());

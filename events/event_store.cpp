@@ -555,6 +555,32 @@ StatusOr<EventListPage> EventStore::list(const EventListQuery& q) const {
   return page;
 }
 
+StatusOr<std::vector<Event>> EventStore::events_after(std::optional<EventKey> after,
+                                                      std::uint32_t count_max) const {
+  rocksdb::ReadOptions read_options;
+  const std::string lower = "B", upper = "C";
+  const rocksdb::Slice lower_slice = rocksdb_slice(lower), upper_slice = rocksdb_slice(upper);
+  read_options.iterate_lower_bound = &lower_slice;
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
+  // The block that holds `after` (the last one starting at or before it), else the first.
+  if (after) it->SeekForPrev(rocksdb_slice(block_key(*after)));
+  if (!after || !it->Valid()) it->Seek(lower_slice);
+  std::vector<Event> out;
+  for (; it->Valid() && out.size() < count_max; it->Next()) {
+    StatusOr<BlockView> block = BlockView::parse(rocksdb_view(it->value()));
+    if (!block.is_ok()) return block.status();
+    for (std::uint32_t i = 0; i < block->count() && out.size() < count_max; ++i) {
+      if (after && !(*after < block->key(i))) continue;
+      Event e;
+      PAYCORE_RETURN_IF_ERROR(block->event(i, &e));
+      out.push_back(std::move(e));
+    }
+  }
+  PAYCORE_RETURN_IF_ERROR(from_rocksdb(it->status(), "event store: reading forward"));
+  return out;
+}
+
 Status EventStore::put_endpoint(const EndpointRecord& endpoint) {
   const std::lock_guard lock(impl_->write_mutex);
   rocksdb::WriteBatch batch;

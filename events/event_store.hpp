@@ -124,6 +124,11 @@ class EventStore {
   /// kNotFound. Errors: RocksDB's, kCorruption for an event that does not decode.
   StatusOr<EventListPage> list(const EventListQuery& query) const;
 
+  /// Up to `count_max` events after `after` (nullopt: from the oldest kept), oldest first:
+  /// the store read forward (change-data capture, cdc/). Errors: RocksDB's, kCorruption for a
+  /// block that does not decode.
+  StatusOr<std::vector<Event>> events_after(std::optional<EventKey> after, std::uint32_t count_max) const;
+
   /// Writes `endpoint` (new or changed) and its request_id's entry, synced.
   Status put_endpoint(const EndpointRecord& endpoint);
   /// The merchant's endpoint `id`, or nullopt.

@@ -167,6 +167,24 @@ TEST_F(Store, ListsAreNewestFirstWithCursorsByMerchantAndType) {
   }
 }
 
+// Read forward (change-data capture): from the oldest, after any event, across blocks.
+TEST_F(Store, EventsAfterAKeyComeOldestFirst) {
+  for (const std::uint32_t n : {256U, 3U}) {
+    SCOPED_TRACE("events per block " + std::to_string(n));
+    reopen_empty(n);
+    EXPECT_TRUE(store->events_after(std::nullopt, 10)->empty());
+    ten();
+    auto first = store->events_after(std::nullopt, 4);
+    ASSERT_TRUE(first.is_ok());
+    EXPECT_EQ(lsns({*first, false}), (std::vector<std::uint64_t>{1, 2, 3, 4}));
+    EXPECT_EQ(lsns({*store->events_after(events::EventKey{4, 0}, 4), false}), (std::vector<std::uint64_t>{5, 6, 7, 8}));
+    EXPECT_EQ(lsns({*store->events_after(events::EventKey{8, 0}, 4), false}), (std::vector<std::uint64_t>{9, 10}));
+    EXPECT_TRUE(store->events_after(events::EventKey{10, 0}, 4)->empty());
+    // A key that is no event: what comes after it.
+    EXPECT_EQ(lsns({*store->events_after(events::EventKey{5, 7}, 2), false}), (std::vector<std::uint64_t>{6, 7}));
+  }
+}
+
 TEST_F(Store, ACursorOutsideTheListIsNotFound) {
   ten();
   EXPECT_EQ(store->list({Id::of("m1"), std::nullopt, events::EventKey{2, 0}, 10}).status().code(),

@@ -6,7 +6,9 @@
 // the primary and on the standby, the balances (system accounts included) sum to zero, and
 // acknowledged requests replay. The killed process comes back as a standby on its own data
 // directory; one whose log holds records the cluster never acknowledged sets that log aside
-// by itself and starts from the published snapshot (set_aside_unacknowledged).
+// by itself and starts from the published snapshot (set_aside_unacknowledged). Events are on
+// (issue 15): the change-data capture stream holds every acknowledged payment's and refund's
+// events once, in log order, across the kills.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -28,6 +30,7 @@
 
 #include "auth/keys.hpp"
 #include "client.hpp"
+#include "repl/nats_link.hpp"
 #include "tests/support/nats_cluster.hpp"
 
 namespace paycore::it {
@@ -304,7 +307,8 @@ class Failover : public ::testing::Test {
   std::vector<std::string> args() const {
     return {"--nats-url", nats_.urls(), "--cluster-name", "it", "--log-stream-replicas", "1",
             "--archive=false", "--lease-timeout-ms", "1000", "--lease-heartbeat-ms", "100",
-            "--replication-ack-timeout-ms", "1000", "--snapshot-every-records", "2000"};
+            "--replication-ack-timeout-ms", "1000", "--snapshot-every-records", "2000",
+            "--events=true"};
   }
 
   ServerProcess& server(int i) { return *servers_[static_cast<std::size_t>(i)]; }
@@ -739,6 +743,93 @@ class Failover : public ::testing::Test {
     EXPECT_EQ(records_count["refund"], refunds_count) << "process " << i;
   }
 
+  // What the change-data capture stream PAYCORE_EVENTS_it holds (cdc/cdc_publisher.hpp), read
+  // from sequence `from` on: each message's event key (from its id), merchant subject, type,
+  // and the payment's order_id and refund's request_id from its JSON.
+  struct CdcEvent {
+    std::uint64_t lsn = 0;
+    std::uint64_t index = 0;
+    std::string subject, type, order, refund;
+  };
+  std::uint64_t read_cdc(std::uint64_t from, std::vector<CdcEvent>* out) {
+    repl::LinkConfig l;
+    l.urls = nats_.urls();
+    l.timeout_ms = 2000;
+    auto link = repl::NatsLink::connect(l);
+    if (!link.is_ok()) return from;
+    const std::string stream = "PAYCORE_EVENTS_it";
+    auto position = repl::read_position((*link)->js(), stream);
+    if (!position.is_ok()) return from;
+    simdjson::dom::parser parser;
+    for (; from <= position->last_sequence; ++from) {
+      natsMsg* msg = nullptr;
+      jsErrCode error{};
+      if (js_GetMsg(&msg, (*link)->js(), stream.c_str(), from, nullptr, &error) != NATS_OK) break;
+      CdcEvent e;
+      e.subject = natsMsg_GetSubject(msg);
+      const std::string body(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg)));
+      natsMsg_Destroy(msg);
+      simdjson::dom::element doc;
+      if (parser.parse(body).get(doc) != simdjson::SUCCESS) continue;
+      const auto text = [&](const char* pointer) {
+        std::string_view v;
+        return doc.at_pointer(pointer).get(v) == simdjson::SUCCESS ? std::string(v) : std::string();
+      };
+      std::sscanf(text("/id").c_str(), "evt_%lu_%lu", &e.lsn, &e.index);
+      e.type = text("/type");
+      e.order = text("/data/object/order_id");
+      e.refund = text("/data/refund/request_id");
+      out->push_back(std::move(e));
+    }
+    return from;
+  }
+
+  // The stream holds, in log order and each once, a payment.created and a payment.paid for
+  // every acknowledged payment and a payment.refunded for every acknowledged refund, on its
+  // merchant's subject, and no other payment's or refund's (waiting up to 60 s for the
+  // primary to publish what it derived).
+  void expect_cdc_stream(const Ledger& ledger) {
+    std::size_t refunds_count = 0;
+    for (const auto& entry : ledger.payments()) refunds_count += entry.second.refunds.size();
+    const std::size_t wanted = 2 * ledger.payments().size() + refunds_count;
+    std::vector<CdcEvent> got;
+    std::uint64_t next = 1;
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (got.size() < wanted && Clock::now() < deadline) {
+      next = read_cdc(next, &got);
+      if (got.size() < wanted) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    }
+    Mismatches wrong;
+    std::map<std::string, std::map<std::string, int>> by_order;  // order -> type -> count
+    std::map<std::string, int> refunds_seen;
+    for (std::size_t k = 0; k < got.size(); ++k) {
+      const CdcEvent& e = got[k];
+      if (k > 0 && std::pair(e.lsn, e.index) <= std::pair(got[k - 1].lsn, got[k - 1].index)) {
+        wrong.add("out of order or twice: evt_" + std::to_string(e.lsn) + "_" + std::to_string(e.index));
+      }
+      const auto p = ledger.payments().find(e.order);
+      if (p == ledger.payments().end()) {
+        wrong.add("an event of a payment nobody was told of: " + e.order + " " + e.type);
+        continue;
+      }
+      if (e.subject != "paycore.it.events." + p->second.merchant) wrong.add("subject " + e.subject + " for " + e.order);
+      ++by_order[e.order][e.type];
+      if (e.type == "payment.refunded") ++refunds_seen[e.refund];
+    }
+    for (const auto& [order, p] : ledger.payments()) {
+      const auto& types = by_order[order];
+      const auto count = [&](const char* t) { return types.count(t) ? types.at(t) : 0; };
+      if (count("payment.created") != 1 || count("payment.paid") != 1) wrong.add("events of " + order);
+      for (const auto& refund : p.refunds) {
+        if (refunds_seen[refund.first] != 1) wrong.add("refund " + refund.first + " of " + order);
+      }
+    }
+    EXPECT_EQ(got.size(), wanted);
+    EXPECT_TRUE(wrong.empty()) << "the CDC stream: " << wrong.summary();
+    std::printf("cdc: %zu events in the stream for %zu payments and %zu refunds\n", got.size(),
+                ledger.payments().size(), refunds_count);
+  }
+
   // Everything the clients were told, on process `i` (the primary or a standby).
   void expect_acknowledged_state(int i, const Ledger& ledger) {
     for (int w = 0; w < mixed_writers_count; ++w) {
@@ -791,6 +882,7 @@ TEST_F(Failover, EveryAcknowledgedPaymentRefundAndDepositSurvivesEachKillOfThePr
   const int replays_sent = expect_replays(primary, ledger);
   // The replays changed nothing: no money moved, no payment or refund was added.
   ASSERT_NO_FATAL_FAILURE(expect_export_sums_to_zero(primary, ledger));
+  ASSERT_NO_FATAL_FAILURE(expect_cdc_stream(ledger));
 
   std::vector<double>& failover_ms = kills.failover_ms;
   std::sort(failover_ms.begin(), failover_ms.end());
