@@ -166,22 +166,38 @@ class Service final : public events::EventsService {
     return out;
   }
 
-  Status redeliver(const Id& merchant, events::EventKey key) override {
+  StatusOr<bool> redeliver(const Id& merchant, events::EventKey key, const Id& request_id) override {
     PAYCORE_RETURN_IF_ERROR(webhooks_available());
     StatusOr<events::Event> e = get_event(merchant, key);
     if (!e.is_ok()) return e.status();
-    // Endpoints created since the event get it too: enqueue adds only the missing deliveries.
-    StatusOr<std::vector<events::EndpointRecord>> endpoints = store_.endpoints_of(e->merchant_id, endpoints_stored_per_merchant_max);
+    const std::lock_guard lock(create_mutex_);  // a request_id is checked, then kept, alone
+    StatusOr<std::optional<events::EventKey>> earlier = store_.redelivery(merchant, request_id);
+    if (!earlier.is_ok()) return earlier.status();
+    if (earlier->has_value()) {
+      if (**earlier != key) return Status(StatusCode::kConflict, "request_id redelivered another event");
+      return true;  // queued once already: nothing more
+    }
+    PAYCORE_RETURN_IF_ERROR(queue_redelivery(*e));
+    // Kept after the queueing: a crash in between makes a retry queue one more attempt (at
+    // least once), never none.
+    PAYCORE_RETURN_IF_ERROR(store_.put_redelivery(merchant, request_id, key, wall_clock_us()));
+    return false;
+  }
+
+ private:
+  // One more attempt to each endpoint that wants the event; endpoints created since the event
+  // get it too (enqueue adds only the missing deliveries).
+  Status queue_redelivery(const events::Event& e) {
+    StatusOr<std::vector<events::EndpointRecord>> endpoints = store_.endpoints_of(e.merchant_id, endpoints_stored_per_merchant_max);
     if (!endpoints.is_ok()) return endpoints.status();
-    const std::vector<webhooks::Endpoint> wanting = endpoints_wanting(*endpoints, e->type);
-    const webhooks::Event body = webhook_event(*e, config_);
+    const std::vector<webhooks::Endpoint> wanting = endpoints_wanting(*endpoints, e.type);
+    const webhooks::Event body = webhook_event(e, config_);
     if (!wanting.empty()) PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue(body, wanting));
     const Status s = dispatcher_->redeliver(body.id);
     if (s.code() == StatusCode::kNotFound) return Status::not_found("the event has no webhook endpoint to go to");
     return s;
   }
 
- private:
   Status webhooks_available() const {
     if (dispatcher_ != nullptr) return Status::ok();
     return Status(StatusCode::kUnavailable, "webhooks are not delivered in a cluster yet (docs/events.md)");

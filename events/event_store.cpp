@@ -48,6 +48,9 @@ std::string type_prefix(EventType type) { return std::string("T") + static_cast<
 std::string merchant_type_prefix(const Id& merchant, EventType type) {
   return "U" + std::string(merchant.view()) + '\0' + static_cast<char>(type);
 }
+std::string redelivery_key(const Id& merchant, const Id& request_id) {
+  return "Q" + std::string(merchant.view()) + '\0' + std::string(request_id.view());
+}
 std::string pending_key(std::int64_t created_at_us) {
   std::string s = "P";
   put_be(s, static_cast<std::uint64_t>(created_at_us), 8);
@@ -243,6 +246,7 @@ struct EventStore::Impl {
   RocksdbWriteGate gate;   // no write after a failed one
   std::atomic<std::uint64_t> position{0};
   std::atomic<std::int64_t> gap_at_us{0};
+  std::string redeliveries_scanned_to;  // retention's place among the "Q" keys (write_mutex)
 
   Status read(std::string_view key, std::string* value, bool* found) const {
     const rocksdb::Status s = db->Get(rocksdb::ReadOptions(), rocksdb_slice(key), value);
@@ -581,6 +585,48 @@ StatusOr<std::vector<Event>> EventStore::events_after(std::optional<EventKey> af
   return out;
 }
 
+StatusOr<std::optional<EventKey>> EventStore::redelivery(const Id& merchant, const Id& request_id) const {
+  std::string value;
+  bool found = false;
+  PAYCORE_RETURN_IF_ERROR(impl_->read(redelivery_key(merchant, request_id), &value, &found));
+  if (!found) return std::optional<EventKey>();
+  if (value.size() != key_bytes + 8) return Status::corruption("event store: a bad redelivery request");
+  return std::optional<EventKey>(key_at(value, 0));
+}
+
+Status EventStore::put_redelivery(const Id& merchant, const Id& request_id, EventKey key, std::int64_t at_us) {
+  const std::lock_guard lock(impl_->write_mutex);
+  std::string value = key_suffix(key);
+  put_be(value, static_cast<std::uint64_t>(at_us), 8);
+  rocksdb::WriteBatch batch;
+  (void)batch.Put(rocksdb_slice(redelivery_key(merchant, request_id)), rocksdb_slice(value));
+  return impl_->write(&batch);
+}
+
+namespace {
+
+// Retention of redelivery requests: up to `count_max` "Q" keys from `*scanned_to` on (then
+// from the first again), those made before `before_us` deleted with `batch`.
+Status drop_old_redeliveries(rocksdb::DB& db, std::int64_t before_us, std::uint32_t count_max,
+                             std::string* scanned_to, rocksdb::WriteBatch* batch) {
+  rocksdb::ReadOptions read_options;
+  const std::string upper = "R";
+  const rocksdb::Slice upper_slice = rocksdb_slice(upper);
+  read_options.iterate_upper_bound = &upper_slice;
+  std::unique_ptr<rocksdb::Iterator> it(db.NewIterator(read_options));
+  it->Seek(rocksdb_slice(scanned_to->empty() ? std::string("Q") : *scanned_to));
+  std::uint32_t seen = 0;
+  for (; it->Valid() && seen < count_max; it->Next(), ++seen) {
+    const std::string_view value = rocksdb_view(it->value());
+    if (value.size() != key_bytes + 8) return Status::corruption("event store: a bad redelivery request");
+    if (static_cast<std::int64_t>(get_be(value, key_bytes, 8)) < before_us) (void)batch->Delete(it->key());
+  }
+  *scanned_to = it->Valid() ? std::string(rocksdb_view(it->key())) : std::string();
+  return from_rocksdb(it->status(), "event store: retention of redelivery requests");
+}
+
+}  // namespace
+
 Status EventStore::put_endpoint(const EndpointRecord& endpoint) {
   const std::lock_guard lock(impl_->write_mutex);
   rocksdb::WriteBatch batch;
@@ -654,7 +700,8 @@ StatusOr<std::uint32_t> EventStore::drop_older_than(std::int64_t before_us, std:
     dropped += block->count();
   }
   PAYCORE_RETURN_IF_ERROR(from_rocksdb(it->status(), "event store: retention scan"));
-  if (dropped > 0) PAYCORE_RETURN_IF_ERROR(impl_->write(&batch));
+  PAYCORE_RETURN_IF_ERROR(drop_old_redeliveries(*impl_->db, before_us, count_max, &impl_->redeliveries_scanned_to, &batch));
+  if (batch.Count() > 0) PAYCORE_RETURN_IF_ERROR(impl_->write(&batch));
   return dropped;
 }
 

@@ -21,6 +21,8 @@
 //                                         in the log (i64; absent: none, docs/events.md)
 //   "M" merchant_id 0x00 K                the block's events of that merchant (their keys)
 //   "P" created_at_us                     a PENDING payment's view (core/command_record.hpp)
+//   "Q" merchant_id 0x00 request_id       the event a redelivery request was for (K of the
+//                                         event, then i64 when), kept as long as events
 //   "R" merchant_id 0x00 request_id       the endpoint its creation's request_id made
 //   "S"                                   position: the last LSN derived (u64)
 //   "T" type K                            the block's events of that type (their keys)
@@ -129,6 +131,13 @@ class EventStore {
   /// block that does not decode.
   StatusOr<std::vector<Event>> events_after(std::optional<EventKey> after, std::uint32_t count_max) const;
 
+  /// The event the merchant's redelivery request `request_id` was for, or nullopt.
+  StatusOr<std::optional<EventKey>> redelivery(const Id& merchant, const Id& request_id) const;
+  /// Remembers, synced, that the merchant's request `request_id` redelivered `key` at `at_us`
+  /// (POST /v1/events/{id}/redeliver is idempotent on its request_id). Retention drops it
+  /// with the events of its time.
+  Status put_redelivery(const Id& merchant, const Id& request_id, EventKey key, std::int64_t at_us);
+
   /// Writes `endpoint` (new or changed) and its request_id's entry, synced.
   Status put_endpoint(const EndpointRecord& endpoint);
   /// The merchant's endpoint `id`, or nullopt.
@@ -142,7 +151,9 @@ class EventStore {
   /// about `count_max` events went (at least one block when one is due); returns how many
   /// events went. Events are in log order, which is time order except that an expiry is dated
   /// when the payment expired: the scan stops at the first block not wholly old enough, so an
-  /// event may outlive the retention by its block's span (retention is "at least").
+  /// event may outlive the retention by its block's span (retention is "at least"). Each call
+  /// also looks at up to `count_max` redelivery requests (from where the last call stopped)
+  /// and drops those made before `before_us`.
   StatusOr<std::uint32_t> drop_older_than(std::int64_t before_us, std::uint32_t count_max);
 
  private:

@@ -102,8 +102,11 @@ class EventsService {
 
   /// The deliveries of the merchant's event (kNotFound when it is not the merchant's).
   virtual StatusOr<std::vector<DeliveryView>> deliveries(const Id& merchant, EventKey key) = 0;
-  /// Queues one more attempt of the merchant's event to each of its endpoints that wants it.
-  virtual Status redeliver(const Id& merchant, EventKey key) = 0;
+  /// Queues one more attempt of the merchant's event to each of its endpoints that wants it,
+  /// once per `request_id`: the same request_id again for the same event queues nothing and
+  /// answers true (replayed); for another event it is kConflict (422 idempotency_key_reused).
+  /// kNotFound when the event is not the merchant's or goes to no endpoint.
+  virtual StatusOr<bool> redeliver(const Id& merchant, EventKey key, const Id& request_id) = 0;
 };
 
 }  // namespace paycore::events

@@ -188,15 +188,17 @@ EventsReply deliveries_reply(events::EventsService& service, const EventsCall& c
 }
 
 EventsReply redeliver_reply(events::EventsService& service, const EventsCall& call) {
-  const Status queued = service.redeliver(call.merchant_id, call.event);
-  if (!queued.is_ok()) return status_reply(queued, call);
+  const StatusOr<bool> replayed = service.redeliver(call.merchant_id, call.event, call.request_id);
+  if (!replayed.is_ok()) return status_reply(replayed.status(), call);
   OutBuffer body(events_reply_bytes_max, 128);
   JsonWriter json(body);
   json.begin_object()
       .field("id", events::event_id(call.event.lsn, call.event.index))
       .field("status", "QUEUED")
       .end_object();
-  return body_reply(202, body, json);
+  EventsReply reply = body_reply(202, body, json);
+  reply.replayed = *replayed;
+  return reply;
 }
 
 // One endpoint: 201 for a creation (with its secret), 200 for a disable (without).

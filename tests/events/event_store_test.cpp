@@ -219,6 +219,21 @@ TEST_F(Store, RetentionDropsTheOldestBlocksAndTheirIndexEntries) {
   EXPECT_EQ(*store->drop_older_than(2'000'000'000, 100), 0U);
 }
 
+// A redelivery request's event is kept (across reopening) per merchant, and dropped by
+// retention once older than its cut-off, a bounded number of requests looked at per call.
+TEST_F(Store, RedeliveryRequestsAreKeptPerMerchantUntilRetention) {
+  ASSERT_TRUE(store->put_redelivery(Id::of("m1"), Id::of("rd-1"), {7, 0}, 100).is_ok());
+  ASSERT_TRUE(store->put_redelivery(Id::of("m1"), Id::of("rd-2"), {8, 1}, 300).is_ok());
+  open();
+  EXPECT_EQ(**store->redelivery(Id::of("m1"), Id::of("rd-1")), (events::EventKey{7, 0}));
+  EXPECT_FALSE(store->redelivery(Id::of("m2"), Id::of("rd-1"))->has_value());
+  EXPECT_EQ(*store->drop_older_than(200, 1), 0U);  // no events; looks at rd-1 only: dropped
+  EXPECT_FALSE(store->redelivery(Id::of("m1"), Id::of("rd-1"))->has_value());
+  EXPECT_TRUE(store->redelivery(Id::of("m1"), Id::of("rd-2"))->has_value());
+  EXPECT_EQ(*store->drop_older_than(400, 1), 0U);  // goes on from where it stopped
+  EXPECT_FALSE(store->redelivery(Id::of("m1"), Id::of("rd-2"))->has_value());
+}
+
 TEST_F(Store, AGapMovesThePositionAndIsRemembered) {
   ten();
   ASSERT_TRUE(store->skip_gap(50, 123).is_ok());

@@ -386,6 +386,22 @@ TEST_F(EventsAnswerTest, RedeliverIsAcceptedAndQueued) {
   EXPECT_EQ(service_.redelivered, std::vector<std::string>{"evt_42_0"});
 }
 
+// The same request_id again queues nothing more and says so; for another event it is refused.
+TEST_F(EventsAnswerTest, ARedeliveryIsQueuedOncePerRequestId) {
+  EXPECT_FALSE(answer_events_call(service_, call(EventsCallKind::redeliver)).replayed);
+  const EventsReply again = answer_events_call(service_, call(EventsCallKind::redeliver));
+  EXPECT_EQ(again.status, 202);
+  EXPECT_TRUE(again.replayed);
+  EXPECT_EQ(again.body, R"({"id":"evt_42_0","status":"QUEUED"})");
+  EXPECT_EQ(service_.redelivered, std::vector<std::string>{"evt_42_0"});
+  EventsCall other = call(EventsCallKind::redeliver);
+  other.event = events::EventKey{40, 0};
+  const EventsReply refused = answer_events_call(service_, other);
+  EXPECT_EQ(refused.status, 422);
+  EXPECT_NE(refused.body.find("idempotency_key_reused"), std::string::npos) << refused.body;
+  EXPECT_EQ(service_.redelivered.size(), 1U);
+}
+
 TEST_F(EventsAnswerTest, AnEndpointIsCreatedWithItsSecretAndReplayedTheSame) {
   const EventsReply first = answer_events_call(service_, call(EventsCallKind::create_endpoint));
   EXPECT_EQ(first.status, 201);

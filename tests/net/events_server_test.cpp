@@ -145,6 +145,10 @@ TEST_F(EventsServerTest, DeliveriesAreShownAndARedeliveryIsQueued) {
   r = call("m_001", "POST", "/v1/events/evt_42_0/redeliver", R"({"request_id":"rd-1"})");
   EXPECT_EQ(r.status, 202);
   EXPECT_EQ(r.body, R"({"id":"evt_42_0","status":"QUEUED"})");
+  EXPECT_EQ(r.header("idempotent-replayed"), "");
+  r = call("m_001", "POST", "/v1/events/evt_42_0/redeliver", R"({"request_id":"rd-1"})");
+  EXPECT_EQ(r.status, 202);
+  EXPECT_EQ(r.header("idempotent-replayed"), "true");
   EXPECT_EQ(service_.redelivered, std::vector<std::string>{"evt_42_0"});
 }
 

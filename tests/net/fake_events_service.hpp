@@ -74,6 +74,7 @@ class FakeEventsService final : public events::EventsService {
   std::map<std::string, std::vector<events::DeliveryView>> deliveries_of;  // by event id
   std::vector<events::WebhookEndpoint> endpoints;                          // oldest first
   std::vector<std::string> redelivered;                                    // event ids
+  std::map<std::string, std::string> redelivery_requests_;                 // request_id -> event id
   events::EventListQuery last_query;
   Id last_merchant;
   std::uint32_t calls = 0;
@@ -199,12 +200,18 @@ class FakeEventsService final : public events::EventsService {
     return deliveries_of[events::event_id(key.lsn, key.index)];
   }
 
-  Status redeliver(const Id& merchant, events::EventKey key) override {
+  StatusOr<bool> redeliver(const Id& merchant, events::EventKey key, const Id& request_id) override {
     std::unique_lock lock = enter();
     if (!fail_.is_ok()) return take_failure();
     if (find(merchant, key) == nullptr) return Status::not_found("event");
-    redelivered.push_back(events::event_id(key.lsn, key.index));
-    return Status::ok();
+    const std::string id = events::event_id(key.lsn, key.index);
+    const auto [at, added] = redelivery_requests_.emplace(std::string(request_id.view()), id);
+    if (!added) {
+      if (at->second != id) return Status(StatusCode::kConflict, "request_id");
+      return true;
+    }
+    redelivered.push_back(id);
+    return false;
   }
 
  private:
