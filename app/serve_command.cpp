@@ -54,8 +54,22 @@ struct Setting {
   const char* help;
 };
 
-std::vector<Setting> default_settings() {
+// Events and webhooks (docs/events.md, docs/webhooks.md).
+std::vector<Setting> events_settings() {
   return {
+      {"events", SettingType::flag, "false", "derive events from the log into DATA_DIR/events (GET /v1/events) and deliver webhooks from DATA_DIR/webhooks (docs/events.md; off by default until its cost is cut: docs/benchmarks.md)"},
+      {"events_retention_days", SettingType::integer, "30", "events are kept at least this many days (1..3650)"},
+      {"webhook_timeout_ms", SettingType::integer, "10000", "a webhook attempt without a 2xx answer within this has failed (1000..60000)"},
+      {"webhook_in_flight_per_endpoint", SettingType::integer, "4", "webhook requests at once to one endpoint (1..64; 256 at once in all): a dead endpoint holds at most this many"},
+      {"webhook_retry_horizon_s", SettingType::integer, "259200", "failed webhook deliveries are retried, with backoff, this long after their event (3 days; 0..31536000)"},
+      {"webhook_http_hosts", SettingType::text, "", "comma-separated hosts whose webhook endpoints may be plain http:// (e.g. 127.0.0.1 for tests); all others must be https://"},
+      {"webhook_allowed_networks", SettingType::text, "", "comma-separated networks (CIDR) the webhook dispatcher may connect to; empty: any address but loopback, private and link-local ones"},
+      {"webhook_ca_file", SettingType::text, "", "CA bundle (PEM) to verify webhook endpoints' certificates with (empty: the system's)"},
+  };
+}
+
+std::vector<Setting> default_settings() {
+  std::vector<Setting> all = {
       {"listen", SettingType::text, "127.0.0.1:8080", "HOST:PORT to listen on (port 0: any free port)"},
       {"data_dir", SettingType::text, "./paycore-data", "data directory (log, snapshots)"},
       {"keys", SettingType::text, "", "keys file (default DATA_DIR/keys.json, created if missing)"},
@@ -115,14 +129,9 @@ std::vector<Setting> default_settings() {
       {"snapshot_publish_interval_ms", SettingType::integer, "1000", "the primary publishes its newest snapshot to JetStream (for members that start empty) when it looks, this often"},
       {"min_lsn_wait_ms", SettingType::integer, "1000", "a read with Paycore-Min-Lsn waits at most this long for the process to apply that LSN, then is refused (503 unavailable)"},
       {"lease_heartbeat_ms", SettingType::integer, "250", "the primary renews its lease, and standbys look at it, this often"},
-      {"events", SettingType::flag, "false", "derive events from the log into DATA_DIR/events (GET /v1/events) and deliver webhooks from DATA_DIR/webhooks (docs/events.md; off by default until its cost is cut: docs/benchmarks.md)"},
-      {"events_retention_days", SettingType::integer, "30", "events are kept at least this many days (1..3650)"},
-      {"webhook_timeout_ms", SettingType::integer, "10000", "a webhook attempt without a 2xx answer within this has failed (1000..60000)"},
-      {"webhook_retry_horizon_s", SettingType::integer, "259200", "failed webhook deliveries are retried, with backoff, this long after their event (3 days; 0..31536000)"},
-      {"webhook_http_hosts", SettingType::text, "", "comma-separated hosts whose webhook endpoints may be plain http:// (e.g. 127.0.0.1 for tests); all others must be https://"},
-      {"webhook_allowed_networks", SettingType::text, "", "comma-separated networks (CIDR) the webhook dispatcher may connect to; empty: any address but loopback, private and link-local ones"},
-      {"webhook_ca_file", SettingType::text, "", "CA bundle (PEM) to verify webhook endpoints' certificates with (empty: the system's)"},
   };
+  for (Setting& s : events_settings()) all.push_back(std::move(s));
+  return all;
 }
 
 std::string dashed(const char* name) {
@@ -884,6 +893,8 @@ StatusOr<EventsRuntimeConfig> events_config_from(Settings& settings, const Serve
   const std::int64_t horizon_s = settings.integer("webhook_retry_horizon_s");
   if (days < 1 || days > 3650) return Status::invalid_argument("events_retention_days must be 1..3650");
   if (timeout_ms < 1000 || timeout_ms > 60'000) return Status::invalid_argument("webhook_timeout_ms must be 1000..60000");
+  const std::int64_t in_flight = settings.integer("webhook_in_flight_per_endpoint");
+  if (in_flight < 1 || in_flight > 64) return Status::invalid_argument("webhook_in_flight_per_endpoint must be 1..64");
   if (horizon_s < 0 || horizon_s > 31'536'000) return Status::invalid_argument("webhook_retry_horizon_s must be 0..31536000");
   EventsRuntimeConfig config;
   config.data_dir = shape.data_dir;
@@ -895,6 +906,7 @@ StatusOr<EventsRuntimeConfig> events_config_from(Settings& settings, const Serve
   config.cdc.cluster = settings.text("cluster_name");
   config.cdc.replicas = static_cast<int>(settings.integer("log_stream_replicas"));
   config.dispatcher.sender.timeout_ms = timeout_ms;
+  config.dispatcher.in_flight_per_endpoint_max = static_cast<std::size_t>(in_flight);
   config.dispatcher.sender.ca_file = settings.text("webhook_ca_file");
   config.dispatcher.backoff.horizon_ms = horizon_s * 1000;
   config.dispatcher.sender.policy.http_hosts_allowed = comma_list(settings.text("webhook_http_hosts"));
