@@ -166,6 +166,8 @@ class Service final : public events::EventsService {
     return out;
   }
 
+  std::uint64_t derived_lsn() const override { return store_.position(); }
+
   StatusOr<bool> redeliver(const Id& merchant, events::EventKey key, const Id& request_id) override {
     PAYCORE_RETURN_IF_ERROR(webhooks_available());
     StatusOr<events::Event> e = get_event(merchant, key);
@@ -264,14 +266,19 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
 EventsRuntime::~EventsRuntime() { stop(); }
 
 Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_primary) {
+  if (dispatcher_ != nullptr) PAYCORE_RETURN_IF_ERROR(catch_up_handover().with_context("events: handing over again"));
   events::DeriverConfig c;
   c.wal_dir = engine.wal_dir();
   c.durable_lsn = &engine.metrics().durable_lsn;
-  if (config_.cluster) c.acknowledged_lsn = &engine.metrics().replicated_lsn;
+  if (config_.cluster) {
+    c.acknowledged_lsn = &engine.metrics().replicated_lsn;
+    c.following = &engine.metrics().following;
+  }
   c.floor_lsn = &floor_lsn_;
   c.retention_us = config_.retention_us;
   if (dispatcher_ != nullptr) {
-    c.before_commit = [this](std::span<const events::Event> es) { return hand_over(es); };
+    // The deriver's batches hold whole records: their last event's LSN is handed over whole.
+    c.before_commit = [this](std::span<const events::Event> es) { return hand_over(es, es.back().lsn); };
     c.before_flush = [this] { return dispatcher_->sync(); };
   }
   deriver_ = std::make_unique<events::Deriver>(*store_, std::move(c));
@@ -296,7 +303,7 @@ void EventsRuntime::stop() {
 // events_per_add_max events (the dispatcher's bound), not synced: the deriver syncs the
 // dispatcher (before_flush) before its store makes these events durable, and until then a
 // crash derives and hands them over again.
-Status EventsRuntime::hand_over(std::span<const events::Event> events) {
+Status EventsRuntime::hand_over(std::span<const events::Event> events, std::uint64_t handed_through) {
   std::map<std::string, std::vector<events::EndpointRecord>, std::less<>> endpoints_of;
   std::vector<webhooks::Event> bodies;
   std::vector<std::vector<webhooks::Endpoint>> targets;
@@ -321,7 +328,33 @@ Status EventsRuntime::hand_over(std::span<const events::Event> events) {
     for (std::size_t i = from; i < std::min(bodies.size(), from + chunk); ++i) batch.push_back({&bodies[i], targets[i]});
     PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch, /*sync=*/false));
   }
-  return Status::ok();
+  return dispatcher_->note_handed_over(handed_through);
+}
+
+// Hands over again what the event store holds past the dispatcher's handed-over position. The
+// deriver syncs the dispatcher before each flush it asks for, but RocksDB also flushes on its
+// own (a full memtable) and at close, so the store may hold, durably, events whose handover a
+// power loss took back (docs/events.md "At least once"). Repeats add nothing.
+Status EventsRuntime::catch_up_handover() {
+  StatusOr<std::optional<std::uint64_t>> handed = dispatcher_->handed_over();
+  if (!handed.is_ok()) return handed.status();
+  if (!handed->has_value()) {
+    // A new delivery store: what the event store already holds is not sent (its endpoints,
+    // if any, were not there to want it).
+    PAYCORE_RETURN_IF_ERROR(dispatcher_->note_handed_over(store_->position()));
+    return dispatcher_->sync();
+  }
+  std::optional<events::EventKey> after = events::EventKey{**handed, 0xffff};
+  for (;;) {
+    StatusOr<std::vector<events::Event>> more = store_->events_after(after, webhooks::events_per_add_max);
+    if (!more.is_ok()) return more.status();
+    if (more->empty()) break;
+    // A chunk may end inside a record's events: only the records before its last are whole.
+    PAYCORE_RETURN_IF_ERROR(hand_over(*more, more->back().lsn - 1));
+    after = events::EventKey{more->back().lsn, more->back().index};
+  }
+  PAYCORE_RETURN_IF_ERROR(dispatcher_->note_handed_over(store_->position()));
+  return dispatcher_->sync();
 }
 
 }  // namespace paycore::app

@@ -57,7 +57,9 @@ class EventsRuntime {
 
  private:
   EventsRuntime() = default;
-  Status hand_over(std::span<const events::Event> events);
+  // Enqueues `events` for their endpoints, then notes `handed_through` (an LSN) as handed over.
+  Status hand_over(std::span<const events::Event> events, std::uint64_t handed_through);
+  Status catch_up_handover();
 
   EventsRuntimeConfig config_;
   std::atomic<std::uint64_t> floor_lsn_{1};

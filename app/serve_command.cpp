@@ -801,6 +801,7 @@ net::ServerConfig server_config_from(Settings& settings, const ServeShape& shape
   server_config.batch_items_max = static_cast<std::uint32_t>(settings.integer("batch_items_max"));
   server_config.amount_max = settings.integer("amount_max");
   server_config.access_log = settings.flag("access_log");
+  server_config.events_min_lsn_wait_ms = settings.integer("min_lsn_wait_ms");
   if (settings.flag("nonce_journal")) server_config.nonce_journal_dir = shape.data_dir + "/nonces";
   server_config.tls.cert_chain_path = settings.text("tls_cert");
   server_config.tls.key_path = settings.text("tls_key");

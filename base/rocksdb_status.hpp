@@ -95,6 +95,19 @@ class RocksdbWriteGate {
     return s;
   }
 
+  /// Syncs `db`'s WAL (what earlier unsynced writes put there). A failure stops every later
+  /// write and sync, as a failed write does: after a failed fsync the kernel may have dropped
+  /// the dirty pages, and a second fsync that succeeds would prove nothing.
+  Status sync_wal(rocksdb::DB& db, std::string_view what) {
+    const std::lock_guard lock(mutex_);
+    if (!failed_.is_ok()) return failed_;
+    const Status s = from_rocksdb(db.SyncWAL(), what);
+    if (!s.is_ok()) {
+      failed_ = Status(s.code(), s.message() + " (no more writes to this store until a restart)");
+    }
+    return s;
+  }
+
  private:
   std::uint64_t reserve_bytes_;
   std::mutex mutex_;

@@ -129,7 +129,8 @@ void Deriver::drop_expired_events() {
     log_line(LogLevel::warn, "events: retention failed", {{"error", dropped.status().to_string()}});
     return;
   }
-  if (*dropped == config_.retention_drop_max) next_retention_us_ = now;  // more are due
+  // Whole blocks go, so a full pass may drop a little more than asked: more are due then.
+  if (*dropped >= config_.retention_drop_max) next_retention_us_ = now;
   metrics_.events_dropped_by_retention.fetch_add(*dropped, std::memory_order_relaxed);
 }
 
@@ -152,9 +153,8 @@ Status Deriver::run_once() {
   PAYCORE_RETURN_IF_ERROR(skip_gap_if_any());
   for (;;) {
     std::uint64_t durable = config_.durable_lsn->load(std::memory_order_acquire);
-    if (config_.acknowledged_lsn != nullptr) {
-      const std::uint64_t acknowledged = config_.acknowledged_lsn->load(std::memory_order_acquire);
-      if (acknowledged != 0) durable = std::min(durable, acknowledged);
+    if (config_.acknowledged_lsn != nullptr && !config_.following->load(std::memory_order_acquire)) {
+      durable = std::min(durable, config_.acknowledged_lsn->load(std::memory_order_acquire));
     }
     bool progressed = false;
     if (store_.position() < durable) PAYCORE_RETURN_IF_ERROR(derive_batch(durable, &progressed));

@@ -29,11 +29,14 @@ namespace paycore::events {
 struct DeriverConfig {
   std::string wal_dir;                                  // the engine's log (Engine::wal_dir)
   const std::atomic<std::uint64_t>* durable_lsn = nullptr;  // EngineMetrics::durable_lsn
-  // In a cluster: the shared log's acknowledged LSN (EngineMetrics::replicated_lsn; 0 while
-  // this member has never been primary, when every local record came from the stream). No
-  // record past it is derived: a primary's records the stream never took are set aside, never
-  // part of the cluster's history, and must give no event. Null: a single node.
+  // In a cluster: the shared log's acknowledged LSN (EngineMetrics::replicated_lsn) and whether
+  // this member follows the stream (EngineMetrics::following). While it does not follow (it is
+  // primary, or not yet either), no record past the acknowledged LSN is derived (0: none): a
+  // primary's records the stream never took are set aside, never part of the cluster's
+  // history, and must give no event. A follower's records all came from the stream. Null (both):
+  // a single node.
   const std::atomic<std::uint64_t>* acknowledged_lsn = nullptr;
+  const std::atomic<bool>* following = nullptr;
   // Advanced to the durable position + 1 after each flush; give it to EngineConfig::
   // log_readers_floor_lsn (set it to store.position() + 1 before the engine opens).
   std::atomic<std::uint64_t>* floor_lsn = nullptr;

@@ -276,8 +276,10 @@ namespace {
 // keys come newest first, mostly from one block after another.
 class BlockReader {
  public:
-  explicit BlockReader(rocksdb::DB& db) {
+  // `snapshot`: read as of it (null: the newest state).
+  explicit BlockReader(rocksdb::DB& db, const rocksdb::Snapshot* snapshot = nullptr) {
     options_.iterate_lower_bound = &lower_;
+    options_.snapshot = snapshot;
     it_.reset(db.NewIterator(options_));
   }
   StatusOr<std::optional<Event>> get(EventKey k) {
@@ -514,13 +516,34 @@ Status keys_of(std::string_view prefix, std::string_view value, std::vector<Even
 
 }  // namespace
 
+namespace {
+
+// A RocksDB snapshot for the life of a listing, so that its index entries and the blocks they
+// point into are read as of one state (retention may delete both meanwhile).
+class ReadSnapshot {
+ public:
+  explicit ReadSnapshot(rocksdb::DB& db) : db_(db), snapshot_(db.GetSnapshot()) {}
+  ~ReadSnapshot() { db_.ReleaseSnapshot(snapshot_); }
+  ReadSnapshot(const ReadSnapshot&) = delete;
+  ReadSnapshot& operator=(const ReadSnapshot&) = delete;
+  const rocksdb::Snapshot* get() const { return snapshot_; }
+
+ private:
+  rocksdb::DB& db_;
+  const rocksdb::Snapshot* snapshot_;
+};
+
+}  // namespace
+
 StatusOr<EventListPage> EventStore::list(const EventListQuery& q) const {
   PAYCORE_ASSERT(q.limit >= 1 && q.limit <= 100);
+  const ReadSnapshot snapshot(*impl_->db);
+  BlockReader events(*impl_->db, snapshot.get());
   const std::string prefix = list_prefix(q);
   std::string start = prefix;
   if (q.starting_after) {
     // The cursor must be one of the events this listing shows.
-    StatusOr<std::optional<Event>> cursor = get(*q.starting_after);
+    StatusOr<std::optional<Event>> cursor = events.get(*q.starting_after);
     if (!cursor.is_ok()) return cursor.status();
     const bool shown = cursor->has_value() &&
                        (q.merchant_id.empty() || (*cursor)->merchant_id == q.merchant_id) &&
@@ -533,8 +556,8 @@ StatusOr<EventListPage> EventStore::list(const EventListQuery& q) const {
   rocksdb::ReadOptions read_options;
   const rocksdb::Slice lower = rocksdb_slice(prefix);
   read_options.iterate_lower_bound = &lower;
+  read_options.snapshot = snapshot.get();
   std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(read_options));
-  BlockReader events(*impl_->db);
   EventListPage page;
   std::vector<EventKey> keys;
   // Entries start at their block's first event, so the one at or before the cursor may hold

@@ -102,6 +102,8 @@ class EventsService {
 
   /// The deliveries of the merchant's event (kNotFound when it is not the merchant's).
   virtual StatusOr<std::vector<DeliveryView>> deliveries(const Id& merchant, EventKey key) = 0;
+  /// The last LSN whose events are in the store (a request's Paycore-Min-Lsn waits for it).
+  virtual std::uint64_t derived_lsn() const = 0;
   /// Queues one more attempt of the merchant's event to each of its endpoints that wants it,
   /// once per `request_id`: the same request_id again for the same event queues nothing and
   /// answers true (replayed); for another event it is kConflict (422 idempotency_key_reused).

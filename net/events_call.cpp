@@ -1,7 +1,11 @@
 #include "net/events_call.hpp"
 
+#include <chrono>
+#include <thread>
+
 #include "base/assert.hpp"
 #include "base/log.hpp"
+#include "base/time.hpp"
 #include "net/list_query.hpp"
 #include "net/render_events.hpp"
 
@@ -228,7 +232,26 @@ EventsReply list_endpoints_reply(events::EventsService& service, const EventsCal
 
 }  // namespace
 
+namespace {
+
+// Whether the service has derived the events of the log up to `min_lsn` within `wait_ms`
+// (polled each millisecond on the calling worker).
+bool derived_up_to(const events::EventsService& service, std::uint64_t min_lsn, std::int64_t wait_ms) {
+  const std::int64_t deadline_ms = monotonic_ms() + wait_ms;
+  while (service.derived_lsn() < min_lsn) {
+    if (monotonic_ms() >= deadline_ms) return false;
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  return true;
+}
+
+}  // namespace
+
 EventsReply answer_events_call(events::EventsService& service, const EventsCall& call) {
+  if (call.min_lsn != 0 && !derived_up_to(service, call.min_lsn, call.min_lsn_wait_ms)) {
+    return error_reply(503, "unavailable",
+                       "the events of the log up to Paycore-Min-Lsn are not derived yet: retry");
+  }
   switch (call.kind) {
     case EventsCallKind::list_events: return list_events_reply(service, call);
     case EventsCallKind::get_event: return event_reply(service, call);

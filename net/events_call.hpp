@@ -42,6 +42,8 @@ struct EventsCall {
   std::string url;                   // create_endpoint
   std::vector<std::string> types;    // create_endpoint: type names, or "*"
   Id endpoint_id;                    // disable_endpoint
+  std::uint64_t min_lsn = 0;         // Paycore-Min-Lsn (0: none): answered once derived that far
+  std::int64_t min_lsn_wait_ms = 0;  // ... waiting at most this long, then 503 unavailable
 };
 
 /// A whole answer of the events routes: status, Idempotent-Replayed, JSON body.

@@ -7,7 +7,9 @@
 //
 // Durability (docs/api.md "Durability"): the events service answers from the event store,
 // which holds only events derived from the durable log, and its writes (endpoints,
-// redeliveries) are synced before it returns, so these answers wait for no log position.
+// redeliveries) are synced before it returns, so these answers wait for no log position. A
+// request's Paycore-Min-Lsn is waited for on the worker, until the events are derived that far
+// (bounded: events_min_lsn_wait_ms).
 
 #include "base/assert.hpp"
 #include "net/io_thread.hpp"
@@ -31,6 +33,8 @@ void IoThread::execute_events(Connection& c, Slot& slot, const EventsCall& call)
   EventsJob job;
   job.token = AnswerToken::for_request(c.index, c.generation, slot_index(c, slot)).pack();
   job.call = call;
+  job.call.min_lsn = slot.min_lsn;
+  job.call.min_lsn_wait_ms = config_.events_min_lsn_wait_ms;
   if (!events_calls_->submit(producer_, std::move(job))) finish_local(slot, events_queue_full);
 }
 

@@ -112,6 +112,9 @@ struct ServerConfig {
   events::EventsService* events = nullptr;
   std::uint32_t events_threads = 2;           // 1..64
   std::uint32_t events_calls_queued_max = 1024;  // calls waiting for a worker; beyond: 503
+  // A call with Paycore-Min-Lsn waits on its worker, at most this long, for the events of the
+  // log up to that LSN to be derived; then 503 unavailable (min_lsn_wait_ms).
+  std::int64_t events_min_lsn_wait_ms = 1000;
   // In a cluster (docs/replication.md): the primary's base URL as last known ("" when
   // unknown), sent as Paycore-Primary with every `503 not_primary`. Called from the I/O
   // threads, only for such answers. Null on a single node.

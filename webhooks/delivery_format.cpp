@@ -228,6 +228,7 @@ std::string disabled_key(std::string_view endpoint_id) {
 }
 
 std::string format_key() { return "Mformat"; }
+std::string handed_over_key() { return "Mhanded_over"; }
 
 StatusOr<DueKey> parse_due_key(std::string_view key) {
   DueKey out;
@@ -289,6 +290,13 @@ std::string encode_delivery(const Delivery& d) {
 
 std::string encode_format() { return seal(start_value()); }
 
+std::string encode_handed_over(std::uint64_t position) {
+  std::string value = start_value();
+  Writer w(&value);
+  w.integer(position);
+  return seal(std::move(value));
+}
+
 Status decode_event(std::string_view value, std::string_view event_id, StoredEvent* event) {
   const std::string what = "delivery store: event " + std::string(event_id);
   Reader r{std::string_view()};
@@ -324,6 +332,14 @@ Status decode_delivery(std::string_view value, std::string_view event_id,
   const Status checked = check_delivery(*d);
   if (!checked.is_ok()) return Status::corruption(what + ": " + checked.message());
   return Status::ok();
+}
+
+StatusOr<std::uint64_t> decode_handed_over(std::string_view value) {
+  Reader r{std::string_view()};
+  PAYCORE_RETURN_IF_ERROR(open_value(value, "delivery store: handed-over position", &r));
+  std::uint64_t position = 0;
+  if (!r.integer(&position) || !r.done()) return Status::corruption("delivery store: handed-over position: truncated or trailing bytes");
+  return position;
 }
 
 Status decode_format(std::string_view value) {

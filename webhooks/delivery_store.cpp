@@ -193,9 +193,25 @@ StatusOr<std::size_t> DeliveryStore::add_many(std::span<const EventToAdd> events
   return added_count;
 }
 
+Status DeliveryStore::note_handed_over(std::uint64_t position) {
+  const std::lock_guard lock(impl_->write_mutex);
+  rocksdb::WriteBatch batch;
+  (void)batch.Put(format::handed_over_key(), format::encode_handed_over(position));
+  return impl_->write(batch, /*sync=*/false);
+}
+
+StatusOr<std::optional<std::uint64_t>> DeliveryStore::handed_over() const {
+  StatusOr<std::optional<std::string>> value = impl_->get(format::handed_over_key());
+  PAYCORE_RETURN_IF_ERROR(value.status());
+  if (!value->has_value()) return std::optional<std::uint64_t>();
+  StatusOr<std::uint64_t> position = format::decode_handed_over(**value);
+  PAYCORE_RETURN_IF_ERROR(position.status());
+  return std::optional<std::uint64_t>(*position);
+}
+
 Status DeliveryStore::sync() {
   const std::lock_guard lock(impl_->write_mutex);
-  return from_rocksdb(impl_->db->SyncWAL(), "delivery store " + impl_->dir + ": sync");
+  return impl_->gate.sync_wal(*impl_->db, "delivery store " + impl_->dir + ": sync");
 }
 
 namespace {

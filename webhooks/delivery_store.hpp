@@ -82,8 +82,14 @@ class DeliveryStore {
     std::span<const NewDelivery> endpoints;
   };
   StatusOr<std::size_t> add_many(std::span<const EventToAdd> events, std::int64_t now_us, bool sync);
-  /// Makes every write so far durable (an fsync of RocksDB's WAL). Errors: RocksDB's.
+  /// Makes every write so far durable (an fsync of RocksDB's WAL). A failure stops the store's
+  /// writes until a restart (RocksdbWriteGate). Errors: RocksDB's.
   Status sync();
+  /// Notes, after the adds it covers and unsynced, how far the caller has handed events over
+  /// (an LSN, to the event deriver); nullopt from handed_over() when never noted. A crash
+  /// keeps a prefix of the writes, so the noted position never runs ahead of the deliveries.
+  Status note_handed_over(std::uint64_t position);
+  StatusOr<std::optional<std::uint64_t>> handed_over() const;
 
   /// The stored event / delivery; nullopt when absent. kCorruption on damaged bytes.
   StatusOr<std::optional<StoredEvent>> event(std::string_view event_id) const;

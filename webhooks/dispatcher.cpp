@@ -399,6 +399,10 @@ Status Dispatcher::enqueue(const Event& event, std::span<const Endpoint> endpoin
 
 Status Dispatcher::sync() { return impl_->store->sync(); }
 
+Status Dispatcher::note_handed_over(std::uint64_t position) { return impl_->store->note_handed_over(position); }
+
+StatusOr<std::optional<std::uint64_t>> Dispatcher::handed_over() const { return impl_->store->handed_over(); }
+
 Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events, bool sync) {
   if (events.size() > events_per_add_max) {
     return Status::invalid_argument("more than " + std::to_string(events_per_add_max) + " events");

@@ -115,6 +115,10 @@ class Dispatcher {
   Status enqueue_batch(std::span<const EventToDeliver> events, bool sync);
   /// Makes every enqueue so far durable. Errors: the store's.
   Status sync();
+  /// The caller's handed-over position, kept with the deliveries (DeliveryStore::
+  /// note_handed_over): after a crash the caller hands over again what came after it.
+  Status note_handed_over(std::uint64_t position);
+  StatusOr<std::optional<std::uint64_t>> handed_over() const;
   /// Every delivery of the event with its latest attempts; the secret is left empty.
   StatusOr<std::vector<Delivery>> deliveries_of(std::string_view event_id) const;
   /// Makes every delivery of the event PENDING and due now (synced): one more attempt for a

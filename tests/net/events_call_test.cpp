@@ -5,8 +5,10 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "net/decide.hpp"
@@ -384,6 +386,27 @@ TEST_F(EventsAnswerTest, RedeliverIsAcceptedAndQueued) {
   EXPECT_EQ(reply.status, 202);
   EXPECT_EQ(reply.body, R"({"id":"evt_42_0","status":"QUEUED"})");
   EXPECT_EQ(service_.redelivered, std::vector<std::string>{"evt_42_0"});
+}
+
+// Paycore-Min-Lsn: answered once the events are derived that far, or 503 after the wait.
+TEST_F(EventsAnswerTest, AMinLsnIsWaitedForThenRefused) {
+  service_.derived_lsn_value = 10;
+  EventsCall waits = call(EventsCallKind::get_event);
+  waits.min_lsn = 12;
+  waits.min_lsn_wait_ms = 5'000;
+  std::thread deriver([this] {
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    service_.derived_lsn_value = 12;
+  });
+  const EventsReply answered = answer_events_call(service_, waits);
+  deriver.join();
+  EXPECT_EQ(answered.status, 200);
+  EventsCall too_far = call(EventsCallKind::list_events);
+  too_far.min_lsn = 13;
+  too_far.min_lsn_wait_ms = 30;
+  const EventsReply refused = answer_events_call(service_, too_far);
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("Paycore-Min-Lsn"), std::string::npos) << refused.body;
 }
 
 // The same request_id again queues nothing more and says so; for another event it is refused.

@@ -68,6 +68,21 @@ class EventsServerTest : public ::testing::Test {
   std::unique_ptr<it::Client> client_;
 };
 
+// Paycore-Min-Lsn on an events route waits for the events to be derived that far (here at
+// once), else 503 after min_lsn_wait_ms.
+TEST_F(EventsServerTest, AMinLsnIsWaitedForOnTheEventsRoutes) {
+  start();
+  service_.derived_lsn_value = 5;
+  const auto ask = [this](const std::string& min_lsn) {
+    return client_->raw(it::Client::signed_request(client_->merchant("m_001"), "GET", "/v1/events/evt_42_0",
+                                                   "", 0, {}, "Paycore-Min-Lsn: " + min_lsn + "\r\n"));
+  };
+  EXPECT_EQ(ask("5").status, 200);
+  const it::HttpResponse refused = ask("6");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_NE(refused.body.find("Paycore-Min-Lsn"), std::string::npos) << refused.body;
+}
+
 TEST_F(EventsServerTest, EventsAreListedAndReadWithASignedQuery) {
   start();
   it::HttpResponse r = call("m_001", "GET", "/v1/events?limit=1&type=payment.paid");

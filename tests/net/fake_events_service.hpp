@@ -4,6 +4,7 @@
 // (the next call answers that status) and a gate that holds every call until opened (to fill
 // the events pool's queue).
 
+#include <atomic>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -73,6 +74,7 @@ class FakeEventsService final : public events::EventsService {
   std::vector<events::Event> events;  // oldest first
   std::map<std::string, std::vector<events::DeliveryView>> deliveries_of;  // by event id
   std::vector<events::WebhookEndpoint> endpoints;                          // oldest first
+  std::atomic<std::uint64_t> derived_lsn_value{1000};                      // derived_lsn()
   std::vector<std::string> redelivered;                                    // event ids
   std::map<std::string, std::string> redelivery_requests_;                 // request_id -> event id
   events::EventListQuery last_query;
@@ -199,6 +201,8 @@ class FakeEventsService final : public events::EventsService {
     if (find(merchant, key) == nullptr) return Status::not_found("event");
     return deliveries_of[events::event_id(key.lsn, key.index)];
   }
+
+  std::uint64_t derived_lsn() const override { return derived_lsn_value.load(); }
 
   StatusOr<bool> redeliver(const Id& merchant, events::EventKey key, const Id& request_id) override {
     std::unique_lock lock = enter();

@@ -85,6 +85,23 @@ TEST_F(DeliveryStoreTest, StateSurvivesReopening) {
                                                                      {"we_2", 5'000}}));
 }
 
+// The caller's handed-over position: none until noted, then kept (after the unsynced adds it
+// covers) across reopening, and moved by later notes.
+TEST_F(DeliveryStoreTest, TheHandedOverPositionIsKeptWithTheDeliveries) {
+  EXPECT_FALSE(store_->handed_over()->has_value());
+  const StoredEvent e = event("evt_7_0");
+  const std::vector<NewDelivery> to = endpoints({"we_1"});
+  const DeliveryStore::EventToAdd adds[] = {{&e, to}};
+  ASSERT_TRUE(store_->add_many(adds, 5'000, /*sync=*/false).is_ok());
+  ASSERT_TRUE(store_->note_handed_over(7).is_ok());
+  ASSERT_TRUE(store_->sync().is_ok());
+  reopen();
+  EXPECT_EQ(**store_->handed_over(), 7U);
+  EXPECT_TRUE(store_->delivery("evt_7_0", "we_1")->has_value());
+  ASSERT_TRUE(store_->note_handed_over(9).is_ok());
+  EXPECT_EQ(**store_->handed_over(), 9U);
+}
+
 TEST_F(DeliveryStoreTest, DueIndexFollowsTheState) {
   ASSERT_TRUE(store_->add(event("evt_1"), endpoints({"we_1"}), 5'000).is_ok());
   ASSERT_TRUE(store_->add(event("evt_2"), endpoints({"we_1"}), 6'000).is_ok());
