@@ -9,8 +9,8 @@
 namespace paycore::cdc {
 namespace {
 
-constexpr const char* kHeaderMsgId = "Nats-Msg-Id";
-constexpr const char* kHeaderExpectedLastSequence = "Nats-Expected-Last-Sequence";
+using repl::kHeaderExpectedLastSequence;  // JetStream's own headers (repl/stream_format.hpp)
+using repl::kHeaderMsgId;
 constexpr const char* kHeaderEventId = "Paycore-Event-Id";
 constexpr const char* kHeaderEventType = "Paycore-Event-Type";
 
