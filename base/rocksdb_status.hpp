@@ -88,11 +88,7 @@ class RocksdbWriteGate {
                                               std::to_string(reserve_bytes_) + " bytes free in " +
                                               dir + "; not written (the disk is kept for the log)");
     }
-    const Status s = from_rocksdb(db.Write(options, batch), what);
-    if (!s.is_ok()) {
-      failed_ = Status(s.code(), s.message() + " (no more writes to this store until a restart)");
-    }
-    return s;
+    return remember(from_rocksdb(db.Write(options, batch), what));
   }
 
   /// Syncs `db`'s WAL (what earlier unsynced writes put there). A failure stops every later
@@ -101,14 +97,16 @@ class RocksdbWriteGate {
   Status sync_wal(rocksdb::DB& db, std::string_view what) {
     const std::lock_guard lock(mutex_);
     if (!failed_.is_ok()) return failed_;
-    const Status s = from_rocksdb(db.SyncWAL(), what);
-    if (!s.is_ok()) {
-      failed_ = Status(s.code(), s.message() + " (no more writes to this store until a restart)");
-    }
-    return s;
+    return remember(from_rocksdb(db.SyncWAL(), what));
   }
 
  private:
+  // A failure becomes sticky (mutex_ held).
+  Status remember(Status s) {
+    if (!s.is_ok()) failed_ = Status(s.code(), s.message() + " (no more writes to this store until a restart)");
+    return s;
+  }
+
   std::uint64_t reserve_bytes_;
   std::mutex mutex_;
   Status failed_;

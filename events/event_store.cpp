@@ -325,7 +325,7 @@ class BlockReader {
 // store's.
 class EventStore::Batch final : public PendingPayments {
  public:
-  explicit Batch(rocksdb::DB* db) : db_(db) {}
+  Batch(rocksdb::DB* db, std::uint32_t events_per_block_max) : db_(db), per_block_(events_per_block_max) {}
 
   Status add(const PaymentView& payment) override {
     std::byte view[payment_view_bytes_max];
@@ -370,7 +370,17 @@ class EventStore::Batch final : public PendingPayments {
     }
     return from_rocksdb(it->status(), "event store: reading PENDING payments");
   }
-  void add_events(std::span<const Event> events) { events_.insert(events_.end(), events.begin(), events.end()); }
+  // Puts `events` into the write in blocks of at most per_block_, with their index entries
+  // (each call's events make blocks of their own: the deriver adds a batch's at once).
+  Status add_events(std::span<const Event> events) {
+    for (std::size_t at = 0; at < events.size(); at += per_block_) {
+      const std::span<const Event> block = events.subspan(at, std::min<std::size_t>(per_block_, events.size() - at));
+      const std::string suffix = key_suffix({block.front().lsn, block.front().index});
+      PAYCORE_RETURN_IF_ERROR(put("B" + suffix, encode_block(block)));
+      for (const auto& [prefix, value] : block_indexes(block)) PAYCORE_RETURN_IF_ERROR(put(prefix + suffix, value));
+    }
+    return Status::ok();
+  }
   Status set_gap(std::int64_t at_us) {
     gap_at_us = at_us;
     if (at_us == 0) return from_rocksdb(batch_.Delete("G"), "event store: batch");
@@ -378,29 +388,25 @@ class EventStore::Batch final : public PendingPayments {
     put_be(value, static_cast<std::uint64_t>(at_us), 8);
     return from_rocksdb(batch_.Put("G", rocksdb_slice(value)), "event store: batch");
   }
-  // The write: the events in blocks of at most `per_block` with their index entries, the
-  // PENDING changes, the gap, and `through_lsn` as the position.
-  rocksdb::WriteBatch* finish(std::uint32_t per_block, std::uint64_t through_lsn, Status* status) {
-    for (std::size_t at = 0; at < events_.size() && status->is_ok(); at += per_block) {
-      const std::span<const Event> block = std::span(events_).subspan(at, std::min<std::size_t>(per_block, events_.size() - at));
-      const std::string suffix = key_suffix({block.front().lsn, block.front().index});
-      *status = from_rocksdb(batch_.Put(rocksdb_slice("B" + suffix), rocksdb_slice(encode_block(block))), "event store: batch");
-      for (const auto& [prefix, value] : block_indexes(block)) {
-        if (status->is_ok()) *status = from_rocksdb(batch_.Put(rocksdb_slice(prefix + suffix), rocksdb_slice(value)), "event store: batch");
-      }
-    }
+  // The whole write (events, index entries, PENDING changes, the gap) with `through_lsn` as
+  // the position.
+  StatusOr<rocksdb::WriteBatch*> finish(std::uint64_t through_lsn) {
     std::string position;
     put_be(position, through_lsn, 8);
-    if (status->is_ok()) *status = from_rocksdb(batch_.Put("S", rocksdb_slice(position)), "event store: batch");
+    PAYCORE_RETURN_IF_ERROR(put("S", position));
     return &batch_;
   }
   std::optional<std::int64_t> gap_at_us;  // set_gap's, when called
 
  private:
+  Status put(std::string_view key, std::string_view value) {
+    return from_rocksdb(batch_.Put(rocksdb_slice(key), rocksdb_slice(value)), "event store: batch");
+  }
+
   rocksdb::DB* db_;
+  std::uint32_t per_block_;
   rocksdb::WriteBatch batch_;
   std::map<std::int64_t, std::optional<PaymentView>> overlay_;  // nullopt: removed
-  std::vector<Event> events_;
 };
 
 EventStore::EventStore(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -463,26 +469,22 @@ Status EventStore::skip_gap(std::uint64_t first_lsn, std::int64_t at_us) {
   return Status::ok();
 }
 
-EventStore::BatchPtr EventStore::begin() { return BatchPtr(new Batch(impl_->db.get())); }
+EventStore::BatchPtr EventStore::begin() { return BatchPtr(new Batch(impl_->db.get(), impl_->events_per_block_max)); }
 
 void EventStore::BatchDeleter::operator()(Batch* batch) const { delete batch; }
 
 PendingPayments& EventStore::pending(Batch& batch) { return batch; }
 
-Status EventStore::add(Batch& batch, std::span<const Event> events) {
-  batch.add_events(events);
-  return Status::ok();
-}
+Status EventStore::add(Batch& batch, std::span<const Event> events) { return batch.add_events(events); }
 
 Status EventStore::set_gap(Batch& batch, std::int64_t at_us) { return batch.set_gap(at_us); }
 
 Status EventStore::commit(Batch& batch, std::uint64_t through_lsn) {
   const std::lock_guard lock(impl_->write_mutex);
   PAYCORE_ASSERT_GT(through_lsn, position());
-  Status status;
-  rocksdb::WriteBatch* write = batch.finish(impl_->events_per_block_max, through_lsn, &status);
-  PAYCORE_RETURN_IF_ERROR(status);
-  PAYCORE_RETURN_IF_ERROR(impl_->write_unlogged(write));
+  StatusOr<rocksdb::WriteBatch*> write = batch.finish(through_lsn);
+  PAYCORE_RETURN_IF_ERROR(write.status());
+  PAYCORE_RETURN_IF_ERROR(impl_->write_unlogged(*write));
   impl_->position.store(through_lsn, std::memory_order_release);
   if (batch.gap_at_us) impl_->gap_at_us.store(*batch.gap_at_us, std::memory_order_release);
   return Status::ok();
