@@ -23,6 +23,13 @@ Options follow_options(const TempDir& tmp) {
   return o;
 }
 
+// A log of `records` records, closed.
+void make_log(const TempDir& tmp, std::uint64_t records) {
+  auto log = open_log(follow_options(tmp));
+  ASSERT_TRUE(log);
+  write_records(*log, records);
+}
+
 // Reads from..to in reads of at most `per_read` records (the visitor stops, as the event
 // deriver's does at its batch limit), each from the LSN after the last one read.
 std::vector<Collected> follow(CommittedReader& reader, std::uint64_t from, std::uint64_t to,
@@ -70,11 +77,7 @@ TEST(CommittedReader, AReadFromElsewhereStartsAfresh) {
 
 TEST(CommittedReader, RecordsNoLongerOnDiskAreNotFound) {
   TempDir tmp;
-  {
-    auto log = open_log(follow_options(tmp));
-    ASSERT_TRUE(log);
-    write_records(*log, 300);
-  }
+  ASSERT_NO_FATAL_FAILURE(make_log(tmp, 300));
   ASSERT_EQ(::unlink(segment_path(tmp.log_dir(), 1).c_str()), 0);
   CommittedReader reader(tmp.log_dir());
   const Status s = reader.read(1, 300, [](std::uint64_t, std::uint16_t, std::span<const std::byte>) { return true; });
@@ -87,11 +90,7 @@ TEST(CommittedReader, RecordsNoLongerOnDiskAreNotFound) {
 
 TEST(CommittedReader, DamageIsCorruptionAndTheNextReadStartsAfresh) {
   TempDir tmp;
-  {
-    auto log = open_log(follow_options(tmp));
-    ASSERT_TRUE(log);
-    write_records(*log, 50);
-  }
+  ASSERT_NO_FATAL_FAILURE(make_log(tmp, 50));
   CommittedReader reader(tmp.log_dir());
   expect_records(follow(reader, 1, 5, 1000), 1, 5);
   flip_byte(segment_path(tmp.log_dir(), 1), record_offset(7) + 40);
