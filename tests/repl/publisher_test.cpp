@@ -4,7 +4,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <cstdlib>
 #include <thread>
 #include <vector>
 
@@ -477,14 +476,9 @@ TEST_F(Replication, APromotedStandbyWritesAndTheOldPrimaryIsFenced) {
 
 // The ports' eventfds are level-triggered in the core's epoll: unread, an idle core spins
 // through turns instead of sleeping (550k turns in the 500 ms here, against 27-41k asleep).
-// QUARANTINED (2026-12-01): an idle standby sometimes spins instead of sleeping: 120k-217k
-// turns in 500 ms in about one run of three, on an idle machine too, even 1.5 s after it caught
-// up (the primary always sleeps). Not yet understood (which wake source or turn() keeps it
-// busy); docs/replication.md "Not yet". Run it with PAYCORE_RUN_QUARANTINED=1.
+// It was quarantined for a day: 120k-217k turns in about one run of three, from the log's
+// completion eventfd left readable with nothing in flight (EngineTest.AnIdleCoreSleeps).
 TEST_F(Replication, AnIdlePrimaryAndStandbySleep) {
-  if (std::getenv("PAYCORE_RUN_QUARANTINED") == nullptr) {
-    GTEST_SKIP() << "quarantined: an idle standby sometimes spins (docs/replication.md \"Not yet\")";
-  }
   Engine& primary_engine = cluster_primary("a");
   fund(primary_engine);
   Engine& standby_engine = standby("b");
