@@ -3,11 +3,12 @@
 
 #include <pthread.h>
 #include <sys/eventfd.h>
-#include <sys/resource.h>
 #include <unistd.h>
 
 #include <cstdint>
 #include <utility>
+
+#include "base/thread_priority.hpp"
 
 namespace paycore {
 
@@ -71,9 +72,7 @@ bool Archiver::poll(ArchiveDone* done) {
 
 void Archiver::run() {
   const pid_t tid = ::gettid();
-  // Linux: PRIO_PROCESS with a thread's id sets that thread's nice value alone. Raising one's
-  // own nice value needs no privilege; should it fail, archiving only competes harder.
-  if (low_priority_) (void)::setpriority(PRIO_PROCESS, static_cast<id_t>(tid), archiver_low_priority_nice);
+  if (low_priority_) (void)lower_this_thread_priority(archiver_low_priority_nice);
   thread_id_.store(tid, std::memory_order_release);
   ArchiveJob job;
   while (next_job(&job)) {

@@ -1,5 +1,7 @@
 #include "cdc/cdc_publisher.hpp"
 
+#include <pthread.h>
+
 #include <chrono>
 #include <vector>
 
@@ -60,6 +62,7 @@ StatusOr<std::unique_ptr<CdcPublisher>> CdcPublisher::start(const events::EventS
   if (config.events_per_round_max == 0) return Status::invalid_argument("cdc: events_per_round_max is 0");
   std::unique_ptr<CdcPublisher> p(new CdcPublisher(store, std::move(config)));
   p->thread_ = std::thread([raw = p.get()] { raw->loop(); });
+  (void)::pthread_setname_np(p->thread_.native_handle(), "paycore-cdc");  // top -H, perf
   return p;
 }
 

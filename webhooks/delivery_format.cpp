@@ -200,6 +200,16 @@ std::string due_prefix(std::string_view endpoint_id) {
   return key;
 }
 
+std::string due_seek_key(std::string_view endpoint_id, std::int64_t from_us,
+                         std::string_view from_event_id) {
+  PAYCORE_ASSERT_GE(from_us, 0);
+  std::string key = due_prefix(endpoint_id);
+  Writer w(&key);
+  w.big_endian64(from_us);
+  w.text<std::uint8_t>(from_event_id);  // "" sorts before every id at that time
+  return key;
+}
+
 std::string due_key(std::string_view endpoint_id, std::int64_t next_attempt_at_us,
                     std::string_view event_id) {
   PAYCORE_ASSERT_GT(next_attempt_at_us, 0);

@@ -132,6 +132,11 @@ std::string due_key(std::string_view endpoint_id, std::int64_t next_attempt_at_u
                     std::string_view event_id);
 /// Every due key of an endpoint: the prefix.
 std::string due_prefix(std::string_view endpoint_id);
+/// Where the endpoint's due keys from (`from_us` >= 0, `from_event_id`) on begin (the key
+/// itself when it exists; "": the first at that time): a seek target that passes over the
+/// deleted keys of earlier attempts instead of reading them (a queue in RocksDB).
+std::string due_seek_key(std::string_view endpoint_id, std::int64_t from_us,
+                         std::string_view from_event_id);
 std::string finished_key(std::int64_t finished_at_us, std::string_view event_id,
                          std::string_view endpoint_id);
 std::string disabled_key(std::string_view endpoint_id);

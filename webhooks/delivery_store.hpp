@@ -106,10 +106,18 @@ class DeliveryStore {
   /// Each endpoint that has PENDING deliveries, with the time its first one is due; at most
   /// endpoints_max (one seek per endpoint).
   StatusOr<std::vector<std::pair<std::string, std::int64_t>>> due_endpoints() const;
-  /// The endpoint's PENDING deliveries due at or before `until_us`, in due order, at most
+  /// The endpoint's PENDING deliveries due in [from, until_us], in due order, at most
   /// `count_max`; and in `*next_due_us` (when not null) the due time of the first one not
-  /// returned (INT64_MAX when there is none).
-  StatusOr<std::vector<format::DueKey>> due_of(std::string_view endpoint_id,
+  /// returned (INT64_MAX when there is none). `from` is the caller's lower bound on what can be
+  /// due, a due time (>= 0; 0: all) and an event id ("": the first at that time): the seek
+  /// starts there, so the deleted keys of delivered ones before it are never read (without it
+  /// every call walked them, and a busy endpoint's deliveries slowed from ~6,000/s to ~1,500/s
+  /// within seconds).
+  struct DueFrom {
+    std::int64_t due_us = 0;
+    std::string event_id;
+  };
+  StatusOr<std::vector<format::DueKey>> due_of(std::string_view endpoint_id, const DueFrom& from,
                                                std::int64_t until_us, std::size_t count_max,
                                                std::int64_t* next_due_us) const;
 

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <filesystem>
+#include <limits>
 
 namespace paycore::webhooks {
 namespace {
@@ -106,7 +107,7 @@ TEST_F(DeliveryStoreTest, DueIndexFollowsTheState) {
   ASSERT_TRUE(store_->add(event("evt_1"), endpoints({"we_1"}), 5'000).is_ok());
   ASSERT_TRUE(store_->add(event("evt_2"), endpoints({"we_1"}), 6'000).is_ok());
   std::int64_t next_us = 0;
-  StatusOr<std::vector<format::DueKey>> due = store_->due_of("we_1", 5'500, 10, &next_us);
+  StatusOr<std::vector<format::DueKey>> due = store_->due_of("we_1", {}, 5'500, 10, &next_us);
   ASSERT_TRUE(due.is_ok());
   ASSERT_EQ(due->size(), 1U);
   EXPECT_EQ((*due)[0].event_id, "evt_1");
@@ -117,10 +118,33 @@ TEST_F(DeliveryStoreTest, DueIndexFollowsTheState) {
     d.next_attempt_at_us = 0;
     d.finished_at_us = 7'000;
   }, false).is_ok());
-  due = store_->due_of("we_1", 10'000, 10, &next_us);
+  due = store_->due_of("we_1", {}, 10'000, 10, &next_us);
   ASSERT_EQ(due->size(), 1U);
   EXPECT_EQ((*due)[0].event_id, "evt_2");
   EXPECT_EQ(store_->pending_count(), 1U);
+}
+
+TEST_F(DeliveryStoreTest, DueScanStartsAtItsLowerBound) {
+  ASSERT_TRUE(store_->add(event("evt_1"), endpoints({"we_1"}), 5'000).is_ok());
+  ASSERT_TRUE(store_->add(event("evt_2"), endpoints({"we_1"}), 6'000).is_ok());
+  ASSERT_TRUE(store_->add(event("evt_3"), endpoints({"we_2"}), 5'000).is_ok());
+  std::int64_t next_us = 0;
+  ASSERT_TRUE(store_->add(event("evt_4"), endpoints({"we_1"}), 6'000).is_ok());
+  StatusOr<std::vector<format::DueKey>> due = store_->due_of("we_1", {6'000, ""}, 10'000, 10, &next_us);
+  ASSERT_TRUE(due.is_ok());
+  ASSERT_EQ(due->size(), 2U);  // evt_1, due before the bound, is not read
+  EXPECT_EQ((*due)[0].event_id, "evt_2");
+  EXPECT_EQ((*due)[1].event_id, "evt_4");
+  EXPECT_EQ(next_us, std::numeric_limits<std::int64_t>::max());  // and not another endpoint's
+  due = store_->due_of("we_1", {6'000, "evt_4"}, 10'000, 10, &next_us);  // from that key on
+  ASSERT_TRUE(due.is_ok());
+  ASSERT_EQ(due->size(), 1U);
+  EXPECT_EQ((*due)[0].event_id, "evt_4");
+  due = store_->due_of("we_1", {6'001, ""}, 10'000, 10, &next_us);
+  ASSERT_TRUE(due.is_ok());
+  EXPECT_TRUE(due->empty());
+  EXPECT_EQ(store_->due_of("we_1", {-1, ""}, 10'000, 10, &next_us).status().code(),
+            StatusCode::kInvalidArgument);
 }
 
 TEST_F(DeliveryStoreTest, AttemptsKeptAreCapped) {
