@@ -276,7 +276,7 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
   }
   c.floor_lsn = &floor_lsn_;
   c.retention_us = config_.retention_us;
-  c.nice = config_.nice;
+  c.priority = config_.priority;
   if (dispatcher_ != nullptr) {
     // The deriver's batches hold whole records: their last event's LSN is handed over whole.
     c.before_commit = [this](std::span<const events::Event> es) { return hand_over(es, es.back().lsn); };

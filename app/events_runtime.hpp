@@ -26,7 +26,7 @@ namespace paycore::app {
 struct EventsRuntimeConfig {
   std::string data_dir;                 // DATA_DIR: events/ and webhooks/ are made in it
   std::int64_t retention_us = 0;        // events kept at least this long
-  int nice = 0;                         // the deriver's (and dispatcher's: its config) nice value
+  ThreadPriority priority = ThreadPriority::normal;  // the deriver's (the dispatcher's: its config)
   bool webhooks = true;                 // false in a cluster (docs/events.md "In a cluster")
   // A cluster member (nats_url): derive only what the shared log acknowledged, and publish
   // the events to JetStream while primary (cdc; its is_primary and render are set here).

@@ -60,7 +60,7 @@ std::vector<Setting> events_settings() {
   return {
       {"events", SettingType::flag, "false", "derive events from the log into DATA_DIR/events (GET /v1/events) and deliver webhooks from DATA_DIR/webhooks (docs/events.md; off by default until its cost is cut: docs/benchmarks.md)"},
       {"events_retention_days", SettingType::integer, "30", "events are kept at least this many days (1..3650)"},
-      {"events_nice", SettingType::integer, "10", "the nice value (0..19) of the event deriver's and the webhook dispatcher's threads: under a full load payments come first and events wait in the log and the delivery store (docs/events.md \"Cost\")"},
+      {"events_cpu_priority", SettingType::text, "idle", "CPU priority of the event deriver's and the webhook dispatcher's threads: normal, low (nice 19) or idle (SCHED_IDLE: only CPU time nothing else wants); under a full load payments come first and events wait in the log and the delivery store (docs/events.md \"Cost\")"},
       {"webhook_timeout_ms", SettingType::integer, "10000", "a webhook attempt without a 2xx answer within this has failed (1000..60000)"},
       {"webhook_in_flight_per_endpoint", SettingType::integer, "4", "webhook requests at once to one endpoint (1..64; 256 at once in all): a dead endpoint holds at most this many"},
       {"webhook_retry_horizon_s", SettingType::integer, "259200", "failed webhook deliveries are retried, with backoff, this long after their event (3 days; 0..31536000)"},
@@ -899,13 +899,13 @@ StatusOr<EventsRuntimeConfig> events_config_from(Settings& settings, const Serve
   const std::int64_t in_flight = settings.integer("webhook_in_flight_per_endpoint");
   if (in_flight < 1 || in_flight > 64) return Status::invalid_argument("webhook_in_flight_per_endpoint must be 1..64");
   if (horizon_s < 0 || horizon_s > 31'536'000) return Status::invalid_argument("webhook_retry_horizon_s must be 0..31536000");
-  const std::int64_t nice = settings.integer("events_nice");
-  if (nice < 0 || nice > thread_nice_max) return Status::invalid_argument("events_nice must be 0..19");
+  const std::optional<ThreadPriority> priority = parse_thread_priority(settings.text("events_cpu_priority"));
+  if (!priority.has_value()) return Status::invalid_argument("events_cpu_priority must be normal, low or idle");
   EventsRuntimeConfig config;
   config.data_dir = shape.data_dir;
   config.retention_us = days * 86'400'000'000;
-  config.nice = static_cast<int>(nice);
-  config.dispatcher.nice = config.nice;
+  config.priority = *priority;
+  config.dispatcher.priority = *priority;
   config.webhooks = settings.text("nats_url").empty();
   config.cluster = !config.webhooks;
   config.cdc.link.urls = settings.text("nats_url");

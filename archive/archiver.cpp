@@ -72,7 +72,7 @@ bool Archiver::poll(ArchiveDone* done) {
 
 void Archiver::run() {
   const pid_t tid = ::gettid();
-  if (low_priority_) (void)lower_this_thread_priority(archiver_low_priority_nice);
+  if (low_priority_) (void)set_this_thread_priority(ThreadPriority::low);
   thread_id_.store(tid, std::memory_order_release);
   ArchiveJob job;
   while (next_job(&job)) {

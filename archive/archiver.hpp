@@ -25,7 +25,7 @@ namespace paycore {
 inline constexpr std::chrono::microseconds archiver_durable_poll_interval_default{1000};
 /// The archiver thread's nice value when it runs at low priority (the lowest Linux has, the
 /// one RocksDB gives its background threads for CpuPriority::kLow).
-inline constexpr int archiver_low_priority_nice = thread_nice_max;
+inline constexpr int archiver_low_priority_nice = thread_low_priority_nice;
 
 /// One thread, one job queued and one in progress at most. submit() and poll() are the core
 /// thread's (ArchiveSink: non-blocking; a mutex guards the hand-over, which happens once per

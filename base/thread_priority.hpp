@@ -3,21 +3,49 @@
 // under a full load (event derivation, webhook delivery, archiving) gives way to the threads
 // that answer payments.
 
+#include <sched.h>
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <optional>
+#include <string_view>
+
 namespace paycore {
 
-/// The highest nice value (the lowest priority) Linux has.
-inline constexpr int thread_nice_max = 19;
+/// The nice value of ThreadPriority::low: the highest Linux has (RocksDB's CpuPriority::kLow).
+inline constexpr int thread_low_priority_nice = 19;
 
-/// Sets the calling thread's nice value to `nice` (0..thread_nice_max; 0 leaves it as it is).
-/// Linux: setpriority(PRIO_PROCESS, <thread id>) sets one thread's value (setpriority(2),
-/// "BUGS": threads do not share a nice value). Raising one's own value needs no privilege;
-/// should it fail anyway, the thread only competes harder. Returns whether it was set.
-inline bool lower_this_thread_priority(int nice) {
-  if (nice <= 0 || nice > thread_nice_max) return false;
-  return ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), nice) == 0;
+enum class ThreadPriority {
+  normal,  // as created
+  low,     // nice thread_low_priority_nice: a small share of a CPU others want
+  idle,    // SCHED_IDLE (sched(7)): runs only on a CPU nothing else wants, and gives it up at
+           // once when a normal thread wakes
+};
+
+/// "normal", "low", "idle"; nullopt for anything else.
+inline std::optional<ThreadPriority> parse_thread_priority(std::string_view text) {
+  if (text == "normal") return ThreadPriority::normal;
+  if (text == "low") return ThreadPriority::low;
+  if (text == "idle") return ThreadPriority::idle;
+  return std::nullopt;
+}
+
+/// Sets the calling thread's priority. Linux: setpriority(PRIO_PROCESS, <thread id>) and
+/// sched_setscheduler(0) act on one thread (setpriority(2) "BUGS", sched_setscheduler(2)).
+/// Lowering one's own priority needs no privilege; should it fail anyway, the thread only
+/// competes harder. Returns whether it was set (normal: nothing to do, true).
+inline bool set_this_thread_priority(ThreadPriority priority) {
+  switch (priority) {
+    case ThreadPriority::normal:
+      return true;
+    case ThreadPriority::low:
+      return ::setpriority(PRIO_PROCESS, static_cast<id_t>(::gettid()), thread_low_priority_nice) == 0;
+    case ThreadPriority::idle: {
+      const sched_param param{};
+      return ::sched_setscheduler(0, SCHED_IDLE, &param) == 0;
+    }
+  }
+  return false;
 }
 
 }  // namespace paycore

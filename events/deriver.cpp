@@ -7,7 +7,6 @@
 #include <vector>
 
 #include "base/log.hpp"
-#include "base/thread_priority.hpp"
 #include "base/time.hpp"
 #include "core/command_record.hpp"
 #include "wal/committed.hpp"
@@ -168,7 +167,7 @@ Status Deriver::run_once() {
 }
 
 void Deriver::loop() {
-  (void)lower_this_thread_priority(config_.nice);
+  (void)set_this_thread_priority(config_.priority);
   for (;;) {
     const Status s = run_once();
     metrics_.stuck.store(!s.is_ok(), std::memory_order_relaxed);

@@ -20,6 +20,7 @@
 #include <thread>
 
 #include "base/status.hpp"
+#include "base/thread_priority.hpp"
 #include "events/event.hpp"
 #include "events/event_store.hpp"
 #include "wal/committed.hpp"
@@ -60,10 +61,10 @@ struct DeriverConfig {
   // handed over must be durable when it returns (the dispatcher's sync), since after the
   // flush those events are never derived again. A failure leaves the flush for later.
   std::function<Status()> before_flush;
-  // The thread's nice value (0: unchanged; base/thread_priority.hpp): derivation is background
-  // work, and under a full load the payments' threads come first while the log keeps what is
-  // not derived yet (the floor above).
-  int nice = 0;
+  // The thread's CPU priority (base/thread_priority.hpp): derivation is background work, and
+  // under a full load the payments' threads come first while the log keeps what is not
+  // derived yet (the floor above).
+  ThreadPriority priority = ThreadPriority::normal;
 };
 
 /// Counters for /metrics.

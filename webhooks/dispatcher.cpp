@@ -17,7 +17,6 @@
 #include "base/assert.hpp"
 #include "base/histogram.hpp"
 #include "base/log.hpp"
-#include "base/thread_priority.hpp"
 #include "base/time.hpp"
 #include "webhooks/signature.hpp"
 
@@ -361,7 +360,7 @@ void Dispatcher::Impl::purge(std::int64_t now) {
 }
 
 void Dispatcher::Impl::run() {
-  (void)lower_this_thread_priority(config.nice);
+  (void)set_this_thread_priority(config.priority);
   std::vector<SendResult> results;
   while (!stopping.load(std::memory_order_acquire)) {
     take_notices();

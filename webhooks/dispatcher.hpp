@@ -36,6 +36,7 @@
 #include <vector>
 
 #include "base/status.hpp"
+#include "base/thread_priority.hpp"
 #include "webhooks/backoff.hpp"
 #include "webhooks/delivery_store.hpp"
 #include "webhooks/sender.hpp"
@@ -71,9 +72,9 @@ struct DispatcherConfig {
   std::size_t purge_batch_max = 1000;  // deliveries deleted per turn (again the next turn
                                        // while a purge finds a full batch)
   std::uint64_t jitter_seed = 0;       // 0: from std::random_device
-  /// The thread's nice value (0: unchanged; base/thread_priority.hpp): under a full load
-  /// payments come first and deliveries wait in the store, later but never lost.
-  int nice = 0;
+  /// The thread's CPU priority (base/thread_priority.hpp): under a full load payments come
+  /// first and deliveries wait in the store, later but never lost.
+  ThreadPriority priority = ThreadPriority::normal;
   /// Unix microseconds: the schedule's clock and the signature's `t`. Tests step it.
   std::function<std::int64_t()> clock_us;  // empty: wall_clock_us
 };
