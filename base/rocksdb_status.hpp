@@ -103,10 +103,17 @@ class RocksdbWriteGate {
   /// Syncs `db`'s WAL (what earlier unsynced writes put there). A failure stops every later
   /// write and sync, as a failed write does: after a failed fsync the kernel may have dropped
   /// the dirty pages, and a second fsync that succeeds would prove nothing.
+  /// The fsync runs outside the gate's mutex: writes go on meanwhile (RocksDB allows Write
+  /// beside SyncWAL), and a write that lands during a sync that fails is no worse than one
+  /// just before it.
   Status sync_wal(rocksdb::DB& db, std::string_view what) {
+    {
+      const std::lock_guard lock(mutex_);
+      if (!failed_.is_ok()) return failed_;
+    }
+    const Status synced = from_rocksdb(db.SyncWAL(), what);
     const std::lock_guard lock(mutex_);
-    if (!failed_.is_ok()) return failed_;
-    return remember(from_rocksdb(db.SyncWAL(), what));
+    return remember(synced);
   }
 
  private:

@@ -18,8 +18,10 @@ inline constexpr int thread_low_priority_nice = 19;
 enum class ThreadPriority {
   normal,  // as created
   low,     // nice thread_low_priority_nice: a small share of a CPU others want
-  idle,    // SCHED_IDLE (sched(7)): runs only on a CPU nothing else wants, and gives it up at
-           // once when a normal thread wakes
+  idle,    // SCHED_IDLE (sched(7)): the smallest share the scheduler has (a weight of 3
+           // against 1024 for a normal thread at nice 0), so it runs mostly on CPU time
+           // nothing else wants; never starved outright. A lock it holds can keep a normal
+           // thread waiting that long: keep such threads out of the payments' path
 };
 
 /// "normal", "low", "idle"; nullopt for anything else.

@@ -491,7 +491,10 @@ Status EventStore::commit(Batch& batch, std::uint64_t through_lsn) {
 }
 
 StatusOr<std::uint64_t> EventStore::flush() {
-  const std::lock_guard lock(impl_->write_mutex);
+  // Not under write_mutex: a commit stores the position after its write (release), so every
+  // commit up to `position` is in the memtables this flush writes (later ones may be too), and
+  // the deriver (idle CPU priority) must not hold the lock an HTTP handler (put_endpoint)
+  // waits for through a flush's I/O.
   const std::uint64_t position = impl_->position.load(std::memory_order_acquire);
   rocksdb::FlushOptions options;
   options.wait = true;

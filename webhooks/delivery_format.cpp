@@ -213,11 +213,8 @@ std::string due_seek_key(std::string_view endpoint_id, std::int64_t from_us,
 std::string due_key(std::string_view endpoint_id, std::int64_t next_attempt_at_us,
                     std::string_view event_id) {
   PAYCORE_ASSERT_GT(next_attempt_at_us, 0);
-  std::string key = due_prefix(endpoint_id);
-  Writer w(&key);
-  w.big_endian64(next_attempt_at_us);
-  w.text<std::uint8_t>(event_id);
-  return key;
+  PAYCORE_ASSERT(!event_id.empty());
+  return due_seek_key(endpoint_id, next_attempt_at_us, event_id);  // the same bytes
 }
 
 std::string finished_key(std::int64_t finished_at_us, std::string_view event_id,

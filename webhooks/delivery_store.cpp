@@ -212,7 +212,8 @@ StatusOr<std::optional<std::uint64_t>> DeliveryStore::handed_over() const {
 }
 
 Status DeliveryStore::sync() {
-  const std::lock_guard lock(impl_->write_mutex);
+  // Not under write_mutex: the fsync must not hold up redeliver's or the dispatcher's writes
+  // (and its callers run at idle CPU priority: docs/events.md "What it costs").
   return impl_->gate.sync_wal(*impl_->db, "delivery store " + impl_->dir + ": sync");
 }
 

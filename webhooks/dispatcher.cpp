@@ -29,8 +29,8 @@ constexpr std::int64_t never_us = std::numeric_limits<std::int64_t>::max();
 // none known), which of its deliveries are being sent, and a lower bound on the due time of
 // every PENDING one (its due scan starts there; see DeliveryStore::due_of). The bound holds
 // because each due key written comes with a notice or a retry time no later than the key
-// (enqueue, redeliver, record), a new slot starts at its first notice, and a scan only moves
-// the bound up to the first key it finds, which is the endpoint's earliest.
+// (enqueue, redeliver, record), a new slot starts at its first notice or at the rescan's first
+// key, and a scan only moves the bound up to the first key it finds, the endpoint's earliest.
 struct Slot {
   std::int64_t next_due_us = never_us;
   DeliveryStore::DueFrom scan_from{never_us, ""};
@@ -177,7 +177,8 @@ bool Dispatcher::Impl::start_slot(const std::string& endpoint_id, Slot& slot, st
     return true;
   }
   slot.next_due_us = next_due_us;
-  // Keys of one enqueue share their due time: the bound names the first key itself.
+  // The first key found is the endpoint's earliest; naming it (not only its time) skips the
+  // deleted keys of its own enqueue, which share that time.
   slot.scan_from = due->empty() ? DeliveryStore::DueFrom{next_due_us, ""}
                                 : DeliveryStore::DueFrom{due->front().next_attempt_at_us, due->front().event_id};
   std::size_t started_count = 0;
