@@ -39,7 +39,11 @@ inline std::string_view rocksdb_view(const rocksdb::Slice& bytes) { return {byte
 /// The options of a small store (the event store, the webhook delivery store): the archive's
 /// settings (archive/store.cpp) scaled down: created when missing, paranoid checks, a torn WAL
 /// tail dropped (point-in-time recovery), 16 MiB memtables, RocksDB's own LOG files capped, a
-/// block cache of `block_cache_bytes` holding the index and filter blocks too.
+/// block cache of `block_cache_bytes` for data blocks. Index and filter blocks stay with the
+/// open tables (RocksDB's default; at most max_open_files tables, ~10 bytes of index and filter
+/// per key): in the shared cache a backlog of deliveries read from the tables pushed them out,
+/// and every read fetched and decompressed an index block again (the dispatcher fell to ~100
+/// deliveries/s and the deriver's handover to ~7,000 events/s after an 8 s load).
 /// `bloom_bits_per_key` > 0: a Bloom filter in every table and the memtable, for stores whose
 /// point reads mostly ask for keys that are not there (RocksDB wiki "RocksDB Bloom Filter").
 inline rocksdb::Options rocksdb_small_store_options(std::size_t block_cache_bytes, int background_jobs,
@@ -56,7 +60,7 @@ inline rocksdb::Options rocksdb_small_store_options(std::size_t block_cache_byte
   db.keep_log_file_num = 2;
   rocksdb::BlockBasedTableOptions table;
   table.block_cache = rocksdb::NewLRUCache(block_cache_bytes);
-  table.cache_index_and_filter_blocks = true;
+  table.cache_index_and_filter_blocks = false;
   if (bloom_bits_per_key > 0) {
     table.filter_policy.reset(rocksdb::NewBloomFilterPolicy(bloom_bits_per_key));
     db.memtable_whole_key_filtering = true;
