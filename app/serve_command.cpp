@@ -60,7 +60,7 @@ std::vector<Setting> events_settings() {
   return {
       {"events", SettingType::flag, "false", "derive events from the log into DATA_DIR/events (GET /v1/events) and deliver webhooks from DATA_DIR/webhooks (docs/events.md; off by default until its cost is cut: docs/benchmarks.md)"},
       {"events_retention_days", SettingType::integer, "30", "events are kept at least this many days (1..3650)"},
-      {"events_cpu_priority", SettingType::text, "idle", "CPU priority of the event deriver's and the webhook dispatcher's threads: normal, low (nice 19) or idle (SCHED_IDLE: mostly CPU time nothing else wants); under a full load payments come first and events wait in the log and the delivery store (docs/events.md \"Cost\")"},
+      {"events_cpu_priority", SettingType::text, "low", "CPU priority of the event deriver's and the webhook dispatcher's threads: normal, low (nice 19) or idle (SCHED_IDLE: mostly CPU time nothing else wants); under a full load payments come first and events wait in the log and the delivery store (docs/events.md \"Cost\")"},
       {"webhook_timeout_ms", SettingType::integer, "10000", "a webhook attempt without a 2xx answer within this has failed (1000..60000)"},
       {"webhook_in_flight_per_endpoint", SettingType::integer, "4", "webhook requests at once to one endpoint (1..64; 256 at once in all): a dead endpoint holds at most this many"},
       {"webhook_retry_horizon_s", SettingType::integer, "259200", "failed webhook deliveries are retried, with backoff, this long after their event (3 days; 0..31536000)"},
