@@ -4,8 +4,10 @@
 // at once (a split brain) still put each event in once; NATS down and back loses nothing.
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
+#include <deque>
 #include <thread>
 
 #include "cdc/cdc_publisher.hpp"
@@ -81,6 +83,11 @@ class Cdc : public ::testing::Test {
     ASSERT_TRUE(store_->commit(*batch, to).is_ok());
   }
 
+  // A publisher's "am I primary" flag, owned by the fixture: a publisher's thread reads it
+  // until TearDown stops the publisher, after the test body's locals are gone (ASan:
+  // stack-use-after-return when it was a local).
+  std::atomic<bool>& lead_flag(bool leads) { return lead_flags_.emplace_back(leads); }
+
   CdcPublisher& start_publisher(std::atomic<bool>* primary) {
     CdcConfig c;
     c.link.urls = nats_.urls();
@@ -151,12 +158,13 @@ class Cdc : public ::testing::Test {
   std::string dir_;
   NatsCluster nats_;
   std::unique_ptr<EventStore> store_;
+  std::deque<std::atomic<bool>> lead_flags_;  // stable addresses; outlive publishers_
   std::vector<std::unique_ptr<CdcPublisher>> publishers_;
 };
 
 TEST_F(Cdc, ThePrimaryPublishesEveryEventOnceInOrderOnItsMerchantsSubject) {
   add_events(1, 10);
-  std::atomic<bool> primary{true};
+  std::atomic<bool>& primary = lead_flag(true);
   CdcPublisher& p = start_publisher(&primary);
   expect_events_1_to(stream_of(10), 10);
   add_events(11, 13);
@@ -169,12 +177,12 @@ TEST_F(Cdc, ThePrimaryPublishesEveryEventOnceInOrderOnItsMerchantsSubject) {
 
 TEST_F(Cdc, AStandbyPublishesNothingAndGoesOnAfterTheStreamsLastEventOnceItLeads) {
   add_events(1, 5);
-  std::atomic<bool> first_primary{true};
+  std::atomic<bool>& first_primary = lead_flag(true);
   start_publisher(&first_primary);
   expect_events_1_to(stream_of(5), 5);
   publishers_.clear();  // the old primary is gone
   add_events(6, 9);
-  std::atomic<bool> second_primary{false};
+  std::atomic<bool>& second_primary = lead_flag(false);
   CdcPublisher& second = start_publisher(&second_primary);
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
   EXPECT_EQ(stream().size(), 5U);
@@ -187,7 +195,7 @@ TEST_F(Cdc, AStandbyPublishesNothingAndGoesOnAfterTheStreamsLastEventOnceItLeads
 // Two members that both believe they lead (a split brain): each message expects the stream's
 // last sequence, so neither can put an event in twice or out of order.
 TEST_F(Cdc, TwoPublishersAtOncePutEachEventInOnce) {
-  std::atomic<bool> primary{true};
+  std::atomic<bool>& primary = lead_flag(true);
   start_publisher(&primary);
   start_publisher(&primary);
   for (std::uint64_t from = 1; from <= 40; from += 8) {
@@ -201,7 +209,7 @@ TEST_F(Cdc, TwoPublishersAtOncePutEachEventInOnce) {
 
 TEST_F(Cdc, NatsDownAndBackLosesNothing) {
   add_events(1, 3);
-  std::atomic<bool> primary{true};
+  std::atomic<bool>& primary = lead_flag(true);
   CdcPublisher& p = start_publisher(&primary);
   expect_events_1_to(stream_of(3), 3);
   nats_.kill(0);  // libnats buffers what is published meanwhile, or the round fails: either way
