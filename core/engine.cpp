@@ -600,12 +600,9 @@ struct Engine::Core {
   // the input check that follows.
   void sleep_until_work() {
     drain_eventfd_nonblocking(e.wake_fd_);
-    // With no flush in flight no completion can be missed by draining the log's eventfd, and
-    // it must be drained: it can be left readable with nothing to reap (a completion counted
-    // after the writer's last read, e.g. the CQE of a blocking Log::wait), and level-triggered
-    // it then ended every sleep at once: an idle server spun through ~500-800k turns a second
-    // (core thread ~6% CPU at rest, a busy-looking core for the event dispatcher to share).
-    if (!log->batch_in_flight()) drain_eventfd_nonblocking(log->completion_fd());
+    // Left readable, the log's fd ended every sleep at once: an idle server turned ~500-800k
+    // times a second.
+    log->settle_completion_fd();
     e.wake_pending_.exchange(false, std::memory_order_seq_cst);
     e.core_sleeping_.store(true, std::memory_order_seq_cst);
     if (has_input() || e.stop_requested_.load()) {

@@ -511,6 +511,12 @@ std::uint64_t Log::first_lsn() const {
 }
 bool Log::using_io_uring() const { return writer_->io_uring(); }
 bool Log::batch_in_flight() const { return writer_->in_flight() > 0; }
+
+void Log::settle_completion_fd() {
+  if (batch_in_flight()) return;
+  std::uint64_t count = 0;
+  (void)::read(event_fd_, &count, sizeof count);  // non-blocking: EAGAIN when already empty
+}
 bool Log::sync_slot_free() const { return writer_->in_flight() < writer_->slots_max(); }
 std::size_t Log::batch_pending_bytes() const { return fill_->bytes; }
 

@@ -156,8 +156,13 @@ class Log {
   // Blocks until no flush is in flight; returns the durable LSN.
   std::uint64_t wait();
 
-  // Readable when a flush completes (poll() drains it). Level-triggered in epoll.
+  // Readable when a flush completes (poll() drains it). Level-triggered in epoll. It can stay
+  // readable after the last completion was taken (one counted after the writer's read, e.g.
+  // the CQE a blocking wait() took): call settle_completion_fd() before sleeping on it.
   int completion_fd() const { return event_fd_; }
+  // With no flush in flight, empties completion_fd (no completion can be missed then), so that
+  // a sleep on it lasts until the next flush completes. With flushes in flight: nothing.
+  void settle_completion_fd();
 
   std::uint64_t durable_lsn() const { return durable_lsn_; }
   std::uint64_t next_lsn() const { return next_lsn_; }
