@@ -255,6 +255,7 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
   if (rt->config_.webhooks) {
     webhooks::DispatcherConfig dispatcher = rt->config_.dispatcher;
     dispatcher.store.dir = rt->config_.data_dir + "/webhooks";
+    dispatcher.priority = rt->config_.priority;
     StatusOr<std::unique_ptr<webhooks::Dispatcher>> started = webhooks::Dispatcher::start(std::move(dispatcher));
     if (!started.is_ok()) return started.status();
     rt->dispatcher_ = std::move(*started);

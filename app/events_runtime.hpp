@@ -26,13 +26,13 @@ namespace paycore::app {
 struct EventsRuntimeConfig {
   std::string data_dir;                 // DATA_DIR: events/ and webhooks/ are made in it
   std::int64_t retention_us = 0;        // events kept at least this long
-  ThreadPriority priority = ThreadPriority::normal;  // the deriver's (the dispatcher's: its config)
+  ThreadPriority priority = ThreadPriority::normal;  // the deriver's and the dispatcher's threads
   bool webhooks = true;                 // false in a cluster (docs/events.md "In a cluster")
   // A cluster member (nats_url): derive only what the shared log acknowledged, and publish
   // the events to JetStream while primary (cdc; its is_primary and render are set here).
   bool cluster = false;
   cdc::CdcConfig cdc;
-  webhooks::DispatcherConfig dispatcher;  // its store dir is set from data_dir
+  webhooks::DispatcherConfig dispatcher;  // its store dir and priority are set from the above
   // Renders an event as the JSON its webhook body and GET /v1/events show (net/).
   std::function<std::string(const events::Event&)> render;
 };

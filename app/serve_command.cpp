@@ -905,7 +905,6 @@ StatusOr<EventsRuntimeConfig> events_config_from(Settings& settings, const Serve
   config.data_dir = shape.data_dir;
   config.retention_us = days * 86'400'000'000;
   config.priority = *priority;
-  config.dispatcher.priority = *priority;
   config.webhooks = settings.text("nats_url").empty();
   config.cluster = !config.webhooks;
   config.cdc.link.urls = settings.text("nats_url");

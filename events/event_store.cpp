@@ -386,7 +386,7 @@ class EventStore::Batch final : public PendingPayments {
     if (at_us == 0) return from_rocksdb(batch_.Delete("G"), "event store: batch");
     std::string value;
     put_be(value, static_cast<std::uint64_t>(at_us), 8);
-    return from_rocksdb(batch_.Put("G", rocksdb_slice(value)), "event store: batch");
+    return put("G", value);
   }
   // The whole write (events, index entries, PENDING changes, the gap) with `through_lsn` as
   // the position.
