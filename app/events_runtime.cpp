@@ -1,10 +1,13 @@
 #include "app/events_runtime.hpp"
 
 #include <algorithm>
+#include <chrono>
+#include <limits>
 #include <map>
-#include <tuple>
 #include <mutex>
 #include <set>
+#include <thread>
+#include <tuple>
 
 #include "base/random_hex.hpp"
 #include "base/log.hpp"
@@ -21,15 +24,28 @@ bool endpoint_wants(const std::vector<std::string>& events, events::EventType ty
 
 namespace {
 
-// The endpoints among `records` that get an event of `type`: enabled and subscribed to it.
+// The endpoints among `records` that get an event of `type` made at `created_at_us`: enabled,
+// subscribed to it, and created no later than it (the same on every member of a cluster,
+// whenever each learns of the endpoint: docs/events.md "Webhooks in a cluster"). A redelivery
+// passes INT64_MAX: endpoints created since the event get it too.
 std::vector<webhooks::Endpoint> endpoints_wanting(const std::vector<events::EndpointRecord>& records,
-                                                  events::EventType type) {
+                                                  events::EventType type, std::int64_t created_at_us) {
   std::vector<webhooks::Endpoint> out;
   for (const events::EndpointRecord& r : records) {
-    if (r.enabled && endpoint_wants(r.events, type)) out.push_back({r.id, r.url, r.secret, true});
+    if (r.enabled && r.created_at_us <= created_at_us && endpoint_wants(r.events, type)) {
+      out.push_back({r.id, r.url, r.secret, true});
+    }
   }
   return out;
 }
+
+// What the service needs of the runtime: where a new or disabled endpoint goes, and whether
+// this member takes writes (a cluster's standby does not).
+struct ServiceHooks {
+  std::function<Status(const events::EndpointRecord&)> save_endpoint;
+  std::function<bool()> accepts_writes;
+  std::function<const cdc::WebhookSyncMetrics*()> sync_metrics;  // null: none (yet)
+};
 
 // An event as the dispatcher sends it, its body rendered once (config.render).
 webhooks::Event webhook_event(const events::Event& e, const EventsRuntimeConfig& config) {
@@ -73,8 +89,8 @@ Status check_event_filter(const std::vector<std::string>& names) {
 class Service final : public events::EventsService {
  public:
   Service(events::EventStore& store, webhooks::Dispatcher* dispatcher, const EventsRuntimeConfig& config,
-          const std::unique_ptr<events::Deriver>& deriver)
-      : store_(store), dispatcher_(dispatcher), config_(config), deriver_(deriver) {}
+          const std::unique_ptr<events::Deriver>& deriver, ServiceHooks hooks)
+      : store_(store), dispatcher_(dispatcher), config_(config), deriver_(deriver), hooks_(std::move(hooks)) {}
 
   events::EventsMetrics metrics() const override {
     events::EventsMetrics m;
@@ -96,6 +112,15 @@ class Service final : public events::EventsService {
     m.transfers_in_flight = s.in_flight;
     static_assert(webhooks::DispatcherStats::lag_buckets == std::tuple_size_v<decltype(m.delivery_lag_ms_buckets)>);
     m.delivery_lag_ms_buckets = s.lag_ms_buckets;
+    if (const cdc::WebhookSyncMetrics* sync = hooks_.sync_metrics()) {
+      m.webhook_sync = true;
+      m.changes_published = sync->changes_published.load(std::memory_order_relaxed);
+      m.changes_dropped = sync->changes_dropped.load(std::memory_order_relaxed);
+      m.changes_applied = sync->changes_applied.load(std::memory_order_relaxed);
+      m.changes_unmatched = sync->changes_unmatched.load(std::memory_order_relaxed);
+      m.changes_sequence = sync->applied_sequence.load(std::memory_order_relaxed);
+      m.sync_failures = sync->failures.load(std::memory_order_relaxed);
+    }
     return m;
   }
 
@@ -115,7 +140,7 @@ class Service final : public events::EventsService {
   StatusOr<events::WebhookEndpoint> create_endpoint(const Id& merchant, const Id& request_id,
                                                     const std::string& url,
                                                     const std::vector<std::string>& names) override {
-    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    PAYCORE_RETURN_IF_ERROR(writable());
     const std::lock_guard lock(create_mutex_);  // one creation at a time: the count and the write
     StatusOr<std::optional<events::EndpointRecord>> earlier = store_.endpoint_by_request(merchant, request_id);
     if (!earlier.is_ok()) return earlier.status();
@@ -128,7 +153,7 @@ class Service final : public events::EventsService {
     events::EndpointRecord r{"we_" + random_hex(12), merchant, request_id, url, names,
                              "whsec_" + random_hex(32), true, wall_clock_us()};
     if (r.id.size() != 27 || r.secret.size() != 70) return Status(StatusCode::kUnavailable, "no randomness");
-    PAYCORE_RETURN_IF_ERROR(store_.put_endpoint(r));
+    PAYCORE_RETURN_IF_ERROR(hooks_.save_endpoint(r));
     return to_api(r, true);
   }
 
@@ -142,15 +167,14 @@ class Service final : public events::EventsService {
   }
 
   StatusOr<events::WebhookEndpoint> disable_endpoint(const Id& merchant, std::string_view id) override {
-    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    PAYCORE_RETURN_IF_ERROR(writable());
     StatusOr<std::optional<events::EndpointRecord>> found = store_.endpoint(merchant, id);
     if (!found.is_ok()) return found.status();
     if (!found->has_value()) return Status::not_found("no such webhook endpoint");
     events::EndpointRecord r = **found;
     if (r.enabled) {
       r.enabled = false;
-      PAYCORE_RETURN_IF_ERROR(store_.put_endpoint(r));
-      PAYCORE_RETURN_IF_ERROR(dispatcher_->disable_endpoint(r.id));
+      PAYCORE_RETURN_IF_ERROR(hooks_.save_endpoint(r));  // the dispatcher gives its deliveries up
     }
     return to_api(r, false);
   }
@@ -169,7 +193,7 @@ class Service final : public events::EventsService {
   std::uint64_t derived_lsn() const override { return store_.position(); }
 
   StatusOr<bool> redeliver(const Id& merchant, events::EventKey key, const Id& request_id) override {
-    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    PAYCORE_RETURN_IF_ERROR(writable());
     StatusOr<events::Event> e = get_event(merchant, key);
     if (!e.is_ok()) return e.status();
     const std::lock_guard lock(create_mutex_);  // a request_id is checked, then kept, alone
@@ -192,7 +216,8 @@ class Service final : public events::EventsService {
   Status queue_redelivery(const events::Event& e) {
     StatusOr<std::vector<events::EndpointRecord>> endpoints = store_.endpoints_of(e.merchant_id, endpoints_stored_per_merchant_max);
     if (!endpoints.is_ok()) return endpoints.status();
-    const std::vector<webhooks::Endpoint> wanting = endpoints_wanting(*endpoints, e.type);
+    const std::vector<webhooks::Endpoint> wanting =
+        endpoints_wanting(*endpoints, e.type, std::numeric_limits<std::int64_t>::max());
     const webhooks::Event body = webhook_event(e, config_);
     if (!wanting.empty()) PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue(body, wanting));
     const Status s = dispatcher_->redeliver(body.id);
@@ -202,7 +227,14 @@ class Service final : public events::EventsService {
 
   Status webhooks_available() const {
     if (dispatcher_ != nullptr) return Status::ok();
-    return Status(StatusCode::kUnavailable, "webhooks are not delivered in a cluster yet (docs/events.md)");
+    return Status(StatusCode::kUnavailable, "webhooks are off");
+  }
+  // Endpoints and redeliveries are written on the primary only (its bucket write and its
+  // dispatcher's changes are what the other members follow).
+  Status writable() const {
+    PAYCORE_RETURN_IF_ERROR(webhooks_available());
+    if (!hooks_.accepts_writes()) return Status(StatusCode::kUnavailable, std::string(events::not_primary_message));
+    return Status::ok();
   }
   // The same request again: the same endpoint, secret included; another body is refused.
   static StatusOr<events::WebhookEndpoint> replay(const events::EndpointRecord& r, const std::string& url,
@@ -240,6 +272,7 @@ class Service final : public events::EventsService {
   webhooks::Dispatcher* dispatcher_;  // null: no webhooks (a cluster)
   const EventsRuntimeConfig& config_;
   const std::unique_ptr<events::Deriver>& deriver_;  // the runtime's: set by start()
+  ServiceHooks hooks_;
   std::mutex create_mutex_;
 };
 
@@ -252,21 +285,37 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
   if (!store.is_ok()) return store.status();
   rt->store_ = std::move(*store);
   rt->floor_lsn_.store(rt->store_->position() + 1, std::memory_order_release);
+  EventsRuntime* raw = rt.get();
   if (rt->config_.webhooks) {
     webhooks::DispatcherConfig dispatcher = rt->config_.dispatcher;
     dispatcher.store.dir = rt->config_.data_dir + "/webhooks";
     dispatcher.priority = rt->config_.priority;
+    if (rt->config_.cluster) {
+      dispatcher.may_send = [raw] { return raw->may_send(); };
+      dispatcher.on_changed = [raw](std::span<const webhooks::Delivery> changed) {
+        if (cdc::WebhookSync* sync = raw->sync_ptr_.load(std::memory_order_acquire)) sync->publish_changes(changed);
+      };
+    }
     StatusOr<std::unique_ptr<webhooks::Dispatcher>> started = webhooks::Dispatcher::start(std::move(dispatcher));
     if (!started.is_ok()) return started.status();
     rt->dispatcher_ = std::move(*started);
   }
-  rt->service_ = std::make_unique<Service>(*rt->store_, rt->dispatcher_.get(), rt->config_, rt->deriver_);
+  ServiceHooks hooks{[raw](const events::EndpointRecord& r) { return raw->save_endpoint(r); },
+                     [raw] { return raw->may_send(); },
+                     [raw]() -> const cdc::WebhookSyncMetrics* {
+                       const cdc::WebhookSync* sync = raw->sync_ptr_.load(std::memory_order_acquire);
+                       return sync != nullptr ? &sync->metrics() : nullptr;
+                     }};
+  rt->service_ = std::make_unique<Service>(*rt->store_, rt->dispatcher_.get(), rt->config_, rt->deriver_,
+                                           std::move(hooks));
   return rt;
 }
 
 EventsRuntime::~EventsRuntime() { stop(); }
 
 Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_primary) {
+  is_primary_ = is_primary;
+  started_.store(true, std::memory_order_release);
   if (dispatcher_ != nullptr) PAYCORE_RETURN_IF_ERROR(catch_up_handover().with_context("events: handing over again"));
   events::DeriverConfig c;
   c.wal_dir = engine.wal_dir();
@@ -292,13 +341,31 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
   StatusOr<std::unique_ptr<cdc::CdcPublisher>> started = cdc::CdcPublisher::start(*store_, std::move(cdc));
   if (!started.is_ok()) return started.status();
   cdc_ = std::move(*started);
+  if (dispatcher_ == nullptr) return Status::ok();
+  cdc::WebhookSyncConfig sync = config_.webhook_sync;
+  sync.on_endpoint = [this](const events::EndpointRecord& r) { return keep_endpoint(r); };
+  sync.derived_lsn = [this] { return store_->position(); };
+  StatusOr<std::unique_ptr<cdc::WebhookSync>> synced = cdc::WebhookSync::start(*dispatcher_, std::move(sync));
+  if (!synced.is_ok()) return synced.status();
+  sync_ = std::move(*synced);
+  sync_ptr_.store(sync_.get(), std::memory_order_release);
   return Status::ok();
+}
+
+bool EventsRuntime::may_send() const {
+  if (!config_.cluster) return true;
+  return started_.load(std::memory_order_acquire) && is_primary_ && is_primary_();
 }
 
 void EventsRuntime::stop() {
   cdc_.reset();  // it reads the store
   if (deriver_) deriver_->stop();
+  // The sync's thread calls the dispatcher and the dispatcher's thread the sync: the sync's
+  // thread stops first (publish_changes still only queues), then the dispatcher goes.
+  if (sync_) sync_->stop();
   dispatcher_.reset();
+  sync_ptr_.store(nullptr, std::memory_order_release);
+  sync_.reset();
 }
 
 // Each event to its merchant's enabled endpoints that want it, in batches of at most
@@ -306,6 +373,8 @@ void EventsRuntime::stop() {
 // dispatcher (before_flush) before its store makes these events durable, and until then a
 // crash derives and hands them over again.
 Status EventsRuntime::hand_over(std::span<const events::Event> events, std::uint64_t handed_through) {
+  const std::lock_guard lock(endpoints_mutex_);  // an endpoint stored now is seen whole or not at all
+  handed_lsn_ = std::max(handed_lsn_, handed_through);
   std::map<std::string, std::vector<events::EndpointRecord>, std::less<>> endpoints_of;
   std::vector<webhooks::Event> bodies;
   std::vector<std::vector<webhooks::Endpoint>> targets;
@@ -319,7 +388,7 @@ Status EventsRuntime::hand_over(std::span<const events::Event> events, std::uint
       if (!got.is_ok()) return got.status();
       it = endpoints_of.emplace(std::string(e.merchant_id.view()), std::move(*got)).first;
     }
-    std::vector<webhooks::Endpoint> wanting = endpoints_wanting(it->second, e.type);
+    std::vector<webhooks::Endpoint> wanting = endpoints_wanting(it->second, e.type, e.created_at_us);
     if (wanting.empty()) continue;
     bodies.push_back(webhook_event(e, config_));
     targets.push_back(std::move(wanting));
@@ -357,6 +426,78 @@ Status EventsRuntime::catch_up_handover() {
   }
   PAYCORE_RETURN_IF_ERROR(dispatcher_->note_handed_over(store_->position()));
   return dispatcher_->sync();
+}
+
+Status EventsRuntime::save_endpoint(const events::EndpointRecord& endpoint) {
+  if (config_.cluster) {
+    cdc::WebhookSync* sync = sync_ptr_.load(std::memory_order_acquire);
+    if (sync == nullptr) return Status(StatusCode::kUnavailable, "webhook sync not started");
+    PAYCORE_RETURN_IF_ERROR(sync->put_endpoint(endpoint));
+  }
+  return keep_endpoint(endpoint);
+}
+
+Status EventsRuntime::keep_endpoint(const events::EndpointRecord& endpoint) {
+  StatusOr<std::optional<events::EndpointRecord>> had = store_->endpoint(endpoint.merchant_id, endpoint.id);
+  if (!had.is_ok()) return had.status();
+  if (had->has_value() && **had == endpoint) return Status::ok();  // e.g. this member's own, back from the bucket
+  std::uint64_t handed_before = 0;
+  {
+    const std::lock_guard lock(endpoints_mutex_);
+    PAYCORE_RETURN_IF_ERROR(store_->put_endpoint(endpoint));
+    handed_before = handed_lsn_;
+  }
+  if (!endpoint.enabled) return dispatcher_->disable_endpoint(endpoint.id);
+  if (had->has_value()) return Status::ok();
+  return hand_over_since_creation(endpoint, handed_before);
+}
+
+namespace {
+// A new endpoint looks back over at most this many of its merchant's newest events.
+constexpr std::size_t since_creation_events_max = 100'000;
+// The longest a new endpoint waits for the deriver to commit what it handed over (2 ms steps).
+constexpr int handed_commit_waits_max = 5000;
+}  // namespace
+
+// The events of the endpoint's merchant made since its creation and handed over before it was
+// stored (up to `handed_before`), which therefore went to the endpoints of the time only. A
+// member that learns of an endpoint late (from the cluster's bucket) sends it the same events as
+// the one that created it, so whichever member is primary later holds the same deliveries.
+Status EventsRuntime::hand_over_since_creation(const events::EndpointRecord& endpoint, std::uint64_t handed_before) {
+  for (int waits = 0; store_->position() < handed_before; ++waits) {  // the deriver commits right after
+    if (waits == handed_commit_waits_max) {
+      log_line(LogLevel::warn, "events: a new webhook endpoint did not see the deriver commit; some of its first events may not be sent",
+               {{"endpoint", endpoint.id}});
+      break;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+  }
+  events::EventListQuery query;
+  query.merchant_id = endpoint.merchant_id;
+  query.limit = 100;
+  std::vector<webhooks::Event> bodies;
+  for (std::size_t scanned = 0; scanned < since_creation_events_max;) {
+    StatusOr<events::EventListPage> page = store_->list(query);
+    if (!page.is_ok()) return page.status();
+    bool older = false;
+    for (const events::Event& e : page->events) {
+      older = e.created_at_us < endpoint.created_at_us;
+      if (older) break;
+      if (endpoint_wants(endpoint.events, e.type)) bodies.push_back(webhook_event(e, config_));
+    }
+    scanned += page->events.size();
+    if (older || !page->has_more || page->events.empty()) break;
+    query.starting_after = events::EventKey{page->events.back().lsn, page->events.back().index};
+  }
+  const webhooks::Endpoint target[] = {{endpoint.id, endpoint.url, endpoint.secret, true}};
+  for (std::size_t from = 0; from < bodies.size(); from += webhooks::events_per_add_max) {
+    std::vector<webhooks::Dispatcher::EventToDeliver> batch;
+    for (std::size_t i = from; i < std::min(bodies.size(), from + webhooks::events_per_add_max); ++i) {
+      batch.push_back({&bodies[i], target});
+    }
+    PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch, /*sync=*/true));
+  }
+  return Status::ok();
 }
 
 }  // namespace paycore::app

@@ -905,12 +905,18 @@ StatusOr<EventsRuntimeConfig> events_config_from(Settings& settings, const Serve
   config.data_dir = shape.data_dir;
   config.retention_us = days * 86'400'000'000;
   config.priority = *priority;
-  config.webhooks = settings.text("nats_url").empty();
-  config.cluster = !config.webhooks;
+  config.webhooks = true;
+  config.cluster = !settings.text("nats_url").empty();
   config.cdc.link.urls = settings.text("nats_url");
   config.cdc.link.name = "paycore-" + settings.text("cluster_name") + "-cdc";
   config.cdc.cluster = settings.text("cluster_name");
   config.cdc.replicas = static_cast<int>(settings.integer("log_stream_replicas"));
+  config.webhook_sync.link = config.cdc.link;
+  config.webhook_sync.link.name = "paycore-" + settings.text("cluster_name") + "-webhooks";
+  config.webhook_sync.cluster = config.cdc.cluster;
+  config.webhook_sync.replicas = config.cdc.replicas;
+  // A member away for less than the retry horizon (and a day) finds every change it missed.
+  config.webhook_sync.changes_age_max_ms = (horizon_s + 86'400) * 1000;
   config.dispatcher.sender.timeout_ms = timeout_ms;
   config.dispatcher.in_flight_per_endpoint_max = static_cast<std::size_t>(in_flight);
   config.dispatcher.sender.ca_file = settings.text("webhook_ca_file");

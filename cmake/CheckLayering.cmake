@@ -14,7 +14,7 @@ set(allowed_net base wal core archive auth events net)
 set(allowed_recon base core archive auth recon)
 set(allowed_repl base wal core repl)
 set(allowed_webhooks base webhooks)
-set(allowed_cdc base core events repl cdc)
+set(allowed_cdc base core events repl webhooks cdc)
 
 set(violations "")
 foreach(area base wal core archive auth events net recon repl webhooks cdc)

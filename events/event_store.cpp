@@ -190,6 +190,19 @@ bool get_string(std::string_view in, std::size_t* at, std::string* v) {
   return true;
 }
 
+std::string endpoint_key(const Id& merchant, std::string_view id) {
+  return "W" + std::string(merchant.view()) + '\0' + std::string(id);
+}
+std::string request_key(const Id& merchant, const Id& request_id) {
+  return "R" + std::string(merchant.view()) + '\0' + std::string(request_id.view());
+}
+
+rocksdb::Options make_options(const EventStoreOptions& options) {
+  return rocksdb_small_store_options(options.block_cache_bytes, 2);
+}
+
+}  // namespace
+
 std::string encode_endpoint(const EndpointRecord& e) {
   std::string out(1, '\1');
   for (std::string_view v : {std::string_view(e.id), e.merchant_id.view(), e.request_id.view(),
@@ -224,19 +237,6 @@ Status decode_endpoint(std::string_view in, EndpointRecord* e) {
   e->created_at_us = static_cast<std::int64_t>(get_be(in, at + 1, 8));
   return Status::ok();
 }
-
-std::string endpoint_key(const Id& merchant, std::string_view id) {
-  return "W" + std::string(merchant.view()) + '\0' + std::string(id);
-}
-std::string request_key(const Id& merchant, const Id& request_id) {
-  return "R" + std::string(merchant.view()) + '\0' + std::string(request_id.view());
-}
-
-rocksdb::Options make_options(const EventStoreOptions& options) {
-  return rocksdb_small_store_options(options.block_cache_bytes, 2);
-}
-
-}  // namespace
 
 struct EventStore::Impl {
   std::string dir;

@@ -76,6 +76,13 @@ struct EndpointRecord {
   friend bool operator==(const EndpointRecord&, const EndpointRecord&) = default;
 };
 
+/// An endpoint's bytes as the store's "W" value holds them (u8 version 1; id, merchant_id,
+/// request_id, url, secret as u32 length + bytes; u8 count of event names, each u32 length +
+/// bytes; u8 enabled; be64 created_at_us), also the value of the cluster's endpoints bucket
+/// (cdc/webhook_sync.hpp). decode: kCorruption when the bytes are not one.
+std::string encode_endpoint(const EndpointRecord& endpoint);
+Status decode_endpoint(std::string_view in, EndpointRecord* endpoint);
+
 /// Thread safety: reads (get, list, position) from any thread, concurrently with one writer
 /// (the deriver: begin/commit, drop_older_than) at a time.
 class EventStore {

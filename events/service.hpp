@@ -72,7 +72,20 @@ struct EventsMetrics {
   std::uint64_t deliveries_pending = 0;
   std::uint64_t transfers_in_flight = 0;
   std::array<std::uint64_t, 32> delivery_lag_ms_buckets{};  // bucket i: < 2^i ms
+  // In a cluster, the webhook sync (cdc/webhook_sync.hpp).
+  bool webhook_sync = false;
+  std::uint64_t changes_published = 0;   // delivery changes the stream took from this member
+  std::uint64_t changes_dropped = 0;     // not published (queue full, refused)
+  std::uint64_t changes_applied = 0;     // other members' changes applied here
+  std::uint64_t changes_unmatched = 0;   // changes of deliveries this member does not hold
+  std::uint64_t changes_sequence = 0;    // the changes stream's sequence applied so far
+  std::uint64_t sync_failures = 0;       // NATS connections lost or refused
 };
+
+/// A write (endpoint created or disabled, redeliver) sent to a cluster member that is not the
+/// primary fails kUnavailable with exactly this message; the HTTP edge answers it `503
+/// not_primary` (API.md "Replication").
+inline constexpr std::string_view not_primary_message = "not the primary: send writes to the primary";
 
 class EventsService {
  public:

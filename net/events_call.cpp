@@ -138,6 +138,11 @@ EventsReply status_reply(const Status& status, const EventsCall& call) {
     case StatusCode::kFull:
       return error_reply(507, "capacity_exhausted",
                          "this merchant has as many enabled webhook endpoints as allowed (16)");
+    case StatusCode::kUnavailable:
+      if (status.message() == events::not_primary_message) {
+        return error_reply(503, "not_primary", "this process is not the primary: send writes to the primary");
+      }
+      break;
     default:
       break;
   }

@@ -296,6 +296,19 @@ void write_events(Exposition& e, const events::EventsMetrics& m) {
   e.gauge("paycore_webhook_deliveries_pending", "Deliveries not yet delivered nor given up.",
           m.deliveries_pending);
   e.gauge("paycore_webhook_transfers_in_flight", "Webhook requests in flight now.", m.transfers_in_flight);
+  if (m.webhook_sync) {
+    e.counter("paycore_webhook_changes_published_total", "Delivery changes this member published to the cluster.",
+              m.changes_published);
+    e.counter("paycore_webhook_changes_dropped_total",
+              "Delivery changes not published (a new primary may send those deliveries again).", m.changes_dropped);
+    e.counter("paycore_webhook_changes_applied_total", "Other members' delivery changes applied here.",
+              m.changes_applied);
+    e.counter("paycore_webhook_changes_unmatched_total",
+              "Changes of deliveries this member does not hold (passed over).", m.changes_unmatched);
+    e.gauge("paycore_webhook_changes_sequence", "The changes stream's sequence applied here.", m.changes_sequence);
+    e.counter("paycore_webhook_sync_failures_total", "Webhook sync connections to NATS lost or refused.",
+              m.sync_failures);
+  }
   const std::string_view name = "paycore_webhook_delivery_lag_milliseconds";
   e.header(name, "histogram", "Event creation to 2xx, in ms (power-of-two buckets).");
   std::uint64_t cumulative = 0;

@@ -236,6 +236,7 @@ std::string disabled_key(std::string_view endpoint_id) {
 
 std::string format_key() { return "Mformat"; }
 std::string handed_over_key() { return "Mhanded_over"; }
+std::string changes_applied_key() { return "Mchanges_applied"; }
 
 StatusOr<DueKey> parse_due_key(std::string_view key) {
   DueKey out;
@@ -297,7 +298,7 @@ std::string encode_delivery(const Delivery& d) {
 
 std::string encode_format() { return seal(start_value()); }
 
-std::string encode_handed_over(std::uint64_t position) {
+std::string encode_position(std::uint64_t position) {
   std::string value = start_value();
   Writer w(&value);
   w.integer(position);
@@ -341,11 +342,12 @@ Status decode_delivery(std::string_view value, std::string_view event_id,
   return Status::ok();
 }
 
-StatusOr<std::uint64_t> decode_handed_over(std::string_view value) {
+StatusOr<std::uint64_t> decode_position(std::string_view value, std::string_view what) {
+  const std::string named = "delivery store: " + std::string(what);
   Reader r{std::string_view()};
-  PAYCORE_RETURN_IF_ERROR(open_value(value, "delivery store: handed-over position", &r));
+  PAYCORE_RETURN_IF_ERROR(open_value(value, named, &r));
   std::uint64_t position = 0;
-  if (!r.integer(&position) || !r.done()) return Status::corruption("delivery store: handed-over position: truncated or trailing bytes");
+  if (!r.integer(&position) || !r.done()) return Status::corruption(named + ": truncated or trailing bytes");
   return position;
 }
 

@@ -17,6 +17,8 @@
 //   'M' · "format"                                               → the 9 common bytes
 //   'M' · "handed_over"                                          → the 9 common bytes, u64
 //                                                  position (how far the caller handed over)
+//   'M' · "changes_applied"                                      → the same: the sequence of
+//                                                  the cluster's changes stream applied so far
 //
 // 'D' holds a delivery (one event to one endpoint); an event's deliveries are one prefix (GET
 // /v1/events/{id}/deliveries). 'T' exists exactly while a delivery is PENDING: per endpoint, in
@@ -142,6 +144,7 @@ std::string finished_key(std::int64_t finished_at_us, std::string_view event_id,
 std::string disabled_key(std::string_view endpoint_id);
 std::string format_key();
 std::string handed_over_key();
+std::string changes_applied_key();
 
 struct DueKey {
   std::string endpoint_id;
@@ -161,13 +164,13 @@ StatusOr<std::string> parse_disabled_key(std::string_view key);
 std::string encode_event(const StoredEvent& event);        // asserts check_event
 std::string encode_delivery(const Delivery& delivery);     // asserts check_delivery
 std::string encode_format();
-std::string encode_handed_over(std::uint64_t position);
+std::string encode_position(std::uint64_t position);  // the 'M' positions' value
 /// kCorruption (checksum, version, truncation, trailing bytes, content rules) naming `what`.
 Status decode_event(std::string_view value, std::string_view event_id, StoredEvent* event);
 Status decode_delivery(std::string_view value, std::string_view event_id,
                        std::string_view endpoint_id, Delivery* delivery);
 Status decode_format(std::string_view value);
-StatusOr<std::uint64_t> decode_handed_over(std::string_view value);
+StatusOr<std::uint64_t> decode_position(std::string_view value, std::string_view what);
 
 }  // namespace format
 }  // namespace paycore::webhooks

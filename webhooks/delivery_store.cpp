@@ -70,6 +70,23 @@ struct DeliveryStore::Impl {
     return gate.write(*db, dir, options, &batch, "delivery store " + dir + ": write");
   }
 
+  // A caller's position ('M' keys: handed over, changes applied), written after the writes it
+  // covers and unsynced: a crash keeps a prefix of the WAL, so it never runs ahead of them.
+  Status note_position(const std::string& key, std::uint64_t position) {
+    const std::lock_guard lock(write_mutex);
+    rocksdb::WriteBatch batch;
+    (void)batch.Put(key, format::encode_position(position));
+    return write(batch, /*sync=*/false);
+  }
+  StatusOr<std::optional<std::uint64_t>> read_position(const std::string& key, std::string_view what) const {
+    StatusOr<std::optional<std::string>> value = get(key);
+    PAYCORE_RETURN_IF_ERROR(value.status());
+    if (!value->has_value()) return std::optional<std::uint64_t>();
+    StatusOr<std::uint64_t> position = format::decode_position(**value, what);
+    PAYCORE_RETURN_IF_ERROR(position.status());
+    return std::optional<std::uint64_t>(*position);
+  }
+
   Status check_or_write_format() {
     StatusOr<std::optional<std::string>> format = get(format::format_key());
     PAYCORE_RETURN_IF_ERROR(format.status());
@@ -196,19 +213,19 @@ StatusOr<std::size_t> DeliveryStore::add_many(std::span<const EventToAdd> events
 }
 
 Status DeliveryStore::note_handed_over(std::uint64_t position) {
-  const std::lock_guard lock(impl_->write_mutex);
-  rocksdb::WriteBatch batch;
-  (void)batch.Put(format::handed_over_key(), format::encode_handed_over(position));
-  return impl_->write(batch, /*sync=*/false);
+  return impl_->note_position(format::handed_over_key(), position);
 }
 
 StatusOr<std::optional<std::uint64_t>> DeliveryStore::handed_over() const {
-  StatusOr<std::optional<std::string>> value = impl_->get(format::handed_over_key());
-  PAYCORE_RETURN_IF_ERROR(value.status());
-  if (!value->has_value()) return std::optional<std::uint64_t>();
-  StatusOr<std::uint64_t> position = format::decode_handed_over(**value);
-  PAYCORE_RETURN_IF_ERROR(position.status());
-  return std::optional<std::uint64_t>(*position);
+  return impl_->read_position(format::handed_over_key(), "handed-over position");
+}
+
+Status DeliveryStore::note_changes_applied(std::uint64_t sequence) {
+  return impl_->note_position(format::changes_applied_key(), sequence);
+}
+
+StatusOr<std::optional<std::uint64_t>> DeliveryStore::changes_applied() const {
+  return impl_->read_position(format::changes_applied_key(), "changes-applied sequence");
 }
 
 Status DeliveryStore::sync() {

@@ -90,6 +90,10 @@ class DeliveryStore {
   /// keeps a prefix of the writes, so the noted position never runs ahead of the deliveries.
   Status note_handed_over(std::uint64_t position);
   StatusOr<std::optional<std::uint64_t>> handed_over() const;
+  /// The same for a cluster member's place in the changes stream (cdc/webhook_sync.hpp): noted
+  /// after the updates that applied the changes up to `sequence`.
+  Status note_changes_applied(std::uint64_t sequence);
+  StatusOr<std::optional<std::uint64_t>> changes_applied() const;
 
   /// The stored event / delivery; nullopt when absent. kCorruption on damaged bytes.
   StatusOr<std::optional<StoredEvent>> event(std::string_view event_id) const;

@@ -89,6 +89,7 @@ struct Dispatcher::Impl {
   std::uint64_t next_tag = 1;
   std::mt19937_64 random;
   std::int64_t next_purge_us = 0;
+  bool paused = false;  // config.may_send() was false at the last turn
 
   std::int64_t now_us() const { return config.clock_us(); }
   bool is_disabled(const std::string& endpoint_id) const {
@@ -107,6 +108,18 @@ struct Dispatcher::Impl {
     }
     sender->wake();
   }
+
+  // store->update, then config.on_changed with the deliveries as written (when it succeeded).
+  Status update_and_report(std::span<const DeliveryKey> keys, FunctionRef<void(Delivery&)> change, bool sync) {
+    std::vector<Delivery> changed;
+    const Status status = store->update(keys, [&](Delivery& d) {
+      change(d);
+      if (config.on_changed) changed.push_back(d);
+    }, sync);
+    if (status.is_ok() && !changed.empty()) config.on_changed(changed);
+    return status;
+  }
+  bool may_send();
 
   void run();
   void take_notices();
@@ -254,7 +267,7 @@ Status Dispatcher::Impl::start_one(const format::DueKey& key, std::int64_t now, 
 void Dispatcher::Impl::finish_without_attempt(const format::DueKey& key, std::string why,
                                               std::int64_t now) {
   const DeliveryKey keys[] = {{key.event_id, key.endpoint_id}};
-  const Status status = store->update(keys, [&](Delivery& d) {
+  const Status status = update_and_report(keys, [&](Delivery& d) {
     if (d.state != DeliveryState::kPending) return;
     d.state = DeliveryState::kFailed;
     d.next_attempt_at_us = 0;
@@ -289,7 +302,7 @@ void Dispatcher::Impl::record(std::vector<SendResult>& results) {
   std::unordered_map<std::string, std::int64_t> next_due;  // endpoint -> earliest retry
   std::unordered_map<std::string, std::int64_t> started_at;
   for (const InFlight& f : finished) started_at[f.event_id + "\n" + f.endpoint_id] = f.started_at_us;
-  const Status status = store->update(keys, [&](Delivery& d) {
+  const Status status = update_and_report(keys, [&](Delivery& d) {
     const std::string id = d.event_id + "\n" + d.endpoint_id;
     const SendResult& result = *by_key.at(id);
     add_attempt(d, Attempt{.started_at_us = started_at.at(id),
@@ -341,6 +354,7 @@ void Dispatcher::Impl::record(std::vector<SendResult>& results) {
 // and wake() end the wait sooner.
 std::int64_t Dispatcher::Impl::wait_ms(std::int64_t now) const {
   std::int64_t wait_us = config.idle_wait_ms * 1000;
+  if (paused) return config.idle_wait_ms;  // due slots wait for the member to be primary
   for (const auto& [endpoint_id, slot] : slots) {
     if (slot.in_flight_events.size() >= config.in_flight_per_endpoint_max) continue;
     wait_us = std::min(wait_us, std::max<std::int64_t>(0, slot.next_due_us - now));
@@ -360,13 +374,27 @@ void Dispatcher::Impl::purge(std::int64_t now) {
   if (*purged == config.purge_batch_max) next_purge_us = now;  // more are due: next turn again
 }
 
+// Whether this turn may start attempts (config.may_send). Paused, the store changes under the
+// thread (apply_changes), so the turn that resumes reads its due index again.
+bool Dispatcher::Impl::may_send() {
+  const bool sending = !config.may_send || config.may_send();
+  if (sending && paused) {
+    const std::lock_guard lock(mutex);
+    rescan = true;
+  }
+  paused = !sending;
+  return sending;
+}
+
 void Dispatcher::Impl::run() {
   (void)set_this_thread_priority(config.priority);
   std::vector<SendResult> results;
   while (!stopping.load(std::memory_order_acquire)) {
-    take_notices();
     const std::int64_t now = now_us();
-    start_due(now);
+    if (may_send()) {
+      take_notices();
+      start_due(now);
+    }
     purge(now);
     results.clear();
     const Status polled = sender->poll(wait_ms(now_us()), &results);
@@ -466,7 +494,7 @@ Status Dispatcher::redeliver(std::string_view event_id) {
   std::vector<DeliveryKey> keys;
   for (const Delivery& d : *deliveries) keys.push_back({d.event_id, d.endpoint_id});
   const std::int64_t now = impl_->now_us();
-  PAYCORE_RETURN_IF_ERROR(impl_->store->update(keys, [&](Delivery& d) {
+  PAYCORE_RETURN_IF_ERROR(impl_->update_and_report(keys, [&](Delivery& d) {
     d.state = DeliveryState::kPending;
     d.next_attempt_at_us = now;
     d.finished_at_us = 0;
@@ -484,6 +512,41 @@ Status Dispatcher::disable_endpoint(std::string_view endpoint_id) {
   }
   impl_->notify(std::string(endpoint_id), impl_->now_us());  // gives its PENDING ones up now
   return Status::ok();
+}
+
+StatusOr<std::vector<DeliveryKey>> Dispatcher::apply_changes(std::span<const Delivery> changes) {
+  std::vector<DeliveryKey> keys;
+  std::unordered_map<std::string, const Delivery*> by_key;  // "event\nendpoint" -> the latest change
+  for (const Delivery& c : changes) {
+    auto [it, inserted] = by_key.insert_or_assign(c.event_id + "\n" + c.endpoint_id, &c);
+    if (inserted) keys.push_back({c.event_id, c.endpoint_id});
+  }
+  std::unordered_set<std::string> found;
+  PAYCORE_RETURN_IF_ERROR(impl_->store->update(keys, [&](Delivery& d) {
+    const std::string id = d.event_id + "\n" + d.endpoint_id;
+    found.insert(id);
+    const Delivery& c = *by_key.at(id);
+    if (c.attempts_count < d.attempts_count) return;  // this store has seen later attempts
+    d.state = c.state;
+    d.next_attempt_at_us = c.next_attempt_at_us;
+    d.finished_at_us = c.finished_at_us;
+    d.attempts_count = c.attempts_count;
+    d.last_error = c.last_error;
+    d.attempts = c.attempts;
+  }, /*sync=*/false));
+  std::vector<DeliveryKey> absent;
+  for (DeliveryKey& key : keys) {
+    if (!found.contains(key.event_id + "\n" + key.endpoint_id)) absent.push_back(std::move(key));
+  }
+  return absent;
+}
+
+Status Dispatcher::note_changes_applied(std::uint64_t sequence) {
+  return impl_->store->note_changes_applied(sequence);
+}
+
+StatusOr<std::optional<std::uint64_t>> Dispatcher::changes_applied() const {
+  return impl_->store->changes_applied();
 }
 
 DispatcherStats Dispatcher::stats() const {

@@ -77,6 +77,14 @@ struct DispatcherConfig {
   ThreadPriority priority = ThreadPriority::normal;
   /// Unix microseconds: the schedule's clock and the signature's `t`. Tests step it.
   std::function<std::int64_t()> clock_us;  // empty: wall_clock_us
+  /// In a cluster, whether this member sends (its primary): while false the thread starts no
+  /// attempt and keeps the store as the primary's changes make it (apply_changes); when it
+  /// turns true the thread reads the store's due index again. Empty: always.
+  std::function<bool()> may_send;
+  /// Called by the thread that wrote them with the deliveries an attempt, a give-up or a
+  /// redeliver changed, as stored, after the write (in a cluster: published to the other
+  /// members, cdc/webhook_sync.hpp). Must not block. Empty: nothing.
+  std::function<void(std::span<const Delivery>)> on_changed;
 };
 
 /// Counters since start (pending: now, from the store).
@@ -131,6 +139,15 @@ class Dispatcher {
   /// Nothing more is sent to the endpoint (synced; remembered across restarts).
   Status disable_endpoint(std::string_view endpoint_id);
   DispatcherStats stats() const;
+  /// Another member's changes (its on_changed) made here, not synced: each named delivery this
+  /// store holds takes the change's state, times, attempts and error, unless it has seen more
+  /// attempts already (attempts_count only grows, so an older change never undoes a newer
+  /// one). Returns the keys this store does not hold (events not derived here yet).
+  StatusOr<std::vector<DeliveryKey>> apply_changes(std::span<const Delivery> changes);
+  /// How far apply_changes has gone in the caller's sequence (the changes stream's), kept with
+  /// the deliveries like note_handed_over; nullopt when never noted.
+  Status note_changes_applied(std::uint64_t sequence);
+  StatusOr<std::optional<std::uint64_t>> changes_applied() const;
   /// Makes the thread look at the clock now (after a test steps it).
   void wake();
 

@@ -8,7 +8,9 @@
 // directory; one whose log holds records the cluster never acknowledged sets that log aside
 // by itself and starts from the published snapshot (set_aside_unacknowledged). Events are on
 // (issue 15): the change-data capture stream holds every acknowledged payment's and refund's
-// events once, in log order, across the kills.
+// events once, in log order, across the kills; and each merchant's webhook endpoint (created
+// before the kills, on a receiver in this test) gets every acknowledged payment's payment.paid
+// at least once, whichever primary sent it (docs/events.md "Webhooks in a cluster").
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -32,6 +34,7 @@
 #include "client.hpp"
 #include "repl/nats_link.hpp"
 #include "tests/support/nats_cluster.hpp"
+#include "tests/webhooks/test_receiver.hpp"
 
 namespace paycore::it {
 namespace {
@@ -308,7 +311,8 @@ class Failover : public ::testing::Test {
     return {"--nats-url", nats_.urls(), "--cluster-name", "it", "--log-stream-replicas", "1",
             "--archive=false", "--lease-timeout-ms", "1000", "--lease-heartbeat-ms", "100",
             "--replication-ack-timeout-ms", "1000", "--snapshot-every-records", "2000",
-            "--events=true"};
+            "--events=true", "--webhook-http-hosts", "127.0.0.1",
+            "--webhook-allowed-networks", "127.0.0.0/8"};
   }
 
   ServerProcess& server(int i) { return *servers_[static_cast<std::size_t>(i)]; }
@@ -830,6 +834,57 @@ class Failover : public ::testing::Test {
                 ledger.payments().size(), refunds_count);
   }
 
+  // An endpoint for each writer's merchant on `url`, wanting payment.paid, made on the primary
+  // (a standby answers 503 not_primary).
+  void create_endpoints(const std::string& url) {
+    const Client client(0, keys_);
+    for (int w = 0; w < mixed_writers_count; ++w) {
+      const std::string body = R"({"request_id":"we-)" + std::to_string(w) + R"(","url":")" + url +
+                               R"(","events":["payment.paid"]})";
+      bool lost = false;
+      const HttpResponse r = send_until_definite(client.merchant(merchant_of(w)), "/v1/webhook_endpoints",
+                                                 body, 10'000, &lost);
+      ASSERT_EQ(r.status, 201) << r.body << logs_tail();
+    }
+  }
+
+  // The receiver got a payment.paid of every acknowledged payment, at least once (waiting up to
+  // 60 s for the primary to send what it holds), and none of a payment nobody was told of.
+  void expect_webhooks(const Ledger& ledger, const webhooks::test::TestReceiver& receiver) {
+    std::map<std::string, int> paid;  // order -> times received
+    const auto read = [&] {
+      paid.clear();
+      simdjson::dom::parser parser;
+      for (const auto& request : receiver.requests()) {
+        simdjson::dom::element doc;
+        std::string_view type, order;
+        if (parser.parse(request.body).get(doc) != simdjson::SUCCESS) continue;
+        if (doc.at_pointer("/type").get(type) != simdjson::SUCCESS || type != "payment.paid") continue;
+        if (doc.at_pointer("/data/object/order_id").get(order) == simdjson::SUCCESS) ++paid[std::string(order)];
+      }
+      return std::all_of(ledger.payments().begin(), ledger.payments().end(),
+                         [&](const auto& p) { return paid.count(p.first) != 0; });
+    };
+    const auto deadline = Clock::now() + std::chrono::seconds(60);
+    while (!read() && Clock::now() < deadline) std::this_thread::sleep_for(std::chrono::milliseconds(200));
+    Mismatches wrong;
+    std::size_t twice = 0;
+    for (const auto& [order, p] : ledger.payments()) {
+      if (paid.count(order) == 0) wrong.add("no payment.paid webhook for " + order);
+    }
+    for (const auto& [order, times] : paid) {
+      if (ledger.payments().count(order) == 0) wrong.add("a webhook of a payment nobody was told of: " + order);
+      twice += static_cast<std::size_t>(times - 1);
+    }
+    EXPECT_TRUE(wrong.empty()) << "webhooks: " << wrong.summary() << logs_tail();
+    // A new primary sends again only what it had not heard was delivered (the changes stream):
+    // without it, every kill would send every earlier payment's webhook again.
+    EXPECT_LT(twice, ledger.payments().size() / 10) << "webhooks sent again by each new primary";
+    std::printf("webhooks: %zu payment.paid deliveries for %zu payments, %zu of them again (a new "
+                "primary sending what it had not heard was delivered)\n",
+                receiver.requests().size(), ledger.payments().size(), twice);
+  }
+
   // Everything the clients were told, on process `i` (the primary or a standby).
   void expect_acknowledged_state(int i, const Ledger& ledger) {
     for (int w = 0; w < mixed_writers_count; ++w) {
@@ -856,6 +911,8 @@ TEST_F(Failover, EveryAcknowledgedPaymentRefundAndDepositSurvivesEachKillOfThePr
   Ledger ledger;
   ledger.open("alice");
   ASSERT_NO_FATAL_FAILURE(open_mixed_accounts(ledger));
+  const webhooks::test::TestReceiver receiver([](std::size_t) { return webhooks::test::Reply::kOk; });
+  ASSERT_NO_FATAL_FAILURE(create_endpoints(receiver.url()));
   // Concurrent writers: their requests are in flight when the kills come.
   std::vector<std::jthread> writers;  // joined on every return
   for (int w = 0; w < mixed_writers_count; ++w) {
@@ -883,6 +940,7 @@ TEST_F(Failover, EveryAcknowledgedPaymentRefundAndDepositSurvivesEachKillOfThePr
   // The replays changed nothing: no money moved, no payment or refund was added.
   ASSERT_NO_FATAL_FAILURE(expect_export_sums_to_zero(primary, ledger));
   ASSERT_NO_FATAL_FAILURE(expect_cdc_stream(ledger));
+  ASSERT_NO_FATAL_FAILURE(expect_webhooks(ledger, receiver));
 
   std::vector<double>& failover_ms = kills.failover_ms;
   std::sort(failover_ms.begin(), failover_ms.end());

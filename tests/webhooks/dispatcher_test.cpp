@@ -9,6 +9,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <mutex>
+#include <span>
 #include <thread>
 
 #include "base/time.hpp"
@@ -309,6 +311,98 @@ TEST_F(DispatcherTest, DeliveriesPerSecondToALocalReceiver) {
               static_cast<double>(deliveries_count) /
                   (static_cast<double>(delivered_ns - one_by_one_ns) / 1e9),
               config_.in_flight_per_endpoint_max);
+}
+
+// ---- In a cluster: a member that may not send, and the changes the members exchange ----------
+
+TEST_F(DispatcherTest, AMemberThatMayNotSendSendsNothingUntilItMay) {
+  std::atomic<bool> may_send{false};
+  config_.may_send = [&may_send] { return may_send.load(); };
+  TestReceiver receiver([](std::size_t) { return Reply::kOk; });
+  start();
+  const Endpoint endpoint{.id = "we_1", .url = receiver.url(), .secret = "whsec_1"};
+  ASSERT_TRUE(dispatcher_->enqueue(event("evt_1"), {&endpoint, 1}).is_ok());
+  EXPECT_FALSE(receiver.wait_for_count(1, 300));
+  EXPECT_EQ(delivery("evt_1").state, DeliveryState::kPending);
+  may_send = true;  // it became primary: what its store holds PENDING goes now
+  ASSERT_TRUE(wait_attempts("evt_1", 1));
+  EXPECT_EQ(delivery("evt_1").state, DeliveryState::kDelivered);
+  EXPECT_EQ(receiver.requests().size(), 1U);
+  dispatcher_.reset();  // before may_send goes
+}
+
+TEST_F(DispatcherTest, EveryAttemptAndRedeliverIsReportedAsStored) {
+  std::mutex mutex;
+  std::vector<Delivery> reported;
+  config_.on_changed = [&](std::span<const Delivery> changed) {
+    const std::lock_guard lock(mutex);
+    reported.insert(reported.end(), changed.begin(), changed.end());
+  };
+  TestReceiver receiver([](std::size_t i) { return i == 0 ? Reply::kServerError : Reply::kOk; });
+  start();
+  const Endpoint endpoint{.id = "we_1", .url = receiver.url(), .secret = "whsec_1"};
+  ASSERT_TRUE(dispatcher_->enqueue(event("evt_1"), {&endpoint, 1}).is_ok());
+  ASSERT_TRUE(wait_attempts("evt_1", 1));
+  step_to(t0_us + 5'000'000);
+  ASSERT_TRUE(wait_attempts("evt_1", 2));
+  ASSERT_TRUE(dispatcher_->redeliver("evt_1").is_ok());
+  ASSERT_TRUE(wait_attempts("evt_1", 3));
+  dispatcher_.reset();
+  ASSERT_EQ(reported.size(), 4U);  // failed attempt, delivered, redeliver, delivered again
+  EXPECT_EQ(reported[0].state, DeliveryState::kPending);
+  EXPECT_EQ(reported[0].attempts_count, 1U);
+  EXPECT_EQ(reported[0].next_attempt_at_us, t0_us + 5'000'000);
+  EXPECT_EQ(reported[1].state, DeliveryState::kDelivered);
+  EXPECT_EQ(reported[2].state, DeliveryState::kPending);
+  EXPECT_EQ(reported[2].attempts_count, 2U);
+  EXPECT_EQ(reported[3].attempts_count, 3U);
+  EXPECT_EQ(reported[3].secret, "whsec_1");  // as stored: check_delivery holds for it
+}
+
+TEST_F(DispatcherTest, AnotherMembersChangeIsAppliedUnlessItIsOlder) {
+  config_.may_send = [] { return false; };  // a standby: its store follows the primary's
+  start();
+  const Endpoint endpoint{.id = "we_1", .url = "http://127.0.0.1:9/", .secret = "whsec_1"};
+  ASSERT_TRUE(dispatcher_->enqueue(event("evt_1"), {&endpoint, 1}).is_ok());
+  Delivery change = delivery("evt_1");
+  change.secret = "whsec_1";
+  add_attempt(change, Attempt{.started_at_us = t0_us, .duration_ms = 3, .http_status = 500, .error = ""});
+  add_attempt(change, Attempt{.started_at_us = t0_us + 5'000'000, .duration_ms = 2, .http_status = 200, .error = ""});
+  change.state = DeliveryState::kDelivered;
+  change.next_attempt_at_us = 0;
+  change.finished_at_us = t0_us + 5'000'002;
+  Delivery absent = change;
+  absent.event_id = "evt_2";
+  const Delivery changes[] = {change, absent};
+  StatusOr<std::vector<DeliveryKey>> missing = dispatcher_->apply_changes(changes);
+  ASSERT_TRUE(missing.is_ok()) << missing.status().to_string();
+  ASSERT_EQ(missing->size(), 1U);  // evt_2 is not derived here
+  EXPECT_EQ((*missing)[0].event_id, "evt_2");
+  Delivery d = delivery("evt_1");
+  EXPECT_EQ(d.state, DeliveryState::kDelivered);
+  EXPECT_EQ(d.attempts_count, 2U);
+  EXPECT_EQ(d.attempts[1].http_status, 200);
+  EXPECT_EQ(dispatcher_->stats().pending, 0U);
+  // An older change (one attempt) arriving late does not undo it.
+  Delivery older = change;
+  older.attempts.resize(1);
+  older.attempts_count = 1;
+  older.state = DeliveryState::kPending;
+  older.next_attempt_at_us = t0_us + 5'000'000;
+  older.finished_at_us = 0;
+  ASSERT_TRUE(dispatcher_->apply_changes({&older, 1}).is_ok());
+  EXPECT_EQ(delivery("evt_1").state, DeliveryState::kDelivered);
+  EXPECT_EQ(dispatcher_->stats().pending, 0U);
+}
+
+TEST_F(DispatcherTest, TheChangesAppliedPositionSurvivesARestart) {
+  start();
+  EXPECT_FALSE(dispatcher_->changes_applied()->has_value());
+  ASSERT_TRUE(dispatcher_->note_changes_applied(41).is_ok());
+  dispatcher_.reset();
+  start();
+  ASSERT_TRUE(dispatcher_->changes_applied()->has_value());
+  EXPECT_EQ(**dispatcher_->changes_applied(), 41U);
 }
 
 }  // namespace
