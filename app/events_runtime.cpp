@@ -292,7 +292,7 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
     dispatcher.priority = rt->config_.priority;
     if (rt->config_.cluster) {
       dispatcher.may_send = [raw] { return raw->may_send(); };
-      dispatcher.on_changed = [raw](std::span<const webhooks::Delivery> changed) {
+      dispatcher.on_changed = [raw](std::span<const webhooks::DeliveryChange> changed) {
         if (cdc::WebhookSync* sync = raw->sync_ptr_.load(std::memory_order_acquire)) sync->publish_changes(changed);
       };
     }
@@ -316,7 +316,10 @@ EventsRuntime::~EventsRuntime() { stop(); }
 Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_primary) {
   is_primary_ = is_primary;
   started_.store(true, std::memory_order_release);
-  if (dispatcher_ != nullptr) PAYCORE_RETURN_IF_ERROR(catch_up_handover().with_context("events: handing over again"));
+  if (dispatcher_ != nullptr) {
+    PAYCORE_RETURN_IF_ERROR(catch_up_handover().with_context("events: handing over again"));
+    PAYCORE_RETURN_IF_ERROR(finish_backfills().with_context("events: new webhook endpoints"));
+  }
   events::DeriverConfig c;
   c.wal_dir = engine.wal_dir();
   c.durable_lsn = &engine.metrics().durable_lsn;
@@ -440,16 +443,32 @@ Status EventsRuntime::save_endpoint(const events::EndpointRecord& endpoint) {
 Status EventsRuntime::keep_endpoint(const events::EndpointRecord& endpoint) {
   StatusOr<std::optional<events::EndpointRecord>> had = store_->endpoint(endpoint.merchant_id, endpoint.id);
   if (!had.is_ok()) return had.status();
-  if (had->has_value() && **had == endpoint) return Status::ok();  // e.g. this member's own, back from the bucket
+  if (had->has_value() && **had == endpoint) {  // e.g. this member's own, back from the bucket
+    // A crash may have come between storing a disable and the dispatcher's (idempotent).
+    return endpoint.enabled ? Status::ok() : dispatcher_->disable_endpoint(endpoint.id);
+  }
+  const bool is_new = !had->has_value() && endpoint.enabled;
   std::uint64_t handed_before = 0;
   {
     const std::lock_guard lock(endpoints_mutex_);
-    PAYCORE_RETURN_IF_ERROR(store_->put_endpoint(endpoint));
+    PAYCORE_RETURN_IF_ERROR(store_->put_endpoint(endpoint, /*backfill_pending=*/is_new));
     handed_before = handed_lsn_;
   }
   if (!endpoint.enabled) return dispatcher_->disable_endpoint(endpoint.id);
-  if (had->has_value()) return Status::ok();
-  return hand_over_since_creation(endpoint, handed_before);
+  if (!is_new) return Status::ok();
+  PAYCORE_RETURN_IF_ERROR(hand_over_since_creation(endpoint, handed_before));
+  return store_->finish_backfill(endpoint.merchant_id, endpoint.id);
+}
+
+// The backfills a crash interrupted (keep_endpoint's mark), before the deriver starts.
+Status EventsRuntime::finish_backfills() {
+  StatusOr<std::vector<events::EndpointRecord>> owed = store_->endpoints_awaiting_backfill(webhooks::endpoints_max);
+  if (!owed.is_ok()) return owed.status();
+  for (const events::EndpointRecord& endpoint : *owed) {
+    PAYCORE_RETURN_IF_ERROR(hand_over_since_creation(endpoint, 0));
+    PAYCORE_RETURN_IF_ERROR(store_->finish_backfill(endpoint.merchant_id, endpoint.id));
+  }
+  return Status::ok();
 }
 
 namespace {

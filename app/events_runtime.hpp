@@ -74,6 +74,7 @@ class EventsRuntime {
   // its creation that were handed over before it was stored.
   Status keep_endpoint(const events::EndpointRecord& endpoint);
   Status hand_over_since_creation(const events::EndpointRecord& endpoint, std::uint64_t handed_before);
+  Status finish_backfills();
   // A new or disabled endpoint: to the cluster's bucket first (a cluster), then keep_endpoint.
   Status save_endpoint(const events::EndpointRecord& endpoint);
   // Whether the dispatcher sends and writes are taken: always on one node; in a cluster, once

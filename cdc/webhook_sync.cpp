@@ -4,6 +4,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <optional>
 #include <utility>
 
 #include "base/hex.hpp"
@@ -69,34 +70,46 @@ std::string endpoint_bucket_key(const events::EndpointRecord& endpoint) {
   return "endpoint." + hex_of(endpoint.merchant_id.view()) + "." + hex_of(endpoint.id);
 }
 
-std::string encode_changes(std::span<const webhooks::Delivery> changes) {
+std::string encode_change(const webhooks::DeliveryChange& change) {
+  const webhooks::Delivery& d = change.delivery;
   std::string out;
-  for (const webhooks::Delivery& d : changes) {
-    out.push_back(static_cast<char>(d.event_id.size()));
-    out += d.event_id;
-    out.push_back(static_cast<char>(d.endpoint_id.size()));
-    out += d.endpoint_id;
-    const std::string value = webhooks::format::encode_delivery(d);
-    put_u32(out, static_cast<std::uint32_t>(value.size()));
-    out += value;
-  }
+  out.push_back(static_cast<char>(d.event_id.size()));
+  out += d.event_id;
+  out.push_back(static_cast<char>(d.endpoint_id.size()));
+  out += d.endpoint_id;
+  const std::string value = webhooks::format::encode_delivery(d);
+  put_u32(out, static_cast<std::uint32_t>(value.size()));
+  out += value;
+  const std::string event = change.event ? webhooks::format::encode_event(*change.event) : std::string();
+  put_u32(out, static_cast<std::uint32_t>(event.size()));
+  out += event;
   return out;
 }
 
-Status decode_changes(std::string_view message, std::vector<webhooks::Delivery>* changes) {
+std::string encode_changes(std::span<const webhooks::DeliveryChange> changes) {
+  std::string out;
+  for (const webhooks::DeliveryChange& c : changes) out += encode_change(c);
+  return out;
+}
+
+Status decode_changes(std::string_view message, std::vector<webhooks::DeliveryChange>* changes) {
   changes->clear();
   std::size_t at = 0;
   while (at < message.size()) {
-    std::string_view event_id, endpoint_id, value;
+    std::string_view event_id, endpoint_id, value, event;
     const std::string where = "webhook changes: entry " + std::to_string(changes->size() + 1);
     if (!take_short_text(message, &at, &event_id) || !take_short_text(message, &at, &endpoint_id) ||
-        !take_long_text(message, &at, &value)) {
+        !take_long_text(message, &at, &value) || !take_long_text(message, &at, &event)) {
       return Status::corruption(where + ": truncated at byte " + std::to_string(at));
     }
-    webhooks::Delivery d;
-    const Status s = webhooks::format::decode_delivery(value, event_id, endpoint_id, &d);
+    webhooks::DeliveryChange c;
+    Status s = webhooks::format::decode_delivery(value, event_id, endpoint_id, &c.delivery);
+    if (s.is_ok() && !event.empty()) {
+      c.event.emplace();
+      s = webhooks::format::decode_event(event, event_id, &*c.event);
+    }
     if (!s.is_ok()) return Status::corruption(where + ": " + s.message());
-    changes->push_back(std::move(d));
+    changes->push_back(std::move(c));
   }
   return Status::ok();
 }
@@ -160,10 +173,10 @@ Status WebhookSync::put_endpoint(const events::EndpointRecord& endpoint) {
   return Status::ok();
 }
 
-void WebhookSync::publish_changes(std::span<const webhooks::Delivery> changes) {
+void WebhookSync::publish_changes(std::span<const webhooks::DeliveryChange> changes) {
   {
     const std::lock_guard lock(mutex_);
-    for (const webhooks::Delivery& d : changes) {
+    for (const webhooks::DeliveryChange& d : changes) {
       if (queued_.size() >= config_.changes_queued_max) {
         metrics_.changes_dropped.fetch_add(1, std::memory_order_relaxed);
         continue;
@@ -216,6 +229,7 @@ Status WebhookSync::connect() {
   sub.Ordered = true;
   sub.Config.DeliverPolicy = js_DeliverByStartSequence;
   sub.Config.OptStartSeq = applied->value_or(0) + 1;
+  read_sequence_ = applied->value_or(0);
   jsErrCode error{};
   s = js_SubscribeSync(&c->changes, js, stream.subject.c_str(), nullptr, &sub, &error);
   if (s != NATS_OK) return repl::nats_status(s, error, "webhook sync: reading " + stream.name);
@@ -228,8 +242,12 @@ void WebhookSync::disconnect() {
   held_.reset();  // read again from the store's position on the next connection
   caught_up_.store(false, std::memory_order_release);
   std::unique_ptr<Connection> gone;
-  const std::lock_guard lock(connection_mutex_);
-  gone = std::move(connection_);
+  {
+    const std::lock_guard lock(connection_mutex_);
+    gone = std::move(connection_);
+  }
+  // Their acks (or failures) reach on_ack before the link goes, not after.
+  if (gone != nullptr) (void)gone->link->drain_publishes(config_.link.timeout_ms);
 }
 
 // ---- The thread ----------------------------------------------------------------------------------
@@ -268,30 +286,56 @@ Status WebhookSync::turn() {
   return read_changes();
 }
 
+// What is queued, in messages of at most changes_per_message_max entries and the connection's
+// maximum payload less 4 KiB for the headers.
 Status WebhookSync::publish_queued() {
+  const std::int64_t payload_max = natsConnection_GetMaxPayload(connection_->link->connection());
+  const std::size_t bytes_max = payload_max > 8192 ? static_cast<std::size_t>(payload_max) - 4096 : 4096;
+  std::string body;
+  std::size_t count = 0;
   for (;;) {
-    std::vector<webhooks::Delivery> batch;
+    std::optional<webhooks::DeliveryChange> next;
     {
       const std::lock_guard lock(mutex_);
-      while (!queued_.empty() && batch.size() < config_.changes_per_message_max) {
-        batch.push_back(std::move(queued_.front()));
+      if (!queued_.empty()) {
+        next = std::move(queued_.front());
         queued_.pop_front();
       }
     }
-    if (batch.empty()) return Status::ok();
-    const std::string body = encode_changes(batch);
-    const std::string subject = webhook_changes_subject(config_.cluster);
-    natsMsg* msg = nullptr;
-    natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kHeaderWriter, writer_.c_str());
-    if (s == NATS_OK) s = natsMsgHeader_Set(msg, kHeaderChanges, std::to_string(batch.size()).c_str());
-    if (s == NATS_OK) s = js_PublishMsgAsync(connection_->link->js(), &msg, nullptr);
-    if (msg != nullptr) natsMsg_Destroy(msg);  // not taken by the library
-    if (s != NATS_OK) {
-      metrics_.changes_dropped.fetch_add(batch.size(), std::memory_order_relaxed);
-      return repl::nats_status(s, jsErrCode{}, "webhook sync: publishing changes");
+    if (!next.has_value()) break;
+    std::string entry = encode_change(*next);
+    if (entry.size() > bytes_max) {  // cannot happen with NATS's default 1 MiB (an event <= 256 KiB)
+      metrics_.changes_dropped.fetch_add(1, std::memory_order_relaxed);
+      continue;
     }
+    if (body.size() + entry.size() > bytes_max || count == config_.changes_per_message_max) {
+      PAYCORE_RETURN_IF_ERROR(send_message(std::move(body), count));
+      body.clear();
+      count = 0;
+    }
+    body += entry;
+    ++count;
   }
+  if (count == 0) return Status::ok();
+  return send_message(std::move(body), count);
+}
+
+Status WebhookSync::send_message(std::string body, std::size_t count) {
+  const std::string subject = webhook_changes_subject(config_.cluster);
+  natsMsg* msg = nullptr;
+  natsStatus s = natsMsg_Create(&msg, subject.c_str(), nullptr, body.data(), static_cast<int>(body.size()));
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, kHeaderWriter, writer_.c_str());
+  if (s == NATS_OK) s = natsMsgHeader_Set(msg, kHeaderChanges, std::to_string(count).c_str());
+  jsPubOptions options;
+  jsPubOptions_Init(&options);
+  options.MaxWait = config_.link.timeout_ms;  // an ack that never comes is reported (on_ack)
+  if (s == NATS_OK) s = js_PublishMsgAsync(connection_->link->js(), &msg, &options);
+  if (msg != nullptr) natsMsg_Destroy(msg);  // not taken by the library
+  if (s != NATS_OK) {
+    metrics_.changes_dropped.fetch_add(count, std::memory_order_relaxed);
+    return repl::nats_status(s, jsErrCode{}, "webhook sync: publishing changes");
+  }
+  return Status::ok();
 }
 
 // Every bucket entry that arrived since the last turn goes to on_endpoint.
@@ -308,11 +352,17 @@ Status WebhookSync::watch_endpoints() {
     const std::string_view value(static_cast<const char*>(kvEntry_Value(entry)),
                                  static_cast<std::size_t>(kvEntry_ValueLen(entry)));
     events::EndpointRecord endpoint;
-    Status handed = events::decode_endpoint(value, &endpoint);
+    const Status decoded = events::decode_endpoint(value, &endpoint);
     const std::string key = kvEntry_Key(entry);
     kvEntry_Destroy(entry);
-    if (handed.is_ok()) handed = config_.on_endpoint(endpoint);
-    if (!handed.is_ok()) return handed.with_context("webhook sync: endpoint " + key);
+    if (!decoded.is_ok()) {  // never readable here: said, counted, and passed over
+      log_line(LogLevel::error, "webhook sync: an endpoint in the bucket does not decode",
+               {{"key", key}, {"error", decoded.to_string()}});
+      metrics_.endpoints_refused.fetch_add(1, std::memory_order_relaxed);
+      continue;
+    }
+    const Status kept = config_.on_endpoint(endpoint);  // a store error: offered again later
+    if (!kept.is_ok()) return kept.with_context("webhook sync: endpoint " + key);
     metrics_.endpoints_seen.fetch_add(1, std::memory_order_relaxed);
   }
 }
@@ -338,7 +388,12 @@ Status WebhookSync::read_changes() {
     }
     const std::uint64_t sequence = meta->Sequence.Stream;
     jsMsgMetaData_Destroy(meta);
-    std::vector<webhooks::Delivery> changes;
+    if (sequence <= read_sequence_) {  // read before (the consumer started over)
+      natsMsg_Destroy(msg);
+      continue;
+    }
+    read_sequence_ = sequence;
+    std::vector<webhooks::DeliveryChange> changes;
     Status decoded = Status::ok();
     if (header(msg, kHeaderWriter) != writer_) {
       decoded = decode_changes(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))), &changes);
@@ -354,12 +409,18 @@ Status WebhookSync::read_changes() {
   return Status::ok();
 }
 
-Status WebhookSync::apply(std::uint64_t sequence, std::vector<webhooks::Delivery> changes) {
+Status WebhookSync::apply(std::uint64_t sequence, std::vector<webhooks::DeliveryChange> changes) {
   if (!changes.empty()) {
-    StatusOr<std::vector<webhooks::DeliveryKey>> absent = dispatcher_.apply_changes(changes);
+    // Read first: a delivery the deriver makes after this is found by apply_changes.
+    const std::uint64_t derived = config_.derived_lsn();
+    std::vector<webhooks::Delivery> deliveries;
+    deliveries.reserve(changes.size());
+    for (const webhooks::DeliveryChange& c : changes) deliveries.push_back(c.delivery);
+    StatusOr<std::vector<webhooks::DeliveryKey>> absent = dispatcher_.apply_changes(deliveries);
     PAYCORE_RETURN_IF_ERROR(absent.status());
     metrics_.changes_applied.fetch_add(changes.size() - absent->size(), std::memory_order_relaxed);
-    std::vector<webhooks::Delivery> later = still_to_come(changes, *absent);
+    std::vector<webhooks::DeliveryChange> later;
+    PAYCORE_RETURN_IF_ERROR(place_absent(changes, *absent, derived, &later));
     if (!later.empty()) {
       held_ = std::make_unique<Held>();
       held_->sequence = sequence;
@@ -374,26 +435,38 @@ Status WebhookSync::apply(std::uint64_t sequence, std::vector<webhooks::Delivery
   return Status::ok();
 }
 
-// The changes among `absent` whose event this member's deriver has not reached yet; the others
-// (their event passed without that delivery) are counted unmatched and dropped.
-std::vector<webhooks::Delivery> WebhookSync::still_to_come(std::vector<webhooks::Delivery>& changes,
-                                                           const std::vector<webhooks::DeliveryKey>& absent) {
-  std::vector<webhooks::Delivery> later;
-  if (absent.empty()) return later;
-  const std::uint64_t derived = config_.derived_lsn();
-  for (webhooks::Delivery& d : changes) {
+// The changes among `absent`: those whose event this member's deriver has not reached yet go
+// to `later`; a PENDING one whose event it has passed is stored from the change (its event,
+// url and secret) and applied; the others are counted unmatched.
+Status WebhookSync::place_absent(std::vector<webhooks::DeliveryChange>& changes,
+                                 const std::vector<webhooks::DeliveryKey>& absent, std::uint64_t derived_lsn,
+                                 std::vector<webhooks::DeliveryChange>* later) {
+  std::vector<webhooks::Delivery> stored;
+  for (webhooks::DeliveryChange& c : changes) {
+    const webhooks::Delivery& d = c.delivery;
     const bool missing = std::any_of(absent.begin(), absent.end(), [&](const webhooks::DeliveryKey& k) {
       return k.event_id == d.event_id && k.endpoint_id == d.endpoint_id;
     });
     if (!missing) continue;
     const std::optional<events::EventKey> event = events::parse_event_id(d.event_id);
-    if (event.has_value() && event->lsn > derived) {
-      later.push_back(std::move(d));
+    if (event.has_value() && event->lsn > derived_lsn) {
+      later->push_back(std::move(c));
+    } else if (d.state == webhooks::DeliveryState::kPending && c.event.has_value()) {
+      const webhooks::Event e{c.event->id, c.event->merchant_id, c.event->type, c.event->body, c.event->created_at_us};
+      const webhooks::Endpoint to{d.endpoint_id, d.url, d.secret, true};
+      PAYCORE_RETURN_IF_ERROR(dispatcher_.enqueue(e, {&to, 1}));
+      stored.push_back(d);
     } else {
       metrics_.changes_unmatched.fetch_add(1, std::memory_order_relaxed);
     }
   }
-  return later;
+  if (stored.empty()) return Status::ok();
+  StatusOr<std::vector<webhooks::DeliveryKey>> still = dispatcher_.apply_changes(stored);
+  PAYCORE_RETURN_IF_ERROR(still.status());  // still absent: its endpoint is disabled here
+  metrics_.deliveries_inserted.fetch_add(stored.size() - still->size(), std::memory_order_relaxed);
+  metrics_.changes_applied.fetch_add(stored.size() - still->size(), std::memory_order_relaxed);
+  metrics_.changes_unmatched.fetch_add(still->size(), std::memory_order_relaxed);
+  return Status::ok();
 }
 
 // The held message's changes again; past absent_wait_ms the missing ones are given up.
@@ -401,7 +474,7 @@ Status WebhookSync::retry_held() {
   const std::int64_t now = wall_clock_us();
   if (now < held_->next_try_us) return Status::ok();
   std::unique_ptr<Held> held = std::move(held_);
-  std::vector<webhooks::Delivery> changes = std::move(held->changes);
+  std::vector<webhooks::DeliveryChange> changes = std::move(held->changes);
   const std::size_t before = changes.size();
   PAYCORE_RETURN_IF_ERROR(apply(held->sequence, std::move(changes)));
   if (held_ == nullptr) return Status::ok();  // all of them applied now

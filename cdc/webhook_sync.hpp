@@ -28,10 +28,17 @@
 // once more were it to become primary: at least once, as everywhere else. A change that cannot be published (queue full,
 // NATS down past its limits) is dropped and counted (`changes_dropped`), with the same effect.
 //
+// A PENDING change carries its event. A member that does not hold that delivery although its
+// deriver has passed the event (a member started from a snapshot never saw the events before
+// it; a redelivery to an endpoint made after its event) stores it from the change, so that it
+// sends it should it become primary.
+//
 // The changes message (the wire format, one place): a sequence of entries, each
-//   u8 len · event_id · u8 len · endpoint_id · u32 len (little-endian) · value
-// where value is webhooks::format::encode_delivery of the delivery as stored (with its own
-// checksum). At most changes_per_message_max entries; no bytes after the last.
+//   u8 len · event_id · u8 len · endpoint_id · u32 len · delivery · u32 len · event
+// (lengths little-endian) where delivery is webhooks::format::encode_delivery of the delivery
+// as stored and event webhooks::format::encode_event of its event or nothing (length 0), each
+// with its own checksum. At most changes_per_message_max entries and the connection's maximum
+// payload less 4 KiB (an entry alone larger than that is dropped); no bytes after the last.
 
 #include <atomic>
 #include <condition_variable>
@@ -59,9 +66,11 @@ std::string webhook_changes_subject(std::string_view cluster);
 /// The bucket's key of an endpoint (ids in lowercase hex: any byte an id holds is allowed).
 std::string endpoint_bucket_key(const events::EndpointRecord& endpoint);
 
-/// The changes message of the header comment. decode: kCorruption naming the entry.
-std::string encode_changes(std::span<const webhooks::Delivery> changes);
-Status decode_changes(std::string_view message, std::vector<webhooks::Delivery>* changes);
+/// One entry / a whole changes message of the header comment. decode: kCorruption naming the
+/// entry.
+std::string encode_change(const webhooks::DeliveryChange& change);
+std::string encode_changes(std::span<const webhooks::DeliveryChange> changes);
+Status decode_changes(std::string_view message, std::vector<webhooks::DeliveryChange>* changes);
 
 struct WebhookSyncConfig {
   repl::LinkConfig link;  // the cluster's NATS servers (ack_handler is the sync's own)
@@ -90,9 +99,11 @@ struct WebhookSyncMetrics {
   std::atomic<std::uint64_t> changes_published{0};  // deliveries in messages the stream took
   std::atomic<std::uint64_t> changes_dropped{0};    // not published (queue full, refused)
   std::atomic<std::uint64_t> changes_applied{0};    // others' changes applied here
+  std::atomic<std::uint64_t> deliveries_inserted{0};  // of those, deliveries stored from them
   std::atomic<std::uint64_t> changes_unmatched{0};  // given up waiting for their delivery
   std::atomic<std::uint64_t> applied_sequence{0};   // the stream's sequence applied so far
   std::atomic<std::uint64_t> endpoints_seen{0};     // bucket entries handed to on_endpoint
+  std::atomic<std::uint64_t> endpoints_refused{0};  // bucket entries that do not decode (passed over)
   std::atomic<std::uint64_t> failures{0};           // connections lost or refused
 };
 
@@ -111,7 +122,7 @@ class WebhookSync {
   /// timeout_ms). kUnavailable while not connected or when NATS does not answer.
   Status put_endpoint(const events::EndpointRecord& endpoint);
   /// Queues `changes` to be published (never blocks; beyond changes_queued_max, dropped).
-  void publish_changes(std::span<const webhooks::Delivery> changes);
+  void publish_changes(std::span<const webhooks::DeliveryChange> changes);
   /// Stops the thread (idempotent); what is still queued is not published.
   void stop();
   const WebhookSyncMetrics& metrics() const { return metrics_; }
@@ -128,10 +139,12 @@ class WebhookSync {
   Status publish_queued();
   Status watch_endpoints();
   Status read_changes();
-  Status apply(std::uint64_t sequence, std::vector<webhooks::Delivery> changes);
+  Status apply(std::uint64_t sequence, std::vector<webhooks::DeliveryChange> changes);
+  Status place_absent(std::vector<webhooks::DeliveryChange>& changes,
+                      const std::vector<webhooks::DeliveryKey>& absent, std::uint64_t derived_lsn,
+                      std::vector<webhooks::DeliveryChange>* later);
   Status retry_held();
-  std::vector<webhooks::Delivery> still_to_come(std::vector<webhooks::Delivery>& changes,
-                                                const std::vector<webhooks::DeliveryKey>& absent);
+  Status send_message(std::string body, std::size_t count);
   static void on_ack(jsCtx* js, natsMsg* msg, jsPubAck* ack, jsPubAckErr* error, void* closure);
 
   webhooks::Dispatcher& dispatcher_;
@@ -142,7 +155,7 @@ class WebhookSync {
 
   std::mutex mutex_;  // guards the queue and stop_requested_
   std::condition_variable wake_;
-  std::deque<webhooks::Delivery> queued_;
+  std::deque<webhooks::DeliveryChange> queued_;
   bool stop_requested_ = false;
   // Set and reset by the thread only (under the mutex, which put_endpoint takes to use it).
   std::mutex connection_mutex_;
@@ -151,11 +164,15 @@ class WebhookSync {
   // The thread's own: a message whose changes wait for their deliveries to be derived here.
   struct Held {
     std::uint64_t sequence = 0;
-    std::vector<webhooks::Delivery> changes;  // those not applied yet
+    std::vector<webhooks::DeliveryChange> changes;  // those not applied yet
     std::int64_t since_us = 0;
     std::int64_t next_try_us = 0;
   };
   std::unique_ptr<Held> held_;
+  // The last sequence read (applied or held): libnats restarts an ordered consumer from the
+  // stream's first message after a reconnect when it had delivered none yet, and what was
+  // read once is not applied again.
+  std::uint64_t read_sequence_ = 0;
   std::thread thread_;
 };
 

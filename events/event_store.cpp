@@ -193,6 +193,9 @@ bool get_string(std::string_view in, std::size_t* at, std::string* v) {
 std::string endpoint_key(const Id& merchant, std::string_view id) {
   return "W" + std::string(merchant.view()) + '\0' + std::string(id);
 }
+std::string backfill_key(const Id& merchant, std::string_view id) {
+  return "Y" + std::string(merchant.view()) + '\0' + std::string(id);
+}
 std::string request_key(const Id& merchant, const Id& request_id) {
   return "R" + std::string(merchant.view()) + '\0' + std::string(request_id.view());
 }
@@ -655,16 +658,43 @@ Status drop_old_redeliveries(rocksdb::DB& db, std::int64_t before_us, std::uint3
 
 }  // namespace
 
-Status EventStore::put_endpoint(const EndpointRecord& endpoint) {
+Status EventStore::put_endpoint(const EndpointRecord& endpoint, bool backfill_pending) {
   const std::lock_guard lock(impl_->write_mutex);
   rocksdb::WriteBatch batch;
   (void)batch.Put(rocksdb_slice(endpoint_key(endpoint.merchant_id, endpoint.id)),
                   rocksdb_slice(encode_endpoint(endpoint)));
+  if (backfill_pending) (void)batch.Put(rocksdb_slice(backfill_key(endpoint.merchant_id, endpoint.id)), "");
   if (!endpoint.request_id.empty()) {
     (void)batch.Put(rocksdb_slice(request_key(endpoint.merchant_id, endpoint.request_id)),
                     rocksdb_slice(endpoint.id));
   }
   return impl_->write(&batch);
+}
+
+Status EventStore::finish_backfill(const Id& merchant, std::string_view id) {
+  const std::lock_guard lock(impl_->write_mutex);
+  rocksdb::WriteBatch batch;
+  (void)batch.Delete(rocksdb_slice(backfill_key(merchant, id)));
+  return impl_->write(&batch);
+}
+
+StatusOr<std::vector<EndpointRecord>> EventStore::endpoints_awaiting_backfill(std::size_t count_max) const {
+  std::unique_ptr<rocksdb::Iterator> it(impl_->db->NewIterator(rocksdb::ReadOptions()));
+  std::vector<EndpointRecord> out;
+  for (it->Seek("Y"); it->Valid() && out.size() < count_max; it->Next()) {
+    const std::string_view key = rocksdb_view(it->key());
+    if (!key.starts_with("Y")) break;
+    const std::size_t zero = key.find('\0');
+    Id merchant;
+    if (zero == std::string_view::npos || !Id::from(key.substr(1, zero - 1), &merchant)) {
+      return Status::corruption("event store: a backfill mark does not decode");
+    }
+    StatusOr<std::optional<EndpointRecord>> e = endpoint(merchant, key.substr(zero + 1));
+    if (!e.is_ok()) return e.status();
+    if (e->has_value()) out.push_back(std::move(**e));
+  }
+  PAYCORE_RETURN_IF_ERROR(from_rocksdb(it->status(), "event store: backfill marks"));
+  return out;
 }
 
 StatusOr<std::optional<EndpointRecord>> EventStore::endpoint(const Id& merchant, std::string_view id) const {

@@ -28,6 +28,8 @@
 //   "T" type K                            the block's events of that type (their keys)
 //   "U" merchant_id 0x00 type K           the block's events of that merchant and type
 //   "W" merchant_id 0x00 endpoint_id      a webhook endpoint (EndpointRecord)
+//   "Y" merchant_id 0x00 endpoint_id      "": the endpoint's events from before it was stored
+//                                         are still to be handed over (app/events_runtime.cpp)
 // Ids never hold 0x00 (core/id.hpp), so a merchant's keys never run into another's.
 
 #include <cstddef>
@@ -146,7 +148,13 @@ class EventStore {
   Status put_redelivery(const Id& merchant, const Id& request_id, EventKey key, std::int64_t at_us);
 
   /// Writes `endpoint` (new or changed) and its request_id's entry, synced.
-  Status put_endpoint(const EndpointRecord& endpoint);
+  /// `backfill_pending`: also marks it as still owed the events handed over before it was
+  /// stored, in the same write (finish_backfill clears the mark; a crash in between leaves it,
+  /// and endpoints_awaiting_backfill finds it at the next start).
+  Status put_endpoint(const EndpointRecord& endpoint, bool backfill_pending = false);
+  Status finish_backfill(const Id& merchant, std::string_view id);
+  /// The endpoints still marked, at most `count_max`.
+  StatusOr<std::vector<EndpointRecord>> endpoints_awaiting_backfill(std::size_t count_max) const;
   /// The merchant's endpoint `id`, or nullopt.
   StatusOr<std::optional<EndpointRecord>> endpoint(const Id& merchant, std::string_view id) const;
   /// The endpoint the merchant's request `request_id` created, or nullopt.

@@ -110,13 +110,21 @@ struct Dispatcher::Impl {
   }
 
   // store->update, then config.on_changed with the deliveries as written (when it succeeded).
+  // A PENDING one carries its event (read back from the store; a failed read leaves it out:
+  // a member without the delivery then passes the change over).
   Status update_and_report(std::span<const DeliveryKey> keys, FunctionRef<void(Delivery&)> change, bool sync) {
-    std::vector<Delivery> changed;
+    std::vector<DeliveryChange> changed;
     const Status status = store->update(keys, [&](Delivery& d) {
       change(d);
-      if (config.on_changed) changed.push_back(d);
+      if (config.on_changed) changed.push_back({d, std::nullopt});
     }, sync);
-    if (status.is_ok() && !changed.empty()) config.on_changed(changed);
+    if (!status.is_ok() || changed.empty()) return status;
+    for (DeliveryChange& c : changed) {
+      if (c.delivery.state != DeliveryState::kPending) continue;
+      StatusOr<std::optional<StoredEvent>> event = store->event(c.delivery.event_id);
+      if (event.is_ok()) c.event = std::move(*event);
+    }
+    config.on_changed(changed);
     return status;
   }
   bool may_send();
@@ -536,7 +544,12 @@ StatusOr<std::vector<DeliveryKey>> Dispatcher::apply_changes(std::span<const Del
   }, /*sync=*/false));
   std::vector<DeliveryKey> absent;
   for (DeliveryKey& key : keys) {
-    if (!found.contains(key.event_id + "\n" + key.endpoint_id)) absent.push_back(std::move(key));
+    const Delivery& c = *by_key.at(key.event_id + "\n" + key.endpoint_id);
+    if (!found.contains(key.event_id + "\n" + key.endpoint_id)) {
+      absent.push_back(std::move(key));
+    } else if (c.state == DeliveryState::kPending) {  // e.g. a redeliver: its slot learns of it
+      impl_->notify(c.endpoint_id, c.next_attempt_at_us);
+    }
   }
   return absent;
 }

@@ -30,6 +30,7 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -60,6 +61,14 @@ struct Endpoint {
   bool enabled = true;  // a disabled endpoint gets nothing (enqueue skips it)
 };
 
+/// A delivery as an attempt, a give-up or a redeliver left it (DispatcherConfig::on_changed),
+/// with its event while it is PENDING: what another member needs to send it, should it not
+/// hold it (docs/events.md "Webhooks in a cluster").
+struct DeliveryChange {
+  Delivery delivery;
+  std::optional<StoredEvent> event;  // set when delivery.state is PENDING
+};
+
 struct DispatcherConfig {
   DeliveryStoreOptions store;  // where the delivery state lives (e.g. DATA_DIR/webhooks)
   SenderConfig sender;         // timeouts, TLS, the address allow-list
@@ -84,7 +93,7 @@ struct DispatcherConfig {
   /// Called by the thread that wrote them with the deliveries an attempt, a give-up or a
   /// redeliver changed, as stored, after the write (in a cluster: published to the other
   /// members, cdc/webhook_sync.hpp). Must not block. Empty: nothing.
-  std::function<void(std::span<const Delivery>)> on_changed;
+  std::function<void(std::span<const DeliveryChange>)> on_changed;
 };
 
 /// Counters since start (pending: now, from the store).
@@ -142,7 +151,8 @@ class Dispatcher {
   /// Another member's changes (its on_changed) made here, not synced: each named delivery this
   /// store holds takes the change's state, times, attempts and error, unless it has seen more
   /// attempts already (attempts_count only grows, so an older change never undoes a newer
-  /// one). Returns the keys this store does not hold (events not derived here yet).
+  /// one); one left PENDING is taken up by the thread at its due time. Returns the keys this
+  /// store does not hold (events not derived here yet, or never: enqueue them to apply).
   StatusOr<std::vector<DeliveryKey>> apply_changes(std::span<const Delivery> changes);
   /// How far apply_changes has gone in the caller's sequence (the changes stream's), kept with
   /// the deliveries like note_handed_over; nullopt when never noted.

@@ -21,6 +21,7 @@ namespace {
 
 using paycore::testing::NatsCluster;
 using webhooks::Delivery;
+using webhooks::DeliveryChange;
 using webhooks::DeliveryState;
 
 constexpr const char* kCluster = "whtest";
@@ -118,7 +119,7 @@ class WebhookSyncTest : public ::testing::Test {
   }
 
   // The delivery of `event_id` as a primary that made `attempts` attempts, the last a 200.
-  static Delivery delivered(Member& primary, const std::string& event_id, std::uint32_t attempts) {
+  static DeliveryChange delivered(Member& primary, const std::string& event_id, std::uint32_t attempts) {
     Delivery d = primary.delivery(event_id);
     d.secret = "whsec_1";  // deliveries_of hides it; a change carries it as stored
     for (std::uint32_t i = 0; i < attempts; ++i) {
@@ -128,7 +129,17 @@ class WebhookSyncTest : public ::testing::Test {
     d.state = DeliveryState::kDelivered;
     d.next_attempt_at_us = 0;
     d.finished_at_us = t0_us + attempts;
-    return d;
+    return {d, std::nullopt};
+  }
+  // The same, its last attempt failed: PENDING, with its event.
+  static DeliveryChange failed(Member& primary, const std::string& event_id) {
+    DeliveryChange c = delivered(primary, event_id, 1);
+    c.delivery.attempts.back().http_status = 500;
+    c.delivery.state = DeliveryState::kPending;
+    c.delivery.next_attempt_at_us = t0_us + 5'000'000;
+    c.delivery.finished_at_us = 0;
+    c.event = webhooks::StoredEvent{event_id, "m.1", "payment.paid", t0_us, R"({"id":")" + event_id + "\"}"};
+    return c;
   }
 
   std::string dir_;
@@ -143,13 +154,17 @@ TEST(WebhookChanges, AMessageDecodesToTheChangesItWasMadeOf) {
              .attempts = {{.started_at_us = t0_us, .duration_ms = 2, .http_status = 503, .error = ""}}};
   Delivery e = d;
   e.event_id = "evt_2_0";
-  const Delivery both[] = {d, e};
-  std::vector<Delivery> got;
+  const webhooks::StoredEvent event{"evt_1_0", "m.1", "payment.paid", t0_us, R"({"id":"evt_1_0"})"};
+  const DeliveryChange both[] = {{d, event}, {e, std::nullopt}};
+  std::vector<DeliveryChange> got;
   ASSERT_TRUE(decode_changes(encode_changes(both), &got).is_ok());
   ASSERT_EQ(got.size(), 2U);
-  EXPECT_EQ(got[1].event_id, "evt_2_0");
-  EXPECT_EQ(got[0].attempts.at(0).http_status, 503);
-  EXPECT_EQ(got[0].next_attempt_at_us, t0_us + 5);
+  EXPECT_EQ(got[1].delivery.event_id, "evt_2_0");
+  EXPECT_EQ(got[0].delivery.attempts.at(0).http_status, 503);
+  EXPECT_EQ(got[0].delivery.next_attempt_at_us, t0_us + 5);
+  ASSERT_TRUE(got[0].event.has_value());
+  EXPECT_EQ(got[0].event->body, event.body);
+  EXPECT_FALSE(got[1].event.has_value());
 }
 
 TEST(WebhookChanges, ATruncatedOrDamagedMessageIsRefusedNamingTheEntry) {
@@ -157,9 +172,9 @@ TEST(WebhookChanges, ATruncatedOrDamagedMessageIsRefusedNamingTheEntry) {
                    .event_created_at_us = t0_us, .next_attempt_at_us = 0, .finished_at_us = t0_us + 1,
                    .attempts_count = 0, .url = "https://example.com/", .secret = "s", .last_error = "",
                    .attempts = {}};
-  const Delivery two[] = {d, d};
+  const DeliveryChange two[] = {{d, std::nullopt}, {d, std::nullopt}};
   const std::string whole = encode_changes(two);
-  std::vector<Delivery> got;
+  std::vector<DeliveryChange> got;
   const Status cut = decode_changes(std::string_view(whole).substr(0, whole.size() - 3), &got);
   EXPECT_EQ(cut.code(), StatusCode::kCorruption);
   EXPECT_NE(cut.message().find("entry 2"), std::string::npos) << cut.message();
@@ -189,7 +204,7 @@ TEST_F(WebhookSyncTest, AChangeOfOneMemberIsAppliedByTheOtherAndNotByItself) {
   Member& b = start("b");
   a.enqueue("evt_1_0");
   b.enqueue("evt_1_0");
-  const Delivery change = delivered(a, "evt_1_0", 2);
+  const DeliveryChange change = delivered(a, "evt_1_0", 2);
   a.sync->publish_changes({&change, 1});
   ASSERT_TRUE(wait_until([&] { return b.delivery("evt_1_0").state == DeliveryState::kDelivered; }));
   EXPECT_EQ(b.delivery("evt_1_0").attempts_count, 2U);
@@ -206,7 +221,7 @@ TEST_F(WebhookSyncTest, AChangeWaitsForItsDeliveryToBeDerivedThenApplies) {
   a.enqueue("evt_1_0");
   a.enqueue("evt_2_0");
   b.enqueue("evt_1_0");  // b's deriver has not reached evt_2 yet
-  const Delivery changes[] = {delivered(a, "evt_1_0", 1), delivered(a, "evt_2_0", 1)};
+  const DeliveryChange changes[] = {delivered(a, "evt_1_0", 1), delivered(a, "evt_2_0", 1)};
   a.sync->publish_changes(changes);
   ASSERT_TRUE(wait_until([&] { return b.delivery("evt_1_0").state == DeliveryState::kDelivered; }));
   std::this_thread::sleep_for(std::chrono::milliseconds(200));
@@ -223,10 +238,10 @@ TEST_F(WebhookSyncTest, AChangeWhoseDeliveryNeverComesIsGivenUpAndTheNextIsAppli
   a.enqueue("evt_1_0");
   a.enqueue("evt_2_0");
   b.enqueue("evt_2_0");
-  const Delivery first = delivered(a, "evt_1_0", 1);  // b never derives evt_1
+  const DeliveryChange first = delivered(a, "evt_1_0", 1);  // b never derives evt_1
   a.sync->publish_changes({&first, 1});
   ASSERT_TRUE(wait_until([&] { return a.sync->metrics().changes_published.load() == 1; }));
-  const Delivery second = delivered(a, "evt_2_0", 1);  // in the next message
+  const DeliveryChange second = delivered(a, "evt_2_0", 1);  // in the next message
   a.sync->publish_changes({&second, 1});
   ASSERT_TRUE(wait_until([&] { return b.delivery("evt_2_0").state == DeliveryState::kDelivered; }));
   EXPECT_EQ(b.sync->metrics().changes_unmatched.load(), 1U);
@@ -240,7 +255,7 @@ TEST_F(WebhookSyncTest, AChangeOfAnEventDerivedWithoutItsDeliveryIsPassedOverAtO
   a.enqueue("evt_5_0");
   a.enqueue("evt_6_0");
   b.enqueue("evt_6_0");
-  const Delivery changes[] = {delivered(a, "evt_5_0", 1), delivered(a, "evt_6_0", 1)};
+  const DeliveryChange changes[] = {delivered(a, "evt_5_0", 1), delivered(a, "evt_6_0", 1)};
   a.sync->publish_changes(changes);
   ASSERT_TRUE(wait_until([&] { return b.sync->metrics().applied_sequence.load() == 1; }, 5'000));
   EXPECT_EQ(b.sync->metrics().changes_unmatched.load(), 1U);
@@ -254,11 +269,11 @@ TEST_F(WebhookSyncTest, ARestartedMemberAppliesWhatItMissedAndNothingTwice) {
   a.enqueue("evt_2_0");
   b->enqueue("evt_1_0");
   b->enqueue("evt_2_0");
-  const Delivery one = delivered(a, "evt_1_0", 1);
+  const DeliveryChange one = delivered(a, "evt_1_0", 1);
   a.sync->publish_changes({&one, 1});
   ASSERT_TRUE(wait_until([&] { return b->sync->metrics().applied_sequence.load() == 1; }));
   stop(*b);
-  const Delivery two = delivered(a, "evt_2_0", 3);
+  const DeliveryChange two = delivered(a, "evt_2_0", 3);
   a.sync->publish_changes({&two, 1});
   ASSERT_TRUE(wait_until([&] { return a.sync->metrics().changes_published.load() == 2; }));
   members_.pop_back();
@@ -266,6 +281,47 @@ TEST_F(WebhookSyncTest, ARestartedMemberAppliesWhatItMissedAndNothingTwice) {
   ASSERT_TRUE(wait_until([&] { return b->delivery("evt_2_0").state == DeliveryState::kDelivered; }));
   EXPECT_EQ(b->delivery("evt_2_0").attempts_count, 3U);
   EXPECT_EQ(b->sync->metrics().changes_applied.load(), 1U);  // only the one it missed
+}
+
+TEST_F(WebhookSyncTest, APendingChangeOfADeliveryNeverDerivedHereIsStoredFromIt) {
+  Member& a = start("a");
+  Member& b = start("b");
+  b.derived_lsn = 10;  // started from a snapshot: it never saw evt_5_0
+  a.enqueue("evt_5_0");
+  const DeliveryChange change = failed(a, "evt_5_0");  // the primary retries it later
+  a.sync->publish_changes({&change, 1});
+  ASSERT_TRUE(wait_until([&] { return b.sync->metrics().applied_sequence.load() == 1; }));
+  const Delivery held = b.delivery("evt_5_0");
+  EXPECT_EQ(held.state, DeliveryState::kPending);  // b sends it, should it become primary
+  EXPECT_EQ(held.attempts_count, 1U);
+  EXPECT_EQ(held.next_attempt_at_us, t0_us + 5'000'000);
+  EXPECT_EQ(b.sync->metrics().deliveries_inserted.load(), 1U);
+  EXPECT_EQ(b.sync->metrics().changes_unmatched.load(), 0U);
+}
+
+TEST_F(WebhookSyncTest, AfterNatsComesBackNothingIsAppliedTwice) {
+  Member& a = start("a");
+  Member* b = &start("b");
+  a.enqueue("evt_1_0");
+  b->enqueue("evt_1_0");
+  const DeliveryChange one = delivered(a, "evt_1_0", 1);
+  a.sync->publish_changes({&one, 1});
+  ASSERT_TRUE(wait_until([&] { return b->sync->metrics().changes_applied.load() == 1; }));
+  // Restarted, b reads from sequence 2 and has read nothing yet when NATS goes: libnats then
+  // starts its ordered consumer over from the stream's first message.
+  stop(*b);
+  members_.pop_back();
+  b = &start("b");
+  nats_.kill(0);
+  ASSERT_TRUE(nats_.restart(0)) << nats_.error();  // its files kept: the stream holds the change
+  a.enqueue("evt_2_0");
+  b->enqueue("evt_2_0");
+  const DeliveryChange two = delivered(a, "evt_2_0", 1);
+  a.sync->publish_changes({&two, 1});
+  ASSERT_TRUE(wait_until([&] { return b->delivery("evt_2_0").state == DeliveryState::kDelivered; }, 20'000));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+  EXPECT_EQ(b->sync->metrics().changes_applied.load(), 1U);  // the second only, not the first again
+  EXPECT_EQ(**b->dispatcher->changes_applied(), 2U);
 }
 
 TEST_F(WebhookSyncTest, WithoutNatsAnEndpointWriteFailsUnavailable) {

@@ -266,5 +266,21 @@ TEST_F(Store, EndpointsSurviveReopeningAndAreFoundByRequestAndListedOldestFirst)
   EXPECT_FALSE((*store->endpoint(Id::of("m1"), "we_a"))->enabled);
 }
 
+TEST_F(Store, ANewEndpointsBackfillMarkLastsUntilFinishedAcrossReopening) {
+  const events::EndpointRecord a{"we_a", Id::of("m1"), Id::of("r1"), "https://a.example/", {"*"}, "s", true, 10};
+  const events::EndpointRecord b{"we_b", Id::of("m2"), Id::of("r1"), "https://b.example/", {"*"}, "s", true, 10};
+  ASSERT_TRUE(store->put_endpoint(a, /*backfill_pending=*/true).is_ok());
+  ASSERT_TRUE(store->put_endpoint(b).is_ok());
+  open();  // a crash before the backfill: the mark is still there
+  auto owed = store->endpoints_awaiting_backfill(10);
+  ASSERT_TRUE(owed.is_ok()) << owed.status().to_string();
+  ASSERT_EQ(owed->size(), 1U);
+  EXPECT_EQ((*owed)[0], a);
+  ASSERT_TRUE(store->finish_backfill(a.merchant_id, a.id).is_ok());
+  open();
+  EXPECT_TRUE(store->endpoints_awaiting_backfill(10)->empty());
+  EXPECT_TRUE(store->endpoint(a.merchant_id, a.id)->has_value());  // the endpoint stays
+}
+
 }  // namespace
 }  // namespace paycore::testing

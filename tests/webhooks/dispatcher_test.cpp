@@ -334,9 +334,13 @@ TEST_F(DispatcherTest, AMemberThatMayNotSendSendsNothingUntilItMay) {
 TEST_F(DispatcherTest, EveryAttemptAndRedeliverIsReportedAsStored) {
   std::mutex mutex;
   std::vector<Delivery> reported;
-  config_.on_changed = [&](std::span<const Delivery> changed) {
+  std::vector<bool> with_event;
+  config_.on_changed = [&](std::span<const DeliveryChange> changed) {
     const std::lock_guard lock(mutex);
-    reported.insert(reported.end(), changed.begin(), changed.end());
+    for (const DeliveryChange& c : changed) {
+      reported.push_back(c.delivery);
+      with_event.push_back(c.event.has_value() && c.event->body == event("evt_1").body);
+    }
   };
   TestReceiver receiver([](std::size_t i) { return i == 0 ? Reply::kServerError : Reply::kOk; });
   start();
@@ -357,6 +361,27 @@ TEST_F(DispatcherTest, EveryAttemptAndRedeliverIsReportedAsStored) {
   EXPECT_EQ(reported[2].attempts_count, 2U);
   EXPECT_EQ(reported[3].attempts_count, 3U);
   EXPECT_EQ(reported[3].secret, "whsec_1");  // as stored: check_delivery holds for it
+  // A PENDING one carries its event (another member may not hold it), a finished one not.
+  EXPECT_EQ(with_event, (std::vector<bool>{true, false, true, false}));
+}
+
+TEST_F(DispatcherTest, AnAppliedRedeliverIsSentByTheMemberThatSends) {
+  TestReceiver receiver([](std::size_t) { return Reply::kOk; });
+  start();
+  const Endpoint endpoint{.id = "we_1", .url = receiver.url(), .secret = "whsec_1"};
+  ASSERT_TRUE(dispatcher_->enqueue(event("evt_1"), {&endpoint, 1}).is_ok());
+  ASSERT_TRUE(wait_attempts("evt_1", 1));
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));  // its slot's bound moves past it
+  // A redeliver taken by the old primary reaches this one (now sending) late: the same
+  // attempts, PENDING and due before what its slot looks at.
+  Delivery change = delivery("evt_1");
+  change.secret = "whsec_1";
+  change.state = DeliveryState::kPending;
+  change.next_attempt_at_us = t0_us - 1;
+  change.finished_at_us = 0;
+  ASSERT_TRUE(dispatcher_->apply_changes({&change, 1}).is_ok());
+  ASSERT_TRUE(receiver.wait_for_count(2, 3'000)) << "the applied redeliver was never sent";
+  ASSERT_TRUE(wait_attempts("evt_1", 2));
 }
 
 TEST_F(DispatcherTest, AnotherMembersChangeIsAppliedUnlessItIsOlder) {
