@@ -43,7 +43,7 @@ std::vector<webhooks::Endpoint> endpoints_wanting(const std::vector<events::Endp
 // this member takes writes (a cluster's standby does not).
 struct ServiceHooks {
   std::function<Status(const events::EndpointRecord&)> save_endpoint;
-  std::function<bool()> accepts_writes;
+  std::function<Status()> writable;  // ok, or why this member takes no webhook write now
   std::function<const cdc::WebhookSyncMetrics*()> sync_metrics;  // null: none (yet)
 };
 
@@ -119,6 +119,7 @@ class Service final : public events::EventsService {
       m.changes_applied = sync->changes_applied.load(std::memory_order_relaxed);
       m.changes_unmatched = sync->changes_unmatched.load(std::memory_order_relaxed);
       m.changes_sequence = sync->applied_sequence.load(std::memory_order_relaxed);
+      m.deliveries_inserted = sync->deliveries_inserted.load(std::memory_order_relaxed);
       m.sync_failures = sync->failures.load(std::memory_order_relaxed);
     }
     return m;
@@ -233,8 +234,7 @@ class Service final : public events::EventsService {
   // dispatcher's changes are what the other members follow).
   Status writable() const {
     PAYCORE_RETURN_IF_ERROR(webhooks_available());
-    if (!hooks_.accepts_writes()) return Status(StatusCode::kUnavailable, std::string(events::not_primary_message));
-    return Status::ok();
+    return hooks_.writable();
   }
   // The same request again: the same endpoint, secret included; another body is refused.
   static StatusOr<events::WebhookEndpoint> replay(const events::EndpointRecord& r, const std::string& url,
@@ -301,7 +301,7 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
     rt->dispatcher_ = std::move(*started);
   }
   ServiceHooks hooks{[raw](const events::EndpointRecord& r) { return raw->save_endpoint(r); },
-                     [raw] { return raw->may_send(); },
+                     [raw] { return raw->writable(); },
                      [raw]() -> const cdc::WebhookSyncMetrics* {
                        const cdc::WebhookSync* sync = raw->sync_ptr_.load(std::memory_order_acquire);
                        return sync != nullptr ? &sync->metrics() : nullptr;
@@ -348,6 +348,7 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
   cdc::WebhookSyncConfig sync = config_.webhook_sync;
   sync.on_endpoint = [this](const events::EndpointRecord& r) { return keep_endpoint(r); };
   sync.derived_lsn = [this] { return store_->position(); };
+  sync.is_primary = [this] { return is_primary_ && is_primary_(); };
   StatusOr<std::unique_ptr<cdc::WebhookSync>> synced = cdc::WebhookSync::start(*dispatcher_, std::move(sync));
   if (!synced.is_ok()) return synced.status();
   sync_ = std::move(*synced);
@@ -355,9 +356,18 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
   return Status::ok();
 }
 
-bool EventsRuntime::may_send() const {
-  if (!config_.cluster) return true;
-  return started_.load(std::memory_order_acquire) && is_primary_ && is_primary_();
+bool EventsRuntime::may_send() const { return writable().is_ok(); }
+
+Status EventsRuntime::writable() const {
+  if (!config_.cluster) return Status::ok();
+  if (!started_.load(std::memory_order_acquire) || !is_primary_ || !is_primary_()) {
+    return Status(StatusCode::kUnavailable, std::string(events::not_primary_message));
+  }
+  const cdc::WebhookSync* sync = sync_ptr_.load(std::memory_order_acquire);
+  if (sync == nullptr || !sync->ready_to_send()) {
+    return Status(StatusCode::kUnavailable, "webhooks: this new primary is still reading the cluster's delivery changes; retry");
+  }
+  return Status::ok();
 }
 
 void EventsRuntime::stop() {
@@ -441,11 +451,16 @@ Status EventsRuntime::save_endpoint(const events::EndpointRecord& endpoint) {
 }
 
 Status EventsRuntime::keep_endpoint(const events::EndpointRecord& endpoint) {
+  // One at a time (the create route and the bucket's watcher may both bring a new endpoint).
+  const std::lock_guard keeping(keep_mutex_);
   StatusOr<std::optional<events::EndpointRecord>> had = store_->endpoint(endpoint.merchant_id, endpoint.id);
   if (!had.is_ok()) return had.status();
-  if (had->has_value() && **had == endpoint) {  // e.g. this member's own, back from the bucket
-    // A crash may have come between storing a disable and the dispatcher's (idempotent).
-    return endpoint.enabled ? Status::ok() : dispatcher_->disable_endpoint(endpoint.id);
+  const bool was_disabled = had->has_value() && !(*had)->enabled;
+  if ((had->has_value() && **had == endpoint) || (was_disabled && endpoint.enabled)) {
+    // This member's own, back from the bucket; or an older version arriving after a disable
+    // (an endpoint is never enabled again). A crash may have come between storing a disable
+    // and the dispatcher's (idempotent).
+    return was_disabled ? dispatcher_->disable_endpoint(endpoint.id) : Status::ok();
   }
   const bool is_new = !had->has_value() && endpoint.enabled;
   std::uint64_t handed_before = 0;
@@ -465,7 +480,7 @@ Status EventsRuntime::finish_backfills() {
   StatusOr<std::vector<events::EndpointRecord>> owed = store_->endpoints_awaiting_backfill(webhooks::endpoints_max);
   if (!owed.is_ok()) return owed.status();
   for (const events::EndpointRecord& endpoint : *owed) {
-    PAYCORE_RETURN_IF_ERROR(hand_over_since_creation(endpoint, 0));
+    if (endpoint.enabled) PAYCORE_RETURN_IF_ERROR(hand_over_since_creation(endpoint, 0));
     PAYCORE_RETURN_IF_ERROR(store_->finish_backfill(endpoint.merchant_id, endpoint.id));
   }
   return Status::ok();

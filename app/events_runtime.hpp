@@ -77,9 +77,11 @@ class EventsRuntime {
   Status finish_backfills();
   // A new or disabled endpoint: to the cluster's bucket first (a cluster), then keep_endpoint.
   Status save_endpoint(const events::EndpointRecord& endpoint);
-  // Whether the dispatcher sends and writes are taken: always on one node; in a cluster, once
-  // started and while primary.
+  // Whether the dispatcher sends and webhook writes are taken: always on one node; in a
+  // cluster, once started, while primary, and once the webhook sync is ready_to_send (else
+  // kUnavailable saying which).
   bool may_send() const;
+  Status writable() const;
 
   EventsRuntimeConfig config_;
   std::atomic<std::uint64_t> floor_lsn_{1};
@@ -88,6 +90,7 @@ class EventsRuntime {
   std::unique_ptr<events::EventsService> service_;
   std::unique_ptr<events::Deriver> deriver_;
   std::unique_ptr<cdc::CdcPublisher> cdc_;
+  std::mutex keep_mutex_;         // one keep_endpoint at a time
   std::mutex endpoints_mutex_;    // hand_over's read of the endpoints vs. keep_endpoint's write
   std::uint64_t handed_lsn_ = 0;  // the last handed_through (under endpoints_mutex_)
   std::function<bool()> is_primary_;  // set once by start(), before started_

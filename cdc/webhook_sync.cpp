@@ -4,7 +4,9 @@
 
 #include <algorithm>
 #include <chrono>
+#include <map>
 #include <optional>
+#include <set>
 #include <utility>
 
 #include "base/hex.hpp"
@@ -41,6 +43,15 @@ bool take_long_text(std::string_view in, std::size_t* at, std::string_view* out)
   std::uint32_t n = 0;
   for (int i = 0; i < 4; ++i) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(len[static_cast<std::size_t>(i)])) << (8 * i);
   return take(in, at, n, out);
+}
+
+// What a queued change holds, about (the queue's byte bound).
+std::size_t queued_bytes_of(const webhooks::DeliveryChange& c) {
+  const webhooks::Delivery& d = c.delivery;
+  std::size_t bytes = sizeof(c) + d.url.size() + d.secret.size() + d.last_error.size();
+  for (const webhooks::Attempt& a : d.attempts) bytes += sizeof(a) + a.error.size();
+  if (c.event) bytes += c.event->body.size() + c.event->id.size() + c.event->merchant_id.size() + c.event->type.size();
+  return bytes;
 }
 
 std::string hex_of(std::string_view bytes) {
@@ -177,11 +188,13 @@ void WebhookSync::publish_changes(std::span<const webhooks::DeliveryChange> chan
   {
     const std::lock_guard lock(mutex_);
     for (const webhooks::DeliveryChange& d : changes) {
-      if (queued_.size() >= config_.changes_queued_max) {
+      const std::size_t bytes = queued_bytes_of(d);
+      if (queued_.size() >= config_.changes_queued_max || queued_bytes_ + bytes > config_.changes_queued_bytes_max) {
         metrics_.changes_dropped.fetch_add(1, std::memory_order_relaxed);
         continue;
       }
       queued_.push_back(d);
+      queued_bytes_ += bytes;
     }
   }
   wake_.notify_all();
@@ -274,6 +287,8 @@ void WebhookSync::loop() {
 Status WebhookSync::turn() {
   PAYCORE_RETURN_IF_ERROR(publish_queued());
   PAYCORE_RETURN_IF_ERROR(watch_endpoints());
+  if (!caught_up()) return Status::ok();  // the endpoints first: a change may name a new one
+  PAYCORE_RETURN_IF_ERROR(check_ready());
   if (held_ != nullptr) {
     PAYCORE_RETURN_IF_ERROR(retry_held());
     if (held_ != nullptr) {
@@ -300,6 +315,7 @@ Status WebhookSync::publish_queued() {
       if (!queued_.empty()) {
         next = std::move(queued_.front());
         queued_.pop_front();
+        queued_bytes_ -= queued_bytes_of(*next);
       }
     }
     if (!next.has_value()) break;
@@ -418,44 +434,65 @@ Status WebhookSync::apply(std::uint64_t sequence, std::vector<webhooks::Delivery
     for (const webhooks::DeliveryChange& c : changes) deliveries.push_back(c.delivery);
     StatusOr<std::vector<webhooks::DeliveryKey>> absent = dispatcher_.apply_changes(deliveries);
     PAYCORE_RETURN_IF_ERROR(absent.status());
-    metrics_.changes_applied.fetch_add(changes.size() - absent->size(), std::memory_order_relaxed);
     std::vector<webhooks::DeliveryChange> later;
     PAYCORE_RETURN_IF_ERROR(place_absent(changes, *absent, derived, &later));
+    metrics_.changes_applied.fetch_add(changes.size() - absent->size(), std::memory_order_relaxed);
     if (!later.empty()) {
-      held_ = std::make_unique<Held>();
-      held_->sequence = sequence;
-      held_->changes = std::move(later);
-      held_->since_us = wall_clock_us();
-      held_->next_try_us = held_->since_us + config_.absent_retry_ms * 1000;
+      hold(sequence, std::move(later), derived);
       return Status::ok();
     }
   }
+  held_.reset();
+  held_memo_ = HeldMemo{};
   PAYCORE_RETURN_IF_ERROR(dispatcher_.note_changes_applied(sequence));
   metrics_.applied_sequence.store(sequence, std::memory_order_relaxed);
   return Status::ok();
 }
 
-// The changes among `absent`: those whose event this member's deriver has not reached yet go
-// to `later`; a PENDING one whose event it has passed is stored from the change (its event,
-// url and secret) and applied; the others are counted unmatched.
-Status WebhookSync::place_absent(std::vector<webhooks::DeliveryChange>& changes,
+// Holds the message's changes whose events the deriver has not reached. The wait (absent_wait_ms)
+// counts from the last time the deriver advanced, and goes on where it was when the same message
+// is held again after a reconnect.
+void WebhookSync::hold(std::uint64_t sequence, std::vector<webhooks::DeliveryChange> later, std::uint64_t derived_lsn) {
+  const std::int64_t now = wall_clock_us();
+  if (held_memo_.sequence != sequence || derived_lsn > held_memo_.derived_lsn) {
+    held_memo_ = HeldMemo{sequence, now, derived_lsn};
+  }
+  held_ = std::make_unique<Held>();
+  held_->sequence = sequence;
+  held_->changes = std::move(later);
+  held_->next_try_us = now + config_.absent_retry_ms * 1000;
+}
+
+// The changes of deliveries this store does not hold, taken per delivery: its newest change
+// (most attempts; the later of equal ones) with an event from any of its changes. Its event not
+// reached yet by the deriver: to `later`. Else, PENDING: stored from the change (event, url,
+// secret) and applied, so that this member sends it should it become primary; finished: nothing
+// is left to send (counted unmatched).
+Status WebhookSync::place_absent(const std::vector<webhooks::DeliveryChange>& changes,
                                  const std::vector<webhooks::DeliveryKey>& absent, std::uint64_t derived_lsn,
                                  std::vector<webhooks::DeliveryChange>* later) {
+  if (absent.empty()) return Status::ok();
+  std::map<std::string, webhooks::DeliveryChange> newest;  // "event\nendpoint"
+  std::set<std::string> wanted;
+  for (const webhooks::DeliveryKey& k : absent) wanted.insert(k.event_id + "\n" + k.endpoint_id);
+  for (const webhooks::DeliveryChange& c : changes) {
+    const std::string key = c.delivery.event_id + "\n" + c.delivery.endpoint_id;
+    if (!wanted.contains(key)) continue;
+    auto [it, inserted] = newest.try_emplace(key, c);
+    std::optional<webhooks::StoredEvent> event = c.event ? c.event : std::move(it->second.event);
+    if (!inserted && c.delivery.attempts_count >= it->second.delivery.attempts_count) it->second = c;
+    it->second.event = std::move(event);
+  }
   std::vector<webhooks::Delivery> stored;
-  for (webhooks::DeliveryChange& c : changes) {
-    const webhooks::Delivery& d = c.delivery;
-    const bool missing = std::any_of(absent.begin(), absent.end(), [&](const webhooks::DeliveryKey& k) {
-      return k.event_id == d.event_id && k.endpoint_id == d.endpoint_id;
-    });
-    if (!missing) continue;
-    const std::optional<events::EventKey> event = events::parse_event_id(d.event_id);
+  for (auto& [key, c] : newest) {
+    const std::optional<events::EventKey> event = events::parse_event_id(c.delivery.event_id);
     if (event.has_value() && event->lsn > derived_lsn) {
       later->push_back(std::move(c));
-    } else if (d.state == webhooks::DeliveryState::kPending && c.event.has_value()) {
+    } else if (c.delivery.state == webhooks::DeliveryState::kPending && c.event.has_value()) {
       const webhooks::Event e{c.event->id, c.event->merchant_id, c.event->type, c.event->body, c.event->created_at_us};
-      const webhooks::Endpoint to{d.endpoint_id, d.url, d.secret, true};
+      const webhooks::Endpoint to{c.delivery.endpoint_id, c.delivery.url, c.delivery.secret, true};
       PAYCORE_RETURN_IF_ERROR(dispatcher_.enqueue(e, {&to, 1}));
-      stored.push_back(d);
+      stored.push_back(c.delivery);
     } else {
       metrics_.changes_unmatched.fetch_add(1, std::memory_order_relaxed);
     }
@@ -464,31 +501,50 @@ Status WebhookSync::place_absent(std::vector<webhooks::DeliveryChange>& changes,
   StatusOr<std::vector<webhooks::DeliveryKey>> still = dispatcher_.apply_changes(stored);
   PAYCORE_RETURN_IF_ERROR(still.status());  // still absent: its endpoint is disabled here
   metrics_.deliveries_inserted.fetch_add(stored.size() - still->size(), std::memory_order_relaxed);
-  metrics_.changes_applied.fetch_add(stored.size() - still->size(), std::memory_order_relaxed);
   metrics_.changes_unmatched.fetch_add(still->size(), std::memory_order_relaxed);
   return Status::ok();
 }
 
-// The held message's changes again; past absent_wait_ms the missing ones are given up.
+// The held message's changes again; once the deriver has not advanced for absent_wait_ms, the
+// missing ones are given up.
 Status WebhookSync::retry_held() {
   const std::int64_t now = wall_clock_us();
   if (now < held_->next_try_us) return Status::ok();
-  std::unique_ptr<Held> held = std::move(held_);
-  std::vector<webhooks::DeliveryChange> changes = std::move(held->changes);
-  const std::size_t before = changes.size();
-  PAYCORE_RETURN_IF_ERROR(apply(held->sequence, std::move(changes)));
+  const std::uint64_t sequence = held_->sequence;
+  std::vector<webhooks::DeliveryChange> changes = std::move(held_->changes);
+  held_.reset();
+  PAYCORE_RETURN_IF_ERROR(apply(sequence, std::move(changes)));
   if (held_ == nullptr) return Status::ok();  // all of them applied now
-  held_->since_us = held->since_us;
-  if (now - held_->since_us < config_.absent_wait_ms * 1000) return Status::ok();
+  if (now - held_memo_.since_us < config_.absent_wait_ms * 1000) return Status::ok();
   const std::size_t missing = held_->changes.size();
   log_line(LogLevel::warn, "webhook sync: changes of deliveries this member does not hold, given up",
-           {{"sequence", std::to_string(held_->sequence)}, {"count", std::to_string(missing)},
-            {"of", std::to_string(before)}});
+           {{"sequence", std::to_string(sequence)}, {"count", std::to_string(missing)}});
   metrics_.changes_unmatched.fetch_add(missing, std::memory_order_relaxed);
-  const std::uint64_t sequence = held_->sequence;
   held_.reset();
+  held_memo_ = HeldMemo{};
   PAYCORE_RETURN_IF_ERROR(dispatcher_.note_changes_applied(sequence));
   metrics_.applied_sequence.store(sequence, std::memory_order_relaxed);
+  return Status::ok();
+}
+
+// After this member became primary, whether it has read the changes stream up to its last
+// message as of then: until it has, an older change read late could undo one it makes, so its
+// dispatcher does not send and its webhook writes wait (ready_to_send).
+Status WebhookSync::check_ready() {
+  const bool primary = config_.is_primary && config_.is_primary();
+  if (!primary) {
+    promoted_target_.reset();
+    ready_.store(false, std::memory_order_release);
+    return Status::ok();
+  }
+  if (ready_.load(std::memory_order_acquire)) return Status::ok();
+  if (!promoted_target_.has_value()) {
+    StatusOr<repl::StreamPosition> position =
+        repl::read_position(connection_->link->js(), webhook_changes_stream_name(config_.cluster));
+    PAYCORE_RETURN_IF_ERROR(position.status());
+    promoted_target_ = position->last_sequence;
+  }
+  if (read_sequence_ >= *promoted_target_) ready_.store(true, std::memory_order_release);
   return Status::ok();
 }
 

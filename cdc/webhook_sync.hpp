@@ -20,18 +20,20 @@
 //   skipped (its store has them, maybe newer).
 //
 // A change whose delivery the member does not hold yet (its event's LSN is past what its
-// deriver has derived) holds the reading back, retried every absent_retry_ms, up to
-// absent_wait_ms; then the member goes on without it. A change whose event the deriver has
-// passed without making that delivery (a member started from a snapshot, whose store never saw
-// the event; an endpoint this member has not heard of yet) is passed over at once. Either is
-// counted (`changes_unmatched`); such a delivery, if this member holds it later, would be sent
-// once more were it to become primary: at least once, as everywhere else. A change that cannot be published (queue full,
+// deriver has derived) holds the reading back, retried every absent_retry_ms, until the deriver
+// has not advanced for absent_wait_ms; then the member goes on without it (`changes_unmatched`).
+// Changes are read only once the bucket's endpoints have all been handed over.
+//
+// A member that becomes primary reads the stream up to its last message as of then before it
+// is ready_to_send (its dispatcher sends and its webhook writes are taken only then): an older
+// change read late could otherwise undo one it makes (e.g. its own redeliver). A change that cannot be published (queue full,
 // NATS down past its limits) is dropped and counted (`changes_dropped`), with the same effect.
 //
 // A PENDING change carries its event. A member that does not hold that delivery although its
 // deriver has passed the event (a member started from a snapshot never saw the events before
-// it; a redelivery to an endpoint made after its event) stores it from the change, so that it
-// sends it should it become primary.
+// it; a redelivery to an endpoint made after its event) stores it from the delivery's newest
+// change in the message, if that one is PENDING, so that it sends it should it become primary;
+// a finished one is passed over (`changes_unmatched`): nothing is left to send.
 //
 // The changes message (the wire format, one place): a sequence of entries, each
 //   u8 len · event_id · u8 len · endpoint_id · u32 len · delivery · u32 len · event
@@ -47,6 +49,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -80,6 +83,7 @@ struct WebhookSyncConfig {
   /// that finds every change it missed.
   std::int64_t changes_age_max_ms = std::int64_t{4} * 86'400'000;
   std::size_t changes_queued_max = 100'000;     // waiting to be published; more are dropped
+  std::size_t changes_queued_bytes_max = std::size_t{64} << 20;  // the same, in bytes (about)
   std::size_t changes_per_message_max = 256;
   std::int64_t idle_wait_ms = 100;       // the longest a change waits to be published
   std::int64_t retry_wait_ms = 1000;     // after a failure, before connecting again
@@ -92,6 +96,8 @@ struct WebhookSyncConfig {
   /// The last LSN whose events this member's deriver has handed over (the event store's
   /// position): a delivery absent here whose event is at or before it will never come.
   std::function<std::uint64_t()> derived_lsn;
+  /// Whether this member is the primary (ready_to_send follows it). Empty: never.
+  std::function<bool()> is_primary;
 };
 
 /// Counters for /metrics and the tests.
@@ -128,6 +134,8 @@ class WebhookSync {
   const WebhookSyncMetrics& metrics() const { return metrics_; }
   /// True once connected and the bucket's endpoints were all handed to on_endpoint.
   bool caught_up() const { return caught_up_.load(std::memory_order_acquire); }
+  /// True while primary once the stream was read up to its last message as of the promotion.
+  bool ready_to_send() const { return ready_.load(std::memory_order_acquire); }
 
  private:
   WebhookSync(webhooks::Dispatcher& dispatcher, WebhookSyncConfig config);
@@ -140,7 +148,9 @@ class WebhookSync {
   Status watch_endpoints();
   Status read_changes();
   Status apply(std::uint64_t sequence, std::vector<webhooks::DeliveryChange> changes);
-  Status place_absent(std::vector<webhooks::DeliveryChange>& changes,
+  void hold(std::uint64_t sequence, std::vector<webhooks::DeliveryChange> later, std::uint64_t derived_lsn);
+  Status check_ready();
+  Status place_absent(const std::vector<webhooks::DeliveryChange>& changes,
                       const std::vector<webhooks::DeliveryKey>& absent, std::uint64_t derived_lsn,
                       std::vector<webhooks::DeliveryChange>* later);
   Status retry_held();
@@ -152,10 +162,13 @@ class WebhookSync {
   std::string writer_;  // this process's Paycore-Writer
   WebhookSyncMetrics metrics_;
   std::atomic<bool> caught_up_{false};
+  std::atomic<bool> ready_{false};
+  std::optional<std::uint64_t> promoted_target_;  // the thread's: the sequence to read up to
 
   std::mutex mutex_;  // guards the queue and stop_requested_
   std::condition_variable wake_;
   std::deque<webhooks::DeliveryChange> queued_;
+  std::size_t queued_bytes_ = 0;
   bool stop_requested_ = false;
   // Set and reset by the thread only (under the mutex, which put_endpoint takes to use it).
   std::mutex connection_mutex_;
@@ -165,10 +178,17 @@ class WebhookSync {
   struct Held {
     std::uint64_t sequence = 0;
     std::vector<webhooks::DeliveryChange> changes;  // those not applied yet
-    std::int64_t since_us = 0;
     std::int64_t next_try_us = 0;
   };
   std::unique_ptr<Held> held_;
+  // Since when the held message has waited without the deriver advancing; kept across a
+  // reconnect (which reads the message again).
+  struct HeldMemo {
+    std::uint64_t sequence = 0;
+    std::int64_t since_us = 0;
+    std::uint64_t derived_lsn = 0;
+  };
+  HeldMemo held_memo_;
   // The last sequence read (applied or held): libnats restarts an ordered consumer from the
   // stream's first message after a reconnect when it had delivered none yet, and what was
   // read once is not applied again.

@@ -78,6 +78,7 @@ struct EventsMetrics {
   std::uint64_t changes_dropped = 0;     // not published (queue full, refused)
   std::uint64_t changes_applied = 0;     // other members' changes applied here
   std::uint64_t changes_unmatched = 0;   // changes of deliveries this member does not hold
+  std::uint64_t deliveries_inserted = 0; // deliveries this member stored from others' changes
   std::uint64_t changes_sequence = 0;    // the changes stream's sequence applied so far
   std::uint64_t sync_failures = 0;       // NATS connections lost or refused
 };

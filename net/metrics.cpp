@@ -305,6 +305,9 @@ void write_events(Exposition& e, const events::EventsMetrics& m) {
               m.changes_applied);
     e.counter("paycore_webhook_changes_unmatched_total",
               "Changes of deliveries this member does not hold (passed over).", m.changes_unmatched);
+    e.counter("paycore_webhook_deliveries_inserted_total",
+              "Deliveries this member did not derive, stored from another member's PENDING change.",
+              m.deliveries_inserted);
     e.gauge("paycore_webhook_changes_sequence", "The changes stream's sequence applied here.", m.changes_sequence);
     e.counter("paycore_webhook_sync_failures_total", "Webhook sync connections to NATS lost or refused.",
               m.sync_failures);

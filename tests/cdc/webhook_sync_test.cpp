@@ -47,6 +47,7 @@ struct Member {
   std::mutex mutex;
   std::vector<events::EndpointRecord> endpoints;
   std::atomic<std::uint64_t> derived_lsn{0};  // the member's deriver: nothing derived yet
+  std::atomic<bool> primary{false};
 
   std::vector<events::EndpointRecord> seen() {
     const std::lock_guard lock(mutex);
@@ -105,6 +106,7 @@ class WebhookSyncTest : public ::testing::Test {
       return Status::ok();
     };
     c.derived_lsn = [raw] { return raw->derived_lsn.load(); };
+    c.is_primary = [raw] { return raw->primary.load(); };
     auto sync = WebhookSync::start(*m->dispatcher, c);
     EXPECT_TRUE(sync.is_ok()) << sync.status().to_string();
     m->sync = std::move(*sync);
@@ -297,6 +299,45 @@ TEST_F(WebhookSyncTest, APendingChangeOfADeliveryNeverDerivedHereIsStoredFromIt)
   EXPECT_EQ(held.next_attempt_at_us, t0_us + 5'000'000);
   EXPECT_EQ(b.sync->metrics().deliveries_inserted.load(), 1U);
   EXPECT_EQ(b.sync->metrics().changes_unmatched.load(), 0U);
+}
+
+TEST_F(WebhookSyncTest, OnlyTheNewestChangeOfADeliveryNeverDerivedHereDecidesWhetherItIsStored) {
+  Member& a = start("a");
+  Member& b = start("b");
+  b.derived_lsn = 10;
+  a.enqueue("evt_5_0");
+  a.enqueue("evt_6_0");
+  // evt_5_0: redelivered, then delivered at once, in one message: nothing left to send.
+  DeliveryChange redelivered = failed(a, "evt_5_0");
+  const DeliveryChange done = delivered(a, "evt_5_0", 1);
+  // evt_6_0: delivered by an attempt, then redelivered: to be sent (with 1 attempt made).
+  DeliveryChange again = failed(a, "evt_6_0");
+  const DeliveryChange first = delivered(a, "evt_6_0", 1);
+  const DeliveryChange changes[] = {redelivered, done, first, again};
+  a.sync->publish_changes(changes);
+  ASSERT_TRUE(wait_until([&] { return b.sync->metrics().applied_sequence.load() == 1; }));
+  EXPECT_TRUE(b.dispatcher->deliveries_of("evt_5_0")->empty());
+  EXPECT_EQ(b.delivery("evt_6_0").state, DeliveryState::kPending);
+  EXPECT_EQ(b.delivery("evt_6_0").attempts_count, 1U);
+  EXPECT_EQ(b.sync->metrics().deliveries_inserted.load(), 1U);
+}
+
+TEST_F(WebhookSyncTest, ANewPrimaryIsReadyOnlyOnceItHasReadTheStreamAsOfItsPromotion) {
+  Member& a = start("a");
+  a.enqueue("evt_1_0");
+  const DeliveryChange one = delivered(a, "evt_1_0", 1);
+  a.sync->publish_changes({&one, 1});
+  ASSERT_TRUE(wait_until([&] { return a.sync->metrics().changes_published.load() == 1; }));
+  Member& b = start("b");
+  b.enqueue("evt_1_0");
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_FALSE(b.sync->ready_to_send());  // a standby never is
+  b.primary = true;
+  ASSERT_TRUE(wait_until([&] { return b.sync->ready_to_send(); }));
+  EXPECT_GE(b.sync->metrics().applied_sequence.load(), 1U);  // the old primary's change first
+  EXPECT_EQ(b.delivery("evt_1_0").state, DeliveryState::kDelivered);
+  b.primary = false;
+  ASSERT_TRUE(wait_until([&] { return !b.sync->ready_to_send(); }));
 }
 
 TEST_F(WebhookSyncTest, AfterNatsComesBackNothingIsAppliedTwice) {
