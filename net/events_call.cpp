@@ -140,7 +140,9 @@ EventsReply status_reply(const Status& status, const EventsCall& call) {
                          "this merchant has as many enabled webhook endpoints as allowed (16)");
     case StatusCode::kUnavailable:
       if (status.message() == events::not_primary_message) {
-        return error_reply(503, "not_primary", "this process is not the primary: send writes to the primary");
+        EventsReply reply = error_reply(503, "not_primary", "this process is not the primary: send writes to the primary");
+        reply.not_primary = true;
+        return reply;
       }
       break;
     default:

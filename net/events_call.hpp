@@ -50,6 +50,7 @@ struct EventsCall {
 struct EventsReply {
   int status = 503;
   bool replayed = false;
+  bool not_primary = false;  // 503 not_primary: the response names the primary (Paycore-Primary)
   std::string body;
 };
 

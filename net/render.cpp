@@ -254,6 +254,7 @@ bool write_slot_body(const Slot& slot, const RenderContext& context, OutBuffer& 
     case SlotKind::events:
       head->status = slot.events.status;
       head->idempotent_replayed = slot.events.replayed;
+      if (slot.events.not_primary) name_primary(context, head, extra);
       return body.append(slot.events.body);
   }
   return true;

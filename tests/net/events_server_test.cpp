@@ -5,6 +5,8 @@
 
 #include <gtest/gtest.h>
 
+#include <functional>
+
 #include <chrono>
 #include <memory>
 #include <string>
@@ -48,6 +50,7 @@ class EventsServerTest : public ::testing::Test {
     config.events = events_on ? &service_ : nullptr;
     config.events_threads = threads;
     config.events_calls_queued_max = queued_max;
+    config.primary_url = primary_url_;
     StatusOr<std::unique_ptr<Server>> created = Server::create(config, *engine_, *keys_);
     ASSERT_TRUE(created.is_ok()) << created.status().to_string();
     server_ = std::move(*created);
@@ -64,6 +67,7 @@ class EventsServerTest : public ::testing::Test {
   std::unique_ptr<Engine> engine_;
   std::unique_ptr<auth::KeysHolder> keys_;
   testing::FakeEventsService service_;
+  std::function<std::string()> primary_url_;  // a cluster member's idea of the primary
   std::unique_ptr<Server> server_;
   std::unique_ptr<it::Client> client_;
 };
@@ -143,6 +147,23 @@ TEST_F(EventsServerTest, AnEndpointIsCreatedReplayedListedAndDisabled) {
                                         R"({"request_id":"we-2","url":"http://x","events":["*"]})");
   EXPECT_EQ(refused.status, 400);
   EXPECT_EQ(*it::json_string(refused.body, "/error/field"), "url");
+}
+
+TEST_F(EventsServerTest, AWebhookWriteOnAStandbyIsNotPrimaryAndNamesThePrimary) {
+  primary_url_ = [] { return std::string("http://10.0.0.1:8080"); };
+  start();
+  service_.fail_next(Status(StatusCode::kUnavailable, std::string(events::not_primary_message)));
+  const it::HttpResponse refused = call("m_001", "POST", "/v1/webhook_endpoints",
+                                        R"({"request_id":"we-1","url":"https://example.com/h","events":["*"]})");
+  EXPECT_EQ(refused.status, 503);
+  EXPECT_EQ(it::json_string(refused.body, "/error/code").value_or(""), "not_primary");
+  EXPECT_EQ(refused.header("paycore-primary"), "http://10.0.0.1:8080");
+  // Any other unavailability is no redirection.
+  service_.fail_next(Status(StatusCode::kUnavailable, "store busy"));
+  const it::HttpResponse busy = call("m_001", "GET", "/v1/webhook_endpoints");
+  EXPECT_EQ(busy.status, 503);
+  EXPECT_EQ(it::json_string(busy.body, "/error/code").value_or(""), "unavailable");
+  EXPECT_EQ(busy.header("paycore-primary"), "");
 }
 
 TEST_F(EventsServerTest, DeliveriesAreShownAndARedeliveryIsQueued) {
