@@ -348,7 +348,7 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
   cdc::WebhookSyncConfig sync = config_.webhook_sync;
   sync.on_endpoint = [this](const events::EndpointRecord& r) { return keep_endpoint(r); };
   sync.derived_lsn = [this] { return store_->position(); };
-  sync.is_primary = [this] { return is_primary_ && is_primary_(); };
+  sync.is_primary = [this] { return primary_now(); };
   StatusOr<std::unique_ptr<cdc::WebhookSync>> synced = cdc::WebhookSync::start(*dispatcher_, std::move(sync));
   if (!synced.is_ok()) return synced.status();
   sync_ = std::move(*synced);
@@ -356,18 +356,20 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
   return Status::ok();
 }
 
-bool EventsRuntime::may_send() const { return writable().is_ok(); }
+bool EventsRuntime::primary_now() const {
+  return started_.load(std::memory_order_acquire) && is_primary_ && is_primary_();
+}
+
+bool EventsRuntime::may_send() const {
+  if (!config_.cluster) return true;
+  const cdc::WebhookSync* sync = sync_ptr_.load(std::memory_order_acquire);
+  return primary_now() && sync != nullptr && sync->ready_to_send();
+}
 
 Status EventsRuntime::writable() const {
-  if (!config_.cluster) return Status::ok();
-  if (!started_.load(std::memory_order_acquire) || !is_primary_ || !is_primary_()) {
-    return Status(StatusCode::kUnavailable, std::string(events::not_primary_message));
-  }
-  const cdc::WebhookSync* sync = sync_ptr_.load(std::memory_order_acquire);
-  if (sync == nullptr || !sync->ready_to_send()) {
-    return Status(StatusCode::kUnavailable, "webhooks: this new primary is still reading the cluster's delivery changes; retry");
-  }
-  return Status::ok();
+  if (may_send()) return Status::ok();
+  if (!primary_now()) return Status(StatusCode::kUnavailable, std::string(events::not_primary_message));
+  return Status(StatusCode::kUnavailable, "webhooks: this new primary is still reading the cluster's delivery changes; retry");
 }
 
 void EventsRuntime::stop() {
@@ -381,8 +383,7 @@ void EventsRuntime::stop() {
   sync_.reset();
 }
 
-// Each event to its merchant's enabled endpoints that want it, in batches of at most
-// events_per_add_max events (the dispatcher's bound), not synced: the deriver syncs the
+// Each event to its merchant's enabled endpoints that want it, not synced: the deriver syncs the
 // dispatcher (before_flush) before its store makes these events durable, and until then a
 // crash derives and hands them over again.
 Status EventsRuntime::hand_over(std::span<const events::Event> events, std::uint64_t handed_through) {
@@ -406,12 +407,10 @@ Status EventsRuntime::hand_over(std::span<const events::Event> events, std::uint
     bodies.push_back(webhook_event(e, config_));
     targets.push_back(std::move(wanting));
   }
-  constexpr std::size_t chunk = webhooks::events_per_add_max;
-  for (std::size_t from = 0; from < bodies.size(); from += chunk) {
-    std::vector<webhooks::Dispatcher::EventToDeliver> batch;
-    for (std::size_t i = from; i < std::min(bodies.size(), from + chunk); ++i) batch.push_back({&bodies[i], targets[i]});
-    PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch, /*sync=*/false));
-  }
+  std::vector<webhooks::Dispatcher::EventToDeliver> batch;
+  batch.reserve(bodies.size());
+  for (std::size_t i = 0; i < bodies.size(); ++i) batch.push_back({&bodies[i], targets[i]});
+  PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch, /*sync=*/false));
   return dispatcher_->note_handed_over(handed_through);
 }
 
@@ -524,14 +523,10 @@ Status EventsRuntime::hand_over_since_creation(const events::EndpointRecord& end
     query.starting_after = events::EventKey{page->events.back().lsn, page->events.back().index};
   }
   const webhooks::Endpoint target[] = {{endpoint.id, endpoint.url, endpoint.secret, true}};
-  for (std::size_t from = 0; from < bodies.size(); from += webhooks::events_per_add_max) {
-    std::vector<webhooks::Dispatcher::EventToDeliver> batch;
-    for (std::size_t i = from; i < std::min(bodies.size(), from + webhooks::events_per_add_max); ++i) {
-      batch.push_back({&bodies[i], target});
-    }
-    PAYCORE_RETURN_IF_ERROR(dispatcher_->enqueue_batch(batch, /*sync=*/true));
-  }
-  return Status::ok();
+  std::vector<webhooks::Dispatcher::EventToDeliver> batch;
+  batch.reserve(bodies.size());
+  for (const webhooks::Event& body : bodies) batch.push_back({&body, target});
+  return dispatcher_->enqueue_batch(batch, /*sync=*/true);
 }
 
 }  // namespace paycore::app

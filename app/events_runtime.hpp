@@ -82,6 +82,7 @@ class EventsRuntime {
   // kUnavailable saying which).
   bool may_send() const;
   Status writable() const;
+  bool primary_now() const;  // started, and the cluster's primary
 
   EventsRuntimeConfig config_;
   std::atomic<std::uint64_t> floor_lsn_{1};

@@ -20,31 +20,6 @@ namespace {
 using repl::kHeaderWriter;
 constexpr const char* kHeaderChanges = "Paycore-Changes";  // the entries in the message
 
-void put_u32(std::string& out, std::uint32_t v) {
-  for (int i = 0; i < 4; ++i) out.push_back(static_cast<char>((v >> (8 * i)) & 0xff));
-}
-
-// Reads `n` bytes at *at into *out; false when fewer are left.
-bool take(std::string_view in, std::size_t* at, std::size_t n, std::string_view* out) {
-  if (in.size() - *at < n) return false;
-  *out = in.substr(*at, n);
-  *at += n;
-  return true;
-}
-
-bool take_short_text(std::string_view in, std::size_t* at, std::string_view* out) {
-  std::string_view len;
-  return take(in, at, 1, &len) && take(in, at, static_cast<unsigned char>(len[0]), out);
-}
-
-bool take_long_text(std::string_view in, std::size_t* at, std::string_view* out) {
-  std::string_view len;
-  if (!take(in, at, 4, &len)) return false;
-  std::uint32_t n = 0;
-  for (int i = 0; i < 4; ++i) n |= static_cast<std::uint32_t>(static_cast<unsigned char>(len[static_cast<std::size_t>(i)])) << (8 * i);
-  return take(in, at, n, out);
-}
-
 // What a queued change holds, about (the queue's byte bound).
 std::size_t queued_bytes_of(const webhooks::DeliveryChange& c) {
   const webhooks::Delivery& d = c.delivery;
@@ -79,50 +54,6 @@ std::string webhook_changes_subject(std::string_view cluster) {
 
 std::string endpoint_bucket_key(const events::EndpointRecord& endpoint) {
   return "endpoint." + hex_of(endpoint.merchant_id.view()) + "." + hex_of(endpoint.id);
-}
-
-std::string encode_change(const webhooks::DeliveryChange& change) {
-  const webhooks::Delivery& d = change.delivery;
-  std::string out;
-  out.push_back(static_cast<char>(d.event_id.size()));
-  out += d.event_id;
-  out.push_back(static_cast<char>(d.endpoint_id.size()));
-  out += d.endpoint_id;
-  const std::string value = webhooks::format::encode_delivery(d);
-  put_u32(out, static_cast<std::uint32_t>(value.size()));
-  out += value;
-  const std::string event = change.event ? webhooks::format::encode_event(*change.event) : std::string();
-  put_u32(out, static_cast<std::uint32_t>(event.size()));
-  out += event;
-  return out;
-}
-
-std::string encode_changes(std::span<const webhooks::DeliveryChange> changes) {
-  std::string out;
-  for (const webhooks::DeliveryChange& c : changes) out += encode_change(c);
-  return out;
-}
-
-Status decode_changes(std::string_view message, std::vector<webhooks::DeliveryChange>* changes) {
-  changes->clear();
-  std::size_t at = 0;
-  while (at < message.size()) {
-    std::string_view event_id, endpoint_id, value, event;
-    const std::string where = "webhook changes: entry " + std::to_string(changes->size() + 1);
-    if (!take_short_text(message, &at, &event_id) || !take_short_text(message, &at, &endpoint_id) ||
-        !take_long_text(message, &at, &value) || !take_long_text(message, &at, &event)) {
-      return Status::corruption(where + ": truncated at byte " + std::to_string(at));
-    }
-    webhooks::DeliveryChange c;
-    Status s = webhooks::format::decode_delivery(value, event_id, endpoint_id, &c.delivery);
-    if (s.is_ok() && !event.empty()) {
-      c.event.emplace();
-      s = webhooks::format::decode_event(event, event_id, &*c.event);
-    }
-    if (!s.is_ok()) return Status::corruption(where + ": " + s.message());
-    changes->push_back(std::move(c));
-  }
-  return Status::ok();
 }
 
 // ---- The connection ---------------------------------------------------------------------------
@@ -216,14 +147,9 @@ Status WebhookSync::connect() {
   c->link = std::move(*link);
   jsCtx* js = c->link->js();
   const std::string bucket = webhooks_bucket_name(config_.cluster);
-  kvConfig kv_config;
-  kvConfig_Init(&kv_config);
-  kv_config.Bucket = bucket.c_str();
-  kv_config.History = 1;
-  kv_config.Replicas = config_.replicas;
-  natsStatus s = js_CreateKeyValue(&c->kv, js, &kv_config);
-  if (s != NATS_OK) s = js_KeyValue(&c->kv, js, bucket.c_str());
-  if (s != NATS_OK) return repl::nats_status(s, jsErrCode{}, "webhook sync: bucket " + bucket);
+  StatusOr<kvStore*> kv = repl::open_bucket(js, bucket, config_.replicas);
+  if (!kv.is_ok()) return kv.status().with_context("webhook sync");
+  c->kv = *kv;
   repl::StreamSettings stream;
   stream.name = webhook_changes_stream_name(config_.cluster);
   stream.subject = webhook_changes_subject(config_.cluster);
@@ -233,7 +159,7 @@ Status WebhookSync::connect() {
   kvWatchOptions watch;
   kvWatchOptions_Init(&watch);
   watch.IgnoreDeletes = true;
-  s = kvStore_WatchAll(&c->watcher, c->kv, &watch);
+  natsStatus s = kvStore_WatchAll(&c->watcher, c->kv, &watch);
   if (s != NATS_OK) return repl::nats_status(s, jsErrCode{}, "webhook sync: watching " + bucket);
   StatusOr<std::optional<std::uint64_t>> applied = dispatcher_.changes_applied();
   PAYCORE_RETURN_IF_ERROR(applied.status());
@@ -319,7 +245,7 @@ Status WebhookSync::publish_queued() {
       }
     }
     if (!next.has_value()) break;
-    std::string entry = encode_change(*next);
+    std::string entry = webhooks::format::encode_change(*next);
     if (entry.size() > bytes_max) {  // cannot happen with NATS's default 1 MiB (an event <= 256 KiB)
       metrics_.changes_dropped.fetch_add(1, std::memory_order_relaxed);
       continue;
@@ -412,7 +338,7 @@ Status WebhookSync::read_changes() {
     std::vector<webhooks::DeliveryChange> changes;
     Status decoded = Status::ok();
     if (header(msg, kHeaderWriter) != writer_) {
-      decoded = decode_changes(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))), &changes);
+      decoded = webhooks::format::decode_changes(std::string_view(natsMsg_GetData(msg), static_cast<std::size_t>(natsMsg_GetDataLength(msg))), &changes);
     }
     natsMsg_Destroy(msg);
     if (!decoded.is_ok()) {  // not ours to read: said, and passed over (nothing to apply)
@@ -429,10 +355,7 @@ Status WebhookSync::apply(std::uint64_t sequence, std::vector<webhooks::Delivery
   if (!changes.empty()) {
     // Read first: a delivery the deriver makes after this is found by apply_changes.
     const std::uint64_t derived = config_.derived_lsn();
-    std::vector<webhooks::Delivery> deliveries;
-    deliveries.reserve(changes.size());
-    for (const webhooks::DeliveryChange& c : changes) deliveries.push_back(c.delivery);
-    StatusOr<std::vector<webhooks::DeliveryKey>> absent = dispatcher_.apply_changes(deliveries);
+    StatusOr<std::vector<webhooks::DeliveryKey>> absent = dispatcher_.apply_changes(changes);
     PAYCORE_RETURN_IF_ERROR(absent.status());
     std::vector<webhooks::DeliveryChange> later;
     PAYCORE_RETURN_IF_ERROR(place_absent(changes, *absent, derived, &later));
@@ -465,9 +388,9 @@ void WebhookSync::hold(std::uint64_t sequence, std::vector<webhooks::DeliveryCha
 
 // The changes of deliveries this store does not hold, taken per delivery: its newest change
 // (most attempts; the later of equal ones) with an event from any of its changes. Its event not
-// reached yet by the deriver: to `later`. Else, PENDING: stored from the change (event, url,
-// secret) and applied, so that this member sends it should it become primary; finished: nothing
-// is left to send (counted unmatched).
+// reached yet by the deriver: to `later`. Else, PENDING: stored as the change has it (event,
+// url, secret, attempts, due time; one write), so that this member sends it should it become
+// primary; finished: nothing is left to send (counted unmatched).
 Status WebhookSync::place_absent(const std::vector<webhooks::DeliveryChange>& changes,
                                  const std::vector<webhooks::DeliveryKey>& absent, std::uint64_t derived_lsn,
                                  std::vector<webhooks::DeliveryChange>* later) {
@@ -483,25 +406,20 @@ Status WebhookSync::place_absent(const std::vector<webhooks::DeliveryChange>& ch
     if (!inserted && c.delivery.attempts_count >= it->second.delivery.attempts_count) it->second = c;
     it->second.event = std::move(event);
   }
-  std::vector<webhooks::Delivery> stored;
   for (auto& [key, c] : newest) {
     const std::optional<events::EventKey> event = events::parse_event_id(c.delivery.event_id);
     if (event.has_value() && event->lsn > derived_lsn) {
       later->push_back(std::move(c));
-    } else if (c.delivery.state == webhooks::DeliveryState::kPending && c.event.has_value()) {
-      const webhooks::Event e{c.event->id, c.event->merchant_id, c.event->type, c.event->body, c.event->created_at_us};
-      const webhooks::Endpoint to{c.delivery.endpoint_id, c.delivery.url, c.delivery.secret, true};
-      PAYCORE_RETURN_IF_ERROR(dispatcher_.enqueue(e, {&to, 1}));
-      stored.push_back(c.delivery);
-    } else {
-      metrics_.changes_unmatched.fetch_add(1, std::memory_order_relaxed);
+      continue;
     }
+    bool stored = false;  // not stored: disabled here (or, finished, nothing left to send)
+    if (c.delivery.state == webhooks::DeliveryState::kPending && c.event.has_value()) {
+      StatusOr<bool> put = dispatcher_.store_change(c);
+      PAYCORE_RETURN_IF_ERROR(put.status());
+      stored = *put;
+    }
+    (stored ? metrics_.deliveries_inserted : metrics_.changes_unmatched).fetch_add(1, std::memory_order_relaxed);
   }
-  if (stored.empty()) return Status::ok();
-  StatusOr<std::vector<webhooks::DeliveryKey>> still = dispatcher_.apply_changes(stored);
-  PAYCORE_RETURN_IF_ERROR(still.status());  // still absent: its endpoint is disabled here
-  metrics_.deliveries_inserted.fetch_add(stored.size() - still->size(), std::memory_order_relaxed);
-  metrics_.changes_unmatched.fetch_add(still->size(), std::memory_order_relaxed);
   return Status::ok();
 }
 

@@ -35,12 +35,9 @@
 // change in the message, if that one is PENDING, so that it sends it should it become primary;
 // a finished one is passed over (`changes_unmatched`): nothing is left to send.
 //
-// The changes message (the wire format, one place): a sequence of entries, each
-//   u8 len · event_id · u8 len · endpoint_id · u32 len · delivery · u32 len · event
-// (lengths little-endian) where delivery is webhooks::format::encode_delivery of the delivery
-// as stored and event webhooks::format::encode_event of its event or nothing (length 0), each
-// with its own checksum. At most changes_per_message_max entries and the connection's maximum
-// payload less 4 KiB (an entry alone larger than that is dropped); no bytes after the last.
+// A message is webhooks::format's changes message (webhooks/delivery_format.hpp), of at most
+// changes_per_message_max entries and the connection's maximum payload less 4 KiB (an entry
+// alone larger than that is dropped).
 
 #include <atomic>
 #include <condition_variable>
@@ -69,11 +66,6 @@ std::string webhook_changes_subject(std::string_view cluster);
 /// The bucket's key of an endpoint (ids in lowercase hex: any byte an id holds is allowed).
 std::string endpoint_bucket_key(const events::EndpointRecord& endpoint);
 
-/// One entry / a whole changes message of the header comment. decode: kCorruption naming the
-/// entry.
-std::string encode_change(const webhooks::DeliveryChange& change);
-std::string encode_changes(std::span<const webhooks::DeliveryChange> changes);
-Status decode_changes(std::string_view message, std::vector<webhooks::DeliveryChange>* changes);
 
 struct WebhookSyncConfig {
   repl::LinkConfig link;  // the cluster's NATS servers (ack_handler is the sync's own)

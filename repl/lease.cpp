@@ -31,15 +31,9 @@ StatusOr<std::unique_ptr<Lease>> Lease::open(const LinkConfig& link, const Lease
   StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link);
   if (!connected.is_ok()) return connected.status();
   lease->link_ = std::move(connected.value());
-  kvConfig kv_config;
-  kvConfig_Init(&kv_config);
-  kv_config.Bucket = config.bucket.c_str();
-  kv_config.History = 1;
-  kv_config.StorageType = js_FileStorage;
-  kv_config.Replicas = config.replicas;
-  natsStatus s = js_CreateKeyValue(&lease->kv_, lease->link_->js(), &kv_config);
-  if (s != NATS_OK) s = js_KeyValue(&lease->kv_, lease->link_->js(), config.bucket.c_str());
-  if (s != NATS_OK) return nats_status(s, jsErrCode{}, "lease bucket " + config.bucket);
+  StatusOr<kvStore*> kv = open_bucket(lease->link_->js(), config.bucket, config.replicas);
+  if (!kv.is_ok()) return kv.status().with_context("lease");
+  lease->kv_ = *kv;
   return lease;
 }
 

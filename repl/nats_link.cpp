@@ -103,6 +103,20 @@ Status check_existing(jsCtx* js, const StreamSettings& settings) {
 
 }  // namespace
 
+StatusOr<kvStore*> open_bucket(jsCtx* js, const std::string& name, int replicas) {
+  kvConfig config;
+  kvConfig_Init(&config);
+  config.Bucket = name.c_str();
+  config.History = 1;
+  config.StorageType = js_FileStorage;
+  config.Replicas = replicas;
+  kvStore* kv = nullptr;
+  natsStatus s = js_CreateKeyValue(&kv, js, &config);
+  if (s != NATS_OK) s = js_KeyValue(&kv, js, name.c_str());
+  if (s != NATS_OK) return nats_status(s, jsErrCode{}, "bucket " + name);
+  return kv;
+}
+
 Status ensure_stream(jsCtx* js, const StreamSettings& settings) {
   jsStreamConfig config;
   jsStreamConfig_Init(&config);

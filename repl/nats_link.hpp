@@ -69,6 +69,10 @@ struct StreamSettings {
 /// replica count is kInvalidArgument (it would not be ours, or not as durable as asked).
 Status ensure_stream(jsCtx* js, const StreamSettings& settings);
 
+/// Creates the key-value bucket `name` (history 1, file storage, `replicas` copies) or opens the
+/// one there; the caller destroys it (kvStore_Destroy). Errors: nats_status's, naming it.
+StatusOr<kvStore*> open_bucket(jsCtx* js, const std::string& name, int replicas);
+
 /// A message of the log stream as stored.
 struct StoredMessage {
   std::uint64_t sequence = 0;

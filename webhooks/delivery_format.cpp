@@ -126,6 +126,7 @@ class Reader {
     return true;
   }
   bool done() const { return bytes_.empty(); }
+  std::size_t left() const { return bytes_.size(); }
 
  private:
   std::string_view bytes_;
@@ -355,6 +356,44 @@ Status decode_format(std::string_view value) {
   Reader r{std::string_view()};
   PAYCORE_RETURN_IF_ERROR(open_value(value, "delivery store: format key", &r));
   if (!r.done()) return Status::corruption("delivery store: format key: trailing bytes");
+  return Status::ok();
+}
+
+std::string encode_change(const DeliveryChange& change) {
+  std::string out;
+  Writer w(&out);
+  w.text<std::uint8_t>(change.delivery.event_id);
+  w.text<std::uint8_t>(change.delivery.endpoint_id);
+  w.text<std::uint32_t>(encode_delivery(change.delivery));
+  w.text<std::uint32_t>(change.event ? encode_event(*change.event) : std::string());
+  return out;
+}
+
+std::string encode_changes(std::span<const DeliveryChange> changes) {
+  std::string out;
+  for (const DeliveryChange& c : changes) out += encode_change(c);
+  return out;
+}
+
+Status decode_changes(std::string_view message, std::vector<DeliveryChange>* changes) {
+  changes->clear();
+  Reader r(message);
+  while (!r.done()) {
+    const std::string where = "webhook changes: entry " + std::to_string(changes->size() + 1);
+    std::string event_id, endpoint_id, value, event;
+    if (!r.text<std::uint8_t>(&event_id) || !r.text<std::uint8_t>(&endpoint_id) ||
+        !r.text<std::uint32_t>(&value) || !r.text<std::uint32_t>(&event)) {
+      return Status::corruption(where + ": truncated at byte " + std::to_string(message.size() - r.left()));
+    }
+    DeliveryChange c;
+    Status s = decode_delivery(value, event_id, endpoint_id, &c.delivery);
+    if (s.is_ok() && !event.empty()) {
+      c.event.emplace();
+      s = decode_event(event, event_id, &*c.event);
+    }
+    if (!s.is_ok()) return Status::corruption(where + ": " + s.message());
+    changes->push_back(std::move(c));
+  }
   return Status::ok();
 }
 

@@ -56,9 +56,18 @@
 //
 // Content rules (checked when written and when read back): ids 1..64 bytes, the state one of
 // the three, next_attempt_at_us set exactly when PENDING, finished_at_us exactly when not.
+//
+// ---- The changes message (a cluster's stream of delivery changes, cdc/webhook_sync.hpp) -----
+//
+// Not stored here but sent between members: a sequence of entries, each
+//   u8 len · event_id · u8 len · endpoint_id · u32 len · delivery value · u32 len · event value
+// (lengths little-endian): the delivery as stored and, for a PENDING one, its event (length 0:
+// none), each value as above with its own checksum. No bytes after the last entry.
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -116,6 +125,14 @@ struct Delivery {
   std::vector<Attempt> attempts;  // the latest attempts_kept_max, oldest first
 };
 
+/// A delivery as an attempt, a give-up or a redeliver left it, with its event while it is
+/// PENDING: what another member of a cluster needs to send it, should it not hold it
+/// (docs/events.md "Webhooks in a cluster"). An entry of the changes message.
+struct DeliveryChange {
+  Delivery delivery;
+  std::optional<StoredEvent> event;  // set when delivery.state is PENDING
+};
+
 /// Appends `attempt` (error cut to attempt_error_bytes_max), drops the oldest beyond the cap,
 /// counts it in attempts_count.
 void add_attempt(Delivery& delivery, Attempt attempt);
@@ -171,6 +188,12 @@ Status decode_delivery(std::string_view value, std::string_view event_id,
                        std::string_view endpoint_id, Delivery* delivery);
 Status decode_format(std::string_view value);
 StatusOr<std::uint64_t> decode_position(std::string_view value, std::string_view what);
+
+/// One entry / a whole changes message (header comment). decode: kCorruption naming the entry
+/// and, for a truncation, the byte offset.
+std::string encode_change(const DeliveryChange& change);
+std::string encode_changes(std::span<const DeliveryChange> changes);
+Status decode_changes(std::string_view message, std::vector<DeliveryChange>* changes);
 
 }  // namespace format
 }  // namespace paycore::webhooks

@@ -309,6 +309,25 @@ StatusOr<std::vector<Delivery>> DeliveryStore::deliveries_of(std::string_view ev
 
 // ---- Changes -----------------------------------------------------------------------------------
 
+StatusOr<bool> DeliveryStore::put_absent(const StoredEvent& event, const Delivery& d) {
+  PAYCORE_RETURN_IF_ERROR(check_event(event));
+  PAYCORE_RETURN_IF_ERROR(check_delivery(d));
+  if (event.id != d.event_id) return Status::invalid_argument("the delivery is of another event");
+  const std::lock_guard lock(impl_->write_mutex);
+  StatusOr<std::optional<Delivery>> held = delivery(d.event_id, d.endpoint_id);
+  PAYCORE_RETURN_IF_ERROR(held.status());
+  if (held->has_value()) return false;
+  StatusOr<std::optional<std::string>> stored = impl_->get(format::event_key(event.id));
+  PAYCORE_RETURN_IF_ERROR(stored.status());
+  rocksdb::WriteBatch batch;
+  if (!stored->has_value()) PAYCORE_RETURN_IF_ERROR(put(batch, format::event_key(event.id), format::encode_event(event)));
+  PAYCORE_RETURN_IF_ERROR(put(batch, format::delivery_key(d.event_id, d.endpoint_id), format::encode_delivery(d)));
+  PAYCORE_RETURN_IF_ERROR(put(batch, index_key(d), {}));
+  PAYCORE_RETURN_IF_ERROR(impl_->write(batch, /*sync=*/false));
+  if (d.state == DeliveryState::kPending) impl_->pending_count += 1;
+  return true;
+}
+
 Status DeliveryStore::update(std::span<const DeliveryKey> keys, FunctionRef<void(Delivery&)> change,
                              bool sync) {
   const std::lock_guard lock(impl_->write_mutex);

@@ -102,6 +102,12 @@ class DeliveryStore {
   /// Every delivery of the event (at most deliveries_per_event_max), by endpoint id.
   StatusOr<std::vector<Delivery>> deliveries_of(std::string_view event_id) const;
 
+  /// Writes `delivery` as it is (any state, its index key with it) and `event` unless stored,
+  /// in one unsynced batch, when the store holds no delivery of that event to that endpoint:
+  /// another member's delivery this one never derived (cdc/webhook_sync.hpp). Returns whether
+  /// it wrote. kInvalidArgument when either breaks the content rules or their ids differ.
+  StatusOr<bool> put_absent(const StoredEvent& event, const Delivery& delivery);
+
   /// Calls `change` on each named delivery that exists (absent ones are skipped) and writes
   /// them all in one batch (synced when `sync`), keeping the 'T' and 'F' indexes in step with
   /// each one's state. `change` must leave a delivery that passes check_delivery (asserted).

@@ -89,7 +89,8 @@ struct Dispatcher::Impl {
   std::uint64_t next_tag = 1;
   std::mt19937_64 random;
   std::int64_t next_purge_us = 0;
-  bool paused = false;  // config.may_send() was false at the last turn
+  // config.may_send() was false at the last turn (set by the thread; read by notify).
+  std::atomic<bool> paused{false};
 
   std::int64_t now_us() const { return config.clock_us(); }
   bool is_disabled(const std::string& endpoint_id) const {
@@ -106,7 +107,9 @@ struct Dispatcher::Impl {
         rescan = true;  // the store has it; the thread finds it by a rescan
       }
     }
-    sender->wake();
+    // A paused thread is not woken: it would do nothing with the notice until it resumes (a
+    // standby's deriver and change reader notify for every batch).
+    if (!paused.load(std::memory_order_relaxed)) sender->wake();
   }
 
   // store->update, then config.on_changed with the deliveries as written (when it succeeded).
@@ -128,6 +131,7 @@ struct Dispatcher::Impl {
     return status;
   }
   bool may_send();
+  Status enqueue_chunk(std::span<const EventToDeliver> events, bool sync);
 
   void run();
   void take_notices();
@@ -362,7 +366,7 @@ void Dispatcher::Impl::record(std::vector<SendResult>& results) {
 // and wake() end the wait sooner.
 std::int64_t Dispatcher::Impl::wait_ms(std::int64_t now) const {
   std::int64_t wait_us = config.idle_wait_ms * 1000;
-  if (paused) return config.idle_wait_ms;  // due slots wait for the member to be primary
+  if (paused.load(std::memory_order_relaxed)) return config.idle_wait_ms;  // slots wait for the member to send
   for (const auto& [endpoint_id, slot] : slots) {
     if (slot.in_flight_events.size() >= config.in_flight_per_endpoint_max) continue;
     wait_us = std::min(wait_us, std::max<std::int64_t>(0, slot.next_due_us - now));
@@ -386,11 +390,11 @@ void Dispatcher::Impl::purge(std::int64_t now) {
 // thread (apply_changes), so the turn that resumes reads its due index again.
 bool Dispatcher::Impl::may_send() {
   const bool sending = !config.may_send || config.may_send();
-  if (sending && paused) {
+  if (sending && paused.load(std::memory_order_relaxed)) {
     const std::lock_guard lock(mutex);
     rescan = true;
   }
-  paused = !sending;
+  paused.store(!sending, std::memory_order_relaxed);
   return sending;
 }
 
@@ -458,9 +462,16 @@ Status Dispatcher::note_handed_over(std::uint64_t position) { return impl_->stor
 StatusOr<std::optional<std::uint64_t>> Dispatcher::handed_over() const { return impl_->store->handed_over(); }
 
 Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events, bool sync) {
-  if (events.size() > events_per_add_max) {
-    return Status::invalid_argument("more than " + std::to_string(events_per_add_max) + " events");
+  // The store takes events_per_add_max events a write; synced, the last write makes every one
+  // before it durable too (RocksDB's WAL is one file, written in order).
+  for (std::size_t from = 0; from < events.size(); from += events_per_add_max) {
+    const std::size_t count = std::min(events_per_add_max, events.size() - from);
+    PAYCORE_RETURN_IF_ERROR(impl_->enqueue_chunk(events.subspan(from, count), sync && from + count == events.size()));
   }
+  return Status::ok();
+}
+
+Status Dispatcher::Impl::enqueue_chunk(std::span<const EventToDeliver> events, bool sync) {
   std::vector<StoredEvent> stored(events.size());
   std::vector<std::vector<NewDelivery>> wanted(events.size());
   std::vector<DeliveryStore::EventToAdd> adds(events.size());
@@ -469,20 +480,20 @@ Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events, bool sy
     stored[i] = {.id = e.id, .merchant_id = e.merchant_id, .type = e.type,
                  .created_at_us = e.created_at_us, .body = e.body};
     for (const Endpoint& endpoint : events[i].endpoints) {
-      if (!endpoint.enabled || impl_->is_disabled(endpoint.id)) continue;
+      if (!endpoint.enabled || is_disabled(endpoint.id)) continue;
       wanted[i].push_back({endpoint.id, endpoint.url, endpoint.secret});
     }
     adds[i] = {&stored[i], wanted[i]};
   }
-  const std::int64_t now = impl_->now_us();
-  StatusOr<std::size_t> added = impl_->store->add_many(adds, now, sync);
+  const std::int64_t now = now_us();
+  StatusOr<std::size_t> added = store->add_many(adds, now, sync);
   PAYCORE_RETURN_IF_ERROR(added.status());
-  impl_->enqueued += *added;
+  enqueued += *added;
   if (*added == 0) return Status::ok();
   std::unordered_set<std::string> notified;  // one notice per endpoint per batch
   for (const auto& endpoints : wanted) {
     for (const NewDelivery& endpoint : endpoints) {
-      if (notified.insert(endpoint.endpoint_id).second) impl_->notify(endpoint.endpoint_id, now);
+      if (notified.insert(endpoint.endpoint_id).second) notify(endpoint.endpoint_id, now);
     }
   }
   return Status::ok();
@@ -522,18 +533,20 @@ Status Dispatcher::disable_endpoint(std::string_view endpoint_id) {
   return Status::ok();
 }
 
-StatusOr<std::vector<DeliveryKey>> Dispatcher::apply_changes(std::span<const Delivery> changes) {
-  std::vector<DeliveryKey> keys;
-  std::unordered_map<std::string, const Delivery*> by_key;  // "event\nendpoint" -> the latest change
-  for (const Delivery& c : changes) {
-    auto [it, inserted] = by_key.insert_or_assign(c.event_id + "\n" + c.endpoint_id, &c);
-    if (inserted) keys.push_back({c.event_id, c.endpoint_id});
+StatusOr<std::vector<DeliveryKey>> Dispatcher::apply_changes(std::span<const DeliveryChange> changes) {
+  std::unordered_map<std::string, const Delivery*> latest;  // "event\nendpoint" -> its last change
+  for (const DeliveryChange& change : changes) {
+    const Delivery& c = change.delivery;
+    latest.insert_or_assign(c.event_id + "\n" + c.endpoint_id, &c);
   }
+  std::vector<DeliveryKey> keys;
+  keys.reserve(latest.size());
+  for (const auto& [id, c] : latest) keys.push_back({c->event_id, c->endpoint_id});
   std::unordered_set<std::string> found;
   PAYCORE_RETURN_IF_ERROR(impl_->store->update(keys, [&](Delivery& d) {
     const std::string id = d.event_id + "\n" + d.endpoint_id;
     found.insert(id);
-    const Delivery& c = *by_key.at(id);
+    const Delivery& c = *latest.at(id);
     if (c.attempts_count < d.attempts_count) return;  // this store has seen later attempts
     d.state = c.state;
     d.next_attempt_at_us = c.next_attempt_at_us;
@@ -543,15 +556,24 @@ StatusOr<std::vector<DeliveryKey>> Dispatcher::apply_changes(std::span<const Del
     d.attempts = c.attempts;
   }, /*sync=*/false));
   std::vector<DeliveryKey> absent;
-  for (DeliveryKey& key : keys) {
-    const Delivery& c = *by_key.at(key.event_id + "\n" + key.endpoint_id);
-    if (!found.contains(key.event_id + "\n" + key.endpoint_id)) {
-      absent.push_back(std::move(key));
-    } else if (c.state == DeliveryState::kPending) {  // e.g. a redeliver: its slot learns of it
-      impl_->notify(c.endpoint_id, c.next_attempt_at_us);
+  for (const auto& [id, c] : latest) {
+    if (!found.contains(id)) {
+      absent.push_back({c->event_id, c->endpoint_id});
+    } else if (c->state == DeliveryState::kPending) {  // e.g. a redeliver: its slot learns of it
+      impl_->notify(c->endpoint_id, c->next_attempt_at_us);
     }
   }
   return absent;
+}
+
+StatusOr<bool> Dispatcher::store_change(const DeliveryChange& change) {
+  const Delivery& d = change.delivery;
+  if (!change.event.has_value()) return Status::invalid_argument("a change without its event cannot be stored");
+  if (impl_->is_disabled(d.endpoint_id)) return false;
+  StatusOr<bool> stored = impl_->store->put_absent(*change.event, d);
+  PAYCORE_RETURN_IF_ERROR(stored.status());
+  if (*stored && d.state == DeliveryState::kPending) impl_->notify(d.endpoint_id, d.next_attempt_at_us);
+  return stored;
 }
 
 Status Dispatcher::note_changes_applied(std::uint64_t sequence) {

@@ -30,7 +30,6 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
-#include <optional>
 #include <span>
 #include <string>
 #include <string_view>
@@ -59,14 +58,6 @@ struct Endpoint {
   std::string url;     // checked with check_endpoint_url when it was created
   std::string secret;  // the HMAC key, 1..256 bytes
   bool enabled = true;  // a disabled endpoint gets nothing (enqueue skips it)
-};
-
-/// A delivery as an attempt, a give-up or a redeliver left it (DispatcherConfig::on_changed),
-/// with its event while it is PENDING: what another member needs to send it, should it not
-/// hold it (docs/events.md "Webhooks in a cluster").
-struct DeliveryChange {
-  Delivery delivery;
-  std::optional<StoredEvent> event;  // set when delivery.state is PENDING
 };
 
 struct DispatcherConfig {
@@ -124,8 +115,9 @@ class Dispatcher {
   /// then tells the thread. Endpoints that already have a delivery of this event are left as
   /// they are. kInvalidArgument: the event or an endpoint breaks a limit (nothing stored).
   Status enqueue(const Event& event, std::span<const Endpoint> endpoints);
-  /// The same for up to events_per_add_max events in one synced write: the way to keep up with
-  /// a busy log (one fsync per call: docs/webhooks.md has the rates of both).
+  /// The same for many events, in writes of events_per_add_max events, synced once (the last
+  /// write): the way to keep up with a busy log (one fsync per call: docs/webhooks.md has the
+  /// rates of both). A write that fails leaves those before it stored (a repeat adds nothing).
   struct EventToDeliver {
     const Event* event = nullptr;
     std::span<const Endpoint> endpoints;
@@ -153,7 +145,11 @@ class Dispatcher {
   /// attempts already (attempts_count only grows, so an older change never undoes a newer
   /// one); one left PENDING is taken up by the thread at its due time. Returns the keys this
   /// store does not hold (events not derived here yet, or never: enqueue them to apply).
-  StatusOr<std::vector<DeliveryKey>> apply_changes(std::span<const Delivery> changes);
+  StatusOr<std::vector<DeliveryKey>> apply_changes(std::span<const DeliveryChange> changes);
+  /// A delivery this store does not hold, stored as another member's change has it, with the
+  /// change's event (not synced; a PENDING one is taken up at its due time). False: the store
+  /// holds it already, or its endpoint is disabled here. kInvalidArgument without the event.
+  StatusOr<bool> store_change(const DeliveryChange& change);
   /// How far apply_changes has gone in the caller's sequence (the changes stream's), kept with
   /// the deliveries like note_handed_over; nullopt when never noted.
   Status note_changes_applied(std::uint64_t sequence);

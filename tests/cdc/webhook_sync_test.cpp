@@ -159,7 +159,7 @@ TEST(WebhookChanges, AMessageDecodesToTheChangesItWasMadeOf) {
   const webhooks::StoredEvent event{"evt_1_0", "m.1", "payment.paid", t0_us, R"({"id":"evt_1_0"})"};
   const DeliveryChange both[] = {{d, event}, {e, std::nullopt}};
   std::vector<DeliveryChange> got;
-  ASSERT_TRUE(decode_changes(encode_changes(both), &got).is_ok());
+  ASSERT_TRUE(webhooks::format::decode_changes(webhooks::format::encode_changes(both), &got).is_ok());
   ASSERT_EQ(got.size(), 2U);
   EXPECT_EQ(got[1].delivery.event_id, "evt_2_0");
   EXPECT_EQ(got[0].delivery.attempts.at(0).http_status, 503);
@@ -175,14 +175,14 @@ TEST(WebhookChanges, ATruncatedOrDamagedMessageIsRefusedNamingTheEntry) {
                    .attempts_count = 0, .url = "https://example.com/", .secret = "s", .last_error = "",
                    .attempts = {}};
   const DeliveryChange two[] = {{d, std::nullopt}, {d, std::nullopt}};
-  const std::string whole = encode_changes(two);
+  const std::string whole = webhooks::format::encode_changes(two);
   std::vector<DeliveryChange> got;
-  const Status cut = decode_changes(std::string_view(whole).substr(0, whole.size() - 3), &got);
+  const Status cut = webhooks::format::decode_changes(std::string_view(whole).substr(0, whole.size() - 3), &got);
   EXPECT_EQ(cut.code(), StatusCode::kCorruption);
   EXPECT_NE(cut.message().find("entry 2"), std::string::npos) << cut.message();
   std::string flipped = whole;
   flipped[flipped.size() - 1] ^= 1;  // the value's checksum no longer holds
-  EXPECT_EQ(decode_changes(flipped, &got).code(), StatusCode::kCorruption);
+  EXPECT_EQ(webhooks::format::decode_changes(flipped, &got).code(), StatusCode::kCorruption);
 }
 
 TEST_F(WebhookSyncTest, AnEndpointWrittenByOneMemberReachesEveryMemberEvenOneStartedLater) {

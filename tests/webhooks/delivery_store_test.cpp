@@ -103,6 +103,26 @@ TEST_F(DeliveryStoreTest, TheHandedOverPositionIsKeptWithTheDeliveries) {
   EXPECT_EQ(**store_->handed_over(), 9U);
 }
 
+TEST_F(DeliveryStoreTest, AnAbsentDeliveryIsPutAsGivenOnceWithItsIndexAndEvent) {
+  Delivery d{.event_id = "evt_1", .endpoint_id = "we_1", .state = DeliveryState::kPending,
+             .event_created_at_us = 1'000, .next_attempt_at_us = 8'000, .finished_at_us = 0,
+             .attempts_count = 2, .url = "https://shop.example.com/hook", .secret = "secret",
+             .last_error = "", .attempts = {}};
+  EXPECT_EQ(*store_->put_absent(event("evt_1"), d), true);
+  EXPECT_EQ(*store_->put_absent(event("evt_1"), d), false);  // held now: left as it is
+  EXPECT_EQ(store_->pending_count(), 1U);
+  std::int64_t next_us = 0;
+  StatusOr<std::vector<format::DueKey>> due = store_->due_of("we_1", {}, 7'999, 10, &next_us);
+  ASSERT_TRUE(due.is_ok());
+  EXPECT_TRUE(due->empty());
+  EXPECT_EQ(next_us, 8'000);  // due when the change said, not now
+  EXPECT_EQ((*store_->delivery("evt_1", "we_1"))->attempts_count, 2U);
+  EXPECT_EQ((*store_->event("evt_1"))->body, event("evt_1").body);
+  d.endpoint_id = "we_2";
+  d.event_id = "evt_2";
+  EXPECT_EQ(store_->put_absent(event("evt_1"), d).status().code(), StatusCode::kInvalidArgument);
+}
+
 TEST_F(DeliveryStoreTest, DueIndexFollowsTheState) {
   ASSERT_TRUE(store_->add(event("evt_1"), endpoints({"we_1"}), 5'000).is_ok());
   ASSERT_TRUE(store_->add(event("evt_2"), endpoints({"we_1"}), 6'000).is_ok());

@@ -379,7 +379,8 @@ TEST_F(DispatcherTest, AnAppliedRedeliverIsSentByTheMemberThatSends) {
   change.state = DeliveryState::kPending;
   change.next_attempt_at_us = t0_us - 1;
   change.finished_at_us = 0;
-  ASSERT_TRUE(dispatcher_->apply_changes({&change, 1}).is_ok());
+  const DeliveryChange applied{change, std::nullopt};
+  ASSERT_TRUE(dispatcher_->apply_changes({&applied, 1}).is_ok());
   ASSERT_TRUE(receiver.wait_for_count(2, 3'000)) << "the applied redeliver was never sent";
   ASSERT_TRUE(wait_attempts("evt_1", 2));
 }
@@ -398,7 +399,7 @@ TEST_F(DispatcherTest, AnotherMembersChangeIsAppliedUnlessItIsOlder) {
   change.finished_at_us = t0_us + 5'000'002;
   Delivery absent = change;
   absent.event_id = "evt_2";
-  const Delivery changes[] = {change, absent};
+  const DeliveryChange changes[] = {{change, std::nullopt}, {absent, std::nullopt}};
   StatusOr<std::vector<DeliveryKey>> missing = dispatcher_->apply_changes(changes);
   ASSERT_TRUE(missing.is_ok()) << missing.status().to_string();
   ASSERT_EQ(missing->size(), 1U);  // evt_2 is not derived here
@@ -415,7 +416,8 @@ TEST_F(DispatcherTest, AnotherMembersChangeIsAppliedUnlessItIsOlder) {
   older.state = DeliveryState::kPending;
   older.next_attempt_at_us = t0_us + 5'000'000;
   older.finished_at_us = 0;
-  ASSERT_TRUE(dispatcher_->apply_changes({&older, 1}).is_ok());
+  const DeliveryChange late{older, std::nullopt};
+  ASSERT_TRUE(dispatcher_->apply_changes({&late, 1}).is_ok());
   EXPECT_EQ(delivery("evt_1").state, DeliveryState::kDelivered);
   EXPECT_EQ(dispatcher_->stats().pending, 0U);
 }
