@@ -4,6 +4,7 @@
 #include <chrono>
 #include <limits>
 #include <map>
+#include <memory>
 #include <mutex>
 #include <set>
 #include <thread>
@@ -12,6 +13,8 @@
 #include "base/random_hex.hpp"
 #include "base/log.hpp"
 #include "base/time.hpp"
+#include "repl/stream_follower.hpp"
+#include "repl/stream_format.hpp"
 #include "webhooks/endpoint_url.hpp"
 
 namespace paycore::app {
@@ -100,6 +103,7 @@ class Service final : public events::EventsService {
       m.events_derived = d.events_derived.load(std::memory_order_relaxed);
       m.deriver_failures = d.failures.load(std::memory_order_relaxed);
       m.deriver_stuck = d.stuck.load(std::memory_order_relaxed);
+      m.shared_log_records = d.shared_log_records.load(std::memory_order_relaxed);
     }
     if (dispatcher_ == nullptr) return m;
     const webhooks::DispatcherStats s = dispatcher_->stats();
@@ -326,6 +330,13 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
   if (config_.cluster) {
     c.acknowledged_lsn = &engine.metrics().replicated_lsn;
     c.following = &engine.metrics().following;
+    // A member started from the published snapshot reads what its log lacks from the stream.
+    repl::LinkConfig link = config_.cdc.link;
+    link.name = "paycore-" + config_.cdc.cluster + "-events";
+    auto reader = std::make_shared<repl::StreamRecordReader>(link, repl::log_stream_name(config_.cdc.cluster));
+    c.read_shared_log = [reader](std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit) {
+      return reader->read(from_lsn, to_lsn, visit);
+    };
   }
   c.floor_lsn = &floor_lsn_;
   c.retention_us = config_.retention_us;

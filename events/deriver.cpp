@@ -51,15 +51,37 @@ std::string Deriver::last_failure() const {
 std::int64_t Deriver::now_us() const { return config_.clock_us ? config_.clock_us() : wall_clock_us(); }
 
 // The log no longer holds the records after the store's position (events were off, or this
-// member started from a snapshot): derivation resumes at the log's first record, and says so.
+// member started from a snapshot). In a cluster derive_batch reads them from the shared log;
+// otherwise derivation resumes at the log's first record, and says so.
 Status Deriver::skip_gap_if_any() {
   StatusOr<std::uint64_t> first = wal::first_committed_lsn(config_.wal_dir);
   if (!first.is_ok()) return first.status();
-  if (*first <= store_.position() + 1) return Status::ok();
+  local_first_lsn_ = *first;
+  if (*first <= store_.position() + 1 || config_.read_shared_log) return Status::ok();
+  return skip_gap(*first, "the log's older segments are gone");
+}
+
+Status Deriver::skip_gap(std::uint64_t first_lsn, const std::string& why) {
   log_line(LogLevel::warn, "events: the log no longer holds records the event store never saw",
            {{"events_position", std::to_string(store_.position())},
-            {"log_first_lsn", std::to_string(*first)}});
-  return store_.skip_gap(*first, now_us());
+            {"log_first_lsn", std::to_string(first_lsn)},
+            {"why", why}});
+  return store_.skip_gap(first_lsn, now_us());
+}
+
+// The records from_lsn..to_lsn: the local log's, or the shared log's before the local log's
+// first record.
+Status Deriver::read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit) {
+  if (from_lsn >= local_first_lsn_ || !config_.read_shared_log) return log_.read(from_lsn, to_lsn, visit);
+  std::uint64_t read = 0;
+  const Status s = config_.read_shared_log(
+      from_lsn, std::min(to_lsn, local_first_lsn_ - 1),
+      [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+        ++read;
+        return visit(lsn, type, payload);
+      });
+  metrics_.shared_log_records.fetch_add(read, std::memory_order_relaxed);
+  return s;
 }
 
 namespace {
@@ -83,7 +105,8 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   std::uint64_t last = from - 1;
   Status failed;
   std::int64_t gap_at_us = store_.gap_at_us();
-  const Status read = log_.read(
+  const bool from_shared_log = from < local_first_lsn_ && config_.read_shared_log;
+  Status read = read_records(
       from, to_lsn, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
         Command c;
         CommandOutcome o;
@@ -110,6 +133,14 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
         return events.size() < config_.events_per_batch_max;
       });
   PAYCORE_RETURN_IF_ERROR(failed);
+  if (from_shared_log && read.code() == StatusCode::kNotFound) {
+    // What was read is committed; the next batch starts where the shared log has nothing.
+    if (last < from) {
+      *progressed = true;  // the position moved past the gap
+      return skip_gap(local_first_lsn_, read.message());
+    }
+    read = Status::ok();
+  }
   PAYCORE_RETURN_IF_ERROR(read);
   if (last < from) return Status::ok();
   PAYCORE_RETURN_IF_ERROR(EventStore::add(*batch, events));
@@ -142,7 +173,7 @@ void Deriver::drop_expired_events() {
 Status Deriver::flush_if_due() {
   if (store_.position() == flushed_position_) return Status::ok();
   const std::int64_t now_ms = monotonic_ms();
-  if (now_ms - last_flush_ms_ < config_.flush_interval_ms) return Status::ok();
+  if (last_flush_ms_.has_value() && now_ms - *last_flush_ms_ < config_.flush_interval_ms) return Status::ok();
   if (config_.before_flush) PAYCORE_RETURN_IF_ERROR(config_.before_flush().with_context("events: before the flush"));
   StatusOr<std::uint64_t> durable = store_.flush();
   if (!durable.is_ok()) return durable.status();

@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <functional>
 #include <mutex>
+#include <optional>
 #include <span>
 #include <string>
 #include <thread>
@@ -38,6 +39,13 @@ struct DeriverConfig {
   // a single node.
   const std::atomic<std::uint64_t>* acknowledged_lsn = nullptr;
   const std::atomic<bool>* following = nullptr;
+  // In a cluster: reads records of the shared log (the log stream: repl::StreamRecordReader)
+  // that the local log no longer holds, as after this member started from the published
+  // snapshot, so that every member derives every event of the cluster's history (docs/events.md
+  // "Gaps"). kNotFound: the shared log does not hold them either; they are a gap then. Null: a
+  // single node, where such records are a gap at once.
+  std::function<Status(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit)>
+      read_shared_log;
   // Advanced to the durable position + 1 after each flush; give it to EngineConfig::
   // log_readers_floor_lsn (set it to store.position() + 1 before the engine opens).
   std::atomic<std::uint64_t>* floor_lsn = nullptr;
@@ -73,6 +81,7 @@ struct DeriverMetrics {
   std::atomic<std::uint64_t> batches{0};
   std::atomic<std::uint64_t> events_dropped_by_retention{0};
   std::atomic<std::uint64_t> failures{0};         // batches that failed (retried)
+  std::atomic<std::uint64_t> shared_log_records{0};  // read from the shared log (read_shared_log)
   std::atomic<bool> stuck{false};                 // the last attempt failed
 };
 
@@ -103,6 +112,8 @@ class Deriver {
   void loop();
   Status derive_batch(std::uint64_t to_lsn, bool* progressed);
   Status skip_gap_if_any();
+  Status skip_gap(std::uint64_t first_lsn, const std::string& why);
+  Status read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit);
   void drop_expired_events();
   Status flush_if_due();
   std::int64_t now_us() const;
@@ -112,7 +123,10 @@ class Deriver {
   DeriverConfig config_;
   wal::CommittedReader log_;  // keeps its place in the log between batches
   std::uint64_t flushed_position_;  // the store's position as of its last flush
-  std::int64_t last_flush_ms_ = 0;
+  std::uint64_t local_first_lsn_ = 0;  // the local log's first record as of run_once (0: none)
+  // None before the first flush, which comes at once: the monotonic clock starts at boot, so
+  // a 0 here held the first flush back on a machine up for less than flush_interval_ms.
+  std::optional<std::int64_t> last_flush_ms_;
   DeriverMetrics metrics_;
   mutable std::mutex mutex_;
   std::condition_variable wake_;

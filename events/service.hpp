@@ -64,6 +64,7 @@ struct EventsMetrics {
   std::uint64_t events_derived = 0;    // since start
   std::uint64_t deriver_failures = 0;  // batches that failed (retried)
   bool deriver_stuck = false;          // the last attempt failed
+  std::uint64_t shared_log_records = 0;  // records read from the shared log (a cluster's gap)
   bool webhooks = false;               // a dispatcher runs (not in a cluster)
   std::uint64_t deliveries_enqueued = 0;
   std::uint64_t deliveries_delivered = 0;

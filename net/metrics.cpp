@@ -286,6 +286,9 @@ void write_events(Exposition& e, const events::EventsMetrics& m) {
   e.counter("paycore_events_deriver_failures_total", "Deriver batches that failed (retried).",
             m.deriver_failures);
   e.gauge("paycore_events_deriver_stuck", "1 while the deriver's last attempt failed.", m.deriver_stuck ? 1 : 0);
+  e.counter("paycore_events_shared_log_records_total",
+            "Log records the deriver read from the log stream because the local log no longer held them.",
+            m.shared_log_records);
   if (!m.webhooks) return;
   e.counter("paycore_webhook_deliveries_enqueued_total", "Deliveries stored (one per event and endpoint).",
             m.deliveries_enqueued);

@@ -111,6 +111,72 @@ StatusOr<std::uint64_t> record_checksum(jsCtx* js, const std::string& stream, st
   return *found;
 }
 
+namespace {
+
+// Visits the records of message `m` from *next_lsn to to_lsn, checking that the first one
+// chains from *prev_checksum (none: the first record read, whose chain is its own). Leaves
+// *next_lsn after the last visited; *stopped when `visit` asked to stop.
+Status visit_message(const StoredMessage& m, std::uint64_t to_lsn, std::uint64_t* next_lsn,
+                     std::optional<std::uint64_t>* prev_checksum, wal::CommittedVisitor visit,
+                     bool* stopped) {
+  return wal::for_each_frame_in(m.data, m.first_lsn, [&](const FrameView& f) -> Status {
+    if (*stopped || f.lsn < *next_lsn || f.lsn > to_lsn) return Status::ok();
+    if (prev_checksum->has_value() && f.prev_checksum != **prev_checksum) {
+      return Status(StatusCode::kConflict, "the log stream's record at LSN " + std::to_string(f.lsn) +
+                                               " (sequence " + std::to_string(m.sequence) +
+                                               ") does not chain from the record before it");
+    }
+    *prev_checksum = f.checksum;
+    *next_lsn = f.lsn + 1;
+    *stopped = !visit(f.lsn, f.type, f.payload);
+    return Status::ok();
+  });
+}
+
+}  // namespace
+
+Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t from_lsn,
+                           std::uint64_t to_lsn, wal::CommittedVisitor visit) {
+  PAYCORE_ASSERT_GE(from_lsn, 1U);
+  StatusOr<StreamPosition> position = read_position(js, stream);
+  if (!position.is_ok()) return position.status();
+  const std::string missing = "the log stream does not hold LSN " + std::to_string(from_lsn);
+  if (position->last_sequence == 0) return Status::not_found(missing + " (it is empty)");
+  StatusOr<std::uint64_t> at = first_message_past(js, stream, *position, from_lsn - 1);
+  if (!at.is_ok()) return at.status();
+  if (*at > position->last_sequence) return Status::not_found(missing + " (not written yet)");
+  std::uint64_t next = from_lsn;
+  std::optional<std::uint64_t> prev_checksum;
+  bool stopped = false;
+  for (std::uint64_t seq = *at; seq <= position->last_sequence && next <= to_lsn && !stopped; ++seq) {
+    StatusOr<StoredMessage> m = read_message(js, stream, seq);
+    if (!m.is_ok()) return m.status();
+    if (m->first_lsn > next) {
+      return Status::not_found("the log stream does not hold LSN " + std::to_string(next) +
+                               " (retention dropped it)");
+    }
+    PAYCORE_RETURN_IF_ERROR(visit_message(*m, to_lsn, &next, &prev_checksum, visit, &stopped));
+  }
+  return Status::ok();
+}
+
+StreamRecordReader::StreamRecordReader(LinkConfig link, std::string stream)
+    : link_config_(std::move(link)), stream_(std::move(stream)) {}
+
+StreamRecordReader::~StreamRecordReader() = default;
+
+Status StreamRecordReader::read(std::uint64_t from_lsn, std::uint64_t to_lsn,
+                                wal::CommittedVisitor visit) {
+  if (link_ == nullptr) {
+    StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link_config_);
+    if (!connected.is_ok()) return connected.status();
+    link_ = std::move(connected.value());
+  }
+  Status s = read_stream_records(link_->js(), stream_, from_lsn, to_lsn, visit);
+  if (!s.is_ok() && s.code() != StatusCode::kNotFound) link_.reset();
+  return s;
+}
+
 StatusOr<std::unique_ptr<StreamFollower>> StreamFollower::start(
     const LinkConfig& link, const FollowerConfig& config, std::uint64_t local_last_lsn,
     std::uint64_t local_last_checksum) {

@@ -21,6 +21,7 @@
 #include "base/status.hpp"
 #include "core/replica_port.hpp"
 #include "repl/nats_link.hpp"
+#include "wal/committed.hpp"
 
 namespace paycore::repl {
 
@@ -44,6 +45,33 @@ StatusOr<std::uint64_t> find_follow_start(jsCtx* js, const std::string& stream,
 /// starts at lsn + 1 continues from). kNotFound if the stream does not hold it (not written
 /// yet, or past retention); kCorruption for a damaged message; NATS errors.
 StatusOr<std::uint64_t> record_checksum(jsCtx* js, const std::string& stream, std::uint64_t lsn);
+
+/// Visits the records from_lsn..to_lsn (inclusive, from_lsn >= 1) in LSN order as the log
+/// stream holds them, checking each record's checksum and the hash chain between them
+/// (wal/frames.hpp); stops early when `visit` returns false, and at the stream's end when
+/// to_lsn is past it. For a reader of the cluster's history whose local log no longer holds it
+/// (the event deriver after a member started from a snapshot: docs/events.md "Gaps").
+/// kNotFound if the stream does not hold from_lsn (past its retention, or not written yet);
+/// kCorruption for a damaged message; kConflict for a broken chain; NATS errors.
+Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t from_lsn,
+                           std::uint64_t to_lsn, wal::CommittedVisitor visit);
+
+/// read_stream_records on a NATS connection of its own, made at the first read and made again
+/// after a read fails (kUnavailable while NATS does not answer). One thread at a time.
+class StreamRecordReader {
+ public:
+  StreamRecordReader(LinkConfig link, std::string stream);
+  ~StreamRecordReader();
+  StreamRecordReader(const StreamRecordReader&) = delete;
+  StreamRecordReader& operator=(const StreamRecordReader&) = delete;
+
+  Status read(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit);
+
+ private:
+  LinkConfig link_config_;
+  std::string stream_;
+  std::unique_ptr<NatsLink> link_;  // null until the first read, and after a failed one
+};
 
 class StreamFollower final : public FollowSource {
  public:

@@ -68,6 +68,24 @@ class DeriverTest : public ::testing::Test {
     ASSERT_EQ(run(e, create_mandate("o3", "md-alice-m1", "alice", "m1")).code, ResultCode::ok);
   }
 
+  // An engine that paid 300 times, then took a snapshot that removed its log's first
+  // segments: its log no longer holds LSN 1. `*first` is the first it holds. `shared`, if not
+  // empty, gets a copy of the whole log as it was before the snapshot (the cluster's stream).
+  std::unique_ptr<Engine> engine_without_its_first_records(std::uint64_t* first, const std::string& shared = {}) {
+    config.snapshots_keep = 1;
+    config.wal_segment_bytes = 16 << 10;
+    config.wal_batch_bytes_max = 8 << 10;
+    auto e = open_engine(config);  // no floor: the snapshots remove what they cover
+    e->start();
+    fund_alice(*e);
+    pay_from_alice(*e, 0, 300);
+    if (!shared.empty()) std::filesystem::copy(e->wal_dir(), shared);
+    EXPECT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
+    *first = *wal::first_committed_lsn(e->wal_dir());
+    EXPECT_GT(*first, 1U);
+    return e;
+  }
+
   std::string dir;
   EngineConfig config;
   std::unique_ptr<EventStore> store;
@@ -223,22 +241,74 @@ TEST_F(DeriverTest, SegmentsItHasNotReadOutliveTheSnapshots) {
 }
 
 TEST_F(DeriverTest, ALogThatNoLongerHoldsUnseenRecordsIsAGapSaidOnce) {
-  config.snapshots_keep = 1;
-  config.wal_segment_bytes = 16 << 10;
-  config.wal_batch_bytes_max = 8 << 10;
-  auto e = open_engine(config);  // no floor: the snapshots remove what they cover
-  e->start();
-  fund_alice(*e);
-  pay_from_alice(*e, 0, 300);
-  ASSERT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
-  const std::uint64_t first = *wal::first_committed_lsn(e->wal_dir());
-  ASSERT_GT(first, 1U);
+  std::uint64_t first = 0;
+  auto e = engine_without_its_first_records(&first);
+  ASSERT_FALSE(HasFailure());
   Deriver deriver(*store, deriver_config(*e), Deriver::ManualStart{});
   ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
   EXPECT_NE(store->gap_at_us(), 0);
   EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
   ASSERT_FALSE(handed.empty());
   EXPECT_GE(handed.front().lsn, first);
+}
+
+// A cluster member started from a snapshot: what its log no longer holds, the shared log does
+// (here a copy of the whole log made before the snapshot removed its start), and every event
+// is derived, in order, with no gap.
+TEST_F(DeriverTest, WhatTheLogNoLongerHoldsIsReadFromTheSharedLog) {
+  std::uint64_t first = 0;
+  const std::string shared = dir + "/shared-log";
+  auto e = engine_without_its_first_records(&first, shared);
+  ASSERT_FALSE(HasFailure());
+  events::DeriverConfig c = deriver_config(*e);
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> asked;
+  c.read_shared_log = [&](std::uint64_t from, std::uint64_t to, wal::CommittedVisitor visit) {
+    asked.emplace_back(from, to);
+    return wal::read_committed(shared, from, to, visit);
+  };
+  Deriver deriver(*store, c, Deriver::ManualStart{});
+  ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
+  EXPECT_EQ(store->gap_at_us(), 0);
+  EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
+  ASSERT_EQ(handed.size(), 600U) << "created and paid, of each payment";
+  for (std::size_t i = 1; i < handed.size(); ++i) ASSERT_LE(handed[i - 1].lsn, handed[i].lsn);
+  ASSERT_FALSE(asked.empty());
+  EXPECT_EQ(asked.front().first, 1U);
+  EXPECT_EQ(asked.back().second, first - 1) << "the local log's records are read locally";
+  EXPECT_EQ(deriver.metrics().shared_log_records.load(), first - 1);
+}
+
+// The shared log no longer holds them either (past the stream's retention): a gap, as on one node.
+TEST_F(DeriverTest, WhatTheSharedLogNoLongerHoldsEitherIsAGap) {
+  std::uint64_t first = 0;
+  auto e = engine_without_its_first_records(&first);
+  ASSERT_FALSE(HasFailure());
+  events::DeriverConfig c = deriver_config(*e);
+  c.read_shared_log = [](std::uint64_t, std::uint64_t, wal::CommittedVisitor) {
+    return Status::not_found("the log stream does not hold LSN 1 (retention dropped it)");
+  };
+  Deriver deriver(*store, c, Deriver::ManualStart{});
+  ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
+  EXPECT_NE(store->gap_at_us(), 0);
+  EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
+  ASSERT_FALSE(handed.empty());
+  EXPECT_GE(handed.front().lsn, first);
+}
+
+// The shared log does not answer (NATS is down): nothing is skipped, the batch is tried again.
+TEST_F(DeriverTest, ASharedLogThatDoesNotAnswerIsRetriedNotSkipped) {
+  std::uint64_t first = 0;
+  auto e = engine_without_its_first_records(&first);
+  ASSERT_FALSE(HasFailure());
+  events::DeriverConfig c = deriver_config(*e);
+  c.read_shared_log = [](std::uint64_t, std::uint64_t, wal::CommittedVisitor) {
+    return Status(StatusCode::kUnavailable, "no NATS server answered");
+  };
+  Deriver deriver(*store, c, Deriver::ManualStart{});
+  EXPECT_EQ(deriver.run_once().code(), StatusCode::kUnavailable);
+  EXPECT_EQ(store->position(), 0U);
+  EXPECT_EQ(store->gap_at_us(), 0);
+  EXPECT_TRUE(handed.empty());
 }
 
 // A log written before outcomes were logged (record type 1): those records give no events and

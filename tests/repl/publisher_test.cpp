@@ -5,6 +5,7 @@
 
 #include <chrono>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "../engine/engine_harness.hpp"
@@ -13,6 +14,7 @@
 #include "repl/stream_follower.hpp"
 #include "repl/stream_publisher.hpp"
 #include "tests/support/nats_cluster.hpp"
+#include "wal/committed.hpp"
 #include "wal/format.hpp"
 
 namespace paycore::repl {
@@ -229,6 +231,46 @@ TEST_F(Replication, TheStreamHoldsTheLocalLogsRecordsByteForByte) {
   // The channels registered at open came before the stream existed; every later record is in it.
   EXPECT_GT(first_lsn, 1U);
   EXPECT_EQ(stream, local_frames(engine, first_lsn));
+}
+
+// A reader of the cluster's history its local log lacks (the event deriver after a member
+// started from a snapshot): the stream's records between any two LSNs, across messages, are the
+// local log's; a visitor can stop the read; an LSN the stream does not hold is kNotFound.
+TEST_F(Replication, TheStreamsRecordsAreReadBetweenAnyTwoLsnsAsTheLocalLogHoldsThem) {
+  Engine& engine = primary("a");
+  fund(engine);
+  for (int i = 0; i < 50; ++i) {
+    ASSERT_EQ(run(engine, deposit("d" + std::to_string(i), "alice", 10 + i)).code, ResultCode::ok);
+  }
+  engine.stop();
+  std::uint64_t first_lsn = 0;
+  ASSERT_FALSE(stream_frames(&first_lsn).empty());
+  const std::uint64_t last_lsn = engine.log_last_lsn();
+  using Record = std::tuple<std::uint64_t, std::uint16_t, std::vector<std::byte>>;
+  const auto collect = [](std::vector<Record>* out) {
+    return [out](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+      out->emplace_back(lsn, type, std::vector<std::byte>(payload.begin(), payload.end()));
+      return true;
+    };
+  };
+  std::vector<Record> local;
+  ASSERT_TRUE(wal::read_committed(engine.wal_dir(), first_lsn + 3, last_lsn - 2, collect(&local)).is_ok());
+  std::vector<Record> streamed;
+  StreamRecordReader reader(link(), log_stream_name(kCluster));
+  const Status read = reader.read(first_lsn + 3, last_lsn - 2, collect(&streamed));
+  ASSERT_TRUE(read.is_ok()) << read.to_string();
+  ASSERT_EQ(streamed.size(), last_lsn - first_lsn - 4);
+  EXPECT_EQ(streamed, local);
+
+  int visited = 0;
+  ASSERT_TRUE(reader.read(first_lsn, last_lsn, [&](std::uint64_t, std::uint16_t, std::span<const std::byte>) {
+    return ++visited < 5;
+  }).is_ok());
+  EXPECT_EQ(visited, 5);
+  const auto ignore = [](std::uint64_t, std::uint16_t, std::span<const std::byte>) { return true; };
+  EXPECT_EQ(reader.read(first_lsn - 1, last_lsn, ignore).code(), StatusCode::kNotFound)
+      << "the channels registered before the stream existed";
+  EXPECT_EQ(reader.read(last_lsn + 1, last_lsn + 5, ignore).code(), StatusCode::kNotFound);
 }
 
 TEST_F(Replication, AnAnswerWaitsForTheStreamsAcknowledgement) {
