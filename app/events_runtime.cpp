@@ -109,6 +109,7 @@ class Service final : public events::EventsService {
     const webhooks::DispatcherStats s = dispatcher_->stats();
     m.webhooks = true;
     m.deliveries_enqueued = s.enqueued;
+    m.events_too_old = s.events_too_old;
     m.deliveries_delivered = s.delivered;
     m.attempts_failed = s.attempts_failed;
     m.deliveries_given_up = s.given_up;
@@ -296,6 +297,10 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
     dispatcher.priority = rt->config_.priority;
     if (rt->config_.cluster) {
       dispatcher.may_send = [raw] { return raw->may_send(); };
+    // A delivery of an event older than the changes stream keeps could never learn that
+    // another member finished it (an event derived from the log stream by a member that joined
+    // late, or one away for days): none is made, rather than send it again.
+    dispatcher.event_age_max_us = rt->config_.webhook_sync.changes_age_max_ms * 1000;
       dispatcher.on_changed = [raw](std::span<const webhooks::DeliveryChange> changed) {
         if (cdc::WebhookSync* sync = raw->sync_ptr_.load(std::memory_order_acquire)) sync->publish_changes(changed);
       };
@@ -334,8 +339,9 @@ Status EventsRuntime::start(const Engine& engine, std::function<bool()> is_prima
     repl::LinkConfig link = config_.cdc.link;
     link.name = "paycore-" + config_.cdc.cluster + "-events";
     auto reader = std::make_shared<repl::StreamRecordReader>(link, repl::log_stream_name(config_.cdc.cluster));
-    c.read_shared_log = [reader](std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit) {
-      return reader->read(from_lsn, to_lsn, visit);
+    c.read_shared_log = [reader](std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
+                                 std::uint64_t* resumes_at_lsn) {
+      return reader->read(from_lsn, to_lsn, visit, resumes_at_lsn);
     };
   }
   c.floor_lsn = &floor_lsn_;

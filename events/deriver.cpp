@@ -69,19 +69,22 @@ Status Deriver::skip_gap(std::uint64_t first_lsn, const std::string& why) {
   return store_.skip_gap(first_lsn, now_us());
 }
 
+// The shared log does not hold the record after the store's position either (past the
+// stream's retention): a gap up to where the stream resumes, or to the local log's first
+// record. The batches committed since the last flush are made durable first: the store writes
+// the skip durably at once, and a crash must not leave the skip without them.
+Status Deriver::skip_what_the_shared_log_lacks(std::uint64_t resumes_at_lsn, const std::string& why) {
+  if (store_.position() != flushed_position_) PAYCORE_RETURN_IF_ERROR(flush());
+  const bool resumes_before_local = resumes_at_lsn != 0 && resumes_at_lsn < local_first_lsn_;
+  return skip_gap(resumes_before_local ? resumes_at_lsn : local_first_lsn_, why);
+}
+
 // The records from_lsn..to_lsn: the local log's, or the shared log's before the local log's
-// first record.
-Status Deriver::read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit) {
+// first record (*resumes_at_lsn as read_shared_log leaves it).
+Status Deriver::read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
+                             std::uint64_t* resumes_at_lsn) {
   if (from_lsn >= local_first_lsn_ || !config_.read_shared_log) return log_.read(from_lsn, to_lsn, visit);
-  std::uint64_t read = 0;
-  const Status s = config_.read_shared_log(
-      from_lsn, std::min(to_lsn, local_first_lsn_ - 1),
-      [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
-        ++read;
-        return visit(lsn, type, payload);
-      });
-  metrics_.shared_log_records.fetch_add(read, std::memory_order_relaxed);
-  return s;
+  return config_.read_shared_log(from_lsn, std::min(to_lsn, local_first_lsn_ - 1), visit, resumes_at_lsn);
 }
 
 namespace {
@@ -106,6 +109,7 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   Status failed;
   std::int64_t gap_at_us = store_.gap_at_us();
   const bool from_shared_log = from < local_first_lsn_ && config_.read_shared_log;
+  std::uint64_t resumes_at_lsn = 0;
   Status read = read_records(
       from, to_lsn, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
         Command c;
@@ -131,16 +135,19 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
         if (!failed.is_ok()) return false;
         last = lsn;
         return events.size() < config_.events_per_batch_max;
-      });
+      },
+      &resumes_at_lsn);
   PAYCORE_RETURN_IF_ERROR(failed);
-  if (from_shared_log && read.code() == StatusCode::kNotFound) {
-    // What was read is committed; the next batch starts where the shared log has nothing.
-    if (last < from) {
-      *progressed = true;  // the position moved past the gap
-      return skip_gap(local_first_lsn_, read.message());
+  if (from_shared_log && last < from) {  // nothing read from the shared log
+    if (read.code() != StatusCode::kNotFound) {
+      PAYCORE_RETURN_IF_ERROR(read);
+      return Status(StatusCode::kUnavailable, "the log stream held no record from LSN " + std::to_string(from));
     }
-    read = Status::ok();
+    *progressed = true;  // the position moves past the gap
+    return skip_what_the_shared_log_lacks(resumes_at_lsn, read.message());
   }
+  // What was read is committed; the next batch starts where the shared log has nothing.
+  if (from_shared_log && read.code() == StatusCode::kNotFound) read = Status::ok();
   PAYCORE_RETURN_IF_ERROR(read);
   if (last < from) return Status::ok();
   PAYCORE_RETURN_IF_ERROR(EventStore::add(*batch, events));
@@ -150,6 +157,7 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   PAYCORE_RETURN_IF_ERROR(store_.commit(*batch, last));
   metrics_.events_derived.fetch_add(events.size(), std::memory_order_relaxed);
   metrics_.batches.fetch_add(1, std::memory_order_relaxed);
+  if (from_shared_log) metrics_.shared_log_records.fetch_add(last - from + 1, std::memory_order_relaxed);
   *progressed = true;
   return Status::ok();
 }
@@ -168,12 +176,17 @@ void Deriver::drop_expired_events() {
   metrics_.events_dropped_by_retention.fetch_add(*dropped, std::memory_order_relaxed);
 }
 
-// Makes the store's commits durable once flush_interval_ms has passed since the last flush,
-// then lets the engine remove the log records they came from (the floor).
+// Makes the store's commits durable once flush_interval_ms has passed since the last flush.
 Status Deriver::flush_if_due() {
   if (store_.position() == flushed_position_) return Status::ok();
+  if (last_flush_ms_.has_value() && monotonic_ms() - *last_flush_ms_ < config_.flush_interval_ms) return Status::ok();
+  return flush();
+}
+
+// Makes the store's commits durable, then lets the engine remove the log records they came
+// from (the floor).
+Status Deriver::flush() {
   const std::int64_t now_ms = monotonic_ms();
-  if (last_flush_ms_.has_value() && now_ms - *last_flush_ms_ < config_.flush_interval_ms) return Status::ok();
   if (config_.before_flush) PAYCORE_RETURN_IF_ERROR(config_.before_flush().with_context("events: before the flush"));
   StatusOr<std::uint64_t> durable = store_.flush();
   if (!durable.is_ok()) return durable.status();
@@ -193,8 +206,13 @@ Status Deriver::run_once() {
     bool progressed = false;
     if (store_.position() < durable) PAYCORE_RETURN_IF_ERROR(derive_batch(durable, &progressed));
     PAYCORE_RETURN_IF_ERROR(flush_if_due());
-    if (!progressed) return Status::ok();
+    if (!progressed || stopping()) return Status::ok();
   }
+}
+
+bool Deriver::stopping() const {
+  const std::lock_guard lock(mutex_);
+  return stop_requested_;
 }
 
 void Deriver::loop() {

@@ -44,7 +44,10 @@ struct DeriverConfig {
   // snapshot, so that every member derives every event of the cluster's history (docs/events.md
   // "Gaps"). kNotFound: the shared log does not hold them either; they are a gap then. Null: a
   // single node, where such records are a gap at once.
-  std::function<Status(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit)>
+  // On kNotFound, *resumes_at_lsn is the first LSN past the missing ones the shared log holds
+  // (0: none), where the gap ends if that is before the local log's first record.
+  std::function<Status(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
+                       std::uint64_t* resumes_at_lsn)>
       read_shared_log;
   // Advanced to the durable position + 1 after each flush; give it to EngineConfig::
   // log_readers_floor_lsn (set it to store.position() + 1 before the engine opens).
@@ -93,7 +96,7 @@ class Deriver {
   Deriver(const Deriver&) = delete;
   Deriver& operator=(const Deriver&) = delete;
 
-  /// Stops the thread after its current batch (idempotent).
+  /// Stops the thread after its current batch (idempotent; a catch-up stops between batches).
   void stop();
   /// Wakes the thread: more of the log is durable.
   void notify();
@@ -113,9 +116,13 @@ class Deriver {
   Status derive_batch(std::uint64_t to_lsn, bool* progressed);
   Status skip_gap_if_any();
   Status skip_gap(std::uint64_t first_lsn, const std::string& why);
-  Status read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit);
+  Status skip_what_the_shared_log_lacks(std::uint64_t resumes_at_lsn, const std::string& why);
+  Status read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
+                      std::uint64_t* resumes_at_lsn);
   void drop_expired_events();
   Status flush_if_due();
+  Status flush();
+  bool stopping() const;
   std::int64_t now_us() const;
   std::int64_t next_retention_us_ = 0;
 

@@ -67,6 +67,7 @@ struct EventsMetrics {
   std::uint64_t shared_log_records = 0;  // records read from the shared log (a cluster's gap)
   bool webhooks = false;               // a dispatcher runs (not in a cluster)
   std::uint64_t deliveries_enqueued = 0;
+  std::uint64_t events_too_old = 0;  // older than the dispatcher's event_age_max_us: no delivery
   std::uint64_t deliveries_delivered = 0;
   std::uint64_t attempts_failed = 0;
   std::uint64_t deliveries_given_up = 0;

@@ -113,49 +113,67 @@ StatusOr<std::uint64_t> record_checksum(jsCtx* js, const std::string& stream, st
 
 namespace {
 
-// Visits the records of message `m` from *next_lsn to to_lsn, checking that the first one
-// chains from *prev_checksum (none: the first record read, whose chain is its own). Leaves
-// *next_lsn after the last visited; *stopped when `visit` asked to stop.
-Status visit_message(const StoredMessage& m, std::uint64_t to_lsn, std::uint64_t* next_lsn,
-                     std::optional<std::uint64_t>* prev_checksum, wal::CommittedVisitor visit,
-                     bool* stopped) {
-  return wal::for_each_frame_in(m.data, m.first_lsn, [&](const FrameView& f) -> Status {
-    if (*stopped || f.lsn < *next_lsn || f.lsn > to_lsn) return Status::ok();
-    if (prev_checksum->has_value() && f.prev_checksum != **prev_checksum) {
-      return Status(StatusCode::kConflict, "the log stream's record at LSN " + std::to_string(f.lsn) +
-                                               " (sequence " + std::to_string(m.sequence) +
-                                               ") does not chain from the record before it");
-    }
-    *prev_checksum = f.checksum;
-    *next_lsn = f.lsn + 1;
-    *stopped = !visit(f.lsn, f.type, f.payload);
-    return Status::ok();
-  });
+// Visits the records of message `m` from read->next_lsn to to_lsn, checking that the first one
+// chains from read->last_checksum when it is known. Leaves `read` after the last visited;
+// *stopped when `visit` asked to stop. kCorruption if the message's frames end elsewhere than
+// its Paycore-Last-Lsn says.
+Status visit_message(const StoredMessage& m, std::uint64_t to_lsn, StreamRead* read,
+                     wal::CommittedVisitor visit, bool* stopped) {
+  std::uint64_t end_lsn = 0;
+  PAYCORE_RETURN_IF_ERROR(wal::for_each_frame_in(
+      m.data, m.first_lsn,
+      [&](const FrameView& f) -> Status {
+        if (*stopped || f.lsn < read->next_lsn || f.lsn > to_lsn) return Status::ok();
+        if (read->last_checksum.has_value() && f.prev_checksum != *read->last_checksum) {
+          return Status(StatusCode::kConflict, "the log stream's record at LSN " + std::to_string(f.lsn) +
+                                                   " (sequence " + std::to_string(m.sequence) +
+                                                   ") does not chain from the record before it");
+        }
+        read->last_checksum = f.checksum;
+        read->next_lsn = f.lsn + 1;
+        *stopped = !visit(f.lsn, f.type, f.payload);
+        return Status::ok();
+      },
+      &end_lsn));
+  if (end_lsn != m.last_lsn + 1) {
+    return Status::corruption("the log stream's message " + std::to_string(m.sequence) + " ends at LSN " +
+                              std::to_string(end_lsn - 1) + ", not at its Paycore-Last-Lsn " +
+                              std::to_string(m.last_lsn));
+  }
+  return Status::ok();
+}
+
+// A message the stream no longer holds while it is read (retention moved on meanwhile): the
+// read is tried again, never taken for a gap.
+Status read_again_if_gone(const Status& status) {
+  if (status.code() != StatusCode::kNotFound) return status;
+  return Status(StatusCode::kUnavailable, status.message() + " (the stream dropped it while it was read: read again)");
 }
 
 }  // namespace
 
 Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t from_lsn,
-                           std::uint64_t to_lsn, wal::CommittedVisitor visit) {
+                           std::uint64_t to_lsn, wal::CommittedVisitor visit, StreamRead* read) {
   PAYCORE_ASSERT_GE(from_lsn, 1U);
+  PAYCORE_ASSERT(read->next_lsn == from_lsn);
+  read->resumes_at_lsn = 0;
   StatusOr<StreamPosition> position = read_position(js, stream);
-  if (!position.is_ok()) return position.status();
+  if (!position.is_ok()) return read_again_if_gone(position.status());
   const std::string missing = "the log stream does not hold LSN " + std::to_string(from_lsn);
   if (position->last_sequence == 0) return Status::not_found(missing + " (it is empty)");
   StatusOr<std::uint64_t> at = first_message_past(js, stream, *position, from_lsn - 1);
-  if (!at.is_ok()) return at.status();
+  if (!at.is_ok()) return read_again_if_gone(at.status());
   if (*at > position->last_sequence) return Status::not_found(missing + " (not written yet)");
-  std::uint64_t next = from_lsn;
-  std::optional<std::uint64_t> prev_checksum;
   bool stopped = false;
-  for (std::uint64_t seq = *at; seq <= position->last_sequence && next <= to_lsn && !stopped; ++seq) {
+  for (std::uint64_t seq = *at; seq <= position->last_sequence && read->next_lsn <= to_lsn && !stopped; ++seq) {
     StatusOr<StoredMessage> m = read_message(js, stream, seq);
-    if (!m.is_ok()) return m.status();
-    if (m->first_lsn > next) {
-      return Status::not_found("the log stream does not hold LSN " + std::to_string(next) +
-                               " (retention dropped it)");
+    if (!m.is_ok()) return read_again_if_gone(m.status());
+    if (m->first_lsn > read->next_lsn) {
+      read->resumes_at_lsn = m->first_lsn;
+      return Status::not_found("the log stream does not hold LSN " + std::to_string(read->next_lsn) +
+                               " (retention dropped it; it holds LSN " + std::to_string(m->first_lsn) + " on)");
     }
-    PAYCORE_RETURN_IF_ERROR(visit_message(*m, to_lsn, &next, &prev_checksum, visit, &stopped));
+    PAYCORE_RETURN_IF_ERROR(visit_message(*m, to_lsn, read, visit, &stopped));
   }
   return Status::ok();
 }
@@ -165,14 +183,19 @@ StreamRecordReader::StreamRecordReader(LinkConfig link, std::string stream)
 
 StreamRecordReader::~StreamRecordReader() = default;
 
-Status StreamRecordReader::read(std::uint64_t from_lsn, std::uint64_t to_lsn,
-                                wal::CommittedVisitor visit) {
+Status StreamRecordReader::read(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
+                                std::uint64_t* resumes_at_lsn) {
   if (link_ == nullptr) {
     StatusOr<std::unique_ptr<NatsLink>> connected = NatsLink::connect(link_config_);
     if (!connected.is_ok()) return connected.status();
     link_ = std::move(connected.value());
   }
-  Status s = read_stream_records(link_->js(), stream_, from_lsn, to_lsn, visit);
+  StreamRead read;
+  read.next_lsn = from_lsn;
+  if (from_lsn == last_.next_lsn) read.last_checksum = last_.last_checksum;  // the chain goes on
+  const Status s = read_stream_records(link_->js(), stream_, from_lsn, to_lsn, visit, &read);
+  last_ = read;
+  if (resumes_at_lsn != nullptr) *resumes_at_lsn = read.resumes_at_lsn;
   if (!s.is_ok() && s.code() != StatusCode::kNotFound) link_.reset();
   return s;
 }

@@ -15,6 +15,7 @@
 #include <deque>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <thread>
 
@@ -46,18 +47,30 @@ StatusOr<std::uint64_t> find_follow_start(jsCtx* js, const std::string& stream,
 /// yet, or past retention); kCorruption for a damaged message; NATS errors.
 StatusOr<std::uint64_t> record_checksum(jsCtx* js, const std::string& stream, std::uint64_t lsn);
 
+/// Where a read of the log stream stands (read_stream_records).
+struct StreamRead {
+  std::uint64_t next_lsn = 0;                  // in: from_lsn; out: after the last record visited
+  std::optional<std::uint64_t> last_checksum;  // in: of the record before from_lsn, if known
+                                               // (checked); out: of the last record visited
+  std::uint64_t resumes_at_lsn = 0;            // kNotFound: the first LSN past the missing ones
+                                               // the stream holds (0: none yet)
+};
+
 /// Visits the records from_lsn..to_lsn (inclusive, from_lsn >= 1) in LSN order as the log
-/// stream holds them, checking each record's checksum and the hash chain between them
-/// (wal/frames.hpp); stops early when `visit` returns false, and at the stream's end when
-/// to_lsn is past it. For a reader of the cluster's history whose local log no longer holds it
-/// (the event deriver after a member started from a snapshot: docs/events.md "Gaps").
-/// kNotFound if the stream does not hold from_lsn (past its retention, or not written yet);
-/// kCorruption for a damaged message; kConflict for a broken chain; NATS errors.
+/// stream holds them, checking each record's checksum, the hash chain between them
+/// (wal/frames.hpp) and that each message's frames end at its Paycore-Last-Lsn; stops early
+/// when `visit` returns false, and at the stream's end when to_lsn is past it. For a reader of
+/// the cluster's history whose local log no longer holds it (the event deriver after a member
+/// started from a snapshot: docs/events.md "Gaps"). kNotFound if the stream does not hold
+/// read->next_lsn (past its retention: read->resumes_at_lsn says where it resumes; or not
+/// written yet); kUnavailable if a message vanished while read (retention moving on: read
+/// again); kCorruption for a damaged message; kConflict for a broken chain; NATS errors.
 Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t from_lsn,
-                           std::uint64_t to_lsn, wal::CommittedVisitor visit);
+                           std::uint64_t to_lsn, wal::CommittedVisitor visit, StreamRead* read);
 
 /// read_stream_records on a NATS connection of its own, made at the first read and made again
-/// after a read fails (kUnavailable while NATS does not answer). One thread at a time.
+/// after a read fails (kUnavailable while NATS does not answer). A read that starts where the
+/// previous one ended checks the chain across the two. One thread at a time.
 class StreamRecordReader {
  public:
   StreamRecordReader(LinkConfig link, std::string stream);
@@ -65,12 +78,15 @@ class StreamRecordReader {
   StreamRecordReader(const StreamRecordReader&) = delete;
   StreamRecordReader& operator=(const StreamRecordReader&) = delete;
 
-  Status read(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit);
+  /// `*resumes_at_lsn` (optional): read_stream_records's StreamRead::resumes_at_lsn.
+  Status read(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
+              std::uint64_t* resumes_at_lsn = nullptr);
 
  private:
   LinkConfig link_config_;
   std::string stream_;
   std::unique_ptr<NatsLink> link_;  // null until the first read, and after a failed one
+  StreamRead last_;                 // where the previous read ended
 };
 
 class StreamFollower final : public FollowSource {

@@ -80,6 +80,7 @@ struct Dispatcher::Impl {
 
   // Counters.
   std::atomic<std::uint64_t> enqueued{0}, delivered{0}, attempts_failed{0}, given_up{0};
+  std::atomic<std::uint64_t> events_too_old{0};  // enqueued past event_age_max_us: no delivery
   std::atomic<std::uint64_t> in_flight_count{0};
   std::array<std::atomic<std::uint64_t>, DispatcherStats::lag_buckets> lag_ms_buckets{};
 
@@ -131,7 +132,7 @@ struct Dispatcher::Impl {
     return status;
   }
   bool may_send();
-  Status enqueue_chunk(std::span<const EventToDeliver> events, bool sync);
+  Status enqueue_chunk(std::span<const EventToDeliver> events, bool sync, bool any_age);
 
   void run();
   void take_notices();
@@ -452,7 +453,7 @@ StatusOr<std::unique_ptr<Dispatcher>> Dispatcher::start(DispatcherConfig config)
 
 Status Dispatcher::enqueue(const Event& event, std::span<const Endpoint> endpoints) {
   const EventToDeliver one[] = {{&event, endpoints}};
-  return enqueue_batch(one, /*sync=*/true);
+  return impl_->enqueue_chunk(one, /*sync=*/true, /*any_age=*/true);
 }
 
 Status Dispatcher::sync() { return impl_->store->sync(); }
@@ -466,26 +467,30 @@ Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events, bool sy
   // before it durable too (RocksDB's WAL is one file, written in order).
   for (std::size_t from = 0; from < events.size(); from += events_per_add_max) {
     const std::size_t count = std::min(events_per_add_max, events.size() - from);
-    PAYCORE_RETURN_IF_ERROR(impl_->enqueue_chunk(events.subspan(from, count), sync && from + count == events.size()));
+    PAYCORE_RETURN_IF_ERROR(
+        impl_->enqueue_chunk(events.subspan(from, count), sync && from + count == events.size(), /*any_age=*/false));
   }
   return Status::ok();
 }
 
-Status Dispatcher::Impl::enqueue_chunk(std::span<const EventToDeliver> events, bool sync) {
+// `any_age`: event_age_max_us does not apply (an explicit enqueue: a redeliver's).
+Status Dispatcher::Impl::enqueue_chunk(std::span<const EventToDeliver> events, bool sync, bool any_age) {
   std::vector<StoredEvent> stored(events.size());
   std::vector<std::vector<NewDelivery>> wanted(events.size());
   std::vector<DeliveryStore::EventToAdd> adds(events.size());
+  const std::int64_t now = now_us();
   for (std::size_t i = 0; i < events.size(); ++i) {
     const Event& e = *events[i].event;
     stored[i] = {.id = e.id, .merchant_id = e.merchant_id, .type = e.type,
                  .created_at_us = e.created_at_us, .body = e.body};
+    const bool too_old = !any_age && config.event_age_max_us != 0 && e.created_at_us < now - config.event_age_max_us;
+    if (too_old && !events[i].endpoints.empty()) events_too_old += 1;
     for (const Endpoint& endpoint : events[i].endpoints) {
-      if (!endpoint.enabled || is_disabled(endpoint.id)) continue;
+      if (too_old || !endpoint.enabled || is_disabled(endpoint.id)) continue;
       wanted[i].push_back({endpoint.id, endpoint.url, endpoint.secret});
     }
     adds[i] = {&stored[i], wanted[i]};
   }
-  const std::int64_t now = now_us();
   StatusOr<std::size_t> added = store->add_many(adds, now, sync);
   PAYCORE_RETURN_IF_ERROR(added.status());
   enqueued += *added;
@@ -587,6 +592,7 @@ StatusOr<std::optional<std::uint64_t>> Dispatcher::changes_applied() const {
 DispatcherStats Dispatcher::stats() const {
   DispatcherStats out;
   out.enqueued = impl_->enqueued.load();
+  out.events_too_old = impl_->events_too_old.load();
   out.delivered = impl_->delivered.load();
   out.attempts_failed = impl_->attempts_failed.load();
   out.given_up = impl_->given_up.load();

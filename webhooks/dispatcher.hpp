@@ -85,12 +85,18 @@ struct DispatcherConfig {
   /// redeliver changed, as stored, after the write (in a cluster: published to the other
   /// members, cdc/webhook_sync.hpp). Must not block. Empty: nothing.
   std::function<void(std::span<const DeliveryChange>)> on_changed;
+  /// Events created longer ago than this (by clock_us) get no delivery from enqueue_batch (the
+  /// deriver's handover; enqueue, a redeliver's, takes any age): in a cluster, the changes
+  /// stream's age, past which a delivery could never learn that another member finished it.
+  /// 0: no limit (one node).
+  std::int64_t event_age_max_us = 0;
 };
 
 /// Counters since start (pending: now, from the store).
 struct DispatcherStats {
   static constexpr std::size_t lag_buckets = 32;
   std::uint64_t enqueued = 0;         // deliveries added by enqueue
+  std::uint64_t events_too_old = 0;   // events enqueued older than event_age_max_us: none added
   std::uint64_t delivered = 0;        // deliveries that got a 2xx
   std::uint64_t attempts_failed = 0;  // attempts without a 2xx
   std::uint64_t given_up = 0;         // deliveries FAILED (horizon passed, endpoint disabled)
@@ -116,7 +122,7 @@ class Dispatcher {
   /// they are. kInvalidArgument: the event or an endpoint breaks a limit (nothing stored).
   Status enqueue(const Event& event, std::span<const Endpoint> endpoints);
   /// The same for many events, in writes of events_per_add_max events, synced once (the last
-  /// write): the way to keep up with a busy log (one fsync per call: docs/webhooks.md has the
+  /// write), none for an event older than event_age_max_us: the way to keep up with a busy log (one fsync per call: docs/webhooks.md has the
   /// rates of both). A write that fails leaves those before it stored (a repeat adds nothing).
   struct EventToDeliver {
     const Event* event = nullptr;

@@ -4,8 +4,11 @@
 // it never saw.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <atomic>
 #include <chrono>
 #include <filesystem>
+#include <functional>
 #include <thread>
 
 #include "engine_harness.hpp"
@@ -69,9 +72,9 @@ class DeriverTest : public ::testing::Test {
   }
 
   // An engine that paid 300 times, then took a snapshot that removed its log's first
-  // segments: its log no longer holds LSN 1. `*first` is the first it holds. `shared`, if not
-  // empty, gets a copy of the whole log as it was before the snapshot (the cluster's stream).
-  std::unique_ptr<Engine> engine_without_its_first_records(std::uint64_t* first, const std::string& shared = {}) {
+  // segments: its log no longer holds LSN 1. `*first` is the first it holds. Before the
+  // snapshot, `shared_log` gets every record of the log (the cluster's stream, in the tests).
+  std::unique_ptr<Engine> engine_without_its_first_records(std::uint64_t* first) {
     config.snapshots_keep = 1;
     config.wal_segment_bytes = 16 << 10;
     config.wal_batch_bytes_max = 8 << 10;
@@ -79,7 +82,12 @@ class DeriverTest : public ::testing::Test {
     e->start();
     fund_alice(*e);
     pay_from_alice(*e, 0, 300);
-    if (!shared.empty()) std::filesystem::copy(e->wal_dir(), shared);
+    shared_log.clear();
+    EXPECT_TRUE(wal::read_committed(e->wal_dir(), 1, e->metrics().durable_lsn.load(),
+                                    [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+                                      shared_log.push_back({lsn, type, {payload.begin(), payload.end()}});
+                                      return true;
+                                    }).is_ok());
     EXPECT_TRUE(call(*e, Request{Command{}, 1, RequestOp::snapshot}).snapshot_ok);
     *first = *wal::first_committed_lsn(e->wal_dir());
     EXPECT_GT(*first, 1U);
@@ -90,8 +98,54 @@ class DeriverTest : public ::testing::Test {
   EngineConfig config;
   std::unique_ptr<EventStore> store;
   std::atomic<std::uint64_t> floor{1};
+  // read_shared_log over shared_log, which holds LSN shared_from_lsn on (as a stream past
+  // its retention would); each call is noted in `asked`.
+  auto shared_log_reader() {
+    return [this](std::uint64_t from, std::uint64_t to, wal::CommittedVisitor visit, std::uint64_t* resumes_at) {
+      asked.emplace_back(from, to);
+      *resumes_at = 0;
+      if (from < shared_from_lsn) {
+        *resumes_at = shared_from_lsn;
+        return Status::not_found("the log stream does not hold LSN " + std::to_string(from));
+      }
+      for (const SharedRecord& r : shared_log) {
+        if (r.lsn >= from && r.lsn <= to && !visit(r.lsn, r.type, r.payload)) break;
+      }
+      return Status::ok();
+    };
+  }
+
+  // Derives all of an engine without its first records, the shared log holding LSN
+  // shared_from(first) on, where `first` is the first the engine's log holds: a gap remains.
+  struct GapRun {
+    std::uint64_t first = 0;
+    std::uint64_t shared_log_records = 0;  // the deriver's metric
+  };
+  GapRun derive_past_a_gap(const std::function<std::uint64_t(std::uint64_t)>& shared_from) {
+    GapRun run;
+    auto e = engine_without_its_first_records(&run.first);
+    shared_from_lsn = shared_from(run.first);
+    events::DeriverConfig c = deriver_config(*e);
+    c.read_shared_log = shared_log_reader();
+    Deriver deriver(*store, c, Deriver::ManualStart{});
+    const Status derived = deriver.run_once();
+    EXPECT_TRUE(derived.is_ok()) << derived.to_string();
+    EXPECT_NE(store->gap_at_us(), 0);
+    EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
+    run.shared_log_records = deriver.metrics().shared_log_records.load();
+    return run;
+  }
+
   std::vector<Event> handed;
   bool refuse_handover = false;
+  struct SharedRecord {
+    std::uint64_t lsn = 0;
+    std::uint16_t type = 0;
+    std::vector<std::byte> payload;
+  };
+  std::vector<SharedRecord> shared_log;
+  std::uint64_t shared_from_lsn = 1;
+  std::vector<std::pair<std::uint64_t, std::uint64_t>> asked;
 };
 
 TEST_F(DeriverTest, DerivesWhatTheEngineMadeDurableAndHandsItOver) {
@@ -257,15 +311,10 @@ TEST_F(DeriverTest, ALogThatNoLongerHoldsUnseenRecordsIsAGapSaidOnce) {
 // is derived, in order, with no gap.
 TEST_F(DeriverTest, WhatTheLogNoLongerHoldsIsReadFromTheSharedLog) {
   std::uint64_t first = 0;
-  const std::string shared = dir + "/shared-log";
-  auto e = engine_without_its_first_records(&first, shared);
+  auto e = engine_without_its_first_records(&first);
   ASSERT_FALSE(HasFailure());
   events::DeriverConfig c = deriver_config(*e);
-  std::vector<std::pair<std::uint64_t, std::uint64_t>> asked;
-  c.read_shared_log = [&](std::uint64_t from, std::uint64_t to, wal::CommittedVisitor visit) {
-    asked.emplace_back(from, to);
-    return wal::read_committed(shared, from, to, visit);
-  };
+  c.read_shared_log = shared_log_reader();
   Deriver deriver(*store, c, Deriver::ManualStart{});
   ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
   EXPECT_EQ(store->gap_at_us(), 0);
@@ -280,19 +329,20 @@ TEST_F(DeriverTest, WhatTheLogNoLongerHoldsIsReadFromTheSharedLog) {
 
 // The shared log no longer holds them either (past the stream's retention): a gap, as on one node.
 TEST_F(DeriverTest, WhatTheSharedLogNoLongerHoldsEitherIsAGap) {
-  std::uint64_t first = 0;
-  auto e = engine_without_its_first_records(&first);
-  ASSERT_FALSE(HasFailure());
-  events::DeriverConfig c = deriver_config(*e);
-  c.read_shared_log = [](std::uint64_t, std::uint64_t, wal::CommittedVisitor) {
-    return Status::not_found("the log stream does not hold LSN 1 (retention dropped it)");
-  };
-  Deriver deriver(*store, c, Deriver::ManualStart{});
-  ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
-  EXPECT_NE(store->gap_at_us(), 0);
-  EXPECT_EQ(store->position(), e->metrics().durable_lsn.load());
+  const GapRun run = derive_past_a_gap([](std::uint64_t first) { return first + 100; });  // none of it
   ASSERT_FALSE(handed.empty());
-  EXPECT_GE(handed.front().lsn, first);
+  EXPECT_GE(handed.front().lsn, run.first);
+  EXPECT_EQ(run.shared_log_records, 0U);
+}
+
+// The shared log holds the end of the gap only: the gap ends where it resumes, and what it
+// holds is derived.
+TEST_F(DeriverTest, WhatTheSharedLogStillHoldsOfTheGapIsDerived) {
+  const GapRun run = derive_past_a_gap([](std::uint64_t first) { return first / 2; });
+  ASSERT_FALSE(handed.empty());
+  EXPECT_GE(handed.front().lsn, shared_from_lsn);
+  EXPECT_LT(handed.front().lsn, run.first) << "the stream's part of the gap gave events";
+  EXPECT_EQ(run.shared_log_records, run.first - shared_from_lsn);
 }
 
 // The shared log does not answer (NATS is down): nothing is skipped, the batch is tried again.
@@ -301,7 +351,7 @@ TEST_F(DeriverTest, ASharedLogThatDoesNotAnswerIsRetriedNotSkipped) {
   auto e = engine_without_its_first_records(&first);
   ASSERT_FALSE(HasFailure());
   events::DeriverConfig c = deriver_config(*e);
-  c.read_shared_log = [](std::uint64_t, std::uint64_t, wal::CommittedVisitor) {
+  c.read_shared_log = [](std::uint64_t, std::uint64_t, wal::CommittedVisitor, std::uint64_t*) {
     return Status(StatusCode::kUnavailable, "no NATS server answered");
   };
   Deriver deriver(*store, c, Deriver::ManualStart{});
@@ -309,6 +359,70 @@ TEST_F(DeriverTest, ASharedLogThatDoesNotAnswerIsRetriedNotSkipped) {
   EXPECT_EQ(store->position(), 0U);
   EXPECT_EQ(store->gap_at_us(), 0);
   EXPECT_TRUE(handed.empty());
+}
+
+// A skip is written durably at once: the batches derived before it in the same flush interval
+// are made durable first, or a crash would leave the skip without them.
+TEST_F(DeriverTest, WhatWasDerivedBeforeASkipIsDurableWithIt) {
+  std::uint64_t first = 0;
+  auto e = engine_without_its_first_records(&first);
+  ASSERT_FALSE(HasFailure());
+  events::DeriverConfig c = deriver_config(*e);
+  c.flush_interval_ms = 3'600'000;
+  c.records_per_batch_max = 10;
+  bool ended = false;  // the shared log loses its start after the first batches
+  c.read_shared_log = [&, read = shared_log_reader()](std::uint64_t from, std::uint64_t to,
+                                                      wal::CommittedVisitor visit, std::uint64_t* resumes_at) {
+    if (from > 30 && !ended) {
+      ended = true;
+      shared_from_lsn = 50;
+    }
+    return read(from, to, visit, resumes_at);
+  };
+  {
+    Deriver deriver(*store, c, Deriver::ManualStart{});
+    ASSERT_TRUE(deriver.run_once().is_ok()) << deriver.last_failure();
+  }
+  // The store's files as a crash now leaves them: what was flushed, and the skip.
+  const std::string crashed = dir + "/events-crashed";
+  ASSERT_EQ(std::system(("cp -r '" + dir + "/events' '" + crashed + "'").c_str()), 0);
+  auto reopened = EventStore::open({crashed});
+  ASSERT_TRUE(reopened.is_ok()) << reopened.status().to_string();
+  EXPECT_GE((*reopened)->position(), 49U);
+  // Every event of LSN 1..30, derived before the skip, is in it.
+  std::ptrdiff_t kept_before_skip = 0;
+  events::EventListQuery query{Id{}, std::nullopt, std::nullopt, 100};
+  for (;;) {
+    StatusOr<events::EventListPage> page = (*reopened)->list(query);
+    ASSERT_TRUE(page.is_ok()) << page.status().to_string();
+    kept_before_skip += std::count_if(page->events.begin(), page->events.end(), [](const Event& ev) { return ev.lsn <= 30; });
+    if (!page->has_more || page->events.empty()) break;
+    query.starting_after = events::EventKey{page->events.back().lsn, page->events.back().index};
+  }
+  const auto handed_before_skip = std::count_if(handed.begin(), handed.end(), [](const Event& ev) { return ev.lsn <= 30; });
+  EXPECT_GT(handed_before_skip, 0);
+  EXPECT_EQ(kept_before_skip, handed_before_skip);
+}
+
+// Stopping the thread while it catches up from the shared log ends it after the current batch.
+TEST_F(DeriverTest, AStopDuringACatchUpEndsItAfterTheCurrentBatch) {
+  std::uint64_t first = 0;
+  auto e = engine_without_its_first_records(&first);
+  ASSERT_FALSE(HasFailure());
+  events::DeriverConfig c = deriver_config(*e);
+  c.records_per_batch_max = 5;
+  std::atomic<int> calls{0};
+  c.read_shared_log = [&, read = shared_log_reader()](std::uint64_t from, std::uint64_t to,
+                                                      wal::CommittedVisitor visit, std::uint64_t* resumes_at) {
+    calls.fetch_add(1);
+    std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    return read(from, to, visit, resumes_at);
+  };
+  Deriver deriver(*store, c);
+  while (calls.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  deriver.stop();
+  EXPECT_LE(calls.load(), 2);
+  EXPECT_LT(store->position(), first - 1) << "the catch-up was not finished";
 }
 
 // A log written before outcomes were logged (record type 1): those records give no events and

@@ -8,7 +8,6 @@
 #include <chrono>
 #include <csignal>
 #include <filesystem>
-#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -176,12 +175,17 @@ TEST_F(Bootstrap, AMemberStartedEmptyBeginsFromThePublishedSnapshotAndCatchesUp)
   EXPECT_EQ(metric_of(1, "paycore_follow_failed"), 0);
 }
 
-// The event ids in a GET /v1/events answer, in its order.
+// The event ids in a GET /v1/events answer, in its order (ids are "evt_…"; std::regex is
+// avoided: GCC 12 warns inside it under the sanitizer builds' -Werror).
 std::vector<std::string> event_ids(const HttpResponse& r) {
   std::vector<std::string> ids;
-  const std::regex id(R"re("id":"(evt_[^"]+)")re");
-  for (auto it = std::sregex_iterator(r.body.begin(), r.body.end(), id); it != std::sregex_iterator(); ++it) {
-    ids.push_back((*it)[1].str());
+  const std::string key = R"("id":"evt_)";
+  for (std::size_t at = r.body.find(key); at != std::string::npos; at = r.body.find(key, at)) {
+    const std::size_t from = at + key.size() - 4;  // at "evt_"
+    const std::size_t end = r.body.find('"', from);
+    if (end == std::string::npos) break;
+    ids.push_back(r.body.substr(from, end - from));
+    at = end;
   }
   return ids;
 }

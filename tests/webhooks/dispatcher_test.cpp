@@ -226,6 +226,29 @@ TEST_F(DispatcherTest, RedeliverQueuesOneMoreAttempt) {
   EXPECT_EQ(dispatcher_->redeliver("evt_unknown").code(), StatusCode::kNotFound);
 }
 
+// In a cluster, an event handed over older than the changes stream keeps (event_age_max_us)
+// gets no delivery: no member could learn it was finished. It is kept for a redeliver, which
+// takes any age.
+TEST_F(DispatcherTest, AnEventOlderThanTheAgeLimitGetsNoDeliveryUntilRedelivered) {
+  TestReceiver receiver([](std::size_t) { return Reply::kOk; });
+  config_.event_age_max_us = 3'600'000'000;
+  clock_us_ = t0_us + config_.event_age_max_us + 1;  // event() is made at t0_us
+  start();
+  const Endpoint endpoint{.id = "we_1", .url = receiver.url(), .secret = "whsec_1"};
+  Event fresh = event("evt_fresh");
+  fresh.created_at_us = t0_us + 2;
+  const Event old = event("evt_old");
+  const Dispatcher::EventToDeliver batch[] = {{&old, {&endpoint, 1}}, {&fresh, {&endpoint, 1}}};
+  ASSERT_TRUE(dispatcher_->enqueue_batch(batch, /*sync=*/true).is_ok());
+  ASSERT_TRUE(wait_attempts("evt_fresh", 1));
+  EXPECT_TRUE(dispatcher_->deliveries_of("evt_old")->empty());
+  EXPECT_EQ(dispatcher_->stats().events_too_old, 1U);
+  EXPECT_EQ(dispatcher_->stats().enqueued, 1U);
+  ASSERT_TRUE(dispatcher_->enqueue(old, {&endpoint, 1}).is_ok());  // as a redeliver does
+  ASSERT_TRUE(wait_attempts("evt_old", 1));
+  EXPECT_EQ(delivery("evt_old").state, DeliveryState::kDelivered);
+}
+
 TEST_F(DispatcherTest, ADisabledEndpointGetsNothingMore) {
   const std::uint16_t port = test::unused_port();
   start();
