@@ -297,10 +297,10 @@ StatusOr<std::unique_ptr<EventsRuntime>> EventsRuntime::open(EventsRuntimeConfig
     dispatcher.priority = rt->config_.priority;
     if (rt->config_.cluster) {
       dispatcher.may_send = [raw] { return raw->may_send(); };
-    // A delivery of an event older than the changes stream keeps could never learn that
-    // another member finished it (an event derived from the log stream by a member that joined
-    // late, or one away for days): none is made, rather than send it again.
-    dispatcher.event_age_max_us = rt->config_.webhook_sync.changes_age_max_ms * 1000;
+      // A delivery of an event older than the changes stream keeps could never learn that
+      // another member finished it (an event derived from the log stream by a member that
+      // joined late, or one away for days): none is made, rather than send it again.
+      dispatcher.event_age_max_us = rt->config_.webhook_sync.changes_age_max_ms * 1000;
       dispatcher.on_changed = [raw](std::span<const webhooks::DeliveryChange> changed) {
         if (cdc::WebhookSync* sync = raw->sync_ptr_.load(std::memory_order_acquire)) sync->publish_changes(changed);
       };

@@ -293,7 +293,7 @@ void write_events(Exposition& e, const events::EventsMetrics& m) {
   e.counter("paycore_webhook_deliveries_enqueued_total", "Deliveries stored (one per event and endpoint).",
             m.deliveries_enqueued);
   e.counter("paycore_webhook_events_too_old_total",
-            "Events handed to the dispatcher older than a cluster's changes stream keeps: no delivery made.",
+            "Hand-overs of an event older than a cluster's changes stream keeps (no delivery made; a repeat counts again).",
             m.events_too_old);
   e.counter("paycore_webhook_deliveries_delivered_total", "Deliveries answered 2xx.", m.deliveries_delivered);
   e.counter("paycore_webhook_attempts_failed_total", "Attempts without a 2xx answer.", m.attempts_failed);

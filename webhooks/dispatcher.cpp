@@ -463,14 +463,15 @@ Status Dispatcher::note_handed_over(std::uint64_t position) { return impl_->stor
 StatusOr<std::optional<std::uint64_t>> Dispatcher::handed_over() const { return impl_->store->handed_over(); }
 
 Status Dispatcher::enqueue_batch(std::span<const EventToDeliver> events, bool sync) {
-  // The store takes events_per_add_max events a write; synced, the last write makes every one
-  // before it durable too (RocksDB's WAL is one file, written in order).
+  // The store takes events_per_add_max events a write, then one sync makes them all durable
+  // (RocksDB's WAL is one file, written in order). Not a synced last write: a last chunk that
+  // adds nothing (its deliveries held, or its events too old) writes nothing, and would leave
+  // the chunks before it unsynced.
   for (std::size_t from = 0; from < events.size(); from += events_per_add_max) {
     const std::size_t count = std::min(events_per_add_max, events.size() - from);
-    PAYCORE_RETURN_IF_ERROR(
-        impl_->enqueue_chunk(events.subspan(from, count), sync && from + count == events.size(), /*any_age=*/false));
+    PAYCORE_RETURN_IF_ERROR(impl_->enqueue_chunk(events.subspan(from, count), /*sync=*/false, /*any_age=*/false));
   }
-  return Status::ok();
+  return sync ? impl_->store->sync() : Status::ok();
 }
 
 // `any_age`: event_age_max_us does not apply (an explicit enqueue: a redeliver's).

