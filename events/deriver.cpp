@@ -50,18 +50,20 @@ std::string Deriver::last_failure() const {
 
 std::int64_t Deriver::now_us() const { return config_.clock_us ? config_.clock_us() : wall_clock_us(); }
 
-// The log no longer holds the records after the store's position (events were off, or this
-// member started from a snapshot). In a cluster derive_batch reads them from the shared log;
-// otherwise derivation resumes at the log's first record, and says so.
-Status Deriver::skip_gap_if_any() {
+// Where the local log starts now: its older segments go after snapshots (held back by the
+// floor, but not while events were off, nor before a member started from a snapshot).
+Status Deriver::find_local_first() {
   StatusOr<std::uint64_t> first = wal::first_committed_lsn(config_.wal_dir);
   if (!first.is_ok()) return first.status();
   local_first_lsn_ = *first;
-  if (*first <= store_.position() + 1 || config_.read_shared_log) return Status::ok();
-  return skip_gap(*first, "the log's older segments are gone");
+  return Status::ok();
 }
 
+// Records after the store's position are in no log any more: derivation resumes at
+// `first_lsn`, and says so. The batches committed since the last flush are made durable first:
+// the store writes the skip durably at once, and a crash must not leave the skip without them.
 Status Deriver::skip_gap(std::uint64_t first_lsn, const std::string& why) {
+  if (store_.position() != flushed_position_) PAYCORE_RETURN_IF_ERROR(flush());
   log_line(LogLevel::warn, "events: the log no longer holds records the event store never saw",
            {{"events_position", std::to_string(store_.position())},
             {"log_first_lsn", std::to_string(first_lsn)},
@@ -69,22 +71,16 @@ Status Deriver::skip_gap(std::uint64_t first_lsn, const std::string& why) {
   return store_.skip_gap(first_lsn, now_us());
 }
 
-// The shared log does not hold the record after the store's position either (past the
-// stream's retention): a gap up to where the stream resumes, or to the local log's first
-// record. The batches committed since the last flush are made durable first: the store writes
-// the skip durably at once, and a crash must not leave the skip without them.
-Status Deriver::skip_what_the_shared_log_lacks(std::uint64_t resumes_at_lsn, const std::string& why) {
-  if (store_.position() != flushed_position_) PAYCORE_RETURN_IF_ERROR(flush());
+// A read of the shared log that visited nothing. kNotFound: it does not hold the record after
+// the store's position either (past the stream's retention), a gap up to where it resumes or
+// to the local log's first record. Otherwise it should have: an error, tried again.
+Status Deriver::after_empty_shared_read(const Status& read, std::uint64_t from_lsn, std::uint64_t resumes_at_lsn) {
+  if (read.code() != StatusCode::kNotFound) {
+    PAYCORE_RETURN_IF_ERROR(read);
+    return Status(StatusCode::kUnavailable, "the log stream held no record from LSN " + std::to_string(from_lsn));
+  }
   const bool resumes_before_local = resumes_at_lsn != 0 && resumes_at_lsn < local_first_lsn_;
-  return skip_gap(resumes_before_local ? resumes_at_lsn : local_first_lsn_, why);
-}
-
-// The records from_lsn..to_lsn: the local log's, or the shared log's before the local log's
-// first record (*resumes_at_lsn as read_shared_log leaves it).
-Status Deriver::read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
-                             std::uint64_t* resumes_at_lsn) {
-  if (from_lsn >= local_first_lsn_ || !config_.read_shared_log) return log_.read(from_lsn, to_lsn, visit);
-  return config_.read_shared_log(from_lsn, std::min(to_lsn, local_first_lsn_ - 1), visit, resumes_at_lsn);
+  return skip_gap(resumes_before_local ? resumes_at_lsn : local_first_lsn_, read.message());
 }
 
 namespace {
@@ -102,52 +98,54 @@ bool ends_gap(const Command& c, const CommandOutcome& o, std::int64_t gap_at_us)
 Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   *progressed = false;
   const std::uint64_t from = store_.position() + 1;
+  // Records before the local log's first: the shared log's in a cluster, else a gap.
+  const bool before_local_log = from < local_first_lsn_;
+  if (before_local_log && !config_.read_shared_log) {
+    *progressed = true;  // the position moves past the gap
+    return skip_gap(local_first_lsn_, "the log's older segments are gone");
+  }
   to_lsn = std::min<std::uint64_t>(to_lsn, from + config_.records_per_batch_max - 1);
+  if (before_local_log) to_lsn = std::min(to_lsn, local_first_lsn_ - 1);
   EventStore::BatchPtr batch = store_.begin();
   std::vector<Event> events;
   std::uint64_t last = from - 1;
   Status failed;
   std::int64_t gap_at_us = store_.gap_at_us();
-  const bool from_shared_log = from < local_first_lsn_ && config_.read_shared_log;
-  std::uint64_t resumes_at_lsn = 0;
-  Status read = read_records(
-      from, to_lsn, [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
-        Command c;
-        CommandOutcome o;
-        bool has_outcome = false;
-        if (const CommandDecodeError e = decode_command_record(type, payload, &c, &o, &has_outcome);
-            e != CommandDecodeError::ok) {
-          failed = Status::corruption("log record at LSN " + std::to_string(lsn) + ": " + std::string(to_string(e)));
-          return false;
-        }
-        // Records from before outcomes were logged (type 1) give no event, and the PENDING
-        // payments they made are unknown: as after a gap.
-        if (!has_outcome) {
-          gap_at_us = std::max(gap_at_us, c.timestamp_us);
-          failed = EventStore::set_gap(*batch, gap_at_us);
-        } else {
-          failed = derive_events(lsn, c, o, EventStore::pending(*batch), gap_at_us == 0, &events);
-          if (failed.is_ok() && gap_at_us != 0 && ends_gap(c, o, gap_at_us)) {
-            gap_at_us = 0;
-            failed = EventStore::set_gap(*batch, 0);
-          }
-        }
-        if (!failed.is_ok()) return false;
-        last = lsn;
-        return events.size() < config_.events_per_batch_max;
-      },
-      &resumes_at_lsn);
-  PAYCORE_RETURN_IF_ERROR(failed);
-  if (from_shared_log && last < from) {  // nothing read from the shared log
-    if (read.code() != StatusCode::kNotFound) {
-      PAYCORE_RETURN_IF_ERROR(read);
-      return Status(StatusCode::kUnavailable, "the log stream held no record from LSN " + std::to_string(from));
+  const auto visit = [&](std::uint64_t lsn, std::uint16_t type, std::span<const std::byte> payload) {
+    Command c;
+    CommandOutcome o;
+    bool has_outcome = false;
+    if (const CommandDecodeError e = decode_command_record(type, payload, &c, &o, &has_outcome);
+        e != CommandDecodeError::ok) {
+      failed = Status::corruption("log record at LSN " + std::to_string(lsn) + ": " + std::string(to_string(e)));
+      return false;
     }
-    *progressed = true;  // the position moves past the gap
-    return skip_what_the_shared_log_lacks(resumes_at_lsn, read.message());
+    // Records from before outcomes were logged (type 1) give no event, and the PENDING
+    // payments they made are unknown: as after a gap.
+    if (!has_outcome) {
+      gap_at_us = std::max(gap_at_us, c.timestamp_us);
+      failed = EventStore::set_gap(*batch, gap_at_us);
+    } else {
+      failed = derive_events(lsn, c, o, EventStore::pending(*batch), gap_at_us == 0, &events);
+      if (failed.is_ok() && gap_at_us != 0 && ends_gap(c, o, gap_at_us)) {
+        gap_at_us = 0;
+        failed = EventStore::set_gap(*batch, 0);
+      }
+    }
+    if (!failed.is_ok()) return false;
+    last = lsn;
+    return events.size() < config_.events_per_batch_max;
+  };
+  std::uint64_t resumes_at_lsn = 0;
+  Status read = before_local_log ? config_.read_shared_log(from, to_lsn, visit, &resumes_at_lsn)
+                                 : log_.read(from, to_lsn, visit);
+  PAYCORE_RETURN_IF_ERROR(failed);
+  if (before_local_log && last < from) {
+    *progressed = true;  // on a skip, the position moves past the gap
+    return after_empty_shared_read(read, from, resumes_at_lsn);
   }
   // What was read is committed; the next batch starts where the shared log has nothing.
-  if (from_shared_log && read.code() == StatusCode::kNotFound) read = Status::ok();
+  if (before_local_log && read.code() == StatusCode::kNotFound) read = Status::ok();
   PAYCORE_RETURN_IF_ERROR(read);
   if (last < from) return Status::ok();
   PAYCORE_RETURN_IF_ERROR(EventStore::add(*batch, events));
@@ -157,7 +155,7 @@ Status Deriver::derive_batch(std::uint64_t to_lsn, bool* progressed) {
   PAYCORE_RETURN_IF_ERROR(store_.commit(*batch, last));
   metrics_.events_derived.fetch_add(events.size(), std::memory_order_relaxed);
   metrics_.batches.fetch_add(1, std::memory_order_relaxed);
-  if (from_shared_log) metrics_.shared_log_records.fetch_add(last - from + 1, std::memory_order_relaxed);
+  if (before_local_log) metrics_.shared_log_records.fetch_add(last - from + 1, std::memory_order_relaxed);
   *progressed = true;
   return Status::ok();
 }
@@ -197,7 +195,7 @@ Status Deriver::flush() {
 }
 
 Status Deriver::run_once() {
-  PAYCORE_RETURN_IF_ERROR(skip_gap_if_any());
+  PAYCORE_RETURN_IF_ERROR(find_local_first());
   for (;;) {
     std::uint64_t durable = config_.durable_lsn->load(std::memory_order_acquire);
     if (config_.acknowledged_lsn != nullptr && !config_.following->load(std::memory_order_acquire)) {

@@ -114,11 +114,9 @@ class Deriver {
  private:
   void loop();
   Status derive_batch(std::uint64_t to_lsn, bool* progressed);
-  Status skip_gap_if_any();
+  Status find_local_first();
   Status skip_gap(std::uint64_t first_lsn, const std::string& why);
-  Status skip_what_the_shared_log_lacks(std::uint64_t resumes_at_lsn, const std::string& why);
-  Status read_records(std::uint64_t from_lsn, std::uint64_t to_lsn, wal::CommittedVisitor visit,
-                      std::uint64_t* resumes_at_lsn);
+  Status after_empty_shared_read(const Status& read, std::uint64_t from_lsn, std::uint64_t resumes_at_lsn);
   void drop_expired_events();
   Status flush_if_due();
   Status flush();

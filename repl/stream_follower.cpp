@@ -152,10 +152,10 @@ Status read_again_if_gone(const Status& status) {
 
 }  // namespace
 
-Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t from_lsn,
-                           std::uint64_t to_lsn, wal::CommittedVisitor visit, StreamRead* read) {
+Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t to_lsn,
+                           wal::CommittedVisitor visit, StreamRead* read) {
+  const std::uint64_t from_lsn = read->next_lsn;
   PAYCORE_ASSERT_GE(from_lsn, 1U);
-  PAYCORE_ASSERT(read->next_lsn == from_lsn);
   read->resumes_at_lsn = 0;
   StatusOr<StreamPosition> position = read_position(js, stream);
   if (!position.is_ok()) return read_again_if_gone(position.status());
@@ -193,7 +193,7 @@ Status StreamRecordReader::read(std::uint64_t from_lsn, std::uint64_t to_lsn, wa
   StreamRead read;
   read.next_lsn = from_lsn;
   if (from_lsn == last_.next_lsn) read.last_checksum = last_.last_checksum;  // the chain goes on
-  const Status s = read_stream_records(link_->js(), stream_, from_lsn, to_lsn, visit, &read);
+  const Status s = read_stream_records(link_->js(), stream_, to_lsn, visit, &read);
   last_ = read;
   if (resumes_at_lsn != nullptr) *resumes_at_lsn = read.resumes_at_lsn;
   if (!s.is_ok() && s.code() != StatusCode::kNotFound) link_.reset();

@@ -49,14 +49,15 @@ StatusOr<std::uint64_t> record_checksum(jsCtx* js, const std::string& stream, st
 
 /// Where a read of the log stream stands (read_stream_records).
 struct StreamRead {
-  std::uint64_t next_lsn = 0;                  // in: from_lsn; out: after the last record visited
-  std::optional<std::uint64_t> last_checksum;  // in: of the record before from_lsn, if known
+  std::uint64_t next_lsn = 0;                  // in: the first to read (>= 1); out: after the
+                                               // last record visited
+  std::optional<std::uint64_t> last_checksum;  // in: of the record before next_lsn, if known
                                                // (checked); out: of the last record visited
   std::uint64_t resumes_at_lsn = 0;            // kNotFound: the first LSN past the missing ones
                                                // the stream holds (0: none yet)
 };
 
-/// Visits the records from_lsn..to_lsn (inclusive, from_lsn >= 1) in LSN order as the log
+/// Visits the records read->next_lsn..to_lsn (inclusive) in LSN order as the log
 /// stream holds them, checking each record's checksum, the hash chain between them
 /// (wal/frames.hpp) and that each message's frames end at its Paycore-Last-Lsn; stops early
 /// when `visit` returns false, and at the stream's end when to_lsn is past it. For a reader of
@@ -65,8 +66,8 @@ struct StreamRead {
 /// read->next_lsn (past its retention: read->resumes_at_lsn says where it resumes; or not
 /// written yet); kUnavailable if a message vanished while read (retention moving on: read
 /// again); kCorruption for a damaged message; kConflict for a broken chain; NATS errors.
-Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t from_lsn,
-                           std::uint64_t to_lsn, wal::CommittedVisitor visit, StreamRead* read);
+Status read_stream_records(jsCtx* js, const std::string& stream, std::uint64_t to_lsn,
+                           wal::CommittedVisitor visit, StreamRead* read);
 
 /// read_stream_records on a NATS connection of its own, made at the first read and made again
 /// after a read fails (kUnavailable while NATS does not answer). A read that starts where the

@@ -122,9 +122,9 @@ class Dispatcher {
   /// then tells the thread. Endpoints that already have a delivery of this event are left as
   /// they are. kInvalidArgument: the event or an endpoint breaks a limit (nothing stored).
   Status enqueue(const Event& event, std::span<const Endpoint> endpoints);
-  /// The same for many events, in writes of events_per_add_max events, synced once (the last
-  /// write), none for an event older than event_age_max_us: the way to keep up with a busy log (one fsync per call: docs/webhooks.md has the
-  /// rates of both). A write that fails leaves those before it stored (a repeat adds nothing).
+  /// The same for many events, in writes of events_per_add_max events and one sync after
+  /// them, none for an event older than event_age_max_us: the way to keep up with a busy log
+  /// (one fsync per call: docs/webhooks.md has the rates of both). A write that fails leaves those before it stored (a repeat adds nothing).
   struct EventToDeliver {
     const Event* event = nullptr;
     std::span<const Endpoint> endpoints;
